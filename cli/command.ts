@@ -1,0 +1,54 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UserInputError } from '../core/errors.ts';
+
+export interface Command {
+  /** Words that select it, e.g. "generate" or "kafka start". */
+  name: string;
+  summary: string;
+  /** Flags help, shown by `fraudstream help NAME` and after a bad flag. */
+  usage: string;
+  /** Returns the process exit code (0 when omitted). Long-running commands resolve on shutdown. */
+  run(argv: string[]): Promise<number | void>;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * Strict flag parsing: an unknown flag or a missing value becomes a UserInputError that says what to fix.
+ */
+export function parseFlags<O extends Options>(command: Pick<Command, 'name' | 'usage'>, argv: string[], options: O) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UserInputError(`${command.name}: ${(err as Error).message}\nusage: fraudstream ${command.name} ${command.usage}`);
+  }
+}
+
+/** Parses a numeric flag, naming it when it is not a number in range. */
+export function numberFlag(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  { min = -Infinity, max = Infinity, integer = false } = {},
+): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+    const range = `${integer ? 'an integer' : 'a number'}${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` <= ${max}` : ''}`;
+    throw new UserInputError(`--${name} must be ${range}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** Resolves on the first SIGINT/SIGTERM, so a long-running command can finish its batch and clean up. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handler = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+      resolve(sig);
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+  });
+}

@@ -1,0 +1,273 @@
+/**
+ * Every message on every topic and every HTTP body, as zod schemas. Types come from z.infer.
+ * Parse at every boundary. IDs are strings, money is integer minor units + ISO currency, times are epoch ms.
+ * Ground truth (is it fraud, which scenario) never appears in a Transaction: it arrives later as a Label.
+ */
+import { z } from 'zod';
+
+export const Action = { ALLOW: 'ALLOW', BLOCK: 'BLOCK', REVIEW: 'REVIEW' } as const;
+export type Action = (typeof Action)[keyof typeof Action];
+export const ActionSchema = z.enum([Action.ALLOW, Action.BLOCK, Action.REVIEW]);
+
+export const Stage = { DETECT: 'detect', ESCALATE: 'escalate', REVIEW: 'review' } as const;
+export type Stage = (typeof Stage)[keyof typeof Stage];
+export const StageSchema = z.enum([Stage.DETECT, Stage.ESCALATE, Stage.REVIEW]);
+
+export const Channel = { CARD_PRESENT: 'card_present', ECOMMERCE: 'ecommerce', ATM: 'atm' } as const;
+export type Channel = (typeof Channel)[keyof typeof Channel];
+export const ChannelSchema = z.enum([Channel.CARD_PRESENT, Channel.ECOMMERCE, Channel.ATM]);
+
+const id = z.string().min(1).max(128);
+const epochMs = z.number().int().nonnegative();
+const currency = z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. EUR');
+const country = z.string().regex(/^[A-Z]{2}$/, 'ISO 3166 alpha-2 code, e.g. FR');
+const mcc = z.string().regex(/^\d{4}$/, 'four-digit merchant category code');
+
+export const TransactionSchema = z
+  .object({
+    txId: id,
+    cardId: id,
+    merchantId: id,
+    merchantName: z.string().max(200),
+    mcc,
+    amountMinor: z.number().int().nonnegative(),
+    currency,
+    ts: epochMs,
+    channel: ChannelSchema,
+    country,
+    lat: z.number().min(-90).max(90),
+    lon: z.number().min(-180).max(180),
+    deviceId: id.nullable(),
+  })
+  .strict();
+export type Transaction = z.infer<typeof TransactionSchema>;
+
+export const ScoresSchema = z
+  .object({
+    isolationForest: z.number().optional(),
+    xgboost: z.number().optional(),
+    heavy: z.number().optional(),
+  })
+  .strict();
+export type Scores = z.infer<typeof ScoresSchema>;
+
+export const RuleHitSchema = z.object({
+  id: z.string(),
+  description: z.string(),
+  /** What the rule asks for; the policy decides how hits combine. */
+  effect: z.enum(['block', 'allow', 'escalate', 'review', 'info']),
+  value: z.union([z.number(), z.string()]).optional(),
+  threshold: z.union([z.number(), z.string()]).optional(),
+});
+export type RuleHit = z.infer<typeof RuleHitSchema>;
+
+export const FeatureContributionSchema = z.object({
+  name: z.string(),
+  value: z.number(),
+  /** Signed effect on the deciding model's score (positive pushes towards fraud). */
+  contribution: z.number(),
+});
+export type FeatureContribution = z.infer<typeof FeatureContributionSchema>;
+
+export const VersionsSchema = z.object({ model: z.string(), policy: z.number().int().nonnegative() });
+
+export const TimingsSchema = z.record(z.string(), z.number().nonnegative());
+
+export const FeaturesSchema = z.record(z.string(), z.number());
+export type Features = z.infer<typeof FeaturesSchema>;
+
+export const DecisionSchema = z.object({
+  decisionId: id,
+  txId: id,
+  cardId: id,
+  action: ActionSchema,
+  stage: StageSchema,
+  /** REVIEW from escalate is provisional (final=false) until an analyst closes the case (stage review, final=true). */
+  final: z.boolean(),
+  reason: z.string(),
+  scores: ScoresSchema,
+  rulesFired: z.array(RuleHitSchema),
+  topFeatures: z.array(FeatureContributionSchema),
+  versions: VersionsSchema,
+  /** Milliseconds spent per stage, e.g. { detect: 1.2, escalate: 14.8 }. */
+  timings: TimingsSchema,
+  decidedAt: epochMs,
+  tx: TransactionSchema,
+  analyst: z.string().optional(),
+  note: z.string().max(2000).optional(),
+});
+export type Decision = z.infer<typeof DecisionSchema>;
+
+export const EscalationSchema = z.object({
+  txId: id,
+  cardId: id,
+  tx: TransactionSchema,
+  features: FeaturesSchema,
+  scores: ScoresSchema,
+  rulesFired: z.array(RuleHitSchema),
+  topFeatures: z.array(FeatureContributionSchema),
+  versions: VersionsSchema,
+  timings: TimingsSchema,
+  escalatedAt: epochMs,
+});
+export type Escalation = z.infer<typeof EscalationSchema>;
+
+export const CaseStatusSchema = z.enum(['open', 'approved', 'confirmed_fraud']);
+export type CaseStatus = z.infer<typeof CaseStatusSchema>;
+
+export const CaseSchema = z.object({
+  caseId: id,
+  txId: id,
+  cardId: id,
+  tx: TransactionSchema,
+  features: FeaturesSchema,
+  scores: ScoresSchema,
+  rulesFired: z.array(RuleHitSchema),
+  topFeatures: z.array(FeatureContributionSchema),
+  versions: VersionsSchema,
+  /** 0..1, what the queue orders by (with age). */
+  risk: z.number().min(0).max(1),
+  status: CaseStatusSchema,
+  createdAt: epochMs,
+  closedAt: epochMs.optional(),
+  closedBy: z.string().optional(),
+  note: z.string().max(2000).optional(),
+});
+export type Case = z.infer<typeof CaseSchema>;
+
+export const LabelSourceSchema = z.enum(['chargeback', 'analyst']);
+export const LabelSchema = z.object({
+  txId: id,
+  cardId: id.optional(),
+  isFraud: z.boolean(),
+  /** Generator scenario name ("card_testing", ...), or null when unknown (e.g. an analyst's verdict). */
+  scenario: z.string().nullable(),
+  source: LabelSourceSchema,
+  labeledAt: epochMs,
+  analyst: z.string().optional(),
+  note: z.string().max(2000).optional(),
+});
+export type Label = z.infer<typeof LabelSchema>;
+
+export const DeadLetterSchema = z.object({
+  sourceTopic: z.string(),
+  partition: z.number().int().nonnegative(),
+  offset: z.string(),
+  key: z.string().nullable(),
+  /** The message value exactly as received, base64. */
+  rawBase64: z.string(),
+  reason: z.string(),
+  stage: z.string(),
+  failedAt: epochMs,
+});
+export type DeadLetter = z.infer<typeof DeadLetterSchema>;
+
+// ---------------------------------------------------------------- policy (stored in Redis, edited in the UI)
+
+const probability = z.number().min(0).max(1);
+
+const PolicyBaseSchema = z
+  .object({
+    version: z.number().int().nonnegative(),
+    updatedAt: epochMs,
+    updatedBy: z.string(),
+    modelVersion: z.string().optional(),
+    thresholds: z
+      .object({
+        detect: z
+          .object({
+            /** XGBoost score at or above which detect blocks outright. */
+            blockAbove: probability,
+            /** XGBoost score below which detect allows (unless the anomaly score says otherwise). */
+            allowBelow: probability,
+            /** Isolation forest score at or above which a transaction is escalated even if XGBoost is calm. */
+            anomalyEscalateAbove: probability,
+          })
+          .strict(),
+        escalate: z
+          .object({
+            blockAbove: probability,
+            allowBelow: probability,
+          })
+          .strict(),
+      })
+      .strict(),
+    rules: z
+      .object({
+        /** Amounts above this (minor units) are blocked; null disables. */
+        blockAmountAbove: z.number().int().positive().nullable(),
+        /** Amounts above this are escalated; null disables. */
+        escalateAmountAbove: z.number().int().positive().nullable(),
+        blockedCountries: z.array(country),
+        escalateCountries: z.array(country),
+        blockedMccs: z.array(mcc),
+        escalateMccs: z.array(mcc),
+      })
+      .strict(),
+    lists: z
+      .object({
+        allowCards: z.array(id),
+        blockCards: z.array(id),
+        allowMerchants: z.array(id),
+        blockMerchants: z.array(id),
+      })
+      .strict(),
+    review: z
+      .object({
+        /** Open cases allowed in the queue; past it escalate decides on the heavy score alone. */
+        capacity: z.number().int().nonnegative(),
+      })
+      .strict(),
+  })
+  .strict();
+
+function thresholdsOrdered(p: { thresholds: z.infer<typeof PolicyBaseSchema>['thresholds'] }, ctx: z.RefinementCtx): void {
+  for (const stage of ['detect', 'escalate'] as const) {
+    const t = p.thresholds[stage];
+    if (t.allowBelow > t.blockAbove) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['thresholds', stage, 'allowBelow'],
+        message: `allowBelow (${t.allowBelow}) must not exceed blockAbove (${t.blockAbove})`,
+      });
+    }
+  }
+}
+
+export const PolicySchema = PolicyBaseSchema.superRefine(thresholdsOrdered);
+export type Policy = z.infer<typeof PolicySchema>;
+
+/** What a user submits: the server assigns version, updatedAt and updatedBy. */
+export const PolicyInputSchema = PolicyBaseSchema.omit({ version: true, updatedAt: true, updatedBy: true }).superRefine(
+  thresholdsOrdered,
+);
+export type PolicyInput = z.infer<typeof PolicyInputSchema>;
+
+// ---------------------------------------------------------------- HTTP bodies
+
+export const LoginBodySchema = z.object({
+  username: z.string().min(1).max(64),
+  password: z.string().min(1).max(256),
+}).strict();
+
+export const VerdictBodySchema = z.object({
+  verdict: z.enum(['approve', 'confirm_fraud']),
+  note: z.string().max(2000).default(''),
+}).strict();
+export type VerdictBody = z.infer<typeof VerdictBodySchema>;
+
+export const ReplayBodySchema = z.object({
+  action: z.enum(['start', 'stop', 'speed', 'inject']),
+  rate: z.number().positive().max(1_000_000).optional(),
+  scenario: z.string().max(64).optional(),
+  seed: z.number().int().optional(),
+}).strict();
+export type ReplayBody = z.infer<typeof ReplayBodySchema>;
+
+/** A short, readable summary of what is wrong with a parse, for DLQ reasons and HTTP 400 answers. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 8)
+    .map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    .join('; ');
+}

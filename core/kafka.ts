@@ -1,0 +1,91 @@
+import { Kafka, logLevel, Partitioners, type Admin, type ITopicConfig, type Producer } from 'kafkajs';
+import type { Config, Topics } from './config.ts';
+import { logger } from './logger.ts';
+
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+const kafkaLogLevel = (): logLevel =>
+  process.env.KAFKAJS_LOG_LEVEL === 'debug' ? logLevel.DEBUG : process.env.VITEST ? logLevel.NOTHING : logLevel.WARN;
+
+export function createKafka(config: Config, clientSuffix = ''): Kafka {
+  const log = logger('kafkajs');
+  return new Kafka({
+    clientId: config.kafka.clientId + clientSuffix,
+    brokers: config.kafka.brokers,
+    logLevel: kafkaLogLevel(),
+    retry: { initialRetryTime: 200, retries: 12 },
+    logCreator: () => (entry) => {
+      const { message, ...extra } = entry.log;
+      if (entry.level === logLevel.ERROR) log.error(extra, message);
+      else if (entry.level === logLevel.WARN) log.warn(extra, message);
+      else log.debug(extra, message);
+    },
+  });
+}
+
+/** Keyed producer for the default (murmur2, Java-compatible) partitioner; idempotent so retries do not duplicate. */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+}
+
+/** Partitions and retention of every topic, in one place. Labels and DLQ are kept longer: they are evidence. */
+export function topicSpecs(config: Config): ITopicConfig[] {
+  const { partitions, retentionMs } = config.kafka;
+  const t: Topics = config.topics;
+  const spec = (topic: string, retention: number, numPartitions = partitions): ITopicConfig => ({
+    topic,
+    numPartitions,
+    replicationFactor: 1,
+    configEntries: [{ name: 'retention.ms', value: String(retention) }],
+  });
+  return [
+    spec(t.transactions, retentionMs),
+    spec(t.decisions, retentionMs),
+    spec(t.escalations, retentionMs),
+    spec(t.cases, retentionMs * 4),
+    spec(t.labels, retentionMs * 4),
+    spec(t.dlq, retentionMs * 4, 1),
+  ];
+}
+
+/** Creates the project's topics if they do not exist. Brokers run with auto-create off. */
+export async function ensureTopics(config: Config, admin?: Admin): Promise<void> {
+  const own = admin === undefined;
+  const a = admin ?? createKafka(config, '-admin').admin();
+  if (own) await a.connect();
+  try {
+    const existing = new Set(await a.listTopics());
+    const missing = topicSpecs(config).filter((s) => !existing.has(s.topic));
+    if (missing.length > 0) {
+      await a.createTopics({ topics: missing, waitForLeaders: true });
+      logger('kafka').info({ topics: missing.map((m) => m.topic) }, 'created topics');
+    }
+  } finally {
+    if (own) await a.disconnect();
+  }
+}
+
+/** Resolves when a broker answers a metadata request, or rejects after timeoutMs. */
+export async function waitForKafka(brokers: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    const admin = new Kafka({ clientId: 'fraudstream-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+    try {
+      await admin.connect();
+      await admin.describeCluster();
+      return;
+    } catch (err) {
+      lastError = err;
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+  throw new Error(`no Kafka broker answered at ${brokers.join(',')} within ${timeoutMs} ms: ${String(lastError)}`);
+}

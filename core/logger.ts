@@ -1,0 +1,15 @@
+import { pino, type Logger } from 'pino';
+
+export type { Logger };
+
+let root: Logger | undefined;
+
+/** One structured logger per process; one line per event worth seeing, never per transaction at info. */
+export function logger(name?: string): Logger {
+  root ??= pino({
+    level: process.env.LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'info'),
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+  return name ? root.child({ component: name }) : root;
+}

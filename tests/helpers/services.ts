@@ -1,0 +1,55 @@
+import { randomUUID } from 'node:crypto';
+import { inject } from 'vitest';
+import { Redis } from 'ioredis';
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { isolatedConfig, loadConfig, type Config } from '../../core/config.ts';
+import { createKafka, ensureTopics } from '../../core/kafka.ts';
+
+/** A config pointing at the test services, with topics, groups and Redis keys unique to this call. */
+export async function testConfig(label: string, env: Record<string, string> = {}): Promise<Config> {
+  const base = loadConfig({ ...env, KAFKA_BROKERS: inject('kafkaBrokers'), REDIS_URL: inject('redisUrl'), KAFKA_PARTITIONS: env.KAFKA_PARTITIONS ?? '3' });
+  const config = isolatedConfig(base, `${label}-${randomUUID().slice(0, 8)}`);
+  await ensureTopics(config);
+  return config;
+}
+
+export function testRedis(config: Config): Redis {
+  return new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
+}
+
+/**
+ * Reads a topic from the beginning until `until` says enough (or the timeout), returning every message seen.
+ * Uses its own consumer group so it never disturbs the stages under test.
+ */
+export async function collect(
+  kafka: Kafka,
+  topic: string,
+  until: (messages: KafkaMessage[]) => boolean,
+  timeoutMs = 60_000,
+): Promise<KafkaMessage[]> {
+  const consumer: Consumer = kafka.consumer({ groupId: `collector-${randomUUID()}` });
+  const seen: KafkaMessage[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timeout after ${timeoutMs} ms on ${topic}: saw ${seen.length} messages`)), timeoutMs);
+      consumer
+        .run({
+          eachBatch: async ({ batch }) => {
+            seen.push(...batch.messages);
+            if (until(seen)) {
+              clearTimeout(timer);
+              resolve();
+            }
+          },
+        })
+        .catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return seen;
+}
+
+export { createKafka };
