@@ -1,0 +1,46 @@
+/**
+ * The contract between detectors/ (features, models, trainer) and router/ (the Kafka stages).
+ * detectors/ implements these; router/ only calls them.
+ */
+import type { FeatureContribution, Transaction } from '../core/contracts.ts';
+
+/** Dense feature vector in the order of FEATURE_NAMES (detectors/features.ts). */
+export type FeatureVector = Float64Array;
+
+/**
+ * The card state the feature module reads and updates. Two implementations, one definition of features:
+ * RedisFeatureStore (online, batched round trips) and MemoryFeatureStore (offline, for the trainer).
+ */
+export interface FeatureStore {
+  /**
+   * Point-in-time: for each transaction (in the given order), the vector computed from the card's state
+   * before it, then the state is updated with it. Idempotent per txId: a transaction already applied is not
+   * counted again, and its vector is the one computed the first time.
+   */
+  computeAndApply(txs: Transaction[]): Promise<FeatureVector[]>;
+  /** The card's last K transactions' vectors (oldest first), as the heavy model sees them. */
+  history(cardId: string, k: number): Promise<FeatureVector[]>;
+}
+
+export interface ScoredRow {
+  isolationForest: number; // 0..1, higher = more anomalous
+  xgboost: number; // 0..1 fraud probability
+}
+
+export interface ModelThresholds {
+  detect: { blockAbove: number; allowBelow: number; anomalyEscalateAbove: number };
+  escalate: { blockAbove: number; allowBelow: number };
+}
+
+/** A loaded model version (a folder under MODEL_DIR). */
+export interface ModelBundle {
+  version: string;
+  featureNames: readonly string[];
+  thresholds: ModelThresholds;
+  /** Batched first-line scoring. */
+  scoreFirstLine(rows: FeatureVector[]): ScoredRow[];
+  /** Top-k signed feature contributions to the XGBoost score for one row (only called for non-ALLOW rows). */
+  explain(row: FeatureVector, k: number): FeatureContribution[];
+  /** Heavy model: the card's recent sequence plus the current vector -> fraud probability. Batched. */
+  scoreHeavy(items: Array<{ history: FeatureVector[]; current: FeatureVector }>): Promise<number[]>;
+}
