@@ -1,0 +1,118 @@
+import type { Redis } from 'ioredis';
+import { CaseSchema, type Case } from '../core/contracts.ts';
+import type { ReviewQueue } from './types.ts';
+
+/**
+ * Queue order in one sorted-set score, ascending = most urgent first:
+ * risk in thousandths (higher first), then creation time in ms (older first).
+ * 1001 risk buckets * 2^41 ms stays below 2^53, so the score is exact (until 2039).
+ */
+const AGE_SPAN = 2 ** 41;
+export function queueScore(risk: number, createdAt: number): number {
+  const milli = Math.round(Math.min(1, Math.max(0, risk)) * 1000);
+  return (1000 - milli) * AGE_SPAN + Math.min(createdAt, AGE_SPAN - 1);
+}
+
+// KEYS: case key, open set. ARGV: case JSON, score, caseId. Idempotent per caseId: a known case (open or closed) is left alone.
+const ENQUEUE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+  return 1
+end
+return 0`;
+
+// KEYS: open set, case key, closed set. ARGV: caseId, closed case JSON, closedAt.
+// ZREM is the once-only gate: of two concurrent verdicts exactly one removes the member and writes.
+const CLOSE = `
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+  return 1
+end
+return 0`;
+
+export interface ReviewQueueOptions {
+  /** Closed cases kept for the UI's "recently closed" list. */
+  closedKeep?: number;
+}
+
+/** Cases as JSON strings in Redis; `review:open` (sorted set) is the queue, `review:closed` the recent verdicts. */
+export class RedisReviewQueue implements ReviewQueue {
+  private readonly openKey: string;
+  private readonly closedKey: string;
+  private readonly closedKeep: number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    options: ReviewQueueOptions = {},
+  ) {
+    this.openKey = `${prefix}review:open`;
+    this.closedKey = `${prefix}review:closed`;
+    this.closedKeep = options.closedKeep ?? 1000;
+  }
+
+  private caseKey(caseId: string): string {
+    return `${this.prefix}review:case:${caseId}`;
+  }
+
+  async enqueue(c: Case): Promise<void> {
+    const parsed = CaseSchema.parse(c);
+    if (parsed.status !== 'open') throw new Error(`enqueue takes open cases; ${parsed.caseId} is ${parsed.status}`);
+    await this.redis.eval(
+      ENQUEUE,
+      2,
+      this.caseKey(parsed.caseId),
+      this.openKey,
+      JSON.stringify(parsed),
+      String(queueScore(parsed.risk, parsed.createdAt)),
+      parsed.caseId,
+    );
+  }
+
+  async listOpen(limit: number): Promise<Case[]> {
+    const ids = await this.redis.zrange(this.openKey, 0, Math.max(0, limit) - 1);
+    return this.getMany(ids);
+  }
+
+  /** Most recently closed first. */
+  async listClosed(limit: number): Promise<Case[]> {
+    const ids = await this.redis.zrevrange(this.closedKey, 0, Math.max(0, limit) - 1);
+    return this.getMany(ids);
+  }
+
+  async openCount(): Promise<number> {
+    return this.redis.zcard(this.openKey);
+  }
+
+  async get(caseId: string): Promise<Case | undefined> {
+    const raw = await this.redis.get(this.caseKey(caseId));
+    return raw === null ? undefined : CaseSchema.parse(JSON.parse(raw));
+  }
+
+  async close(caseId: string, status: 'approved' | 'confirmed_fraud', by: string, note: string): Promise<Case | undefined> {
+    const current = await this.get(caseId);
+    if (!current || current.status !== 'open') return undefined;
+    const closedAt = Date.now();
+    const closed: Case = { ...current, status, closedAt, closedBy: by, ...(note ? { note } : {}) };
+    const won = await this.redis.eval(
+      CLOSE,
+      3,
+      this.openKey,
+      this.caseKey(caseId),
+      this.closedKey,
+      caseId,
+      JSON.stringify(CaseSchema.parse(closed)),
+      String(closedAt),
+    );
+    if (won !== 1) return undefined;
+    if (this.closedKeep > 0) await this.redis.zremrangebyrank(this.closedKey, 0, -this.closedKeep - 1);
+    return closed;
+  }
+
+  private async getMany(ids: string[]): Promise<Case[]> {
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map((id) => this.caseKey(id)));
+    return raws.flatMap((raw) => (raw === null ? [] : [CaseSchema.parse(JSON.parse(raw))]));
+  }
+}

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../core/config.ts';
+import { RedisReviewQueue } from '../../router/review-queue.ts';
+import { testConfig, testRedis } from '../helpers/services.ts';
+import { openCase } from './review-queue-fixtures.ts';
+
+let config: Config;
+let redis: Redis;
+
+beforeAll(async () => {
+  config = await testConfig('rq');
+  redis = testRedis(config);
+});
+afterAll(async () => {
+  const keys = await redis.keys(`${config.redis.keyPrefix}*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+});
+
+describe('RedisReviewQueue', () => {
+  it('orders open cases by risk, then age', async () => {
+    const q = new RedisReviewQueue(redis, `${config.redis.keyPrefix}order:`);
+    await q.enqueue(openCase('low', 0.55, 1000));
+    await q.enqueue(openCase('high-new', 0.9, 3000));
+    await q.enqueue(openCase('high-old', 0.9, 2000));
+    await q.enqueue(openCase('mid', 0.7, 500));
+    expect((await q.listOpen(10)).map((c) => c.caseId)).toEqual(['high-old', 'high-new', 'mid', 'low']);
+    expect((await q.listOpen(2)).map((c) => c.caseId)).toEqual(['high-old', 'high-new']);
+    expect(await q.openCount()).toBe(4);
+  });
+
+  it('enqueue is idempotent and never reopens a closed case', async () => {
+    const q = new RedisReviewQueue(redis, `${config.redis.keyPrefix}idem:`);
+    const c = openCase('c1', 0.8, 1000);
+    await q.enqueue(c);
+    await q.enqueue({ ...c, risk: 0.1 });
+    expect(await q.openCount()).toBe(1);
+    expect((await q.get('c1'))?.risk).toBe(0.8);
+    await q.close('c1', 'approved', 'alice', 'ok');
+    await q.enqueue(c);
+    expect(await q.openCount()).toBe(0);
+    expect((await q.get('c1'))?.status).toBe('approved');
+  });
+
+  it('closes a case exactly once under concurrent verdicts', async () => {
+    const q = new RedisReviewQueue(redis, `${config.redis.keyPrefix}race:`);
+    await q.enqueue(openCase('c2', 0.8, 1000));
+    const results = await Promise.all([
+      q.close('c2', 'approved', 'alice', 'legit'),
+      q.close('c2', 'confirmed_fraud', 'bob', 'fraud'),
+      q.close('c2', 'approved', 'carol', ''),
+    ]);
+    const winners = results.filter((r) => r !== undefined);
+    expect(winners).toHaveLength(1);
+    const stored = await q.get('c2');
+    expect(stored?.status).toBe(winners[0]?.status);
+    expect(stored?.closedBy).toBe(winners[0]?.closedBy);
+    expect(stored?.closedAt).toBeTypeOf('number');
+    expect(await q.openCount()).toBe(0);
+    expect((await q.listClosed(5)).map((c) => c.caseId)).toEqual(['c2']);
+  });
+
+  it('returns undefined for an unknown case and rejects a closed case on enqueue', async () => {
+    const q = new RedisReviewQueue(redis, `${config.redis.keyPrefix}unknown:`);
+    expect(await q.close('nope', 'approved', 'alice', '')).toBeUndefined();
+    expect(await q.get('nope')).toBeUndefined();
+    await expect(q.enqueue(openCase('x', 0.5, 1, { status: 'approved' }))).rejects.toThrow(/open cases/);
+  });
+
+  it('keys live under the configured prefix', async () => {
+    const prefix = `${config.redis.keyPrefix}keys:`;
+    const q = new RedisReviewQueue(redis, prefix);
+    await q.enqueue(openCase('k1', 0.5, 1));
+    const keys = await redis.keys(`${prefix}*`);
+    expect(keys.sort()).toEqual([`${prefix}review:case:k1`, `${prefix}review:open`]);
+  });
+});
