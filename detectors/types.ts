@@ -18,8 +18,11 @@ export interface FeatureStore {
    * counted again, and its vector is the one computed the first time.
    */
   computeAndApply(txs: Transaction[]): Promise<FeatureVector[]>;
-  /** The card's last K transactions' vectors (oldest first), as the heavy model sees them. */
-  history(cardId: string, k: number): Promise<FeatureVector[]>;
+  /**
+   * The card's last K transactions' vectors (oldest first), as the heavy model sees them: only transactions
+   * with ts < beforeTs when given (escalate runs behind detect, so later transactions may already be stored).
+   */
+  history(cardId: string, k: number, beforeTs?: number): Promise<FeatureVector[]>;
 }
 
 export interface ScoredRow {
