@@ -1,0 +1,103 @@
+/**
+ * Stage "detect": every transaction. Validate -> dedupe -> features -> isolation forest + XGBoost -> policy.
+ * Clear cases become a Decision; ambiguous ones become an Escalation for the heavy model.
+ *
+ * Without a trained model version (cold start) the stage runs in rules-only mode: lists and policy rules
+ * decide and everything else is allowed. This was the walking skeleton's first step; models plug in here.
+ */
+import type { Redis } from 'ioredis';
+import { TransactionSchema, type Decision, type Escalation, type Transaction } from '../core/contracts.ts';
+import type { Config } from '../core/config.ts';
+import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
+import { decideFirstLine } from './pure/policy.ts';
+import type { PolicySource } from './policy-source.ts';
+import type { CardCounters } from './card-counters.ts';
+import type { OutMessage, StageLogic } from './stage-runner.ts';
+import type { ScoredSample } from './types.ts';
+import { metrics } from './metrics.ts';
+
+export interface DetectDeps {
+  config: Config;
+  redis: Redis;
+  policy: PolicySource;
+  counters: CardCounters;
+  features?: FeatureStore;
+  models?: ModelBundle;
+  /** Where recent scored samples go for the policy preview (capped). */
+  recordSamples?: (samples: ScoredSample[]) => Promise<void>;
+  /** How many top feature contributions a non-ALLOW decision carries. */
+  explainTop?: number;
+}
+
+export const RULES_ONLY_VERSION = 'rules-only';
+
+export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
+  const { config, policy, counters, features, models } = deps;
+  const k = deps.explainTop ?? 5;
+  return {
+    name: 'detect',
+    schema: TransactionSchema,
+    keyOf: (tx) => tx.txId,
+    async handle(inputs) {
+      const started = performance.now();
+      const txs = inputs.map((i) => i.value);
+      const p = policy.current();
+      const [vectors] = await Promise.all([features ? features.computeAndApply(txs) : Promise.resolve(undefined), counters.apply(txs)]);
+      const scored = vectors && models ? models.scoreFirstLine(vectors) : undefined;
+      const perTxMs = (performance.now() - started) / Math.max(1, txs.length);
+      const modelVersion = models?.version ?? RULES_ONLY_VERSION;
+      const samples: ScoredSample[] = [];
+      const out: OutMessage[][] = txs.map((tx, i) => {
+        const scores = scored?.[i] ? { isolationForest: scored[i].isolationForest, xgboost: scored[i].xgboost } : {};
+        const routed = decideFirstLine(p, { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId });
+        const vector = vectors?.[i];
+        const topFeatures = routed.action !== 'ALLOW' && vector && models ? models.explain(vector, k) : [];
+        const versions = { model: modelVersion, policy: p.version };
+        const timings = { detect: perTxMs };
+        samples.push({ txId: tx.txId, cardId: tx.cardId, merchantId: tx.merchantId, mcc: tx.mcc, country: tx.country, amountMinor: tx.amountMinor, scores, rulesFired: routed.rulesFired, action: routed.action });
+        if (routed.action === 'ESCALATE') {
+          const featureMap = vector && models ? Object.fromEntries(models.featureNames.map((n, j) => [n, vector[j] ?? 0])) : {};
+          const esc: Escalation = { txId: tx.txId, cardId: tx.cardId, tx, features: featureMap, scores, rulesFired: routed.rulesFired, topFeatures, versions, timings, escalatedAt: Date.now() };
+          return [{ topic: config.topics.escalations, key: tx.cardId, value: JSON.stringify(esc) }];
+        }
+        const decision: Decision = {
+          decisionId: `${tx.txId}:detect`,
+          txId: tx.txId,
+          cardId: tx.cardId,
+          action: routed.action,
+          stage: 'detect',
+          final: true,
+          reason: routed.reason,
+          scores,
+          rulesFired: routed.rulesFired,
+          topFeatures,
+          versions,
+          timings,
+          decidedAt: Date.now(),
+          tx,
+        };
+        return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision) }];
+      });
+      if (deps.recordSamples) await deps.recordSamples(samples);
+      return out;
+    },
+    async afterCommit(outputs) {
+      const counts: Record<string, number> = {};
+      for (const msgs of outputs) {
+        for (const m of msgs) {
+          if (m.topic === config.topics.escalations) {
+            metrics.escalations.inc();
+            counts.ESCALATE = (counts.ESCALATE ?? 0) + 1;
+          } else if (m.topic === config.topics.decisions) {
+            const action = (JSON.parse(m.value) as Decision).action;
+            metrics.decisions.inc({ action, stage: 'detect' });
+            counts[action] = (counts[action] ?? 0) + 1;
+          }
+        }
+      }
+      const pipe = deps.redis.pipeline();
+      for (const [action, n] of Object.entries(counts)) pipe.hincrby(`${config.redis.keyPrefix}stats:decisions`, action, n);
+      await pipe.exec();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Stage "escalate": only what detect found ambiguous. Card history + the heavy model -> policy.
+ * Settled cases become a Decision; what is still unclear becomes a REVIEW decision and a Case
+ * (review queue in Redis + the cases topic) for an analyst.
+ */
+import type { Redis } from 'ioredis';
+import { EscalationSchema, type Case, type Decision, type Escalation } from '../core/contracts.ts';
+import type { Config } from '../core/config.ts';
+import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
+import { decideEscalation } from './pure/policy.ts';
+import type { PolicySource } from './policy-source.ts';
+import type { OutMessage, StageLogic } from './stage-runner.ts';
+import type { ReviewQueue } from './types.ts';
+import { metrics } from './metrics.ts';
+
+export interface EscalateDeps {
+  config: Config;
+  redis: Redis;
+  policy: PolicySource;
+  queue: ReviewQueue;
+  features?: FeatureStore;
+  models?: ModelBundle;
+  /** Length of the card history the heavy model sees. */
+  historyLength?: number;
+}
+
+/** Without a heavy model the first-line score stands in, so the chain still ends in a decision. */
+function fallbackScore(e: Escalation): number {
+  return e.scores.xgboost ?? 0.5;
+}
+
+export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
+  const { config, policy, queue, features, models } = deps;
+  const k = deps.historyLength ?? 16;
+  return {
+    name: 'escalate',
+    schema: EscalationSchema,
+    keyOf: (e) => e.txId,
+    async handle(inputs) {
+      const started = performance.now();
+      const items = inputs.map((i) => i.value);
+      const p = policy.current();
+      let heavy: number[];
+      if (features && models) {
+        const histories = await Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts)));
+        const names = models.featureNames;
+        heavy = await models.scoreHeavy(
+          items.map((e, i) => {
+            const current = Float64Array.from(names, (n) => e.features[n] ?? 0);
+            return { history: histories[i] ?? [], current };
+          }),
+        );
+      } else heavy = items.map(fallbackScore);
+      let open = await queue.openCount();
+      const perTxMs = (performance.now() - started) / Math.max(1, items.length);
+      const out: OutMessage[][] = [];
+      for (const [i, e] of items.entries()) {
+        const score = heavy[i] ?? fallbackScore(e);
+        const routed = decideEscalation(p, score, open);
+        const scores = { ...e.scores, heavy: score };
+        const rulesFired = [...e.rulesFired, ...routed.rulesFired];
+        const versions = { model: e.versions.model, policy: p.version };
+        const timings = { ...e.timings, escalate: perTxMs };
+        const decision: Decision = {
+          decisionId: `${e.txId}:escalate`,
+          txId: e.txId,
+          cardId: e.cardId,
+          action: routed.action,
+          stage: 'escalate',
+          final: routed.action !== 'REVIEW',
+          reason: routed.reason,
+          scores,
+          rulesFired,
+          topFeatures: e.topFeatures,
+          versions,
+          timings,
+          decidedAt: Date.now(),
+          tx: e.tx,
+        };
+        const msgs: OutMessage[] = [{ topic: config.topics.decisions, key: e.cardId, value: JSON.stringify(decision) }];
+        if (routed.action === 'REVIEW') {
+          const c: Case = {
+            caseId: `case-${e.txId}`,
+            txId: e.txId,
+            cardId: e.cardId,
+            tx: e.tx,
+            features: e.features,
+            scores,
+            rulesFired,
+            topFeatures: e.topFeatures,
+            versions,
+            risk: Math.min(1, Math.max(0, score)),
+            status: 'open',
+            createdAt: Date.now(),
+          };
+          await queue.enqueue(c);
+          open += 1;
+          msgs.push({ topic: config.topics.cases, key: e.cardId, value: JSON.stringify(c) });
+        }
+        out.push(msgs);
+      }
+      return out;
+    },
+    async afterCommit(outputs) {
+      const counts: Record<string, number> = {};
+      for (const msgs of outputs) {
+        const first = msgs[0];
+        if (!first) continue;
+        const action = (JSON.parse(first.value) as Decision).action;
+        metrics.decisions.inc({ action, stage: 'escalate' });
+        counts[action] = (counts[action] ?? 0) + 1;
+      }
+      const pipe = deps.redis.pipeline();
+      for (const [action, n] of Object.entries(counts)) pipe.hincrby(`${config.redis.keyPrefix}stats:decisions`, action, n);
+      await pipe.exec();
+    },
+  };
+}

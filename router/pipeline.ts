@@ -1,0 +1,105 @@
+/**
+ * Wires the stages to real Kafka and Redis. One process can run any subset of stages; every stage
+ * can run in many processes (consumer groups share the partitions).
+ */
+import type { Kafka } from 'kafkajs';
+import type { Config } from '../core/config.ts';
+import { createKafka, ensureTopics } from '../core/kafka.ts';
+import { createRedis } from '../core/redis.ts';
+import { logger } from '../core/logger.ts';
+import type { FeatureStore, ModelBundle, ModelThresholds } from '../detectors/types.ts';
+import { createCardCounters } from './card-counters.ts';
+import { detectLogic } from './detect-stage.ts';
+import { escalateLogic } from './escalate-stage.ts';
+import { createPolicySource, type PolicySource } from './policy-source.ts';
+import { RedisPolicyStore, defaultPolicy, policyChannel } from './policy-store.ts';
+import { RedisReviewQueue } from './review-queue.ts';
+import { RedisSampleStore } from './samples.ts';
+import { startStage, type RunningStage } from './stage-runner.ts';
+
+export type StageName = 'detect' | 'escalate';
+
+/** Thresholds used before any model version exists (rules-only mode never reaches them). */
+export const COLD_START_THRESHOLDS: ModelThresholds = {
+  detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 },
+  escalate: { blockAbove: 0.8, allowBelow: 0.3 },
+};
+
+export interface PipelineOptions {
+  config: Config;
+  stages: StageName[];
+  /** How many members of each stage to run in this process (tests use 2 to show the group sharing). */
+  instances?: number;
+  models?: ModelBundle;
+  /** Builds the feature store on a Redis client (detectors/ provides it); without it no model scores. */
+  featureStore?: (redis: ReturnType<typeof createRedis>) => FeatureStore;
+  kafka?: Kafka;
+}
+
+export interface Pipeline {
+  stages: RunningStage[];
+  policy: PolicySource;
+  ready: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
+  const { config } = opts;
+  const log = logger('pipeline');
+  const kafka = opts.kafka ?? createKafka(config, '-stages');
+  await ensureTopics(config);
+  const redis = createRedis(config);
+  const subscriber = createRedis(config, 'redis-sub');
+  const prefix = config.redis.keyPrefix;
+  const policyStore = new RedisPolicyStore(redis, prefix, () => defaultPolicy(opts.models?.thresholds ?? COLD_START_THRESHOLDS, opts.models?.version));
+  const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
+  const features = opts.featureStore?.(redis);
+  const counters = createCardCounters(redis, prefix);
+  const samples = new RedisSampleStore(redis, prefix);
+  const queue = new RedisReviewQueue(redis, prefix);
+  const stages: RunningStage[] = [];
+  const n = opts.instances ?? 1;
+  try {
+    for (const name of opts.stages) {
+      for (let i = 0; i < n; i++) {
+        if (name === 'detect') {
+          stages.push(
+            await startStage({
+              config,
+              kafka,
+              redis,
+              topic: config.topics.transactions,
+              groupId: config.groups.detect,
+              logic: detectLogic({ config, redis, policy, counters, features, models: opts.models, recordSamples: (s) => samples.push(s) }),
+            }),
+          );
+        } else {
+          stages.push(
+            await startStage({
+              config,
+              kafka,
+              redis,
+              topic: config.topics.escalations,
+              groupId: config.groups.escalate,
+              logic: escalateLogic({ config, redis, policy, queue, features, models: opts.models }),
+            }),
+          );
+        }
+      }
+    }
+  } catch (err) {
+    await Promise.all(stages.map((s) => s.stop()));
+    throw err;
+  }
+  log.info({ stages: opts.stages, instances: n, model: opts.models?.version ?? 'rules-only', policy: policy.current().version }, 'pipeline running');
+  return {
+    stages,
+    policy,
+    ready: Promise.all(stages.map((s) => s.ready)).then(() => undefined),
+    stop: async () => {
+      await Promise.all(stages.map((s) => s.stop()));
+      await policy.close();
+      redis.disconnect();
+    },
+  };
+}

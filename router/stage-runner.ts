@@ -1,0 +1,235 @@
+/**
+ * A stage is "a route for messages": parse, call the stage's logic, produce, commit.
+ * This runner owns everything the stages share:
+ * - malformed input goes to the dead-letter topic with its reason and raw bytes; the stage keeps going;
+ * - each input key (tx id) is decided once: the outcome is stored in Redis before it is published, and a
+ *   redelivered message republishes the stored outcome instead of deciding again;
+ * - outputs and the consumer offsets are written in one Kafka transaction, so a crash between produce and
+ *   commit cannot leave a published decision whose offset was not committed (readers use read_committed);
+ * - while Redis is down a batch waits (heartbeating, so the group does not evict the member) and resumes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import { describeZodError, type DeadLetter } from '../core/contracts.ts';
+import type { Config } from '../core/config.ts';
+import { logger } from '../core/logger.ts';
+import { metrics } from './metrics.ts';
+
+export interface OutMessage {
+  topic: string;
+  key: string;
+  value: string;
+}
+
+export interface StageInput<T> {
+  value: T;
+  /** Kafka timestamp of the consumed message (epoch ms). */
+  receivedAt: number;
+}
+
+export interface StageLogic<T> {
+  /** Stage name, used in metrics, logs, heartbeats and dead letters. */
+  name: string;
+  schema: z.ZodType<T>;
+  /** The dedupe key of an input (its tx id). */
+  keyOf(value: T): string;
+  /**
+   * Decides a batch of new inputs (never seen before). Returns, per input, the messages to publish.
+   * Side effects here must be idempotent per key: a crash before commit replays the batch.
+   */
+  handle(inputs: StageInput<T>[]): Promise<OutMessage[][]>;
+  /** Called after a batch committed, with the fresh outputs (for counters and samples). */
+  afterCommit?(outputs: OutMessage[][]): Promise<void>;
+}
+
+export interface StageOptions<T> {
+  config: Config;
+  kafka: Kafka;
+  redis: Redis;
+  topic: string;
+  groupId: string;
+  logic: StageLogic<T>;
+  instanceId?: string;
+  /** Seconds a decided outcome is remembered for dedupe. */
+  outcomeTtlSeconds?: number;
+}
+
+export interface RunningStage {
+  instanceId: string;
+  stop(): Promise<void>;
+  /** Resolves once the consumer has joined its group and received partitions. */
+  ready: Promise<void>;
+}
+
+interface StoredOutcome {
+  /** "partition:offset" of the message that produced it: a redelivery of that same message republishes. */
+  source: string;
+  out: OutMessage[];
+}
+
+export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage> {
+  const { config, kafka, redis, logic, topic, groupId } = opts;
+  const instanceId = opts.instanceId ?? `${logic.name}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const ttl = opts.outcomeTtlSeconds ?? 7 * 24 * 3600;
+  const log = logger(`stage:${logic.name}`).child({ instanceId });
+  const prefix = config.redis.keyPrefix;
+  const outcomeKey = (k: string) => `${prefix}outcome:${logic.name}:${k}`;
+
+  const producer: Producer = kafka.producer({
+    transactionalId: `${groupId}-${instanceId}`,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+  const consumer: Consumer = kafka.consumer({
+    groupId,
+    allowAutoTopicCreation: false,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3_000,
+    maxBytesPerPartition: 1024 * 1024,
+  });
+  await producer.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+
+  let resolveReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  consumer.on(consumer.events.GROUP_JOIN, () => resolveReady());
+
+  const heartbeatKey = `${prefix}heartbeat:${logic.name}:${instanceId}`;
+  const beat = () =>
+    redis.set(heartbeatKey, JSON.stringify({ instance: instanceId, at: Date.now(), pid: process.pid }), 'PX', 10_000).catch(() => undefined);
+  void beat();
+  const beatTimer = setInterval(() => void beat(), 3_000);
+
+  const deadLetter = (m: KafkaMessage, partition: number, reason: string): OutMessage => {
+    const letter: DeadLetter = {
+      sourceTopic: topic,
+      partition,
+      offset: m.offset,
+      key: m.key?.toString('utf8') ?? null,
+      rawBase64: (m.value ?? Buffer.alloc(0)).toString('base64'),
+      reason,
+      stage: logic.name,
+      failedAt: Date.now(),
+    };
+    return { topic: config.topics.dlq, key: letter.key ?? `${partition}:${m.offset}`, value: JSON.stringify(letter) };
+  };
+
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
+      if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+      const started = performance.now();
+      // Keep group membership while a batch waits on Redis or the broker.
+      const hb = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
+      try {
+        const toPublish: OutMessage[] = [];
+        const fresh: Array<{ input: StageInput<T>; key: string; source: string }> = [];
+        const seenInBatch = new Set<string>();
+        let dead = 0;
+        let dupes = 0;
+        const parsed: Array<{ value: T; key: string; source: string; receivedAt: number }> = [];
+        for (const m of batch.messages) {
+          const raw = m.value?.toString('utf8') ?? '';
+          let json: unknown;
+          try {
+            json = JSON.parse(raw);
+          } catch (err) {
+            toPublish.push(deadLetter(m, batch.partition, `not JSON: ${(err as Error).message}`));
+            dead += 1;
+            continue;
+          }
+          const r = logic.schema.safeParse(json);
+          if (!r.success) {
+            toPublish.push(deadLetter(m, batch.partition, `schema: ${describeZodError(r.error)}`));
+            dead += 1;
+            continue;
+          }
+          const key = logic.keyOf(r.data);
+          if (seenInBatch.has(key)) {
+            dupes += 1;
+            continue;
+          }
+          seenInBatch.add(key);
+          parsed.push({ value: r.data, key, source: `${batch.partition}:${m.offset}`, receivedAt: Number(m.timestamp) });
+        }
+
+        const stored = parsed.length ? await redis.mget(...parsed.map((p) => outcomeKey(p.key))) : [];
+        parsed.forEach((p, i) => {
+          const s = stored[i];
+          if (s) {
+            const prev = JSON.parse(s) as StoredOutcome;
+            if (prev.source === p.source) toPublish.push(...prev.out);
+            else dupes += 1;
+          } else fresh.push({ input: { value: p.value, receivedAt: p.receivedAt }, key: p.key, source: p.source });
+        });
+
+        let freshOut: OutMessage[][] = [];
+        if (fresh.length) {
+          freshOut = await logic.handle(fresh.map((f) => f.input));
+          const pipe = redis.pipeline();
+          fresh.forEach((f, i) => pipe.set(outcomeKey(f.key), JSON.stringify({ source: f.source, out: freshOut[i] ?? [] } satisfies StoredOutcome), 'EX', ttl, 'NX'));
+          const results = (await pipe.exec()) ?? [];
+          // NX is lost only if another member decided the same key at the same moment (a zombie after a
+          // rebalance); that member publishes its outcome, so this one publishes nothing.
+          for (let i = 0; i < fresh.length; i++) {
+            if (results[i]?.[1] === 'OK') toPublish.push(...(freshOut[i] ?? []));
+            else dupes += 1;
+          }
+        }
+
+        const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
+        const txn = await producer.transaction();
+        try {
+          const byTopic = new Map<string, OutMessage[]>();
+          for (const o of toPublish) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o]);
+          if (byTopic.size) {
+            await txn.sendBatch({
+              topicMessages: [...byTopic].map(([t, msgs]) => ({ topic: t, messages: msgs.map((o) => ({ key: o.key, value: o.value })) })),
+            });
+          }
+          await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] });
+          await txn.commit();
+        } catch (err) {
+          await txn.abort().catch(() => undefined);
+          throw err;
+        }
+        // Committed inside the transaction above; resolving only moves kafkajs's fetch position on.
+        resolveOffset(batch.lastOffset());
+
+        const now = Date.now();
+        metrics.events.inc({ stage: logic.name }, batch.messages.length);
+        if (dead) metrics.deadLetters.inc({ stage: logic.name }, dead);
+        if (dupes) metrics.duplicates.inc({ stage: logic.name }, dupes);
+        for (const p of parsed) metrics.latency.observe({ stage: logic.name }, Math.max(0, now - p.receivedAt) / 1000);
+        metrics.batchSeconds.observe({ stage: logic.name }, (performance.now() - started) / 1000);
+        metrics.lag.set({ stage: logic.name, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset))));
+        if (dead) log.warn({ dead, partition: batch.partition }, 'malformed messages sent to the dead-letter topic');
+        if (logic.afterCommit && freshOut.length) await logic.afterCommit(freshOut).catch((err: unknown) => log.warn({ err }, 'afterCommit failed'));
+      } finally {
+        clearInterval(hb);
+      }
+    },
+  });
+  log.info({ topic, groupId }, 'stage started');
+
+  let stopped = false;
+  return {
+    instanceId,
+    ready,
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(beatTimer);
+      await consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect'));
+      await producer.disconnect().catch((err: unknown) => log.warn({ err }, 'producer disconnect'));
+      await redis.del(heartbeatKey).catch(() => undefined);
+      log.info('stage stopped');
+    },
+  };
+}
