@@ -1,4 +1,40 @@
 import type { Command } from '../cli/command.ts';
+import { parseFlags, numberFlag, untilSignal } from '../cli/command.ts';
+import { loadConfig } from '../core/config.ts';
+import { logger } from '../core/logger.ts';
+import { serveMetrics } from './metrics.ts';
+import { startPipeline, type StageName } from './pipeline.ts';
+import { loadServingModels } from './serving-models.ts';
 
-/** CLI subcommands owned by this part of the tree; cli/main.ts lists them. */
-export const commands: Command[] = [];
+function stageCommand(name: string, stages: StageName[], summary: string): Command {
+  return {
+    name,
+    summary,
+    usage: '[--instances N] [--model DIR|latest|none] [--metrics-port PORT]',
+    async run(argv) {
+      const { values } = parseFlags(this, argv, {
+        instances: { type: 'string' },
+        model: { type: 'string' },
+        'metrics-port': { type: 'string' },
+      });
+      const config = loadConfig();
+      const instances = numberFlag('instances', values.instances, 1, { min: 1, max: 64, integer: true });
+      const port = numberFlag('metrics-port', values['metrics-port'], config.metricsPort, { min: 0, max: 65535, integer: true });
+      const serving = await loadServingModels(config, values.model ?? 'latest');
+      const metricsServer = await serveMetrics(port);
+      const pipeline = await startPipeline({ config, stages, instances, models: serving.models, featureStore: serving.featureStore });
+      const log = logger(name);
+      log.info({ metrics: `http://127.0.0.1:${port}/metrics` }, 'running; Ctrl-C to stop');
+      const sig = await untilSignal();
+      log.info({ sig }, 'shutting down: finishing the batch, committing, disconnecting');
+      await pipeline.stop();
+      metricsServer.close();
+    },
+  };
+}
+
+export const commands: Command[] = [
+  stageCommand('detect', ['detect'], 'run the detect stage (features, isolation forest, XGBoost, rules) as a consumer-group member'),
+  stageCommand('escalate', ['escalate'], 'run the escalate stage (card history, heavy model, review queue) as a consumer-group member'),
+  stageCommand('stages', ['detect', 'escalate'], 'run detect and escalate in one process'),
+];
