@@ -1,0 +1,80 @@
+/**
+ * Runs one batch of transactions through the feature definition, in order, against card states supplied by a
+ * store. Shared by both stores so their behaviour (order within a batch, idempotency) cannot drift apart.
+ */
+import type { Transaction } from '../../core/contracts.ts';
+import { LIMITS, type CardState } from './card-state.ts';
+import { applyToState, featureVector, type FeatureContext } from './features.ts';
+import { txKey } from './hash.ts';
+
+export interface HistoryEntry {
+  key: number;
+  vector: Float64Array;
+}
+
+export interface BatchOutcome {
+  /** One per input transaction; undefined where `lookups` says the vector must come from stored history. */
+  vectors: Array<Float64Array | undefined>;
+  /** Transactions applied before this batch: their first vector lives in the card's stored history. */
+  lookups: Array<{ index: number; cardId: string; key: number }>;
+  /** Cards whose state changed, with the history entries this batch adds (oldest first). */
+  changed: Map<string, { state: CardState; appended: HistoryEntry[] }>;
+}
+
+/**
+ * `load(cardId)` returns the state object to read and mutate (a fresh empty one for an unknown card).
+ * A transaction whose txId the card already applied is not applied again.
+ */
+export function runBatch(txs: readonly Transaction[], load: (cardId: string) => CardState, ctx: FeatureContext): BatchOutcome {
+  const states = new Map<string, CardState>();
+  const outcome: BatchOutcome = { vectors: new Array(txs.length), lookups: [], changed: new Map() };
+  for (let i = 0; i < txs.length; i++) {
+    const tx = txs[i];
+    let state = states.get(tx.cardId);
+    if (!state) {
+      state = load(tx.cardId);
+      states.set(tx.cardId, state);
+    }
+    const key = txKey(tx.txId);
+    if (state.applied.includes(key)) {
+      const inBatch = outcome.changed.get(tx.cardId)?.appended.find((e) => e.key === key);
+      if (inBatch) outcome.vectors[i] = inBatch.vector;
+      else outcome.lookups.push({ index: i, cardId: tx.cardId, key });
+      continue;
+    }
+    const vector = featureVector(state, tx, ctx);
+    applyToState(state, tx, key);
+    outcome.vectors[i] = vector;
+    let change = outcome.changed.get(tx.cardId);
+    if (!change) {
+      change = { state, appended: [] };
+      outcome.changed.set(tx.cardId, change);
+    }
+    change.appended.push({ key, vector });
+    if (change.appended.length > LIMITS.applied) change.appended.shift();
+  }
+  return outcome;
+}
+
+/** Appends entries to a card's history, keeping the newest LIMITS.applied. */
+export function appendHistory(history: HistoryEntry[], appended: readonly HistoryEntry[]): void {
+  history.push(...appended);
+  if (history.length > LIMITS.applied) history.splice(0, history.length - LIMITS.applied);
+}
+
+/** Packs a history entry as [key f64][vector f64...] little-endian. */
+export function encodeHistoryEntry(e: HistoryEntry): Uint8Array {
+  const out = new Uint8Array(8 * (1 + e.vector.length));
+  const dv = new DataView(out.buffer);
+  dv.setFloat64(0, e.key, true);
+  for (let i = 0; i < e.vector.length; i++) dv.setFloat64(8 * (i + 1), e.vector[i], true);
+  return out;
+}
+
+export function decodeHistoryEntry(buf: Uint8Array): HistoryEntry {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = buf.byteLength / 8 - 1;
+  const vector = new Float64Array(n);
+  for (let i = 0; i < n; i++) vector[i] = dv.getFloat64(8 * (i + 1), true);
+  return { key: dv.getFloat64(0, true), vector };
+}

@@ -1,0 +1,81 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { MemoryFeatureStore, RedisFeatureStore } from '../../detectors/features.ts';
+import { testConfig, testRedis } from '../helpers/services.ts';
+import { tinyStream } from './tiny-stream.ts';
+
+const clients: Redis[] = [];
+const prefixes: string[] = [];
+
+afterAll(async () => {
+  const r = clients[0];
+  if (r) {
+    for (const p of prefixes) {
+      const keys = await r.keys(`${p}feat:*`);
+      if (keys.length) await r.del(...keys);
+    }
+  }
+  await Promise.all(clients.map((c) => c.quit()));
+});
+
+async function redisStore(label: string) {
+  const config = await testConfig(label);
+  const redis = testRedis(config);
+  clients.push(redis);
+  prefixes.push(config.redis.keyPrefix);
+  return { redis, prefix: config.redis.keyPrefix, store: new RedisFeatureStore(redis, { keyPrefix: config.redis.keyPrefix }) };
+}
+
+const arrays = (vs: Float64Array[]) => vs.map((v) => Array.from(v));
+
+describe('RedisFeatureStore', () => {
+  it('gives the same vectors and history as the in-memory store for one stream', async () => {
+    const txs = tinyStream(600, 11, { cards: 12 }).map((i) => i.tx);
+    const { store, redis, prefix } = await redisStore('feat-parity');
+    const memory = new MemoryFeatureStore();
+    const want = await memory.computeAndApply(txs);
+
+    const got: Float64Array[] = [];
+    const sizes = [50, 1, 17, 128, 3];
+    for (let i = 0, b = 0; i < txs.length; b++) {
+      const size = sizes[b % sizes.length];
+      got.push(...(await store.computeAndApply(txs.slice(i, i + size))));
+      i += size;
+    }
+    expect(arrays(got)).toEqual(arrays(want));
+    for (const card of ['card-0', 'card-5', 'card-11']) {
+      expect(arrays(await store.history(card, 8))).toEqual(arrays(await memory.history(card, 8)));
+    }
+    // keys are prefixed and hash-tagged by card
+    const keys = await redis.keys(`${prefix}feat:*`);
+    expect(keys.length).toBeGreaterThan(0);
+    expect(keys.every((k) => /^.+feat:\{card-\d+\}(:h)?$/.test(k))).toBe(true);
+  });
+
+  it('re-applying a batch returns the first vectors and changes nothing', async () => {
+    const txs = tinyStream(200, 12, { cards: 5 }).map((i) => i.tx);
+    const { store } = await redisStore('feat-idem');
+    const first = await store.computeAndApply(txs.slice(0, 150));
+    const replay = await store.computeAndApply(txs.slice(100, 150));
+    expect(arrays(replay)).toEqual(arrays(first.slice(100, 150)));
+    const rest = await store.computeAndApply(txs.slice(150));
+    const clean = await new MemoryFeatureStore().computeAndApply(txs);
+    expect(arrays(rest)).toEqual(arrays(clean.slice(150)));
+  });
+
+  it('two writers racing on the same cards still count every transaction once', async () => {
+    const txs = tinyStream(240, 13, { cards: 3 }).map((i) => i.tx);
+    const { redis, prefix } = await redisStore('feat-race');
+    const a = new RedisFeatureStore(redis, { keyPrefix: prefix });
+    const b = new RedisFeatureStore(redis.duplicate(), { keyPrefix: prefix });
+    clients.push((b as unknown as { redis: Redis }).redis);
+    const clean = await new MemoryFeatureStore().computeAndApply(txs);
+    for (let i = 0; i < txs.length; i += 40) {
+      const chunk = txs.slice(i, i + 40);
+      // both deliver the same chunk at once (a rebalance redelivery): one wins each card, the other retries
+      const [va, vb] = await Promise.all([a.computeAndApply(chunk), b.computeAndApply(chunk)]);
+      expect(arrays(va)).toEqual(arrays(clean.slice(i, i + 40)));
+      expect(arrays(vb)).toEqual(arrays(clean.slice(i, i + 40)));
+    }
+  });
+});
