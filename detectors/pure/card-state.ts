@@ -88,10 +88,22 @@ export function encodeCardState(s: CardState): Uint8Array {
     dv.setUint32(o + 22, s.evDevice[i], true);
     o += 26;
   }
-  for (const d of s.devices) (dv.setUint32(o, d, true), (o += 4));
-  for (const c of s.countries) (dv.setUint16(o, c, true), (o += 2));
-  for (const m of s.merchants) (dv.setUint32(o, m, true), (o += 4));
-  for (const a of s.applied) (dv.setFloat64(o, a, true), (o += 8));
+  for (const d of s.devices) {
+    dv.setUint32(o, d, true);
+    o += 4;
+  }
+  for (const c of s.countries) {
+    dv.setUint16(o, c, true);
+    o += 2;
+  }
+  for (const m of s.merchants) {
+    dv.setUint32(o, m, true);
+    o += 4;
+  }
+  for (const a of s.applied) {
+    dv.setFloat64(o, a, true);
+    o += 8;
+  }
   return buf;
 }
 
