@@ -1,7 +1,7 @@
 import type { Transaction } from '../../core/contracts.ts';
 import type { FeatureStore, FeatureVector } from '../types.ts';
 import { emptyCardState, type CardState } from '../pure/card-state.ts';
-import { appendHistory, runBatch, type HistoryEntry } from '../pure/batch.ts';
+import { appendHistory, lastBefore, runBatch, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, featureVector, type FeatureContext } from '../pure/features.ts';
 
 interface CardEntry {
@@ -31,9 +31,9 @@ export class MemoryFeatureStore implements FeatureStore {
     return outcome.vectors.map((v) => Float64Array.from(v as Float64Array));
   }
 
-  history(cardId: string, k: number): Promise<FeatureVector[]> {
+  history(cardId: string, k: number, beforeTs?: number): Promise<FeatureVector[]> {
     const h = this.cards.get(cardId)?.history ?? [];
-    return Promise.resolve(h.slice(Math.max(0, h.length - k)).map((e) => Float64Array.from(e.vector)));
+    return Promise.resolve(lastBefore(h, k, beforeTs).map((e) => Float64Array.from(e.vector)));
   }
 
   get cardCount(): number {

@@ -3,7 +3,7 @@ import type { Transaction } from '../../core/contracts.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
 import type { FeatureStore, FeatureVector } from '../types.ts';
 import { LIMITS, decodeCardState, emptyCardState, encodeCardState, type CardState } from '../pure/card-state.ts';
-import { decodeHistoryEntry, encodeHistoryEntry, runBatch } from '../pure/batch.ts';
+import { decodeHistoryEntry, encodeHistoryEntry, lastBefore, runBatch } from '../pure/batch.ts';
 import { defaultFeatureContext, featureVector, type FeatureContext } from '../pure/features.ts';
 
 /**
@@ -48,7 +48,7 @@ export interface RedisFeatureStoreOptions {
  * batch (their first vector is read back from history).
  *
  * Keys, per card: `<prefix>feat:{<cardId>}` hash (s = packed state, v = version) and
- * `<prefix>feat:{<cardId>}:h` list of packed [txKey, vector] entries, newest last, capped at LIMITS.applied.
+ * `<prefix>feat:{<cardId>}:h` list of packed [txKey, ts, vector] entries, newest last, capped at LIMITS.applied.
  */
 export class RedisFeatureStore implements FeatureStore {
   private readonly ctx: FeatureContext;
@@ -140,10 +140,11 @@ export class RedisFeatureStore implements FeatureStore {
     return retry;
   }
 
-  async history(cardId: string, k: number): Promise<FeatureVector[]> {
+  async history(cardId: string, k: number, beforeTs?: number): Promise<FeatureVector[]> {
     if (k <= 0) return [];
-    const entries = await this.redis.lrangeBuffer(this.historyKey(cardId), -k, -1);
-    return entries.map((b) => decodeHistoryEntry(b).vector);
+    // Without beforeTs the last k suffice; with it, read the whole (capped) list and filter by time.
+    const entries = await this.redis.lrangeBuffer(this.historyKey(cardId), beforeTs === undefined ? -k : 0, -1);
+    return lastBefore(entries.map(decodeHistoryEntry), k, beforeTs).map((e) => e.vector);
   }
 }
 

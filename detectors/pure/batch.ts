@@ -9,6 +9,8 @@ import { txKey } from './hash.ts';
 
 export interface HistoryEntry {
   key: number;
+  /** The transaction's own time, so escalate can ask for the history strictly before a transaction. */
+  ts: number;
   vector: Float64Array;
 }
 
@@ -50,7 +52,7 @@ export function runBatch(txs: readonly Transaction[], load: (cardId: string) => 
       change = { state, appended: [] };
       outcome.changed.set(tx.cardId, change);
     }
-    change.appended.push({ key, vector });
+    change.appended.push({ key, ts: tx.ts, vector });
     if (change.appended.length > LIMITS.applied) change.appended.shift();
   }
   return outcome;
@@ -62,19 +64,27 @@ export function appendHistory(history: HistoryEntry[], appended: readonly Histor
   if (history.length > LIMITS.applied) history.splice(0, history.length - LIMITS.applied);
 }
 
-/** Packs a history entry as [key f64][vector f64...] little-endian. */
+/** The last k entries with ts < beforeTs (all when beforeTs is undefined), oldest first. */
+export function lastBefore(history: readonly HistoryEntry[], k: number, beforeTs?: number): HistoryEntry[] {
+  if (k <= 0) return [];
+  const eligible = beforeTs === undefined ? history : history.filter((e) => e.ts < beforeTs);
+  return eligible.slice(Math.max(0, eligible.length - k));
+}
+
+/** Packs a history entry as [key f64][ts f64][vector f64...] little-endian. */
 export function encodeHistoryEntry(e: HistoryEntry): Uint8Array {
-  const out = new Uint8Array(8 * (1 + e.vector.length));
+  const out = new Uint8Array(8 * (2 + e.vector.length));
   const dv = new DataView(out.buffer);
   dv.setFloat64(0, e.key, true);
-  for (let i = 0; i < e.vector.length; i++) dv.setFloat64(8 * (i + 1), e.vector[i], true);
+  dv.setFloat64(8, e.ts, true);
+  for (let i = 0; i < e.vector.length; i++) dv.setFloat64(8 * (i + 2), e.vector[i], true);
   return out;
 }
 
 export function decodeHistoryEntry(buf: Uint8Array): HistoryEntry {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = buf.byteLength / 8 - 1;
+  const n = buf.byteLength / 8 - 2;
   const vector = new Float64Array(n);
-  for (let i = 0; i < n; i++) vector[i] = dv.getFloat64(8 * (i + 1), true);
-  return { key: dv.getFloat64(0, true), vector };
+  for (let i = 0; i < n; i++) vector[i] = dv.getFloat64(8 * (i + 2), true);
+  return { key: dv.getFloat64(0, true), ts: dv.getFloat64(8, true), vector };
 }

@@ -45,6 +45,9 @@ describe('RedisFeatureStore', () => {
     expect(arrays(got)).toEqual(arrays(want));
     for (const card of ['card-0', 'card-5', 'card-11']) {
       expect(arrays(await store.history(card, 8))).toEqual(arrays(await memory.history(card, 8)));
+      const mid = txs[300].ts;
+      const before = await store.history(card, 8, mid);
+      expect(arrays(before)).toEqual(arrays(await memory.history(card, 8, mid)));
     }
     // keys are prefixed and hash-tagged by card
     const keys = await redis.keys(`${prefix}feat:*`);

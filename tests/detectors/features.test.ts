@@ -133,6 +133,9 @@ describe('feature definition', () => {
     const h = await store.history('c1', 3);
     expect(h.map((v) => Array.from(v))).toEqual(vs.slice(2).map((v) => Array.from(v)));
     expect(await store.history('nobody', 3)).toEqual([]);
+    // only transactions strictly before a time (escalate runs behind detect)
+    const before = await store.history('c1', 3, T0 + 3 * 60_000);
+    expect(before.map((v) => Array.from(v))).toEqual(vs.slice(0, 3).map((v) => Array.from(v)));
   });
 
   it('keeps card state bounded and encodes it losslessly', () => {
