@@ -261,8 +261,19 @@ export const ReplayBodySchema = z.object({
   rate: z.number().positive().max(1_000_000).optional(),
   scenario: z.string().max(64).optional(),
   seed: z.number().int().optional(),
+  /** Transactions to inject (action "inject"). */
+  count: z.number().int().positive().max(100_000).optional(),
 }).strict();
 export type ReplayBody = z.infer<typeof ReplayBodySchema>;
+
+/** Policy page: a proposed policy evaluated on the last `samples` scored transactions before it is applied. */
+export const PolicyPreviewBodySchema = z.object({
+  policy: PolicyInputSchema,
+  samples: z.number().int().positive().max(5_000).default(1_000),
+}).strict();
+export type PolicyPreviewBody = z.infer<typeof PolicyPreviewBodySchema>;
+
+export const PolicyRollbackBodySchema = z.object({ version: z.number().int().positive() }).strict();
 
 /** A short, readable summary of what is wrong with a parse, for DLQ reasons and HTTP 400 answers. */
 export function describeZodError(error: z.ZodError): string {

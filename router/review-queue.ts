@@ -21,15 +21,26 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
 end
 return 0`;
 
-// KEYS: open set, case key, closed set. ARGV: caseId, closed case JSON, closedAt.
+// KEYS: open set, case key, closed set[, outbox list]. ARGV: caseId, closed case JSON, closedAt[, outbox items...].
 // ZREM is the once-only gate: of two concurrent verdicts exactly one removes the member and writes.
 const CLOSE = `
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   redis.call('SET', KEYS[2], ARGV[2])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+  if #KEYS >= 4 then
+    for i = 4, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+  end
   return 1
 end
 return 0`;
+
+export interface CloseOptions {
+  /**
+   * Messages appended to a Redis list in the same atomic step as the close, so what must follow a verdict
+   * (a label, a final decision) cannot be lost between closing the case and publishing it.
+   */
+  outbox?: { key: string; items: (closed: Case) => string[] };
+}
 
 export interface ReviewQueueOptions {
   /** Closed cases kept for the UI's "recently closed" list. */
@@ -90,21 +101,21 @@ export class RedisReviewQueue implements ReviewQueue {
     return raw === null ? undefined : CaseSchema.parse(JSON.parse(raw));
   }
 
-  async close(caseId: string, status: 'approved' | 'confirmed_fraud', by: string, note: string): Promise<Case | undefined> {
+  async close(
+    caseId: string,
+    status: 'approved' | 'confirmed_fraud',
+    by: string,
+    note: string,
+    options: CloseOptions = {},
+  ): Promise<Case | undefined> {
     const current = await this.get(caseId);
     if (!current || current.status !== 'open') return undefined;
     const closedAt = Date.now();
     const closed: Case = { ...current, status, closedAt, closedBy: by, ...(note ? { note } : {}) };
-    const won = await this.redis.eval(
-      CLOSE,
-      3,
-      this.openKey,
-      this.caseKey(caseId),
-      this.closedKey,
-      caseId,
-      JSON.stringify(CaseSchema.parse(closed)),
-      String(closedAt),
-    );
+    const outbox = options.outbox;
+    const keys = [this.openKey, this.caseKey(caseId), this.closedKey, ...(outbox ? [outbox.key] : [])];
+    const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), ...(outbox ? outbox.items(closed) : [])];
+    const won = await this.redis.eval(CLOSE, keys.length, ...keys, ...args);
     if (won !== 1) return undefined;
     if (this.closedKeep > 0) await this.redis.zremrangebyrank(this.closedKey, 0, -this.closedKeep - 1);
     return closed;

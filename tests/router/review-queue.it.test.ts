@@ -76,3 +76,19 @@ describe('RedisReviewQueue', () => {
     expect(keys.sort()).toEqual([`${prefix}review:case:k1`, `${prefix}review:open`]);
   });
 });
+
+describe('RedisReviewQueue outbox', () => {
+  it('appends the follow-up messages only for the winning close', async () => {
+    const prefix = `${config.redis.keyPrefix}outbox:`;
+    const q = new RedisReviewQueue(redis, prefix);
+    await q.enqueue(openCase('o1', 0.8, 1));
+    const outbox = { key: `${prefix}out`, items: (c: { caseId: string; status: string }) => [`${c.caseId}:${c.status}:a`, `${c.caseId}:${c.status}:b`] };
+    const [first, second] = await Promise.all([
+      q.close('o1', 'confirmed_fraud', 'alice', '', { outbox }),
+      q.close('o1', 'approved', 'bob', '', { outbox }),
+    ]);
+    const winner = first ?? second;
+    expect([first, second].filter(Boolean)).toHaveLength(1);
+    expect(await redis.lrange(`${prefix}out`, 0, -1)).toEqual([`o1:${winner?.status}:a`, `o1:${winner?.status}:b`]);
+  });
+});

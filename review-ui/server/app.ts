@@ -1,0 +1,456 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import helmet from 'helmet';
+import cookieParser from 'cookie-parser';
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import {
+  LoginBodySchema,
+  PolicyInputSchema,
+  PolicyPreviewBodySchema,
+  PolicyRollbackBodySchema,
+  PolicySchema,
+  ReplayBodySchema,
+  VerdictBodySchema,
+  describeZodError,
+  type Policy,
+} from '../../core/contracts.ts';
+import type { Config } from '../../core/config.ts';
+import { FraudstreamError, UserInputError, ErrorCodes } from '../../core/errors.ts';
+import { createKafka, createProducer, ensureTopics } from '../../core/kafka.ts';
+import { createRedis } from '../../core/redis.ts';
+import { logger } from '../../core/logger.ts';
+import type { ModelThresholds } from '../../detectors/types.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { RedisReviewQueue } from '../../router/review-queue.ts';
+import { RedisSampleStore } from '../../router/samples.ts';
+import { AuditLog } from './audit.ts';
+import { LoginLimiter, SessionStore, UserStore, tokensEqual, type Session } from './auth.ts';
+import { cardNorm, travelFromPrevious } from './card.ts';
+import { readHealth } from './health.ts';
+import { LiveFeed } from './live.ts';
+import { listModels } from './models.ts';
+import { previewPolicy } from './preview.ts';
+import { ReplayController, loadSimulatorFactory, type SimulatorFactory } from './replay.ts';
+import { VerdictService } from './verdict.ts';
+
+export const SESSION_COOKIE = 'fs_sid';
+export const CSRF_HEADER = 'x-csrf-token';
+
+/** Used when no model card offers thresholds: conservative enough that the first line escalates the unsure. */
+export const FALLBACK_THRESHOLDS: ModelThresholds = {
+  detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.75 },
+  escalate: { blockAbove: 0.85, allowBelow: 0.35 },
+};
+
+export const DEFAULT_DIST = fileURLToPath(new URL('../dist', import.meta.url));
+
+export interface UiServerOptions {
+  config: Config;
+  /** Overrides config.ui.host/port (port 0 picks a free one). */
+  host?: string;
+  port?: number;
+  /** Built front end (default review-ui/dist). */
+  distDir?: string;
+  /** Version 1 of the policy if Redis has none (default: newest model card's thresholds, else FALLBACK_THRESHOLDS). */
+  policyDefaults?: () => Policy;
+  /** Replay driver (default: producers/simulator.ts when it exists). null disables replay. */
+  simulator?: SimulatorFactory | null;
+  /** Live feed backfill per topic at start. */
+  backfill?: { decisions: number; cases: number; labels: number };
+  instanceId?: string;
+}
+
+export interface UiServer {
+  url: string;
+  instanceId: string;
+  close(): Promise<void>;
+}
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    session?: Session;
+    sid?: string;
+  }
+}
+
+function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
+  const r = schema.safeParse(body ?? {});
+  if (!r.success) throw new UserInputError(describeZodError(r.error));
+  return r.data;
+}
+
+function intQuery(raw: unknown, name: string, fallback: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1 || n > max) throw new UserInputError(`${name}: an integer from 1 to ${max}`);
+  return n;
+}
+
+async function thresholdsFromModels(modelDir: string): Promise<{ thresholds: ModelThresholds; version?: string }> {
+  for (const m of await listModels(modelDir)) {
+    const t = (m.card as { thresholds?: unknown } | null)?.thresholds;
+    const probe = PolicySchema.safeParse({ ...defaultPolicy(FALLBACK_THRESHOLDS), thresholds: t });
+    if (probe.success) return { thresholds: probe.data.thresholds, version: m.version };
+  }
+  return { thresholds: FALLBACK_THRESHOLDS };
+}
+
+export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
+  const { config } = opts;
+  const prefix = config.redis.keyPrefix;
+  const instanceId = opts.instanceId ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const log = logger('review-ui').child({ instanceId });
+  const distDir = opts.distDir ?? DEFAULT_DIST;
+
+  const redis: Redis = createRedis(config, 'review-ui-redis');
+  const kafka = createKafka(config, '-ui');
+  await ensureTopics(config);
+  const producer = createProducer(kafka);
+  await producer.connect();
+
+  const users = new UserStore(redis, prefix);
+  const seeded = await users.seed(config.ui.reviewerSeed);
+  if (seeded.length) log.info({ users: seeded }, 'seeded reviewer accounts');
+  const sessions = new SessionStore(redis, prefix, config.ui.sessionSecret ?? 'fraudstream-session-ids');
+  const limiter = new LoginLimiter(redis, prefix);
+  const audit = new AuditLog(redis, prefix);
+  const queue = new RedisReviewQueue(redis, prefix);
+  const samples = new RedisSampleStore(redis, prefix);
+  const modelDefaults = opts.policyDefaults ? undefined : await thresholdsFromModels(config.modelDir);
+  const policies = new RedisPolicyStore(
+    redis,
+    prefix,
+    opts.policyDefaults ?? (() => defaultPolicy(modelDefaults?.thresholds ?? FALLBACK_THRESHOLDS, modelDefaults?.version)),
+  );
+  const verdicts = new VerdictService(config, redis, queue, producer, log, instanceId);
+  verdicts.startRetrying();
+  const replay = new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())));
+
+  const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}) });
+  let kafkaUp = true;
+  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot() }));
+  await feed.start();
+
+  const heartbeatKey = `${prefix}heartbeat:ui:${instanceId}`;
+  const beat = () => redis.set(heartbeatKey, JSON.stringify({ instance: instanceId, at: Date.now(), pid: process.pid }), 'PX', 10_000).catch(() => undefined);
+  await beat();
+  const heartbeat = setInterval(() => void beat(), 3_000);
+
+  const app = express();
+  app.disable('x-powered-by');
+  // Behind a TLS-terminating proxy on loopback, req.secure reflects https and the cookie gets Secure.
+  app.set('trust proxy', 'loopback');
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:'],
+          connectSrc: ["'self'"],
+          fontSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          formAction: ["'self'"],
+          frameAncestors: ["'none'"],
+        },
+      },
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
+  app.use(cookieParser());
+  app.use(express.json({ limit: '256kb' }));
+
+  // Load the session (if any) for every request.
+  app.use(async (req, res, next) => {
+    const sid = (req.cookies as Record<string, string | undefined>)[SESSION_COOKIE];
+    const session = await sessions.get(sid);
+    if (session && sid) {
+      res.locals.session = session;
+      res.locals.sid = sid;
+    }
+    next();
+  });
+
+  const requireApiSession = (req: Request, res: Response, next: NextFunction) => {
+    if (!res.locals.session) {
+      res.status(401).json({ error: 'not logged in' });
+      return;
+    }
+    // Synchronizer token: every state-changing request carries the session's CSRF token in a header.
+    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method) && !tokensEqual(req.get(CSRF_HEADER), res.locals.session.csrf)) {
+      res.status(403).json({ error: `missing or wrong CSRF token (send it in the ${CSRF_HEADER} header)` });
+      return;
+    }
+    next();
+  };
+  const who = (res: Response): string => (res.locals.session as Session).user;
+
+  const cookieOptions = (req: Request) => ({
+    httpOnly: true,
+    sameSite: 'strict' as const,
+    secure: req.secure,
+    path: '/',
+  });
+
+  // ---------------------------------------------------------------- open routes
+
+  app.get('/healthz', async (_req, res) => {
+    const health = await readHealth(redis, prefix, feed.counts, kafkaUp);
+    health.stages.ui ??= { up: true, instances: [{ instance: instanceId, ageMs: 0 }] };
+    res.set('Cache-Control', 'no-store').json(health);
+  });
+
+  app.post('/api/login', async (req, res) => {
+    // Login CSRF: a cross-site form post carries a foreign Origin (and SameSite=Strict keeps cookies out anyway).
+    const origin = req.get('origin');
+    if (origin && new URL(origin).host !== req.get('host')) {
+      res.status(403).json({ error: 'cross-origin login refused' });
+      return;
+    }
+    const body = parseBody(LoginBodySchema, req.body);
+    const ip = req.ip ?? 'unknown';
+    const wait = await limiter.blockedFor(ip, body.username);
+    if (wait > 0) {
+      res.set('Retry-After', String(wait)).status(429).json({ error: `too many failed logins; try again in ${wait} s` });
+      return;
+    }
+    if (!(await users.check(body.username, body.password))) {
+      await limiter.fail(ip, body.username);
+      await audit.record({ who: body.username.slice(0, 64), action: 'login.failed', target: 'session', ip });
+      res.status(401).json({ error: 'wrong user name or password' });
+      return;
+    }
+    await limiter.succeed(ip, body.username);
+    await sessions.destroy(res.locals.sid);
+    const { sid, session } = await sessions.create(body.username);
+    await audit.record({ who: body.username, action: 'login', target: 'session', ip });
+    res.cookie(SESSION_COOKIE, sid, { ...cookieOptions(req), maxAge: sessions.ttlSeconds * 1000 });
+    res.json({ user: session.user, csrf: session.csrf });
+  });
+
+  // ---------------------------------------------------------------- pages
+
+  const page = (file: string) => (_req: Request, res: Response) => {
+    const path = `${distDir}/${file}`;
+    if (!existsSync(path)) {
+      res.status(503).type('text').send('The review UI is not built: run `npm run build:ui`.');
+      return;
+    }
+    res.set('Cache-Control', 'no-store').sendFile(path);
+  };
+  app.get('/login', (req, res) => {
+    if (res.locals.session) res.redirect(303, '/');
+    else page('login.html')(req, res);
+  });
+  app.get(['/', '/index.html'], (req, res) => {
+    if (!res.locals.session) res.redirect(303, '/login');
+    else page('index.html')(req, res);
+  });
+  app.use('/assets', express.static(`${distDir}/assets`, { index: false, fallthrough: false, immutable: true, maxAge: '1y' }));
+
+  // ---------------------------------------------------------------- API (session + CSRF)
+
+  const api = express.Router();
+  api.use(requireApiSession);
+  api.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  api.get('/session', (_req, res) => {
+    const s = res.locals.session as Session;
+    res.json({ user: s.user, csrf: s.csrf });
+  });
+
+  api.post('/logout', async (_req, res) => {
+    const sid = res.locals.sid;
+    await sessions.destroy(sid);
+    if (sid) feed.dropSession(sid);
+    await audit.record({ who: who(res), action: 'logout', target: 'session' });
+    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.json({ ok: true });
+  });
+
+  api.get('/stream', (_req, res) => {
+    res.set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    res.write('retry: 3000\n\n');
+    feed.addClient(res, res.locals.sid as string);
+  });
+
+  api.get('/decisions/recent', (req, res) => {
+    res.json({ decisions: feed.recentDecisions(intQuery(req.query.limit, 'limit', 200, 500)) });
+  });
+
+  api.get('/stats', async (_req, res) => {
+    res.json({ counts: feed.counts, byStage: feed.countsByStage, series: feed.series(120), openCases: await queue.openCount(), labels: feed.metrics.snapshot() });
+  });
+
+  api.get('/cases', async (req, res) => {
+    const limit = intQuery(req.query.limit, 'limit', 100, 1000);
+    const [open, total, closed] = await Promise.all([queue.listOpen(limit), queue.openCount(), queue.listClosed(20)]);
+    res.json({ open, openCount: total, closed, now: Date.now() });
+  });
+
+  api.get('/cases/:id', async (req, res) => {
+    const c = await queue.get(req.params.id as string);
+    if (!c) {
+      res.status(404).json({ error: `no case ${req.params.id}` });
+      return;
+    }
+    const history = await feed.cardHistory(c.cardId, 20);
+    res.json({
+      case: c,
+      history,
+      norm: cardNorm(c.tx, history),
+      travel: travelFromPrevious(c.tx, history),
+      audit: await audit.list(20, { target: `case:${c.caseId}` }),
+      now: Date.now(),
+    });
+  });
+
+  api.post('/cases/:id/verdict', async (req, res) => {
+    const body = parseBody(VerdictBodySchema, req.body);
+    const id = req.params.id as string;
+    const before = await queue.get(id);
+    if (!before) {
+      res.status(404).json({ error: `no case ${id}` });
+      return;
+    }
+    const done = await verdicts.decide(id, body.verdict, body.note, who(res));
+    if (!done) {
+      const now = await queue.get(id);
+      res.status(409).json({ error: `case ${id} is not open: ${now?.status ?? 'unknown'}${now?.closedBy ? ` by ${now.closedBy}` : ''}` });
+      return;
+    }
+    await audit.record({
+      who: who(res),
+      action: body.verdict === 'approve' ? 'case.approve' : 'case.confirm_fraud',
+      target: `case:${id}`,
+      before: { status: before.status, risk: before.risk, txId: before.txId },
+      after: { status: done.closed.status, note: body.note, closedAt: done.closed.closedAt, decision: done.decision.action, label: done.label.isFraud ? 'fraud' : 'legitimate' },
+      ip: req.ip,
+    });
+    res.json({ case: done.closed, decision: done.decision, label: done.label });
+  });
+
+  api.get('/policy', async (_req, res) => {
+    const [current, history, sampleCount] = await Promise.all([policies.current(), policies.history(50), samples.count()]);
+    res.json({ current, history, sampleCount });
+  });
+
+  api.put('/policy', async (req, res) => {
+    const input = parseBody(PolicyInputSchema, req.body);
+    const before = await policies.current();
+    const after = await policies.update(input, who(res));
+    await audit.record({ who: who(res), action: 'policy.update', target: 'policy', before, after });
+    res.json({ current: after });
+  });
+
+  api.post('/policy/preview', async (req, res) => {
+    const body = parseBody(PolicyPreviewBodySchema, req.body);
+    const current = await policies.current();
+    const proposed = PolicySchema.parse({ ...body.policy, version: current.version + 1, updatedAt: Date.now(), updatedBy: who(res) });
+    res.json(previewPolicy(current, proposed, await samples.recent(body.samples)));
+  });
+
+  api.post('/policy/rollback', async (req, res) => {
+    const body = parseBody(PolicyRollbackBodySchema, req.body);
+    const before = await policies.current();
+    const after = await policies.rollback(body.version, who(res));
+    await audit.record({ who: who(res), action: 'policy.rollback', target: 'policy', before: { version: before.version }, after: { version: after.version, from: body.version } });
+    res.json({ current: after });
+  });
+
+  api.get('/models', async (_req, res) => {
+    const [versions, current] = await Promise.all([listModels(config.modelDir), policies.current()]);
+    res.json({ modelDir: config.modelDir, versions, activeInPolicy: current.modelVersion ?? null, live: feed.metrics.snapshot() });
+  });
+
+  api.get('/replay', async (_req, res) => {
+    res.json(await replay.status());
+  });
+
+  api.post('/replay', async (req, res) => {
+    const body = parseBody(ReplayBodySchema, req.body);
+    const before = await replay.status();
+    const after = await replay.apply(body, who(res));
+    await audit.record({ who: who(res), action: `replay.${body.action}`, target: 'replay', before: { running: before.running, rate: before.rate }, after: { ...body, running: after.running } });
+    res.json(after);
+  });
+
+  api.get('/audit', async (req, res) => {
+    const target = typeof req.query.target === 'string' ? req.query.target : undefined;
+    res.json({ entries: await audit.list(intQuery(req.query.limit, 'limit', 200, 2000), target ? { target } : {}) });
+  });
+
+  app.use('/api', api);
+  app.use('/api', (_req, res) => {
+    res.status(404).json({ error: 'no such API route' });
+  });
+
+  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    const e = err as { type?: string; status?: number };
+    if (e.type === 'entity.parse.failed') {
+      res.status(400).json({ error: 'body: not valid JSON' });
+    } else if (e.type === 'entity.too.large') {
+      res.status(413).json({ error: 'body: too large' });
+    } else if (err instanceof UserInputError) {
+      res.status(400).json({ error: err.message });
+    } else if (err instanceof FraudstreamError && err.code === ErrorCodes.MISSING_PREREQUISITE) {
+      res.status(503).json({ error: err.message });
+    } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
+      res.status(e.status).json({ error: (err as Error).message });
+    } else {
+      log.error({ err }, 'request failed');
+      res.status(500).json({ error: 'internal error (see the server log)' });
+    }
+  });
+
+  const server = app.listen(opts.port ?? config.ui.port, opts.host ?? config.ui.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  producer.on(producer.events.DISCONNECT, () => {
+    kafkaUp = false;
+  });
+  producer.on(producer.events.CONNECT, () => {
+    kafkaUp = true;
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  log.info({ url, dist: existsSync(`${distDir}/index.html`) ? distDir : 'NOT BUILT' }, 'review UI listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    instanceId,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(heartbeat);
+        verdicts.stop();
+        await replay.close().catch(() => undefined);
+        await feed.stop();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await verdicts.flush().catch(() => undefined);
+        await producer.disconnect().catch(() => undefined);
+        await redis.del(heartbeatKey).catch(() => undefined);
+        redis.disconnect();
+      })()),
+  };
+}

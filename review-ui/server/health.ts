@@ -1,0 +1,85 @@
+import type { Redis } from 'ioredis';
+
+export interface StageHealth {
+  up: boolean;
+  instances: Array<{ instance: string; ageMs: number }>;
+}
+
+export interface Health {
+  status: 'ok' | 'degraded';
+  at: number;
+  redis: 'up' | 'down';
+  kafka: 'up' | 'down';
+  stages: Record<string, StageHealth>;
+  decisions: { byStages: Record<string, number>; seenByUi: Record<string, number> };
+}
+
+/** Stages the system needs; any other stage that heartbeats (e.g. "ui") is listed too. */
+export const REQUIRED_STAGES = ['detect', 'escalate'] as const;
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    }),
+  ]);
+}
+
+/** Heartbeat keys `${prefix}heartbeat:<stage>:<instance>` hold {instance, at} with a ~10 s TTL: present = up. */
+export async function readHealth(
+  redis: Redis,
+  prefix: string,
+  seenByUi: Record<string, number>,
+  kafkaUp: boolean,
+  now = Date.now(),
+): Promise<Health> {
+  const stages: Record<string, StageHealth> = Object.fromEntries(REQUIRED_STAGES.map((s) => [s, { up: false, instances: [] }]));
+  let byStages: Record<string, number> = {};
+  let redisUp = true;
+  try {
+    await withTimeout(
+      (async () => {
+        const keys: string[] = [];
+        let cursor = '0';
+        do {
+          const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}heartbeat:*`, 'COUNT', 500);
+          cursor = next;
+          keys.push(...found);
+        } while (cursor !== '0' && keys.length < 10_000);
+        const values = keys.length ? await redis.mget(keys) : [];
+        keys.forEach((key, i) => {
+          const [stage, ...rest] = key.slice(`${prefix}heartbeat:`.length).split(':');
+          if (!stage) return;
+          let at = now;
+          let instance = rest.join(':');
+          try {
+            const v = JSON.parse(values[i] ?? 'null') as { at?: unknown; instance?: unknown } | null;
+            if (typeof v?.at === 'number') at = v.at;
+            if (typeof v?.instance === 'string') instance = v.instance;
+          } catch {
+            // A heartbeat whose value does not parse still proves the stage wrote within its TTL.
+          }
+          const s = (stages[stage] ??= { up: false, instances: [] });
+          s.instances.push({ instance, ageMs: Math.max(0, now - at) });
+          if (now - at < 15_000) s.up = true;
+        });
+        const raw = await redis.hgetall(`${prefix}stats:decisions`);
+        byStages = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+      })(),
+      1_500,
+    );
+  } catch {
+    redisUp = false;
+  }
+  const allUp = redisUp && kafkaUp && REQUIRED_STAGES.every((s) => stages[s]?.up);
+  return {
+    status: allUp ? 'ok' : 'degraded',
+    at: now,
+    redis: redisUp ? 'up' : 'down',
+    kafka: kafkaUp ? 'up' : 'down',
+    stages,
+    decisions: { byStages, seenByUi: { ...seenByUi } },
+  };
+}

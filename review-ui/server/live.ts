@@ -1,0 +1,350 @@
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import type { Response } from 'express';
+import { z } from 'zod';
+import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type Label } from '../../core/contracts.ts';
+import type { Config } from '../../core/config.ts';
+import type { Logger } from '../../core/logger.ts';
+import { LabelMetrics } from './metrics.ts';
+
+/** What the card-history panel needs of a past transaction (kept in Redis per card). */
+export const CardTxSchema = z.object({
+  txId: z.string(),
+  ts: z.number(),
+  amountMinor: z.number(),
+  currency: z.string(),
+  merchantId: z.string(),
+  merchantName: z.string(),
+  mcc: z.string(),
+  country: z.string(),
+  channel: z.string(),
+  lat: z.number(),
+  lon: z.number(),
+  deviceId: z.string().nullable(),
+  action: z.string(),
+  stage: z.string(),
+  decidedAt: z.number(),
+});
+export type CardTx = z.infer<typeof CardTxSchema>;
+
+interface SecondBucket {
+  t: number;
+  ALLOW: number;
+  BLOCK: number;
+  REVIEW: number;
+  latencies: number[];
+}
+
+export interface SecondPoint {
+  t: number;
+  ALLOW: number;
+  BLOCK: number;
+  REVIEW: number;
+  p50: number | null;
+  p95: number | null;
+}
+
+interface Client {
+  res: Response;
+  sid: string;
+}
+
+const WINDOW_SECONDS = 300;
+const RECENT_DECISIONS = 500;
+
+function percentile(sorted: number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null;
+}
+
+/** Milliseconds the pipeline spent on a decision: the sum of its per-stage timings. */
+export const decisionLatency = (d: Decision): number => Object.values(d.timings).reduce((a, b) => a + b, 0);
+
+export interface LiveFeedOptions {
+  config: Config;
+  kafka: Kafka;
+  redis: Redis;
+  log: Logger;
+  instanceId: string;
+  /** Messages re-read from the end of each topic at start, so the page is not empty after a restart. */
+  backfill?: { decisions: number; cases: number; labels: number };
+}
+
+/**
+ * The UI's view of the stream: one kafkajs consumer (its own group, so every UI process sees everything)
+ * on decisions, cases and labels. Keeps recent decisions, per-second throughput/latency, live counts,
+ * precision/recall against labels, each card's recent transactions (Redis), and pushes events to SSE clients.
+ */
+export class LiveFeed {
+  readonly counts = { ALLOW: 0, BLOCK: 0, REVIEW: 0 } as Record<'ALLOW' | 'BLOCK' | 'REVIEW', number>;
+  readonly countsByStage: Record<string, number> = {};
+  readonly metrics = new LabelMetrics();
+  readonly groupId: string;
+  malformed = 0;
+  private readonly recent: Decision[] = [];
+  private readonly seenDecisions = new Set<string>();
+  private readonly seenOrder: string[] = [];
+  private readonly scenarios = new Map<string, string | null>();
+  private readonly buckets: SecondBucket[] = [];
+  private readonly clients = new Set<Client>();
+  private consumer: Consumer | undefined;
+  private ticker: NodeJS.Timeout | undefined;
+  private keepalive: NodeJS.Timeout | undefined;
+  private extraStats: () => Promise<Record<string, unknown>> = async () => ({});
+
+  constructor(private readonly opts: LiveFeedOptions) {
+    this.groupId = `fraudstream-ui-${opts.instanceId}`;
+  }
+
+  /** Resolves once the consumer has joined and positioned itself (or after timeoutMs, logging a warning). */
+  async start(timeoutMs = 30_000): Promise<void> {
+    const { config, kafka, log } = this.opts;
+    const t = config.topics;
+    const backfill = this.opts.backfill ?? { decisions: 1000, cases: 200, labels: 2000 };
+    const consumer = kafka.consumer({ groupId: this.groupId, sessionTimeout: 15_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 250 });
+    this.consumer = consumer;
+    const joined = new Promise<void>((resolve) => {
+      consumer.on(consumer.events.GROUP_JOIN, (e) => {
+        void this.seekTail(consumer, e.payload.memberAssignment, {
+          [t.decisions]: backfill.decisions,
+          [t.cases]: backfill.cases,
+          [t.labels]: backfill.labels,
+        })
+          .catch((err: unknown) => log.warn({ err }, 'could not backfill the live feed'))
+          .finally(resolve);
+      });
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [t.decisions, t.cases, t.labels], fromBeginning: false });
+    await consumer.run({ autoCommit: false, eachBatch: (p) => this.onBatch(p) });
+    this.ticker = setInterval(() => void this.tick(), 1000);
+    this.keepalive = setInterval(() => this.send(':keepalive\n\n'), 15_000);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      joined,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          log.warn({ timeoutMs }, 'live feed has not joined its consumer group yet; continuing');
+          resolve();
+        }, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  setExtraStats(fn: () => Promise<Record<string, unknown>>): void {
+    this.extraStats = fn;
+  }
+
+  private async seekTail(consumer: Consumer, assignment: Record<string, number[]>, perTopic: Record<string, number>): Promise<void> {
+    const admin = this.opts.kafka.admin();
+    await admin.connect();
+    try {
+      for (const [topic, partitions] of Object.entries(assignment)) {
+        const total = perTopic[topic] ?? 0;
+        if (partitions.length === 0) continue;
+        const offsets = await admin.fetchTopicOffsets(topic);
+        const each = Math.ceil(total / Math.max(1, offsets.length));
+        for (const o of offsets) {
+          if (!partitions.includes(o.partition)) continue;
+          const start = BigInt(o.high) - BigInt(each);
+          const low = BigInt(o.low);
+          consumer.seek({ topic, partition: o.partition, offset: String(start > low ? start : low) });
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  private async onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
+    const t = this.opts.config.topics;
+    const decisions: Decision[] = [];
+    for (const m of batch.messages) {
+      if (!m.value) continue;
+      let json: unknown;
+      try {
+        json = JSON.parse(m.value.toString('utf8'));
+      } catch {
+        this.malformed++;
+        continue;
+      }
+      if (batch.topic === t.decisions) {
+        const d = DecisionSchema.safeParse(json);
+        if (d.success) decisions.push(d.data);
+        else this.malformed++;
+      } else if (batch.topic === t.cases) {
+        const c = CaseSchema.safeParse(json);
+        if (c.success) this.onCase(c.data);
+        else this.malformed++;
+      } else if (batch.topic === t.labels) {
+        const l = LabelSchema.safeParse(json);
+        if (l.success) this.onLabel(l.data);
+        else this.malformed++;
+      }
+    }
+    if (decisions.length > 0) await this.onDecisions(decisions);
+    await heartbeat();
+  }
+
+  /** Public so tests and the verdict route can feed a decision the UI itself produced. */
+  async onDecisions(decisions: Decision[]): Promise<void> {
+    const fresh = decisions.filter((d) => !this.remember(d.decisionId));
+    if (fresh.length === 0) return;
+    for (const d of fresh) {
+      this.counts[d.action] += 1;
+      this.countsByStage[d.stage] = (this.countsByStage[d.stage] ?? 0) + 1;
+      this.bucket(d.decidedAt).latencies.push(decisionLatency(d));
+      this.bucket(d.decidedAt)[d.action] += 1;
+      this.recent.push(d);
+      if (this.recent.length > RECENT_DECISIONS) this.recent.shift();
+      this.metrics.onDecision(d);
+      this.broadcast('decision', { ...d, scenario: this.scenarios.get(d.txId) });
+    }
+    await this.storeCardHistory(fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
+  }
+
+  private onCase(c: Case): void {
+    this.broadcast('case', c);
+  }
+
+  private onLabel(l: Label): void {
+    this.scenarios.set(l.txId, l.scenario);
+    if (this.scenarios.size > 200_000) {
+      const first = this.scenarios.keys().next().value;
+      if (first !== undefined) this.scenarios.delete(first);
+    }
+    this.metrics.onLabel(l);
+    this.broadcast('label', { txId: l.txId, isFraud: l.isFraud, scenario: l.scenario, source: l.source });
+  }
+
+  private remember(decisionId: string): boolean {
+    if (this.seenDecisions.has(decisionId)) return true;
+    this.seenDecisions.add(decisionId);
+    this.seenOrder.push(decisionId);
+    if (this.seenOrder.length > 50_000) this.seenDecisions.delete(this.seenOrder.shift() as string);
+    return false;
+  }
+
+  private bucket(at: number): SecondBucket {
+    const t = Math.floor(Math.min(at, Date.now()) / 1000);
+    let b = this.buckets.find((x) => x.t === t);
+    if (!b) {
+      b = { t, ALLOW: 0, BLOCK: 0, REVIEW: 0, latencies: [] };
+      this.buckets.push(b);
+      this.buckets.sort((x, y) => x.t - y.t);
+      const oldest = Math.floor(Date.now() / 1000) - WINDOW_SECONDS;
+      while (this.buckets.length > 0 && (this.buckets[0] as SecondBucket).t < oldest) this.buckets.shift();
+    }
+    return b;
+  }
+
+  series(seconds = 120): SecondPoint[] {
+    const now = Math.floor(Date.now() / 1000);
+    const out: SecondPoint[] = [];
+    for (let t = now - seconds + 1; t <= now; t++) {
+      const b = this.buckets.find((x) => x.t === t);
+      const sorted = b ? [...b.latencies].sort((a, c) => a - c) : [];
+      out.push({ t, ALLOW: b?.ALLOW ?? 0, BLOCK: b?.BLOCK ?? 0, REVIEW: b?.REVIEW ?? 0, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95) });
+    }
+    return out;
+  }
+
+  recentDecisions(limit: number): Array<Decision & { scenario?: string | null }> {
+    return this.recent.slice(-limit).map((d) => ({ ...d, scenario: this.scenarios.get(d.txId) }));
+  }
+
+  private cardKey(cardId: string): string {
+    return `${this.opts.config.redis.keyPrefix}ui:card:${cardId}`;
+  }
+  private txKey(txId: string): string {
+    return `${this.opts.config.redis.keyPrefix}ui:tx:${txId}`;
+  }
+
+  private async storeCardHistory(decisions: Decision[]): Promise<void> {
+    const p = this.opts.redis.pipeline();
+    for (const d of decisions) {
+      const x = d.tx;
+      const row: CardTx = {
+        txId: x.txId, ts: x.ts, amountMinor: x.amountMinor, currency: x.currency, merchantId: x.merchantId,
+        merchantName: x.merchantName, mcc: x.mcc, country: x.country, channel: x.channel, lat: x.lat, lon: x.lon,
+        deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
+      };
+      // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
+      p.set(this.txKey(x.txId), JSON.stringify(row), 'EX', 30 * 24 * 3600);
+      p.zadd(this.cardKey(d.cardId), x.ts, x.txId);
+      p.zremrangebyrank(this.cardKey(d.cardId), 0, -51);
+      p.expire(this.cardKey(d.cardId), 30 * 24 * 3600);
+    }
+    await p.exec();
+  }
+
+  /** The card's most recent transactions the UI has seen, newest first. */
+  async cardHistory(cardId: string, limit = 20): Promise<CardTx[]> {
+    const ids = await this.opts.redis.zrevrange(this.cardKey(cardId), 0, limit - 1);
+    if (ids.length === 0) return [];
+    const raws = await this.opts.redis.mget(ids.map((id) => this.txKey(id)));
+    return raws.flatMap((raw) => {
+      const r = raw === null ? undefined : CardTxSchema.safeParse(JSON.parse(raw)).data;
+      return r ? [r] : [];
+    });
+  }
+
+  // ------------------------------------------------------------------ SSE
+
+  addClient(res: Response, sid: string): void {
+    const client = { res, sid };
+    this.clients.add(client);
+    res.on('close', () => this.clients.delete(client));
+  }
+
+  /** Ends every stream opened by a session (on logout). */
+  dropSession(sid: string): void {
+    for (const c of this.clients) {
+      if (c.sid === sid) {
+        c.res.end();
+        this.clients.delete(c);
+      }
+    }
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  broadcast(event: string, data: unknown): void {
+    if (this.clients.size === 0) return;
+    this.send(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  private send(frame: string): void {
+    for (const c of this.clients) c.res.write(frame);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.clients.size === 0) return;
+    try {
+      const extra = await this.extraStats();
+      this.broadcast('stats', { counts: this.counts, byStage: this.countsByStage, series: this.series(120), ...extra });
+    } catch (err) {
+      this.opts.log.debug({ err }, 'stats tick failed');
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.ticker);
+    clearInterval(this.keepalive);
+    for (const c of this.clients) c.res.end();
+    this.clients.clear();
+    if (this.consumer) {
+      await this.consumer.disconnect().catch(() => undefined);
+      const admin = this.opts.kafka.admin();
+      // The group exists only for this process; remove it instead of leaving it for the broker to expire.
+      await admin
+        .connect()
+        .then(() => admin.deleteGroups([this.groupId]))
+        .catch(() => undefined)
+        .finally(() => void admin.disconnect().catch(() => undefined));
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import type { Config } from '../../core/config.ts';
+import { FraudstreamError, ErrorCodes, UserInputError } from '../../core/errors.ts';
+import type { ReplayBody } from '../../core/contracts.ts';
+
+/** The producers helper's simulator, as the UI drives it (producers/simulator.ts). */
+export interface Simulator {
+  start(): unknown;
+  stop(): unknown;
+  setRate(eps: number): unknown;
+  inject(scenario: string, count: number): unknown;
+  stats(): unknown;
+}
+export type SimulatorFactory = (config: Config, opts: Record<string, unknown>) => Simulator | Promise<Simulator>;
+
+/** Loads createSimulator from producers/simulator.ts; undefined while that module does not exist. */
+export async function loadSimulatorFactory(): Promise<SimulatorFactory | undefined> {
+  // A variable specifier keeps the type checker from requiring a module another helper may not have written yet.
+  const specifier = new URL('../../producers/simulator.ts', import.meta.url).href;
+  try {
+    const mod = (await import(specifier)) as { createSimulator?: SimulatorFactory };
+    return typeof mod.createSimulator === 'function' ? mod.createSimulator : undefined;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+/** One simulator per UI process, created on first start. */
+export class ReplayController {
+  private sim: Simulator | undefined;
+  private running = false;
+  private rate = 50;
+  private startedBy: string | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly factory: SimulatorFactory | undefined,
+  ) {}
+
+  get available(): boolean {
+    return this.factory !== undefined;
+  }
+
+  async status(): Promise<Record<string, unknown>> {
+    return {
+      available: this.available,
+      running: this.running,
+      rate: this.rate,
+      startedBy: this.startedBy ?? null,
+      stats: this.sim ? await Promise.resolve(this.sim.stats()) : null,
+      ...(this.available ? {} : { reason: 'producers/simulator.ts (createSimulator) is not in this build' }),
+    };
+  }
+
+  async apply(body: ReplayBody, who: string): Promise<Record<string, unknown>> {
+    if (!this.factory) {
+      throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, 'replay is unavailable: producers/simulator.ts (createSimulator) is not in this build');
+    }
+    switch (body.action) {
+      case 'start': {
+        if (body.rate !== undefined) this.rate = body.rate;
+        this.sim ??= await this.factory(this.config, { rate: this.rate, ...(body.seed !== undefined ? { seed: body.seed } : {}) });
+        await Promise.resolve(this.sim.setRate(this.rate));
+        await Promise.resolve(this.sim.start());
+        this.running = true;
+        this.startedBy = who;
+        break;
+      }
+      case 'stop':
+        if (this.sim) await Promise.resolve(this.sim.stop());
+        this.running = false;
+        break;
+      case 'speed':
+        if (body.rate === undefined) throw new UserInputError('rate: required for action "speed" (events per second)');
+        this.rate = body.rate;
+        if (this.sim) await Promise.resolve(this.sim.setRate(body.rate));
+        break;
+      case 'inject': {
+        if (!body.scenario) throw new UserInputError('scenario: required for action "inject"');
+        this.sim ??= await this.factory(this.config, { rate: this.rate });
+        await Promise.resolve(this.sim.inject(body.scenario, body.count ?? 20));
+        break;
+      }
+    }
+    return this.status();
+  }
+
+  async close(): Promise<void> {
+    if (this.sim && this.running) await Promise.resolve(this.sim.stop());
+    this.running = false;
+  }
+}

@@ -1,0 +1,145 @@
+import type { Producer } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import type { Case, Decision, Label, VerdictBody } from '../../core/contracts.ts';
+import type { Config } from '../../core/config.ts';
+import type { Logger } from '../../core/logger.ts';
+import type { RedisReviewQueue } from '../../router/review-queue.ts';
+
+interface OutboxItem {
+  topic: string;
+  key: string;
+  value: string;
+}
+
+export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: string): { label: Label; decision: Decision } {
+  const fraud = verdict === 'confirm_fraud';
+  const at = c.closedAt ?? Date.now();
+  const note = c.note ?? '';
+  const label: Label = {
+    txId: c.txId,
+    cardId: c.cardId,
+    isFraud: fraud,
+    scenario: null,
+    source: 'analyst',
+    labeledAt: at,
+    analyst: who,
+    ...(note ? { note } : {}),
+  };
+  const decision: Decision = {
+    decisionId: `${c.txId}:review`,
+    txId: c.txId,
+    cardId: c.cardId,
+    action: fraud ? 'BLOCK' : 'ALLOW',
+    stage: 'review',
+    final: true,
+    reason: `analyst ${who} ${fraud ? 'confirmed fraud' : 'approved it as legitimate'}`,
+    scores: c.scores,
+    rulesFired: [
+      ...c.rulesFired,
+      { id: 'analyst.verdict', description: fraud ? 'analyst confirmed fraud' : 'analyst approved', effect: fraud ? 'block' : 'allow', value: who },
+    ],
+    topFeatures: c.topFeatures,
+    versions: c.versions,
+    // The time the case waited for a human, so the decision says where its time went.
+    timings: { review: Math.max(0, at - c.createdAt) },
+    decidedAt: at,
+    tx: c.tx,
+    analyst: who,
+    ...(note ? { note } : {}),
+  };
+  return { label, decision };
+}
+
+/**
+ * Closes a case and publishes its label and final decision. The messages enter a Redis outbox in the same
+ * atomic step as the close, then are sent; a failed send stays in the outbox and is retried, so a verdict is
+ * never lost between Redis and Kafka (at-least-once; the decision id `${txId}:review` lets readers dedupe).
+ */
+export class VerdictService {
+  readonly outboxKey: string;
+  private flushing: Promise<number> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly redis: Redis,
+    private readonly queue: RedisReviewQueue,
+    private readonly producer: Producer,
+    private readonly log: Logger,
+    private readonly instanceId: string,
+  ) {
+    this.outboxKey = `${config.redis.keyPrefix}ui:outbox`;
+  }
+
+  startRetrying(intervalMs = 5_000): void {
+    this.timer = setInterval(() => void this.flush().catch((err: unknown) => this.log.warn({ err }, 'outbox flush failed; will retry')), intervalMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async decide(caseId: string, verdict: VerdictBody['verdict'], note: string, who: string): Promise<{ closed: Case; decision: Decision; label: Label } | undefined> {
+    const t = this.config.topics;
+    let built: { label: Label; decision: Decision } | undefined;
+    const closed = await this.queue.close(caseId, verdict === 'approve' ? 'approved' : 'confirmed_fraud', who, note, {
+      outbox: {
+        key: this.outboxKey,
+        items: (c) => {
+          built = verdictMessages(c, verdict, who);
+          const items: OutboxItem[] = [
+            { topic: t.labels, key: c.cardId, value: JSON.stringify(built.label) },
+            { topic: t.decisions, key: c.cardId, value: JSON.stringify(built.decision) },
+          ];
+          return items.map((i) => JSON.stringify(i));
+        },
+      },
+    });
+    if (!closed || !built) return undefined;
+    await this.flush().catch((err: unknown) => this.log.warn({ err, caseId }, 'verdict stored; publishing will be retried'));
+    return { closed, ...built };
+  }
+
+  /** Sends what is in the outbox; one process at a time (a short Redis lock) so nothing is trimmed unsent. */
+  flush(): Promise<number> {
+    this.flushing ??= this.flushOnce().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async flushOnce(): Promise<number> {
+    const lock = `${this.outboxKey}:lock`;
+    if ((await this.redis.set(lock, this.instanceId, 'PX', 15_000, 'NX')) !== 'OK') return 0;
+    let sent = 0;
+    try {
+      for (let round = 0; round < 50; round++) {
+        const raws = await this.redis.lrange(this.outboxKey, 0, 99);
+        if (raws.length === 0) break;
+        const items = raws.flatMap((r) => {
+          try {
+            return [JSON.parse(r) as OutboxItem];
+          } catch {
+            return [];
+          }
+        });
+        const byTopic = new Map<string, Array<{ key: string; value: string }>>();
+        for (const i of items) byTopic.set(i.topic, [...(byTopic.get(i.topic) ?? []), { key: i.key, value: i.value }]);
+        await this.producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
+        const p = this.redis.multi().ltrim(this.outboxKey, raws.length, -1);
+        for (const i of items) {
+          if (i.topic === this.config.topics.decisions) {
+            const action = (JSON.parse(i.value) as { action?: string }).action;
+            if (action) p.hincrby(`${this.config.redis.keyPrefix}stats:decisions`, action, 1);
+          }
+        }
+        await p.exec();
+        sent += raws.length;
+      }
+    } finally {
+      const holder = await this.redis.get(lock);
+      if (holder === this.instanceId) await this.redis.del(lock);
+    }
+    return sent;
+  }
+}

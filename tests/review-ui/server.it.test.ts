@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../core/config.ts';
+import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { RedisSampleStore } from '../../router/samples.ts';
+import { testConfig, testRedis } from '../helpers/services.ts';
+
+let config: Config;
+let ui: UiServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  config = await testConfig('uisrv', { REVIEWER_SEED: 'alice:correct-horse,bob:battery-staple' });
+  redis = testRedis(config);
+  ui = await startUiServer({ config, port: 0, simulator: null, backfill: { decisions: 10, cases: 10, labels: 10 } });
+});
+afterAll(async () => {
+  await ui?.close();
+  const keys = await redis.keys(`${config.redis.keyPrefix}*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+});
+
+interface Client {
+  cookie: string;
+  csrf: string;
+}
+
+async function login(username: string, password: string, headers: Record<string, string> = {}): Promise<{ status: number; client?: Client; body: unknown }> {
+  const res = await fetch(`${ui.url}/api/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({ username, password }),
+  });
+  const body = (await res.json()) as { csrf?: string };
+  const cookie = res.headers.get('set-cookie')?.split(';')[0];
+  return { status: res.status, body, ...(cookie && body.csrf ? { client: { cookie, csrf: body.csrf } } : {}) };
+}
+
+const call = (c: Client | undefined, method: string, path: string, body?: unknown, csrf = true) =>
+  fetch(`${ui.url}${path}`, {
+    method,
+    redirect: 'manual',
+    headers: {
+      ...(c ? { cookie: c.cookie } : {}),
+      ...(c && csrf ? { 'x-csrf-token': c.csrf } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+
+describe('review UI server', () => {
+  it('answers /healthz without login with stages and decision counts', async () => {
+    await redis.set(`${config.redis.keyPrefix}heartbeat:detect:d-1`, JSON.stringify({ instance: 'd-1', at: Date.now() }), 'PX', 10_000);
+    await redis.hincrby(`${config.redis.keyPrefix}stats:decisions`, 'BLOCK', 3);
+    const res = await fetch(`${ui.url}/healthz`);
+    expect(res.status).toBe(200);
+    const h = (await res.json()) as { stages: Record<string, { up: boolean }>; decisions: { byStages: Record<string, number> }; status: string };
+    expect(h.stages.detect?.up).toBe(true);
+    expect(h.stages.escalate?.up).toBe(false);
+    expect(h.stages.ui?.up).toBe(true);
+    expect(h.status).toBe('degraded');
+    expect(h.decisions.byStages.BLOCK).toBe(3);
+  });
+
+  it('refuses APIs (401) and pages (redirect to login) without a session', async () => {
+    for (const path of ['/api/cases', '/api/policy', '/api/stream', '/api/audit', '/api/session']) {
+      expect((await call(undefined, 'GET', path)).status, path).toBe(401);
+    }
+    expect((await call(undefined, 'POST', '/api/cases/x/verdict', { verdict: 'approve' })).status).toBe(401);
+    const page = await call(undefined, 'GET', '/');
+    expect(page.status).toBe(303);
+    expect(page.headers.get('location')).toBe('/login');
+  });
+
+  it('sets a strict, httpOnly session cookie and security headers', async () => {
+    const res = await fetch(`${ui.url}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'correct-horse' }),
+    });
+    expect(res.status).toBe(200);
+    const cookie = res.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/HttpOnly/i);
+    expect(cookie).toMatch(/SameSite=Strict/i);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+  });
+
+  it('rejects a wrong password, then rate-limits that IP+user', async () => {
+    for (let i = 0; i < 5; i++) expect((await login('bob', 'wrong-password')).status).toBe(401);
+    const locked = await login('bob', 'battery-staple');
+    expect(locked.status).toBe(429);
+    expect((await login('alice', 'correct-horse')).status).toBe(200);
+  });
+
+  it('answers 400 naming the field for an invalid body', async () => {
+    const bad = await login('', 'x');
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('username');
+    const { client } = await login('alice', 'correct-horse');
+    const res = await call(client, 'POST', '/api/cases/c1/verdict', { verdict: 'maybe' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: string }).error).toMatch(/^verdict:/);
+    const notJson = await call(client, 'POST', '/api/replay', '{oops');
+    expect(notJson.status).toBe(400);
+  });
+
+  it('refuses a state-changing request without the CSRF token, and accepts it with one', async () => {
+    const { client } = await login('alice', 'correct-horse');
+    const current = (await (await call(client, 'GET', '/api/policy')).json()) as { current: Record<string, unknown> };
+    const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = current.current;
+    const without = await call(client, 'PUT', '/api/policy', input, false);
+    expect(without.status).toBe(403);
+    const wrong = await call({ ...client!, csrf: 'forged' }, 'PUT', '/api/policy', input);
+    expect(wrong.status).toBe(403);
+    const ok = await call(client, 'PUT', '/api/policy', input);
+    expect(ok.status).toBe(200);
+    expect(((await ok.json()) as { current: { version: number } }).current.version).toBe(2);
+  });
+
+  it('previews a policy change on recorded samples, applies it, rolls back, and audits both', async () => {
+    const samples = new RedisSampleStore(redis, config.redis.keyPrefix);
+    await samples.push(
+      [0.05, 0.5, 0.6, 0.95].map((x, i) => ({
+        txId: `s${i}`, cardId: 'c', merchantId: 'm', mcc: '5411', country: 'FR', amountMinor: 1000,
+        scores: { xgboost: x, isolationForest: 0.1 }, rulesFired: [], action: 'ALLOW' as const,
+      })),
+    );
+    const { client } = await login('alice', 'correct-horse');
+    const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy({ detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.75 }, escalate: { blockAbove: 0.85, allowBelow: 0.35 } }));
+    const cur = await store.current();
+    const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = cur;
+    const stricter = { ...input, thresholds: { ...input.thresholds, detect: { ...input.thresholds.detect, blockAbove: 0.55 } } };
+    const prev = await call(client, 'POST', '/api/policy/preview', { policy: stricter, samples: 100 });
+    expect(prev.status).toBe(200);
+    const p = (await prev.json()) as { samples: number; delta: Record<string, number>; changed: number };
+    expect(p.samples).toBe(4);
+    expect(p.changed).toBe(1);
+    expect(p.delta.BLOCK).toBe(1);
+    expect(p.delta.ESCALATE).toBe(-1);
+    const applied = (await (await call(client, 'PUT', '/api/policy', stricter)).json()) as { current: { version: number } };
+    const rolled = await call(client, 'POST', '/api/policy/rollback', { version: cur.version });
+    expect(rolled.status).toBe(200);
+    const back = (await rolled.json()) as { current: { version: number; thresholds: { detect: { blockAbove: number } } } };
+    expect(back.current.version).toBe(applied.current.version + 1);
+    expect(back.current.thresholds.detect.blockAbove).toBe(cur.thresholds.detect.blockAbove);
+    const audit = (await (await call(client, 'GET', '/api/audit?target=policy')).json()) as { entries: Array<{ action: string; who: string }> };
+    expect(audit.entries.slice(0, 2).map((e) => e.action)).toEqual(['policy.rollback', 'policy.update']);
+  });
+
+  it('says replay is unavailable when no simulator is present', async () => {
+    const { client } = await login('alice', 'correct-horse');
+    const res = await call(client, 'POST', '/api/replay', { action: 'start', rate: 10 });
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: string }).error).toMatch(/simulator/);
+  });
+
+  it('logout ends the session', async () => {
+    const { client } = await login('alice', 'correct-horse');
+    expect((await call(client, 'GET', '/api/session')).status).toBe(200);
+    expect((await call(client, 'POST', '/api/logout')).status).toBe(200);
+    expect((await call(client, 'GET', '/api/session')).status).toBe(401);
+  });
+});
