@@ -1,4 +1,93 @@
-import type { Command } from '../cli/command.ts';
+import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
+import { formatFromPath } from './codec.ts';
+import { scenarioList, scenarioRates, timeFlag, requiredFlag } from './flags.ts';
+import { generateToFile, type GenerateSummary } from './generate.ts';
+import { pct, table } from './report.ts';
+import { SCENARIOS, type WorldOptions } from './world/index.ts';
 
-/** CLI subcommands owned by this part of the tree; cli/main.ts lists them. */
-export const commands: Command[] = [];
+/** World flags shared by generate and simulate. */
+const worldFlagSpec = {
+  seed: { type: 'string' },
+  cards: { type: 'string' },
+  merchants: { type: 'string' },
+  'fraud-rate': { type: 'string' },
+  rates: { type: 'string' },
+  scenarios: { type: 'string' },
+  exclude: { type: 'string' },
+  drift: { type: 'boolean' },
+  'drift-after': { type: 'string' },
+  'legit-labels': { type: 'string' },
+  'label-delay-scale': { type: 'string' },
+} as const;
+
+const worldUsage =
+  '[--seed S] [--cards N] [--merchants N] [--fraud-rate SHARE] [--rates scenario=share,...] [--scenarios a,b | --exclude a,b] [--drift [--drift-after N]] [--legit-labels SHARE] [--label-delay-scale X]';
+
+type WorldFlags = Partial<Record<keyof typeof worldFlagSpec, string | boolean>>;
+
+function worldOptions(v: WorldFlags, events: number, defaults: { seed: number; startTs?: number; labelDelayScale?: number }): WorldOptions {
+  const s = (k: keyof typeof worldFlagSpec) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const fraudRate = s('fraud-rate');
+  const driftAfter = s('drift-after');
+  return {
+    seed: numberFlag('seed', s('seed'), defaults.seed, { min: 0, max: Number.MAX_SAFE_INTEGER, integer: true }),
+    events,
+    cards: numberFlag('cards', s('cards'), 10_000, { min: 10, max: 1_000_000, integer: true }),
+    merchants: numberFlag('merchants', s('merchants'), 2_000, { min: 50, max: 1_000_000, integer: true }),
+    ...(defaults.startTs !== undefined ? { startTs: defaults.startTs } : {}),
+    ...(fraudRate !== undefined ? { fraudRate: numberFlag('fraud-rate', fraudRate, 0, { min: 0, max: 0.5 }) } : {}),
+    rates: scenarioRates('rates', s('rates')),
+    ...(s('scenarios') !== undefined ? { include: scenarioList('scenarios', s('scenarios')) } : {}),
+    exclude: scenarioList('exclude', s('exclude')) ?? [],
+    drift: v.drift === true,
+    ...(driftAfter !== undefined ? { driftAfterEvents: numberFlag('drift-after', driftAfter, 0, { min: 0, integer: true }) } : {}),
+    legitLabelShare: numberFlag('legit-labels', s('legit-labels'), 1, { min: 0, max: 1 }),
+    labelDelayScale: numberFlag('label-delay-scale', s('label-delay-scale'), defaults.labelDelayScale ?? 1, { min: 1e-6, max: 10 }),
+  };
+}
+
+function generateReport(r: GenerateSummary): string {
+  const rows: Array<Array<string | number>> = SCENARIOS.map((s) => [
+    s.name + (s.novel ? ' (novel)' : ''),
+    r.byScenario[s.name],
+    pct(r.events ? r.byScenario[s.name] / r.events : 0),
+    pct(r.configuredRates[s.name]),
+  ]);
+  rows.push(['all fraud', r.fraud, pct(r.events ? r.fraud / r.events : 0), pct(Object.values(r.configuredRates).reduce((a, b) => a + b, 0))]);
+  rows.push(['legitimate', r.legit, pct(r.events ? r.legit / r.events : 0), '']);
+  return [
+    table(['scenario', 'transactions', 'share', 'configured'], rows),
+    '',
+    table(
+      ['events', 'labels', 'simulated span', 'seconds', 'events/s'],
+      [[r.events, r.labels, `${new Date(r.firstTs).toISOString()} .. ${new Date(r.lastTs).toISOString()}`, Number(r.seconds.toFixed(2)), Math.round(r.events / Math.max(r.seconds, 1e-6))]],
+    ),
+    '',
+    `transactions: ${r.out}`,
+    `labels:       ${r.labelsOut}`,
+  ].join('\n');
+}
+
+const generate: Command = {
+  name: 'generate',
+  summary: 'write a seeded synthetic transaction stream (JSONL or CSV) and its labels file beside it',
+  usage: `--events N --out FILE [--format jsonl|csv] [--start ISO|MS] ${worldUsage}`,
+  async run(argv) {
+    const { values: v } = parseFlags(this, argv, {
+      ...worldFlagSpec,
+      events: { type: 'string' },
+      out: { type: 'string' },
+      format: { type: 'string' },
+      start: { type: 'string' },
+      quiet: { type: 'boolean' },
+    });
+    const events = numberFlag('events', requiredFlag('events', v.events, '--events 100000'), 0, { min: 1, max: 1e9, integer: true });
+    const out = requiredFlag('out', v.out, '--out data/tx.jsonl');
+    const startTs = timeFlag('start', v.start);
+    const world = worldOptions(v, events, { seed: 1, ...(startTs !== undefined ? { startTs } : {}) });
+    const summary = await generateToFile({ world, out, format: formatFromPath(out, v.format), progress: v.quiet !== true });
+    console.log(generateReport(summary));
+  },
+};
+
+export const commands: Command[] = [generate];

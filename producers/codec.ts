@@ -1,0 +1,293 @@
+/**
+ * File formats for transactions and labels: JSONL and CSV out, JSONL and CSV (with a user's column mapping) in.
+ * Pure: no file or network access, so every error path is unit-testable.
+ */
+import { describeZodError, LabelSchema, TransactionSchema, type Label, type Transaction } from '../core/contracts.ts';
+import { UserInputError } from '../core/errors.ts';
+
+export type FileFormat = 'jsonl' | 'csv';
+
+/** Columns of a CSV written by `generate`, in schema order. */
+export const TX_COLUMNS = ['txId', 'cardId', 'merchantId', 'merchantName', 'mcc', 'amountMinor', 'currency', 'ts', 'channel', 'country', 'lat', 'lon', 'deviceId'] as const;
+
+export function formatFromPath(path: string, explicit?: string): FileFormat {
+  if (explicit !== undefined) {
+    if (explicit !== 'jsonl' && explicit !== 'csv') throw new UserInputError(`--format must be jsonl or csv, got ${JSON.stringify(explicit)}`);
+    return explicit;
+  }
+  return /\.csv$/i.test(path) ? 'csv' : 'jsonl';
+}
+
+/** Where the labels of a transactions file live: beside it, `NAME.labels.jsonl`. */
+export function labelsPathFor(txPath: string): string {
+  return txPath.replace(/\.(jsonl|json|csv|ndjson)$/i, '') + '.labels.jsonl';
+}
+
+export function txToJsonl(tx: Transaction): string {
+  return JSON.stringify(tx);
+}
+
+function csvCell(v: string): string {
+  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+export const CSV_HEADER = TX_COLUMNS.join(',');
+
+export function txToCsv(tx: Transaction): string {
+  return [
+    csvCell(tx.txId),
+    csvCell(tx.cardId),
+    csvCell(tx.merchantId),
+    csvCell(tx.merchantName),
+    tx.mcc,
+    String(tx.amountMinor),
+    tx.currency,
+    String(tx.ts),
+    tx.channel,
+    tx.country,
+    String(tx.lat),
+    String(tx.lon),
+    tx.deviceId === null ? '' : csvCell(tx.deviceId),
+  ].join(',');
+}
+
+/** Splits one CSV record (RFC 4180 quoting; a record never spans lines here). Throws on an unterminated quote. */
+export function parseCsvLine(line: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const n = line.length;
+  for (;;) {
+    if (line[i] === '"') {
+      let cell = '';
+      i++;
+      for (;;) {
+        const q = line.indexOf('"', i);
+        if (q < 0) throw new Error('unterminated quoted field');
+        cell += line.slice(i, q);
+        if (line[q + 1] === '"') {
+          cell += '"';
+          i = q + 2;
+        } else {
+          i = q + 1;
+          break;
+        }
+      }
+      out.push(cell);
+      if (i >= n) return out;
+      if (line[i] !== ',') throw new Error(`unexpected character after a quoted field at position ${i + 1}`);
+      i++;
+    } else {
+      const comma = line.indexOf(',', i);
+      if (comma < 0) {
+        out.push(line.slice(i));
+        return out;
+      }
+      out.push(line.slice(i, comma));
+      i = comma + 1;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- decoding rows
+
+export type Decoded =
+  | { ok: true; tx: Transaction; /** The exact JSON to send (the input line when it was already canonical JSONL). */ json: string; label?: Label }
+  | { ok: false; reason: string };
+
+export interface RowDecoder {
+  /** `line` is one record without its newline; `row` its 1-based line number in the file. */
+  decode(line: string, row: number): Decoded;
+}
+
+/** JSONL transactions: each line must parse against the Transaction schema (strict: no extra fields such as labels). */
+export function jsonlDecoder(): RowDecoder {
+  return {
+    decode(line) {
+      let raw: unknown;
+      try {
+        raw = JSON.parse(line);
+      } catch (err) {
+        return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+      }
+      const parsed = TransactionSchema.safeParse(raw);
+      if (!parsed.success) return { ok: false, reason: describeZodError(parsed.error) };
+      return { ok: true, tx: parsed.data, json: line };
+    },
+  };
+}
+
+/** Target fields a CSV column can be mapped to. `amount` is in major units (x 100), `time` is an alias of `ts`. */
+export const MAPPABLE_FIELDS = [
+  'txId', 'cardId', 'merchantId', 'merchantName', 'mcc', 'amountMinor', 'amount', 'currency', 'ts', 'time', 'channel', 'country', 'lat', 'lon', 'deviceId', 'label', 'scenario',
+] as const;
+type Field = (typeof MAPPABLE_FIELDS)[number];
+
+const DEFAULTS: Partial<Record<Field, string>> = {
+  merchantId: 'unknown-merchant',
+  merchantName: '',
+  mcc: '5999',
+  currency: 'EUR',
+  channel: 'ecommerce',
+  country: 'XX',
+  lat: '0',
+  lon: '0',
+  deviceId: '',
+};
+
+export interface CsvMappingOptions {
+  /** `field=Column` pairs, e.g. "amount=Amount,time=Time". */
+  map?: string;
+  /** `field=value` constants for fields the file lacks, e.g. "currency=EUR,country=FR". */
+  set?: string;
+  /** Unit of numeric times: ms (default) or s. Non-numeric times are parsed as ISO 8601. */
+  timeUnit?: 'ms' | 's';
+  /** Added to numeric times (epoch ms), for files whose time is an offset such as "seconds since the first row". */
+  timeBase?: number;
+  /** Delay between a row's time and its label's arrival, when a label column is mapped. */
+  labelDelayMs?: number;
+  /** Used to build txIds when no column is mapped to txId. */
+  idPrefix?: string;
+}
+
+function parsePairs(flag: string, spec: string | undefined): Array<[string, string]> {
+  if (spec === undefined || spec.trim() === '') return [];
+  return spec.split(',').map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UserInputError(`${flag} ${JSON.stringify(pair)}: expected field=value pairs separated by commas, e.g. ${flag} amount=Amount,time=Time`);
+    return [pair.slice(0, eq).trim(), pair.slice(eq + 1).trim()];
+  });
+}
+
+function isField(s: string): s is Field {
+  return (MAPPABLE_FIELDS as readonly string[]).includes(s);
+}
+
+const TRUTHY = new Set(['1', 'true', 'yes', 'y', 'fraud', 't']);
+const FALSY = new Set(['0', 'false', 'no', 'n', 'legit', 'f', '']);
+
+/**
+ * A decoder for CSV rows given the file's header. Without --map the header must be the one `generate` writes;
+ * with --map each named column must exist (errors name it). cardId, an amount and a time must come from somewhere.
+ */
+export function csvDecoder(header: string[], opts: CsvMappingOptions = {}): RowDecoder {
+  const columns = header.map((h) => h.trim());
+  const where = new Map<Field, number>();
+  const constants = new Map<Field, string>();
+  const pairs = parsePairs('--map', opts.map);
+  if (pairs.length === 0) {
+    const identity = TX_COLUMNS.every((c) => columns.includes(c));
+    if (!identity) {
+      throw new UserInputError(
+        `CSV header ${JSON.stringify(columns.slice(0, 12).join(','))} is not the generate format; map your columns, e.g. --map cardId=Card,amount=Amount,time=Time (fields: ${MAPPABLE_FIELDS.join(', ')})`,
+      );
+    }
+    for (const c of TX_COLUMNS) where.set(c, columns.indexOf(c));
+  }
+  for (const [field, column] of pairs) {
+    if (!isField(field)) throw new UserInputError(`--map ${field}=${column}: unknown field "${field}"; fields: ${MAPPABLE_FIELDS.join(', ')}`);
+    const idx = columns.indexOf(column);
+    if (idx < 0) {
+      throw new UserInputError(`--map ${field}=${column}: column "${column}" is not in the CSV header (columns: ${columns.slice(0, 40).join(', ')})`);
+    }
+    where.set(field === 'time' ? 'ts' : field, idx);
+  }
+  for (const [field, value] of parsePairs('--set', opts.set)) {
+    if (!isField(field)) throw new UserInputError(`--set ${field}=${value}: unknown field "${field}"; fields: ${MAPPABLE_FIELDS.join(', ')}`);
+    constants.set(field === 'time' ? 'ts' : field, value);
+  }
+  const has = (f: Field) => where.has(f) || constants.has(f);
+  if (!has('cardId')) throw new UserInputError('CSV: no column for cardId; add --map cardId=COLUMN (or --set cardId=VALUE to put every row on one card)');
+  if (!has('amount') && !has('amountMinor')) throw new UserInputError('CSV: no column for the amount; add --map amount=COLUMN (major units) or --map amountMinor=COLUMN');
+  if (!has('ts')) throw new UserInputError('CSV: no column for the time; add --map time=COLUMN (epoch ms, or seconds with --time-unit s, or ISO 8601)');
+  const unit = opts.timeUnit === 's' ? 1000 : 1;
+  const base = opts.timeBase ?? 0;
+  const prefix = opts.idPrefix ?? 'row';
+  const labelDelay = opts.labelDelayMs ?? 0;
+
+  return {
+    decode(line, row) {
+      let cells: string[];
+      try {
+        cells = parseCsvLine(line);
+      } catch (err) {
+        return { ok: false, reason: `CSV: ${(err as Error).message}` };
+      }
+      if (cells.length < columns.length) return { ok: false, reason: `expected ${columns.length} columns, found ${cells.length}` };
+      const get = (f: Field): string | undefined => {
+        const i = where.get(f);
+        return i !== undefined ? (cells[i] as string) : (constants.get(f) ?? DEFAULTS[f]);
+      };
+      const colName = (f: Field) => (where.has(f) ? `column "${columns[where.get(f) as number]}" (${f})` : `--set ${f}`);
+      const num = (f: Field): number | string => {
+        const s = (get(f) ?? '').trim();
+        const n = Number(s);
+        return s === '' || !Number.isFinite(n) ? `${colName(f)}: ${JSON.stringify(s)} is not a number` : n;
+      };
+      let amountMinor: number;
+      if (has('amountMinor')) {
+        const v = num('amountMinor');
+        if (typeof v === 'string') return { ok: false, reason: v };
+        amountMinor = v;
+      } else {
+        const v = num('amount');
+        if (typeof v === 'string') return { ok: false, reason: v };
+        amountMinor = Math.round(v * 100);
+      }
+      const rawTs = (get('ts') ?? '').trim();
+      let ts: number;
+      if (/^-?\d+(\.\d+)?$/.test(rawTs)) ts = Math.round(Number(rawTs) * unit + base);
+      else {
+        ts = Date.parse(rawTs);
+        if (Number.isNaN(ts)) return { ok: false, reason: `${colName('ts')}: ${JSON.stringify(rawTs)} is neither a number nor an ISO 8601 time` };
+      }
+      const lat = num('lat');
+      if (typeof lat === 'string') return { ok: false, reason: lat };
+      const lon = num('lon');
+      if (typeof lon === 'string') return { ok: false, reason: lon };
+      const device = get('deviceId') ?? '';
+      const candidate = {
+        txId: get('txId') ?? `${prefix}-${row}`,
+        cardId: get('cardId') ?? '',
+        merchantId: get('merchantId') ?? '',
+        merchantName: get('merchantName') ?? '',
+        mcc: get('mcc') ?? '',
+        amountMinor,
+        currency: get('currency') ?? '',
+        ts,
+        channel: get('channel') ?? '',
+        country: get('country') ?? '',
+        lat,
+        lon,
+        deviceId: device === '' ? null : device,
+      };
+      const parsed = TransactionSchema.safeParse(candidate);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const field = String(issue?.path[0] ?? '');
+        const f: Field = field === 'amountMinor' && !has('amountMinor') ? 'amount' : isField(field) ? field : 'txId';
+        return { ok: false, reason: `${colName(f)}: ${describeZodError(parsed.error)}` };
+      }
+      const tx = parsed.data;
+      let label: Label | undefined;
+      if (has('label')) {
+        const v = (get('label') ?? '').trim().toLowerCase();
+        if (!TRUTHY.has(v) && !FALSY.has(v)) return { ok: false, reason: `${colName('label')}: ${JSON.stringify(v)} is not a fraud flag (1/0, true/false, yes/no)` };
+        const scenario = (get('scenario') ?? '').trim();
+        const isFraud = TRUTHY.has(v);
+        label = { txId: tx.txId, cardId: tx.cardId, isFraud, scenario: isFraud && scenario !== '' ? scenario : null, source: 'chargeback', labeledAt: tx.ts + labelDelay };
+      }
+      return { ok: true, tx, json: JSON.stringify(tx), ...(label ? { label } : {}) };
+    },
+  };
+}
+
+export function decodeLabelLine(line: string): { ok: true; label: Label } | { ok: false; reason: string } {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch (err) {
+    return { ok: false, reason: `not JSON: ${(err as Error).message}` };
+  }
+  const parsed = LabelSchema.safeParse(raw);
+  return parsed.success ? { ok: true, label: parsed.data } : { ok: false, reason: describeZodError(parsed.error) };
+}
