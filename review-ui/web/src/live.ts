@@ -1,0 +1,205 @@
+import { api, type LiveDecision, type Stats } from './api.ts';
+import { on, scenarios } from './bus.ts';
+import { liveCharts } from './charts.ts';
+import { badge, bar, h, kv, money, num, section, table, time } from './dom.ts';
+
+const MAX_ROWS = 300;
+type ActionKey = 'ALLOW' | 'BLOCK' | 'REVIEW';
+
+function why(d: LiveDecision): HTMLElement {
+  const scores = Object.entries(d.scores).map(([k, v]) => h('div', { class: 'score' }, h('span', { class: 'label' }, k), bar(v ?? 0, v !== undefined && v >= 0.5 ? 'hot' : ''), h('span', {}, num(v))));
+  const maxContribution = Math.max(1e-9, ...d.topFeatures.map((f) => Math.abs(f.contribution)));
+  return h(
+    'div',
+    { class: 'why' },
+    h('div', { class: 'why-col' }, h('h3', {}, 'Reason'), h('p', {}, d.reason), h('h3', {}, 'Scores'), ...scores),
+    h(
+      'div',
+      { class: 'why-col' },
+      h('h3', {}, 'Rules fired'),
+      d.rulesFired.length
+        ? h('ul', { class: 'rules' }, ...d.rulesFired.map((r) => h('li', { class: `rule ${r.effect}` }, h('code', {}, r.id), ` ${r.description}`, r.value !== undefined ? ` (${String(r.value)}${r.threshold !== undefined ? ` vs ${String(r.threshold)}` : ''})` : '')))
+        : h('p', { class: 'muted' }, 'none'),
+      h('h3', {}, 'Top features'),
+      d.topFeatures.length
+        ? table(
+            ['feature', 'value', 'contribution'],
+            d.topFeatures.map((f) => [f.name, num(f.value, 2), h('span', { class: 'contrib' }, bar(Math.abs(f.contribution) / maxContribution, f.contribution > 0 ? 'hot' : 'cool'), ` ${f.contribution > 0 ? '+' : ''}${num(f.contribution)}`)]),
+            'compact',
+          )
+        : h('p', { class: 'muted' }, 'not computed for this decision'),
+    ),
+    h(
+      'div',
+      { class: 'why-col' },
+      h('h3', {}, 'Transaction'),
+      kv([
+        ['tx', d.txId],
+        ['card', d.cardId],
+        ['merchant', `${d.tx.merchantName} (${d.tx.merchantId}, MCC ${d.tx.mcc})`],
+        ['amount', money(d.tx.amountMinor, d.tx.currency)],
+        ['where', `${d.tx.country} · ${d.tx.channel}`],
+        ['versions', `model ${d.versions.model} · policy v${d.versions.policy}`],
+        ['timings', Object.entries(d.timings).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(' · ') || '—'],
+        ...(d.analyst ? ([['analyst', `${d.analyst}${d.note ? `: ${d.note}` : ''}`]] as Array<[string, string]>) : []),
+      ]),
+    ),
+  );
+}
+
+export function liveView(root: HTMLElement): () => void {
+  const counters = {
+    total: h('strong', {}, '0'),
+    ALLOW: h('strong', {}, '0'),
+    BLOCK: h('strong', {}, '0'),
+    REVIEW: h('strong', {}, '0'),
+    rate: h('strong', {}, '0'),
+    open: h('strong', {}, '0'),
+  };
+  const mixBar = h('div', { class: 'mix' });
+  const filters = {
+    action: h('select', { id: 'filter-action' }, h('option', { value: '' }, 'all actions'), ...['BLOCK', 'REVIEW', 'ALLOW'].map((a) => h('option', { value: a }, a))),
+    stage: h('select', { id: 'filter-stage' }, h('option', { value: '' }, 'all stages'), ...['detect', 'escalate', 'review'].map((s) => h('option', { value: s }, s))),
+    scenario: h('select', { id: 'filter-scenario' }, h('option', { value: '' }, 'any label'), h('option', { value: '__unlabelled' }, 'not labelled yet')),
+    pause: h('input', { type: 'checkbox', id: 'pause' }),
+  };
+  const knownScenarios = new Set<string>();
+  const tbody = h('tbody', { id: 'decisions' });
+  const throughputEl = h('div', { class: 'chart' });
+  const latencyEl = h('div', { class: 'chart' });
+  root.append(
+    h(
+      'div',
+      { class: 'counters' },
+      h('div', { class: 'counter' }, 'decisions', counters.total),
+      h('div', { class: 'counter block' }, 'blocked', counters.BLOCK),
+      h('div', { class: 'counter review' }, 'to review', counters.REVIEW),
+      h('div', { class: 'counter allow' }, 'allowed', counters.ALLOW),
+      h('div', { class: 'counter' }, 'per second', counters.rate),
+      h('div', { class: 'counter' }, 'open cases', counters.open),
+    ),
+    section('Decision mix', mixBar),
+    h('div', { class: 'charts' }, throughputEl, latencyEl),
+    section(
+      'Decision stream',
+      h('div', { class: 'filters' }, filters.action, filters.stage, filters.scenario, h('label', {}, filters.pause, ' pause')),
+      h('table', { class: 'stream' }, h('thead', {}, h('tr', {}, ...['time', 'action', 'stage', 'card', 'merchant', 'amount', 'country', 'xgb', 'anomaly', 'heavy', 'label', 'reason'].map((x) => h('th', {}, x)))), tbody),
+    ),
+  );
+  const charts = liveCharts(throughputEl, latencyEl);
+
+  const matches = (d: LiveDecision): boolean => {
+    if (filters.action.value && d.action !== filters.action.value) return false;
+    if (filters.stage.value && d.stage !== filters.stage.value) return false;
+    const sc = filters.scenario.value;
+    if (sc === '__unlabelled') return !scenarios.has(d.txId);
+    if (sc && scenarios.get(d.txId) !== sc) return false;
+    return true;
+  };
+
+  const rowsById = new Map<string, { tr: HTMLTableRowElement; d: LiveDecision; labelCell: HTMLElement }>();
+  const addRow = (d: LiveDecision, prepend: boolean) => {
+    if (d.scenario !== undefined && !scenarios.has(d.txId)) scenarios.set(d.txId, d.scenario ?? 'legitimate');
+    const labelCell = h('td', { class: 'label-cell' }, scenarios.get(d.txId) ?? '');
+    const tr = h(
+      'tr',
+      { class: `row ${d.action.toLowerCase()}`, 'data-tx': d.txId, tabindex: 0 },
+      h('td', {}, time(d.decidedAt)),
+      h('td', {}, badge(d.action)),
+      h('td', {}, d.stage),
+      h('td', { class: 'mono' }, d.cardId),
+      h('td', { class: 'merchant' }, d.tx.merchantName),
+      h('td', { class: 'num' }, money(d.tx.amountMinor, d.tx.currency)),
+      h('td', {}, d.tx.country),
+      h('td', { class: 'num' }, num(d.scores.xgboost, 2)),
+      h('td', { class: 'num' }, num(d.scores.isolationForest, 2)),
+      h('td', { class: 'num' }, num(d.scores.heavy, 2)),
+      labelCell,
+      h('td', { class: 'reason' }, d.reason),
+    );
+    tr.hidden = !matches(d);
+    const toggle = () => {
+      const next = tr.nextElementSibling;
+      if (next?.classList.contains('why-row')) next.remove();
+      else tr.after(h('tr', { class: 'why-row' }, h('td', { colspan: 12 }, why(d))));
+    };
+    tr.addEventListener('click', toggle);
+    tr.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') toggle();
+    });
+    const old = rowsById.get(d.decisionId);
+    if (old) old.tr.remove();
+    rowsById.set(d.decisionId, { tr, d, labelCell });
+    if (prepend) tbody.prepend(tr);
+    else tbody.append(tr);
+    while (rowsById.size > MAX_ROWS) {
+      const [firstKey, first] = rowsById.entries().next().value as [string, { tr: HTMLTableRowElement }];
+      const next = first.tr.nextElementSibling;
+      if (next?.classList.contains('why-row')) next.remove();
+      first.tr.remove();
+      rowsById.delete(firstKey);
+    }
+  };
+  const refilter = () => {
+    for (const { tr, d } of rowsById.values()) {
+      tr.hidden = !matches(d);
+      const next = tr.nextElementSibling;
+      if (next?.classList.contains('why-row')) (next as HTMLElement).hidden = tr.hidden;
+    }
+  };
+  for (const f of [filters.action, filters.stage, filters.scenario]) f.addEventListener('change', refilter);
+
+  const addScenario = (s: string) => {
+    if (knownScenarios.has(s)) return;
+    knownScenarios.add(s);
+    filters.scenario.append(h('option', { value: s }, s));
+  };
+
+  const renderStats = (s: Stats) => {
+    const total = s.counts.ALLOW + s.counts.BLOCK + s.counts.REVIEW;
+    counters.total.textContent = String(total);
+    for (const a of ['ALLOW', 'BLOCK', 'REVIEW'] as ActionKey[]) counters[a].textContent = String(s.counts[a]);
+    const last = s.series.slice(-6, -1);
+    const rate = last.length ? last.reduce((acc, p) => acc + p.ALLOW + p.BLOCK + p.REVIEW, 0) / last.length : 0;
+    counters.rate.textContent = rate.toFixed(1);
+    counters.open.textContent = String(s.openCases);
+    mixBar.replaceChildren(
+      ...(['ALLOW', 'REVIEW', 'BLOCK'] as ActionKey[]).map((a) => {
+        const seg = h('span', { class: `seg ${a.toLowerCase()}`, title: a }, total ? `${a} ${((100 * s.counts[a]) / total).toFixed(1)}%` : '');
+        seg.style.flexGrow = String(s.counts[a]);
+        return seg;
+      }),
+    );
+    charts.update(s.series);
+  };
+
+  const offs = [
+    on('decision', (d) => {
+      if (!filters.pause.checked) addRow(d, true);
+    }),
+    on('label', (l) => {
+      const s = scenarios.get(l.txId);
+      if (s) addScenario(s);
+      for (const r of rowsById.values()) {
+        if (r.d.txId === l.txId) {
+          r.labelCell.textContent = s ?? '';
+          r.labelCell.classList.toggle('fraud', l.isFraud);
+        }
+      }
+    }),
+    on('stats', renderStats),
+  ];
+
+  void api<{ decisions: LiveDecision[] }>('GET', '/api/decisions/recent?limit=200').then(({ decisions }) => {
+    for (const d of decisions) {
+      if (!rowsById.has(d.decisionId)) addRow(d, true);
+      if (d.scenario) addScenario(d.scenario);
+    }
+  });
+  void api<Stats>('GET', '/api/stats').then(renderStats);
+
+  return () => {
+    for (const off of offs) off();
+    charts.destroy();
+  };
+}

@@ -1,0 +1,64 @@
+import 'uplot/dist/uPlot.min.css';
+import './style.css';
+import { api, loadSession, user } from './api.ts';
+import { connect, on } from './bus.ts';
+import { clear, h } from './dom.ts';
+import { liveView } from './live.ts';
+import { queueView, caseView } from './queue.ts';
+import { policyView } from './policy.ts';
+import { modelsView } from './models.ts';
+import { replayView } from './replay.ts';
+import { auditView } from './audit.ts';
+
+export type View = (root: HTMLElement, params: string[]) => (() => void) | void;
+
+const routes: Array<{ path: string; label?: string; view: View }> = [
+  { path: 'live', label: 'Live', view: liveView },
+  { path: 'queue', label: 'Review queue', view: queueView },
+  { path: 'case', view: caseView },
+  { path: 'policy', label: 'Policy', view: policyView },
+  { path: 'models', label: 'Models', view: modelsView },
+  { path: 'replay', label: 'Replay', view: replayView },
+  { path: 'audit', label: 'Audit log', view: auditView },
+];
+
+const view = document.getElementById('view') as HTMLElement;
+const nav = document.getElementById('nav') as HTMLElement;
+let cleanup: (() => void) | void;
+const queueBadge = h('span', { class: 'count', id: 'queue-count' }, '0');
+
+function render(): void {
+  const [path = 'live', ...params] = window.location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
+  const route = routes.find((r) => r.path === path) ?? (routes[0] as (typeof routes)[number]);
+  if (cleanup) cleanup();
+  clear(view);
+  for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.path === (route.path === 'case' ? 'queue' : route.path));
+  cleanup = route.view(view, params);
+}
+
+async function boot(): Promise<void> {
+  await loadSession();
+  (document.getElementById('who') as HTMLElement).textContent = user;
+  for (const r of routes.filter((x) => x.label)) {
+    const a = h('a', { href: `#/${r.path}`, 'data-path': r.path }, r.label as string);
+    if (r.path === 'queue') a.append(' ', queueBadge);
+    nav.append(a);
+  }
+  (document.getElementById('logout') as HTMLButtonElement).addEventListener('click', () => {
+    void api('POST', '/api/logout', {}).finally(() => window.location.assign('/login'));
+  });
+  const conn = document.getElementById('conn') as HTMLElement;
+  on('conn', (up) => {
+    conn.textContent = up ? 'live' : 'reconnecting…';
+    conn.classList.toggle('up', up);
+  });
+  on('stats', (s) => {
+    queueBadge.textContent = String(s.openCases);
+    queueBadge.classList.toggle('hot', s.openCases > 0);
+  });
+  connect();
+  window.addEventListener('hashchange', render);
+  render();
+}
+
+void boot();

@@ -1,0 +1,297 @@
+import { api, ApiError, type Case, type CaseDetail } from './api.ts';
+import { on } from './bus.ts';
+import { ago, badge, bar, dateTime, h, kv, money, num, pre, section, table, time } from './dom.ts';
+
+let lastQueue: string[] = [];
+
+function scoreCells(c: Case): HTMLElement[] {
+  return [c.scores.xgboost, c.scores.isolationForest, c.scores.heavy].map((v) => h('td', { class: 'num' }, num(v, 2)));
+}
+
+export function queueView(root: HTMLElement): () => void {
+  const tbody = h('tbody', { id: 'queue' });
+  const closedBody = h('tbody', { id: 'closed' });
+  const summary = h('p', { class: 'muted' });
+  root.append(
+    section(
+      'Open cases',
+      summary,
+      h('p', { class: 'muted' }, 'Ordered by risk, then by how long the case has waited. Enter or click opens a case; j / k move.'),
+      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'waiting', 'card', 'merchant', 'amount', 'country', 'xgb', 'anomaly', 'heavy', 'rules'].map((x) => h('th', {}, x)))), tbody),
+    ),
+    section('Recently closed', h('table', {}, h('thead', {}, h('tr', {}, ...['closed', 'verdict', 'by', 'card', 'merchant', 'amount', 'note'].map((x) => h('th', {}, x)))), closedBody)),
+  );
+  let cases: Case[] = [];
+  let serverSkew = 0;
+  let selected = 0;
+  const waitCells: Array<[HTMLElement, number]> = [];
+
+  const open = (c: Case) => window.location.assign(`#/case/${encodeURIComponent(c.caseId)}`);
+  const select = (i: number) => {
+    selected = Math.max(0, Math.min(cases.length - 1, i));
+    tbody.querySelectorAll('tr').forEach((tr, j) => tr.classList.toggle('selected', j === selected));
+  };
+
+  const load = async () => {
+    const r = await api<{ open: Case[]; openCount: number; closed: Case[]; now: number }>('GET', '/api/cases?limit=200');
+    serverSkew = r.now - Date.now();
+    cases = r.open;
+    lastQueue = cases.map((c) => c.caseId);
+    summary.textContent = `${r.openCount} open${r.openCount > r.open.length ? ` (showing the first ${r.open.length})` : ''}`;
+    waitCells.length = 0;
+    tbody.replaceChildren(
+      ...cases.map((c) => {
+        const wait = h('td', { class: 'num' }, ago(c.createdAt, Date.now() + serverSkew));
+        waitCells.push([wait, c.createdAt]);
+        const tr = h(
+          'tr',
+          { class: 'case-row', 'data-case': c.caseId, tabindex: 0 },
+          h('td', {}, h('span', { class: 'risk' }, bar(c.risk, c.risk >= 0.7 ? 'hot' : ''), ` ${num(c.risk, 2)}`)),
+          wait,
+          h('td', { class: 'mono' }, c.cardId),
+          h('td', { class: 'merchant' }, c.tx.merchantName),
+          h('td', { class: 'num' }, money(c.tx.amountMinor, c.tx.currency)),
+          h('td', {}, c.tx.country),
+          ...scoreCells(c),
+          h('td', {}, c.rulesFired.map((r) => r.id).join(', ')),
+        );
+        tr.addEventListener('click', () => open(c));
+        return tr;
+      }),
+    );
+    if (cases.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 10, class: 'muted' }, 'The queue is empty.')));
+    select(selected);
+    closedBody.replaceChildren(
+      ...r.closed.map((c) =>
+        h(
+          'tr',
+          {},
+          h('td', {}, c.closedAt ? time(c.closedAt) : ''),
+          h('td', {}, badge(c.status === 'confirmed_fraud' ? 'BLOCK' : 'ALLOW'), ` ${c.status.replace('_', ' ')}`),
+          h('td', {}, c.closedBy ?? ''),
+          h('td', { class: 'mono' }, c.cardId),
+          h('td', { class: 'merchant' }, c.tx.merchantName),
+          h('td', { class: 'num' }, money(c.tx.amountMinor, c.tx.currency)),
+          h('td', {}, c.note ?? ''),
+        ),
+      ),
+    );
+  };
+
+  const onKey = (e: KeyboardEvent) => {
+    if (e.target instanceof HTMLInputElement || e.target instanceof HTMLTextAreaElement) return;
+    if (e.key === 'j') select(selected + 1);
+    else if (e.key === 'k') select(selected - 1);
+    else if (e.key === 'Enter' && cases[selected]) open(cases[selected] as Case);
+  };
+  document.addEventListener('keydown', onKey);
+  const ticker = setInterval(() => {
+    for (const [cell, created] of waitCells) cell.textContent = ago(created, Date.now() + serverSkew);
+  }, 1000);
+  let pending: ReturnType<typeof setTimeout> | undefined;
+  const reloadSoon = () => {
+    pending ??= setTimeout(() => {
+      pending = undefined;
+      void load();
+    }, 300);
+  };
+  const off = on('case', reloadSoon);
+  const offStats = on('stats', (s) => {
+    if (s.openCases !== cases.length && cases.length < 200) reloadSoon();
+  });
+  void load();
+  return () => {
+    document.removeEventListener('keydown', onKey);
+    clearInterval(ticker);
+    clearTimeout(pending);
+    off();
+    offStats();
+  };
+}
+
+function normPanel(d: CaseDetail): HTMLElement {
+  const { norm, case: c } = d;
+  const flag = (b: boolean, yes: string, no: string) => h('span', { class: b ? 'flag hot' : 'flag' }, b ? yes : no);
+  const features = Object.entries(c.features);
+  const contributions = new Map(c.topFeatures.map((f) => [f.name, f.contribution]));
+  return section(
+    'Features beside the card’s norm',
+    norm.n === 0
+      ? h('p', { class: 'muted' }, 'No earlier transactions of this card seen by the console yet.')
+      : table(
+          ['', 'this transaction', 'card norm', ''],
+          [
+            ['amount', money(c.tx.amountMinor, c.tx.currency), norm.amountMean === null ? '—' : `${money(Math.round(norm.amountMean), c.tx.currency)} ± ${norm.amountStd === null ? '—' : money(Math.round(norm.amountStd), c.tx.currency)}`, norm.amountZ === null ? '' : h('span', { class: Math.abs(norm.amountZ) > 3 ? 'flag hot' : 'flag' }, `${norm.amountZ > 0 ? '+' : ''}${norm.amountZ.toFixed(1)} σ`)],
+            ['country', c.tx.country, Object.entries(norm.countries).map(([k, v]) => `${k}×${v}`).join(' '), flag(norm.newCountry, 'new country', 'usual')],
+            ['merchant', c.tx.merchantName, '', flag(norm.newMerchant, 'new merchant', 'seen before')],
+            ['device', c.tx.deviceId ?? '—', '', flag(norm.newDevice, 'new device', 'known')],
+            ['hour (UTC)', String(new Date(c.tx.ts).getUTCHours()), norm.usualHours.join(', '), flag(!norm.hourUsual, 'unusual hour', 'usual')],
+          ],
+          'compact',
+        ),
+    h('p', { class: 'muted' }, `From ${norm.n} earlier transactions of this card.`),
+    h('h3', {}, 'Feature vector'),
+    features.length
+      ? table(
+          ['feature', 'value', 'contribution'],
+          features.map(([name, v]) => {
+            const contrib = contributions.get(name);
+            return [name, num(v, 3), contrib === undefined ? '' : h('span', { class: contrib > 0 ? 'hot-text' : 'cool-text' }, `${contrib > 0 ? '+' : ''}${num(contrib)}`)];
+          }),
+          'compact features',
+        )
+      : h('p', { class: 'muted' }, 'No features recorded.'),
+  );
+}
+
+export function caseView(root: HTMLElement, params: string[]): () => void {
+  const caseId = params[0] ?? '';
+  const note = h('textarea', { id: 'note', rows: 3, maxlength: 2000, placeholder: 'Note for the audit log (what you checked, why)' });
+  const approve = h('button', { id: 'approve', type: 'button', class: 'approve' }, 'Approve (legitimate) ', h('kbd', {}, 'A'));
+  const fraud = h('button', { id: 'confirm-fraud', type: 'button', class: 'fraud' }, 'Confirm fraud ', h('kbd', {}, 'F'));
+  const result = h('p', { id: 'verdict-result', role: 'status' });
+  const body = h('div', { class: 'case-body' }, h('p', { class: 'muted' }, 'Loading…'));
+  root.append(body);
+  let detail: CaseDetail | undefined;
+  let busy = false;
+
+  const neighbour = (step: number): string | undefined => {
+    const i = lastQueue.indexOf(caseId);
+    return i < 0 ? undefined : lastQueue[i + step];
+  };
+
+  const decide = async (verdict: 'approve' | 'confirm_fraud') => {
+    if (busy || !detail || detail.case.status !== 'open') return;
+    busy = true;
+    approve.disabled = fraud.disabled = true;
+    result.textContent = 'Sending…';
+    try {
+      const r = await api<{ case: Case; decision: { action: string } }>('POST', `/api/cases/${encodeURIComponent(caseId)}/verdict`, { verdict, note: note.value });
+      result.textContent = `Case closed: ${r.case.status.replace('_', ' ')} → final decision ${r.decision.action}, label sent.`;
+      result.className = 'ok';
+      const next = neighbour(1);
+      lastQueue = lastQueue.filter((x) => x !== caseId);
+      await load();
+      if (next) result.append(' ', h('a', { href: `#/case/${encodeURIComponent(next)}`, id: 'next-case' }, 'Next case (J) →'));
+    } catch (err) {
+      result.textContent = err instanceof ApiError ? err.message : String(err);
+      result.className = 'error';
+      approve.disabled = fraud.disabled = false;
+    } finally {
+      busy = false;
+    }
+  };
+  approve.addEventListener('click', () => void decide('approve'));
+  fraud.addEventListener('click', () => void decide('confirm_fraud'));
+
+  const load = async () => {
+    detail = await api<CaseDetail>('GET', `/api/cases/${encodeURIComponent(caseId)}`);
+    const c = detail.case;
+    const t = c.tx;
+    const isOpen = c.status === 'open';
+    approve.disabled = fraud.disabled = !isOpen;
+    const scoreRows = Object.entries(c.scores).map(([k, v]) => h('div', { class: 'score' }, h('span', { class: 'label' }, k), bar(v ?? 0, (v ?? 0) >= 0.5 ? 'hot' : ''), h('span', {}, num(v))));
+    const travel = detail.travel;
+    body.replaceChildren(
+      h(
+        'div',
+        { class: 'case-head' },
+        h('a', { href: '#/queue', class: 'ghost' }, '← queue (Esc)'),
+        h('h1', {}, 'Case ', h('span', { class: 'mono' }, c.caseId)),
+        h('span', { class: `status ${c.status}` }, c.status.replace('_', ' ')),
+        h('span', { class: 'risk' }, 'risk ', bar(c.risk, 'hot'), ` ${num(c.risk, 2)}`),
+        h('span', { class: 'muted' }, isOpen ? `waiting ${ago(c.createdAt, detail.now)}` : `closed by ${c.closedBy ?? '?'} ${c.closedAt ? dateTime(c.closedAt) : ''}`),
+      ),
+      h(
+        'div',
+        { class: 'grid' },
+        section(
+          'Transaction',
+          kv([
+            ['tx', t.txId],
+            ['card', t.cardId],
+            ['merchant', h('span', { id: 'merchant-name', class: 'merchant' }, t.merchantName)],
+            ['merchant id · MCC', `${t.merchantId} · ${t.mcc}`],
+            ['amount', h('strong', {}, money(t.amountMinor, t.currency))],
+            ['when', dateTime(t.ts)],
+            ['channel', t.channel],
+            ['where', `${t.country} (${t.lat.toFixed(3)}, ${t.lon.toFixed(3)})`],
+            ['device', t.deviceId ?? '—'],
+            ['versions', `model ${c.versions.model} · policy v${c.versions.policy}`],
+          ]),
+        ),
+        section(
+          'Model scores',
+          ...scoreRows,
+          h('h3', {}, 'Rules fired'),
+          c.rulesFired.length
+            ? h('ul', { class: 'rules' }, ...c.rulesFired.map((r) => h('li', { class: `rule ${r.effect}` }, h('code', {}, r.id), ` ${r.description}`, r.value !== undefined ? ` (${String(r.value)}${r.threshold !== undefined ? ` vs ${String(r.threshold)}` : ''})` : '')))
+            : h('p', { class: 'muted' }, 'none'),
+        ),
+        section(
+          'Verdict',
+          isOpen ? h('p', { class: 'muted' }, 'N = write a note (Esc leaves it), A = approve, F = confirm fraud, J / K = next / previous case, Esc = queue.') : h('p', {}, `Closed: ${c.status.replace('_', ' ')}${c.note ? ` — ${c.note}` : ''}`),
+          note,
+          h('div', { class: 'actions' }, approve, fraud),
+          result,
+        ),
+      ),
+      h(
+        'div',
+        { class: 'grid' },
+        normPanel(detail),
+        section(
+          'Travel',
+          travel && travel.distanceKm > 0.5
+            ? kv([
+                ['from', `${travel.fromCountry} (tx ${travel.fromTxId})`],
+                ['distance', `${travel.distanceKm.toFixed(0)} km`],
+                ['time between', `${travel.minutes.toFixed(0)} min`],
+                ['implied speed', h('span', { class: travel.speedKmh !== null && travel.speedKmh > 900 ? 'flag hot' : 'flag' }, travel.speedKmh === null ? 'same minute' : `${travel.speedKmh.toFixed(0)} km/h${travel.speedKmh > 900 ? ' — faster than a plane' : ''}`)],
+              ])
+            : h('p', { class: 'muted' }, travel ? 'Same place as the previous transaction.' : 'No earlier transaction of this card seen.'),
+        ),
+      ),
+      section(
+        'Card’s recent history',
+        detail.history.length
+          ? table(
+              ['time', 'decision', 'merchant', 'amount', 'country', 'channel'],
+              detail.history.map((x) => [dateTime(x.ts), badge(x.action), x.merchantName, money(x.amountMinor, x.currency), x.country, x.channel]),
+              'compact',
+            )
+          : h('p', { class: 'muted' }, 'None seen yet.'),
+      ),
+      section(
+        'Audit',
+        detail.audit.length
+          ? table(['when', 'who', 'action', 'after'], detail.audit.map((a) => [dateTime(a.at), a.who, a.action, pre(a.after)]), 'compact')
+          : h('p', { class: 'muted' }, 'No actions on this case yet.'),
+      ),
+    );
+  };
+
+  const onKey = (e: KeyboardEvent) => {
+    if (e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLInputElement) {
+      if (e.key === 'Escape') (e.target as HTMLElement).blur();
+      return;
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const k = e.key.toLowerCase();
+    if (e.key === 'Escape') window.location.assign('#/queue');
+    else if (k === 'n') {
+      e.preventDefault();
+      note.focus();
+    } else if (k === 'a') void decide('approve');
+    else if (k === 'f') void decide('confirm_fraud');
+    else if (k === 'j' || k === 'k') {
+      const id = neighbour(k === 'j' ? 1 : -1) ?? (k === 'j' ? lastQueue[0] : undefined);
+      if (id && id !== caseId) window.location.assign(`#/case/${encodeURIComponent(id)}`);
+    }
+  };
+  document.addEventListener('keydown', onKey);
+  load().catch((err: unknown) => {
+    body.replaceChildren(h('p', { class: 'error' }, err instanceof ApiError ? err.message : String(err)), h('a', { href: '#/queue' }, '← back to the queue'));
+  });
+  return () => document.removeEventListener('keydown', onKey);
+}

@@ -1,0 +1,200 @@
+/**
+ * The console in a real browser (playwright-core driving the system chromium) against real Kafka and Redis.
+ * Builds review-ui/dist first when it is missing.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Redis } from 'ioredis';
+import type { Producer } from 'kafkajs';
+import type { Config } from '../../core/config.ts';
+import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision } from '../../core/contracts.ts';
+import { createProducer } from '../../core/kafka.ts';
+import { DEFAULT_DIST, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { RedisReviewQueue } from '../../router/review-queue.ts';
+import { collect, createKafka, testConfig, testRedis } from '../helpers/services.ts';
+
+const XSS = '<img src=x onerror=alert(1)>';
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let config: Config;
+let ui: UiServer;
+let redis: Redis;
+let producer: Producer;
+let context: BrowserContext;
+let page: Page;
+let userDataDir: string;
+const dialogs: string[] = [];
+const cspViolations: string[] = [];
+
+function tx(txId: string, cardId: string, over: Partial<Decision['tx']> = {}): Decision['tx'] {
+  return {
+    txId, cardId, merchantId: 'm-evil', merchantName: XSS, mcc: '5732', amountMinor: 129_900, currency: 'EUR',
+    ts: Date.now() - 5_000, channel: 'ecommerce', country: 'BR', lat: -23.55, lon: -46.63, deviceId: 'dev-9', ...over,
+  };
+}
+
+function decision(txId: string, action: Decision['action']): Decision {
+  const cardId = `card-${txId}`;
+  return DecisionSchema.parse({
+    decisionId: `${txId}:detect`, txId, cardId, action, stage: 'detect', final: action !== 'REVIEW',
+    reason: 'XGBoost 0.960 >= 0.9', scores: { xgboost: 0.96, isolationForest: 0.71 },
+    rulesFired: [{ id: 'model.xgboost_block', description: 'XGBoost score at or above the block threshold', effect: 'block', value: 0.96, threshold: 0.9 }],
+    topFeatures: [{ name: 'amount_z', value: 4.2, contribution: 0.31 }, { name: 'new_country', value: 1, contribution: 0.12 }],
+    versions: { model: 'test-model', policy: 1 }, timings: { detect: 2.5 }, decidedAt: Date.now(), tx: tx(txId, cardId),
+  });
+}
+
+beforeAll(async () => {
+  if (!existsSync(join(DEFAULT_DIST, 'index.html'))) {
+    execFileSync(process.execPath, [join('node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'review-ui/vite.config.ts'], { stdio: 'inherit' });
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  config = await testConfig('uibrowser', { REVIEWER_SEED: 'alice:correct-horse' });
+  redis = testRedis(config);
+  ui = await startUiServer({ config, port: 0, simulator: null, backfill: { decisions: 20, cases: 20, labels: 20 } });
+  producer = createProducer(createKafka(config, '-test'));
+  await producer.connect();
+  userDataDir = mkdtempSync(join(tmpdir(), 'fraudstream-chromium-'));
+  // A fresh profile per run: launchPersistentContext is how playwright takes a user-data-dir.
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  await producer?.disconnect();
+  await ui?.close();
+  if (redis) {
+    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  }
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+});
+
+describe('review console in a browser', () => {
+  it('refuses pages and APIs without a session', async () => {
+    await page.goto(ui.url);
+    expect(new URL(page.url()).pathname).toBe('/login');
+    const api = await page.request.get(`${ui.url}/api/cases`);
+    expect(api.status()).toBe(401);
+  });
+
+  it('logs in', async () => {
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'wrong-password');
+    await page.click('#submit');
+    await expect.poll(() => page.textContent('#error')).toContain('wrong user name or password');
+    await page.fill('#password', 'correct-horse');
+    await page.click('#submit');
+    await page.waitForURL(`${ui.url}/`);
+    await expect.poll(() => page.textContent('#who')).toBe('alice');
+    await page.waitForSelector('#conn.up');
+  });
+
+  it('shows a decision produced into Kafka on the live page, its merchant name as inert text', async () => {
+    const txId = `tx-live-${randomUUID().slice(0, 8)}`;
+    const d = decision(txId, 'BLOCK');
+    await producer.send({ topic: config.topics.decisions, messages: [{ key: d.cardId, value: JSON.stringify(d) }] });
+    const row = page.locator(`tr[data-tx="${txId}"]`);
+    await row.waitFor({ timeout: 30_000 });
+    expect(await row.getAttribute('class')).toContain('block');
+    expect(await row.locator('td.merchant').textContent()).toBe(XSS);
+    await row.click();
+    await expect.poll(() => page.locator('.why').first().textContent()).toContain('amount_z');
+    expect(await page.locator('img[src="x"]').count()).toBe(0);
+    await page.waitForTimeout(1500);
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-live.png'), fullPage: true });
+    expect(dialogs).toEqual([]);
+  });
+
+  it('approves a case: label on the labels topic, final decision, audit entry', async () => {
+    const txId = `tx-case-${randomUUID().slice(0, 8)}`;
+    const cardId = `card-${txId}`;
+    const c: Case = CaseSchema.parse({
+      caseId: `case-${txId}`, txId, cardId, tx: tx(txId, cardId), features: { amount_z: 4.2, new_country: 1, velocity_1h: 3 },
+      scores: { xgboost: 0.6, isolationForest: 0.8, heavy: 0.55 }, rulesFired: [{ id: 'model.heavy_ambiguous', description: 'heavy model still unsure', effect: 'review', value: 0.55 }],
+      topFeatures: [{ name: 'amount_z', value: 4.2, contribution: 0.3 }], versions: { model: 'test-model', policy: 1 }, risk: 0.55, status: 'open', createdAt: Date.now() - 90_000,
+    });
+    // The card's earlier transaction in Paris, an hour before: the case is a travel case.
+    const earlier = decision(`${txId}-prev`, 'ALLOW');
+    earlier.cardId = cardId;
+    earlier.tx = { ...tx(`${txId}-prev`, cardId, { merchantName: 'Boulangerie', country: 'FR', lat: 48.85, lon: 2.35, amountMinor: 1_250 }), ts: c.tx.ts - 3_600_000 };
+    await producer.send({ topic: config.topics.decisions, messages: [{ key: cardId, value: JSON.stringify(earlier) }] });
+    await page.locator(`tr[data-tx="${earlier.txId}"]`).waitFor({ timeout: 30_000 });
+    await new RedisReviewQueue(redis, config.redis.keyPrefix).enqueue(c);
+    await producer.send({ topic: config.topics.cases, messages: [{ key: cardId, value: JSON.stringify(c) }] });
+
+    await page.click('#nav a[data-path="queue"]');
+    const row = page.locator(`tr[data-case="${c.caseId}"]`);
+    await row.waitFor();
+    expect(await row.locator('td.merchant').textContent()).toBe(XSS);
+    await row.click();
+    await page.waitForSelector('#merchant-name');
+    expect(await page.textContent('#merchant-name')).toBe(XSS);
+    expect(await page.locator('img[src="x"]').count()).toBe(0);
+    await expect.poll(() => page.locator('main').textContent()).toContain('faster than a plane');
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-case.png'), fullPage: true });
+
+    await page.keyboard.press('n');
+    await page.keyboard.type('customer confirmed by phone');
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('a');
+    await expect.poll(() => page.textContent('#verdict-result')).toContain('Case closed: approved');
+
+    const kafka = createKafka(config, '-collect');
+    const labels = await collect(kafka, config.topics.labels, (ms) => ms.some((m) => m.value?.toString().includes(txId)), 30_000);
+    const label = LabelSchema.parse(JSON.parse(labels.find((m) => m.value?.toString().includes(txId))!.value!.toString()));
+    expect(label).toMatchObject({ txId, isFraud: false, source: 'analyst', analyst: 'alice', note: 'customer confirmed by phone' });
+    const decisions = await collect(kafka, config.topics.decisions, (ms) => ms.some((m) => m.value?.toString().includes(`${txId}:review`)), 30_000);
+    const final = DecisionSchema.parse(JSON.parse(decisions.find((m) => m.value?.toString().includes(`${txId}:review`))!.value!.toString()));
+    expect(final).toMatchObject({ stage: 'review', final: true, action: 'ALLOW', analyst: 'alice' });
+
+    await page.click('#nav a[data-path="audit"]');
+    const entry = page.locator('#audit tr', { hasText: `case:${c.caseId}` });
+    await entry.first().waitFor();
+    const text = await entry.first().textContent();
+    expect(text).toContain('case.approve');
+    expect(text).toContain('alice');
+    expect(text).toContain('customer confirmed by phone');
+    expect(dialogs).toEqual([]);
+  });
+
+  it('refuses a state-changing request without the CSRF token', async () => {
+    const statuses = await page.evaluate(async () => {
+      const post = (headers: Record<string, string>) =>
+        fetch('/api/cases/nope/verdict', { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify({ verdict: 'approve' }) }).then((r) => r.status);
+      const session = (await (await fetch('/api/session')).json()) as { csrf: string };
+      return { without: await post({}), withToken: await post({ 'X-CSRF-Token': session.csrf }) };
+    });
+    expect(statuses.without).toBe(403);
+    expect(statuses.withToken).toBe(404);
+  });
+
+  it('logs out and the session is gone', async () => {
+    await page.click('#logout');
+    await page.waitForURL(`${ui.url}/login`);
+    expect((await page.request.get(`${ui.url}/api/session`)).status()).toBe(401);
+    await page.goto(ui.url);
+    expect(new URL(page.url()).pathname).toBe('/login');
+    expect(cspViolations).toEqual([]);
+  });
+});
