@@ -3,7 +3,7 @@
  * Builds review-ui/dist first when it is missing.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -16,6 +16,8 @@ import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision } fro
 import { createProducer } from '../../core/kafka.ts';
 import { DEFAULT_DIST, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { RedisReviewQueue } from '../../router/review-queue.ts';
+import { RedisSampleStore } from '../../router/samples.ts';
+import type { Simulator } from '../../review-ui/server/replay.ts';
 import { collect, createKafka, testConfig, testRedis } from '../helpers/services.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
@@ -30,6 +32,16 @@ let context: BrowserContext;
 let page: Page;
 let userDataDir: string;
 const dialogs: string[] = [];
+let modelDir: string;
+/** Stands in for producers/simulator.ts: records what the Replay page asked for. */
+const simCalls: string[] = [];
+const fakeSimulator = (): Simulator => ({
+  start: () => simCalls.push('start'),
+  stop: () => simCalls.push('stop'),
+  setRate: (eps: number) => simCalls.push(`rate:${eps}`),
+  inject: (scenario: string, count: number) => simCalls.push(`inject:${scenario}:${count}`),
+  stats: () => ({ produced: simCalls.length }),
+});
 const cspViolations: string[] = [];
 
 function tx(txId: string, cardId: string, over: Partial<Decision['tx']> = {}): Decision['tx'] {
@@ -55,9 +67,21 @@ beforeAll(async () => {
     execFileSync(process.execPath, [join('node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'review-ui/vite.config.ts'], { stdio: 'inherit' });
   }
   mkdirSync(ARTIFACTS, { recursive: true });
-  config = await testConfig('uibrowser', { REVIEWER_SEED: 'alice:correct-horse' });
+  modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
+  mkdirSync(join(modelDir, 'm-20250101-abc'));
+  const metrics = { rows: 1000, positives: 20, rocAuc: 0.97, auprc: 0.81, recallAt1pctFpr: 0.7, flaggedShare: 0.01, perScenarioRecall: { card_testing: 0.9 } };
+  writeFileSync(
+    join(modelDir, 'm-20250101-abc', 'model-card.json'),
+    JSON.stringify({
+      version: 'm-20250101-abc', createdAt: '2025-01-01T00:00:00Z', kind: 'transactions', featureCount: 21,
+      dataWindow: { from: 0, to: 86_400_000, rows: 1000, positives: 20, fraudRate: 0.02 },
+      thresholds: { detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.75 }, escalate: { blockAbove: 0.85, allowBelow: 0.35 } },
+      test: { xgboost: metrics, ensemble: { ...metrics, catchRate: 0.93, blockPrecision: 0.88, blockShare: 0.02, reviewShare: 0.005, escalateShare: 0.05, legitBlockedShare: 0.001 } },
+    }),
+  );
+  config = { ...(await testConfig('uibrowser', { REVIEWER_SEED: 'alice:correct-horse' })), modelDir };
   redis = testRedis(config);
-  ui = await startUiServer({ config, port: 0, simulator: null, backfill: { decisions: 20, cases: 20, labels: 20 } });
+  ui = await startUiServer({ config, port: 0, simulator: fakeSimulator, backfill: { decisions: 20, cases: 20, labels: 20 } });
   producer = createProducer(createKafka(config, '-test'));
   await producer.connect();
   userDataDir = mkdtempSync(join(tmpdir(), 'fraudstream-chromium-'));
@@ -70,6 +94,11 @@ beforeAll(async () => {
   });
   page = context.pages()[0] ?? (await context.newPage());
   page.on('dialog', (d) => {
+    // The rollback button asks for confirmation; anything else (an alert from injected markup) is a failure.
+    if (d.type() === 'confirm') {
+      void d.accept();
+      return;
+    }
     dialogs.push(d.message());
     void d.dismiss();
   });
@@ -88,6 +117,7 @@ afterAll(async () => {
     redis.disconnect();
   }
   if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
 });
 
 describe('review console in a browser', () => {
@@ -176,6 +206,53 @@ describe('review console in a browser', () => {
     expect(text).toContain('alice');
     expect(text).toContain('customer confirmed by phone');
     expect(dialogs).toEqual([]);
+  });
+
+  it('previews a policy change on recent scored traffic, applies it and rolls it back', async () => {
+    await new RedisSampleStore(redis, config.redis.keyPrefix).push(
+      [0.1, 0.5, 0.6, 0.95].map((x, i) => ({
+        txId: `s${i}`, cardId: 'c', merchantId: 'm', mcc: '5411', country: 'FR', amountMinor: 1_000, scores: { xgboost: x, isolationForest: 0.1 }, rulesFired: [], action: 'ALLOW' as const,
+      })),
+    );
+    await page.click('#nav a[data-path="policy"]');
+    const block = page.locator('input[name="detect.blockAbove"]');
+    await block.waitFor();
+    await block.fill('0.55');
+    await page.click('#preview-btn');
+    await expect.poll(() => page.textContent('#preview')).toContain('4 transactions; 1 would be decided differently');
+    const blockRow = page.locator('.preview-table tr', { hasText: 'BLOCK' });
+    expect(await blockRow.locator('td').last().textContent()).toBe('+1');
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-policy.png'), fullPage: true });
+    await page.click('#apply-btn');
+    await expect.poll(() => page.textContent('#policy-status')).toContain('Applied as version 2');
+    await page.click('button.rollback[data-version="1"]');
+    await expect.poll(() => page.textContent('#policy-status')).toContain('Rolled back');
+    expect(await page.inputValue('input[name="detect.blockAbove"]')).toBe('0.9');
+  });
+
+  it('shows model versions with their card and metrics', async () => {
+    await page.click('#nav a[data-path="models"]');
+    await expect.poll(() => page.textContent('#models')).toContain('m-20250101-abc');
+    const text = (await page.textContent('#models')) ?? '';
+    expect(text).toContain('ROC AUC');
+    expect(text).toContain('0.9700');
+    expect(text).toContain('93.00%');
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-models.png'), fullPage: true });
+    expect(await page.textContent('#live-metrics')).toContain('labels received');
+  });
+
+  it('drives the replay: start, speed, inject', async () => {
+    await page.click('#nav a[data-path="replay"]');
+    await page.fill('#replay-rate', '40');
+    await page.click('#replay-start');
+    await expect.poll(() => page.textContent('#replay-state')).toContain('Running at 40');
+    await page.fill('#replay-scenario', 'card_testing');
+    await page.fill('#replay-count', '7');
+    await page.click('#replay-inject');
+    await expect.poll(() => simCalls).toContain('inject:card_testing:7');
+    await page.click('#replay-stop');
+    await expect.poll(() => page.textContent('#replay-state')).toContain('Stopped');
+    expect(simCalls.slice(0, 2)).toEqual(['rate:40', 'start']);
   });
 
   it('refuses a state-changing request without the CSRF token', async () => {

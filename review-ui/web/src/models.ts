@@ -35,6 +35,80 @@ function liveTable(live: LabelSnapshot): HTMLElement {
   );
 }
 
+const METRIC_COLUMNS: Array<[string, string]> = [
+  ['rocAuc', 'ROC AUC'],
+  ['auprc', 'AUPRC'],
+  ['recallAt1pctFpr', 'recall @1% FPR'],
+  ['flaggedShare', 'flagged share'],
+];
+const ENSEMBLE_COLUMNS: Array<[string, string]> = [
+  ['catchRate', 'fraud caught'],
+  ['blockPrecision', 'block precision'],
+  ['blockShare', 'blocked'],
+  ['reviewShare', 'to review'],
+  ['escalateShare', 'escalated'],
+  ['legitBlockedShare', 'legit blocked'],
+];
+const pct = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? `${(v * 100).toFixed(2)}%` : '—');
+const numCell = (v: unknown) => (typeof v === 'number' ? num(v, 4) : '—');
+
+/** The trainer's card (detectors/model-card.ts): test-slice metrics per model and for the routed ensemble. */
+function testMetrics(test: Record<string, unknown>): HTMLElement {
+  const models = Object.entries(test).filter(([, v]) => isRecord(v)) as Array<[string, Record<string, unknown>]>;
+  const scenarioNames = [...new Set(models.flatMap(([, v]) => (isRecord(v.perScenarioRecall) ? Object.keys(v.perScenarioRecall) : [])))].sort();
+  const ensemble = test.ensemble;
+  return h(
+    'div',
+    {},
+    table(['model', ...METRIC_COLUMNS.map(([, l]) => l)], models.map(([name, v]) => [name, ...METRIC_COLUMNS.map(([k]) => numCell(v[k]))]), 'compact'),
+    isRecord(ensemble) ? h('div', {}, h('h3', {}, 'Routed ensemble on the test slice'), table(ENSEMBLE_COLUMNS.map(([, l]) => l), [ENSEMBLE_COLUMNS.map(([k]) => pct(ensemble[k]))], 'compact')) : '',
+    scenarioNames.length
+      ? h(
+          'div',
+          {},
+          h('h3', {}, 'Recall per fraud scenario'),
+          table(['scenario', ...models.map(([n]) => n)], scenarioNames.map((sc) => [sc, ...models.map(([, v]) => pct(isRecord(v.perScenarioRecall) ? v.perScenarioRecall[sc] : undefined))]), 'compact'),
+        )
+      : '',
+  );
+}
+
+function versionPanel(m: ModelVersion, active: boolean): HTMLElement {
+  const card = m.card ?? {};
+  const metrics = card.metrics;
+  const test = card.test;
+  const thresholds = card.thresholds;
+  const window = card.dataWindow;
+  const summary = Object.entries(card).filter(([, v]) => !isRecord(v) && !Array.isArray(v));
+  return section(
+    `${m.version}${active ? ' (in the current policy)' : ''}`,
+    m.error ? h('p', { class: 'error' }, `model-card.json: ${m.error}`) : '',
+    h(
+      'div',
+      { class: 'grid' },
+      h(
+        'div',
+        {},
+        h('h3', {}, 'Card'),
+        kv([
+          ...summary.map(([k, v]): [string, Child] => [k, String(v)]),
+          ...(isRecord(window)
+            ? ([
+                ['data window', `${typeof window.from === 'number' ? dateTime(window.from) : '?'} → ${typeof window.to === 'number' ? dateTime(window.to) : '?'}`],
+                ['rows / fraud', `${String(window.rows)} / ${String(window.positives)} (${pct(window.fraudRate)})`],
+              ] as Array<[string, Child]>)
+            : []),
+          ['folder modified', dateTime(m.modifiedAt)],
+        ]),
+      ),
+      h('div', {}, h('h3', {}, 'Thresholds'), thresholds !== undefined ? kv(flatten(thresholds)) : h('p', { class: 'muted' }, 'none recorded')),
+    ),
+    h('h3', {}, 'Metrics'),
+    isRecord(test) ? testMetrics(test) : metrics !== undefined ? kv(flatten(metrics)) : h('p', { class: 'muted' }, 'none recorded'),
+    h('details', {}, h('summary', {}, 'Full model card'), pre(card)),
+  );
+}
+
 export function modelsView(root: HTMLElement): () => void {
   const liveBox = h('div', {});
   const list = h('div', { id: 'models' });
@@ -46,29 +120,7 @@ export function modelsView(root: HTMLElement): () => void {
       list.replaceChildren(section('Model versions', h('p', { class: 'muted' }, `No model versions in ${r.modelDir} yet. Train one with the detectors' train command.`)));
       return;
     }
-    list.replaceChildren(
-      ...r.versions.map((m) => {
-        const card = m.card ?? {};
-        const metrics = card.metrics;
-        const thresholds = card.thresholds;
-        const known = new Set(['metrics', 'thresholds']);
-        const summary = Object.entries(card).filter(([k, v]) => !known.has(k) && !isRecord(v) && !Array.isArray(v));
-        const details = h('details', {}, h('summary', {}, 'Full model card'), pre(card));
-        return section(
-          `${m.version}${m.version === r.activeInPolicy ? ' (in the current policy)' : ''}`,
-          m.error ? h('p', { class: 'error' }, `model-card.json: ${m.error}`) : null,
-          h('p', { class: 'muted' }, `folder modified ${dateTime(m.modifiedAt)}`),
-          h(
-            'div',
-            { class: 'grid' },
-            h('div', {}, h('h3', {}, 'Card'), summary.length ? kv(summary.map(([k, v]) => [k, String(v)])) : h('p', { class: 'muted' }, '—')),
-            h('div', {}, h('h3', {}, 'Metrics'), metrics !== undefined ? kv(flatten(metrics)) : h('p', { class: 'muted' }, 'none recorded')),
-            h('div', {}, h('h3', {}, 'Thresholds'), thresholds !== undefined ? kv(flatten(thresholds)) : h('p', { class: 'muted' }, 'none recorded')),
-          ),
-          details,
-        );
-      }),
-    );
+    list.replaceChildren(...r.versions.map((m) => versionPanel(m, m.version === r.activeInPolicy)));
   });
   return off;
 }
