@@ -1,7 +1,12 @@
-import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
+import { numberFlag, parseFlags, untilSignal, type Command } from '../cli/command.ts';
+import { loadConfig } from '../core/config.ts';
+import { UserInputError } from '../core/errors.ts';
+import { ensureTopics } from '../core/kafka.ts';
 import { formatFromPath } from './codec.ts';
-import { scenarioList, scenarioRates, timeFlag, requiredFlag } from './flags.ts';
+import { choiceFlag, scenarioList, scenarioRates, timeFlag, requiredFlag } from './flags.ts';
 import { generateToFile, type GenerateSummary } from './generate.ts';
+import { createKafkaSink, maxRequestBytes } from './kafka-sink.ts';
+import { checkReplayInput, replayFile, type Pace, type ReplaySummary } from './replay.ts';
 import { pct, table } from './report.ts';
 import { SCENARIOS, type WorldOptions } from './world/index.ts';
 
@@ -90,4 +95,95 @@ const generate: Command = {
   },
 };
 
-export const commands: Command[] = [generate];
+function paceFlags(rate: string | undefined, speed: string | undefined): Pace {
+  if (rate !== undefined && speed !== undefined) throw new UserInputError('--rate and --speed cannot be used together: --rate sets events per second, --speed scales the recorded times');
+  if (speed !== undefined) return { kind: 'speed', factor: numberFlag('speed', speed, 1, { min: 1e-3, max: 1e9 }) };
+  if (rate === undefined || rate === 'max') return { kind: 'max' };
+  return { kind: 'rate', eps: numberFlag('rate', rate, 1, { min: 0.01, max: 10_000_000 }) };
+}
+
+function replayReport(r: ReplaySummary, topics: { transactions: string; labels: string }): string {
+  const lines = [
+    table(
+      ['rows', 'passes', 'sent', 'rejected', 'labels sent', 'labels pending', 'seconds', 'events/s'],
+      [[r.rows, r.passes, r.sent, r.rejected + r.labelsRejected, r.labelsSent, r.labelsPending, Number(r.seconds.toFixed(2)), Math.round(r.eventsPerSec)]],
+    ),
+    `topics: ${topics.transactions} (transactions), ${topics.labels} (labels)${r.stopped ? '  [stopped]' : ''}`,
+  ];
+  if (r.rejectReasons.length > 0) {
+    lines.push('', table(['rejected because', 'rows'], r.rejectReasons.map((x) => [x.reason, x.count])), `every rejected row is in ${r.rejectsFile}`);
+  }
+  return lines.join('\n');
+}
+
+const replay: Command = {
+  name: 'replay',
+  summary: 'send a transactions file (JSONL, CSV, or your own CSV with --map) into Kafka at a rate or speed, labels after their delay',
+  usage:
+    '--file FILE [--rate EPS|max | --speed X] [--loop | --loops N] [--format jsonl|csv] [--map field=Column,...] [--set field=value,...] [--time-unit ms|s] [--time-base ISO|MS] [--label-delay-ms MS] [--labels FILE | --no-labels] [--rejects FILE] [--batch N] [--quiet]',
+  async run(argv) {
+    const { values: v } = parseFlags(this, argv, {
+      file: { type: 'string' },
+      rate: { type: 'string' },
+      speed: { type: 'string' },
+      loop: { type: 'boolean' },
+      loops: { type: 'string' },
+      format: { type: 'string' },
+      map: { type: 'string' },
+      set: { type: 'string' },
+      'time-unit': { type: 'string' },
+      'time-base': { type: 'string' },
+      'label-delay-ms': { type: 'string' },
+      labels: { type: 'string' },
+      'no-labels': { type: 'boolean' },
+      rejects: { type: 'string' },
+      batch: { type: 'string' },
+      quiet: { type: 'boolean' },
+    });
+    const file = requiredFlag('file', v.file, '--file data/tx.jsonl');
+    const pace = paceFlags(v.rate, v.speed);
+    if (v.loop && v.loops !== undefined) throw new UserInputError('--loop and --loops cannot be used together: --loop repeats until Ctrl-C, --loops N repeats N times');
+    if (v.labels !== undefined && v['no-labels']) throw new UserInputError('--labels and --no-labels cannot be used together');
+    const loops = v.loop ? Infinity : numberFlag('loops', v.loops, 1, { min: 1, integer: true });
+    const timeBase = timeFlag('time-base', v['time-base']);
+    const csv = {
+      map: v.map,
+      set: v.set,
+      timeUnit: choiceFlag('time-unit', v['time-unit'], ['ms', 's'] as const, 'ms'),
+      ...(timeBase !== undefined ? { timeBase } : {}),
+      labelDelayMs: numberFlag('label-delay-ms', v['label-delay-ms'], 0, { min: 0 }),
+    };
+    const format = formatFromPath(file, v.format);
+    const labelsFile = v['no-labels'] ? null : v.labels;
+    await checkReplayInput({ file, format, csv, labelsFile });
+    const config = loadConfig();
+    const batchSize = numberFlag('batch', v.batch, 8000, { min: 1, max: 50_000, integer: true });
+    await ensureTopics(config);
+    const sink = await createKafkaSink(config);
+    const abort = new AbortController();
+    void untilSignal().then(() => abort.abort());
+    try {
+      const summary = await replayFile(
+        {
+          file,
+          format,
+          pace,
+          loops,
+          csv,
+          labelsFile,
+          ...(v.rejects !== undefined ? { rejectsFile: v.rejects } : {}),
+          batchSize,
+          maxBatchBytes: maxRequestBytes(config),
+          signal: abort.signal,
+          progress: v.quiet !== true,
+        },
+        sink,
+      );
+      console.log(replayReport(summary, config.topics));
+    } finally {
+      await sink.close();
+    }
+  },
+};
+
+export const commands: Command[] = [generate, replay];

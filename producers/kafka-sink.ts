@@ -1,0 +1,57 @@
+import { CompressionTypes, type Producer, type TopicMessages } from 'kafkajs';
+import type { Config } from '../core/config.ts';
+import { createKafka, createProducer } from '../core/kafka.ts';
+
+export interface OutMessage {
+  key: Buffer;
+  value: Buffer;
+}
+
+/** Where replay and simulate put transactions and labels. Kafka in production; memory in unit tests. */
+export interface Sink {
+  /** One call at a time: the caller awaits it before the next (ordering and idempotence depend on it). */
+  send(txs: OutMessage[], labels: OutMessage[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The project's idempotent producer (acks=all), uncompressed, one request in flight: kafkajs' idempotent producer
+ * loses messages when send() calls overlap, so throughput comes from large batches, not concurrency.
+ */
+export async function createKafkaSink(config: Config, clientSuffix = '-producer'): Promise<Sink & { producer: Producer }> {
+  const producer = createProducer(createKafka(config, clientSuffix));
+  await producer.connect();
+  return {
+    producer,
+    async send(txs, labels) {
+      const topicMessages: TopicMessages[] = [];
+      if (txs.length > 0) topicMessages.push({ topic: config.topics.transactions, messages: txs });
+      if (labels.length > 0) topicMessages.push({ topic: config.topics.labels, messages: labels });
+      if (topicMessages.length === 0) return;
+      await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+    },
+    async close() {
+      await producer.disconnect();
+    },
+  };
+}
+
+/** Bytes one request may carry: each partition's batch must stay under the broker's 1 MB message limit. */
+export function maxRequestBytes(config: Config): number {
+  return 600_000 * Math.max(1, config.kafka.partitions);
+}
+
+export function memorySink(): Sink & { txs: OutMessage[]; labels: OutMessage[]; calls: number } {
+  const s = {
+    txs: [] as OutMessage[],
+    labels: [] as OutMessage[],
+    calls: 0,
+    async send(txs: OutMessage[], labels: OutMessage[]) {
+      s.calls++;
+      s.txs.push(...txs);
+      s.labels.push(...labels);
+    },
+    async close() {},
+  };
+  return s;
+}
