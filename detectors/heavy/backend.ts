@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { UserInputError } from '../../core/errors.ts';
-import { logger } from '../../core/logger.ts';
+import { logger, type Logger } from '../../core/logger.ts';
 
 /** What TFJS_BACKEND may ask for. `node` is @tensorflow/tfjs-node (tfjs backend name "tensorflow"). */
 export const BackendChoices = ['node', 'wasm', 'cpu'] as const;
@@ -73,7 +73,7 @@ async function activate(name: string): Promise<string> {
   return tf.getBackend();
 }
 
-export function realBackendDeps(): BackendDeps {
+export function realBackendDeps(log: Pick<Logger, 'info' | 'warn'> = logger('heavy')): BackendDeps {
   return {
     init: {
       node: async () => {
@@ -89,21 +89,18 @@ export function realBackendDeps(): BackendDeps {
         setWasmPaths(dir + path.sep);
         // The emscripten glue adds process-wide handlers that rethrow every uncaught exception and unhandled
         // rejection (and print its whole minified source); the app owns those policies, so take them back.
-        const before = { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
+        const before = new Set<unknown>([...process.listeners('uncaughtException'), ...process.listeners('unhandledRejection')]);
         try {
           return await activate('wasm');
         } finally {
-          for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-            const added = (process.listeners(event) as Array<(...args: never[]) => void>).filter((l) => !(before[event] as unknown[]).includes(l));
-            for (const l of added) process.removeListener(event, l as never);
-          }
+          for (const l of process.listeners('uncaughtException')) if (!before.has(l)) process.removeListener('uncaughtException', l);
+          for (const l of process.listeners('unhandledRejection')) if (!before.has(l)) process.removeListener('unhandledRejection', l);
         }
       },
       cpu: async () => activate('cpu'),
     },
     log: (s) => {
       const failed = s.attempts.filter((a) => !a.ok).map((a) => `${a.choice}: ${a.reason}`);
-      const log = logger('heavy');
       if (s.requested && s.requested !== s.choice) {
         log.warn({ backend: s.backend, requested: s.requested, failed }, `TFJS_BACKEND=${s.requested} unavailable; heavy model runs on ${s.backend}`);
       } else {

@@ -40,7 +40,7 @@ export interface TrainHeavyInput {
   patience?: number;
   onProgress?: (epoch: number, logs: HeavyEpochLogs) => void;
   arch?: HeavyArch;
-  /** Recurrent units / conv filters. */
+  /** GRU units, or per-step dense units for `steps`. */
   units?: number;
   loss?: HeavyLoss;
   /** Focal loss focusing parameter. */
@@ -79,7 +79,7 @@ export const HEAVY_DEFAULTS = {
   epochs: 12,
   batchSize: 256,
   patience: 3,
-  arch: 'gru' as HeavyArch,
+  arch: 'steps' as HeavyArch,
   units: 16,
   loss: 'focal' as HeavyLoss,
   gamma: 2,
