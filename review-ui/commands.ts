@@ -6,6 +6,7 @@ import { createRedis } from '../core/redis.ts';
 import { UserInputError } from '../core/errors.ts';
 import { UserStore } from './server/auth.ts';
 import { startUiServer } from './server/app.ts';
+import { printAndSave, runUiBench } from './bench.ts';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -47,6 +48,20 @@ export const commands: Command[] = [
       console.log(`review UI at ${ui.url}  (Ctrl-C to stop)`);
       await untilSignal();
       await ui.close();
+    },
+  },
+  {
+    name: 'ui bench',
+    summary: 'measure produce -> live-stream (SSE) latency of the live feed (isolated topics; writes bench-results/review-ui.json)',
+    usage: '[--decisions N] [--clients N] [--rate PER_SECOND]',
+    async run(argv) {
+      const { values } = parseFlags(this, argv, { decisions: { type: 'string' }, clients: { type: 'string' }, rate: { type: 'string' } });
+      const opts = {
+        decisions: numberFlag('decisions', values.decisions, 5000, { min: 1, max: 1_000_000, integer: true }),
+        clients: numberFlag('clients', values.clients, 5, { min: 1, max: 200, integer: true }),
+        rate: numberFlag('rate', values.rate, 1000, { min: 1, max: 100_000 }),
+      };
+      await printAndSave(await runUiBench(loadConfig(), opts));
     },
   },
   {
