@@ -10,19 +10,20 @@ function stageCommand(name: string, stages: StageName[], summary: string): Comma
   return {
     name,
     summary,
-    usage: '[--instances N] [--model DIR|latest|none] [--metrics-port PORT]',
+    usage: '[--instances N] [--model DIR|latest|none] [--metrics-port PORT] [--instance-id NAME]',
     async run(argv) {
       const { values } = parseFlags(this, argv, {
         instances: { type: 'string' },
         model: { type: 'string' },
         'metrics-port': { type: 'string' },
+        'instance-id': { type: 'string' },
       });
       const config = loadConfig();
       const instances = numberFlag('instances', values.instances, 1, { min: 1, max: 64, integer: true });
       const port = numberFlag('metrics-port', values['metrics-port'], config.metricsPort, { min: 0, max: 65535, integer: true });
       const serving = await loadServingModels(config, values.model ?? 'latest');
       const metricsServer = await serveMetrics(port);
-      const pipeline = await startPipeline({ config, stages, instances, models: serving.models, featureStore: serving.featureStore });
+      const pipeline = await startPipeline({ config, stages, instances, models: serving.models, featureStore: serving.featureStore, instanceId: values['instance-id'] });
       const log = logger(name);
       log.info({ metrics: `http://127.0.0.1:${port}/metrics` }, 'running; Ctrl-C to stop');
       const sig = await untilSignal();

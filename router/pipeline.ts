@@ -34,6 +34,8 @@ export interface PipelineOptions {
   /** Builds the feature store on a Redis client (detectors/ provides it); without it no model scores. */
   featureStore?: (redis: ReturnType<typeof createRedis>) => FeatureStore;
   kafka?: Kafka;
+  /** Stable member name: a restarted member with the same name fences its dead predecessor's transaction. */
+  instanceId?: string;
 }
 
 export interface Pipeline {
@@ -70,6 +72,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
               redis,
               topic: config.topics.transactions,
               groupId: config.groups.detect,
+              instanceId: opts.instanceId && `${opts.instanceId}-detect-${i}`,
               logic: detectLogic({ config, redis, policy, counters, features, models: opts.models, recordSamples: (s) => samples.push(s) }),
             }),
           );
@@ -81,6 +84,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
               redis,
               topic: config.topics.escalations,
               groupId: config.groups.escalate,
+              instanceId: opts.instanceId && `${opts.instanceId}-escalate-${i}`,
               logic: escalateLogic({ config, redis, policy, queue, features, models: opts.models }),
             }),
           );

@@ -69,6 +69,30 @@ interface StoredOutcome {
   out: OutMessage[];
 }
 
+/**
+ * Outputs are larger than inputs (a decision carries its transaction and its why), so one consumed batch can
+ * exceed the broker's record-batch limit (message.max.bytes, 1 MiB by default): send in chunks below it.
+ */
+const MAX_SEND_BYTES = 512 * 1024;
+
+export function chunkByBytes(messages: OutMessage[], maxBytes: number): OutMessage[][] {
+  const chunks: OutMessage[][] = [];
+  let current: OutMessage[] = [];
+  let size = 0;
+  for (const m of messages) {
+    const bytes = m.value.length + m.key.length + 64;
+    if (current.length > 0 && size + bytes > maxBytes) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(m);
+    size += bytes;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
 export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage> {
   const { config, kafka, redis, logic, topic, groupId } = opts;
   const instanceId = opts.instanceId ?? `${logic.name}-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -82,13 +106,18 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
+    // A transaction spans only the sends of one batch (the Redis work happens before it begins). If a member
+    // dies mid-transaction, the coordinator aborts it after this long, unblocking read-committed readers.
+    // A member restarted with the same instanceId fences the dead one at once instead.
+    transactionTimeout: 10_000,
   });
   const consumer: Consumer = kafka.consumer({
     groupId,
     allowAutoTopicCreation: false,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
-    maxBytesPerPartition: 1024 * 1024,
+    // Short enough that a crashed member's partitions move on quickly; long enough for a busy 2-core machine.
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+    maxBytesPerPartition: 512 * 1024,
   });
   await producer.connect();
   await consumer.connect();
@@ -186,12 +215,14 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
         const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
         const txn = await producer.transaction();
         try {
-          const byTopic = new Map<string, OutMessage[]>();
-          for (const o of toPublish) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o]);
-          if (byTopic.size) {
-            await txn.sendBatch({
-              topicMessages: [...byTopic].map(([t, msgs]) => ({ topic: t, messages: msgs.map((o) => ({ key: o.key, value: o.value })) })),
-            });
+          for (const chunk of chunkByBytes(toPublish, MAX_SEND_BYTES)) {
+            const byTopic = new Map<string, Array<{ key: string; value: string }>>();
+            for (const o of chunk) {
+              const list = byTopic.get(o.topic) ?? [];
+              list.push({ key: o.key, value: o.value });
+              byTopic.set(o.topic, list);
+            }
+            await txn.sendBatch({ topicMessages: [...byTopic].map(([t, messages]) => ({ topic: t, messages })) });
           }
           await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] });
           await txn.commit();

@@ -26,9 +26,12 @@ export async function collect(
   topic: string,
   until: (messages: KafkaMessage[]) => boolean,
   timeoutMs = 60_000,
+  /** Keep reading this long after `until` is satisfied, so late duplicates are seen too. */
+  lingerMs = 0,
 ): Promise<KafkaMessage[]> {
   const consumer: Consumer = kafka.consumer({ groupId: `collector-${randomUUID()}` });
   const seen: KafkaMessage[] = [];
+  let done = false;
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   try {
@@ -38,9 +41,10 @@ export async function collect(
         .run({
           eachBatch: async ({ batch }) => {
             seen.push(...batch.messages);
-            if (until(seen)) {
+            if (!done && until(seen)) {
+              done = true;
               clearTimeout(timer);
-              resolve();
+              setTimeout(resolve, lingerMs);
             }
           },
         })
@@ -53,3 +57,23 @@ export async function collect(
 }
 
 export { createKafka };
+
+/** The environment that makes a child process (a CLI stage) load exactly this config. */
+export function configEnv(config: Config): Record<string, string> {
+  return {
+    KAFKA_BROKERS: config.kafka.brokers.join(','),
+    KAFKA_PARTITIONS: String(config.kafka.partitions),
+    REDIS_URL: config.redis.url,
+    REDIS_KEY_PREFIX: config.redis.keyPrefix,
+    TOPIC_TRANSACTIONS: config.topics.transactions,
+    TOPIC_DLQ: config.topics.dlq,
+    TOPIC_DECISIONS: config.topics.decisions,
+    TOPIC_ESCALATIONS: config.topics.escalations,
+    TOPIC_CASES: config.topics.cases,
+    TOPIC_LABELS: config.topics.labels,
+    GROUP_DETECT: config.groups.detect,
+    GROUP_ESCALATE: config.groups.escalate,
+    MODEL_DIR: config.modelDir,
+    LOG_LEVEL: 'warn',
+  };
+}
