@@ -1,4 +1,248 @@
-import type { Command } from '../cli/command.ts';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
+import { loadConfig } from '../core/config.ts';
+import { UserInputError } from '../core/errors.ts';
+import { benchDetectors } from './bench.ts';
+import { readHistoryFile } from './history-file.ts';
+import { table, stderrProgress } from './progress.ts';
+import { CsvError, csvToDataset } from './pure/csv.ts';
+import type { ModelMetrics } from './pure/evaluate.ts';
+import { DEFAULT_TARGETS, type RoutingTargets } from './pure/routing.ts';
+import { datasetFromCsv, datasetFromEvents, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
+import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
+import { generateStream, SCENARIOS } from '../producers/world/index.ts';
+
+const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
+
+const trainUsage = [
+  '[--events N] [--seed S] [--cards N] [--fraud-rate SHARE]        generate history with producers/world (default 200000 events)',
+  '  | --history FILE.jsonl [--labels FILE.labels.jsonl]            or replay a file written by `generate`',
+  '  | --data FILE.csv --label COLUMN --time COLUMN [--exclude A,B]  or any labelled numeric CSV',
+  '[--out DIR] [--json FILE] [--split 0.6,0.2,0.2]',
+  '[--heavy auto|on|off] [--heavy-epochs N] [--heavy-rows N] [--history-k K]',
+  '[--imbalance auto|weight|sqrt-weight|downsample|none] [--trees N] [--iterations N] [--max-depth N] [--eta X]',
+  '[--target-catch SHARE] [--max-escalate SHARE] [--max-review SHARE] [--max-block-fpr SHARE]',
+].join('\n  ');
+
+function choice<T extends string>(flag: string, raw: string | undefined, choices: readonly T[], fallback: T): T {
+  if (raw === undefined) return fallback;
+  if (!(choices as readonly string[]).includes(raw)) throw new UserInputError(`--${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as T;
+}
+
+function splitFlag(raw: string | undefined): [number, number, number] {
+  if (raw === undefined) return [0.6, 0.2, 0.2];
+  const parts = raw.split(',').map(Number);
+  if (parts.length !== 3 || parts.some((p) => !Number.isFinite(p) || p <= 0) || Math.abs(parts[0] + parts[1] + parts[2] - 1) > 1e-6) {
+    throw new UserInputError(`--split must be three positive shares that sum to 1 (train,validation,test), e.g. 0.6,0.2,0.2; got ${JSON.stringify(raw)}`);
+  }
+  return parts as [number, number, number];
+}
+
+const pct = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(2)}%`);
+const f4 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(4));
+
+export function trainSummary(r: TrainResult): string {
+  const t = r.card.test;
+  const novelName = [...NOVEL][0];
+  const row = (name: string, m: ModelMetrics | null, rate: string) => [
+    name,
+    f4(m?.rocAuc),
+    f4(m?.auprc),
+    pct(m?.recallAt1pctFpr),
+    pct(novelName && m ? m.perScenarioRecall[novelName] : undefined),
+    rate,
+  ];
+  const e = t.ensemble;
+  const lines = [
+    table(
+      ['test slice', 'ROC-AUC', 'AUPRC', 'recall@1%FPR', 'novel recall', 'flagged / review'],
+      [
+        row('isolation forest', t.isolationForest, pct(t.isolationForest.flaggedShare)),
+        row('xgboost', t.xgboost, pct(t.xgboost.flaggedShare)),
+        row('heavy', t.heavy, t.heavy ? pct(t.heavy.flaggedShare) : 'not trained'),
+        row('routed ensemble', e, `review ${pct(e.reviewShare)}`),
+      ],
+    ),
+    '',
+    `routed: caught ${pct(e.catchRate)} of fraud (target ${pct(r.card.targets.catchRate)}), escalated ${pct(e.escalateShare)}, reviewed ${pct(e.reviewShare)}, blocked ${pct(e.blockShare)}; legitimate blocked ${pct(e.legitBlockedShare)}`,
+    `test fraud rate ${pct(t.xgboost.positives / t.xgboost.rows)} (${t.xgboost.positives} of ${t.xgboost.rows}); escalate stage scored by ${r.card.escalateScoredBy}`,
+    `model version: ${r.dir}`,
+  ];
+  return lines.join('\n');
+}
+
+/** The --json shape: every model has at least rocAuc, auprc and recallAt1pctFpr (null when not trained). */
+export function trainJson(r: TrainResult): Record<string, unknown> {
+  const t = r.card.test;
+  const heavy = t.heavy ?? {
+    rocAuc: null,
+    auprc: null,
+    recallAt1pctFpr: null,
+    skipped: 'skipped' in r.card.models.heavy ? r.card.models.heavy.skipped : 'not trained',
+  };
+  return {
+    version: r.card.version,
+    dir: r.dir,
+    test: { isolationForest: t.isolationForest, xgboost: t.xgboost, heavy, ensemble: t.ensemble },
+    thresholds: r.card.thresholds,
+    thresholdChoice: r.card.thresholdChoice,
+    split: r.card.split,
+    timings: r.card.timings,
+  };
+}
+
+const train: Command = {
+  name: 'train',
+  summary: 'train the isolation forest, XGBoost and heavy model on history (or a CSV) into a new model version',
+  usage: trainUsage,
+  async run(argv) {
+    const { values: v, positionals } = parseFlags(train, argv, {
+      events: { type: 'string' },
+      seed: { type: 'string' },
+      cards: { type: 'string' },
+      'fraud-rate': { type: 'string' },
+      history: { type: 'string' },
+      labels: { type: 'string' },
+      data: { type: 'string' },
+      label: { type: 'string' },
+      time: { type: 'string' },
+      exclude: { type: 'string' },
+      out: { type: 'string' },
+      json: { type: 'string' },
+      split: { type: 'string' },
+      heavy: { type: 'string' },
+      'heavy-epochs': { type: 'string' },
+      'heavy-rows': { type: 'string' },
+      'history-k': { type: 'string' },
+      imbalance: { type: 'string' },
+      trees: { type: 'string' },
+      iterations: { type: 'string' },
+      'max-depth': { type: 'string' },
+      eta: { type: 'string' },
+      'target-catch': { type: 'string' },
+      'max-escalate': { type: 'string' },
+      'max-review': { type: 'string' },
+      'max-block-fpr': { type: 'string' },
+    });
+    if (positionals.length) throw new UserInputError(`train: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream train ${trainUsage}`);
+    if (v.data !== undefined && v.history !== undefined) throw new UserInputError('use either --data (a labelled CSV) or --history (a transactions file), not both');
+    if (v.data === undefined && (v.label !== undefined || v.time !== undefined || v.exclude !== undefined)) {
+      throw new UserInputError('--label, --time and --exclude go with --data FILE.csv');
+    }
+    const config = loadConfig();
+    const seed = numberFlag('seed', v.seed, 1, { min: 0, max: 2 ** 31 - 1, integer: true });
+    const fractions = splitFlag(v.split);
+    const heavyMode = choice('heavy', v.heavy, ['auto', 'on', 'off'] as const, 'auto');
+    const imbalance = choice<Imbalance>('imbalance', v.imbalance, ['auto', 'weight', 'sqrt-weight', 'downsample', 'none'], 'auto');
+    const historyK = numberFlag('history-k', v['history-k'], 16, { min: 1, max: 32, integer: true });
+    const targets: RoutingTargets = {
+      ...DEFAULT_TARGETS,
+      catchRate: numberFlag('target-catch', v['target-catch'], DEFAULT_TARGETS.catchRate, { min: 0, max: 1 }),
+      maxEscalateShare: numberFlag('max-escalate', v['max-escalate'], DEFAULT_TARGETS.maxEscalateShare, { min: 0, max: 1 }),
+      maxReviewShare: numberFlag('max-review', v['max-review'], DEFAULT_TARGETS.maxReviewShare, { min: 0, max: 1 }),
+      maxBlockFpr: numberFlag('max-block-fpr', v['max-block-fpr'], DEFAULT_TARGETS.maxBlockFpr, { min: 0, max: 1 }),
+    };
+    const xgboost = {
+      iterations: numberFlag('iterations', v.iterations, DEFAULT_XGB_PARAMS.iterations, { min: 1, max: 5_000, integer: true }),
+      maxDepth: numberFlag('max-depth', v['max-depth'], DEFAULT_XGB_PARAMS.maxDepth, { min: 1, max: 16, integer: true }),
+      eta: numberFlag('eta', v.eta, DEFAULT_XGB_PARAMS.eta, { min: 1e-4, max: 1 }),
+    };
+    const trees = numberFlag('trees', v.trees, 100, { min: 1, max: 2_000, integer: true });
+    const heavyEpochs = v['heavy-epochs'] === undefined ? undefined : numberFlag('heavy-epochs', v['heavy-epochs'], 0, { min: 1, max: 500, integer: true });
+    const heavyRows = numberFlag('heavy-rows', v['heavy-rows'], 40_000, { min: 100, max: 10_000_000, integer: true });
+
+    const progress = stderrProgress();
+    let ds: Dataset;
+    let outDir = v.out ?? config.modelDir;
+    if (v.data !== undefined) {
+      if (v.label === undefined || v.time === undefined) throw new UserInputError('--data needs --label COLUMN and --time COLUMN');
+      let text: string;
+      try {
+        text = await readFile(v.data, 'utf8');
+      } catch (err) {
+        throw new UserInputError(`--data ${v.data}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+      const exclude = v.exclude ? v.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [];
+      try {
+        const csv = csvToDataset(text, { label: v.label, time: v.time, exclude });
+        ds = datasetFromCsv(csv, { csv: path.resolve(v.data), label: v.label, time: v.time, exclude });
+      } catch (err) {
+        if (err instanceof CsvError) throw new UserInputError(`--data ${v.data}:\n  ${err.problems.join('\n  ')}`);
+        throw err;
+      }
+      // CSV models have their own columns: keep them apart from the versions the stages serve.
+      if (v.out === undefined) outDir = path.join(config.modelDir, 'csv');
+      progress.update('data', `${ds.rows.length} rows, ${ds.featureNames.length} numeric columns`);
+    } else if (v.history !== undefined) {
+      const events = await readHistoryFile(v.history, v.labels, (n) => progress.update('read', `${n} transactions`, true));
+      ds = datasetFromEvents(events, {
+        novelScenarios: NOVEL,
+        historyK,
+        source: { history: path.resolve(v.history) },
+        expected: events.length,
+        onProgress: progress.update,
+      });
+    } else {
+      const events = numberFlag('events', v.events, 200_000, { min: 1_000, max: 50_000_000, integer: true });
+      const cards = numberFlag('cards', v.cards, 10_000, { min: 10, max: 1_000_000, integer: true });
+      const fraudRate = v['fraud-rate'] === undefined ? undefined : numberFlag('fraud-rate', v['fraud-rate'], 0, { min: 0, max: 0.5 });
+      const world = { seed, events, cards, ...(fraudRate !== undefined ? { fraudRate } : {}) };
+      ds = datasetFromEvents(generateStream(world), { novelScenarios: NOVEL, historyK, source: { generator: 'producers/world', ...world }, expected: events, onProgress: progress.update });
+    }
+
+    let heavyEnabled = heavyMode !== 'off';
+    if (heavyMode === 'auto' && ds.kind === 'csv') heavyEnabled = false;
+    const result = await trainModels(ds, {
+      modelDir: outDir,
+      fractions,
+      targets,
+      forest: { trees },
+      xgboost,
+      imbalance,
+      heavy: { enabled: heavyEnabled, k: historyK, epochs: heavyEpochs, maxRows: heavyRows },
+      seed,
+      onProgress: progress.update,
+    });
+    progress.done();
+    if (heavyMode === 'on' && !result.card.test.heavy) {
+      console.error(`warning: --heavy on, but the heavy model was not trained: ${'skipped' in result.card.models.heavy ? String(result.card.models.heavy.skipped) : ''}`);
+    }
+    console.log(trainSummary(result));
+    if (v.json) {
+      await mkdir(path.dirname(path.resolve(v.json)), { recursive: true });
+      await writeFile(v.json, JSON.stringify(trainJson(result), null, 2) + '\n');
+      console.log(`metrics written to ${v.json}`);
+    }
+    return heavyMode === 'on' && !result.card.test.heavy ? 1 : 0;
+  },
+};
+
+const bench: Command = {
+  name: 'bench detectors',
+  summary: 'measure µs per transaction for features (Redis, batched), isolation forest, XGBoost, heavy, and training time',
+  usage: '[--events N] [--batch N] [--heavy auto|on|off] [--out bench-results/detectors.json]',
+  async run(argv) {
+    const { values: v } = parseFlags(bench, argv, {
+      events: { type: 'string' },
+      batch: { type: 'string' },
+      heavy: { type: 'string' },
+      out: { type: 'string' },
+    });
+    const config = loadConfig();
+    const result = await benchDetectors({
+      config,
+      events: numberFlag('events', v.events, 40_000, { min: 5_000, max: 5_000_000, integer: true }),
+      batch: numberFlag('batch', v.batch, 500, { min: 1, max: 100_000, integer: true }),
+      heavy: choice('heavy', v.heavy, ['auto', 'on', 'off'] as const, 'auto'),
+      out: v.out ?? 'bench-results/detectors.json',
+    });
+    console.log(result.table);
+    console.log(`results written to ${result.out}`);
+    return 0;
+  },
+};
 
 /** CLI subcommands owned by this part of the tree; cli/main.ts lists them. */
-export const commands: Command[] = [];
+export const commands: Command[] = [train, bench];

@@ -1,0 +1,109 @@
+/** The model card: what a version was trained on, how it was chosen and how it did on the test slice. */
+import type { ModelThresholds } from './types.ts';
+import type { EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
+import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
+
+export interface SliceInfo {
+  rows: number;
+  positives: number;
+  novelPositives: number;
+  from: number;
+  to: number;
+}
+
+export interface ModelCard {
+  version: string;
+  createdAt: string;
+  kind: 'transactions' | 'csv';
+  source: Record<string, unknown>;
+  dataWindow: { from: number; to: number; rows: number; positives: number; fraudRate: number };
+  split: { train: SliceInfo; validation: SliceInfo; test: SliceInfo; fractions: [number, number, number] };
+  featureCount: number;
+  models: {
+    isolationForest: { trees: number; sampleSize: number; nodes: number; trainRows: number; trainedOn: string };
+    xgboost: {
+      params: Record<string, number>;
+      trainRows: number;
+      imbalance: { chosen: string; candidates: Array<{ name: string; validationAuprc: number }> };
+    };
+    heavy: Record<string, unknown> | { skipped: string };
+  };
+  /** What the escalate stage scored with when the thresholds were chosen and the ensemble measured. */
+  escalateScoredBy: 'heavy' | 'xgboost (no heavy model)';
+  targets: RoutingTargets;
+  thresholds: ModelThresholds;
+  thresholdChoice: Omit<ThresholdChoice, 'thresholds'>;
+  test: {
+    isolationForest: ModelMetrics;
+    xgboost: ModelMetrics;
+    heavy: ModelMetrics | null;
+    ensemble: EnsembleMetrics;
+  };
+  timings: Record<string, number>;
+}
+
+const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : 'n/a');
+const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
+const day = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
+
+export function renderModelCardMarkdown(c: ModelCard): string {
+  const models: Array<[string, ModelMetrics | null]> = [
+    ['isolation forest', c.test.isolationForest],
+    ['XGBoost', c.test.xgboost],
+    ['heavy', c.test.heavy],
+    ['routed ensemble', c.test.ensemble],
+  ];
+  const scenarios = [...new Set(models.flatMap(([, m]) => (m ? Object.keys(m.perScenarioRecall) : [])))].sort();
+  const e = c.test.ensemble;
+  const lines = [
+    `# Model card ${c.version}`,
+    '',
+    `Created ${c.createdAt} from ${c.kind === 'csv' ? 'a CSV file' : 'transaction history'}: ${JSON.stringify(c.source)}.`,
+    '',
+    '## Data',
+    '',
+    `Window ${day(c.dataWindow.from)} to ${day(c.dataWindow.to)}: ${c.dataWindow.rows} rows, ${c.dataWindow.positives} fraud (${pct(c.dataWindow.fraudRate)}). ${c.featureCount} features.`,
+    '',
+    '| slice | rows | fraud | novel fraud | from | to |',
+    '|---|---:|---:|---:|---|---|',
+    ...(['train', 'validation', 'test'] as const).map((s) => {
+      const x = c.split[s];
+      return `| ${s} | ${x.rows} | ${x.positives} | ${x.novelPositives} | ${day(x.from)} | ${day(x.to)} |`;
+    }),
+    '',
+    'Time split: train on the past, choose thresholds on the next slice, report on the last. Novel-scenario fraud is left out of supervised training and of threshold choice; the test slice keeps it.',
+    '',
+    '## Models',
+    '',
+    `- Isolation forest: ${c.models.isolationForest.trees} trees, ${c.models.isolationForest.sampleSize} rows each, ${c.models.isolationForest.nodes} nodes, trained on ${c.models.isolationForest.trainRows} ${c.models.isolationForest.trainedOn}.`,
+    `- XGBoost: ${JSON.stringify(c.models.xgboost.params)} on ${c.models.xgboost.trainRows} rows; imbalance handled by ${c.models.xgboost.imbalance.chosen} (validation AUPRC: ${c.models.xgboost.imbalance.candidates.map((k) => `${k.name} ${num(k.validationAuprc)}`).join(', ')}).`,
+    `- Heavy: ${'skipped' in c.models.heavy ? `not trained (${String(c.models.heavy.skipped)})` : JSON.stringify(c.models.heavy)}.`,
+    `- Escalate stage scored by: ${c.escalateScoredBy}.`,
+    '',
+    '## Thresholds (chosen on validation)',
+    '',
+    `Targets: catch ${pct(c.targets.catchRate)} of fraud, escalate at most ${pct(c.targets.maxEscalateShare)}, review at most ${pct(c.targets.maxReviewShare)}, block at most ${pct(c.targets.maxBlockFpr)} of legitimate traffic per stage.`,
+    '',
+    `- detect: block if XGBoost >= ${num(c.thresholds.detect.blockAbove)}; escalate if isolation forest >= ${num(c.thresholds.detect.anomalyEscalateAbove)} or XGBoost >= ${num(c.thresholds.detect.allowBelow)}; else allow.`,
+    `- escalate: block if score >= ${num(c.thresholds.escalate.blockAbove)}; allow if < ${num(c.thresholds.escalate.allowBelow)}; else review.`,
+    `- On validation: caught ${pct(c.thresholdChoice.validation.catchRate)}, escalated ${pct(c.thresholdChoice.validation.escalateShare)}, reviewed ${pct(c.thresholdChoice.validation.reviewShare)}, legitimate blocked ${pct(c.thresholdChoice.validation.legitBlockedShare)}; targets met: ${JSON.stringify(c.thresholdChoice.met)}.`,
+    '',
+    '## Test slice',
+    '',
+    '| model | ROC-AUC | AUPRC | recall @1% FPR | flagged |',
+    '|---|---:|---:|---:|---:|',
+    ...models.map(([name, m]) => (m ? `| ${name} | ${num(m.rocAuc)} | ${num(m.auprc)} | ${pct(m.recallAt1pctFpr)} | ${pct(m.flaggedShare)} |` : `| ${name} | n/a | n/a | n/a | n/a |`)),
+    '',
+    `Routed ensemble: caught ${pct(e.catchRate)} of fraud; escalated ${pct(e.escalateShare)}, reviewed ${pct(e.reviewShare)}, blocked ${pct(e.blockShare)} of all traffic; ${pct(e.legitBlockedShare)} of legitimate traffic blocked; block precision ${pct(e.blockPrecision)}.`,
+    '',
+    'Per-scenario recall (single models: above their 1%-FPR threshold; ensemble: blocked or reviewed):',
+    '',
+    `| scenario | ${models.map(([n]) => n).join(' | ')} |`,
+    `|---|${models.map(() => '---:').join('|')}|`,
+    ...scenarios.map((s) => `| ${s} | ${models.map(([, m]) => (m && s in m.perScenarioRecall ? pct(m.perScenarioRecall[s]) : 'n/a')).join(' | ')} |`),
+    '',
+    `Timings (s): ${Object.entries(c.timings).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`,
+    '',
+  ];
+  return lines.join('\n');
+}

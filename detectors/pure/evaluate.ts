@@ -1,0 +1,109 @@
+/** Test-slice reports: one shape for every single model, one for the routed ensemble. */
+import { averagePrecision, recallAtFpr, rocAuc, thresholdAtFpr } from './metrics.ts';
+import { ensembleScores, isBlocked, isCaught, isEscalated, Outcome, type RoutedRows } from './routing.ts';
+
+export interface ModelMetrics {
+  rows: number;
+  positives: number;
+  rocAuc: number;
+  auprc: number;
+  recallAt1pctFpr: number;
+  /** Per fraud scenario: share scoring above the 1%-FPR threshold (the novel scenario included). */
+  perScenarioRecall: Record<string, number>;
+  /** Share of all rows above the 1%-FPR threshold: what a reviewer would face if this model alone flagged. */
+  flaggedShare: number;
+}
+
+export interface EnsembleMetrics extends ModelMetrics {
+  /** Share of fraud blocked or sent to review; per scenario in perScenarioRecall. */
+  catchRate: number;
+  escalateShare: number;
+  reviewShare: number;
+  blockShare: number;
+  legitBlockedShare: number;
+  /** Share of blocked rows that were fraud. */
+  blockPrecision: number;
+  outcomes: Record<'allowDetect' | 'allowEscalate' | 'review' | 'blockEscalate' | 'blockDetect', number>;
+}
+
+function scenarioRecall(hit: (i: number) => boolean, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>): Record<string, number> {
+  const total = new Map<string, number>();
+  const caught = new Map<string, number>();
+  for (let i = 0; i < labels.length; i++) {
+    if (!labels[i]) continue;
+    const s = scenarios[i] ?? 'unknown';
+    total.set(s, (total.get(s) ?? 0) + 1);
+    if (hit(i)) caught.set(s, (caught.get(s) ?? 0) + 1);
+  }
+  return Object.fromEntries([...total.keys()].sort().map((s) => [s, (caught.get(s) ?? 0) / (total.get(s) ?? 1)]));
+}
+
+export function modelMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>): ModelMetrics {
+  const t = thresholdAtFpr(scores, labels, 0.01);
+  let positives = 0;
+  let flagged = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i]) positives++;
+    if (scores[i] > t) flagged++;
+  }
+  return {
+    rows: labels.length,
+    positives,
+    rocAuc: rocAuc(scores, labels),
+    auprc: averagePrecision(scores, labels),
+    recallAt1pctFpr: recallAtFpr(scores, labels, 0.01),
+    perScenarioRecall: scenarioRecall((i) => scores[i] > t, labels, scenarios),
+    flaggedShare: labels.length ? flagged / labels.length : 0,
+  };
+}
+
+export function ensembleMetrics(outcomes: Uint8Array, rows: RoutedRows, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>): EnsembleMetrics {
+  const scores = ensembleScores(outcomes, rows);
+  const base = modelMetrics(scores, labels, scenarios);
+  const n = labels.length;
+  let fraud = 0;
+  let caught = 0;
+  let esc = 0;
+  let review = 0;
+  let blocked = 0;
+  let blockedFraud = 0;
+  let legit = 0;
+  let legitBlocked = 0;
+  const counts = [0, 0, 0, 0, 0];
+  for (let i = 0; i < n; i++) {
+    const o = outcomes[i];
+    counts[o]++;
+    if (labels[i]) {
+      fraud++;
+      if (isCaught(o)) caught++;
+    } else {
+      legit++;
+      if (isBlocked(o)) legitBlocked++;
+    }
+    if (isEscalated(o)) esc++;
+    if (o === Outcome.REVIEW) review++;
+    if (isBlocked(o)) {
+      blocked++;
+      if (labels[i]) blockedFraud++;
+    }
+  }
+  const share = (x: number) => (n ? x / n : 0);
+  return {
+    ...base,
+    perScenarioRecall: scenarioRecall((i) => isCaught(outcomes[i]), labels, scenarios),
+    flaggedShare: share(review + blocked),
+    catchRate: fraud ? caught / fraud : NaN,
+    escalateShare: share(esc),
+    reviewShare: share(review),
+    blockShare: share(blocked),
+    legitBlockedShare: legit ? legitBlocked / legit : 0,
+    blockPrecision: blocked ? blockedFraud / blocked : NaN,
+    outcomes: {
+      allowDetect: share(counts[Outcome.ALLOW_DETECT]),
+      allowEscalate: share(counts[Outcome.ALLOW_ESCALATE]),
+      review: share(counts[Outcome.REVIEW]),
+      blockEscalate: share(counts[Outcome.BLOCK_ESCALATE]),
+      blockDetect: share(counts[Outcome.BLOCK_DETECT]),
+    },
+  };
+}

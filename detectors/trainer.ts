@@ -1,0 +1,377 @@
+/**
+ * The trainer: history in time order -> point-in-time features (MemoryFeatureStore) -> time split ->
+ * isolation forest + XGBoost (+ heavy) -> thresholds on validation -> metrics on test -> a model version folder.
+ */
+import type { Label, Transaction } from '../core/contracts.ts';
+import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
+import { CARD_STATE_LIMITS } from './features.ts';
+import { trainIsolationForest } from './isolation-forest.ts';
+import { XgbModel, DEFAULT_XGB_PARAMS, type XgbParams } from './xgboost.ts';
+import { averagePrecision } from './pure/metrics.ts';
+import { columnMedians } from './pure/explain.ts';
+import { mulberry32 } from './pure/rng.ts';
+import { chooseThresholds, DEFAULT_TARGETS, routeAll, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
+import { ensembleMetrics, modelMetrics, type ModelMetrics } from './pure/evaluate.ts';
+import type { ModelCard, SliceInfo } from './model-card.ts';
+import { saveModelVersion, type HeavyScorer } from './model-version.ts';
+import type { CsvDataset } from './pure/csv.ts';
+
+export interface Dataset {
+  kind: 'transactions' | 'csv';
+  featureNames: readonly string[];
+  /** Time-ordered. */
+  rows: Float64Array[];
+  labels: Uint8Array;
+  ts: Float64Array;
+  scenarios: Array<string | null>;
+  /** 1 where the row is fraud of a novel scenario (kept out of supervised training and threshold choice). */
+  novel: Uint8Array;
+  /** Transactions only: per row, the indices of the same card's previous rows, oldest first (the heavy model's history). */
+  previous?: Int32Array[];
+  source: Record<string, unknown>;
+  /** Seconds spent building the rows (feature replay or CSV parsing), for the model card. */
+  buildSeconds?: number;
+}
+
+export type Progress = (stage: string, message: string, frequent?: boolean) => void;
+
+/**
+ * Replays (transaction, label) events in time order through the in-memory feature store. A null label means
+ * nobody reported the transaction: it counts as legitimate, as it would in production.
+ */
+export function datasetFromEvents(
+  events: Iterable<{ tx: Transaction; label: Label | { isFraud: boolean; scenario: string | null } | null }>,
+  opts: { novelScenarios: ReadonlySet<string>; historyK?: number; batch?: number; source?: Record<string, unknown>; onProgress?: Progress; expected?: number },
+): Dataset {
+  const started = performance.now();
+  const store = new MemoryFeatureStore();
+  const k = Math.min(opts.historyK ?? 16, CARD_STATE_LIMITS.applied);
+  const batchSize = opts.batch ?? 1_000;
+  const rows: Float64Array[] = [];
+  const labels: number[] = [];
+  const ts: number[] = [];
+  const scenarios: Array<string | null> = [];
+  const novel: number[] = [];
+  const previous: Int32Array[] = [];
+  const lastRows = new Map<string, number[]>();
+  let pending: Array<{ tx: Transaction; isFraud: boolean; scenario: string | null }> = [];
+  const flush = () => {
+    const vectors = store.computeAndApplySync(pending.map((p) => p.tx));
+    pending.forEach((p, i) => {
+      const idx = rows.length;
+      rows.push(vectors[i]);
+      labels.push(p.isFraud ? 1 : 0);
+      ts.push(p.tx.ts);
+      scenarios.push(p.isFraud ? (p.scenario ?? 'unknown') : null);
+      novel.push(p.isFraud && p.scenario !== null && opts.novelScenarios.has(p.scenario) ? 1 : 0);
+      const prev = lastRows.get(p.tx.cardId) ?? [];
+      previous.push(Int32Array.from(prev));
+      prev.push(idx);
+      if (prev.length > k) prev.shift();
+      lastRows.set(p.tx.cardId, prev);
+    });
+    pending = [];
+    opts.onProgress?.('features', `${rows.length}${opts.expected ? `/${opts.expected}` : ''} transactions, ${store.cardCount} cards`, true);
+  };
+  for (const e of events) {
+    pending.push({ tx: e.tx, isFraud: e.label?.isFraud ?? false, scenario: e.label?.scenario ?? null });
+    if (pending.length >= batchSize) flush();
+  }
+  if (pending.length) flush();
+  return {
+    kind: 'transactions',
+    featureNames: FEATURE_NAMES,
+    rows,
+    labels: Uint8Array.from(labels),
+    ts: Float64Array.from(ts),
+    scenarios,
+    novel: Uint8Array.from(novel),
+    previous,
+    source: opts.source ?? {},
+    buildSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+export function datasetFromCsv(csv: CsvDataset, source: Record<string, unknown>): Dataset {
+  return {
+    kind: 'csv',
+    featureNames: csv.featureNames,
+    rows: csv.rows,
+    labels: csv.labels,
+    ts: csv.ts,
+    scenarios: Array.from(csv.labels, (y) => (y ? 'fraud' : null)),
+    novel: new Uint8Array(csv.labels.length),
+    source,
+  };
+}
+
+export interface HeavyTrainInput {
+  sequences: Float64Array[][];
+  currents: Float64Array[];
+  labels: number[];
+  featureNames: string[];
+  k: number;
+  epochs?: number;
+  validation?: { sequences: Float64Array[][]; currents: Float64Array[]; labels: number[] };
+  onProgress?: (epoch: number, logs: { loss: number; valAuc?: number; seconds: number }) => void;
+  seed?: number;
+}
+
+export type HeavyTrainer = (input: HeavyTrainInput) => Promise<HeavyScorer & { meta?: { training?: unknown } }>;
+
+/** Loads detectors/heavy/ lazily (TensorFlow.js is slow to import), or says why it cannot. */
+export async function defaultHeavyTrainer(): Promise<HeavyTrainer> {
+  const mod = await import('./heavy/model.ts');
+  return (input) => mod.trainHeavy(input);
+}
+
+export type Imbalance = 'auto' | 'weight' | 'sqrt-weight' | 'downsample' | 'none';
+
+export interface TrainOptions {
+  modelDir: string;
+  fractions?: [number, number, number];
+  targets?: RoutingTargets;
+  forest?: { trees?: number; sampleSize?: number };
+  xgboost?: Partial<XgbParams>;
+  imbalance?: Imbalance;
+  /** Legitimate rows kept per fraud row by the down-sampling candidate. */
+  downsampleRatio?: number;
+  heavy?: { enabled: boolean; trainer?: HeavyTrainer; k?: number; epochs?: number; maxRows?: number };
+  seed?: number;
+  onProgress?: Progress;
+}
+
+export interface TrainResult {
+  dir: string;
+  card: ModelCard;
+}
+
+interface Slice {
+  start: number;
+  end: number;
+}
+
+function sliceInfo(ds: Dataset, s: Slice): SliceInfo {
+  let positives = 0;
+  let novelPositives = 0;
+  for (let i = s.start; i < s.end; i++) {
+    positives += ds.labels[i];
+    novelPositives += ds.novel[i];
+  }
+  return { rows: s.end - s.start, positives, novelPositives, from: ds.ts[s.start] ?? 0, to: ds.ts[s.end - 1] ?? 0 };
+}
+
+function range(s: Slice, keep: (i: number) => boolean = () => true): number[] {
+  const out: number[] = [];
+  for (let i = s.start; i < s.end; i++) if (keep(i)) out.push(i);
+  return out;
+}
+
+function matrix(ds: Dataset, idx: readonly number[]): Float32Array {
+  const d = ds.featureNames.length;
+  const X = new Float32Array(idx.length * d);
+  idx.forEach((r, i) => X.set(ds.rows[r], i * d));
+  return X;
+}
+
+export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
+  const progress = opts.onProgress ?? (() => {});
+  const timings: Record<string, number> = ds.buildSeconds !== undefined ? { features: ds.buildSeconds } : {};
+  const clock = (name: string, started: number) => (timings[name] = (performance.now() - started) / 1000);
+  const n = ds.rows.length;
+  const d = ds.featureNames.length;
+  const fractions = opts.fractions ?? [0.6, 0.2, 0.2];
+  const targets = opts.targets ?? DEFAULT_TARGETS;
+  const seed = opts.seed ?? 1;
+  const trainEnd = Math.floor(n * fractions[0]);
+  const valEnd = Math.floor(n * (fractions[0] + fractions[1]));
+  const train: Slice = { start: 0, end: trainEnd };
+  const val: Slice = { start: trainEnd, end: valEnd };
+  const test: Slice = { start: valEnd, end: n };
+  const trainIdx = range(train, (i) => !ds.novel[i]);
+  const valIdx = range(val, (i) => !ds.novel[i]);
+  const testIdx = range(test);
+  const positives = (idx: number[]) => idx.reduce((s, i) => s + ds.labels[i], 0);
+  for (const [name, idx] of [['train', trainIdx], ['validation', valIdx], ['test', testIdx]] as const) {
+    const p = positives(idx);
+    if (idx.length < 10 || p === 0 || p === idx.length) {
+      throw new Error(`the ${name} slice has ${idx.length} rows and ${p} fraud; each slice needs both classes (use more data)`);
+    }
+  }
+
+  // Isolation forest: unsupervised, on the training slice's legitimate-looking rows.
+  let t0 = performance.now();
+  const legitTrain = trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
+  const forest = trainIsolationForest(legitTrain, { trees: opts.forest?.trees ?? 100, sampleSize: opts.forest?.sampleSize ?? 256, seed });
+  clock('isolationForest', t0);
+  progress('isolation forest', `${forest.trees} trees, ${forest.nodes} nodes in ${timings.isolationForest.toFixed(1)} s`);
+
+  // XGBoost: class imbalance handled on purpose, the way chosen on validation AUPRC.
+  t0 = performance.now();
+  const yTrain = trainIdx.map((i) => ds.labels[i]);
+  const pos = yTrain.reduce((s, y) => s + y, 0);
+  const neg = yTrain.length - pos;
+  const ratio = neg / Math.max(1, pos);
+  const rand = mulberry32(seed);
+  const downRatio = opts.downsampleRatio ?? 10;
+  const candidates: Array<{ name: string; build: () => { idx: number[]; spw: number } }> = [
+    { name: `scale_pos_weight=${ratio.toFixed(1)} (neg/pos)`, build: () => ({ idx: trainIdx, spw: ratio }) },
+    { name: `scale_pos_weight=${Math.sqrt(ratio).toFixed(1)} (sqrt neg/pos)`, build: () => ({ idx: trainIdx, spw: Math.sqrt(ratio) }) },
+    {
+      name: `down-sample legitimate to ${downRatio}:1`,
+      build: () => ({ idx: trainIdx.filter((i) => ds.labels[i] === 1 || rand() < (downRatio * pos) / Math.max(1, neg)), spw: 1 }),
+    },
+    { name: 'none (scale_pos_weight=1)', build: () => ({ idx: trainIdx, spw: 1 }) },
+  ];
+  const imbalance = opts.imbalance ?? 'auto';
+  const pickNames: Record<Exclude<Imbalance, 'auto'>, number> = { weight: 0, 'sqrt-weight': 1, downsample: 2, none: 3 };
+  const chosenSet = imbalance === 'auto' ? [0, 1, 2] : [pickNames[imbalance]];
+  const valRows = valIdx.map((i) => ds.rows[i]);
+  const yVal = valIdx.map((i) => ds.labels[i]);
+  let best: { model: XgbModel; name: string; auprc: number; rows: number } | undefined;
+  const tried: Array<{ name: string; validationAuprc: number }> = [];
+  for (const c of chosenSet.map((i) => candidates[i])) {
+    const { idx, spw } = c.build();
+    const model = await XgbModel.train(
+      matrix(ds, idx),
+      idx.map((i) => ds.labels[i]),
+      d,
+      { ...DEFAULT_XGB_PARAMS, ...opts.xgboost, scalePosWeight: spw, seed },
+    );
+    const auprc = averagePrecision(model.predictMany(valRows), yVal);
+    tried.push({ name: c.name, validationAuprc: auprc });
+    progress('xgboost', `${c.name}: ${idx.length} rows, validation AUPRC ${auprc.toFixed(4)}`);
+    if (!best || auprc > best.auprc) {
+      best?.model.free();
+      best = { model, name: c.name, auprc, rows: idx.length };
+    } else model.free();
+  }
+  const xgb = best!.model;
+  clock('xgboost', t0);
+
+  // Heavy sequence model, on transactions only.
+  let heavy: (HeavyScorer & { meta?: { training?: unknown } }) | undefined;
+  let heavySkipped: string | undefined;
+  const k = opts.heavy?.k ?? 16;
+  const items = (idx: number[]) =>
+    idx.map((i) => ({ history: Array.from(ds.previous?.[i] ?? [], (j) => ds.rows[j]), current: ds.rows[i] }));
+  if (!opts.heavy?.enabled) heavySkipped = 'disabled (--heavy off)';
+  else if (!ds.previous) heavySkipped = 'no card sequences in this data (CSV)';
+  else {
+    t0 = performance.now();
+    try {
+      const trainer = opts.heavy.trainer ?? (await defaultHeavyTrainer());
+      const maxRows = opts.heavy.maxRows ?? 40_000;
+      const hIdx = capLegit(trainIdx, ds.labels, maxRows, rand);
+      const hVal = capLegit(valIdx, ds.labels, Math.floor(maxRows / 2), rand);
+      const trainItems = items(hIdx);
+      const valItems = items(hVal);
+      progress('heavy', `training on ${hIdx.length} rows (k=${k})`);
+      heavy = await trainer({
+        sequences: trainItems.map((x) => x.history),
+        currents: trainItems.map((x) => x.current),
+        labels: hIdx.map((i) => ds.labels[i]),
+        featureNames: [...ds.featureNames],
+        k,
+        epochs: opts.heavy.epochs,
+        validation: { sequences: valItems.map((x) => x.history), currents: valItems.map((x) => x.current), labels: hVal.map((i) => ds.labels[i]) },
+        onProgress: (epoch, logs) =>
+          progress('heavy', `epoch ${epoch}: loss ${logs.loss.toFixed(4)}${logs.valAuc !== undefined ? `, validation ROC-AUC ${logs.valAuc.toFixed(4)}` : ''} (${logs.seconds.toFixed(0)} s)`),
+        seed,
+      });
+    } catch (err) {
+      heavySkipped = `unavailable: ${(err as Error).message.split('\n')[0]}`;
+      progress('heavy', heavySkipped);
+    }
+    clock('heavy', t0);
+  }
+
+  // Score validation and test with every model.
+  t0 = performance.now();
+  const score = async (idx: number[]): Promise<RoutedRows & { heavy?: Float64Array }> => {
+    const rows = idx.map((i) => ds.rows[i]);
+    const x = xgb.predictMany(rows);
+    const f = forest.scoreMany(rows);
+    let h: Float64Array | undefined;
+    if (heavy) {
+      h = new Float64Array(idx.length);
+      for (let s = 0; s < idx.length; s += 2_048) {
+        const part = await heavy.predict(items(idx.slice(s, s + 2_048)));
+        h.set(part, s);
+      }
+    }
+    return { xgboost: x, isolationForest: f, second: h ?? x, heavy: h };
+  };
+  const valScores = await score(valIdx);
+  const testScores = await score(testIdx);
+  clock('scoring', t0);
+
+  const choice = chooseThresholds(valScores, yVal, targets);
+  progress(
+    'thresholds',
+    `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
+  );
+
+  const yTest = testIdx.map((i) => ds.labels[i]);
+  const scTest = testIdx.map((i) => ds.scenarios[i]);
+  const testMetrics = {
+    isolationForest: modelMetrics(testScores.isolationForest, yTest, scTest),
+    xgboost: modelMetrics(testScores.xgboost, yTest, scTest),
+    heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
+    ensemble: ensembleMetrics(routeAll(choice.thresholds, testScores), testScores, yTest, scTest),
+  } satisfies Record<string, ModelMetrics | null>;
+
+  const all: Slice = { start: 0, end: n };
+  const allInfo = sliceInfo(ds, all);
+  const card: ModelCard = {
+    version: '',
+    createdAt: new Date().toISOString(),
+    kind: ds.kind,
+    source: ds.source,
+    dataWindow: { from: allInfo.from, to: allInfo.to, rows: n, positives: allInfo.positives, fraudRate: allInfo.positives / n },
+    split: { train: sliceInfo(ds, train), validation: sliceInfo(ds, val), test: sliceInfo(ds, test), fractions },
+    featureCount: d,
+    models: {
+      isolationForest: { trees: forest.trees, sampleSize: forest.sampleSize, nodes: forest.nodes, trainRows: legitTrain.length, trainedOn: 'legitimate rows of the training slice' },
+      xgboost: {
+        params: { ...xgb.params } as unknown as Record<string, number>,
+        trainRows: best!.rows,
+        imbalance: { chosen: best!.name, candidates: tried },
+      },
+      heavy: heavy ? { k, ...((heavy.meta?.training as Record<string, unknown>) ?? {}) } : { skipped: heavySkipped ?? 'not trained' },
+    },
+    escalateScoredBy: heavy ? 'heavy' : 'xgboost (no heavy model)',
+    targets,
+    thresholds: choice.thresholds,
+    thresholdChoice: { validation: choice.validation, met: choice.met },
+    test: testMetrics,
+    timings,
+  };
+
+  const baseline = columnMedians(legitTrain, d);
+  try {
+    const dir = await saveModelVersion(opts.modelDir, {
+      featureNames: ds.featureNames,
+      featureInfo: ds.kind === 'transactions' ? { definition: 'detectors/pure/features.ts', historyK: k } : { definition: 'csv columns' },
+      forest,
+      xgboost: xgb,
+      heavy,
+      thresholds: choice.thresholds,
+      baseline,
+      card,
+    });
+    card.version = dir.split(/[\\/]/).pop() ?? '';
+    return { dir, card };
+  } finally {
+    xgb.free();
+    heavy?.dispose();
+  }
+}
+
+/** Every fraud row plus legitimate rows up to `max` rows in all (a uniform sample), in time order. */
+function capLegit(idx: number[], labels: Uint8Array, max: number, rand: () => number): number[] {
+  if (idx.length <= max) return idx;
+  const fraud = idx.filter((i) => labels[i]).length;
+  const keep = Math.max(0, max - fraud) / Math.max(1, idx.length - fraud);
+  return idx.filter((i) => labels[i] === 1 || rand() < keep);
+}
