@@ -20,7 +20,7 @@ export interface LocalRedis {
 }
 
 /** Starts a throwaway redis-server on a free loopback port (no persistence). */
-export async function startLocalRedis(): Promise<LocalRedis> {
+export async function startLocalRedis(opts: { port?: number } = {}): Promise<LocalRedis> {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error) {
     throw new FraudstreamError(
@@ -28,7 +28,7 @@ export async function startLocalRedis(): Promise<LocalRedis> {
       'redis-server was not found. Install Redis (Debian: apt-get install redis-server) or set REDIS_URL.',
     );
   }
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(
     'redis-server',
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
@@ -39,6 +39,7 @@ export async function startLocalRedis(): Promise<LocalRedis> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
     try {
       await c.connect();
       await c.ping();

@@ -22,7 +22,8 @@ export interface DetectDeps {
   policy: PolicySource;
   counters: CardCounters;
   features?: FeatureStore;
-  models?: ModelBundle;
+  /** The model version serving now (swapped when the policy points at another); undefined = rules-only. */
+  models: () => ModelBundle | undefined;
   /** Where recent scored samples go for the policy preview (capped). */
   recordSamples?: (samples: ScoredSample[]) => Promise<void>;
   /** How many top feature contributions a non-ALLOW decision carries. */
@@ -32,7 +33,7 @@ export interface DetectDeps {
 export const RULES_ONLY_VERSION = 'rules-only';
 
 export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
-  const { config, policy, counters, features, models } = deps;
+  const { config, policy, counters, features } = deps;
   const k = deps.explainTop ?? 5;
   return {
     name: 'detect',
@@ -42,6 +43,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       const started = performance.now();
       const txs = inputs.map((i) => i.value);
       const p = policy.current();
+      const models = deps.models();
       const [vectors] = await Promise.all([features ? features.computeAndApply(txs) : Promise.resolve(undefined), counters.apply(txs)]);
       const scored = vectors && models ? models.scoreFirstLine(vectors) : undefined;
       const perTxMs = (performance.now() - started) / Math.max(1, txs.length);

@@ -19,7 +19,8 @@ export interface EscalateDeps {
   policy: PolicySource;
   queue: ReviewQueue;
   features?: FeatureStore;
-  models?: ModelBundle;
+  /** The model version serving now (swapped when the policy points at another); undefined = rules-only. */
+  models: () => ModelBundle | undefined;
   /** Length of the card history the heavy model sees. */
   historyLength?: number;
 }
@@ -30,7 +31,7 @@ function fallbackScore(e: Escalation): number {
 }
 
 export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
-  const { config, policy, queue, features, models } = deps;
+  const { config, policy, queue, features } = deps;
   const k = deps.historyLength ?? 16;
   return {
     name: 'escalate',
@@ -40,6 +41,7 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       const started = performance.now();
       const items = inputs.map((i) => i.value);
       const p = policy.current();
+      const models = deps.models();
       let heavy: number[];
       if (features && models) {
         const histories = await Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts)));

@@ -34,6 +34,8 @@ export interface PipelineOptions {
   /** Builds the feature store on a Redis client (detectors/ provides it); without it no model scores. */
   featureStore?: (redis: ReturnType<typeof createRedis>) => FeatureStore;
   kafka?: Kafka;
+  /** Loads a version by name when the policy's modelVersion points at a different one (hot swap). */
+  loadVersion?: (name: string) => Promise<ModelBundle>;
   /** Stable member name: a restarted member with the same name fences its dead predecessor's transaction. */
   instanceId?: string;
 }
@@ -56,6 +58,18 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const policyStore = new RedisPolicyStore(redis, prefix, () => defaultPolicy(opts.models?.thresholds ?? COLD_START_THRESHOLDS, opts.models?.version));
   const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
   const features = opts.featureStore?.(redis);
+  let models = opts.models;
+  const swapTo = async (version: string | undefined) => {
+    if (!version || version === models?.version || !opts.loadVersion) return;
+    try {
+      models = await opts.loadVersion(version);
+      log.info({ model: version }, 'model version swapped in');
+    } catch (err) {
+      log.error({ err, model: version }, 'could not load the model version the policy names; keeping the current one');
+    }
+  };
+  await swapTo(policy.current().modelVersion);
+  policy.onChange((p) => swapTo(p.modelVersion));
   const counters = createCardCounters(redis, prefix);
   const samples = new RedisSampleStore(redis, prefix);
   const queue = new RedisReviewQueue(redis, prefix);
@@ -73,7 +87,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
               topic: config.topics.transactions,
               groupId: config.groups.detect,
               instanceId: opts.instanceId && `${opts.instanceId}-detect-${i}`,
-              logic: detectLogic({ config, redis, policy, counters, features, models: opts.models, recordSamples: (s) => samples.push(s) }),
+              logic: detectLogic({ config, redis, policy, counters, features, models: () => models, recordSamples: (s) => samples.push(s) }),
             }),
           );
         } else {
@@ -85,7 +99,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
               topic: config.topics.escalations,
               groupId: config.groups.escalate,
               instanceId: opts.instanceId && `${opts.instanceId}-escalate-${i}`,
-              logic: escalateLogic({ config, redis, policy, queue, features, models: opts.models }),
+              logic: escalateLogic({ config, redis, policy, queue, features, models: () => models }),
             }),
           );
         }
@@ -95,7 +109,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     await Promise.all(stages.map((s) => s.stop()));
     throw err;
   }
-  log.info({ stages: opts.stages, instances: n, model: opts.models?.version ?? 'rules-only', policy: policy.current().version }, 'pipeline running');
+  log.info({ stages: opts.stages, instances: n, model: models?.version ?? 'rules-only', policy: policy.current().version }, 'pipeline running');
   return {
     stages,
     policy,

@@ -10,6 +10,8 @@ import type { PolicyStore } from './types.ts';
 export interface PolicySource {
   current(): Policy;
   refresh(): Promise<Policy>;
+  /** Called after a new version is loaded. */
+  onChange(listener: (p: Policy) => void | Promise<void>): void;
   close(): Promise<void>;
 }
 
@@ -19,10 +21,15 @@ export async function createPolicySource(
 ): Promise<PolicySource> {
   const log = logger('policy');
   let policy = await store.current();
+  const listeners: Array<(p: Policy) => void | Promise<void>> = [];
   const refresh = async () => {
     const next = await store.current();
-    if (next.version !== policy.version) log.info({ from: policy.version, to: next.version }, 'policy version changed');
+    const changed = next.version !== policy.version;
     policy = next;
+    if (changed) {
+      log.info({ version: next.version }, 'policy version changed');
+      for (const l of listeners) await l(next);
+    }
     return policy;
   };
   const timer = setInterval(() => void refresh().catch((err: unknown) => log.warn({ err }, 'policy refresh failed')), opts.pollMs ?? 5_000);
@@ -36,6 +43,7 @@ export async function createPolicySource(
   return {
     current: () => policy,
     refresh,
+    onChange: (l) => void listeners.push(l),
     close: async () => {
       clearInterval(timer);
       if (subscriber) subscriber.disconnect();

@@ -1,17 +1,43 @@
-import type { Config } from '../core/config.ts';
-import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
+import path from 'node:path';
 import type { Redis } from 'ioredis';
+import type { Config } from '../core/config.ts';
+import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
+import { logger } from '../core/logger.ts';
+import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
+import { latestModelVersion, loadModelVersion } from '../detectors/model-version.ts';
+import { RedisFeatureStore } from '../detectors/features.ts';
 
 export interface ServingModels {
   models?: ModelBundle;
-  featureStore?: (redis: Redis) => FeatureStore;
+  featureStore: (redis: Redis) => FeatureStore;
 }
 
+export const redisFeatureStore = (config: Config) => (redis: Redis): FeatureStore => new RedisFeatureStore(redis, { keyPrefix: config.redis.keyPrefix });
+
 /**
- * Which model version the stages serve: a folder, the newest under MODEL_DIR ("latest"), or none
- * (rules-only mode). Not wired to detectors/ yet: every choice serves rules-only for now.
+ * Which model version the stages serve: a folder path, the newest under MODEL_DIR ("latest"), or "none"
+ * (rules-only mode). "latest" with no version yet falls back to rules-only with a warning, so a fresh
+ * system still decides; the feature store runs either way so card state is warm when a model arrives.
  */
-export async function loadServingModels(_config: Config, choice: string): Promise<ServingModels> {
-  void choice;
-  return {};
+export async function loadServingModels(config: Config, choice: string): Promise<ServingModels> {
+  const featureStore = redisFeatureStore(config);
+  if (choice === 'none') return { featureStore };
+  if (choice === 'latest') {
+    try {
+      return { models: await latestModelVersion(config.modelDir), featureStore };
+    } catch (err) {
+      if (err instanceof FraudstreamError && err.code === ErrorCodes.MODEL_NOT_FOUND) {
+        logger('models').warn({ modelDir: path.resolve(config.modelDir) }, 'no model version yet: rules-only mode (train one with npm run train)');
+        return { featureStore };
+      }
+      throw err;
+    }
+  }
+  return { models: await loadModelVersion(choice), featureStore };
+}
+
+/** Loads a version by name from MODEL_DIR: what a policy's modelVersion points at. */
+export function loadNamedVersion(config: Config, name: string): Promise<ModelBundle> {
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version name ${JSON.stringify(name)} is not a folder name`);
+  return loadModelVersion(path.join(config.modelDir, name));
 }
