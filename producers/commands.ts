@@ -6,8 +6,10 @@ import { formatFromPath } from './codec.ts';
 import { choiceFlag, scenarioList, scenarioRates, timeFlag, requiredFlag } from './flags.ts';
 import { generateToFile, type GenerateSummary } from './generate.ts';
 import { createKafkaSink, maxRequestBytes } from './kafka-sink.ts';
+import { benchProducers, writeBenchResult } from './bench.ts';
 import { checkReplayInput, replayFile, type Pace, type ReplaySummary } from './replay.ts';
-import { pct, table } from './report.ts';
+import { fmtNum, pct, table } from './report.ts';
+import { createSimulator, SIMULATOR_LABEL_DELAY_SCALE } from './simulator.ts';
 import { SCENARIOS, type WorldOptions } from './world/index.ts';
 
 /** World flags shared by generate and simulate. */
@@ -186,4 +188,70 @@ const replay: Command = {
   },
 };
 
-export const commands: Command[] = [generate, replay];
+const simulate: Command = {
+  name: 'simulate',
+  summary: 'generate live transactions into Kafka at a target rate until Ctrl-C (labels follow after scaled chargeback delays)',
+  usage: `--rate EPS [--duration SECONDS] ${worldUsage}`,
+  async run(argv) {
+    const { values: v } = parseFlags(this, argv, { ...worldFlagSpec, rate: { type: 'string' }, duration: { type: 'string' }, quiet: { type: 'boolean' } });
+    const rate = numberFlag('rate', requiredFlag('rate', v.rate, '--rate 200'), 0, { min: 0.01, max: 1_000_000 });
+    const duration = numberFlag('duration', v.duration, Infinity, { min: 0.1 });
+    const w = worldOptions(v, 0, { seed: Date.now() % 2_147_483_647, labelDelayScale: SIMULATOR_LABEL_DELAY_SCALE });
+    const { seed, events: _events, ...world } = w;
+    const config = loadConfig();
+    const sim = createSimulator(config, { rate, seed, world });
+    await sim.start();
+    console.error(`simulate: seed ${seed}, ${fmtNum(rate)} ev/s into ${config.topics.transactions} (labels on ${config.topics.labels}); Ctrl-C to stop`);
+    const timer = v.quiet
+      ? undefined
+      : setInterval(() => {
+          const s = sim.stats();
+          const fraud = Object.values(s.byScenario).reduce((a, b) => a + b, 0);
+          console.error(`simulate ${fmtNum(s.sent)} sent  ${fmtNum(Math.round(s.rate))} ev/s  fraud ${fmtNum(fraud)}  labels ${fmtNum(s.labelsSent)}  sim time ${new Date(s.simulatedNow).toISOString()}`);
+        }, 5000);
+    let watch: NodeJS.Timeout | undefined;
+    const failed = new Promise<void>((resolve) => {
+      watch = setInterval(() => {
+        if (!sim.stats().running) resolve();
+      }, 500);
+    });
+    const ends: Array<Promise<unknown>> = [untilSignal(), failed];
+    if (Number.isFinite(duration)) ends.push(new Promise((resolve) => setTimeout(resolve, duration * 1000)));
+    await Promise.race(ends);
+    clearInterval(watch);
+    if (timer) clearInterval(timer);
+    const s = await sim.stop();
+    const rows: Array<Array<string | number>> = SCENARIOS.map((x) => [x.name, s.byScenario[x.name] ?? 0]);
+    console.log(table(['scenario', 'fraud transactions'], rows));
+    console.log('');
+    console.log(table(['sent', 'labels sent', 'labels pending', 'simulated until'], [[s.sent, s.labelsSent, s.labelsPending, new Date(s.simulatedNow).toISOString()]]));
+    if (s.error) throw new Error(`simulator stopped on error: ${s.error}`);
+  },
+};
+
+const bench: Command = {
+  name: 'bench producers',
+  summary: 'measure generate events/s and replay events/s into the broker (own topics, deleted afterwards); writes bench-results/producers.json',
+  usage: '[--events N] [--batch N] [--runs N]',
+  async run(argv) {
+    const { values: v } = parseFlags(this, argv, { events: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' } });
+    const events = numberFlag('events', v.events, 300_000, { min: 1000, max: 10_000_000, integer: true });
+    const batch = numberFlag('batch', v.batch, 8000, { min: 1, max: 50_000, integer: true });
+    const runs = numberFlag('runs', v.runs, 3, { min: 1, max: 20, integer: true });
+    const r = await benchProducers(loadConfig(), { events, batch, runs, log: (l) => console.error(`bench: ${l}`) });
+    const path = await writeBenchResult(r);
+    console.log(
+      table(
+        ['measure', 'events', 'seconds', 'events/s', 'note'],
+        [
+          ['generate (in memory)', r.generateInMemory.events, Number(r.generateInMemory.seconds.toFixed(2)), r.generateInMemory.eventsPerSec, 'World.next() only'],
+          ['generate (to JSONL file)', r.generateToFile.events, Number(r.generateToFile.seconds.toFixed(2)), r.generateToFile.eventsPerSec, `${(r.generateToFile.bytes / 1e6).toFixed(1)} MB + labels`],
+          ['replay --rate max', r.replay.events, Number(r.replay.seconds.toFixed(2)), r.replay.eventsPerSec, `runs ${r.replay.runs.join(' / ')} ev/s; ${r.replay.delivered} on topic; batch ${r.replay.batch}, ${r.replay.partitions} partitions`],
+        ],
+      ),
+    );
+    console.log(`\n${r.machine.cpus} x ${r.machine.model}, node ${r.machine.node}; written to ${path}`);
+  },
+};
+
+export const commands: Command[] = [generate, replay, simulate, bench];

@@ -1,6 +1,8 @@
 import { CompressionTypes, type Producer, type TopicMessages } from 'kafkajs';
 import type { Config } from '../core/config.ts';
+import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { createKafka, createProducer } from '../core/kafka.ts';
+import { partitionFor } from './partition.ts';
 
 export interface OutMessage {
   key: Buffer;
@@ -16,17 +18,34 @@ export interface Sink {
 
 /**
  * The project's idempotent producer (acks=all), uncompressed, one request in flight: kafkajs' idempotent producer
- * loses messages when send() calls overlap, so throughput comes from large batches, not concurrency.
+ * loses messages when send() calls overlap, so throughput comes from large batches, not concurrency. Partitions are
+ * computed here with the same murmur2 as kafkajs' default partitioner (same key, same partition).
  */
 export async function createKafkaSink(config: Config, clientSuffix = '-producer'): Promise<Sink & { producer: Producer }> {
-  const producer = createProducer(createKafka(config, clientSuffix));
+  const kafka = createKafka(config, clientSuffix);
+  const admin = kafka.admin();
+  await admin.connect();
+  let counts: Map<string, number>;
+  try {
+    const meta = await admin.fetchTopicMetadata({ topics: [config.topics.transactions, config.topics.labels] });
+    counts = new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+  } finally {
+    await admin.disconnect();
+  }
+  const txParts = counts.get(config.topics.transactions) ?? 0;
+  const labelParts = counts.get(config.topics.labels) ?? 0;
+  for (const [topic, n] of [[config.topics.transactions, txParts], [config.topics.labels, labelParts]] as const) {
+    if (n === 0) throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, `topic ${topic} does not exist; create the project topics first (fraudstream topics create)`);
+  }
+  const withPartitions = (messages: OutMessage[], n: number) => messages.map((m) => ({ key: m.key, value: m.value, partition: partitionFor(m.key, n) }));
+  const producer = createProducer(kafka);
   await producer.connect();
   return {
     producer,
     async send(txs, labels) {
       const topicMessages: TopicMessages[] = [];
-      if (txs.length > 0) topicMessages.push({ topic: config.topics.transactions, messages: txs });
-      if (labels.length > 0) topicMessages.push({ topic: config.topics.labels, messages: labels });
+      if (txs.length > 0) topicMessages.push({ topic: config.topics.transactions, messages: withPartitions(txs, txParts) });
+      if (labels.length > 0) topicMessages.push({ topic: config.topics.labels, messages: withPartitions(labels, labelParts) });
       if (topicMessages.length === 0) return;
       await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
     },
