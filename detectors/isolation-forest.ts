@@ -3,7 +3,7 @@ import { FlatForest, FlatForestBuilder } from './pure/isolation-forest.ts';
 import { mulberry32, sampleIndices } from './pure/rng.ts';
 
 /** ml-isolation-forest's tree node as it leaves training (only what the conversion reads). */
-interface LibNode {
+export interface LibNode {
   left?: LibNode;
   right?: LibNode;
   splitColumn?: number;
@@ -53,6 +53,13 @@ export function trainIsolationForest(rows: readonly ArrayLike<number>[], opts: T
   } finally {
     Math.random = original;
   }
+  return builder.build(sampleSize, columns);
+}
+
+/** Flattens trees grown by ml-isolation-forest (exported so a test can compare against the library's own scores). */
+export function flattenLibraryTrees(trees: readonly LibNode[], sampleSize: number, columns: number[]): FlatForest {
+  const builder = new FlatForestBuilder();
+  for (const t of trees) builder.addRoot(flatten(t, builder, columns));
   return builder.build(sampleSize, columns);
 }
 

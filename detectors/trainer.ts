@@ -144,6 +144,8 @@ export interface TrainOptions {
 export interface TrainResult {
   dir: string;
   card: ModelCard;
+  /** Test-slice rows (dataset indices) and every model's scores on them, as computed before saving. */
+  test: { indices: number[]; isolationForest: Float64Array; xgboost: Float64Array; heavy?: Float64Array };
 }
 
 interface Slice {
@@ -361,7 +363,11 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
       card,
     });
     card.version = dir.split(/[\\/]/).pop() ?? '';
-    return { dir, card };
+    return {
+      dir,
+      card,
+      test: { indices: testIdx, isolationForest: Float64Array.from(testScores.isolationForest), xgboost: Float64Array.from(testScores.xgboost), heavy: testScores.heavy },
+    };
   } finally {
     xgb.free();
     heavy?.dispose();

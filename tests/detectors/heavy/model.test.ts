@@ -54,6 +54,17 @@ describe('heavy model', () => {
     expect(await largeSubsetAuc(model, test)).toBeGreaterThan(0.85);
   });
 
+  it('returns probabilities on the base rate despite the positive class weight', async () => {
+    expect(model.meta.training).toMatchObject({ arch: 'steps', loss: 'weighted-bce' });
+    expect(model.meta.training.positiveWeight).toBeGreaterThan(5);
+    const p = await model.predict(test);
+    const mean = p.reduce((a, b) => a + b, 0) / p.length;
+    const rate = test.filter((r) => r.label === 1).length / test.length;
+    // Uncorrected, a weight of ~9 would put the mean near 0.5.
+    expect(mean).toBeGreaterThan(rate / 2);
+    expect(mean).toBeLessThan(rate * 2);
+  });
+
   it('a control model that sees no history stays near chance on the same rows', async () => {
     const train = gen(3000, 11).map((r) => ({ ...r, history: [] }));
     const control = await trainHeavy({ ...asInput(train), featureNames: names, k: K, epochs: 4, batchSize: 128 });
@@ -66,10 +77,9 @@ describe('heavy model', () => {
   });
 
   it('trains with the other architecture and loss too', async () => {
-    const m = await trainHeavy({ ...asInput(gen(2000, 21)), featureNames: names, k: K, epochs: 4, batchSize: 128, arch: 'gru', loss: 'weighted-bce' });
+    const m = await trainHeavy({ ...asInput(gen(2000, 21)), featureNames: names, k: K, epochs: 4, batchSize: 128, arch: 'gru', loss: 'focal' });
     try {
-      expect(m.meta.training).toMatchObject({ arch: 'gru', loss: 'weighted-bce' });
-      expect(m.meta.training.positiveWeight).toBeGreaterThan(3);
+      expect(m.meta.training).toMatchObject({ arch: 'gru', loss: 'focal', gamma: 2 });
       expect(await largeSubsetAuc(m, test)).toBeGreaterThan(0.85);
     } finally {
       m.dispose();
@@ -112,7 +122,7 @@ describe('heavy model', () => {
   it('scores a batch in the same order as one at a time', async () => {
     const items = test.slice(0, 20);
     const batched = await model.predict(items);
-    const single = [];
+    const single: number[] = [];
     for (const it of items) single.push((await model.predict([it]))[0]!);
     batched.forEach((p, i) => expect(p).toBeCloseTo(single[i]!, 5));
     expect(await model.predict([])).toEqual([]);
