@@ -140,6 +140,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const beat = () => redis.set(heartbeatKey, JSON.stringify({ instance: instanceId, at: Date.now(), pid: process.pid }), 'PX', 10_000).catch(() => undefined);
   await beat();
   const heartbeat = setInterval(() => void beat(), 3_000);
+  const prune = setInterval(() => void feed.pruneClients((sid) => sessions.exists(sid)).catch(() => undefined), 30_000);
 
   const app = express();
   app.disable('x-powered-by');
@@ -253,6 +254,9 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   app.get(['/', '/index.html'], (req, res) => {
     if (!res.locals.session) res.redirect(303, '/login');
     else page('index.html')(req, res);
+  });
+  app.get('/favicon.ico', (_req, res) => {
+    res.status(204).end();
   });
   app.use('/assets', express.static(`${distDir}/assets`, { index: false, fallthrough: false, immutable: true, maxAge: '1y' }));
 
@@ -442,6 +446,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     close: () =>
       (closing ??= (async () => {
         clearInterval(heartbeat);
+        clearInterval(prune);
         verdicts.stop();
         await replay.close().catch(() => undefined);
         await feed.stop();

@@ -133,6 +133,11 @@ export class SessionStore {
     return SessionSchema.safeParse(JSON.parse(raw)).data;
   }
 
+  /** Whether a session is still live, without refreshing its idle timeout. */
+  async exists(sid: string): Promise<boolean> {
+    return (await this.redis.exists(this.key(sid))) === 1;
+  }
+
   async destroy(sid: string | undefined): Promise<void> {
     if (sid) await this.redis.del(this.key(sid));
   }

@@ -308,6 +308,12 @@ export class LiveFeed {
     }
   }
 
+  /** Ends streams whose session has expired or was destroyed elsewhere (another console process). */
+  async pruneClients(isLive: (sid: string) => Promise<boolean>): Promise<void> {
+    const sids = new Set([...this.clients].map((c) => c.sid));
+    for (const sid of sids) if (!(await isLive(sid))) this.dropSession(sid);
+  }
+
   get clientCount(): number {
     return this.clients.size;
   }

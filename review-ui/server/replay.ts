@@ -1,6 +1,7 @@
 import type { Config } from '../../core/config.ts';
 import { FraudstreamError, ErrorCodes, UserInputError } from '../../core/errors.ts';
 import type { ReplayBody } from '../../core/contracts.ts';
+import { SCENARIO_NAMES } from '../../producers/world/index.ts';
 
 /** The producers helper's simulator, as the UI drives it (producers/simulator.ts). */
 export interface Simulator {
@@ -47,6 +48,7 @@ export class ReplayController {
       running: this.running,
       rate: this.rate,
       startedBy: this.startedBy ?? null,
+      scenarios: SCENARIO_NAMES,
       stats: this.sim ? await Promise.resolve(this.sim.stats()) : null,
       ...(this.available ? {} : { reason: 'producers/simulator.ts (createSimulator) is not in this build' }),
     };

@@ -246,7 +246,7 @@ describe('review console in a browser', () => {
     await page.fill('#replay-rate', '40');
     await page.click('#replay-start');
     await expect.poll(() => page.textContent('#replay-state')).toContain('Running at 40');
-    await page.fill('#replay-scenario', 'card_testing');
+    await page.selectOption('#replay-scenario', 'card_testing');
     await page.fill('#replay-count', '7');
     await page.click('#replay-inject');
     await expect.poll(() => simCalls).toContain('inject:card_testing:7');

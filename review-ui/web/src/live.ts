@@ -173,9 +173,20 @@ export function liveView(root: HTMLElement): () => void {
     charts.update(s.series);
   };
 
+  const incoming: LiveDecision[] = [];
+  let frame: number | undefined;
+  const flush = () => {
+    frame = undefined;
+    for (const d of incoming.splice(0)) addRow(d, true);
+  };
+
   const offs = [
     on('decision', (d) => {
-      if (!filters.pause.checked) addRow(d, true);
+      if (filters.pause.checked) return;
+      // At thousands of decisions a second, render once per frame and only what can stay on screen.
+      incoming.push(d);
+      if (incoming.length > MAX_ROWS) incoming.splice(0, incoming.length - MAX_ROWS);
+      frame ??= requestAnimationFrame(flush);
     }),
     on('label', (l) => {
       const s = scenarios.get(l.txId);
@@ -200,6 +211,7 @@ export function liveView(root: HTMLElement): () => void {
 
   return () => {
     for (const off of offs) off();
+    if (frame !== undefined) cancelAnimationFrame(frame);
     charts.destroy();
   };
 }

@@ -1,5 +1,5 @@
 import { api, ApiError } from './api.ts';
-import { h, pre, section } from './dom.ts';
+import { h, kv, pre, section } from './dom.ts';
 
 interface ReplayStatus {
   available: boolean;
@@ -7,17 +7,26 @@ interface ReplayStatus {
   rate: number;
   startedBy: string | null;
   stats: unknown;
+  scenarios: string[];
   reason?: string;
 }
 
-const SCENARIOS = ['card_testing', 'account_takeover', 'impossible_travel', 'merchant_compromise', 'bust_out'];
+interface SimStats {
+  sent?: number;
+  rate?: number;
+  targetRate?: number;
+  byScenario?: Record<string, number>;
+  labelsSent?: number;
+  labelsPending?: number;
+  error?: string;
+}
 
 export function replayView(root: HTMLElement): () => void {
   const state = h('p', { id: 'replay-state' });
   const stats = h('div', {});
   const msg = h('p', { role: 'status' });
   const rate = h('input', { type: 'number', id: 'replay-rate', min: 1, max: 100000, value: 50 });
-  const scenario = h('input', { id: 'replay-scenario', list: 'scenarios', value: SCENARIOS[0] });
+  const scenario = h('select', { id: 'replay-scenario' });
   const count = h('input', { type: 'number', id: 'replay-count', min: 1, max: 100000, value: 20 });
   const btn = (label: string, id: string) => h('button', { type: 'button', id }, label);
   const start = btn('Start', 'replay-start');
@@ -30,7 +39,7 @@ export function replayView(root: HTMLElement): () => void {
       h('p', { class: 'muted' }, 'Drives the simulated transaction stream; its decisions appear on the Live page.'),
       state,
       h('div', { class: 'filters' }, h('label', {}, 'events/s ', rate), start, speed, stop),
-      h('div', { class: 'filters' }, h('label', {}, 'scenario ', scenario), h('datalist', { id: 'scenarios' }, ...SCENARIOS.map((s) => h('option', { value: s }))), h('label', {}, 'transactions ', count), inject),
+      h('div', { class: 'filters' }, h('label', {}, 'scenario ', scenario), h('label', {}, 'transactions ', count), inject),
       msg,
       stats,
     ),
@@ -38,7 +47,24 @@ export function replayView(root: HTMLElement): () => void {
   const render = (s: ReplayStatus) => {
     state.textContent = s.available ? (s.running ? `Running at ${s.rate} events/s (started by ${s.startedBy ?? '?'})` : 'Stopped') : `Unavailable: ${s.reason ?? 'no simulator'}`;
     for (const b of [start, stop, speed, inject]) b.disabled = !s.available;
-    stats.replaceChildren(s.stats ? pre(s.stats) : h('span', {}));
+    if (scenario.options.length === 0) scenario.append(...s.scenarios.map((name) => h('option', { value: name }, name.replace(/_/g, ' '))));
+    const st = (s.stats ?? null) as SimStats | null;
+    stats.replaceChildren(
+      st
+        ? h(
+            'div',
+            {},
+            kv([
+              ['sent', String(st.sent ?? '—')],
+              ['measured rate', st.rate === undefined ? '—' : `${st.rate.toFixed(1)} / s (target ${String(st.targetRate ?? '—')})`],
+              ['labels sent / pending', `${String(st.labelsSent ?? '—')} / ${String(st.labelsPending ?? '—')}`],
+              ['fraud by scenario', Object.entries(st.byScenario ?? {}).map(([k, v]) => `${k} ${v}`).join(' · ') || '—'],
+              ...(st.error ? ([['error', h('span', { class: 'error' }, st.error)]] as Array<[string, HTMLElement]>) : []),
+            ]),
+            h('details', {}, h('summary', {}, 'raw'), pre(st)),
+          )
+        : h('span', {}),
+    );
   };
   const send = (body: Record<string, unknown>) =>
     api<ReplayStatus>('POST', '/api/replay', body)
