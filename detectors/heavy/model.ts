@@ -45,7 +45,7 @@ export interface TrainHeavyInput {
   loss?: HeavyLoss;
   /** Focal loss focusing parameter. */
   gamma?: number;
-  /** Positive-class weight for weighted-bce; defaults to negatives/positives, capped at 100. */
+  /** Positive-class weight for weighted-bce; defaults to negatives/positives, capped at 100. Scores are corrected back to the base rate. */
   positiveWeight?: number;
   learningRate?: number;
   /** Seeds the weight initialisers (batch order still uses Math.random). */
@@ -81,7 +81,7 @@ export const HEAVY_DEFAULTS = {
   patience: 3,
   arch: 'steps' as HeavyArch,
   units: 16,
-  loss: 'focal' as HeavyLoss,
+  loss: 'weighted-bce' as HeavyLoss,
   gamma: 2,
   learningRate: 0.005,
   seed: 7,
@@ -164,7 +164,10 @@ export class HeavyModel {
       const y = net.predict([tf.tensor3d(seq, [items.length, this.k, step]), tf.tensor2d(cur, [items.length, step])]) as tf.Tensor;
       return y.dataSync();
     });
-    return Array.from(out);
+    // Weighting positives by w multiplies the learned odds by w; dividing it back out returns a probability
+    // on the training base rate (same ranking, so AUC and thresholds-by-rank are unaffected).
+    const w = this.meta.training.loss === 'weighted-bce' ? (this.meta.training.positiveWeight ?? 1) : 1;
+    return Array.from(out, (p) => (w === 1 ? p : p / (p + w * (1 - p))));
   }
 
   /** Writes model.json + weights.bin + normaliser.json into dir (created if missing). */
