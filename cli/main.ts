@@ -2,12 +2,13 @@ import { FraudstreamError, UserInputError } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import type { Command } from './command.ts';
 import { infraCommands } from './infra-commands.ts';
+import { demoCommand } from './demo.ts';
 import { commands as producerCommands } from '../producers/commands.ts';
 import { commands as detectorCommands } from '../detectors/commands.ts';
 import { commands as routerCommands } from '../router/commands.ts';
 import { commands as uiCommands } from '../review-ui/commands.ts';
 
-const all: Command[] = [...infraCommands, ...producerCommands, ...detectorCommands, ...routerCommands, ...uiCommands];
+const all: Command[] = [demoCommand, ...infraCommands, ...producerCommands, ...detectorCommands, ...routerCommands, ...uiCommands];
 
 function help(): string {
   const width = Math.max(...all.map((c) => c.name.length));
