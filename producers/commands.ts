@@ -159,7 +159,7 @@ const replay: Command = {
     const labelsFile = v['no-labels'] ? null : v.labels;
     await checkReplayInput({ file, format, csv, labelsFile });
     const config = loadConfig();
-    const batchSize = numberFlag('batch', v.batch, 8000, { min: 1, max: 50_000, integer: true });
+    const batchSize = numberFlag('batch', v.batch, 4000, { min: 1, max: 50_000, integer: true });
     await ensureTopics(config);
     const sink = await createKafkaSink(config);
     const abort = new AbortController();
@@ -236,7 +236,7 @@ const bench: Command = {
   async run(argv) {
     const { values: v } = parseFlags(this, argv, { events: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' } });
     const events = numberFlag('events', v.events, 300_000, { min: 1000, max: 10_000_000, integer: true });
-    const batch = numberFlag('batch', v.batch, 8000, { min: 1, max: 50_000, integer: true });
+    const batch = numberFlag('batch', v.batch, 4000, { min: 1, max: 50_000, integer: true });
     const runs = numberFlag('runs', v.runs, 3, { min: 1, max: 20, integer: true });
     const r = await benchProducers(loadConfig(), { events, batch, runs, log: (l) => console.error(`bench: ${l}`) });
     const path = await writeBenchResult(r);
@@ -246,11 +246,11 @@ const bench: Command = {
         [
           ['generate (in memory)', r.generateInMemory.events, Number(r.generateInMemory.seconds.toFixed(2)), r.generateInMemory.eventsPerSec, 'World.next() only'],
           ['generate (to JSONL file)', r.generateToFile.events, Number(r.generateToFile.seconds.toFixed(2)), r.generateToFile.eventsPerSec, `${(r.generateToFile.bytes / 1e6).toFixed(1)} MB + labels`],
-          ['replay --rate max', r.replay.events, Number(r.replay.seconds.toFixed(2)), r.replay.eventsPerSec, `runs ${r.replay.runs.join(' / ')} ev/s; ${r.replay.delivered} on topic; batch ${r.replay.batch}, ${r.replay.partitions} partitions`],
+          ['replay --rate max', r.replay.events, Number(r.replay.seconds.toFixed(2)), r.replay.eventsPerSec, `runs ${r.replay.runs.join(' / ')} ev/s; ${r.replay.delivered} on topic; ${r.replay.cpuMicrosPerEvent} µs CPU/event; batch ${r.replay.batch}, ${r.replay.partitions} partitions`],
         ],
       ),
     );
-    console.log(`\n${r.machine.cpus} x ${r.machine.model}, node ${r.machine.node}; written to ${path}`);
+    console.log(`\n${r.machine.cpus} x ${r.machine.model}, node ${r.machine.node}, load average ${r.loadAverage.before.toFixed(1)} -> ${r.loadAverage.after.toFixed(1)}; written to ${path}`);
   },
 };
 

@@ -88,7 +88,7 @@ export async function replayFile(opts: ReplayOptions, sink: Sink): Promise<Repla
   const clock = opts.clock ?? realClock;
   const format = opts.format ?? formatFromPath(opts.file);
   const loops = opts.loops ?? 1;
-  const batchSize = opts.batchSize ?? 8000;
+  const batchSize = opts.batchSize ?? 4000;
   const maxBytes = opts.maxBatchBytes ?? 4_000_000;
   const signal = opts.signal;
   const rejectsPath = opts.rejectsFile ?? rejectsPathFor(opts.file);
