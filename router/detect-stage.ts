@@ -14,7 +14,7 @@ import type { PolicySource } from './policy-source.ts';
 import type { CardCounters } from './card-counters.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ScoredSample } from './types.ts';
-import { metrics } from './metrics.ts';
+import { countDecisions, metrics } from './metrics.ts';
 
 export interface DetectDeps {
   config: Config;
@@ -60,7 +60,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
         if (routed.action === 'ESCALATE') {
           const featureMap = vector && models ? Object.fromEntries(models.featureNames.map((n, j) => [n, vector[j] ?? 0])) : {};
           const esc: Escalation = { txId: tx.txId, cardId: tx.cardId, tx, features: featureMap, scores, rulesFired: routed.rulesFired, topFeatures, versions, timings, escalatedAt: Date.now() };
-          return [{ topic: config.topics.escalations, key: tx.cardId, value: JSON.stringify(esc) }];
+          return [{ topic: config.topics.escalations, key: tx.cardId, value: JSON.stringify(esc), action: 'ESCALATE' }];
         }
         const decision: Decision = {
           decisionId: `${tx.txId}:detect`,
@@ -78,28 +78,20 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
           decidedAt: Date.now(),
           tx,
         };
-        return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision) }];
+        return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision), action: decision.action }];
       });
       if (deps.recordSamples) await deps.recordSamples(samples);
       return out;
     },
     async afterCommit(outputs) {
       const counts: Record<string, number> = {};
-      for (const msgs of outputs) {
-        for (const m of msgs) {
-          if (m.topic === config.topics.escalations) {
-            metrics.escalations.inc();
-            counts.ESCALATE = (counts.ESCALATE ?? 0) + 1;
-          } else if (m.topic === config.topics.decisions) {
-            const action = (JSON.parse(m.value) as Decision).action;
-            metrics.decisions.inc({ action, stage: 'detect' });
-            counts[action] = (counts[action] ?? 0) + 1;
-          }
-        }
+      for (const m of outputs.flat()) {
+        if (!m.action) continue;
+        counts[m.action] = (counts[m.action] ?? 0) + 1;
+        if (m.action === 'ESCALATE') metrics.escalations.inc();
+        else metrics.decisions.inc({ action: m.action, stage: 'detect' });
       }
-      const pipe = deps.redis.pipeline();
-      for (const [action, n] of Object.entries(counts)) pipe.hincrby(`${config.redis.keyPrefix}stats:decisions`, action, n);
-      await pipe.exec();
+      await countDecisions(deps.redis, config.redis.keyPrefix, counts);
     },
   };
 }

@@ -11,7 +11,7 @@ import { decideEscalation } from './pure/policy.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ReviewQueue } from './types.ts';
-import { metrics } from './metrics.ts';
+import { countDecisions, metrics } from './metrics.ts';
 
 export interface EscalateDeps {
   config: Config;
@@ -79,7 +79,7 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
           decidedAt: Date.now(),
           tx: e.tx,
         };
-        const msgs: OutMessage[] = [{ topic: config.topics.decisions, key: e.cardId, value: JSON.stringify(decision) }];
+        const msgs: OutMessage[] = [{ topic: config.topics.decisions, key: e.cardId, value: JSON.stringify(decision), action: decision.action }];
         if (routed.action === 'REVIEW') {
           const c: Case = {
             caseId: `case-${e.txId}`,
@@ -105,16 +105,12 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
     },
     async afterCommit(outputs) {
       const counts: Record<string, number> = {};
-      for (const msgs of outputs) {
-        const first = msgs[0];
-        if (!first) continue;
-        const action = (JSON.parse(first.value) as Decision).action;
-        metrics.decisions.inc({ action, stage: 'escalate' });
-        counts[action] = (counts[action] ?? 0) + 1;
+      for (const m of outputs.flat()) {
+        if (!m.action) continue;
+        counts[m.action] = (counts[m.action] ?? 0) + 1;
+        metrics.decisions.inc({ action: m.action, stage: 'escalate' });
       }
-      const pipe = deps.redis.pipeline();
-      for (const [action, n] of Object.entries(counts)) pipe.hincrby(`${config.redis.keyPrefix}stats:decisions`, action, n);
-      await pipe.exec();
+      await countDecisions(deps.redis, config.redis.keyPrefix, counts);
     },
   };
 }

@@ -21,6 +21,8 @@ export interface OutMessage {
   topic: string;
   key: string;
   value: string;
+  /** Not published: what the message means, for counters (e.g. the decision's action, or ESCALATE). */
+  action?: string;
 }
 
 export interface StageInput<T> {

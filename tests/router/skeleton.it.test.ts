@@ -6,6 +6,8 @@ import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
 import { collect, testConfig } from '../helpers/services.ts';
+import { serveMetrics } from '../../router/metrics.ts';
+import type { AddressInfo } from 'node:net';
 import { testTransactions } from '../helpers/transactions.ts';
 
 describe('walking skeleton: transactions -> detect -> decisions', () => {
@@ -39,6 +41,13 @@ describe('walking skeleton: transactions -> detect -> decisions', () => {
     expect(decisions).toHaveLength(1_000);
     expect(new Set(ids).size).toBe(1_000);
     expect(new Set(ids)).toEqual(new Set(txs.map((t) => t.txId)));
+    const server = await serveMetrics(0);
+    const port = (server.address() as AddressInfo).port;
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    server.close();
+    expect(text).toMatch(/fraudstream_decisions_total\{action="ALLOW",stage="detect"\} \d+/);
+    expect(text).toMatch(/fraudstream_consumer_lag\{stage="detect",topic="[^"]+",partition="\d+"\} \d+/);
+    expect(text).toContain('fraudstream_stage_latency_seconds_bucket');
     for (const d of decisions) {
       expect(d.final).toBe(true);
       expect(d.versions.policy).toBeGreaterThanOrEqual(1);
