@@ -58,7 +58,7 @@ export async function benchHeavy(model: HeavyModel, n: number, opts: BenchHeavyO
 // ---- standalone: npx tsx detectors/heavy/bench.ts [flags] ----
 
 const USAGE = `npx tsx detectors/heavy/bench.ts [--rows 20000] [--k 16] [--features 24] [--n 2000] [--batch 256]
-  [--arch gru|steps] [--epochs 12] [--all-backends] [--out bench-results/heavy.json]
+  [--arch steps|gru] [--epochs 12] [--all-backends] [--out bench-results/heavy.json]
 Trains the heavy model on synthetic card-testing data, then measures scoring. TFJS_BACKEND=wasm|cpu|node picks the
 backend; --all-backends runs once per backend (wasm, cpu, and node when installed) in child processes.`;
 
@@ -133,6 +133,7 @@ async function main(argv: string[]): Promise<number> {
   const path = await import('node:path');
   const { numberFlag } = await import('../../cli/command.ts');
   const { UserInputError } = await import('../../core/errors.ts');
+  const { HEAVY_DEFAULTS } = await import('./model.ts');
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
@@ -167,7 +168,7 @@ async function main(argv: string[]): Promise<number> {
     n: numberFlag('n', str('n'), 2000, { min: 1, max: 1_000_000, integer: true }),
     batch: numberFlag('batch', str('batch'), 256, { min: 1, max: 100_000, integer: true }),
     epochs: numberFlag('epochs', str('epochs'), 12, { min: 1, max: 1000, integer: true }),
-    arch: str('arch') ?? 'gru',
+    arch: str('arch') ?? HEAVY_DEFAULTS.arch,
   };
   if (!['gru', 'steps'].includes(flags.arch)) throw new UserInputError(`--arch must be gru or steps, got ${JSON.stringify(flags.arch)}`);
 
