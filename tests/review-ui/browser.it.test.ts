@@ -227,7 +227,8 @@ describe('review console in a browser', () => {
     await expect.poll(() => page.textContent('#policy-status')).toContain('Applied as version 2');
     await page.click('button.rollback[data-version="1"]');
     await expect.poll(() => page.textContent('#policy-status')).toContain('Rolled back');
-    expect(await page.inputValue('input[name="detect.blockAbove"]')).toBe('0.9');
+    // The status line and the re-rendered form update separately: wait for the form.
+    await expect.poll(() => page.inputValue('input[name="detect.blockAbove"]')).toBe('0.9');
   });
 
   it('shows model versions with their card and metrics', async () => {
