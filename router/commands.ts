@@ -34,8 +34,38 @@ function stageCommand(name: string, stages: StageName[], summary: string): Comma
   };
 }
 
+const bench: Command = {
+  name: 'bench pipeline',
+  summary: 'end-to-end decisions/s (burst) and latency percentiles (paced) of detect + escalate on real Kafka and Redis',
+  usage: '[--events N] [--rate EPS] [--seconds S] [--model DIR|latest|none] [--instances N] [--out bench-results/pipeline.json]',
+  async run(argv) {
+    const { values: v } = parseFlags(this, argv, {
+      events: { type: 'string' },
+      rate: { type: 'string' },
+      seconds: { type: 'string' },
+      model: { type: 'string' },
+      instances: { type: 'string' },
+      out: { type: 'string' },
+    });
+    const { benchPipeline } = await import('./bench.ts');
+    const { table } = await benchPipeline({
+      config: loadConfig(),
+      events: numberFlag('events', v.events, 20_000, { min: 100, max: 5_000_000, integer: true }),
+      rate: numberFlag('rate', v.rate, 500, { min: 1, max: 100_000 }),
+      seconds: numberFlag('seconds', v.seconds, 10, { min: 1, max: 600 }),
+      model: v.model ?? 'latest',
+      instances: numberFlag('instances', v.instances, 1, { min: 1, max: 16, integer: true }),
+      out: v.out ?? 'bench-results/pipeline.json',
+      log: (l) => console.error(l),
+    });
+    console.log(table);
+    console.log(`results written to ${v.out ?? 'bench-results/pipeline.json'}`);
+  },
+};
+
 export const commands: Command[] = [
   stageCommand('detect', ['detect'], 'run the detect stage (features, isolation forest, XGBoost, rules) as a consumer-group member'),
   stageCommand('escalate', ['escalate'], 'run the escalate stage (card history, heavy model, review queue) as a consumer-group member'),
   stageCommand('stages', ['detect', 'escalate'], 'run detect and escalate in one process'),
+  bench,
 ];
