@@ -9,7 +9,7 @@ import { table, stderrProgress } from './progress.ts';
 import { CsvError, csvToDataset } from './pure/csv.ts';
 import type { ModelMetrics } from './pure/evaluate.ts';
 import { DEFAULT_TARGETS, type RoutingTargets } from './pure/routing.ts';
-import { datasetFromCsv, datasetFromEvents, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
+import { datasetFromCsv, datasetFromEvents, DEFAULT_HEAVY_ROWS, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
 import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
 import { generateStream, SCENARIOS } from '../producers/world/index.ts';
 
@@ -151,7 +151,7 @@ const train: Command = {
     };
     const trees = numberFlag('trees', v.trees, 100, { min: 1, max: 2_000, integer: true });
     const heavyEpochs = v['heavy-epochs'] === undefined ? undefined : numberFlag('heavy-epochs', v['heavy-epochs'], 0, { min: 1, max: 500, integer: true });
-    const heavyRows = numberFlag('heavy-rows', v['heavy-rows'], 40_000, { min: 100, max: 10_000_000, integer: true });
+    const heavyRows = numberFlag('heavy-rows', v['heavy-rows'], DEFAULT_HEAVY_ROWS, { min: 100, max: 10_000_000, integer: true });
 
     const progress = stderrProgress();
     let ds: Dataset;

@@ -11,6 +11,8 @@ export interface HistoryEntry {
   key: number;
   /** The transaction's own time, so escalate can ask for the history strictly before a transaction. */
   ts: number;
+  /** The card's transaction count once this one was applied (1, 2, ...): orders history, picks its ring slot. */
+  seq: number;
   vector: Float64Array;
 }
 
@@ -52,7 +54,7 @@ export function runBatch(txs: readonly Transaction[], load: (cardId: string) => 
       change = { state, appended: [] };
       outcome.changed.set(tx.cardId, change);
     }
-    change.appended.push({ key, ts: tx.ts, vector });
+    change.appended.push({ key, ts: tx.ts, seq: state.n, vector });
     if (change.appended.length > LIMITS.applied) change.appended.shift();
   }
   return outcome;
@@ -71,20 +73,23 @@ export function lastBefore(history: readonly HistoryEntry[], k: number, beforeTs
   return eligible.slice(Math.max(0, eligible.length - k));
 }
 
-/** Packs a history entry as [key f64][ts f64][vector f64...] little-endian. */
+const HEADER = 3;
+
+/** Packs a history entry as [key f64][ts f64][seq f64][vector f64...] little-endian. */
 export function encodeHistoryEntry(e: HistoryEntry): Uint8Array {
-  const out = new Uint8Array(8 * (2 + e.vector.length));
+  const out = new Uint8Array(8 * (HEADER + e.vector.length));
   const dv = new DataView(out.buffer);
   dv.setFloat64(0, e.key, true);
   dv.setFloat64(8, e.ts, true);
-  for (let i = 0; i < e.vector.length; i++) dv.setFloat64(8 * (i + 2), e.vector[i], true);
+  dv.setFloat64(16, e.seq, true);
+  for (let i = 0; i < e.vector.length; i++) dv.setFloat64(8 * (i + HEADER), e.vector[i], true);
   return out;
 }
 
 export function decodeHistoryEntry(buf: Uint8Array): HistoryEntry {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = buf.byteLength / 8 - 2;
+  const n = buf.byteLength / 8 - HEADER;
   const vector = new Float64Array(n);
-  for (let i = 0; i < n; i++) vector[i] = dv.getFloat64(8 * (i + 2), true);
-  return { key: dv.getFloat64(0, true), ts: dv.getFloat64(8, true), vector };
+  for (let i = 0; i < n; i++) vector[i] = dv.getFloat64(8 * (i + HEADER), true);
+  return { key: dv.getFloat64(0, true), ts: dv.getFloat64(8, true), seq: dv.getFloat64(16, true), vector };
 }

@@ -88,9 +88,9 @@ export function featureVector(s: CardState, tx: Transaction, ctx: FeatureContext
   let small1h = 0;
   let sameMerchant = 0;
   let max24h = 0;
-  const merchants = new Set<number>();
-  const countries = new Set<number>();
-  const devices = new Set<number>();
+  let nMerchants = 0;
+  let nCountries = 0;
+  let nDevices = 0;
   for (let i = 0; i < s.evTs.length; i++) {
     const age = tx.ts - s.evTs[i];
     if (age >= LONGEST_WINDOW) continue;
@@ -104,9 +104,10 @@ export function featureVector(s: CardState, tx: Transaction, ctx: FeatureContext
     if (age < HOUR && a < SMALL_AMOUNT_MINOR) small1h++;
     if (s.evMerchant[i] === merchant) sameMerchant++;
     if (a > max24h) max24h = a;
-    merchants.add(s.evMerchant[i]);
-    countries.add(s.evCountry[i]);
-    if (s.evDevice[i] !== 0) devices.add(s.evDevice[i]);
+    // Distinct counts by "first in-window occurrence" scans: at most 64 events, no Set allocations.
+    if (firstInWindow(s.evMerchant, s.evTs, i, tx.ts)) nMerchants++;
+    if (firstInWindow(s.evCountry, s.evTs, i, tx.ts)) nCountries++;
+    if (s.evDevice[i] !== 0 && firstInWindow(s.evDevice, s.evTs, i, tx.ts)) nDevices++;
   }
 
   const hasPrev = s.n > 0;
@@ -116,7 +117,6 @@ export function featureVector(s: CardState, tx: Transaction, ctx: FeatureContext
   const speed = Math.min(distance / Math.max(gapMs / HOUR, MIN_SPEED_GAP_HOURS), MAX_SPEED_KMH);
   const std = s.n >= 2 ? Math.max(Math.sqrt(s.m2Log / (s.n - 1)), MIN_STD_LOG) : 0;
   const meanAmount = hasPrev ? s.sumAmount / s.n : 0;
-  const date = new Date(tx.ts);
 
   let i = 0;
   v[i++] = amountLog;
@@ -124,9 +124,9 @@ export function featureVector(s: CardState, tx: Transaction, ctx: FeatureContext
   for (let w = 0; w < WINDOWS.length; w++) v[i++] = counts[w];
   for (let w = 0; w < WINDOWS.length; w++) v[i++] = Math.log1p(major(sums[w]));
   v[i++] = small1h;
-  v[i++] = merchants.size;
-  v[i++] = countries.size;
-  v[i++] = devices.size;
+  v[i++] = nMerchants;
+  v[i++] = nCountries;
+  v[i++] = nDevices;
   v[i++] = sameMerchant;
   v[i++] = std > 0 ? (amountLog - s.meanLog) / std : 0;
   v[i++] = meanAmount > 0 ? amount / meanAmount : 1;
@@ -141,14 +141,21 @@ export function featureVector(s: CardState, tx: Transaction, ctx: FeatureContext
   v[i++] = hasPrev && country !== s.homeCountry ? 1 : 0;
   v[i++] = s.merchants.includes(merchant) ? 0 : 1;
   v[i++] = ctx.merchantRisk(tx);
-  v[i++] = date.getUTCHours();
-  v[i++] = date.getUTCDay();
+  v[i++] = Math.floor(tx.ts / HOUR) % 24;
+  v[i++] = (Math.floor(tx.ts / DAY) + 4) % 7; // 1970-01-01 was a Thursday; 0 = Sunday as Date.getUTCDay
+
   v[i++] = tx.channel === 'card_present' ? 1 : 0;
   v[i++] = tx.channel === 'ecommerce' ? 1 : 0;
   v[i++] = tx.channel === 'atm' ? 1 : 0;
   v[i++] = Math.log1p(s.n);
   v[i++] = hasPrev ? Math.max(0, tx.ts - s.firstTs) / DAY : 0;
   return v;
+}
+
+function firstInWindow(values: number[], ts: number[], i: number, now: number): boolean {
+  const v = values[i];
+  for (let j = 0; j < i; j++) if (values[j] === v && now - ts[j] < LONGEST_WINDOW) return false;
+  return true;
 }
 
 /** Moves `value` to the most-recent end of an LRU list, dropping the least recent past `cap`. */

@@ -97,6 +97,28 @@ describe('trainer on generated history', () => {
     }
   });
 
+  it('trains the heavy model into the version folder and loads it back to identical scores', async () => {
+    const withHeavy = await trainModels(ds, {
+      modelDir: path.join(dir, 'heavy-models'),
+      heavy: { enabled: true, epochs: 2, maxRows: 3_000 },
+      imbalance: 'sqrt-weight',
+      xgboost: { iterations: 20 },
+    });
+    expect(withHeavy.card.escalateScoredBy).toBe('heavy');
+    expect(withHeavy.card.test.heavy?.rocAuc).toBeGreaterThan(0.8);
+    expect(withHeavy.test.heavy).toBeDefined();
+    const model = await loadModelVersion(withHeavy.dir);
+    try {
+      expect(model.hasHeavy).toBe(true);
+      const idx = withHeavy.test.indices.slice(0, 512);
+      const items = idx.map((i) => ({ history: Array.from(ds.previous![i], (j) => ds.rows[j]), current: ds.rows[i] }));
+      const scores = [...(await model.scoreHeavy(items.slice(0, 256))), ...(await model.scoreHeavy(items.slice(256)))];
+      expect(scores).toEqual(Array.from(withHeavy.test.heavy!.subarray(0, 512)));
+    } finally {
+      model.dispose();
+    }
+  }, 60_000);
+
   it('latestModelVersion picks the newest complete version and ignores half-written ones', async () => {
     const models = path.join(dir, 'models');
     await mkdir(path.join(models, '.tmp-v20991231T000000000Z-1'), { recursive: true });
