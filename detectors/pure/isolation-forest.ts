@@ -52,6 +52,9 @@ export class FlatForest {
       }
     }
     this.norm = averagePathLength(sampleSize);
+    for (let i = 0; i < feature.length; i++) {
+      if (feature[i] >= 0 && right[i] !== left[i] + 1) throw new Error('isolation forest: a right child must follow its left sibling');
+    }
   }
 
   get trees(): number {
@@ -64,11 +67,16 @@ export class FlatForest {
 
   /** Anomaly score 0..1 (about 0.5 or less is ordinary; towards 1 is isolated quickly). */
   score(x: ArrayLike<number>): number {
-    const { feature, split, left, right, leafValue, roots } = this;
+    const { feature, split, left, leafValue, roots } = this;
     let total = 0;
     for (let t = 0; t < roots.length; t++) {
       let node = roots[t];
-      while (feature[node] >= 0) node = x[feature[node]] < split[node] ? left[node] : right[node];
+      let f = feature[node];
+      while (f >= 0) {
+        // siblings are stored side by side: right = left + 1
+        node = x[f] < split[node] ? left[node] : left[node] + 1;
+        f = feature[node];
+      }
       total += leafValue[node];
     }
     return Math.pow(2, -(total / roots.length) / this.norm);
