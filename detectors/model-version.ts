@@ -158,7 +158,7 @@ async function readJson<T>(dir: string, file: string): Promise<T> {
 export type HeavyLoader = (dir: string) => Promise<HeavyScorer>;
 
 export const defaultHeavyLoader: HeavyLoader = async (dir) => {
-  const { loadHeavy } = await import('./heavy/io.ts');
+  const { loadHeavy } = await import('./heavy/index.ts');
   return loadHeavy(dir);
 };
 

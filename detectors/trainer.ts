@@ -121,7 +121,7 @@ export type HeavyTrainer = (input: HeavyTrainInput) => Promise<HeavyScorer & { m
 
 /** Loads detectors/heavy/ lazily (TensorFlow.js is slow to import), or says why it cannot. */
 export async function defaultHeavyTrainer(): Promise<HeavyTrainer> {
-  const mod = await import('./heavy/model.ts');
+  const mod = await import('./heavy/index.ts');
   return (input) => mod.trainHeavy(input);
 }
 
