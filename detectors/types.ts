@@ -44,6 +44,8 @@ export interface ModelBundle {
   scoreFirstLine(rows: FeatureVector[]): ScoredRow[];
   /** Top-k signed feature contributions to the XGBoost score for one row (only called for non-ALLOW rows). */
   explain(row: FeatureVector, k: number): FeatureContribution[];
+  /** False when the version was trained without a heavy model: escalate then decides on the first-line score. */
+  readonly hasHeavy: boolean;
   /** Heavy model: the card's recent sequence plus the current vector -> fraud probability. Batched. */
   scoreHeavy(items: Array<{ history: FeatureVector[]; current: FeatureVector }>): Promise<number[]>;
 }

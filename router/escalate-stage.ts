@@ -25,7 +25,9 @@ export interface EscalateDeps {
   historyLength?: number;
 }
 
-/** Without a heavy model the first-line score stands in, so the chain still ends in a decision. */
+/** Without a heavy model (rules-only, or a version trained without one) the first-line score stands in. */
+const NO_HEAVY = { id: 'escalate.no_heavy_model', description: 'no heavy model is loaded: the XGBoost score decided this stage', effect: 'info' } as const;
+
 function fallbackScore(e: Escalation): number {
   return e.scores.xgboost ?? 0.5;
 }
@@ -42,8 +44,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       const items = inputs.map((i) => i.value);
       const p = policy.current();
       const models = deps.models();
-      let heavy: number[];
-      if (features && models) {
+      let heavy: Array<number | undefined>;
+      if (features && models?.hasHeavy) {
         const histories = await Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts)));
         const names = models.featureNames;
         heavy = await models.scoreHeavy(
@@ -52,15 +54,17 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
             return { history: histories[i] ?? [], current };
           }),
         );
-      } else heavy = items.map(fallbackScore);
+      } else heavy = items.map(() => undefined);
       let open = await queue.openCount();
       const perTxMs = (performance.now() - started) / Math.max(1, items.length);
       const out: OutMessage[][] = [];
       for (const [i, e] of items.entries()) {
-        const score = heavy[i] ?? fallbackScore(e);
+        const h = heavy[i];
+        const score = h ?? fallbackScore(e);
         const routed = decideEscalation(p, score, open);
-        const scores = { ...e.scores, heavy: score };
+        const scores = h === undefined ? e.scores : { ...e.scores, heavy: h };
         const rulesFired = [...e.rulesFired, ...routed.rulesFired];
+        if (h === undefined) rulesFired.push(NO_HEAVY);
         const versions = { model: e.versions.model, policy: p.version };
         const timings = { ...e.timings, escalate: perTxMs };
         const decision: Decision = {
