@@ -59,15 +59,42 @@ export async function ensureTopics(config: Config, admin?: Admin): Promise<void>
   const a = admin ?? createKafka(config, '-admin').admin();
   if (own) await a.connect();
   try {
+    const specs = topicSpecs(config);
     const existing = new Set(await a.listTopics());
-    const missing = topicSpecs(config).filter((s) => !existing.has(s.topic));
+    const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length > 0) {
-      await a.createTopics({ topics: missing, waitForLeaders: true });
+      try {
+        await a.createTopics({ topics: missing, waitForLeaders: false });
+      } catch (err) {
+        // Another process may have created some of them in between; anything else is real.
+        if (!/already exists/i.test(String((err as Error).message))) throw err;
+      }
       logger('kafka').info({ topics: missing.map((m) => m.topic) }, 'created topics');
     }
+    await waitForLeaders(a, specs.map((s) => s.topic));
   } finally {
     if (own) await a.disconnect();
   }
+}
+
+/**
+ * Waits until every partition of the topics has a leader. kafkajs' own waitForLeaders gives up on the
+ * "does not host this topic-partition" answer a busy broker gives right after creation (seen in CI).
+ */
+async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics });
+      const ready = meta.topics.length === topics.length && meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (ready) return;
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms: ${String(lastError)}`);
 }
 
 /** Resolves when a broker answers a metadata request, or rejects after timeoutMs. */
