@@ -98,7 +98,8 @@ export const DecisionSchema = z.object({
 });
 export type Decision = z.infer<typeof DecisionSchema>;
 
-export const EscalationSchema = z.object({
+/** What detect knew about a transaction it could not settle; escalations and cases both carry it. */
+const explainedTransaction = {
   txId: id,
   cardId: id,
   tx: TransactionSchema,
@@ -107,6 +108,10 @@ export const EscalationSchema = z.object({
   rulesFired: z.array(RuleHitSchema),
   topFeatures: z.array(FeatureContributionSchema),
   versions: VersionsSchema,
+};
+
+export const EscalationSchema = z.object({
+  ...explainedTransaction,
   timings: TimingsSchema,
   escalatedAt: epochMs,
 });
@@ -117,14 +122,7 @@ export type CaseStatus = z.infer<typeof CaseStatusSchema>;
 
 export const CaseSchema = z.object({
   caseId: id,
-  txId: id,
-  cardId: id,
-  tx: TransactionSchema,
-  features: FeaturesSchema,
-  scores: ScoresSchema,
-  rulesFired: z.array(RuleHitSchema),
-  topFeatures: z.array(FeatureContributionSchema),
-  versions: VersionsSchema,
+  ...explainedTransaction,
   /** 0..1, what the queue orders by (with age). */
   risk: z.number().min(0).max(1),
   status: CaseStatusSchema,
