@@ -11,7 +11,6 @@ import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { decideFirstLine } from './pure/policy.ts';
 import type { PolicySource } from './policy-source.ts';
-import type { CardCounters } from './card-counters.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ScoredSample } from './types.ts';
 import { countDecisions, metrics } from './metrics.ts';
@@ -20,8 +19,8 @@ export interface DetectDeps {
   config: Config;
   redis: Redis;
   policy: PolicySource;
-  counters: CardCounters;
-  features?: FeatureStore;
+  /** Per-card state, updated once per tx id (also in rules-only mode, so it is warm when a model arrives). */
+  features: FeatureStore;
   /** The model version serving now (swapped when the policy points at another); undefined = rules-only. */
   models: () => ModelBundle | undefined;
   /** Where recent scored samples go for the policy preview (capped). */
@@ -33,7 +32,7 @@ export interface DetectDeps {
 export const RULES_ONLY_VERSION = 'rules-only';
 
 export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
-  const { config, policy, counters, features } = deps;
+  const { config, policy, features } = deps;
   const k = deps.explainTop ?? 5;
   return {
     name: 'detect',
@@ -44,15 +43,15 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       const txs = inputs.map((i) => i.value);
       const p = policy.current();
       const models = deps.models();
-      const [vectors] = await Promise.all([features ? features.computeAndApply(txs) : Promise.resolve(undefined), counters.apply(txs)]);
-      const scored = vectors && models ? models.scoreFirstLine(vectors) : undefined;
+      const vectors = await features.computeAndApply(txs);
+      const scored = models ? models.scoreFirstLine(vectors) : undefined;
       const perTxMs = (performance.now() - started) / Math.max(1, txs.length);
       const modelVersion = models?.version ?? RULES_ONLY_VERSION;
       const samples: ScoredSample[] = [];
       const out: OutMessage[][] = txs.map((tx, i) => {
         const scores = scored?.[i] ? { isolationForest: scored[i].isolationForest, xgboost: scored[i].xgboost } : {};
         const routed = decideFirstLine(p, { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId });
-        const vector = vectors?.[i];
+        const vector = vectors[i];
         const topFeatures = routed.action !== 'ALLOW' && vector && models ? models.explain(vector, k) : [];
         const versions = { model: modelVersion, policy: p.version };
         const timings = { detect: perTxMs };

@@ -8,7 +8,6 @@ import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
 import { logger } from '../core/logger.ts';
 import type { FeatureStore, ModelBundle, ModelThresholds } from '../detectors/types.ts';
-import { createCardCounters } from './card-counters.ts';
 import { detectLogic } from './detect-stage.ts';
 import { escalateLogic } from './escalate-stage.ts';
 import { createPolicySource, type PolicySource } from './policy-source.ts';
@@ -16,6 +15,7 @@ import { RedisPolicyStore, defaultPolicy, policyChannel } from './policy-store.t
 import { RedisReviewQueue } from './review-queue.ts';
 import { RedisSampleStore } from './samples.ts';
 import { startStage, type RunningStage } from './stage-runner.ts';
+import { redisFeatureStore } from './serving-models.ts';
 
 export type StageName = 'detect' | 'escalate';
 
@@ -31,7 +31,7 @@ export interface PipelineOptions {
   /** How many members of each stage to run in this process (tests use 2 to show the group sharing). */
   instances?: number;
   models?: ModelBundle;
-  /** Builds the feature store on a Redis client (detectors/ provides it); without it no model scores. */
+  /** Builds the feature store on a Redis client (default: the Redis feature store of detectors/). */
   featureStore?: (redis: ReturnType<typeof createRedis>) => FeatureStore;
   kafka?: Kafka;
   /** Loads a version by name when the policy's modelVersion points at a different one (hot swap). */
@@ -57,7 +57,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const prefix = config.redis.keyPrefix;
   const policyStore = new RedisPolicyStore(redis, prefix, () => defaultPolicy(opts.models?.thresholds ?? COLD_START_THRESHOLDS, opts.models?.version));
   const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
-  const features = opts.featureStore?.(redis);
+  const features = (opts.featureStore ?? redisFeatureStore(config))(redis);
   let models = opts.models;
   const swapTo = async (version: string | undefined) => {
     if (!version || version === models?.version || !opts.loadVersion) return;
@@ -70,7 +70,6 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   };
   await swapTo(policy.current().modelVersion);
   policy.onChange((p) => swapTo(p.modelVersion));
-  const counters = createCardCounters(redis, prefix);
   const samples = new RedisSampleStore(redis, prefix);
   const queue = new RedisReviewQueue(redis, prefix);
   const stages: RunningStage[] = [];
@@ -87,7 +86,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
               topic: config.topics.transactions,
               groupId: config.groups.detect,
               instanceId: opts.instanceId && `${opts.instanceId}-detect-${i}`,
-              logic: detectLogic({ config, redis, policy, counters, features, models: () => models, recordSamples: (s) => samples.push(s) }),
+              logic: detectLogic({ config, redis, policy, features, models: () => models, recordSamples: (s) => samples.push(s) }),
             }),
           );
         } else {

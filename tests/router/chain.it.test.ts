@@ -8,7 +8,7 @@ import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { COLD_START_THRESHOLDS, startPipeline, type Pipeline } from '../../router/pipeline.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
-import { createCardCounters } from '../../router/card-counters.ts';
+import { redisFeatureStore } from '../../router/serving-models.ts';
 import { collect, configEnv, testConfig, testRedis } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';
 
@@ -98,7 +98,8 @@ describe('escalation chain on real Kafka and Redis', () => {
     const kafka = createKafka(config, '-test');
     const redis = testRedis(config);
     cleanups.push(() => redis.disconnect());
-    const txs = testTransactions(4_000, { prefix: 'kill', cards: 40 });
+    // 200 cards x 20 transactions: each card's whole history fits in the store's per-card window (32).
+    const txs = testTransactions(4_000, { prefix: 'kill', cards: 200 });
     let worker = startWorker(config, 'detect', 'killme');
     cleanups.push(() => void worker.kill('SIGTERM'));
     await send(kafka, config, txs);
@@ -111,10 +112,10 @@ describe('escalation chain on real Kafka and Redis', () => {
     const decisions = await decisionsFor(kafka, config, txs, 120_000);
     expect(decisions).toHaveLength(txs.length);
     expect(new Set(decisions.map((d) => d.txId)).size).toBe(txs.length);
-    const counters = createCardCounters(redis, config.redis.keyPrefix);
+    const store = redisFeatureStore(config)(redis);
     const perCard = new Map<string, number>();
     for (const t of txs) perCard.set(t.cardId, (perCard.get(t.cardId) ?? 0) + 1);
-    for (const [cardId, n] of perCard) expect((await counters.get(cardId)).count).toBe(n);
+    for (const [cardId, n] of perCard) expect(await store.history(cardId, 32)).toHaveLength(n);
   });
 
   it('two detect workers in one group share the partitions and give the same decisions as one', async () => {
