@@ -33,13 +33,16 @@ import { LoginLimiter, SessionStore, UserStore, tokensEqual, type Session } from
 import { cardNorm, travelFromPrevious } from './card.ts';
 import { readHealth } from './health.ts';
 import { LiveFeed } from './live.ts';
-import { listModels } from './models.ts';
+import { findModel, listModels } from './models.ts';
 import { previewPolicy } from './preview.ts';
+import { ModelPromoteBodySchema, promotionInput, servedModels } from './serving.ts';
 import { ReplayController, loadSimulatorFactory, type SimulatorFactory } from './replay.ts';
 import { VerdictService } from './verdict.ts';
 
 export const SESSION_COOKIE = 'fs_sid';
 export const CSRF_HEADER = 'x-csrf-token';
+/** How many of the latest decisions the "which model do the stages serve" summary looks at. */
+const SERVED_WINDOW = 200;
 
 /** Used when no model card offers thresholds: conservative enough that the first line escalates the unsure. */
 export const FALLBACK_THRESHOLDS: ModelThresholds = {
@@ -133,7 +136,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}) });
   let kafkaUp = true;
-  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot() }));
+  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
   await feed.start();
 
   const heartbeatKey = `${prefix}heartbeat:ui:${instanceId}`;
@@ -370,13 +373,59 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     const body = parseBody(PolicyRollbackBodySchema, req.body);
     const before = await policies.current();
     const after = await policies.rollback(body.version, who(res));
-    await audit.record({ who: who(res), action: 'policy.rollback', target: 'policy', before: { version: before.version }, after: { version: after.version, from: body.version } });
+    await audit.record({
+      who: who(res),
+      action: 'policy.rollback',
+      target: 'policy',
+      before: { version: before.version, modelVersion: before.modelVersion ?? null },
+      after: { version: after.version, from: body.version, modelVersion: after.modelVersion ?? null },
+    });
     res.json({ current: after });
   });
 
   api.get('/models', async (_req, res) => {
     const [versions, current] = await Promise.all([listModels(config.modelDir), policies.current()]);
-    res.json({ modelDir: config.modelDir, versions, activeInPolicy: current.modelVersion ?? null, live: feed.metrics.snapshot() });
+    res.json({
+      modelDir: config.modelDir,
+      versions,
+      activeInPolicy: current.modelVersion ?? null,
+      policyVersion: current.version,
+      served: servedModels(feed.recentDecisions(SERVED_WINDOW)),
+      live: feed.metrics.snapshot(),
+    });
+  });
+
+  api.post('/models/promote', async (req, res) => {
+    const body = parseBody(ModelPromoteBodySchema, req.body);
+    const model = await findModel(config.modelDir, body.version);
+    if (!model) {
+      res.status(404).json({ error: `no model version ${body.version} under MODEL_DIR (${config.modelDir})` });
+      return;
+    }
+    if (!model.card) {
+      res.status(409).json({ error: `model ${body.version} cannot be promoted: model-card.json ${model.error ?? 'unreadable'}` });
+      return;
+    }
+    const before = await policies.current();
+    if (body.policyVersion !== undefined && body.policyVersion !== before.version) {
+      res.status(409).json({ error: `the policy changed since the page loaded (now v${before.version}, page had v${body.policyVersion}); reload and try again` });
+      return;
+    }
+    if (before.modelVersion === body.version && !body.useCardThresholds) {
+      res.status(409).json({ error: `policy v${before.version} already serves ${body.version}` });
+      return;
+    }
+    const input = promotionInput(before, body.version, body.useCardThresholds ? (model.card.thresholds ?? null) : undefined);
+    const after = await policies.update(input, who(res));
+    await audit.record({
+      who: who(res),
+      action: 'model.promote',
+      target: 'policy',
+      before: { version: before.version, modelVersion: before.modelVersion ?? null, thresholds: before.thresholds },
+      after: { version: after.version, modelVersion: after.modelVersion ?? null, thresholds: after.thresholds, useCardThresholds: body.useCardThresholds },
+      ip: req.ip,
+    });
+    res.json({ current: after });
   });
 
   api.get('/replay', async (_req, res) => {

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { VERSION_NAME } from './serving.ts';
 
 export interface ModelVersion {
   version: string;
@@ -8,8 +9,6 @@ export interface ModelVersion {
   error?: string;
   modifiedAt: number;
 }
-
-const VERSION_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** Every version folder under modelDir, newest first. A missing modelDir is an empty registry, not an error. */
 export async function listModels(modelDir: string): Promise<ModelVersion[]> {
@@ -36,4 +35,9 @@ export async function listModels(modelDir: string): Promise<ModelVersion[]> {
     }
   }
   return out.sort((a, b) => b.modifiedAt - a.modifiedAt || b.version.localeCompare(a.version));
+}
+
+/** One version by folder name; undefined when MODEL_DIR has no such folder. */
+export async function findModel(modelDir: string, version: string): Promise<ModelVersion | undefined> {
+  return (await listModels(modelDir)).find((m) => m.version === version);
 }

@@ -1,6 +1,7 @@
 import type { Case, Decision, Policy, PolicyInput } from '../../../core/contracts.ts';
+import type { ServedSummary } from '../../server/serving.ts';
 
-export type { Case, Decision, Policy, PolicyInput };
+export type { Case, Decision, Policy, PolicyInput, ServedSummary };
 export type LiveDecision = Decision & { scenario?: string | null };
 
 let csrf = '';
@@ -72,6 +73,24 @@ export interface Stats {
   series: SecondPoint[];
   openCases: number;
   labels: LabelSnapshot;
+  /** Model versions on the stages' latest decisions (absent from an older server). */
+  served?: ServedSummary;
+}
+
+export interface ModelVersion {
+  version: string;
+  card: Record<string, unknown> | null;
+  error?: string;
+  modifiedAt: number;
+}
+
+export interface ModelsResponse {
+  modelDir: string;
+  versions: ModelVersion[];
+  activeInPolicy: string | null;
+  policyVersion: number;
+  served: ServedSummary;
+  live: LabelSnapshot;
 }
 
 export interface CardTx {

@@ -1,5 +1,6 @@
 import uPlot from 'uplot';
 import type { SecondPoint } from './api.ts';
+import { alignCurves } from './compare-data.ts';
 
 const COLORS = { ALLOW: '#3fb950', BLOCK: '#f85149', REVIEW: '#d29922', p50: '#58a6ff', p95: '#bc8cff' };
 
@@ -74,4 +75,33 @@ export function liveCharts(throughputEl: HTMLElement, latencyEl: HTMLElement): L
       latency.destroy();
     },
   };
+}
+
+export interface CurveSeries {
+  label: string;
+  stroke: string;
+  dash?: number[];
+  points: Array<[number, number]>;
+}
+
+/** A PR or ROC chart: x and y both 0..1, one line per curve (curves need not share x values). */
+export function curveChart(el: HTMLElement, title: string, xLabel: string, yLabel: string, series: CurveSeries[]): uPlot {
+  const stroke = '#8b949e';
+  const grid = { stroke: '#30363d', width: 1 };
+  return new uPlot(
+    {
+      width: Math.max(280, (el.clientWidth || 560) - 8),
+      height: 300,
+      title,
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: false, range: [0, 1] }, y: { range: [0, 1] } },
+      axes: [
+        { stroke, grid, ticks: grid, label: xLabel },
+        { stroke, grid, ticks: grid, label: yLabel, size: 50 },
+      ],
+      series: [{ label: xLabel }, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: 1.5, spanGaps: true, points: { show: false }, ...(s.dash ? { dash: s.dash } : {}) }))],
+    },
+    alignCurves(series.map((s) => s.points)) as uPlot.AlignedData,
+    el,
+  );
 }

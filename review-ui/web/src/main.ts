@@ -7,6 +7,7 @@ import { liveView } from './live.ts';
 import { queueView, caseView } from './queue.ts';
 import { policyView } from './policy.ts';
 import { modelsView } from './models.ts';
+import { compareView } from './compare.ts';
 import { replayView } from './replay.ts';
 import { auditView } from './audit.ts';
 
@@ -18,6 +19,7 @@ const routes: Array<{ path: string; label?: string; view: View }> = [
   { path: 'case', view: caseView },
   { path: 'policy', label: 'Policy', view: policyView },
   { path: 'models', label: 'Models', view: modelsView },
+  { path: 'compare', view: compareView },
   { path: 'replay', label: 'Replay', view: replayView },
   { path: 'audit', label: 'Audit log', view: auditView },
 ];
@@ -32,7 +34,7 @@ function render(): void {
   const route = routes.find((r) => r.path === path) ?? (routes[0] as (typeof routes)[number]);
   if (cleanup) cleanup();
   clear(view);
-  for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.path === (route.path === 'case' ? 'queue' : route.path));
+  for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.path === (route.path === 'case' ? 'queue' : route.path === 'compare' ? 'models' : route.path));
   cleanup = route.view(view, params);
 }
 

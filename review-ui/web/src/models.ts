@@ -1,13 +1,6 @@
-import { api, type LabelSnapshot } from './api.ts';
+import { api, ApiError, type LabelSnapshot, type ModelVersion, type ModelsResponse, type Policy, type ServedSummary } from './api.ts';
 import { on } from './bus.ts';
-import { dateTime, h, kv, num, pre, section, table, type Child } from './dom.ts';
-
-interface ModelVersion {
-  version: string;
-  card: Record<string, unknown> | null;
-  error?: string;
-  modifiedAt: number;
-}
+import { dateTime, h, kv, num, pre, section, table, time, type Child } from './dom.ts';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -73,15 +66,23 @@ function testMetrics(test: Record<string, unknown>): HTMLElement {
   );
 }
 
-function versionPanel(m: ModelVersion, active: boolean): HTMLElement {
+function versionPanel(m: ModelVersion, active: boolean, promote: (version: string) => void): HTMLElement {
   const card = m.card ?? {};
   const metrics = card.metrics;
   const test = card.test;
   const thresholds = card.thresholds;
   const window = card.dataWindow;
   const summary = Object.entries(card).filter(([, v]) => !isRecord(v) && !Array.isArray(v));
-  return section(
-    `${m.version}${active ? ' (in the current policy)' : ''}`,
+  const action = active
+    ? h('span', { class: 'status open' }, 'served by the current policy')
+    : h('button', { type: 'button', class: 'promote primary', 'data-version': m.version, disabled: m.card === null }, `Promote ${m.version}`);
+  action.addEventListener('click', () => {
+    if (!active && m.card !== null) promote(m.version);
+  });
+  return h(
+    'section',
+    { class: 'panel model-version', 'data-version': m.version },
+    h('div', { class: 'case-head' }, h('h2', {}, `${m.version}${active ? ' (in the current policy)' : ''}`), action, h('a', { href: `#/compare/${encodeURIComponent(m.version)}` }, 'Compare…')),
     m.error ? h('p', { class: 'error' }, `model-card.json: ${m.error}`) : '',
     h(
       'div',
@@ -109,18 +110,119 @@ function versionPanel(m: ModelVersion, active: boolean): HTMLElement {
   );
 }
 
+/** What the policy names beside what the stages stamp on their decisions: they differ until a swap lands. */
+function servingPanel(policyVersion: number, inPolicy: string | null, served: ServedSummary | undefined): HTMLElement {
+  const seen = served?.latest ?? null;
+  const agree = inPolicy !== null && seen === inPolicy;
+  const note =
+    !served || served.considered === 0
+      ? h('p', { class: 'muted', id: 'serving-note' }, 'No stage decisions seen yet: start the stages or a replay.')
+      : inPolicy === null
+        ? h('p', { class: 'muted', id: 'serving-note' }, 'The policy names no model version: the stages serve what they were started with.')
+        : agree
+          ? h('p', { class: 'ok', id: 'serving-note' }, `The stages serve ${inPolicy}, as the policy says.`)
+          : h('p', { class: 'hot-text', id: 'serving-note' }, `The policy names ${inPolicy} but the latest decisions carry ${seen ?? '—'}: the swap has not reached them yet (or the stages could not load it; see their log).`);
+  return h(
+    'div',
+    {},
+    kv([
+      ['current policy', h('span', { id: 'policy-model' }, `v${policyVersion} → ${inPolicy ?? '(none named)'}`)],
+      ['stages report', h('span', { id: 'stages-model' }, seen === null ? '—' : `${seen} (decided ${time(served?.latestAt ?? 0)})`)],
+    ]),
+    note,
+    served && served.versions.length
+      ? table(
+          ['model on decisions', `of the last ${served.considered}`, 'by stage', 'last seen'],
+          served.versions.map((v) => [v.model, String(v.decisions), Object.entries(v.byStage).map(([s, n]) => `${s} ${n}`).join(', '), time(v.lastAt)]),
+          'compact',
+        )
+      : '',
+  );
+}
+
 export function modelsView(root: HTMLElement): () => void {
   const liveBox = h('div', {});
+  const servingBox = h('div', { id: 'serving' });
+  const status = h('p', { id: 'models-status', role: 'status' });
+  const useThresholds = h('input', { type: 'checkbox', id: 'promote-thresholds' });
+  const historyBox = h('div', { id: 'model-history' });
   const list = h('div', { id: 'models' });
-  root.append(section('Live precision and recall against delayed labels', liveBox), list);
-  const off = on('stats', (s) => liveBox.replaceChildren(liveTable(s.labels)));
-  void api<{ modelDir: string; versions: ModelVersion[]; activeInPolicy: string | null; live: LabelSnapshot }>('GET', '/api/models').then((r) => {
+  root.append(
+    h(
+      'div',
+      { class: 'grid' },
+      section(
+        'Serving',
+        servingBox,
+        h('label', { class: 'field-inline' }, useThresholds, ' promote with the card\'s thresholds too (else the policy keeps its own)'),
+        h('p', {}, h('a', { href: '#/compare' }, 'Compare two versions…')),
+        status,
+      ),
+      section('Policy versions (rollback restores the model too)', historyBox),
+    ),
+    section('Live precision and recall against delayed labels', liveBox),
+    list,
+  );
+  let state: { policyVersion: number; inPolicy: string | null } = { policyVersion: 0, inPolicy: null };
+  const showError = (err: unknown) => {
+    status.textContent = err instanceof ApiError ? err.message : String(err);
+    status.className = 'error';
+  };
+  const off = on('stats', (s) => {
+    liveBox.replaceChildren(liveTable(s.labels));
+    if (state.policyVersion) servingBox.replaceChildren(servingPanel(state.policyVersion, state.inPolicy, s.served));
+  });
+
+  const promote = (version: string) => {
+    const withThresholds = useThresholds.checked;
+    if (!window.confirm(`Serve ${version}${withThresholds ? ' with its card\'s thresholds' : ''}? This stores a new policy version; running stages swap models without a restart.`)) return;
+    api<{ current: Policy }>('POST', '/api/models/promote', { version, policyVersion: state.policyVersion, useCardThresholds: withThresholds })
+      .then((r) => {
+        status.textContent = `Promoted ${version}: policy v${r.current.version}.`;
+        status.className = 'ok';
+        return load();
+      })
+      .catch(showError);
+  };
+
+  const rollback = (p: Policy) => {
+    if (!window.confirm(`Make policy v${p.version} (model ${p.modelVersion ?? 'none named'}) current again, as a new version?`)) return;
+    api<{ current: Policy }>('POST', '/api/policy/rollback', { version: p.version })
+      .then((r) => {
+        status.textContent = `Rolled back to the content of v${p.version}: policy v${r.current.version} serves ${r.current.modelVersion ?? '(none named)'}.`;
+        status.className = 'ok';
+        return load();
+      })
+      .catch(showError);
+  };
+
+  const load = async () => {
+    const [r, pol] = await Promise.all([api<ModelsResponse>('GET', '/api/models'), api<{ current: Policy; history: Policy[] }>('GET', '/api/policy')]);
+    state = { policyVersion: r.policyVersion, inPolicy: r.activeInPolicy };
     liveBox.replaceChildren(liveTable(r.live));
+    servingBox.replaceChildren(servingPanel(r.policyVersion, r.activeInPolicy, r.served));
+    historyBox.replaceChildren(
+      table(
+        ['policy', 'when', 'by', 'model', ''],
+        pol.history.slice(0, 12).map((p) => {
+          const cell =
+            p.version === pol.current.version
+              ? h('span', { class: 'muted' }, 'current')
+              : h('button', { type: 'button', class: 'model-rollback', 'data-version': p.version }, `Roll back to v${p.version}`);
+          cell.addEventListener('click', () => {
+            if (p.version !== pol.current.version) rollback(p);
+          });
+          return [`v${p.version}`, dateTime(p.updatedAt), p.updatedBy, p.modelVersion ?? '—', cell];
+        }),
+        'compact',
+      ),
+    );
     if (r.versions.length === 0) {
       list.replaceChildren(section('Model versions', h('p', { class: 'muted' }, `No model versions in ${r.modelDir} yet. Train one with the detectors' train command.`)));
       return;
     }
-    list.replaceChildren(...r.versions.map((m) => versionPanel(m, m.version === r.activeInPolicy)));
-  });
+    list.replaceChildren(...r.versions.map((m) => versionPanel(m, m.version === r.activeInPolicy, promote)));
+  };
+  load().catch(showError);
   return off;
 }
