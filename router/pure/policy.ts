@@ -58,7 +58,8 @@ export function evaluateRules(policy: Policy, s: Omit<FirstLineInput, 'scores'>)
   return hits;
 }
 
-const fmt = (x: number) => x.toFixed(3);
+/** Scores and thresholds in reasons: enough digits to compare, never a 17-digit float. */
+const fmt = (x: number) => (x !== 0 && Math.abs(x) < 0.001 ? x.toExponential(2) : x.toFixed(3));
 
 /**
  * First line (detect stage): block lists and block rules, then allow lists, then the models.
@@ -75,19 +76,19 @@ export function decideFirstLine(policy: Policy, s: FirstLineInput): RoutedOutcom
   const { xgboost, isolationForest } = s.scores;
   if (xgboost !== undefined && xgboost >= t.blockAbove) {
     hits.push({ id: 'model.xgboost_block', description: 'XGBoost score at or above the block threshold', effect: 'block', value: xgboost, threshold: t.blockAbove });
-    return { action: 'BLOCK', rulesFired: hits, reason: `XGBoost ${fmt(xgboost)} >= ${t.blockAbove}` };
+    return { action: 'BLOCK', rulesFired: hits, reason: `XGBoost ${fmt(xgboost)} >= ${fmt(t.blockAbove)}` };
   }
   const escalating = hits.find((h) => h.effect === 'escalate');
   if (escalating) return { action: 'ESCALATE', rulesFired: hits, reason: `${escalating.id}: ${escalating.description}` };
   if (isolationForest !== undefined && isolationForest >= t.anomalyEscalateAbove) {
     hits.push({ id: 'model.anomaly_escalate', description: 'isolation forest finds it unusual', effect: 'escalate', value: isolationForest, threshold: t.anomalyEscalateAbove });
-    return { action: 'ESCALATE', rulesFired: hits, reason: `anomaly ${fmt(isolationForest)} >= ${t.anomalyEscalateAbove}` };
+    return { action: 'ESCALATE', rulesFired: hits, reason: `anomaly ${fmt(isolationForest)} >= ${fmt(t.anomalyEscalateAbove)}` };
   }
   if (xgboost !== undefined && xgboost >= t.allowBelow) {
     hits.push({ id: 'model.xgboost_ambiguous', description: 'XGBoost score between the allow and block thresholds', effect: 'escalate', value: xgboost, threshold: t.allowBelow });
-    return { action: 'ESCALATE', rulesFired: hits, reason: `XGBoost ${fmt(xgboost)} in [${t.allowBelow}, ${t.blockAbove})` };
+    return { action: 'ESCALATE', rulesFired: hits, reason: `XGBoost ${fmt(xgboost)} in [${fmt(t.allowBelow)}, ${fmt(t.blockAbove)})` };
   }
-  const reason = xgboost === undefined ? 'no rule fired (rules-only mode: no model version loaded)' : `XGBoost ${fmt(xgboost)} < ${t.allowBelow}`;
+  const reason = xgboost === undefined ? 'no rule fired (rules-only mode: no model version loaded)' : `XGBoost ${fmt(xgboost)} < ${fmt(t.allowBelow)}`;
   return { action: 'ALLOW', rulesFired: hits, reason };
 }
 
@@ -101,13 +102,13 @@ export type EscalationAction = 'ALLOW' | 'BLOCK' | 'REVIEW';
 export function decideEscalation(policy: Policy, heavy: number, openCases: number): RoutedOutcome<EscalationAction> {
   const t = policy.thresholds.escalate;
   if (heavy >= t.blockAbove) {
-    return { action: 'BLOCK', rulesFired: [{ id: 'model.heavy_block', description: 'heavy model at or above the block threshold', effect: 'block', value: heavy, threshold: t.blockAbove }], reason: `heavy ${fmt(heavy)} >= ${t.blockAbove}` };
+    return { action: 'BLOCK', rulesFired: [{ id: 'model.heavy_block', description: 'heavy model at or above the block threshold', effect: 'block', value: heavy, threshold: t.blockAbove }], reason: `heavy ${fmt(heavy)} >= ${fmt(t.blockAbove)}` };
   }
   if (heavy < t.allowBelow) {
-    return { action: 'ALLOW', rulesFired: [], reason: `heavy ${fmt(heavy)} < ${t.allowBelow}` };
+    return { action: 'ALLOW', rulesFired: [], reason: `heavy ${fmt(heavy)} < ${fmt(t.allowBelow)}` };
   }
   if (openCases < policy.review.capacity) {
-    return { action: 'REVIEW', rulesFired: [{ id: 'model.heavy_ambiguous', description: 'heavy model still unsure', effect: 'review', value: heavy, threshold: t.allowBelow }], reason: `heavy ${fmt(heavy)} in [${t.allowBelow}, ${t.blockAbove}): human review` };
+    return { action: 'REVIEW', rulesFired: [{ id: 'model.heavy_ambiguous', description: 'heavy model still unsure', effect: 'review', value: heavy, threshold: t.allowBelow }], reason: `heavy ${fmt(heavy)} in [${fmt(t.allowBelow)}, ${fmt(t.blockAbove)}): human review` };
   }
   const mid = (t.allowBelow + t.blockAbove) / 2;
   const hit: RuleHit = { id: 'review.capacity_full', description: 'review queue full; decided on the heavy score', effect: 'info', value: openCases, threshold: policy.review.capacity };

@@ -74,3 +74,11 @@ describe('escalation policy', () => {
     expect(decideEscalation(p, 0.5, 3).rulesFired[0]?.id).toBe('review.capacity_full');
   });
 });
+
+describe('reasons', () => {
+  it('regression: thresholds chosen on validation print rounded, not as 17-digit floats', () => {
+    const p = withPolicy({ thresholds: { ...base.thresholds, detect: { blockAbove: 0.9137, allowBelow: 0.015043781138956547, anomalyEscalateAbove: 0.7 } } });
+    const d = decideFirstLine(p, input({ scores: { xgboost: 0.0001, isolationForest: 0.1 } }));
+    expect(d.reason).toBe('XGBoost 1.00e-4 < 0.015');
+  });
+});
