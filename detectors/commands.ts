@@ -12,6 +12,8 @@ import { DEFAULT_TARGETS, type RoutingTargets } from './pure/routing.ts';
 import { datasetFromCsv, datasetFromEvents, DEFAULT_HEAVY_ROWS, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
 import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
 import { generateStream, SCENARIOS } from '../producers/world/index.ts';
+import { datasetFromKafka, type KafkaDataset } from './kafka-history.ts';
+import { DEFAULT_LABEL_MATURITY_DAYS } from './pure/labels.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
 
@@ -19,6 +21,7 @@ const trainUsage = [
   '[--events N] [--seed S] [--cards N] [--fraud-rate SHARE]        generate history with producers/world (default 200000 events)',
   '  | --history FILE.jsonl [--labels FILE.labels.jsonl]            or replay a file written by `generate`',
   '  | --data FILE.csv --label COLUMN --time COLUMN [--exclude A,B]  or any labelled numeric CSV',
+  '  | --from-kafka [--until-ms T] [--max-events N] [--label-maturity-days D]   or the transactions + labels topics',
   '[--out DIR] [--json FILE] [--split 0.6,0.2,0.2]',
   '[--heavy auto|on|off] [--heavy-epochs N] [--heavy-rows N] [--history-k K]',
   '[--imbalance auto|weight|sqrt-weight|downsample|none] [--trees N] [--iterations N] [--max-depth N] [--eta X]',
@@ -73,6 +76,36 @@ export function trainSummary(r: TrainResult): string {
   return lines.join('\n');
 }
 
+/** What the topics held and which labels were used: printed before training, also in the model card. */
+export function kafkaSummary(k: KafkaDataset): string {
+  const s = k.labels;
+  const src = k.dataset.source as { transactions: Record<string, number> };
+  const t = src.transactions;
+  const off = (rs: Array<{ partition: number; from: number; to: number }>) => rs.map((r) => `${r.partition}:${r.from}-${r.to}`).join(' ');
+  return [
+    table(
+      ['from kafka', 'count'],
+      [
+        ['transactions read', t.read],
+        ['  malformed (skipped)', t.malformed],
+        ['  duplicate tx ids (skipped)', t.duplicates],
+        ['  after --until-ms (skipped)', t.afterUntil],
+        ['labels: chargeback / analyst', `${s.received.chargeback} / ${s.received.analyst}`],
+        ['  malformed (skipped)', k.read.malformed.labels],
+        ['  for transactions not read', s.orphanLabels],
+        ['rows labelled by chargeback', s.used.chargeback],
+        ['rows labelled by analyst', s.used.analyst],
+        ['  chargeback and analyst (disagree)', `${s.both} (${s.disagreements})`],
+        [`rows unlabelled, older than ${s.maturityDays} d: legitimate`, s.used.maturity],
+        ['unlabelled and younger: left out', s.excludedYoung],
+        ['training rows (fraud)', `${k.dataset.rows.length} (${s.fraud})`],
+      ],
+    ),
+    `offsets (partition:from-to) transactions ${off(k.read.offsets.transactions)}; labels ${off(k.read.offsets.labels)}; read in ${k.read.seconds.toFixed(1)} s`,
+    ...Object.entries(k.read.malformed.reasons).slice(0, 5).map(([r, n]) => `  malformed: ${n} x ${r}`),
+  ].join('\n');
+}
+
 /** The --json shape: every model has at least rocAuc, auprc and recallAt1pctFpr (null when not trained). */
 export function trainJson(r: TrainResult): Record<string, unknown> {
   const t = r.card.test;
@@ -106,6 +139,10 @@ const train: Command = {
       history: { type: 'string' },
       labels: { type: 'string' },
       data: { type: 'string' },
+      'from-kafka': { type: 'boolean' },
+      'until-ms': { type: 'string' },
+      'max-events': { type: 'string' },
+      'label-maturity-days': { type: 'string' },
       label: { type: 'string' },
       time: { type: 'string' },
       exclude: { type: 'string' },
@@ -130,6 +167,18 @@ const train: Command = {
     if (v.data !== undefined && v.history !== undefined) throw new UserInputError('use either --data (a labelled CSV) or --history (a transactions file), not both');
     if (v.data === undefined && (v.label !== undefined || v.time !== undefined || v.exclude !== undefined)) {
       throw new UserInputError('--label, --time and --exclude go with --data FILE.csv');
+    }
+    const fromKafka = v['from-kafka'] === true;
+    if (fromKafka && (v.data !== undefined || v.history !== undefined || v.labels !== undefined)) {
+      throw new UserInputError('--from-kafka reads the topics: drop --data, --history and --labels');
+    }
+    if (fromKafka && (v.events !== undefined || v.cards !== undefined || v['fraud-rate'] !== undefined)) {
+      throw new UserInputError('--events, --cards and --fraud-rate generate history; with --from-kafka use --max-events N to cap the transactions read');
+    }
+    if (!fromKafka) {
+      for (const f of ['until-ms', 'max-events', 'label-maturity-days'] as const) {
+        if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --from-kafka`);
+      }
     }
     const config = loadConfig();
     const seed = numberFlag('seed', v.seed, 1, { min: 0, max: 2 ** 31 - 1, integer: true });
@@ -175,6 +224,15 @@ const train: Command = {
       // CSV models have their own columns: keep them apart from the versions the stages serve.
       if (v.out === undefined) outDir = path.join(config.modelDir, 'csv');
       progress.update('data', `${ds.rows.length} rows, ${ds.featureNames.length} numeric columns`);
+    } else if (fromKafka) {
+      const untilMs = v['until-ms'] === undefined ? undefined : numberFlag('until-ms', v['until-ms'], 0, { min: 0, integer: true });
+      const maxEvents = v['max-events'] === undefined ? undefined : numberFlag('max-events', v['max-events'], 0, { min: 1, integer: true });
+      const maturityDays = numberFlag('label-maturity-days', v['label-maturity-days'], DEFAULT_LABEL_MATURITY_DAYS, { min: 0, max: 3650 });
+      const k = await datasetFromKafka({ config, untilMs, maxEvents, maturityDays, novelScenarios: NOVEL, historyK, onProgress: progress.update });
+      ds = k.dataset;
+      progress.done();
+      console.error(kafkaSummary(k));
+      if (!k.read.complete) console.error('warning: the read stopped on its idle timeout before every partition reached the end offset captured at start (an open Kafka transaction?); see the model card source');
     } else if (v.history !== undefined) {
       const events = await readHistoryFile(v.history, v.labels, (n) => progress.update('read', `${n} transactions`, true));
       ds = datasetFromEvents(events, {

@@ -26,8 +26,12 @@ export interface Dataset {
   scenarios: Array<string | null>;
   /** 1 where the row is fraud of a novel scenario (kept out of supervised training and threshold choice). */
   novel: Uint8Array;
-  /** Transactions only: per row, the indices of the same card's previous rows, oldest first (the heavy model's history). */
+  /** Transactions only: per row, indices into `historyRows` of the same card's previous transactions, oldest first (the heavy model's history). */
   previous?: Int32Array[];
+  /** Every replayed transaction's vector, training rows or not (a transaction left out of training is still in its card's history). */
+  historyRows?: Float64Array[];
+  /** Transactions only: the id of each row. */
+  txIds?: string[];
   source: Record<string, unknown>;
   /** Seconds spent building the rows (feature replay or CSV parsing), for the model card. */
   buildSeconds?: number;
@@ -37,10 +41,11 @@ export type Progress = (stage: string, message: string, frequent?: boolean) => v
 
 /**
  * Replays (transaction, label) events in time order through the in-memory feature store. A null label means
- * nobody reported the transaction: it counts as legitimate, as it would in production.
+ * nobody reported the transaction: it counts as legitimate, as it would in production. An event with
+ * `include: false` updates its card's state (later vectors depend on it) but is not a training row.
  */
 export function datasetFromEvents(
-  events: Iterable<{ tx: Transaction; label: Label | { isFraud: boolean; scenario: string | null } | null }>,
+  events: Iterable<{ tx: Transaction; label: Label | { isFraud: boolean; scenario: string | null } | null; include?: boolean }>,
   opts: { novelScenarios: ReadonlySet<string>; historyK?: number; batch?: number; source?: Record<string, unknown>; onProgress?: Progress; expected?: number },
 ): Dataset {
   const started = performance.now();
@@ -53,28 +58,36 @@ export function datasetFromEvents(
   const scenarios: Array<string | null> = [];
   const novel: number[] = [];
   const previous: Int32Array[] = [];
+  const historyRows: Float64Array[] = [];
+  const txIds: string[] = [];
   const lastRows = new Map<string, number[]>();
-  let pending: Array<{ tx: Transaction; isFraud: boolean; scenario: string | null }> = [];
+  let replayed = 0;
+  let pending: Array<{ tx: Transaction; isFraud: boolean; scenario: string | null; include: boolean }> = [];
   const flush = () => {
     const vectors = store.computeAndApplySync(pending.map((p) => p.tx));
+    replayed += pending.length;
     pending.forEach((p, i) => {
-      const idx = rows.length;
-      rows.push(vectors[i]);
-      labels.push(p.isFraud ? 1 : 0);
-      ts.push(p.tx.ts);
-      scenarios.push(p.isFraud ? (p.scenario ?? 'unknown') : null);
-      novel.push(p.isFraud && p.scenario !== null && opts.novelScenarios.has(p.scenario) ? 1 : 0);
+      const idx = historyRows.length;
+      historyRows.push(vectors[i]);
       const prev = lastRows.get(p.tx.cardId) ?? [];
-      previous.push(Int32Array.from(prev));
+      if (p.include) {
+        rows.push(vectors[i]);
+        txIds.push(p.tx.txId);
+        labels.push(p.isFraud ? 1 : 0);
+        ts.push(p.tx.ts);
+        scenarios.push(p.isFraud ? (p.scenario ?? 'unknown') : null);
+        novel.push(p.isFraud && p.scenario !== null && opts.novelScenarios.has(p.scenario) ? 1 : 0);
+        previous.push(Int32Array.from(prev));
+      }
       prev.push(idx);
       if (prev.length > k) prev.shift();
       lastRows.set(p.tx.cardId, prev);
     });
     pending = [];
-    opts.onProgress?.('features', `${rows.length}${opts.expected ? `/${opts.expected}` : ''} transactions, ${store.cardCount} cards`, true);
+    opts.onProgress?.('features', `${replayed}${opts.expected ? `/${opts.expected}` : ''} transactions, ${store.cardCount} cards`, true);
   };
   for (const e of events) {
-    pending.push({ tx: e.tx, isFraud: e.label?.isFraud ?? false, scenario: e.label?.scenario ?? null });
+    pending.push({ tx: e.tx, isFraud: e.label?.isFraud ?? false, scenario: e.label?.scenario ?? null, include: e.include ?? true });
     if (pending.length >= batchSize) flush();
   }
   if (pending.length) flush();
@@ -87,6 +100,8 @@ export function datasetFromEvents(
     scenarios,
     novel: Uint8Array.from(novel),
     previous,
+    historyRows,
+    txIds,
     source: opts.source ?? {},
     buildSeconds: (performance.now() - started) / 1000,
   };
@@ -260,7 +275,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
   let heavySkipped: string | undefined;
   const k = opts.heavy?.k ?? 16;
   const items = (idx: number[]) =>
-    idx.map((i) => ({ history: Array.from(ds.previous?.[i] ?? [], (j) => ds.rows[j]), current: ds.rows[i] }));
+    idx.map((i) => ({ history: Array.from(ds.previous?.[i] ?? [], (j) => (ds.historyRows ?? ds.rows)[j]), current: ds.rows[i] }));
   if (!opts.heavy?.enabled) heavySkipped = 'disabled (--heavy off)';
   else if (!ds.previous) heavySkipped = 'no card sequences in this data (CSV)';
   else {

@@ -111,7 +111,7 @@ describe('trainer on generated history', () => {
     try {
       expect(model.hasHeavy).toBe(true);
       const idx = withHeavy.test.indices.slice(0, 512);
-      const items = idx.map((i) => ({ history: Array.from(ds.previous![i], (j) => ds.rows[j]), current: ds.rows[i] }));
+      const items = idx.map((i) => ({ history: Array.from(ds.previous![i], (j) => (ds.historyRows ?? ds.rows)[j]), current: ds.rows[i] }));
       const scores = [...(await model.scoreHeavy(items.slice(0, 256))), ...(await model.scoreHeavy(items.slice(256)))];
       expect(scores).toEqual(Array.from(withHeavy.test.heavy!.subarray(0, 512)));
     } finally {
