@@ -40,13 +40,22 @@ export function numberFlag(
   return n;
 }
 
-/** Resolves on the first SIGINT/SIGTERM, so a long-running command can finish its batch and clean up. */
+/**
+ * Resolves on the first SIGINT/SIGTERM, so a long-running command can finish its batch and clean up.
+ * Under `npm run`, Ctrl-C reaches the process twice (from the terminal and relayed by npm/tsx): repeats within
+ * two seconds are ignored; a later one forces the exit for someone who does not want to wait.
+ */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    let first = 0;
     const handler = (sig: NodeJS.Signals) => {
-      process.off('SIGINT', handler);
-      process.off('SIGTERM', handler);
-      resolve(sig);
+      if (first === 0) {
+        first = Date.now();
+        resolve(sig);
+      } else if (Date.now() - first > 2_000) {
+        console.error(`${sig} again: exiting without finishing the shutdown`);
+        process.exit(130);
+      }
     };
     process.on('SIGINT', handler);
     process.on('SIGTERM', handler);
