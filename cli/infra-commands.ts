@@ -23,7 +23,7 @@ export const infraCommands: Command[] = [
       const { host, port } = loopbackBroker(config.kafka.brokers);
       const k = await startLocalKafka({ dataDir: config.dataDir, host, port, onProgress: (l) => console.error(l) });
       await ensureTopics(config);
-      console.log(`Kafka ${k.started ? 'started' : 'already running'} at ${k.brokers.join(',')} (pid ${k.pid}, log ${k.logFile})`);
+      console.log(`Kafka ${k.started ? 'started' : 'already running'} at ${k.brokers.join(',')} ${k.pid ? `(pid ${k.pid}, log ${k.logFile})` : '(not started by this project)'}`);
     },
   },
   {

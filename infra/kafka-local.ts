@@ -25,7 +25,8 @@ export interface LocalKafkaOptions {
 
 export interface LocalKafka {
   brokers: string[];
-  pid: number;
+  /** Unknown when the broker on the port was not started by this project. */
+  pid?: number;
   started: boolean;
   logFile: string;
 }
@@ -107,6 +108,11 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   if (running) {
     await waitForKafka(brokers, 60_000);
     return { brokers, pid: running, started: false, logFile: p.logFile };
+  }
+  // A broker someone else runs on this port: use it rather than start one that cannot bind.
+  if (await waitForKafka(brokers, 1_000).then(() => true, () => false)) {
+    progress(`a Kafka broker already answers at ${brokers[0]}; using it`);
+    return { brokers, started: false, logFile: p.logFile };
   }
   const libs = fetchKafkaJars(opts.dataDir, progress);
   mkdirSync(p.root, { recursive: true });
