@@ -131,7 +131,7 @@ export function policyView(root: HTMLElement): void {
     renderForm(r.current);
     versions.replaceChildren(
       table(
-        ['version', 'when', 'by', 'detect block / allow / anomaly', 'escalate block / allow', 'block amount (minor)', 'lists', ''],
+        ['version', 'when', 'by', 'model', 'detect block / allow / anomaly', 'escalate block / allow', 'block amount (minor)', 'lists', ''],
         r.history.map((p) => {
           const btn = p.version === r.current.version ? h('span', { class: 'muted' }, 'current') : h('button', { type: 'button', class: 'rollback', 'data-version': p.version }, `Roll back to v${p.version}`);
           btn.addEventListener('click', () => {
@@ -146,7 +146,7 @@ export function policyView(root: HTMLElement): void {
           });
           const t = p.thresholds;
           const listCount = Object.values(p.lists).reduce((a, l) => a + l.length, 0);
-          return [`v${p.version}`, dateTime(p.updatedAt), p.updatedBy, `${t.detect.blockAbove} / ${t.detect.allowBelow} / ${t.detect.anomalyEscalateAbove}`, `${t.escalate.blockAbove} / ${t.escalate.allowBelow}`, p.rules.blockAmountAbove === null ? 'off' : String(p.rules.blockAmountAbove), String(listCount), btn];
+          return [`v${p.version}`, dateTime(p.updatedAt), p.updatedBy, p.modelVersion ?? '—', `${t.detect.blockAbove} / ${t.detect.allowBelow} / ${t.detect.anomalyEscalateAbove}`, `${t.escalate.blockAbove} / ${t.escalate.allowBelow}`, p.rules.blockAmountAbove === null ? 'off' : String(p.rules.blockAmountAbove), String(listCount), btn];
         }),
         'compact',
       ),
@@ -162,7 +162,14 @@ export function policyView(root: HTMLElement): void {
       showError(err);
       return;
     }
-    api<{ current: Policy }>('PUT', '/api/policy', input)
+    const loaded = current?.version;
+    // A promotion (Models page) or another analyst may have stored a version since this form loaded: applying
+    // the stale form would silently undo it, model version included.
+    api<{ current: Policy }>('GET', '/api/policy')
+      .then((now) => {
+        if (now.current.version !== loaded) throw new Error(`The policy changed since this page loaded (now v${now.current.version} by ${now.current.updatedBy}, model ${now.current.modelVersion ?? 'none named'}); reload the page and apply again.`);
+        return api<{ current: Policy }>('PUT', '/api/policy', input);
+      })
       .then((r) => {
         status.textContent = `Applied as version ${r.current.version}. Running stages pick it up without restart.`;
         status.className = 'ok';

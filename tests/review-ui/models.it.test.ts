@@ -1,0 +1,231 @@
+/**
+ * Models page in a real browser (playwright-core + system chromium) against real Kafka and Redis: promote a
+ * version, see what the policy names beside what the stages' decisions carry, roll back, compare two cards.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Redis } from 'ioredis';
+import type { Producer } from 'kafkajs';
+import type { Config } from '../../core/config.ts';
+import { DecisionSchema, type Decision } from '../../core/contracts.ts';
+import { createProducer } from '../../core/kafka.ts';
+import { DEFAULT_DIST, FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { createKafka, testConfig, testRedis } from '../helpers/services.ts';
+
+const XSS = '<img src=x onerror=alert(1)>';
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let config: Config;
+let ui: UiServer;
+let redis: Redis;
+let policies: RedisPolicyStore;
+let producer: Producer;
+let context: BrowserContext;
+let page: Page;
+let userDataDir: string;
+let modelDir: string;
+const dialogs: string[] = [];
+const cspViolations: string[] = [];
+
+const metrics = (auc: number, recall: number) => ({ rows: 1000, positives: 20, rocAuc: auc, auprc: auc - 0.15, recallAt1pctFpr: recall, flaggedShare: 0.01, perScenarioRecall: { card_testing: recall, bust_out: recall - 0.3 } });
+const ensemble = (auc: number, recall: number, escalate: number) => ({ ...metrics(auc, recall), catchRate: recall + 0.05, blockPrecision: 0.88, blockShare: 0.02, reviewShare: 0.005, escalateShare: escalate, legitBlockedShare: 0.001 });
+/** A falling PR curve and a concave ROC curve, 21 points each, shaped by `q` (smaller = better model). */
+const curve = (q: number) => {
+  const xs = Array.from({ length: 21 }, (_, i) => i / 20);
+  return { pr: xs.map((r) => [r, Math.max(0, 1 - r ** (1 / q) * 0.9)]), roc: xs.map((f) => [f, Math.min(1, f ** q)]) };
+};
+const curves = (q: number) => ({ isolationForest: curve(q * 2), xgboost: curve(q), ensemble: curve(q * 0.8) });
+
+function writeVersion(name: string, card: Record<string, unknown>, mtimeSec: number): void {
+  mkdirSync(join(modelDir, name));
+  writeFileSync(join(modelDir, name, 'model-card.json'), JSON.stringify({ version: name, kind: 'transactions', thresholds: { detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.75 }, escalate: { blockAbove: 0.85, allowBelow: 0.35 } }, ...card }));
+  utimesSync(join(modelDir, name), mtimeSec, mtimeSec);
+}
+
+function decision(model: string): Decision {
+  const txId = `tx-${randomUUID().slice(0, 8)}`;
+  const cardId = `card-${txId}`;
+  return DecisionSchema.parse({
+    decisionId: `${txId}:detect`, txId, cardId, action: 'ALLOW', stage: 'detect', final: true, reason: 'XGBoost 0.010 < 0.3',
+    scores: { xgboost: 0.01, isolationForest: 0.2 }, rulesFired: [], topFeatures: [], versions: { model, policy: 1 }, timings: { detect: 1.5 }, decidedAt: Date.now(),
+    tx: { txId, cardId, merchantId: 'm1', merchantName: 'Shop', mcc: '5411', amountMinor: 1_000, currency: 'EUR', ts: Date.now(), channel: 'card_present', country: 'FR', lat: 48.8, lon: 2.3, deviceId: null },
+  });
+}
+const sendDecision = async (model: string) => {
+  const d = decision(model);
+  await producer.send({ topic: config.topics.decisions, messages: [{ key: d.cardId, value: JSON.stringify(d) }] });
+};
+
+beforeAll(async () => {
+  if (!existsSync(join(DEFAULT_DIST, 'index.html'))) {
+    execFileSync(process.execPath, [join('node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'review-ui/vite.config.ts'], { stdio: 'inherit' });
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
+  const t0 = Math.floor(Date.now() / 1000) - 3600;
+  writeVersion('m-a', { createdAt: '2026-01-01T00:00:00Z', test: { isolationForest: metrics(0.93, 0.6), xgboost: metrics(0.97, 0.8), ensemble: ensemble(0.96, 0.85, 0.05) }, curves: curves(0.3) }, t0);
+  writeVersion('m-b', { createdAt: '2026-02-01T00:00:00Z', test: { isolationForest: metrics(0.93, 0.6), xgboost: metrics(0.99, 0.9), ensemble: ensemble(0.98, 0.9, 0.08) }, curves: curves(0.15) }, t0 + 60);
+  writeVersion('m-c', { createdAt: XSS, test: { xgboost: metrics(0.95, 0.7) } }, t0 + 120);
+  config = { ...(await testConfig('uimodels', { REVIEWER_SEED: 'alice:correct-horse' })), modelDir };
+  redis = testRedis(config);
+  const policyDefaults = () => defaultPolicy(FALLBACK_THRESHOLDS, 'm-a');
+  policies = new RedisPolicyStore(redis, config.redis.keyPrefix, policyDefaults);
+  ui = await startUiServer({ config, port: 0, simulator: null, policyDefaults, backfill: { decisions: 20, cases: 1, labels: 1 } });
+  producer = createProducer(createKafka(config, '-test'));
+  await producer.connect();
+  userDataDir = mkdtempSync(join(tmpdir(), 'fraudstream-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1400, height: 900 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('dialog', (d) => {
+    if (d.type() === 'confirm') {
+      void d.accept();
+      return;
+    }
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+  await page.goto(`${ui.url}/login`);
+  await page.fill('#username', 'alice');
+  await page.fill('#password', 'correct-horse');
+  await page.click('#submit');
+  await page.waitForURL(`${ui.url}/`);
+  await page.waitForSelector('#conn.up');
+});
+
+afterAll(async () => {
+  await context?.close();
+  await producer?.disconnect();
+  await ui?.close();
+  if (redis) {
+    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  }
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
+});
+
+interface AuditRow {
+  action: string;
+  who: string;
+  before?: { version?: number; modelVersion?: string | null };
+  after?: { version?: number; modelVersion?: string | null };
+}
+const policyAudit = async (): Promise<AuditRow[]> => ((await (await page.request.get(`${ui.url}/api/audit?target=policy`)).json()) as { entries: AuditRow[] }).entries;
+
+describe('models page: promote, serving, rollback', () => {
+  it('shows what the policy names and what the stages report', async () => {
+    await sendDecision('m-a');
+    await page.click('#nav a[data-path="models"]');
+    await expect.poll(() => page.textContent('#policy-model')).toContain('v1 → m-a');
+    await expect.poll(() => page.textContent('#stages-model'), { timeout: 30_000 }).toContain('m-a');
+    expect(await page.textContent('#serving-note')).toContain('The stages serve m-a');
+    expect(await page.locator('button.promote[data-version="m-a"]').count()).toBe(0);
+    expect(await page.textContent('#models')).toContain(XSS);
+    expect(await page.locator('img[src="x"]').count()).toBe(0);
+  });
+
+  it('promotes a version: new policy version with that model, audited, stages report it once they decide with it', async () => {
+    await page.click('button.promote[data-version="m-b"]');
+    await expect.poll(() => page.textContent('#models-status')).toContain('Promoted m-b: policy v2');
+    const now = await policies.current();
+    expect(now).toMatchObject({ version: 2, modelVersion: 'm-b', updatedBy: 'alice' });
+    expect(now.thresholds).toEqual(FALLBACK_THRESHOLDS);
+    expect(await page.textContent('#policy-model')).toContain('v2 → m-b');
+    // The stages have not decided with m-b yet: the page says so instead of pretending.
+    await expect.poll(() => page.textContent('#serving-note')).toContain('latest decisions carry m-a');
+    await sendDecision('m-b');
+    await expect.poll(() => page.textContent('#stages-model'), { timeout: 30_000 }).toContain('m-b');
+    await expect.poll(() => page.textContent('#serving-note')).toContain('The stages serve m-b');
+
+    const promo = (await policyAudit()).find((e) => e.action === 'model.promote');
+    expect(promo).toMatchObject({ who: 'alice', before: { version: 1, modelVersion: 'm-a' }, after: { version: 2, modelVersion: 'm-b' } });
+    await page.click('#nav a[data-path="audit"]');
+    await expect.poll(() => page.locator('#audit tr', { hasText: 'model.promote' }).count()).toBeGreaterThan(0);
+  });
+
+  it('rolls a promotion back: the old model is current again, audited', async () => {
+    await page.click('#nav a[data-path="models"]');
+    await page.click('button.model-rollback[data-version="1"]');
+    await expect.poll(() => page.textContent('#models-status')).toContain('Rolled back to the content of v1');
+    expect(await policies.current()).toMatchObject({ version: 3, modelVersion: 'm-a' });
+    await expect.poll(() => page.textContent('#policy-model')).toContain('v3 → m-a');
+    const rb = (await policyAudit()).find((e) => e.action === 'policy.rollback');
+    expect(rb).toMatchObject({ before: { version: 2, modelVersion: 'm-b' }, after: { version: 3, modelVersion: 'm-a' } });
+    expect(await page.locator('button.promote[data-version="m-b"]').count()).toBe(1);
+  });
+
+  it('refuses a promotion without the CSRF token, a bad body, an unknown version and a stale page', async () => {
+    const r = await page.evaluate(async () => {
+      const post = (body: unknown, headers: Record<string, string>) =>
+        fetch('/api/models/promote', { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body) }).then(async (x) => ({ status: x.status, error: ((await x.json()) as { error?: string }).error ?? '' }));
+      const { csrf } = (await (await fetch('/api/session')).json()) as { csrf: string };
+      const t = { 'X-CSRF-Token': csrf };
+      return {
+        noToken: await post({ version: 'm-c' }, {}),
+        forged: await post({ version: 'm-c' }, { 'X-CSRF-Token': 'x'.repeat(43) }),
+        badBody: await post({ version: '../../etc' }, t),
+        unknown: await post({ version: 'm-zzz' }, t),
+        stale: await post({ version: 'm-c', policyVersion: 1 }, t),
+      };
+    });
+    expect(r.noToken.status).toBe(403);
+    expect(r.forged.status).toBe(403);
+    expect(r.badBody).toMatchObject({ status: 400 });
+    expect(r.badBody.error).toContain('version');
+    expect(r.unknown.status).toBe(404);
+    expect(r.stale.status).toBe(409);
+    expect(await policies.current()).toMatchObject({ version: 3, modelVersion: 'm-a' });
+  });
+});
+
+describe('compare page', () => {
+  it('shows both versions side by side with differences highlighted and draws PR and ROC curves', async () => {
+    await page.goto(`${ui.url}/#/compare/m-a/m-b`);
+    await page.waitForSelector('#compare-models');
+    const auc = page.locator('#compare-models tr[data-metric="xgboost · ROC AUC"]');
+    expect(await auc.locator('td').allTextContents()).toEqual(['xgboost · ROC AUC', '0.9700', '0.9900', '+0.0200']);
+    expect(await auc.getAttribute('class')).toBe('diff-better');
+    const esc = page.locator('#compare-ensemble tr[data-metric="escalated"]');
+    expect(await esc.getAttribute('class')).toBe('diff-worse');
+    expect(await esc.locator('td.delta').textContent()).toBe('+3.00 pts');
+    expect(await page.locator('#compare-models tr[data-metric="isolationForest · ROC AUC"]').getAttribute('class')).toBe('diff-same');
+    expect(await page.textContent('#compare-scenarios')).toContain('bust_out · ensemble');
+    expect(await page.locator('#pr-chart canvas').count()).toBeGreaterThan(0);
+    expect(await page.locator('#roc-chart canvas').count()).toBeGreaterThan(0);
+    // Two versions x three models with curves = six lines per chart.
+    expect(await page.locator('#pr-chart .u-legend .u-series').count()).toBe(7);
+    expect(await page.locator('.no-curves').count()).toBe(0);
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-compare.png'), fullPage: true });
+  });
+
+  it('says "no curves in this card" for a card without them and draws only what exists', async () => {
+    await page.selectOption('#compare-b', 'm-c');
+    await expect.poll(() => page.textContent('.no-curves[data-version="m-c"]')).toContain('no curves in this card');
+    expect(page.url()).toContain('#/compare/m-a/m-c');
+    expect(await page.locator('#pr-chart canvas').count()).toBeGreaterThan(0);
+    expect(await page.locator('#compare-models tr[data-metric="ensemble · ROC AUC"]').getAttribute('class')).toBe('diff-missing');
+    expect(await page.textContent('#compare')).toContain(XSS);
+    await page.selectOption('#compare-a', 'm-c');
+    await expect.poll(() => page.locator('.no-curves').count()).toBe(2);
+    expect(await page.locator('#pr-chart').count()).toBe(0);
+    expect(await page.locator('img[src="x"]').count()).toBe(0);
+    expect(dialogs).toEqual([]);
+    expect(cspViolations).toEqual([]);
+  });
+});
