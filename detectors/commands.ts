@@ -232,6 +232,13 @@ const train: Command = {
       ds = k.dataset;
       progress.done();
       console.error(kafkaSummary(k));
+      if (ds.rows.length === 0 || !ds.labels.includes(1)) {
+        throw new UserInputError(
+          `--from-kafka: ${ds.rows.length} training rows (${k.labels.fraud} fraud) from ${k.read.txs.length} transactions and ${k.labels.received.chargeback + k.labels.received.analyst} labels; ` +
+            `${k.labels.excludedYoung} unlabelled transactions are younger than --label-maturity-days ${maturityDays}. ` +
+            'Replay or simulate more history with its labels, or lower --label-maturity-days if legitimate traffic is known good sooner',
+        );
+      }
       if (!k.read.complete) console.error('warning: the read stopped on its idle timeout before every partition reached the end offset captured at start (an open Kafka transaction?); see the model card source');
     } else if (v.history !== undefined) {
       const events = await readHistoryFile(v.history, v.labels, (n) => progress.update('read', `${n} transactions`, true));

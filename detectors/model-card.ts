@@ -2,6 +2,7 @@
 import type { ModelThresholds } from './types.ts';
 import type { EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
 import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
+import type { ModelCurves, ThresholdMark } from './pure/curves.ts';
 
 export interface SliceInfo {
   rows: number;
@@ -39,6 +40,13 @@ export interface ModelCard {
     heavy: ModelMetrics | null;
     ensemble: EnsembleMetrics;
   };
+  /**
+   * Test-slice curves per model (isolationForest, xgboost, heavy when trained, ensemble): pr = [[recall, precision],
+   * ...] recall ascending, roc = [[fpr, tpr], ...] both ascending; at most ~100 points each. Absent in older cards.
+   */
+  curves?: Record<string, ModelCurves>;
+  /** Where the chosen thresholds sit on those curves (score >= threshold flags). */
+  thresholdMarks?: Record<string, ThresholdMark[]>;
   timings: Record<string, number>;
 }
 
@@ -102,6 +110,14 @@ export function renderModelCardMarkdown(c: ModelCard): string {
     `|---|${models.map(() => '---:').join('|')}|`,
     ...scenarios.map((s) => `| ${s} | ${models.map(([, m]) => (m && s in m.perScenarioRecall ? pct(m.perScenarioRecall[s]) : 'n/a')).join(' | ')} |`),
     '',
+    ...(c.curves
+      ? [
+          `Curves on the test slice (model-card.json \`curves\`: pr = [recall, precision], roc = [fpr, tpr]): ${Object.entries(c.curves)
+            .map(([m, k]) => `${m} ${k.pr.length} PR / ${k.roc.length} ROC points`)
+            .join(', ')}; operating points of the chosen thresholds in \`thresholdMarks\`.`,
+          '',
+        ]
+      : []),
     `Timings (s): ${Object.entries(c.timings).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}.`,
     '',
   ];

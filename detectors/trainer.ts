@@ -10,7 +10,8 @@ import { XgbModel, DEFAULT_XGB_PARAMS, type XgbParams } from './xgboost.ts';
 import { averagePrecision } from './pure/metrics.ts';
 import { columnMedians } from './pure/explain.ts';
 import { mulberry32 } from './pure/rng.ts';
-import { chooseThresholds, DEFAULT_TARGETS, routeAll, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
+import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, Outcome, routeAll, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
+import { modelCurves, operatingPoint, type ModelCurves, type ThresholdMark } from './pure/curves.ts';
 import { ensembleMetrics, modelMetrics, type ModelMetrics } from './pure/evaluate.ts';
 import type { ModelCard, SliceInfo } from './model-card.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
@@ -336,12 +337,14 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
 
   const yTest = testIdx.map((i) => ds.labels[i]);
   const scTest = testIdx.map((i) => ds.scenarios[i]);
+  const outcomes = routeAll(choice.thresholds, testScores);
   const testMetrics = {
     isolationForest: modelMetrics(testScores.isolationForest, yTest, scTest),
     xgboost: modelMetrics(testScores.xgboost, yTest, scTest),
     heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
-    ensemble: ensembleMetrics(routeAll(choice.thresholds, testScores), testScores, yTest, scTest),
+    ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest),
   } satisfies Record<string, ModelMetrics | null>;
+  const { curves, thresholdMarks } = testCurves(testScores, outcomes, yTest, choice.thresholds);
 
   const all: Slice = { start: 0, end: n };
   const allInfo = sliceInfo(ds, all);
@@ -367,6 +370,8 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     thresholds: choice.thresholds,
     thresholdChoice: { validation: choice.validation, met: choice.met },
     test: testMetrics,
+    curves,
+    thresholdMarks,
     timings,
   };
 
@@ -392,6 +397,39 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     xgb.free();
     heavy?.dispose();
   }
+}
+
+/**
+ * PR and ROC curves of every model on the test slice, and where the chosen thresholds sit on them. The ensemble's
+ * curve ranks its routing score (outcome band + the deciding score): review or block is a score >= 0.4, block >= 0.6.
+ */
+function testCurves(
+  s: RoutedRows & { heavy?: Float64Array },
+  outcomes: Uint8Array,
+  y: number[],
+  t: TrainResult['card']['thresholds'],
+): { curves: Record<string, ModelCurves>; thresholdMarks: Record<string, ThresholdMark[]> } {
+  const curves: Record<string, ModelCurves> = {};
+  const put = (name: string, scores: ArrayLike<number> | undefined) => {
+    const c = scores && modelCurves(scores, y);
+    if (c) curves[name] = c;
+  };
+  put('isolationForest', s.isolationForest);
+  put('xgboost', s.xgboost);
+  put('heavy', s.heavy);
+  put('ensemble', ensembleScores(outcomes, s));
+  const at = (scores: ArrayLike<number>, name: string, threshold: number) => operatingPoint(name, threshold, (i) => scores[i] >= threshold, y);
+  const escalateMarks = (scores: ArrayLike<number>) => [at(scores, 'escalate.blockAbove', t.escalate.blockAbove), at(scores, 'escalate.allowBelow', t.escalate.allowBelow)];
+  const thresholdMarks: Record<string, ThresholdMark[]> = {
+    isolationForest: [at(s.isolationForest, 'detect.anomalyEscalateAbove', t.detect.anomalyEscalateAbove)],
+    xgboost: [at(s.xgboost, 'detect.blockAbove', t.detect.blockAbove), at(s.xgboost, 'detect.allowBelow', t.detect.allowBelow), ...(s.heavy ? [] : escalateMarks(s.xgboost))],
+    ...(s.heavy ? { heavy: escalateMarks(s.heavy) } : {}),
+    ensemble: [
+      operatingPoint('caught: review or block', (Outcome.REVIEW as number) / 5, (i) => isCaught(outcomes[i]), y),
+      operatingPoint('blocked', (Outcome.BLOCK_ESCALATE as number) / 5, (i) => isBlocked(outcomes[i]), y),
+    ],
+  };
+  return { curves, thresholdMarks };
 }
 
 /** Every fraud row plus legitimate rows up to `max` rows in all (a uniform sample), in time order. */

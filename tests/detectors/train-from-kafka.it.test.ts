@@ -98,6 +98,7 @@ describe('train --from-kafka', () => {
     const fraudRate = result.card.test.xgboost.positives / result.card.test.xgboost.rows;
     expect(result.card.test.xgboost.auprc).toBeGreaterThan(Math.max(5 * fraudRate, 0.3));
     expect(result.card.test.xgboost.rocAuc).toBeGreaterThan(0.85);
+    expect(Object.keys(result.card.curves ?? {})).toEqual(['isolationForest', 'xgboost', 'ensemble']);
     expect(result.card.source).toMatchObject({ maturity: { days: MATURITY_DAYS }, kafka: { topics: { transactions: config.topics.transactions, labels: config.topics.labels } } });
   });
 

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FEATURE_NAMES } from '../../detectors/features.ts';
 import { latestModelVersion, listModelVersions, loadModelVersion } from '../../detectors/model-version.ts';
+import { trapezoidArea } from '../../detectors/pure/curves.ts';
 import { datasetFromEvents, trainModels, type Dataset, type TrainResult } from '../../detectors/trainer.ts';
 import { commands } from '../../detectors/commands.ts';
 import { csvToDataset, parseCsv } from '../../detectors/pure/csv.ts';
@@ -53,6 +54,29 @@ describe('trainer on generated history', () => {
       expect(Object.keys(m.perScenarioRecall)).toContain(NOVEL);
       expect(m.recallAt1pctFpr).toBeGreaterThanOrEqual(0);
     }
+  });
+
+  it('the model card carries every model\'s test-slice curves and where the chosen thresholds sit on them', async () => {
+    const c = result.card;
+    expect(Object.keys(c.curves ?? {})).toEqual(['isolationForest', 'xgboost', 'ensemble']);
+    for (const name of ['isolationForest', 'xgboost', 'ensemble'] as const) {
+      const { pr, roc } = c.curves![name];
+      expect(roc[0]).toEqual([0, 0]);
+      expect(roc.at(-1)).toEqual([1, 1]);
+      expect(pr.at(-1)![0]).toBe(1);
+      expect(pr.length).toBeLessThanOrEqual(100);
+      expect(Math.abs(trapezoidArea(roc) - c.test[name].rocAuc)).toBeLessThan(0.01);
+    }
+    const xgbMarks = c.thresholdMarks!.xgboost;
+    expect(xgbMarks.map((m) => m.name)).toEqual(['detect.blockAbove', 'detect.allowBelow', 'escalate.blockAbove', 'escalate.allowBelow']);
+    // Blocking is stricter than escalating: fewer false positives, less recall.
+    expect(xgbMarks[0].fpr).toBeLessThanOrEqual(xgbMarks[1].fpr);
+    expect(xgbMarks[0].recall).toBeLessThanOrEqual(xgbMarks[1].recall);
+    const caught = c.thresholdMarks!.ensemble[0];
+    expect(caught.recall).toBeCloseTo(c.test.ensemble.catchRate, 4);
+    // What was saved is what the trainer returned.
+    const saved = JSON.parse(await readFile(path.join(result.dir, 'model-card.json'), 'utf8')) as typeof c;
+    expect(saved.curves).toEqual(c.curves);
   });
 
   it('the isolation forest catches the novel scenario far better than chance', () => {
@@ -105,6 +129,8 @@ describe('trainer on generated history', () => {
       xgboost: { iterations: 20 },
     });
     expect(withHeavy.card.escalateScoredBy).toBe('heavy');
+    expect(Object.keys(withHeavy.card.curves ?? {})).toEqual(['isolationForest', 'xgboost', 'heavy', 'ensemble']);
+    expect(withHeavy.card.thresholdMarks?.heavy?.map((m) => m.name)).toEqual(['escalate.blockAbove', 'escalate.allowBelow']);
     expect(withHeavy.card.test.heavy?.rocAuc).toBeGreaterThan(0.8);
     expect(withHeavy.test.heavy).toBeDefined();
     const model = await loadModelVersion(withHeavy.dir);
