@@ -1,14 +1,6 @@
 import { FraudstreamError, UserInputError } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
-import type { Command } from './command.ts';
-import { infraCommands } from './infra-commands.ts';
-import { demoCommand } from './demo.ts';
-import { commands as producerCommands } from '../producers/commands.ts';
-import { commands as detectorCommands } from '../detectors/commands.ts';
-import { commands as routerCommands } from '../router/commands.ts';
-import { commands as uiCommands } from '../review-ui/commands.ts';
-
-const all: Command[] = [demoCommand, ...infraCommands, ...producerCommands, ...detectorCommands, ...routerCommands, ...uiCommands];
+import { allCommands as all, findCommand as find } from './commands.ts';
 
 function help(): string {
   const width = Math.max(...all.map((c) => c.name.length));
@@ -19,16 +11,6 @@ function help(): string {
     '',
     'fraudstream help <command> shows its flags.',
   ].join('\n');
-}
-
-function find(argv: string[]): { command: Command; rest: string[] } | undefined {
-  // Longest match first so "kafka start" wins over a hypothetical "kafka".
-  for (const words of [2, 1]) {
-    const name = argv.slice(0, words).join(' ');
-    const command = all.find((c) => c.name === name);
-    if (command) return { command, rest: argv.slice(words) };
-  }
-  return undefined;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,20 @@
+import type { Command } from './command.ts';
+import { infraCommands } from './infra-commands.ts';
+import { demoCommand } from './demo.ts';
+import { commands as producerCommands } from '../producers/commands.ts';
+import { commands as detectorCommands } from '../detectors/commands.ts';
+import { commands as routerCommands } from '../router/commands.ts';
+import { commands as uiCommands } from '../review-ui/commands.ts';
+
+/** Every subcommand of `fraudstream`; each part of the tree owns its own list. */
+export const allCommands: Command[] = [demoCommand, ...infraCommands, ...producerCommands, ...detectorCommands, ...routerCommands, ...uiCommands];
+
+/** The command named by the first one or two words of argv (longest match first). */
+export function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {
+  for (const words of [2, 1]) {
+    const name = argv.slice(0, words).join(' ');
+    const command = allCommands.find((c) => c.name === name);
+    if (command) return { command, rest: argv.slice(words) };
+  }
+  return undefined;
+}
