@@ -149,6 +149,8 @@ describe('models page: promote, serving, rollback', () => {
     expect(await page.textContent('#policy-model')).toContain('v2 → m-b');
     // The stages have not decided with m-b yet: the page says so instead of pretending.
     await expect.poll(() => page.textContent('#serving-note')).toContain('latest decisions carry m-a');
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-promote.png') });
     await sendDecision('m-b');
     await expect.poll(() => page.textContent('#stages-model'), { timeout: 30_000 }).toContain('m-b');
     await expect.poll(() => page.textContent('#serving-note')).toContain('The stages serve m-b');
@@ -191,6 +193,20 @@ describe('models page: promote, serving, rollback', () => {
     expect(r.unknown.status).toBe(404);
     expect(r.stale.status).toBe(409);
     expect(await policies.current()).toMatchObject({ version: 3, modelVersion: 'm-a' });
+  });
+
+  it('keeps the Policy page from undoing a promotion made after it loaded', async () => {
+    await page.click('#nav a[data-path="policy"]');
+    const block = page.locator('input[name="detect.blockAbove"]');
+    await block.waitFor();
+    const { csrf } = (await (await page.request.get(`${ui.url}/api/session`)).json()) as { csrf: string };
+    const promoted = await page.request.post(`${ui.url}/api/models/promote`, { data: { version: 'm-b' }, headers: { 'X-CSRF-Token': csrf } });
+    expect(promoted.status()).toBe(200);
+    await block.fill('0.95');
+    await page.click('#apply-btn');
+    await expect.poll(() => page.textContent('#policy-status')).toContain('changed since this page loaded (now v4');
+    expect(await policies.current()).toMatchObject({ version: 4, modelVersion: 'm-b' });
+    expect((await policies.current()).thresholds.detect.blockAbove).toBe(FALLBACK_THRESHOLDS.detect.blockAbove);
   });
 });
 

@@ -121,7 +121,7 @@ function servingPanel(policyVersion: number, inPolicy: string | null, served: Se
         ? h('p', { class: 'muted', id: 'serving-note' }, 'The policy names no model version: the stages serve what they were started with.')
         : agree
           ? h('p', { class: 'ok', id: 'serving-note' }, `The stages serve ${inPolicy}, as the policy says.`)
-          : h('p', { class: 'hot-text', id: 'serving-note' }, `The policy names ${inPolicy} but the latest decisions carry ${seen ?? '—'}: the swap has not reached them yet (or the stages could not load it; see their log).`);
+          : h('p', { class: 'warn-text', id: 'serving-note' }, `The policy names ${inPolicy} but the latest decisions carry ${seen ?? '—'}: the swap has not reached them yet (or the stages could not load it; see their log).`);
   return h(
     'div',
     {},
@@ -177,10 +177,10 @@ export function modelsView(root: HTMLElement): () => void {
     const withThresholds = useThresholds.checked;
     if (!window.confirm(`Serve ${version}${withThresholds ? ' with its card\'s thresholds' : ''}? This stores a new policy version; running stages swap models without a restart.`)) return;
     api<{ current: Policy }>('POST', '/api/models/promote', { version, policyVersion: state.policyVersion, useCardThresholds: withThresholds })
-      .then((r) => {
+      .then(async (r) => {
+        await load();
         status.textContent = `Promoted ${version}: policy v${r.current.version}.`;
         status.className = 'ok';
-        return load();
       })
       .catch(showError);
   };
@@ -188,10 +188,10 @@ export function modelsView(root: HTMLElement): () => void {
   const rollback = (p: Policy) => {
     if (!window.confirm(`Make policy v${p.version} (model ${p.modelVersion ?? 'none named'}) current again, as a new version?`)) return;
     api<{ current: Policy }>('POST', '/api/policy/rollback', { version: p.version })
-      .then((r) => {
+      .then(async (r) => {
+        await load();
         status.textContent = `Rolled back to the content of v${p.version}: policy v${r.current.version} serves ${r.current.modelVersion ?? '(none named)'}.`;
         status.className = 'ok';
-        return load();
       })
       .catch(showError);
   };
