@@ -54,7 +54,7 @@ export interface StageOptions<T> {
   groupId: string;
   logic: StageLogic<T>;
   instanceId?: string;
-  /** Seconds a decided outcome is remembered for dedupe. */
+  /** Seconds a tx id is remembered as decided (the dedupe window; about 100 bytes a transaction). */
   outcomeTtlSeconds?: number;
 }
 
@@ -68,7 +68,8 @@ export interface RunningStage {
 interface StoredOutcome {
   /** "partition:offset" of the message that produced it: a redelivery of that same message republishes. */
   source: string;
-  out: OutMessage[];
+  /** The outputs, kept until the Kafka transaction that publishes them commits; then only the marker stays. */
+  out?: OutMessage[];
 }
 
 /**
@@ -98,7 +99,7 @@ export function chunkByBytes(messages: OutMessage[], maxBytes: number): OutMessa
 export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage> {
   const { config, kafka, redis, logic, topic, groupId } = opts;
   const instanceId = opts.instanceId ?? `${logic.name}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const ttl = opts.outcomeTtlSeconds ?? 7 * 24 * 3600;
+  const ttl = opts.outcomeTtlSeconds ?? 24 * 3600;
   const log = logger(`stage:${logic.name}`).child({ instanceId });
   const prefix = config.redis.keyPrefix;
   const outcomeKey = (k: string) => `${prefix}outcome:${logic.name}:${k}`;
@@ -162,6 +163,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
         const toPublish: OutMessage[] = [];
         const fresh: Array<{ input: StageInput<T>; key: string; source: string }> = [];
         const seenInBatch = new Set<string>();
+        const published: Array<{ key: string; source: string }> = [];
         let dead = 0;
         let dupes = 0;
         const parsed: Array<{ value: T; key: string; source: string; receivedAt: number }> = [];
@@ -195,8 +197,11 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
           const s = stored[i];
           if (s) {
             const prev = JSON.parse(s) as StoredOutcome;
-            if (prev.source === p.source) toPublish.push(...prev.out);
-            else dupes += 1;
+            if (prev.source !== p.source) dupes += 1;
+            else if (prev.out) {
+              toPublish.push(...prev.out);
+              published.push(p);
+            }
           } else fresh.push({ input: { value: p.value, receivedAt: p.receivedAt }, key: p.key, source: p.source });
         });
 
@@ -209,8 +214,10 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
           // NX is lost only if another member decided the same key at the same moment (a zombie after a
           // rebalance); that member publishes its outcome, so this one publishes nothing.
           for (let i = 0; i < fresh.length; i++) {
-            if (results[i]?.[1] === 'OK') toPublish.push(...(freshOut[i] ?? []));
-            else dupes += 1;
+            if (results[i]?.[1] === 'OK') {
+              toPublish.push(...(freshOut[i] ?? []));
+              published.push(fresh[i]!);
+            } else dupes += 1;
           }
         }
 
@@ -234,6 +241,11 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
         }
         // Committed inside the transaction above; resolving only moves kafkajs's fetch position on.
         resolveOffset(batch.lastOffset());
+        if (published.length) {
+          const shrink = redis.pipeline();
+          for (const p of published) shrink.set(outcomeKey(p.key), JSON.stringify({ source: p.source } satisfies StoredOutcome), 'EX', ttl);
+          await shrink.exec();
+        }
 
         const now = Date.now();
         metrics.events.inc({ stage: logic.name }, batch.messages.length);
