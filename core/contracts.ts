@@ -273,6 +273,20 @@ export type PolicyPreviewBody = z.infer<typeof PolicyPreviewBodySchema>;
 
 export const PolicyRollbackBodySchema = z.object({ version: z.number().int().positive() }).strict();
 
+/** A model version is a folder name under MODEL_DIR. */
+export const MODEL_VERSION_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+
+export const ModelPromoteBodySchema = z
+  .object({
+    version: z.string().regex(MODEL_VERSION_NAME, 'a model version folder name (letters, digits, . _ -)'),
+    /** The policy version the page was showing: a promotion on top of a policy changed meanwhile is refused. */
+    policyVersion: z.number().int().positive().optional(),
+    /** Also take the card's thresholds (they were chosen for that model's score distribution). */
+    useCardThresholds: z.boolean().default(false),
+  })
+  .strict();
+export type ModelPromoteBody = z.infer<typeof ModelPromoteBodySchema>;
+
 /** A short, readable summary of what is wrong with a parse, for DLQ reasons and HTTP 400 answers. */
 export function describeZodError(error: z.ZodError): string {
   return error.issues

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from '../core/config.ts';
+import { MODEL_VERSION_NAME } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
@@ -38,6 +39,6 @@ export async function loadServingModels(config: Config, choice: string): Promise
 
 /** Loads a version by name from MODEL_DIR: what a policy's modelVersion points at. */
 export function loadNamedVersion(config: Config, name: string): Promise<ModelBundle> {
-  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version name ${JSON.stringify(name)} is not a folder name`);
+  if (!MODEL_VERSION_NAME.test(name)) throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version name ${JSON.stringify(name)} is not a folder name`);
   return loadModelVersion(path.join(config.modelDir, name));
 }

@@ -1,21 +1,8 @@
 /** Model promotion and "what do the stages serve": pure logic behind the Models page. */
-import { z } from 'zod';
 import { PolicySchema, describeZodError, type Decision, type Policy, type PolicyInput } from '../../core/contracts.ts';
 import { UserInputError } from '../../core/errors.ts';
 
-/** Same rule as a version folder name under MODEL_DIR (router/serving-models.ts loads it by that name). */
-export const VERSION_NAME = /^[A-Za-z0-9._-]{1,128}$/;
-
-export const ModelPromoteBodySchema = z
-  .object({
-    version: z.string().regex(VERSION_NAME, 'a model version folder name (letters, digits, . _ -)'),
-    /** The policy version the page was showing: a promotion on top of a policy changed meanwhile is refused. */
-    policyVersion: z.number().int().positive().optional(),
-    /** Also take the card's thresholds (they were chosen for that model's score distribution). */
-    useCardThresholds: z.boolean().default(false),
-  })
-  .strict();
-export type ModelPromoteBody = z.infer<typeof ModelPromoteBodySchema>;
+export { MODEL_VERSION_NAME as VERSION_NAME, ModelPromoteBodySchema, type ModelPromoteBody } from '../../core/contracts.ts';
 
 /** The current policy's content with another model version (and optionally that card's thresholds). */
 export function promotionInput(current: Policy, version: string, cardThresholds?: unknown): PolicyInput {
