@@ -2,37 +2,65 @@ import type { Redis } from 'ioredis';
 import type { Transaction } from '../../core/contracts.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
 import type { FeatureStore, FeatureVector } from '../types.ts';
-import { LIMITS, decodeCardState, emptyCardState, encodeCardState, type CardState } from '../pure/card-state.ts';
-import { decodeHistoryEntry, encodeHistoryEntry, lastBefore, runBatch, type HistoryEntry } from '../pure/batch.ts';
+import { LIMITS, cardStateSize, decodeCardState, emptyCardState, encodeCardStateInto, type CardState } from '../pure/card-state.ts';
+import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, featureVector, type FeatureContext } from '../pure/features.ts';
 
-/** Reads state and version of every card key in one call: Redis runs N cheap HMGETs, the client sends one command. */
+/**
+ * Reads state, version and TTL-refresh time of every card key in one call and returns them packed in one string,
+ * per card [version f64][ttl set at f64][state length u32][state]: one reply buffer to slice instead of a nested
+ * array of small replies.
+ */
 const READ_LUA = `
 local out = {}
-for i, k in ipairs(KEYS) do out[i] = redis.call('HMGET', k, 's', 'v') end
-return out
+for i, k in ipairs(KEYS) do
+  local r = redis.call('HMGET', k, 's', 'v', 'e')
+  local s = r[1] or ''
+  out[2 * i - 1] = struct.pack('<ddI4', tonumber(r[2]) or 0, tonumber(r[3]) or 0, #s)
+  out[2 * i] = s
+end
+return table.concat(out)
 `;
 
 /**
  * Writes each card's new state and history ring slots if nobody wrote the card since we read it (optimistic
  * concurrency on a version counter); returns 1 (written) or 0 (conflict) per key.
- * ARGV: ttl, then per key: expected version, state blob, slot count, slot field/value pairs.
+ * ARGV[1] = ttl, ARGV[2] = now (s), ARGV[3] = one buffer, per key: [expected version f64][state length u32]
+ * [slot count u8][refresh ttl u8][state] then per slot [slot u8][entry length u32][entry]. One argument instead of
+ * thousands: the client encodes one buffer and Redis parses one bulk string. The TTL is refreshed (and its time
+ * kept in field e) only when the client asks, about every ttl/64, not on every write.
  */
 const WRITE_LUA = `
 local ttl = tonumber(ARGV[1])
+local now = ARGV[2]
+local buf = ARGV[3]
 local out = {}
-local a = 2
+local pos = 1
 for i, k in ipairs(KEYS) do
-  local n = tonumber(ARGV[a + 2])
+  local expected, slen, n, refresh
+  expected, slen, n, refresh, pos = struct.unpack('<dI4BB', buf, pos)
+  local args = {'v', 0, 's', string.sub(buf, pos, pos + slen - 1)}
+  pos = pos + slen
+  if refresh == 1 then
+    args[#args + 1] = 'e'
+    args[#args + 1] = now
+  end
+  for j = 1, n do
+    local slot, elen
+    slot, elen, pos = struct.unpack('<BI4', buf, pos)
+    args[#args + 1] = 'h' .. slot
+    args[#args + 1] = string.sub(buf, pos, pos + elen - 1)
+    pos = pos + elen
+  end
   local v = tonumber(redis.call('HGET', k, 'v') or '0')
-  if v == tonumber(ARGV[a]) then
-    redis.call('HSET', k, 'v', v + 1, 's', ARGV[a + 1], unpack(ARGV, a + 3, a + 2 + 2 * n))
-    if ttl > 0 then redis.call('EXPIRE', k, ttl) end
+  if v == expected then
+    args[2] = v + 1
+    redis.call('HSET', k, unpack(args))
+    if refresh == 1 then redis.call('EXPIRE', k, ttl) end
     out[i] = 1
   else
     out[i] = 0
   end
-  a = a + 3 + 2 * n
 end
 return out
 `;
@@ -55,8 +83,14 @@ export interface RedisFeatureStoreOptions {
   /** config.redis.keyPrefix */
   keyPrefix: string;
   ctx?: FeatureContext;
-  /** Idle card state expires after this many seconds (0 keeps it forever). */
+  /**
+   * Idle card state expires this many seconds after its last write (0 keeps it forever). The TTL is refreshed at
+   * most every ttl/64 (an EXPIRE per write costs more than the rest of it), so a card expires between 98.4% and 100%
+   * of this after its last write.
+   */
   ttlSeconds?: number;
+  /** Wall clock in seconds (tests move it). */
+  nowSeconds?: () => number;
   /** Optimistic-write attempts when another writer touched the same card mid-batch. */
   maxAttempts?: number;
   /**
@@ -77,6 +111,8 @@ export interface RedisFeatureStoreOptions {
 export class RedisFeatureStore implements FeatureStore {
   private readonly ctx: FeatureContext;
   private readonly ttl: number;
+  private readonly refreshAfter: number;
+  private readonly now: () => number;
   private readonly maxAttempts: number;
   private readonly perScript: number;
   /** Cards whose optimistic write lost to another writer and were recomputed (a metric, not an error). */
@@ -88,6 +124,8 @@ export class RedisFeatureStore implements FeatureStore {
   ) {
     this.ctx = opts.ctx ?? defaultFeatureContext;
     this.ttl = opts.ttlSeconds ?? 90 * 24 * 3600;
+    this.refreshAfter = Math.max(1, Math.floor(this.ttl / 64));
+    this.now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
     this.maxAttempts = opts.maxAttempts ?? 8;
     this.perScript = Math.max(1, opts.cardsPerScript ?? Infinity);
     if (!(READ in redis)) redis.defineCommand(READ, { lua: READ_LUA });
@@ -123,13 +161,19 @@ export class RedisFeatureStore implements FeatureStore {
     const batch = indices.map((i) => txs[i]);
     const cards = [...new Set(batch.map((t) => t.cardId))];
     const read = this.redis.pipeline() as unknown as Pipe;
-        for (const chunk of this.chunks(cards)) read[READ_BUFFER](chunk.length, ...chunk.map((c) => this.cardKey(c)));
-    const replies = (checked(await read.exec()) as Array<Array<[Buffer | null, Buffer | null]>>).flat();
-    const loaded = new Map<string, { state: CardState; version: number }>();
-    cards.forEach((c, i) => {
-      const [blob, version] = replies[i];
-      loaded.set(c, { state: blob ? decodeCardState(blob) : emptyCardState(), version: version ? Number(version.toString()) : 0 });
-    });
+    for (const chunk of this.chunks(cards)) read[READ_BUFFER](chunk.length, ...chunk.map((c) => this.cardKey(c)));
+    const loaded = new Map<string, { state: CardState; version: number; ttlSetAt: number }>();
+    let c = 0;
+    for (const packed of checked(await read.exec()) as Buffer[]) {
+      for (let o = 0; o < packed.length; c++) {
+        const version = packed.readDoubleLE(o);
+        const ttlSetAt = packed.readDoubleLE(o + 8);
+        const len = packed.readUInt32LE(o + 16);
+        o += 20;
+        loaded.set(cards[c], { state: len > 0 ? decodeCardState(packed.subarray(o, o + len)) : emptyCardState(), version, ttlSetAt });
+        o += len;
+      }
+    }
 
     const outcome = runBatch(batch, (cardId) => loaded.get(cardId)!.state, this.ctx);
 
@@ -147,13 +191,34 @@ export class RedisFeatureStore implements FeatureStore {
 
     const changed = [...outcome.changed];
     const write = this.redis.pipeline() as unknown as Pipe;
+    const now = this.now();
     for (const chunk of this.chunks(changed)) {
-      const args: Array<string | number | Buffer> = chunk.map(([cardId]) => this.cardKey(cardId));
-      args.push(this.ttl);
-      for (const [cardId, change] of chunk) {
-        args.push(loaded.get(cardId)!.version, asBuffer(encodeCardState(change.state)), change.appended.length);
-        for (const e of change.appended) args.push(`h${e.seq % LIMITS.applied}`, asBuffer(encodeHistoryEntry(e)));
+      let size = 0;
+      for (const [, change] of chunk) {
+        size += 14 + cardStateSize(change.state);
+        for (const e of change.appended) size += 5 + historyEntrySize(e);
       }
+      const buf = Buffer.allocUnsafe(size);
+      const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      let o = 0;
+      const args: Array<string | number | Buffer> = chunk.map(([cardId]) => this.cardKey(cardId));
+      for (const [cardId, change] of chunk) {
+        const card = loaded.get(cardId)!;
+        const stateStart = o + 14;
+        const stateEnd = encodeCardStateInto(change.state, dv, stateStart);
+        dv.setFloat64(o, card.version, true);
+        dv.setUint32(o + 8, stateEnd - stateStart, true);
+        dv.setUint8(o + 12, change.appended.length);
+        dv.setUint8(o + 13, this.ttl > 0 && !(now - card.ttlSetAt < this.refreshAfter) ? 1 : 0);
+        o = stateEnd;
+        for (const e of change.appended) {
+          dv.setUint8(o, e.seq % LIMITS.applied);
+          const end = encodeHistoryEntryInto(e, dv, o + 5);
+          dv.setUint32(o + 1, end - o - 5, true);
+          o = end;
+        }
+      }
+      args.push(this.ttl, now, buf);
       write[WRITE](chunk.length, ...args);
     }
     const written = changed.length > 0 ? (checked(await write.exec()) as number[][]).flat() : [];
@@ -179,11 +244,6 @@ function historyOf(hash: Record<string, Buffer>): HistoryEntry[] {
   const entries: HistoryEntry[] = [];
   for (const [field, value] of Object.entries(hash)) if (field.startsWith('h')) entries.push(decodeHistoryEntry(value));
   return entries.sort((a, b) => a.seq - b.seq);
-}
-
-/** A Buffer view of the bytes (no copy). */
-function asBuffer(u: Uint8Array): Buffer {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 }
 
 function checked(results: Array<[Error | null, unknown]> | null): unknown[] {

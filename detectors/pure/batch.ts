@@ -75,15 +75,24 @@ export function lastBefore(history: readonly HistoryEntry[], k: number, beforeTs
 
 const HEADER = 3;
 
+/** Bytes encodeHistoryEntry writes for this entry. */
+export const historyEntrySize = (e: HistoryEntry): number => 8 * (HEADER + e.vector.length);
+
 /** Packs a history entry as [key f64][ts f64][seq f64][vector f64...] little-endian. */
 export function encodeHistoryEntry(e: HistoryEntry): Uint8Array {
-  const out = new Uint8Array(8 * (HEADER + e.vector.length));
-  const dv = new DataView(out.buffer);
-  dv.setFloat64(0, e.key, true);
-  dv.setFloat64(8, e.ts, true);
-  dv.setFloat64(16, e.seq, true);
-  for (let i = 0; i < e.vector.length; i++) dv.setFloat64(8 * (i + HEADER), e.vector[i], true);
+  const out = new Uint8Array(historyEntrySize(e));
+  encodeHistoryEntryInto(e, new DataView(out.buffer), 0);
   return out;
+}
+
+/** encodeHistoryEntry into `dv` at byte `o`; returns the end. */
+export function encodeHistoryEntryInto(e: HistoryEntry, dv: DataView, o: number): number {
+  dv.setFloat64(o, e.key, true);
+  dv.setFloat64(o + 8, e.ts, true);
+  dv.setFloat64(o + 16, e.seq, true);
+  o += 8 * HEADER;
+  for (let i = 0; i < e.vector.length; i++, o += 8) dv.setFloat64(o, e.vector[i], true);
+  return o;
 }
 
 export function decodeHistoryEntry(buf: Uint8Array): HistoryEntry {

@@ -67,19 +67,39 @@ export function emptyCardState(): CardState {
 const FORMAT = 1;
 const SCALARS = 9;
 
+/** Bytes encodeCardState writes for this state. */
+export function cardStateSize(s: CardState): number {
+  return 1 + 6 + SCALARS * 8 + s.evTs.length * 26 + s.devices.length * 4 + s.countries.length * 2 + s.merchants.length * 4 + s.applied.length * 8;
+}
+
 /** Packs a card state: [format u8][counts u8 x6][scalars f64][events][sets] little-endian. */
 export function encodeCardState(s: CardState): Uint8Array {
+  const buf = new Uint8Array(cardStateSize(s));
+  encodeCardStateInto(s, new DataView(buf.buffer), 0);
+  return buf;
+}
+
+/** encodeCardState into `dv` at byte `o` (the online store packs a whole batch into one buffer); returns the end. */
+export function encodeCardStateInto(s: CardState, dv: DataView, o: number): number {
   const ne = s.evTs.length;
-  const size = 1 + 6 + SCALARS * 8 + ne * (8 + 8 + 4 + 2 + 4) + s.devices.length * 4 + s.countries.length * 2 + s.merchants.length * 4 + s.applied.length * 8;
-  const buf = new Uint8Array(size);
-  const dv = new DataView(buf.buffer);
-  let o = 0;
-  dv.setUint8(o++, FORMAT);
-  for (const len of [ne, s.devices.length, s.countries.length, s.merchants.length, s.applied.length, 0]) dv.setUint8(o++, len);
-  for (const v of [s.n, s.firstTs, s.lastTs, s.lastLat, s.lastLon, s.homeCountry, s.meanLog, s.m2Log, s.sumAmount]) {
-    dv.setFloat64(o, v, true);
-    o += 8;
-  }
+  dv.setUint8(o, FORMAT);
+  dv.setUint8(o + 1, ne);
+  dv.setUint8(o + 2, s.devices.length);
+  dv.setUint8(o + 3, s.countries.length);
+  dv.setUint8(o + 4, s.merchants.length);
+  dv.setUint8(o + 5, s.applied.length);
+  dv.setUint8(o + 6, 0);
+  o += 7;
+  dv.setFloat64(o, s.n, true);
+  dv.setFloat64(o + 8, s.firstTs, true);
+  dv.setFloat64(o + 16, s.lastTs, true);
+  dv.setFloat64(o + 24, s.lastLat, true);
+  dv.setFloat64(o + 32, s.lastLon, true);
+  dv.setFloat64(o + 40, s.homeCountry, true);
+  dv.setFloat64(o + 48, s.meanLog, true);
+  dv.setFloat64(o + 56, s.m2Log, true);
+  dv.setFloat64(o + 64, s.sumAmount, true);
+  o += SCALARS * 8;
   for (let i = 0; i < ne; i++) {
     dv.setFloat64(o, s.evTs[i], true);
     dv.setFloat64(o + 8, s.evAmount[i], true);
@@ -88,49 +108,55 @@ export function encodeCardState(s: CardState): Uint8Array {
     dv.setUint32(o + 22, s.evDevice[i], true);
     o += 26;
   }
-  for (const d of s.devices) {
-    dv.setUint32(o, d, true);
-    o += 4;
-  }
-  for (const c of s.countries) {
-    dv.setUint16(o, c, true);
-    o += 2;
-  }
-  for (const m of s.merchants) {
-    dv.setUint32(o, m, true);
-    o += 4;
-  }
-  for (const a of s.applied) {
-    dv.setFloat64(o, a, true);
-    o += 8;
-  }
-  return buf;
+  for (let i = 0; i < s.devices.length; i++, o += 4) dv.setUint32(o, s.devices[i], true);
+  for (let i = 0; i < s.countries.length; i++, o += 2) dv.setUint16(o, s.countries[i], true);
+  for (let i = 0; i < s.merchants.length; i++, o += 4) dv.setUint32(o, s.merchants[i], true);
+  for (let i = 0; i < s.applied.length; i++, o += 8) dv.setFloat64(o, s.applied[i], true);
+  return o;
 }
 
 export function decodeCardState(buf: Uint8Array): CardState {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let o = 0;
-  const format = dv.getUint8(o++);
+  const format = dv.getUint8(0);
   if (format !== FORMAT) throw new Error(`card state format ${format} is not supported (expected ${FORMAT})`);
-  const [ne, nd, nc, nm, na] = [0, 1, 2, 3, 4].map(() => dv.getUint8(o++)) as [number, number, number, number, number];
-  o++;
-  const sc: number[] = [];
-  for (let i = 0; i < SCALARS; i++, o += 8) sc.push(dv.getFloat64(o, true));
-  const s = emptyCardState();
-  [s.n, s.firstTs, s.lastTs, s.lastLat, s.lastLon, s.homeCountry, s.meanLog, s.m2Log, s.sumAmount] = sc as [
-    number, number, number, number, number, number, number, number, number,
-  ];
+  const ne = dv.getUint8(1);
+  const nd = dv.getUint8(2);
+  const nc = dv.getUint8(3);
+  const nm = dv.getUint8(4);
+  const na = dv.getUint8(5);
+  let o = 7;
+  const s: CardState = {
+    n: dv.getFloat64(o, true),
+    firstTs: dv.getFloat64(o + 8, true),
+    lastTs: dv.getFloat64(o + 16, true),
+    lastLat: dv.getFloat64(o + 24, true),
+    lastLon: dv.getFloat64(o + 32, true),
+    homeCountry: dv.getFloat64(o + 40, true),
+    meanLog: dv.getFloat64(o + 48, true),
+    m2Log: dv.getFloat64(o + 56, true),
+    sumAmount: dv.getFloat64(o + 64, true),
+    evTs: new Array<number>(ne),
+    evAmount: new Array<number>(ne),
+    evMerchant: new Array<number>(ne),
+    evCountry: new Array<number>(ne),
+    evDevice: new Array<number>(ne),
+    devices: new Array<number>(nd),
+    countries: new Array<number>(nc),
+    merchants: new Array<number>(nm),
+    applied: new Array<number>(na),
+  };
+  o += SCALARS * 8;
   for (let i = 0; i < ne; i++, o += 26) {
-    s.evTs.push(dv.getFloat64(o, true));
-    s.evAmount.push(dv.getFloat64(o + 8, true));
-    s.evMerchant.push(dv.getUint32(o + 16, true));
-    s.evCountry.push(dv.getUint16(o + 20, true));
-    s.evDevice.push(dv.getUint32(o + 22, true));
+    s.evTs[i] = dv.getFloat64(o, true);
+    s.evAmount[i] = dv.getFloat64(o + 8, true);
+    s.evMerchant[i] = dv.getUint32(o + 16, true);
+    s.evCountry[i] = dv.getUint16(o + 20, true);
+    s.evDevice[i] = dv.getUint32(o + 22, true);
   }
-  for (let i = 0; i < nd; i++, o += 4) s.devices.push(dv.getUint32(o, true));
-  for (let i = 0; i < nc; i++, o += 2) s.countries.push(dv.getUint16(o, true));
-  for (let i = 0; i < nm; i++, o += 4) s.merchants.push(dv.getUint32(o, true));
-  for (let i = 0; i < na; i++, o += 8) s.applied.push(dv.getFloat64(o, true));
+  for (let i = 0; i < nd; i++, o += 4) s.devices[i] = dv.getUint32(o, true);
+  for (let i = 0; i < nc; i++, o += 2) s.countries[i] = dv.getUint16(o, true);
+  for (let i = 0; i < nm; i++, o += 4) s.merchants[i] = dv.getUint32(o, true);
+  for (let i = 0; i < na; i++, o += 8) s.applied[i] = dv.getFloat64(o, true);
   return s;
 }
 

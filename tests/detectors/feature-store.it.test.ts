@@ -84,4 +84,30 @@ describe('RedisFeatureStore', () => {
       expect(arrays(vb)).toEqual(arrays(clean.slice(i, i + 40)));
     }
   });
+
+  it('refreshes a card\'s TTL on its first write and then only once ttl/64 has passed', async () => {
+    const txs = tinyStream(30, 14, { cards: 1 }).map((i) => i.tx);
+    const { redis, prefix } = await redisStore('feat-ttl');
+    let now = 1_000_000;
+    const ttl = 6_400; // refreshed at most every 100 s
+    const store = new RedisFeatureStore(redis, { keyPrefix: prefix, ttlSeconds: ttl, nowSeconds: () => now });
+    const key = store.cardKey(txs[0].cardId);
+    await store.computeAndApply(txs.slice(0, 10));
+    expect(await redis.ttl(key)).toBeGreaterThan(ttl - 5);
+    expect(await redis.hget(key, 'e')).toBe(String(now));
+    await redis.expire(key, 50);
+    now += 99;
+    await store.computeAndApply(txs.slice(10, 20));
+    const kept = await redis.ttl(key);
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(50); // within ttl/64 of the last refresh: no EXPIRE sent
+    now += 1;
+    await store.computeAndApply(txs.slice(20));
+    expect(await redis.ttl(key)).toBeGreaterThan(ttl - 5);
+    expect(await redis.hget(key, 'e')).toBe(String(now));
+    prefixes.push(`${prefix}never:`);
+    const never = new RedisFeatureStore(redis, { keyPrefix: `${prefix}never:`, ttlSeconds: 0 });
+    await never.computeAndApply(txs.slice(0, 5));
+    expect(await redis.ttl(never.cardKey(txs[0].cardId))).toBe(-1);
+  });
 });
