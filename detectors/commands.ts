@@ -14,6 +14,11 @@ import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
 import { generateStream, SCENARIOS } from '../producers/world/index.ts';
 import { datasetFromKafka, type KafkaDataset } from './kafka-history.ts';
 import { DEFAULT_LABEL_MATURITY_DAYS } from './pure/labels.ts';
+import { Redis } from 'ioredis';
+import { MODEL_VERSION_NAME, PolicySchema } from '../core/contracts.ts';
+import { driftSnapshot, type DriftSnapshot } from './drift.ts';
+import { driftCounts } from './pure/drift.ts';
+import { listModelVersions } from './model-version.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
 
@@ -309,5 +314,74 @@ const bench: Command = {
   },
 };
 
+const f3 = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
+
+/** The drift table: one row per feature and score, highest PSI first. */
+export function driftTable(s: DriftSnapshot, from: string): string {
+  const c = driftCounts(s.rows);
+  return [
+    table(
+      ['feature / score', 'kind', 'PSI', 'status', 'bins', 'note'],
+      s.rows.map((r) => [r.name, r.kind, f3(r.psi), r.status === 'stable' ? '' : r.status, r.edges.length + 1, r.note ?? '']),
+    ),
+    '',
+    `model ${s.version} (${from}): ${s.liveRows} live rows; ${c.shifted} shifted (PSI > 0.2), ${c.moderate} moderate (0.1 to 0.2) of ${s.rows.length - c.expected}` +
+      (c.expected ? `; ${c.expected} expected to move with time, not counted` : ''),
+  ].join('\n');
+}
+
+const drift: Command = {
+  name: 'drift',
+  summary: 'PSI per feature and model score: live traffic (Redis counts from detect) against the version\'s training reference',
+  usage: '[--model VERSION] [--json FILE]      default: the version the current policy serves, else the newest under MODEL_DIR',
+  async run(argv) {
+    const { values: v, positionals } = parseFlags(drift, argv, { model: { type: 'string' }, json: { type: 'string' } });
+    if (positionals.length) throw new UserInputError(`drift: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream drift ${drift.usage}`);
+    if (v.model !== undefined && !MODEL_VERSION_NAME.test(v.model)) throw new UserInputError(`--model must be a model version folder name (letters, digits, . _ -), got ${JSON.stringify(v.model)}`);
+    const config = loadConfig();
+    const prefix = config.redis.keyPrefix;
+    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
+    try {
+      await redis.connect().catch((err: Error) => {
+        throw new UserInputError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${err.message}); start it or set REDIS_URL`);
+      });
+      let version = v.model;
+      let from = '--model';
+      if (version === undefined) {
+        const current = await redis.get(`${prefix}policy:current`);
+        const raw = current === null ? null : await redis.get(`${prefix}policy:v:${current}`);
+        const policy = raw === null ? undefined : PolicySchema.safeParse(JSON.parse(raw));
+        if (policy?.success && policy.data.modelVersion) {
+          version = policy.data.modelVersion;
+          from = `served by policy v${policy.data.version}`;
+        }
+      }
+      if (version === undefined) {
+        version = (await listModelVersions(config.modelDir)).at(-1);
+        from = 'newest under MODEL_DIR; the policy names none';
+      }
+      if (version === undefined) throw new UserInputError(`no model version under MODEL_DIR (${path.resolve(config.modelDir)}); train one with: npm run train`);
+      const dir = path.join(config.modelDir, version);
+      if (!(await readFile(path.join(dir, 'model-card.json')).then(() => true, () => false))) {
+        throw new UserInputError(`${from === '--model' ? '--model ' : ''}${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
+      }
+      const snap = await driftSnapshot(redis, prefix, dir);
+      if (!snap.hasReference) {
+        throw new UserInputError(`model ${version} has no drift-reference.json (trained before drift monitoring); train a new version to monitor drift`);
+      }
+      console.log(driftTable(snap, from));
+      if (snap.liveRows === 0) console.log('no live rows yet: the detect stage records them per batch while it serves this version');
+      if (v.json) {
+        await mkdir(path.dirname(path.resolve(v.json)), { recursive: true });
+        await writeFile(v.json, JSON.stringify({ ...snap, from }, null, 2) + '\n');
+        console.log(`drift written to ${v.json}`);
+      }
+      return 0;
+    } finally {
+      redis.disconnect();
+    }
+  },
+};
+
 /** CLI subcommands owned by this part of the tree; cli/main.ts lists them. */
-export const commands: Command[] = [train, bench];
+export const commands: Command[] = [train, bench, drift];

@@ -47,6 +47,17 @@ export interface ModelCard {
   curves?: Record<string, ModelCurves>;
   /** Where the chosen thresholds sit on those curves (score >= threshold flags). */
   thresholdMarks?: Record<string, ThresholdMark[]>;
+  /** The drift reference stored beside the card (quantile bins per feature and score). Absent in older cards. */
+  drift?: {
+    file: string;
+    bins: number;
+    features: number;
+    scores: string[];
+    featureRows: number;
+    scoreRows: number;
+    featuresFrom: string;
+    scoresFrom: string;
+  };
   timings: Record<string, number>;
 }
 
@@ -115,6 +126,12 @@ export function renderModelCardMarkdown(c: ModelCard): string {
           `Curves on the test slice (model-card.json \`curves\`: pr = [recall, precision], roc = [fpr, tpr]): ${Object.entries(c.curves)
             .map(([m, k]) => `${m} ${k.pr.length} PR / ${k.roc.length} ROC points`)
             .join(', ')}; operating points of the chosen thresholds in \`thresholdMarks\`.`,
+          '',
+        ]
+      : []),
+    ...(c.drift
+      ? [
+          `Drift reference in \`${c.drift.file}\`: up to ${c.drift.bins} quantile bins for ${c.drift.features} features (${c.drift.featuresFrom}, ${c.drift.featureRows} rows) and the ${c.drift.scores.join(' and ')} scores (${c.drift.scoresFrom}, ${c.drift.scoreRows} rows); \`fraudstream drift\` compares live traffic with it (PSI).`,
           '',
         ]
       : []),

@@ -6,6 +6,7 @@
  *   xgboost.json + .bin      ml-xgboost options and model bytes
  *   explain.json             the legitimate medians occlusion explanations substitute
  *   heavy/                   the TensorFlow.js sequence model (when trained)
+ *   drift-reference.json     quantile bins and reference shares per feature and score (drift monitoring)
  *   model-card.json / .md    data window, sizes, thresholds, metrics per model and for the routed ensemble
  * A version is written into a hidden temporary folder and renamed into place, so readers never see half of one.
  */
@@ -19,6 +20,8 @@ import { XgbModel, type XgbFile } from './xgboost.ts';
 import { occlusionExplain } from './pure/explain.ts';
 import type { ModelCard } from './model-card.ts';
 import { renderModelCardMarkdown } from './model-card.ts';
+import type { DriftReference } from './pure/drift.ts';
+import { DRIFT_REFERENCE_FILE, loadDriftReference } from './drift.ts';
 
 export const FILES = {
   features: 'features.json',
@@ -28,6 +31,7 @@ export const FILES = {
   xgboostModel: 'xgboost.bin',
   explain: 'explain.json',
   heavyDir: 'heavy',
+  driftReference: DRIFT_REFERENCE_FILE,
   cardJson: 'model-card.json',
   cardMd: 'model-card.md',
 } as const;
@@ -50,6 +54,8 @@ export interface VersionParts {
   thresholds: ModelThresholds;
   baseline: Float64Array;
   card: ModelCard;
+  /** Bins and reference shares for drift monitoring (written as drift-reference.json). */
+  driftReference?: DriftReference;
 }
 
 export function versionName(now = new Date()): string {
@@ -75,6 +81,7 @@ export async function saveModelVersion(modelDir: string, parts: VersionParts, na
     await writeFile(path.join(tmp, FILES.xgboostModel), bytes);
     await writeFile(path.join(tmp, FILES.explain), json({ method: 'occlusion-with-legit-median', baseline: Array.from(parts.baseline) }));
     if (parts.heavy) await parts.heavy.save(path.join(tmp, FILES.heavyDir));
+    if (parts.driftReference) await writeFile(path.join(tmp, FILES.driftReference), JSON.stringify(parts.driftReference));
     await writeFile(path.join(tmp, FILES.cardJson), json(card));
     await writeFile(path.join(tmp, FILES.cardMd), renderModelCardMarkdown(card));
     const dest = path.join(modelDir, finalName);
@@ -89,6 +96,10 @@ export async function saveModelVersion(modelDir: string, parts: VersionParts, na
 /** A loaded version: the router's ModelBundle plus the card and a way to release wasm/tf memory. */
 export class LoadedModel implements ModelBundle {
   private readonly scratch: Float64Array;
+  /** What live traffic is compared with (detectors/pure/drift.ts); undefined for versions trained without one. */
+  driftReference?: DriftReference;
+  /** Why the version's drift-reference.json could not be used, when it exists but is broken. */
+  driftReferenceError?: string;
 
   constructor(
     readonly version: string,
@@ -187,7 +198,14 @@ export async function loadModelVersion(dir: string, opts: { heavyLoader?: HeavyL
       throw err;
     }
   } else heavyMissing = card.models?.heavy && 'skipped' in card.models.heavy ? String(card.models.heavy.skipped) : 'this version was trained without one';
-  return new LoadedModel(path.basename(dir), dir, Object.freeze([...names]), thresholds, card, forest, xgboost, Float64Array.from(explain.baseline), heavy, heavyMissing);
+  const model = new LoadedModel(path.basename(dir), dir, Object.freeze([...names]), thresholds, card, forest, xgboost, Float64Array.from(explain.baseline), heavy, heavyMissing);
+  // Drift monitoring is auxiliary: an unreadable reference must not stop a version from serving.
+  try {
+    model.driftReference = await loadDriftReference(dir);
+  } catch (err) {
+    model.driftReferenceError = (err as Error).message;
+  }
+  return model;
 }
 
 /** Version folder names under modelDir, oldest first (only complete versions: they hold a model card). */

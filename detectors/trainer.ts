@@ -13,6 +13,8 @@ import { mulberry32 } from './pure/rng.ts';
 import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, Outcome, routeAll, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
 import { modelCurves, operatingPoint, type ModelCurves, type ThresholdMark } from './pure/curves.ts';
 import { ensembleMetrics, modelMetrics, type ModelMetrics } from './pure/evaluate.ts';
+import { buildDriftReference, DEFAULT_DRIFT_BINS } from './pure/drift.ts';
+import { DRIFT_REFERENCE_FILE } from './drift.ts';
 import type { ModelCard, SliceInfo } from './model-card.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
@@ -346,6 +348,14 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
   } satisfies Record<string, ModelMetrics | null>;
   const { curves, thresholdMarks } = testCurves(testScores, outcomes, yTest, choice.thresholds);
 
+  // Drift reference: features as served on the training slice (every row, fraud included); scores on the whole
+  // validation slice, where XGBoost is out of sample as it is live.
+  t0 = performance.now();
+  const trainRows = ds.rows.slice(train.start, train.end);
+  const valAll = ds.rows.slice(val.start, val.end);
+  const driftReference = buildDriftReference(ds.featureNames, trainRows, { isolationForest: forest.scoreMany(valAll), xgboost: xgb.predictMany(valAll), slice: 'validation' });
+  clock('driftReference', t0);
+
   const all: Slice = { start: 0, end: n };
   const allInfo = sliceInfo(ds, all);
   const card: ModelCard = {
@@ -372,6 +382,16 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     test: testMetrics,
     curves,
     thresholdMarks,
+    drift: {
+      file: DRIFT_REFERENCE_FILE,
+      bins: DEFAULT_DRIFT_BINS,
+      features: ds.featureNames.length,
+      scores: ['isolationForest', 'xgboost'],
+      featureRows: trainRows.length,
+      scoreRows: valAll.length,
+      featuresFrom: 'training slice (all rows, fraud included)',
+      scoresFrom: 'validation slice (out of sample)',
+    },
     timings,
   };
 
@@ -386,6 +406,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
       thresholds: choice.thresholds,
       baseline,
       card,
+      driftReference,
     });
     card.version = dir.split(/[\\/]/).pop() ?? '';
     return {

@@ -1,0 +1,82 @@
+/**
+ * Drift at the edges: the version's reference file, and the live bin counts in Redis
+ * (hash `<prefix>drift:<modelVersion>`, fields `<entry>:<bin>` plus `_rows`).
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
+import { DRIFT_TOTAL_FIELD, driftField, driftReport, parseDriftHash, parseDriftReference, type DriftReference, type DriftRow } from './pure/drift.ts';
+
+export const DRIFT_REFERENCE_FILE = 'drift-reference.json';
+
+export const driftKey = (prefix: string, modelVersion: string) => `${prefix}drift:${modelVersion}`;
+
+/** The version's drift reference; undefined for versions trained before it existed. A broken file is an error. */
+export async function loadDriftReference(versionDir: string): Promise<DriftReference | undefined> {
+  const p = path.join(versionDir, DRIFT_REFERENCE_FILE);
+  let text: string;
+  try {
+    text = await readFile(p, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    return parseDriftReference(JSON.parse(text));
+  } catch (err) {
+    throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version ${versionDir}: ${DRIFT_REFERENCE_FILE}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Adds one batch's counts (DriftAccumulator.drain()) to the version's hash: one pipeline, one HINCRBY per non-zero
+ * bin plus the row counter. The row count is the sum of the first entry's bins (every entry sees every row).
+ */
+export async function recordDrift(redis: Redis, prefix: string, modelVersion: string, counts: Record<string, ArrayLike<number>>): Promise<number> {
+  const names = Object.keys(counts);
+  if (names.length === 0) return 0;
+  const key = driftKey(prefix, modelVersion);
+  const first = counts[names[0] as string] as ArrayLike<number>;
+  let rows = 0;
+  for (let i = 0; i < first.length; i++) rows += first[i] as number;
+  if (rows === 0) return 0;
+  const pipe = redis.pipeline();
+  for (const name of names) {
+    const c = counts[name] as ArrayLike<number>;
+    for (let bin = 0; bin < c.length; bin++) if (c[bin]) pipe.hincrby(key, driftField(name, bin), c[bin] as number);
+  }
+  pipe.hincrby(key, DRIFT_TOTAL_FIELD, rows);
+  const results = await pipe.exec();
+  const failed = results?.find(([err]) => err);
+  if (failed) throw failed[0] as Error;
+  return rows;
+}
+
+/** Live counts for a version: rows observed and counts per entry and bin (zeros where no field exists). */
+export async function readDrift(redis: Redis, prefix: string, modelVersion: string): Promise<{ rows: number; counts: Record<string, number[]> }> {
+  return parseDriftHash(await redis.hgetall(driftKey(prefix, modelVersion)));
+}
+
+/** Starts a version's live counts over (e.g. after a known, accepted shift). */
+export async function resetDrift(redis: Redis, prefix: string, modelVersion: string): Promise<void> {
+  await redis.del(driftKey(prefix, modelVersion));
+}
+
+export interface DriftSnapshot {
+  version: string;
+  /** False when the version has no drift-reference.json (trained before drift monitoring). */
+  hasReference: boolean;
+  bins: number | null;
+  /** Rows counted live for this version (all stage members together). */
+  liveRows: number;
+  rows: DriftRow[];
+}
+
+/** PSI per feature and score for one version: its reference file against its live counts in Redis. */
+export async function driftSnapshot(redis: Redis, prefix: string, versionDir: string): Promise<DriftSnapshot> {
+  const version = path.basename(versionDir);
+  const [reference, live] = await Promise.all([loadDriftReference(versionDir), readDrift(redis, prefix, version)]);
+  if (!reference) return { version, hasReference: false, bins: null, liveRows: live.rows, rows: [] };
+  return { version, hasReference: true, bins: reference.bins, liveRows: live.rows, rows: driftReport(reference, live.counts) };
+}
