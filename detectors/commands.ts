@@ -321,9 +321,12 @@ export function driftTable(s: DriftSnapshot, from: string): string {
   const c = driftCounts(s.rows);
   return [
     table(
-      ['feature / score', 'kind', 'PSI', 'status', 'bins', 'note'],
-      s.rows.map((r) => [r.name, r.kind, f3(r.psi), r.status === 'stable' ? '' : r.status, r.edges.length + 1, r.note ?? '']),
-    ),
+      ['feature / score', 'kind', 'PSI', 'status', 'bins'],
+      s.rows.map((r) => [r.name, r.kind, f3(r.psi), r.status === 'stable' ? '' : r.status, r.edges.length + 1]),
+    )
+      .split('\n')
+      .map((line, i) => (i === 0 ? `${line}  note` : i >= 2 && s.rows[i - 2]?.note ? `${line}  ${s.rows[i - 2]?.note}` : line))
+      .join('\n'),
     '',
     `model ${s.version} (${from}): ${s.liveRows} live rows; ${c.shifted} shifted (PSI > 0.2), ${c.moderate} moderate (0.1 to 0.2) of ${s.rows.length - c.expected}` +
       (c.expected ? `; ${c.expected} expected to move with time, not counted` : ''),

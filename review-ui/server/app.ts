@@ -34,6 +34,7 @@ import { cardNorm, travelFromPrevious } from './card.ts';
 import { readHealth } from './health.ts';
 import { LiveFeed } from './live.ts';
 import { findModel, listModels } from './models.ts';
+import { driftForVersion } from './drift.ts';
 import { previewPolicy } from './preview.ts';
 import { ModelPromoteBodySchema, promotionInput, servedModels } from './serving.ts';
 import { ReplayController, loadSimulatorFactory, type SimulatorFactory } from './replay.ts';
@@ -393,6 +394,16 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       served: servedModels(feed.recentDecisions(SERVED_WINDOW)),
       live: feed.metrics.snapshot(),
     });
+  });
+
+  api.get('/drift', async (req, res) => {
+    const current = await policies.current();
+    const body = await driftForVersion(redis, prefix, config.modelDir, req.query.version, current);
+    if (!body) {
+      res.status(404).json({ error: `no model version ${String(req.query.version ?? current.modelVersion)} under MODEL_DIR (${config.modelDir})` });
+      return;
+    }
+    res.json(body);
   });
 
   api.post('/models/promote', async (req, res) => {

@@ -1,6 +1,7 @@
 import { api, ApiError, type LabelSnapshot, type ModelVersion, type ModelsResponse, type Policy, type ServedSummary } from './api.ts';
 import { on } from './bus.ts';
 import { dateTime, h, kv, num, pre, section, table, time, type Child } from './dom.ts';
+import { driftPanel } from './drift.ts';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -147,6 +148,7 @@ export function modelsView(root: HTMLElement): () => void {
   const useThresholds = h('input', { type: 'checkbox', id: 'promote-thresholds' });
   const historyBox = h('div', { id: 'model-history' });
   const list = h('div', { id: 'models' });
+  const drift = driftPanel();
   root.append(
     h(
       'div',
@@ -161,9 +163,11 @@ export function modelsView(root: HTMLElement): () => void {
       section('Policy versions (rollback restores the model too)', historyBox),
     ),
     section('Live precision and recall against delayed labels', liveBox),
+    section('Drift: live traffic against the served version\'s training data (PSI)', drift.el),
     list,
   );
   let state: { policyVersion: number; inPolicy: string | null } = { policyVersion: 0, inPolicy: null };
+  let loaded = false;
   const showError = (err: unknown) => {
     status.textContent = err instanceof ApiError ? err.message : String(err);
     status.className = 'error';
@@ -198,9 +202,12 @@ export function modelsView(root: HTMLElement): () => void {
 
   const load = async () => {
     const [r, pol] = await Promise.all([api<ModelsResponse>('GET', '/api/models'), api<{ current: Policy; history: Policy[] }>('GET', '/api/policy')]);
+    const before = state.inPolicy;
     state = { policyVersion: r.policyVersion, inPolicy: r.activeInPolicy };
     liveBox.replaceChildren(liveTable(r.live));
     servingBox.replaceChildren(servingPanel(r.policyVersion, r.activeInPolicy, r.served));
+    if (loaded && before !== r.activeInPolicy) drift.reload();
+    loaded = true;
     historyBox.replaceChildren(
       table(
         ['policy', 'when', 'by', 'model', ''],
@@ -224,5 +231,8 @@ export function modelsView(root: HTMLElement): () => void {
     list.replaceChildren(...r.versions.map((m) => versionPanel(m, m.version === r.activeInPolicy, promote)));
   };
   load().catch(showError);
-  return off;
+  return () => {
+    off();
+    drift.stop();
+  };
 }
