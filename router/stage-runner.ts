@@ -96,6 +96,51 @@ export function chunkByBytes(messages: OutMessage[], maxBytes: number): OutMessa
   return chunks;
 }
 
+export interface ParsedMessage<T> {
+  value: T;
+  key: string;
+  /** "partition:offset": identifies the Kafka message (a redelivery has the same source). */
+  source: string;
+  receivedAt: number;
+}
+
+/**
+ * Parses a consumed batch: valid messages in order (the first copy of each key), the malformed with the reason
+ * for the dead-letter topic, and how many later copies of an already-seen key the batch held.
+ */
+export function splitBatch<T>(
+  messages: KafkaMessage[],
+  partition: number,
+  logic: Pick<StageLogic<T>, 'schema' | 'keyOf'>,
+): { parsed: ParsedMessage<T>[]; rejected: Array<{ message: KafkaMessage; reason: string }>; repeats: number } {
+  const parsed: ParsedMessage<T>[] = [];
+  const rejected: Array<{ message: KafkaMessage; reason: string }> = [];
+  const seen = new Set<string>();
+  let repeats = 0;
+  for (const m of messages) {
+    let json: unknown;
+    try {
+      json = JSON.parse(m.value?.toString('utf8') ?? '');
+    } catch (err) {
+      rejected.push({ message: m, reason: `not JSON: ${(err as Error).message}` });
+      continue;
+    }
+    const r = logic.schema.safeParse(json);
+    if (!r.success) {
+      rejected.push({ message: m, reason: `schema: ${describeZodError(r.error)}` });
+      continue;
+    }
+    const key = logic.keyOf(r.data);
+    if (seen.has(key)) {
+      repeats += 1;
+      continue;
+    }
+    seen.add(key);
+    parsed.push({ value: r.data, key, source: `${partition}:${m.offset}`, receivedAt: Number(m.timestamp) });
+  }
+  return { parsed, rejected, repeats };
+}
+
 export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage> {
   const { config, kafka, redis, logic, topic, groupId } = opts;
   const instanceId = opts.instanceId ?? `${logic.name}-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -160,37 +205,12 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       // Keep group membership while a batch waits on Redis or the broker.
       const hb = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
       try {
-        const toPublish: OutMessage[] = [];
+        const { parsed, rejected, repeats } = splitBatch(batch.messages, batch.partition, logic);
+        const toPublish: OutMessage[] = rejected.map((r) => deadLetter(r.message, batch.partition, r.reason));
         const fresh: Array<{ input: StageInput<T>; key: string; source: string }> = [];
-        const seenInBatch = new Set<string>();
         const published: Array<{ key: string; source: string }> = [];
-        let dead = 0;
-        let dupes = 0;
-        const parsed: Array<{ value: T; key: string; source: string; receivedAt: number }> = [];
-        for (const m of batch.messages) {
-          const raw = m.value?.toString('utf8') ?? '';
-          let json: unknown;
-          try {
-            json = JSON.parse(raw);
-          } catch (err) {
-            toPublish.push(deadLetter(m, batch.partition, `not JSON: ${(err as Error).message}`));
-            dead += 1;
-            continue;
-          }
-          const r = logic.schema.safeParse(json);
-          if (!r.success) {
-            toPublish.push(deadLetter(m, batch.partition, `schema: ${describeZodError(r.error)}`));
-            dead += 1;
-            continue;
-          }
-          const key = logic.keyOf(r.data);
-          if (seenInBatch.has(key)) {
-            dupes += 1;
-            continue;
-          }
-          seenInBatch.add(key);
-          parsed.push({ value: r.data, key, source: `${batch.partition}:${m.offset}`, receivedAt: Number(m.timestamp) });
-        }
+        const dead = rejected.length;
+        let dupes = repeats;
 
         const stored = parsed.length ? await redis.mget(...parsed.map((p) => outcomeKey(p.key))) : [];
         parsed.forEach((p, i) => {
