@@ -123,9 +123,10 @@ export class LoadedModel implements ModelBundle {
 
   scoreFirstLine(rows: FeatureVector[]): ScoredRow[] {
     const out: ScoredRow[] = new Array(rows.length);
+    const forest = rows.length > 1 ? this.forest.scoreMany(rows) : undefined;
     for (let i = 0; i < rows.length; i++) {
       const r = rows[i];
-      out[i] = { isolationForest: this.forest.score(r), xgboost: this.xgboost.predict(r) };
+      out[i] = { isolationForest: forest ? forest[i] : this.forest.score(r), xgboost: this.xgboost.predict(r) };
     }
     return out;
   }

@@ -34,33 +34,42 @@ const WRITE_LUA = `
 local ttl = tonumber(ARGV[1])
 local now = ARGV[2]
 local buf = ARGV[3]
+local H = {}
+for j = 0, 31 do H[j] = 'h' .. j end
 local out = {}
 local pos = 1
 for i, k in ipairs(KEYS) do
   local expected, slen, n, refresh
   expected, slen, n, refresh, pos = struct.unpack('<dI4BB', buf, pos)
-  local args = {'v', 0, 's', string.sub(buf, pos, pos + slen - 1)}
+  local state = string.sub(buf, pos, pos + slen - 1)
   pos = pos + slen
-  if refresh == 1 then
-    args[#args + 1] = 'e'
-    args[#args + 1] = now
-  end
-  for j = 1, n do
+  local v = tonumber(redis.call('HGET', k, 'v') or '0')
+  local ok = v == expected
+  if n == 1 and refresh == 0 then
+    -- the common case (one new transaction on a card whose TTL is fresh) without building an argument table
     local slot, elen
     slot, elen, pos = struct.unpack('<BI4', buf, pos)
-    args[#args + 1] = 'h' .. slot
-    args[#args + 1] = string.sub(buf, pos, pos + elen - 1)
+    if ok then redis.call('HSET', k, 'v', v + 1, 's', state, H[slot], string.sub(buf, pos, pos + elen - 1)) end
     pos = pos + elen
-  end
-  local v = tonumber(redis.call('HGET', k, 'v') or '0')
-  if v == expected then
-    args[2] = v + 1
-    redis.call('HSET', k, unpack(args))
-    if refresh == 1 then redis.call('EXPIRE', k, ttl) end
-    out[i] = 1
   else
-    out[i] = 0
+    local args = {'v', v + 1, 's', state}
+    if refresh == 1 then
+      args[#args + 1] = 'e'
+      args[#args + 1] = now
+    end
+    for j = 1, n do
+      local slot, elen
+      slot, elen, pos = struct.unpack('<BI4', buf, pos)
+      args[#args + 1] = H[slot]
+      args[#args + 1] = string.sub(buf, pos, pos + elen - 1)
+      pos = pos + elen
+    end
+    if ok then
+      redis.call('HSET', k, unpack(args))
+      if refresh == 1 then redis.call('EXPIRE', k, ttl) end
+    end
   end
+  out[i] = ok and 1 or 0
 end
 return out
 `;
@@ -160,8 +169,9 @@ export class RedisFeatureStore implements FeatureStore {
   private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[]): Promise<number[]> {
     const batch = indices.map((i) => txs[i]);
     const cards = [...new Set(batch.map((t) => t.cardId))];
+    const keys = new Map(cards.map((c) => [c, this.cardKey(c)]));
     const read = this.redis.pipeline() as unknown as Pipe;
-    for (const chunk of this.chunks(cards)) read[READ_BUFFER](chunk.length, ...chunk.map((c) => this.cardKey(c)));
+    for (const chunk of this.chunks(cards)) read[READ_BUFFER](chunk.length, ...chunk.map((c) => keys.get(c)!));
     const loaded = new Map<string, { state: CardState; version: number; ttlSetAt: number }>();
     let c = 0;
     for (const packed of checked(await read.exec()) as Buffer[]) {
@@ -201,7 +211,7 @@ export class RedisFeatureStore implements FeatureStore {
       const buf = Buffer.allocUnsafe(size);
       const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       let o = 0;
-      const args: Array<string | number | Buffer> = chunk.map(([cardId]) => this.cardKey(cardId));
+      const args: Array<string | number | Buffer> = chunk.map(([cardId]) => keys.get(cardId)!);
       for (const [cardId, change] of chunk) {
         const card = loaded.get(cardId)!;
         const stateStart = o + 14;

@@ -97,6 +97,8 @@ describe('isolation forest', () => {
     const loaded = FlatForest.fromJSON(JSON.parse(JSON.stringify(forest.toJSON())));
     const probe = gaussianRows(100, 3, 5);
     expect(Array.from(loaded.scoreMany(probe))).toEqual(Array.from(forest.scoreMany(probe)));
+    // the batch walk (tree by tree) gives exactly the one-row scores
+    expect(Array.from(forest.scoreMany(probe))).toEqual(probe.map((r) => forest.score(r)));
     // the seed reproduces the forest
     const again = trainIsolationForest(rows, { trees: 60, sampleSize: 256, seed: 9 });
     expect(Array.from(again.scoreMany(probe))).toEqual(Array.from(forest.scoreMany(probe)));
