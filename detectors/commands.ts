@@ -15,9 +15,10 @@ import { generateStream, SCENARIOS } from '../producers/world/index.ts';
 import { datasetFromKafka, type KafkaDataset } from './kafka-history.ts';
 import { DEFAULT_LABEL_MATURITY_DAYS } from './pure/labels.ts';
 import { Redis } from 'ioredis';
-import { MODEL_VERSION_NAME, PolicySchema } from '../core/contracts.ts';
+import { MODEL_VERSION_NAME, PolicySchema, type Transaction } from '../core/contracts.ts';
 import { driftSnapshot, type DriftSnapshot } from './drift.ts';
-import { driftCounts } from './pure/drift.ts';
+import { driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
+import { MemoryFeatureStore } from './features.ts';
 import { listModelVersions } from './model-version.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
@@ -333,15 +334,111 @@ export function driftTable(s: DriftSnapshot, from: string): string {
   ].join('\n');
 }
 
+const driftUsage = [
+  '[--model VERSION] [--json FILE]      live counts from Redis; default: the version the current policy serves, else the newest under MODEL_DIR',
+  '  | --world [--model VERSION] [--events N] [--seed S] [--cards N] [--from N] [--holiday] [--json FILE]',
+  '     offline: generate a world (producers/world), replay every event through the in-memory feature store, and count',
+  '     events from index --from on (default 60%: after the default training slice) scored by the version; --holiday',
+  '     turns on the world\'s drift switch at --from. No Redis needed.',
+].join('\n  ');
+
+/** Offline drift: a generated world scored by a version, counted exactly as the detect stage counts live traffic. */
+export async function worldSnapshot(dir: string, o: { events: number; seed: number; cards: number; from: number; holiday: boolean }, onProgress: (n: number) => void): Promise<DriftSnapshot> {
+  const { loadModelVersion } = await import('./model-version.ts');
+  // Drift needs the first line only: skip loading TensorFlow.js for a version with a heavy model.
+  const model = await loadModelVersion(dir, { heavyLoader: async () => ({ predict: async () => [], save: async () => {}, dispose: () => {} }) });
+  try {
+    if (!model.driftReference) throw new UserInputError(`model ${model.version} has no drift-reference.json (${model.driftReferenceError ?? 'trained before drift monitoring'}); train a new version to monitor drift`);
+    const acc = new DriftAccumulator(model.driftReference, model.featureNames);
+    const store = new MemoryFeatureStore();
+    const counts: Record<string, number[]> = {};
+    let seen = 0;
+    let batch: Transaction[] = [];
+    const flush = () => {
+      const vectors = store.computeAndApplySync(batch);
+      const first = seen - batch.length;
+      const keep = Math.max(0, o.from - first);
+      if (keep < vectors.length) {
+        const live = vectors.slice(keep);
+        acc.observe(live, model.scoreFirstLine(live));
+        for (const [k, c] of Object.entries(acc.drain())) {
+          const t = (counts[k] ??= new Array<number>(c.length).fill(0));
+          c.forEach((x, i) => (t[i]! += x));
+        }
+      }
+      batch = [];
+      onProgress(seen);
+    };
+    for (const e of generateStream({ seed: o.seed, events: o.events, cards: o.cards, drift: o.holiday, driftAfterEvents: o.from })) {
+      batch.push(e.tx);
+      seen++;
+      if (batch.length >= 1_000) flush();
+    }
+    if (batch.length) flush();
+    const rows = driftReport(model.driftReference, counts);
+    return { version: model.version, hasReference: true, bins: model.driftReference.bins, liveRows: Math.max(0, seen - o.from), rows };
+  } finally {
+    model.dispose();
+  }
+}
+
 const drift: Command = {
   name: 'drift',
-  summary: 'PSI per feature and model score: live traffic (Redis counts from detect) against the version\'s training reference',
-  usage: '[--model VERSION] [--json FILE]      default: the version the current policy serves, else the newest under MODEL_DIR',
+  summary: 'PSI per feature and model score: live traffic (Redis counts from detect, or a generated world) against the version\'s training reference',
+  usage: driftUsage,
   async run(argv) {
-    const { values: v, positionals } = parseFlags(drift, argv, { model: { type: 'string' }, json: { type: 'string' } });
-    if (positionals.length) throw new UserInputError(`drift: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream drift ${drift.usage}`);
+    const { values: v, positionals } = parseFlags(drift, argv, {
+      model: { type: 'string' },
+      json: { type: 'string' },
+      world: { type: 'boolean' },
+      events: { type: 'string' },
+      seed: { type: 'string' },
+      cards: { type: 'string' },
+      from: { type: 'string' },
+      holiday: { type: 'boolean' },
+    });
+    if (positionals.length) throw new UserInputError(`drift: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream drift ${driftUsage}`);
     if (v.model !== undefined && !MODEL_VERSION_NAME.test(v.model)) throw new UserInputError(`--model must be a model version folder name (letters, digits, . _ -), got ${JSON.stringify(v.model)}`);
+    if (!v.world) {
+      for (const f of ['events', 'seed', 'cards', 'from', 'holiday'] as const) if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --world (the offline mode)`);
+    }
     const config = loadConfig();
+    const requireVersion = async (version: string, from: string) => {
+      const dir = path.join(config.modelDir, version);
+      if (!(await readFile(path.join(dir, 'model-card.json')).then(() => true, () => false))) {
+        throw new UserInputError(`${from === '--model' ? '--model ' : ''}${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
+      }
+      return dir;
+    };
+    const write = async (snap: DriftSnapshot, from: string) => {
+      if (!v.json) return;
+      await mkdir(path.dirname(path.resolve(v.json)), { recursive: true });
+      await writeFile(v.json, JSON.stringify({ ...snap, from }, null, 2) + '\n');
+      console.log(`drift written to ${v.json}`);
+    };
+
+    if (v.world) {
+      const events = numberFlag('events', v.events, 100_000, { min: 1_000, max: 50_000_000, integer: true });
+      const o = {
+        events,
+        seed: numberFlag('seed', v.seed, 1, { min: 0, max: 2 ** 31 - 1, integer: true }),
+        cards: numberFlag('cards', v.cards, 10_000, { min: 10, max: 1_000_000, integer: true }),
+        from: numberFlag('from', v.from, Math.floor(events * 0.6), { min: 0, max: events - 1, integer: true }),
+        holiday: v.holiday === true,
+      };
+      const version = v.model ?? (await listModelVersions(config.modelDir)).at(-1);
+      if (version === undefined) throw new UserInputError(`no model version under MODEL_DIR (${path.resolve(config.modelDir)}); train one with: npm run train`);
+      const dir = await requireVersion(version, v.model ? '--model' : 'newest');
+      const progress = stderrProgress();
+      const started = performance.now();
+      const snap = await worldSnapshot(dir, o, (n) => progress.update('world', `${n}/${events} events`, true));
+      progress.done();
+      const from = `world seed ${o.seed}, ${o.cards} cards, events ${o.from}-${events}${o.holiday ? ', holiday drift from ' + o.from : ', no drift'}; ${((performance.now() - started) / 1000).toFixed(1)} s`;
+      console.log(driftTable(snap, from));
+      await write(snap, from);
+      return 0;
+    }
+
     const prefix = config.redis.keyPrefix;
     const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
     try {
@@ -364,21 +461,14 @@ const drift: Command = {
         from = 'newest under MODEL_DIR; the policy names none';
       }
       if (version === undefined) throw new UserInputError(`no model version under MODEL_DIR (${path.resolve(config.modelDir)}); train one with: npm run train`);
-      const dir = path.join(config.modelDir, version);
-      if (!(await readFile(path.join(dir, 'model-card.json')).then(() => true, () => false))) {
-        throw new UserInputError(`${from === '--model' ? '--model ' : ''}${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
-      }
+      const dir = await requireVersion(version, from);
       const snap = await driftSnapshot(redis, prefix, dir);
       if (!snap.hasReference) {
         throw new UserInputError(`model ${version} has no drift-reference.json (trained before drift monitoring); train a new version to monitor drift`);
       }
       console.log(driftTable(snap, from));
       if (snap.liveRows === 0) console.log('no live rows yet: the detect stage records them per batch while it serves this version');
-      if (v.json) {
-        await mkdir(path.dirname(path.resolve(v.json)), { recursive: true });
-        await writeFile(v.json, JSON.stringify({ ...snap, from }, null, 2) + '\n');
-        console.log(`drift written to ${v.json}`);
-      }
+      await write(snap, from);
       return 0;
     } finally {
       redis.disconnect();

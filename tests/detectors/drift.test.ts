@@ -20,6 +20,7 @@ import { generateStream } from '../../producers/world/index.ts';
 import { datasetFromEvents, trainModels } from '../../detectors/trainer.ts';
 import { loadModelVersion } from '../../detectors/model-version.ts';
 import { DRIFT_REFERENCE_FILE, loadDriftReference } from '../../detectors/drift.ts';
+import { worldSnapshot } from '../../detectors/commands.ts';
 import { tinyStream } from './tiny-stream.ts';
 
 const normal = (rand: () => number, mean = 0, sd = 1) => mean + sd * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
@@ -209,6 +210,15 @@ describe('the trainer stores a reference and the loaded model exposes it', () =>
       for (const r of report.filter((x) => x.kind === 'feature')) expect(r.psi).toBeLessThan(1e-6);
     } finally {
       model.dispose();
+    }
+
+    // Offline mode of `fraudstream drift --world`: events from --from on are counted, every entry sees each of them.
+    const world = await worldSnapshot(result.dir, { events: 3_000, seed: 3, cards: 200, from: 1_000, holiday: false }, () => {});
+    expect(world.liveRows).toBe(2_000);
+    expect(world.rows).toHaveLength(FEATURE_NAMES.length + 2);
+    for (const r of world.rows) {
+      expect(r.liveRows).toBe(2_000);
+      expect(r.liveShares.reduce((x, y) => x + y)).toBeCloseTo(1, 9);
     }
 
     // A broken reference does not stop the version from loading; an older version without one loads too.

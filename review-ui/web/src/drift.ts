@@ -27,7 +27,7 @@ function psiBar(r: DriftRow, thresholds: DriftResponse['thresholds']): HTMLEleme
     h('span', { class: 'drift-name' }, r.name, r.kind === 'score' ? h('span', { class: 'muted' }, ' (score)') : ''),
     h('span', { class: 'drift-track' }, fill, mark(thresholds.moderate, `moderate ≥ ${thresholds.moderate}`), mark(thresholds.shifted, `shifted > ${thresholds.shifted}`)),
     h('span', { class: 'drift-psi' }, r.psi === null ? '—' : num(r.psi, 3)),
-    h('span', { class: `drift-status ${r.status.replace(' ', '-')}` }, r.note ? `${r.status} (expected: ${r.note})` : r.status === 'stable' ? '' : r.status),
+    h('span', { class: `drift-status ${r.note ? 'expected' : r.status.replace(' ', '-')}` }, r.note ? `${r.status} (expected: ${r.note})` : r.status === 'stable' ? '' : r.status),
   );
 }
 
