@@ -6,7 +6,18 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
-import { DRIFT_TOTAL_FIELD, driftField, driftReport, parseDriftHash, parseDriftReference, type DriftReference, type DriftRow } from './pure/drift.ts';
+import type { ModelBundle } from './types.ts';
+import {
+  DRIFT_TOTAL_FIELD,
+  DriftAccumulator,
+  driftField,
+  driftReport,
+  parseDriftHash,
+  parseDriftReference,
+  type DriftReference,
+  type DriftRow,
+  type ObservedScores,
+} from './pure/drift.ts';
 
 export const DRIFT_REFERENCE_FILE = 'drift-reference.json';
 
@@ -79,4 +90,43 @@ export async function driftSnapshot(redis: Redis, prefix: string, versionDir: st
   const [reference, live] = await Promise.all([loadDriftReference(versionDir), readDrift(redis, prefix, version)]);
   if (!reference) return { version, hasReference: false, bins: null, liveRows: live.rows, rows: [] };
   return { version, hasReference: true, bins: reference.bins, liveRows: live.rows, rows: driftReport(reference, live.counts) };
+}
+
+/** One batch's counts for one model version, to record once the batch is committed. */
+export interface PendingDrift {
+  modelVersion: string;
+  counts: Record<string, number[]>;
+}
+
+/**
+ * For the detect stage: `count()` while handling a batch (synchronous, in memory), `record()` after its commit,
+ * so a batch that fails and is redelivered is not counted twice. One accumulator per loaded reference, so a model
+ * swap starts counting under the new version at once.
+ */
+export class DriftRecorder {
+  private readonly accumulators = new WeakMap<DriftReference, DriftAccumulator>();
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  /** Undefined when there is no model or the version has no reference (nothing to compare with). */
+  count(model: ModelBundle | undefined, vectors: ReadonlyArray<Float64Array | undefined>, scores: ReadonlyArray<ObservedScores | undefined> | undefined): PendingDrift | undefined {
+    const reference = (model as { driftReference?: DriftReference } | undefined)?.driftReference;
+    if (!model || !reference) return undefined;
+    let acc = this.accumulators.get(reference);
+    if (!acc) {
+      acc = new DriftAccumulator(reference, model.featureNames);
+      this.accumulators.set(reference, acc);
+    }
+    acc.observe(vectors, scores ?? []);
+    const counts = acc.drain();
+    return Object.keys(counts).length ? { modelVersion: model.version, counts } : undefined;
+  }
+
+  /** Adds the batch's counts to Redis (one pipeline); resolves to the rows recorded. */
+  async record(pending: PendingDrift | undefined): Promise<number> {
+    return pending ? recordDrift(this.redis, this.prefix, pending.modelVersion, pending.counts) : 0;
+  }
 }

@@ -7,7 +7,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
-import { DRIFT_REFERENCE_FILE, driftKey, driftSnapshot, readDrift, recordDrift, resetDrift } from '../../detectors/drift.ts';
+import { DRIFT_REFERENCE_FILE, DriftRecorder, driftKey, driftSnapshot, readDrift, recordDrift, resetDrift } from '../../detectors/drift.ts';
+import type { ModelBundle } from '../../detectors/types.ts';
 import { buildDriftReference, DriftAccumulator, SCORE_ENTRIES } from '../../detectors/pure/drift.ts';
 import { configEnv, testConfig, testRedis } from '../helpers/services.ts';
 
@@ -82,6 +83,33 @@ describe('recordDrift / readDrift', () => {
     for (const n of [...names, SCORE_ENTRIES.isolationForest, SCORE_ENTRIES.xgboost]) expect(byName[n]?.status, n).toBe('shifted');
     const old = await driftSnapshot(redis, prefix, path.join(modelDir, 'm-old'));
     expect(old).toMatchObject({ hasReference: false, rows: [] });
+  });
+});
+
+describe('DriftRecorder (what the detect stage calls)', () => {
+  const bundle = (version: string, withReference: boolean) =>
+    ({ version, featureNames: names, ...(withReference ? { driftReference: reference } : {}) }) as unknown as ModelBundle;
+
+  it('counts a batch in memory, records it once, follows a model swap, and ignores versions without a reference', async () => {
+    const prefix = config.redis.keyPrefix;
+    const rec = new DriftRecorder(redis, prefix);
+    const a = rec.count(bundle('rec-a', true), trainRows.slice(0, 300), scores.slice(0, 300));
+    expect(a?.modelVersion).toBe('rec-a');
+    // Not in Redis until recorded (after the batch's commit).
+    expect((await readDrift(redis, prefix, 'rec-a')).rows).toBe(0);
+    expect(await rec.record(a)).toBe(300);
+    const b = rec.count(bundle('rec-b', true), trainRows.slice(300, 400), undefined);
+    await rec.record(b);
+    expect(rec.count(bundle('rec-c', false), trainRows, scores)).toBeUndefined();
+    expect(rec.count(undefined, trainRows, scores)).toBeUndefined();
+    expect(await rec.record(undefined)).toBe(0);
+    const liveA = await readDrift(redis, prefix, 'rec-a');
+    const liveB = await readDrift(redis, prefix, 'rec-b');
+    expect(liveA.rows).toBe(300);
+    expect(liveB.rows).toBe(100);
+    expect(liveB.counts[SCORE_ENTRIES.xgboost]).toBeUndefined();
+    expect(liveA.counts.flag).toEqual([225, 75]);
+    expect(await redis.exists(driftKey(prefix, 'rec-c'))).toBe(0);
   });
 });
 
