@@ -16,7 +16,7 @@ import { datasetFromKafka, type KafkaDataset } from './kafka-history.ts';
 import { DEFAULT_LABEL_MATURITY_DAYS } from './pure/labels.ts';
 import { Redis } from 'ioredis';
 import { MODEL_VERSION_NAME, PolicySchema, type Transaction } from '../core/contracts.ts';
-import { driftSnapshot, recordDrift, type DriftSnapshot } from './drift.ts';
+import { driftSnapshot, readDrift, recordDrift, resetDrift, type DriftSnapshot } from './drift.ts';
 import { buildDriftReference, driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
 import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { listModelVersions } from './model-version.ts';
@@ -335,7 +335,8 @@ export function driftTable(s: DriftSnapshot, from: string): string {
 }
 
 const driftUsage = [
-  '[--model VERSION] [--json FILE]      live counts from Redis; default: the version the current policy serves, else the newest under MODEL_DIR',
+  '[--model VERSION] [--json FILE] [--reset]   live counts from Redis; default: the version the current policy serves, else the newest under MODEL_DIR;',
+  '     --reset deletes that version\'s live counts (start over after a shift you accept)',
   '  | --world [--model VERSION] [--events N] [--seed S] [--cards N] [--from N] [--holiday] [--json FILE]',
   '     offline: generate a world (producers/world), replay every event through the in-memory feature store, and count',
   '     events from index --from on (default 60%: after the default training slice) scored by the version; --holiday',
@@ -396,9 +397,11 @@ const drift: Command = {
       cards: { type: 'string' },
       from: { type: 'string' },
       holiday: { type: 'boolean' },
+      reset: { type: 'boolean' },
     });
     if (positionals.length) throw new UserInputError(`drift: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream drift ${driftUsage}`);
     if (v.model !== undefined && !MODEL_VERSION_NAME.test(v.model)) throw new UserInputError(`--model must be a model version folder name (letters, digits, . _ -), got ${JSON.stringify(v.model)}`);
+    if (v.world && v.reset) throw new UserInputError('--reset deletes live counts in Redis; --world reads none: use one or the other');
     if (!v.world) {
       for (const f of ['events', 'seed', 'cards', 'from', 'holiday'] as const) if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --world (the offline mode)`);
     }
@@ -462,6 +465,12 @@ const drift: Command = {
       }
       if (version === undefined) throw new UserInputError(`no model version under MODEL_DIR (${path.resolve(config.modelDir)}); train one with: npm run train`);
       const dir = await requireVersion(version, from);
+      if (v.reset) {
+        const rows = (await readDrift(redis, prefix, version)).rows;
+        await resetDrift(redis, prefix, version);
+        console.log(`live drift counts of ${version} (${from}) deleted: ${rows} rows; counting starts again with detect's next batch`);
+        return 0;
+      }
       const snap = await driftSnapshot(redis, prefix, dir);
       if (!snap.hasReference) {
         throw new UserInputError(`model ${version} has no drift-reference.json (trained before drift monitoring); train a new version to monitor drift`);

@@ -133,6 +133,15 @@ describe('fraudstream drift', () => {
     expect(written.rows.map((x) => x.psi)).toEqual([...written.rows.map((x) => x.psi)].sort((a, b) => b - a));
   });
 
+  it('--reset deletes the version\'s live counts', async () => {
+    await recordDrift(redis, config.redis.keyPrefix, 'm-old', { amount: [1, 2] });
+    const r = await cli(['--model', 'm-old', '--reset']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/live drift counts of m-old \(--model\) deleted: 3 rows/);
+    expect((await readDrift(redis, config.redis.keyPrefix, 'm-old')).rows).toBe(0);
+    expect((await readDrift(redis, config.redis.keyPrefix, 'm-drift')).rows).toBe(2_000);
+  });
+
   it('bad --model, an unknown version and a version without a reference are explained', async () => {
     const bad = await cli(['--model', '../etc']);
     expect(bad.code).not.toBe(0);
