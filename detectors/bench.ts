@@ -89,10 +89,11 @@ export async function benchDetectors(o: BenchOptions): Promise<{ table: string; 
         heavyNote = '';
       } else rows.push({ step: 'heavy', usPerTx: null, note: heavyNote });
 
-      const featuresRedis = await benchRedisFeatures(o, events.map((e) => e.tx), (m) => progress.update('redis features', m));
-      rows.splice(1, 0, featuresRedis);
+      const [featuresRedis, steady] = await benchRedisFeatures(o, events.map((e) => e.tx), (m) => progress.update('redis features', m));
+      rows.splice(1, 0, ...(steady ? [featuresRedis, steady] : [featuresRedis]));
       const total = featuresRedis.usPerTx !== null ? featuresRedis.usPerTx + firstLine : null;
       rows.push({ step: 'features (Redis) + IF + XGBoost, batched', usPerTx: total, note: 'aim < 20 µs' });
+      if (steady?.usPerTx != null) rows.push({ step: '  same, steady state (passes 2-3)', usPerTx: steady.usPerTx + firstLine, note: 'long-running process' });
       progress.done();
 
       const json = {
@@ -104,7 +105,11 @@ export async function benchDetectors(o: BenchOptions): Promise<{ table: string; 
         notes: Object.fromEntries(rows.map((r) => [r.step, r.note])),
         training,
         aims: { featuresIfXgbBatchedUs: 20, isolationForestUs: 5 },
-        meetsAims: { featuresIfXgbBatched: total !== null ? total < 20 : null, isolationForest: iforest < 5 },
+        meetsAims: {
+          featuresIfXgbBatched: total !== null ? total < 20 : null,
+          featuresIfXgbBatchedSteadyState: steady?.usPerTx != null ? steady.usPerTx + firstLine < 20 : null,
+          isolationForest: iforest < 5,
+        },
       };
       await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
       await writeFile(o.out, JSON.stringify(json, null, 2) + '\n');
@@ -125,32 +130,42 @@ export async function benchDetectors(o: BenchOptions): Promise<{ table: string; 
   }
 }
 
-async function benchRedisFeatures(o: BenchOptions, txs: Transaction[], say: (m: string) => void): Promise<Row> {
+async function benchRedisFeatures(o: BenchOptions, txs: Transaction[], say: (m: string) => void): Promise<Row[]> {
   const note = `RedisFeatureStore.computeAndApply, batches of ${o.batch}`;
   const redis = new Redis(o.config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 3_000, retryStrategy: () => null });
   redis.on('error', () => {});
   try {
     await redis.connect();
   } catch (err) {
-    return { step: 'features, Redis store', usPerTx: null, note: `Redis at ${o.config.redis.url} unavailable: ${(err as Error).message}` };
+    return [{ step: 'features, Redis store', usPerTx: null, note: `Redis at ${o.config.redis.url} unavailable: ${(err as Error).message}` }];
   }
-  const prefix = `${o.config.redis.keyPrefix}bench-${randomUUID().slice(0, 8)}:`;
+  const base = `${o.config.redis.keyPrefix}bench-${randomUUID().slice(0, 8)}`;
+  // The first pass is what the aim is judged on; two more on fresh prefixes show a long-running process (JIT warm).
+  const passes = 3;
+  const results: number[] = [];
   try {
-    const store = new RedisFeatureStore(redis, { keyPrefix: prefix, ttlSeconds: 600 });
-    // The first slice warms the JIT and the cards; the timed slice then reads and writes existing card state.
-    const warm = Math.min(5_000, Math.floor(txs.length / 4));
-    for (let i = 0; i < warm; i += o.batch) await store.computeAndApply(txs.slice(i, Math.min(warm, i + o.batch)));
-    const end = Math.min(txs.length, warm + 20_000);
-    const started = performance.now();
-    for (let i = warm; i < end; i += o.batch) {
-      await store.computeAndApply(txs.slice(i, Math.min(end, i + o.batch)));
-      if (((i - warm) / o.batch) % 10 === 0) say(`${i - warm}/${end - warm}`);
+    for (let p = 0; p < passes; p++) {
+      const store = new RedisFeatureStore(redis, { keyPrefix: `${base}-${p}:`, ttlSeconds: 600 });
+      // The first slice warms the JIT and the cards; the timed slice then reads and writes existing card state.
+      const warm = Math.min(5_000, Math.floor(txs.length / 4));
+      for (let i = 0; i < warm; i += o.batch) await store.computeAndApply(txs.slice(i, Math.min(warm, i + o.batch)));
+      const end = Math.min(txs.length, warm + 20_000);
+      const started = performance.now();
+      for (let i = warm; i < end; i += o.batch) {
+        await store.computeAndApply(txs.slice(i, Math.min(end, i + o.batch)));
+        if (((i - warm) / o.batch) % 10 === 0) say(`pass ${p + 1}/${passes}: ${i - warm}/${end - warm}`);
+      }
+      results.push(((performance.now() - started) * 1000) / (end - warm));
     }
-    return { step: 'features, Redis store', usPerTx: ((performance.now() - started) * 1000) / (end - warm), note };
+    const later = results.slice(1);
+    return [
+      { step: 'features, Redis store', usPerTx: results[0], note },
+      { step: 'features, Redis store, passes 2-3', usPerTx: later.reduce((a, b) => a + b, 0) / later.length, note: 'same pass repeated on fresh keys (steady state)' },
+    ];
   } finally {
     let cursor = '0';
     do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1_000);
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${base}-*`, 'COUNT', 1_000);
       if (keys.length) await redis.unlink(...keys);
       cursor = next;
     } while (cursor !== '0');
