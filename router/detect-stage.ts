@@ -14,6 +14,7 @@ import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ScoredSample } from './types.ts';
 import { countDecisions, metrics } from './metrics.ts';
+import { DriftRecorder, type PendingDrift } from '../detectors/drift.ts';
 
 export interface DetectDeps {
   config: Config;
@@ -34,6 +35,10 @@ export const RULES_ONLY_VERSION = 'rules-only';
 export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
   const { config, policy, features } = deps;
   const k = deps.explainTop ?? 5;
+  // Drift counts are kept in memory while a batch is handled and written only after it commits, so a replayed
+  // batch is not counted twice; afterCommit receives the very array handle returned.
+  const drift = new DriftRecorder(deps.redis, config.redis.keyPrefix);
+  const pendingDrift = new WeakMap<OutMessage[][], PendingDrift>();
   return {
     name: 'detect',
     schema: TransactionSchema,
@@ -80,6 +85,8 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
         return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision), action: decision.action }];
       });
       if (deps.recordSamples) await deps.recordSamples(samples);
+      const counted = drift.count(models, vectors, scored);
+      if (counted) pendingDrift.set(out, counted);
       return out;
     },
     async afterCommit(outputs) {
@@ -91,6 +98,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
         else metrics.decisions.inc({ action: m.action, stage: 'detect' });
       }
       await countDecisions(deps.redis, config.redis.keyPrefix, counts);
+      await drift.record(pendingDrift.get(outputs));
     },
   };
 }

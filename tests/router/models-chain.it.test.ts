@@ -11,6 +11,7 @@ import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { datasetFromEvents, trainModels } from '../../detectors/trainer.ts';
 import { loadModelVersion } from '../../detectors/model-version.ts';
+import { readDrift } from '../../detectors/drift.ts';
 import type { ModelBundle } from '../../detectors/types.ts';
 import { SCENARIOS, generateStream } from '../../producers/world/index.ts';
 import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
@@ -64,6 +65,17 @@ describe('detect + escalate with a trained model version', () => {
   afterAll(async () => {
     await pipeline?.stop();
     await rm(modelDir, { recursive: true, force: true });
+  });
+
+  it('counts every scored transaction for drift monitoring under the served version', async () => {
+    const redis = testRedis(config);
+    try {
+      const live = await readDrift(redis, config.redis.keyPrefix, models.version);
+      expect(live.rows).toBe(stream.length);
+      expect(Object.keys(live.counts).length).toBeGreaterThan(models.featureNames.length / 2);
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('gives exactly one decision per transaction', () => {

@@ -26,7 +26,7 @@ describe('chunkByBytes', () => {
 
 describe('splitBatch', () => {
   const schema = z.object({ txId: z.string(), n: z.number() });
-  const logic = { schema, keyOf: (v: { txId: string }) => v.txId };
+  const logic = { schema, keyOf: (v: z.infer<typeof schema>) => v.txId };
   const msg = (offset: number, value: string): KafkaMessage =>
     ({ offset: String(offset), value: Buffer.from(value), key: null, timestamp: String(1_000 + offset), attributes: 0, headers: {} }) as unknown as KafkaMessage;
 
