@@ -28,6 +28,7 @@ const trainUsage = [
   '  | --history FILE.jsonl [--labels FILE.labels.jsonl]            or replay a file written by `generate`',
   '  | --data FILE.csv --label COLUMN --time COLUMN [--exclude A,B]  or any labelled numeric CSV',
   '  | --from-kafka [--until-ms T] [--max-events N] [--label-maturity-days D]   or the transactions + labels topics',
+  '      (chargeback over analyst; unlabelled = legitimate once D days older than the newest transaction, default 30)',
   '[--out DIR] [--json FILE] [--split 0.6,0.2,0.2]',
   '[--heavy auto|on|off] [--heavy-epochs N] [--heavy-rows N] [--history-k K]',
   '[--imbalance auto|weight|sqrt-weight|downsample|none] [--trees N] [--iterations N] [--max-depth N] [--eta X]',
