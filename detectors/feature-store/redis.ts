@@ -74,8 +74,8 @@ end
 return out
 `;
 
-const READ = 'fraudstreamFeatureRead';
-const WRITE = 'fraudstreamFeatureWrite';
+const READ = 'fraudstreamFeatureReadV2';
+const WRITE = 'fraudstreamFeatureWriteV2';
 
 /** ioredis adds a `<name>Buffer` twin to every defined command: replies stay binary. */
 const READ_BUFFER = `${READ}Buffer` as const;
