@@ -49,7 +49,7 @@ async function escalatingPolicy(config: Config, redisUrlPrefix = config.redis.ke
 function startWorker(config: Config, stage: string, instanceId: string): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', stage, '--model', 'none', '--metrics-port', '0', '--instance-id', instanceId], {
     env: { ...process.env, ...configEnv(config), VITEST: '', LOG_LEVEL: process.env.WORKER_LOG_LEVEL ?? 'warn' },
-    stdio: ['ignore', process.env.WORKER_LOG ? openSync(process.env.WORKER_LOG, 'a') : 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', process.env.WORKER_LOG ? openSync(process.env.WORKER_LOG, 'a') : 'ignore'],
   });
 }
 
