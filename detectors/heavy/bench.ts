@@ -1,6 +1,6 @@
 import { heavyBackend } from './backend.ts';
 import type { HeavyItem, HeavyModel } from './model.ts';
-import { mulberry32 } from './synthetic.ts';
+import { mulberry32 } from '../pure/rng.ts';
 
 export interface HeavyBenchResult {
   backend: string;

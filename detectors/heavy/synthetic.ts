@@ -4,20 +4,9 @@
  * after normal history, after small-but-slow spending, or after a burst then normal spending), so among large
  * purchases the current vector alone carries no signal.
  */
-export type Rng = () => number;
+import { mulberry32 } from '../pure/rng.ts';
 
 export const LEGIT_PATTERN_SHARE = 0.1;
-
-export function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const SYNTH_BASE_FEATURES = ['amount', 'secondsSincePrev', 'hourOfDay'] as const;
 
