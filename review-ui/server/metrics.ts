@@ -9,6 +9,12 @@ export interface Confusion {
   recall: number | null;
 }
 
+export interface LabelSnapshot {
+  labels: number;
+  pending: number;
+  bySourceAndModel: Record<string, Confusion>;
+}
+
 interface Outcome {
   blocked: boolean;
   model: string;
@@ -74,7 +80,7 @@ export class LabelMetrics {
   }
 
   /** { "chargeback|*": {...}, "chargeback|model-v3": {...}, "analyst|*": {...} } */
-  snapshot(): { labels: number; pending: number; bySourceAndModel: Record<string, Confusion> } {
+  snapshot(): LabelSnapshot {
     const out: Record<string, Confusion> = {};
     for (const [k, c] of this.counts) {
       out[k] = {

@@ -1,7 +1,15 @@
 import type { Case, Decision, Policy, PolicyInput } from '../../../core/contracts.ts';
+import type { AuditEntry } from '../../server/audit.ts';
+import type { CardNorm, Travel } from '../../server/card.ts';
+import type { CardTx, SecondPoint } from '../../server/live.ts';
+import type { LabelSnapshot } from '../../server/metrics.ts';
+import type { ModelVersion } from '../../server/models.ts';
+import type { PreviewResult } from '../../server/preview.ts';
 import type { ServedSummary } from '../../server/serving.ts';
 
+// Type-only imports: erased by the bundler, so no server code reaches the browser.
 export type { Case, Decision, Policy, PolicyInput, ServedSummary };
+export type { AuditEntry, LabelSnapshot, ModelVersion, PreviewResult, SecondPoint };
 export type LiveDecision = Decision & { scenario?: string | null };
 
 let csrf = '';
@@ -43,30 +51,6 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?
   return json as T;
 }
 
-export interface SecondPoint {
-  t: number;
-  ALLOW: number;
-  BLOCK: number;
-  REVIEW: number;
-  p50: number | null;
-  p95: number | null;
-}
-
-export interface Confusion {
-  tp: number;
-  fp: number;
-  fn: number;
-  tn: number;
-  precision: number | null;
-  recall: number | null;
-}
-
-export interface LabelSnapshot {
-  labels: number;
-  pending: number;
-  bySourceAndModel: Record<string, Confusion>;
-}
-
 export interface Stats {
   counts: Record<'ALLOW' | 'BLOCK' | 'REVIEW', number>;
   byStage: Record<string, number>;
@@ -75,13 +59,6 @@ export interface Stats {
   labels: LabelSnapshot;
   /** Model versions on the stages' latest decisions (absent from an older server). */
   served?: ServedSummary;
-}
-
-export interface ModelVersion {
-  version: string;
-  card: Record<string, unknown> | null;
-  error?: string;
-  modifiedAt: number;
 }
 
 export interface ModelsResponse {
@@ -93,51 +70,11 @@ export interface ModelsResponse {
   live: LabelSnapshot;
 }
 
-export interface CardTx {
-  txId: string;
-  ts: number;
-  amountMinor: number;
-  currency: string;
-  merchantId: string;
-  merchantName: string;
-  mcc: string;
-  country: string;
-  channel: string;
-  lat: number;
-  lon: number;
-  deviceId: string | null;
-  action: string;
-  stage: string;
-  decidedAt: number;
-}
-
-export interface AuditEntry {
-  id: string;
-  at: number;
-  who: string;
-  action: string;
-  target: string;
-  before?: unknown;
-  after?: unknown;
-  ip?: string;
-}
-
 export interface CaseDetail {
   case: Case;
   history: CardTx[];
-  norm: {
-    n: number;
-    amountMean: number | null;
-    amountStd: number | null;
-    amountZ: number | null;
-    countries: Record<string, number>;
-    newCountry: boolean;
-    newMerchant: boolean;
-    newDevice: boolean;
-    usualHours: number[];
-    hourUsual: boolean;
-  };
-  travel: { fromTxId: string; fromCountry: string; distanceKm: number; minutes: number; speedKmh: number | null } | null;
+  norm: CardNorm;
+  travel: Travel | null;
   audit: AuditEntry[];
   now: number;
 }

@@ -1,16 +1,5 @@
-import { api, ApiError, type Policy, type PolicyInput } from './api.ts';
+import { api, ApiError, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
 import { dateTime, h, section, table } from './dom.ts';
-
-type Counts = Record<'ALLOW' | 'BLOCK' | 'ESCALATE' | 'REVIEW', number>;
-interface Preview {
-  samples: number;
-  recorded: Counts;
-  current: Counts;
-  proposed: Counts;
-  delta: Counts;
-  changed: number;
-  examples: Array<{ txId: string; cardId: string; amountMinor: number; from: string; to: string; reason: string }>;
-}
 
 const listOf = (text: string): string[] => [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))];
 
@@ -104,7 +93,7 @@ export function policyView(root: HTMLElement): void {
 
   const preview = async () => {
     try {
-      const r = await api<Preview>('POST', '/api/policy/preview', { policy: read(), samples: Number(samplesInput.value) || 1000 });
+      const r = await api<PreviewResult>('POST', '/api/policy/preview', { policy: read(), samples: Number(samplesInput.value) || 1000 });
       const rows = (['BLOCK', 'REVIEW', 'ESCALATE', 'ALLOW'] as const).map((a) => {
         const d = r.delta[a];
         return [a, String(r.recorded[a]), String(r.current[a]), String(r.proposed[a]), h('strong', { class: d > 0 ? 'hot-text' : d < 0 ? 'cool-text' : '' }, d > 0 ? `+${d}` : String(d))];
