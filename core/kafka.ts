@@ -16,8 +16,14 @@ export function createKafka(config: Config, clientSuffix = ''): Kafka {
     retry: { initialRetryTime: 200, retries: 12 },
     logCreator: () => (entry) => {
       const { message, ...extra } = entry.log;
-      if (entry.level === logLevel.ERROR) log.error(extra, message);
-      else if (entry.level === logLevel.WARN) log.warn(extra, message);
+      // kafkajs logs at ERROR what it is about to retry (a coordinator still loading, a transaction still
+      // closing): that is a warning until the retries run out and the call itself fails.
+      const retried = 'retryCount' in extra || /concurrent operation|coordinator is (loading|not available)/i.test(String(extra.error ?? message));
+      // Our exactly-once rests on Kafka transactions, not on unlimited producer retries; a send that runs out of
+      // retries fails loudly. So kafkajs' warning about bounded retries is not news at every start.
+      if (message.startsWith('Limiting retries for the idempotent producer')) log.debug(extra, message);
+      else if (entry.level === logLevel.ERROR && !retried) log.error(extra, message);
+      else if (entry.level <= logLevel.WARN) log.warn(extra, message);
       else log.debug(extra, message);
     },
   });
