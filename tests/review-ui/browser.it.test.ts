@@ -2,36 +2,35 @@
  * The console in a real browser (playwright-core driving the system chromium) against real Kafka and Redis.
  * Builds review-ui/dist first when it is missing.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
-import { DEFAULT_DIST, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { RedisReviewQueue } from '../../router/review-queue.ts';
 import { RedisSampleStore } from '../../router/samples.ts';
 import type { Simulator } from '../../review-ui/server/replay.ts';
+import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { collect, createKafka, testConfig, testRedis } from '../helpers/services.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let config: Config;
 let ui: UiServer;
 let redis: Redis;
 let producer: Producer;
-let context: BrowserContext;
+let browser: ConsoleSession;
 let page: Page;
-let userDataDir: string;
-const dialogs: string[] = [];
+let dialogs: string[] = [];
+let cspViolations: string[] = [];
 let modelDir: string;
 /** Stands in for producers/simulator.ts: records what the Replay page asked for. */
 const simCalls: string[] = [];
@@ -42,7 +41,6 @@ const fakeSimulator = (): Simulator => ({
   inject: (scenario: string, count: number) => simCalls.push(`inject:${scenario}:${count}`),
   stats: () => ({ produced: simCalls.length }),
 });
-const cspViolations: string[] = [];
 
 function tx(txId: string, cardId: string, over: Partial<Decision['tx']> = {}): Decision['tx'] {
   return {
@@ -63,9 +61,7 @@ function decision(txId: string, action: Decision['action']): Decision {
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(DEFAULT_DIST, 'index.html'))) {
-    execFileSync(process.execPath, [join('node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'review-ui/vite.config.ts'], { stdio: 'inherit' });
-  }
+  ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
   mkdirSync(join(modelDir, 'm-20250101-abc'));
@@ -84,31 +80,12 @@ beforeAll(async () => {
   ui = await startUiServer({ config, port: 0, simulator: fakeSimulator, backfill: { decisions: 20, cases: 20, labels: 20 } });
   producer = createProducer(createKafka(config, '-test'));
   await producer.connect();
-  userDataDir = mkdtempSync(join(tmpdir(), 'fraudstream-chromium-'));
-  // A fresh profile per run: launchPersistentContext is how playwright takes a user-data-dir.
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('dialog', (d) => {
-    // The rollback button asks for confirmation; anything else (an alert from injected markup) is a failure.
-    if (d.type() === 'confirm') {
-      void d.accept();
-      return;
-    }
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
+  browser = await openConsole({ url: ui.url });
+  ({ page, dialogs, cspViolations } = browser);
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await producer?.disconnect();
   await ui?.close();
   if (redis) {
@@ -116,7 +93,6 @@ afterAll(async () => {
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
   }
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   if (modelDir) rmSync(modelDir, { recursive: true, force: true });
 });
 

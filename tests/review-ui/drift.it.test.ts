@@ -3,36 +3,34 @@
  * with recordDrift for the served version are shown as PSI values (text) and bars, with the bins of the most
  * shifted features; the API validates its query and needs a session.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
-import { DEFAULT_DIST, FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { defaultPolicy } from '../../router/policy-store.ts';
 import { DRIFT_REFERENCE_FILE, recordDrift } from '../../detectors/drift.ts';
 import { buildDriftReference, DriftAccumulator, driftReport, type DriftRow } from '../../detectors/pure/drift.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
+import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { testConfig, testRedis } from '../helpers/services.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const NAMES = ['amount_log', 'merchant_risk', 'new_device', 'card_age_days', XSS];
 
 let config: Config;
 let ui: UiServer;
 let redis: Redis;
-let context: BrowserContext;
+let browser: ConsoleSession;
 let page: Page;
-let userDataDir: string;
+let dialogs: string[] = [];
+let cspViolations: string[] = [];
 let modelDir: string;
 let expected: DriftRow[];
-const dialogs: string[] = [];
-const cspViolations: string[] = [];
 
 /** Rows where amount_log and merchant_risk move when `shift`, the others keep their training distribution. */
 function rows(n: number, seed: number, shift: boolean): { vectors: Float64Array[]; scores: Array<{ isolationForest: number; xgboost: number }> } {
@@ -54,9 +52,7 @@ function writeVersion(name: string, withReference: boolean): void {
 }
 
 beforeAll(async () => {
-  if (!existsSync(join(DEFAULT_DIST, 'index.html'))) {
-    execFileSync(process.execPath, [join('node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'review-ui/vite.config.ts'], { stdio: 'inherit' });
-  }
+  ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-drift-ui-'));
   writeVersion('m-live', true);
@@ -80,41 +76,18 @@ beforeAll(async () => {
 
   const policyDefaults = () => defaultPolicy(FALLBACK_THRESHOLDS, 'm-live');
   ui = await startUiServer({ config, port: 0, simulator: null, policyDefaults, backfill: { decisions: 1, cases: 1, labels: 1 } });
-  userDataDir = mkdtempSync(join(tmpdir(), 'fraudstream-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 1000 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('dialog', (d) => {
-    if (d.type() === 'confirm') {
-      void d.accept();
-      return;
-    }
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  await page.goto(`${ui.url}/login`);
-  await page.fill('#username', 'alice');
-  await page.fill('#password', 'correct-horse');
-  await page.click('#submit');
-  await page.waitForURL(`${ui.url}/`);
+  browser = await openConsole({ url: ui.url, viewport: { width: 1400, height: 1000 }, login: { user: 'alice', password: 'correct-horse' } });
+  ({ page, dialogs, cspViolations } = browser);
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await ui?.close();
   if (redis) {
     const keys = await redis.keys(`${config.redis.keyPrefix}*`);
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
   }
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   if (modelDir) rmSync(modelDir, { recursive: true, force: true });
 });
 

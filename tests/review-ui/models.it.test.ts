@@ -2,37 +2,35 @@
  * Models page in a real browser (playwright-core + system chromium) against real Kafka and Redis: promote a
  * version, see what the policy names beside what the stages' decisions carry, roll back, compare two cards.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
-import { DEFAULT_DIST, FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { createKafka, testConfig, testRedis } from '../helpers/services.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let config: Config;
 let ui: UiServer;
 let redis: Redis;
 let policies: RedisPolicyStore;
 let producer: Producer;
-let context: BrowserContext;
+let browser: ConsoleSession;
 let page: Page;
-let userDataDir: string;
+let dialogs: string[] = [];
+let cspViolations: string[] = [];
 let modelDir: string;
-const dialogs: string[] = [];
-const cspViolations: string[] = [];
 
 const metrics = (auc: number, recall: number) => ({ rows: 1000, positives: 20, rocAuc: auc, auprc: auc - 0.15, recallAt1pctFpr: recall, flaggedShare: 0.01, perScenarioRecall: { card_testing: recall, bust_out: recall - 0.3 } });
 const ensemble = (auc: number, recall: number, escalate: number) => ({ ...metrics(auc, recall), catchRate: recall + 0.05, blockPrecision: 0.88, blockShare: 0.02, reviewShare: 0.005, escalateShare: escalate, legitBlockedShare: 0.001 });
@@ -64,9 +62,7 @@ const sendDecision = async (model: string) => {
 };
 
 beforeAll(async () => {
-  if (!existsSync(join(DEFAULT_DIST, 'index.html'))) {
-    execFileSync(process.execPath, [join('node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'review-ui/vite.config.ts'], { stdio: 'inherit' });
-  }
+  ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
   const t0 = Math.floor(Date.now() / 1000) - 3600;
@@ -80,35 +76,12 @@ beforeAll(async () => {
   ui = await startUiServer({ config, port: 0, simulator: null, policyDefaults, backfill: { decisions: 20, cases: 1, labels: 1 } });
   producer = createProducer(createKafka(config, '-test'));
   await producer.connect();
-  userDataDir = mkdtempSync(join(tmpdir(), 'fraudstream-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport: { width: 1400, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  page.on('dialog', (d) => {
-    if (d.type() === 'confirm') {
-      void d.accept();
-      return;
-    }
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
-  await page.goto(`${ui.url}/login`);
-  await page.fill('#username', 'alice');
-  await page.fill('#password', 'correct-horse');
-  await page.click('#submit');
-  await page.waitForURL(`${ui.url}/`);
-  await page.waitForSelector('#conn.up');
+  browser = await openConsole({ url: ui.url, login: { user: 'alice', password: 'correct-horse', waitFor: '#conn.up' } });
+  ({ page, dialogs, cspViolations } = browser);
 });
 
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await producer?.disconnect();
   await ui?.close();
   if (redis) {
@@ -116,7 +89,6 @@ afterAll(async () => {
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
   }
-  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   if (modelDir) rmSync(modelDir, { recursive: true, force: true });
 });
 

@@ -1,0 +1,90 @@
+/**
+ * The review console in a real browser for integration tests: playwright-core driving the system chromium
+ * (CHROMIUM_PATH, default /usr/bin/chromium) with a fresh profile per run.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { DEFAULT_DIST } from '../../review-ui/server/app.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+/** Builds review-ui/dist when it is missing, so the server has pages to serve. */
+export function ensureUiBuilt(): void {
+  if (!existsSync(join(DEFAULT_DIST, 'index.html'))) {
+    execFileSync(process.execPath, [join('node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'review-ui/vite.config.ts'], { stdio: 'inherit' });
+  }
+}
+
+export interface ConsoleOptions {
+  /** The UI server's base URL. */
+  url: string;
+  /** Log in through the login page before returning; without it the page is left blank. */
+  login?: { user: string; password: string; /** A selector to wait for once logged in. */ waitFor?: string };
+  viewport?: { width: number; height: number };
+}
+
+export interface ConsoleSession {
+  context: BrowserContext;
+  page: Page;
+  /** Messages of alerts and prompts (confirms are accepted): any entry means injected markup ran. */
+  dialogs: string[];
+  /** Console messages reporting a Content Security Policy violation. */
+  cspViolations: string[];
+  /** Closes the browser and removes its profile. */
+  close(): Promise<void>;
+}
+
+export async function openConsole(opts: ConsoleOptions): Promise<ConsoleSession> {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'fraudstream-chromium-'));
+  const removeProfile = () => rmSync(userDataDir, { recursive: true, force: true });
+  let context: BrowserContext;
+  try {
+    // launchPersistentContext is how playwright takes a user-data-dir.
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: opts.viewport ?? { width: 1400, height: 900 },
+      args: ARGS,
+    });
+  } catch (err) {
+    removeProfile();
+    throw err;
+  }
+  const close = async () => {
+    await context.close();
+    removeProfile();
+  };
+  const dialogs: string[] = [];
+  const cspViolations: string[] = [];
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('dialog', (d) => {
+      // The rollback and promote buttons ask for confirmation; anything else (an alert from injected markup) is a failure.
+      if (d.type() === 'confirm') {
+        void d.accept();
+        return;
+      }
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    page.on('console', (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
+    if (opts.login) {
+      await page.goto(`${opts.url}/login`);
+      await page.fill('#username', opts.login.user);
+      await page.fill('#password', opts.login.password);
+      await page.click('#submit');
+      await page.waitForURL(`${opts.url}/`);
+      if (opts.login.waitFor) await page.waitForSelector(opts.login.waitFor);
+    }
+    return { context, page, dialogs, cspViolations, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
