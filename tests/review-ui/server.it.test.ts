@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
@@ -11,7 +14,9 @@ let ui: UiServer;
 let redis: Redis;
 
 beforeAll(async () => {
-  config = await testConfig('uisrv', { REVIEWER_SEED: 'alice:correct-horse,bob:battery-staple' });
+  // A model dir that does not exist: the policy defaults are then FALLBACK_THRESHOLDS, whatever models/ holds.
+  const MODEL_DIR = join(tmpdir(), `fraudstream-no-models-${randomUUID()}`);
+  config = await testConfig('uisrv', { REVIEWER_SEED: 'alice:correct-horse,bob:battery-staple', MODEL_DIR });
   redis = testRedis(config);
   ui = await startUiServer({ config, port: 0, simulator: null, backfill: { decisions: 10, cases: 10, labels: 10 } });
 });
