@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Transaction } from '../../core/contracts.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
 import type { FeatureStore, FeatureVector } from '../types.ts';
-import { LIMITS, cardStateSize, decodeCardState, emptyCardState, encodeCardStateInto, type CardState } from '../pure/card-state.ts';
+import { LIMITS, cardStateSize, decodeCardStateAt, emptyCardState, encodeCardStateInto, resetCardState, type CardState } from '../pure/card-state.ts';
 import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, featureVector, type FeatureContext } from '../pure/features.ts';
 
@@ -75,6 +75,8 @@ return out
 `;
 
 const READ = 'fraudstreamFeatureReadV2';
+/** Bounds the reused card states kept between passes (a few batches' worth). */
+const MAX_SPARE_STATES = 8_192;
 const WRITE = 'fraudstreamFeatureWriteV2';
 
 /** ioredis adds a `<name>Buffer` twin to every defined command: replies stay binary. */
@@ -126,6 +128,8 @@ export class RedisFeatureStore implements FeatureStore {
   private readonly perScript: number;
   /** Cards whose optimistic write lost to another writer and were recomputed (a metric, not an error). */
   conflicts = 0;
+  /** Card state objects from finished passes, decoded into again by the next (concurrent passes take different ones). */
+  private readonly spare: CardState[] = [];
 
   constructor(
     private readonly redis: Redis,
@@ -159,33 +163,60 @@ export class RedisFeatureStore implements FeatureStore {
     return out;
   }
 
-  private chunks<T>(items: T[]): T[][] {
-    const out: T[][] = [];
-    for (let i = 0; i < items.length; i += this.perScript) out.push(items.slice(i, i + this.perScript));
-    return out;
-  }
-
   /** One optimistic pass over `indices`; returns the indices whose cards must be retried. */
   private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[]): Promise<number[]> {
     const batch = indices.map((i) => txs[i]);
-    const cards = [...new Set(batch.map((t) => t.cardId))];
-    const keys = new Map(cards.map((c) => [c, this.cardKey(c)]));
+    const slot = new Map<string, number>();
+    const cards: string[] = [];
+    const keys: string[] = [];
+    for (const tx of batch) {
+      if (slot.has(tx.cardId)) continue;
+      slot.set(tx.cardId, cards.length);
+      cards.push(tx.cardId);
+      keys.push(this.cardKey(tx.cardId));
+    }
     const read = this.redis.pipeline() as unknown as Pipe;
-    for (const chunk of this.chunks(cards)) read[READ_BUFFER](chunk.length, ...chunk.map((c) => keys.get(c)!));
-    const loaded = new Map<string, { state: CardState; version: number; ttlSetAt: number }>();
+    for (let i = 0; i < keys.length; i += this.perScript) {
+      const chunk = this.perScript >= keys.length ? keys : keys.slice(i, i + this.perScript);
+      read[READ_BUFFER](chunk.length, ...chunk);
+    }
+    const states: CardState[] = new Array(cards.length);
+    const versions = new Float64Array(cards.length);
+    const ttlSetAt = new Float64Array(cards.length);
     let c = 0;
     for (const packed of checked(await read.exec()) as Buffer[]) {
+      const dv = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
       for (let o = 0; o < packed.length; c++) {
-        const version = packed.readDoubleLE(o);
-        const ttlSetAt = packed.readDoubleLE(o + 8);
+        versions[c] = packed.readDoubleLE(o);
+        ttlSetAt[c] = packed.readDoubleLE(o + 8);
         const len = packed.readUInt32LE(o + 16);
         o += 20;
-        loaded.set(cards[c], { state: len > 0 ? decodeCardState(packed.subarray(o, o + len)) : emptyCardState(), version, ttlSetAt });
+        const state = this.spare.pop() ?? emptyCardState();
+        states[c] = len > 0 ? decodeCardStateAt(dv, o, state) : resetCardState(state);
         o += len;
       }
     }
 
-    const outcome = runBatch(batch, (cardId) => loaded.get(cardId)!.state, this.ctx);
+    try {
+      return await this.finish(txs, indices, out, batch, slot, keys, states, versions, ttlSetAt);
+    } finally {
+      // Card states never leave a pass: their arrays are reused by the next one (less garbage per batch).
+      if (this.spare.length < MAX_SPARE_STATES) this.spare.push(...states);
+    }
+  }
+
+  private async finish(
+    txs: Transaction[],
+    indices: number[],
+    out: FeatureVector[],
+    batch: Transaction[],
+    slot: Map<string, number>,
+    keys: string[],
+    states: CardState[],
+    versions: Float64Array,
+    ttlSetAt: Float64Array,
+  ): Promise<number[]> {
+    const outcome = runBatch(batch, (cardId) => states[slot.get(cardId)!], this.ctx);
 
     if (outcome.lookups.length > 0) {
       const lookupCards = [...new Set(outcome.lookups.map((l) => l.cardId))];
@@ -195,31 +226,35 @@ export class RedisFeatureStore implements FeatureStore {
       const byCard = new Map(lookupCards.map((c, i) => [c, historyOf(hashes[i])]));
       for (const { index, cardId, key } of outcome.lookups) {
         const found = byCard.get(cardId)?.find((e) => e.key === key);
-        outcome.vectors[index] = found ? found.vector : featureVector(loaded.get(cardId)!.state, batch[index], this.ctx);
+        outcome.vectors[index] = found ? found.vector : featureVector(states[slot.get(cardId)!], batch[index], this.ctx);
       }
     }
 
     const changed = [...outcome.changed];
     const write = this.redis.pipeline() as unknown as Pipe;
     const now = this.now();
-    for (const chunk of this.chunks(changed)) {
+    for (let from = 0; from < changed.length; from += this.perScript) {
+      const to = Math.min(changed.length, from + this.perScript);
       let size = 0;
-      for (const [, change] of chunk) {
+      for (let j = from; j < to; j++) {
+        const change = changed[j][1];
         size += 14 + cardStateSize(change.state);
         for (const e of change.appended) size += 5 + historyEntrySize(e);
       }
       const buf = Buffer.allocUnsafe(size);
       const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       let o = 0;
-      const args: Array<string | number | Buffer> = chunk.map(([cardId]) => keys.get(cardId)!);
-      for (const [cardId, change] of chunk) {
-        const card = loaded.get(cardId)!;
+      const args: Array<string | number | Buffer> = new Array(to - from + 3);
+      for (let j = from; j < to; j++) {
+        const [cardId, change] = changed[j];
+        const c = slot.get(cardId)!;
+        args[j - from] = keys[c];
         const stateStart = o + 14;
         const stateEnd = encodeCardStateInto(change.state, dv, stateStart);
-        dv.setFloat64(o, card.version, true);
+        dv.setFloat64(o, versions[c], true);
         dv.setUint32(o + 8, stateEnd - stateStart, true);
         dv.setUint8(o + 12, change.appended.length);
-        dv.setUint8(o + 13, this.ttl > 0 && !(now - card.ttlSetAt < this.refreshAfter) ? 1 : 0);
+        dv.setUint8(o + 13, this.ttl > 0 && !(now - ttlSetAt[c] < this.refreshAfter) ? 1 : 0);
         o = stateEnd;
         for (const e of change.appended) {
           dv.setUint8(o, e.seq % LIMITS.applied);
@@ -228,17 +263,27 @@ export class RedisFeatureStore implements FeatureStore {
           o = end;
         }
       }
-      args.push(this.ttl, now, buf);
-      write[WRITE](chunk.length, ...args);
+      args[to - from] = this.ttl;
+      args[to - from + 1] = now;
+      args[to - from + 2] = buf;
+      write[WRITE](to - from, ...args);
     }
-    const written = changed.length > 0 ? (checked(await write.exec()) as number[][]).flat() : [];
-    const conflicted = new Set(changed.filter((_, i) => written[i] !== 1).map(([cardId]) => cardId));
-    this.conflicts += conflicted.size;
+    const replies = changed.length > 0 ? (checked(await write.exec()) as number[][]) : [];
+    let conflicted: Set<string> | undefined;
+    let j = 0;
+    for (const reply of replies) {
+      for (const ok of reply) {
+        if (ok !== 1) (conflicted ??= new Set()).add(changed[j][0]);
+        j++;
+      }
+    }
     const retry: number[] = [];
-    indices.forEach((txIndex, j) => {
-      if (conflicted.has(txs[txIndex].cardId)) retry.push(txIndex);
-      else out[txIndex] = outcome.vectors[j]!;
-    });
+    if (conflicted) this.conflicts += conflicted.size;
+    for (let k = 0; k < indices.length; k++) {
+      const txIndex = indices[k];
+      if (conflicted?.has(txs[txIndex].cardId)) retry.push(txIndex);
+      else out[txIndex] = outcome.vectors[k]!;
+    }
     return retry;
   }
 

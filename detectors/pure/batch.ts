@@ -4,7 +4,7 @@
  */
 import type { Transaction } from '../../core/contracts.ts';
 import { LIMITS, type CardState } from './card-state.ts';
-import { applyToState, featureVector, type FeatureContext } from './features.ts';
+import { applyToState, FEATURE_COUNT, featureVector, type FeatureContext } from './features.ts';
 import { txKey } from './hash.ts';
 
 export interface HistoryEntry {
@@ -32,6 +32,9 @@ export interface BatchOutcome {
 export function runBatch(txs: readonly Transaction[], load: (cardId: string) => CardState, ctx: FeatureContext): BatchOutcome {
   const states = new Map<string, CardState>();
   const outcome: BatchOutcome = { vectors: new Array(txs.length), lookups: [], changed: new Map() };
+  // One block for the whole batch, one view per vector: a separate small typed array per transaction costs its
+  // own backing store (several times the cost of the view).
+  const block = new Float64Array(txs.length * FEATURE_COUNT);
   for (let i = 0; i < txs.length; i++) {
     const tx = txs[i];
     let state = states.get(tx.cardId);
@@ -46,7 +49,7 @@ export function runBatch(txs: readonly Transaction[], load: (cardId: string) => 
       else outcome.lookups.push({ index: i, cardId: tx.cardId, key });
       continue;
     }
-    const vector = featureVector(state, tx, ctx);
+    const vector = featureVector(state, tx, ctx, block.subarray(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT));
     applyToState(state, tx, key);
     outcome.vectors[i] = vector;
     let change = outcome.changed.get(tx.cardId);

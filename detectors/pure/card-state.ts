@@ -116,47 +116,86 @@ export function encodeCardStateInto(s: CardState, dv: DataView, o: number): numb
 }
 
 export function decodeCardState(buf: Uint8Array): CardState {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const format = dv.getUint8(0);
+  return decodeCardStateInto(buf, emptyCardState());
+}
+
+/**
+ * decodeCardState into an existing state object, reusing its arrays: the online store decodes hundreds of cards
+ * per batch, and fresh arrays for each were most of its garbage.
+ */
+export function decodeCardStateInto(buf: Uint8Array, s: CardState): CardState {
+  return decodeCardStateAt(new DataView(buf.buffer, buf.byteOffset, buf.byteLength), 0, s);
+}
+
+/** Decodes the state packed at byte `at` of `dv` into `s` (a reply holding many cards is read without slicing it). */
+export function decodeCardStateAt(dv: DataView, at: number, s: CardState): CardState {
+  const format = dv.getUint8(at);
   if (format !== FORMAT) throw new Error(`card state format ${format} is not supported (expected ${FORMAT})`);
-  const ne = dv.getUint8(1);
-  const nd = dv.getUint8(2);
-  const nc = dv.getUint8(3);
-  const nm = dv.getUint8(4);
-  const na = dv.getUint8(5);
-  let o = 7;
-  const s: CardState = {
-    n: dv.getFloat64(o, true),
-    firstTs: dv.getFloat64(o + 8, true),
-    lastTs: dv.getFloat64(o + 16, true),
-    lastLat: dv.getFloat64(o + 24, true),
-    lastLon: dv.getFloat64(o + 32, true),
-    homeCountry: dv.getFloat64(o + 40, true),
-    meanLog: dv.getFloat64(o + 48, true),
-    m2Log: dv.getFloat64(o + 56, true),
-    sumAmount: dv.getFloat64(o + 64, true),
-    evTs: new Array<number>(ne),
-    evAmount: new Array<number>(ne),
-    evMerchant: new Array<number>(ne),
-    evCountry: new Array<number>(ne),
-    evDevice: new Array<number>(ne),
-    devices: new Array<number>(nd),
-    countries: new Array<number>(nc),
-    merchants: new Array<number>(nm),
-    applied: new Array<number>(na),
-  };
+  const ne = dv.getUint8(at + 1);
+  const nd = dv.getUint8(at + 2);
+  const nc = dv.getUint8(at + 3);
+  const nm = dv.getUint8(at + 4);
+  const na = dv.getUint8(at + 5);
+  let o = at + 7;
+  s.n = dv.getFloat64(o, true);
+  s.firstTs = dv.getFloat64(o + 8, true);
+  s.lastTs = dv.getFloat64(o + 16, true);
+  s.lastLat = dv.getFloat64(o + 24, true);
+  s.lastLon = dv.getFloat64(o + 32, true);
+  s.homeCountry = dv.getFloat64(o + 40, true);
+  s.meanLog = dv.getFloat64(o + 48, true);
+  s.m2Log = dv.getFloat64(o + 56, true);
+  s.sumAmount = dv.getFloat64(o + 64, true);
+  const { evTs, evAmount, evMerchant, evCountry, evDevice, devices, countries, merchants, applied } = s;
+  // Only ever shortened here; the loops below then write in order, so a longer list grows without holes.
+  truncate(evTs, ne);
+  truncate(evAmount, ne);
+  truncate(evMerchant, ne);
+  truncate(evCountry, ne);
+  truncate(evDevice, ne);
+  truncate(devices, nd);
+  truncate(countries, nc);
+  truncate(merchants, nm);
+  truncate(applied, na);
   o += SCALARS * 8;
   for (let i = 0; i < ne; i++, o += 26) {
-    s.evTs[i] = dv.getFloat64(o, true);
-    s.evAmount[i] = dv.getFloat64(o + 8, true);
-    s.evMerchant[i] = dv.getUint32(o + 16, true);
-    s.evCountry[i] = dv.getUint16(o + 20, true);
-    s.evDevice[i] = dv.getUint32(o + 22, true);
+    evTs[i] = dv.getFloat64(o, true);
+    evAmount[i] = dv.getFloat64(o + 8, true);
+    evMerchant[i] = dv.getUint32(o + 16, true);
+    evCountry[i] = dv.getUint16(o + 20, true);
+    evDevice[i] = dv.getUint32(o + 22, true);
   }
-  for (let i = 0; i < nd; i++, o += 4) s.devices[i] = dv.getUint32(o, true);
-  for (let i = 0; i < nc; i++, o += 2) s.countries[i] = dv.getUint16(o, true);
-  for (let i = 0; i < nm; i++, o += 4) s.merchants[i] = dv.getUint32(o, true);
-  for (let i = 0; i < na; i++, o += 8) s.applied[i] = dv.getFloat64(o, true);
+  for (let i = 0; i < nd; i++, o += 4) devices[i] = dv.getUint32(o, true);
+  for (let i = 0; i < nc; i++, o += 2) countries[i] = dv.getUint16(o, true);
+  for (let i = 0; i < nm; i++, o += 4) merchants[i] = dv.getUint32(o, true);
+  for (let i = 0; i < na; i++, o += 8) applied[i] = dv.getFloat64(o, true);
+  return s;
+}
+
+function truncate(list: number[], n: number): void {
+  while (list.length > n) list.pop();
+}
+
+/** Makes `s` an empty state again, keeping its arrays (see decodeCardStateInto). */
+export function resetCardState(s: CardState): CardState {
+  s.n = 0;
+  s.firstTs = 0;
+  s.lastTs = 0;
+  s.lastLat = 0;
+  s.lastLon = 0;
+  s.homeCountry = 0;
+  s.meanLog = 0;
+  s.m2Log = 0;
+  s.sumAmount = 0;
+  s.evTs.length = 0;
+  s.evAmount.length = 0;
+  s.evMerchant.length = 0;
+  s.evCountry.length = 0;
+  s.evDevice.length = 0;
+  s.devices.length = 0;
+  s.countries.length = 0;
+  s.merchants.length = 0;
+  s.applied.length = 0;
   return s;
 }
 

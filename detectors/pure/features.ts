@@ -75,16 +75,26 @@ export const defaultFeatureContext: FeatureContext = { merchantRisk: (tx) => mcc
 
 const major = (minor: number) => minor / 100;
 
-export function featureVector(s: CardState, tx: Transaction, ctx: FeatureContext = defaultFeatureContext): Float64Array {
-  const v = new Float64Array(FEATURE_COUNT);
+/** Scratch for featureVector (synchronous, so never shared by two calls at once). */
+const windowCounts = new Float64Array(WINDOWS.length);
+const windowSums = new Float64Array(WINDOWS.length);
+
+/** `out` (FEATURE_COUNT long, every element is written) lets a batch fill views of one block instead of allocating a vector each. */
+export function featureVector(
+  s: CardState,
+  tx: Transaction,
+  ctx: FeatureContext = defaultFeatureContext,
+  out: Float64Array = new Float64Array(FEATURE_COUNT),
+): Float64Array {
+  const v = out;
   const amount = tx.amountMinor;
   const amountLog = Math.log1p(major(amount));
   const merchant = hash32(tx.merchantId);
   const country = countryCode(tx.country);
   const device = tx.deviceId === null ? 0 : hash32(tx.deviceId);
 
-  const counts = [0, 0, 0, 0];
-  const sums = [0, 0, 0, 0];
+  const counts = windowCounts.fill(0);
+  const sums = windowSums.fill(0);
   let small1h = 0;
   let sameMerchant = 0;
   let max24h = 0;
@@ -161,9 +171,22 @@ function firstInWindow(values: number[], ts: number[], i: number, now: number): 
 /** Moves `value` to the most-recent end of an LRU list, dropping the least recent past `cap`. */
 function touch(list: number[], value: number, cap: number): void {
   const at = list.indexOf(value);
-  if (at >= 0) list.splice(at, 1);
+  if (at >= 0) {
+    // in place: splice would allocate the removed element's array on every transaction
+    for (let i = at + 1; i < list.length; i++) list[i - 1] = list[i];
+    list[list.length - 1] = value;
+    return;
+  }
   list.push(value);
-  if (list.length > cap) list.splice(0, list.length - cap);
+  if (list.length > cap) dropFront(list, list.length - cap);
+}
+
+/** Removes the first `k` elements in place (splice(0, k) without allocating the removed ones). */
+function dropFront(list: number[], k: number): void {
+  const n = list.length - k;
+  for (let i = 0; i < n; i++) list[i] = list[i + k];
+  // pop() is inlined; setting length goes through a slow builtin, and k is almost always 1
+  for (let i = 0; i < k; i++) list.pop();
 }
 
 /** Folds `tx` into the card state (after its vector was computed). `key` is txKey(tx.txId). */
@@ -199,16 +222,16 @@ export function applyToState(s: CardState, tx: Transaction, key: number): void {
   while (drop < s.evTs.length && s.evTs[drop] <= horizon) drop++;
   drop = Math.max(drop, s.evTs.length - LIMITS.events);
   if (drop > 0) {
-    s.evTs.splice(0, drop);
-    s.evAmount.splice(0, drop);
-    s.evMerchant.splice(0, drop);
-    s.evCountry.splice(0, drop);
-    s.evDevice.splice(0, drop);
+    dropFront(s.evTs, drop);
+    dropFront(s.evAmount, drop);
+    dropFront(s.evMerchant, drop);
+    dropFront(s.evCountry, drop);
+    dropFront(s.evDevice, drop);
   }
 
   if (device !== 0) touch(s.devices, device, LIMITS.devices);
   touch(s.countries, country, LIMITS.countries);
   touch(s.merchants, merchant, LIMITS.merchants);
   s.applied.push(key);
-  if (s.applied.length > LIMITS.applied) s.applied.splice(0, s.applied.length - LIMITS.applied);
+  if (s.applied.length > LIMITS.applied) dropFront(s.applied, s.applied.length - LIMITS.applied);
 }

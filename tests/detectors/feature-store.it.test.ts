@@ -58,6 +58,34 @@ describe('RedisFeatureStore', () => {
     expect(keys.every((k) => /^.+feat:\{card-\d+\}$/.test(k))).toBe(true);
   });
 
+  it('keeps concurrent batches of one store apart (card states are reused between passes)', async () => {
+    const txs = tinyStream(400, 12, { cards: 10 }).map((i) => i.tx);
+    const want = await new MemoryFeatureStore().computeAndApply(txs);
+    const { store } = await redisStore('feat-concurrent');
+    const lanes = [0, 1].map((lane) => txs.map((t, i) => ({ t, i })).filter(({ t }) => Number(t.cardId.split('-')[1]) % 2 === lane));
+    const got: Float64Array[] = new Array(txs.length);
+    const sizes = [7, 40, 1, 23];
+    for (let k = 0, b = 0; k < Math.max(...lanes.map((l) => l.length)); b++) {
+      const size = sizes[b % sizes.length];
+      // both lanes in flight at once on the same store, each on its own cards
+      await Promise.all(
+        lanes.map(async (lane) => {
+          if (k >= lane.length) return;
+          // each batch also replays the lane's previous transaction: its vector is read back from history, an
+          // extra round trip between computing the batch and writing it
+          const part = lane.slice(Math.max(0, k - 1), k + size);
+          const vs = await store.computeAndApply(part.map((p) => p.t));
+          part.forEach((p, j) => {
+            if (got[p.i]) expect(Array.from(vs[j])).toEqual(Array.from(got[p.i]));
+            got[p.i] = vs[j];
+          });
+        }),
+      );
+      k += size;
+    }
+    expect(arrays(got)).toEqual(arrays(want));
+  });
+
   it('re-applying a batch returns the first vectors and changes nothing', async () => {
     const txs = tinyStream(200, 12, { cards: 5 }).map((i) => i.tx);
     const { store } = await redisStore('feat-idem');

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Transaction } from '../../core/contracts.ts';
 import { FEATURE_NAMES, MemoryFeatureStore, vectorToRecord } from '../../detectors/features.ts';
-import { LIMITS, decodeCardState, emptyCardState, encodeCardState } from '../../detectors/pure/card-state.ts';
-import { applyToState, featureVector } from '../../detectors/pure/features.ts';
-import { txKey } from '../../detectors/pure/hash.ts';
+import { LIMITS, decodeCardState, decodeCardStateInto, emptyCardState, encodeCardState, resetCardState } from '../../detectors/pure/card-state.ts';
+import { runBatch } from '../../detectors/pure/batch.ts';
+import { applyToState, defaultFeatureContext, featureVector } from '../../detectors/pure/features.ts';
+import { hash32, txKey } from '../../detectors/pure/hash.ts';
 import { tinyStream } from './tiny-stream.ts';
 
 const T0 = Date.UTC(2024, 2, 4, 10, 0, 0); // a Monday, 10:00 UTC
@@ -155,6 +156,46 @@ describe('feature definition', () => {
     expect(back).toEqual(s);
     const next = tx({ txId: 'next', ts: T0 + 2_001_000, amountMinor: 999 });
     expect(Array.from(featureVector(back, next))).toEqual(Array.from(featureVector(s, next)));
+  });
+
+  it('decodes into a reused state exactly as into a fresh one, and resets it to empty', () => {
+    const big = emptyCardState();
+    const small = emptyCardState();
+    for (let i = 0; i < 300; i++) {
+      const t = tx({ txId: `u${i}`, ts: T0 + i * 60_000, merchantId: `m${i % 40}`, deviceId: i % 5 ? `d${i % 11}` : null, country: i % 3 ? 'FR' : 'ES', amountMinor: 50 + 13 * i });
+      featureVector(big, t);
+      applyToState(big, t, txKey(t.txId));
+      if (i < 3) applyToState(small, t, txKey(t.txId));
+    }
+    const reused = decodeCardState(encodeCardState(big));
+    expect(decodeCardStateInto(encodeCardState(small), reused)).toEqual(small);
+    expect(reused.evTs.length).toBe(3);
+    expect(decodeCardStateInto(encodeCardState(big), reused)).toEqual(big);
+    expect(resetCardState(reused)).toEqual(emptyCardState());
+  });
+
+  it('keeps identities in least-recently-seen order, dropping the oldest past the cap', () => {
+    const s = emptyCardState();
+    const seq = ['d1', 'd2', 'd3', 'd1', 'd4', 'd2', 'd5', 'd6', 'd7', 'd8', 'd9', 'd3', 'd10'];
+    seq.forEach((d, i) => applyToState(s, tx({ txId: `l${i}`, ts: T0 + i * 1_000, deviceId: d }), txKey(`l${i}`)));
+    // A list re-derived the obvious way: remove if present, append, keep the last LIMITS.devices.
+    let expected: string[] = [];
+    for (const d of seq) expected = [...expected.filter((x) => x !== d), d].slice(-LIMITS.devices);
+    expect(s.devices).toEqual(expected.map((d) => hash32(d)));
+    expect(expected).toEqual(['d2', 'd5', 'd6', 'd7', 'd8', 'd9', 'd3', 'd10']);
+  });
+
+  it('returns each vector of a batch as its own view: writing one leaves the others alone', async () => {
+    const txs = Array.from({ length: 6 }, (_, i) => tx({ txId: `v${i}`, cardId: `c${i % 2}`, ts: T0 + i * 30_000, amountMinor: 100 * (i + 1) }));
+    const outcome = runBatch(txs, (() => {
+      const states = new Map<string, ReturnType<typeof emptyCardState>>();
+      return (id: string) => states.get(id) ?? states.set(id, emptyCardState()).get(id)!;
+    })(), defaultFeatureContext);
+    const before = outcome.vectors.map((v) => Array.from(v!));
+    expect(before.every((v) => v.length === FEATURE_NAMES.length)).toBe(true);
+    expect(before).toEqual(await vectorsOf(txs).then((vs) => vs.map((v) => Array.from(v))));
+    outcome.vectors[2]!.fill(-1);
+    expect(outcome.vectors.map((v, i) => (i === 2 ? before[2] : Array.from(v!)))).toEqual(before);
   });
 
   it('has one name per vector slot', () => {
