@@ -10,7 +10,7 @@ import type { Config } from '../../core/config.ts';
 import { DRIFT_REFERENCE_FILE, DriftRecorder, driftKey, driftSnapshot, readDrift, recordDrift, resetDrift } from '../../detectors/drift.ts';
 import type { ModelBundle } from '../../detectors/types.ts';
 import { buildDriftReference, DriftAccumulator, SCORE_ENTRIES } from '../../detectors/pure/drift.ts';
-import { configEnv, testConfig, testRedis } from '../helpers/services.ts';
+import { configEnv, testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 let config: Config;
 let redis: Redis;
@@ -35,8 +35,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (redis) {
-    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
+    await dropTestKeys(redis, config);
     redis.disconnect();
   }
   if (modelDir) rmSync(modelDir, { recursive: true, force: true });

@@ -77,3 +77,13 @@ export function configEnv(config: Config): Record<string, string> {
     LOG_LEVEL: 'warn',
   };
 }
+
+/** Deletes every Redis key under the test's prefix (SCAN, not KEYS, so a shared Redis is not blocked). */
+export async function dropTestKeys(redis: Redis, config: Config): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.redis.keyPrefix}*`, 'COUNT', 1000);
+    if (keys.length) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}

@@ -18,7 +18,7 @@ import { RedisReviewQueue } from '../../router/review-queue.ts';
 import { RedisSampleStore } from '../../router/samples.ts';
 import type { Simulator } from '../../review-ui/server/replay.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
-import { collect, createKafka, testConfig, testRedis } from '../helpers/services.ts';
+import { collect, createKafka, testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -89,8 +89,7 @@ afterAll(async () => {
   await producer?.disconnect();
   await ui?.close();
   if (redis) {
-    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
+    await dropTestKeys(redis, config);
     redis.disconnect();
   }
   if (modelDir) rmSync(modelDir, { recursive: true, force: true });

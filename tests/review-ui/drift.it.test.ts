@@ -16,7 +16,7 @@ import { DRIFT_REFERENCE_FILE, recordDrift } from '../../detectors/drift.ts';
 import { buildDriftReference, DriftAccumulator, driftReport, type DriftRow } from '../../detectors/pure/drift.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
-import { testConfig, testRedis } from '../helpers/services.ts';
+import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -84,8 +84,7 @@ afterAll(async () => {
   await browser?.close();
   await ui?.close();
   if (redis) {
-    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
+    await dropTestKeys(redis, config);
     redis.disconnect();
   }
   if (modelDir) rmSync(modelDir, { recursive: true, force: true });

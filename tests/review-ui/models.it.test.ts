@@ -16,7 +16,7 @@ import { createProducer } from '../../core/kafka.ts';
 import { FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
-import { createKafka, testConfig, testRedis } from '../helpers/services.ts';
+import { createKafka, testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -85,8 +85,7 @@ afterAll(async () => {
   await producer?.disconnect();
   await ui?.close();
   if (redis) {
-    const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-    if (keys.length) await redis.del(...keys);
+    await dropTestKeys(redis, config);
     redis.disconnect();
   }
   if (modelDir) rmSync(modelDir, { recursive: true, force: true });

@@ -7,7 +7,7 @@ import type { Config } from '../../core/config.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
 import { RedisSampleStore } from '../../router/samples.ts';
-import { testConfig, testRedis } from '../helpers/services.ts';
+import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 let config: Config;
 let ui: UiServer;
@@ -22,8 +22,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await ui?.close();
-  const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-  if (keys.length) await redis.del(...keys);
+  await dropTestKeys(redis, config);
   redis.disconnect();
 });
 

@@ -6,7 +6,7 @@ import type { ModelThresholds } from '../../detectors/types.ts';
 import { RedisPolicyStore, defaultPolicy, policyChannel } from '../../router/policy-store.ts';
 import { RedisSampleStore } from '../../router/samples.ts';
 import type { ScoredSample } from '../../router/types.ts';
-import { testConfig, testRedis } from '../helpers/services.ts';
+import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 const thresholds: ModelThresholds = {
   detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 },
@@ -22,8 +22,7 @@ beforeAll(async () => {
   redis = testRedis(config);
 });
 afterAll(async () => {
-  const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-  if (keys.length) await redis.del(...keys);
+  await dropTestKeys(redis, config);
   for (const r of [redis, ...extra]) r.disconnect();
 });
 

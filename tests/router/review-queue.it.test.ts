@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { RedisReviewQueue } from '../../router/review-queue.ts';
-import { testConfig, testRedis } from '../helpers/services.ts';
+import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 import { openCase } from './review-queue-fixtures.ts';
 
 let config: Config;
@@ -13,8 +13,7 @@ beforeAll(async () => {
   redis = testRedis(config);
 });
 afterAll(async () => {
-  const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-  if (keys.length) await redis.del(...keys);
+  await dropTestKeys(redis, config);
   redis.disconnect();
 });
 
