@@ -13,7 +13,7 @@ import { decideFirstLine } from './pure/policy.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ScoredSample } from './types.ts';
-import { countDecisions, metrics } from './metrics.ts';
+import { tallyOutputs } from './metrics.ts';
 import { DriftRecorder, type PendingDrift } from '../detectors/drift.ts';
 
 export interface DetectDeps {
@@ -90,14 +90,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       return out;
     },
     async afterCommit(outputs) {
-      const counts: Record<string, number> = {};
-      for (const m of outputs.flat()) {
-        if (!m.action) continue;
-        counts[m.action] = (counts[m.action] ?? 0) + 1;
-        if (m.action === 'ESCALATE') metrics.escalations.inc();
-        else metrics.decisions.inc({ action: m.action, stage: 'detect' });
-      }
-      await countDecisions(deps.redis, config.redis.keyPrefix, counts);
+      await tallyOutputs(deps.redis, config.redis.keyPrefix, 'detect', outputs);
       await drift.record(pendingDrift.get(outputs));
     },
   };

@@ -11,14 +11,15 @@ import { decideEscalation } from './pure/policy.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ReviewQueue } from './types.ts';
-import { countDecisions, metrics } from './metrics.ts';
+import { tallyOutputs } from './metrics.ts';
 
 export interface EscalateDeps {
   config: Config;
   redis: Redis;
   policy: PolicySource;
   queue: ReviewQueue;
-  features?: FeatureStore;
+  /** Card history for the heavy model (the same store detect writes). */
+  features: FeatureStore;
   /** The model version serving now (swapped when the policy points at another); undefined = rules-only. */
   models: () => ModelBundle | undefined;
   /** Length of the card history the heavy model sees. */
@@ -45,7 +46,7 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       const p = policy.current();
       const models = deps.models();
       let heavy: Array<number | undefined>;
-      if (features && models?.hasHeavy) {
+      if (models?.hasHeavy) {
         const histories = await Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts)));
         const names = models.featureNames;
         heavy = await models.scoreHeavy(
@@ -108,13 +109,7 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       return out;
     },
     async afterCommit(outputs) {
-      const counts: Record<string, number> = {};
-      for (const m of outputs.flat()) {
-        if (!m.action) continue;
-        counts[m.action] = (counts[m.action] ?? 0) + 1;
-        metrics.decisions.inc({ action: m.action, stage: 'escalate' });
-      }
-      await countDecisions(deps.redis, config.redis.keyPrefix, counts);
+      await tallyOutputs(deps.redis, config.redis.keyPrefix, 'escalate', outputs);
     },
   };
 }

@@ -58,3 +58,18 @@ export async function countDecisions(redis: Redis, prefix: string, counts: Recor
   for (const [action, n] of entries) pipe.hincrby(`${prefix}stats:decisions`, action, n);
   await pipe.exec();
 }
+
+/**
+ * Counts a committed batch's outputs by action (from OutMessage.action) into the Prometheus counters and Redis.
+ * ESCALATE is detect handing a transaction on, not a decision.
+ */
+export async function tallyOutputs(redis: Redis, prefix: string, stage: 'detect' | 'escalate', outputs: Array<Array<{ action?: string }>>): Promise<void> {
+  const counts: Record<string, number> = {};
+  for (const m of outputs.flat()) {
+    if (!m.action) continue;
+    counts[m.action] = (counts[m.action] ?? 0) + 1;
+    if (m.action === 'ESCALATE') metrics.escalations.inc();
+    else metrics.decisions.inc({ action: m.action, stage });
+  }
+  await countDecisions(redis, prefix, counts);
+}
