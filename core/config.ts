@@ -30,6 +30,7 @@ export const EnvSchema = z.object({
   UI_PORT: port.default(8080),
   UI_HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: port.default(9464),
+  STAGE_STALL_SECONDS: positiveInt.max(3600).default(20),
   MODEL_DIR: z.string().default('models'),
   DATA_DIR: z.string().default(join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fraudstream')),
   SESSION_SECRET: z.string().min(16, 'at least 16 characters').optional(),
@@ -58,6 +59,8 @@ export interface Config {
   groups: { detect: string; escalate: string };
   ui: { host: string; port: number; sessionSecret?: string; reviewerSeed?: string };
   metricsPort: number;
+  /** A stage member with lag and no committed batch for this long is "stalled" and rebuilt. */
+  stallSeconds: number;
   modelDir: string;
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
@@ -96,6 +99,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     groups: { detect: e.GROUP_DETECT, escalate: e.GROUP_ESCALATE },
     ui: { host: e.UI_HOST, port: e.UI_PORT, sessionSecret: e.SESSION_SECRET, reviewerSeed: e.REVIEWER_SEED },
     metricsPort: e.METRICS_PORT,
+    stallSeconds: e.STAGE_STALL_SECONDS,
     modelDir: e.MODEL_DIR,
     dataDir: e.DATA_DIR,
     logLevel: e.LOG_LEVEL,

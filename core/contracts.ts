@@ -152,8 +152,12 @@ export const DeadLetterSchema = z.object({
   partition: z.number().int().nonnegative(),
   offset: z.string(),
   key: z.string().nullable(),
-  /** The message value exactly as received, base64. */
+  /** The message value as received, base64; cut to its first bytes when `truncated` (the letter must fit the topic). */
   rawBase64: z.string(),
+  /** Size in bytes of the original value, and its sha256 (hex), so a truncated payload can still be matched. */
+  rawBytes: z.number().int().nonnegative().optional(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  truncated: z.boolean().optional(),
   reason: z.string(),
   stage: z.string(),
   failedAt: epochMs,

@@ -36,9 +36,10 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
   const { config, policy, features } = deps;
   const k = deps.explainTop ?? 5;
   // Drift counts are kept in memory while a batch is handled and written only after it commits, so a replayed
-  // batch is not counted twice; afterCommit receives the very array handle returned.
+  // batch is not counted twice. The runner hands afterCommit the very per-input arrays handle returned (it may
+  // split a batch into several handle calls), so each call's counts hang on each of its arrays, recorded once.
   const drift = new DriftRecorder(deps.redis, config.redis.keyPrefix);
-  const pendingDrift = new WeakMap<OutMessage[][], PendingDrift>();
+  const pendingDrift = new WeakMap<OutMessage[], PendingDrift>();
   return {
     name: 'detect',
     schema: TransactionSchema,
@@ -86,12 +87,13 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       });
       if (deps.recordSamples) await deps.recordSamples(samples);
       const counted = drift.count(models, vectors, scored);
-      if (counted) pendingDrift.set(out, counted);
+      if (counted) for (const o of out) pendingDrift.set(o, counted);
       return out;
     },
     async afterCommit(outputs) {
       await tallyOutputs(deps.redis, config.redis.keyPrefix, 'detect', outputs);
-      await drift.record(pendingDrift.get(outputs));
+      const pending = new Set(outputs.map((o) => pendingDrift.get(o)).filter((p) => p !== undefined));
+      for (const p of pending) await drift.record(p);
     },
   };
 }

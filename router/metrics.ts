@@ -10,8 +10,29 @@ export const metrics = {
   events: new Counter({ name: 'fraudstream_events_total', help: 'Messages consumed by a stage', labelNames: ['stage'], registers: [registry] }),
   decisions: new Counter({ name: 'fraudstream_decisions_total', help: 'Decisions produced, by action and deciding stage', labelNames: ['action', 'stage'], registers: [registry] }),
   escalations: new Counter({ name: 'fraudstream_escalations_total', help: 'Transactions sent from detect to escalate', registers: [registry] }),
-  deadLetters: new Counter({ name: 'fraudstream_dead_letters_total', help: 'Malformed messages sent to the dead-letter topic', labelNames: ['stage'], registers: [registry] }),
-  duplicates: new Counter({ name: 'fraudstream_duplicates_total', help: 'Messages whose transaction was already decided (not decided again)', labelNames: ['stage'], registers: [registry] }),
+  deadLetters: new Counter({
+    name: 'fraudstream_dead_letters_total',
+    help: 'Messages sent to the dead-letter topic, by why: malformed, conflicting_duplicate, logic_error',
+    labelNames: ['stage', 'why'],
+    registers: [registry],
+  }),
+  duplicates: new Counter({ name: 'fraudstream_duplicates_total', help: 'Identical copies of an already-decided message (not decided again)', labelNames: ['stage'], registers: [registry] }),
+  redelivered: new Counter({
+    name: 'fraudstream_redelivered_total',
+    help: 'Messages handed out again below the committed offset (a rebalance read a stale offset); skipped',
+    labelNames: ['stage'],
+    registers: [registry],
+  }),
+  republished: new Counter({
+    name: 'fraudstream_republished_total',
+    help: 'Outcomes decided before but never committed (crash, fenced or aborted transaction, lost reply), published now',
+    labelNames: ['stage'],
+    registers: [registry],
+  }),
+  batchRetries: new Counter({ name: 'fraudstream_batch_retries_total', help: 'Batches retried after an error (Redis, broker, transaction)', labelNames: ['stage'], registers: [registry] }),
+  rebuilds: new Counter({ name: 'fraudstream_stage_rebuilds_total', help: 'Stage members rebuilt by the supervisor (consumer crashed, fenced, stalled)', labelNames: ['stage', 'why'], registers: [registry] }),
+  stageUp: new Gauge({ name: 'fraudstream_stage_up', help: '1 when the member is deciding (or has nothing to decide); 0 when stalled, down or starting', labelNames: ['stage', 'instance'], registers: [registry] }),
+  lastCommit: new Gauge({ name: 'fraudstream_stage_last_commit_timestamp_seconds', help: 'When the member last committed a batch', labelNames: ['stage', 'instance'], registers: [registry] }),
   latency: new Histogram({
     name: 'fraudstream_stage_latency_seconds',
     help: 'From the message timestamp in Kafka to the stage output being committed',
@@ -26,8 +47,27 @@ export const metrics = {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   }),
-  lag: new Gauge({ name: 'fraudstream_consumer_lag', help: 'High watermark minus the next offset to consume', labelNames: ['stage', 'topic', 'partition'], registers: [registry] }),
+  lag: new Gauge({
+    name: 'fraudstream_consumer_lag',
+    help: "End offset minus the group's committed offset, read from the broker every few seconds",
+    labelNames: ['stage', 'topic', 'partition'],
+    registers: [registry],
+  }),
 };
+
+type HealthSource = () => { status: string; stage?: string; instance?: string };
+const healthSources = new Set<HealthSource>();
+
+/** Stages register what /healthz on the metrics port reports (200 when every member is up, else 503). */
+export function registerHealth(source: HealthSource): () => void {
+  healthSources.add(source);
+  return () => healthSources.delete(source);
+}
+
+export function healthReport(): { ok: boolean; members: Array<ReturnType<HealthSource>> } {
+  const members = [...healthSources].map((h) => h());
+  return { ok: members.length > 0 && members.every((m) => m.status === 'up'), members };
+}
 
 export function serveMetrics(port: number, host = '127.0.0.1'): Promise<Server> {
   const server = createServer((req, res) => {
@@ -42,9 +82,13 @@ export function serveMetrics(port: number, host = '127.0.0.1'): Promise<Server> 
           res.writeHead(500);
           res.end(String(err));
         });
+    } else if (req.url === '/healthz') {
+      const report = healthReport();
+      res.writeHead(report.ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(report));
     } else {
       res.writeHead(404);
-      res.end('see /metrics');
+      res.end('see /metrics or /healthz');
     }
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));

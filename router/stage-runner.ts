@@ -1,29 +1,30 @@
 /**
- * A stage is "a route for messages": parse, call the stage's logic, produce, commit.
- * This runner owns everything the stages share:
- * - malformed input goes to the dead-letter topic with its reason and raw bytes; the stage keeps going;
- * - each input key (tx id) is decided once: the outcome is stored in Redis before it is published, and a
- *   redelivered message republishes the stored outcome instead of deciding again;
- * - outputs and the consumer offsets are written in one Kafka transaction, so a crash between produce and
- *   commit cannot leave a published decision whose offset was not committed (readers use read_committed);
- * - while Redis is down a batch waits (heartbeating, so the group does not evict the member) and resumes.
+ * A stage is "a route for messages": parse, call the stage's logic, produce, commit. The runner owns what the
+ * stages share, so each stage is only its logic:
+ * - Exactly-once in effect: each input key (tx id) is claimed in Redis with its outcome before it is published;
+ *   outputs and offsets go out in one Kafka transaction; a redelivery republishes the stored outcome.
+ * - Fencing: one transactional producer per input partition (runner/producers.ts); partitions run concurrently.
+ * - Poison pills: malformed input, conflicting duplicates and messages that make the logic throw (after bounded
+ *   attempts) go to the dead-letter topic, cut to fit it; the rest of the batch is decided.
+ * - Errors are errors: a Redis or broker failure retries the batch (nothing is committed), never "a duplicate".
+ * - Supervision: a consumer that crashes, is fenced or stalls is rebuilt with backoff; health is read from the
+ *   broker (runner/health.ts), so a live process never hides a dead stage.
  */
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
-import { describeZodError, type DeadLetter } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
+import { faults, InjectedFault, type Faults } from '../core/faults.ts';
 import { logger } from '../core/logger.ts';
-import { metrics } from './metrics.ts';
+import { metrics, registerHealth } from './metrics.ts';
+import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
+import { isStalled, readLag, StageStatus, type StageHealth } from './runner/health.ts';
+import { OutcomeStore, type StoredOutcome } from './runner/outcomes.ts';
+import { PartitionProducers, type PartitionProducer } from './runner/producers.ts';
 
-export interface OutMessage {
-  topic: string;
-  key: string;
-  value: string;
-  /** Not published: what the message means, for counters (e.g. the decision's action, or ESCALATE). */
-  action?: string;
-}
+export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
+export type { StageHealth } from './runner/health.ts';
 
 export interface StageInput<T> {
   value: T;
@@ -42,7 +43,7 @@ export interface StageLogic<T> {
    * Side effects here must be idempotent per key: a crash before commit replays the batch.
    */
   handle(inputs: StageInput<T>[]): Promise<OutMessage[][]>;
-  /** Called after a batch committed, with the fresh outputs (for counters and samples). */
+  /** Called after a batch committed, with the fresh outputs (for counters and samples). Off the critical path. */
   afterCommit?(outputs: OutMessage[][]): Promise<void>;
 }
 
@@ -56,6 +57,10 @@ export interface StageOptions<T> {
   instanceId?: string;
   /** Seconds a tx id is remembered as decided (the dedupe window; about 100 bytes a transaction). */
   outcomeTtlSeconds?: number;
+  /** How often lag is read from the broker and the member's health is judged. */
+  watchIntervalMs?: number;
+  /** Fault injection (default: FRAUDSTREAM_FAULTS, see core/faults.ts). */
+  faults?: Faults;
 }
 
 export interface RunningStage {
@@ -63,236 +68,457 @@ export interface RunningStage {
   stop(): Promise<void>;
   /** Resolves once the consumer has joined its group and received partitions. */
   ready: Promise<void>;
+  health(): StageHealth;
 }
 
-interface StoredOutcome {
-  /** "partition:offset" of the message that produced it: a redelivery of that same message republishes. */
-  source: string;
-  /** The outputs, kept until the Kafka transaction that publishes them commits; then only the marker stays. */
-  out?: OutMessage[];
-}
-
-/**
- * Outputs are larger than inputs (a decision carries its transaction and its why), so one consumed batch can
- * exceed the broker's record-batch limit (message.max.bytes, 1 MiB by default): send in chunks below it.
- */
+/** Below the broker's default request limit (1 MiB), leaving room for the record batch framing. */
 const MAX_SEND_BYTES = 512 * 1024;
+/** A dead letter's raw payload is cut here (base64 grows it by a third; the letter stays far below 1 MiB). */
+const MAX_DEAD_LETTER_RAW_BYTES = 64 * 1024;
+/** How many times a single message may make the stage logic throw before it goes to the dead-letter topic. */
+const LOGIC_ATTEMPTS = 3;
+/** Post-commit work (shrinking outcomes, counters) runs behind the batches; this many may wait before a batch waits. */
+const MAX_PENDING_POST_COMMIT = 16;
 
-export function chunkByBytes(messages: OutMessage[], maxBytes: number): OutMessage[][] {
-  const chunks: OutMessage[][] = [];
-  let current: OutMessage[] = [];
-  let size = 0;
-  for (const m of messages) {
-    const bytes = m.value.length + m.key.length + 64;
-    if (current.length > 0 && size + bytes > maxBytes) {
-      chunks.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(m);
-    size += bytes;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
 }
 
-export interface ParsedMessage<T> {
-  value: T;
-  key: string;
-  /** "partition:offset": identifies the Kafka message (a redelivery has the same source). */
-  source: string;
-  receivedAt: number;
+/** The transaction's producer was fenced: another member owns the partition now. */
+function isFenced(err: unknown): boolean {
+  for (let e = err as { type?: string; name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
+    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED') return true;
+  }
+  return false;
 }
 
-/**
- * Parses a consumed batch: valid messages in order (the first copy of each key), the malformed with the reason
- * for the dead-letter topic, and how many later copies of an already-seen key the batch held.
- */
-export function splitBatch<T>(
-  messages: KafkaMessage[],
-  partition: number,
-  logic: Pick<StageLogic<T>, 'schema' | 'keyOf'>,
-): { parsed: ParsedMessage<T>[]; rejected: Array<{ message: KafkaMessage; reason: string }>; repeats: number } {
-  const parsed: ParsedMessage<T>[] = [];
-  const rejected: Array<{ message: KafkaMessage; reason: string }> = [];
-  const seen = new Set<string>();
-  let repeats = 0;
-  for (const m of messages) {
-    let json: unknown;
-    try {
-      json = JSON.parse(m.value?.toString('utf8') ?? '');
-    } catch (err) {
-      rejected.push({ message: m, reason: `not JSON: ${(err as Error).message}` });
-      continue;
-    }
-    const r = logic.schema.safeParse(json);
-    if (!r.success) {
-      rejected.push({ message: m, reason: `schema: ${describeZodError(r.error)}` });
-      continue;
-    }
-    const key = logic.keyOf(r.data);
-    if (seen.has(key)) {
-      repeats += 1;
-      continue;
-    }
-    seen.add(key);
-    parsed.push({ value: r.data, key, source: `${partition}:${m.offset}`, receivedAt: Number(m.timestamp) });
-  }
-  return { parsed, rejected, repeats };
+/** Errors of the services (Redis down or loading, a connection dropped), not of the input: retry, never dead-letter. */
+export function isServiceError(err: unknown): boolean {
+  const e = err as { name?: string; code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (e.name?.startsWith('KafkaJS') || e.name === 'MaxRetriesPerRequestError') return true;
+  if (e.code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTCONN)$/.test(e.code)) return true;
+  return /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN)\b|Connection is closed|Stream isn't writeable/.test(e.message ?? '');
+}
+
+interface Work<T> {
+  parsed: ParsedMessage<T>;
+  out?: OutMessage[];
 }
 
 export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage> {
   const { config, kafka, redis, logic, topic, groupId } = opts;
-  const instanceId = opts.instanceId ?? `${logic.name}-${process.pid}-${randomUUID().slice(0, 8)}`;
-  const ttl = opts.outcomeTtlSeconds ?? 24 * 3600;
-  const log = logger(`stage:${logic.name}`).child({ instanceId });
+  const stage = logic.name;
+  const instanceId = opts.instanceId ?? `${stage}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const log = logger(`stage:${stage}`).child({ instanceId });
   const prefix = config.redis.keyPrefix;
-  const outcomeKey = (k: string) => `${prefix}outcome:${logic.name}:${k}`;
+  const outcomes = new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600);
+  const stallMs = config.stallSeconds * 1000;
+  const fault = opts.faults ?? faults();
+  const where = { sourceTopic: topic, stage, dlqTopic: config.topics.dlq };
 
-  const producer: Producer = kafka.producer({
-    transactionalId: `${groupId}-${instanceId}`,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-    // A transaction spans only the sends of one batch (the Redis work happens before it begins). If a member
-    // dies mid-transaction, the coordinator aborts it after this long, unblocking read-committed readers.
-    // A member restarted with the same instanceId fences the dead one at once instead.
-    transactionTimeout: 10_000,
-  });
-  const consumer: Consumer = kafka.consumer({
-    groupId,
-    allowAutoTopicCreation: false,
-    // Short enough that a crashed member's partitions move on quickly; long enough for a busy 2-core machine.
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1_000,
-    maxBytesPerPartition: 512 * 1024,
-  });
-  await producer.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
+  let admin: Admin | undefined;
+  let adminFailures = 0;
+  const getAdmin = (): Admin => (admin ??= kafka.admin());
+  let adminConnected: Promise<void> | undefined;
+  const connectedAdmin = async (): Promise<Admin> => {
+    const a = getAdmin();
+    adminConnected ??= a.connect();
+    await adminConnected;
+    return a;
+  };
+  const resetAdmin = () => {
+    const old = admin;
+    admin = undefined;
+    adminConnected = undefined;
+    void old?.disconnect().catch(() => undefined);
+  };
+
+  let consumer: Consumer | undefined;
+  let producers = new PartitionProducers({ kafka, admin: getAdmin, groupId, topic, transactionTimeoutMs: 10_000 });
+  let assigned: number[] = [];
+  let stopping = false;
+  let rebuilding: Promise<void> | undefined;
+  let rebuilds = 0;
+  let lastBuiltAt = Date.now();
+  let assignedAt = Date.now();
+  let lastCommitAt: number | undefined;
+  let lastGroupProgressAt = Date.now();
+  let lastCommittedSum = -1n;
+  let myLag = -1;
+  let groupLag = -1;
+  let checkedAt: number | undefined;
+  let brokerReachable = true;
+  let status: StageStatus = StageStatus.STARTING;
+  let stalledSince: number | undefined;
+  let reason: string | undefined;
 
   let resolveReady: () => void = () => undefined;
   const ready = new Promise<void>((r) => (resolveReady = r));
-  consumer.on(consumer.events.GROUP_JOIN, () => resolveReady());
 
-  const heartbeatKey = `${prefix}heartbeat:${logic.name}:${instanceId}`;
-  const beat = () =>
-    redis.set(heartbeatKey, JSON.stringify({ instance: instanceId, at: Date.now(), pid: process.pid }), 'PX', 10_000).catch(() => undefined);
-  void beat();
-  const beatTimer = setInterval(() => void beat(), 3_000);
-
-  const deadLetter = (m: KafkaMessage, partition: number, reason: string): OutMessage => {
-    const letter: DeadLetter = {
-      sourceTopic: topic,
-      partition,
-      offset: m.offset,
-      key: m.key?.toString('utf8') ?? null,
-      rawBase64: (m.value ?? Buffer.alloc(0)).toString('base64'),
-      reason,
-      stage: logic.name,
-      failedAt: Date.now(),
-    };
-    return { topic: config.topics.dlq, key: letter.key ?? `${partition}:${m.offset}`, value: JSON.stringify(letter) };
+  // Post-commit work runs in order behind the batches; a failure is logged, never retried into a duplicate.
+  let postChain: Promise<void> = Promise.resolve();
+  let postPending = 0;
+  const afterCommitted = async (work: () => Promise<void>) => {
+    postPending += 1;
+    postChain = postChain.then(work).catch((err: unknown) => log.warn({ err }, 'post-commit work failed')).finally(() => (postPending -= 1));
+    if (postPending > MAX_PENDING_POST_COMMIT) await postChain;
   };
 
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch, heartbeat, isRunning, isStale, resolveOffset }) => {
-      if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-      const started = performance.now();
-      // Keep group membership while a batch waits on Redis or the broker.
-      const hb = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
-      try {
-        const { parsed, rejected, repeats } = splitBatch(batch.messages, batch.partition, logic);
-        const toPublish: OutMessage[] = rejected.map((r) => deadLetter(r.message, batch.partition, r.reason));
-        const fresh: Array<{ input: StageInput<T>; key: string; source: string }> = [];
-        const published: Array<{ key: string; source: string }> = [];
-        const dead = rejected.length;
-        let dupes = repeats;
-
-        const stored = parsed.length ? await redis.mget(...parsed.map((p) => outcomeKey(p.key))) : [];
-        parsed.forEach((p, i) => {
-          const s = stored[i];
-          if (s) {
-            const prev = JSON.parse(s) as StoredOutcome;
-            if (prev.source !== p.source) dupes += 1;
-            else if (prev.out) {
-              toPublish.push(...prev.out);
-              published.push(p);
-            }
-          } else fresh.push({ input: { value: p.value, receivedAt: p.receivedAt }, key: p.key, source: p.source });
-        });
-
-        let freshOut: OutMessage[][] = [];
-        if (fresh.length) {
-          freshOut = await logic.handle(fresh.map((f) => f.input));
-          const pipe = redis.pipeline();
-          fresh.forEach((f, i) => pipe.set(outcomeKey(f.key), JSON.stringify({ source: f.source, out: freshOut[i] ?? [] } satisfies StoredOutcome), 'EX', ttl, 'NX'));
-          const results = (await pipe.exec()) ?? [];
-          // NX is lost only if another member decided the same key at the same moment (a zombie after a
-          // rebalance); that member publishes its outcome, so this one publishes nothing.
-          for (let i = 0; i < fresh.length; i++) {
-            if (results[i]?.[1] === 'OK') {
-              toPublish.push(...(freshOut[i] ?? []));
-              published.push(fresh[i]!);
-            } else dupes += 1;
-          }
-        }
-
-        const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
-        const txn = await producer.transaction();
-        try {
-          for (const chunk of chunkByBytes(toPublish, MAX_SEND_BYTES)) {
-            const byTopic = new Map<string, Array<{ key: string; value: string }>>();
-            for (const o of chunk) {
-              const list = byTopic.get(o.topic) ?? [];
-              list.push({ key: o.key, value: o.value });
-              byTopic.set(o.topic, list);
-            }
-            await txn.sendBatch({ topicMessages: [...byTopic].map(([t, messages]) => ({ topic: t, messages })) });
-          }
-          await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset }] }] });
-          await txn.commit();
-        } catch (err) {
-          await txn.abort().catch(() => undefined);
-          throw err;
-        }
-        // Committed inside the transaction above; resolving only moves kafkajs's fetch position on.
-        resolveOffset(batch.lastOffset());
-        if (published.length) {
-          const shrink = redis.pipeline();
-          for (const p of published) shrink.set(outcomeKey(p.key), JSON.stringify({ source: p.source } satisfies StoredOutcome), 'EX', ttl);
-          await shrink.exec();
-        }
-
-        const now = Date.now();
-        metrics.events.inc({ stage: logic.name }, batch.messages.length);
-        if (dead) metrics.deadLetters.inc({ stage: logic.name }, dead);
-        if (dupes) metrics.duplicates.inc({ stage: logic.name }, dupes);
-        for (const p of parsed) metrics.latency.observe({ stage: logic.name }, Math.max(0, now - p.receivedAt) / 1000);
-        metrics.batchSeconds.observe({ stage: logic.name }, (performance.now() - started) / 1000);
-        metrics.lag.set({ stage: logic.name, topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset))));
-        if (dead) log.warn({ dead, partition: batch.partition }, 'malformed messages sent to the dead-letter topic');
-        if (logic.afterCommit && freshOut.length) await logic.afterCommit(freshOut).catch((err: unknown) => log.warn({ err }, 'afterCommit failed'));
-      } finally {
-        clearInterval(hb);
+  /** Stage logic on fresh inputs; a message that throws (not a service error) is isolated and dead-lettered. */
+  const decide = async (items: Work<T>[]): Promise<Array<{ item: Work<T>; error: Error }>> => {
+    const failed: Array<{ item: Work<T>; error: Error }> = [];
+    const run = async (part: Work<T>[]) => {
+      if (fault.throwOnKey) {
+        const bad = part.find((w) => w.parsed.key.includes(fault.throwOnKey!));
+        if (bad) throw new InjectedFault(bad.parsed.key);
       }
-    },
+      const outs = await logic.handle(part.map((w) => ({ value: w.parsed.value, receivedAt: w.parsed.receivedAt })));
+      part.forEach((w, i) => (w.out = outs[i] ?? []));
+    };
+    const attempt = async (part: Work<T>[]): Promise<void> => {
+      try {
+        await run(part);
+      } catch (first) {
+        if (isServiceError(first)) throw first;
+        if (part.length > 1) {
+          const mid = Math.ceil(part.length / 2);
+          await attempt(part.slice(0, mid));
+          await attempt(part.slice(mid));
+          return;
+        }
+        let last = first;
+        for (let n = 2; n <= LOGIC_ATTEMPTS; n++) {
+          await sleep(20 * n);
+          try {
+            await run(part);
+            return;
+          } catch (again) {
+            if (isServiceError(again)) throw again;
+            last = again;
+          }
+        }
+        failed.push({ item: part[0]!, error: last instanceof Error ? last : new Error(String(last)) });
+      }
+    };
+    await attempt(items);
+    return failed;
+  };
+
+  const processBatch = async (batch: Batch, pp: PartitionProducer, resolveOffset: (offset: string) => void): Promise<void> => {
+    const started = performance.now();
+    const partition = batch.partition;
+    const lastOffset = batch.lastOffset();
+    const nextOffset = (BigInt(lastOffset) + 1n).toString();
+    let messages: KafkaMessage[] = batch.messages;
+    if (BigInt(messages[0]!.offset) < pp.minOffset) {
+      messages = messages.filter((m) => BigInt(m.offset) >= pp.minOffset);
+      metrics.redelivered.inc({ stage }, batch.messages.length - messages.length);
+      if (messages.length === 0) {
+        resolveOffset(lastOffset);
+        return;
+      }
+    }
+
+    const { parsed, rejected, repeats } = splitBatch(messages, partition, logic);
+    const toPublish: OutMessage[] = [];
+    const dead = { malformed: 0, conflicting_duplicate: 0, logic_error: 0 };
+    for (const r of rejected) {
+      toPublish.push(deadLetter(r.message, { ...where, partition }, r.reason, MAX_DEAD_LETTER_RAW_BYTES));
+      dead[r.reason.startsWith(CONFLICTING_DUPLICATE) ? 'conflicting_duplicate' : 'malformed'] += 1;
+    }
+    let duplicates = repeats;
+    let republished = 0;
+    const byOffset = new Map(messages.map((m) => [`${partition}:${m.offset}`, m]));
+    const conflicting = (p: ParsedMessage<T>, prev: StoredOutcome) => {
+      toPublish.push(deadLetter(byOffset.get(p.source)!, { ...where, partition }, `${CONFLICTING_DUPLICATE}: key ${p.key} was decided from ${prev.source} with other content`, MAX_DEAD_LETTER_RAW_BYTES));
+      dead.conflicting_duplicate += 1;
+    };
+    /** Outcomes this batch publishes for the first time, shrunk to markers after the commit. */
+    const published: Array<{ key: string; source: string; hash: string }> = [];
+
+    const stored = await outcomes.lookup(parsed.map((p) => p.key));
+    const fresh: Work<T>[] = [];
+    parsed.forEach((p, i) => {
+      const prev = stored[i];
+      if (!prev) fresh.push({ parsed: p });
+      else if (prev.source === p.source) {
+        // Claimed by this very message before, never committed (crash, fenced, aborted, or our reply was lost).
+        if (prev.out) {
+          toPublish.push(...prev.out);
+          published.push({ key: p.key, source: prev.source, hash: prev.hash });
+          republished += 1;
+        } else {
+          // Below the committed offset we skip; a marker without outputs above it means a commit we cannot see.
+          log.error({ key: p.key, source: p.source }, 'outcome marked published but its offset is not committed; not publishing again');
+          duplicates += 1;
+        }
+      } else if (prev.hash === p.hash) duplicates += 1;
+      else conflicting(p, prev);
+    });
+
+    const failures = fresh.length ? await decide(fresh) : [];
+    for (const f of failures) {
+      toPublish.push(deadLetter(byOffset.get(f.item.parsed.source)!, { ...where, partition }, `stage logic failed ${LOGIC_ATTEMPTS} times: ${f.error.message}`, MAX_DEAD_LETTER_RAW_BYTES));
+      dead.logic_error += 1;
+    }
+    const decided = fresh.filter((w) => w.out);
+    const freshOut: OutMessage[][] = [];
+    const claims = await outcomes.claim(decided.map((w) => ({ key: w.parsed.key, outcome: { source: w.parsed.source, hash: w.parsed.hash, out: w.out } })));
+    decided.forEach((w, i) => {
+      const c = claims[i]!;
+      if (c.claimed) {
+        toPublish.push(...w.out!);
+        freshOut.push(w.out!);
+        published.push({ key: w.parsed.key, source: w.parsed.source, hash: w.parsed.hash });
+        return;
+      }
+      const prev = c.existing;
+      if (!prev) throw new Error(`claim of ${w.parsed.key} answered neither OK nor an outcome`);
+      if (prev.source === w.parsed.source && prev.out) {
+        // Our claim's reply was lost and resent, or another member claimed this very message: publish what is stored.
+        toPublish.push(...prev.out);
+        published.push({ key: w.parsed.key, source: prev.source, hash: prev.hash });
+      } else if (prev.source === w.parsed.source || prev.hash === w.parsed.hash) duplicates += 1;
+      else conflicting(w.parsed, prev);
+    });
+
+    const txn = await pp.producer.transaction();
+    try {
+      for (const chunk of chunkByBytes(toPublish, MAX_SEND_BYTES)) await txn.sendBatch({ topicMessages: byTopic(chunk) });
+      await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });
+      if (fault.holdBeforeCommitMs) {
+        log.warn({ partition, firstOffset: messages[0]!.offset, lastOffset, outputs: toPublish.length, holdMs: fault.holdBeforeCommitMs }, 'fault: holding transaction before commit');
+        await sleep(fault.holdBeforeCommitMs);
+      }
+      await txn.commit();
+    } catch (err) {
+      await txn.abort().catch(() => undefined);
+      throw err;
+    }
+    pp.minOffset = BigInt(nextOffset);
+    resolveOffset(lastOffset);
+    const now = Date.now();
+    lastCommitAt = now;
+
+    metrics.events.inc({ stage }, messages.length);
+    for (const [why, n] of Object.entries(dead)) if (n) metrics.deadLetters.inc({ stage, why }, n);
+    if (duplicates) metrics.duplicates.inc({ stage }, duplicates);
+    if (republished) metrics.republished.inc({ stage }, republished);
+    for (const p of parsed) metrics.latency.observe({ stage }, Math.max(0, now - p.receivedAt) / 1000);
+    metrics.batchSeconds.observe({ stage }, (performance.now() - started) / 1000);
+    metrics.lastCommit.set({ stage, instance: instanceId }, now / 1000);
+    if (rejected.length || failures.length) log.warn({ partition, ...dead }, 'messages sent to the dead-letter topic');
+    await afterCommitted(async () => {
+      await outcomes.shrink(published);
+      if (logic.afterCommit && freshOut.length) await logic.afterCommit(freshOut);
+    });
+  };
+
+  const onBatch = async ({ batch, heartbeat, isRunning, isStale, resolveOffset }: { batch: Batch; heartbeat(): Promise<void>; isRunning(): boolean; isStale(): boolean; resolveOffset(o: string): void }) => {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const partition = batch.partition;
+    // Keep group membership while a batch waits on Redis or the broker.
+    const hb = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
+    const owner = producers;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const pp = await owner.acquire(partition);
+          await processBatch(batch, pp, resolveOffset);
+          return;
+        } catch (err) {
+          if (isFenced(err)) {
+            log.warn({ partition }, 'fenced: another member owns this partition now; rejoining the group');
+            void rebuild('fenced');
+            return;
+          }
+          // A failed transaction leaves kafkajs' transaction state unknown: start the partition's producer afresh.
+          await owner.release(partition);
+          if (stopping || !isRunning() || isStale() || owner !== producers) return;
+          metrics.batchRetries.inc({ stage });
+          if (attempt === 1 || attempt % 10 === 0) log.warn({ partition, attempt, err: (err as Error).message }, 'batch failed; retrying it (nothing was committed)');
+          await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000));
+        }
+      }
+    } finally {
+      clearInterval(hb);
+    }
+  };
+
+  const build = async (): Promise<void> => {
+    const owner = new PartitionProducers({ kafka, admin: getAdmin, groupId, topic, transactionTimeoutMs: 10_000 });
+    producers = owner;
+    const c = kafka.consumer({
+      groupId,
+      allowAutoTopicCreation: false,
+      // Short enough that a crashed member's partitions move on quickly; long enough for a busy 2-core machine.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      maxBytesPerPartition: 512 * 1024,
+      maxWaitTimeInMs: 1_000,
+    });
+    c.on(c.events.GROUP_JOIN, (e) => {
+      const mine = e.payload.memberAssignment[topic] ?? [];
+      for (const p of assigned) if (!mine.includes(p)) void owner.release(p);
+      assigned = [...mine].sort((a, b) => a - b);
+      assignedAt = Date.now();
+      log.info({ partitions: assigned }, 'partitions assigned');
+      resolveReady();
+    });
+    c.on(c.events.CRASH, (e) => {
+      if (stopping) return;
+      if (e.payload.restart) log.warn({ err: e.payload.error.message }, 'consumer crashed; kafkajs restarts it');
+      else void rebuild(`consumer crashed: ${e.payload.error.message}`);
+    });
+    try {
+      await c.connect();
+      await c.subscribe({ topic, fromBeginning: true });
+      await c.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: Math.max(1, config.kafka.partitions),
+        eachBatch: onBatch,
+      });
+    } catch (err) {
+      await c.disconnect().catch(() => undefined);
+      throw err;
+    }
+    consumer = c;
+    lastBuiltAt = Date.now();
+  };
+
+  const rebuild = (why: string, statusMeanwhile: StageStatus = StageStatus.DOWN): Promise<void> => {
+    if (stopping) return Promise.resolve();
+    if (rebuilding) return rebuilding;
+    rebuilding = (async () => {
+      rebuilds += 1;
+      stalledSince = undefined;
+      metrics.rebuilds.inc({ stage, why: why.split(':')[0]! });
+      log.warn({ why }, 'rebuilding the stage member');
+      status = statusMeanwhile;
+      reason = `rebuilding: ${why}`;
+      const old = consumer;
+      const oldProducers = producers;
+      consumer = undefined;
+      assigned = [];
+      await withTimeout(old?.disconnect() ?? Promise.resolve(), 15_000);
+      await withTimeout(oldProducers.releaseAll(), 15_000);
+      for (let delay = 1_000; !stopping; delay = Math.min(delay * 2, 30_000)) {
+        try {
+          await build();
+          log.info({ rebuilds }, 'stage member rebuilt');
+          return;
+        } catch (err) {
+          log.warn({ err: (err as Error).message, retryInMs: delay }, 'could not rebuild the stage member yet');
+          await sleep(delay);
+        }
+      }
+    })().finally(() => (rebuilding = undefined));
+    return rebuilding;
+  };
+
+  const health = (): StageHealth => ({
+    stage,
+    instance: instanceId,
+    pid: process.pid,
+    status,
+    ...(reason ? { reason } : {}),
+    lag: myLag,
+    groupLag,
+    partitions: assigned,
+    ...(lastCommitAt ? { lastCommitAt } : {}),
+    ...(checkedAt ? { checkedAt } : {}),
+    rebuilds,
+    at: Date.now(),
   });
+
+  const heartbeatKey = `${prefix}heartbeat:${stage}:${instanceId}`;
+  const beat = () => redis.set(heartbeatKey, JSON.stringify(health()), 'PX', 10_000).catch(() => undefined);
+
+  const watch = async () => {
+    const now = Date.now();
+    try {
+      const lags = await readLag(await connectedAdmin(), groupId, topic);
+      adminFailures = 0;
+      brokerReachable = true;
+      checkedAt = now;
+      let sum = 0n;
+      groupLag = 0;
+      myLag = 0;
+      for (const l of lags) {
+        metrics.lag.set({ stage, topic, partition: String(l.partition) }, l.lag);
+        sum += l.committed > 0n ? l.committed : 0n;
+        groupLag += l.lag;
+        if (assigned.includes(l.partition)) myLag += l.lag;
+      }
+      if (sum !== lastCommittedSum) {
+        lastCommittedSum = sum;
+        lastGroupProgressAt = now;
+      }
+    } catch (err) {
+      brokerReachable = false;
+      reason = `cannot read lag from the broker: ${(err as Error).message}`;
+      if (++adminFailures >= 3) resetAdmin();
+    }
+    if (rebuilding) return;
+    if (!brokerReachable) status = StageStatus.DOWN;
+    else if (redis.status !== 'ready') {
+      status = StageStatus.DOWN;
+      reason = `redis ${redis.status}: batches wait for it`;
+    } else if (
+      isStalled({ now, stallMs, myLag, groupLag, assigned: assigned.length, lastProgressAt: Math.max(lastCommitAt ?? 0, assignedAt, lastBuiltAt), lastGroupProgressAt })
+    ) {
+      stalledSince ??= now;
+      status = StageStatus.STALLED;
+      reason = `lag ${assigned.length ? myLag : groupLag} and no progress for ${Math.round((now - stalledSince + stallMs) / 1000)} s`;
+      // Said first, acted on if it lasts: a rebuild costs the whole group a rebalance.
+      if (now - stalledSince >= stallMs) void rebuild('stalled', StageStatus.STALLED);
+    } else if (consumer) {
+      stalledSince = undefined;
+      status = StageStatus.UP;
+      reason = undefined;
+    }
+    metrics.stageUp.set({ stage, instance: instanceId }, status === StageStatus.UP ? 1 : 0);
+  };
+
+  await build();
+  const unregister = registerHealth(health);
+  void beat();
+  const beatTimer = setInterval(() => void beat(), 3_000);
+  let watching = false;
+  const watchTimer = setInterval(() => {
+    if (watching) return;
+    watching = true;
+    void watch().finally(() => (watching = false));
+  }, opts.watchIntervalMs ?? 5_000);
+  void ready.then(() => watch());
   log.info({ topic, groupId }, 'stage started');
 
   let stopped = false;
   return {
     instanceId,
     ready,
+    health,
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      stopping = true;
       clearInterval(beatTimer);
-      await consumer.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect'));
-      await producer.disconnect().catch((err: unknown) => log.warn({ err }, 'producer disconnect'));
+      clearInterval(watchTimer);
+      unregister();
+      await rebuilding?.catch(() => undefined);
+      await consumer?.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect'));
+      await postChain;
+      await producers.releaseAll();
+      await admin?.disconnect().catch(() => undefined);
       await redis.del(heartbeatKey).catch(() => undefined);
       log.info('stage stopped');
     },

@@ -1,7 +1,11 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { chunkByBytes, splitBatch, type OutMessage } from '../../router/stage-runner.ts';
+import { DeadLetterSchema } from '../../core/contracts.ts';
+import { chunkByBytes, contentHash, deadLetter, splitBatch, type OutMessage } from '../../router/runner/batch.ts';
+import { decodeOutcome, encodeOutcome } from '../../router/runner/outcomes.ts';
+import { isServiceError } from '../../router/stage-runner.ts';
 
 describe('chunkByBytes', () => {
   const msg = (i: number, size: number): OutMessage => ({ topic: 't', key: `k${i}`, value: 'x'.repeat(size) });
@@ -30,9 +34,16 @@ describe('splitBatch', () => {
   const msg = (offset: number, value: string): KafkaMessage =>
     ({ offset: String(offset), value: Buffer.from(value), key: null, timestamp: String(1_000 + offset), attributes: 0, headers: {} }) as unknown as KafkaMessage;
 
-  it('keeps valid messages in order, rejects the malformed with a reason, and counts repeated keys', () => {
+  it('keeps valid messages in order, rejects the malformed with a reason, counts identical repeats, rejects conflicting ones', () => {
     const { parsed, rejected, repeats } = splitBatch(
-      [msg(0, '{"txId":"a","n":1}'), msg(1, 'nope'), msg(2, '{"txId":"b","n":"x"}'), msg(3, '{"txId":"a","n":2}'), msg(4, '{"txId":"c","n":3}')],
+      [
+        msg(0, '{"txId":"a","n":1}'),
+        msg(1, 'nope'),
+        msg(2, '{"txId":"b","n":"x"}'),
+        msg(3, '{"txId":"a","n":2}'),
+        msg(4, '{"txId":"c","n":3}'),
+        msg(5, '{"txId":"a","n":1}'),
+      ],
       7,
       logic,
     );
@@ -40,14 +51,62 @@ describe('splitBatch', () => {
       ['a', '7:0', 1],
       ['c', '7:4', 3],
     ]);
-    expect(rejected.map((r) => r.message.offset)).toEqual(['1', '2']);
+    expect(rejected.map((r) => r.message.offset)).toEqual(['1', '2', '3']);
     expect(rejected[0]!.reason).toMatch(/^not JSON/);
     expect(rejected[1]!.reason).toMatch(/^schema: n:/);
+    expect(rejected[2]!.reason).toBe('conflicting duplicate: key a arrived earlier at 7:0 with other content');
     expect(repeats).toBe(1);
+    expect(parsed[0]!.hash).not.toBe(contentHash(Buffer.from('{"txId":"a","n":2}')));
+    expect(parsed[0]!.hash).toBe(contentHash(Buffer.from('{"txId":"a","n":1}')));
   });
 
   it('treats an empty message value as malformed, not as a crash', () => {
     const empty = { offset: '9', value: null, key: null, timestamp: '0', attributes: 0, headers: {} } as unknown as KafkaMessage;
     expect(splitBatch([empty], 0, logic).rejected).toHaveLength(1);
+  });
+});
+
+describe('deadLetter', () => {
+  const where = { sourceTopic: 'transactions', partition: 2, stage: 'detect', dlqTopic: 'transactions.dlq' };
+
+  it('regression: a 900 KB payload makes a letter far below the 1 MiB topic limit, keeping size, sha256 and the first bytes', () => {
+    const raw = Buffer.alloc(900 * 1024, 0x41);
+    const out = deadLetter({ key: Buffer.from('k'), value: raw, offset: '42' }, where, 'not JSON: Unexpected token', 64 * 1024);
+    expect(Buffer.byteLength(out.value)).toBeLessThan(100 * 1024);
+    const letter = DeadLetterSchema.parse(JSON.parse(out.value));
+    expect(letter).toMatchObject({ truncated: true, rawBytes: raw.length, offset: '42', partition: 2, reason: 'not JSON: Unexpected token' });
+    expect(letter.sha256).toBe(createHash('sha256').update(raw).digest('hex'));
+    expect(Buffer.from(letter.rawBase64, 'base64')).toEqual(raw.subarray(0, 64 * 1024));
+    expect(out.topic).toBe('transactions.dlq');
+  });
+
+  it('keeps a small payload whole', () => {
+    const raw = Buffer.from('{"broken":');
+    const letter = DeadLetterSchema.parse(JSON.parse(deadLetter({ key: null, value: raw, offset: '1' }, where, 'x', 64 * 1024).value));
+    expect(letter.truncated).toBe(false);
+    expect(Buffer.from(letter.rawBase64, 'base64').toString()).toBe('{"broken":');
+  });
+});
+
+describe('stored outcomes', () => {
+  it('round-trip outputs whose values hold newlines, quotes and unicode, and markers without outputs', () => {
+    const out: OutMessage[] = [
+      { topic: 'decisions', key: 'card|1', value: '{"a":"x\\ny","b":"→ ‮"}', action: 'BLOCK' },
+      { topic: 'escalations', key: 'c', value: 'line1\nline2' },
+    ];
+    const s = encodeOutcome({ source: '3:17', hash: 'h', out });
+    expect(decodeOutcome(s)).toEqual({ source: '3:17', hash: 'h', out });
+    expect(decodeOutcome(encodeOutcome({ source: '0:1', hash: 'z' }))).toEqual({ source: '0:1', hash: 'z' });
+    expect(decodeOutcome(encodeOutcome({ source: '0:1', hash: 'z', out: [] }))).toEqual({ source: '0:1', hash: 'z', out: [] });
+  });
+});
+
+describe('isServiceError', () => {
+  it('tells service failures (retry the batch) from logic errors (isolate and dead-letter)', () => {
+    expect(isServiceError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(true);
+    expect(isServiceError(new Error('LOADING Redis is loading the dataset in memory'))).toBe(true);
+    expect(isServiceError(Object.assign(new Error('x'), { name: 'KafkaJSConnectionError' }))).toBe(true);
+    expect(isServiceError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
+    expect(isServiceError(new Error('injected fault'))).toBe(false);
   });
 });

@@ -1,0 +1,157 @@
+/**
+ * The pure half of the stage runner: splitting a consumed batch into work, building dead letters that always
+ * fit the topic, and chunking outputs below the broker's request limit. No I/O here.
+ */
+import { createHash } from 'node:crypto';
+import type { KafkaMessage } from 'kafkajs';
+import type { z } from 'zod';
+import { describeZodError, type DeadLetter } from '../../core/contracts.ts';
+
+export interface OutMessage {
+  topic: string;
+  key: string;
+  value: string;
+  /** Not published: what the message means, for counters (e.g. the decision's action, or ESCALATE). */
+  action?: string;
+}
+
+export interface ParsedMessage<T> {
+  value: T;
+  key: string;
+  /** "partition:offset": identifies the Kafka message (a redelivery has the same source). */
+  source: string;
+  /** Content hash of the raw value: tells an identical resend from a conflicting one with the same key. */
+  hash: string;
+  receivedAt: number;
+}
+
+export interface Rejected {
+  message: KafkaMessage;
+  reason: string;
+}
+
+export interface SplitBatch<T> {
+  parsed: ParsedMessage<T>[];
+  rejected: Rejected[];
+  /** Later copies of a key already in this batch with identical content (counted, not decided again). */
+  repeats: number;
+}
+
+/** 16 bytes of sha256 are plenty to tell two payloads apart; the dead letter keeps the full digest. */
+export function contentHash(value: Buffer | null): string {
+  return createHash('sha256')
+    .update(value ?? Buffer.alloc(0))
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+export const CONFLICTING_DUPLICATE = 'conflicting duplicate';
+
+/**
+ * Parses a consumed batch: valid messages in order (the first copy of each key), the malformed and the
+ * conflicting duplicates (same key, other content) with the reason for the dead-letter topic, and how many
+ * identical later copies of a key the batch held.
+ */
+export function splitBatch<T>(
+  messages: KafkaMessage[],
+  partition: number,
+  logic: { schema: z.ZodType<T>; keyOf(value: T): string },
+): SplitBatch<T> {
+  const parsed: ParsedMessage<T>[] = [];
+  const rejected: Rejected[] = [];
+  const seen = new Map<string, ParsedMessage<T>>();
+  let repeats = 0;
+  for (const m of messages) {
+    let json: unknown;
+    try {
+      json = JSON.parse(m.value?.toString('utf8') ?? '');
+    } catch (err) {
+      rejected.push({ message: m, reason: `not JSON: ${(err as Error).message}` });
+      continue;
+    }
+    const r = logic.schema.safeParse(json);
+    if (!r.success) {
+      rejected.push({ message: m, reason: `schema: ${describeZodError(r.error)}` });
+      continue;
+    }
+    const key = logic.keyOf(r.data);
+    const hash = contentHash(m.value);
+    const first = seen.get(key);
+    if (first) {
+      if (first.hash === hash) repeats += 1;
+      else rejected.push({ message: m, reason: `${CONFLICTING_DUPLICATE}: key ${key} arrived earlier at ${first.source} with other content` });
+      continue;
+    }
+    const p: ParsedMessage<T> = { value: r.data, key, hash, source: `${partition}:${m.offset}`, receivedAt: Number(m.timestamp) };
+    seen.set(key, p);
+    parsed.push(p);
+  }
+  return { parsed, rejected, repeats };
+}
+
+/**
+ * A dead letter carries the raw payload so nothing is lost, but the topic refuses records above its
+ * max.message.bytes (1 MiB by default): a payload above `maxRawBytes` is cut, with its size and sha256 kept.
+ */
+export function deadLetter(
+  m: Pick<KafkaMessage, 'key' | 'value' | 'offset'>,
+  where: { sourceTopic: string; partition: number; stage: string; dlqTopic: string },
+  reason: string,
+  maxRawBytes: number,
+  now = Date.now(),
+): OutMessage {
+  const raw = m.value ?? Buffer.alloc(0);
+  const truncated = raw.length > maxRawBytes;
+  const key = m.key ? truncateUtf8(m.key.toString('utf8'), 256) : null;
+  const letter: DeadLetter = {
+    sourceTopic: where.sourceTopic,
+    partition: where.partition,
+    offset: m.offset,
+    key,
+    rawBase64: (truncated ? raw.subarray(0, maxRawBytes) : raw).toString('base64'),
+    rawBytes: raw.length,
+    sha256: createHash('sha256').update(raw).digest('hex'),
+    truncated,
+    reason: truncateUtf8(reason, 2_000),
+    stage: where.stage,
+    failedAt: now,
+  };
+  return { topic: where.dlqTopic, key: key ?? `${where.partition}:${m.offset}`, value: JSON.stringify(letter), action: 'DEAD_LETTER' };
+}
+
+function truncateUtf8(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max)}…`;
+}
+
+/**
+ * Outputs are larger than inputs (a decision carries its transaction and its why), so one consumed batch can
+ * exceed the broker's request limit: send in chunks below it.
+ */
+export function chunkByBytes(messages: OutMessage[], maxBytes: number): OutMessage[][] {
+  const chunks: OutMessage[][] = [];
+  let current: OutMessage[] = [];
+  let size = 0;
+  for (const m of messages) {
+    const bytes = m.value.length + m.key.length + 64;
+    if (current.length > 0 && size + bytes > maxBytes) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(m);
+    size += bytes;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/** Groups messages by topic for one kafkajs sendBatch, keeping their order within each topic. */
+export function byTopic(messages: OutMessage[]): Array<{ topic: string; messages: Array<{ key: string; value: string }> }> {
+  const groups = new Map<string, Array<{ key: string; value: string }>>();
+  for (const o of messages) {
+    let list = groups.get(o.topic);
+    if (!list) groups.set(o.topic, (list = []));
+    list.push({ key: o.key, value: o.value });
+  }
+  return [...groups].map(([topic, msgs]) => ({ topic, messages: msgs }));
+}
