@@ -47,6 +47,12 @@ export const metrics = {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   }),
+  phaseSeconds: new Counter({
+    name: 'fraudstream_batch_phase_seconds_total',
+    help: 'Wall time spent in each phase of the stage runner (lookup, decide, claim, send, offsets, commit), summed over batches',
+    labelNames: ['stage', 'phase'],
+    registers: [registry],
+  }),
   lag: new Gauge({
     name: 'fraudstream_consumer_lag',
     help: "End offset minus the group's committed offset, read from the broker every few seconds",

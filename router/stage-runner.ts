@@ -1,8 +1,10 @@
 /**
  * A stage is "a route for messages": parse, call the stage's logic, produce, commit. The runner owns what the
  * stages share, so each stage is only its logic:
- * - Exactly-once in effect: each input key (tx id) is claimed in Redis with its outcome before it is published;
- *   outputs and offsets go out in one Kafka transaction; a redelivery republishes the stored outcome.
+ * - Exactly-once in effect: each input key (tx id) is claimed in Redis by its message before it is decided
+ *   (runner/outcomes.ts); outputs and offsets go out in one Kafka transaction; a message redelivered before its
+ *   transaction committed is decided again (feature updates are idempotent per key), one already committed is
+ *   skipped by offset.
  * - Fencing: one transactional producer per input partition (runner/producers.ts); partitions run concurrently.
  * - Poison pills: malformed input, conflicting duplicates and messages that make the logic throw (after bounded
  *   attempts) go to the dead-letter topic, cut to fit it; the rest of the batch is decided.
@@ -20,7 +22,7 @@ import { logger } from '../core/logger.ts';
 import { metrics, registerHealth } from './metrics.ts';
 import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
 import { isStalled, readLag, StageStatus, type StageHealth } from './runner/health.ts';
-import { OutcomeStore, type StoredOutcome } from './runner/outcomes.ts';
+import { OutcomeStore } from './runner/outcomes.ts';
 import { PartitionProducers, type PartitionProducer } from './runner/producers.ts';
 
 export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
@@ -235,70 +237,55 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       dead[r.reason.startsWith(CONFLICTING_DUPLICATE) ? 'conflicting_duplicate' : 'malformed'] += 1;
     }
     let duplicates = repeats;
-    let republished = 0;
     const byOffset = new Map(messages.map((m) => [`${partition}:${m.offset}`, m]));
-    const conflicting = (p: ParsedMessage<T>, prev: StoredOutcome) => {
-      toPublish.push(deadLetter(byOffset.get(p.source)!, { ...where, partition }, `${CONFLICTING_DUPLICATE}: key ${p.key} was decided from ${prev.source} with other content`, MAX_DEAD_LETTER_RAW_BYTES));
-      dead.conflicting_duplicate += 1;
+    let mark = performance.now();
+    const phase = (name: string) => {
+      const now = performance.now();
+      metrics.phaseSeconds.inc({ stage, phase: name }, (now - mark) / 1000);
+      mark = now;
     };
-    /** Outcomes this batch publishes for the first time, shrunk to markers after the commit. */
-    const published: Array<{ key: string; source: string; hash: string }> = [];
 
-    const stored = await outcomes.lookup(parsed.map((p) => p.key));
+    const claims = await outcomes.claim(parsed.map((p) => ({ key: p.key, source: p.source, hash: p.hash })));
+    phase('claim');
     const fresh: Work<T>[] = [];
+    let again = 0;
     parsed.forEach((p, i) => {
-      const prev = stored[i];
-      if (!prev) fresh.push({ parsed: p });
-      else if (prev.source === p.source) {
-        // Claimed by this very message before, never committed (crash, fenced, aborted, or our reply was lost).
-        if (prev.out) {
-          toPublish.push(...prev.out);
-          published.push({ key: p.key, source: prev.source, hash: prev.hash });
-          republished += 1;
-        } else {
-          // Below the committed offset we skip; a marker without outputs above it means a commit we cannot see.
-          log.error({ key: p.key, source: p.source }, 'outcome marked published but its offset is not committed; not publishing again');
-          duplicates += 1;
-        }
-      } else if (prev.hash === p.hash) duplicates += 1;
-      else conflicting(p, prev);
+      const c = claims[i]!;
+      if (c.mine) {
+        fresh.push({ parsed: p });
+        if (c.again) again += 1;
+      } else if (c.holder.hash === p.hash) duplicates += 1;
+      else {
+        toPublish.push(deadLetter(byOffset.get(p.source)!, { ...where, partition }, `${CONFLICTING_DUPLICATE}: key ${p.key} was decided from ${c.holder.source} with other content`, MAX_DEAD_LETTER_RAW_BYTES));
+        dead.conflicting_duplicate += 1;
+      }
     });
 
     const failures = fresh.length ? await decide(fresh) : [];
+    phase('decide');
     for (const f of failures) {
       toPublish.push(deadLetter(byOffset.get(f.item.parsed.source)!, { ...where, partition }, `stage logic failed ${LOGIC_ATTEMPTS} times: ${f.error.message}`, MAX_DEAD_LETTER_RAW_BYTES));
       dead.logic_error += 1;
     }
-    const decided = fresh.filter((w) => w.out);
     const freshOut: OutMessage[][] = [];
-    const claims = await outcomes.claim(decided.map((w) => ({ key: w.parsed.key, outcome: { source: w.parsed.source, hash: w.parsed.hash, out: w.out } })));
-    decided.forEach((w, i) => {
-      const c = claims[i]!;
-      if (c.claimed) {
-        toPublish.push(...w.out!);
-        freshOut.push(w.out!);
-        published.push({ key: w.parsed.key, source: w.parsed.source, hash: w.parsed.hash });
-        return;
-      }
-      const prev = c.existing;
-      if (!prev) throw new Error(`claim of ${w.parsed.key} answered neither OK nor an outcome`);
-      if (prev.source === w.parsed.source && prev.out) {
-        // Our claim's reply was lost and resent, or another member claimed this very message: publish what is stored.
-        toPublish.push(...prev.out);
-        published.push({ key: w.parsed.key, source: prev.source, hash: prev.hash });
-      } else if (prev.source === w.parsed.source || prev.hash === w.parsed.hash) duplicates += 1;
-      else conflicting(w.parsed, prev);
-    });
+    for (const w of fresh) {
+      if (!w.out) continue;
+      toPublish.push(...w.out);
+      freshOut.push(w.out);
+    }
 
     const txn = await pp.producer.transaction();
     try {
       for (const chunk of chunkByBytes(toPublish, MAX_SEND_BYTES)) await txn.sendBatch({ topicMessages: byTopic(chunk) });
+      phase('send');
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });
+      phase('offsets');
       if (fault.holdBeforeCommitMs) {
         log.warn({ partition, firstOffset: messages[0]!.offset, lastOffset, outputs: toPublish.length, holdMs: fault.holdBeforeCommitMs }, 'fault: holding transaction before commit');
         await sleep(fault.holdBeforeCommitMs);
       }
       await txn.commit();
+      phase('commit');
     } catch (err) {
       await txn.abort().catch(() => undefined);
       throw err;
@@ -311,15 +298,18 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     metrics.events.inc({ stage }, messages.length);
     for (const [why, n] of Object.entries(dead)) if (n) metrics.deadLetters.inc({ stage, why }, n);
     if (duplicates) metrics.duplicates.inc({ stage }, duplicates);
-    if (republished) metrics.republished.inc({ stage }, republished);
+    if (again) metrics.republished.inc({ stage }, again);
     for (const p of parsed) metrics.latency.observe({ stage }, Math.max(0, now - p.receivedAt) / 1000);
     metrics.batchSeconds.observe({ stage }, (performance.now() - started) / 1000);
     metrics.lastCommit.set({ stage, instance: instanceId }, now / 1000);
     if (rejected.length || failures.length) log.warn({ partition, ...dead }, 'messages sent to the dead-letter topic');
-    await afterCommitted(async () => {
-      await outcomes.shrink(published);
-      if (logic.afterCommit && freshOut.length) await logic.afterCommit(freshOut);
-    });
+    const released = failures.map((f) => f.item.parsed.key);
+    if (released.length || (logic.afterCommit && freshOut.length)) {
+      await afterCommitted(async () => {
+        await outcomes.release(released);
+        if (logic.afterCommit && freshOut.length) await logic.afterCommit(freshOut);
+      });
+    }
   };
 
   const onBatch = async ({ batch, heartbeat, isRunning, isStale, resolveOffset }: { batch: Batch; heartbeat(): Promise<void>; isRunning(): boolean; isStale(): boolean; resolveOffset(o: string): void }) => {

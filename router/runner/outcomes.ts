@@ -1,52 +1,31 @@
 /**
  * Outcomes: what makes at-least-once delivery decide each key once. Key family `<prefix>outcome:<stage>:<key>`,
- * TTL = the dedupe window (24 h by default).
+ * value "partition:offset|contentHash" (about 100 bytes a key with its name), TTL = the dedupe window (24 h).
  *
- * An outcome names the message that produced it (source "partition:offset") and that message's content hash.
- * Until the Kafka transaction publishing it commits, it also holds the outputs (a crash in between republishes
- * exactly those); after the commit it is shrunk to the marker (~40 bytes).
- *
- * The claim is one Lua call: SET NX, or return what is there. A reply lost on a dropped connection is resent
- * by ioredis and answered with our own outcome (same source): the runner publishes what is stored.
+ * A key is claimed before its message is decided, in one Lua call for the whole batch: SET NX, or answer what
+ * holds it. The holder tells the runner what to do:
+ * - nobody: decide it;
+ * - this very message (same source): an earlier attempt claimed it and never committed (a crash, a fenced or
+ *   aborted transaction, or our own claim whose reply was lost and resent by ioredis): decide it again. The
+ *   feature store is idempotent per tx id, so the vector, and the decision, are the same;
+ * - another message with the same content: an identical duplicate; with other content: a conflicting one.
+ * Messages below the partition's committed offset never get here (runner/producers.ts), so "same source" never
+ * means "published already".
  */
 import type { Redis } from 'ioredis';
-import type { OutMessage } from './batch.ts';
 
-export interface StoredOutcome {
+export interface OutcomeMarker {
   source: string;
   hash: string;
-  /** Present until the publishing transaction committed. */
-  out?: OutMessage[];
 }
 
-/** Line format (no JSON inside JSON): "source|hash" then per output a JSON header line and its value line. */
-export function encodeOutcome(o: StoredOutcome): string {
-  let s = `${o.source}|${o.hash}`;
-  if (!o.out) return s;
-  s += '\n*';
-  for (const m of o.out) {
-    const multiline = m.value.includes('\n');
-    s += `\n${JSON.stringify([m.topic, m.key, m.action ?? null, multiline ? 1 : 0])}\n${multiline ? JSON.stringify(m.value) : m.value}`;
-  }
-  return s;
+export function encodeMarker(o: OutcomeMarker): string {
+  return `${o.source}|${o.hash}`;
 }
 
-export function decodeOutcome(s: string): StoredOutcome {
-  const nl = s.indexOf('\n');
-  const head = nl < 0 ? s : s.slice(0, nl);
-  const bar = head.lastIndexOf('|');
-  const source = bar < 0 ? head : head.slice(0, bar);
-  const hash = bar < 0 ? '' : head.slice(bar + 1);
-  if (nl < 0) return { source, hash };
-  const lines = s.slice(nl + 1).split('\n');
-  if (lines[0] !== '*') throw new Error(`stored outcome of ${source} is not in the expected format`);
-  const out: OutMessage[] = [];
-  for (let i = 1; i + 1 < lines.length; i += 2) {
-    const [topic, key, action, multiline] = JSON.parse(lines[i]!) as [string, string, string | null, number];
-    const value = multiline ? (JSON.parse(lines[i + 1]!) as string) : lines[i + 1]!;
-    out.push(action === null ? { topic, key, value } : { topic, key, value, action });
-  }
-  return { source, hash, out };
+export function decodeMarker(s: string): OutcomeMarker {
+  const bar = s.lastIndexOf('|');
+  return bar < 0 ? { source: s, hash: '' } : { source: s.slice(0, bar), hash: s.slice(bar + 1) };
 }
 
 const CLAIM_LUA = `
@@ -62,9 +41,10 @@ end
 return out
 `;
 
-const CLAIM = 'fraudstreamClaimOutcomeV1';
+const CLAIM = 'fraudstreamClaimOutcomeV2';
 
-export type ClaimResult = { claimed: true } | { claimed: false; existing: StoredOutcome | undefined };
+/** Claimed for this message (new, or held by this very message already), or held by another message. */
+export type Claim = { mine: true; again: boolean } | { mine: false; holder: OutcomeMarker };
 
 export class OutcomeStore {
   private readonly redis: Redis;
@@ -82,29 +62,22 @@ export class OutcomeStore {
     return this.prefix + k;
   }
 
-  async lookup(keys: string[]): Promise<Array<StoredOutcome | undefined>> {
-    if (keys.length === 0) return [];
-    const raw = await this.redis.mget(...keys.map((k) => this.key(k)));
-    return raw.map((r) => (r ? decodeOutcome(r) : undefined));
-  }
-
-  /** Claims each key for its outcome; a key held already answers with what holds it. */
-  async claim(items: Array<{ key: string; outcome: StoredOutcome }>): Promise<ClaimResult[]> {
+  async claim(items: Array<{ key: string } & OutcomeMarker>): Promise<Claim[]> {
     if (items.length === 0) return [];
     const keys = items.map((i) => this.key(i.key));
-    const args = items.map((i) => encodeOutcome(i.outcome));
     const call = (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<Array<number | string>>>)[CLAIM]!;
-    const replies = await call.call(this.redis, keys.length, ...keys, this.ttlSeconds, ...args);
-    return replies.map((r) => (r === 1 ? { claimed: true } : { claimed: false, existing: typeof r === 'string' ? decodeOutcome(r) : undefined }));
+    const replies = await call.call(this.redis, keys.length, ...keys, this.ttlSeconds, ...items.map(encodeMarker));
+    return replies.map((r, i): Claim => {
+      if (r === 1) return { mine: true, again: false };
+      // A key that expired between SET and GET is not held by anyone: the next attempt claims it.
+      if (typeof r !== 'string') throw new Error(`outcome claim of ${items[i]!.key} answered neither OK nor a holder`);
+      const holder = decodeMarker(r);
+      return holder.source === items[i]!.source ? { mine: true, again: true } : { mine: false, holder };
+    });
   }
 
-  /** After the publishing transaction committed: keep only the marker (XX: never recreate an expired key). */
-  async shrink(items: Array<{ key: string; source: string; hash: string }>): Promise<void> {
-    if (items.length === 0) return;
-    const pipe = this.redis.pipeline();
-    for (const i of items) pipe.set(this.key(i.key), `${i.source}|${i.hash}`, 'EX', this.ttlSeconds, 'XX');
-    const results = (await pipe.exec()) ?? [];
-    const failed = results.find(([err]) => err);
-    if (failed) throw failed[0];
+  /** Gives keys back (their messages were dead-lettered by the stage logic: a later copy may be decided). */
+  async release(keys: string[]): Promise<void> {
+    if (keys.length) await this.redis.del(...keys.map((k) => this.key(k)));
   }
 }

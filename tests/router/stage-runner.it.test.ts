@@ -10,7 +10,8 @@ import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { createRedis } from '../../core/redis.ts';
 import { metrics } from '../../router/metrics.ts';
-import { encodeOutcome } from '../../router/runner/outcomes.ts';
+import { encodeMarker } from '../../router/runner/outcomes.ts';
+import { contentHash } from '../../router/runner/batch.ts';
 import { transactionalId } from '../../router/runner/producers.ts';
 import { startStage, type RunningStage, type StageLogic } from '../../router/stage-runner.ts';
 import { collect, dropTestKeys, testConfig } from '../helpers/services.ts';
@@ -103,20 +104,22 @@ describe('stage runner on Kafka and Redis', () => {
     expect(after - before).toBeGreaterThanOrEqual(1);
   });
 
-  it('regression: an outcome claimed by this very message but never committed (a lost reply, a crash) is published, not counted as a duplicate', async () => {
+  it('regression: a key claimed by this very message but never committed (a lost claim reply, a crash) is decided and published, not counted as a duplicate', async () => {
     const cfg = await testConfig('runner-lost', { KAFKA_PARTITIONS: '1' });
     const calls = new Map<string, number>();
     const [tx] = testTransactions(1, { prefix: 'lost' });
-    // As if an earlier attempt claimed offset 0 of partition 0 and died before its transaction committed.
-    const stored = [{ topic: cfg.topics.decisions, key: tx!.cardId, value: JSON.stringify({ txId: tx!.txId, decidedBy: 'earlier attempt' }), action: 'ALLOW' }];
-    await admin.set(`${cfg.redis.keyPrefix}outcome:detect:${tx!.txId}`, encodeOutcome({ source: '0:0', hash: 'whatever', out: stored }), 'EX', 600);
+    // As if an earlier attempt claimed offset 0 of partition 0 and its reply was lost, or it died before committing.
+    await admin.set(`${cfg.redis.keyPrefix}outcome:detect:${tx!.txId}`, encodeMarker({ source: '0:0', hash: contentHash(Buffer.from(JSON.stringify(tx))) }), 'EX', 600);
+    const again = async () => (await metrics.republished.get()).values.find((v) => v.labels.stage === 'detect')?.value ?? 0;
+    const before = await again();
     const stage = await startStage({ config: cfg, kafka, redis, topic: cfg.topics.transactions, groupId: cfg.groups.detect, logic: echoLogic(cfg, calls) });
     stages.push(stage);
     await stage.ready;
     await send(producer, cfg.topics.transactions, [tx!], 0);
     const decided = await collect(kafka, cfg.topics.decisions, (seen) => seen.length >= 1, 30_000, 1_500);
-    expect(decided.map((m) => JSON.parse(m.value!.toString()))).toEqual([{ txId: tx!.txId, decidedBy: 'earlier attempt' }]);
-    expect(calls.size).toBe(0);
+    expect(decided.map((m) => JSON.parse(m.value!.toString()))).toEqual([{ txId: tx!.txId, decidedBy: 'logic' }]);
+    expect(calls.get(tx!.txId)).toBe(1);
+    expect((await again()) - before).toBe(1);
     await dropTestKeys(admin, cfg);
   });
 
