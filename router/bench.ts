@@ -137,6 +137,18 @@ async function dropKeys(config: Config, log: (l: string) => void): Promise<numbe
   return n;
 }
 
+async function joined(what: string, ready: Promise<void>, seconds = 60): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not join its consumer group within ${seconds} s; is the broker answering?`)), seconds * 1000);
+  });
+  try {
+    await Promise.race([ready, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 const fmtInt = (n: number | null | undefined) => (n == null || !Number.isFinite(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'));
 const fmt1 = (n: number | null | undefined) => (n == null || !Number.isFinite(n) ? 'n/a' : (Math.round(n * 10) / 10).toLocaleString('en-US'));
 const fmtRatio = (n: number | null) => (n === null ? 'n/a' : n.toFixed(2));
@@ -154,7 +166,7 @@ export interface BenchResult extends Summary {
   machine: Record<string, unknown>;
   method: Record<string, unknown>;
   ceiling: SideResult;
-  pipeline: SideResult & { model: string; decisions: Record<string, number>; steps: StepCosts };
+  pipeline: SideResult & { model: string; burstDecisions: Record<string, number>; steps: StepCosts };
   soak?: { events: number; seconds: number; eventsPerSec: number; series: Array<{ events: number; rssMb: number; heapMb: number; seconds: number }>; rssGrowthMbAfterWarmup: number | null };
 }
 
@@ -238,7 +250,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     const ch = new Harness({ kafka, inputTopic: ceilingConfig.topics.transactions, outputTopic: ceilingConfig.topics.decisions, readerGroup: `${ceilingConfig.groups.detect}-reader`, next: transactionSource(), log: o.log, signal: o.signal });
     await ch.start();
     cleanups.push(() => ch.stop());
-    await pass.ready;
+    await joined('the pass-through', pass.ready);
     memory.mark();
     await ch.warmup(o.warmup);
     const cBurst = await ch.burst('ceiling', o.events, gc);
@@ -274,7 +286,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     });
     await ph.start();
     cleanups.push(() => ph.stop());
-    await pipeline.ready;
+    await joined('the pipeline', pipeline.ready);
     memory.mark();
     await ph.warmup(o.warmup);
     const before = await runnerSnapshot();
@@ -345,7 +357,8 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
       });
       if (series.at(-1)!.events !== o.soak) record(o.soak);
       const seconds = (Date.now() - t0) / 1000;
-      soak = { events: o.soak, seconds: round(seconds), eventsPerSec: Math.round(o.soak / seconds), series, rssGrowthMbAfterWarmup: round(growthAfterWarmup(series) ?? NaN) };
+      const growth = growthAfterWarmup(series);
+      soak = { events: o.soak, seconds: round(seconds), eventsPerSec: Math.round(o.soak / seconds), series, rssGrowthMbAfterWarmup: growth === null ? null : round(growth) };
     }
     await stopAll();
 
@@ -369,7 +382,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
         pipeline: { stages: ['detect', 'escalate'], instances: o.instances, model, trainedForThisRun: trained ?? null },
       },
       ceiling,
-      pipeline: { ...pipelineSide, model, decisions, steps },
+      pipeline: { ...pipelineSide, model, burstDecisions: decisions, steps },
       ...(soak ? { soak } : {}),
     };
     const chart = renderChart({

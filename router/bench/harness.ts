@@ -220,10 +220,15 @@ export class Harness {
     this.o.log(`${label}: ${name}, ${events.toLocaleString()} events at ${rate.toLocaleString()}/s`);
     const start = Date.now();
     let lastIssued = start;
+    let lastLog = start;
     for (let i = 0; i < txs.length; i += chunk) {
       const wait = start + (i / rate) * 1000 - Date.now();
       if (wait > 0) await sleep(wait);
       lastIssued = Date.now();
+      if (lastIssued - lastLog >= 3_000) {
+        lastLog = lastIssued;
+        this.o.log(`  ${label} ${name}: ${i.toLocaleString()} / ${events.toLocaleString()} sent, ${this.expectedDone.toLocaleString()} out`);
+      }
       await this.send(txs.slice(i, i + chunk), sentAt);
     }
     const lastChunk = txs.length - Math.floor((txs.length - 1) / chunk) * chunk;

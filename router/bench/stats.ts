@@ -61,12 +61,18 @@ export function shareOfBurst(burstPerSec: number, share: number): number {
 
 export const round = (n: number, digits = 1): number => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : NaN);
 
-/** Growth of a memory series after its warm-up: last sample minus the first sample at or after warmupShare of it. */
+/**
+ * Growth of a memory series after its warm-up (the first warmupShare of its events): the mean of the last third
+ * of the remaining samples minus the mean of their first third, so one GC sawtooth does not read as growth. Null with fewer than three samples after the warm-up.
+ */
 export function growthAfterWarmup(series: ReadonlyArray<{ events: number; rssMb: number }>, warmupShare = 0.2): number | null {
-  if (series.length < 2) return null;
-  const last = series[series.length - 1]!;
-  const from = series.find((s) => s.events >= last.events * warmupShare) ?? series[0]!;
-  return last.rssMb - from.rssMb;
+  const last = series[series.length - 1];
+  if (!last) return null;
+  const after = series.filter((s) => s.events >= last.events * warmupShare);
+  if (after.length < 3) return null;
+  const third = Math.floor(after.length / 3);
+  const mean = (xs: ReadonlyArray<{ rssMb: number }>) => xs.reduce((sum, x) => sum + x.rssMb, 0) / xs.length;
+  return mean(after.slice(after.length - third)) - mean(after.slice(0, third));
 }
 
 export interface PacedResult {

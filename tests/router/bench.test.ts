@@ -66,10 +66,15 @@ describe('bench arithmetic', () => {
     expect(shareOfBurst(1, 0.1)).toBe(1);
   });
 
-  it('memory growth is measured after the warm-up share of the series', () => {
-    const series = [0, 50_000, 100_000, 150_000, 200_000, 250_000].map((events, i) => ({ events, rssMb: i === 0 ? 200 : 400 + i }));
-    expect(growthAfterWarmup(series)).toBe(405 - 401);
-    expect(growthAfterWarmup(series.slice(0, 1))).toBeNull();
+  it('memory growth compares the late samples with the early ones after the warm-up', () => {
+    // Warm-up climb to 400, then flat with a GC sawtooth: no growth.
+    const flat = [200, 300, 400, 420, 400, 420, 400, 420, 400, 420, 400].map((rssMb, i) => ({ events: i * 50_000, rssMb }));
+    expect(Math.abs(growthAfterWarmup(flat)!)).toBeLessThanOrEqual(20);
+    // A leak: 10 MB per sample after the warm-up; thirds of 3 samples each, 6 samples apart.
+    const leak = Array.from({ length: 11 }, (_, i) => ({ events: i * 50_000, rssMb: 300 + 10 * i }));
+    expect(growthAfterWarmup(leak)).toBeCloseTo(60);
+    expect(growthAfterWarmup([{ events: 0, rssMb: 100 }, { events: 50_000, rssMb: 130 }])).toBeNull();
+    expect(growthAfterWarmup([])).toBeNull();
   });
 
   it('summary takes throughput from the bursts and latency from the fixed-rate phase', () => {
@@ -147,7 +152,7 @@ describe('bench table', () => {
       machine: { cpus: 2, loadAvgStart: '1.00' },
       method: { partitions: 6 },
       ceiling,
-      pipeline: { ...pipeline, model: 'v1', decisions: {}, steps },
+      pipeline: { ...pipeline, model: 'v1', burstDecisions: {}, steps },
     };
     const text = renderTables(r);
     expect(text).toMatch(/burst events\/s \(end to end\)\s+10,000\s+2,500\s+0\.25/);
