@@ -21,7 +21,7 @@ import { table } from '../detectors/progress.ts';
 import { generateStream } from '../producers/world/index.ts';
 import { startPassThrough, type CeilingMode } from './bench/ceiling.ts';
 import { renderChart } from './bench/chart.ts';
-import { GcClock, Harness, MemorySampler } from './bench/harness.ts';
+import { flatObjectField, GcClock, Harness, MemorySampler, stringField } from './bench/harness.ts';
 import { growthAfterWarmup, ratio, round, shareOfBurst, summarize, summary, type SideResult, type Summary } from './bench/stats.ts';
 import { registry } from './metrics.ts';
 import { startPipeline } from './pipeline.ts';
@@ -276,11 +276,11 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
       next: transactionSource(),
       log: o.log,
       signal: o.signal,
-      onOutput: (d) => {
-        const t = d.timings as Record<string, number> | undefined;
+      onOutput: (text) => {
+        const t = flatObjectField(text, 'timings');
         if (typeof t?.detect === 'number') timings.detect.push(t.detect * 1000);
         if (typeof t?.escalate === 'number') timings.escalate.push(t.escalate * 1000);
-        const k = `${String(d.stage)}:${String(d.action)}`;
+        const k = `${stringField(text, 'stage') ?? '?'}:${stringField(text, 'action') ?? '?'}`;
         decisions[k] = (decisions[k] ?? 0) + 1;
       },
     });
@@ -370,7 +370,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
       method: {
         process: 'one process runs the side under test, the input producer and the output reader',
         input: `seeded synthetic transactions (producers/world, seed ${SEED}, ${CARDS.toLocaleString()} cards), keyed by cardId, idempotent producer, 2,000 per send in the burst, 50 ms ticks when paced`,
-        output: 'a read_committed reader of the side\'s output topic (the pipeline: decisions), first output per tx id',
+        output: 'a read_committed reader of the side\'s output topic (the pipeline: decisions), first output per tx id (found by text search, not a full JSON parse, to keep the reader cheap)',
         throughput: 'burst events / (last output\'s Kafka timestamp - first send)',
         latency: 'output\'s Kafka timestamp (set by the stage\'s producer) - the moment the input was handed to the producer; visible = when the reader received it',
         partitions: o.config.kafka.partitions,

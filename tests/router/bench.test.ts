@@ -3,6 +3,9 @@ import { UserInputError } from '../../core/errors.ts';
 import { renderTables, type BenchResult } from '../../router/bench.ts';
 import { escapeXml, niceMax, renderChart } from '../../router/bench/chart.ts';
 import { commands } from '../../router/commands.ts';
+import { flatObjectField, stringField } from '../../router/bench/harness.ts';
+import { DecisionSchema, type Decision } from '../../core/contracts.ts';
+import { testTransactions } from '../helpers/transactions.ts';
 import {
   cpuMicrosPerEvent,
   eventsPerSecond,
@@ -86,6 +89,43 @@ describe('bench arithmetic', () => {
     expect(s.ceilingP99Ms).toBe(60);
     expect(s.p99Ratio).toBe(2.5);
     expect(s.rssMbMax).toBe(420);
+  });
+});
+
+describe('bench reader: fields found without a full parse', () => {
+  const tx = testTransactions(1)[0]!;
+  const decision: Decision = {
+    decisionId: `${tx.txId}:escalate`,
+    txId: tx.txId,
+    cardId: tx.cardId,
+    action: 'REVIEW',
+    stage: 'escalate',
+    final: false,
+    reason: 'heavy score between thresholds',
+    scores: { isolationForest: 0.4, xgboost: 0.5, heavy: 0.6 },
+    rulesFired: [{ id: 'amount', description: 'stage "detect" said: action "ALLOW"', effect: 'info', value: 5, threshold: 3 }],
+    topFeatures: [{ name: 'amount_z', value: 3, contribution: 0.2 }],
+    versions: { model: 'v1', policy: 2 },
+    timings: { detect: 0.071, escalate: 1.25 },
+    decidedAt: 1,
+    tx,
+  };
+
+  it('reads the top-level txId, stage, action and timings of a decision as JSON.parse would', () => {
+    const text = JSON.stringify(DecisionSchema.parse(decision));
+    const parsed = JSON.parse(text) as Decision;
+    expect(stringField(text, 'txId')).toBe(parsed.txId);
+    expect(stringField(text, 'stage')).toBe('escalate');
+    expect(stringField(text, 'action')).toBe('REVIEW');
+    expect(flatObjectField(text, 'timings')).toEqual({ detect: 0.071, escalate: 1.25 });
+  });
+
+  it('reads the pass-through output and says undefined for what is not there', () => {
+    const text = JSON.stringify({ ...tx, passedAt: 5 });
+    expect(stringField(text, 'txId')).toBe(tx.txId);
+    expect(stringField(text, 'stage')).toBeUndefined();
+    expect(flatObjectField(text, 'timings')).toBeUndefined();
+    expect(flatObjectField('{"timings":{"detect":', 'timings')).toBeUndefined();
   });
 });
 
