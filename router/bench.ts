@@ -1,133 +1,420 @@
 /**
- * `bench pipeline`: the stages end to end on the real broker and Redis. Phase 1 pushes a burst as fast as
- * possible and measures decisions per second; phase 2 sends at a fixed rate and measures per-transaction
- * latency (decision's Kafka timestamp minus the transaction's). Unique topics and keys, removed afterwards.
+ * `bench`: the pipeline measured against its ceiling in one run, on the same broker, partitions and harness.
+ * 1. ceiling: a plain kafkajs pass-through (bench/ceiling.ts) on its own topics and group;
+ * 2. pipeline: detect + escalate (startPipeline) with a trained model version (one is trained if none exists).
+ * Each side: a warm-up, a burst (events/s end to end, CPU, event-loop use, GC), then paced sends at --rate and
+ * at --share of the side's own burst rate (produce-to-output latency). Optionally a soak with an RSS series.
+ * Topics and Redis keys are unique to the run and removed afterwards.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { isolatedConfig, type Config } from '../core/config.ts';
-import { DecisionSchema, type Transaction } from '../core/contracts.ts';
-import { createKafka, createProducer, ensureTopics } from '../core/kafka.ts';
+import type { Transaction } from '../core/contracts.ts';
+import { UserInputError } from '../core/errors.ts';
+import { createKafka, ensureTopics } from '../core/kafka.ts';
+import { createRedis } from '../core/redis.ts';
+import { FILES, listModelVersions } from '../detectors/model-version.ts';
 import { table } from '../detectors/progress.ts';
 import { generateStream } from '../producers/world/index.ts';
+import { startPassThrough, type CeilingMode } from './bench/ceiling.ts';
+import { renderChart } from './bench/chart.ts';
+import { flatObjectField, GcClock, Harness, MemorySampler, stringField } from './bench/harness.ts';
+import { growthAfterWarmup, ratio, round, shareOfBurst, summarize, summary, type SideResult, type Summary } from './bench/stats.ts';
+import { registry } from './metrics.ts';
 import { startPipeline } from './pipeline.ts';
 import { loadServingModels } from './serving-models.ts';
 
-export interface PipelineBenchOptions {
+export interface BenchOptions {
   config: Config;
+  /** Burst size per side. */
   events: number;
+  /** The fixed paced rate (tx/s) both sides are measured at. */
   rate: number;
+  /** Length of each paced phase. */
   seconds: number;
+  /** The second paced phase runs at this share of the side's own burst rate. */
+  share: number;
+  warmup: number;
   model: string;
+  trainEvents: number;
   instances: number;
-  out: string;
+  /** kafkajs initialRetryTime of the ceiling's client. */
+  ceilingRetryMs: number;
+  ceilingMode: CeilingMode;
+  /** Events pushed through the pipeline after the measured phases, RSS recorded along the way (0: none). */
+  soak: number;
+  json: string;
+  chart: string;
   log: (line: string) => void;
+  signal: AbortSignal;
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const SEED = 5;
+const CARDS = 10_000;
+const SOAK_WINDOW = 20_000;
+const BIN = fileURLToPath(new URL('../bin/fraudstream.js', import.meta.url));
+
+function transactionSource(): (n: number) => Transaction[] {
+  const stream = generateStream({ seed: SEED, events: Number.MAX_SAFE_INTEGER, cards: CARDS });
+  return (n) => {
+    const out: Transaction[] = [];
+    for (let i = 0; i < n; i++) out.push(stream.next().value!.tx);
+    return out;
+  };
 }
 
-export async function benchPipeline(o: PipelineBenchOptions) {
-  const config = isolatedConfig(o.config, `bench-${Date.now()}`);
-  await ensureTopics(config);
-  const kafka = createKafka(config, '-bench');
-  const serving = await loadServingModels(config, o.model);
-  const pipeline = await startPipeline({ config, stages: ['detect', 'escalate'], instances: o.instances, models: serving.models, featureStore: serving.featureStore });
-  const producer = createProducer(kafka);
-  const consumer = kafka.consumer({ groupId: `bench-reader-${Date.now()}` });
-  const decidedAt = new Map<string, number>();
-  const sentAt = new Map<string, number>();
-  const actions: Record<string, number> = {};
+/** Fails before anything runs when the model choice cannot be served; trains one when "latest" finds none. */
+async function prepareModel(o: BenchOptions): Promise<{ trained?: string }> {
+  if (o.model === 'none') return {};
+  if (o.model !== 'latest') {
+    try {
+      await access(path.join(o.model, FILES.cardJson));
+    } catch {
+      throw new UserInputError(`--model ${o.model}: not a model version folder (no ${FILES.cardJson}); use a folder under MODEL_DIR, latest or none`);
+    }
+    return {};
+  }
+  if ((await listModelVersions(o.config.modelDir)).length > 0) return {};
+  o.log(`no model version under ${path.resolve(o.config.modelDir)}: training one on ${o.trainEvents.toLocaleString()} generated events first (in a child process, so its memory is not counted)`);
+  // The same small model `npm run demo` trains; the child's stdout (its summary) goes to stderr with its progress.
+  const args = [BIN, 'train', '--events', String(o.trainEvents), '--seed', '7', '--heavy-epochs', '3', '--heavy-rows', '20000'];
+  const code = await new Promise<number>((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 2, 2], env: { ...process.env, MODEL_DIR: o.config.modelDir } });
+    const onAbort = () => child.kill('SIGINT');
+    o.signal.addEventListener('abort', onAbort, { once: true });
+    child.on('error', reject);
+    child.on('exit', (c, sig) => {
+      o.signal.removeEventListener('abort', onAbort);
+      resolve(c ?? (sig ? 128 : 1));
+    });
+  });
+  if (code !== 0) throw new Error(`training a model version failed (exit ${code}); run npm run train to see why`);
+  const versions = await listModelVersions(o.config.modelDir);
+  return { trained: versions[versions.length - 1] };
+}
+
+/** Sum and count of a stage-labelled prom-client metric, per stage (empty if the metric is gone). */
+async function stageTotals(name: string): Promise<Record<string, { sum: number; count: number }>> {
+  const metric = registry.getSingleMetric(name);
+  const out: Record<string, { sum: number; count: number }> = {};
+  if (!metric) return out;
+  const data = await metric.get();
+  for (const v of data.values) {
+    const stage = String(v.labels.stage ?? '');
+    const entry = (out[stage] ??= { sum: 0, count: 0 });
+    const metricName = (v as { metricName?: string }).metricName ?? name;
+    if (metricName.endsWith('_sum') || metricName === name) entry.sum += v.value;
+    else if (metricName.endsWith('_count')) entry.count += v.value;
+  }
+  return out;
+}
+
+async function runnerSnapshot() {
+  return { batch: await stageTotals('fraudstream_batch_seconds'), events: await stageTotals('fraudstream_events_total') };
+}
+
+async function dropKeys(config: Config, log: (l: string) => void): Promise<number> {
+  const redis = createRedis(config, 'redis-bench');
+  let cursor = '0';
+  let n = 0;
+  let lastLog = Date.now();
   try {
-    await producer.connect();
-    await consumer.connect();
-    await consumer.subscribe({ topic: config.topics.decisions, fromBeginning: true });
-    await consumer.run({
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          const d = DecisionSchema.parse(JSON.parse(m.value!.toString()));
-          if (!decidedAt.has(d.txId)) {
-            decidedAt.set(d.txId, Number(m.timestamp));
-            actions[`${d.stage}:${d.action}`] = (actions[`${d.stage}:${d.action}`] ?? 0) + 1;
-          }
-        }
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.redis.keyPrefix}*`, 'COUNT', 2000);
+      if (keys.length) n += await redis.unlink(...keys);
+      cursor = next;
+      if (Date.now() - lastLog > 3_000) {
+        lastLog = Date.now();
+        log(`  cleanup: ${n.toLocaleString()} Redis keys removed`);
+      }
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+  return n;
+}
+
+async function joined(what: string, ready: Promise<void>, seconds = 60): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not join its consumer group within ${seconds} s; is the broker answering?`)), seconds * 1000);
+  });
+  try {
+    await Promise.race([ready, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const fmtInt = (n: number | null | undefined) => (n == null || !Number.isFinite(n) ? 'n/a' : Math.round(n).toLocaleString('en-US'));
+const fmt1 = (n: number | null | undefined) => (n == null || !Number.isFinite(n) ? 'n/a' : (Math.round(n * 10) / 10).toLocaleString('en-US'));
+const fmtRatio = (n: number | null) => (n === null ? 'n/a' : n.toFixed(2));
+
+export interface StepCosts {
+  method: string;
+  escalatedShare: number;
+  detect: { events: number; logicMicrosPerEvent: number; logicP50Micros: number; logicP99Micros: number; batchMicrosPerEvent: number | null; runnerMicrosPerEvent: number | null };
+  escalate: { events: number; logicMicrosPerEvent: number; logicP50Micros: number; logicP99Micros: number; batchMicrosPerEvent: number | null; runnerMicrosPerEvent: number | null };
+  processCpuMicrosPerEvent: number;
+}
+
+export interface BenchResult extends Summary {
+  at: string;
+  machine: Record<string, unknown>;
+  method: Record<string, unknown>;
+  ceiling: SideResult;
+  pipeline: SideResult & { model: string; burstDecisions: Record<string, number>; steps: StepCosts };
+  soak?: { events: number; seconds: number; eventsPerSec: number; series: Array<{ events: number; rssMb: number; heapMb: number; seconds: number }>; rssGrowthMbAfterWarmup: number | null };
+}
+
+export function renderTables(r: BenchResult): string {
+  const c = r.ceiling;
+  const p = r.pipeline;
+  const lat = (side: SideResult, i: number, k: 'p50' | 'p95' | 'p99' | 'max') => side.paced[i]?.latencyMs[k];
+  const rows: Array<Array<string | number>> = [
+    ['burst events/s (end to end)', fmtInt(c.burst.eventsPerSec), fmtInt(p.burst.eventsPerSec), fmtRatio(r.ratio)],
+    ['burst: process CPU µs per event', fmtInt(c.burst.cpuMicrosPerEvent), fmtInt(p.burst.cpuMicrosPerEvent), fmtRatio(ratio(p.burst.cpuMicrosPerEvent, c.burst.cpuMicrosPerEvent))],
+    ['burst: event-loop utilisation', c.burst.eventLoopUtilization.toFixed(2), p.burst.eventLoopUtilization.toFixed(2), ''],
+    ['burst: GC µs per event', fmt1(c.burst.gcMicrosPerEvent), fmt1(p.burst.gcMicrosPerEvent), ''],
+  ];
+  for (const i of [0, 1]) {
+    const name = c.paced[i]?.label ?? p.paced[i]?.label;
+    if (!name) continue;
+    rows.push([`${name}: rate sent/s (target)`, `${fmtInt(c.paced[i]?.sentRate)} (${fmtInt(c.paced[i]?.targetRate)})`, `${fmtInt(p.paced[i]?.sentRate)} (${fmtInt(p.paced[i]?.targetRate)})`, '']);
+    for (const k of ['p50', 'p95', 'p99', 'max'] as const) {
+      rows.push([`${name}: latency ${k} ms`, fmtInt(lat(c, i, k)), fmtInt(lat(p, i, k)), fmtRatio(ratio(lat(p, i, k), lat(c, i, k)))]);
+    }
+    rows.push([`${name}: visible to reader p99 ms`, fmtInt(c.paced[i]?.visibleLatencyMs.p99), fmtInt(p.paced[i]?.visibleLatencyMs.p99), '']);
+  }
+  rows.push(['RSS max MB (while the side ran)', fmtInt(c.rssMbMax), fmtInt(p.rssMbMax), '']);
+  const s = p.steps;
+  const stepRows: Array<Array<string | number>> = [
+    ['detect: logic (features, IF, XGBoost, policy)', fmt1(s.detect.logicMicrosPerEvent), fmt1(s.detect.logicP50Micros), fmt1(s.detect.logicP99Micros), fmtInt(s.detect.events)],
+    ['detect: runner (parse, dedupe, Kafka transaction)', fmt1(s.detect.runnerMicrosPerEvent), '', '', ''],
+    ['escalate: logic (history, heavy model), per escalated', fmt1(s.escalate.logicMicrosPerEvent), fmt1(s.escalate.logicP50Micros), fmt1(s.escalate.logicP99Micros), fmtInt(s.escalate.events)],
+    ['escalate: runner, per escalated', fmt1(s.escalate.runnerMicrosPerEvent), '', '', ''],
+    ['process CPU, per input event', fmt1(s.processCpuMicrosPerEvent), '', '', ''],
+  ];
+  const out = [
+    `ceiling vs pipeline (${r.method.partitions} partitions, model ${p.model}; ${String(r.machine.cpus)} cores, load ${String(r.machine.loadAvgStart)} at start)`,
+    table(['measure', 'ceiling', 'pipeline', 'pipeline/ceiling'], rows),
+    '',
+    `pipeline µs per event per step, burst (escalated ${(s.escalatedShare * 100).toFixed(1)}%; runner = batch wall time minus logic)`,
+    table(['step', 'mean µs', 'p50 µs', 'p99 µs', 'events'], stepRows),
+  ];
+  if (r.soak) {
+    out.push(
+      '',
+      `soak: ${fmtInt(r.soak.events)} events at ${fmtInt(r.soak.eventsPerSec)}/s; RSS ${fmt1(r.soak.series[0]?.rssMb)} -> ${fmt1(r.soak.series.at(-1)?.rssMb)} MB, growth after warm-up ${fmt1(r.soak.rssGrowthMbAfterWarmup)} MB`,
+    );
+  }
+  out.push('', `ratio ${fmtRatio(r.ratio)} (pipeline ${fmtInt(r.pipelineEventsPerSec)}/s against ceiling ${fmtInt(r.ceilingEventsPerSec)}/s); p99 at ${fmtInt(c.paced[0]?.targetRate)}/s ${fmtInt(r.p99Ms)} ms, ${fmtRatio(r.p99Ratio)}x the ceiling's ${fmtInt(r.ceilingP99Ms)} ms`);
+  return out.join('\n');
+}
+
+export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; text: string; chart: string }> {
+  const startedAt = new Date();
+  const loadAvgStart = os.loadavg()[0]!.toFixed(2);
+  const { trained } = await prepareModel(o);
+  // Progress lines on stderr are the point of a long run: kafkajs' retried-request warnings would bury them.
+  process.env.LOG_LEVEL ??= 'error';
+  const runId = `bench-${Date.now()}`;
+  const ceilingConfig = isolatedConfig(o.config, `${runId}-ceiling`);
+  const pipelineConfig = isolatedConfig(o.config, `${runId}-pipeline`);
+  const kafka = createKafka(o.config, '-bench');
+  const memory = new MemorySampler();
+  const gc = new GcClock();
+  const cleanups: Array<() => Promise<unknown>> = [];
+  const stopAll = async () => {
+    while (cleanups.length) await cleanups.pop()!().catch((err: unknown) => o.log(`  cleanup: ${String(err)}`));
+  };
+  try {
+    // ---- ceiling
+    o.log(`ceiling: kafkajs pass-through (${o.ceilingMode}) on ${ceilingConfig.topics.transactions}`);
+    await ensureTopics(ceilingConfig);
+    const pass = await startPassThrough({
+      brokers: o.config.kafka.brokers,
+      clientId: `${o.config.kafka.clientId}-ceiling`,
+      retryMs: o.ceilingRetryMs,
+      mode: o.ceilingMode,
+      partitions: o.config.kafka.partitions,
+      log: o.log,
+      inputTopic: ceilingConfig.topics.transactions,
+      outputTopic: ceilingConfig.topics.decisions,
+      groupId: ceilingConfig.groups.detect,
+    });
+    cleanups.push(() => pass.stop());
+    const ch = new Harness({ kafka, inputTopic: ceilingConfig.topics.transactions, outputTopic: ceilingConfig.topics.decisions, readerGroup: `${ceilingConfig.groups.detect}-reader`, next: transactionSource(), log: o.log, signal: o.signal });
+    await ch.start();
+    cleanups.push(() => ch.stop());
+    await joined('the pass-through', pass.ready);
+    memory.mark();
+    await ch.warmup(o.warmup);
+    const cBurst = await ch.burst('ceiling', o.events, gc);
+    o.log(`ceiling: ${fmtInt(cBurst.eventsPerSec)} events/s`);
+    const cPaced = [await ch.paced('ceiling', `${o.rate}/s`, o.rate, o.seconds)];
+    cPaced.push(await ch.paced('ceiling', `${Math.round(o.share * 100)}% of burst`, shareOfBurst(cBurst.eventsPerSec, o.share), o.seconds));
+    const ceiling: SideResult = { burst: cBurst, paced: cPaced, rssMbMax: round(memory.windowMax(), 1) };
+    await stopAll();
+
+    // ---- pipeline
+    const serving = await loadServingModels(pipelineConfig, o.model);
+    const model = serving.models?.version ?? 'rules-only';
+    o.log(`pipeline: detect + escalate, model ${model}, ${o.instances} member(s) each`);
+    const pipeline = await startPipeline({ config: pipelineConfig, stages: ['detect', 'escalate'], instances: o.instances, models: serving.models, featureStore: serving.featureStore });
+    cleanups.push(() => pipeline.stop());
+    const timings = { detect: [] as number[], escalate: [] as number[] };
+    const decisions: Record<string, number> = {};
+    const ph = new Harness({
+      kafka,
+      inputTopic: pipelineConfig.topics.transactions,
+      outputTopic: pipelineConfig.topics.decisions,
+      readerGroup: `${pipelineConfig.groups.detect}-reader`,
+      next: transactionSource(),
+      log: o.log,
+      signal: o.signal,
+      onOutput: (text) => {
+        const t = flatObjectField(text, 'timings');
+        if (typeof t?.detect === 'number') timings.detect.push(t.detect * 1000);
+        if (typeof t?.escalate === 'number') timings.escalate.push(t.escalate * 1000);
+        const k = `${stringField(text, 'stage') ?? '?'}:${stringField(text, 'action') ?? '?'}`;
+        decisions[k] = (decisions[k] ?? 0) + 1;
       },
     });
-    await pipeline.ready;
-    const total = o.events + Math.ceil(o.rate * o.seconds);
-    const txs: Transaction[] = [];
-    for (const e of generateStream({ seed: 5, events: total, cards: 10_000 })) txs.push(e.tx);
-    const burst = txs.slice(0, o.events);
-    const paced = txs.slice(o.events);
+    await ph.start();
+    cleanups.push(() => ph.stop());
+    await joined('the pipeline', pipeline.ready);
+    memory.mark();
+    await ph.warmup(o.warmup);
+    const before = await runnerSnapshot();
+    const pBurst = await ph.burst('pipeline', o.events, gc);
+    const after = await runnerSnapshot();
+    o.log(`pipeline: ${fmtInt(pBurst.eventsPerSec)} events/s (ratio ${fmtRatio(ratio(pBurst.eventsPerSec, cBurst.eventsPerSec))})`);
+    const pPaced = [await ph.paced('pipeline', `${o.rate}/s`, o.rate, o.seconds)];
+    pPaced.push(await ph.paced('pipeline', `${Math.round(o.share * 100)}% of burst`, shareOfBurst(pBurst.eventsPerSec, o.share), o.seconds));
+    const pipelineRss = round(memory.windowMax(), 1);
 
-    const waitFor = async (ids: Transaction[], timeoutMs: number) => {
-      const deadline = Date.now() + timeoutMs;
-      let last = -1;
-      while (Date.now() < deadline) {
-        const n = ids.reduce((s, t) => s + (decidedAt.has(t.txId) ? 1 : 0), 0);
-        if (n === ids.length) return;
-        if (n !== last) o.log(`  ${n.toLocaleString()} / ${ids.length.toLocaleString()} decided`);
-        last = n;
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
-      throw new Error(`not every transaction was decided within ${timeoutMs / 1000} s`);
+    const perEvent = (stage: string) => {
+      const b = after.batch[stage];
+      const e = after.events[stage];
+      const events = (e?.sum ?? 0) - (before.events[stage]?.sum ?? 0);
+      const seconds = (b?.sum ?? 0) - (before.batch[stage]?.sum ?? 0);
+      return events > 0 ? (seconds * 1e6) / events : null;
+    };
+    const detectLogic = summarize(timings.detect);
+    const escalateLogic = summarize(timings.escalate);
+    const detectBatch = perEvent('detect');
+    const escalateBatch = perEvent('escalate');
+    const steps: StepCosts = {
+      method:
+        'logic: the timings each decision carries (stage logic time of its batch / batch size); batch: the runner\'s fraudstream_batch_seconds sum / fraudstream_events_total over the burst (sums concurrent batches); runner = batch - logic',
+      escalatedShare: timings.detect.length ? timings.escalate.length / timings.detect.length : 0,
+      detect: {
+        events: detectLogic.count,
+        logicMicrosPerEvent: round(detectLogic.mean),
+        logicP50Micros: round(detectLogic.p50),
+        logicP99Micros: round(detectLogic.p99),
+        batchMicrosPerEvent: detectBatch === null ? null : round(detectBatch),
+        runnerMicrosPerEvent: detectBatch === null ? null : round(detectBatch - detectLogic.mean),
+      },
+      escalate: {
+        events: escalateLogic.count,
+        logicMicrosPerEvent: round(escalateLogic.mean),
+        logicP50Micros: round(escalateLogic.p50),
+        logicP99Micros: round(escalateLogic.p99),
+        batchMicrosPerEvent: escalateBatch === null ? null : round(escalateBatch),
+        runnerMicrosPerEvent: escalateBatch === null || escalateLogic.count === 0 ? null : round(escalateBatch - escalateLogic.mean),
+      },
+      processCpuMicrosPerEvent: round(pBurst.cpuMicrosPerEvent),
     };
 
-    o.log(`phase 1: burst of ${burst.length.toLocaleString()} transactions`);
-    const t0 = Date.now();
-    for (let i = 0; i < burst.length; i += 2_000) {
-      const chunk = burst.slice(i, i + 2_000);
-      await producer.send({ topic: config.topics.transactions, messages: chunk.map((t) => ({ key: t.cardId, value: JSON.stringify(t) })) });
+    let soak: BenchResult['soak'];
+    if (o.soak > 0) {
+      const step = Math.min(50_000, Math.max(1_000, Math.round(o.soak / 10)));
+      o.log(`soak: ${o.soak.toLocaleString()} events through the pipeline, RSS every ${step.toLocaleString()}`);
+      const series: NonNullable<BenchResult['soak']>['series'] = [];
+      const t0 = Date.now();
+      let nextAt = 0;
+      const record = (events: number) => {
+        const m = memory.sample();
+        series.push({ events, rssMb: round(m.rssMb), heapMb: round(m.heapMb), seconds: round((Date.now() - t0) / 1000) });
+      };
+      record(0);
+      nextAt = step;
+      let lastLog = Date.now();
+      await ph.soak(o.soak, SOAK_WINDOW, (n) => {
+        while (n >= nextAt) {
+          record(nextAt);
+          nextAt += step;
+        }
+        if (Date.now() - lastLog > 5_000) {
+          lastLog = Date.now();
+          o.log(`  soak: ${n.toLocaleString()} / ${o.soak.toLocaleString()} out, RSS ${fmt1(series.at(-1)?.rssMb)} MB`);
+        }
+      });
+      if (series.at(-1)!.events !== o.soak) record(o.soak);
+      const seconds = (Date.now() - t0) / 1000;
+      const growth = growthAfterWarmup(series);
+      soak = { events: o.soak, seconds: round(seconds), eventsPerSec: Math.round(o.soak / seconds), series, rssGrowthMbAfterWarmup: growth === null ? null : round(growth) };
     }
-    const sentMs = Date.now() - t0;
-    await waitFor(burst, 600_000);
-    const burstMs = Math.max(...burst.map((t) => decidedAt.get(t.txId)!)) - t0;
+    await stopAll();
 
-    o.log(`phase 2: ${o.rate}/s for ${o.seconds} s`);
-    const start = Date.now();
-    for (let i = 0; i < paced.length; i += Math.max(1, Math.round(o.rate / 20))) {
-      const chunk = paced.slice(i, i + Math.max(1, Math.round(o.rate / 20)));
-      const due = start + (i / o.rate) * 1000;
-      const wait = due - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const now = Date.now();
-      for (const t of chunk) sentAt.set(t.txId, now);
-      await producer.send({ topic: config.topics.transactions, messages: chunk.map((t) => ({ key: t.cardId, value: JSON.stringify(t) })) });
-    }
-    await waitFor(paced, 120_000);
-    const latencies = paced.map((t) => decidedAt.get(t.txId)! - sentAt.get(t.txId)!).sort((a, b) => a - b);
-
-    const result = {
-      at: new Date().toISOString(),
-      model: serving.models?.version ?? 'rules-only',
-      detectInstances: o.instances,
-      partitions: config.kafka.partitions,
-      burst: { events: burst.length, produceSeconds: sentMs / 1000, decideSeconds: burstMs / 1000, decisionsPerSecond: Math.round(burst.length / (burstMs / 1000)) },
-      paced: { rate: o.rate, events: paced.length, latencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN } },
-      decisions: actions,
+    const pipelineSide = { burst: pBurst, paced: pPaced, rssMbMax: Math.max(pipelineRss, ...(soak?.series.map((s) => s.rssMb) ?? [])) };
+    const result: BenchResult = {
+      ...summary(ceiling, pipelineSide),
+      at: startedAt.toISOString(),
+      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryMb: Math.round(os.totalmem() / 2 ** 20), node: process.version, loadAvgStart, loadAvgEnd: os.loadavg()[0]!.toFixed(2) },
+      method: {
+        process: 'one process runs the side under test, the input producer and the output reader',
+        input: `seeded synthetic transactions (producers/world, seed ${SEED}, ${CARDS.toLocaleString()} cards), keyed by cardId, idempotent producer, 2,000 per send in the burst, 50 ms ticks when paced`,
+        output: 'a read_committed reader of the side\'s output topic (the pipeline: decisions), first output per tx id (found by text search, not a full JSON parse, to keep the reader cheap)',
+        throughput: 'burst events / (last output\'s Kafka timestamp - first send)',
+        latency: 'output\'s Kafka timestamp (set by the stage\'s producer) - the moment the input was handed to the producer; visible = when the reader received it',
+        partitions: o.config.kafka.partitions,
+        warmupEvents: o.warmup,
+        burstEvents: o.events,
+        pacedSeconds: o.seconds,
+        share: o.share,
+        ceiling: pass.method,
+        pipeline: { stages: ['detect', 'escalate'], instances: o.instances, model, trainedForThisRun: trained ?? null },
+      },
+      ceiling,
+      pipeline: { ...pipelineSide, model, burstDecisions: decisions, steps },
+      ...(soak ? { soak } : {}),
     };
-    await mkdir(path.dirname(path.resolve(o.out)), { recursive: true });
-    await writeFile(o.out, JSON.stringify(result, null, 2) + '\n');
-    const rows: Array<[string, string | number]> = [
-      ['model', result.model],
-      ['burst: transactions', result.burst.events],
-      ['burst: decisions/s (end to end)', result.burst.decisionsPerSecond],
-      [`paced ${o.rate}/s: latency p50 ms`, result.paced.latencyMs.p50],
-      ['paced: latency p95 ms', result.paced.latencyMs.p95],
-      ['paced: latency p99 ms', result.paced.latencyMs.p99],
-      ['paced: latency max ms', result.paced.latencyMs.max],
-      ...Object.entries(actions).sort().map(([k, v]) => [`decisions ${k}`, v] as [string, number]),
-    ];
-    return { result, table: table(['measure', 'value'], rows) };
+    const chart = renderChart({
+      title: `fraudstream bench: pipeline ${fmtInt(result.pipelineEventsPerSec)}/s vs ceiling ${fmtInt(result.ceilingEventsPerSec)}/s (ratio ${fmtRatio(result.ratio)})`,
+      subtitle: `${startedAt.toISOString()}, ${String(result.machine.cpus)} cores, ${o.config.kafka.partitions} partitions, model ${model}, burst ${o.events.toLocaleString()} events, paced ${o.seconds} s each`,
+      ceiling,
+      pipeline: pipelineSide,
+      ratio: result.ratio,
+      soak,
+    });
+    await mkdir(path.dirname(path.resolve(o.json)), { recursive: true });
+    await writeFile(o.json, JSON.stringify(result, null, 2) + '\n');
+    await mkdir(path.dirname(path.resolve(o.chart)), { recursive: true });
+    await writeFile(o.chart, chart);
+    return { result, text: renderTables(result), chart: o.chart };
   } finally {
-    await consumer.disconnect().catch(() => undefined);
-    await producer.disconnect().catch(() => undefined);
-    await pipeline.stop();
+    await stopAll();
+    gc.stop();
+    memory.stop();
+    o.log('cleanup: deleting the run\'s topics and Redis keys');
     const admin = kafka.admin();
-    await admin.connect();
-    await admin.deleteTopics({ topics: Object.values(config.topics) }).catch(() => undefined);
-    await admin.disconnect();
+    try {
+      await admin.connect();
+      const existing = new Set(await admin.listTopics());
+      const topics = [...Object.values(ceilingConfig.topics), ...Object.values(pipelineConfig.topics)].filter((t) => existing.has(t));
+      if (topics.length) await admin.deleteTopics({ topics });
+      await admin.deleteGroups([ceilingConfig.groups.detect, `${ceilingConfig.groups.detect}-reader`, pipelineConfig.groups.detect, pipelineConfig.groups.escalate, `${pipelineConfig.groups.detect}-reader`]).catch(() => undefined);
+    } catch (err) {
+      o.log(`  cleanup: could not delete topics: ${String(err)}`);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    await dropKeys(pipelineConfig, o.log).catch((err: unknown) => o.log(`  cleanup: could not delete Redis keys: ${String(err)}`));
   }
 }

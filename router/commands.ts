@@ -1,5 +1,8 @@
 import type { Command } from '../cli/command.ts';
+import path from 'node:path';
 import { parseFlags, numberFlag, untilSignal } from '../cli/command.ts';
+import { UserInputError } from '../core/errors.ts';
+import { CEILING_MODES, type CeilingMode } from './bench/ceiling.ts';
 import { loadConfig } from '../core/config.ts';
 import { logger } from '../core/logger.ts';
 import { serveMetrics } from './metrics.ts';
@@ -34,38 +37,73 @@ function stageCommand(name: string, stages: StageName[], summary: string): Comma
   };
 }
 
-const bench: Command = {
-  name: 'bench pipeline',
-  summary: 'end-to-end decisions/s (burst) and latency percentiles (paced) of detect + escalate on real Kafka and Redis',
-  usage: '[--events N] [--rate EPS] [--seconds S] [--model DIR|latest|none] [--instances N] [--out bench-results/pipeline.json]',
-  async run(argv) {
-    const { values: v } = parseFlags(this, argv, {
-      events: { type: 'string' },
-      rate: { type: 'string' },
-      seconds: { type: 'string' },
-      model: { type: 'string' },
-      instances: { type: 'string' },
-      out: { type: 'string' },
-    });
-    const { benchPipeline } = await import('./bench.ts');
-    const { table } = await benchPipeline({
-      config: loadConfig(),
-      events: numberFlag('events', v.events, 20_000, { min: 100, max: 5_000_000, integer: true }),
-      rate: numberFlag('rate', v.rate, 500, { min: 1, max: 100_000 }),
-      seconds: numberFlag('seconds', v.seconds, 10, { min: 1, max: 600 }),
-      model: v.model ?? 'latest',
-      instances: numberFlag('instances', v.instances, 1, { min: 1, max: 16, integer: true }),
-      out: v.out ?? 'bench-results/pipeline.json',
-      log: (l) => console.error(l),
-    });
-    console.log(table);
-    console.log(`results written to ${v.out ?? 'bench-results/pipeline.json'}`);
-  },
-};
+const benchUsage =
+  '[--events N] [--rate EPS] [--seconds S] [--share X] [--warmup N] [--model DIR|latest|none] [--train-events N] [--instances N] [--ceiling per-partition|serial] [--ceiling-retry-ms MS] [--soak N] [--json FILE] [--chart FILE.svg]';
+
+/** `bench` and its old name `bench pipeline`: one run, the pipeline beside its kafkajs pass-through ceiling. */
+function benchCommand(name: string): Command {
+  return {
+    name,
+    summary:
+      name === 'bench'
+        ? 'the pipeline (detect + escalate) against a plain kafkajs pass-through in one run: events/s, ratio, latency at a fixed rate and at half the burst rate, memory, µs per step'
+        : 'same as `bench` (kept for old scripts)',
+    usage: benchUsage,
+    async run(argv) {
+      const { values: v, positionals } = parseFlags(this, argv, {
+        events: { type: 'string' },
+        rate: { type: 'string' },
+        seconds: { type: 'string' },
+        share: { type: 'string' },
+        warmup: { type: 'string' },
+        model: { type: 'string' },
+        'train-events': { type: 'string' },
+        instances: { type: 'string' },
+        soak: { type: 'string' },
+        'ceiling-retry-ms': { type: 'string' },
+        ceiling: { type: 'string' },
+        json: { type: 'string' },
+        chart: { type: 'string' },
+      });
+      if (positionals.length) throw new UserInputError(`${name}: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream ${name} ${benchUsage}`);
+      const events = numberFlag('events', v.events, 20_000, { min: 1_000, max: 5_000_000, integer: true });
+      const rate = numberFlag('rate', v.rate, 500, { min: 1, max: 100_000 });
+      const seconds = numberFlag('seconds', v.seconds, 10, { min: 1, max: 600 });
+      const share = numberFlag('share', v.share, 0.5, { min: 0.01, max: 1 });
+      const warmup = numberFlag('warmup', v.warmup, 2_000, { min: 0, max: 1_000_000, integer: true });
+      const trainEvents = numberFlag('train-events', v['train-events'], 100_000, { min: 5_000, max: 10_000_000, integer: true });
+      const instances = numberFlag('instances', v.instances, 1, { min: 1, max: 16, integer: true });
+      const ceilingRetryMs = numberFlag('ceiling-retry-ms', v['ceiling-retry-ms'], 20, { min: 1, max: 1_000, integer: true });
+      const ceilingMode = (v.ceiling ?? 'per-partition') as CeilingMode;
+      if (!CEILING_MODES.includes(ceilingMode)) throw new UserInputError(`--ceiling must be ${CEILING_MODES.join(' or ')}, got ${JSON.stringify(v.ceiling)}`);
+      const soak = numberFlag('soak', v.soak, 0, { min: 0, max: 100_000_000, integer: true });
+      if (soak > 0 && soak < 10_000) throw new UserInputError(`--soak must be 0 (off) or at least 10000 events, got ${soak}`);
+      const model = v.model ?? 'latest';
+      if (model.trim() === '') throw new UserInputError('--model must be a model version folder, latest or none');
+      const json = v.json ?? 'bench-results/bench.json';
+      const chart = v.chart ?? path.join(path.dirname(json), `${path.basename(json, path.extname(json))}.svg`);
+      if (!chart.endsWith('.svg')) throw new UserInputError(`--chart must name an .svg file, got ${JSON.stringify(chart)}`);
+      const aborter = new AbortController();
+      const onSignal = () => aborter.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const { runBench } = await import('./bench.ts');
+        const r = await runBench({ config: loadConfig(), events, rate, seconds, share, warmup, model, trainEvents, instances, ceilingRetryMs, ceilingMode, soak, json, chart, log: (l) => console.error(l), signal: aborter.signal });
+        console.log(r.text);
+        console.log(`\nresults written to ${json}, chart to ${r.chart}`);
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    },
+  };
+}
 
 export const commands: Command[] = [
   stageCommand('detect', ['detect'], 'run the detect stage (features, isolation forest, XGBoost, rules) as a consumer-group member'),
   stageCommand('escalate', ['escalate'], 'run the escalate stage (card history, heavy model, review queue) as a consumer-group member'),
   stageCommand('stages', ['detect', 'escalate'], 'run detect and escalate in one process'),
-  bench,
+  benchCommand('bench'),
+  benchCommand('bench pipeline'),
 ];

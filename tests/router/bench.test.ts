@@ -1,0 +1,227 @@
+import { describe, expect, it } from 'vitest';
+import { UserInputError } from '../../core/errors.ts';
+import { renderTables, type BenchResult } from '../../router/bench.ts';
+import { escapeXml, niceMax, renderChart } from '../../router/bench/chart.ts';
+import { commands } from '../../router/commands.ts';
+import { flatObjectField, stringField } from '../../router/bench/harness.ts';
+import { DecisionSchema, type Decision } from '../../core/contracts.ts';
+import { testTransactions } from '../helpers/transactions.ts';
+import {
+  cpuMicrosPerEvent,
+  eventsPerSecond,
+  growthAfterWarmup,
+  percentile,
+  ratio,
+  shareOfBurst,
+  summarize,
+  summary,
+  type PacedResult,
+  type SideResult,
+} from '../../router/bench/stats.ts';
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+function paced(label: string, rate: number, p50: number, p95: number, p99: number): PacedResult {
+  const l = { count: 100, p50, p95, p99, max: p99 + 10, mean: p50 };
+  return { label, targetRate: rate, sentRate: rate, events: rate * 10, latencyMs: l, visibleLatencyMs: { ...l, p99: p99 + 5 } };
+}
+
+function side(eventsPerSec: number, rssMbMax: number, lat: [number, number, number], halfRate: number): SideResult {
+  return {
+    burst: { events: 20_000, produceSeconds: 1, seconds: 20_000 / eventsPerSec, eventsPerSec, cpuMicrosPerEvent: 100, eventLoopUtilization: 0.8, gcMicrosPerEvent: 10 },
+    paced: [paced('500/s', 500, ...lat), paced('50% of burst', halfRate, lat[0] * 2, lat[1] * 2, lat[2] * 2)],
+    rssMbMax,
+  };
+}
+
+describe('bench arithmetic', () => {
+  it('percentile is nearest-rank: the smallest value with p% of the values at or below it', () => {
+    const v = range(100);
+    expect(percentile(v, 50)).toBe(50);
+    expect(percentile(v, 95)).toBe(95);
+    expect(percentile(v, 99)).toBe(99);
+    expect(percentile(v, 100)).toBe(100);
+    expect(percentile([1, 2, 3, 4], 50)).toBe(2);
+    expect(percentile([1, 2, 3, 4], 51)).toBe(3);
+    expect(percentile([7], 99)).toBe(7);
+    expect(percentile([], 50)).toBeNaN();
+  });
+
+  it('summarize sorts numerically, not as strings', () => {
+    const s = summarize([100, 9, 20, 3, 1000]);
+    expect(s).toEqual({ count: 5, p50: 20, p95: 1000, p99: 1000, max: 1000, mean: 226.4 });
+    expect(summarize([]).p99).toBeNaN();
+  });
+
+  it('ratio refuses a missing or non-positive denominator', () => {
+    expect(ratio(2_500, 10_000)).toBe(0.25);
+    expect(ratio(1, 0)).toBeNull();
+    expect(ratio(NaN, 2)).toBeNull();
+    expect(ratio(undefined, 2)).toBeNull();
+  });
+
+  it('rates and per-event costs', () => {
+    expect(eventsPerSecond(20_000, 1_000, 3_000)).toBe(10_000);
+    expect(eventsPerSecond(20_000, 1_000, 1_000)).toBeNaN();
+    expect(cpuMicrosPerEvent({ user: 1_000, system: 500 }, { user: 2_000_000, system: 500_500 }, 10_000)).toBeCloseTo(249.9);
+    expect(shareOfBurst(2_466, 0.5)).toBe(1_233);
+    expect(shareOfBurst(NaN, 0.5)).toBe(1);
+    expect(shareOfBurst(1, 0.1)).toBe(1);
+  });
+
+  it('memory growth compares the late samples with the early ones after the warm-up', () => {
+    // Warm-up climb to 400, then flat with a GC sawtooth: no growth.
+    const flat = [200, 300, 400, 420, 400, 420, 400, 420, 400, 420, 400].map((rssMb, i) => ({ events: i * 50_000, rssMb }));
+    expect(Math.abs(growthAfterWarmup(flat)!)).toBeLessThanOrEqual(20);
+    // A leak: 10 MB per sample after the warm-up; thirds of 3 samples each, 6 samples apart.
+    const leak = Array.from({ length: 11 }, (_, i) => ({ events: i * 50_000, rssMb: 300 + 10 * i }));
+    expect(growthAfterWarmup(leak)).toBeCloseTo(60);
+    expect(growthAfterWarmup([{ events: 0, rssMb: 100 }, { events: 50_000, rssMb: 130 }])).toBeNull();
+    expect(growthAfterWarmup([])).toBeNull();
+  });
+
+  it('summary takes throughput from the bursts and latency from the fixed-rate phase', () => {
+    const s = summary(side(10_000, 250, [20, 40, 60], 5_000), side(2_500, 420.4, [50, 90, 150], 1_250));
+    expect(s.ceilingEventsPerSec).toBe(10_000);
+    expect(s.pipelineEventsPerSec).toBe(2_500);
+    expect(s.ratio).toBe(0.25);
+    expect([s.p50Ms, s.p95Ms, s.p99Ms]).toEqual([50, 90, 150]);
+    expect(s.ceilingP99Ms).toBe(60);
+    expect(s.p99Ratio).toBe(2.5);
+    expect(s.rssMbMax).toBe(420);
+  });
+});
+
+describe('bench reader: fields found without a full parse', () => {
+  const tx = testTransactions(1)[0]!;
+  const decision: Decision = {
+    decisionId: `${tx.txId}:escalate`,
+    txId: tx.txId,
+    cardId: tx.cardId,
+    action: 'REVIEW',
+    stage: 'escalate',
+    final: false,
+    reason: 'heavy score between thresholds',
+    scores: { isolationForest: 0.4, xgboost: 0.5, heavy: 0.6 },
+    rulesFired: [{ id: 'amount', description: 'stage "detect" said: action "ALLOW"', effect: 'info', value: 5, threshold: 3 }],
+    topFeatures: [{ name: 'amount_z', value: 3, contribution: 0.2 }],
+    versions: { model: 'v1', policy: 2 },
+    timings: { detect: 0.071, escalate: 1.25 },
+    decidedAt: 1,
+    tx,
+  };
+
+  it('reads the top-level txId, stage, action and timings of a decision as JSON.parse would', () => {
+    const text = JSON.stringify(DecisionSchema.parse(decision));
+    const parsed = JSON.parse(text) as Decision;
+    expect(stringField(text, 'txId')).toBe(parsed.txId);
+    expect(stringField(text, 'stage')).toBe('escalate');
+    expect(stringField(text, 'action')).toBe('REVIEW');
+    expect(flatObjectField(text, 'timings')).toEqual({ detect: 0.071, escalate: 1.25 });
+  });
+
+  it('reads the pass-through output and says undefined for what is not there', () => {
+    const text = JSON.stringify({ ...tx, passedAt: 5 });
+    expect(stringField(text, 'txId')).toBe(tx.txId);
+    expect(stringField(text, 'stage')).toBeUndefined();
+    expect(flatObjectField(text, 'timings')).toBeUndefined();
+    expect(flatObjectField('{"timings":{"detect":', 'timings')).toBeUndefined();
+  });
+});
+
+describe('bench chart', () => {
+  const input = {
+    title: 'pipeline <vs> ceiling & co',
+    subtitle: 'test',
+    ceiling: side(10_000, 250, [20, 40, 60], 5_000),
+    pipeline: side(2_500, 420, [50, 90, 150], 1_250),
+    ratio: 0.25,
+  };
+
+  it('niceMax rounds up to 1, 2 or 5 times a power of ten', () => {
+    expect(niceMax(10_965)).toBe(20_000);
+    expect(niceMax(4_840)).toBe(5_000);
+    expect(niceMax(150)).toBe(200);
+    expect(niceMax(0)).toBe(1);
+  });
+
+  it('draws bars in proportion to the values and escapes text', () => {
+    const svg = renderChart(input);
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trim().endsWith('</svg>')).toBe(true);
+    expect(svg).toContain(escapeXml('pipeline <vs> ceiling & co'));
+    expect(svg).not.toContain('<vs>');
+    const height = (title: string) => {
+      const m = new RegExp(`height="([\\d.]+)"[^>]*><title>${title}`).exec(svg);
+      expect(m, title).not.toBeNull();
+      return Number(m![1]);
+    };
+    const c = height('ceiling burst');
+    const p = height('pipeline burst');
+    expect(p / c).toBeCloseTo(0.25, 2);
+    expect(height('pipeline p99') / height('ceiling p99')).toBeCloseTo(150 / 60, 2);
+    expect(svg).toContain('pipeline / ceiling = 0.25');
+    expect(svg).toContain('ceiling at 5,000/s, pipeline at 1,250/s');
+    expect(svg).not.toContain('<polyline');
+  });
+
+  it('a value that was not measured is labelled n/a and gets no bar; a soak adds its RSS line', () => {
+    const broken = { ...input, pipeline: { ...input.pipeline, burst: { ...input.pipeline.burst, eventsPerSec: NaN } }, ratio: null };
+    const svg = renderChart({ ...broken, soak: { series: [{ events: 0, rssMb: 300 }, { events: 50_000, rssMb: 310 }] } });
+    expect(svg).not.toMatch(/<title>pipeline burst/);
+    expect(svg).toContain('>n/a<');
+    expect(svg).toContain('ratio: n/a');
+    expect(svg).toMatch(/<polyline points="[\d., ]+"/);
+  });
+});
+
+describe('bench table', () => {
+  it('prints both sides, their ratio and the step costs', () => {
+    const ceiling = side(10_000, 250, [20, 40, 60], 5_000);
+    const pipeline = side(2_500, 420, [50, 90, 150], 1_250);
+    const steps = {
+      method: 'm',
+      escalatedShare: 0.03,
+      detect: { events: 20_000, logicMicrosPerEvent: 80, logicP50Micros: 75, logicP99Micros: 120, batchMicrosPerEvent: 350, runnerMicrosPerEvent: 270 },
+      escalate: { events: 600, logicMicrosPerEvent: 1_400, logicP50Micros: 1_100, logicP99Micros: 4_000, batchMicrosPerEvent: null, runnerMicrosPerEvent: null },
+      processCpuMicrosPerEvent: 300,
+    };
+    const r: BenchResult = {
+      ...summary(ceiling, pipeline),
+      at: 'now',
+      machine: { cpus: 2, loadAvgStart: '1.00' },
+      method: { partitions: 6 },
+      ceiling,
+      pipeline: { ...pipeline, model: 'v1', burstDecisions: {}, steps },
+    };
+    const text = renderTables(r);
+    expect(text).toMatch(/burst events\/s \(end to end\)\s+10,000\s+2,500\s+0\.25/);
+    expect(text).toMatch(/500\/s: latency p99 ms\s+60\s+150\s+2\.50/);
+    expect(text).toMatch(/escalate: runner, per escalated\s+n\/a/);
+    expect(text).toContain('ratio 0.25 (pipeline 2,500/s against ceiling 10,000/s)');
+  });
+});
+
+describe('bench command: bad flags say what to fix', () => {
+  const bench = commands.find((c) => c.name === 'bench')!;
+  it.each([
+    [['--events', '10'], /--events must be an integer >= 1000/],
+    [['--rate', 'fast'], /--rate must be a number >= 1/],
+    [['--share', '2'], /--share must be a number >= 0.01 <= 1/],
+    [['--soak', '500'], /--soak must be 0 \(off\) or at least 10000/],
+    [['--ceiling', 'fast'], /--ceiling must be per-partition or serial, got "fast"/],
+    [['--chart', 'out.png'], /--chart must name an \.svg file/],
+    [['--model', ''], /--model must be a model version folder, latest or none/],
+    [['--model', '/nonexistent/v1'], /--model \/nonexistent\/v1: not a model version folder/],
+    [['--bogus'], /Unknown option '--bogus'/],
+    [['pipeline2'], /unexpected argument "pipeline2"/],
+  ])('%j', async (argv, message) => {
+    await expect(bench.run(argv)).rejects.toThrow(UserInputError);
+    await expect(bench.run(argv)).rejects.toThrow(message);
+  });
+
+  it('`bench pipeline` is the same command under its old name', () => {
+    const alias = commands.find((c) => c.name === 'bench pipeline')!;
+    expect(alias.usage).toBe(bench.usage);
+  });
+});
