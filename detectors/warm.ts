@@ -49,7 +49,10 @@ export async function warmFeatureStore(
     const failed = (await pipe.exec())?.find(([err]) => err);
     if (failed) throw failed[0] as Error;
   }
-  const size = opts.batch ?? 2_000;
+  // A card's state is read and written once per batch however many of its transactions the batch holds, so big
+  // batches cost fewer state round trips (150,000 events on 2,000 cards: 4.3-4.5 s at 25,000 against 4.8-6.2 s at
+  // 2,000 on the shared machine, 1.3 s of which is generating the history).
+  const size = opts.batch ?? 25_000;
   let batch: Transaction[] = [];
   let n = 0;
   const flush = async () => {
