@@ -11,7 +11,7 @@ import type { ModelMetrics } from './pure/evaluate.ts';
 import { DEFAULT_TARGETS, type RoutingTargets } from './pure/routing.ts';
 import { datasetFromCsv, datasetFromEvents, DEFAULT_HEAVY_ROWS, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
 import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
-import { generateStream, SCENARIOS } from '../producers/world/index.ts';
+import { continueWorld, generateStream, historyTransactions, SCENARIOS, World, WORLD_GENERATOR } from '../producers/world/index.ts';
 import { datasetFromKafka, type KafkaDataset } from './kafka-history.ts';
 import { DEFAULT_LABEL_MATURITY_DAYS } from './pure/labels.ts';
 import { Redis } from 'ioredis';
@@ -20,11 +20,14 @@ import { driftSnapshot, readDrift, recordDrift, resetDrift, type DriftSnapshot }
 import { buildDriftReference, driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
 import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { listModelVersions } from './model-version.ts';
+import { trainedWorld, warmFromModel } from './warm.ts';
+import type { Config } from '../core/config.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
 
 const trainUsage = [
-  '[--events N] [--seed S] [--cards N] [--fraud-rate SHARE]        generate history with producers/world (default 200000 events)',
+  '[--events N] [--seed S] [--cards N] [--fraud-rate SHARE] [--warmup N]   generate history with producers/world (default 200000 events;',
+  '      --warmup N events before them build card state only, so training rows come from cards with pasts)',
   '  | --history FILE.jsonl [--labels FILE.labels.jsonl]            or replay a file written by `generate`',
   '  | --data FILE.csv --label COLUMN --time COLUMN [--exclude A,B]  or any labelled numeric CSV',
   '  | --from-kafka [--until-ms T] [--max-events N] [--label-maturity-days D]   or the transactions + labels topics',
@@ -143,6 +146,7 @@ const train: Command = {
       seed: { type: 'string' },
       cards: { type: 'string' },
       'fraud-rate': { type: 'string' },
+      warmup: { type: 'string' },
       history: { type: 'string' },
       labels: { type: 'string' },
       data: { type: 'string' },
@@ -181,6 +185,9 @@ const train: Command = {
     }
     if (fromKafka && (v.events !== undefined || v.cards !== undefined || v['fraud-rate'] !== undefined)) {
       throw new UserInputError('--events, --cards and --fraud-rate generate history; with --from-kafka use --max-events N to cap the transactions read');
+    }
+    if (v.warmup !== undefined && (fromKafka || v.data !== undefined || v.history !== undefined)) {
+      throw new UserInputError('--warmup goes with generated history (--events N): drop it, or drop --data, --history and --from-kafka');
     }
     if (!fromKafka) {
       for (const f of ['until-ms', 'max-events', 'label-maturity-days'] as const) {
@@ -260,8 +267,15 @@ const train: Command = {
       const events = numberFlag('events', v.events, 200_000, { min: 1_000, max: 50_000_000, integer: true });
       const cards = numberFlag('cards', v.cards, 10_000, { min: 10, max: 1_000_000, integer: true });
       const fraudRate = v['fraud-rate'] === undefined ? undefined : numberFlag('fraud-rate', v['fraud-rate'], 0, { min: 0, max: 0.5 });
-      const world = { seed, events, cards, ...(fraudRate !== undefined ? { fraudRate } : {}) };
-      ds = datasetFromEvents(generateStream(world), { novelScenarios: NOVEL, historyK, source: { generator: 'producers/world', ...world }, expected: events, onProgress: progress.update });
+      const warmup = numberFlag('warmup', v.warmup, 0, { min: 0, max: 50_000_000, integer: true });
+      // The world's first `events` events are the history the simulator continues from (producers/world/history.ts).
+      const world = { seed, events: warmup + events, cards, ...(fraudRate !== undefined ? { fraudRate } : {}) };
+      let index = 0;
+      const stream = (function* () {
+        for (const e of generateStream(world)) yield { ...e, include: index++ >= warmup };
+      })();
+      const source = { generator: WORLD_GENERATOR, ...world, ...(warmup ? { warmupEvents: warmup } : {}) };
+      ds = datasetFromEvents(stream, { novelScenarios: NOVEL, historyK, source, expected: warmup + events, onProgress: progress.update });
     }
 
     let heavyEnabled = heavyMode !== 'off';
@@ -338,6 +352,12 @@ export function driftTable(s: DriftSnapshot, from: string): string {
 const driftUsage = [
   '[--model VERSION] [--json FILE] [--reset]   live counts from Redis; default: the version the current policy serves, else the newest under MODEL_DIR;',
   '     --reset deletes that version\'s live counts (start over after a shift you accept)',
+  '  | --world --minutes 1,2,5 [--rate EPS] [--holiday] [--fresh] [--model VERSION] [--json FILE]',
+  '     offline, what the demo\'s live stream does: continue the world the version was trained on (its card histories',
+  '     warmed in an in-memory feature store, the clock going on from the end of the history) for each number of',
+  '     minutes of traffic at --rate (default 50) transactions/s, and print the PSI after each. --holiday turns on the',
+  '     world\'s drift switch at the first live transaction; --fresh instead starts a new world with empty card state',
+  '     at the wall clock (what the demo did before it continued the training world). No Redis needed.',
   '  | --world [--model VERSION] [--events N] [--seed S] [--cards N] [--from N] [--holiday] [--json FILE]',
   '     offline: generate a world (producers/world), replay every event through the in-memory feature store, and count',
   '     events from index --from on (default 60%: after the default training slice) scored by the version; --holiday',
@@ -384,6 +404,147 @@ export async function worldSnapshot(dir: string, o: { events: number; seed: numb
   }
 }
 
+/** Drift after some minutes of live traffic: what the Models page would show then. */
+export interface LiveCheckpoint {
+  minutes: number;
+  events: number;
+  /** Simulated time the live events spanned. */
+  simulatedHours: number;
+  snapshot: DriftSnapshot;
+}
+
+export interface LiveWorldDrift {
+  version: string;
+  /** How the live stream began: continuing the training world, or a fresh one. */
+  start: string;
+  rate: number;
+  holiday: boolean;
+  fresh: boolean;
+  warmSeconds: number;
+  checkpoints: LiveCheckpoint[];
+}
+
+/**
+ * The demo's live stream, offline: the world a version was trained on, its history replayed through an in-memory
+ * feature store (as `warm` replays it into Redis), then `minutes` of traffic at `rate` transactions/s scored and
+ * counted in detect's batches of 500, PSI taken at each checkpoint. `fresh` reproduces the cold start instead: a
+ * new world (seed + 1, the simulator's default 10,000 cards) at the wall clock with empty card state.
+ */
+export async function liveWorldDrift(
+  dir: string,
+  o: { minutes: number[]; rate: number; holiday: boolean; fresh: boolean },
+  onProgress: (stage: string, n: number, total: number) => void = () => {},
+): Promise<LiveWorldDrift> {
+  const { loadModelVersion } = await import('./model-version.ts');
+  const found = await trainedWorld(dir);
+  if ('reason' in found) throw new UserInputError(`model ${path.basename(dir)} has no training world to continue: ${found.reason}; use --events/--seed/--cards (the generated-world mode) instead of --minutes`);
+  const h = found.history;
+  const model = await loadModelVersion(dir, { heavyLoader: async () => ({ predict: async () => [], save: async () => {}, dispose: () => {} }) });
+  try {
+    if (!model.driftReference) throw new UserInputError(`model ${model.version} has no drift-reference.json (${model.driftReferenceError ?? 'trained before drift monitoring'}); train a new version to monitor drift`);
+    const store = new MemoryFeatureStore();
+    const warmStarted = performance.now();
+    let world: World;
+    if (o.fresh) {
+      world = new World({ seed: h.seed + 1, events: Infinity, startTs: Date.now(), drift: o.holiday, driftAfterEvents: 0 });
+    } else {
+      let batch: Transaction[] = [];
+      let n = 0;
+      for (const tx of historyTransactions(h)) {
+        batch.push(tx);
+        if (batch.length >= 2_000) {
+          store.computeAndApplySync(batch);
+          n += batch.length;
+          batch = [];
+          onProgress('warm', n, h.events);
+        }
+      }
+      store.computeAndApplySync(batch);
+      world = continueWorld(h, { drift: o.holiday });
+    }
+    const warmSeconds = (performance.now() - warmStarted) / 1000;
+    const start = o.fresh
+      ? `a fresh world (seed ${h.seed + 1}, ${world.options.cards} cards, starting at the wall clock, empty card state)`
+      : `the training world continued (seed ${h.seed}, ${world.options.cards} cards, after its ${h.events} history events, card state warmed)`;
+    const acc = new DriftAccumulator(model.driftReference, model.featureNames);
+    const counts: Record<string, number[]> = {};
+    const checkpoints: LiveCheckpoint[] = [];
+    const marks = [...new Set(o.minutes)].sort((a, b) => a - b);
+    const total = Math.round((marks.at(-1) ?? 0) * 60 * o.rate);
+    const liveFrom = world.now;
+    let seen = 0;
+    for (const minutes of marks) {
+      const until = Math.round(minutes * 60 * o.rate);
+      while (seen < until) {
+        const batch: Transaction[] = [];
+        for (let i = Math.min(500, until - seen); i > 0; i--) batch.push((world.next() as { tx: Transaction }).tx);
+        const vectors = store.computeAndApplySync(batch);
+        acc.observe(vectors, model.scoreFirstLine(vectors));
+        for (const [k, c] of Object.entries(acc.drain())) {
+          const t = (counts[k] ??= new Array<number>(c.length).fill(0));
+          c.forEach((x, i) => (t[i]! += x));
+        }
+        seen += batch.length;
+        onProgress('live', seen, total);
+      }
+      const rows = driftReport(model.driftReference, counts);
+      checkpoints.push({
+        minutes,
+        events: seen,
+        simulatedHours: (world.now - liveFrom) / 3_600_000,
+        snapshot: { version: model.version, hasReference: true, bins: model.driftReference.bins, liveRows: seen, rows },
+      });
+    }
+    return { version: model.version, start, rate: o.rate, holiday: o.holiday, fresh: o.fresh, warmSeconds, checkpoints };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** PSI per entry after each checkpoint (highest at the last first), and one summary line per checkpoint. */
+export function liveDriftTable(d: LiveWorldDrift): string {
+  const last = d.checkpoints.at(-1);
+  if (!last) return 'no checkpoints';
+  const byName = d.checkpoints.map((c) => new Map(c.snapshot.rows.map((r) => [r.name, r])));
+  const rows = last.snapshot.rows.map((r) => [
+    r.name,
+    ...byName.map((m) => f3(m.get(r.name)?.psi ?? null)),
+    r.status === 'stable' ? '' : r.status,
+    r.note ? 'expected to move' : '',
+  ]);
+  const minutes = (m: number) => `${m} min`;
+  return [
+    table(['feature / score', ...d.checkpoints.map((c) => `PSI ${minutes(c.minutes)}`), `status ${minutes(last.minutes)}`, 'note'], rows),
+    '',
+    `model ${d.version}: ${d.start}, ${d.rate} tx/s${d.holiday ? ', holiday drift from the first live transaction' : ', no drift'}`,
+    ...d.checkpoints.map((c) => {
+      const n = driftCounts(c.snapshot.rows);
+      return `  after ${minutes(c.minutes)} (${c.events} tx, ${c.simulatedHours.toFixed(1)} simulated h): ${n.shifted} shifted (PSI > 0.2), ${n.moderate} moderate of ${c.snapshot.rows.length - n.expected}${n.expected ? `; ${n.expected} expected to move, not counted` : ''}`;
+    }),
+  ].join('\n');
+}
+
+/** The version the current policy serves, else the newest under MODEL_DIR; `from` says which. */
+async function servedVersion(redis: Redis, config: Config): Promise<{ version: string; from: string }> {
+  const prefix = config.redis.keyPrefix;
+  const current = await redis.get(`${prefix}policy:current`);
+  const raw = current === null ? null : await redis.get(`${prefix}policy:v:${current}`);
+  const policy = raw === null ? undefined : PolicySchema.safeParse(JSON.parse(raw));
+  if (policy?.success && policy.data.modelVersion) return { version: policy.data.modelVersion, from: `served by policy v${policy.data.version}` };
+  const newest = (await listModelVersions(config.modelDir)).at(-1);
+  if (newest === undefined) throw new UserInputError(`no model version under MODEL_DIR (${path.resolve(config.modelDir)}); train one with: npm run train`);
+  return { version: newest, from: 'newest under MODEL_DIR; the policy names none' };
+}
+
+async function connectRedis(config: Config): Promise<Redis> {
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
+  await redis.connect().catch((err: Error) => {
+    redis.disconnect();
+    throw new UserInputError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${err.message}); start it or set REDIS_URL`);
+  });
+  return redis;
+}
+
 const drift: Command = {
   name: 'drift',
   summary: 'PSI per feature and model score: live traffic (Redis counts from detect, or a generated world) against the version\'s training reference',
@@ -399,12 +560,22 @@ const drift: Command = {
       from: { type: 'string' },
       holiday: { type: 'boolean' },
       reset: { type: 'boolean' },
+      minutes: { type: 'string' },
+      rate: { type: 'string' },
+      fresh: { type: 'boolean' },
     });
     if (positionals.length) throw new UserInputError(`drift: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream drift ${driftUsage}`);
     if (v.model !== undefined && !MODEL_VERSION_NAME.test(v.model)) throw new UserInputError(`--model must be a model version folder name (letters, digits, . _ -), got ${JSON.stringify(v.model)}`);
     if (v.world && v.reset) throw new UserInputError('--reset deletes live counts in Redis; --world reads none: use one or the other');
     if (!v.world) {
-      for (const f of ['events', 'seed', 'cards', 'from', 'holiday'] as const) if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --world (the offline mode)`);
+      for (const f of ['events', 'seed', 'cards', 'from', 'holiday', 'minutes', 'rate', 'fresh'] as const) if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --world (the offline mode)`);
+    }
+    if (v.minutes !== undefined) {
+      for (const f of ['events', 'seed', 'cards', 'from'] as const) {
+        if (v[f] !== undefined) throw new UserInputError(`--${f} cannot go with --minutes: the live stream continues the world the model was trained on`);
+      }
+    } else {
+      for (const f of ['rate', 'fresh'] as const) if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --world --minutes (the live stream)`);
     }
     const config = loadConfig();
     const requireVersion = async (version: string, from: string) => {
@@ -420,6 +591,26 @@ const drift: Command = {
       await writeFile(v.json, JSON.stringify({ ...snap, from }, null, 2) + '\n');
       console.log(`drift written to ${v.json}`);
     };
+
+    if (v.world && v.minutes !== undefined) {
+      const minutes = v.minutes.split(',').map((m) => numberFlag('minutes', m.trim(), 0, { min: 0.1, max: 1_440 }));
+      const rate = numberFlag('rate', v.rate, 50, { min: 0.1, max: 100_000 });
+      const version = v.model ?? (await listModelVersions(config.modelDir)).at(-1);
+      if (version === undefined) throw new UserInputError(`no model version under MODEL_DIR (${path.resolve(config.modelDir)}); train one with: npm run train`);
+      const dir = await requireVersion(version, v.model ? '--model' : 'newest');
+      const progress = stderrProgress();
+      const result = await liveWorldDrift(dir, { minutes, rate, holiday: v.holiday === true, fresh: v.fresh === true }, (stage, n, total) =>
+        progress.update(stage, `${n}/${total} transactions`, true),
+      );
+      progress.done();
+      console.log(liveDriftTable(result));
+      if (v.json) {
+        await mkdir(path.dirname(path.resolve(v.json)), { recursive: true });
+        await writeFile(v.json, JSON.stringify(result, null, 2) + '\n');
+        console.log(`drift written to ${v.json}`);
+      }
+      return 0;
+    }
 
     if (v.world) {
       const events = numberFlag('events', v.events, 100_000, { min: 1_000, max: 50_000_000, integer: true });
@@ -444,27 +635,9 @@ const drift: Command = {
     }
 
     const prefix = config.redis.keyPrefix;
-    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
+    const redis = await connectRedis(config);
     try {
-      await redis.connect().catch((err: Error) => {
-        throw new UserInputError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${err.message}); start it or set REDIS_URL`);
-      });
-      let version = v.model;
-      let from = '--model';
-      if (version === undefined) {
-        const current = await redis.get(`${prefix}policy:current`);
-        const raw = current === null ? null : await redis.get(`${prefix}policy:v:${current}`);
-        const policy = raw === null ? undefined : PolicySchema.safeParse(JSON.parse(raw));
-        if (policy?.success && policy.data.modelVersion) {
-          version = policy.data.modelVersion;
-          from = `served by policy v${policy.data.version}`;
-        }
-      }
-      if (version === undefined) {
-        version = (await listModelVersions(config.modelDir)).at(-1);
-        from = 'newest under MODEL_DIR; the policy names none';
-      }
-      if (version === undefined) throw new UserInputError(`no model version under MODEL_DIR (${path.resolve(config.modelDir)}); train one with: npm run train`);
+      const { version, from } = v.model !== undefined ? { version: v.model, from: '--model' } : await servedVersion(redis, config);
       const dir = await requireVersion(version, from);
       if (v.reset) {
         const rows = (await readDrift(redis, prefix, version)).rows;
@@ -483,6 +656,45 @@ const drift: Command = {
     } finally {
       redis.disconnect();
     }
+  },
+};
+
+const warm: Command = {
+  name: 'warm',
+  summary: "load the card histories of the served model's training world into the online feature store, before a simulation that continues that world",
+  usage: [
+    '[--model VERSION] [--keep-drift]',
+    '  replaces the state of every card of the world the version was trained on (default: the version the policy serves, else',
+    '  the newest) with what its training history builds, so `simulate` (which continues that world) meets cards with pasts;',
+    "  and deletes the version's live drift counts (the live world starts again at the end of the history) unless --keep-drift.",
+    '  Run it before the simulation: traffic for these cards in flight meanwhile would be overwritten.',
+  ].join('\n'),
+  async run(argv) {
+    const { values: v, positionals } = parseFlags(warm, argv, { model: { type: 'string' }, 'keep-drift': { type: 'boolean' } });
+    if (positionals.length) throw new UserInputError(`warm: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream warm ${warm.usage}`);
+    if (v.model !== undefined && !MODEL_VERSION_NAME.test(v.model)) throw new UserInputError(`--model must be a model version folder name (letters, digits, . _ -), got ${JSON.stringify(v.model)}`);
+    const config = loadConfig();
+    let version = v.model;
+    if (version === undefined) {
+      const redis = await connectRedis(config);
+      try {
+        version = (await servedVersion(redis, config)).version;
+      } finally {
+        redis.disconnect();
+      }
+    }
+    if (!(await readFile(path.join(config.modelDir, version, 'model-card.json')).then(() => true, () => false))) {
+      throw new UserInputError(`${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
+    }
+    const progress = stderrProgress();
+    const r = await warmFromModel(config, version, { keepDrift: v['keep-drift'] === true, onProgress: (n, total) => progress.update('warm', `${n}/${total} transactions`, true) });
+    progress.done();
+    if (!r.warmed) throw new UserInputError(`model ${version} cannot be continued live: ${r.reason}. Nothing to warm; simulate a fresh world instead`);
+    console.log(
+      `warmed ${r.cards} cards with the ${r.transactions} transactions of model ${version}'s training world (seed ${r.history.seed}) in ${r.seconds.toFixed(1)} s` +
+        (v['keep-drift'] ? '' : `; its live drift counts start over (${r.driftRowsDeleted} rows deleted)`),
+    );
+    return 0;
   },
 };
 
@@ -569,4 +781,4 @@ const benchDrift: Command = {
 };
 
 /** CLI subcommands owned by this part of the tree; cli/main.ts lists them. */
-export const commands: Command[] = [train, bench, drift, benchDrift];
+export const commands: Command[] = [train, bench, drift, warm, benchDrift];

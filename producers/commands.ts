@@ -10,7 +10,9 @@ import { benchProducers, writeBenchResult } from './bench.ts';
 import { checkReplayInput, replayFile, type Pace, type ReplaySummary } from './replay.ts';
 import { fmtNum, pct, table } from './report.ts';
 import { createSimulator, SIMULATOR_LABEL_DELAY_SCALE } from './simulator.ts';
-import { SCENARIOS, type WorldOptions } from './world/index.ts';
+import { findTrainedWorld } from './trained-world.ts';
+import { SCENARIOS, type WorldHistory, type WorldOptions } from './world/index.ts';
+import { MODEL_VERSION_NAME } from '../core/contracts.ts';
 
 /** World flags shared by generate and simulate. */
 const worldFlagSpec = {
@@ -188,20 +190,55 @@ const replay: Command = {
   },
 };
 
+/** Flags that shape a world: a continued world keeps the ones it was trained with. */
+const SHAPING_FLAGS = ['seed', 'cards', 'merchants', 'fraud-rate', 'rates', 'scenarios', 'exclude'] as const;
+
 const simulate: Command = {
   name: 'simulate',
   summary: 'generate live transactions into Kafka at a target rate until Ctrl-C (labels follow after scaled chargeback delays)',
-  usage: `--rate EPS [--duration SECONDS] ${worldUsage}`,
+  usage: [
+    `--rate EPS [--duration SECONDS] [--continue VERSION | --fresh ${worldUsage}]`,
+    '  default: continue the world the newest model version under MODEL_DIR was trained on (same cards, merchants and',
+    '  mix; simulated time goes on from the end of its history), so live traffic looks like what the model learned on;',
+    '  the stages\' feature store must hold that history first: `fraudstream warm` (the demo does both). --drift then',
+    '  starts the holiday season at the first live transaction. --fresh, or any of --seed/--cards/--merchants/--fraud-rate/',
+    '  --rates/--scenarios/--exclude: a new world from the wall clock, whose cards have no history.',
+  ].join('\n'),
   async run(argv) {
-    const { values: v } = parseFlags(this, argv, { ...worldFlagSpec, rate: { type: 'string' }, duration: { type: 'string' }, quiet: { type: 'boolean' } });
+    const { values: v } = parseFlags(this, argv, {
+      ...worldFlagSpec,
+      rate: { type: 'string' },
+      duration: { type: 'string' },
+      quiet: { type: 'boolean' },
+      continue: { type: 'string' },
+      fresh: { type: 'boolean' },
+    });
     const rate = numberFlag('rate', requiredFlag('rate', v.rate, '--rate 200'), 0, { min: 0.01, max: 1_000_000 });
     const duration = numberFlag('duration', v.duration, Infinity, { min: 0.1 });
+    const shaping = SHAPING_FLAGS.filter((f) => v[f] !== undefined);
+    if (v.continue !== undefined && (v.fresh || shaping.length)) {
+      throw new UserInputError(`--continue repeats the model's world as it was trained: drop ${v.fresh ? '--fresh' : shaping.map((f) => `--${f}`).join(', ')}`);
+    }
+    if (v.continue !== undefined && !MODEL_VERSION_NAME.test(v.continue)) throw new UserInputError(`--continue must be a model version folder name, got ${JSON.stringify(v.continue)}`);
     const w = worldOptions(v, 0, { seed: Date.now() % 2_147_483_647, labelDelayScale: SIMULATOR_LABEL_DELAY_SCALE });
     const { seed, events: _events, ...world } = w;
     const config = loadConfig();
-    const sim = createSimulator(config, { rate, seed, world });
+    let continueFrom: WorldHistory | undefined;
+    let note: string;
+    if (v.fresh || shaping.length) note = `a fresh world, seed ${seed}${v.fresh ? '' : ` (${shaping.map((f) => `--${f}`).join(', ')} given)`}`;
+    else {
+      const found = await findTrainedWorld(config.modelDir, v.continue);
+      if ('history' in found) {
+        continueFrom = found.history;
+        note = `continuing the training world of model ${found.version} (seed ${found.history.seed}) after its ${found.history.events} history events`;
+      } else if (v.continue !== undefined) {
+        throw new UserInputError(`--continue ${v.continue}: cannot continue its world: ${found.reason}; use --fresh`);
+      } else note = `a fresh world, seed ${seed} (no model's world to continue: ${found.reason})`;
+    }
+    const live = { drift: world.drift, ...(world.driftAfterEvents !== undefined ? { driftAfterEvents: world.driftAfterEvents } : {}), legitLabelShare: world.legitLabelShare, labelDelayScale: world.labelDelayScale };
+    const sim = createSimulator(config, continueFrom ? { rate, continueFrom, world: live } : { rate, seed, world });
     await sim.start();
-    console.error(`simulate: seed ${seed}, ${fmtNum(rate)} ev/s into ${config.topics.transactions} (labels on ${config.topics.labels}); Ctrl-C to stop`);
+    console.error(`simulate: ${note}; ${fmtNum(rate)} ev/s into ${config.topics.transactions} (labels on ${config.topics.labels}); Ctrl-C to stop`);
     const timer = v.quiet
       ? undefined
       : setInterval(() => {

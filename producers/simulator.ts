@@ -6,7 +6,7 @@ import { logger } from '../core/logger.ts';
 import { createKafkaSink, type OutMessage, type Sink } from './kafka-sink.ts';
 import { realClock, TokenBucket, type Clock } from './pacing.ts';
 import { TimeHeap } from './world/heap.ts';
-import { isScenarioName, SCENARIO_NAMES, World, type WorldOptions } from './world/index.ts';
+import { continueWorld, isScenarioName, SCENARIO_NAMES, World, type LiveWorldOptions, type WorldHistory, type WorldOptions } from './world/index.ts';
 
 export interface SimulatorOptions {
   /** Target transactions per second. */
@@ -14,6 +14,14 @@ export interface SimulatorOptions {
   seed?: number;
   /** Any other world option (cards, merchants, rates, drift...). events is always unbounded. */
   world?: Omit<Partial<WorldOptions>, 'seed' | 'events'>;
+  /**
+   * Continue the world a model was trained on (its model card's `source`, parsed by parseWorldHistory): the same
+   * cards, merchants and mix, simulated time going on from the end of the training history. `world` may then only
+   * hold drift, driftAfterEvents (counted from the first live transaction), labelDelayScale and legitLabelShare.
+   * Live transaction ids get a suffix per simulator (`~<run>`), so a second run from the same point is new traffic
+   * to dedupe. The stages' feature store should hold the history's card state (`fraudstream warm`, or the demo).
+   */
+  continueFrom?: WorldHistory;
   /** Where to send; default a Kafka sink on config's topics (created if missing). */
   sink?: Sink;
   clock?: Clock;
@@ -32,6 +40,8 @@ export interface SimulatorStats {
   labelsPending: number;
   /** Simulated time (ms): transactions carry it as ts. */
   simulatedNow: number;
+  /** Set when continuing a trained world: its history's length and where the live stream took over. */
+  continuing?: { seed: number; historyEvents: number; from: number; idSuffix: string };
   error?: string;
 }
 
@@ -53,22 +63,43 @@ function checkRate(eps: number): void {
   if (!(Number.isFinite(eps) && eps > 0 && eps <= MAX_RATE)) throw new UserInputError(`rate must be a number of events per second in (0, ${MAX_RATE}], got ${eps}`);
 }
 
+const LIVE_OPTIONS: ReadonlySet<string> = new Set<keyof LiveWorldOptions>(['drift', 'driftAfterEvents', 'labelDelayScale', 'legitLabelShare']);
+
+/** The world to simulate, and the suffix of live transaction ids ('' for a fresh world: its seed makes its ids new). */
+function simulatedWorld(opts: SimulatorOptions): { world: World; idSuffix: string } {
+  const h = opts.continueFrom;
+  if (!h) {
+    const world = new World({
+      labelDelayScale: SIMULATOR_LABEL_DELAY_SCALE,
+      ...opts.world,
+      seed: opts.seed ?? Date.now() % 2_147_483_647,
+      events: Infinity,
+      startTs: opts.world?.startTs ?? Date.now(),
+    });
+    return { world, idSuffix: '' };
+  }
+  if (opts.seed !== undefined && opts.seed !== h.seed) {
+    throw new UserInputError(`seed ${opts.seed}: a continued world keeps the seed it was trained with (${h.seed}); drop the seed or start a fresh world`);
+  }
+  const other = Object.keys(opts.world ?? {}).filter((k) => !LIVE_OPTIONS.has(k));
+  if (other.length) {
+    throw new UserInputError(`world option ${other.join(', ')}: a continued world keeps the options it was trained with; only ${[...LIVE_OPTIONS].join(', ')} may change`);
+  }
+  const world = continueWorld(h, { labelDelayScale: SIMULATOR_LABEL_DELAY_SCALE, ...(opts.world as LiveWorldOptions | undefined) });
+  return { world, idSuffix: `~${Date.now().toString(36)}` };
+}
+
 /**
  * Live generation into Kafka at a controllable rate, for `simulate`, the demo and the review UI's replay page.
- * Transactions carry simulated time: it starts at the wall clock and advances as fast as the world's cardholders
- * would at the target rate (so velocity features mean what they mean in training). Labels are sent once simulated
- * time passes their labeledAt.
+ * Transactions carry simulated time: it starts at the wall clock (or, continuing a trained world, where its
+ * history ended) and advances as fast as the world's cardholders would at the target rate (so velocity features
+ * mean what they mean in training). Labels are sent once simulated time passes their labeledAt.
  */
 export function createSimulator(config: Config, opts: SimulatorOptions): Simulator {
   checkRate(opts.rate);
   const clock = opts.clock ?? realClock;
-  const world = new World({
-    labelDelayScale: SIMULATOR_LABEL_DELAY_SCALE,
-    ...opts.world,
-    seed: opts.seed ?? Date.now() % 2_147_483_647,
-    events: Infinity,
-    startTs: opts.world?.startTs ?? Date.now(),
-  });
+  const { world, idSuffix } = simulatedWorld(opts);
+  const continuing = opts.continueFrom ? { seed: opts.continueFrom.seed, historyEvents: opts.continueFrom.events, from: world.now, idSuffix } : undefined;
   const log = logger('simulator');
   const bucket = new TokenBucket(opts.rate, Math.max(1, opts.rate / 20), clock);
   const labels = new TimeHeap<{ t: number; seq: number; label: Label }>();
@@ -102,6 +133,10 @@ export function createSimulator(config: Config, opts: SimulatorOptions): Simulat
       for (let i = 0; i < n; i++) {
         const e = world.next();
         if (!e) break;
+        if (idSuffix) {
+          e.tx.txId += idSuffix;
+          if (e.label) e.label.txId = e.tx.txId;
+        }
         txs.push({ key: Buffer.from(e.tx.cardId), value: Buffer.from(JSON.stringify(e.tx)) });
         if (e.label) {
           labels.push({ t: e.label.labeledAt, seq: labelSeq++, label: e.label });
@@ -129,6 +164,7 @@ export function createSimulator(config: Config, opts: SimulatorOptions): Simulat
     labelsSent,
     labelsPending: labels.size,
     simulatedNow: world.now,
+    ...(continuing ? { continuing } : {}),
     ...(error !== undefined ? { error } : {}),
   });
 
@@ -142,7 +178,7 @@ export function createSimulator(config: Config, opts: SimulatorOptions): Simulat
       }
       running = true;
       error = undefined;
-      log.info({ rate: bucket.currentRate, seed: world.options.seed, cards: world.options.cards }, 'simulator started');
+      log.info({ rate: bucket.currentRate, seed: world.options.seed, cards: world.options.cards, ...(continuing ? { continuing } : {}) }, 'simulator started');
       loop = run().catch((err: unknown) => {
         error = err instanceof Error ? err.message : String(err);
         running = false;

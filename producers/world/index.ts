@@ -1,7 +1,18 @@
 /** The synthetic payments world: pure, seeded, no I/O. Import from here. */
-export { World, generateStream, type WorldEvent, type MerchantInfo } from './world.ts';
+export { World, generateStream, HOLIDAY, type WorldEvent, type MerchantInfo } from './world.ts';
 export { SCENARIOS, SCENARIO_NAMES, isScenarioName, scenarioInfo, type ScenarioName, type ScenarioInfo } from './scenarios.ts';
 export { resolveWorldOptions, WorldOptionsSchema, DEFAULT_START_TS, type WorldOptions, type ResolvedWorldOptions } from './options.ts';
 export { CATEGORIES, mccRisk, riskLevel, UNKNOWN_MCC_RISK, type Category, type RiskLevel } from './categories.ts';
 export { CITIES, haversineKm, type City } from './geo.ts';
 export { Rng } from './rng.ts';
+export {
+  continueWorld,
+  historyCardIds,
+  historyTransactions,
+  historyWorldOptions,
+  parseWorldHistory,
+  WORLD_GENERATOR,
+  WorldHistorySchema,
+  type LiveWorldOptions,
+  type WorldHistory,
+} from './history.ts';

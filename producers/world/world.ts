@@ -71,6 +71,25 @@ const BUSTOUT_CATS = ['5732', '5944', '6051', '6011', '5311', '5999', '4511'].ma
 const ATM_CAT = categoryIndex('6011');
 const SEASONAL = CATEGORIES.map((c) => c.seasonal === true);
 
+/**
+ * Holiday season, the drift switch: how legitimate behaviour changes. Strong enough that a drift monitor with the
+ * usual PSI reading (> 0.2 shifted) sees it within a few simulated days, as a peak season would show in life.
+ */
+export const HOLIDAY = {
+  /** Transactions per card. */
+  activity: 1.6,
+  /** Chance of starting a trip. */
+  travel: 3,
+  /** Popularity of seasonal categories (department stores, clothing, electronics, jewellery, books) and of travel ones. */
+  seasonalWeight: 3.5,
+  travelWeight: 2.5,
+  /** Added to the chance of buying online. */
+  online: 0.25,
+  /** Amounts at seasonal merchants and elsewhere. */
+  seasonalAmount: 1.5,
+  otherAmount: 1.15,
+} as const;
+
 const homeCum = cumulative(CITIES.map((c) => c.homeWeight));
 const travelCum = cumulative(CITIES.map((c) => c.travelWeight));
 const fraudCum = cumulative(CITIES.map((c) => c.fraudWeight));
@@ -348,7 +367,7 @@ export class World {
 
   /** Next legitimate transaction time for a card: a Poisson process thinned by its hour-of-day and weekday rhythm. */
   private scheduleLegit(card: number, after: number): void {
-    const rate = (this.cRatePerMs[card] as number) * (this.driftActive ? 1.35 : 1);
+    const rate = (this.cRatePerMs[card] as number) * (this.driftActive ? HOLIDAY.activity : 1);
     const maxF = this.cMaxF[card] as number;
     const trip = this.cTripCity[card] as number;
     const tz = (CITIES[trip >= 0 ? trip : (this.cHome[card] as number)] as City).tz;
@@ -368,7 +387,7 @@ export class World {
     const r = this.rng;
     const drift = this.driftActive;
     if ((this.cTripCity[card] as number) >= 0 && ts > (this.cTripUntil[card] as number)) this.cTripCity[card] = -1;
-    if (forcedMerchant < 0 && (this.cTripCity[card] as number) < 0 && r.chance((this.cTravel[card] as number) * (drift ? 2 : 1))) {
+    if (forcedMerchant < 0 && (this.cTripCity[card] as number) < 0 && r.chance((this.cTravel[card] as number) * (drift ? HOLIDAY.travel : 1))) {
       let dest = r.weighted(travelCum);
       if (dest === this.cHome[card]) dest = r.weighted(travelCum);
       if (dest !== this.cHome[card]) {
@@ -383,7 +402,7 @@ export class World {
     if (merchant < 0) {
       const cat = r.weighted(this.catCum(card, drift));
       const c = CATEGORIES[cat] as Category;
-      const pOnline = c.atm ? 0 : c.online >= 1 ? 1 : Math.min(0.95, c.online * (this.cEcom[card] as number) * 2 + (drift ? 0.15 : 0));
+      const pOnline = c.atm ? 0 : c.online >= 1 ? 1 : Math.min(0.95, c.online * (this.cEcom[card] as number) * 2 + (drift ? HOLIDAY.online : 0));
       if (r.chance(pOnline)) merchant = this.onlineMerchant(card, cat);
       if (merchant < 0) merchant = this.cardPresentMerchant(card, cat, city);
       if (merchant < 0) merchant = this.onlineMerchant(card, cat);
@@ -392,7 +411,7 @@ export class World {
     const cat = CATEGORIES[this.mCat[merchant] as number] as Category;
     const channel = this.mChannel[merchant] as number;
     let major = cat.median * (this.cAffluence[card] as number) * r.logNormal(0, cat.sigma);
-    if (drift) major *= SEASONAL[this.mCat[merchant] as number] ? 1.3 : 1.08;
+    if (drift) major *= SEASONAL[this.mCat[merchant] as number] ? HOLIDAY.seasonalAmount : HOLIDAY.otherAmount;
     const amountMinor = channel === ATM ? Math.max(20, Math.round(major / 10) * 10) * 100 : Math.max(50, Math.round(major * 100));
 
     let lat: number;
@@ -423,7 +442,7 @@ export class World {
     if (!drift) return base;
     let d = this.cCatCumDrift.get(card);
     if (!d) {
-      const w = CATEGORIES.map((c, k) => ((base[k] as number) - (k > 0 ? (base[k - 1] as number) : 0)) * (c.seasonal ? 2.5 : c.travel ? 2 : 1));
+      const w = CATEGORIES.map((c, k) => ((base[k] as number) - (k > 0 ? (base[k - 1] as number) : 0)) * (c.seasonal ? HOLIDAY.seasonalWeight : c.travel ? HOLIDAY.travelWeight : 1));
       d = cumulative(w);
       this.cCatCumDrift.set(card, d);
     }
