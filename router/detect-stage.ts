@@ -35,11 +35,12 @@ export const RULES_ONLY_VERSION = 'rules-only';
 export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
   const { config, policy, features } = deps;
   const k = deps.explainTop ?? 5;
-  // Drift counts are kept in memory while a batch is handled and written only after it commits, so a replayed
-  // batch is not counted twice. The runner hands afterCommit the very per-input arrays handle returned (it may
-  // split a batch into several handle calls), so each call's counts hang on each of its arrays, recorded once.
+  // Drift counts and preview samples are kept in memory while a batch is handled and written only after it
+  // commits (off the decision's critical path), so a replayed batch is not counted twice. The runner hands
+  // afterCommit the very per-input arrays handle returned (it may split a batch into several handle calls), so
+  // each input's sample and its call's drift counts hang on its array; each call's counts are recorded once.
   const drift = new DriftRecorder(deps.redis, config.redis.keyPrefix);
-  const pendingDrift = new WeakMap<OutMessage[], PendingDrift>();
+  const pending = new WeakMap<OutMessage[], { drift: PendingDrift | undefined; sample: ScoredSample }>();
   return {
     name: 'detect',
     schema: TransactionSchema,
@@ -85,15 +86,15 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
         };
         return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision), action: decision.action }];
       });
-      if (deps.recordSamples) await deps.recordSamples(samples);
       const counted = drift.count(models, vectors, scored);
-      if (counted) for (const o of out) pendingDrift.set(o, counted);
+      out.forEach((o, i) => pending.set(o, { drift: counted, sample: samples[i]! }));
       return out;
     },
     async afterCommit(outputs) {
       await tallyOutputs(deps.redis, config.redis.keyPrefix, 'detect', outputs);
-      const pending = new Set(outputs.map((o) => pendingDrift.get(o)).filter((p) => p !== undefined));
-      for (const p of pending) await drift.record(p);
+      const after = outputs.map((o) => pending.get(o)).filter((p) => p !== undefined);
+      if (deps.recordSamples && after.length) await deps.recordSamples(after.map((a) => a.sample));
+      for (const d of new Set(after.map((a) => a.drift))) if (d) await drift.record(d);
     },
   };
 }
