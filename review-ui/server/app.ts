@@ -209,7 +209,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   app.get('/healthz', async (_req, res) => {
     const health = await readHealth(redis, prefix, feed.counts, kafkaUp);
-    health.stages.ui ??= { up: true, instances: [{ instance: instanceId, ageMs: 0 }] };
+    health.stages.ui ??= { up: true, status: 'up', instances: [{ instance: instanceId, ageMs: 0 }] };
     res.set('Cache-Control', 'no-store').json(health);
   });
 

@@ -1,8 +1,11 @@
 import type { Redis } from 'ioredis';
 
 export interface StageHealth {
+  /** Some member heartbeats and says it is deciding (or has nothing to decide). */
   up: boolean;
-  instances: Array<{ instance: string; ageMs: number }>;
+  /** up; stalled (lag without progress); down (members heartbeat but none decides, or none heartbeats). */
+  status: 'up' | 'stalled' | 'down';
+  instances: Array<{ instance: string; ageMs: number; status?: string; lag?: number; reason?: string }>;
 }
 
 export interface Health {
@@ -27,7 +30,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-/** Heartbeat keys `${prefix}heartbeat:<stage>:<instance>` hold {instance, at} with a ~10 s TTL: present = up. */
+/** Heartbeat keys `${prefix}heartbeat:<stage>:<instance>` hold {instance, at, status, lag, ...} with a ~10 s TTL. */
 export async function readHealth(
   redis: Redis,
   prefix: string,
@@ -35,7 +38,7 @@ export async function readHealth(
   kafkaUp: boolean,
   now = Date.now(),
 ): Promise<Health> {
-  const stages: Record<string, StageHealth> = Object.fromEntries(REQUIRED_STAGES.map((s) => [s, { up: false, instances: [] }]));
+  const stages: Record<string, StageHealth> = Object.fromEntries(REQUIRED_STAGES.map((s) => [s, { up: false, status: 'down', instances: [] }]));
   let byStages: Record<string, number> = {};
   let redisUp = true;
   try {
@@ -54,16 +57,28 @@ export async function readHealth(
           if (!stage) return;
           let at = now;
           let instance = rest.join(':');
+          let status: string | undefined;
+          let lag: number | undefined;
+          let reason: string | undefined;
           try {
-            const v = JSON.parse(values[i] ?? 'null') as { at?: unknown; instance?: unknown } | null;
+            const v = JSON.parse(values[i] ?? 'null') as { at?: unknown; instance?: unknown; status?: unknown; lag?: unknown; reason?: unknown } | null;
             if (typeof v?.at === 'number') at = v.at;
             if (typeof v?.instance === 'string') instance = v.instance;
+            if (typeof v?.status === 'string') status = v.status;
+            if (typeof v?.lag === 'number') lag = v.lag;
+            if (typeof v?.reason === 'string') reason = v.reason;
           } catch {
             // A heartbeat whose value does not parse still proves the stage wrote within its TTL.
           }
-          const s = (stages[stage] ??= { up: false, instances: [] });
-          s.instances.push({ instance, ageMs: Math.max(0, now - at) });
-          if (now - at < 15_000) s.up = true;
+          const s = (stages[stage] ??= { up: false, status: 'down', instances: [] });
+          s.instances.push({ instance, ageMs: Math.max(0, now - at), ...(status ? { status } : {}), ...(lag === undefined ? {} : { lag }), ...(reason ? { reason } : {}) });
+          if (now - at >= 15_000) return;
+          // A heartbeat says what the member found when it last read its lag from the broker; one without a status
+          // (the UI's own) only proves the process is alive.
+          if (status === undefined || status === 'up') {
+            s.up = true;
+            s.status = 'up';
+          } else if (status === 'stalled' && s.status !== 'up') s.status = 'stalled';
         });
         const raw = await redis.hgetall(`${prefix}stats:decisions`);
         byStages = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));

@@ -68,6 +68,22 @@ describe('review UI server', () => {
     expect(h.decisions.byStages.BLOCK).toBe(3);
   });
 
+  it('/healthz says a stage whose members heartbeat but report lag without progress is stalled, not up', async () => {
+    const hb = (stage: string, instance: string, status: string, lag: number) =>
+      redis.set(`${config.redis.keyPrefix}heartbeat:${stage}:${instance}`, JSON.stringify({ instance, at: Date.now(), status, lag, reason: 'test' }), 'PX', 10_000);
+    await hb('detect', 'd-1', 'up', 0);
+    await hb('escalate', 'e-1', 'stalled', 42);
+    const h = (await (await fetch(`${ui.url}/healthz`)).json()) as { stages: Record<string, { up: boolean; status: string; instances: Array<{ lag?: number }> }>; status: string };
+    expect(h.stages.detect).toMatchObject({ up: true, status: 'up' });
+    expect(h.stages.escalate).toMatchObject({ up: false, status: 'stalled' });
+    expect(h.stages.escalate!.instances[0]!.lag).toBe(42);
+    expect(h.status).toBe('degraded');
+    await hb('escalate', 'e-1', 'up', 0);
+    const again = (await (await fetch(`${ui.url}/healthz`)).json()) as { status: string };
+    expect(again.status).toBe('ok');
+    await redis.del(`${config.redis.keyPrefix}heartbeat:escalate:e-1`, `${config.redis.keyPrefix}heartbeat:detect:d-1`);
+  });
+
   it('refuses APIs (401) and pages (redirect to login) without a session', async () => {
     for (const path of ['/api/cases', '/api/policy', '/api/stream', '/api/audit', '/api/session']) {
       expect((await call(undefined, 'GET', path)).status, path).toBe(401);
