@@ -177,6 +177,7 @@ export function renderTables(r: BenchResult): string {
   const rows: Array<Array<string | number>> = [
     ['burst events/s (end to end)', fmtInt(c.burst.eventsPerSec), fmtInt(p.burst.eventsPerSec), fmtRatio(r.ratio)],
     ['burst: process CPU µs per event', fmtInt(c.burst.cpuMicrosPerEvent), fmtInt(p.burst.cpuMicrosPerEvent), fmtRatio(ratio(p.burst.cpuMicrosPerEvent, c.burst.cpuMicrosPerEvent))],
+    ['burst: CPU cores the process got (load avg)', `${c.burst.cpuCores.toFixed(2)} (${c.burst.loadAvg1m.toFixed(1)})`, `${p.burst.cpuCores.toFixed(2)} (${p.burst.loadAvg1m.toFixed(1)})`, ''],
     ['burst: event-loop utilisation', c.burst.eventLoopUtilization.toFixed(2), p.burst.eventLoopUtilization.toFixed(2), ''],
     ['burst: GC µs per event', fmt1(c.burst.gcMicrosPerEvent), fmt1(p.burst.gcMicrosPerEvent), ''],
   ];
