@@ -89,7 +89,7 @@ function soakPanel(x: number, y: number, w: number, h: number, series: Array<{ e
   const bottom = 34;
   const left = 56;
   const plotH = h - top - bottom;
-  const plotW = w - left - 24;
+  const plotW = w - left - 48;
   const maxX = niceMax(Math.max(1, ...series.map((s) => s.events)));
   const maxY = niceMax(Math.max(1, ...series.map((s) => s.rssMb)));
   const px = (e: number) => left + (plotW * e) / maxX;
