@@ -165,7 +165,7 @@ export interface BenchResult extends Summary {
   at: string;
   machine: Record<string, unknown>;
   method: Record<string, unknown>;
-  ceiling: SideResult;
+  ceiling: SideResult & { concurrentTransactionRetries?: Record<string, number> };
   pipeline: SideResult & { model: string; burstDecisions: Record<string, number>; steps: StepCosts };
   soak?: { events: number; seconds: number; eventsPerSec: number; series: Array<{ events: number; rssMb: number; heapMb: number; seconds: number }>; rssGrowthMbAfterWarmup: number | null };
 }
@@ -177,6 +177,7 @@ export function renderTables(r: BenchResult): string {
   const rows: Array<Array<string | number>> = [
     ['burst events/s (end to end)', fmtInt(c.burst.eventsPerSec), fmtInt(p.burst.eventsPerSec), fmtRatio(r.ratio)],
     ['burst: process CPU µs per event', fmtInt(c.burst.cpuMicrosPerEvent), fmtInt(p.burst.cpuMicrosPerEvent), fmtRatio(ratio(p.burst.cpuMicrosPerEvent, c.burst.cpuMicrosPerEvent))],
+    ['burst: CPU cores the process got (load avg)', `${c.burst.cpuCores.toFixed(2)} (${c.burst.loadAvg1m.toFixed(1)})`, `${p.burst.cpuCores.toFixed(2)} (${p.burst.loadAvg1m.toFixed(1)})`, ''],
     ['burst: event-loop utilisation', c.burst.eventLoopUtilization.toFixed(2), p.burst.eventLoopUtilization.toFixed(2), ''],
     ['burst: GC µs per event', fmt1(c.burst.gcMicrosPerEvent), fmt1(p.burst.gcMicrosPerEvent), ''],
   ];
@@ -190,6 +191,9 @@ export function renderTables(r: BenchResult): string {
     rows.push([`${name}: visible to reader p99 ms`, fmtInt(c.paced[i]?.visibleLatencyMs.p99), fmtInt(p.paced[i]?.visibleLatencyMs.p99), '']);
   }
   rows.push(['RSS max MB (while the side ran)', fmtInt(c.rssMbMax), fmtInt(p.rssMbMax), '']);
+  if (c.concurrentTransactionRetries) {
+    rows.push(['CONCURRENT_TRANSACTIONS retries (burst / paced)', Object.values(c.concurrentTransactionRetries).join(' / '), 'not counted', '']);
+  }
   const s = p.steps;
   const stepRows: Array<Array<string | number>> = [
     ['detect: logic (features, IF, XGBoost, policy)', fmt1(s.detect.logicMicrosPerEvent), fmt1(s.detect.logicP50Micros), fmt1(s.detect.logicP99Micros), fmtInt(s.detect.events)],
@@ -253,11 +257,24 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     await joined('the pass-through', pass.ready);
     memory.mark();
     await ch.warmup(o.warmup);
-    const cBurst = await ch.burst('ceiling', o.events, gc);
+    const retries: Record<string, number> = {};
+    const counted = async <T>(phase: string, run: () => Promise<T>): Promise<T> => {
+      const before = pass.concurrentTransactions();
+      const r = await run();
+      retries[phase] = pass.concurrentTransactions() - before;
+      return r;
+    };
+    const cBurst = await counted('burst', () => ch.burst('ceiling', o.events, gc));
     o.log(`ceiling: ${fmtInt(cBurst.eventsPerSec)} events/s`);
-    const cPaced = [await ch.paced('ceiling', `${o.rate}/s`, o.rate, o.seconds)];
-    cPaced.push(await ch.paced('ceiling', `${Math.round(o.share * 100)}% of burst`, shareOfBurst(cBurst.eventsPerSec, o.share), o.seconds));
-    const ceiling: SideResult = { burst: cBurst, paced: cPaced, rssMbMax: round(memory.windowMax(), 1) };
+    const cPaced = [await counted(`${o.rate}/s`, () => ch.paced('ceiling', `${o.rate}/s`, o.rate, o.seconds))];
+    const half = `${Math.round(o.share * 100)}% of burst`;
+    cPaced.push(await counted(half, () => ch.paced('ceiling', half, shareOfBurst(cBurst.eventsPerSec, o.share), o.seconds)));
+    const ceiling: SideResult & { concurrentTransactionRetries: Record<string, number> } = {
+      burst: cBurst,
+      paced: cPaced,
+      rssMbMax: round(memory.windowMax(), 1),
+      concurrentTransactionRetries: retries,
+    };
     await stopAll();
 
     // ---- pipeline

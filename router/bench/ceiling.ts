@@ -32,13 +32,26 @@ export interface PassThroughOptions {
 export interface PassThrough {
   ready: Promise<void>;
   stop(): Promise<void>;
+  /** CONCURRENT_TRANSACTIONS answers so far (each one a retry after retryMs or more). */
+  concurrentTransactions(): number;
   /** How the pass-through is built, for the JSON's method section. */
   method: Record<string, unknown>;
 }
 
 export async function startPassThrough(o: PassThroughOptions): Promise<PassThrough> {
-  // Its own client: errors that matter surface as a consumer crash (logged below) or a stalled bench phase.
-  const kafka = new Kafka({ clientId: o.clientId, brokers: o.brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: o.retryMs, retries: 12 } });
+  // Its own client, silent: errors that matter surface as a consumer crash (logged below) or a stalled bench phase.
+  // kafkajs logs each CONCURRENT_TRANSACTIONS answer before retrying it: counted, so the ceiling's latency tail
+  // can be read against them.
+  let concurrentTransactions = 0;
+  const kafka = new Kafka({
+    clientId: o.clientId,
+    brokers: o.brokers,
+    logLevel: logLevel.ERROR,
+    retry: { initialRetryTime: o.retryMs, retries: 12 },
+    logCreator: () => (entry) => {
+      if (/concurrent operation on the same transaction/i.test(String(entry.log.error ?? ''))) concurrentTransactions += 1;
+    },
+  });
   const newProducer = async (transactionalId: string): Promise<Producer> => {
     const p = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, transactionTimeout: 10_000 });
     await p.connect();
@@ -96,6 +109,7 @@ export async function startPassThrough(o: PassThroughOptions): Promise<PassThrou
   });
   return {
     ready,
+    concurrentTransactions: () => concurrentTransactions,
     method: {
       shape: 'consume a batch, JSON.parse each message, one output each + sendOffsets in one Kafka transaction per partition batch, commit',
       mode: o.mode,

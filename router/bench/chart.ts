@@ -47,7 +47,7 @@ interface Bar {
 function barPanel(x: number, y: number, w: number, h: number, title: string, note: string, unit: string, bars: Bar[]): string {
   const top = 48;
   const bottom = 34;
-  const left = 56;
+  const left = 66;
   const plotH = h - top - bottom;
   const plotW = w - left - 12;
   const max = niceMax(Math.max(0, ...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0))));
@@ -89,7 +89,7 @@ function soakPanel(x: number, y: number, w: number, h: number, series: Array<{ e
   const bottom = 34;
   const left = 56;
   const plotH = h - top - bottom;
-  const plotW = w - left - 24;
+  const plotW = w - left - 48;
   const maxX = niceMax(Math.max(1, ...series.map((s) => s.events)));
   const maxY = niceMax(Math.max(1, ...series.map((s) => s.rssMb)));
   const px = (e: number) => left + (plotW * e) / maxX;

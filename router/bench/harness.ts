@@ -4,6 +4,7 @@
  * and the moment the reader saw it. Phases: a burst (throughput, CPU, event-loop use, GC) and paced sends
  * (latency percentiles). A memory sampler runs through the whole command.
  */
+import os from 'node:os';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Transaction } from '../../core/contracts.ts';
@@ -220,6 +221,7 @@ export class Harness {
       const produceSeconds = (Date.now() - t0) / 1000;
       await this.waitAll(`${label} burst`, txs.length, 20);
       const cpu1 = process.cpuUsage();
+      const wallSeconds = (Date.now() - t0) / 1000;
       const elu = performance.eventLoopUtilization(elu0);
       let lastTs = 0;
       for (const t of txs) lastTs = Math.max(lastTs, this.seen.get(t.txId)!.ts);
@@ -229,6 +231,8 @@ export class Harness {
         seconds: (lastTs - t0) / 1000,
         eventsPerSec: eventsPerSecond(events, t0, lastTs),
         cpuMicrosPerEvent: cpuMicrosPerEvent(cpu0, cpu1, events),
+        cpuCores: (cpuMicrosPerEvent(cpu0, cpu1, events) * events) / 1e6 / wallSeconds,
+        loadAvg1m: os.loadavg()[0]!,
         eventLoopUtilization: elu.utilization,
         gcMicrosPerEvent: ((gc.totalMs - gc0) * 1000) / events,
       };

@@ -94,6 +94,10 @@ export interface BurstResult {
   eventsPerSec: number;
   /** Process CPU (every thread: the stages, the bench's producer and reader) per input event. */
   cpuMicrosPerEvent: number;
+  /** CPU seconds the process used per wall second of the burst: on a shared machine, how much it was given. */
+  cpuCores: number;
+  /** The machine's 1-minute load average when the burst ended. */
+  loadAvg1m: number;
   /** Main-thread event-loop utilisation over the burst (1 = never idle). */
   eventLoopUtilization: number;
   gcMicrosPerEvent: number;

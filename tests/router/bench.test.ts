@@ -28,7 +28,7 @@ function paced(label: string, rate: number, p50: number, p95: number, p99: numbe
 
 function side(eventsPerSec: number, rssMbMax: number, lat: [number, number, number], halfRate: number): SideResult {
   return {
-    burst: { events: 20_000, produceSeconds: 1, seconds: 20_000 / eventsPerSec, eventsPerSec, cpuMicrosPerEvent: 100, eventLoopUtilization: 0.8, gcMicrosPerEvent: 10 },
+    burst: { events: 20_000, produceSeconds: 1, seconds: 20_000 / eventsPerSec, eventsPerSec, cpuMicrosPerEvent: 100, cpuCores: 0.9, loadAvg1m: 1.5, eventLoopUtilization: 0.8, gcMicrosPerEvent: 10 },
     paced: [paced('500/s', 500, ...lat), paced('50% of burst', halfRate, lat[0] * 2, lat[1] * 2, lat[2] * 2)],
     rssMbMax,
   };
@@ -197,6 +197,7 @@ describe('bench table', () => {
     const text = renderTables(r);
     expect(text).toMatch(/burst events\/s \(end to end\)\s+10,000\s+2,500\s+0\.25/);
     expect(text).toMatch(/500\/s: latency p99 ms\s+60\s+150\s+2\.50/);
+    expect(text).toMatch(/CPU cores the process got \(load avg\)\s+0\.90 \(1\.5\)/);
     expect(text).toMatch(/escalate: runner, per escalated\s+n\/a/);
     expect(text).toContain('ratio 0.25 (pipeline 2,500/s against ceiling 10,000/s)');
   });
