@@ -1,6 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { kafkaRetryCounts } from '../core/kafka-retries.ts';
+
+const retriesSeen = new Map<string, number>();
 
 /** One registry per process; every stage in the process registers here. */
 export const registry = new Registry();
@@ -25,6 +28,19 @@ export const metrics = {
     labelNames: ['stage'],
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
+  }),
+  kafkaRetries: new Counter({
+    name: 'fraudstream_kafka_retries_total',
+    help: 'Broker answers kafkajs retried on its own (a transaction still closing, a coordinator or leader that moved), by reason; logged at debug only',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, n] of kafkaRetryCounts()) {
+        const delta = n - (retriesSeen.get(reason) ?? 0);
+        if (delta > 0) this.inc({ reason }, delta);
+        retriesSeen.set(reason, n);
+      }
+    },
   }),
   lag: new Gauge({ name: 'fraudstream_consumer_lag', help: 'High watermark minus the next offset to consume', labelNames: ['stage', 'topic', 'partition'], registers: [registry] }),
 };

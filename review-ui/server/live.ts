@@ -91,6 +91,7 @@ export class LiveFeed {
   private ticker: NodeJS.Timeout | undefined;
   private keepalive: NodeJS.Timeout | undefined;
   private extraStats: () => Promise<Record<string, unknown>> = async () => ({});
+  private readonly listeners = new Set<(d: Decision) => void>();
 
   constructor(private readonly opts: LiveFeedOptions) {
     this.groupId = `fraudstream-ui-${opts.instanceId}`;
@@ -130,6 +131,12 @@ export class LiveFeed {
       }),
     ]);
     clearTimeout(timer);
+  }
+
+  /** Called with every new decision as it reaches the Live page's clients; returns the unsubscribe. */
+  onDecision(listener: (d: Decision) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   setExtraStats(fn: () => Promise<Record<string, unknown>>): void {
@@ -200,6 +207,7 @@ export class LiveFeed {
       if (this.recent.length > RECENT_DECISIONS) this.recent.shift();
       this.metrics.onDecision(d);
       this.broadcast('decision', { ...d, scenario: this.scenarios.get(d.txId) });
+      for (const l of this.listeners) l(d);
     }
     await this.storeCardHistory(fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
   }

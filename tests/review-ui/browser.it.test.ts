@@ -61,7 +61,7 @@ function decision(txId: string, action: Decision['action']): Decision {
 }
 
 beforeAll(async () => {
-  ensureUiBuilt();
+  await ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
   mkdirSync(join(modelDir, 'm-20250101-abc'));
