@@ -223,7 +223,7 @@ export const demoCommand: Command = {
       checkpoint();
 
       const simulator = createSimulator(config, { rate, seed });
-      const ui = await startUiServer({ config, replaySimulator: simulator });
+      const ui = await startUiServer({ config, replaySimulator: { simulator, startedBy: 'npm run demo' } });
       stops.push(['review UI', () => ui.close()]);
       let first: { at: number; d: Decision } | undefined;
       const firstDecision = new Promise<void>((resolve) => {

@@ -66,7 +66,7 @@ export interface UiServerOptions {
   /** Replay driver (default: producers/simulator.ts when it exists). null disables replay. */
   simulator?: SimulatorFactory | null;
   /** A simulation this process already runs (the demo's): the Replay page drives it rather than starting another. */
-  replaySimulator?: Simulator;
+  replaySimulator?: { simulator: Simulator; startedBy: string };
   /** Live feed backfill per topic at start. */
   backfill?: { decisions: number; cases: number; labels: number };
   instanceId?: string;

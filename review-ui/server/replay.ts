@@ -37,10 +37,13 @@ export class ReplayController {
     private readonly config: Config,
     private factory: SimulatorFactory | undefined,
     /** A simulation already running in this process (the demo's): the page drives it instead of a second one. */
-    attached?: Simulator,
+    attached?: { simulator: Simulator; startedBy: string },
   ) {
-    this.sim = attached;
-    if (attached) this.factory ??= () => attached;
+    if (attached) {
+      this.sim = attached.simulator;
+      this.startedBy = attached.startedBy;
+      this.factory ??= () => attached.simulator;
+    }
   }
 
   get available(): boolean {
