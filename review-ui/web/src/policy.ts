@@ -1,4 +1,4 @@
-import { api, ApiError, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
+import { api, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
 import { dateTime, h, section, table } from './dom.ts';
 import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from './format.ts';
 
@@ -47,7 +47,7 @@ export function policyView(root: HTMLElement): void {
     };
     el.addEventListener('input', update);
     update();
-    return h('span', { class: 'amount' }, amounts.currency ? `${amounts.currency} ` : '', el, ' ', shown);
+    return h('span', { class: 'amount' }, h('span', { class: 'amount-row' }, amounts.currency ?? '', el), shown);
   };
   const amountHint = () => {
     const others = amounts.seen.filter((c) => c !== amounts.currency);
@@ -127,7 +127,7 @@ export function policyView(root: HTMLElement): void {
   };
 
   const showError = (err: unknown) => {
-    status.textContent = err instanceof ApiError ? err.message : String(err);
+    status.textContent = err instanceof Error ? err.message : String(err);
     status.className = 'error';
   };
 
