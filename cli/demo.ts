@@ -1,8 +1,9 @@
 /**
  * `npm run demo`: the whole system in one command. Uses the configured Kafka and Redis, or the ones on the
- * default loopback ports, or starts its own; trains a model version if none exists and builds the review UI if
- * missing or stale (both at once); runs every stage, the review UI and a live simulation; stops everything it
- * started on Ctrl-C.
+ * default loopback ports, or starts its own; builds the review UI if missing or stale; runs every stage, the
+ * review UI and a live simulation; stops everything it started on Ctrl-C. With no model version yet it trains one
+ * in a child process while the stages already decide by rules (the cold-start mode), then serves the new model
+ * through the policy (a hot swap): the live console is up in seconds, not after training.
  *
  * The terminal is for a person: a line per startup phase, the address and login, the time from start to the
  * first decision on the Live page, then a one-line summary every --summary-every seconds. Component logs are at
@@ -17,16 +18,19 @@ import { Redis } from 'ioredis';
 import type { Decision } from '../core/contracts.ts';
 import { loadConfig } from '../core/config.ts';
 import { ensureTopics, waitForKafka } from '../core/kafka.ts';
+import { createRedis } from '../core/redis.ts';
 import { startLocalKafka, stopLocalKafka } from '../infra/kafka-local.ts';
 import { startLocalRedis } from '../infra/redis-local.ts';
 import type { ModelCard } from '../detectors/model-card.ts';
 import { listModelVersions } from '../detectors/model-version.ts';
 import { createSimulator } from '../producers/simulator.ts';
 import { metrics, serveMetrics } from '../router/metrics.ts';
-import { startPipeline } from '../router/pipeline.ts';
+import { COLD_START_THRESHOLDS, startPipeline } from '../router/pipeline.ts';
+import { RedisPolicyStore, defaultPolicy } from '../router/policy-store.ts';
 import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts';
 import { ensureUiBuilt } from '../review-ui/build.ts';
 import { startUiServer } from '../review-ui/server/app.ts';
+import { promotionInput } from '../review-ui/server/serving.ts';
 import { numberFlag, parseFlags, untilSignal, type Command } from './command.ts';
 
 async function redisAnswers(url: string): Promise<boolean> {
@@ -93,15 +97,10 @@ function trainInChild(args: string[], env: NodeJS.ProcessEnv, say: (line: string
   return { child, done };
 }
 
-async function modelSummary(modelDir: string, trainOutput: string): Promise<string> {
+/** The card of the version training just wrote (named in its output; else the newest). */
+async function trainedCard(modelDir: string, trainOutput: string): Promise<{ dir: string; card: ModelCard }> {
   const dir = /model version: (.+)/.exec(trainOutput)?.[1]?.trim() ?? path.join(modelDir, (await listModelVersions(modelDir)).at(-1) ?? '');
-  try {
-    const card = JSON.parse(await readFile(path.join(dir, 'model-card.json'), 'utf8')) as ModelCard;
-    const e = card.test.ensemble;
-    return `model ${card.version}: on its test slice it catches ${pct(e.catchRate)} of fraud, blocks ${pct(e.blockShare)}, reviews ${pct(e.reviewShare)} (card: ${path.join(dir, 'model-card.md')})`;
-  } catch {
-    return `model in ${dir}`;
-  }
+  return { dir, card: JSON.parse(await readFile(path.join(dir, 'model-card.json'), 'utf8')) as ModelCard };
 }
 
 async function sumOf(counter: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, string | number | undefined> }> }> }, by?: string): Promise<{ total: number; by: Record<string, number> }> {
@@ -139,6 +138,7 @@ export const demoCommand: Command = {
     const since = () => (Date.now() - startedAt) / 1000;
     const say = (line: string) => console.error(`[demo] ${duration(since()).padStart(7)}  ${line}`);
     const base = loadConfig();
+    /** Stopped in reverse order; a stop that returns false had nothing to stop and says nothing. */
     const stops: Array<[string, () => Promise<unknown> | unknown]> = [];
     let signalled: NodeJS.Signals | undefined;
     let training: ChildProcess | undefined;
@@ -183,32 +183,31 @@ export const demoCommand: Command = {
       say(`Kafka ${brokers.join(',')} (${kafkaFrom}) · Redis ${redisUrl} (${redisFrom}) · topics ready`);
       checkpoint();
 
-      // The two slow first-run steps run side by side: vite in this process, training in a child.
       const buildUi = ensureUiBuilt({ onProgress: say }).catch((err: unknown) => {
         say(`review UI: ${(err as Error).message}; the stages run, the UI answers 503 until it is built`);
       });
-      let trainSeconds = 0;
-      if ((await listModelVersions(config.modelDir)).length === 0) {
-        say(`no model version under ${path.resolve(config.modelDir)}: training one on ${n(trainEvents)} generated events${trainEvents >= 50_000 ? ' (about a minute)' : ''}`);
-        const t0 = since();
+      const untrained = (await listModelVersions(config.modelDir)).length === 0;
+      let trained: Promise<string> | undefined;
+      const trainingFrom = since();
+      if (untrained) {
+        say(`no model version under ${path.resolve(config.modelDir)}: training one on ${n(trainEvents)} generated events; the stages decide by rules until it is ready`);
         const t = trainInChild(['--events', String(trainEvents), '--seed', '7', '--heavy-epochs', '3', '--heavy-rows', '20000'], env, say);
         training = t.child;
-        let out: string;
-        try {
-          out = await t.done;
-        } catch (err) {
-          checkpoint();
-          throw err;
-        } finally {
-          training = undefined;
-        }
-        trainSeconds = since() - t0;
-        say(`trained in ${duration(trainSeconds)}: ${await modelSummary(config.modelDir, out)}`);
+        trained = t.done;
+        trained.catch(() => undefined);
+        stops.push([
+          'training',
+          async () => {
+            if (!training || training.exitCode !== null) return false;
+            training.kill('SIGTERM');
+            await trained?.catch(() => undefined);
+          },
+        ]);
       }
       await buildUi;
       checkpoint();
 
-      const serving = await loadServingModels(config, 'latest');
+      const serving = await loadServingModels(config, untrained ? 'none' : 'latest');
       const metricsServer = await serveMetrics(config.metricsPort);
       stops.push(['metrics', () => metricsServer.close()]);
       const pipeline = await startPipeline({
@@ -219,7 +218,7 @@ export const demoCommand: Command = {
         loadVersion: (name) => loadNamedVersion(config, name),
       });
       stops.push(['stages', () => pipeline.stop()]);
-      say(`stages started: detect + escalate (model ${serving.models?.version ?? 'none: rules only'}, policy v${pipeline.policy.current().version})`);
+      say(`stages started: detect + escalate (${serving.models ? `model ${serving.models.version}` : 'rules only for now'}, policy v${pipeline.policy.current().version})`);
       checkpoint();
 
       const simulator = createSimulator(config, { rate, seed });
@@ -241,12 +240,12 @@ export const demoCommand: Command = {
 
       const [user, password] = seedUsers.split(',')[0]!.split(':');
       const logs = ownLogLevel
-        ? 'warnings and errors only; every component: LOG_LEVEL=info npm run demo 2> demo.log (or LOG_LEVEL=debug)'
+        ? 'warnings and errors only; every component: LOG_LEVEL=info npm run demo 2> demo.log (or debug)'
         : `LOG_LEVEL=${process.env.LOG_LEVEL}, on stderr`;
       console.log(
         [
           '',
-          `fraudstream is running (model ${serving.models?.version ?? 'rules-only'}, ${rate} transactions/s)`,
+          `fraudstream is running (${serving.models ? `model ${serving.models.version}` : trained ? 'rules only until the model is trained' : 'rules only'}, ${rate} transactions/s)`,
           `  review UI   ${ui.url}   login: ${user} / ${password}`,
           `  metrics     http://127.0.0.1:${config.metricsPort}/metrics`,
           `  health      ${ui.url}/healthz`,
@@ -259,9 +258,33 @@ export const demoCommand: Command = {
 
       void firstDecision.then(() => {
         const f = first!;
-        const training = trainSeconds > 0 ? `; ${duration(trainSeconds)} of it training the model` : '';
-        say(`first decision on the Live page ${f.at.toFixed(1)} s after start (${f.d.action} by ${f.d.stage}${training})`);
+        say(`first decision on the Live page ${f.at.toFixed(1)} s after start (${f.d.action} by ${f.d.stage}, ${f.d.versions.model === 'rules-only' ? 'rules only' : `model ${f.d.versions.model}`})`);
       });
+      if (trained) {
+        void trained
+          .then(async (output) => {
+            training = undefined;
+            const { dir, card } = await trainedCard(config.modelDir, output);
+            const e = card.test.ensemble;
+            say(`trained in ${duration(since() - trainingFrom)}: model ${card.version} catches ${pct(e.catchRate)} of fraud on its test slice, blocks ${pct(e.blockShare)}, reviews ${pct(e.reviewShare)} (card: ${path.join(dir, 'model-card.md')})`);
+            const redis = createRedis(config, 'demo-redis');
+            try {
+              const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS));
+              const policy = await store.update(promotionInput(await store.current(), card.version, card.thresholds), 'npm run demo');
+              const off = ui.onDecision((d) => {
+                if (d.versions.model !== card.version || d.stage === 'review') return;
+                off();
+                say(`first decision by model ${card.version} ${since().toFixed(1)} s after start (policy v${policy.version} serves it, with its card's thresholds)`);
+              });
+            } finally {
+              redis.disconnect();
+            }
+          })
+          .catch((err: unknown) => {
+            training = undefined;
+            if (!signalled) say(`${(err as Error).message}\nthe stages keep deciding by rules; train with: npm run train`);
+          });
+      }
 
       let last = { at: since(), decided: 0 };
       const summary = async (): Promise<string> => {
@@ -274,7 +297,13 @@ export const demoCommand: Command = {
         return `${n(decided.total)} decided (${actions}) · ${perSecond.toFixed(0)}/s · ${Number.isNaN(open) ? '?' : n(open)} open cases · lag ${n(lag.total)} · DLQ ${n(dlq.total)} · Kafka retries ${n(retries.total)}`;
       };
       const ticker = summaryEvery > 0 ? setInterval(() => void summary().then(say, () => undefined), summaryEvery * 1000) : undefined;
-      stops.push(['summary', () => clearInterval(ticker)]);
+      stops.push([
+        'summary',
+        () => {
+          clearInterval(ticker);
+          return false;
+        },
+      ]);
 
       await signal;
       say(`stopping: ${await summary().catch(() => 'no summary')}`);
@@ -288,8 +317,7 @@ export const demoCommand: Command = {
     } finally {
       for (const [name, stop] of stops.reverse()) {
         try {
-          await stop();
-          if (name !== 'summary') say(`stopped ${name}`);
+          if ((await stop()) !== false) say(`stopped ${name}`);
         } catch (err) {
           say(`stopping ${name} failed: ${String(err)}`);
         }
