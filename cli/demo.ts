@@ -274,7 +274,7 @@ export const demoCommand: Command = {
               const off = ui.onDecision((d) => {
                 if (d.versions.model !== card.version || d.stage === 'review') return;
                 off();
-                say(`first decision by model ${card.version} ${since().toFixed(1)} s after start (policy v${policy.version} serves it, with its card's thresholds)`);
+                say(`first decision by model ${card.version}, ${duration(since())} after start (policy v${policy.version} serves it, with its card's thresholds)`);
               });
             } finally {
               redis.disconnect();

@@ -138,7 +138,7 @@ describe('first contact', () => {
 
     // The model trains meanwhile and is swapped in through the policy; attacks are for the model to catch.
     const version = await waitFor('trained model', () => /trained in [\d.ms ]+: model (v\S+) catches/.exec(out)?.[1], 150_000, printed);
-    await waitFor('a decision by the trained model', () => (out.includes(`first decision by model ${version}`) ? true : undefined), 60_000, printed);
+    await waitFor('a decision by the trained model', () => (out.includes(`first decision by model ${version},`) ? true : undefined), 60_000, printed);
     expect(readdirSync(join(dir, 'models'))).toContain(version);
 
     // An attack on the Replay page: blocks on the Live page and cases in the queue, without waiting for chance.
