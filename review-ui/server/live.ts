@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -59,6 +59,18 @@ function percentile(sorted: number[], q: number): number | null {
 
 /** Milliseconds the pipeline spent on a decision: the sum of its per-stage timings. */
 export const decisionLatency = (d: Decision): number => Object.values(d.timings).reduce((a, b) => a + b, 0);
+
+/** Right after a topic is created its leaders may still be moving: retry what the broker says is retriable. */
+async function fetchOffsetsRetrying(admin: Admin, topic: string, attempts = 8): Promise<Awaited<ReturnType<Admin['fetchTopicOffsets']>>> {
+  for (let i = 1; ; i++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (i >= attempts || (err as { retriable?: boolean }).retriable !== true) throw err;
+      await new Promise((r) => setTimeout(r, 250 * i));
+    }
+  }
+}
 
 export interface LiveFeedOptions {
   config: Config;
@@ -150,7 +162,7 @@ export class LiveFeed {
       for (const [topic, partitions] of Object.entries(assignment)) {
         const total = perTopic[topic] ?? 0;
         if (partitions.length === 0) continue;
-        const offsets = await admin.fetchTopicOffsets(topic);
+        const offsets = await fetchOffsetsRetrying(admin, topic);
         const each = Math.ceil(total / Math.max(1, offsets.length));
         for (const o of offsets) {
           if (!partitions.includes(o.partition)) continue;
