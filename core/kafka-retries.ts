@@ -17,17 +17,34 @@ const REASONS: Array<[reason: string, pattern: RegExp]> = [
 
 export interface KafkaRetry {
   reason: string;
-  /** One broker answer is reported by kafkajs up to twice (the answer, then the retrying call): count the answer. */
+  /** One retry is reported by kafkajs up to twice (the broker's answer, then the retrying call): count it once. */
   counted: boolean;
 }
 
+/** Consumer groups kafkajs is restarting after a crash on a retriable broker answer, with that answer's reason. */
+const restarting = new Map<string, string>();
+
 /** The retry a kafkajs log entry reports, or undefined when it reports anything else (those stay visible). */
-export function kafkaRetryReason(message: string, error?: unknown): KafkaRetry | undefined {
-  // A consumer that crashed, or a call whose retries ran out, is a real problem whatever the cause says.
-  if (/^(Crash|Restarting the consumer)|retries exceeded|NumberOfRetriesExceeded/i.test(message)) return undefined;
-  const text = `${message} ${typeof error === 'string' ? error : ''}`;
-  const hit = REASONS.find(([, pattern]) => pattern.test(text));
-  return hit ? { reason: hit[0], counted: message.startsWith('Response ') } : undefined;
+export function kafkaRetryReason(message: string, extra: Record<string, unknown> = {}): KafkaRetry | undefined {
+  const group = typeof extra.groupId === 'string' ? extra.groupId : '';
+  if (message.startsWith('Restarting the consumer')) {
+    const reason = restarting.get(group);
+    restarting.delete(group);
+    return reason ? { reason, counted: false } : undefined;
+  }
+  // Retries that ran out are a real problem whatever the cause says.
+  if (/retries exceeded|NumberOfRetriesExceeded/i.test(message)) return undefined;
+  const text = `${message} ${typeof extra.error === 'string' ? extra.error : ''}`;
+  const reason = REASONS.find(([, pattern]) => pattern.test(text))?.[0];
+  if (!reason) return undefined;
+  if (message.startsWith('Crash: ')) {
+    // A consumer that stopped on one of these answers (a coordinator still loading on a fresh broker) is
+    // restarted by kafkajs at once; any other crash stays visible.
+    if (!message.startsWith('Crash: KafkaJSProtocolError: ')) return undefined;
+    restarting.set(group, reason);
+    return { reason, counted: true };
+  }
+  return { reason, counted: message.startsWith('Response ') };
 }
 
 const counts = new Map<string, number>();

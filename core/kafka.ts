@@ -19,7 +19,7 @@ export function createKafka(config: Config, clientSuffix = ''): Kafka {
       const { message, ...extra } = entry.log;
       // kafkajs logs at ERROR what it is about to retry (a coordinator still loading or moved, a transaction still
       // closing): not news unless the retries run out, and then the call fails and its caller reports it.
-      const retry = entry.level <= logLevel.WARN ? kafkaRetryReason(message, extra.error) : undefined;
+      const retry = entry.level <= logLevel.WARN ? kafkaRetryReason(message, extra) : undefined;
       if (retry?.counted) countKafkaRetry(retry.reason);
       // Our exactly-once rests on Kafka transactions, not on unlimited producer retries; a send that runs out of
       // retries fails loudly. So kafkajs' warning about bounded retries is not news at every start.

@@ -17,20 +17,29 @@ async function retries(): Promise<Record<string, number>> {
 describe('kafkajs retries', () => {
   it('names the retry behind the messages the demo used to print', () => {
     const concurrent = 'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing';
-    expect(kafkaRetryReason('Response AddPartitionsToTxn(key: 24, version: 1)', concurrent)).toEqual({ reason: 'concurrent_transactions', counted: true });
+    expect(kafkaRetryReason('Response AddPartitionsToTxn(key: 24, version: 1)', { error: concurrent })).toEqual({ reason: 'concurrent_transactions', counted: true });
     // The retrying call repeats the broker's answer: one retry, counted once.
     expect(kafkaRetryReason(`Failed to send messages: ${concurrent}`)).toEqual({ reason: 'concurrent_transactions', counted: false });
-    expect(kafkaRetryReason('Response InitProducerId(key: 22, version: 1)', 'This is not the correct coordinator for this group')?.reason).toBe('not_coordinator');
-    expect(kafkaRetryReason('Response GroupCoordinator(key: 10, version: 2)', 'The group coordinator is not available')?.reason).toBe('coordinator_not_available');
-    expect(kafkaRetryReason('Response InitProducerId(key: 22, version: 1)', "The coordinator is loading and hence can't process requests for this group")?.reason).toBe('coordinator_loading');
-    expect(kafkaRetryReason('Response Produce(key: 0, version: 7)', 'This server is not the leader for that topic-partition')?.reason).toBe('leader_moved');
-    expect(kafkaRetryReason('Response Heartbeat(key: 12, version: 3)', 'The group is rebalancing, so a rejoin is needed')?.reason).toBe('rebalance');
+    expect(kafkaRetryReason('Response InitProducerId(key: 22, version: 1)', { error: 'This is not the correct coordinator for this group' })?.reason).toBe('not_coordinator');
+    expect(kafkaRetryReason('Response GroupCoordinator(key: 10, version: 2)', { error: 'The group coordinator is not available' })?.reason).toBe('coordinator_not_available');
+    expect(kafkaRetryReason('Response InitProducerId(key: 22, version: 1)', { error: "The coordinator is loading and hence can't process requests for this group" })?.reason).toBe('coordinator_loading');
+    expect(kafkaRetryReason('Response Produce(key: 0, version: 7)', { error: 'This server is not the leader for that topic-partition' })?.reason).toBe('leader_moved');
+    expect(kafkaRetryReason('Response Heartbeat(key: 12, version: 3)', { error: 'The group is rebalancing, so a rejoin is needed' })?.reason).toBe('rebalance');
+  });
+
+  it('takes a consumer restarted after a coordinator that was still loading (a fresh broker) for a retry', () => {
+    const crash = "Crash: KafkaJSProtocolError: The coordinator is loading and hence can't process requests for this group";
+    expect(kafkaRetryReason(crash, { groupId: 'detect' })).toEqual({ reason: 'coordinator_loading', counted: true });
+    expect(kafkaRetryReason('Restarting the consumer in 200ms', { groupId: 'detect' })).toEqual({ reason: 'coordinator_loading', counted: false });
+    // Only the restart that follows that crash, once.
+    expect(kafkaRetryReason('Restarting the consumer in 200ms', { groupId: 'detect' })).toBeUndefined();
   });
 
   it('leaves real problems alone: a crash, retries that ran out, anything unknown', () => {
-    expect(kafkaRetryReason('Crash: KafkaJSNumberOfRetriesExceeded: The group coordinator is not available')).toBeUndefined();
-    expect(kafkaRetryReason('Restarting the consumer in 3000ms', 'This is not the correct coordinator for this group')).toBeUndefined();
-    expect(kafkaRetryReason('Response Produce(key: 0, version: 7)', 'The request included a message larger than the max message size the server will accept')).toBeUndefined();
+    expect(kafkaRetryReason('Crash: KafkaJSNumberOfRetriesExceeded: The group coordinator is not available', { groupId: 'g' })).toBeUndefined();
+    expect(kafkaRetryReason('Restarting the consumer in 3000ms', { groupId: 'g' })).toBeUndefined();
+    expect(kafkaRetryReason('Crash: KafkaJSNonRetriableError: The group coordinator is not available', { groupId: 'g' })).toBeUndefined();
+    expect(kafkaRetryReason('Response Produce(key: 0, version: 7)', { error: 'The request included a message larger than the max message size the server will accept' })).toBeUndefined();
     expect(kafkaRetryReason('Connection error: connect ECONNREFUSED 127.0.0.1:9092')).toBeUndefined();
   });
 
