@@ -1,5 +1,6 @@
 import { Kafka, logLevel, Partitioners, type Admin, type ITopicConfig, type Producer } from 'kafkajs';
 import type { Config, Topics } from './config.ts';
+import { countKafkaRetry, kafkaRetryReason } from './kafka-retries.ts';
 import { logger } from './logger.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -16,13 +17,15 @@ export function createKafka(config: Config, clientSuffix = ''): Kafka {
     retry: { initialRetryTime: 200, retries: 12 },
     logCreator: () => (entry) => {
       const { message, ...extra } = entry.log;
-      // kafkajs logs at ERROR what it is about to retry (a coordinator still loading, a transaction still
-      // closing): that is a warning until the retries run out and the call itself fails.
-      const retried = 'retryCount' in extra || /concurrent operation|coordinator is (loading|not available)/i.test(String(extra.error ?? message));
+      // kafkajs logs at ERROR what it is about to retry (a coordinator still loading or moved, a transaction still
+      // closing): not news unless the retries run out, and then the call fails and its caller reports it.
+      const retry = entry.level <= logLevel.WARN ? kafkaRetryReason(message, extra) : undefined;
+      if (retry?.counted) countKafkaRetry(retry.reason);
       // Our exactly-once rests on Kafka transactions, not on unlimited producer retries; a send that runs out of
       // retries fails loudly. So kafkajs' warning about bounded retries is not news at every start.
-      if (message.startsWith('Limiting retries for the idempotent producer')) log.debug(extra, message);
-      else if (entry.level === logLevel.ERROR && !retried) log.error(extra, message);
+      if (retry) log.debug({ ...extra, retryReason: retry.reason }, message);
+      else if (message.startsWith('Limiting retries for the idempotent producer')) log.debug(extra, message);
+      else if (entry.level === logLevel.ERROR && !('retryCount' in extra)) log.error(extra, message);
       else if (entry.level <= logLevel.WARN) log.warn(extra, message);
       else log.debug(extra, message);
     },

@@ -6,6 +6,7 @@ import { createRedis } from '../core/redis.ts';
 import { UserInputError } from '../core/errors.ts';
 import { UserStore } from './server/auth.ts';
 import { startUiServer } from './server/app.ts';
+import { ensureUiBuilt } from './build.ts';
 import { printAndSave, runUiBench } from './bench.ts';
 
 async function readStdin(): Promise<string> {
@@ -39,15 +40,27 @@ export const commands: Command[] = [
   {
     name: 'ui',
     summary: 'serve the fraud operations console (live feed, review queue, policy, models, replay)',
-    usage: '[--port N] [--host ADDR]   (defaults: UI_PORT, UI_HOST; build the pages first with npm run build:ui)',
+    usage: '[--port N] [--host ADDR]   (defaults: UI_PORT, UI_HOST; builds the pages first when missing or stale)',
     async run(argv) {
       const { values } = parseFlags(this, argv, { port: { type: 'string' }, host: { type: 'string' } });
       const config = loadConfig();
       const port = numberFlag('port', values.port, config.ui.port, { min: 0, max: 65535, integer: true });
+      await ensureUiBuilt({ onProgress: (line) => console.error(line) });
       const ui = await startUiServer({ config, port, host: values.host ?? config.ui.host });
       console.log(`review UI at ${ui.url}  (Ctrl-C to stop)`);
       await untilSignal();
       await ui.close();
+    },
+  },
+  {
+    name: 'ui build',
+    summary: "build the review console's pages (vite) into review-ui/dist, unless they are up to date with their sources",
+    usage: '[--force]',
+    async run(argv) {
+      const { values } = parseFlags(this, argv, { force: { type: 'boolean' } });
+      const r = await ensureUiBuilt({ force: values.force ?? false, onProgress: (line) => console.error(line) });
+      for (const w of r.warnings) console.error(`vite: ${w}`);
+      if (!r.built) console.error(`review UI: up to date (${r.before.detail}) in ${r.before.distDir}`);
     },
   },
   {

@@ -1,6 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { kafkaRetryCounts } from '../core/kafka-retries.ts';
+
+const retriesSeen = new Map<string, number>();
 
 /** One registry per process; every stage in the process registers here. */
 export const registry = new Registry();
@@ -52,6 +55,19 @@ export const metrics = {
     help: 'Wall time spent in each phase of the stage runner (lookup, decide, claim, send, offsets, commit), summed over batches',
     labelNames: ['stage', 'phase'],
     registers: [registry],
+  }),
+  kafkaRetries: new Counter({
+    name: 'fraudstream_kafka_retries_total',
+    help: 'Broker answers kafkajs retried on its own (a transaction still closing, a coordinator or leader that moved), by reason; logged at debug only',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      for (const [reason, n] of kafkaRetryCounts()) {
+        const delta = n - (retriesSeen.get(reason) ?? 0);
+        if (delta > 0) this.inc({ reason }, delta);
+        retriesSeen.set(reason, n);
+      }
+    },
   }),
   lag: new Gauge({
     name: 'fraudstream_consumer_lag',

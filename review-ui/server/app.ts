@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import cookieParser from 'cookie-parser';
@@ -17,6 +15,7 @@ import {
   ReplayBodySchema,
   VerdictBodySchema,
   describeZodError,
+  type Decision,
   type Policy,
 } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
@@ -28,6 +27,7 @@ import type { ModelThresholds } from '../../detectors/types.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
 import { RedisReviewQueue } from '../../router/review-queue.ts';
 import { RedisSampleStore } from '../../router/samples.ts';
+import { DEFAULT_DIST, uiBuildStatus, type UiBuildStatus } from '../build.ts';
 import { AuditLog } from './audit.ts';
 import { LoginLimiter, SessionStore, UserStore, tokensEqual, type Session } from './auth.ts';
 import { cardNorm, travelFromPrevious } from './card.ts';
@@ -37,7 +37,7 @@ import { findModel, listModels } from './models.ts';
 import { driftForVersion } from './drift.ts';
 import { previewPolicy } from './preview.ts';
 import { ModelPromoteBodySchema, promotionInput, servedModels } from './serving.ts';
-import { ReplayController, loadSimulatorFactory, type SimulatorFactory } from './replay.ts';
+import { ReplayController, loadSimulatorFactory, type Simulator, type SimulatorFactory } from './replay.ts';
 import { VerdictService } from './verdict.ts';
 
 export const SESSION_COOKIE = 'fs_sid';
@@ -51,7 +51,8 @@ export const FALLBACK_THRESHOLDS: ModelThresholds = {
   escalate: { blockAbove: 0.85, allowBelow: 0.35 },
 };
 
-export const DEFAULT_DIST = fileURLToPath(new URL('../dist', import.meta.url));
+export { DEFAULT_DIST };
+const NOT_BUILT = 'The review UI is not built: run `npm run build:ui` (`npm run demo` and `npm run ui` build it when missing)';
 
 export interface UiServerOptions {
   config: Config;
@@ -64,6 +65,8 @@ export interface UiServerOptions {
   policyDefaults?: () => Policy;
   /** Replay driver (default: producers/simulator.ts when it exists). null disables replay. */
   simulator?: SimulatorFactory | null;
+  /** A simulation this process already runs (the demo's): the Replay page drives it rather than starting another. */
+  replaySimulator?: { simulator: Simulator; startedBy: string };
   /** Live feed backfill per topic at start. */
   backfill?: { decisions: number; cases: number; labels: number };
   instanceId?: string;
@@ -72,6 +75,10 @@ export interface UiServerOptions {
 export interface UiServer {
   url: string;
   instanceId: string;
+  /** Every new decision the Live page receives (backfilled ones included); returns the unsubscribe. */
+  onDecision(listener: (d: Decision) => void): () => void;
+  /** Open cases in the review queue. */
+  openCases(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -104,6 +111,17 @@ async function thresholdsFromModels(modelDir: string): Promise<{ thresholds: Mod
   return { thresholds: FALLBACK_THRESHOLDS };
 }
 
+/**
+ * Amount rules compare minor units whatever the transaction's currency, so the Policy page shows them in the
+ * currency most recent decisions were in and names the others it applies to as well.
+ */
+export function amountCurrencies(decisions: ReadonlyArray<Pick<Decision, 'tx'>>): { currency: string | null; seen: string[] } {
+  const counts = new Map<string, number>();
+  for (const d of decisions) counts.set(d.tx.currency, (counts.get(d.tx.currency) ?? 0) + 1);
+  const seen = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([c]) => c);
+  return { currency: seen[0] ?? null, seen };
+}
+
 export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const { config } = opts;
   const prefix = config.redis.keyPrefix;
@@ -133,7 +151,9 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   );
   const verdicts = new VerdictService(config, redis, queue, producer, log, instanceId);
   verdicts.startRetrying();
-  const replay = new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())));
+  const replay = opts.replaySimulator
+    ? new ReplayController(config, undefined, opts.replaySimulator)
+    : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())));
 
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}) });
   let kafkaUp = true;
@@ -243,21 +263,23 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   // ---------------------------------------------------------------- pages
 
-  const page = (file: string) => (_req: Request, res: Response) => {
-    const path = `${distDir}/${file}`;
-    if (!existsSync(path)) {
-      res.status(503).type('text').send('The review UI is not built: run `npm run build:ui`.');
+  // Checked once at start and again whenever a page is missing, so a build made after the start is served.
+  let build: UiBuildStatus = await uiBuildStatus(distDir);
+  const page = (file: string) => async (_req: Request, res: Response) => {
+    if (build.state === 'missing') build = await uiBuildStatus(distDir);
+    if (build.state === 'missing') {
+      res.status(503).type('text').send(`${NOT_BUILT} (${build.detail}).`);
       return;
     }
-    res.set('Cache-Control', 'no-store').sendFile(path);
+    res.set('Cache-Control', 'no-store').sendFile(`${distDir}/${file}`);
   };
-  app.get('/login', (req, res) => {
+  app.get('/login', async (req, res) => {
     if (res.locals.session) res.redirect(303, '/');
-    else page('login.html')(req, res);
+    else await page('login.html')(req, res);
   });
-  app.get(['/', '/index.html'], (req, res) => {
+  app.get(['/', '/index.html'], async (req, res) => {
     if (!res.locals.session) res.redirect(303, '/login');
-    else page('index.html')(req, res);
+    else await page('index.html')(req, res);
   });
   app.get('/favicon.ico', (_req, res) => {
     res.status(204).end();
@@ -352,7 +374,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   api.get('/policy', async (_req, res) => {
     const [current, history, sampleCount] = await Promise.all([policies.current(), policies.history(50), samples.count()]);
-    res.json({ current, history, sampleCount });
+    res.json({ current, history, sampleCount, amounts: amountCurrencies(feed.recentDecisions(SERVED_WINDOW)) });
   });
 
   api.put('/policy', async (req, res) => {
@@ -497,12 +519,16 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${host}:${addr.port}`;
-  log.info({ url, dist: existsSync(`${distDir}/index.html`) ? distDir : 'NOT BUILT' }, 'review UI listening');
+  log.info({ url, dist: distDir, build: build.state }, 'review UI listening');
+  if (build.state === 'missing') log.warn({ dist: distDir }, `${NOT_BUILT}: every page answers 503 until it is`);
+  else if (build.state === 'stale') log.warn({ dist: distDir, detail: build.detail }, 'the review UI pages are older than their sources: run `npm run build:ui`');
 
   let closing: Promise<void> | undefined;
   return {
     url,
     instanceId,
+    onDecision: (listener) => feed.onDecision(listener),
+    openCases: () => queue.openCount(),
     close: () =>
       (closing ??= (async () => {
         clearInterval(heartbeat);

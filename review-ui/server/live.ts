@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -60,6 +60,18 @@ function percentile(sorted: number[], q: number): number | null {
 /** Milliseconds the pipeline spent on a decision: the sum of its per-stage timings. */
 export const decisionLatency = (d: Decision): number => Object.values(d.timings).reduce((a, b) => a + b, 0);
 
+/** Right after a topic is created its leaders may still be moving: retry what the broker says is retriable. */
+async function fetchOffsetsRetrying(admin: Admin, topic: string, attempts = 8): Promise<Awaited<ReturnType<Admin['fetchTopicOffsets']>>> {
+  for (let i = 1; ; i++) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (i >= attempts || (err as { retriable?: boolean }).retriable !== true) throw err;
+      await new Promise((r) => setTimeout(r, 250 * i));
+    }
+  }
+}
+
 export interface LiveFeedOptions {
   config: Config;
   kafka: Kafka;
@@ -91,6 +103,7 @@ export class LiveFeed {
   private ticker: NodeJS.Timeout | undefined;
   private keepalive: NodeJS.Timeout | undefined;
   private extraStats: () => Promise<Record<string, unknown>> = async () => ({});
+  private readonly listeners = new Set<(d: Decision) => void>();
 
   constructor(private readonly opts: LiveFeedOptions) {
     this.groupId = `fraudstream-ui-${opts.instanceId}`;
@@ -132,6 +145,12 @@ export class LiveFeed {
     clearTimeout(timer);
   }
 
+  /** Called with every new decision as it reaches the Live page's clients; returns the unsubscribe. */
+  onDecision(listener: (d: Decision) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   setExtraStats(fn: () => Promise<Record<string, unknown>>): void {
     this.extraStats = fn;
   }
@@ -143,7 +162,7 @@ export class LiveFeed {
       for (const [topic, partitions] of Object.entries(assignment)) {
         const total = perTopic[topic] ?? 0;
         if (partitions.length === 0) continue;
-        const offsets = await admin.fetchTopicOffsets(topic);
+        const offsets = await fetchOffsetsRetrying(admin, topic);
         const each = Math.ceil(total / Math.max(1, offsets.length));
         for (const o of offsets) {
           if (!partitions.includes(o.partition)) continue;
@@ -200,6 +219,7 @@ export class LiveFeed {
       if (this.recent.length > RECENT_DECISIONS) this.recent.shift();
       this.metrics.onDecision(d);
       this.broadcast('decision', { ...d, scenario: this.scenarios.get(d.txId) });
+      for (const l of this.listeners) l(d);
     }
     await this.storeCardHistory(fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
   }

@@ -35,21 +35,34 @@ export class ReplayController {
 
   constructor(
     private readonly config: Config,
-    private readonly factory: SimulatorFactory | undefined,
-  ) {}
+    private factory: SimulatorFactory | undefined,
+    /** A simulation already running in this process (the demo's): the page drives it instead of a second one. */
+    attached?: { simulator: Simulator; startedBy: string },
+  ) {
+    if (attached) {
+      this.sim = attached.simulator;
+      this.startedBy = attached.startedBy;
+      this.factory ??= () => attached.simulator;
+    }
+  }
 
   get available(): boolean {
     return this.factory !== undefined;
   }
 
   async status(): Promise<Record<string, unknown>> {
+    const stats = this.sim ? await Promise.resolve(this.sim.stats()) : null;
+    // The attached simulation may have been started, or have stopped on an error, without this page.
+    const own = (stats ?? {}) as { running?: unknown; targetRate?: unknown };
+    if (typeof own.running === 'boolean') this.running = own.running;
+    if (typeof own.targetRate === 'number') this.rate = own.targetRate;
     return {
       available: this.available,
       running: this.running,
       rate: this.rate,
       startedBy: this.startedBy ?? null,
       scenarios: SCENARIO_NAMES,
-      stats: this.sim ? await Promise.resolve(this.sim.stats()) : null,
+      stats,
       ...(this.available ? {} : { reason: 'producers/simulator.ts (createSimulator) is not in this build' }),
     };
   }

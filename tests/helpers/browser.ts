@@ -2,21 +2,18 @@
  * The review console in a real browser for integration tests: playwright-core driving the system chromium
  * (CHROMIUM_PATH, default /usr/bin/chromium) with a fresh profile per run.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { DEFAULT_DIST } from '../../review-ui/server/app.ts';
+import { ensureUiBuilt as buildUi } from '../../review-ui/build.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** Builds review-ui/dist when it is missing, so the server has pages to serve. */
-export function ensureUiBuilt(): void {
-  if (!existsSync(join(DEFAULT_DIST, 'index.html'))) {
-    execFileSync(process.execPath, [join('node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'review-ui/vite.config.ts'], { stdio: 'inherit' });
-  }
+/** Builds review-ui/dist when it is missing or stale, so the server has current pages to serve. */
+export async function ensureUiBuilt(): Promise<void> {
+  await buildUi({ onProgress: (line) => console.error(line) });
 }
 
 export interface ConsoleOptions {

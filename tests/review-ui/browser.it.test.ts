@@ -14,6 +14,7 @@ import type { Config } from '../../core/config.ts';
 import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { RedisPolicyStore } from '../../router/policy-store.ts';
 import { RedisReviewQueue } from '../../router/review-queue.ts';
 import { RedisSampleStore } from '../../router/samples.ts';
 import type { Simulator } from '../../review-ui/server/replay.ts';
@@ -61,7 +62,7 @@ function decision(txId: string, action: Decision['action']): Decision {
 }
 
 beforeAll(async () => {
-  ensureUiBuilt();
+  await ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
   mkdirSync(join(modelDir, 'm-20250101-abc'));
@@ -204,6 +205,42 @@ describe('review console in a browser', () => {
     await expect.poll(() => page.textContent('#policy-status')).toContain('Rolled back');
     // The status line and the re-rendered form update separately: wait for the form.
     await expect.poll(() => page.inputValue('input[name="detect.blockAbove"]')).toBe('0.9');
+  });
+
+  it('shows thresholds to three decimals and amounts in currency, and applies precise values exactly', async () => {
+    const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => {
+      throw new Error('the policy exists by now');
+    });
+    const { version: _v, updatedAt: _u, updatedBy: _b, ...content } = await store.current();
+    const precise = 0.5633531814486681;
+    await store.update({ ...content, thresholds: { ...content.thresholds, detect: { ...content.thresholds.detect, blockAbove: precise } }, rules: { ...content.rules, blockAmountAbove: 250_000 } }, 'model-card');
+    await page.click('#nav a[data-path="live"]');
+    await page.click('#nav a[data-path="policy"]');
+    const block = page.locator('input[name="detect.blockAbove"]');
+    await expect.poll(() => block.inputValue()).toBe('0.563');
+    // The decisions this suite produced are in EUR: amount rules are shown in EUR.
+    expect(await page.inputValue('input[name="rules.blockAmountAbove"]')).toBe('2500.00');
+    expect((await page.textContent('.amount-shown[data-for="rules.blockAmountAbove"]'))?.replace(/\s/g, ' ')).toBe('EUR 2,500.00');
+    const versions = (await page.locator('table', { hasText: 'block amounts above' }).textContent())?.replace(/\s/g, ' ') ?? '';
+    expect(versions).toContain('0.563 / ');
+    expect(versions).toContain('EUR 2,500.00');
+    expect(versions).not.toContain('0.5633');
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-policy-precision.png'), fullPage: true });
+
+    // Edit something else: the shown 0.563 must not replace the stored threshold. Cents are typed as cents.
+    await page.fill('input[name="escalate.allowBelow"]', '0.3125');
+    await page.fill('input[name="rules.blockAmountAbove"]', '2500.5');
+    await expect.poll(() => page.textContent('.amount-shown[data-for="rules.blockAmountAbove"]')).toMatch(/EUR\s2,500\.50/);
+    await page.click('#apply-btn');
+    await expect.poll(() => page.textContent('#policy-status')).toContain('Applied as version');
+    const now = await store.current();
+    expect(now.thresholds.detect.blockAbove).toBe(precise);
+    expect(now.thresholds.escalate.allowBelow).toBe(0.3125);
+    expect(now.rules.blockAmountAbove).toBe(250_050);
+
+    await page.fill('input[name="rules.blockAmountAbove"]', '2500.505');
+    await page.click('#preview-btn');
+    await expect.poll(() => page.textContent('#policy-status')).toBe('block amounts above: at most 2 digits after the decimal point');
   });
 
   it('shows model versions with their card and metrics', async () => {

@@ -52,7 +52,7 @@ function writeVersion(name: string, withReference: boolean): void {
 }
 
 beforeAll(async () => {
-  ensureUiBuilt();
+  await ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-drift-ui-'));
   writeVersion('m-live', true);

@@ -62,7 +62,7 @@ const sendDecision = async (model: string) => {
 };
 
 beforeAll(async () => {
-  ensureUiBuilt();
+  await ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
   const t0 = Math.floor(Date.now() / 1000) - 3600;

@@ -5,6 +5,8 @@ import type { CardTx } from '../../review-ui/server/live.ts';
 import { LabelMetrics } from '../../review-ui/server/metrics.ts';
 import { previewPolicy } from '../../review-ui/server/preview.ts';
 import { verdictMessages } from '../../review-ui/server/verdict.ts';
+import { amountCurrencies } from '../../review-ui/server/app.ts';
+import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from '../../review-ui/web/src/format.ts';
 import { defaultPolicy } from '../../router/policy-store.ts';
 import type { ScoredSample } from '../../router/types.ts';
 import { openCase, tx } from '../router/review-queue-fixtures.ts';
@@ -100,5 +102,42 @@ describe('verdictMessages', () => {
     expect(d).toMatchObject({ decisionId: `${c.txId}:review`, action: 'BLOCK', stage: 'review', final: true, timings: { review: 60_000 } });
     expect(d.rulesFired.at(-1)?.id).toBe('analyst.verdict');
     expect(verdictMessages({ ...c, status: 'approved' }, 'approve', 'bob').decision.action).toBe('ALLOW');
+  });
+});
+
+describe('Policy page numbers', () => {
+  it('shows thresholds with three decimals at most', () => {
+    expect(thresholdText(0.5633531814486681)).toBe('0.563');
+    expect(thresholdText(0.9)).toBe('0.9');
+    expect(thresholdText(0.35)).toBe('0.35');
+    expect(thresholdText(1)).toBe('1');
+    expect(thresholdText(0)).toBe('0');
+    expect(thresholdText(0.0000123)).toBe('0.000012');
+  });
+
+  it('shows minor units as money in the currency, with its own digits', () => {
+    expect(amountText(250_000, 'EUR', 'en-US')).toBe('EUR\u00a02,500.00');
+    expect(amountText(250_050, 'GBP', 'en-US')).toBe('GBP\u00a02,500.50');
+    expect(amountText(2_500, 'JPY', 'en-US')).toBe('JPY\u00a02,500');
+    expect(amountText(250_000, null, 'en-US')).toBe('2,500.00');
+    expect(minorDigits('JPY')).toBe(0);
+    expect(minorDigits(null)).toBe(2);
+  });
+
+  it('reads amounts typed in major units back to exact minor units, and says what is wrong otherwise', () => {
+    expect(majorInput(250_000, 'EUR')).toBe('2500.00');
+    expect(minorFromInput(majorInput(250_000, 'EUR'), 'EUR', 'x')).toBe(250_000);
+    expect(minorFromInput('2500.37', 'EUR', 'x')).toBe(250_037);
+    expect(minorFromInput('0.29', 'EUR', 'x')).toBe(29);
+    expect(minorFromInput('2500', 'JPY', 'x')).toBe(2_500);
+    expect(() => minorFromInput('2500.375', 'EUR', 'block amounts above')).toThrow('block amounts above: at most 2 digits after the decimal point');
+    expect(() => minorFromInput('-5', 'EUR', 'x')).toThrow('a positive amount');
+    expect(() => minorFromInput('abc', 'EUR', 'x')).toThrow('a positive amount');
+  });
+
+  it('shows amount rules in the currency most recent decisions were in, naming the others', () => {
+    const d = (currency: string) => ({ tx: { ...tx({ txId: 't' }), currency } });
+    expect(amountCurrencies([d('GBP'), d('EUR'), d('EUR'), d('USD')])).toEqual({ currency: 'EUR', seen: ['EUR', 'GBP', 'USD'] });
+    expect(amountCurrencies([])).toEqual({ currency: null, seen: [] });
   });
 });

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { ensureUiBuilt } from '../../review-ui/build.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
 import { RedisSampleStore } from '../../router/samples.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
@@ -12,18 +14,21 @@ import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 let config: Config;
 let ui: UiServer;
 let redis: Redis;
+/** This server's pages: not built until the test about it builds them. */
+const distDir = join(tmpdir(), `fraudstream-no-dist-${randomUUID()}`);
 
 beforeAll(async () => {
   // A model dir that does not exist: the policy defaults are then FALLBACK_THRESHOLDS, whatever models/ holds.
   const MODEL_DIR = join(tmpdir(), `fraudstream-no-models-${randomUUID()}`);
   config = await testConfig('uisrv', { REVIEWER_SEED: 'alice:correct-horse,bob:battery-staple', MODEL_DIR });
   redis = testRedis(config);
-  ui = await startUiServer({ config, port: 0, simulator: null, backfill: { decisions: 10, cases: 10, labels: 10 } });
+  ui = await startUiServer({ config, port: 0, distDir, simulator: null, backfill: { decisions: 10, cases: 10, labels: 10 } });
 });
 afterAll(async () => {
   await ui?.close();
   await dropTestKeys(redis, config);
   redis.disconnect();
+  rmSync(distDir, { recursive: true, force: true });
 });
 
 interface Client {
@@ -176,6 +181,16 @@ describe('review UI server', () => {
     const res = await call(client, 'POST', '/api/replay', { action: 'start', rate: 10 });
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: string }).error).toMatch(/simulator/);
+  });
+
+  it('says the pages are not built, and serves them once they are, without a restart', { timeout: 60_000 }, async () => {
+    const before = await fetch(`${ui.url}/login`);
+    expect(before.status).toBe(503);
+    expect(await before.text()).toContain('The review UI is not built: run `npm run build:ui` (`npm run demo` and `npm run ui` build it when missing)');
+    await ensureUiBuilt({ distDir });
+    const after = await fetch(`${ui.url}/login`);
+    expect(after.status).toBe(200);
+    expect(await after.text()).toContain('<form');
   });
 
   it('logout ends the session', async () => {

@@ -1,5 +1,12 @@
-import { api, ApiError, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
+import { api, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
 import { dateTime, h, section, table } from './dom.ts';
+import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from './format.ts';
+
+interface Amounts {
+  /** The currency amount rules are shown in (the most common in recent decisions); null before any. */
+  currency: string | null;
+  seen: string[];
+}
 
 const listOf = (text: string): string[] => [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))];
 
@@ -12,10 +19,39 @@ export function policyView(root: HTMLElement): void {
   root.append(h('div', { class: 'grid' }, section('Policy', status, form), section('Preview on recent traffic', h('label', {}, 'last ', samplesInput, ' scored transactions'), previewOut)), section('Versions', versions));
 
   const inputs = new Map<string, HTMLInputElement | HTMLTextAreaElement>();
+  const exact = new Map<string, { shown: string; value: number }>();
+  let amounts: Amounts = { currency: null, seen: [] };
   const numberInput = (path: string, value: number | null, attrs: Record<string, string | number> = {}) => {
     const el = h('input', { type: 'number', name: path, value: value === null ? '' : value, ...attrs });
     inputs.set(path, el);
     return el;
+  };
+  // Shown rounded; the stored value is kept as it is unless the field is edited, so applying an unrelated
+  // change never moves a threshold. Any precision can be typed.
+  const thresholdInput = (path: string, value: number) => {
+    const shown = thresholdText(value);
+    exact.set(path, { shown, value });
+    return numberInput(path, null, { min: 0, max: 1, step: 'any', value: shown, title: String(value) });
+  };
+  const amountInput = (path: string, minor: number | null) => {
+    const el = numberInput(path, null, { min: 0, step: 10 ** -minorDigits(amounts.currency), value: minor === null ? '' : majorInput(minor, amounts.currency) });
+    const shown = h('small', { class: 'amount-shown', 'data-for': path });
+    const update = () => {
+      try {
+        shown.textContent = el.value.trim() === '' ? 'off' : amountText(minorFromInput(el.value, amounts.currency, 'amount'), amounts.currency);
+        shown.className = 'amount-shown';
+      } catch (err) {
+        shown.textContent = (err as Error).message.replace(/^amount: /, '');
+        shown.className = 'amount-shown error';
+      }
+    };
+    el.addEventListener('input', update);
+    update();
+    return h('span', { class: 'amount' }, h('span', { class: 'amount-row' }, amounts.currency ?? '', el), shown);
+  };
+  const amountHint = () => {
+    const others = amounts.seen.filter((c) => c !== amounts.currency);
+    return `empty = off; compared with each transaction's amount in its own currency${others.length ? ` (the same number in ${others.join(', ')})` : ''}`;
   };
   const listInput = (path: string, value: string[]) => {
     const el = h('textarea', { name: path, rows: 2, placeholder: 'one per line or comma-separated' });
@@ -29,10 +65,14 @@ export function policyView(root: HTMLElement): void {
 
   const read = (): PolicyInput => {
     if (!current) throw new Error('policy not loaded');
-    const n = (path: string) => Number((inputs.get(path) as HTMLInputElement).value);
-    const nullable = (path: string) => {
+    const n = (path: string) => {
       const v = (inputs.get(path) as HTMLInputElement).value.trim();
-      return v === '' ? null : Number(v);
+      const kept = exact.get(path);
+      return kept && kept.shown === v ? kept.value : Number(v);
+    };
+    const amount = (path: string, what: string) => {
+      const v = (inputs.get(path) as HTMLInputElement).value.trim();
+      return v === '' ? null : minorFromInput(v, amounts.currency, what);
     };
     const l = (path: string) => listOf((inputs.get(path) as HTMLTextAreaElement).value);
     return {
@@ -42,8 +82,8 @@ export function policyView(root: HTMLElement): void {
         escalate: { blockAbove: n('escalate.blockAbove'), allowBelow: n('escalate.allowBelow') },
       },
       rules: {
-        blockAmountAbove: nullable('rules.blockAmountAbove'),
-        escalateAmountAbove: nullable('rules.escalateAmountAbove'),
+        blockAmountAbove: amount('rules.blockAmountAbove', 'block amounts above'),
+        escalateAmountAbove: amount('rules.escalateAmountAbove', 'escalate amounts above'),
         blockedCountries: l('rules.blockedCountries').map((s) => s.toUpperCase()),
         escalateCountries: l('rules.escalateCountries').map((s) => s.toUpperCase()),
         blockedMccs: l('rules.blockedMccs'),
@@ -56,22 +96,22 @@ export function policyView(root: HTMLElement): void {
 
   const renderForm = (p: Policy) => {
     inputs.clear();
-    const prob = { min: 0, max: 1, step: 0.01 };
+    exact.clear();
     const previewBtn = h('button', { type: 'button', id: 'preview-btn' }, 'Preview');
     const applyBtn = h('button', { type: 'submit', id: 'apply-btn', class: 'primary' }, 'Apply as new version');
     previewBtn.addEventListener('click', () => void preview());
     form.replaceChildren(
       h('p', { class: 'muted' }, `Version ${p.version}, by ${p.updatedBy} at ${dateTime(p.updatedAt)}${p.modelVersion ? ` · model ${p.modelVersion}` : ''}`),
       h('fieldset', {}, h('legend', {}, 'Detect (XGBoost + isolation forest)'),
-        field('block at or above', numberInput('detect.blockAbove', p.thresholds.detect.blockAbove, prob)),
-        field('allow below', numberInput('detect.allowBelow', p.thresholds.detect.allowBelow, prob)),
-        field('escalate anomalies at or above', numberInput('detect.anomalyEscalateAbove', p.thresholds.detect.anomalyEscalateAbove, prob))),
+        field('block at or above', thresholdInput('detect.blockAbove', p.thresholds.detect.blockAbove)),
+        field('allow below', thresholdInput('detect.allowBelow', p.thresholds.detect.allowBelow)),
+        field('escalate anomalies at or above', thresholdInput('detect.anomalyEscalateAbove', p.thresholds.detect.anomalyEscalateAbove))),
       h('fieldset', {}, h('legend', {}, 'Escalate (heavy model)'),
-        field('block at or above', numberInput('escalate.blockAbove', p.thresholds.escalate.blockAbove, prob)),
-        field('allow below', numberInput('escalate.allowBelow', p.thresholds.escalate.allowBelow, prob))),
+        field('block at or above', thresholdInput('escalate.blockAbove', p.thresholds.escalate.blockAbove)),
+        field('allow below', thresholdInput('escalate.allowBelow', p.thresholds.escalate.allowBelow))),
       h('fieldset', {}, h('legend', {}, 'Rules'),
-        field('block amounts above (minor units)', numberInput('rules.blockAmountAbove', p.rules.blockAmountAbove, { min: 1, step: 1 }), 'empty = off'),
-        field('escalate amounts above (minor units)', numberInput('rules.escalateAmountAbove', p.rules.escalateAmountAbove, { min: 1, step: 1 }), 'empty = off'),
+        field('block amounts above', amountInput('rules.blockAmountAbove', p.rules.blockAmountAbove), amountHint()),
+        field('escalate amounts above', amountInput('rules.escalateAmountAbove', p.rules.escalateAmountAbove), amountHint()),
         field('blocked countries', listInput('rules.blockedCountries', p.rules.blockedCountries)),
         field('escalated countries', listInput('rules.escalateCountries', p.rules.escalateCountries)),
         field('blocked MCCs', listInput('rules.blockedMccs', p.rules.blockedMccs)),
@@ -87,7 +127,7 @@ export function policyView(root: HTMLElement): void {
   };
 
   const showError = (err: unknown) => {
-    status.textContent = err instanceof ApiError ? err.message : String(err);
+    status.textContent = err instanceof Error ? err.message : String(err);
     status.className = 'error';
   };
 
@@ -105,7 +145,7 @@ export function policyView(root: HTMLElement): void {
         table(['outcome', 'when scored', 'current policy', 'proposed', 'change'], rows, 'compact preview-table'),
         h('p', { class: 'muted' }, 'ESCALATE = sent to the heavy model (no heavy score recorded); REVIEW = would reach a human.'),
         r.examples.length
-          ? table(['tx', 'card', 'amount (minor)', 'from', 'to', 'why'], r.examples.map((e) => [e.txId, e.cardId, String(e.amountMinor), e.from, e.to, e.reason]), 'compact')
+          ? table(['tx', 'card', 'amount', 'from', 'to', 'why'], r.examples.map((e) => [e.txId, e.cardId, amountText(e.amountMinor, null), e.from, e.to, e.reason]), 'compact')
           : '',
       );
       status.textContent = '';
@@ -115,12 +155,13 @@ export function policyView(root: HTMLElement): void {
   };
 
   const load = async () => {
-    const r = await api<{ current: Policy; history: Policy[]; sampleCount: number }>('GET', '/api/policy');
+    const r = await api<{ current: Policy; history: Policy[]; sampleCount: number; amounts?: Amounts }>('GET', '/api/policy');
     current = r.current;
+    amounts = r.amounts ?? { currency: null, seen: [] };
     renderForm(r.current);
     versions.replaceChildren(
       table(
-        ['version', 'when', 'by', 'model', 'detect block / allow / anomaly', 'escalate block / allow', 'block amount (minor)', 'lists', ''],
+        ['version', 'when', 'by', 'model', 'detect block / allow / anomaly', 'escalate block / allow', 'block amounts above', 'lists', ''],
         r.history.map((p) => {
           const btn = p.version === r.current.version ? h('span', { class: 'muted' }, 'current') : h('button', { type: 'button', class: 'rollback', 'data-version': p.version }, `Roll back to v${p.version}`);
           btn.addEventListener('click', () => {
@@ -134,8 +175,9 @@ export function policyView(root: HTMLElement): void {
               .catch(showError);
           });
           const t = p.thresholds;
+          const f = thresholdText;
           const listCount = Object.values(p.lists).reduce((a, l) => a + l.length, 0);
-          return [`v${p.version}`, dateTime(p.updatedAt), p.updatedBy, p.modelVersion ?? '—', `${t.detect.blockAbove} / ${t.detect.allowBelow} / ${t.detect.anomalyEscalateAbove}`, `${t.escalate.blockAbove} / ${t.escalate.allowBelow}`, p.rules.blockAmountAbove === null ? 'off' : String(p.rules.blockAmountAbove), String(listCount), btn];
+          return [`v${p.version}`, dateTime(p.updatedAt), p.updatedBy, p.modelVersion ?? '—', `${f(t.detect.blockAbove)} / ${f(t.detect.allowBelow)} / ${f(t.detect.anomalyEscalateAbove)}`, `${f(t.escalate.blockAbove)} / ${f(t.escalate.allowBelow)}`, p.rules.blockAmountAbove === null ? 'off' : amountText(p.rules.blockAmountAbove, amounts.currency), String(listCount), btn];
         }),
         'compact',
       ),

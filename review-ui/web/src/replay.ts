@@ -24,7 +24,7 @@ interface SimStats {
 export function replayView(root: HTMLElement): () => void {
   const state = h('p', { id: 'replay-state' });
   const stats = h('div', {});
-  const msg = h('p', { role: 'status' });
+  const msg = h('p', { role: 'status', id: 'replay-msg' });
   const rate = h('input', { type: 'number', id: 'replay-rate', min: 1, max: 100000, value: 50 });
   const scenario = h('select', { id: 'replay-scenario' });
   const count = h('input', { type: 'number', id: 'replay-count', min: 1, max: 100000, value: 20 });
@@ -66,8 +66,10 @@ export function replayView(root: HTMLElement): () => void {
         : h('span', {}),
     );
   };
-  const send = (body: Record<string, unknown>) =>
-    api<ReplayStatus>('POST', '/api/replay', body)
+  const send = (body: Record<string, unknown>) => {
+    msg.textContent = 'Sending…';
+    msg.className = 'muted';
+    return api<ReplayStatus>('POST', '/api/replay', body)
       .then((s) => {
         msg.textContent = 'Done.';
         msg.className = 'ok';
@@ -77,6 +79,7 @@ export function replayView(root: HTMLElement): () => void {
         msg.textContent = err instanceof ApiError ? err.message : String(err);
         msg.className = 'error';
       });
+  };
   start.addEventListener('click', () => void send({ action: 'start', rate: Number(rate.value) }));
   stop.addEventListener('click', () => void send({ action: 'stop' }));
   speed.addEventListener('click', () => void send({ action: 'speed', rate: Number(rate.value) }));
