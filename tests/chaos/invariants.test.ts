@@ -152,6 +152,17 @@ describe('chaos invariants', () => {
     expect(atMost.violations.join('\n')).toMatch(/1 cards counting more transactions than they had.*card-0: 4 vs 3/);
   });
 
+  it('a poison transaction is owed a dead letter and no decision', () => {
+    const w = world();
+    const pill = testTransactions(1, { prefix: 'chaos-poison' })[0]!;
+    w.ledger.set(sha256(bytesOf(pill)), { kind: 'poison', txId: pill.txId });
+    const inputs = [...w.inputs, { hash: sha256(bytesOf(pill)), partition: 0, offset: '50' }];
+    const decided = checkInvariants({ ...w, inputs, decisions: [...w.decisions, decision(pill)] });
+    expect(decided.lost).toBe(1);
+    expect(decided.violations.join('\n')).toMatch(/poison transactions decided/);
+    expect(checkInvariants({ ...w, inputs, deadLetters: [...w.deadLetters, letter(bytesOf(pill), 'stage logic threw: injected fault')] })).toMatchObject({ lost: 0, violations: [] });
+  });
+
   it('a decision for something that was never a valid input is reported', () => {
     const w = world();
     const stranger = testTransactions(1, { prefix: 'stranger' })[0]!;

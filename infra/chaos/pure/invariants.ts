@@ -54,7 +54,7 @@ export interface CheckResult {
   decided: number;
   /** Outcomes owed and not found: undecided transactions, missing dead letters, closed cases without label or decision. */
   lost: number;
-  /** Transactions with more than one final decision or a repeated decisionId, and closed cases labelled twice. */
+  /** Transactions with more than one final decision, a repeated decisionId, or (closed cases) more than one label. */
   decidedTwice: number;
   deadLettered: number;
   /** Messages read back from the input topic, copies included. */
@@ -198,7 +198,6 @@ export function checkInvariants(c: CheckInput): CheckResult {
     twice.add(txId);
     v.add('decisionIds published more than once', `${id} x${n}`);
   }
-  for (const txId of byTx.keys()) if (!valid.has(txId)) v.add('decisions for transactions that were not valid inputs', txId);
 
   // Dead letters: each owed copy matched once, by hash (declared when the payload was truncated).
   const letters: Array<{ hashes: string[]; reason: string }> = [];
@@ -232,7 +231,12 @@ export function checkInvariants(c: CheckInput): CheckResult {
     const exp = owedLetters.get(h)!.exp;
     v.add(`${exp.kind} inputs not on the DLQ`, 'txId' in exp ? exp.txId : h.slice(0, 12));
   }
-  for (const o of owedLetters.values()) if (o.exp.kind === 'poison' && byTx.has(o.exp.txId)) v.add('poison transactions decided', o.exp.txId);
+  const poison = new Set<string>();
+  for (const o of owedLetters.values()) if (o.exp.kind === 'poison') poison.add(o.exp.txId);
+  for (const txId of byTx.keys()) {
+    if (poison.has(txId)) v.add('poison transactions decided', txId);
+    else if (!valid.has(txId)) v.add('decisions for transactions that were not valid inputs', txId);
+  }
 
   // Analyst verdicts: one label and one final review decision per closed case.
   if (c.closedCases?.length) {
@@ -248,7 +252,7 @@ export function checkInvariants(c: CheckInput): CheckResult {
         lost += 1;
         v.add('closed cases without a label', cc.caseId);
       } else if (n > 1) {
-        twice.add(`label:${cc.txId}`);
+        twice.add(cc.txId);
         v.add('closed cases labelled more than once', `${cc.caseId} x${n}`);
       }
       if (reviewFinal === 0) {
