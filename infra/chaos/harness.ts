@@ -145,6 +145,7 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
   const result = emptyResult(scenario.name);
   const config = isolatedConfig(env.base, `chaos-${scenario.name}-${env.runId}`);
   await env.broker.ensureUp();
+  await env.redisServer.ensureUp();
   const admin = env.kafka.admin();
   await admin.connect();
   await ensureTopics(config, admin);
@@ -170,12 +171,18 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
     await traffic.start();
     log(`traffic at ${env.rate}/s; warming up ${env.timing.warmupMs / 1000} s`);
     await sleep(env.timing.warmupMs);
+    // A fault must land on a pipeline that decides (a fresh broker takes a while to serve its first transaction).
+    const warmDeadline = Date.now() + env.timing.startMs;
+    while (observer.decisions.length === 0 && Date.now() < warmDeadline) await sleep(500);
+    if (observer.decisions.length === 0) throw new Error(`no decision within ${(env.timing.warmupMs + env.timing.startMs) / 1000} s of traffic: the pipeline never started deciding`);
+    log(`deciding (${observer.decisions.length} decisions so far); fault`);
     const faultAt = Date.now();
     try {
       fault = await scenario.fault(ctx);
     } catch (err) {
       fault = { end: Date.now(), violations: [`the fault step failed: ${(err as Error).message}`] };
       await env.broker.ensureUp().catch(() => undefined);
+      await env.redisServer.ensureUp().catch(() => undefined);
     }
     log(`fault over after ${((fault.end - faultAt) / 1000).toFixed(1)} s; traffic for ${env.timing.afterMs / 1000} s more`);
     await sleep(env.timing.afterMs);

@@ -120,6 +120,11 @@ export class ChaosRedis {
     await exited;
   }
 
+  /** Starts it again if a scenario that failed mid-fault left it down. */
+  async ensureUp(): Promise<void> {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) await this.start();
+  }
+
   async restart(): Promise<void> {
     await this.stop();
     await this.start();

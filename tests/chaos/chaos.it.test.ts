@@ -38,15 +38,9 @@ describe('chaos subset', () => {
       quick: true,
       log: (l) => process.env.CHAOS_LOG && console.error(l),
     });
-    expect(report.scenarios.map((s) => s.name)).toEqual([...TEST_SUBSET]);
-    for (const s of report.scenarios) {
-      const why = `${s.name}: ${JSON.stringify({ ...s, notes: s.notes.slice(0, 3) }, null, 1)}`;
-      // The scenario really ran: traffic went in and came out decided after the fault.
-      expect(s.in, why).toBeGreaterThan(100);
-      expect(s.decided, why).toBeGreaterThan(0);
-      expect(s.recoverySeconds, why).not.toBeNull();
-      expect(s.lost, why).toBe(0);
-      expect(s.decidedTwice, why).toBe(0);
-    }
+    for (const s of report.scenarios) if (!s.ok) console.error(`${s.name}:\n  ${s.violations.join('\n  ')}`);
+    // The scenarios really ran: traffic went in, was decided, and decisions came again after the fault.
+    const summary = report.scenarios.map((s) => ({ name: s.name, ran: s.in > 100 && s.decided > 0, lost: s.lost, decidedTwice: s.decidedTwice, resumed: s.recoverySeconds !== null }));
+    expect(summary).toEqual(TEST_SUBSET.map((name) => ({ name, ran: true, lost: 0, decidedTwice: 0, resumed: true })));
   });
 });
