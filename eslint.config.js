@@ -18,7 +18,7 @@ export default tseslint.config(
   },
   {
     // Pure logic never imports I/O: models, features math and policy evaluation stay testable without services.
-    files: ['detectors/pure/**/*.ts', 'router/pure/**/*.ts', 'producers/world/**/*.ts'],
+    files: ['detectors/pure/**/*.ts', 'router/pure/**/*.ts', 'producers/world/**/*.ts', 'infra/chaos/pure/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: io.map((name) => ({ name, message: 'pure modules take I/O through parameters' })) }] },
   },
 );

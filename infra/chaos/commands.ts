@@ -1,0 +1,70 @@
+import type { Command } from '../../cli/command.ts';
+import { numberFlag, parseFlags } from '../../cli/command.ts';
+import { UserInputError } from '../../core/errors.ts';
+import { exitCode } from './pure/report.ts';
+import { SCENARIOS, SCENARIO_NAMES } from './scenarios.ts';
+
+export function parseOnly(raw: string | undefined): string[] {
+  if (raw === undefined) return [...SCENARIO_NAMES];
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !SCENARIO_NAMES.includes(n));
+  if (names.length === 0 || unknown.length > 0) {
+    throw new UserInputError(`--only: ${unknown.length ? `unknown scenario ${unknown.map((n) => JSON.stringify(n)).join(', ')}` : 'give at least one scenario'}; known: ${SCENARIO_NAMES.join(', ')}`);
+  }
+  return [...new Set(names)];
+}
+
+export const chaosCommand: Command = {
+  name: 'chaos',
+  summary: 'fault scenarios on real processes, its own broker and redis-server: lost / decided twice / recovery per scenario',
+  usage:
+    '[--only NAME[,NAME]] [--json FILE] [--rate EPS] [--quick] [--list] [--model DIR|latest|none] [--partitions N] [--kafka-port PORT] [--redis-port PORT] [--logs DIR]',
+  async run(argv) {
+    const { values: v } = parseFlags(this, argv, {
+      only: { type: 'string' },
+      json: { type: 'string' },
+      rate: { type: 'string' },
+      quick: { type: 'boolean' },
+      list: { type: 'boolean' },
+      model: { type: 'string' },
+      partitions: { type: 'string' },
+      'kafka-port': { type: 'string' },
+      'redis-port': { type: 'string' },
+      logs: { type: 'string' },
+    });
+    if (v.list) {
+      const w = Math.max(...SCENARIOS.map((s) => s.name.length));
+      console.log(SCENARIOS.map((s) => `${s.name.padEnd(w)}  ${s.summary}`).join('\n'));
+      return 0;
+    }
+    const only = parseOnly(v.only);
+    const kafkaPort = numberFlag('kafka-port', v['kafka-port'], 39_092, { min: 1024, max: 65_534, integer: true });
+    const redisPort = numberFlag('redis-port', v['redis-port'], 36_379, { min: 1024, max: 65_535, integer: true });
+    if (redisPort === kafkaPort || redisPort === kafkaPort + 1) throw new UserInputError(`--redis-port ${redisPort} collides with the broker's ports ${kafkaPort} and ${kafkaPort + 1}`);
+    // This process's own log lines (topic creation...) would drown the progress; the children log at info to files.
+    process.env.LOG_LEVEL ??= 'warn';
+    const { runChaos, table } = await import('./runner.ts');
+    // Ctrl-C: the exit hooks kill the children, the broker and redis-server by pid.
+    const interrupt = () => process.exit(130);
+    process.once('SIGINT', interrupt);
+    process.once('SIGTERM', interrupt);
+    const report = await runChaos({
+      only,
+      rate: numberFlag('rate', v.rate, 100, { min: 1, max: 5_000 }),
+      kafkaPort,
+      redisPort,
+      instance: 'chaos',
+      partitions: numberFlag('partitions', v.partitions, 6, { min: 1, max: 64, integer: true }),
+      model: v.model ?? 'none',
+      logDir: v.logs ?? 'bench-results/chaos-logs',
+      quick: v.quick ?? false,
+      ...(v.json ? { json: v.json } : {}),
+      log: (l) => console.error(l),
+    });
+    console.log(table(report.scenarios));
+    if (v.json) console.log(`results written to ${v.json}`);
+    return exitCode(report.scenarios);
+  },
+};
+
+export const commands: Command[] = [chaosCommand];

@@ -1,0 +1,292 @@
+/**
+ * One scenario's frame, the same for all: isolated topics, groups and keys; the stage processes; steady traffic;
+ * the fault; more traffic; drain; then the invariants on what a read_committed reader saw. Whatever happens, the
+ * scenario's processes are stopped and its topics and keys removed before the next one.
+ */
+import { join } from 'node:path';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import type { Redis } from 'ioredis';
+import { isolatedConfig, type Config } from '../../core/config.ts';
+import { ensureTopics } from '../../core/kafka.ts';
+import { COLD_START_THRESHOLDS } from '../../router/pipeline.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { Children, type Child } from './children.ts';
+import { Observer, closedCases, dropKeys, featureCounts, waitForGroup } from './observe.ts';
+import { checkInvariants, type Expectation } from './pure/invariants.ts';
+import { RECOVERY_LIMIT_SECONDS, type ScenarioResult } from './pure/report.ts';
+import { sleep, type ChaosBroker, type ChaosRedis } from './services.ts';
+import { Traffic } from './traffic.ts';
+
+export interface Timing {
+  /** Traffic before the fault. */
+  warmupMs: number;
+  /** Traffic after the fault ends. */
+  afterMs: number;
+  /** How long to wait, after traffic stops, for every input to have its outcome. */
+  drainMs: number;
+  /** Extra reading after that, so late duplicates are seen too. */
+  lingerMs: number;
+  /** Stage processes joining their groups. */
+  startMs: number;
+}
+
+export const TIMINGS = {
+  full: { warmupMs: 10_000, afterMs: 20_000, drainMs: 120_000, lingerMs: 5_000, startMs: 120_000 },
+  quick: { warmupMs: 6_000, afterMs: 10_000, drainMs: 90_000, lingerMs: 3_000, startMs: 120_000 },
+} as const satisfies Record<string, Timing>;
+
+/** What the whole run shares: the suite's own broker and Redis, and its clients. */
+export interface ChaosEnv {
+  base: Config;
+  broker: ChaosBroker;
+  redisServer: ChaosRedis;
+  kafka: Kafka;
+  redis: Redis;
+  timing: Timing;
+  rate: number;
+  model: string;
+  logDir: string;
+  runId: string;
+  quick: boolean;
+  log: (line: string) => void;
+}
+
+export function chaosKafka(brokers: string[]): Kafka {
+  // The suite's own clients stay quiet: a broker it killed on purpose is not news.
+  return new Kafka({ clientId: 'fraudstream-chaos', brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 200, retries: 30, maxRetryTime: 2_000 } });
+}
+
+export interface MemberSpec {
+  id: string;
+  faults?: string;
+}
+
+export interface Fault {
+  /** When the fault ended (the broker answered again, the process was resumed, the pill was written...). */
+  end: number;
+  /** Which fresh decisions count as "resumed": on this input partition, after this input offset, of this stage. */
+  recovery?: { partition?: number; afterOffset?: string; stage?: string };
+  proof?: Record<string, unknown>;
+  violations?: string[];
+  notes?: string[];
+  /** Checks that need the final read (e.g. outputs seen uncommitted at a kill were never committed). */
+  verify?: () => string[];
+}
+
+export interface Scenario {
+  name: string;
+  summary: string;
+  detect?: MemberSpec[];
+  escalate?: MemberSpec[];
+  /** exact, or atMost when Redis loses its state on purpose. */
+  featureMode?: 'exact' | 'atMost';
+  fault(ctx: ScenarioCtx): Promise<Fault>;
+}
+
+export class ScenarioCtx {
+  readonly members = new Map<string, Child>();
+
+  constructor(
+    readonly env: ChaosEnv,
+    readonly name: string,
+    readonly config: Config,
+    readonly children: Children,
+    readonly traffic: Traffic,
+    readonly observer: Observer,
+  ) {}
+
+  log(line: string): void {
+    this.env.log(`${this.name}: ${line}`);
+  }
+
+  member(id: string): Child {
+    const c = this.members.get(id);
+    if (!c) throw new Error(`no member ${id} in ${this.name}`);
+    return c;
+  }
+
+  startStage(stage: 'detect' | 'escalate', spec: MemberSpec): Child {
+    const c = this.children.stage(stage, spec.id, spec.faults);
+    this.members.set(spec.id, c);
+    return c;
+  }
+
+  async withAdmin<T>(fn: (admin: Admin) => Promise<T>): Promise<T> {
+    const admin = this.env.kafka.admin({ retry: { retries: 10, maxRetryTime: 2_000 } });
+    await admin.connect();
+    try {
+      return await fn(admin);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /** The tx id of an input, from the ledger. */
+  txIdOf(hash: string): string | undefined {
+    const e = this.traffic.ledger.get(hash);
+    return e && 'txId' in e ? e.txId : undefined;
+  }
+}
+
+/** Rules-only stages escalate mid-sized amounts, and escalate without a heavy model sends them to review. */
+async function escalatingPolicy(redis: Redis, config: Config): Promise<void> {
+  const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS));
+  const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = await store.current();
+  await store.update({ ...input, rules: { ...input.rules, escalateAmountAbove: 20_000, blockAmountAbove: 100_000 }, review: { capacity: 1_000 } }, 'chaos');
+}
+
+function emptyResult(name: string): ScenarioResult {
+  return { name, in: 0, decided: 0, lost: 0, decidedTwice: 0, deadLettered: 0, recoverySeconds: null, ok: false, messages: 0, seconds: 0, violations: [], notes: [] };
+}
+
+export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: number): Promise<ScenarioResult> {
+  const started = Date.now();
+  const log = (l: string) => env.log(`${scenario.name}: ${l}`);
+  const result = emptyResult(scenario.name);
+  const config = isolatedConfig(env.base, `chaos-${scenario.name}-${env.runId}`);
+  await env.broker.ensureUp();
+  await env.redisServer.ensureUp();
+  const admin = env.kafka.admin();
+  await admin.connect();
+  await ensureTopics(config, admin);
+  await admin.disconnect();
+  await escalatingPolicy(env.redis, config);
+
+  const children = new Children({ config, logDir: join(env.logDir, scenario.name), model: env.model });
+  const traffic = new Traffic({ kafka: env.kafka, topic: config.topics.transactions, rate: env.rate, seed, cards: 2_000, log });
+  const observer = new Observer(env.kafka, config, log);
+  const ctx = new ScenarioCtx(env, scenario.name, config, children, traffic, observer);
+  let fault: Fault | undefined;
+  try {
+    observer.start();
+    const detect = scenario.detect ?? [{ id: 'detect-a' }];
+    const escalate = scenario.escalate ?? [{ id: 'escalate-a' }];
+    for (const m of detect) ctx.startStage('detect', m);
+    for (const m of escalate) ctx.startStage('escalate', m);
+    log(`started ${detect.length} detect and ${escalate.length} escalate processes; waiting for their groups`);
+    await ctx.withAdmin(async (a) => {
+      await waitForGroup(a, config.groups.detect, detect.length, env.timing.startMs);
+      await waitForGroup(a, config.groups.escalate, escalate.length, env.timing.startMs);
+    });
+    await traffic.start();
+    log(`traffic at ${env.rate}/s; warming up ${env.timing.warmupMs / 1000} s`);
+    await sleep(env.timing.warmupMs);
+    // A fault must land on a pipeline that decides (a fresh broker takes a while to serve its first transaction).
+    const warmDeadline = Date.now() + env.timing.startMs;
+    while (observer.decisions.length === 0 && Date.now() < warmDeadline) await sleep(500);
+    if (observer.decisions.length === 0) throw new Error(`no decision within ${(env.timing.warmupMs + env.timing.startMs) / 1000} s of traffic: the pipeline never started deciding`);
+    log(`deciding (${observer.decisions.length} decisions so far); fault`);
+    const faultAt = Date.now();
+    try {
+      fault = await scenario.fault(ctx);
+    } catch (err) {
+      fault = { end: Date.now(), violations: [`the fault step failed: ${(err as Error).message}`] };
+      await env.broker.ensureUp().catch(() => undefined);
+      await env.redisServer.ensureUp().catch(() => undefined);
+    }
+    log(`fault over after ${((fault.end - faultAt) / 1000).toFixed(1)} s; traffic for ${env.timing.afterMs / 1000} s more`);
+    await sleep(env.timing.afterMs);
+    await traffic.stop();
+    log(`traffic stopped (${traffic.stats.sent} messages sent); draining`);
+    await drain(ctx, env.timing.drainMs);
+    await sleep(env.timing.lingerMs);
+
+    const cards = new Set<string>();
+    for (const e of traffic.ledger.values()) if (e.kind === 'valid') cards.add(e.cardId);
+    const check = checkInvariants({
+      ledger: traffic.ledger,
+      inputs: observer.inputs,
+      decisions: observer.decisions.map((d) => d.raw),
+      deadLetters: observer.deadLetters,
+      cases: observer.cases,
+      labels: observer.labels,
+      closedCases: await closedCases(env.redis, config.redis.keyPrefix),
+      featureCounts: await featureCounts(env.redis, config.redis.keyPrefix, cards),
+      featureMode: scenario.featureMode ?? 'exact',
+    });
+    Object.assign(result, { in: check.in, decided: check.decided, lost: check.lost, decidedTwice: check.decidedTwice, deadLettered: check.deadLettered, messages: check.messages });
+    result.violations.push(...(fault.violations ?? []), ...check.violations, ...(fault.verify?.() ?? []));
+    result.notes.push(...(fault.notes ?? []));
+    if (fault.proof) result.proof = fault.proof;
+    result.recoverySeconds = recoverySeconds(ctx, fault);
+    if (result.recoverySeconds === null) result.violations.push(`decisions did not resume after the fault (none seen within the scenario)`);
+    else if (result.recoverySeconds > RECOVERY_LIMIT_SECONDS) result.violations.push(`decisions resumed ${result.recoverySeconds.toFixed(1)} s after the fault ended (limit ${RECOVERY_LIMIT_SECONDS} s)`);
+  } catch (err) {
+    result.violations.push(`the scenario could not finish: ${(err as Error).message}`);
+    if (fault?.proof) result.proof = fault.proof;
+  } finally {
+    for (const c of children.list()) {
+      if (!c.alive && c.proc.signalCode !== 'SIGKILL') result.notes.push(`${c.name} exited on its own (code ${c.proc.exitCode}); last lines: ${c.lastLines().slice(-3).join(' | ').slice(0, 400)}`);
+    }
+    await traffic.stop(1_000).catch(() => undefined);
+    await children.stopAll();
+    await observer.stop();
+    await cleanup(env, config).catch((err: unknown) => log(`cleanup: ${(err as Error).message}`));
+  }
+  result.ok = result.violations.length === 0 && result.lost === 0 && result.decidedTwice === 0;
+  result.seconds = Math.round((Date.now() - started) / 100) / 10;
+  return result;
+}
+
+/** Waits until every valid input has a decision and every owed dead letter could be there (or the timeout). */
+async function drain(ctx: ScenarioCtx, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastReport = 0;
+  for (;;) {
+    const owed = new Set<string>();
+    let letters = 0;
+    const counted = new Set<string>();
+    for (const i of ctx.observer.inputs) {
+      const e: Expectation | undefined = ctx.traffic.ledger.get(i.hash);
+      if (e?.kind === 'valid') owed.add(e.txId);
+      else if (e && !counted.has(`${i.partition}:${i.offset}`)) {
+        counted.add(`${i.partition}:${i.offset}`);
+        letters += 1;
+      }
+    }
+    let missing = 0;
+    for (const tx of owed) if (!ctx.observer.hasDecision(tx)) missing += 1;
+    const lettersMissing = Math.max(0, letters - ctx.observer.deadLetters.length);
+    if (missing === 0 && lettersMissing === 0) return;
+    if (Date.now() > deadline) {
+      ctx.log(`drain timed out: ${missing} transactions without a decision, ${lettersMissing} dead letters missing`);
+      return;
+    }
+    if (Date.now() - lastReport > 10_000) {
+      ctx.log(`waiting for ${missing} decisions and ${lettersMissing} dead letters`);
+      lastReport = Date.now();
+    }
+    await sleep(1_000);
+  }
+}
+
+/** Seconds from the fault's end to the first fresh decision a reader saw (filtered as the fault says). */
+function recoverySeconds(ctx: ScenarioCtx, fault: Fault): number | null {
+  const r = fault.recovery ?? {};
+  const where = new Map<string, { partition: number; offset: bigint }>();
+  for (const i of ctx.observer.inputs) {
+    const tx = ctx.txIdOf(i.hash);
+    if (tx && !where.has(tx)) where.set(tx, { partition: i.partition, offset: BigInt(i.offset) });
+  }
+  let first: number | undefined;
+  for (const d of ctx.observer.decisions) {
+    if (r.stage && d.stage !== r.stage) continue;
+    const at = where.get(d.txId);
+    if (r.partition !== undefined && at?.partition !== r.partition) continue;
+    if (r.afterOffset !== undefined ? !at || at.offset <= BigInt(r.afterOffset) : d.decidedAt < fault.end) continue;
+    if (first === undefined || d.seenAt < first) first = d.seenAt;
+  }
+  return first === undefined ? null : Math.max(0, Math.round((first - fault.end) / 100) / 10);
+}
+
+async function cleanup(env: ChaosEnv, config: Config): Promise<void> {
+  await env.broker.ensureUp();
+  const admin = env.kafka.admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: Object.values(config.topics) }).catch(() => undefined);
+  } finally {
+    await admin.disconnect();
+  }
+  await dropKeys(env.redis, config.redis.keyPrefix);
+}

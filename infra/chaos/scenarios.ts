@@ -1,0 +1,384 @@
+/** The faults, each run under steady traffic by harness.ts. */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Transaction } from '../../core/contracts.ts';
+import { freePort } from '../redis-local.ts';
+import type { Fault, Scenario, ScenarioCtx } from './harness.ts';
+import { UncommittedWatch, committedOffset } from './observe.ts';
+import { fuzzMessages, type FuzzMessage } from './pure/fuzz.ts';
+import { HOLD_MESSAGE, parseHoldLine } from './pure/hold-line.ts';
+import type { Expectation } from './pure/invariants.ts';
+import { sleep } from './services.ts';
+
+const HOLD = 'holdBeforeCommitMs=3000';
+const isHold = (line: string) => line.includes(HOLD_MESSAGE);
+
+/**
+ * kill -9 a member while its transaction is provably open: the member (FRAUDSTREAM_FAULTS holdBeforeCommitMs) logs
+ * the held batch after sending its outputs and before committing. Proof: a read_uncommitted reader saw outputs of
+ * that batch, and the group's committed offset after the kill is at or below the batch's first offset. Afterwards
+ * those outputs must never be committed and each of the batch's transactions must be decided exactly once.
+ */
+function killMidBatch(stage: 'detect' | 'escalate'): Scenario {
+  const members = [{ id: `${stage}-held`, faults: HOLD }, { id: `${stage}-peer` }];
+  return {
+    name: `kill-${stage}`,
+    summary: `kill -9 a ${stage} member holding an uncommitted transaction; a peer and a replacement take over`,
+    ...(stage === 'detect' ? { detect: members } : { escalate: members }),
+    async fault(ctx) {
+      const t = ctx.config.topics;
+      const watch = new UncommittedWatch(ctx.env.kafka, [t.decisions, t.escalations, t.cases], ctx.env.log);
+      watch.start();
+      const held = ctx.member(`${stage}-held`);
+      const violations: string[] = [];
+      const line = await held.waitForLine(isHold, 45_000);
+      held.signal('SIGKILL');
+      const killedAt = Date.now();
+      await held.exited;
+      ctx.log(line ? 'killed the member mid-transaction' : 'no hold line from the member: killed it anyway');
+      const batch = line ? parseHoldLine(line) : undefined;
+      if (!line) violations.push(`no "${HOLD_MESSAGE}" line from ${held.name} within 45 s (the runner does not honour holdBeforeCommitMs): killed it anyway, uncommitted state not proven`);
+      else if (!batch) violations.push(`the hold line did not say which partition: ${line.slice(0, 200)}`);
+
+      const inputTopic = stage === 'detect' ? t.transactions : t.escalations;
+      const outputTopics = stage === 'detect' ? [t.decisions, t.escalations] : [t.decisions, t.cases];
+      const proof: Record<string, unknown> = { member: held.name, killedAt: new Date(killedAt).toISOString(), holdLine: line?.slice(0, 300) ?? null };
+      let uncommitted: string[] = [];
+      let heldTx = new Set<string>();
+      if (batch) {
+        // Read at once: the peer takes the partition over after the session timeout (10 s) and commits past it.
+        const { committed, ends } = await ctx.withAdmin(async (a) => ({
+          committed: await committedOffset(a, ctx.config.groups[stage], inputTopic, batch.partition),
+          ends: new Map((await Promise.all(outputTopics.map(async (topic) => (await a.fetchTopicOffsets(topic)).map((o) => [`${topic}:${o.partition}`, BigInt(o.high)] as const)))).flat()),
+        }));
+        Object.assign(proof, { partition: batch.partition, firstOffset: batch.first?.toString() ?? null, lastOffset: batch.last?.toString() ?? null, committedOffsetAfterKill: committed.toString() });
+        if (batch.first !== undefined && committed > batch.first) violations.push(`the group's committed offset ${committed} on ${inputTopic}[${batch.partition}] is past the held batch's first offset ${batch.first}: the kill did not land before the commit`);
+        ctx.startStage(stage, { id: `${stage}-replacement` });
+        // With no offsets in the line, everything at or after the committed offset was uncommitted by definition.
+        const from = batch.first ?? (committed < 0n ? 0n : committed);
+        const to = batch.last ?? BigInt(Number.MAX_SAFE_INTEGER);
+        // Outputs of the held batch written before the kill: below the output partitions' ends at that moment.
+        const beforeKill = (position: string) => {
+          const [topic, p, off] = splitPosition(position);
+          const end = ends.get(`${topic}:${p}`);
+          return end !== undefined && BigInt(off) < end;
+        };
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          await sleep(1_000);
+          heldTx = heldTransactions(ctx, watch, stage, inputTopic, batch.partition, from, to);
+          uncommitted = watch.outputs.filter((o) => heldTx.has(o.txId) && outputTopics.includes(splitPosition(o.position)[0]) && beforeKill(o.position)).map((o) => o.position);
+          if (uncommitted.length > 0 || Date.now() > deadline) break;
+        }
+        Object.assign(proof, { heldTransactions: heldTx.size, outputsSeenUncommitted: uncommitted.length });
+        if (uncommitted.length === 0) violations.push(`a read_uncommitted reader saw no output of the held batch (${heldTx.size} transactions): not proven that the kill landed after the outputs were sent`);
+      } else ctx.startStage(stage, { id: `${stage}-replacement` });
+      await watch.stop();
+      return {
+        end: killedAt,
+        recovery: { stage, ...(batch ? { partition: batch.partition } : {}) },
+        proof,
+        violations,
+        verify: () => {
+          // The observer reads decisions and cases with read_committed (escalations are not among its topics).
+          const committed = ctx.observer.positions();
+          const leaked = uncommitted.filter((p) => committed.has(p));
+          if (heldTx.size > 0) {
+            const once = [...heldTx].filter((tx) => ctx.observer.decisions.filter((d) => d.txId === tx && d.final).length === 1).length;
+            Object.assign(proof, { uncommittedOutputsLaterCommitted: leaked.length, heldTransactionsWithOneFinalDecision: once });
+          }
+          return leaked.length ? [`${leaked.length} outputs a read_uncommitted reader saw before the kill were later committed: the held transaction was not aborted`] : [];
+        },
+      };
+    },
+  };
+}
+
+/** Tx ids of the held batch: from the input topic's read-back (detect) or the escalations a reader saw (escalate). */
+function heldTransactions(ctx: ScenarioCtx, watch: UncommittedWatch, stage: string, topic: string, partition: number, from: bigint, to: bigint): Set<string> {
+  const out = new Set<string>();
+  const inRange = (p: number, o: string) => p === partition && BigInt(o) >= from && BigInt(o) <= to;
+  if (stage === 'detect') {
+    for (const i of ctx.observer.inputs) {
+      const tx = inRange(i.partition, i.offset) ? ctx.txIdOf(i.hash) : undefined;
+      if (tx) out.add(tx);
+    }
+  } else {
+    for (const o of watch.outputs) {
+      const [t, p, off] = splitPosition(o.position);
+      if (t === topic && inRange(p, off) && o.txId) out.add(o.txId);
+    }
+  }
+  return out;
+}
+
+function splitPosition(pos: string): [string, number, string] {
+  const b = pos.lastIndexOf(':');
+  const a = pos.lastIndexOf(':', b - 1);
+  return [pos.slice(0, a), Number(pos.slice(a + 1, b)), pos.slice(b + 1)];
+}
+
+function brokerRestart(downSeconds: number): Scenario {
+  return {
+    name: `broker-restart-${downSeconds}s`,
+    summary: `kill -9 the broker, start it again after ${downSeconds} s`,
+    async fault(ctx) {
+      await ctx.env.broker.kill9();
+      const downAt = Date.now();
+      ctx.log(`broker killed (-9); starting it again in ${downSeconds} s`);
+      await sleep(downSeconds * 1_000);
+      await ctx.env.broker.start();
+      const end = Date.now();
+      ctx.log(`broker answers again after ${((end - downAt) / 1000).toFixed(1)} s`);
+      return { end, proof: { downSeconds: (end - downAt) / 1000 } };
+    },
+  };
+}
+
+const zombie: Scenario = {
+  name: 'zombie-detect',
+  summary: 'two detect members; SIGSTOP one mid-transaction for longer than the session timeout (10 s), then SIGCONT',
+  detect: [{ id: 'detect-zombie', faults: HOLD }, { id: 'detect-peer' }],
+  async fault(ctx) {
+    const z = ctx.member('detect-zombie');
+    const violations: string[] = [];
+    const line = await z.waitForLine(isHold, 45_000);
+    z.signal('SIGSTOP');
+    const stoppedAt = Date.now();
+    if (!line) violations.push(`no "${HOLD_MESSAGE}" line from the zombie within 45 s: stopped it anyway, not proven mid-transaction`);
+    ctx.log('zombie stopped; waiting 20 s (session and transaction timeouts are 10 s)');
+    await sleep(20_000);
+    const members = await ctx.withAdmin(async (a) => (await a.describeGroups([ctx.config.groups.detect])).groups[0]?.members.length ?? -1);
+    z.signal('SIGCONT');
+    const end = Date.now();
+    ctx.log(`zombie resumed (group had ${members} member(s) while it was stopped)`);
+    const held = line ? parseHoldLine(line) : undefined;
+    return {
+      end,
+      proof: { stoppedSeconds: (end - stoppedAt) / 1000, membersWhileStopped: members, heldPartition: held?.partition ?? null, holdLine: line?.slice(0, 300) ?? null },
+      violations,
+    };
+  },
+};
+
+const redisRestart: Scenario = {
+  name: 'redis-restart',
+  summary: 'restart redis-server (no persistence: it comes back empty)',
+  featureMode: 'atMost',
+  async fault(ctx) {
+    await ctx.env.redisServer.stop();
+    ctx.log('redis-server killed; starting it again in 3 s');
+    await sleep(3_000);
+    await ctx.env.redisServer.start();
+    return { end: Date.now(), notes: ['Redis came back empty (no persistence), so per-card feature counts are checked as "never above the distinct transactions"'] };
+  },
+};
+
+const clientKill: Scenario = {
+  name: 'redis-client-kill',
+  summary: "CLIENT KILL every Redis connection but the suite's own, every 2 s",
+  async fault(ctx) {
+    const killer = new Redis(ctx.env.redisServer.url, { maxRetriesPerRequest: 3 });
+    const windowMs = ctx.env.quick ? 12_000 : 30_000;
+    let killed = 0;
+    let rounds = 0;
+    try {
+      const me = String(await killer.client('ID'));
+      const until = Date.now() + windowMs;
+      while (Date.now() < until) {
+        const list = String(await killer.client('LIST'));
+        for (const id of list.split('\n').flatMap((l) => /(?:^|\s)id=(\d+)/.exec(l)?.[1] ?? [])) {
+          if (id === me) continue;
+          killed += Number(await killer.client('KILL', 'ID', id).catch(() => 0));
+        }
+        rounds += 1;
+        await sleep(2_000);
+      }
+    } finally {
+      killer.disconnect();
+    }
+    ctx.log(`killed ${killed} connections in ${rounds} rounds`);
+    return { end: Date.now(), proof: { rounds, connectionsKilled: killed } };
+  },
+};
+
+const poisonLarge: Scenario = {
+  name: 'poison-large',
+  summary: 'a 900 KB message that is not JSON',
+  async fault(ctx) {
+    const value = randomBytes(900 * 1024);
+    value[0] = 0;
+    const at = await ctx.traffic.injectTracked({ key: 'chaos-poison-large', value, expect: { kind: 'invalid' } });
+    ctx.log(`900 KB pill written at partition ${at.partition} offset ${at.offset}`);
+    return { end: Date.now(), recovery: { partition: at.partition, afterOffset: at.offset }, proof: { ...at, bytes: value.length } };
+  },
+};
+
+const poisonThrow: Scenario = {
+  name: 'poison-throw',
+  summary: 'a valid transaction that makes detect logic throw (FRAUDSTREAM_FAULTS throwOnKey)',
+  detect: [{ id: 'detect-a', faults: 'throwOnKey=chaos-poison-' }],
+  async fault(ctx) {
+    const base = ctx.traffic.acknowledged().at(-1);
+    if (!base) throw new Error('no traffic acknowledged yet');
+    const tx: Transaction = { ...base, txId: `chaos-poison-${ctx.env.runId}`, cardId: 'chaos-poison-card' };
+    const at = await ctx.traffic.injectTracked({ key: tx.cardId, value: JSON.stringify(tx), expect: { kind: 'poison', txId: tx.txId } });
+    ctx.log(`pill ${tx.txId} written at partition ${at.partition} offset ${at.offset}`);
+    return { end: Date.now(), recovery: { partition: at.partition, afterOffset: at.offset }, proof: { ...at, txId: tx.txId } };
+  },
+};
+
+function expectationOf(m: FuzzMessage): Expectation {
+  switch (m.expect) {
+    case 'valid':
+    case 'repeat': {
+      const tx = JSON.parse(m.value!.toString('utf8')) as Transaction;
+      return { kind: 'valid', txId: tx.txId, cardId: tx.cardId, tx };
+    }
+    case 'conflict':
+      return { kind: 'conflict', txId: m.txId! };
+    case 'invalid':
+      return { kind: 'invalid' };
+  }
+}
+
+const fuzz: Scenario = {
+  name: 'fuzz',
+  summary: '10,000 fuzzed messages (random bytes, wrong types, huge and non-finite numbers, bidi controls, deep nesting, conflicting duplicates) mixed into good traffic',
+  async fault(ctx) {
+    const count = ctx.env.quick ? 2_000 : 10_000;
+    const messages = fuzzMessages({ seed: 20_251, count, originals: [...ctx.traffic.acknowledged()], tag: ctx.env.runId });
+    const spreadMs = Math.min(ctx.env.timing.afterMs, 10_000);
+    const perTick = Math.ceil(messages.length / (spreadMs / 100));
+    for (let i = 0; i < messages.length; i += perTick) {
+      for (const m of messages.slice(i, i + perTick)) ctx.traffic.inject({ key: m.key, value: m.value, expect: expectationOf(m) });
+      await sleep(100);
+    }
+    const byKind: Record<string, number> = {};
+    for (const m of messages) byKind[m.kind] = (byKind[m.kind] ?? 0) + 1;
+    ctx.log(`injected ${messages.length} fuzzed messages`);
+    return { end: Date.now(), proof: { fuzzed: messages.length, byKind } };
+  },
+};
+
+const conflictingDuplicate: Scenario = {
+  name: 'conflicting-duplicate',
+  summary: 'decided transactions sent again: 20 with different content (to the DLQ as "conflicting duplicate"), 10 identical (ignored)',
+  async fault(ctx) {
+    const deadline = Date.now() + 30_000;
+    let decided: Transaction[] = [];
+    while (decided.length < 30 && Date.now() < deadline) {
+      decided = ctx.traffic.acknowledged().filter((t) => ctx.observer.hasDecision(t.txId)).slice(0, 30);
+      if (decided.length < 30) await sleep(500);
+    }
+    if (decided.length < 30) throw new Error(`only ${decided.length} transactions decided after warm-up`);
+    for (const [i, orig] of decided.entries()) {
+      if (i < 20) {
+        const changed = { ...orig, amountMinor: orig.amountMinor + 1 + i };
+        ctx.traffic.inject({ key: orig.cardId, value: JSON.stringify(changed), expect: { kind: 'conflict', txId: orig.txId } });
+      } else ctx.traffic.inject({ key: orig.cardId, value: JSON.stringify(orig), expect: { kind: 'valid', txId: orig.txId, cardId: orig.cardId, tx: orig } });
+    }
+    return { end: Date.now(), proof: { conflicting: 20, identical: 10 } };
+  },
+};
+
+interface Session {
+  url: string;
+  cookie: string;
+  csrf: string;
+}
+
+async function login(url: string, username: string, password: string): Promise<Session> {
+  const res = await fetch(`${url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }), signal: AbortSignal.timeout(30_000) });
+  if (!res.ok) throw new Error(`login at ${url}: HTTP ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { csrf: string };
+  const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  return { url, cookie, csrf: body.csrf };
+}
+
+async function approve(s: Session, caseId: string): Promise<number | string> {
+  try {
+    const res = await fetch(`${s.url}/api/cases/${encodeURIComponent(caseId)}/verdict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', cookie: s.cookie, 'x-csrf-token': s.csrf },
+      body: JSON.stringify({ verdict: 'approve', note: 'chaos' }),
+      signal: AbortSignal.timeout(180_000),
+    });
+    await res.text();
+    return res.status;
+  } catch (err) {
+    return (err as Error).name;
+  }
+}
+
+async function untilHealthy(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
+    if (ok) return;
+    await sleep(500);
+  }
+  throw new Error(`review UI at ${url} did not answer within ${timeoutMs / 1000} s`);
+}
+
+const verdictsKafkaDown: Scenario = {
+  name: 'verdicts-kafka-down',
+  summary: 'two review-ui processes approve the same cases while the broker is down (20 s)',
+  async fault(ctx): Promise<Fault> {
+    const user = 'chaos';
+    const password = 'chaos-password';
+    const ports = [await freePort(), await freePort()];
+    const uis = ports.map((p, i) => ({ child: ctx.children.ui(`ui-${i}`, p, `${user}:${password}`), url: `http://127.0.0.1:${p}` }));
+    await Promise.all(uis.map((u) => untilHealthy(u.url, 90_000)));
+    const sessions = await Promise.all(uis.map((u) => login(u.url, user, password)));
+    const want = ctx.env.quick ? 6 : 20;
+    const openKey = `${ctx.config.redis.keyPrefix}review:open`;
+    const deadline = Date.now() + 90_000;
+    while ((await ctx.env.redis.zcard(openKey)) < want && Date.now() < deadline) await sleep(1_000);
+    const ids = await ctx.env.redis.zrange(openKey, 0, want - 1);
+    if (ids.length < want) throw new Error(`only ${ids.length} open cases after 90 s (need ${want})`);
+
+    await ctx.env.broker.kill9();
+    const downAt = Date.now();
+    ctx.log(`broker killed; both UIs approve the same ${ids.length} cases`);
+    const answers = ids.map((id) => Promise.all(sessions.map((s) => approve(s, id))));
+    await sleep(20_000);
+    await ctx.env.broker.start();
+    const end = Date.now();
+    ctx.log(`broker back after ${((end - downAt) / 1000).toFixed(1)} s; waiting for the verdicts`);
+    const statuses = await Promise.all(answers);
+    const violations: string[] = [];
+    const byStatus: Record<string, number> = {};
+    statuses.forEach((pair, i) => {
+      for (const s of pair) byStatus[String(s)] = (byStatus[String(s)] ?? 0) + 1;
+      const won = pair.filter((s) => s === 200).length;
+      if (won > 1) violations.push(`case ${ids[i]} was approved by both UIs`);
+    });
+    const outbox = `${ctx.config.redis.keyPrefix}ui:outbox`;
+    const drainDeadline = Date.now() + 60_000;
+    while ((await ctx.env.redis.llen(outbox)) > 0 && Date.now() < drainDeadline) await sleep(1_000);
+    const left = await ctx.env.redis.llen(outbox);
+    if (left > 0) violations.push(`${left} verdict messages still in the UI outbox 60 s after the broker came back`);
+    return { end, proof: { cases: ids.length, answers: byStatus, outboxLeft: left }, violations };
+  },
+};
+
+export const SCENARIOS: readonly Scenario[] = [
+  killMidBatch('detect'),
+  killMidBatch('escalate'),
+  brokerRestart(5),
+  brokerRestart(45),
+  zombie,
+  redisRestart,
+  clientKill,
+  poisonLarge,
+  poisonThrow,
+  fuzz,
+  conflictingDuplicate,
+  verdictsKafkaDown,
+];
+
+export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);
+
+/** The short subset `npm test` runs. */
+export const TEST_SUBSET = ['broker-restart-5s', 'poison-large', 'conflicting-duplicate'] as const;
