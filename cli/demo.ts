@@ -91,7 +91,9 @@ function trainInChild(args: string[], env: NodeJS.ProcessEnv, say: (line: string
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       if (code === 0) resolve(output);
-      else reject(new Error(`training ${signal ? `was stopped by ${signal}` : `failed (exit ${code})`}:\n${output.split('\n').slice(-30).join('\n')}`));
+      // Stopped by a signal: Ctrl-C reaches the whole process group, the demo's own shutdown follows.
+      else if (signal) reject(new Interrupted(`training stopped by ${signal}`));
+      else reject(new Error(`training failed (exit ${code}):\n${output.split('\n').slice(-30).join('\n')}`));
     });
   });
   return { child, done };
@@ -282,7 +284,7 @@ export const demoCommand: Command = {
           })
           .catch((err: unknown) => {
             training = undefined;
-            if (!signalled) say(`${(err as Error).message}\nthe stages keep deciding by rules; train with: npm run train`);
+            if (!signalled && !(err instanceof Interrupted)) say(`${(err as Error).message}\nthe stages keep deciding by rules; train with: npm run train`);
           });
       }
 
