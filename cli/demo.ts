@@ -24,6 +24,7 @@ import { startLocalRedis } from '../infra/redis-local.ts';
 import type { ModelCard } from '../detectors/model-card.ts';
 import { listModelVersions } from '../detectors/model-version.ts';
 import { createSimulator } from '../producers/simulator.ts';
+import { warmFromModel } from '../detectors/warm.ts';
 import { metrics, serveMetrics } from '../router/metrics.ts';
 import { COLD_START_THRESHOLDS, startPipeline } from '../router/pipeline.ts';
 import { RedisPolicyStore, defaultPolicy } from '../router/policy-store.ts';
@@ -193,7 +194,13 @@ export const demoCommand: Command = {
       const trainingFrom = since();
       if (untrained) {
         say(`no model version under ${path.resolve(config.modelDir)}: training one on ${n(trainEvents)} generated events; the stages decide by rules until it is ready`);
-        const t = trainInChild(['--events', String(trainEvents), '--seed', '7', '--heavy-epochs', '3', '--heavy-rows', '20000'], env, say);
+        // 2,000 cards with 50,000 warm-up events: the trained world's cards are mature and its days pass quickly, so
+        // the next demo can continue that very world (warm card histories) and the drift panel stays calm.
+        const t = trainInChild(
+          ['--events', String(trainEvents), '--cards', '2000', '--warmup', '50000', '--target-catch', '0.99', '--seed', '7', '--heavy-epochs', '3', '--heavy-rows', '20000'],
+          env,
+          say,
+        );
         training = t.child;
         trained = t.done;
         trained.catch(() => undefined);
@@ -223,7 +230,12 @@ export const demoCommand: Command = {
       say(`stages started: detect + escalate (${serving.models ? `model ${serving.models.version}` : 'rules only for now'}, policy v${pipeline.policy.current().version})`);
       checkpoint();
 
-      const simulator = createSimulator(config, { rate, seed });
+      // With a model already there, the live world continues the world it was trained on, card histories loaded,
+      // so drift monitoring compares like with like. A new model trained by this run serves the fresh world.
+      const warm = serving.models && values.seed === undefined ? await warmFromModel(config, serving.models.version) : undefined;
+      if (warm?.warmed) say(`card histories loaded: ${n(warm.cards)} cards, ${n(warm.transactions)} transactions in ${warm.seconds.toFixed(1)} s; the simulation continues model ${warm.version}'s world`);
+      else if (warm) say(`the simulation starts a new world: ${warm.reason}`);
+      const simulator = createSimulator(config, warm?.warmed ? { rate, continueFrom: warm.history } : { rate, seed });
       const ui = await startUiServer({ config, replaySimulator: { simulator, startedBy: 'npm run demo' } });
       stops.push(['review UI', () => ui.close()]);
       let first: { at: number; d: Decision } | undefined;

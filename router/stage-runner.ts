@@ -18,6 +18,7 @@ import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { Config } from '../core/config.ts';
 import { faults, InjectedFault, type Faults } from '../core/faults.ts';
+import { beat as writeHeartbeat, removeHeartbeat } from '../core/heartbeats.ts';
 import { logger } from '../core/logger.ts';
 import { metrics, registerHealth } from './metrics.ts';
 import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
@@ -430,8 +431,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     at: Date.now(),
   });
 
-  const heartbeatKey = `${prefix}heartbeat:${stage}:${instanceId}`;
-  const beat = () => redis.set(heartbeatKey, JSON.stringify(health()), 'PX', 10_000).catch(() => undefined);
+  const beat = () => writeHeartbeat(redis, prefix, stage, instanceId, { ...health() }).catch(() => undefined);
 
   const watch = async () => {
     const now = Date.now();
@@ -509,7 +509,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       await postChain;
       await producers.releaseAll();
       await admin?.disconnect().catch(() => undefined);
-      await redis.del(heartbeatKey).catch(() => undefined);
+      await removeHeartbeat(redis, prefix, stage, instanceId).catch(() => undefined);
       log.info('stage stopped');
     },
   };

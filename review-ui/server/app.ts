@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { beat as writeHeartbeat, removeHeartbeat } from '../../core/heartbeats.ts';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
@@ -160,8 +161,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
   await feed.start();
 
-  const heartbeatKey = `${prefix}heartbeat:ui:${instanceId}`;
-  const beat = () => redis.set(heartbeatKey, JSON.stringify({ instance: instanceId, at: Date.now(), pid: process.pid }), 'PX', 10_000).catch(() => undefined);
+  const beat = () => writeHeartbeat(redis, prefix, 'ui', instanceId, { instance: instanceId, at: Date.now(), pid: process.pid }).catch(() => undefined);
   await beat();
   const heartbeat = setInterval(() => void beat(), 3_000);
   const prune = setInterval(() => void feed.pruneClients((sid) => sessions.exists(sid)).catch(() => undefined), 30_000);
@@ -540,7 +540,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await verdicts.flush().catch(() => undefined);
         await producer.disconnect().catch(() => undefined);
-        await redis.del(heartbeatKey).catch(() => undefined);
+        await removeHeartbeat(redis, prefix, 'ui', instanceId).catch(() => undefined);
         redis.disconnect();
       })()),
   };

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { readHeartbeats } from '../../core/heartbeats.ts';
 
 export interface StageHealth {
   /** Some member heartbeats and says it is deciding (or has nothing to decide). */
@@ -30,7 +31,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-/** Heartbeat keys `${prefix}heartbeat:<stage>:<instance>` hold {instance, at, status, lag, ...} with a ~10 s TTL. */
+/** Heartbeats (core/heartbeats.ts) hold {instance, at, status, lag, ...} with a ~10 s TTL, found through their index. */
 export async function readHealth(
   redis: Redis,
   prefix: string,
@@ -44,24 +45,16 @@ export async function readHealth(
   try {
     await withTimeout(
       (async () => {
-        const keys: string[] = [];
-        let cursor = '0';
-        do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}heartbeat:*`, 'COUNT', 500);
-          cursor = next;
-          keys.push(...found);
-        } while (cursor !== '0' && keys.length < 10_000);
-        const values = keys.length ? await redis.mget(keys) : [];
-        keys.forEach((key, i) => {
-          const [stage, ...rest] = key.slice(`${prefix}heartbeat:`.length).split(':');
-          if (!stage) return;
+        const beats = await readHeartbeats(redis, prefix, now);
+        beats.forEach(({ stage, instance: name, raw }) => {
+          if (!stage || raw === undefined) return;
           let at = now;
-          let instance = rest.join(':');
+          let instance = name;
           let status: string | undefined;
           let lag: number | undefined;
           let reason: string | undefined;
           try {
-            const v = JSON.parse(values[i] ?? 'null') as { at?: unknown; instance?: unknown; status?: unknown; lag?: unknown; reason?: unknown } | null;
+            const v = JSON.parse(raw) as { at?: unknown; instance?: unknown; status?: unknown; lag?: unknown; reason?: unknown } | null;
             if (typeof v?.at === 'number') at = v.at;
             if (typeof v?.instance === 'string') instance = v.instance;
             if (typeof v?.status === 'string') status = v.status;

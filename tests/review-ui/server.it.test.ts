@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { beat, removeHeartbeat } from '../../core/heartbeats.ts';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +62,7 @@ const call = (c: Client | undefined, method: string, path: string, body?: unknow
 
 describe('review UI server', () => {
   it('answers /healthz without login with stages and decision counts', async () => {
-    await redis.set(`${config.redis.keyPrefix}heartbeat:detect:d-1`, JSON.stringify({ instance: 'd-1', at: Date.now() }), 'PX', 10_000);
+    await beat(redis, config.redis.keyPrefix, 'detect', 'd-1', { instance: 'd-1', at: Date.now() });
     await redis.hincrby(`${config.redis.keyPrefix}stats:decisions`, 'BLOCK', 3);
     const res = await fetch(`${ui.url}/healthz`);
     expect(res.status).toBe(200);
@@ -75,7 +76,7 @@ describe('review UI server', () => {
 
   it('/healthz says a stage whose members heartbeat but report lag without progress is stalled, not up', async () => {
     const hb = (stage: string, instance: string, status: string, lag: number) =>
-      redis.set(`${config.redis.keyPrefix}heartbeat:${stage}:${instance}`, JSON.stringify({ instance, at: Date.now(), status, lag, reason: 'test' }), 'PX', 10_000);
+      beat(redis, config.redis.keyPrefix, stage, instance, { instance, at: Date.now(), status, lag, reason: 'test' });
     await hb('detect', 'd-1', 'up', 0);
     await hb('escalate', 'e-1', 'stalled', 42);
     const h = (await (await fetch(`${ui.url}/healthz`)).json()) as { stages: Record<string, { up: boolean; status: string; instances: Array<{ lag?: number }> }>; status: string };
@@ -86,7 +87,8 @@ describe('review UI server', () => {
     await hb('escalate', 'e-1', 'up', 0);
     const again = (await (await fetch(`${ui.url}/healthz`)).json()) as { status: string };
     expect(again.status).toBe('ok');
-    await redis.del(`${config.redis.keyPrefix}heartbeat:escalate:e-1`, `${config.redis.keyPrefix}heartbeat:detect:d-1`);
+    await removeHeartbeat(redis, config.redis.keyPrefix, 'escalate', 'e-1');
+    await removeHeartbeat(redis, config.redis.keyPrefix, 'detect', 'd-1');
   });
 
   it('refuses APIs (401) and pages (redirect to login) without a session', async () => {
