@@ -124,3 +124,22 @@ export function isolatedConfig(base: Config, suffix: string): Config {
     redis: { ...base.redis, keyPrefix: `${base.redis.keyPrefix}${suffix}:` },
   };
 }
+
+/** The environment that makes a child process (a CLI stage, say) load exactly this config. */
+export function configEnv(config: Config): Record<string, string> {
+  return {
+    KAFKA_BROKERS: config.kafka.brokers.join(','),
+    KAFKA_PARTITIONS: String(config.kafka.partitions),
+    REDIS_URL: config.redis.url,
+    REDIS_KEY_PREFIX: config.redis.keyPrefix,
+    TOPIC_TRANSACTIONS: config.topics.transactions,
+    TOPIC_DLQ: config.topics.dlq,
+    TOPIC_DECISIONS: config.topics.decisions,
+    TOPIC_ESCALATIONS: config.topics.escalations,
+    TOPIC_CASES: config.topics.cases,
+    TOPIC_LABELS: config.topics.labels,
+    GROUP_DETECT: config.groups.detect,
+    GROUP_ESCALATE: config.groups.escalate,
+    MODEL_DIR: config.modelDir,
+  };
+}

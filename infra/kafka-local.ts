@@ -82,7 +82,8 @@ function paths(opts: LocalKafkaOptions) {
   };
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0 tests without sending anything). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -8,28 +8,11 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import type { Config } from '../../core/config.ts';
+import { configEnv, type Config } from '../../core/config.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** The environment that makes a child process load exactly this config (as tests/helpers/services.ts configEnv). */
-export function configEnv(config: Config): Record<string, string> {
-  return {
-    KAFKA_BROKERS: config.kafka.brokers.join(','),
-    KAFKA_PARTITIONS: String(config.kafka.partitions),
-    REDIS_URL: config.redis.url,
-    REDIS_KEY_PREFIX: config.redis.keyPrefix,
-    TOPIC_TRANSACTIONS: config.topics.transactions,
-    TOPIC_DLQ: config.topics.dlq,
-    TOPIC_DECISIONS: config.topics.decisions,
-    TOPIC_ESCALATIONS: config.topics.escalations,
-    TOPIC_CASES: config.topics.cases,
-    TOPIC_LABELS: config.topics.labels,
-    GROUP_DETECT: config.groups.detect,
-    GROUP_ESCALATE: config.groups.escalate,
-    MODEL_DIR: config.modelDir,
-  };
-}
+export { configEnv };
 
 /** Every child still running, killed by pid if this process exits before stopping them. */
 const live = new Set<ChildProcess>();

@@ -3,7 +3,7 @@
  * broker's data wiped) when the run ends, and killed by pid if the process exits without that.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { startLocalKafka, stopLocalKafka } from '../kafka-local.ts';
+import { alive, startLocalKafka, stopLocalKafka } from '../kafka-local.ts';
 import { waitForKafka } from '../../core/kafka.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
 
@@ -135,13 +135,5 @@ export class ChaosRedis {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { Redis } from 'ioredis';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
-import { isolatedConfig, loadConfig, type Config } from '../../core/config.ts';
+import { configEnv as baseConfigEnv, isolatedConfig, loadConfig, type Config } from '../../core/config.ts';
 import { createKafka, ensureTopics } from '../../core/kafka.ts';
 
 /** A config pointing at the test services, with topics, groups and Redis keys unique to this call. */
@@ -58,24 +58,9 @@ export async function collect(
 
 export { createKafka };
 
-/** The environment that makes a child process (a CLI stage) load exactly this config. */
+/** The environment that makes a child process (a CLI stage) load exactly this config, logging warnings only. */
 export function configEnv(config: Config): Record<string, string> {
-  return {
-    KAFKA_BROKERS: config.kafka.brokers.join(','),
-    KAFKA_PARTITIONS: String(config.kafka.partitions),
-    REDIS_URL: config.redis.url,
-    REDIS_KEY_PREFIX: config.redis.keyPrefix,
-    TOPIC_TRANSACTIONS: config.topics.transactions,
-    TOPIC_DLQ: config.topics.dlq,
-    TOPIC_DECISIONS: config.topics.decisions,
-    TOPIC_ESCALATIONS: config.topics.escalations,
-    TOPIC_CASES: config.topics.cases,
-    TOPIC_LABELS: config.topics.labels,
-    GROUP_DETECT: config.groups.detect,
-    GROUP_ESCALATE: config.groups.escalate,
-    MODEL_DIR: config.modelDir,
-    LOG_LEVEL: 'warn',
-  };
+  return { ...baseConfigEnv(config), LOG_LEVEL: 'warn' };
 }
 
 /** Deletes every Redis key under the test's prefix (SCAN, not KEYS, so a shared Redis is not blocked). */
