@@ -12,7 +12,6 @@ import { configEnv, type Config } from '../../core/config.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-export { configEnv };
 
 /** Every child still running, killed by pid if this process exits before stopping them. */
 const live = new Set<ChildProcess>();
