@@ -23,7 +23,7 @@ import { startLocalKafka, stopLocalKafka } from '../infra/kafka-local.ts';
 import { startLocalRedis } from '../infra/redis-local.ts';
 import type { ModelCard } from '../detectors/model-card.ts';
 import { listModelVersions } from '../detectors/model-version.ts';
-import { createSimulator } from '../producers/simulator.ts';
+import { createSimulator, type Simulator } from '../producers/simulator.ts';
 import { warmFromModel } from '../detectors/warm.ts';
 import { metrics, serveMetrics } from '../router/metrics.ts';
 import { COLD_START_THRESHOLDS, startPipeline } from '../router/pipeline.ts';
@@ -116,6 +116,28 @@ async function sumOf(counter: { get(): Promise<{ values: Array<{ value: number; 
     }
   }
   return out;
+}
+
+/** The demo's simulation, whose world can be replaced while it runs (the Replay page keeps driving it). */
+function switchableSimulator(initial: Simulator): { simulator: Simulator; switchTo(next: Simulator): Promise<void> } {
+  let current = initial;
+  const simulator: Simulator = {
+    start: () => current.start(),
+    stop: () => current.stop(),
+    setRate: (eps) => current.setRate(eps),
+    inject: (scenario, count) => current.inject(scenario, count),
+    stats: () => current.stats(),
+  };
+  return {
+    simulator,
+    async switchTo(next) {
+      const { running, targetRate } = current.stats();
+      await current.stop();
+      next.setRate(targetRate);
+      current = next;
+      if (running) await next.start();
+    },
+  };
 }
 
 export const demoCommand: Command = {
@@ -235,7 +257,8 @@ export const demoCommand: Command = {
       const warm = serving.models && values.seed === undefined ? await warmFromModel(config, serving.models.version) : undefined;
       if (warm?.warmed) say(`card histories loaded: ${n(warm.cards)} cards, ${n(warm.transactions)} transactions in ${warm.seconds.toFixed(1)} s; the simulation continues model ${warm.version}'s world`);
       else if (warm) say(`the simulation starts a new world: ${warm.reason}`);
-      const simulator = createSimulator(config, warm?.warmed ? { rate, continueFrom: warm.history } : { rate, seed });
+      const live = switchableSimulator(createSimulator(config, warm?.warmed ? { rate, continueFrom: warm.history } : { rate, seed }));
+      const simulator = live.simulator;
       const ui = await startUiServer({ config, replaySimulator: { simulator, startedBy: 'npm run demo' } });
       stops.push(['review UI', () => ui.close()]);
       let first: { at: number; d: Decision } | undefined;
@@ -281,6 +304,13 @@ export const demoCommand: Command = {
             const { dir, card } = await trainedCard(config.modelDir, output);
             const e = card.test.ensemble;
             say(`trained in ${duration(since() - trainingFrom)}: model ${card.version} catches ${pct(e.catchRate)} of fraud on its test slice, blocks ${pct(e.blockShare)}, reviews ${pct(e.reviewShare)} (card: ${path.join(dir, 'model-card.md')})`);
+            // Before the model serves: load its world's card histories and go on with that world, so its drift
+            // counts compare live traffic with the very world it learned (warming starts its counts afresh).
+            const continued = await warmFromModel(config, card.version);
+            if (continued.warmed) {
+              await live.switchTo(createSimulator(config, { rate, continueFrom: continued.history }));
+              say(`card histories loaded (${n(continued.cards)} cards); the simulation now continues model ${card.version}'s world`);
+            }
             const redis = createRedis(config, 'demo-redis');
             try {
               const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS));
