@@ -143,14 +143,17 @@ function switchableSimulator(initial: Simulator): { simulator: Simulator; switch
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'run everything: Kafka + Redis (if none), a model (if none), the review UI build (if stale), all stages, the UI and a live simulation',
-  usage: '[--rate EVENTS_PER_SEC] [--train-events N] [--seed S] [--summary-every SECONDS (0 = off)]',
+  usage: '[--rate EVENTS_PER_SEC] [--train-events N] [--seed S] [--drift] [--summary-every SECONDS (0 = off)]',
   async run(argv) {
     const { values } = parseFlags(this, argv, {
       rate: { type: 'string' },
       'train-events': { type: 'string' },
       seed: { type: 'string' },
       'summary-every': { type: 'string' },
+      drift: { type: 'boolean' },
     });
+    // The holiday-season shift in legitimate behaviour, from the first live transaction: what the drift panel is for.
+    const world = { drift: values.drift === true };
     const rate = numberFlag('rate', values.rate, 50, { min: 0.1, max: 100_000 });
     const trainEvents = numberFlag('train-events', values['train-events'], 100_000, { min: 1_000, max: 10_000_000, integer: true });
     const seed = numberFlag('seed', values.seed, Date.now() % 1_000_000, { min: 0, integer: true });
@@ -257,7 +260,7 @@ export const demoCommand: Command = {
       const warm = serving.models && values.seed === undefined ? await warmFromModel(config, serving.models.version) : undefined;
       if (warm?.warmed) say(`card histories loaded: ${n(warm.cards)} cards, ${n(warm.transactions)} transactions in ${warm.seconds.toFixed(1)} s; the simulation continues model ${warm.version}'s world`);
       else if (warm) say(`the simulation starts a new world: ${warm.reason}`);
-      const live = switchableSimulator(createSimulator(config, warm?.warmed ? { rate, continueFrom: warm.history } : { rate, seed }));
+      const live = switchableSimulator(createSimulator(config, warm?.warmed ? { rate, world, continueFrom: warm.history } : { rate, world, seed }));
       const simulator = live.simulator;
       const ui = await startUiServer({ config, replaySimulator: { simulator, startedBy: 'npm run demo' } });
       stops.push(['review UI', () => ui.close()]);
@@ -308,7 +311,7 @@ export const demoCommand: Command = {
             // counts compare live traffic with the very world it learned (warming starts its counts afresh).
             const continued = await warmFromModel(config, card.version);
             if (continued.warmed) {
-              await live.switchTo(createSimulator(config, { rate, continueFrom: continued.history }));
+              await live.switchTo(createSimulator(config, { rate, world, continueFrom: continued.history }));
               say(`card histories loaded (${n(continued.cards)} cards); the simulation now continues model ${card.version}'s world`);
             }
             const redis = createRedis(config, 'demo-redis');
