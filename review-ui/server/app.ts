@@ -150,7 +150,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     prefix,
     opts.policyDefaults ?? (() => defaultPolicy(modelDefaults?.thresholds ?? FALLBACK_THRESHOLDS, modelDefaults?.version)),
   );
-  const verdicts = new VerdictService(config, redis, queue, producer, log, instanceId);
+  const verdicts = new VerdictService(config, redis, queue, kafka, log, instanceId);
   verdicts.startRetrying();
   const replay = opts.replaySimulator
     ? new ReplayController(config, undefined, opts.replaySimulator)

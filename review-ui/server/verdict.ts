@@ -1,4 +1,4 @@
-import type { Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Case, Decision, Label, VerdictBody } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
@@ -50,10 +50,19 @@ export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: s
   return { label, decision };
 }
 
+/** Extends the flush lock only while this process still holds it. */
+const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const LOCK_MS = 60_000;
+
 /**
  * Closes a case and publishes its label and final decision. The messages enter a Redis outbox in the same
  * atomic step as the close, then are sent; a failed send stays in the outbox and is retried, so a verdict is
- * never lost between Redis and Kafka (at-least-once; the decision id `${txId}:review` lets readers dedupe).
+ * never lost between Redis and Kafka.
+ *
+ * Published once, even with several UI processes and Kafka down: one process flushes at a time (a Redis lock,
+ * renewed while it works), and it sends in a Kafka transaction whose transactional id every UI process shares,
+ * initialised afresh after taking the lock. A holder that stalled past its lock (a send hanging while the broker
+ * is down) is fenced by the next one: its transaction aborts instead of publishing the items a second time.
  */
 export class VerdictService {
   readonly outboxKey: string;
@@ -64,7 +73,7 @@ export class VerdictService {
     private readonly config: Config,
     private readonly redis: Redis,
     private readonly queue: RedisReviewQueue,
-    private readonly producer: Producer,
+    private readonly kafka: Kafka,
     private readonly log: Logger,
     private readonly instanceId: string,
   ) {
@@ -108,11 +117,35 @@ export class VerdictService {
     return this.flushing;
   }
 
+  /** A transactional producer initialised now: any earlier holder's open transaction is aborted, its next refused. */
+  private async freshProducer(): Promise<Producer> {
+    const producer = this.kafka.producer({
+      transactionalId: `fraudstream.${this.config.redis.keyPrefix}verdict-outbox`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false,
+      retry: { initialRetryTime: 20, maxRetryTime: 2_000, retries: 12 },
+    });
+    try {
+      await producer.connect();
+      const init = await producer.transaction();
+      await init.abort();
+      return producer;
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw err;
+    }
+  }
+
   private async flushOnce(): Promise<number> {
     const lock = `${this.outboxKey}:lock`;
-    if ((await this.redis.set(lock, this.instanceId, 'PX', 15_000, 'NX')) !== 'OK') return 0;
+    if ((await this.redis.set(lock, this.instanceId, 'PX', LOCK_MS, 'NX')) !== 'OK') return 0;
+    const renew = setInterval(() => void this.redis.eval(RENEW_LUA, 1, lock, this.instanceId, LOCK_MS).catch(() => undefined), 5_000);
     let sent = 0;
+    let producer: Producer | undefined;
     try {
+      if ((await this.redis.llen(this.outboxKey)) === 0) return 0;
+      producer = await this.freshProducer();
       for (let round = 0; round < 50; round++) {
         const raws = await this.redis.lrange(this.outboxKey, 0, 99);
         if (raws.length === 0) break;
@@ -125,7 +158,14 @@ export class VerdictService {
         });
         const byTopic = new Map<string, Array<{ key: string; value: string }>>();
         for (const i of items) byTopic.set(i.topic, [...(byTopic.get(i.topic) ?? []), { key: i.key, value: i.value }]);
-        await this.producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })), acks: -1 });
+        const txn = await producer.transaction();
+        try {
+          await txn.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+          await txn.commit();
+        } catch (err) {
+          await txn.abort().catch(() => undefined);
+          throw err;
+        }
         const p = this.redis.multi().ltrim(this.outboxKey, raws.length, -1);
         for (const i of items) {
           if (i.topic === this.config.topics.decisions) {
@@ -137,6 +177,8 @@ export class VerdictService {
         sent += raws.length;
       }
     } finally {
+      clearInterval(renew);
+      await producer?.disconnect().catch(() => undefined);
       const holder = await this.redis.get(lock);
       if (holder === this.instanceId) await this.redis.del(lock);
     }

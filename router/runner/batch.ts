@@ -48,9 +48,8 @@ export function contentHash(value: Buffer | null): string {
 export const CONFLICTING_DUPLICATE = 'conflicting duplicate';
 
 /**
- * Parses a consumed batch: valid messages in order (the first copy of each key), the malformed and the
- * conflicting duplicates (same key, other content) with the reason for the dead-letter topic, and how many
- * identical later copies of a key the batch held.
+ * Parses a consumed batch: valid messages in order (identical later copies folded and counted), and the malformed
+ * with the reason for the dead-letter topic. Copies of a key with other content stay in: the claim tells them apart.
  */
 export function splitBatch<T>(
   messages: KafkaMessage[],
@@ -59,7 +58,7 @@ export function splitBatch<T>(
 ): SplitBatch<T> {
   const parsed: ParsedMessage<T>[] = [];
   const rejected: Rejected[] = [];
-  const seen = new Map<string, ParsedMessage<T>>();
+  const seen = new Set<string>();
   let repeats = 0;
   for (const m of messages) {
     let json: unknown;
@@ -76,15 +75,16 @@ export function splitBatch<T>(
     }
     const key = logic.keyOf(r.data);
     const hash = contentHash(m.value);
-    const first = seen.get(key);
-    if (first) {
-      if (first.hash === hash) repeats += 1;
-      else rejected.push({ message: m, reason: `${CONFLICTING_DUPLICATE}: key ${key} arrived earlier at ${first.source} with other content` });
+    // Only identical copies are folded here. Copies with other content go on to the claim, which tells each one
+    // from whichever copy holds the key (an earlier batch's, or the first in this batch): which one is the
+    // conflicting duplicate depends on what was decided, not on the order inside this batch.
+    const copy = `${key}\u0000${hash}`;
+    if (seen.has(copy)) {
+      repeats += 1;
       continue;
     }
-    const p: ParsedMessage<T> = { value: r.data, key, hash, source: `${partition}:${m.offset}`, receivedAt: Number(m.timestamp) };
-    seen.set(key, p);
-    parsed.push(p);
+    seen.add(copy);
+    parsed.push({ value: r.data, key, hash, source: `${partition}:${m.offset}`, receivedAt: Number(m.timestamp) });
   }
   return { parsed, rejected, repeats };
 }

@@ -92,7 +92,8 @@ describe('stage runner on Kafka and Redis', () => {
     const before = (await metrics.duplicates.get()).values.find((v) => v.labels.stage === 'detect')?.value ?? 0;
     await send(producer, config.topics.transactions, [tx!]);
     await collect(kafka, config.topics.decisions, (seen) => txIdsOf(seen).includes(tx!.txId));
-    await send(producer, config.topics.transactions, [tx!, { ...tx!, amountMinor: tx!.amountMinor + 1 }]);
+    // Regression (chaos fuzz): a conflicting copy ahead of an identical one in the same batch dead-lettered both.
+    await send(producer, config.topics.transactions, [{ ...tx!, amountMinor: tx!.amountMinor + 1 }, tx!]);
     const dlq = await collect(kafka, config.topics.dlq, (seen) => seen.some((m) => m.value!.toString().includes('conflicting duplicate')));
     const letters = dlq.map((m) => DeadLetterSchema.parse(JSON.parse(m.value!.toString()))).filter((l) => l.reason.startsWith('conflicting duplicate'));
     expect(letters).toHaveLength(1);

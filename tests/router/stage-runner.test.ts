@@ -34,7 +34,7 @@ describe('splitBatch', () => {
   const msg = (offset: number, value: string): KafkaMessage =>
     ({ offset: String(offset), value: Buffer.from(value), key: null, timestamp: String(1_000 + offset), attributes: 0, headers: {} }) as unknown as KafkaMessage;
 
-  it('keeps valid messages in order, rejects the malformed with a reason, counts identical repeats, rejects conflicting ones', () => {
+  it('keeps valid messages in order, rejects the malformed with a reason, folds identical repeats, keeps copies with other content for the claim', () => {
     const { parsed, rejected, repeats } = splitBatch(
       [
         msg(0, '{"txId":"a","n":1}'),
@@ -49,14 +49,14 @@ describe('splitBatch', () => {
     );
     expect(parsed.map((p) => [p.key, p.source, p.value.n])).toEqual([
       ['a', '7:0', 1],
+      ['a', '7:3', 2],
       ['c', '7:4', 3],
     ]);
-    expect(rejected.map((r) => r.message.offset)).toEqual(['1', '2', '3']);
+    expect(rejected.map((r) => r.message.offset)).toEqual(['1', '2']);
     expect(rejected[0]!.reason).toMatch(/^not JSON/);
     expect(rejected[1]!.reason).toMatch(/^schema: n:/);
-    expect(rejected[2]!.reason).toBe('conflicting duplicate: key a arrived earlier at 7:0 with other content');
     expect(repeats).toBe(1);
-    expect(parsed[0]!.hash).not.toBe(contentHash(Buffer.from('{"txId":"a","n":2}')));
+    expect(parsed[1]!.hash).toBe(contentHash(Buffer.from('{"txId":"a","n":2}')));
     expect(parsed[0]!.hash).toBe(contentHash(Buffer.from('{"txId":"a","n":1}')));
   });
 
