@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { kafkaRetryCounts } from '../core/kafka-retries.ts';
+import { decisionStatsKey } from '../state/decision-stats.ts';
 
 const retriesSeen = new Map<string, number>();
 
@@ -121,7 +122,7 @@ export async function countDecisions(redis: Redis, prefix: string, counts: Recor
   const entries = Object.entries(counts);
   if (entries.length === 0) return;
   const pipe = redis.pipeline();
-  for (const [action, n] of entries) pipe.hincrby(`${prefix}stats:decisions`, action, n);
+  for (const [action, n] of entries) pipe.hincrby(decisionStatsKey(prefix), action, n);
   await pipe.exec();
 }
 

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { CaseSchema, type Case } from '../core/contracts.ts';
 import type { ReviewQueue } from './types.ts';
+import { REVIEW_CLOSED_KEEP, reviewKeys } from '../state/review.ts';
 
 /**
  * Queue order in one sorted-set score, ascending = most urgent first:
@@ -47,24 +48,26 @@ export interface ReviewQueueOptions {
   closedKeep?: number;
 }
 
-/** Cases as JSON strings in Redis; `review:open` (sorted set) is the queue, `review:closed` the recent verdicts. */
+/** Cases as JSON strings in Redis (keys: state/review.ts): the open sorted set is the queue, the closed one the recent verdicts. */
 export class RedisReviewQueue implements ReviewQueue {
   private readonly openKey: string;
   private readonly closedKey: string;
   private readonly closedKeep: number;
+  private readonly keys: ReturnType<typeof reviewKeys>;
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     options: ReviewQueueOptions = {},
   ) {
-    this.openKey = `${prefix}review:open`;
-    this.closedKey = `${prefix}review:closed`;
-    this.closedKeep = options.closedKeep ?? 1000;
+    this.keys = reviewKeys(prefix);
+    this.openKey = this.keys.open;
+    this.closedKey = this.keys.closed;
+    this.closedKeep = options.closedKeep ?? REVIEW_CLOSED_KEEP;
   }
 
   private caseKey(caseId: string): string {
-    return `${this.prefix}review:case:${caseId}`;
+    return this.keys.case(caseId);
   }
 
   async enqueue(c: Case): Promise<void> {

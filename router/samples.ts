@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { RuleHitSchema, ScoresSchema } from '../core/contracts.ts';
 import type { ScoredSample } from './types.ts';
+import { SAMPLES_CAPACITY, samplesKey } from '../state/samples.ts';
 
 export const ScoredSampleSchema = z.object({
   txId: z.string().min(1),
@@ -25,9 +26,9 @@ export class RedisSampleStore {
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    readonly capacity = 5_000,
+    readonly capacity = SAMPLES_CAPACITY,
   ) {
-    this.key = `${prefix}samples`;
+    this.key = samplesKey(prefix);
   }
 
   async push(samples: readonly ScoredSample[]): Promise<void> {

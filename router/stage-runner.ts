@@ -24,6 +24,7 @@ import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, t
 import { isStalled, readLag, StageStatus, type StageHealth } from './runner/health.ts';
 import { OutcomeStore } from './runner/outcomes.ts';
 import { PartitionProducers, type PartitionProducer } from './runner/producers.ts';
+import { HEARTBEAT_TTL_MS, heartbeatKey } from '../state/heartbeats.ts';
 
 export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
 export type { StageHealth } from './runner/health.ts';
@@ -430,8 +431,8 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     at: Date.now(),
   });
 
-  const heartbeatKey = `${prefix}heartbeat:${stage}:${instanceId}`;
-  const beat = () => redis.set(heartbeatKey, JSON.stringify(health()), 'PX', 10_000).catch(() => undefined);
+  const beatKey = heartbeatKey(prefix, stage, instanceId);
+  const beat = () => redis.set(beatKey, JSON.stringify(health()), 'PX', HEARTBEAT_TTL_MS).catch(() => undefined);
 
   const watch = async () => {
     const now = Date.now();
@@ -509,7 +510,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       await postChain;
       await producers.releaseAll();
       await admin?.disconnect().catch(() => undefined);
-      await redis.del(heartbeatKey).catch(() => undefined);
+      await redis.del(beatKey).catch(() => undefined);
       log.info('stage stopped');
     },
   };

@@ -39,6 +39,7 @@ import { previewPolicy } from './preview.ts';
 import { ModelPromoteBodySchema, promotionInput, servedModels } from './serving.ts';
 import { ReplayController, loadSimulatorFactory, type Simulator, type SimulatorFactory } from './replay.ts';
 import { VerdictService } from './verdict.ts';
+import { HEARTBEAT_TTL_MS, heartbeatKey } from '../../state/heartbeats.ts';
 
 export const SESSION_COOKIE = 'fs_sid';
 export const CSRF_HEADER = 'x-csrf-token';
@@ -160,8 +161,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
   await feed.start();
 
-  const heartbeatKey = `${prefix}heartbeat:ui:${instanceId}`;
-  const beat = () => redis.set(heartbeatKey, JSON.stringify({ instance: instanceId, at: Date.now(), pid: process.pid }), 'PX', 10_000).catch(() => undefined);
+  const beatKey = heartbeatKey(prefix, 'ui', instanceId);
+  const beat = () => redis.set(beatKey, JSON.stringify({ instance: instanceId, at: Date.now(), pid: process.pid }), 'PX', HEARTBEAT_TTL_MS).catch(() => undefined);
   await beat();
   const heartbeat = setInterval(() => void beat(), 3_000);
   const prune = setInterval(() => void feed.pruneClients((sid) => sessions.exists(sid)).catch(() => undefined), 30_000);
@@ -540,7 +541,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await verdicts.flush().catch(() => undefined);
         await producer.disconnect().catch(() => undefined);
-        await redis.del(heartbeatKey).catch(() => undefined);
+        await redis.del(beatKey).catch(() => undefined);
         redis.disconnect();
       })()),
   };

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis';
+import { decisionStatsKey } from '../../state/decision-stats.ts';
+import { heartbeatPattern, parseHeartbeatKey } from '../../state/heartbeats.ts';
 
 export interface StageHealth {
   /** Some member heartbeats and says it is deciding (or has nothing to decide). */
@@ -30,7 +32,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-/** Heartbeat keys `${prefix}heartbeat:<stage>:<instance>` hold {instance, at, status, lag, ...} with a ~10 s TTL. */
+/** Heartbeats (state/heartbeats.ts) hold {instance, at, status, lag, ...} with a ~10 s TTL. */
 export async function readHealth(
   redis: Redis,
   prefix: string,
@@ -47,16 +49,16 @@ export async function readHealth(
         const keys: string[] = [];
         let cursor = '0';
         do {
-          const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}heartbeat:*`, 'COUNT', 500);
+          const [next, found] = await redis.scan(cursor, 'MATCH', heartbeatPattern(prefix), 'COUNT', 500);
           cursor = next;
           keys.push(...found);
         } while (cursor !== '0' && keys.length < 10_000);
         const values = keys.length ? await redis.mget(keys) : [];
         keys.forEach((key, i) => {
-          const [stage, ...rest] = key.slice(`${prefix}heartbeat:`.length).split(':');
+          const { stage, instance: keyInstance } = parseHeartbeatKey(prefix, key);
           if (!stage) return;
           let at = now;
-          let instance = rest.join(':');
+          let instance = keyInstance;
           let status: string | undefined;
           let lag: number | undefined;
           let reason: string | undefined;
@@ -80,7 +82,7 @@ export async function readHealth(
             s.status = 'up';
           } else if (status === 'stalled' && s.status !== 'up') s.status = 'stalled';
         });
-        const raw = await redis.hgetall(`${prefix}stats:decisions`);
+        const raw = await redis.hgetall(decisionStatsKey(prefix));
         byStages = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
       })(),
       1_500,

@@ -4,6 +4,8 @@ import type { Case, Decision, Label, VerdictBody } from '../../core/contracts.ts
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import type { RedisReviewQueue } from '../../router/review-queue.ts';
+import { decisionStatsKey } from '../../state/decision-stats.ts';
+import { OUTBOX_LOCK_TTL_MS, outboxKey, outboxLockKey } from '../../state/ui.ts';
 
 interface OutboxItem {
   topic: string;
@@ -68,7 +70,7 @@ export class VerdictService {
     private readonly log: Logger,
     private readonly instanceId: string,
   ) {
-    this.outboxKey = `${config.redis.keyPrefix}ui:outbox`;
+    this.outboxKey = outboxKey(config.redis.keyPrefix);
   }
 
   startRetrying(intervalMs = 5_000): void {
@@ -109,8 +111,8 @@ export class VerdictService {
   }
 
   private async flushOnce(): Promise<number> {
-    const lock = `${this.outboxKey}:lock`;
-    if ((await this.redis.set(lock, this.instanceId, 'PX', 15_000, 'NX')) !== 'OK') return 0;
+    const lock = outboxLockKey(this.config.redis.keyPrefix);
+    if ((await this.redis.set(lock, this.instanceId, 'PX', OUTBOX_LOCK_TTL_MS, 'NX')) !== 'OK') return 0;
     let sent = 0;
     try {
       for (let round = 0; round < 50; round++) {
@@ -130,7 +132,7 @@ export class VerdictService {
         for (const i of items) {
           if (i.topic === this.config.topics.decisions) {
             const action = (JSON.parse(i.value) as { action?: string }).action;
-            if (action) p.hincrby(`${this.config.redis.keyPrefix}stats:decisions`, action, 1);
+            if (action) p.hincrby(decisionStatsKey(this.config.redis.keyPrefix), action, 1);
           }
         }
         await p.exec();

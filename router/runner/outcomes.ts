@@ -13,6 +13,7 @@
  * means "published already".
  */
 import type { Redis } from 'ioredis';
+import { outcomeKeyPrefix } from '../../state/outcomes.ts';
 
 export interface OutcomeMarker {
   source: string;
@@ -53,7 +54,7 @@ export class OutcomeStore {
 
   constructor(redis: Redis, prefix: string, stage: string, ttlSeconds: number) {
     this.redis = redis;
-    this.prefix = `${prefix}outcome:${stage}:`;
+    this.prefix = outcomeKeyPrefix(prefix, stage);
     this.ttlSeconds = ttlSeconds;
     if (!(CLAIM in redis)) redis.defineCommand(CLAIM, { lua: CLAIM_LUA });
   }
