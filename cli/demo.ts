@@ -26,7 +26,7 @@ import { listModelVersions } from '../detectors/model-version.ts';
 import { createSimulator } from '../producers/simulator.ts';
 import { metrics, serveMetrics } from '../router/metrics.ts';
 import { COLD_START_THRESHOLDS, startPipeline } from '../router/pipeline.ts';
-import { RedisPolicyStore, defaultPolicy } from '../router/policy-store.ts';
+import { RedisPolicyStore, defaultPolicy } from '../state/policy.ts';
 import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts';
 import { ensureUiBuilt } from '../review-ui/build.ts';
 import { startUiServer } from '../review-ui/server/app.ts';

@@ -1,5 +1,9 @@
+import type { Redis } from 'ioredis';
+import { CaseSchema, type Case } from '../core/contracts.ts';
+import type { ReviewQueue } from '../router/types.ts';
+
 /**
- * Review queue (router/review-queue.ts): `<prefix>review:open` (sorted set, the queue), `review:closed` (sorted
+ * Review queue: `<prefix>review:open` (sorted set, the queue), `review:closed` (sorted
  * set of recent verdicts, capped at REVIEW_CLOSED_KEEP by default), `review:case:<caseId>` (each case's JSON).
  * The open queue is bounded by the policy's review capacity, enforced by the escalate stage.
  */
@@ -11,3 +15,131 @@ export const reviewKeys = (prefix: string) => ({
   closed: `${prefix}review:closed`,
   case: (caseId: string): string => `${prefix}review:case:${caseId}`,
 });
+
+/**
+ * Queue order in one sorted-set score, ascending = most urgent first:
+ * risk in thousandths (higher first), then creation time in ms (older first).
+ * 1001 risk buckets * 2^41 ms stays below 2^53, so the score is exact (until 2039).
+ */
+const AGE_SPAN = 2 ** 41;
+export function queueScore(risk: number, createdAt: number): number {
+  const milli = Math.round(Math.min(1, Math.max(0, risk)) * 1000);
+  return (1000 - milli) * AGE_SPAN + Math.min(createdAt, AGE_SPAN - 1);
+}
+
+// KEYS: case key, open set. ARGV: case JSON, score, caseId. Idempotent per caseId: a known case (open or closed) is left alone.
+const ENQUEUE = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+  redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+  return 1
+end
+return 0`;
+
+// KEYS: open set, case key, closed set[, outbox list]. ARGV: caseId, closed case JSON, closedAt[, outbox items...].
+// ZREM is the once-only gate: of two concurrent verdicts exactly one removes the member and writes.
+const CLOSE = `
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+  if #KEYS >= 4 then
+    for i = 4, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+  end
+  return 1
+end
+return 0`;
+
+export interface CloseOptions {
+  /**
+   * Messages appended to a Redis list in the same atomic step as the close, so what must follow a verdict
+   * (a label, a final decision) cannot be lost between closing the case and publishing it.
+   */
+  outbox?: { key: string; items: (closed: Case) => string[] };
+}
+
+export interface ReviewQueueOptions {
+  /** Closed cases kept for the UI's "recently closed" list. */
+  closedKeep?: number;
+}
+
+/** Cases as JSON strings in Redis (keys: state/review.ts): the open sorted set is the queue, the closed one the recent verdicts. */
+export class RedisReviewQueue implements ReviewQueue {
+  private readonly openKey: string;
+  private readonly closedKey: string;
+  private readonly closedKeep: number;
+  private readonly keys: ReturnType<typeof reviewKeys>;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    options: ReviewQueueOptions = {},
+  ) {
+    this.keys = reviewKeys(prefix);
+    this.openKey = this.keys.open;
+    this.closedKey = this.keys.closed;
+    this.closedKeep = options.closedKeep ?? REVIEW_CLOSED_KEEP;
+  }
+
+  private caseKey(caseId: string): string {
+    return this.keys.case(caseId);
+  }
+
+  async enqueue(c: Case): Promise<void> {
+    const parsed = CaseSchema.parse(c);
+    if (parsed.status !== 'open') throw new Error(`enqueue takes open cases; ${parsed.caseId} is ${parsed.status}`);
+    await this.redis.eval(
+      ENQUEUE,
+      2,
+      this.caseKey(parsed.caseId),
+      this.openKey,
+      JSON.stringify(parsed),
+      String(queueScore(parsed.risk, parsed.createdAt)),
+      parsed.caseId,
+    );
+  }
+
+  async listOpen(limit: number): Promise<Case[]> {
+    const ids = await this.redis.zrange(this.openKey, 0, Math.max(0, limit) - 1);
+    return this.getMany(ids);
+  }
+
+  /** Most recently closed first. */
+  async listClosed(limit: number): Promise<Case[]> {
+    const ids = await this.redis.zrevrange(this.closedKey, 0, Math.max(0, limit) - 1);
+    return this.getMany(ids);
+  }
+
+  async openCount(): Promise<number> {
+    return this.redis.zcard(this.openKey);
+  }
+
+  async get(caseId: string): Promise<Case | undefined> {
+    const raw = await this.redis.get(this.caseKey(caseId));
+    return raw === null ? undefined : CaseSchema.parse(JSON.parse(raw));
+  }
+
+  async close(
+    caseId: string,
+    status: 'approved' | 'confirmed_fraud',
+    by: string,
+    note: string,
+    options: CloseOptions = {},
+  ): Promise<Case | undefined> {
+    const current = await this.get(caseId);
+    if (!current || current.status !== 'open') return undefined;
+    const closedAt = Date.now();
+    const closed: Case = { ...current, status, closedAt, closedBy: by, ...(note ? { note } : {}) };
+    const outbox = options.outbox;
+    const keys = [this.openKey, this.caseKey(caseId), this.closedKey, ...(outbox ? [outbox.key] : [])];
+    const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), ...(outbox ? outbox.items(closed) : [])];
+    const won = await this.redis.eval(CLOSE, keys.length, ...keys, ...args);
+    if (won !== 1) return undefined;
+    if (this.closedKeep > 0) await this.redis.zremrangebyrank(this.closedKey, 0, -this.closedKeep - 1);
+    return closed;
+  }
+
+  private async getMany(ids: string[]): Promise<Case[]> {
+    if (ids.length === 0) return [];
+    const raws = await this.redis.mget(ids.map((id) => this.caseKey(id)));
+    return raws.flatMap((raw) => (raw === null ? [] : [CaseSchema.parse(JSON.parse(raw))]));
+  }
+}

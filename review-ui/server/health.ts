@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { decisionStatsKey } from '../../state/decision-stats.ts';
+import { readDecisionStats } from '../../state/decision-stats.ts';
 import { heartbeatPattern, parseHeartbeatKey } from '../../state/heartbeats.ts';
 
 export interface StageHealth {
@@ -82,8 +82,7 @@ export async function readHealth(
             s.status = 'up';
           } else if (status === 'stalled' && s.status !== 'up') s.status = 'stalled';
         });
-        const raw = await redis.hgetall(decisionStatsKey(prefix));
-        byStages = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+        byStages = await readDecisionStats(redis, prefix);
       })(),
       1_500,
     );

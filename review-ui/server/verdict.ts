@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Case, Decision, Label, VerdictBody } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { RedisReviewQueue } from '../../router/review-queue.ts';
+import type { RedisReviewQueue } from '../../state/review.ts';
 import { decisionStatsKey } from '../../state/decision-stats.ts';
 import { OUTBOX_LOCK_TTL_MS, outboxKey, outboxLockKey } from '../../state/ui.ts';
 

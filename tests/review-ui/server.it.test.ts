@@ -7,8 +7,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { ensureUiBuilt } from '../../review-ui/build.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
-import { RedisSampleStore } from '../../router/samples.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { RedisSampleStore } from '../../state/samples.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 let config: Config;
