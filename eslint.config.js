@@ -1,6 +1,11 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+// A Redis key family name followed by ':' and a key segment (a space after ':' is prose, e.g. "drift: usage"),
+// or the samples list that has no segment.
+const redisKey = String.raw`/^(heartbeat|outcome|stats|review|policy|drift|feat|ui):(?!\s)|^samples$/`;
+const redisKeyMessage = 'Redis keys are spelled in state/ only: import the key builder from there';
+
 const io = ['kafkajs', 'ioredis', 'express', 'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:child_process'];
 
 export default tseslint.config(
@@ -20,5 +25,17 @@ export default tseslint.config(
     // Pure logic never imports I/O: models, features math and policy evaluation stay testable without services.
     files: ['detectors/pure/**/*.ts', 'router/pure/**/*.ts', 'producers/world/**/*.ts', 'infra/chaos/pure/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: io.map((name) => ({ name, message: 'pure modules take I/O through parameters' })) }] },
+  },
+  {
+    // Every Redis key is spelled in state/: a key family written in two places drifts apart (issue 11).
+    files: ['**/*.ts'],
+    ignores: ['state/**', 'tests/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: `Literal[value=${redisKey}]`, message: redisKeyMessage },
+        { selector: `TemplateElement[value.raw=${redisKey}]`, message: redisKeyMessage },
+      ],
+    },
   },
 );

@@ -27,7 +27,7 @@ import { createSimulator, type Simulator } from '../producers/simulator.ts';
 import { warmFromModel } from '../detectors/warm.ts';
 import { metrics, serveMetrics } from '../router/metrics.ts';
 import { COLD_START_THRESHOLDS, startPipeline } from '../router/pipeline.ts';
-import { RedisPolicyStore, defaultPolicy } from '../router/policy-store.ts';
+import { RedisPolicyStore, defaultPolicy } from '../state/policy.ts';
 import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts';
 import { ensureUiBuilt } from '../review-ui/build.ts';
 import { startUiServer } from '../review-ui/server/app.ts';

@@ -22,6 +22,8 @@ import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { listModelVersions } from './model-version.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
 import type { Config } from '../core/config.ts';
+import { policyKeys } from '../state/policy.ts';
+import { driftKey } from '../state/drift.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
 
@@ -527,8 +529,9 @@ export function liveDriftTable(d: LiveWorldDrift): string {
 /** The version the current policy serves, else the newest under MODEL_DIR; `from` says which. */
 async function servedVersion(redis: Redis, config: Config): Promise<{ version: string; from: string }> {
   const prefix = config.redis.keyPrefix;
-  const current = await redis.get(`${prefix}policy:current`);
-  const raw = current === null ? null : await redis.get(`${prefix}policy:v:${current}`);
+  const keys = policyKeys(prefix);
+  const current = await redis.get(keys.current);
+  const raw = current === null ? null : await redis.get(keys.doc(current));
   const policy = raw === null ? undefined : PolicySchema.safeParse(JSON.parse(raw));
   if (policy?.success && policy.data.modelVersion) return { version: policy.data.modelVersion, from: `served by policy v${policy.data.version}` };
   const newest = (await listModelVersions(config.modelDir)).at(-1);
@@ -774,7 +777,7 @@ const benchDrift: Command = {
       console.log(`results written to ${out}`);
       return 0;
     } finally {
-      await redis.del(`${benchPrefix}drift:bench`).catch(() => undefined);
+      await redis.del(driftKey(benchPrefix, 'bench')).catch(() => undefined);
       redis.disconnect();
     }
   },

@@ -18,10 +18,11 @@ import {
   type DriftRow,
   type ObservedScores,
 } from './pure/drift.ts';
+import { driftKey } from '../state/drift.ts';
 
 export const DRIFT_REFERENCE_FILE = 'drift-reference.json';
 
-export const driftKey = (prefix: string, modelVersion: string) => `${prefix}drift:${modelVersion}`;
+export { driftKey };
 
 /** The version's drift reference; undefined for versions trained before it existed. A broken file is an error. */
 export async function loadDriftReference(versionDir: string): Promise<DriftReference | undefined> {

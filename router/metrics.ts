@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { kafkaRetryCounts } from '../core/kafka-retries.ts';
+import { countDecisions } from '../state/decision-stats.ts';
 
 const retriesSeen = new Map<string, number>();
 
@@ -114,15 +115,6 @@ export function serveMetrics(port: number, host = '127.0.0.1'): Promise<Server> 
     }
   });
   return new Promise((resolve) => server.listen(port, host, () => resolve(server)));
-}
-
-/** Decision counts by action in Redis (`<prefix>stats:decisions`), what /healthz reports across processes. */
-export async function countDecisions(redis: Redis, prefix: string, counts: Record<string, number>): Promise<void> {
-  const entries = Object.entries(counts);
-  if (entries.length === 0) return;
-  const pipe = redis.pipeline();
-  for (const [action, n] of entries) pipe.hincrby(`${prefix}stats:decisions`, action, n);
-  await pipe.exec();
 }
 
 /**

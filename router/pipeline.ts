@@ -11,9 +11,9 @@ import type { FeatureStore, ModelBundle, ModelThresholds } from '../detectors/ty
 import { detectLogic } from './detect-stage.ts';
 import { escalateLogic } from './escalate-stage.ts';
 import { createPolicySource, type PolicySource } from './policy-source.ts';
-import { RedisPolicyStore, defaultPolicy, policyChannel } from './policy-store.ts';
-import { RedisReviewQueue } from './review-queue.ts';
-import { RedisSampleStore } from './samples.ts';
+import { RedisPolicyStore, defaultPolicy, policyChannel } from '../state/policy.ts';
+import { RedisReviewQueue } from '../state/review.ts';
+import { RedisSampleStore } from '../state/samples.ts';
 import { startStage, type RunningStage } from './stage-runner.ts';
 import { redisFeatureStore } from './serving-models.ts';
 

@@ -2,7 +2,7 @@
  * A stage is "a route for messages": parse, call the stage's logic, produce, commit. The runner owns what the
  * stages share, so each stage is only its logic:
  * - Exactly-once in effect: each input key (tx id) is claimed in Redis by its message before it is decided
- *   (runner/outcomes.ts); outputs and offsets go out in one Kafka transaction; a message redelivered before its
+ *   (state/outcomes.ts); outputs and offsets go out in one Kafka transaction; a message redelivered before its
  *   transaction committed is decided again (feature updates are idempotent per key), one already committed is
  *   skipped by offset.
  * - Fencing: one transactional producer per input partition (runner/producers.ts); partitions run concurrently.
@@ -18,12 +18,12 @@ import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { Config } from '../core/config.ts';
 import { faults, InjectedFault, type Faults } from '../core/faults.ts';
-import { beat as writeHeartbeat, removeHeartbeat } from '../core/heartbeats.ts';
+import { beat as writeHeartbeat, removeHeartbeat } from '../state/heartbeats.ts';
 import { logger } from '../core/logger.ts';
 import { metrics, registerHealth } from './metrics.ts';
 import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
 import { isStalled, readLag, StageStatus, type StageHealth } from './runner/health.ts';
-import { OutcomeStore } from './runner/outcomes.ts';
+import { OutcomeStore } from '../state/outcomes.ts';
 import { PartitionProducers, type PartitionProducer } from './runner/producers.ts';
 
 export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';

@@ -5,6 +5,7 @@ import type { FeatureStore, FeatureVector } from '../types.ts';
 import { LIMITS, cardStateSize, decodeCardStateAt, emptyCardState, encodeCardStateInto, resetCardState, type CardState } from '../pure/card-state.ts';
 import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, featureVector, type FeatureContext } from '../pure/features.ts';
+import { featureCardKey } from '../../state/features.ts';
 
 /**
  * Reads state, version and TTL-refresh time of every card key in one call and returns them packed in one string,
@@ -146,7 +147,7 @@ export class RedisFeatureStore implements FeatureStore {
   }
 
   cardKey(cardId: string): string {
-    return `${this.opts.keyPrefix}feat:{${cardId}}`;
+    return featureCardKey(this.opts.keyPrefix, cardId);
   }
 
   async computeAndApply(txs: Transaction[]): Promise<FeatureVector[]> {

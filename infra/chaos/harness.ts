@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { isolatedConfig, type Config } from '../../core/config.ts';
 import { ensureTopics } from '../../core/kafka.ts';
 import { COLD_START_THRESHOLDS } from '../../router/pipeline.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { Children, type Child } from './children.ts';
 import { Observer, closedCases, dropKeys, featureCounts, waitForGroup } from './observe.ts';
 import { checkInvariants, type Expectation } from './pure/invariants.ts';

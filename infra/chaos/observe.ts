@@ -9,6 +9,8 @@ import type { Admin, Consumer, Kafka, KafkaMessage } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { decodeCardState } from '../../detectors/pure/card-state.ts';
+import { featureCardKey } from '../../state/features.ts';
+import { reviewKeys } from '../../state/review.ts';
 import { sha256, type ClosedCase, type ObservedInput } from './pure/invariants.ts';
 import { sleep } from './services.ts';
 
@@ -181,14 +183,14 @@ export async function committedOffset(admin: Admin, groupId: string, topic: stri
   return p ? BigInt(p.offset) : -1n;
 }
 
-/** Transactions applied per card, from the feature store's packed state (field s of `<prefix>feat:{card}`). */
+/** Transactions applied per card, from the feature store's packed state (field s of state/features.ts featureCardKey). */
 export async function featureCounts(redis: Redis, prefix: string, cards: Iterable<string>): Promise<Map<string, number>> {
   const list = [...cards];
   const out = new Map<string, number>();
   for (let i = 0; i < list.length; i += 500) {
     const chunk = list.slice(i, i + 500);
     const pipe = redis.pipeline();
-    for (const card of chunk) pipe.hgetBuffer(`${prefix}feat:{${card}}`, 's');
+    for (const card of chunk) pipe.hgetBuffer(featureCardKey(prefix, card), 's');
     const res = (await pipe.exec()) ?? [];
     chunk.forEach((card, j) => {
       const [err, buf] = res[j] ?? [null, null];
@@ -199,11 +201,12 @@ export async function featureCounts(redis: Redis, prefix: string, cards: Iterabl
   return out;
 }
 
-/** Cases an analyst closed, from the review queue (router/review-queue.ts keys). */
+/** Cases an analyst closed, from the review queue (state/review.ts keys). */
 export async function closedCases(redis: Redis, prefix: string): Promise<ClosedCase[]> {
-  const ids = await redis.zrange(`${prefix}review:closed`, 0, -1);
+  const keys = reviewKeys(prefix);
+  const ids = await redis.zrange(keys.closed, 0, -1);
   if (ids.length === 0) return [];
-  const raws = await redis.mget(ids.map((id) => `${prefix}review:case:${id}`));
+  const raws = await redis.mget(ids.map((id) => keys.case(id)));
   return raws.flatMap((raw, i) => {
     if (!raw) return [];
     const c = JSON.parse(raw) as { caseId: string; txId: string; status: string };

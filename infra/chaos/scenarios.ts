@@ -2,6 +2,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Transaction } from '../../core/contracts.ts';
+import { reviewKeys } from '../../state/review.ts';
+import { outboxKey } from '../../state/ui.ts';
 import { freePort } from '../redis-local.ts';
 import type { Fault, Scenario, ScenarioCtx } from './harness.ts';
 import { UncommittedWatch, committedOffset } from './observe.ts';
@@ -332,7 +334,7 @@ const verdictsKafkaDown: Scenario = {
     await Promise.all(uis.map((u) => untilHealthy(u.url, 90_000)));
     const sessions = await Promise.all(uis.map((u) => login(u.url, user, password)));
     const want = ctx.env.quick ? 6 : 20;
-    const openKey = `${ctx.config.redis.keyPrefix}review:open`;
+    const openKey = reviewKeys(ctx.config.redis.keyPrefix).open;
     const deadline = Date.now() + 90_000;
     while ((await ctx.env.redis.zcard(openKey)) < want && Date.now() < deadline) await sleep(1_000);
     const ids = await ctx.env.redis.zrange(openKey, 0, want - 1);
@@ -354,7 +356,7 @@ const verdictsKafkaDown: Scenario = {
       const won = pair.filter((s) => s === 200).length;
       if (won > 1) violations.push(`case ${ids[i]} was approved by both UIs`);
     });
-    const outbox = `${ctx.config.redis.keyPrefix}ui:outbox`;
+    const outbox = outboxKey(ctx.config.redis.keyPrefix);
     const drainDeadline = Date.now() + 60_000;
     while ((await ctx.env.redis.llen(outbox)) > 0 && Date.now() < drainDeadline) await sleep(1_000);
     const left = await ctx.env.redis.llen(outbox);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { AUDIT_KEEP, auditKey } from '../../state/ui.ts';
 
 export const AuditEntrySchema = z.object({
   id: z.string(),
@@ -22,9 +23,9 @@ export class AuditLog {
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    private readonly keep = 20_000,
+    private readonly keep = AUDIT_KEEP,
   ) {
-    this.key = `${prefix}ui:audit`;
+    this.key = auditKey(prefix);
   }
 
   async record(entry: Omit<AuditEntry, 'id' | 'at'>): Promise<AuditEntry> {

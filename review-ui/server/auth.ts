@@ -2,6 +2,7 @@ import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type Scry
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { UserInputError } from '../../core/errors.ts';
+import { LOGIN_FAIL_WINDOW_SECONDS, SESSION_TTL_SECONDS, loginFailKey, sessionKey, userKey, userNameOf, userPattern } from '../../state/ui.ts';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, opts: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
@@ -43,7 +44,7 @@ export class UserStore {
   ) {}
 
   private key(name: string): string {
-    return `${this.prefix}ui:user:${name}`;
+    return userKey(this.prefix, name);
   }
 
   /** Creates or (with replace) resets an account. Returns false when it exists and replace is off. */
@@ -60,9 +61,9 @@ export class UserStore {
     const names: string[] = [];
     let cursor = '0';
     do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}ui:user:*`, 'COUNT', 200);
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', userPattern(this.prefix), 'COUNT', 200);
       cursor = next;
-      names.push(...keys.map((k) => k.slice(`${this.prefix}ui:user:`.length)));
+      names.push(...keys.map((k) => userNameOf(this.prefix, k)));
     } while (cursor !== '0');
     return names.sort();
   }
@@ -109,11 +110,11 @@ export class SessionStore {
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly secret: string,
-    readonly ttlSeconds = 8 * 3600,
+    readonly ttlSeconds = SESSION_TTL_SECONDS,
   ) {}
 
   private key(sid: string): string {
-    return `${this.prefix}ui:session:${createHmac('sha256', this.secret).update(sid).digest('hex')}`;
+    return sessionKey(this.prefix, createHmac('sha256', this.secret).update(sid).digest('hex'));
   }
 
   async create(user: string): Promise<{ sid: string; session: Session }> {
@@ -159,11 +160,11 @@ export class LoginLimiter {
     private readonly redis: Redis,
     private readonly prefix: string,
     readonly maxFailures = 5,
-    readonly windowSeconds = 15 * 60,
+    readonly windowSeconds = LOGIN_FAIL_WINDOW_SECONDS,
   ) {}
 
   private key(ip: string, user: string): string {
-    return `${this.prefix}ui:login-fail:${ip}:${user.toLowerCase()}`;
+    return loginFailKey(this.prefix, ip, user);
   }
 
   /** Seconds until another attempt is allowed, or 0 when allowed now. */

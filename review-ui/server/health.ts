@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { readHeartbeats } from '../../core/heartbeats.ts';
+import { readDecisionStats } from '../../state/decision-stats.ts';
+import { readHeartbeats } from '../../state/heartbeats.ts';
 
 export interface StageHealth {
   /** Some member heartbeats and says it is deciding (or has nothing to decide). */
@@ -31,7 +32,7 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-/** Heartbeats (core/heartbeats.ts) hold {instance, at, status, lag, ...} with a ~10 s TTL, found through their index. */
+/** Heartbeats (state/heartbeats.ts) hold {instance, at, status, lag, ...} with a ~10 s TTL, found through their index. */
 export async function readHealth(
   redis: Redis,
   prefix: string,
@@ -73,8 +74,7 @@ export async function readHealth(
             s.status = 'up';
           } else if (status === 'stalled' && s.status !== 'up') s.status = 'stalled';
         });
-        const raw = await redis.hgetall(`${prefix}stats:decisions`);
-        byStages = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Number(v)]));
+        byStages = await readDecisionStats(redis, prefix);
       })(),
       1_500,
     );

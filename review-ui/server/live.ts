@@ -6,6 +6,7 @@ import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { LabelMetrics } from './metrics.ts';
+import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardTxKey } from '../../state/ui.ts';
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
 export const CardTxSchema = z.object({
@@ -275,10 +276,10 @@ export class LiveFeed {
   }
 
   private cardKey(cardId: string): string {
-    return `${this.opts.config.redis.keyPrefix}ui:card:${cardId}`;
+    return cardHistoryKey(this.opts.config.redis.keyPrefix, cardId);
   }
   private txKey(txId: string): string {
-    return `${this.opts.config.redis.keyPrefix}ui:tx:${txId}`;
+    return cardTxKey(this.opts.config.redis.keyPrefix, txId);
   }
 
   private async storeCardHistory(decisions: Decision[]): Promise<void> {
@@ -291,10 +292,10 @@ export class LiveFeed {
         deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
       };
       // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-      p.set(this.txKey(x.txId), JSON.stringify(row), 'EX', 30 * 24 * 3600);
+      p.set(this.txKey(x.txId), JSON.stringify(row), 'EX', CARD_HISTORY_TTL_SECONDS);
       p.zadd(this.cardKey(d.cardId), x.ts, x.txId);
-      p.zremrangebyrank(this.cardKey(d.cardId), 0, -51);
-      p.expire(this.cardKey(d.cardId), 30 * 24 * 3600);
+      p.zremrangebyrank(this.cardKey(d.cardId), 0, -CARD_HISTORY_KEEP - 1);
+      p.expire(this.cardKey(d.cardId), CARD_HISTORY_TTL_SECONDS);
     }
     await p.exec();
   }

@@ -3,7 +3,9 @@ import type { Redis } from 'ioredis';
 import type { Case, Decision, Label, VerdictBody } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { RedisReviewQueue } from '../../router/review-queue.ts';
+import type { RedisReviewQueue } from '../../state/review.ts';
+import { decisionStatsKey } from '../../state/decision-stats.ts';
+import { OUTBOX_LOCK_TTL_MS, outboxKey, outboxLockKey } from '../../state/ui.ts';
 
 interface OutboxItem {
   topic: string;
@@ -52,7 +54,6 @@ export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: s
 
 /** Extends the flush lock only while this process still holds it. */
 const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
-const LOCK_MS = 60_000;
 
 /**
  * Closes a case and publishes its label and final decision. The messages enter a Redis outbox in the same
@@ -77,7 +78,7 @@ export class VerdictService {
     private readonly log: Logger,
     private readonly instanceId: string,
   ) {
-    this.outboxKey = `${config.redis.keyPrefix}ui:outbox`;
+    this.outboxKey = outboxKey(config.redis.keyPrefix);
   }
 
   startRetrying(intervalMs = 5_000): void {
@@ -138,9 +139,9 @@ export class VerdictService {
   }
 
   private async flushOnce(): Promise<number> {
-    const lock = `${this.outboxKey}:lock`;
-    if ((await this.redis.set(lock, this.instanceId, 'PX', LOCK_MS, 'NX')) !== 'OK') return 0;
-    const renew = setInterval(() => void this.redis.eval(RENEW_LUA, 1, lock, this.instanceId, LOCK_MS).catch(() => undefined), 5_000);
+    const lock = outboxLockKey(this.config.redis.keyPrefix);
+    if ((await this.redis.set(lock, this.instanceId, 'PX', OUTBOX_LOCK_TTL_MS, 'NX')) !== 'OK') return 0;
+    const renew = setInterval(() => void this.redis.eval(RENEW_LUA, 1, lock, this.instanceId, OUTBOX_LOCK_TTL_MS).catch(() => undefined), 5_000);
     let sent = 0;
     let producer: Producer | undefined;
     try {
@@ -170,7 +171,7 @@ export class VerdictService {
         for (const i of items) {
           if (i.topic === this.config.topics.decisions) {
             const action = (JSON.parse(i.value) as { action?: string }).action;
-            if (action) p.hincrby(`${this.config.redis.keyPrefix}stats:decisions`, action, 1);
+            if (action) p.hincrby(decisionStatsKey(this.config.redis.keyPrefix), action, 1);
           }
         }
         await p.exec();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alignCurves, cardCurves, compareCards } from '../../review-ui/web/src/compare-data.ts';
 import { ModelPromoteBodySchema, promotionInput, servedModels } from '../../review-ui/server/serving.ts';
-import { defaultPolicy } from '../../router/policy-store.ts';
+import { defaultPolicy } from '../../state/policy.ts';
 import { UserInputError } from '../../core/errors.ts';
 
 const metrics = (auc: number, scen: Record<string, number>) => ({ rocAuc: auc, auprc: auc - 0.2, recallAt1pctFpr: auc - 0.3, perScenarioRecall: scen, flaggedShare: 0.01 });

@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
-import { defaultPolicy } from '../../router/policy-store.ts';
+import { defaultPolicy } from '../../state/policy.ts';
 import { DRIFT_REFERENCE_FILE, recordDrift } from '../../detectors/drift.ts';
 import { buildDriftReference, DriftAccumulator, driftReport, type DriftRow } from '../../detectors/pure/drift.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';

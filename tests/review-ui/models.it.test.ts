@@ -14,7 +14,7 @@ import type { Config } from '../../core/config.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
 import { FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { createKafka, testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 

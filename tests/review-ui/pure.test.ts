@@ -7,7 +7,7 @@ import { previewPolicy } from '../../review-ui/server/preview.ts';
 import { verdictMessages } from '../../review-ui/server/verdict.ts';
 import { amountCurrencies } from '../../review-ui/server/app.ts';
 import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from '../../review-ui/web/src/format.ts';
-import { defaultPolicy } from '../../router/policy-store.ts';
+import { defaultPolicy } from '../../state/policy.ts';
 import type { ScoredSample } from '../../router/types.ts';
 import { openCase, tx } from '../router/review-queue-fixtures.ts';
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { beat, removeHeartbeat } from '../../core/heartbeats.ts';
+import { beat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +8,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { ensureUiBuilt } from '../../review-ui/build.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
-import { RedisSampleStore } from '../../router/samples.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { RedisSampleStore } from '../../state/samples.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 let config: Config;

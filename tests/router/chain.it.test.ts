@@ -7,7 +7,7 @@ import { CaseSchema, DecisionSchema, type Decision, type Transaction } from '../
 import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { COLD_START_THRESHOLDS, startPipeline, type Pipeline } from '../../router/pipeline.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { redisFeatureStore } from '../../router/serving-models.ts';
 import { collect, configEnv, testConfig, testRedis } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';

@@ -15,7 +15,7 @@ import { readDrift } from '../../detectors/drift.ts';
 import type { ModelBundle } from '../../detectors/types.ts';
 import { SCENARIOS, generateStream } from '../../producers/world/index.ts';
 import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../router/policy-store.ts';
+import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { redisFeatureStore } from '../../router/serving-models.ts';
 import { collect, testConfig, testRedis } from '../helpers/services.ts';
 

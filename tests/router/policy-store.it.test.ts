@@ -3,8 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import type { Policy, PolicyInput } from '../../core/contracts.ts';
 import type { ModelThresholds } from '../../detectors/types.ts';
-import { RedisPolicyStore, defaultPolicy, policyChannel } from '../../router/policy-store.ts';
-import { RedisSampleStore } from '../../router/samples.ts';
+import { RedisPolicyStore, defaultPolicy, policyChannel } from '../../state/policy.ts';
+import { RedisSampleStore } from '../../state/samples.ts';
 import type { ScoredSample } from '../../router/types.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideEscalation, decideFirstLine, evaluateRules, previewPolicy, type FirstLineInput } from '../../router/pure/policy.ts';
-import { defaultPolicy } from '../../router/policy-store.ts';
+import { defaultPolicy } from '../../state/policy.ts';
 import type { Policy } from '../../core/contracts.ts';
 
 const base: Policy = defaultPolicy({ detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 }, escalate: { blockAbove: 0.8, allowBelow: 0.3 } });

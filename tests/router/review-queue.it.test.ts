@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
-import { RedisReviewQueue } from '../../router/review-queue.ts';
+import { RedisReviewQueue } from '../../state/review.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 import { openCase } from './review-queue-fixtures.ts';
 

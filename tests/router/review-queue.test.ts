@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { queueScore } from '../../router/review-queue.ts';
+import { queueScore } from '../../state/review.ts';
 
 describe('queueScore', () => {
   const t0 = Date.UTC(2025, 0, 1);

@@ -10,7 +10,7 @@ import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { createRedis } from '../../core/redis.ts';
 import { metrics } from '../../router/metrics.ts';
-import { encodeMarker } from '../../router/runner/outcomes.ts';
+import { encodeMarker } from '../../state/outcomes.ts';
 import { contentHash } from '../../router/runner/batch.ts';
 import { transactionalId } from '../../router/runner/producers.ts';
 import { startStage, type RunningStage, type StageLogic } from '../../router/stage-runner.ts';

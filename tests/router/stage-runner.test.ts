@@ -4,7 +4,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { DeadLetterSchema } from '../../core/contracts.ts';
 import { chunkByBytes, contentHash, deadLetter, splitBatch, type OutMessage } from '../../router/runner/batch.ts';
-import { decodeMarker, encodeMarker } from '../../router/runner/outcomes.ts';
+import { decodeMarker, encodeMarker } from '../../state/outcomes.ts';
 import { isServiceError } from '../../router/stage-runner.ts';
 
 describe('chunkByBytes', () => {

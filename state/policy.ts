@@ -2,7 +2,30 @@ import type { Redis } from 'ioredis';
 import { PolicyInputSchema, PolicySchema, describeZodError, type Policy, type PolicyInput } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
 import type { ModelThresholds } from '../detectors/types.ts';
-import type { PolicyStore } from './types.ts';
+import type { PolicyStore } from '../router/types.ts';
+
+/**
+ * Policy versions: `<prefix>policy:current` (the current version number),
+ * `policy:v:<n>` (each version's JSON), `policy:versions` (sorted set of versions), `policy:counter` (last
+ * version number handed out), and the pub/sub channel `policy:changed`.
+ */
+// unbounded today: see issue 12 (every version ever saved is kept)
+export interface PolicyKeys {
+  current: string;
+  history: string;
+  counter: string;
+  doc: (version: number | string) => string;
+}
+
+export const policyKeys = (prefix: string): PolicyKeys => ({
+  current: `${prefix}policy:current`,
+  history: `${prefix}policy:versions`,
+  counter: `${prefix}policy:counter`,
+  doc: (v) => `${prefix}policy:v:${v}`,
+});
+
+/** Channel a store PUBLISHes the new version number on after every change. */
+export const policyChannel = (prefix: string): string => `${prefix}policy:changed`;
 
 /**
  * Version 1 of the policy: the model card's thresholds, empty lists, and rules that only catch the extreme
@@ -32,7 +55,6 @@ export function defaultPolicy(thresholds: ModelThresholds, modelVersion?: string
 }
 
 /** Channel a store PUBLISHes the new version number on after every change. */
-export const policyChannel = (prefix: string): string => `${prefix}policy:changed`;
 
 // KEYS: current, doc key, history, counter. ARGV: doc JSON. Creates version 1 only if no policy exists yet.
 const INIT = `
@@ -53,7 +75,7 @@ redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1`;
 
 export class RedisPolicyStore implements PolicyStore {
-  private readonly k: { current: string; history: string; counter: string; doc: (v: number) => string };
+  private readonly k: PolicyKeys;
 
   constructor(
     private readonly redis: Redis,
@@ -61,12 +83,7 @@ export class RedisPolicyStore implements PolicyStore {
     /** Version 1, used when Redis holds no policy yet (e.g. defaultPolicy(bundle.thresholds, bundle.version)). */
     private readonly defaults: () => Policy,
   ) {
-    this.k = {
-      current: `${prefix}policy:current`,
-      history: `${prefix}policy:versions`,
-      counter: `${prefix}policy:counter`,
-      doc: (v) => `${prefix}policy:v:${v}`,
-    };
+    this.k = policyKeys(prefix);
   }
 
   async current(): Promise<Policy> {

@@ -9,10 +9,13 @@
  *   aborted transaction, or our own claim whose reply was lost and resent by ioredis): decide it again. The
  *   feature store is idempotent per tx id, so the vector, and the decision, are the same;
  * - another message with the same content: an identical duplicate; with other content: a conflicting one.
- * Messages below the partition's committed offset never get here (runner/producers.ts), so "same source" never
+ * Messages below the partition's committed offset never get here (router/runner/producers.ts), so "same source" never
  * means "published already".
  */
 import type { Redis } from 'ioredis';
+
+/** TTL: the stage's dedupe window (config), passed to OutcomeStore by the runner. */
+export const outcomeKeyPrefix = (prefix: string, stage: string): string => `${prefix}outcome:${stage}:`;
 
 export interface OutcomeMarker {
   source: string;
@@ -53,7 +56,7 @@ export class OutcomeStore {
 
   constructor(redis: Redis, prefix: string, stage: string, ttlSeconds: number) {
     this.redis = redis;
-    this.prefix = `${prefix}outcome:${stage}:`;
+    this.prefix = outcomeKeyPrefix(prefix, stage);
     this.ttlSeconds = ttlSeconds;
     if (!(CLAIM in redis)) redis.defineCommand(CLAIM, { lua: CLAIM_LUA });
   }

@@ -1,7 +1,12 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { RuleHitSchema, ScoresSchema } from '../core/contracts.ts';
-import type { ScoredSample } from './types.ts';
+import type { ScoredSample } from '../router/types.ts';
+
+/** Scored samples: one list `<prefix>samples`, newest first, capped at SAMPLES_CAPACITY by default. */
+export const SAMPLES_CAPACITY = 5_000;
+
+export const samplesKey = (prefix: string): string => `${prefix}samples`;
 
 export const ScoredSampleSchema = z.object({
   txId: z.string().min(1),
@@ -25,9 +30,9 @@ export class RedisSampleStore {
   constructor(
     private readonly redis: Redis,
     prefix: string,
-    readonly capacity = 5_000,
+    readonly capacity = SAMPLES_CAPACITY,
   ) {
-    this.key = `${prefix}samples`;
+    this.key = samplesKey(prefix);
   }
 
   async push(samples: readonly ScoredSample[]): Promise<void> {

@@ -1,6 +1,20 @@
 import type { Redis } from 'ioredis';
 import { CaseSchema, type Case } from '../core/contracts.ts';
-import type { ReviewQueue } from './types.ts';
+import type { ReviewQueue } from '../router/types.ts';
+
+/**
+ * Review queue: `<prefix>review:open` (sorted set, the queue), `review:closed` (sorted
+ * set of recent verdicts, capped at REVIEW_CLOSED_KEEP by default), `review:case:<caseId>` (each case's JSON).
+ * The open queue is bounded by the policy's review capacity, enforced by the escalate stage.
+ */
+export const REVIEW_CLOSED_KEEP = 1000;
+
+// review:case:<id>: unbounded today: see issue 12 (a case's JSON stays after it leaves review:closed)
+export const reviewKeys = (prefix: string) => ({
+  open: `${prefix}review:open`,
+  closed: `${prefix}review:closed`,
+  case: (caseId: string): string => `${prefix}review:case:${caseId}`,
+});
 
 /**
  * Queue order in one sorted-set score, ascending = most urgent first:
@@ -47,24 +61,26 @@ export interface ReviewQueueOptions {
   closedKeep?: number;
 }
 
-/** Cases as JSON strings in Redis; `review:open` (sorted set) is the queue, `review:closed` the recent verdicts. */
+/** Cases as JSON strings in Redis (keys: state/review.ts): the open sorted set is the queue, the closed one the recent verdicts. */
 export class RedisReviewQueue implements ReviewQueue {
   private readonly openKey: string;
   private readonly closedKey: string;
   private readonly closedKeep: number;
+  private readonly keys: ReturnType<typeof reviewKeys>;
 
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    prefix: string,
     options: ReviewQueueOptions = {},
   ) {
-    this.openKey = `${prefix}review:open`;
-    this.closedKey = `${prefix}review:closed`;
-    this.closedKeep = options.closedKeep ?? 1000;
+    this.keys = reviewKeys(prefix);
+    this.openKey = this.keys.open;
+    this.closedKey = this.keys.closed;
+    this.closedKeep = options.closedKeep ?? REVIEW_CLOSED_KEEP;
   }
 
   private caseKey(caseId: string): string {
-    return `${this.prefix}review:case:${caseId}`;
+    return this.keys.case(caseId);
   }
 
   async enqueue(c: Case): Promise<void> {
