@@ -10,7 +10,7 @@
  *   model-card.json / .md    data window, sizes, thresholds, metrics per model and for the routed ensemble
  * A version is written into a hidden temporary folder and renamed into place, so readers never see half of one.
  */
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FeatureContribution } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
@@ -22,6 +22,9 @@ import type { ModelCard } from './model-card.ts';
 import { renderModelCardMarkdown } from './model-card.ts';
 import type { DriftReference } from './pure/drift.ts';
 import { DRIFT_REFERENCE_FILE, loadDriftReference } from './drift.ts';
+import { listModelVersions, MODEL_CARD_JSON } from './version-names.ts';
+
+export { listModelVersions };
 
 export const FILES = {
   features: 'features.json',
@@ -32,11 +35,10 @@ export const FILES = {
   explain: 'explain.json',
   heavyDir: 'heavy',
   driftReference: DRIFT_REFERENCE_FILE,
-  cardJson: 'model-card.json',
+  cardJson: MODEL_CARD_JSON,
   cardMd: 'model-card.md',
 } as const;
 
-const VERSION_RE = /^v\d{8}T\d{6}(\d{3})?Z(-\d+)?$/;
 
 /** The heavy model as this module uses it (implemented by detectors/heavy/). */
 export interface HeavyScorer {
@@ -209,21 +211,6 @@ export async function loadModelVersion(dir: string, opts: { heavyLoader?: HeavyL
   return model;
 }
 
-/** Version folder names under modelDir, oldest first (only complete versions: they hold a model card). */
-export async function listModelVersions(modelDir: string): Promise<string[]> {
-  let entries: string[];
-  try {
-    entries = await readdir(modelDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const complete: string[] = [];
-  for (const e of entries.filter((n) => VERSION_RE.test(n)).sort()) {
-    if (await exists(path.join(modelDir, e, FILES.cardJson))) complete.push(e);
-  }
-  return complete;
-}
 
 /** The newest complete version under modelDir; MODEL_NOT_FOUND (saying how to make one) when there is none. */
 export async function latestModelVersion(modelDir: string, opts: { heavyLoader?: HeavyLoader } = {}): Promise<LoadedModel> {
