@@ -145,7 +145,9 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
   };
 
   let consumer: Consumer | undefined;
-  let producers = new PartitionProducers({ kafka, admin: getAdmin, groupId, topic, transactionTimeoutMs: 10_000 });
+  // The producers of one consumer's lifetime: a rebuild starts a new set, so batches of the old consumer stop.
+  const newProducers = () => new PartitionProducers({ kafka, admin: getAdmin, groupId, topic, transactionTimeoutMs: 10_000 });
+  let producers = newProducers();
   let assigned: number[] = [];
   let stopping = false;
   let rebuilding: Promise<void> | undefined;
@@ -238,7 +240,6 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       dead[r.reason.startsWith(CONFLICTING_DUPLICATE) ? 'conflicting_duplicate' : 'malformed'] += 1;
     }
     let duplicates = repeats;
-    const byOffset = new Map(messages.map((m) => [`${partition}:${m.offset}`, m]));
     let mark = performance.now();
     const phase = (name: string) => {
       const now = performance.now();
@@ -257,7 +258,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
         if (c.again) again += 1;
       } else if (c.holder.hash === p.hash) duplicates += 1;
       else {
-        toPublish.push(deadLetter(byOffset.get(p.source)!, { ...where, partition }, `${CONFLICTING_DUPLICATE}: key ${p.key} was decided from ${c.holder.source} with other content`, MAX_DEAD_LETTER_RAW_BYTES));
+        toPublish.push(deadLetter(p.message, { ...where, partition }, `${CONFLICTING_DUPLICATE}: key ${p.key} was decided from ${c.holder.source} with other content`, MAX_DEAD_LETTER_RAW_BYTES));
         dead.conflicting_duplicate += 1;
       }
     });
@@ -265,7 +266,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     const failures = fresh.length ? await decide(fresh) : [];
     phase('decide');
     for (const f of failures) {
-      toPublish.push(deadLetter(byOffset.get(f.item.parsed.source)!, { ...where, partition }, `stage logic failed ${LOGIC_ATTEMPTS} times: ${f.error.message}`, MAX_DEAD_LETTER_RAW_BYTES));
+      toPublish.push(deadLetter(f.item.parsed.message, { ...where, partition }, `stage logic failed ${LOGIC_ATTEMPTS} times: ${f.error.message}`, MAX_DEAD_LETTER_RAW_BYTES));
       dead.logic_error += 1;
     }
     const freshOut: OutMessage[][] = [];
@@ -345,7 +346,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
   };
 
   const build = async (): Promise<void> => {
-    const owner = new PartitionProducers({ kafka, admin: getAdmin, groupId, topic, transactionTimeoutMs: 10_000 });
+    const owner = newProducers();
     producers = owner;
     const c = kafka.consumer({
       groupId,
@@ -431,7 +432,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     at: Date.now(),
   });
 
-  const beat = () => writeHeartbeat(redis, prefix, stage, instanceId, { ...health() }).catch(() => undefined);
+  const beat = () => writeHeartbeat(redis, prefix, stage, instanceId, health()).catch(() => undefined);
 
   const watch = async () => {
     const now = Date.now();

@@ -23,6 +23,8 @@ export interface ParsedMessage<T> {
   /** Content hash of the raw value: tells an identical resend from a conflicting one with the same key. */
   hash: string;
   receivedAt: number;
+  /** The consumed message itself, for a dead letter if this one turns out to be a conflicting duplicate or poison. */
+  message: KafkaMessage;
 }
 
 export interface Rejected {
@@ -84,7 +86,7 @@ export function splitBatch<T>(
       continue;
     }
     seen.add(copy);
-    parsed.push({ value: r.data, key, hash, source: `${partition}:${m.offset}`, receivedAt: Number(m.timestamp) });
+    parsed.push({ value: r.data, key, hash, source: `${partition}:${m.offset}`, receivedAt: Number(m.timestamp), message: m });
   }
   return { parsed, rejected, repeats };
 }
