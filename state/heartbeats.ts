@@ -15,7 +15,7 @@ const PRUNE_AFTER_MS = 60_000;
 export const heartbeatKey = (prefix: string, stage: string, instance: string): string => `${prefix}heartbeat:${stage}:${instance}`;
 export const heartbeatIndexKey = (prefix: string): string => `${prefix}heartbeats`;
 
-export async function beat(redis: Redis, prefix: string, stage: string, instance: string, value: { at: number }): Promise<void> {
+export async function beat<V extends { at: number }>(redis: Redis, prefix: string, stage: string, instance: string, value: V): Promise<void> {
   await redis
     .multi()
     .set(heartbeatKey(prefix, stage, instance), JSON.stringify(value), 'PX', HEARTBEAT_TTL_MS)
