@@ -21,6 +21,8 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           maxWorkers: 2,
+          // Polls wait on real services and a browser on a shared 2-core machine: 1 s (the default) is too short.
+          expect: { poll: { timeout: 15_000, interval: 100 } },
           sequence: { groupOrder: 1 },
         },
       },

@@ -369,7 +369,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       after: { status: done.closed.status, note: body.note, closedAt: done.closed.closedAt, decision: done.decision.action, label: done.label.isFraud ? 'fraud' : 'legitimate' },
       ip: req.ip,
     });
-    res.json({ case: done.closed, decision: done.decision, label: done.label });
+    res.json({ case: done.closed, decision: done.decision, label: done.label, published: done.waiting === 0, waiting: done.waiting });
   });
 
   api.get('/policy', async (_req, res) => {

@@ -53,6 +53,9 @@ export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: s
 }
 
 /** Extends the flush lock only while this process still holds it. */
+/** How long a verdict request waits for its label to reach Kafka before answering "queued". */
+const PUBLISH_WAIT_MS = 2_000;
+
 const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 
 /**
@@ -89,7 +92,11 @@ export class VerdictService {
     clearInterval(this.timer);
   }
 
-  async decide(caseId: string, verdict: VerdictBody['verdict'], note: string, who: string): Promise<{ closed: Case; decision: Decision; label: Label } | undefined> {
+  /**
+   * Closes the case and stores its messages in the outbox, then waits up to PUBLISH_WAIT_MS for them to reach
+   * Kafka. `waiting` is the outbox length after that wait: 0 means sent; more means they go out on a later flush.
+   */
+  async decide(caseId: string, verdict: VerdictBody['verdict'], note: string, who: string): Promise<{ closed: Case; decision: Decision; label: Label; waiting: number } | undefined> {
     const t = this.config.topics;
     let built: { label: Label; decision: Decision } | undefined;
     const closed = await this.queue.close(caseId, verdict === 'approve' ? 'approved' : 'confirmed_fraud', who, note, {
@@ -106,8 +113,15 @@ export class VerdictService {
       },
     });
     if (!closed || !built) return undefined;
-    await this.flush().catch((err: unknown) => this.log.warn({ err, caseId }, 'verdict stored; publishing will be retried'));
-    return { closed, ...built };
+    // The verdict is durable once it is in the outbox; the analyst waits for Kafka only a moment, not for a broker
+    // that is slow (its first transactional producer creates __transaction_state) or down.
+    const sending = this.flush().catch((err: unknown) => {
+      this.log.warn({ err, caseId }, 'verdict stored; publishing will be retried');
+      return 0;
+    });
+    await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, PUBLISH_WAIT_MS).unref())]);
+    const waiting = await this.redis.llen(this.outboxKey);
+    return { closed, ...built, waiting };
   }
 
   /** Sends what is in the outbox; one process at a time (a short Redis lock) so nothing is trimmed unsent. */

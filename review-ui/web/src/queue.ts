@@ -166,8 +166,9 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
     approve.disabled = fraud.disabled = true;
     result.textContent = 'Sending…';
     try {
-      const r = await api<{ case: Case; decision: { action: string } }>('POST', `/api/cases/${encodeURIComponent(caseId)}/verdict`, { verdict, note: note.value });
-      result.textContent = `Case closed: ${r.case.status.replace('_', ' ')} → final decision ${r.decision.action}, label sent.`;
+      const r = await api<{ case: Case; decision: { action: string }; published: boolean }>('POST', `/api/cases/${encodeURIComponent(caseId)}/verdict`, { verdict, note: note.value });
+      const sent = r.published ? 'label sent.' : 'label queued: it is sent as soon as Kafka answers.';
+      result.textContent = `Case closed: ${r.case.status.replace('_', ' ')} → final decision ${r.decision.action}, ${sent}`;
       result.className = 'ok';
       const next = neighbour(1);
       lastQueue = lastQueue.filter((x) => x !== caseId);
