@@ -1,4 +1,4 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -6,6 +6,7 @@ import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { LabelMetrics } from './metrics.ts';
+import { seekTail } from './tail.ts';
 import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardTxKey } from '../../state/ui.ts';
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
@@ -61,18 +62,6 @@ function percentile(sorted: number[], q: number): number | null {
 /** Milliseconds the pipeline spent on a decision: the sum of its per-stage timings. */
 export const decisionLatency = (d: Decision): number => Object.values(d.timings).reduce((a, b) => a + b, 0);
 
-/** Right after a topic is created its leaders may still be moving: retry what the broker says is retriable. */
-async function fetchOffsetsRetrying(admin: Admin, topic: string, attempts = 8): Promise<Awaited<ReturnType<Admin['fetchTopicOffsets']>>> {
-  for (let i = 1; ; i++) {
-    try {
-      return await admin.fetchTopicOffsets(topic);
-    } catch (err) {
-      if (i >= attempts || (err as { retriable?: boolean }).retriable !== true) throw err;
-      await new Promise((r) => setTimeout(r, 250 * i));
-    }
-  }
-}
-
 export interface LiveFeedOptions {
   config: Config;
   kafka: Kafka;
@@ -119,7 +108,7 @@ export class LiveFeed {
     this.consumer = consumer;
     const joined = new Promise<void>((resolve) => {
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
-        void this.seekTail(consumer, e.payload.memberAssignment, {
+        void seekTail(kafka, consumer, e.payload.memberAssignment, {
           [t.decisions]: backfill.decisions,
           [t.cases]: backfill.cases,
           [t.labels]: backfill.labels,
@@ -154,27 +143,6 @@ export class LiveFeed {
 
   setExtraStats(fn: () => Promise<Record<string, unknown>>): void {
     this.extraStats = fn;
-  }
-
-  private async seekTail(consumer: Consumer, assignment: Record<string, number[]>, perTopic: Record<string, number>): Promise<void> {
-    const admin = this.opts.kafka.admin();
-    await admin.connect();
-    try {
-      for (const [topic, partitions] of Object.entries(assignment)) {
-        const total = perTopic[topic] ?? 0;
-        if (partitions.length === 0) continue;
-        const offsets = await fetchOffsetsRetrying(admin, topic);
-        const each = Math.ceil(total / Math.max(1, offsets.length));
-        for (const o of offsets) {
-          if (!partitions.includes(o.partition)) continue;
-          const start = BigInt(o.high) - BigInt(each);
-          const low = BigInt(o.low);
-          consumer.seek({ topic, partition: o.partition, offset: String(start > low ? start : low) });
-        }
-      }
-    } finally {
-      await admin.disconnect();
-    }
   }
 
   private async onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
