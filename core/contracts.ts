@@ -12,6 +12,12 @@ export const ActionSchema = z.enum([Action.ALLOW, Action.BLOCK, Action.REVIEW]);
 export const Stage = { DETECT: 'detect', ESCALATE: 'escalate', REVIEW: 'review' } as const;
 export type Stage = (typeof Stage)[keyof typeof Stage];
 export const StageSchema = z.enum([Stage.DETECT, Stage.ESCALATE, Stage.REVIEW]);
+/**
+ * The stages that consume Kafka, in flow order (review is a person, deciding through the review UI). Config reads
+ * a consumer group for each (GROUP_<NAME>); router/stages.ts must register each one, the compiler checks it.
+ */
+export const PIPELINE_STAGES = [Stage.DETECT, Stage.ESCALATE] as const;
+export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
 export const Channel = { CARD_PRESENT: 'card_present', ECOMMERCE: 'ecommerce', ATM: 'atm' } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
