@@ -16,12 +16,10 @@ import type { RunningStage } from './stage-runner.ts';
 import { redisFeatureStore } from './serving-models.ts';
 import { STAGES, stageList, type StageContext } from './stages.ts';
 import type { PipelineStage } from '../core/contracts.ts';
+import { coldStartThresholds } from '../detectors/registry.ts';
 
-/** Thresholds used before any model version exists (rules-only mode never reaches them). */
-export const COLD_START_THRESHOLDS: ModelThresholds = {
-  detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 },
-  escalate: { blockAbove: 0.8, allowBelow: 0.3 },
-};
+/** Thresholds used before any model version exists (rules-only mode never reaches them): the registry's. */
+export const COLD_START_THRESHOLDS: ModelThresholds = coldStartThresholds();
 
 export interface PipelineOptions {
   config: Config;
