@@ -18,7 +18,7 @@ import { DRIFT_REFERENCE_FILE } from './drift.ts';
 import type { ModelCard, SliceInfo } from './model-card.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
-import { FIRST_LINE_MODELS } from './registry.ts';
+import { FIRST_LINE_MODELS, type FirstLineModelId } from './registry.ts';
 
 export interface Dataset {
   kind: 'transactions' | 'csv';
@@ -342,8 +342,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
   const scTest = testIdx.map((i) => ds.scenarios[i]);
   const outcomes = routeAll(choice.thresholds, testScores);
   const testMetrics = {
-    isolationForest: modelMetrics(testScores.isolationForest, yTest, scTest),
-    xgboost: modelMetrics(testScores.xgboost, yTest, scTest),
+    ...(Object.fromEntries(FIRST_LINE_MODELS.map((m) => [m.id, modelMetrics(testScores[m.id], yTest, scTest)])) as Record<FirstLineModelId, ModelMetrics>),
     heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
     ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest),
   } satisfies Record<string, ModelMetrics | null>;
