@@ -8,6 +8,7 @@ import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { PIPELINE_STAGES, type PipelineStage } from '../core/contracts.ts';
 import type { Config, Topics } from '../core/config.ts';
+import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import type { RedisReviewQueue } from '../state/review.ts';
 import type { RedisSampleStore } from '../state/samples.ts';
@@ -59,7 +60,7 @@ function defineStage<T, N extends PipelineStage>(spec: StageSpec<T> & { name: N 
     start(ctx, run) {
       const logic = spec.logic(ctx);
       // Heartbeats, metrics and dead letters are labelled by the logic's name: it must be the registered one.
-      if (logic.name !== spec.name) throw new Error(`stage ${spec.name}: its logic calls itself ${JSON.stringify(logic.name)}`);
+      if (logic.name !== spec.name) throw new FraudstreamError(ErrorCodes.INTERNAL, `stage ${spec.name}: its logic calls itself ${JSON.stringify(logic.name)}`);
       return startStage({
         config: ctx.config,
         kafka: run.kafka,
