@@ -2,10 +2,21 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FraudstreamError, ErrorCodes } from './errors.ts';
+import { PIPELINE_STAGES, type PipelineStage } from './contracts.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'a Kafka topic name: letters, digits, . _ -');
+
+/** The variable naming a stage's consumer group: GROUP_DETECT, GROUP_ESCALATE, ... (one per registered stage). */
+export function groupEnvName<S extends PipelineStage>(stage: S): `GROUP_${Uppercase<S>}` {
+  return `GROUP_${stage.toUpperCase()}` as `GROUP_${Uppercase<S>}`;
+}
+
+const groupVars = Object.fromEntries(PIPELINE_STAGES.map((s) => [groupEnvName(s), z.string().min(1).default(s)])) as Record<
+  ReturnType<typeof groupEnvName<PipelineStage>>,
+  z.ZodDefault<z.ZodString>
+>;
 
 /** Every environment variable the project reads, with its default. The README table mirrors this. */
 export const EnvSchema = z.object({
@@ -25,8 +36,7 @@ export const EnvSchema = z.object({
   TOPIC_ESCALATIONS: topicName.default('escalations'),
   TOPIC_CASES: topicName.default('cases'),
   TOPIC_LABELS: topicName.default('labels'),
-  GROUP_DETECT: z.string().min(1).default('detect'),
-  GROUP_ESCALATE: z.string().min(1).default('escalate'),
+  ...groupVars,
   UI_PORT: port.default(8080),
   UI_HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: port.default(9464),
@@ -56,7 +66,8 @@ export interface Config {
   kafka: { brokers: string[]; clientId: string; partitions: number; retentionMs: number };
   redis: { url: string; keyPrefix: string };
   topics: Topics;
-  groups: { detect: string; escalate: string };
+  /** Each pipeline stage's consumer group. */
+  groups: Record<PipelineStage, string>;
   ui: { host: string; port: number; sessionSecret?: string; reviewerSeed?: string };
   metricsPort: number;
   /** A stage member with lag and no committed batch for this long is "stalled" and rebuilt. */
@@ -64,6 +75,10 @@ export interface Config {
   modelDir: string;
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
+}
+
+function stageRecord(value: (stage: PipelineStage) => string): Record<PipelineStage, string> {
+  return Object.fromEntries(PIPELINE_STAGES.map((s) => [s, value(s)])) as Record<PipelineStage, string>;
 }
 
 /** Parse the environment once. A bad value throws naming the variable and what it should be. */
@@ -96,7 +111,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cases: e.TOPIC_CASES,
       labels: e.TOPIC_LABELS,
     },
-    groups: { detect: e.GROUP_DETECT, escalate: e.GROUP_ESCALATE },
+    groups: stageRecord((s) => e[groupEnvName(s)]),
     ui: { host: e.UI_HOST, port: e.UI_PORT, sessionSecret: e.SESSION_SECRET, reviewerSeed: e.REVIEWER_SEED },
     metricsPort: e.METRICS_PORT,
     stallSeconds: e.STAGE_STALL_SECONDS,
@@ -120,7 +135,7 @@ export function isolatedConfig(base: Config, suffix: string): Config {
       cases: t.cases + s,
       labels: t.labels + s,
     },
-    groups: { detect: `${base.groups.detect}${s}`, escalate: `${base.groups.escalate}${s}` },
+    groups: stageRecord((stage) => `${base.groups[stage]}${s}`),
     redis: { ...base.redis, keyPrefix: `${base.redis.keyPrefix}${suffix}:` },
   };
 }
@@ -138,8 +153,7 @@ export function configEnv(config: Config): Record<string, string> {
     TOPIC_ESCALATIONS: config.topics.escalations,
     TOPIC_CASES: config.topics.cases,
     TOPIC_LABELS: config.topics.labels,
-    GROUP_DETECT: config.groups.detect,
-    GROUP_ESCALATE: config.groups.escalate,
+    ...Object.fromEntries(PIPELINE_STAGES.map((s) => [groupEnvName(s), config.groups[s]])),
     MODEL_DIR: config.modelDir,
   };
 }

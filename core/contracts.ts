@@ -4,6 +4,7 @@
  * Ground truth (is it fraud, which scenario) never appears in a Transaction: it arrives later as a Label.
  */
 import { z } from 'zod';
+import { MODEL_IDS, MODELS, stageThresholds, type ModelSpec, type ThresholdKey } from '../detectors/registry.ts';
 
 export const Action = { ALLOW: 'ALLOW', BLOCK: 'BLOCK', REVIEW: 'REVIEW' } as const;
 export type Action = (typeof Action)[keyof typeof Action];
@@ -12,6 +13,12 @@ export const ActionSchema = z.enum([Action.ALLOW, Action.BLOCK, Action.REVIEW]);
 export const Stage = { DETECT: 'detect', ESCALATE: 'escalate', REVIEW: 'review' } as const;
 export type Stage = (typeof Stage)[keyof typeof Stage];
 export const StageSchema = z.enum([Stage.DETECT, Stage.ESCALATE, Stage.REVIEW]);
+/**
+ * The stages that consume Kafka, in flow order (review is a person, deciding through the review UI). Config reads
+ * a consumer group for each (GROUP_<NAME>); router/stages.ts must register each one, the compiler checks it.
+ */
+export const PIPELINE_STAGES = [Stage.DETECT, Stage.ESCALATE] as const;
+export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
 export const Channel = { CARD_PRESENT: 'card_present', ECOMMERCE: 'ecommerce', ATM: 'atm' } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
@@ -42,13 +49,13 @@ export const TransactionSchema = z
   .strict();
 export type Transaction = z.infer<typeof TransactionSchema>;
 
-export const ScoresSchema = z
-  .object({
-    isolationForest: z.number().optional(),
-    xgboost: z.number().optional(),
-    heavy: z.number().optional(),
-  })
-  .strict();
+/** One optional score per model id: a model that did not run leaves its key out. */
+export function scoresSchemaOf<Id extends string>(ids: readonly Id[]) {
+  return z.object(Object.fromEntries(ids.map((id) => [id, z.number().optional()])) as Record<Id, z.ZodOptional<z.ZodNumber>>).strict();
+}
+
+/** A score per registered model (detectors/registry.ts). */
+export const ScoresSchema = scoresSchemaOf(MODEL_IDS);
 export type Scores = z.infer<typeof ScoresSchema>;
 
 export const RuleHitSchema = z.object({
@@ -168,32 +175,20 @@ export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
 const probability = z.number().min(0).max(1);
 
+/** A stage's policy thresholds, one per threshold the models declare (`models`: the registry unless a test says). */
+export function thresholdsSchemaOf<S extends ModelSpec['stage']>(stage: S, models: readonly ModelSpec[] = MODELS) {
+  const shape = Object.fromEntries(stageThresholds(stage, models).map((t) => [t.key, probability.describe(t.description)]));
+  return z.object(shape as Record<ThresholdKey<S>, typeof probability>).strict();
+}
+
 const PolicyBaseSchema = z
   .object({
     version: z.number().int().nonnegative(),
     updatedAt: epochMs,
     updatedBy: z.string(),
     modelVersion: z.string().optional(),
-    thresholds: z
-      .object({
-        detect: z
-          .object({
-            /** XGBoost score at or above which detect blocks outright. */
-            blockAbove: probability,
-            /** XGBoost score below which detect allows (unless the anomaly score says otherwise). */
-            allowBelow: probability,
-            /** Isolation forest score at or above which a transaction is escalated even if XGBoost is calm. */
-            anomalyEscalateAbove: probability,
-          })
-          .strict(),
-        escalate: z
-          .object({
-            blockAbove: probability,
-            allowBelow: probability,
-          })
-          .strict(),
-      })
-      .strict(),
+    /** Each stage's thresholds, as the registered models declare them (detectors/registry.ts). */
+    thresholds: z.object({ detect: thresholdsSchemaOf('detect'), escalate: thresholdsSchemaOf('escalate') }).strict(),
     rules: z
       .object({
         /** Amounts above this (minor units) are blocked; null disables. */

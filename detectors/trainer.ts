@@ -18,6 +18,7 @@ import { DRIFT_REFERENCE_FILE } from './drift.ts';
 import type { ModelCard, SliceInfo } from './model-card.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
+import { FIRST_LINE_MODELS, type FirstLineModelId } from './registry.ts';
 
 export interface Dataset {
   kind: 'transactions' | 'csv';
@@ -341,8 +342,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
   const scTest = testIdx.map((i) => ds.scenarios[i]);
   const outcomes = routeAll(choice.thresholds, testScores);
   const testMetrics = {
-    isolationForest: modelMetrics(testScores.isolationForest, yTest, scTest),
-    xgboost: modelMetrics(testScores.xgboost, yTest, scTest),
+    ...(Object.fromEntries(FIRST_LINE_MODELS.map((m) => [m.id, modelMetrics(testScores[m.id], yTest, scTest)])) as Record<FirstLineModelId, ModelMetrics>),
     heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
     ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest),
   } satisfies Record<string, ModelMetrics | null>;
@@ -386,7 +386,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
       file: DRIFT_REFERENCE_FILE,
       bins: DEFAULT_DRIFT_BINS,
       features: ds.featureNames.length,
-      scores: ['isolationForest', 'xgboost'],
+      scores: FIRST_LINE_MODELS.map((m) => m.id),
       featureRows: trainRows.length,
       scoreRows: valAll.length,
       featuresFrom: 'training slice (all rows, fraud included)',
@@ -435,8 +435,7 @@ function testCurves(
     const c = scores && modelCurves(scores, y);
     if (c) curves[name] = c;
   };
-  put('isolationForest', s.isolationForest);
-  put('xgboost', s.xgboost);
+  for (const m of FIRST_LINE_MODELS) put(m.id, s[m.id]);
   put('heavy', s.heavy);
   put('ensemble', ensembleScores(outcomes, s));
   const at = (scores: ArrayLike<number>, name: string, threshold: number) => operatingPoint(name, threshold, (i) => scores[i] >= threshold, y);

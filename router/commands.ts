@@ -6,10 +6,12 @@ import { CEILING_MODES, type CeilingMode } from './bench/ceiling.ts';
 import { loadConfig } from '../core/config.ts';
 import { logger } from '../core/logger.ts';
 import { serveMetrics } from './metrics.ts';
-import { startPipeline, type StageName } from './pipeline.ts';
+import { startPipeline } from './pipeline.ts';
 import { loadNamedVersion, loadServingModels } from './serving-models.ts';
+import { stageList } from './stages.ts';
+import type { PipelineStage } from '../core/contracts.ts';
 
-function stageCommand(name: string, stages: StageName[], summary: string): Command {
+function stageCommand(name: string, stages: PipelineStage[], summary: string): Command {
   return {
     name,
     summary,
@@ -101,9 +103,8 @@ function benchCommand(name: string): Command {
 }
 
 export const commands: Command[] = [
-  stageCommand('detect', ['detect'], 'run the detect stage (features, isolation forest, XGBoost, rules) as a consumer-group member'),
-  stageCommand('escalate', ['escalate'], 'run the escalate stage (card history, heavy model, review queue) as a consumer-group member'),
-  stageCommand('stages', ['detect', 'escalate'], 'run detect and escalate in one process'),
+  ...stageList().map((s) => stageCommand(s.name, [s.name], s.summary)),
+  stageCommand('stages', stageList().map((s) => s.name), `run ${stageList().map((s) => s.name).join(' and ')} in one process`),
   benchCommand('bench'),
   benchCommand('bench pipeline'),
 ];
