@@ -8,7 +8,6 @@ import cookieParser from 'cookie-parser';
 import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import {
-  LoginBodySchema,
   PolicyInputSchema,
   PolicyPreviewBodySchema,
   PolicyRollbackBodySchema,
@@ -29,8 +28,8 @@ import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus, type UiBuildStatus } from '../build.ts';
-import { AuditLog } from './audit.ts';
-import { LoginLimiter, SessionStore, UserStore, tokensEqual, type Session } from './auth.ts';
+import { AuditLog, auditToKafka } from './audit.ts';
+import { LoginLimiter, SessionStore, UserStore, loginRoute, tokensEqual, type Session } from './auth.ts';
 import { cardNorm, travelFromPrevious } from './card.ts';
 import { readHealth } from './health.ts';
 import { LiveFeed } from './live.ts';
@@ -137,11 +136,12 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   await producer.connect();
 
   const users = new UserStore(redis, prefix);
-  const seeded = await users.seed(config.ui.reviewerSeed);
-  if (seeded.length) log.info({ users: seeded }, 'seeded reviewer accounts');
-  const sessions = new SessionStore(redis, prefix, config.ui.sessionSecret ?? 'fraudstream-session-ids');
+  const seeded = await users.bootstrap(config.ui.reviewerSeed);
+  if (seeded.created.length) log.info({ users: seeded.created }, 'seeded reviewer accounts');
+  if (seeded.generated) console.error(`no reviewer accounts and no REVIEWER_SEED: created admin "${seeded.generated.name}" with password ${seeded.generated.password}  (shown once; change it with: fraudstream users passwd ${seeded.generated.name})`);
+  const sessions = new SessionStore(redis, prefix, config.ui.sessionSecret ?? 'fraudstream-session-ids', undefined, config.ui.sessionMaxSeconds);
   const limiter = new LoginLimiter(redis, prefix);
-  const audit = new AuditLog(redis, prefix);
+  const audit = new AuditLog(redis, prefix, undefined, auditToKafka(producer, config.topics.audit, log));
   const queue = new RedisReviewQueue(redis, prefix);
   const samples = new RedisSampleStore(redis, prefix);
   const modelDefaults = opts.policyDefaults ? undefined : await thresholdsFromModels(config.modelDir);
@@ -168,8 +168,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   const app = express();
   app.disable('x-powered-by');
-  // Behind a TLS-terminating proxy on loopback, req.secure reflects https and the cookie gets Secure.
-  app.set('trust proxy', 'loopback');
+  // Off unless TRUST_PROXY names the TLS-terminating proxy: then req.ip and req.secure come from its headers.
+  app.set('trust proxy', config.ui.trustProxy);
   app.use(
     helmet({
       contentSecurityPolicy: {
@@ -233,33 +233,17 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     res.set('Cache-Control', 'no-store').json(health);
   });
 
-  app.post('/api/login', async (req, res) => {
-    // Login CSRF: a cross-site form post carries a foreign Origin (and SameSite=Strict keeps cookies out anyway).
-    const origin = req.get('origin');
-    if (origin && new URL(origin).host !== req.get('host')) {
-      res.status(403).json({ error: 'cross-origin login refused' });
-      return;
-    }
-    const body = parseBody(LoginBodySchema, req.body);
-    const ip = req.ip ?? 'unknown';
-    const wait = await limiter.blockedFor(ip, body.username);
-    if (wait > 0) {
-      res.set('Retry-After', String(wait)).status(429).json({ error: `too many failed logins; try again in ${wait} s` });
-      return;
-    }
-    if (!(await users.check(body.username, body.password))) {
-      await limiter.fail(ip, body.username);
-      await audit.record({ who: body.username.slice(0, 64), action: 'login.failed', target: 'session', ip });
-      res.status(401).json({ error: 'wrong user name or password' });
-      return;
-    }
-    await limiter.succeed(ip, body.username);
-    await sessions.destroy(res.locals.sid);
-    const { sid, session } = await sessions.create(body.username);
-    await audit.record({ who: body.username, action: 'login', target: 'session', ip });
-    res.cookie(SESSION_COOKIE, sid, { ...cookieOptions(req), maxAge: sessions.ttlSeconds * 1000 });
-    res.json({ user: session.user, csrf: session.csrf });
-  });
+  app.post(
+    '/api/login',
+    loginRoute({
+      users,
+      sessions,
+      limiter,
+      audit,
+      currentSid: (res) => res.locals.sid,
+      setCookie: (req, res, sid) => res.cookie(SESSION_COOKIE, sid, { ...cookieOptions(req), maxAge: sessions.ttlSeconds * 1000 }),
+    }),
+  );
 
   // ---------------------------------------------------------------- pages
 
@@ -297,7 +281,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   api.get('/session', (_req, res) => {
     const s = res.locals.session as Session;
-    res.json({ user: s.user, csrf: s.csrf });
+    res.json({ user: s.user, role: s.role, csrf: s.csrf });
   });
 
   api.post('/logout', async (_req, res) => {
@@ -539,6 +523,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await verdicts.flush().catch(() => undefined);
+        await audit.flushed().catch(() => undefined);
         await producer.disconnect().catch(() => undefined);
         await removeHeartbeat(redis, prefix, 'ui', instanceId).catch(() => undefined);
         redis.disconnect();
