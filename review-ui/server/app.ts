@@ -69,6 +69,8 @@ export interface UiServerOptions {
   replaySimulator?: { simulator: Simulator; startedBy: string };
   /** Live feed backfill per topic at start. */
   backfill?: { decisions: number; cases: number; labels: number };
+  /** Slow SSE client bounds (tests make them small). */
+  sse?: { maxBufferedBytes?: number; maxStallMs?: number };
   instanceId?: string;
 }
 
@@ -156,7 +158,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     ? new ReplayController(config, undefined, opts.replaySimulator)
     : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())));
 
-  const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}) });
+  const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
   feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
   await feed.start();
@@ -305,7 +307,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   });
 
   api.get('/stats', async (_req, res) => {
-    res.json({ counts: feed.counts, byStage: feed.countsByStage, series: feed.series(120), openCases: await queue.openCount(), labels: feed.metrics.snapshot() });
+    res.json({ counts: feed.counts, byStage: feed.countsByStage, series: feed.series(120), openCases: await queue.openCount(), labels: feed.metrics.snapshot(), streams: { open: feed.clientCount, slowDropped: feed.slowClientsDropped } });
   });
 
   api.get('/cases', async (req, res) => {

@@ -48,7 +48,17 @@ export interface SecondPoint {
 interface Client {
   res: Response;
   sid: string;
+  /** When a write last found the socket's buffer full (undefined once it drained). */
+  stalledSince?: number;
 }
+
+/**
+ * A browser that stops reading (a frozen tab, a stalled proxy) would make its stream buffer every event in this
+ * process. Past this many bytes queued, or this long without draining, the stream is closed instead; the page
+ * reconnects by itself (retry: 3000) and reloads what it missed.
+ */
+export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
+export const SSE_MAX_STALL_MS = 30_000;
 
 const WINDOW_SECONDS = 300;
 const RECENT_DECISIONS = 500;
@@ -81,6 +91,8 @@ export interface LiveFeedOptions {
   instanceId: string;
   /** Messages re-read from the end of each topic at start, so the page is not empty after a restart. */
   backfill?: { decisions: number; cases: number; labels: number };
+  /** Slow-client bounds (defaults SSE_MAX_BUFFERED_BYTES, SSE_MAX_STALL_MS). */
+  sse?: { maxBufferedBytes?: number; maxStallMs?: number };
 }
 
 /**
@@ -100,6 +112,8 @@ export class LiveFeed {
   private readonly scenarios = new Map<string, string | null>();
   private readonly buckets: SecondBucket[] = [];
   private readonly clients = new Set<Client>();
+  /** Streams closed because their client did not read fast enough (see SSE_MAX_BUFFERED_BYTES). */
+  slowClientsDropped = 0;
   private consumer: Consumer | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private keepalive: NodeJS.Timeout | undefined;
@@ -314,9 +328,12 @@ export class LiveFeed {
   // ------------------------------------------------------------------ SSE
 
   addClient(res: Response, sid: string): void {
-    const client = { res, sid };
+    const client: Client = { res, sid };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
+    res.on('drain', () => {
+      client.stalledSince = undefined;
+    });
   }
 
   /** Ends every stream opened by a session (on logout). */
@@ -345,7 +362,24 @@ export class LiveFeed {
   }
 
   private send(frame: string): void {
-    for (const c of this.clients) c.res.write(frame);
+    const maxBytes = this.opts.sse?.maxBufferedBytes ?? SSE_MAX_BUFFERED_BYTES;
+    const maxStall = this.opts.sse?.maxStallMs ?? SSE_MAX_STALL_MS;
+    const now = Date.now();
+    for (const c of this.clients) {
+      if (c.res.writableLength > maxBytes || (c.stalledSince !== undefined && now - c.stalledSince > maxStall)) {
+        this.dropSlow(c);
+        continue;
+      }
+      if (!c.res.write(frame)) c.stalledSince ??= now;
+    }
+  }
+
+  private dropSlow(c: Client): void {
+    this.clients.delete(c);
+    this.slowClientsDropped += 1;
+    this.opts.log.warn({ buffered: c.res.writableLength, stalledMs: c.stalledSince ? Date.now() - c.stalledSince : 0, dropped: this.slowClientsDropped }, 'live stream closed: the client does not read');
+    // destroy, not end: end() would queue behind the very bytes the client is not reading.
+    c.res.destroy();
   }
 
   private async tick(): Promise<void> {
