@@ -9,7 +9,9 @@ import type { PolicyStore } from '../router/types.ts';
  * `policy:v:<n>` (each version's JSON), `policy:versions` (sorted set of versions), `policy:counter` (last
  * version number handed out), and the pub/sub channel `policy:changed`.
  */
-// unbounded today: see issue 12 (every version ever saved is kept)
+/** The newest POLICY_KEEP_VERSIONS versions are kept (rollback reaches back that far); older ones are deleted. */
+export const POLICY_KEEP_VERSIONS = 1000;
+
 export interface PolicyKeys {
   current: string;
   history: string;
@@ -65,12 +67,17 @@ if tonumber(redis.call('GET', KEYS[4]) or '0') < 1 then redis.call('SET', KEYS[4
 redis.call('ZADD', KEYS[3], 1, '1')
 return 1`;
 
-// KEYS: current, doc key, history. ARGV: doc JSON, version, channel.
+// KEYS: current, doc key, history. ARGV: doc JSON, version, channel, doc key prefix, versions kept.
 // current only moves forward: two racing updates cannot leave the older one current.
 const COMMIT = `
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
 if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[2]) end
+local oldest = tonumber(ARGV[2]) - tonumber(ARGV[5])
+if oldest > 0 then
+  for _, v in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', oldest)) do redis.call('DEL', ARGV[4] .. v) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', oldest)
+end
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1`;
 
@@ -117,6 +124,8 @@ export class RedisPolicyStore implements PolicyStore {
       JSON.stringify(policy),
       String(version),
       policyChannel(this.prefix),
+      this.k.doc(''),
+      String(POLICY_KEEP_VERSIONS),
     );
     return policy;
   }

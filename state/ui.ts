@@ -34,14 +34,22 @@ export const auditKey = (prefix: string): string => `${prefix}ui:audit`;
 /** "<seq> <hash>" of the newest action: a chain cut short at the head no longer matches it. */
 export const auditHeadKey = (prefix: string): string => `${prefix}ui:audit:head`;
 
-// unbounded today: see issue 12 (the outbox list grows while Kafka is unreachable)
+/**
+ * Verdict outbox: labels and final decisions waiting for Kafka. It grows only while Kafka is unreachable; past
+ * OUTBOX_MAX items a verdict is refused (503) rather than queued, since these items must not be dropped.
+ */
+export const OUTBOX_MAX = 100_000;
 export const outboxKey = (prefix: string): string => `${prefix}ui:outbox`;
 /** One process flushes the outbox at a time; the holder renews the lock while it works, so it lapses this long after the holder died or stalled. */
 export const OUTBOX_LOCK_TTL_MS = 60_000;
 export const outboxLockKey = (prefix: string): string => `${outboxKey(prefix)}:lock`;
 
-/** Card history on the case page: the last CARD_HISTORY_KEEP transactions per card, kept CARD_HISTORY_TTL_SECONDS. */
+/**
+ * Card history on the case page: per card, a sorted set of its last CARD_HISTORY_KEEP tx ids (by ts) and a hash
+ * of their rows, trimmed together, expiring CARD_HISTORY_TTL_SECONDS after the card's last transaction. So the
+ * memory is bounded by active cards x CARD_HISTORY_KEEP, not by traffic (a key per decision was 130 M keys a month).
+ */
 export const CARD_HISTORY_KEEP = 50;
 export const CARD_HISTORY_TTL_SECONDS = 30 * 24 * 3600;
 export const cardHistoryKey = (prefix: string, cardId: string): string => `${prefix}ui:card:${cardId}`;
-export const cardTxKey = (prefix: string, txId: string): string => `${prefix}ui:tx:${txId}`;
+export const cardRowsKey = (prefix: string, cardId: string): string => `${prefix}ui:card-rows:${cardId}`;

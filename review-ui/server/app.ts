@@ -481,7 +481,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       res.status(413).json({ error: 'body: too large' });
     } else if (err instanceof UserInputError) {
       res.status(400).json({ error: err.message });
-    } else if (err instanceof FraudstreamError && err.code === ErrorCodes.MISSING_PREREQUISITE) {
+    } else if (err instanceof FraudstreamError && (err.code === ErrorCodes.MISSING_PREREQUISITE || err.code === ErrorCodes.SERVICE_UNAVAILABLE)) {
       res.status(503).json({ error: err.message });
     } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
       res.status(e.status).json({ error: (err as Error).message });

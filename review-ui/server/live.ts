@@ -6,7 +6,7 @@ import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { LabelMetrics } from './metrics.ts';
-import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardTxKey } from '../../state/ui.ts';
+import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
 export const CardTxSchema = z.object({
@@ -59,6 +59,20 @@ interface Client {
  */
 export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
 export const SSE_MAX_STALL_MS = 30_000;
+
+// KEYS: the card's id set, its rows hash. ARGV: ts, txId, row JSON, keep, ttl. Trims both together.
+const STORE_CARD_ROW = `
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if extra > 0 then
+  local old = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+  redis.call('HDEL', KEYS[2], unpack(old))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 1`;
 
 const WINDOW_SECONDS = 300;
 const RECENT_DECISIONS = 500;
@@ -292,8 +306,8 @@ export class LiveFeed {
   private cardKey(cardId: string): string {
     return cardHistoryKey(this.opts.config.redis.keyPrefix, cardId);
   }
-  private txKey(txId: string): string {
-    return cardTxKey(this.opts.config.redis.keyPrefix, txId);
+  private rowsKey(cardId: string): string {
+    return cardRowsKey(this.opts.config.redis.keyPrefix, cardId);
   }
 
   private async storeCardHistory(decisions: Decision[]): Promise<void> {
@@ -306,10 +320,7 @@ export class LiveFeed {
         deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
       };
       // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-      p.set(this.txKey(x.txId), JSON.stringify(row), 'EX', CARD_HISTORY_TTL_SECONDS);
-      p.zadd(this.cardKey(d.cardId), x.ts, x.txId);
-      p.zremrangebyrank(this.cardKey(d.cardId), 0, -CARD_HISTORY_KEEP - 1);
-      p.expire(this.cardKey(d.cardId), CARD_HISTORY_TTL_SECONDS);
+      p.eval(STORE_CARD_ROW, 2, this.cardKey(d.cardId), this.rowsKey(d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
     }
     await p.exec();
   }
@@ -318,7 +329,7 @@ export class LiveFeed {
   async cardHistory(cardId: string, limit = 20): Promise<CardTx[]> {
     const ids = await this.opts.redis.zrevrange(this.cardKey(cardId), 0, limit - 1);
     if (ids.length === 0) return [];
-    const raws = await this.opts.redis.mget(ids.map((id) => this.txKey(id)));
+    const raws = await this.opts.redis.hmget(this.rowsKey(cardId), ...ids);
     return raws.flatMap((raw) => {
       const r = raw === null ? undefined : CardTxSchema.safeParse(JSON.parse(raw)).data;
       return r ? [r] : [];
