@@ -36,6 +36,7 @@ export const EnvSchema = z.object({
   MODEL_DIR: z.string().default('models'),
   DATA_DIR: z.string().default(join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fraudstream')),
   SESSION_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  UI_DEMO_MODE: z.enum(['0', '1'], { message: '0 or 1' }).default('0'),
   UI_SESSION_MAX_HOURS: z.coerce.number().positive().max(24 * 90).default(12),
   TRUST_PROXY: z
     .string()
@@ -76,6 +77,8 @@ export interface Config {
     /** express 'trust proxy': false unless TRUST_PROXY names the proxy whose X-Forwarded-For to believe. */
     trustProxy: false | string;
     auditRetentionMs: number;
+    /** The Replay page may write synthetic transactions and labels into the live topics (npm run demo sets it). */
+    demoMode: boolean;
   };
   metricsPort: number;
   /** A stage member with lag and no committed batch for this long is "stalled" and rebuilt. */
@@ -143,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sessionMaxSeconds: Math.round(e.UI_SESSION_MAX_HOURS * 3600),
       trustProxy: e.TRUST_PROXY === 'off' ? false : e.TRUST_PROXY,
       auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
+      demoMode: e.UI_DEMO_MODE === '1',
     },
     metricsPort: e.METRICS_PORT,
     stallSeconds: e.STAGE_STALL_SECONDS,

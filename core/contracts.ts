@@ -179,6 +179,12 @@ export const DeadLetterSchema = z.object({
 });
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
+/**
+ * What a model version may be called anywhere a name reaches a path: one folder name, no leading dot (so never `.`,
+ * `..` or the trainer's hidden `.tmp-*` folder). Which folders ARE versions is detectors/version-names.ts's VERSION_RE.
+ */
+export const MODEL_VERSION_NAME = /^(?!\.)[A-Za-z0-9._-]{1,128}$/;
+
 // ---------------------------------------------------------------- policy (stored in Redis, edited in the UI)
 
 const probability = z.number().min(0).max(1);
@@ -188,7 +194,7 @@ const PolicyBaseSchema = z
     version: z.number().int().nonnegative(),
     updatedAt: epochMs,
     updatedBy: z.string(),
-    modelVersion: z.string().optional(),
+    modelVersion: z.string().regex(MODEL_VERSION_NAME, 'a model version folder name (letters, digits, . _ -; not starting with a dot)').optional(),
     thresholds: z
       .object({
         detect: z
@@ -293,7 +299,6 @@ export type PolicyPreviewBody = z.infer<typeof PolicyPreviewBodySchema>;
 export const PolicyRollbackBodySchema = z.object({ version: z.number().int().positive() }).strict();
 
 /** A model version is a folder name under MODEL_DIR. */
-export const MODEL_VERSION_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
 export const ModelPromoteBodySchema = z
   .object({

@@ -7,11 +7,11 @@ import type { Config } from '../core/config.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
 import { logger } from '../core/logger.ts';
-import type { FeatureStore, ModelBundle, ModelThresholds } from '../detectors/types.ts';
+import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { detectLogic } from './detect-stage.ts';
 import { escalateLogic } from './escalate-stage.ts';
 import { createPolicySource, type PolicySource } from './policy-source.ts';
-import { RedisPolicyStore, defaultPolicy, policyChannel } from '../state/policy.ts';
+import { RedisPolicyStore, initialPolicy, policyChannel } from '../state/policy.ts';
 import { RedisReviewQueue } from '../state/review.ts';
 import { RedisSampleStore } from '../state/samples.ts';
 import { startStage, type RunningStage } from './stage-runner.ts';
@@ -19,11 +19,7 @@ import { redisFeatureStore } from './serving-models.ts';
 
 export type StageName = 'detect' | 'escalate';
 
-/** Thresholds used before any model version exists (rules-only mode never reaches them). */
-export const COLD_START_THRESHOLDS: ModelThresholds = {
-  detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 },
-  escalate: { blockAbove: 0.8, allowBelow: 0.3 },
-};
+export { COLD_START_THRESHOLDS } from '../state/policy.ts';
 
 export interface PipelineOptions {
   config: Config;
@@ -55,7 +51,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const redis = createRedis(config);
   const subscriber = createRedis(config, 'redis-sub');
   const prefix = config.redis.keyPrefix;
-  const policyStore = new RedisPolicyStore(redis, prefix, () => defaultPolicy(opts.models?.thresholds ?? COLD_START_THRESHOLDS, opts.models?.version));
+  const policyStore = new RedisPolicyStore(redis, prefix, () => initialPolicy(opts.models));
   const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
   const features = (opts.featureStore ?? redisFeatureStore(config))(redis);
   let models = opts.models;

@@ -30,6 +30,20 @@ export const policyKeys = (prefix: string): PolicyKeys => ({
 export const policyChannel = (prefix: string): string => `${prefix}policy:changed`;
 
 /**
+ * Thresholds before any model version exists, for every process that may create policy v1 (stages, console, demo):
+ * whichever starts first writes v1, so they must agree (rules-only mode never reaches them).
+ */
+export const COLD_START_THRESHOLDS: ModelThresholds = {
+  detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 },
+  escalate: { blockAbove: 0.8, allowBelow: 0.3 },
+};
+
+/** Policy v1 as any process creates it: the model's thresholds and version when one is loaded, else the cold-start set. */
+export function initialPolicy(model?: { thresholds: ModelThresholds; version?: string }): Policy {
+  return defaultPolicy(model?.thresholds ?? COLD_START_THRESHOLDS, model?.version);
+}
+
+/**
  * Version 1 of the policy: the model card's thresholds, empty lists, and rules that only catch the extreme
  * (100 000.00 blocked, 2 000.00 escalated) so the models decide the ordinary traffic.
  */
@@ -55,8 +69,6 @@ export function defaultPolicy(thresholds: ModelThresholds, modelVersion?: string
     review: { capacity: 500 },
   });
 }
-
-/** Channel a store PUBLISHes the new version number on after every change. */
 
 // KEYS: current, doc key, history, counter. ARGV: doc JSON. Creates version 1 only if no policy exists yet.
 const INIT = `

@@ -11,14 +11,14 @@ import { createRedis } from '../../core/redis.ts';
 import { logger } from '../../core/logger.ts';
 import type { ModelThresholds } from '../../detectors/types.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
 import { AuditLog, auditToKafka } from './audit.ts';
-import { LoginLimiter, SessionStore, UserStore } from './auth.ts';
+import { LoginLimiter, Roles, SessionStore, UserStore } from './auth.ts';
 import { LiveFeed } from './live.ts';
-import { apiNotFound, errorHandler, loadSession, noStore, requireApiSession, securityHeaders } from './middleware.ts';
+import { apiNotFound, errorHandler, loadSession, noStore, requireApiSession, requireRole, securityHeaders } from './middleware.ts';
 import { listModels } from './models.ts';
 import { ReplayController, loadSimulatorFactory, type Simulator, type SimulatorFactory } from './replay.ts';
 import { servedModels } from './serving.ts';
@@ -36,13 +36,10 @@ import { loginRouter, sessionRouter } from './routes/session.ts';
 export { CSRF_HEADER, SESSION_COOKIE } from './middleware.ts';
 export { amountCurrencies } from './routes/policy.ts';
 
-/** Used when no model card offers thresholds: conservative enough that the first line escalates the unsure. */
-export const FALLBACK_THRESHOLDS: ModelThresholds = {
-  detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.75 },
-  escalate: { blockAbove: 0.85, allowBelow: 0.35 },
-};
-
 export { DEFAULT_DIST };
+
+/** API paths (and everything under them) only an admin may use, read or write. */
+export const ADMIN_PATHS = ['/policy', '/models', '/drift', '/replay'];
 
 export interface UiServerOptions {
   config: Config;
@@ -51,7 +48,7 @@ export interface UiServerOptions {
   port?: number;
   /** Built front end (default review-ui/dist). */
   distDir?: string;
-  /** Version 1 of the policy if Redis has none (default: newest model card's thresholds, else FALLBACK_THRESHOLDS). */
+  /** Version 1 of the policy if Redis has none (default: newest model card's thresholds, else state/policy.ts's cold start). */
   policyDefaults?: () => Policy;
   /** Replay driver (default: producers/simulator.ts when it exists). null disables replay. */
   simulator?: SimulatorFactory | null;
@@ -74,13 +71,14 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-async function thresholdsFromModels(modelDir: string): Promise<{ thresholds: ModelThresholds; version?: string }> {
+/** The newest listed version whose card holds valid thresholds (the console's v1 when Redis has no policy yet). */
+async function newestModelWithThresholds(modelDir: string): Promise<{ thresholds: ModelThresholds; version: string } | undefined> {
   for (const m of await listModels(modelDir)) {
     const t = (m.card as { thresholds?: unknown } | null)?.thresholds;
-    const probe = PolicySchema.safeParse({ ...defaultPolicy(FALLBACK_THRESHOLDS), thresholds: t });
+    const probe = PolicySchema.safeParse({ ...initialPolicy(), thresholds: t });
     if (probe.success) return { thresholds: probe.data.thresholds, version: m.version };
   }
-  return { thresholds: FALLBACK_THRESHOLDS };
+  return undefined;
 }
 
 export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
@@ -105,17 +103,15 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const audit = new AuditLog(redis, prefix, undefined, auditToKafka(producer, config.topics.audit, log));
   const queue = new RedisReviewQueue(redis, prefix);
   const samples = new RedisSampleStore(redis, prefix);
-  const modelDefaults = opts.policyDefaults ? undefined : await thresholdsFromModels(config.modelDir);
-  const policies = new RedisPolicyStore(
-    redis,
-    prefix,
-    opts.policyDefaults ?? (() => defaultPolicy(modelDefaults?.thresholds ?? FALLBACK_THRESHOLDS, modelDefaults?.version)),
-  );
+  const newest = opts.policyDefaults ? undefined : await newestModelWithThresholds(config.modelDir);
+  const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)));
   const verdicts = new VerdictService(config, redis, queue, kafka, log, instanceId);
   verdicts.startRetrying();
+  // The demo's own simulation is demo mode whatever UI_DEMO_MODE says.
+  const demoMode = config.ui.demoMode || opts.replaySimulator !== undefined;
   const replay = opts.replaySimulator
-    ? new ReplayController(config, undefined, opts.replaySimulator)
-    : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())));
+    ? new ReplayController(config, undefined, opts.replaySimulator, demoMode)
+    : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())), undefined, demoMode);
 
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
@@ -149,6 +145,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(sessionRouter(sessionDeps));
   api.use(liveRouter({ feed, queue }));
   api.use(queueRouter({ queue, feed, audit, verdicts }));
+  // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
+  api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
   api.use(policyRouter({ policies, samples, audit, feed }));
   api.use(modelsRouter({ modelDir: config.modelDir, redis, prefix, policies, audit, feed }));
   api.use(replayRouter({ replay, audit }));

@@ -77,7 +77,7 @@ export function requireRole(needed: Role): RequestHandler {
   return (_req, res, next) => {
     const role = sessionRole(res.locals.session);
     if (!roleAllows(role, needed)) {
-      res.status(403).json({ error: `this needs the ${needed} role; your account is ${role ?? 'not logged in'} (an admin can change it: fraudstream users add NAME --role ${needed})` });
+      res.status(403).json({ error: `this needs the ${needed} role; your account is ${role ?? 'without a role'}` });
       return;
     }
     next();

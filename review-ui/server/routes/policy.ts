@@ -6,6 +6,7 @@ import type { RedisSampleStore } from '../../../state/samples.ts';
 import type { AuditLog } from '../audit.ts';
 import type { LiveFeed } from '../live.ts';
 import { parseBody, who } from '../middleware.ts';
+import { VERSION_RE } from '../../../detectors/version-names.ts';
 import { previewPolicy } from '../preview.ts';
 import { SERVED_WINDOW } from './models.ts';
 
@@ -27,6 +28,13 @@ export function amountCurrencies(decisions: ReadonlyArray<Pick<Decision, 'tx'>>)
   return { currency: seen[0] ?? null, seen };
 }
 
+/** A policy edit from the console: PolicyInputSchema, and modelVersion (when given) a version name by VERSION_RE. */
+export const PolicyEditSchema = PolicyInputSchema.superRefine((p, ctx) => {
+  if (p.modelVersion !== undefined && !VERSION_RE.test(p.modelVersion)) {
+    ctx.addIssue({ code: 'custom', path: ['modelVersion'], message: 'a model version name (v<UTC time>, e.g. v20261130T160545082Z)' });
+  }
+});
+
 export function policyRouter({ policies, samples, audit, feed }: PolicyDeps): Router {
   const r = Router();
   r.get('/policy', async (_req, res) => {
@@ -35,7 +43,7 @@ export function policyRouter({ policies, samples, audit, feed }: PolicyDeps): Ro
   });
 
   r.put('/policy', async (req, res) => {
-    const input = parseBody(PolicyInputSchema, req.body);
+    const input = parseBody(PolicyEditSchema, req.body);
     const before = await policies.current();
     const after = await policies.update(input, who(res));
     await audit.record({ who: who(res), action: 'policy.update', target: 'policy', before, after });
