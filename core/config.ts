@@ -37,6 +37,8 @@ export const EnvSchema = z.object({
   TOPIC_CASES: topicName.default('cases'),
   TOPIC_LABELS: topicName.default('labels'),
   ...groupVars,
+  TOPIC_AUDIT: topicName.default('audit'),
+  AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(3_650),
   UI_PORT: port.default(8080),
   UI_HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: port.default(9464),
@@ -44,6 +46,12 @@ export const EnvSchema = z.object({
   MODEL_DIR: z.string().default('models'),
   DATA_DIR: z.string().default(join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fraudstream')),
   SESSION_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  UI_DEMO_MODE: z.enum(['0', '1'], { message: '0 or 1' }).default('0'),
+  UI_SESSION_MAX_HOURS: z.coerce.number().positive().max(24 * 90).default(12),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(off|loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)(,(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?))*$/, 'off, loopback, or a comma-separated list of proxy addresses/CIDRs')
+    .default('off'),
   REVIEWER_SEED: z
     .string()
     .regex(/^[^:,]+:[^,]{8,}(,[^:,]+:[^,]{8,})*$/, 'name:password[,name:password] with passwords of 8+ characters')
@@ -60,6 +68,8 @@ export interface Topics {
   escalations: string;
   cases: string;
   labels: string;
+  /** Review console actions, long retention: the append-only record of who did what. */
+  audit: string;
 }
 
 export interface Config {
@@ -68,13 +78,43 @@ export interface Config {
   topics: Topics;
   /** Each pipeline stage's consumer group. */
   groups: Record<PipelineStage, string>;
-  ui: { host: string; port: number; sessionSecret?: string; reviewerSeed?: string };
+  ui: {
+    host: string;
+    port: number;
+    sessionSecret?: string;
+    reviewerSeed?: string;
+    /** Sessions end this long after login, however active. */
+    sessionMaxSeconds: number;
+    /** express 'trust proxy': false unless TRUST_PROXY names the proxy whose X-Forwarded-For to believe. */
+    trustProxy: false | string;
+    auditRetentionMs: number;
+    /** The Replay page may write synthetic transactions and labels into the live topics (npm run demo sets it). */
+    demoMode: boolean;
+  };
   metricsPort: number;
   /** A stage member with lag and no committed batch for this long is "stalled" and rebuilt. */
   stallSeconds: number;
   modelDir: string;
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
+}
+
+/** Variables whose whole value is a secret: never printed, only their length. */
+export const SECRET_ENV = ['SESSION_SECRET', 'REVIEWER_SEED'] as const;
+
+/** A URL with its password (and a user name that may carry one) replaced: redis://:***@host:6379. */
+export function redactUrl(url: string): string {
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  return `${scheme}***${url.slice(at)}`;
+}
+
+/** What a config message may show of a variable's value: secrets never, URLs without credentials. */
+export function redactEnvValue(name: string, value: string): string {
+  if ((SECRET_ENV as readonly string[]).includes(name)) return `<redacted, ${value.length} characters>`;
+  if (name.endsWith('_URL') || name === 'KAFKA_BROKERS') return redactUrl(value);
+  return value;
 }
 
 function stageRecord(value: (stage: PipelineStage) => string): Record<PipelineStage, string> {
@@ -90,7 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const name = String(i.path[0] ?? '?');
-      return `${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
+      return `${name}=${JSON.stringify(redactEnvValue(name, env[name] ?? ''))}: ${i.message}`;
     });
     throw new FraudstreamError(ErrorCodes.CONFIG_INVALID, `invalid environment: ${lines.join('; ')}`);
   }
@@ -110,9 +150,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       escalations: e.TOPIC_ESCALATIONS,
       cases: e.TOPIC_CASES,
       labels: e.TOPIC_LABELS,
+      audit: e.TOPIC_AUDIT,
     },
     groups: stageRecord((s) => e[groupEnvName(s)]),
-    ui: { host: e.UI_HOST, port: e.UI_PORT, sessionSecret: e.SESSION_SECRET, reviewerSeed: e.REVIEWER_SEED },
+    ui: {
+      host: e.UI_HOST,
+      port: e.UI_PORT,
+      sessionSecret: e.SESSION_SECRET,
+      reviewerSeed: e.REVIEWER_SEED,
+      sessionMaxSeconds: Math.round(e.UI_SESSION_MAX_HOURS * 3600),
+      trustProxy: e.TRUST_PROXY === 'off' ? false : e.TRUST_PROXY,
+      auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
+      demoMode: e.UI_DEMO_MODE === '1',
+    },
     metricsPort: e.METRICS_PORT,
     stallSeconds: e.STAGE_STALL_SECONDS,
     modelDir: e.MODEL_DIR,
@@ -134,6 +184,7 @@ export function isolatedConfig(base: Config, suffix: string): Config {
       escalations: t.escalations + s,
       cases: t.cases + s,
       labels: t.labels + s,
+      audit: t.audit + s,
     },
     groups: stageRecord((stage) => `${base.groups[stage]}${s}`),
     redis: { ...base.redis, keyPrefix: `${base.redis.keyPrefix}${suffix}:` },
@@ -153,6 +204,7 @@ export function configEnv(config: Config): Record<string, string> {
     TOPIC_ESCALATIONS: config.topics.escalations,
     TOPIC_CASES: config.topics.cases,
     TOPIC_LABELS: config.topics.labels,
+    TOPIC_AUDIT: config.topics.audit,
     ...Object.fromEntries(PIPELINE_STAGES.map((s) => [groupEnvName(s), config.groups[s]])),
     MODEL_DIR: config.modelDir,
   };

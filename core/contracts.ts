@@ -30,16 +30,31 @@ const currency = z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. EUR');
 const country = z.string().regex(/^[A-Z]{2}$/, 'ISO 3166 alpha-2 code, e.g. FR');
 const mcc = z.string().regex(/^\d{4}$/, 'four-digit merchant category code');
 
+/** Year 2100: later than any card transaction will be, far below the largest Date (8.64e15), so date math never overflows. */
+export const MAX_TX_TS = 4_102_444_800_000;
+/**
+ * Characters a merchant name may not hold: C0/C1 controls, line/paragraph separators and the bidi embedding,
+ * override and isolate controls, which make a name display as something else ("Trojan Source"). Letter marks
+ * (LRM, RLM, ALM) stay allowed: right-to-left names need them and they cannot reorder text.
+ */
+// eslint-disable-next-line no-control-regex
+export const HOSTILE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
 export const TransactionSchema = z
   .object({
     txId: id,
     cardId: id,
     merchantId: id,
-    merchantName: z.string().max(200),
+    merchantName: z
+      .string()
+      .max(200)
+      .refine((s) => !HOSTILE_TEXT.test(s), {
+        message: 'control or bidi override characters (U+0000-001F, U+007F-009F, U+2028/2029, U+202A-202E, U+2066-2069) are not allowed',
+      }),
     mcc,
     amountMinor: z.number().int().nonnegative(),
     currency,
-    ts: epochMs,
+    ts: epochMs.max(MAX_TX_TS, `epoch milliseconds no later than ${new Date(MAX_TX_TS).toISOString()}`),
     channel: ChannelSchema,
     country,
     lat: z.number().min(-90).max(90),
@@ -171,6 +186,12 @@ export const DeadLetterSchema = z.object({
 });
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
+/**
+ * What a model version may be called anywhere a name reaches a path: one folder name, no leading dot (so never `.`,
+ * `..` or the trainer's hidden `.tmp-*` folder). Which folders ARE versions is detectors/version-names.ts's VERSION_RE.
+ */
+export const MODEL_VERSION_NAME = /^(?!\.)[A-Za-z0-9._-]{1,128}$/;
+
 // ---------------------------------------------------------------- policy (stored in Redis, edited in the UI)
 
 const probability = z.number().min(0).max(1);
@@ -186,7 +207,7 @@ const PolicyBaseSchema = z
     version: z.number().int().nonnegative(),
     updatedAt: epochMs,
     updatedBy: z.string(),
-    modelVersion: z.string().optional(),
+    modelVersion: z.string().regex(MODEL_VERSION_NAME, 'a model version folder name (letters, digits, . _ -; not starting with a dot)').optional(),
     /** Each stage's thresholds, as the registered models declare them (detectors/registry.ts). */
     thresholds: z.object({ detect: thresholdsSchemaOf('detect'), escalate: thresholdsSchemaOf('escalate') }).strict(),
     rules: z
@@ -273,7 +294,6 @@ export type PolicyPreviewBody = z.infer<typeof PolicyPreviewBodySchema>;
 export const PolicyRollbackBodySchema = z.object({ version: z.number().int().positive() }).strict();
 
 /** A model version is a folder name under MODEL_DIR. */
-export const MODEL_VERSION_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
 export const ModelPromoteBodySchema = z
   .object({

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
-import { loadConfig } from '../core/config.ts';
+import { loadConfig, redactUrl } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { benchDetectors } from './bench.ts';
 import { readHistoryFile } from './history-file.ts';
@@ -543,7 +543,7 @@ async function connectRedis(config: Config): Promise<Redis> {
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
   await redis.connect().catch((err: Error) => {
     redis.disconnect();
-    throw new UserInputError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${err.message}); start it or set REDIS_URL`);
+    throw new UserInputError(`cannot reach Redis at REDIS_URL ${redactUrl(config.redis.url)} (${err.message}); start it or set REDIS_URL`);
   });
   return redis;
 }
@@ -730,7 +730,7 @@ const benchDrift: Command = {
     const benchPrefix = `${config.redis.keyPrefix}bench-drift-${process.pid}:`;
     try {
       await redis.connect().catch((err: Error) => {
-        throw new UserInputError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${err.message}); start it or set REDIS_URL`);
+        throw new UserInputError(`cannot reach Redis at REDIS_URL ${redactUrl(config.redis.url)} (${err.message}); start it or set REDIS_URL`);
       });
       let countMs = 0;
       const recordMs: number[] = [];

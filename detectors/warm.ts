@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import type { Config } from '../core/config.ts';
+import { redactUrl, type Config } from '../core/config.ts';
 import type { Transaction } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
 import { historyCardIds, historyTransactions, parseWorldHistory, type WorldHistory } from '../producers/world/index.ts';
@@ -102,7 +102,7 @@ export async function warmFromModel(
   const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
   try {
     await redis.connect().catch((err: Error) => {
-      throw new UserInputError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${err.message}); start it or set REDIS_URL`);
+      throw new UserInputError(`cannot reach Redis at REDIS_URL ${redactUrl(config.redis.url)} (${err.message}); start it or set REDIS_URL`);
     });
     const result = await warmFeatureStore(redis, prefix, { cardIds: historyCardIds(h), transactions: historyTransactions(h) }, { onProgress: (n) => opts.onProgress?.(n, h.events) });
     let driftRowsDeleted = 0;

@@ -7,19 +7,17 @@ import type { Config } from '../core/config.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
 import { logger } from '../core/logger.ts';
-import type { FeatureStore, ModelBundle, ModelThresholds } from '../detectors/types.ts';
+import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { createPolicySource, type PolicySource } from './policy-source.ts';
-import { RedisPolicyStore, defaultPolicy, policyChannel } from '../state/policy.ts';
+import { RedisPolicyStore, initialPolicy, policyChannel } from '../state/policy.ts';
 import { RedisReviewQueue } from '../state/review.ts';
 import { RedisSampleStore } from '../state/samples.ts';
 import type { RunningStage } from './stage-runner.ts';
 import { redisFeatureStore } from './serving-models.ts';
 import { STAGES, stageList, type StageContext } from './stages.ts';
 import type { PipelineStage } from '../core/contracts.ts';
-import { coldStartThresholds } from '../detectors/registry.ts';
 
-/** Thresholds used before any model version exists (rules-only mode never reaches them): the registry's. */
-export const COLD_START_THRESHOLDS: ModelThresholds = coldStartThresholds();
+export { COLD_START_THRESHOLDS } from '../state/policy.ts';
 
 export interface PipelineOptions {
   config: Config;
@@ -52,7 +50,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const redis = createRedis(config);
   const subscriber = createRedis(config, 'redis-sub');
   const prefix = config.redis.keyPrefix;
-  const policyStore = new RedisPolicyStore(redis, prefix, () => defaultPolicy(opts.models?.thresholds ?? COLD_START_THRESHOLDS, opts.models?.version));
+  const policyStore = new RedisPolicyStore(redis, prefix, () => initialPolicy(opts.models));
   const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
   const features = (opts.featureStore ?? redisFeatureStore(config))(redis);
   let models = opts.models;

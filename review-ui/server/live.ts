@@ -7,7 +7,7 @@ import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { LabelMetrics } from './metrics.ts';
 import { seekTail } from './tail.ts';
-import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardTxKey } from '../../state/ui.ts';
+import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
 export const CardTxSchema = z.object({
@@ -49,7 +49,31 @@ export interface SecondPoint {
 interface Client {
   res: Response;
   sid: string;
+  /** When a write last found the socket's buffer full (undefined once it drained). */
+  stalledSince?: number;
 }
+
+/**
+ * A browser that stops reading (a frozen tab, a stalled proxy) would make its stream buffer every event in this
+ * process. Past this many bytes queued, or this long without draining, the stream is closed instead; the page
+ * reconnects by itself (retry: 3000) and reloads what it missed.
+ */
+export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
+export const SSE_MAX_STALL_MS = 30_000;
+
+// KEYS: the card's id set, its rows hash. ARGV: ts, txId, row JSON, keep, ttl. Trims both together.
+const STORE_CARD_ROW = `
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if extra > 0 then
+  local old = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+  redis.call('HDEL', KEYS[2], unpack(old))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 1`;
 
 const WINDOW_SECONDS = 300;
 const RECENT_DECISIONS = 500;
@@ -70,6 +94,8 @@ export interface LiveFeedOptions {
   instanceId: string;
   /** Messages re-read from the end of each topic at start, so the page is not empty after a restart. */
   backfill?: { decisions: number; cases: number; labels: number };
+  /** Slow-client bounds (defaults SSE_MAX_BUFFERED_BYTES, SSE_MAX_STALL_MS). */
+  sse?: { maxBufferedBytes?: number; maxStallMs?: number };
 }
 
 /**
@@ -89,6 +115,8 @@ export class LiveFeed {
   private readonly scenarios = new Map<string, string | null>();
   private readonly buckets: SecondBucket[] = [];
   private readonly clients = new Set<Client>();
+  /** Streams closed because their client did not read fast enough (see SSE_MAX_BUFFERED_BYTES). */
+  slowClientsDropped = 0;
   private consumer: Consumer | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private keepalive: NodeJS.Timeout | undefined;
@@ -246,8 +274,8 @@ export class LiveFeed {
   private cardKey(cardId: string): string {
     return cardHistoryKey(this.opts.config.redis.keyPrefix, cardId);
   }
-  private txKey(txId: string): string {
-    return cardTxKey(this.opts.config.redis.keyPrefix, txId);
+  private rowsKey(cardId: string): string {
+    return cardRowsKey(this.opts.config.redis.keyPrefix, cardId);
   }
 
   private async storeCardHistory(decisions: Decision[]): Promise<void> {
@@ -260,10 +288,7 @@ export class LiveFeed {
         deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
       };
       // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-      p.set(this.txKey(x.txId), JSON.stringify(row), 'EX', CARD_HISTORY_TTL_SECONDS);
-      p.zadd(this.cardKey(d.cardId), x.ts, x.txId);
-      p.zremrangebyrank(this.cardKey(d.cardId), 0, -CARD_HISTORY_KEEP - 1);
-      p.expire(this.cardKey(d.cardId), CARD_HISTORY_TTL_SECONDS);
+      p.eval(STORE_CARD_ROW, 2, this.cardKey(d.cardId), this.rowsKey(d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
     }
     await p.exec();
   }
@@ -272,7 +297,7 @@ export class LiveFeed {
   async cardHistory(cardId: string, limit = 20): Promise<CardTx[]> {
     const ids = await this.opts.redis.zrevrange(this.cardKey(cardId), 0, limit - 1);
     if (ids.length === 0) return [];
-    const raws = await this.opts.redis.mget(ids.map((id) => this.txKey(id)));
+    const raws = await this.opts.redis.hmget(this.rowsKey(cardId), ...ids);
     return raws.flatMap((raw) => {
       const r = raw === null ? undefined : CardTxSchema.safeParse(JSON.parse(raw)).data;
       return r ? [r] : [];
@@ -282,9 +307,12 @@ export class LiveFeed {
   // ------------------------------------------------------------------ SSE
 
   addClient(res: Response, sid: string): void {
-    const client = { res, sid };
+    const client: Client = { res, sid };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
+    res.on('drain', () => {
+      client.stalledSince = undefined;
+    });
   }
 
   /** Ends every stream opened by a session (on logout). */
@@ -313,7 +341,24 @@ export class LiveFeed {
   }
 
   private send(frame: string): void {
-    for (const c of this.clients) c.res.write(frame);
+    const maxBytes = this.opts.sse?.maxBufferedBytes ?? SSE_MAX_BUFFERED_BYTES;
+    const maxStall = this.opts.sse?.maxStallMs ?? SSE_MAX_STALL_MS;
+    const now = Date.now();
+    for (const c of this.clients) {
+      if (c.res.writableLength > maxBytes || (c.stalledSince !== undefined && now - c.stalledSince > maxStall)) {
+        this.dropSlow(c);
+        continue;
+      }
+      if (!c.res.write(frame)) c.stalledSince ??= now;
+    }
+  }
+
+  private dropSlow(c: Client): void {
+    this.clients.delete(c);
+    this.slowClientsDropped += 1;
+    this.opts.log.warn({ buffered: c.res.writableLength, stalledMs: c.stalledSince ? Date.now() - c.stalledSince : 0, dropped: this.slowClientsDropped }, 'live stream closed: the client does not read');
+    // destroy, not end: end() would queue behind the very bytes the client is not reading.
+    c.res.destroy();
   }
 
   private async tick(): Promise<void> {
