@@ -40,7 +40,7 @@ function stageCommand(name: string, stages: PipelineStage[], summary: string): C
 }
 
 const benchUsage =
-  '[--events N] [--rate EPS] [--seconds S] [--share X] [--warmup N] [--model DIR|latest|none] [--train-events N] [--instances N] [--ceiling per-partition|serial] [--ceiling-retry-ms MS] [--soak N] [--json FILE] [--chart FILE.svg]';
+  '[--events N] [--rate EPS] [--seconds S] [--share X] [--warmup N] [--model DIR|latest|none] [--train-events N] [--instances N] [--ceiling per-partition|serial] [--ceiling-retry-ms MS] [--soak N] [--json FILE] [--chart FILE.svg] [--redis-memory [--events N]]';
 
 /** `bench` and its old name `bench pipeline`: one run, the pipeline beside its kafkajs pass-through ceiling. */
 function benchCommand(name: string): Command {
@@ -66,7 +66,18 @@ function benchCommand(name: string): Command {
         ceiling: { type: 'string' },
         json: { type: 'string' },
         chart: { type: 'string' },
+        'redis-memory': { type: 'boolean' },
       });
+      if (v['redis-memory']) {
+        // Redis memory per million decisions instead of the throughput run (router/bench/redis-memory.ts).
+        const events = numberFlag('events', v.events, 100_000, { min: 1_000, max: 5_000_000, integer: true });
+        const { measureRedisMemory, formatRedisMemory } = await import('./bench/redis-memory.ts');
+        const json = v.json ?? 'bench-results/redis-memory.json';
+        const r = await measureRedisMemory({ config: loadConfig(), decisions: events, cards: Math.max(1, Math.round(events / 5)), escalateShare: 0.05, reviewShare: 0.005, json, log: (l) => console.error(l) });
+        console.log(formatRedisMemory(r));
+        console.log(`\nresults written to ${json}`);
+        return;
+      }
       if (positionals.length) throw new UserInputError(`${name}: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream ${name} ${benchUsage}`);
       const events = numberFlag('events', v.events, 20_000, { min: 1_000, max: 5_000_000, integer: true });
       const rate = numberFlag('rate', v.rate, 500, { min: 1, max: 100_000 });

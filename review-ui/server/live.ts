@@ -75,6 +75,22 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1`;
 
+/** Writes each decision's row into its card's bounded history (one pipeline). The bench measures this too. */
+export async function storeCardHistory(redis: Redis, prefix: string, decisions: ReadonlyArray<Pick<Decision, 'cardId' | 'tx' | 'action' | 'stage' | 'decidedAt'>>): Promise<void> {
+  const p = redis.pipeline();
+  for (const d of decisions) {
+    const x = d.tx;
+    const row: CardTx = {
+      txId: x.txId, ts: x.ts, amountMinor: x.amountMinor, currency: x.currency, merchantId: x.merchantId,
+      merchantName: x.merchantName, mcc: x.mcc, country: x.country, channel: x.channel, lat: x.lat, lon: x.lon,
+      deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
+    };
+    // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
+    p.eval(STORE_CARD_ROW, 2, cardHistoryKey(prefix, d.cardId), cardRowsKey(prefix, d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
+  }
+  await p.exec();
+}
+
 const WINDOW_SECONDS = 300;
 const RECENT_DECISIONS = 500;
 
@@ -218,7 +234,7 @@ export class LiveFeed {
       this.broadcast('decision', { ...d, scenario: this.scenarios.get(d.txId) });
       for (const l of this.listeners) l(d);
     }
-    await this.storeCardHistory(fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
+    await storeCardHistory(this.opts.redis, this.opts.config.redis.keyPrefix, fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
   }
 
   private onCase(c: Case): void {
@@ -278,20 +294,6 @@ export class LiveFeed {
     return cardRowsKey(this.opts.config.redis.keyPrefix, cardId);
   }
 
-  private async storeCardHistory(decisions: Decision[]): Promise<void> {
-    const p = this.opts.redis.pipeline();
-    for (const d of decisions) {
-      const x = d.tx;
-      const row: CardTx = {
-        txId: x.txId, ts: x.ts, amountMinor: x.amountMinor, currency: x.currency, merchantId: x.merchantId,
-        merchantName: x.merchantName, mcc: x.mcc, country: x.country, channel: x.channel, lat: x.lat, lon: x.lon,
-        deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
-      };
-      // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-      p.eval(STORE_CARD_ROW, 2, this.cardKey(d.cardId), this.rowsKey(d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
-    }
-    await p.exec();
-  }
 
   /** The card's most recent transactions the UI has seen, newest first. */
   async cardHistory(cardId: string, limit = 20): Promise<CardTx[]> {

@@ -7,7 +7,9 @@ import { recordDrift } from '../../detectors/drift.ts';
 import { DRIFT_TTL_SECONDS, driftKey } from '../../state/drift.ts';
 import { POLICY_KEEP_VERSIONS, RedisPolicyStore, defaultPolicy, policyKeys } from '../../state/policy.ts';
 import { CLOSED_CASE_TTL_SECONDS, RedisReviewQueue, reviewKeys } from '../../state/review.ts';
-import { openCase } from '../router/review-queue-fixtures.ts';
+import { storeCardHistory } from '../../review-ui/server/live.ts';
+import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
+import { openCase, tx } from '../router/review-queue-fixtures.ts';
 import { dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
 let config: Config;
@@ -68,5 +70,19 @@ describe('Redis bounds', () => {
     await recordDrift(redis, prefix, 'v-old', { amount: [1, 2, 3] });
     const ttl = await redis.ttl(driftKey(prefix, 'v-old'));
     expect(ttl).toBeGreaterThan(DRIFT_TTL_SECONDS - 60);
+  });
+
+  it(`card history keeps the last ${CARD_HISTORY_KEEP} transactions per card, ids and rows together, with a TTL`, async () => {
+    const decisions = Array.from({ length: CARD_HISTORY_KEEP + 15 }, (_, i) => {
+      const t = tx({ txId: `h-${i}`, cardId: 'card-h', ts: 1_767_225_600_000 + i * 1000 });
+      return { cardId: 'card-h', tx: t, action: 'ALLOW' as const, stage: 'detect' as const, decidedAt: t.ts };
+    });
+    await storeCardHistory(redis, prefix, decisions.slice(0, 30));
+    await storeCardHistory(redis, prefix, decisions.slice(30));
+    const ids = await redis.zrange(cardHistoryKey(prefix, 'card-h'), 0, -1);
+    expect(ids.length).toBe(CARD_HISTORY_KEEP);
+    expect(ids[0]).toBe('h-15');
+    expect((await redis.hkeys(cardRowsKey(prefix, 'card-h'))).sort()).toEqual([...ids].sort());
+    for (const key of [cardHistoryKey(prefix, 'card-h'), cardRowsKey(prefix, 'card-h')]) expect(await redis.ttl(key)).toBeGreaterThan(CARD_HISTORY_TTL_SECONDS - 60);
   });
 });

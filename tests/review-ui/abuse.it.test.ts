@@ -16,7 +16,7 @@ import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { AuditLog } from '../../review-ui/server/audit.ts';
 import { SessionStore, UserStore, ipScope } from '../../review-ui/server/auth.ts';
-import { createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
+import { collect, createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
 let config: Config;
 let ui: UiServer;
@@ -171,6 +171,9 @@ describe('audit', () => {
     expect(entries[0]).toMatchObject({ action: 'policy.update', who: 'alice' });
     expect(entries[0]!.hash).toMatch(/^[0-9a-f]{64}$/);
     expect(await audit.verify()).toMatchObject({ ok: true, problems: [] });
+    // The lasting copy: the same entry, hash included, on the audit topic.
+    const seen = await collect(createKafka(config, '-audit-read'), config.topics.audit, (ms) => ms.some((m) => m.value?.toString().includes(entries[0]!.hash!)), 30_000);
+    expect(seen.length).toBeGreaterThan(0);
   });
 
   it('editing, deleting or cutting off an action shows in verify()', async () => {
