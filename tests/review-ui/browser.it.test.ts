@@ -76,7 +76,7 @@ beforeAll(async () => {
       test: { xgboost: metrics, ensemble: { ...metrics, catchRate: 0.93, blockPrecision: 0.88, blockShare: 0.02, reviewShare: 0.005, escalateShare: 0.05, legitBlockedShare: 0.001 } },
     }),
   );
-  config = { ...(await testConfig('uibrowser', { REVIEWER_SEED: 'alice:correct-horse' })), modelDir };
+  config = { ...(await testConfig('uibrowser', { REVIEWER_SEED: 'alice:correct-horse,ana@analyst:analyst-pass', UI_DEMO_MODE: '1' })), modelDir };
   redis = testRedis(config);
   ui = await startUiServer({ config, port: 0, simulator: fakeSimulator, backfill: { decisions: 20, cases: 20, labels: 20 } });
   producer = createProducer(createKafka(config, '-test'));
@@ -114,6 +114,7 @@ describe('review console in a browser', () => {
     await page.waitForURL(`${ui.url}/`);
     await expect.poll(() => page.textContent('#who')).toBe('alice');
     await page.waitForSelector('#conn.up');
+    expect(await page.locator('#nav a').evaluateAll((as) => as.map((a) => (a as HTMLElement).dataset.path))).toEqual(['live', 'queue', 'policy', 'models', 'replay', 'audit']);
   });
 
   it('shows a decision produced into Kafka on the live page, its merchant name as inert text', async () => {
@@ -286,5 +287,20 @@ describe('review console in a browser', () => {
     await page.goto(ui.url);
     expect(new URL(page.url()).pathname).toBe('/login');
     expect(cspViolations).toEqual([]);
+  });
+
+  it('shows an analyst only the pages an analyst may use', async () => {
+    await page.fill('#username', 'ana');
+    await page.fill('#password', 'analyst-pass');
+    await page.click('#submit');
+    await page.waitForURL(`${ui.url}/`);
+    await expect.poll(() => page.textContent('#who')).toBe('ana');
+    expect(await page.locator('#nav a').evaluateAll((as) => as.map((a) => (a as HTMLElement).dataset.path))).toEqual(['live', 'queue', 'audit']);
+    // A typed address to an admin page shows the Live page instead (and its API would answer 403 anyway).
+    await page.goto(`${ui.url}/#/policy`);
+    await expect.poll(() => page.locator('#nav a.active').getAttribute('data-path')).toBe('live');
+    expect((await page.request.get(`${ui.url}/api/policy`)).status()).toBe(403);
+    await page.click('#logout');
+    await page.waitForURL(`${ui.url}/login`);
   });
 });

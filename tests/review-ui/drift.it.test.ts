@@ -137,7 +137,7 @@ describe('drift panel', () => {
     expect(await page.locator('#drift-chart').count()).toBe(0);
   });
 
-  it('GET /api/drift: any version by name, 400 naming the field, 404 unknown, 401 without a session', async () => {
+  it('GET /api/drift: any version by name, 400 naming the field (also for a name that is not a version), 404 unknown, 401 without a session', async () => {
     const live = (await (await page.request.get(`${ui.url}/api/drift?version=v20260401T000000000Z`)).json()) as { served: boolean; liveRows: number; rows: DriftRow[] };
     expect(live.served).toBe(false);
     expect(live.liveRows).toBe(1_500);
@@ -145,7 +145,8 @@ describe('drift panel', () => {
     const bad = await page.request.get(`${ui.url}/api/drift?version=${encodeURIComponent('../etc')}`);
     expect(bad.status()).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/^version:/);
-    expect((await page.request.get(`${ui.url}/api/drift?version=nope`)).status()).toBe(404);
+    expect((await page.request.get(`${ui.url}/api/drift?version=nope`)).status()).toBe(400);
+    expect((await page.request.get(`${ui.url}/api/drift?version=v20991231T000000000Z`)).status()).toBe(404);
     const anon = await fetch(`${ui.url}/api/drift`);
     expect(anon.status).toBe(401);
   });

@@ -166,6 +166,20 @@ describe('models page: promote, serving, rollback', () => {
     expect(await policies.current()).toMatchObject({ version: 3, modelVersion: 'v20260101T000000000Z' });
   });
 
+  it("neither lists nor promotes the trainer's temporary folder or a folder not named as a version", async () => {
+    const before = await policies.current();
+    writeVersion('.tmp-v20260501T000000000Z-4242', {}, Date.now() / 1000);
+    writeVersion('scratch', {}, Date.now() / 1000);
+    const listed = (await (await page.request.get(`${ui.url}/api/models`)).json()) as { versions: Array<{ version: string }> };
+    expect(listed.versions.map((v) => v.version).sort()).toEqual(['v20260101T000000000Z', 'v20260201T000000000Z', 'v20260301T000000000Z']);
+    const { csrf } = (await (await page.request.get(`${ui.url}/api/session`)).json()) as { csrf: string };
+    for (const version of ['.tmp-v20260501T000000000Z-4242', 'scratch']) {
+      const res = await page.request.post(`${ui.url}/api/models/promote`, { data: { version }, headers: { 'X-CSRF-Token': csrf } });
+      expect(res.status(), version).toBe(400);
+    }
+    expect((await policies.current()).version).toBe(before.version);
+  });
+
   it('keeps the Policy page from undoing a promotion made after it loaded', async () => {
     await page.click('#nav a[data-path="policy"]');
     const block = page.locator('input[name="detect.blockAbove"]');

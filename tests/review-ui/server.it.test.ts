@@ -8,7 +8,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { ensureUiBuilt } from '../../review-ui/build.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { COLD_START_THRESHOLDS, RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { COLD_START_THRESHOLDS as PIPELINE_COLD_START } from '../../router/pipeline.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
@@ -19,9 +20,9 @@ let redis: Redis;
 const distDir = join(tmpdir(), `fraudstream-no-dist-${randomUUID()}`);
 
 beforeAll(async () => {
-  // A model dir that does not exist: the policy defaults are then FALLBACK_THRESHOLDS, whatever models/ holds.
+  // A model dir that does not exist: policy v1 is then the cold start of state/policy.ts, whatever models/ holds.
   const MODEL_DIR = join(tmpdir(), `fraudstream-no-models-${randomUUID()}`);
-  config = await testConfig('uisrv', { REVIEWER_SEED: 'alice:correct-horse,bob:battery-staple', MODEL_DIR });
+  config = await testConfig('uisrv', { REVIEWER_SEED: 'alice:correct-horse,bob:battery-staple,ana@analyst:analyst-pass', MODEL_DIR });
   redis = testRedis(config);
   ui = await startUiServer({ config, port: 0, distDir, simulator: null, backfill: { decisions: 10, cases: 10, labels: 10 } });
 });
@@ -180,9 +181,81 @@ describe('review UI server', () => {
 
   it('says replay is unavailable when no simulator is present', async () => {
     const { client } = await login('alice', 'correct-horse');
-    const res = await call(client, 'POST', '/api/replay', { action: 'start', rate: 10 });
+    const res = await call(client, 'POST', '/api/replay', { action: 'stop' });
     expect(res.status).toBe(503);
     expect(((await res.json()) as { error: string }).error).toMatch(/simulator/);
+  });
+
+  it('refuses replay into the live topics outside demo mode, with the reason', async () => {
+    const { client } = await login('alice', 'correct-horse');
+    for (const body of [{ action: 'start', rate: 10 }, { action: 'inject', scenario: 'card_testing', count: 5 }, { action: 'speed', rate: 5 }]) {
+      const res = await call(client, 'POST', '/api/replay', body);
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as { error: string }).error).toMatch(/demo mode.*UI_DEMO_MODE=1/);
+    }
+    const status = (await (await call(client, 'GET', '/api/replay')).json()) as { demoMode: boolean; refused?: string };
+    expect(status.demoMode).toBe(false);
+    expect(status.refused).toMatch(/live topics/);
+  });
+
+  it('lets an analyst work cases but refuses policy, models, drift and replay with 403; an admin passes', async () => {
+    const ana = (await login('ana', 'analyst-pass')).client;
+    const alice = (await login('alice', 'correct-horse')).client;
+    expect(((await (await call(ana, 'GET', '/api/session')).json()) as { role: string }).role).toBe('analyst');
+    expect((await call(ana, 'GET', '/api/cases')).status).toBe(200);
+    expect((await call(ana, 'GET', '/api/audit')).status).toBe(200);
+    const current = (await (await call(alice, 'GET', '/api/policy')).json()) as { current: Record<string, unknown> };
+    const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = current.current;
+    const refused = {
+      putPolicy: await call(ana, 'PUT', '/api/policy', input),
+      getPolicy: await call(ana, 'GET', '/api/policy'),
+      rollback: await call(ana, 'POST', '/api/policy/rollback', { version: 1 }),
+      promote: await call(ana, 'POST', '/api/models/promote', { version: 'v20260101T000000000Z' }),
+      models: await call(ana, 'GET', '/api/models'),
+      drift: await call(ana, 'GET', '/api/drift'),
+      replayStart: await call(ana, 'POST', '/api/replay', { action: 'start', rate: 10 }),
+    };
+    for (const [name, res] of Object.entries(refused)) {
+      expect(res.status, name).toBe(403);
+      expect(((await res.json()) as { error: string }).error, name).toBe('this needs the admin role; your account is analyst');
+    }
+    // CSRF is checked before the role: an analyst's verdict without the token is a CSRF refusal.
+    const noToken = await call(ana, 'POST', '/api/cases/nope/verdict', { verdict: 'approve' }, false);
+    expect(noToken.status).toBe(403);
+    expect(((await noToken.json()) as { error: string }).error).toMatch(/CSRF/);
+    expect((await call(ana, 'POST', '/api/cases/nope/verdict', { verdict: 'approve' })).status).toBe(404);
+    const before = (await new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS)).current()).version;
+    const put = await call(alice, 'PUT', '/api/policy', input);
+    expect(put.status).toBe(200);
+    expect(((await put.json()) as { current: { version: number; updatedBy: string } }).current).toMatchObject({ version: before + 1, updatedBy: 'alice' });
+    expect((await call(alice, 'PUT', '/api/policy', input, false)).status).toBe(403);
+  });
+
+  it('refuses model version names that leave MODEL_DIR or are not versions: policy 400, model endpoints 400/404', async () => {
+    const { client } = await login('alice', 'correct-horse');
+    const current = (await (await call(client, 'GET', '/api/policy')).json()) as { current: Record<string, unknown> };
+    const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = current.current;
+    for (const modelVersion of ['../../srv', '..', '.tmp-v20260101T000000000Z-1', 'not-a-version']) {
+      const res = await call(client, 'PUT', '/api/policy', { ...input, modelVersion });
+      expect(res.status, modelVersion).toBe(400);
+      expect(((await res.json()) as { error: string }).error, modelVersion).toMatch(/^modelVersion: /);
+    }
+    for (const version of ['../../srv', '..', '%2e%2e', '.tmp-v20260101T000000000Z-1']) {
+      const drift = await call(client, 'GET', `/api/drift?version=${encodeURIComponent(version)}`);
+      expect(drift.status, version).toBe(400);
+      expect(((await drift.json()) as { error: string }).error, version).toMatch(/^version: /);
+      expect((await call(client, 'POST', '/api/models/promote', { version })).status, version).toBe(400);
+    }
+    // A name by the rule that MODEL_DIR does not hold.
+    expect((await call(client, 'GET', '/api/drift?version=v20260101T000000000Z')).status).toBe(404);
+    expect((await call(client, 'POST', '/api/models/promote', { version: 'v20260101T000000000Z' })).status).toBe(404);
+  });
+
+  it('creates policy v1 with the same cold-start thresholds as the stages (one definition in state/policy.ts)', async () => {
+    expect(PIPELINE_COLD_START).toBe(COLD_START_THRESHOLDS);
+    const v1 = await new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS)).get(1);
+    expect(v1?.updatedBy).toBe('system');
+    expect(v1?.thresholds).toEqual(COLD_START_THRESHOLDS);
   });
 
   it('says the pages are not built, and serves them once they are, without a restart', { timeout: 60_000 }, async () => {
