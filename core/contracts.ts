@@ -145,8 +145,13 @@ export type CaseStatus = z.infer<typeof CaseStatusSchema>;
 export const CaseSchema = z.object({
   caseId: id,
   ...explainedTransaction,
-  /** 0..1, what the queue orders by (with age). */
+  /** 0..1, the heavy model's score. */
   risk: z.number().min(0).max(1),
+  /**
+   * What the queue orders by (then age): the loss an analyst can avoid, min(p x (amount + fee), (1 - p) x friction)
+   * in minor units (router/pure/money.ts expectedLoss). Cases opened before issue 13 lack it and order by risk.
+   */
+  expectedLoss: z.number().nonnegative().optional(),
   status: CaseStatusSchema,
   createdAt: epochMs,
   closedAt: epochMs.optional(),
@@ -202,6 +207,12 @@ export function thresholdsSchemaOf<S extends ModelSpec['stage']>(stage: S, model
   return z.object(shape as Record<ThresholdKey<S>, typeof probability>).strict();
 }
 
+/** Cost and staffing a policy gets when it does not say (and every policy stored before issue 13). */
+export const POLICY_MONEY_DEFAULTS = {
+  money: { chargebackFeeMinor: 2_500, falseBlockCostMinor: 1_000 },
+  review: { analysts: 2, casesPerAnalystHour: 30, slaMinutes: 60 },
+} as const;
+
 const PolicyBaseSchema = z
   .object({
     version: z.number().int().nonnegative(),
@@ -234,8 +245,23 @@ const PolicyBaseSchema = z
       .object({
         /** Open cases allowed in the queue; past it escalate decides on the heavy score alone. */
         capacity: z.number().int().nonnegative(),
+        // Staffing came with issue 13: policies stored before it lack these, so they default instead of failing.
+        analysts: z.number().int().nonnegative().default(POLICY_MONEY_DEFAULTS.review.analysts),
+        casesPerAnalystHour: z.number().positive().max(10_000).default(POLICY_MONEY_DEFAULTS.review.casesPerAnalystHour),
+        /** A case must be decided within this many minutes of being opened. */
+        slaMinutes: z.number().positive().max(7 * 24 * 60).default(POLICY_MONEY_DEFAULTS.review.slaMinutes),
       })
       .strict(),
+    /** What fraud and friction cost, in minor units, so the Policy page can state a change in money. */
+    money: z
+      .object({
+        /** Added to the amount when fraud goes through: the scheme's chargeback fee and handling. */
+        chargebackFeeMinor: z.number().int().nonnegative(),
+        /** What blocking a legitimate payment costs: lost margin, a support contact, a customer who leaves. */
+        falseBlockCostMinor: z.number().int().nonnegative(),
+      })
+      .strict()
+      .default(POLICY_MONEY_DEFAULTS.money),
   })
   .strict();
 

@@ -63,7 +63,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
         const topFeatures = routed.action !== 'ALLOW' && vector && models ? models.explain(vector, k) : [];
         const versions = { model: modelVersion, policy: p.version };
         const timings = { detect: perTxMs };
-        samples.push({ txId: tx.txId, cardId: tx.cardId, merchantId: tx.merchantId, mcc: tx.mcc, country: tx.country, amountMinor: tx.amountMinor, scores, rulesFired: routed.rulesFired, action: routed.action });
+        samples.push({ txId: tx.txId, cardId: tx.cardId, merchantId: tx.merchantId, mcc: tx.mcc, country: tx.country, amountMinor: tx.amountMinor, scores, rulesFired: routed.rulesFired, action: routed.action, ts: tx.ts });
         if (routed.action === 'ESCALATE') {
           const featureMap = vector && models ? Object.fromEntries(models.featureNames.map((n, j) => [n, vector[j] ?? 0])) : {};
           const esc: Escalation = { txId: tx.txId, cardId: tx.cardId, tx, features: featureMap, scores, rulesFired: routed.rulesFired, topFeatures, versions, timings, escalatedAt: Date.now() };

@@ -35,4 +35,8 @@ export interface ScoredSample {
   scores: Scores;
   rulesFired: RuleHit[];
   action: 'ALLOW' | 'BLOCK' | 'REVIEW' | 'ESCALATE';
+  /** The transaction's time (epoch ms): the span a preview's reviews per hour are over. Older samples lack it. */
+  ts?: number;
+  /** Ground truth once a label has come back for the transaction. */
+  isFraud?: boolean;
 }

@@ -18,6 +18,8 @@ export const ScoredSampleSchema = z.object({
   scores: ScoresSchema,
   rulesFired: z.array(RuleHitSchema),
   action: z.enum(['ALLOW', 'BLOCK', 'REVIEW', 'ESCALATE']),
+  ts: z.number().int().nonnegative().optional(),
+  isFraud: z.boolean().optional(),
 }) satisfies z.ZodType<ScoredSample>;
 
 /**

@@ -132,7 +132,7 @@ export class ScenarioCtx {
 async function escalatingPolicy(redis: Redis, config: Config): Promise<void> {
   const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS));
   const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = await store.current();
-  await store.update({ ...input, rules: { ...input.rules, escalateAmountAbove: 20_000, blockAmountAbove: 100_000 }, review: { capacity: 1_000 } }, 'chaos');
+  await store.update({ ...input, rules: { ...input.rules, escalateAmountAbove: 20_000, blockAmountAbove: 100_000 }, review: { ...input.review, capacity: 1_000 } }, 'chaos');
 }
 
 function emptyResult(name: string): ScenarioResult {

@@ -1,5 +1,6 @@
 import type { Policy } from '../../core/contracts.ts';
 import { decideEscalation, decideFirstLine, type FirstLineInput } from '../../router/pure/policy.ts';
+import { moneyDelta, moneyFigures, type MoneyFigures, type MoneyRow } from '../../router/pure/money.ts';
 import type { ScoredSample } from '../../router/types.ts';
 
 export type PreviewAction = 'ALLOW' | 'BLOCK' | 'ESCALATE' | 'REVIEW';
@@ -14,6 +15,8 @@ export interface PreviewResult {
   delta: Counts;
   changed: number;
   examples: Array<{ txId: string; cardId: string; amountMinor: number; from: PreviewAction; to: PreviewAction; reason: string }>;
+  /** The same comparison in money (moneyPreview). */
+  money: MoneyPreview;
 }
 
 const zero = (): Counts => ({ ALLOW: 0, BLOCK: 0, ESCALATE: 0, REVIEW: 0 });
@@ -31,7 +34,7 @@ export function outcome(policy: Policy, s: ScoredSample): { action: PreviewActio
 }
 
 export function previewPolicy(current: Policy, proposed: Policy, samples: readonly ScoredSample[]): PreviewResult {
-  const r: PreviewResult = { samples: samples.length, recorded: zero(), current: zero(), proposed: zero(), delta: zero(), changed: 0, examples: [] };
+  const r: PreviewResult = { samples: samples.length, recorded: zero(), current: zero(), proposed: zero(), delta: zero(), changed: 0, examples: [], money: moneyPreview(current, proposed, samples) };
   for (const s of samples) {
     r.recorded[s.action] += 1;
     const a = outcome(current, s);
@@ -45,4 +48,55 @@ export function previewPolicy(current: Policy, proposed: Policy, samples: readon
   }
   for (const k of Object.keys(r.delta) as PreviewAction[]) r.delta[k] = r.proposed[k] - r.current[k];
   return r;
+}
+
+/**
+ * Where each sample's p(fraud) comes from. No calibrator is served yet, so the xgboost score stands in for a
+ * probability; the page and the CLI say so, since a raw score over- or under-states the money.
+ */
+export const P_FRAUD_SOURCE = 'xgboost score, uncalibrated (no calibrator is served yet)';
+
+/** Block thresholds the curve is drawn at: 0.05, 0.10, ... 1.00. */
+export const CURVE_POINTS = 20;
+
+export interface MoneyPreview {
+  samples: number;
+  /** Hours between the oldest and newest sample's transaction time; 0 when fewer than two carry a time. */
+  spanHours: number;
+  pFraudSource: string;
+  current: MoneyFigures;
+  proposed: MoneyFigures;
+  /** proposed minus current, figure by figure. */
+  delta: MoneyFigures;
+  /** The proposed policy with only detect.blockAbove moved (allowBelow lowered to it where it would cross). */
+  curve: Array<{ blockAbove: number; figures: MoneyFigures }>;
+}
+
+const pFraud = (s: ScoredSample): number => s.scores.xgboost ?? 0;
+
+function spanHoursOf(samples: readonly ScoredSample[]): number {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const s of samples) {
+    if (s.ts === undefined) continue;
+    lo = Math.min(lo, s.ts);
+    hi = Math.max(hi, s.ts);
+  }
+  return hi > lo ? (hi - lo) / 3_600_000 : 0;
+}
+
+/** The money a policy catches and costs on the samples: fraud caught, legitimate money blocked, reviews per hour. */
+export function moneyPreview(current: Policy, proposed: Policy, samples: readonly ScoredSample[]): MoneyPreview {
+  const rows: MoneyRow[] = samples.map((s) => ({ amountMinor: s.amountMinor, pFraud: pFraud(s), ...(s.isFraud === undefined ? {} : { isFraud: s.isFraud }) }));
+  const spanHours = spanHoursOf(samples);
+  const figures = (p: Policy) => moneyFigures(rows, samples.map((s) => outcome(p, s).action), spanHours);
+  const cur = figures(current);
+  const prop = figures(proposed);
+  const curve = Array.from({ length: CURVE_POINTS }, (_, i) => {
+    const blockAbove = (i + 1) / CURVE_POINTS;
+    const d = proposed.thresholds.detect;
+    const moved: Policy = { ...proposed, thresholds: { ...proposed.thresholds, detect: { ...d, blockAbove, allowBelow: Math.min(d.allowBelow, blockAbove) } } };
+    return { blockAbove, figures: figures(moved) };
+  });
+  return { samples: samples.length, spanHours, pFraudSource: P_FRAUD_SOURCE, current: cur, proposed: prop, delta: moneyDelta(cur, prop), curve };
 }

@@ -9,7 +9,8 @@ import { defaultPolicy } from '../../state/policy.ts';
 import { openCase } from './review-queue-fixtures.ts';
 
 const thresholds = { detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 }, escalate: { blockAbove: 0.8, allowBelow: 0.3 } };
-const policy = { ...defaultPolicy(thresholds), review: { capacity: 1_000_000 } };
+const base = defaultPolicy(thresholds);
+const policy = { ...base, review: { ...base.review, capacity: 1_000_000 } };
 
 describe('buildDecision', () => {
   const c: Case = openCase('k', 0.6, 1_000);

@@ -87,7 +87,7 @@ describe('RedisPolicyStore', () => {
     raw.on('message', (_ch: string, msg: string) => rawSeen.push(msg));
     await raw.subscribe(policyChannel(`${config.redis.keyPrefix}watch:`));
     const v1 = await s.current();
-    await s.update({ ...input(v1), review: { capacity: 7 } }, 'alice');
+    await s.update({ ...input(v1), review: { ...input(v1).review, capacity: 7 } }, 'alice');
     for (let i = 0; i < 50 && (seen.length === 0 || rawSeen.length === 0); i++) await new Promise((r) => setTimeout(r, 50));
     expect(seen).toEqual([2]);
     expect(rawSeen).toEqual(['2']);

@@ -68,7 +68,7 @@ describe('escalation policy', () => {
   });
 
   it('a full review queue falls back to the heavy score around the middle of the band', () => {
-    const p = withPolicy({ review: { capacity: 3 } });
+    const p = withPolicy({ review: { ...base.review, capacity: 3 } });
     expect(decideEscalation(p, 0.6, 3)).toMatchObject({ action: 'BLOCK' });
     expect(decideEscalation(p, 0.5, 3)).toMatchObject({ action: 'ALLOW' });
     expect(decideEscalation(p, 0.5, 3).rulesFired[0]?.id).toBe('review.capacity_full');

@@ -1,5 +1,6 @@
 import { api, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
 import { dateTime, h, section, table } from './dom.ts';
+import { moneyCurve, moneyTable } from './policy-money.ts';
 import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from './format.ts';
 
 interface Amounts {
@@ -74,6 +75,11 @@ export function policyView(root: HTMLElement): void {
       const v = (inputs.get(path) as HTMLInputElement).value.trim();
       return v === '' ? null : minorFromInput(v, amounts.currency, what);
     };
+    const cost = (path: string, what: string) => {
+      const v = amount(path, what);
+      if (v === null) throw new Error(`${what}: give an amount (0 for none)`);
+      return v;
+    };
     const l = (path: string) => listOf((inputs.get(path) as HTMLTextAreaElement).value);
     return {
       ...(current.modelVersion ? { modelVersion: current.modelVersion } : {}),
@@ -90,7 +96,8 @@ export function policyView(root: HTMLElement): void {
         escalateMccs: l('rules.escalateMccs'),
       },
       lists: { allowCards: l('lists.allowCards'), blockCards: l('lists.blockCards'), allowMerchants: l('lists.allowMerchants'), blockMerchants: l('lists.blockMerchants') },
-      review: { capacity: n('review.capacity') },
+      review: { capacity: n('review.capacity'), analysts: n('review.analysts'), casesPerAnalystHour: n('review.casesPerAnalystHour'), slaMinutes: n('review.slaMinutes') },
+      money: { chargebackFeeMinor: cost('money.chargebackFeeMinor', 'chargeback fee'), falseBlockCostMinor: cost('money.falseBlockCostMinor', 'cost of blocking a legitimate payment') },
     };
   };
 
@@ -121,7 +128,14 @@ export function policyView(root: HTMLElement): void {
         field('blocked cards', listInput('lists.blockCards', p.lists.blockCards)),
         field('allowed merchants', listInput('lists.allowMerchants', p.lists.allowMerchants)),
         field('blocked merchants', listInput('lists.blockMerchants', p.lists.blockMerchants))),
-      h('fieldset', {}, h('legend', {}, 'Review'), field('queue capacity (open cases)', numberInput('review.capacity', p.review.capacity, { min: 0, step: 1 }))),
+      h('fieldset', {}, h('legend', {}, 'Review'),
+        field('queue capacity (open cases)', numberInput('review.capacity', p.review.capacity, { min: 0, step: 1 })),
+        field('analysts', numberInput('review.analysts', p.review.analysts, { min: 0, step: 1 })),
+        field('cases per analyst hour', numberInput('review.casesPerAnalystHour', p.review.casesPerAnalystHour, { min: 0, step: 'any' })),
+        field('decide within (minutes)', numberInput('review.slaMinutes', p.review.slaMinutes, { min: 1, step: 'any' }), 'the SLA the Live page measures the oldest open case against')),
+      h('fieldset', {}, h('legend', {}, 'Money'),
+        field('chargeback fee', amountInput('money.chargebackFeeMinor', p.money.chargebackFeeMinor), 'added to the amount when fraud goes through'),
+        field('cost of blocking a legitimate payment', amountInput('money.falseBlockCostMinor', p.money.falseBlockCostMinor), 'lost margin, support contact, a customer who leaves')),
       h('div', { class: 'actions' }, previewBtn, applyBtn),
     );
   };
@@ -144,6 +158,8 @@ export function policyView(root: HTMLElement): void {
           : h('p', {}, `${r.samples} transactions; ${r.changed} would be decided differently.`),
         table(['outcome', 'when scored', 'current policy', 'proposed', 'change'], rows, 'compact preview-table'),
         h('p', { class: 'muted' }, 'ESCALATE = sent to the heavy model (no heavy score recorded); REVIEW = would reach a human.'),
+        moneyTable(r.money, amounts.currency),
+        moneyCurve(r.money, amounts.currency),
         r.examples.length
           ? table(['tx', 'card', 'amount', 'from', 'to', 'why'], r.examples.map((e) => [e.txId, e.cardId, amountText(e.amountMinor, null), e.from, e.to, e.reason]), 'compact')
           : '',
