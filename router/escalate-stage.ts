@@ -8,6 +8,7 @@ import { EscalationSchema, type Case, type Escalation } from '../core/contracts.
 import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { decideEscalation } from './pure/policy.ts';
+import { expectedLoss } from './pure/money.ts';
 import { buildDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
@@ -86,6 +87,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
             topFeatures: e.topFeatures,
             versions,
             risk: Math.min(1, Math.max(0, score)),
+            // p(fraud) = the heavy score until a calibrator is served (issue 13).
+            expectedLoss: expectedLoss(score, e.tx.amountMinor, p.money).stake,
             status: 'open',
             createdAt: Date.now(),
           };

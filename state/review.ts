@@ -23,15 +23,21 @@ export const reviewKeys = (prefix: string) => ({
 });
 
 /**
- * Queue order in one sorted-set score, ascending = most urgent first:
- * risk in thousandths (higher first), then creation time in ms (older first).
- * 1001 risk buckets * 2^41 ms stays below 2^53, so the score is exact (until 2039).
+ * Queue order in one sorted-set score, ascending = most urgent first: expected loss (higher first), then creation
+ * time in ms (older first). The loss goes into one of LOSS_BUCKETS log-scale buckets (25 per doubling: cases
+ * within ~3% of each other share a bucket and are taken oldest first; 2^40 minor units tops the scale), so
+ * 1001 buckets * 2^41 ms stays below 2^53 and the score is exact (until 2039).
  */
 const AGE_SPAN = 2 ** 41;
-export function queueScore(risk: number, createdAt: number): number {
-  const milli = Math.round(Math.min(1, Math.max(0, risk)) * 1000);
-  return (1000 - milli) * AGE_SPAN + Math.min(createdAt, AGE_SPAN - 1);
+const LOSS_BUCKETS = 1000;
+const BUCKETS_PER_DOUBLING = 25;
+export function queueScore(expectedLossMinor: number, createdAt: number): number {
+  const bucket = Math.min(LOSS_BUCKETS, Math.round(Math.log2(1 + Math.max(0, expectedLossMinor)) * BUCKETS_PER_DOUBLING));
+  return (LOSS_BUCKETS - bucket) * AGE_SPAN + Math.min(createdAt, AGE_SPAN - 1);
 }
+
+/** What a case's place in the queue rests on: its expected loss, or for a case opened before it was recorded, p x amount. */
+export const queueLoss = (c: Pick<Case, 'expectedLoss' | 'risk' | 'tx'>): number => c.expectedLoss ?? c.risk * c.tx.amountMinor;
 
 // KEYS: case key, open set. ARGV: case JSON, score, caseId. Idempotent per caseId: a known case (open or closed) is left alone.
 const ENQUEUE = `
@@ -100,7 +106,7 @@ export class RedisReviewQueue implements ReviewQueue {
       this.caseKey(parsed.caseId),
       this.openKey,
       JSON.stringify(parsed),
-      String(queueScore(parsed.risk, parsed.createdAt)),
+      String(queueScore(queueLoss(parsed), parsed.createdAt)),
       parsed.caseId,
     );
   }

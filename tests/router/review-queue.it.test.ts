@@ -29,6 +29,19 @@ describe('RedisReviewQueue', () => {
     expect(await q.openCount()).toBe(4);
   });
 
+  it('orders by expected loss when cases carry it (issue 13): a likelier fraud on a small amount waits', async () => {
+    const q = new RedisReviewQueue(redis, `${config.redis.keyPrefix}loss:`);
+    await q.enqueue(openCase('sure-small', 0.95, 1000, { expectedLoss: 40 }));
+    await q.enqueue(openCase('unsure-large', 0.55, 3000, { expectedLoss: 9_000 }));
+    await q.enqueue(openCase('legacy', 0.7, 2000));
+    // legacy has no expectedLoss: 0.7 x its amount, between the two.
+    const legacy = 0.7 * openCase('legacy', 0.7, 2000).tx.amountMinor;
+    expect(legacy).toBeGreaterThan(40);
+    expect(legacy).toBeLessThan(9_000);
+    expect((await q.listOpen(10)).map((c) => c.caseId)).toEqual(['unsure-large', 'legacy', 'sure-small']);
+    expect((await q.get('unsure-large'))?.expectedLoss).toBe(9_000);
+  });
+
   it('enqueue is idempotent and never reopens a closed case', async () => {
     const q = new RedisReviewQueue(redis, `${config.redis.keyPrefix}idem:`);
     const c = openCase('c1', 0.8, 1000);
