@@ -5,7 +5,8 @@ import type { ReviewQueue } from '../router/types.ts';
 import { OUTBOX_MAX } from './ui.ts';
 
 /**
- * Review queue: `<prefix>review:open` (sorted set, the queue), `review:closed` (sorted
+ * Review queue: `<prefix>review:open` (sorted set, the queue), `review:opened` (the same open cases scored by
+ * creation time, so the oldest one's age against the SLA is one read), `review:closed` (sorted
  * set of recent verdicts, capped at REVIEW_CLOSED_KEEP by default), `review:case:<caseId>` (each case's JSON).
  * The open queue is bounded by the policy's review capacity, enforced by the escalate stage.
  */
@@ -18,6 +19,7 @@ export const CLOSED_CASE_TTL_SECONDS = 30 * 24 * 3600;
 
 export const reviewKeys = (prefix: string) => ({
   open: `${prefix}review:open`,
+  opened: `${prefix}review:opened`,
   closed: `${prefix}review:closed`,
   case: (caseId: string): string => `${prefix}review:case:${caseId}`,
 });
@@ -39,24 +41,27 @@ export function queueScore(expectedLossMinor: number, createdAt: number): number
 /** What a case's place in the queue rests on: its expected loss, or for a case opened before it was recorded, p x amount. */
 export const queueLoss = (c: Pick<Case, 'expectedLoss' | 'risk' | 'tx'>): number => c.expectedLoss ?? c.risk * c.tx.amountMinor;
 
-// KEYS: case key, open set. ARGV: case JSON, score, caseId. Idempotent per caseId: a known case (open or closed) is left alone.
+// KEYS: case key, open set, opened set. ARGV: case JSON, score, caseId, createdAt. Idempotent per caseId: a known
+// case (open or closed) is left alone.
 const ENQUEUE = `
 if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('ZADD', KEYS[2], ARGV[2], ARGV[3])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[3])
   return 1
 end
 return 0`;
 
-// KEYS: open set, case key, closed set[, outbox list]. ARGV: caseId, closed case JSON, closedAt, case TTL, outbox cap
-// [, outbox items...]. ZREM is the once-only gate: of two concurrent verdicts exactly one removes the member and
+// KEYS: open set, case key, closed set, opened set[, outbox list]. ARGV: caseId, closed case JSON, closedAt, case TTL,
+// outbox cap [, outbox items...]. ZREM is the once-only gate: of two concurrent verdicts exactly one removes the member and
 // writes. A full outbox (Kafka gone for long) refuses the verdict before anything changes: -1.
 const CLOSE = `
-if #KEYS >= 4 and redis.call('LLEN', KEYS[4]) >= tonumber(ARGV[5]) then return -1 end
+if #KEYS >= 5 and redis.call('LLEN', KEYS[5]) >= tonumber(ARGV[5]) then return -1 end
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-  if #KEYS >= 4 then
-    for i = 6, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+  if #KEYS >= 5 then
+    for i = 6, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
   end
   return 1
 end
@@ -102,12 +107,14 @@ export class RedisReviewQueue implements ReviewQueue {
     if (parsed.status !== 'open') throw new Error(`enqueue takes open cases; ${parsed.caseId} is ${parsed.status}`);
     await this.redis.eval(
       ENQUEUE,
-      2,
+      3,
       this.caseKey(parsed.caseId),
       this.openKey,
+      this.keys.opened,
       JSON.stringify(parsed),
       String(queueScore(queueLoss(parsed), parsed.createdAt)),
       parsed.caseId,
+      String(parsed.createdAt),
     );
   }
 
@@ -124,6 +131,18 @@ export class RedisReviewQueue implements ReviewQueue {
 
   async openCount(): Promise<number> {
     return this.redis.zcard(this.openKey);
+  }
+
+  /**
+   * When the oldest open case was opened (undefined when none is open): what the Live page measures against the
+   * SLA. Cases enqueued before `review:opened` existed are not in it; while any are open, the open cases are read.
+   */
+  async oldestOpenAt(): Promise<number | undefined> {
+    const [open, opened, oldest] = await Promise.all([this.redis.zcard(this.openKey), this.redis.zcard(this.keys.opened), this.redis.zrange(this.keys.opened, 0, 0, 'WITHSCORES')]);
+    if (open === 0) return undefined;
+    if (opened >= open && oldest[1] !== undefined) return Number(oldest[1]);
+    const all = await this.listOpen(open);
+    return all.length ? Math.min(...all.map((c) => c.createdAt)) : undefined;
   }
 
   async get(caseId: string): Promise<Case | undefined> {
@@ -143,7 +162,7 @@ export class RedisReviewQueue implements ReviewQueue {
     const closedAt = Date.now();
     const closed: Case = { ...current, status, closedAt, closedBy: by, ...(note ? { note } : {}) };
     const outbox = options.outbox;
-    const keys = [this.openKey, this.caseKey(caseId), this.closedKey, ...(outbox ? [outbox.key] : [])];
+    const keys = [this.openKey, this.caseKey(caseId), this.closedKey, this.keys.opened, ...(outbox ? [outbox.key] : [])];
     const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), String(CLOSED_CASE_TTL_SECONDS), String(outbox?.max ?? OUTBOX_MAX), ...(outbox ? outbox.items(closed) : [])];
     const won = await this.redis.eval(CLOSE, keys.length, ...keys, ...args);
     if (won === -1) {

@@ -26,6 +26,7 @@ import { VerdictService } from './verdict.ts';
 import { auditRouter } from './routes/audit.ts';
 import { healthRouter } from './routes/health.ts';
 import { liveRouter } from './routes/live.ts';
+import { slaStatus } from '../../router/pure/money.ts';
 import { SERVED_WINDOW, modelsRouter } from './routes/models.ts';
 import { NOT_BUILT, pagesRouter } from './routes/pages.ts';
 import { policyRouter } from './routes/policy.ts';
@@ -115,7 +116,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
-  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
+  const sla = async () => slaStatus(await queue.oldestOpenAt(), Date.now(), (await policies.current()).review);
+  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), sla: await sla(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
   await feed.start();
 
   const beat = () => writeHeartbeat(redis, prefix, 'ui', instanceId, { instance: instanceId, at: Date.now(), pid: process.pid }).catch(() => undefined);
@@ -143,7 +145,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const api = express.Router();
   api.use(requireApiSession, noStore);
   api.use(sessionRouter(sessionDeps));
-  api.use(liveRouter({ feed, queue }));
+  api.use(liveRouter({ feed, queue, sla }));
   api.use(queueRouter({ queue, feed, audit, verdicts }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));

@@ -67,7 +67,7 @@ function families(prefix: string): Array<{ match: (key: string) => boolean; fami
     { match: starts(cardHistoryKey(prefix, '')), family: 'card history ids', bound: '50 per card, TTL 30 d idle', growsWith: 'cards' },
     { match: starts(cardRowsKey(prefix, '')), family: 'card history rows', bound: '50 per card, TTL 30 d idle', growsWith: 'cards' },
     { match: starts(review.case('')), family: 'review cases', bound: 'open: review capacity; closed: TTL 30 d', growsWith: 'capped' },
-    { match: (k) => k === review.open || k === review.closed, family: 'review queues', bound: 'capacity, 1000 closed', growsWith: 'capped' },
+    { match: (k) => k === review.open || k === review.opened || k === review.closed, family: 'review queues', bound: 'capacity, 1000 closed', growsWith: 'capped' },
     { match: (k) => k === samplesKey(prefix), family: 'scored samples', bound: 'cap 5000', growsWith: 'capped' },
     { match: (k) => k === decisionStatsKey(prefix), family: 'decision stats', bound: '3 fields', growsWith: 'capped' },
   ];

@@ -53,8 +53,14 @@ export function reviewCutoff(stakes: readonly number[], spanHours: number, capac
   return sorted[fits - 1]!;
 }
 
+export interface SlaStatus {
+  ageMinutes: number;
+  slaMinutes: number;
+  breached: boolean;
+}
+
 /** Age of the oldest open case against the SLA: what the Live page shows. */
-export function slaStatus(oldestOpenCaseAt: number | undefined, now: number, c: ReviewCapacity): { ageMinutes: number; slaMinutes: number; breached: boolean } {
+export function slaStatus(oldestOpenCaseAt: number | undefined, now: number, c: ReviewCapacity): SlaStatus {
   const ageMinutes = oldestOpenCaseAt === undefined ? 0 : Math.max(0, (now - oldestOpenCaseAt) / 60_000);
   return { ageMinutes, slaMinutes: c.slaMinutes, breached: ageMinutes > c.slaMinutes };
 }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
-import { RedisReviewQueue } from '../../state/review.ts';
+import { RedisReviewQueue, reviewKeys } from '../../state/review.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 import { openCase } from './review-queue-fixtures.ts';
 
@@ -40,6 +40,27 @@ describe('RedisReviewQueue', () => {
     expect(legacy).toBeLessThan(9_000);
     expect((await q.listOpen(10)).map((c) => c.caseId)).toEqual(['unsure-large', 'legacy', 'sure-small']);
     expect((await q.get('unsure-large'))?.expectedLoss).toBe(9_000);
+  });
+
+  it('knows when the oldest open case was opened, whatever the queue order, and forgets closed ones', async () => {
+    const q = new RedisReviewQueue(redis, `${config.redis.keyPrefix}oldest:`);
+    expect(await q.oldestOpenAt()).toBeUndefined();
+    await q.enqueue(openCase('big-new', 0.6, 5_000, { expectedLoss: 9_000 }));
+    await q.enqueue(openCase('small-old', 0.6, 1_000, { expectedLoss: 10 }));
+    expect((await q.listOpen(1))[0]?.caseId).toBe('big-new');
+    expect(await q.oldestOpenAt()).toBe(1_000);
+    await q.close('small-old', 'approved', 'alice', '');
+    expect(await q.oldestOpenAt()).toBe(5_000);
+  });
+
+  it('finds the oldest among cases enqueued before the opened set existed', async () => {
+    const prefix = `${config.redis.keyPrefix}legacy:`;
+    const q = new RedisReviewQueue(redis, prefix);
+    await q.enqueue(openCase('new', 0.6, 9_000));
+    // A case as an older version enqueued it: in the open set and stored, not in review:opened.
+    const old = openCase('old', 0.6, 2_000);
+    await redis.multi().set(reviewKeys(prefix).case('old'), JSON.stringify(old)).zadd(reviewKeys(prefix).open, 1, 'old').exec();
+    expect(await q.oldestOpenAt()).toBe(2_000);
   });
 
   it('enqueue is idempotent and never reopens a closed case', async () => {
@@ -85,7 +106,7 @@ describe('RedisReviewQueue', () => {
     const q = new RedisReviewQueue(redis, prefix);
     await q.enqueue(openCase('k1', 0.5, 1));
     const keys = await redis.keys(`${prefix}*`);
-    expect(keys.sort()).toEqual([`${prefix}review:case:k1`, `${prefix}review:open`]);
+    expect(keys.sort()).toEqual([`${prefix}review:case:k1`, `${prefix}review:open`, `${prefix}review:opened`]);
   });
 });
 

@@ -2,13 +2,16 @@
 import { Router } from 'express';
 import type { LiveFeed } from '../live.ts';
 import { intQuery } from '../middleware.ts';
+import type { SlaStatus } from '../../../router/pure/money.ts';
 
 export interface LiveDeps {
   feed: LiveFeed;
   queue: { openCount(): Promise<number> };
+  /** The oldest open case's age against the policy's SLA (router/pure/money.ts slaStatus). */
+  sla: () => Promise<SlaStatus>;
 }
 
-export function liveRouter({ feed, queue }: LiveDeps): Router {
+export function liveRouter({ feed, queue, sla }: LiveDeps): Router {
   const r = Router();
   r.get('/stream', (_req, res) => {
     res.set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
@@ -25,6 +28,7 @@ export function liveRouter({ feed, queue }: LiveDeps): Router {
       byStage: feed.countsByStage,
       series: feed.series(120),
       openCases: await queue.openCount(),
+      sla: await sla(),
       labels: feed.metrics.snapshot(),
       streams: { open: feed.clientCount, slowDropped: feed.slowClientsDropped },
     });

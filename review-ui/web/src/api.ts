@@ -5,6 +5,7 @@ import type { CardTx, SecondPoint } from '../../server/live.ts';
 import type { LabelSnapshot } from '../../server/metrics.ts';
 import type { ModelVersion } from '../../server/models.ts';
 import type { PreviewResult } from '../../server/preview.ts';
+import type { SlaStatus } from '../../../router/pure/money.ts';
 import type { ServedSummary } from '../../server/serving.ts';
 
 // Type-only imports: erased by the bundler, so no server code reaches the browser.
@@ -59,6 +60,8 @@ export interface Stats {
   byStage: Record<string, number>;
   series: SecondPoint[];
   openCases: number;
+  /** The oldest open case's age against the review SLA (absent from an older server). */
+  sla?: SlaStatus;
   labels: LabelSnapshot;
   /** Model versions on the stages' latest decisions (absent from an older server). */
   served?: ServedSummary;

@@ -55,6 +55,7 @@ export function liveView(root: HTMLElement): () => void {
     REVIEW: h('strong', {}, '0'),
     rate: h('strong', {}, '0'),
     open: h('strong', {}, '0'),
+    sla: h('strong', { id: 'sla-age' }, '—'),
   };
   const mixBar = h('div', { class: 'mix' });
   const filters = {
@@ -77,6 +78,7 @@ export function liveView(root: HTMLElement): () => void {
       h('div', { class: 'counter allow' }, 'allowed', counters.ALLOW),
       h('div', { class: 'counter' }, 'per second', counters.rate),
       h('div', { class: 'counter' }, 'open cases', counters.open),
+      h('div', { class: 'counter', id: 'sla' }, 'oldest case vs SLA', counters.sla),
     ),
     section('Decision mix', mixBar),
     h('div', { class: 'charts' }, throughputEl, latencyEl),
@@ -163,6 +165,11 @@ export function liveView(root: HTMLElement): () => void {
     const rate = last.length ? last.reduce((acc, p) => acc + p.ALLOW + p.BLOCK + p.REVIEW, 0) / last.length : 0;
     counters.rate.textContent = rate.toFixed(1);
     counters.open.textContent = String(s.openCases);
+    if (s.sla) {
+      counters.sla.textContent = `${Math.floor(s.sla.ageMinutes)} / ${s.sla.slaMinutes} min`;
+      counters.sla.className = s.sla.breached ? 'hot-text' : '';
+      counters.sla.title = s.sla.breached ? 'the oldest open case is past the review SLA' : 'within the review SLA';
+    }
     mixBar.replaceChildren(
       ...(['ALLOW', 'REVIEW', 'BLOCK'] as ActionKey[]).map((a) => {
         const seg = h('span', { class: `seg ${a.toLowerCase()}`, title: a }, total ? `${a} ${((100 * s.counts[a]) / total).toFixed(1)}%` : '');
