@@ -12,7 +12,7 @@ describe('queueScore', () => {
 
   it('puts the older case first at equal expected loss (and within 1% of it: one bucket)', () => {
     expect(queueScore(700, t0)).toBeLessThan(queueScore(700, t0 + 1));
-    expect(queueScore(1_000, t0)).toBeLessThan(queueScore(1_010, t0 + 1));
+    expect(queueScore(1_510, t0)).toBeLessThan(queueScore(1_520, t0 + 1));
   });
 
   it('stays an exact integer at the extremes', () => {
