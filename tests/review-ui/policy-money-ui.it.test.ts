@@ -62,9 +62,10 @@ describe('policy in money (browser)', () => {
     expect(await page.inputValue('input[name="review.slaMinutes"]')).toBe('30');
     await page.locator('input[name="detect.blockAbove"]').fill('0.5');
     await page.click('#preview-btn');
-    // s1 (legitimate, 100.00) is blocked by the proposal; s2 (0.95) by both.
+    // s1 (labelled legitimate, 100.00) is blocked by the proposal; s2 (unlabelled, p 0.95) by both: 5% of it counts
+    // as legitimate money blocked.
     const row = page.locator('.money-table tr', { hasText: 'legitimate money blocked' });
-    await expect.poll(() => row.textContent()).toMatch(/0.*100\.00.*\+.*100\.00/);
+    await expect.poll(() => row.textContent()).toMatch(/5\.00.*105\.00.*\+.*100\.00/);
     expect(await page.textContent('.money-preview')).toMatch(/xgboost score, uncalibrated/);
     expect(await page.locator('svg.money-curve polyline').count()).toBe(3);
     const points = await page.getAttribute('svg.money-curve polyline[data-series="legitMoneyBlocked"]', 'points');
