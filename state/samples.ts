@@ -7,6 +7,13 @@ import type { ScoredSample } from '../router/types.ts';
 export const SAMPLES_CAPACITY = 5_000;
 
 export const samplesKey = (prefix: string): string => `${prefix}samples`;
+/** A label that came back for a sampled transaction: '1' fraud, '0' legitimate. */
+export const sampleLabelKey = (prefix: string, txId: string): string => `${prefix}samples:label:${txId}`;
+/**
+ * How long a label waits for the preview. Samples rotate out after SAMPLES_CAPACITY transactions, so a label
+ * older than any sample is dead weight; a week covers chargeback delays at demo rates, and the TTL bounds it.
+ */
+export const SAMPLE_LABEL_TTL_SECONDS = 7 * 24 * 3600;
 
 export const ScoredSampleSchema = z.object({
   txId: z.string().min(1),
@@ -31,7 +38,7 @@ export class RedisSampleStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    private readonly prefix: string,
     readonly capacity = SAMPLES_CAPACITY,
   ) {
     this.key = samplesKey(prefix);
@@ -46,10 +53,18 @@ export class RedisSampleStore {
       .exec();
   }
 
-  /** Up to n samples, newest first; entries that no longer parse are skipped. */
+  /** Labels that came back (the console's live feed records them), so a preview can count what really was fraud. */
+  async recordLabels(labels: ReadonlyArray<{ txId: string; isFraud: boolean }>): Promise<void> {
+    if (labels.length === 0) return;
+    const m = this.redis.multi();
+    for (const l of labels) m.set(sampleLabelKey(this.prefix, l.txId), l.isFraud ? '1' : '0', 'EX', SAMPLE_LABEL_TTL_SECONDS);
+    await m.exec();
+  }
+
+  /** Up to n samples, newest first, each with its label when one came back; entries that no longer parse are skipped. */
   async recent(n: number): Promise<ScoredSample[]> {
     const raws = await this.redis.lrange(this.key, 0, Math.min(n, this.capacity) - 1);
-    return raws.flatMap((raw) => {
+    const samples = raws.flatMap((raw) => {
       try {
         const parsed = ScoredSampleSchema.safeParse(JSON.parse(raw));
         return parsed.success ? [parsed.data] : [];
@@ -57,6 +72,9 @@ export class RedisSampleStore {
         return [];
       }
     });
+    if (samples.length === 0) return samples;
+    const labels = await this.redis.mget(samples.map((s) => sampleLabelKey(this.prefix, s.txId)));
+    return samples.map((s, i) => (labels[i] === '1' || labels[i] === '0' ? { ...s, isFraud: labels[i] === '1' } : s));
   }
 
   async count(): Promise<number> {

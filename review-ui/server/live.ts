@@ -7,6 +7,7 @@ import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { LabelMetrics } from './metrics.ts';
 import { seekTail } from './tail.ts';
+import { RedisSampleStore } from '../../state/samples.ts';
 import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
@@ -139,8 +140,11 @@ export class LiveFeed {
   private extraStats: () => Promise<Record<string, unknown>> = async () => ({});
   private readonly listeners = new Set<(d: Decision) => void>();
 
+  private readonly samples: RedisSampleStore;
+
   constructor(private readonly opts: LiveFeedOptions) {
     this.groupId = `fraudstream-ui-${opts.instanceId}`;
+    this.samples = new RedisSampleStore(opts.redis, opts.config.redis.keyPrefix);
   }
 
   /** Resolves once the consumer has joined and positioned itself (or after timeoutMs, logging a warning). */
@@ -192,6 +196,7 @@ export class LiveFeed {
   private async onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
     const t = this.opts.config.topics;
     const decisions: Decision[] = [];
+    const labels: Label[] = [];
     for (const m of batch.messages) {
       if (!m.value) continue;
       let json: unknown;
@@ -211,10 +216,14 @@ export class LiveFeed {
         else this.malformed++;
       } else if (batch.topic === t.labels) {
         const l = LabelSchema.safeParse(json);
-        if (l.success) this.onLabel(l.data);
-        else this.malformed++;
+        if (l.success) {
+          this.onLabel(l.data);
+          labels.push(l.data);
+        } else this.malformed++;
       }
     }
+    // The policy preview counts a labelled sample as what it was (issue 13).
+    if (labels.length > 0) await this.samples.recordLabels(labels);
     if (decisions.length > 0) await this.onDecisions(decisions);
     await heartbeat();
   }

@@ -19,7 +19,7 @@ import { countDecisions, decisionStatsKey } from '../../state/decision-stats.ts'
 import { featureCardKey } from '../../state/features.ts';
 import { OutcomeStore, outcomeKeyPrefix } from '../../state/outcomes.ts';
 import { RedisReviewQueue, reviewKeys } from '../../state/review.ts';
-import { RedisSampleStore, samplesKey } from '../../state/samples.ts';
+import { RedisSampleStore, sampleLabelKey, samplesKey } from '../../state/samples.ts';
 import { cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 
 export interface RedisMemoryOptions {
@@ -69,6 +69,7 @@ function families(prefix: string): Array<{ match: (key: string) => boolean; fami
     { match: starts(review.case('')), family: 'review cases', bound: 'open: review capacity; closed: TTL 30 d', growsWith: 'capped' },
     { match: (k) => k === review.open || k === review.opened || k === review.closed, family: 'review queues', bound: 'capacity, 1000 closed', growsWith: 'capped' },
     { match: (k) => k === samplesKey(prefix), family: 'scored samples', bound: 'cap 5000', growsWith: 'capped' },
+    { match: starts(sampleLabelKey(prefix, '')), family: 'sample labels', bound: 'TTL 7 d', growsWith: 'decisions' },
     { match: (k) => k === decisionStatsKey(prefix), family: 'decision stats', bound: '3 fields', growsWith: 'capped' },
   ];
 }

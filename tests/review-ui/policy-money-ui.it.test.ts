@@ -9,9 +9,10 @@ import type { Config } from '../../core/config.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
-import { RedisSampleStore } from '../../state/samples.ts';
+import { RedisSampleStore, sampleLabelKey } from '../../state/samples.ts';
+import { createProducer } from '../../core/kafka.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
-import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
+import { createKafka, testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 import { openCase } from '../router/review-queue-fixtures.ts';
 
 let config: Config;
@@ -53,6 +54,20 @@ describe('policy in money (browser)', () => {
     await page.click('#nav a[data-path="live"]');
     await expect.poll(() => page.textContent('#sla-age')).toMatch(/^4[56] \/ 30 min$/);
     expect(await page.getAttribute('#sla-age', 'class')).toBe('hot-text');
+  });
+
+  it('records a label from the labels topic on its sample', async () => {
+    const producer = createProducer(createKafka(config, '-test'));
+    await producer.connect();
+    try {
+      const label = { txId: 's0', cardId: 'c', isFraud: true, scenario: 'card_testing', source: 'chargeback', labeledAt: Date.now() };
+      await producer.send({ topic: config.topics.labels, messages: [{ key: 'c', value: JSON.stringify(label) }] });
+    } finally {
+      await producer.disconnect();
+    }
+    const store = new RedisSampleStore(redis, config.redis.keyPrefix);
+    await expect.poll(async () => (await store.recent(10)).find((s) => s.txId === 's0')?.isFraud, { timeout: 20_000 }).toBe(true);
+    await redis.del(sampleLabelKey(config.redis.keyPrefix, 's0'));
   });
 
   it('previews a lower block threshold in money, with a curve, and applies the costs', async () => {

@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { POLICY_MONEY_DEFAULTS } from '../../core/contracts.ts';
 import { COLD_START_THRESHOLDS, defaultPolicy, policyKeys, RedisPolicyStore } from '../../state/policy.ts';
-import { RedisSampleStore } from '../../state/samples.ts';
+import { RedisSampleStore, SAMPLE_LABEL_TTL_SECONDS, sampleLabelKey } from '../../state/samples.ts';
 import { configEnv, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
 const run = promisify(execFile);
@@ -58,6 +58,21 @@ describe('policy stored before issue 13', () => {
     expect(p.version).toBe(1);
     expect(p.review).toEqual({ capacity: 50, ...POLICY_MONEY_DEFAULTS.review });
     expect(p.money).toEqual(POLICY_MONEY_DEFAULTS.money);
+  });
+});
+
+describe('labels on samples', () => {
+  it('a label that came back marks its sample, for a week at most', async () => {
+    const store = new RedisSampleStore(redis, config.redis.keyPrefix);
+    expect((await store.recent(10)).find((s) => s.txId === 'c')?.isFraud).toBeUndefined();
+    await store.recordLabels([{ txId: 'c', isFraud: true }, { txId: 'unsampled', isFraud: false }]);
+    const c = (await store.recent(10)).find((s) => s.txId === 'c');
+    expect(c?.isFraud).toBe(true);
+    expect((await store.recent(10)).find((s) => s.txId === 'b')?.isFraud).toBe(false);
+    const ttl = await redis.ttl(sampleLabelKey(config.redis.keyPrefix, 'c'));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(SAMPLE_LABEL_TTL_SECONDS);
+    await redis.del(sampleLabelKey(config.redis.keyPrefix, 'c'), sampleLabelKey(config.redis.keyPrefix, 'unsampled'));
   });
 });
 
