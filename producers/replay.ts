@@ -1,7 +1,8 @@
 import type { Label, Transaction } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
-import { csvDecoder, decodeLabelLine, formatFromPath, jsonlDecoder, labelsPathFor, parseCsvLine, type CsvMappingOptions, type FileFormat, type RowDecoder } from './codec.ts';
-import { exists, LineWriter, readLines, requireFile } from './files.ts';
+import { csvDecoder, decodeLabelLine, formatFromPath, jsonlDecoder, labelsPathFor, type CsvMappingOptions, type FileFormat, type RowDecoder } from '../core/codec.ts';
+import { parseCsvLine } from '../core/csv.ts';
+import { exists, LineWriter, readLines, requireFile } from '../core/files.ts';
 import type { OutMessage, Sink } from './kafka-sink.ts';
 import { realClock, SpeedPacer, TokenBucket, type Clock } from './pacing.ts';
 import { Progress } from './report.ts';
