@@ -63,7 +63,6 @@ export interface Config {
   stallSeconds: number;
   modelDir: string;
   dataDir: string;
-  logLevel: Env['LOG_LEVEL'];
 }
 
 /** Parse the environment once. A bad value throws naming the variable and what it should be. */
@@ -102,7 +101,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stallSeconds: e.STAGE_STALL_SECONDS,
     modelDir: e.MODEL_DIR,
     dataDir: e.DATA_DIR,
-    logLevel: e.LOG_LEVEL,
   };
 }
 
