@@ -7,7 +7,7 @@ const run = promisify(execFile);
 
 /** The real CLI in a child process, as a person runs it; no service is needed for these failures. */
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string; err: string }> {
-  const childEnv = { ...process.env, LOG_LEVEL: 'warn', ...env };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', ...env };
   delete childEnv.VITEST;
   return run(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], { env: childEnv }).then(
     (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
