@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
 import { loadConfig } from '../core/config.ts';
-import { UserInputError } from '../core/errors.ts';
+import { ErrorCodes, FraudstreamError, UserInputError } from '../core/errors.ts';
 import { benchDetectors } from './bench.ts';
 import { readHistoryFile } from './history-file.ts';
 import { table, stderrProgress } from './progress.ts';
@@ -14,7 +14,8 @@ import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
 import { continueWorld, generateStream, historyTransactions, SCENARIOS, World, WORLD_GENERATOR } from '../producers/world/index.ts';
 import { datasetFromKafka, type KafkaDataset } from './kafka-history.ts';
 import { DEFAULT_LABEL_MATURITY_DAYS } from './pure/labels.ts';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedisForCommand } from './redis-client.ts';
 import { MODEL_VERSION_NAME, PolicySchema, type Transaction } from '../core/contracts.ts';
 import { driftSnapshot, readDrift, recordDrift, resetDrift, type DriftSnapshot } from './drift.ts';
 import { buildDriftReference, driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
@@ -579,15 +580,6 @@ async function servedVersion(redis: Redis, config: Config): Promise<{ version: s
   return { version: newest, from: 'newest under MODEL_DIR; the policy names none' };
 }
 
-async function connectRedis(config: Config): Promise<Redis> {
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
-  await redis.connect().catch((err: Error) => {
-    redis.disconnect();
-    throw new UserInputError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${err.message}); start it or set REDIS_URL`);
-  });
-  return redis;
-}
-
 const drift: Command = {
   name: 'drift',
   summary: 'PSI per feature and model score: live traffic (Redis counts from detect, or a generated world) against the version\'s training reference',
@@ -624,7 +616,7 @@ const drift: Command = {
     const requireVersion = async (version: string, from: string) => {
       const dir = path.join(config.modelDir, version);
       if (!(await readFile(path.join(dir, 'model-card.json')).then(() => true, () => false))) {
-        throw new UserInputError(`${from === '--model' ? '--model ' : ''}${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
+        throw new FraudstreamError(ErrorCodes.MODEL_NOT_FOUND, `${from === '--model' ? '--model ' : ''}${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
       }
       return dir;
     };
@@ -678,7 +670,7 @@ const drift: Command = {
     }
 
     const prefix = config.redis.keyPrefix;
-    const redis = await connectRedis(config);
+    const redis = await connectRedisForCommand(config);
     try {
       const { version, from } = v.model !== undefined ? { version: v.model, from: '--model' } : await servedVersion(redis, config);
       const dir = await requireVersion(version, from);
@@ -719,7 +711,7 @@ const warm: Command = {
     const config = loadConfig();
     let version = v.model;
     if (version === undefined) {
-      const redis = await connectRedis(config);
+      const redis = await connectRedisForCommand(config);
       try {
         version = (await servedVersion(redis, config)).version;
       } finally {
@@ -727,7 +719,7 @@ const warm: Command = {
       }
     }
     if (!(await readFile(path.join(config.modelDir, version, 'model-card.json')).then(() => true, () => false))) {
-      throw new UserInputError(`${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
+      throw new FraudstreamError(ErrorCodes.MODEL_NOT_FOUND, `${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
     }
     const progress = stderrProgress();
     const r = await warmFromModel(config, version, { keepDrift: v['keep-drift'] === true, onProgress: (n, total) => progress.update('warm', `${n}/${total} transactions`, true) });
@@ -766,12 +758,9 @@ const benchDrift: Command = {
     const live = vectors.slice(half);
     const liveScores = live.map(scoreOf);
     const acc = new DriftAccumulator(reference, FEATURE_NAMES);
-    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
+    const redis = await connectRedisForCommand(config);
     const benchPrefix = `${config.redis.keyPrefix}bench-drift-${process.pid}:`;
     try {
-      await redis.connect().catch((err: Error) => {
-        throw new UserInputError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${err.message}); start it or set REDIS_URL`);
-      });
       let countMs = 0;
       const recordMs: number[] = [];
       let fields = 0;

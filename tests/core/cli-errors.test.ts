@@ -32,6 +32,12 @@ describe('the CLI on a mistake', () => {
     expect(lines(r.err)).toEqual([expect.stringMatching(/^fraudstream: --file \/nonexistent\/tx\.jsonl: no such file .*\(BAD_INPUT\)$/)]);
   }, 60_000);
 
+  it('Redis not answering at start: one line with the retryable code, exit code 75', async () => {
+    const r = await cli(['drift'], { REDIS_URL: 'redis://127.0.0.1:1', MODEL_DIR: '/nonexistent/models' });
+    expect(r.code).toBe(75);
+    expect(lines(r.err)).toEqual([expect.stringMatching(/^fraudstream: cannot reach Redis at REDIS_URL redis:\/\/127\.0\.0\.1:1 .*\(SERVICE_UNAVAILABLE\)$/)]);
+  }, 60_000);
+
   it('LOG_LEVEL=debug adds the stack trace', async () => {
     const r = await cli(['generate', '--bogus'], { LOG_LEVEL: 'debug' });
     expect(r.code).toBe(2);
