@@ -2,10 +2,21 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FraudstreamError, ErrorCodes } from './errors.ts';
+import { PIPELINE_STAGES, type PipelineStage } from './contracts.ts';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'a Kafka topic name: letters, digits, . _ -');
+
+/** The variable naming a stage's consumer group: GROUP_DETECT, GROUP_ESCALATE, ... (one per registered stage). */
+export function groupEnvName<S extends PipelineStage>(stage: S): `GROUP_${Uppercase<S>}` {
+  return `GROUP_${stage.toUpperCase()}` as `GROUP_${Uppercase<S>}`;
+}
+
+const groupVars = Object.fromEntries(PIPELINE_STAGES.map((s) => [groupEnvName(s), z.string().min(1).default(s)])) as Record<
+  ReturnType<typeof groupEnvName<PipelineStage>>,
+  z.ZodDefault<z.ZodString>
+>;
 
 /** Every environment variable the project reads, with its default. The README table mirrors this. */
 export const EnvSchema = z.object({
@@ -25,8 +36,9 @@ export const EnvSchema = z.object({
   TOPIC_ESCALATIONS: topicName.default('escalations'),
   TOPIC_CASES: topicName.default('cases'),
   TOPIC_LABELS: topicName.default('labels'),
-  GROUP_DETECT: z.string().min(1).default('detect'),
-  GROUP_ESCALATE: z.string().min(1).default('escalate'),
+  ...groupVars,
+  TOPIC_AUDIT: topicName.default('audit'),
+  AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(3_650),
   UI_PORT: port.default(8080),
   UI_HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: port.default(9464),
@@ -34,6 +46,12 @@ export const EnvSchema = z.object({
   MODEL_DIR: z.string().default('models'),
   DATA_DIR: z.string().default(join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fraudstream')),
   SESSION_SECRET: z.string().min(16, 'at least 16 characters').optional(),
+  UI_DEMO_MODE: z.enum(['0', '1'], { message: '0 or 1' }).default('0'),
+  UI_SESSION_MAX_HOURS: z.coerce.number().positive().max(24 * 90).default(12),
+  TRUST_PROXY: z
+    .string()
+    .regex(/^(off|loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)(,(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?))*$/, 'off, loopback, or a comma-separated list of proxy addresses/CIDRs')
+    .default('off'),
   REVIEWER_SEED: z
     .string()
     .regex(/^[^:,]+:[^,]{8,}(,[^:,]+:[^,]{8,})*$/, 'name:password[,name:password] with passwords of 8+ characters')
@@ -50,19 +68,56 @@ export interface Topics {
   escalations: string;
   cases: string;
   labels: string;
+  /** Review console actions, long retention: the append-only record of who did what. */
+  audit: string;
 }
 
 export interface Config {
   kafka: { brokers: string[]; clientId: string; partitions: number; retentionMs: number };
   redis: { url: string; keyPrefix: string };
   topics: Topics;
-  groups: { detect: string; escalate: string };
-  ui: { host: string; port: number; sessionSecret?: string; reviewerSeed?: string };
+  /** Each pipeline stage's consumer group. */
+  groups: Record<PipelineStage, string>;
+  ui: {
+    host: string;
+    port: number;
+    sessionSecret?: string;
+    reviewerSeed?: string;
+    /** Sessions end this long after login, however active. */
+    sessionMaxSeconds: number;
+    /** express 'trust proxy': false unless TRUST_PROXY names the proxy whose X-Forwarded-For to believe. */
+    trustProxy: false | string;
+    auditRetentionMs: number;
+    /** The Replay page may write synthetic transactions and labels into the live topics (npm run demo sets it). */
+    demoMode: boolean;
+  };
   metricsPort: number;
   /** A stage member with lag and no committed batch for this long is "stalled" and rebuilt. */
   stallSeconds: number;
   modelDir: string;
   dataDir: string;
+}
+
+/** Variables whose whole value is a secret: never printed, only their length. */
+export const SECRET_ENV = ['SESSION_SECRET', 'REVIEWER_SEED'] as const;
+
+/** A URL with its password (and a user name that may carry one) replaced: redis://:***@host:6379. */
+export function redactUrl(url: string): string {
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  return `${scheme}***${url.slice(at)}`;
+}
+
+/** What a config message may show of a variable's value: secrets never, URLs without credentials. */
+export function redactEnvValue(name: string, value: string): string {
+  if ((SECRET_ENV as readonly string[]).includes(name)) return `<redacted, ${value.length} characters>`;
+  if (name.endsWith('_URL') || name === 'KAFKA_BROKERS') return redactUrl(value);
+  return value;
+}
+
+function stageRecord(value: (stage: PipelineStage) => string): Record<PipelineStage, string> {
+  return Object.fromEntries(PIPELINE_STAGES.map((s) => [s, value(s)])) as Record<PipelineStage, string>;
 }
 
 /** Parse the environment once. A bad value throws naming the variable and what it should be. */
@@ -74,7 +129,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const name = String(i.path[0] ?? '?');
-      return `${name}=${JSON.stringify(env[name] ?? '')}: ${i.message}`;
+      return `${name}=${JSON.stringify(redactEnvValue(name, env[name] ?? ''))}: ${i.message}`;
     });
     throw new FraudstreamError(ErrorCodes.CONFIG_INVALID, `invalid environment: ${lines.join('; ')}`);
   }
@@ -94,9 +149,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       escalations: e.TOPIC_ESCALATIONS,
       cases: e.TOPIC_CASES,
       labels: e.TOPIC_LABELS,
+      audit: e.TOPIC_AUDIT,
     },
-    groups: { detect: e.GROUP_DETECT, escalate: e.GROUP_ESCALATE },
-    ui: { host: e.UI_HOST, port: e.UI_PORT, sessionSecret: e.SESSION_SECRET, reviewerSeed: e.REVIEWER_SEED },
+    groups: stageRecord((s) => e[groupEnvName(s)]),
+    ui: {
+      host: e.UI_HOST,
+      port: e.UI_PORT,
+      sessionSecret: e.SESSION_SECRET,
+      reviewerSeed: e.REVIEWER_SEED,
+      sessionMaxSeconds: Math.round(e.UI_SESSION_MAX_HOURS * 3600),
+      trustProxy: e.TRUST_PROXY === 'off' ? false : e.TRUST_PROXY,
+      auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
+      demoMode: e.UI_DEMO_MODE === '1',
+    },
     metricsPort: e.METRICS_PORT,
     stallSeconds: e.STAGE_STALL_SECONDS,
     modelDir: e.MODEL_DIR,
@@ -117,8 +182,9 @@ export function isolatedConfig(base: Config, suffix: string): Config {
       escalations: t.escalations + s,
       cases: t.cases + s,
       labels: t.labels + s,
+      audit: t.audit + s,
     },
-    groups: { detect: `${base.groups.detect}${s}`, escalate: `${base.groups.escalate}${s}` },
+    groups: stageRecord((stage) => `${base.groups[stage]}${s}`),
     redis: { ...base.redis, keyPrefix: `${base.redis.keyPrefix}${suffix}:` },
   };
 }
@@ -136,8 +202,8 @@ export function configEnv(config: Config): Record<string, string> {
     TOPIC_ESCALATIONS: config.topics.escalations,
     TOPIC_CASES: config.topics.cases,
     TOPIC_LABELS: config.topics.labels,
-    GROUP_DETECT: config.groups.detect,
-    GROUP_ESCALATE: config.groups.escalate,
+    TOPIC_AUDIT: config.topics.audit,
+    ...Object.fromEntries(PIPELINE_STAGES.map((s) => [groupEnvName(s), config.groups[s]])),
     MODEL_DIR: config.modelDir,
   };
 }

@@ -4,6 +4,7 @@
  * Ground truth (is it fraud, which scenario) never appears in a Transaction: it arrives later as a Label.
  */
 import { z } from 'zod';
+import { MODEL_IDS, MODELS, stageThresholds, type ModelSpec, type ThresholdKey } from '../detectors/registry.ts';
 
 export const Action = { ALLOW: 'ALLOW', BLOCK: 'BLOCK', REVIEW: 'REVIEW' } as const;
 export type Action = (typeof Action)[keyof typeof Action];
@@ -12,6 +13,12 @@ export const ActionSchema = z.enum([Action.ALLOW, Action.BLOCK, Action.REVIEW]);
 export const Stage = { DETECT: 'detect', ESCALATE: 'escalate', REVIEW: 'review' } as const;
 export type Stage = (typeof Stage)[keyof typeof Stage];
 export const StageSchema = z.enum([Stage.DETECT, Stage.ESCALATE, Stage.REVIEW]);
+/**
+ * The stages that consume Kafka, in flow order (review is a person, deciding through the review UI). Config reads
+ * a consumer group for each (GROUP_<NAME>); router/stages.ts must register each one, the compiler checks it.
+ */
+export const PIPELINE_STAGES = [Stage.DETECT, Stage.ESCALATE] as const;
+export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
 export const Channel = { CARD_PRESENT: 'card_present', ECOMMERCE: 'ecommerce', ATM: 'atm' } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];
@@ -23,16 +30,31 @@ const currency = z.string().regex(/^[A-Z]{3}$/, 'ISO 4217 code, e.g. EUR');
 const country = z.string().regex(/^[A-Z]{2}$/, 'ISO 3166 alpha-2 code, e.g. FR');
 const mcc = z.string().regex(/^\d{4}$/, 'four-digit merchant category code');
 
+/** Year 2100: later than any card transaction will be, far below the largest Date (8.64e15), so date math never overflows. */
+export const MAX_TX_TS = 4_102_444_800_000;
+/**
+ * Characters a merchant name may not hold: C0/C1 controls, line/paragraph separators and the bidi embedding,
+ * override and isolate controls, which make a name display as something else ("Trojan Source"). Letter marks
+ * (LRM, RLM, ALM) stay allowed: right-to-left names need them and they cannot reorder text.
+ */
+// eslint-disable-next-line no-control-regex
+export const HOSTILE_TEXT = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
 export const TransactionSchema = z
   .object({
     txId: id,
     cardId: id,
     merchantId: id,
-    merchantName: z.string().max(200),
+    merchantName: z
+      .string()
+      .max(200)
+      .refine((s) => !HOSTILE_TEXT.test(s), {
+        message: 'control or bidi override characters (U+0000-001F, U+007F-009F, U+2028/2029, U+202A-202E, U+2066-2069) are not allowed',
+      }),
     mcc,
     amountMinor: z.number().int().nonnegative(),
     currency,
-    ts: epochMs,
+    ts: epochMs.max(MAX_TX_TS, `epoch milliseconds no later than ${new Date(MAX_TX_TS).toISOString()}`),
     channel: ChannelSchema,
     country,
     lat: z.number().min(-90).max(90),
@@ -42,13 +64,13 @@ export const TransactionSchema = z
   .strict();
 export type Transaction = z.infer<typeof TransactionSchema>;
 
-export const ScoresSchema = z
-  .object({
-    isolationForest: z.number().optional(),
-    xgboost: z.number().optional(),
-    heavy: z.number().optional(),
-  })
-  .strict();
+/** One optional score per model id: a model that did not run leaves its key out. */
+export function scoresSchemaOf<Id extends string>(ids: readonly Id[]) {
+  return z.object(Object.fromEntries(ids.map((id) => [id, z.number().optional()])) as Record<Id, z.ZodOptional<z.ZodNumber>>).strict();
+}
+
+/** A score per registered model (detectors/registry.ts). */
+export const ScoresSchema = scoresSchemaOf(MODEL_IDS);
 export type Scores = z.infer<typeof ScoresSchema>;
 
 export const RuleHitSchema = z.object({
@@ -164,36 +186,30 @@ export const DeadLetterSchema = z.object({
 });
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
+/**
+ * What a model version may be called anywhere a name reaches a path: one folder name, no leading dot (so never `.`,
+ * `..` or the trainer's hidden `.tmp-*` folder). Which folders ARE versions is detectors/version-names.ts's VERSION_RE.
+ */
+export const MODEL_VERSION_NAME = /^(?!\.)[A-Za-z0-9._-]{1,128}$/;
+
 // ---------------------------------------------------------------- policy (stored in Redis, edited in the UI)
 
 const probability = z.number().min(0).max(1);
+
+/** A stage's policy thresholds, one per threshold the models declare (`models`: the registry unless a test says). */
+export function thresholdsSchemaOf<S extends ModelSpec['stage']>(stage: S, models: readonly ModelSpec[] = MODELS) {
+  const shape = Object.fromEntries(stageThresholds(stage, models).map((t) => [t.key, probability.describe(t.description)]));
+  return z.object(shape as Record<ThresholdKey<S>, typeof probability>).strict();
+}
 
 const PolicyBaseSchema = z
   .object({
     version: z.number().int().nonnegative(),
     updatedAt: epochMs,
     updatedBy: z.string(),
-    modelVersion: z.string().optional(),
-    thresholds: z
-      .object({
-        detect: z
-          .object({
-            /** XGBoost score at or above which detect blocks outright. */
-            blockAbove: probability,
-            /** XGBoost score below which detect allows (unless the anomaly score says otherwise). */
-            allowBelow: probability,
-            /** Isolation forest score at or above which a transaction is escalated even if XGBoost is calm. */
-            anomalyEscalateAbove: probability,
-          })
-          .strict(),
-        escalate: z
-          .object({
-            blockAbove: probability,
-            allowBelow: probability,
-          })
-          .strict(),
-      })
-      .strict(),
+    modelVersion: z.string().regex(MODEL_VERSION_NAME, 'a model version folder name (letters, digits, . _ -; not starting with a dot)').optional(),
+    /** Each stage's thresholds, as the registered models declare them (detectors/registry.ts). */
+    thresholds: z.object({ detect: thresholdsSchemaOf('detect'), escalate: thresholdsSchemaOf('escalate') }).strict(),
     rules: z
       .object({
         /** Amounts above this (minor units) are blocked; null disables. */
@@ -278,7 +294,6 @@ export type PolicyPreviewBody = z.infer<typeof PolicyPreviewBodySchema>;
 export const PolicyRollbackBodySchema = z.object({ version: z.number().int().positive() }).strict();
 
 /** A model version is a folder name under MODEL_DIR. */
-export const MODEL_VERSION_NAME = /^[A-Za-z0-9._-]{1,128}$/;
 
 export const ModelPromoteBodySchema = z
   .object({

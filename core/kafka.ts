@@ -60,6 +60,8 @@ export function topicSpecs(config: Config): ITopicConfig[] {
     spec(t.cases, retentionMs * 4),
     spec(t.labels, retentionMs * 4),
     spec(t.dlq, retentionMs * 4, 1),
+    // One partition: the audit is one ordered chain. Retention in years (AUDIT_RETENTION_DAYS), not traffic.
+    spec(t.audit, config.ui.auditRetentionMs, 1),
   ];
 }
 

@@ -4,6 +4,14 @@ export type { Logger };
 
 let root: Logger | undefined;
 
+/**
+ * Fields that hold secrets wherever they appear in a log line (top level or one object down): printed as
+ * "[redacted]". URLs with credentials are redacted where they are logged (redactUrl in core/config.ts).
+ */
+export const REDACT_PATHS = ['password', 'sessionSecret', 'reviewerSeed', 'SESSION_SECRET', 'REVIEWER_SEED', 'cookie', 'authorization']
+  .flatMap((k) => [k, `*.${k}`])
+  .concat(['req.headers.cookie', 'req.headers.authorization', 'config.ui.sessionSecret', 'config.ui.reviewerSeed']);
+
 /** One structured logger per process; one line per event worth seeing, never per transaction at info. */
 export function logger(name?: string): Logger {
   // Logs go to stderr: stdout is for what a command prints (tables, addresses), so it can be piped.
@@ -12,6 +20,7 @@ export function logger(name?: string): Logger {
       level: process.env.LOG_LEVEL ?? (process.env.VITEST ? 'silent' : 'info'),
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
     pino.destination(2),
   );

@@ -4,7 +4,7 @@ import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Config } from '../core/config.ts';
+import { redactUrl, type Config } from '../core/config.ts';
 import type { Transaction } from '../core/contracts.ts';
 import { generateStream, SCENARIOS } from '../producers/world/index.ts';
 import { RedisFeatureStore } from './features.ts';
@@ -137,7 +137,7 @@ async function benchRedisFeatures(o: BenchOptions, txs: Transaction[], say: (m: 
   try {
     await redis.connect();
   } catch (err) {
-    return [{ step: 'features, Redis store', usPerTx: null, note: `Redis at ${o.config.redis.url} unavailable: ${(err as Error).message}` }];
+    return [{ step: 'features, Redis store', usPerTx: null, note: `Redis at ${redactUrl(o.config.redis.url)} unavailable: ${(err as Error).message}` }];
   }
   const base = `${o.config.redis.keyPrefix}bench-${randomUUID().slice(0, 8)}`;
   // The first pass is what the aim is judged on; two more on fresh prefixes show a long-running process (JIT warm).

@@ -18,7 +18,7 @@ import {
   type DriftRow,
   type ObservedScores,
 } from './pure/drift.ts';
-import { driftKey } from '../state/drift.ts';
+import { DRIFT_TTL_SECONDS, driftKey } from '../state/drift.ts';
 
 export const DRIFT_REFERENCE_FILE = 'drift-reference.json';
 
@@ -59,6 +59,7 @@ export async function recordDrift(redis: Redis, prefix: string, modelVersion: st
     for (let bin = 0; bin < c.length; bin++) if (c[bin]) pipe.hincrby(key, driftField(name, bin), c[bin] as number);
   }
   pipe.hincrby(key, DRIFT_TOTAL_FIELD, rows);
+  pipe.expire(key, DRIFT_TTL_SECONDS);
   const results = await pipe.exec();
   const failed = results?.find(([err]) => err);
   if (failed) throw failed[0] as Error;

@@ -3,6 +3,7 @@ import type { ModelThresholds } from './types.ts';
 import type { EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
 import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
 import type { ModelCurves, ThresholdMark } from './pure/curves.ts';
+import type { FirstLineModelId } from './registry.ts';
 
 export interface SliceInfo {
   rows: number;
@@ -34,9 +35,8 @@ export interface ModelCard {
   targets: RoutingTargets;
   thresholds: ModelThresholds;
   thresholdChoice: Omit<ThresholdChoice, 'thresholds'>;
-  test: {
-    isolationForest: ModelMetrics;
-    xgboost: ModelMetrics;
+  /** Test-slice metrics of every first-line model (detectors/registry.ts), the heavy model and the routed ensemble. */
+  test: Record<FirstLineModelId, ModelMetrics> & {
     heavy: ModelMetrics | null;
     ensemble: EnsembleMetrics;
   };

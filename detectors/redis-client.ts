@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import type { Config } from '../core/config.ts';
+import { redactUrl, type Config } from '../core/config.ts';
 import { ServiceUnavailableError } from '../core/errors.ts';
 
 /**
@@ -16,7 +16,7 @@ export async function connectRedisForCommand(config: Config): Promise<Redis> {
   } catch (err) {
     redis.disconnect();
     const why = (lastError ?? (err as Error)).message;
-    throw new ServiceUnavailableError(`cannot reach Redis at REDIS_URL ${config.redis.url} (${why}); start it or set REDIS_URL`, { cause: lastError ?? err });
+    throw new ServiceUnavailableError(`cannot reach Redis at REDIS_URL ${redactUrl(config.redis.url)} (${why}); start it or set REDIS_URL`, { cause: lastError ?? err });
   }
   return redis;
 }

@@ -19,6 +19,7 @@ import { DRIFT_REFERENCE_FILE } from './drift.ts';
 import type { ModelCard, SliceInfo } from './model-card.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
+import { FIRST_LINE_MODELS, type FirstLineModelId } from './registry.ts';
 
 export interface Dataset {
   kind: 'transactions' | 'csv';
@@ -346,8 +347,7 @@ function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores,
   const scTest = testIdx.map((i) => ds.scenarios[i]);
   const outcomes = routeAll(thresholds, testScores);
   const metrics = {
-    isolationForest: modelMetrics(testScores.isolationForest, yTest, scTest),
-    xgboost: modelMetrics(testScores.xgboost, yTest, scTest),
+    ...(Object.fromEntries(FIRST_LINE_MODELS.map((m) => [m.id, modelMetrics(testScores[m.id], yTest, scTest)])) as Record<FirstLineModelId, ModelMetrics>),
     heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
     ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest),
   } satisfies Record<string, ModelMetrics | null>;
@@ -431,7 +431,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
       file: DRIFT_REFERENCE_FILE,
       bins: DEFAULT_DRIFT_BINS,
       features: ds.featureNames.length,
-      scores: ['isolationForest', 'xgboost'],
+      scores: FIRST_LINE_MODELS.map((m) => m.id),
       featureRows: trainRows.length,
       scoreRows: valAll.length,
       featuresFrom: 'training slice (all rows, fraud included)',
@@ -480,8 +480,7 @@ function testCurves(
     const c = scores && modelCurves(scores, y);
     if (c) curves[name] = c;
   };
-  put('isolationForest', s.isolationForest);
-  put('xgboost', s.xgboost);
+  for (const m of FIRST_LINE_MODELS) put(m.id, s[m.id]);
   put('heavy', s.heavy);
   put('ensemble', ensembleScores(outcomes, s));
   const at = (scores: ArrayLike<number>, name: string, threshold: number) => operatingPoint(name, threshold, (i) => scores[i] >= threshold, y);

@@ -3,6 +3,7 @@
  * detectors/ implements these; router/ only calls them.
  */
 import type { FeatureContribution, Transaction } from '../core/contracts.ts';
+import type { FirstLineModelId, ThresholdKey } from './registry.ts';
 
 /** Dense feature vector in the order of FEATURE_NAMES (detectors/features.ts). */
 export type FeatureVector = Float64Array;
@@ -25,14 +26,13 @@ export interface FeatureStore {
   history(cardId: string, k: number, beforeTs?: number): Promise<FeatureVector[]>;
 }
 
-export interface ScoredRow {
-  isolationForest: number; // 0..1, higher = more anomalous
-  xgboost: number; // 0..1 fraud probability
-}
+/** Every first-line model's score for one row (what each score means: detectors/registry.ts). */
+export type ScoredRow = Record<FirstLineModelId, number>;
 
+/** Each stage's thresholds, keyed as the registered models declare them. */
 export interface ModelThresholds {
-  detect: { blockAbove: number; allowBelow: number; anomalyEscalateAbove: number };
-  escalate: { blockAbove: number; allowBelow: number };
+  detect: Record<ThresholdKey<'detect'>, number>;
+  escalate: Record<ThresholdKey<'escalate'>, number>;
 }
 
 /** A loaded model version (a folder under MODEL_DIR). */

@@ -4,7 +4,8 @@ import { numberFlag, parseFlags, untilSignal } from '../cli/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { createRedis } from '../core/redis.ts';
 import { UserInputError } from '../core/errors.ts';
-import { UserStore } from './server/auth.ts';
+import { RoleSchema, UserStore } from './server/auth.ts';
+import { AuditLog } from './server/audit.ts';
 import { startUiServer } from './server/app.ts';
 import { ensureUiBuilt } from './build.ts';
 import { printAndSave, runUiBench } from './bench.ts';
@@ -18,7 +19,7 @@ async function readStdin(): Promise<string> {
 /** Reads a line from the terminal without echoing it. */
 function promptHidden(question: string): Promise<string> {
   if (!process.stdin.isTTY) {
-    throw new UserInputError('users add: no terminal to prompt on; pipe the password with --password-stdin');
+    throw new UserInputError('users: no terminal to prompt on; pipe the password with --password-stdin');
   }
   return new Promise((resolve) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
@@ -34,6 +35,29 @@ function promptHidden(question: string): Promise<string> {
     });
     asked = true;
   });
+}
+
+function oneName(command: Pick<Command, 'name' | 'usage'>, positionals: string[]): string {
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new UserInputError(`${command.name}: give exactly one NAME\nusage: fraudstream ${command.name} ${command.usage}`);
+  return name;
+}
+
+async function readPassword(command: string, name: string, fromStdin: boolean): Promise<string> {
+  if (fromStdin) return readStdin();
+  const password = await promptHidden(`password for ${name}: `);
+  if ((await promptHidden('again: ')) !== password) throw new UserInputError(`${command}: the two passwords differ`);
+  return password;
+}
+
+async function withUsers(work: (users: UserStore) => Promise<void>): Promise<void> {
+  const config = loadConfig();
+  const redis = createRedis(config, 'users');
+  try {
+    await work(new UserStore(redis, config.redis.keyPrefix));
+  } finally {
+    redis.disconnect();
+  }
 }
 
 export const commands: Command[] = [
@@ -79,40 +103,74 @@ export const commands: Command[] = [
   },
   {
     name: 'users add',
-    summary: 'create (or with --replace reset) a reviewer account; the password is prompted for or read from stdin',
-    usage: 'NAME [--password-stdin] [--replace]',
+    summary: 'create (or with --replace reset) a reviewer account with its role; the password is prompted for or read from stdin',
+    usage: 'NAME --role analyst|admin [--password-stdin] [--replace]',
     async run(argv) {
-      const { values, positionals } = parseFlags(this, argv, { 'password-stdin': { type: 'boolean' }, replace: { type: 'boolean' } });
-      const name = positionals[0];
-      if (!name || positionals.length > 1) throw new UserInputError(`users add: give exactly one NAME\nusage: fraudstream users add ${this.usage}`);
-      let password: string;
-      if (values['password-stdin']) password = await readStdin();
-      else {
-        password = await promptHidden(`password for ${name}: `);
-        if ((await promptHidden('again: ')) !== password) throw new UserInputError('users add: the two passwords differ');
-      }
-      const config = loadConfig();
-      const redis = createRedis(config, 'users');
-      try {
-        const created = await new UserStore(redis, config.redis.keyPrefix).add(name, password, { replace: values.replace ?? false });
-        if (!created) throw new UserInputError(`users add: ${name} already exists (use --replace to reset the password)`);
-        console.log(`reviewer ${name} ${values.replace ? 'saved' : 'created'}`);
-      } finally {
-        redis.disconnect();
-      }
+      const { values, positionals } = parseFlags(this, argv, { role: { type: 'string' }, 'password-stdin': { type: 'boolean' }, replace: { type: 'boolean' } });
+      const name = oneName(this, positionals);
+      const role = RoleSchema.safeParse(values.role);
+      if (!role.success) throw new UserInputError(`users add: --role must be analyst or admin${values.role === undefined ? '' : `, got ${JSON.stringify(values.role)}`}\nusage: fraudstream users add ${this.usage}`);
+      const password = await readPassword(this.name, name, values['password-stdin'] ?? false);
+      await withUsers(async (users) => {
+        const created = await users.add(name, password, { replace: values.replace ?? false, role: role.data });
+        if (!created) throw new UserInputError(`users add: ${name} already exists (use --replace to reset its password and role)`);
+        console.log(`${role.data} ${name} ${values.replace ? 'saved (its sessions ended)' : 'created'}`);
+      });
+    },
+  },
+  {
+    name: 'users passwd',
+    summary: "change a reviewer's password; every session of that account ends",
+    usage: 'NAME [--password-stdin]',
+    async run(argv) {
+      const { values, positionals } = parseFlags(this, argv, { 'password-stdin': { type: 'boolean' } });
+      const name = oneName(this, positionals);
+      const password = await readPassword(this.name, name, values['password-stdin'] ?? false);
+      await withUsers(async (users) => {
+        if (!(await users.passwd(name, password))) throw new UserInputError(`users passwd: no account ${name} (see: fraudstream users list)`);
+        console.log(`password of ${name} changed; its sessions ended`);
+      });
+    },
+  },
+  {
+    name: 'users remove',
+    summary: 'delete a reviewer account; its sessions end at once',
+    usage: 'NAME',
+    async run(argv) {
+      const { positionals } = parseFlags(this, argv, {});
+      const name = oneName(this, positionals);
+      await withUsers(async (users) => {
+        if (!(await users.remove(name))) throw new UserInputError(`users remove: no account ${name} (see: fraudstream users list)`);
+        console.log(`${name} removed; its sessions ended`);
+      });
     },
   },
   {
     name: 'users list',
-    summary: 'list reviewer accounts',
+    summary: 'list reviewer accounts and their roles',
+    usage: '',
+    async run(argv) {
+      parseFlags(this, argv, {});
+      await withUsers(async (users) => {
+        const list = await users.listUsers();
+        if (!list.length) console.log('(no reviewer accounts; add one with: fraudstream users add NAME --role admin)');
+        else console.table(list.map((u) => ({ name: u.name, role: u.role, created: new Date(u.createdAt).toISOString() })));
+      });
+    },
+  },
+  {
+    name: 'audit verify',
+    summary: "check the review console's audit chain in Redis: every action's hash, its link to the one before, and the head",
     usage: '',
     async run(argv) {
       parseFlags(this, argv, {});
       const config = loadConfig();
-      const redis = createRedis(config, 'users');
+      const redis = createRedis(config, 'audit');
       try {
-        const names = await new UserStore(redis, config.redis.keyPrefix).list();
-        console.log(names.length ? names.join('\n') : '(no reviewer accounts; add one with: fraudstream users add NAME)');
+        const v = await new AuditLog(redis, config.redis.keyPrefix).verify();
+        console.log(`${v.ok ? 'intact' : 'TAMPERED'}: ${v.checked} chained actions checked${v.unchained ? `, ${v.unchained} older entries from before the chain` : ''}`);
+        for (const p of v.problems.slice(0, 50)) console.log(`  ${p}`);
+        return v.ok ? 0 : 1;
       } finally {
         redis.disconnect();
       }

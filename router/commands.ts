@@ -6,10 +6,12 @@ import { CEILING_MODES, type CeilingMode } from './bench/ceiling.ts';
 import { loadConfig } from '../core/config.ts';
 import { logger } from '../core/logger.ts';
 import { serveMetrics } from './metrics.ts';
-import { startPipeline, type StageName } from './pipeline.ts';
+import { startPipeline } from './pipeline.ts';
 import { loadNamedVersion, loadServingModels } from './serving-models.ts';
+import { stageList } from './stages.ts';
+import type { PipelineStage } from '../core/contracts.ts';
 
-function stageCommand(name: string, stages: StageName[], summary: string): Command {
+function stageCommand(name: string, stages: PipelineStage[], summary: string): Command {
   return {
     name,
     summary,
@@ -38,7 +40,7 @@ function stageCommand(name: string, stages: StageName[], summary: string): Comma
 }
 
 const benchUsage =
-  '[--events N] [--rate EPS] [--seconds S] [--share X] [--warmup N] [--model DIR|latest|none] [--train-events N] [--instances N] [--ceiling per-partition|serial] [--ceiling-retry-ms MS] [--soak N] [--json FILE] [--chart FILE.svg]';
+  '[--events N] [--rate EPS] [--seconds S] [--share X] [--warmup N] [--model DIR|latest|none] [--train-events N] [--instances N] [--ceiling per-partition|serial] [--ceiling-retry-ms MS] [--soak N] [--json FILE] [--chart FILE.svg] [--redis-memory [--events N]]';
 
 /** `bench` and its old name `bench pipeline`: one run, the pipeline beside its kafkajs pass-through ceiling. */
 function benchCommand(name: string): Command {
@@ -64,7 +66,18 @@ function benchCommand(name: string): Command {
         ceiling: { type: 'string' },
         json: { type: 'string' },
         chart: { type: 'string' },
+        'redis-memory': { type: 'boolean' },
       });
+      if (v['redis-memory']) {
+        // Redis memory per million decisions instead of the throughput run (router/bench/redis-memory.ts).
+        const events = numberFlag('events', v.events, 100_000, { min: 1_000, max: 5_000_000, integer: true });
+        const { measureRedisMemory, formatRedisMemory } = await import('./bench/redis-memory.ts');
+        const json = v.json ?? 'bench-results/redis-memory.json';
+        const r = await measureRedisMemory({ config: loadConfig(), decisions: events, cards: Math.max(1, Math.round(events / 5)), escalateShare: 0.05, reviewShare: 0.005, json, log: (l) => console.error(l) });
+        console.log(formatRedisMemory(r));
+        console.log(`\nresults written to ${json}`);
+        return;
+      }
       if (positionals.length) throw new UserInputError(`${name}: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream ${name} ${benchUsage}`);
       const events = numberFlag('events', v.events, 20_000, { min: 1_000, max: 5_000_000, integer: true });
       const rate = numberFlag('rate', v.rate, 500, { min: 1, max: 100_000 });
@@ -101,9 +114,8 @@ function benchCommand(name: string): Command {
 }
 
 export const commands: Command[] = [
-  stageCommand('detect', ['detect'], 'run the detect stage (features, isolation forest, XGBoost, rules) as a consumer-group member'),
-  stageCommand('escalate', ['escalate'], 'run the escalate stage (card history, heavy model, review queue) as a consumer-group member'),
-  stageCommand('stages', ['detect', 'escalate'], 'run detect and escalate in one process'),
+  ...stageList().map((s) => stageCommand(s.name, [s.name], s.summary)),
+  stageCommand('stages', stageList().map((s) => s.name), `run ${stageList().map((s) => s.name).join(' and ')} in one process`),
   benchCommand('bench'),
   benchCommand('bench pipeline'),
 ];

@@ -6,10 +6,11 @@
  * decide and everything else is allowed. This was the walking skeleton's first step; models plug in here.
  */
 import type { Redis } from 'ioredis';
-import { TransactionSchema, type Decision, type Escalation, type Transaction } from '../core/contracts.ts';
+import { TransactionSchema, type Escalation, type Transaction } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { decideFirstLine } from './pure/policy.ts';
+import { buildDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ScoredSample } from './types.ts';
@@ -68,22 +69,10 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
           const esc: Escalation = { txId: tx.txId, cardId: tx.cardId, tx, features: featureMap, scores, rulesFired: routed.rulesFired, topFeatures, versions, timings, escalatedAt: Date.now() };
           return [{ topic: config.topics.escalations, key: tx.cardId, value: JSON.stringify(esc), action: 'ESCALATE' }];
         }
-        const decision: Decision = {
-          decisionId: `${tx.txId}:detect`,
-          txId: tx.txId,
-          cardId: tx.cardId,
-          action: routed.action,
-          stage: 'detect',
-          final: true,
-          reason: routed.reason,
-          scores,
-          rulesFired: routed.rulesFired,
-          topFeatures,
-          versions,
-          timings,
-          decidedAt: Date.now(),
-          tx,
-        };
+        const decision = buildDecision(
+          { txId: tx.txId, cardId: tx.cardId, tx, scores, topFeatures, versions },
+          { stage: 'detect', action: routed.action, reason: routed.reason, rulesFired: routed.rulesFired, timings, decidedAt: Date.now() },
+        );
         return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision), action: decision.action }];
       });
       const counted = drift.count(models, vectors, scored);

@@ -4,10 +4,11 @@
  * (review queue in Redis + the cases topic) for an analyst.
  */
 import type { Redis } from 'ioredis';
-import { EscalationSchema, type Case, type Decision, type Escalation } from '../core/contracts.ts';
+import { EscalationSchema, type Case, type Escalation } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { decideEscalation } from './pure/policy.ts';
+import { buildDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ReviewQueue } from './types.ts';
@@ -68,22 +69,10 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
         if (h === undefined) rulesFired.push(NO_HEAVY);
         const versions = { model: e.versions.model, policy: p.version };
         const timings = { ...e.timings, escalate: perTxMs };
-        const decision: Decision = {
-          decisionId: `${e.txId}:escalate`,
-          txId: e.txId,
-          cardId: e.cardId,
-          action: routed.action,
-          stage: 'escalate',
-          final: routed.action !== 'REVIEW',
-          reason: routed.reason,
-          scores,
-          rulesFired,
-          topFeatures: e.topFeatures,
-          versions,
-          timings,
-          decidedAt: Date.now(),
-          tx: e.tx,
-        };
+        const decision = buildDecision(
+          { ...e, scores, versions },
+          { stage: 'escalate', action: routed.action, reason: routed.reason, rulesFired, timings, decidedAt: Date.now() },
+        );
         const msgs: OutMessage[] = [{ topic: config.topics.decisions, key: e.cardId, value: JSON.stringify(decision), action: decision.action }];
         if (routed.action === 'REVIEW') {
           const c: Case = {

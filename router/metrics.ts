@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { kafkaRetryCounts } from '../core/kafka-retries.ts';
 import { countDecisions } from '../state/decision-stats.ts';
+import type { PipelineStage } from '../core/contracts.ts';
 
 const retriesSeen = new Map<string, number>();
 
@@ -121,7 +122,7 @@ export function serveMetrics(port: number, host = '127.0.0.1'): Promise<Server> 
  * Counts a committed batch's outputs by action (from OutMessage.action) into the Prometheus counters and Redis.
  * ESCALATE is detect handing a transaction on, not a decision.
  */
-export async function tallyOutputs(redis: Redis, prefix: string, stage: 'detect' | 'escalate', outputs: Array<Array<{ action?: string }>>): Promise<void> {
+export async function tallyOutputs(redis: Redis, prefix: string, stage: PipelineStage, outputs: Array<Array<{ action?: string }>>): Promise<void> {
   const counts: Record<string, number> = {};
   for (const m of outputs.flat()) {
     if (!m.action) continue;

@@ -7,27 +7,22 @@ import type { Config } from '../core/config.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
 import { logger } from '../core/logger.ts';
-import type { FeatureStore, ModelBundle, ModelThresholds } from '../detectors/types.ts';
-import { detectLogic } from './detect-stage.ts';
-import { escalateLogic } from './escalate-stage.ts';
+import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { createPolicySource, type PolicySource } from './policy-source.ts';
-import { RedisPolicyStore, defaultPolicy, policyChannel } from '../state/policy.ts';
+import { RedisPolicyStore, initialPolicy, policyChannel } from '../state/policy.ts';
 import { RedisReviewQueue } from '../state/review.ts';
 import { RedisSampleStore } from '../state/samples.ts';
-import { startStage, type RunningStage } from './stage-runner.ts';
+import type { RunningStage } from './stage-runner.ts';
 import { redisFeatureStore } from './serving-models.ts';
+import { STAGES, stageList, type StageContext } from './stages.ts';
+import type { PipelineStage } from '../core/contracts.ts';
 
-export type StageName = 'detect' | 'escalate';
-
-/** Thresholds used before any model version exists (rules-only mode never reaches them). */
-export const COLD_START_THRESHOLDS: ModelThresholds = {
-  detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 },
-  escalate: { blockAbove: 0.8, allowBelow: 0.3 },
-};
+export { COLD_START_THRESHOLDS } from '../state/policy.ts';
 
 export interface PipelineOptions {
   config: Config;
-  stages: StageName[];
+  /** Which registered stages (router/stages.ts) this process runs; default: all of them. */
+  stages?: PipelineStage[];
   /** How many members of each stage to run in this process (tests use 2 to show the group sharing). */
   instances?: number;
   models?: ModelBundle;
@@ -55,7 +50,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const redis = createRedis(config);
   const subscriber = createRedis(config, 'redis-sub');
   const prefix = config.redis.keyPrefix;
-  const policyStore = new RedisPolicyStore(redis, prefix, () => defaultPolicy(opts.models?.thresholds ?? COLD_START_THRESHOLDS, opts.models?.version));
+  const policyStore = new RedisPolicyStore(redis, prefix, () => initialPolicy(opts.models));
   const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
   const features = (opts.featureStore ?? redisFeatureStore(config))(redis);
   let models = opts.models;
@@ -72,43 +67,22 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   policy.onChange((p) => swapTo(p.modelVersion));
   const samples = new RedisSampleStore(redis, prefix);
   const queue = new RedisReviewQueue(redis, prefix);
+  const ctx: StageContext = { config, redis, policy, features, models: () => models, samples, queue };
+  const chosen = opts.stages ? opts.stages.map((s) => STAGES[s]) : stageList();
   const stages: RunningStage[] = [];
   const n = opts.instances ?? 1;
   try {
-    for (const name of opts.stages) {
+    for (const spec of chosen) {
+      log.debug({ stage: spec.name, input: config.topics[spec.input], group: spec.group(config), outputs: spec.outputs.map((t) => config.topics[t]) }, 'starting stage');
       for (let i = 0; i < n; i++) {
-        if (name === 'detect') {
-          stages.push(
-            await startStage({
-              config,
-              kafka,
-              redis,
-              topic: config.topics.transactions,
-              groupId: config.groups.detect,
-              instanceId: opts.instanceId && `${opts.instanceId}-detect-${i}`,
-              logic: detectLogic({ config, redis, policy, features, models: () => models, recordSamples: (s) => samples.push(s) }),
-            }),
-          );
-        } else {
-          stages.push(
-            await startStage({
-              config,
-              kafka,
-              redis,
-              topic: config.topics.escalations,
-              groupId: config.groups.escalate,
-              instanceId: opts.instanceId && `${opts.instanceId}-escalate-${i}`,
-              logic: escalateLogic({ config, redis, policy, queue, features, models: () => models }),
-            }),
-          );
-        }
+        stages.push(await spec.start(ctx, { kafka, instanceId: opts.instanceId && `${opts.instanceId}-${spec.name}-${i}` }));
       }
     }
   } catch (err) {
     await Promise.all(stages.map((s) => s.stop()));
     throw err;
   }
-  log.info({ stages: opts.stages, instances: n, model: models?.version ?? 'rules-only', policy: policy.current().version }, 'pipeline running');
+  log.info({ stages: chosen.map((s) => s.name), instances: n, model: models?.version ?? 'rules-only', policy: policy.current().version }, 'pipeline running');
   return {
     stages,
     policy,

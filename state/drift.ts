@@ -1,3 +1,4 @@
 /** Drift counts (detectors/drift.ts): one hash per model version, `<prefix>drift:<modelVersion>`. */
-// unbounded today: see issue 12 (a hash per model version ever served, never expired)
+/** A version's counts expire this long after its last recorded batch: versions no longer served go away. */
+export const DRIFT_TTL_SECONDS = 30 * 24 * 3600;
 export const driftKey = (prefix: string, modelVersion: string): string => `${prefix}drift:${modelVersion}`;

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { PolicyInputSchema, PolicySchema, describeZodError, type Policy, type PolicyInput } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
 import type { ModelThresholds } from '../detectors/types.ts';
+import { coldStartThresholds } from '../detectors/registry.ts';
 import type { PolicyStore } from '../router/types.ts';
 
 /**
@@ -9,7 +10,9 @@ import type { PolicyStore } from '../router/types.ts';
  * `policy:v:<n>` (each version's JSON), `policy:versions` (sorted set of versions), `policy:counter` (last
  * version number handed out), and the pub/sub channel `policy:changed`.
  */
-// unbounded today: see issue 12 (every version ever saved is kept)
+/** The newest POLICY_KEEP_VERSIONS versions are kept (rollback reaches back that far); older ones are deleted. */
+export const POLICY_KEEP_VERSIONS = 1000;
+
 export interface PolicyKeys {
   current: string;
   history: string;
@@ -26,6 +29,18 @@ export const policyKeys = (prefix: string): PolicyKeys => ({
 
 /** Channel a store PUBLISHes the new version number on after every change. */
 export const policyChannel = (prefix: string): string => `${prefix}policy:changed`;
+
+/**
+ * Thresholds before any model version exists, for every process that may create policy v1 (stages, console, demo):
+ * whichever starts first writes v1, so they must agree (rules-only mode never reaches them). The values are the
+ * registered models' own (detectors/registry.ts).
+ */
+export const COLD_START_THRESHOLDS: ModelThresholds = coldStartThresholds();
+
+/** Policy v1 as any process creates it: the model's thresholds and version when one is loaded, else the cold-start set. */
+export function initialPolicy(model?: { thresholds: ModelThresholds; version?: string }): Policy {
+  return defaultPolicy(model?.thresholds ?? COLD_START_THRESHOLDS, model?.version);
+}
 
 /**
  * Version 1 of the policy: the model card's thresholds, empty lists, and rules that only catch the extreme
@@ -54,8 +69,6 @@ export function defaultPolicy(thresholds: ModelThresholds, modelVersion?: string
   });
 }
 
-/** Channel a store PUBLISHes the new version number on after every change. */
-
 // KEYS: current, doc key, history, counter. ARGV: doc JSON. Creates version 1 only if no policy exists yet.
 const INIT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -65,12 +78,17 @@ if tonumber(redis.call('GET', KEYS[4]) or '0') < 1 then redis.call('SET', KEYS[4
 redis.call('ZADD', KEYS[3], 1, '1')
 return 1`;
 
-// KEYS: current, doc key, history. ARGV: doc JSON, version, channel.
+// KEYS: current, doc key, history. ARGV: doc JSON, version, channel, doc key prefix, versions kept.
 // current only moves forward: two racing updates cannot leave the older one current.
 const COMMIT = `
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
 if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[2]) end
+local oldest = tonumber(ARGV[2]) - tonumber(ARGV[5])
+if oldest > 0 then
+  for _, v in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', oldest)) do redis.call('DEL', ARGV[4] .. v) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', oldest)
+end
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1`;
 
@@ -117,6 +135,8 @@ export class RedisPolicyStore implements PolicyStore {
       JSON.stringify(policy),
       String(version),
       policyChannel(this.prefix),
+      this.k.doc(''),
+      String(POLICY_KEEP_VERSIONS),
     );
     return policy;
   }

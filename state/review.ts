@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis';
 import { CaseSchema, type Case } from '../core/contracts.ts';
+import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import type { ReviewQueue } from '../router/types.ts';
+import { OUTBOX_MAX } from './ui.ts';
 
 /**
  * Review queue: `<prefix>review:open` (sorted set, the queue), `review:closed` (sorted
@@ -8,8 +10,12 @@ import type { ReviewQueue } from '../router/types.ts';
  * The open queue is bounded by the policy's review capacity, enforced by the escalate stage.
  */
 export const REVIEW_CLOSED_KEEP = 1000;
+/**
+ * A case's JSON lives while it is open (the open queue is bounded by review capacity) and this long after its
+ * verdict: the audit, the labels topic and the decisions topic keep the lasting record.
+ */
+export const CLOSED_CASE_TTL_SECONDS = 30 * 24 * 3600;
 
-// review:case:<id>: unbounded today: see issue 12 (a case's JSON stays after it leaves review:closed)
 export const reviewKeys = (prefix: string) => ({
   open: `${prefix}review:open`,
   closed: `${prefix}review:closed`,
@@ -35,14 +41,16 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
 end
 return 0`;
 
-// KEYS: open set, case key, closed set[, outbox list]. ARGV: caseId, closed case JSON, closedAt[, outbox items...].
-// ZREM is the once-only gate: of two concurrent verdicts exactly one removes the member and writes.
+// KEYS: open set, case key, closed set[, outbox list]. ARGV: caseId, closed case JSON, closedAt, case TTL, outbox cap
+// [, outbox items...]. ZREM is the once-only gate: of two concurrent verdicts exactly one removes the member and
+// writes. A full outbox (Kafka gone for long) refuses the verdict before anything changes: -1.
 const CLOSE = `
+if #KEYS >= 4 and redis.call('LLEN', KEYS[4]) >= tonumber(ARGV[5]) then return -1 end
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
-  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
   if #KEYS >= 4 then
-    for i = 4, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
+    for i = 6, #ARGV do redis.call('RPUSH', KEYS[4], ARGV[i]) end
   end
   return 1
 end
@@ -53,7 +61,7 @@ export interface CloseOptions {
    * Messages appended to a Redis list in the same atomic step as the close, so what must follow a verdict
    * (a label, a final decision) cannot be lost between closing the case and publishing it.
    */
-  outbox?: { key: string; items: (closed: Case) => string[] };
+  outbox?: { key: string; items: (closed: Case) => string[]; max?: number };
 }
 
 export interface ReviewQueueOptions {
@@ -130,8 +138,11 @@ export class RedisReviewQueue implements ReviewQueue {
     const closed: Case = { ...current, status, closedAt, closedBy: by, ...(note ? { note } : {}) };
     const outbox = options.outbox;
     const keys = [this.openKey, this.caseKey(caseId), this.closedKey, ...(outbox ? [outbox.key] : [])];
-    const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), ...(outbox ? outbox.items(closed) : [])];
+    const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), String(CLOSED_CASE_TTL_SECONDS), String(outbox?.max ?? OUTBOX_MAX), ...(outbox ? outbox.items(closed) : [])];
     const won = await this.redis.eval(CLOSE, keys.length, ...keys, ...args);
+    if (won === -1) {
+      throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `verdict not recorded: ${outbox?.max ?? OUTBOX_MAX} verdicts already wait for Kafka (is it down?); try again once they are published`);
+    }
     if (won !== 1) return undefined;
     if (this.closedKeep > 0) await this.redis.zremrangebyrank(this.closedKey, 0, -this.closedKeep - 1);
     return closed;

@@ -7,25 +7,49 @@ export const userNameOf = (prefix: string, key: string): string => key.slice(`${
 
 /** Idle sessions expire after this long (refreshed on every request). */
 export const SESSION_TTL_SECONDS = 8 * 3600;
+/** However active, a session ends this long after login (UI_SESSION_MAX_HOURS overrides it). */
+export const SESSION_MAX_SECONDS = 12 * 3600;
 /** ui:session:<HMAC of the cookie id>. */
 export const sessionKey = (prefix: string, sidHash: string): string => `${prefix}ui:session:${sidHash}`;
 
-/** Failed logins per IP+user are counted in a fixed window of this length. */
+/**
+ * Login attempts are counted in fixed windows of this length, per IP+user, per user (from any IP) and per IP
+ * (any user; an IPv6 address counts as its /64). Each counter lives one window.
+ */
 export const LOGIN_FAIL_WINDOW_SECONDS = 15 * 60;
 export const loginFailKey = (prefix: string, ip: string, user: string): string => `${prefix}ui:login-fail:${ip}:${user.toLowerCase()}`;
+export const loginAccountKey = (prefix: string, user: string): string => `${prefix}ui:login-acct:${user.toLowerCase()}`;
+export const loginIpKey = (prefix: string, ipScope: string): string => `${prefix}ui:login-ip:${ipScope}`;
 
-/** Audit log: a list, newest first, capped at AUDIT_KEEP by default. */
-export const AUDIT_KEEP = 20_000;
+/** Authentication events (failed logins): kept apart from actions, so a flood of them evicts only its own kind. */
+export const AUTH_EVENTS_KEEP = 20_000;
+export const authEventsKey = (prefix: string): string => `${prefix}ui:auth-events`;
+
+/**
+ * Audit of actions (verdicts, policy, models, replay, users): a hash chain, newest first. Only logged-in people
+ * write it, so the cap is reached by months of work, never by traffic; the [audit] topic keeps the full record.
+ */
+export const AUDIT_KEEP = 200_000;
 export const auditKey = (prefix: string): string => `${prefix}ui:audit`;
+/** "<seq> <hash>" of the newest action: a chain cut short at the head no longer matches it. */
+export const auditHeadKey = (prefix: string): string => `${prefix}ui:audit:head`;
 
-// unbounded today: see issue 12 (the outbox list grows while Kafka is unreachable)
+/**
+ * Verdict outbox: labels and final decisions waiting for Kafka. It grows only while Kafka is unreachable; past
+ * OUTBOX_MAX items a verdict is refused (503) rather than queued, since these items must not be dropped.
+ */
+export const OUTBOX_MAX = 100_000;
 export const outboxKey = (prefix: string): string => `${prefix}ui:outbox`;
 /** One process flushes the outbox at a time; the holder renews the lock while it works, so it lapses this long after the holder died or stalled. */
 export const OUTBOX_LOCK_TTL_MS = 60_000;
 export const outboxLockKey = (prefix: string): string => `${outboxKey(prefix)}:lock`;
 
-/** Card history on the case page: the last CARD_HISTORY_KEEP transactions per card, kept CARD_HISTORY_TTL_SECONDS. */
+/**
+ * Card history on the case page: per card, a sorted set of its last CARD_HISTORY_KEEP tx ids (by ts) and a hash
+ * of their rows, trimmed together, expiring CARD_HISTORY_TTL_SECONDS after the card's last transaction. So the
+ * memory is bounded by active cards x CARD_HISTORY_KEEP, not by traffic (a key per decision was 130 M keys a month).
+ */
 export const CARD_HISTORY_KEEP = 50;
 export const CARD_HISTORY_TTL_SECONDS = 30 * 24 * 3600;
 export const cardHistoryKey = (prefix: string, cardId: string): string => `${prefix}ui:card:${cardId}`;
-export const cardTxKey = (prefix: string, txId: string): string => `${prefix}ui:tx:${txId}`;
+export const cardRowsKey = (prefix: string, cardId: string): string => `${prefix}ui:card-rows:${cardId}`;

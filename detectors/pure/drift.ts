@@ -7,9 +7,14 @@
  * counts or flags with a mass at 0: the cut "0" then separates zeros from everything else.
  */
 
+import { FIRST_LINE_MODELS, type FirstLineModelId } from '../registry.ts';
+
 export const DRIFT_REFERENCE_FORMAT = 1;
-/** Score entries are named like this so they cannot collide with a feature (feature names are snake_case). */
-export const SCORE_ENTRIES = { isolationForest: 'score.isolationForest', xgboost: 'score.xgboost' } as const;
+/**
+ * One score entry per first-line model (detectors/registry.ts), named like this so it cannot collide with a
+ * feature (feature names are snake_case).
+ */
+export const SCORE_ENTRIES = Object.fromEntries(FIRST_LINE_MODELS.map((m) => [m.id, `score.${m.id}`])) as Record<FirstLineModelId, `score.${FirstLineModelId}`>;
 export const DEFAULT_DRIFT_BINS = 10;
 /** Floor for an empty bin's share on either side: PSI stays finite, and an empty-vs-tiny bin adds little. */
 export const PSI_EPSILON = 1e-4;
@@ -104,7 +109,7 @@ function entry(name: string, kind: DriftEntry['kind'], slice: DriftEntry['slice'
 export function buildDriftReference(
   featureNames: readonly string[],
   rows: readonly Float64Array[],
-  scores: { isolationForest: ArrayLike<number>; xgboost: ArrayLike<number>; slice: DriftEntry['slice'] },
+  scores: Record<FirstLineModelId, ArrayLike<number>> & { slice: DriftEntry['slice'] },
   opts: { bins?: number; featureSlice?: DriftEntry['slice'] } = {},
 ): DriftReference {
   const bins = opts.bins ?? DEFAULT_DRIFT_BINS;
@@ -113,8 +118,7 @@ export function buildDriftReference(
     for (let i = 0; i < rows.length; i++) column[i] = (rows[i] as Float64Array)[j] as number;
     return entry(name, 'feature', opts.featureSlice ?? 'train', column, bins);
   });
-  entries.push(entry(SCORE_ENTRIES.isolationForest, 'score', scores.slice, scores.isolationForest, bins));
-  entries.push(entry(SCORE_ENTRIES.xgboost, 'score', scores.slice, scores.xgboost, bins));
+  for (const m of FIRST_LINE_MODELS) entries.push(entry(SCORE_ENTRIES[m.id], 'score', scores.slice, scores[m.id], bins));
   return { format: DRIFT_REFERENCE_FORMAT, bins, entries };
 }
 
@@ -133,10 +137,7 @@ export function parseDriftReference(raw: unknown): DriftReference {
   return r as DriftReference;
 }
 
-export interface ObservedScores {
-  isolationForest: number;
-  xgboost: number;
-}
+export type ObservedScores = Record<FirstLineModelId, number>;
 
 /**
  * Counts live rows per entry and bin, in memory; `drain()` hands over the counts since the last drain (for one

@@ -1,6 +1,6 @@
 /**
- * The routed ensemble offline: the same decision order as router/pure/policy.ts (detect, then escalate),
- * applied to scored rows, and the choice of thresholds on the validation slice to meet targets.
+ * The routed ensemble: the routing order of the models (shared with router/pure/policy.ts, detect then escalate),
+ * applied offline to scored rows, and the choice of thresholds on the validation slice to meet targets.
  */
 import type { ModelThresholds } from '../types.ts';
 
@@ -14,13 +14,37 @@ export interface RoutedRows {
   second: ArrayLike<number>;
 }
 
+/**
+ * The routing order, once, for the live policy (router/pure/policy.ts, which puts its rules and lists around it)
+ * and for the trainer's threshold search. First line: XGBoost blocks first, then the isolation forest escalates
+ * the unusual, then XGBoost's ambiguous band escalates; the rest is allowed.
+ */
+export const FirstLineBand = { ALLOW: 0, AMBIGUOUS: 1, ANOMALY: 2, BLOCK: 3 } as const;
+export type FirstLineBand = (typeof FirstLineBand)[keyof typeof FirstLineBand];
+
+export function firstLineBand(t: ModelThresholds['detect'], xgb: number | undefined, iforest: number | undefined): FirstLineBand {
+  if (xgb !== undefined && xgb >= t.blockAbove) return FirstLineBand.BLOCK;
+  if (iforest !== undefined && iforest >= t.anomalyEscalateAbove) return FirstLineBand.ANOMALY;
+  if (xgb !== undefined && xgb >= t.allowBelow) return FirstLineBand.AMBIGUOUS;
+  return FirstLineBand.ALLOW;
+}
+
+/** Second line: block at or above blockAbove, allow below allowBelow, the band between is for a person. */
+export const SecondLineBand = { ALLOW: 0, AMBIGUOUS: 1, BLOCK: 2 } as const;
+export type SecondLineBand = (typeof SecondLineBand)[keyof typeof SecondLineBand];
+
+export function secondLineBand(t: ModelThresholds['escalate'], score: number): SecondLineBand {
+  if (score >= t.blockAbove) return SecondLineBand.BLOCK;
+  if (score < t.allowBelow) return SecondLineBand.ALLOW;
+  return SecondLineBand.AMBIGUOUS;
+}
+
 export function route(t: ModelThresholds, xgb: number, iforest: number, second: number): Outcome {
-  if (xgb >= t.detect.blockAbove) return Outcome.BLOCK_DETECT;
-  const escalated = iforest >= t.detect.anomalyEscalateAbove || xgb >= t.detect.allowBelow;
-  if (!escalated) return Outcome.ALLOW_DETECT;
-  if (second >= t.escalate.blockAbove) return Outcome.BLOCK_ESCALATE;
-  if (second < t.escalate.allowBelow) return Outcome.ALLOW_ESCALATE;
-  return Outcome.REVIEW;
+  const first = firstLineBand(t.detect, xgb, iforest);
+  if (first === FirstLineBand.BLOCK) return Outcome.BLOCK_DETECT;
+  if (first === FirstLineBand.ALLOW) return Outcome.ALLOW_DETECT;
+  const band = secondLineBand(t.escalate, second);
+  return band === SecondLineBand.BLOCK ? Outcome.BLOCK_ESCALATE : band === SecondLineBand.ALLOW ? Outcome.ALLOW_ESCALATE : Outcome.REVIEW;
 }
 
 export function routeAll(t: ModelThresholds, rows: RoutedRows): Uint8Array {

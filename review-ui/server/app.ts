@@ -1,59 +1,45 @@
 import { randomUUID } from 'node:crypto';
-import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
-import helmet from 'helmet';
+import express from 'express';
 import cookieParser from 'cookie-parser';
 import type { Redis } from 'ioredis';
-import type { z } from 'zod';
-import {
-  LoginBodySchema,
-  PolicyInputSchema,
-  PolicyPreviewBodySchema,
-  PolicyRollbackBodySchema,
-  PolicySchema,
-  ReplayBodySchema,
-  VerdictBodySchema,
-  describeZodError,
-  type Decision,
-  type Policy,
-} from '../../core/contracts.ts';
+import { PolicySchema, type Decision, type Policy } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
-import { FraudstreamError, UserInputError, ErrorCodes } from '../../core/errors.ts';
 import { createKafka, createProducer, ensureTopics } from '../../core/kafka.ts';
 import { createRedis } from '../../core/redis.ts';
 import { logger } from '../../core/logger.ts';
 import type { ModelThresholds } from '../../detectors/types.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
+import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
-import { DEFAULT_DIST, uiBuildStatus, type UiBuildStatus } from '../build.ts';
-import { AuditLog } from './audit.ts';
-import { LoginLimiter, SessionStore, UserStore, tokensEqual, type Session } from './auth.ts';
-import { cardNorm, travelFromPrevious } from './card.ts';
-import { readHealth } from './health.ts';
+import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
+import { AuditLog, auditToKafka } from './audit.ts';
+import { LoginLimiter, Roles, SessionStore, UserStore } from './auth.ts';
 import { LiveFeed } from './live.ts';
-import { findModel, listModels } from './models.ts';
-import { driftForVersion } from './drift.ts';
-import { previewPolicy } from './preview.ts';
-import { ModelPromoteBodySchema, promotionInput, servedModels } from './serving.ts';
+import { apiNotFound, errorHandler, loadSession, noStore, requireApiSession, requireRole, securityHeaders } from './middleware.ts';
+import { listModels } from './models.ts';
 import { ReplayController, loadSimulatorFactory, type Simulator, type SimulatorFactory } from './replay.ts';
+import { servedModels } from './serving.ts';
 import { VerdictService } from './verdict.ts';
+import { auditRouter } from './routes/audit.ts';
+import { healthRouter } from './routes/health.ts';
+import { liveRouter } from './routes/live.ts';
+import { SERVED_WINDOW, modelsRouter } from './routes/models.ts';
+import { NOT_BUILT, pagesRouter } from './routes/pages.ts';
+import { policyRouter } from './routes/policy.ts';
+import { queueRouter } from './routes/queue.ts';
+import { replayRouter } from './routes/replay.ts';
+import { loginRouter, sessionRouter } from './routes/session.ts';
 
-export const SESSION_COOKIE = 'fs_sid';
-export const CSRF_HEADER = 'x-csrf-token';
-/** How many of the latest decisions the "which model do the stages serve" summary looks at. */
-const SERVED_WINDOW = 200;
-
-/** Used when no model card offers thresholds: conservative enough that the first line escalates the unsure. */
-export const FALLBACK_THRESHOLDS: ModelThresholds = {
-  detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.75 },
-  escalate: { blockAbove: 0.85, allowBelow: 0.35 },
-};
+export { CSRF_HEADER, SESSION_COOKIE } from './middleware.ts';
+export { amountCurrencies } from './routes/policy.ts';
 
 export { DEFAULT_DIST };
-const NOT_BUILT = 'The review UI is not built: run `npm run build:ui` (`npm run demo` and `npm run ui` build it when missing)';
+
+/** API paths (and everything under them) only an admin may use, read or write. */
+export const ADMIN_PATHS = ['/policy', '/models', '/drift', '/replay'];
 
 export interface UiServerOptions {
   config: Config;
@@ -62,7 +48,7 @@ export interface UiServerOptions {
   port?: number;
   /** Built front end (default review-ui/dist). */
   distDir?: string;
-  /** Version 1 of the policy if Redis has none (default: newest model card's thresholds, else FALLBACK_THRESHOLDS). */
+  /** Version 1 of the policy if Redis has none (default: newest model card's thresholds, else state/policy.ts's cold start). */
   policyDefaults?: () => Policy;
   /** Replay driver (default: producers/simulator.ts when it exists). null disables replay. */
   simulator?: SimulatorFactory | null;
@@ -70,6 +56,8 @@ export interface UiServerOptions {
   replaySimulator?: { simulator: Simulator; startedBy: string };
   /** Live feed backfill per topic at start. */
   backfill?: { decisions: number; cases: number; labels: number };
+  /** Slow SSE client bounds (tests make them small). */
+  sse?: { maxBufferedBytes?: number; maxStallMs?: number };
   instanceId?: string;
 }
 
@@ -83,44 +71,14 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-declare module 'express-serve-static-core' {
-  interface Locals {
-    session?: Session;
-    sid?: string;
-  }
-}
-
-function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.infer<S> {
-  const r = schema.safeParse(body ?? {});
-  if (!r.success) throw new UserInputError(describeZodError(r.error));
-  return r.data;
-}
-
-function intQuery(raw: unknown, name: string, fallback: number, max: number): number {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (typeof raw !== 'string' || !Number.isInteger(n) || n < 1 || n > max) throw new UserInputError(`${name}: an integer from 1 to ${max}`);
-  return n;
-}
-
-async function thresholdsFromModels(modelDir: string): Promise<{ thresholds: ModelThresholds; version?: string }> {
+/** The newest listed version whose card holds valid thresholds (the console's v1 when Redis has no policy yet). */
+async function newestModelWithThresholds(modelDir: string): Promise<{ thresholds: ModelThresholds; version: string } | undefined> {
   for (const m of await listModels(modelDir)) {
     const t = (m.card as { thresholds?: unknown } | null)?.thresholds;
-    const probe = PolicySchema.safeParse({ ...defaultPolicy(FALLBACK_THRESHOLDS), thresholds: t });
+    const probe = PolicySchema.safeParse({ ...initialPolicy(), thresholds: t });
     if (probe.success) return { thresholds: probe.data.thresholds, version: m.version };
   }
-  return { thresholds: FALLBACK_THRESHOLDS };
-}
-
-/**
- * Amount rules compare minor units whatever the transaction's currency, so the Policy page shows them in the
- * currency most recent decisions were in and names the others it applies to as well.
- */
-export function amountCurrencies(decisions: ReadonlyArray<Pick<Decision, 'tx'>>): { currency: string | null; seen: string[] } {
-  const counts = new Map<string, number>();
-  for (const d of decisions) counts.set(d.tx.currency, (counts.get(d.tx.currency) ?? 0) + 1);
-  const seen = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([c]) => c);
-  return { currency: seen[0] ?? null, seen };
+  return undefined;
 }
 
 export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
@@ -137,26 +95,25 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   await producer.connect();
 
   const users = new UserStore(redis, prefix);
-  const seeded = await users.seed(config.ui.reviewerSeed);
-  if (seeded.length) log.info({ users: seeded }, 'seeded reviewer accounts');
-  const sessions = new SessionStore(redis, prefix, config.ui.sessionSecret ?? 'fraudstream-session-ids');
+  const seeded = await users.bootstrap(config.ui.reviewerSeed);
+  if (seeded.created.length) log.info({ users: seeded.created }, 'seeded reviewer accounts');
+  if (seeded.generated) console.error(`no reviewer accounts and no REVIEWER_SEED: created admin "${seeded.generated.name}" with password ${seeded.generated.password}  (shown once; change it with: fraudstream users passwd ${seeded.generated.name})`);
+  const sessions = new SessionStore(redis, prefix, config.ui.sessionSecret ?? 'fraudstream-session-ids', undefined, config.ui.sessionMaxSeconds);
   const limiter = new LoginLimiter(redis, prefix);
-  const audit = new AuditLog(redis, prefix);
+  const audit = new AuditLog(redis, prefix, undefined, auditToKafka(producer, config.topics.audit, log));
   const queue = new RedisReviewQueue(redis, prefix);
   const samples = new RedisSampleStore(redis, prefix);
-  const modelDefaults = opts.policyDefaults ? undefined : await thresholdsFromModels(config.modelDir);
-  const policies = new RedisPolicyStore(
-    redis,
-    prefix,
-    opts.policyDefaults ?? (() => defaultPolicy(modelDefaults?.thresholds ?? FALLBACK_THRESHOLDS, modelDefaults?.version)),
-  );
+  const newest = opts.policyDefaults ? undefined : await newestModelWithThresholds(config.modelDir);
+  const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)));
   const verdicts = new VerdictService(config, redis, queue, kafka, log, instanceId);
   verdicts.startRetrying();
+  // The demo's own simulation is demo mode whatever UI_DEMO_MODE says.
+  const demoMode = config.ui.demoMode || opts.replaySimulator !== undefined;
   const replay = opts.replaySimulator
-    ? new ReplayController(config, undefined, opts.replaySimulator)
-    : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())));
+    ? new ReplayController(config, undefined, opts.replaySimulator, demoMode)
+    : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())), undefined, demoMode);
 
-  const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}) });
+  const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
   feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
   await feed.start();
@@ -168,342 +125,35 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   const app = express();
   app.disable('x-powered-by');
-  // Behind a TLS-terminating proxy on loopback, req.secure reflects https and the cookie gets Secure.
-  app.set('trust proxy', 'loopback');
-  app.use(
-    helmet({
-      contentSecurityPolicy: {
-        useDefaults: false,
-        directives: {
-          defaultSrc: ["'self'"],
-          scriptSrc: ["'self'"],
-          styleSrc: ["'self'"],
-          imgSrc: ["'self'", 'data:'],
-          connectSrc: ["'self'"],
-          fontSrc: ["'self'"],
-          objectSrc: ["'none'"],
-          baseUri: ["'none'"],
-          formAction: ["'self'"],
-          frameAncestors: ["'none'"],
-        },
-      },
-      crossOriginEmbedderPolicy: false,
-    }),
-  );
+  // Off unless TRUST_PROXY names the TLS-terminating proxy: then req.ip and req.secure come from its headers.
+  app.set('trust proxy', config.ui.trustProxy);
+  app.use(securityHeaders());
   app.use(cookieParser());
   app.use(express.json({ limit: '256kb' }));
+  app.use(loadSession(sessions));
 
-  // Load the session (if any) for every request.
-  app.use(async (req, res, next) => {
-    const sid = (req.cookies as Record<string, string | undefined>)[SESSION_COOKIE];
-    const session = await sessions.get(sid);
-    if (session && sid) {
-      res.locals.session = session;
-      res.locals.sid = sid;
-    }
-    next();
-  });
+  // Open: probes, login, the pages (which redirect to /login without a session).
+  const sessionDeps = { users, sessions, limiter, audit, feed };
+  app.use(healthRouter({ redis, prefix, feed, instanceId, kafkaUp: () => kafkaUp }));
+  app.use('/api', loginRouter(sessionDeps));
+  const build = await uiBuildStatus(distDir);
+  app.use(pagesRouter(distDir, build));
 
-  const requireApiSession = (req: Request, res: Response, next: NextFunction) => {
-    if (!res.locals.session) {
-      res.status(401).json({ error: 'not logged in' });
-      return;
-    }
-    // Synchronizer token: every state-changing request carries the session's CSRF token in a header.
-    if (!['GET', 'HEAD', 'OPTIONS'].includes(req.method) && !tokensEqual(req.get(CSRF_HEADER), res.locals.session.csrf)) {
-      res.status(403).json({ error: `missing or wrong CSRF token (send it in the ${CSRF_HEADER} header)` });
-      return;
-    }
-    next();
-  };
-  const who = (res: Response): string => (res.locals.session as Session).user;
-
-  const cookieOptions = (req: Request) => ({
-    httpOnly: true,
-    sameSite: 'strict' as const,
-    secure: req.secure,
-    path: '/',
-  });
-
-  // ---------------------------------------------------------------- open routes
-
-  app.get('/healthz', async (_req, res) => {
-    const health = await readHealth(redis, prefix, feed.counts, kafkaUp);
-    health.stages.ui ??= { up: true, status: 'up', instances: [{ instance: instanceId, ageMs: 0 }] };
-    res.set('Cache-Control', 'no-store').json(health);
-  });
-
-  app.post('/api/login', async (req, res) => {
-    // Login CSRF: a cross-site form post carries a foreign Origin (and SameSite=Strict keeps cookies out anyway).
-    const origin = req.get('origin');
-    if (origin && new URL(origin).host !== req.get('host')) {
-      res.status(403).json({ error: 'cross-origin login refused' });
-      return;
-    }
-    const body = parseBody(LoginBodySchema, req.body);
-    const ip = req.ip ?? 'unknown';
-    const wait = await limiter.blockedFor(ip, body.username);
-    if (wait > 0) {
-      res.set('Retry-After', String(wait)).status(429).json({ error: `too many failed logins; try again in ${wait} s` });
-      return;
-    }
-    if (!(await users.check(body.username, body.password))) {
-      await limiter.fail(ip, body.username);
-      await audit.record({ who: body.username.slice(0, 64), action: 'login.failed', target: 'session', ip });
-      res.status(401).json({ error: 'wrong user name or password' });
-      return;
-    }
-    await limiter.succeed(ip, body.username);
-    await sessions.destroy(res.locals.sid);
-    const { sid, session } = await sessions.create(body.username);
-    await audit.record({ who: body.username, action: 'login', target: 'session', ip });
-    res.cookie(SESSION_COOKIE, sid, { ...cookieOptions(req), maxAge: sessions.ttlSeconds * 1000 });
-    res.json({ user: session.user, csrf: session.csrf });
-  });
-
-  // ---------------------------------------------------------------- pages
-
-  // Checked once at start and again whenever a page is missing, so a build made after the start is served.
-  let build: UiBuildStatus = await uiBuildStatus(distDir);
-  const page = (file: string) => async (_req: Request, res: Response) => {
-    if (build.state === 'missing') build = await uiBuildStatus(distDir);
-    if (build.state === 'missing') {
-      res.status(503).type('text').send(`${NOT_BUILT} (${build.detail}).`);
-      return;
-    }
-    res.set('Cache-Control', 'no-store').sendFile(`${distDir}/${file}`);
-  };
-  app.get('/login', async (req, res) => {
-    if (res.locals.session) res.redirect(303, '/');
-    else await page('login.html')(req, res);
-  });
-  app.get(['/', '/index.html'], async (req, res) => {
-    if (!res.locals.session) res.redirect(303, '/login');
-    else await page('index.html')(req, res);
-  });
-  app.get('/favicon.ico', (_req, res) => {
-    res.status(204).end();
-  });
-  app.use('/assets', express.static(`${distDir}/assets`, { index: false, fallthrough: false, immutable: true, maxAge: '1y' }));
-
-  // ---------------------------------------------------------------- API (session + CSRF)
-
+  // API: session + CSRF on everything below.
   const api = express.Router();
-  api.use(requireApiSession);
-  api.use((_req, res, next) => {
-    res.set('Cache-Control', 'no-store');
-    next();
-  });
-
-  api.get('/session', (_req, res) => {
-    const s = res.locals.session as Session;
-    res.json({ user: s.user, csrf: s.csrf });
-  });
-
-  api.post('/logout', async (_req, res) => {
-    const sid = res.locals.sid;
-    await sessions.destroy(sid);
-    if (sid) feed.dropSession(sid);
-    await audit.record({ who: who(res), action: 'logout', target: 'session' });
-    res.clearCookie(SESSION_COOKIE, { path: '/' });
-    res.json({ ok: true });
-  });
-
-  api.get('/stream', (_req, res) => {
-    res.set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
-    res.flushHeaders();
-    res.write('retry: 3000\n\n');
-    feed.addClient(res, res.locals.sid as string);
-  });
-
-  api.get('/decisions/recent', (req, res) => {
-    res.json({ decisions: feed.recentDecisions(intQuery(req.query.limit, 'limit', 200, 500)) });
-  });
-
-  api.get('/stats', async (_req, res) => {
-    res.json({ counts: feed.counts, byStage: feed.countsByStage, series: feed.series(120), openCases: await queue.openCount(), labels: feed.metrics.snapshot() });
-  });
-
-  api.get('/cases', async (req, res) => {
-    const limit = intQuery(req.query.limit, 'limit', 100, 1000);
-    const [open, total, closed] = await Promise.all([queue.listOpen(limit), queue.openCount(), queue.listClosed(20)]);
-    res.json({ open, openCount: total, closed, now: Date.now() });
-  });
-
-  api.get('/cases/:id', async (req, res) => {
-    const c = await queue.get(req.params.id as string);
-    if (!c) {
-      res.status(404).json({ error: `no case ${req.params.id}` });
-      return;
-    }
-    const history = await feed.cardHistory(c.cardId, 20);
-    res.json({
-      case: c,
-      history,
-      norm: cardNorm(c.tx, history),
-      travel: travelFromPrevious(c.tx, history),
-      audit: await audit.list(20, { target: `case:${c.caseId}` }),
-      now: Date.now(),
-    });
-  });
-
-  api.post('/cases/:id/verdict', async (req, res) => {
-    const body = parseBody(VerdictBodySchema, req.body);
-    const id = req.params.id as string;
-    const before = await queue.get(id);
-    if (!before) {
-      res.status(404).json({ error: `no case ${id}` });
-      return;
-    }
-    const done = await verdicts.decide(id, body.verdict, body.note, who(res));
-    if (!done) {
-      const now = await queue.get(id);
-      res.status(409).json({ error: `case ${id} is not open: ${now?.status ?? 'unknown'}${now?.closedBy ? ` by ${now.closedBy}` : ''}` });
-      return;
-    }
-    await audit.record({
-      who: who(res),
-      action: body.verdict === 'approve' ? 'case.approve' : 'case.confirm_fraud',
-      target: `case:${id}`,
-      before: { status: before.status, risk: before.risk, txId: before.txId },
-      after: { status: done.closed.status, note: body.note, closedAt: done.closed.closedAt, decision: done.decision.action, label: done.label.isFraud ? 'fraud' : 'legitimate' },
-      ip: req.ip,
-    });
-    res.json({ case: done.closed, decision: done.decision, label: done.label, published: done.waiting === 0, waiting: done.waiting });
-  });
-
-  api.get('/policy', async (_req, res) => {
-    const [current, history, sampleCount] = await Promise.all([policies.current(), policies.history(50), samples.count()]);
-    res.json({ current, history, sampleCount, amounts: amountCurrencies(feed.recentDecisions(SERVED_WINDOW)) });
-  });
-
-  api.put('/policy', async (req, res) => {
-    const input = parseBody(PolicyInputSchema, req.body);
-    const before = await policies.current();
-    const after = await policies.update(input, who(res));
-    await audit.record({ who: who(res), action: 'policy.update', target: 'policy', before, after });
-    res.json({ current: after });
-  });
-
-  api.post('/policy/preview', async (req, res) => {
-    const body = parseBody(PolicyPreviewBodySchema, req.body);
-    const current = await policies.current();
-    const proposed = PolicySchema.parse({ ...body.policy, version: current.version + 1, updatedAt: Date.now(), updatedBy: who(res) });
-    res.json(previewPolicy(current, proposed, await samples.recent(body.samples)));
-  });
-
-  api.post('/policy/rollback', async (req, res) => {
-    const body = parseBody(PolicyRollbackBodySchema, req.body);
-    const before = await policies.current();
-    const after = await policies.rollback(body.version, who(res));
-    await audit.record({
-      who: who(res),
-      action: 'policy.rollback',
-      target: 'policy',
-      before: { version: before.version, modelVersion: before.modelVersion ?? null },
-      after: { version: after.version, from: body.version, modelVersion: after.modelVersion ?? null },
-    });
-    res.json({ current: after });
-  });
-
-  api.get('/models', async (_req, res) => {
-    const [versions, current] = await Promise.all([listModels(config.modelDir), policies.current()]);
-    res.json({
-      modelDir: config.modelDir,
-      versions,
-      activeInPolicy: current.modelVersion ?? null,
-      policyVersion: current.version,
-      served: servedModels(feed.recentDecisions(SERVED_WINDOW)),
-      live: feed.metrics.snapshot(),
-    });
-  });
-
-  api.get('/drift', async (req, res) => {
-    const current = await policies.current();
-    const body = await driftForVersion(redis, prefix, config.modelDir, req.query.version, current);
-    if (!body) {
-      res.status(404).json({ error: `no model version ${String(req.query.version ?? current.modelVersion)} under MODEL_DIR (${config.modelDir})` });
-      return;
-    }
-    res.json(body);
-  });
-
-  api.post('/models/promote', async (req, res) => {
-    const body = parseBody(ModelPromoteBodySchema, req.body);
-    const model = await findModel(config.modelDir, body.version);
-    if (!model) {
-      res.status(404).json({ error: `no model version ${body.version} under MODEL_DIR (${config.modelDir})` });
-      return;
-    }
-    if (!model.card) {
-      res.status(409).json({ error: `model ${body.version} cannot be promoted: model-card.json ${model.error ?? 'unreadable'}` });
-      return;
-    }
-    const before = await policies.current();
-    if (body.policyVersion !== undefined && body.policyVersion !== before.version) {
-      res.status(409).json({ error: `the policy changed since the page loaded (now v${before.version}, page had v${body.policyVersion}); reload and try again` });
-      return;
-    }
-    if (before.modelVersion === body.version && !body.useCardThresholds) {
-      res.status(409).json({ error: `policy v${before.version} already serves ${body.version}` });
-      return;
-    }
-    const input = promotionInput(before, body.version, body.useCardThresholds ? (model.card.thresholds ?? null) : undefined);
-    const after = await policies.update(input, who(res));
-    await audit.record({
-      who: who(res),
-      action: 'model.promote',
-      target: 'policy',
-      before: { version: before.version, modelVersion: before.modelVersion ?? null, thresholds: before.thresholds },
-      after: { version: after.version, modelVersion: after.modelVersion ?? null, thresholds: after.thresholds, useCardThresholds: body.useCardThresholds },
-      ip: req.ip,
-    });
-    res.json({ current: after });
-  });
-
-  api.get('/replay', async (_req, res) => {
-    res.json(await replay.status());
-  });
-
-  api.post('/replay', async (req, res) => {
-    const body = parseBody(ReplayBodySchema, req.body);
-    const before = await replay.status();
-    const after = await replay.apply(body, who(res));
-    await audit.record({ who: who(res), action: `replay.${body.action}`, target: 'replay', before: { running: before.running, rate: before.rate }, after: { ...body, running: after.running } });
-    res.json(after);
-  });
-
-  api.get('/audit', async (req, res) => {
-    const target = typeof req.query.target === 'string' ? req.query.target : undefined;
-    res.json({ entries: await audit.list(intQuery(req.query.limit, 'limit', 200, 2000), target ? { target } : {}) });
-  });
-
+  api.use(requireApiSession, noStore);
+  api.use(sessionRouter(sessionDeps));
+  api.use(liveRouter({ feed, queue }));
+  api.use(queueRouter({ queue, feed, audit, verdicts }));
+  // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
+  api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
+  api.use(policyRouter({ policies, samples, audit, feed }));
+  api.use(modelsRouter({ modelDir: config.modelDir, redis, prefix, policies, audit, feed }));
+  api.use(replayRouter({ replay, audit }));
+  api.use(auditRouter({ audit }));
   app.use('/api', api);
-  app.use('/api', (_req, res) => {
-    res.status(404).json({ error: 'no such API route' });
-  });
-
-  app.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) {
-      next(err);
-      return;
-    }
-    const e = err as { type?: string; status?: number };
-    if (e.type === 'entity.parse.failed') {
-      res.status(400).json({ error: 'body: not valid JSON' });
-    } else if (e.type === 'entity.too.large') {
-      res.status(413).json({ error: 'body: too large' });
-    } else if (err instanceof UserInputError) {
-      res.status(400).json({ error: err.message });
-    } else if (err instanceof FraudstreamError && err.code === ErrorCodes.MISSING_PREREQUISITE) {
-      res.status(503).json({ error: err.message });
-    } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {
-      res.status(e.status).json({ error: (err as Error).message });
-    } else {
-      log.error({ err }, 'request failed');
-      res.status(500).json({ error: 'internal error (see the server log)' });
-    }
-  });
+  app.use('/api', apiNotFound);
+  app.use(errorHandler(log));
 
   const server = app.listen(opts.port ?? config.ui.port, opts.host ?? config.ui.host);
   await new Promise<void>((resolve, reject) => {
@@ -539,6 +189,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await verdicts.flush().catch(() => undefined);
+        await audit.flushed().catch(() => undefined);
         await producer.disconnect().catch(() => undefined);
         await removeHeartbeat(redis, prefix, 'ui', instanceId).catch(() => undefined);
         redis.disconnect();

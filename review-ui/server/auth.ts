@@ -1,8 +1,23 @@
 import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { LoginBodySchema, describeZodError } from '../../core/contracts.ts';
 import { UserInputError } from '../../core/errors.ts';
-import { LOGIN_FAIL_WINDOW_SECONDS, SESSION_TTL_SECONDS, loginFailKey, sessionKey, userKey, userNameOf, userPattern } from '../../state/ui.ts';
+import {
+  LOGIN_FAIL_WINDOW_SECONDS,
+  SESSION_MAX_SECONDS,
+  SESSION_TTL_SECONDS,
+  loginAccountKey,
+  loginFailKey,
+  loginIpKey,
+  sessionKey,
+  userKey,
+  userNameOf,
+  userPattern,
+} from '../../state/ui.ts';
+import type { AuditLog } from './audit.ts';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, opts: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
@@ -31,10 +46,36 @@ export async function verifyPassword(password: string, stored: string): Promise<
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
-const UserRecordSchema = z.object({ name: z.string(), hash: z.string(), createdAt: z.number() });
-export type UserRecord = z.infer<typeof UserRecordSchema>;
+/** What an account may do: analysts work cases; admins also change policy, models, users and replay. */
+export const Roles = { ANALYST: 'analyst', ADMIN: 'admin' } as const;
+export type Role = (typeof Roles)[keyof typeof Roles];
+export const RoleSchema = z.enum([Roles.ANALYST, Roles.ADMIN]);
 
-/** Reviewer accounts: one Redis key per user holding the scrypt hash. */
+/** Whether an account with `role` may do what `needed` may (admin includes analyst). */
+export function roleAllows(role: Role | undefined, needed: Role): boolean {
+  return role === Roles.ADMIN || (role !== undefined && role === needed);
+}
+
+const UserRecordSchema = z.object({
+  name: z.string(),
+  hash: z.string(),
+  createdAt: z.number(),
+  // Accounts made before roles existed are analysts until an admin says otherwise (least privilege).
+  role: RoleSchema.default(Roles.ANALYST),
+  /** Changes with the password or role: a session minted under another epoch is no longer valid. */
+  epoch: z.string().default(''),
+});
+export type UserRecord = z.infer<typeof UserRecordSchema>;
+export type UserInfo = Pick<UserRecord, 'name' | 'role' | 'createdAt'>;
+
+const newEpoch = () => randomBytes(9).toString('base64url');
+
+function checkPassword(password: string): void {
+  if (password.length < 8) throw new UserInputError('password: at least 8 characters');
+  if (password.length > 256) throw new UserInputError('password: at most 256 characters');
+}
+
+/** Reviewer accounts: one Redis key per user holding the scrypt hash, the role and the session epoch. */
 export class UserStore {
   private dummyHash: Promise<string> | undefined;
 
@@ -48,46 +89,90 @@ export class UserStore {
   }
 
   /** Creates or (with replace) resets an account. Returns false when it exists and replace is off. */
-  async add(name: string, password: string, { replace = false } = {}): Promise<boolean> {
+  async add(name: string, password: string, { replace = false, role = Roles.ANALYST as Role } = {}): Promise<boolean> {
     if (!USERNAME.test(name)) throw new UserInputError(`user name ${JSON.stringify(name)}: use 1-64 letters, digits, . _ -`);
-    if (password.length < 8) throw new UserInputError('password: at least 8 characters');
-    const record: UserRecord = { name, hash: await hashPassword(password), createdAt: Date.now() };
+    checkPassword(password);
+    const record: UserRecord = { name, hash: await hashPassword(password), createdAt: Date.now(), role: RoleSchema.parse(role), epoch: newEpoch() };
     const value = JSON.stringify(record);
     const ok = replace ? await this.redis.set(this.key(name), value) : await this.redis.set(this.key(name), value, 'NX');
     return ok === 'OK';
   }
 
-  async list(): Promise<string[]> {
-    const names: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', userPattern(this.prefix), 'COUNT', 200);
-      cursor = next;
-      names.push(...keys.map((k) => userNameOf(this.prefix, k)));
-    } while (cursor !== '0');
-    return names.sort();
+  async get(name: string): Promise<UserRecord | undefined> {
+    if (!USERNAME.test(name)) return undefined;
+    const raw = await this.redis.get(this.key(name));
+    return raw === null ? undefined : UserRecordSchema.safeParse(JSON.parse(raw)).data;
   }
 
-  /** Checks a password; an unknown user costs the same scrypt work, so timing does not reveal who exists. */
-  async check(name: string, password: string): Promise<boolean> {
-    const raw = USERNAME.test(name) ? await this.redis.get(this.key(name)) : null;
-    const record = raw === null ? undefined : UserRecordSchema.safeParse(JSON.parse(raw)).data;
+  /** New password, new epoch: every session of the account ends. False when there is no such account. */
+  async passwd(name: string, password: string): Promise<boolean> {
+    checkPassword(password);
+    const record = await this.get(name);
+    if (!record) return false;
+    const next: UserRecord = { ...record, hash: await hashPassword(password), epoch: newEpoch() };
+    return (await this.redis.set(this.key(name), JSON.stringify(next), 'XX')) === 'OK';
+  }
+
+  /** Deletes the account; its sessions end with it (they are checked against the account on every request). */
+  async remove(name: string): Promise<boolean> {
+    if (!USERNAME.test(name)) return false;
+    return (await this.redis.del(this.key(name))) === 1;
+  }
+
+  async list(): Promise<string[]> {
+    return (await this.listUsers()).map((u) => u.name);
+  }
+
+  async listUsers(): Promise<UserInfo[]> {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, found] = await this.redis.scan(cursor, 'MATCH', userPattern(this.prefix), 'COUNT', 200);
+      cursor = next;
+      keys.push(...found);
+    } while (cursor !== '0');
+    const raws = keys.length ? await this.redis.mget(...keys) : [];
+    const out: UserInfo[] = [];
+    raws.forEach((raw, i) => {
+      const r = raw === null ? undefined : UserRecordSchema.safeParse(JSON.parse(raw)).data;
+      if (r) out.push({ name: userNameOf(this.prefix, keys[i] as string), role: r.role, createdAt: r.createdAt });
+    });
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** The account when the password is right; an unknown user costs the same scrypt work, so timing does not reveal who exists. */
+  async check(name: string, password: string): Promise<UserRecord | undefined> {
+    const record = await this.get(name);
     if (!record) {
       this.dummyHash ??= hashPassword(randomBytes(12).toString('hex'));
       await verifyPassword(password, await this.dummyHash);
-      return false;
+      return undefined;
     }
-    return verifyPassword(password, record.hash);
+    return (await verifyPassword(password, record.hash)) ? record : undefined;
   }
 
-  /** REVIEWER_SEED "name:password,...": creates the accounts that do not exist yet (never overwrites). */
+  /**
+   * Accounts at start: REVIEWER_SEED's, or when there are none at all and no seed, one admin with a random
+   * password that the caller shows once. No password is ever a default.
+   */
+  async bootstrap(seed: string | undefined): Promise<{ created: string[]; generated?: { name: string; password: string } }> {
+    const created = await this.seed(seed);
+    if (seed || (await this.list()).length > 0) return { created };
+    const generated = { name: 'admin', password: randomBytes(15).toString('base64url') };
+    return (await this.add(generated.name, generated.password, { role: Roles.ADMIN })) ? { created, generated } : { created };
+  }
+
+  /**
+   * REVIEWER_SEED "name:password,...": creates the accounts that do not exist yet (never overwrites). Seeded
+   * accounts are admins (they bootstrap the console) unless written "name@analyst:password".
+   */
   async seed(seed: string | undefined): Promise<string[]> {
     if (!seed) return [];
     const created: string[] = [];
     for (const pair of seed.split(',')) {
       const at = pair.indexOf(':');
-      const name = pair.slice(0, at).trim();
-      if (await this.add(name, pair.slice(at + 1))) created.push(name);
+      const [name = '', role = Roles.ADMIN] = pair.slice(0, at).trim().split('@');
+      if (await this.add(name, pair.slice(at + 1), { role: RoleSchema.parse(role) })) created.push(name);
     }
     return created;
   }
@@ -95,15 +180,30 @@ export class UserStore {
 
 export interface Session {
   user: string;
+  role: Role;
   csrf: string;
   createdAt: number;
+  /** The account's epoch at login. */
+  epoch: string;
 }
 
-const SessionSchema = z.object({ user: z.string(), csrf: z.string(), createdAt: z.number() });
+const SessionSchema = z.object({
+  user: z.string(),
+  role: RoleSchema.default(Roles.ANALYST),
+  csrf: z.string(),
+  createdAt: z.number(),
+  epoch: z.string().default(''),
+});
+
+/** The role of the logged-in account, or undefined without a session (for requireRole-style guards). */
+export function sessionRole(session: Session | undefined): Role | undefined {
+  return session?.role;
+}
 
 /**
  * Server-side sessions in Redis. The cookie holds a random 256-bit id; Redis holds only its HMAC,
- * so a dump of Redis does not yield usable cookies. Idle sessions expire after `ttlSeconds`.
+ * so a dump of Redis does not yield usable cookies. Idle sessions expire after `ttlSeconds`, every session
+ * `maxSeconds` after login; a session whose account was removed, or whose password or role changed since, is dead.
  */
 export class SessionStore {
   constructor(
@@ -111,32 +211,50 @@ export class SessionStore {
     private readonly prefix: string,
     private readonly secret: string,
     readonly ttlSeconds = SESSION_TTL_SECONDS,
+    readonly maxSeconds = SESSION_MAX_SECONDS,
   ) {}
 
   private key(sid: string): string {
     return sessionKey(this.prefix, createHmac('sha256', this.secret).update(sid).digest('hex'));
   }
 
-  async create(user: string): Promise<{ sid: string; session: Session }> {
+  /** Seconds a session may still idle: the idle timeout, or less when its absolute end is nearer. */
+  private idleFor(session: Session, now: number): number {
+    return Math.min(this.ttlSeconds, Math.ceil((session.createdAt + this.maxSeconds * 1000 - now) / 1000));
+  }
+
+  async create(user: Pick<UserRecord, 'name' | 'role' | 'epoch'>): Promise<{ sid: string; session: Session }> {
     const sid = randomBytes(32).toString('base64url');
-    const session: Session = { user, csrf: randomBytes(32).toString('base64url'), createdAt: Date.now() };
-    await this.redis.set(this.key(sid), JSON.stringify(session), 'EX', this.ttlSeconds);
+    const session: Session = { user: user.name, role: user.role, csrf: randomBytes(32).toString('base64url'), createdAt: Date.now(), epoch: user.epoch };
+    await this.redis.set(this.key(sid), JSON.stringify(session), 'EX', this.idleFor(session, session.createdAt));
     return { sid, session };
   }
 
-  /** The session for a cookie value, refreshing its idle timeout; undefined when unknown or expired. */
-  async get(sid: string | undefined): Promise<Session | undefined> {
+  private async read(sid: string | undefined, refresh: boolean): Promise<Session | undefined> {
     if (!sid || sid.length > 100) return undefined;
     const key = this.key(sid);
     const raw = await this.redis.get(key);
     if (raw === null) return undefined;
-    await this.redis.expire(key, this.ttlSeconds);
-    return SessionSchema.safeParse(JSON.parse(raw)).data;
+    const session = SessionSchema.safeParse(JSON.parse(raw)).data;
+    const userRaw = session ? await this.redis.get(userKey(this.prefix, session.user)) : null;
+    const account = userRaw === null ? undefined : UserRecordSchema.safeParse(JSON.parse(userRaw)).data;
+    const now = Date.now();
+    if (!session || !account || account.epoch !== session.epoch || account.role !== session.role || this.idleFor(session, now) <= 0) {
+      await this.redis.del(key);
+      return undefined;
+    }
+    if (refresh) await this.redis.expire(key, this.idleFor(session, now));
+    return session;
   }
 
-  /** Whether a session is still live, without refreshing its idle timeout. */
+  /** The session for a cookie value, refreshing its idle timeout; undefined when unknown, expired or revoked. */
+  get(sid: string | undefined): Promise<Session | undefined> {
+    return this.read(sid, true);
+  }
+
+  /** Whether a session is still live (not expired, not revoked), without refreshing its idle timeout. */
   async exists(sid: string): Promise<boolean> {
-    return (await this.redis.exists(this.key(sid))) === 1;
+    return (await this.read(sid, false)) !== undefined;
   }
 
   async destroy(sid: string | undefined): Promise<void> {
@@ -151,36 +269,130 @@ export function tokensEqual(a: string | undefined, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** The unit an IP is limited as: an IPv4 address itself, an IPv6 address's /64 (one host usually holds the whole /64). */
+export function ipScope(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1] as string;
+  if (isIP(ip) !== 6) return ip;
+  const [head = '', tail = ''] = ip.split('::');
+  const left = head ? head.split(':') : [];
+  const right = ip.includes('::') ? (tail ? tail.split(':') : []) : [];
+  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `${groups.slice(0, 4).map((g) => g.toLowerCase().replace(/^0+(?=.)/, '')).join(':')}::/64`;
+}
+
+// One round trip counts the attempt under every scope and gives each counter its window when it has none, so
+// no parallel burst passes the check between count and compare, and a lost EXPIRE cannot leave a counter forever.
+const COUNT_ATTEMPT = `
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then redis.call('PEXPIRE', key, ARGV[1]); ttl = tonumber(ARGV[1]) end
+  out[#out + 1] = n
+  out[#out + 1] = ttl
+end
+return out`;
+// A successful login gives back what its attempt took (without recreating a counter that has expired).
+const REFUND_ATTEMPT = `
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
+end
+return 1`;
+
+export interface LoginLimits {
+  /** Attempts per window for one user from one IP. */
+  perIpUser: number;
+  /** Attempts per window for one user from anywhere (distributed guessing). */
+  perUser: number;
+  /** Attempts per window from one IP (IPv6: one /64) for any users (password spraying, made-up names). */
+  perIp: number;
+}
+export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perIpUser: 5, perUser: 20, perIp: 50 };
+
 /**
- * Failed logins per IP+user in a fixed window. Checked before the password is, so a locked-out guesser
- * learns nothing more; a success clears the counter.
+ * Login attempts, counted BEFORE the password is checked: a burst of parallel guesses is refused from the
+ * first over the limit, and a refused attempt costs no scrypt. Success resets the IP+user counter and gives
+ * back its count on the others, so people who log in do not use up their IP's budget.
  */
 export class LoginLimiter {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    readonly maxFailures = 5,
+    readonly limits: LoginLimits = DEFAULT_LOGIN_LIMITS,
     readonly windowSeconds = LOGIN_FAIL_WINDOW_SECONDS,
   ) {}
 
-  private key(ip: string, user: string): string {
-    return loginFailKey(this.prefix, ip, user);
+  private keys(ip: string, user: string): [string, string, string] {
+    return [loginFailKey(this.prefix, ipScope(ip), user), loginAccountKey(this.prefix, user), loginIpKey(this.prefix, ipScope(ip))];
   }
 
-  /** Seconds until another attempt is allowed, or 0 when allowed now. */
-  async blockedFor(ip: string, user: string): Promise<number> {
-    const key = this.key(ip, user);
-    const [count, ttl] = await Promise.all([this.redis.get(key), this.redis.ttl(key)]);
-    return Number(count ?? 0) >= this.maxFailures ? Math.max(1, ttl) : 0;
-  }
-
-  async fail(ip: string, user: string): Promise<void> {
-    const key = this.key(ip, user);
-    const n = await this.redis.incr(key);
-    if (n === 1) await this.redis.expire(key, this.windowSeconds);
+  /** Counts an attempt; returns the seconds until another is allowed when this one is over a limit, else 0. */
+  async attempt(ip: string, user: string): Promise<number> {
+    const keys = this.keys(ip, user);
+    const out = (await this.redis.eval(COUNT_ATTEMPT, keys.length, ...keys, this.windowSeconds * 1000)) as number[];
+    const limits = [this.limits.perIpUser, this.limits.perUser, this.limits.perIp];
+    let waitMs = 0;
+    limits.forEach((limit, i) => {
+      if ((out[2 * i] as number) > limit) waitMs = Math.max(waitMs, out[2 * i + 1] as number);
+    });
+    return waitMs > 0 ? Math.max(1, Math.ceil(waitMs / 1000)) : 0;
   }
 
   async succeed(ip: string, user: string): Promise<void> {
-    await this.redis.del(this.key(ip, user));
+    const [ipUser, account, ipKey] = this.keys(ip, user);
+    await this.redis.multi().del(ipUser).eval(REFUND_ATTEMPT, 2, account, ipKey).exec();
   }
+}
+
+/** Whether a request's Origin header (when present) names this very host. "null" (sandboxed frames, file:) never does. */
+export function sameOrigin(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return true;
+  if (!URL.canParse(origin)) return false;
+  const u = new URL(origin);
+  return (u.protocol === 'http:' || u.protocol === 'https:') && u.host === host;
+}
+
+export interface LoginDeps {
+  users: UserStore;
+  sessions: SessionStore;
+  limiter: LoginLimiter;
+  audit: AuditLog;
+  /** Sets the session cookie on the response. */
+  setCookie(req: Request, res: Response, sid: string): void;
+  /** The current session's id, replaced on login (no session fixation). */
+  currentSid(res: Response): string | undefined;
+}
+
+/** POST /api/login. */
+export function loginRoute(d: LoginDeps) {
+  return async (req: Request, res: Response): Promise<void> => {
+    // Login CSRF: a cross-site form post carries a foreign Origin (and SameSite=Strict keeps cookies out anyway).
+    if (!sameOrigin(req.get('origin'), req.get('host'))) {
+      res.status(403).json({ error: 'cross-origin login refused' });
+      return;
+    }
+    const parsed = LoginBodySchema.safeParse(req.body ?? {});
+    if (!parsed.success) throw new UserInputError(describeZodError(parsed.error));
+    const { username, password } = parsed.data;
+    // req.ip is the socket's address unless TRUST_PROXY names the proxy in front, so headers cannot rotate it.
+    const ip = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    const wait = await d.limiter.attempt(ip, username);
+    if (wait > 0) {
+      res.set('Retry-After', String(wait)).status(429).json({ error: `too many login attempts; try again in ${wait} s` });
+      return;
+    }
+    const account = await d.users.check(username, password);
+    if (!account) {
+      await d.audit.recordAuth({ who: username.slice(0, 64), action: 'login.failed', target: 'session', ip });
+      res.status(401).json({ error: 'wrong user name or password' });
+      return;
+    }
+    await d.limiter.succeed(ip, username);
+    await d.sessions.destroy(d.currentSid(res));
+    const { sid, session } = await d.sessions.create(account);
+    await d.audit.record({ who: account.name, action: 'login', target: 'session', ip });
+    d.setCookie(req, res, sid);
+    res.json({ user: session.user, role: session.role, csrf: session.csrf });
+  };
 }

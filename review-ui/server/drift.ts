@@ -1,11 +1,10 @@
 /** The drift view's data: a version's training reference against the live counts the detect stage keeps in Redis. */
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { UserInputError } from '../../core/errors.ts';
 import { driftSnapshot, type DriftSnapshot } from '../../detectors/drift.ts';
 import { driftCounts, PSI_THRESHOLDS } from '../../detectors/pure/drift.ts';
-import { VERSION_NAME } from './serving.ts';
+import { versionDir } from './models.ts';
 
 export interface DriftResponse extends Partial<Omit<DriftSnapshot, 'version'>> {
   version: string | null;
@@ -29,13 +28,12 @@ export async function driftForVersion(
   query: unknown,
   policy: { version: number; modelVersion?: string | null },
 ): Promise<DriftResponse | undefined> {
-  if (query !== undefined && (typeof query !== 'string' || !VERSION_NAME.test(query))) {
-    throw new UserInputError('version: a model version folder name (letters, digits, . _ -)');
-  }
+  if (query !== undefined && typeof query !== 'string') throw new UserInputError('version: one model version name');
   const version = (query as string | undefined) ?? policy.modelVersion ?? null;
   const base = { version, served: version !== null && version === policy.modelVersion, policyVersion: policy.version, thresholds: PSI_THRESHOLDS };
   if (version === null) return { ...base, message: 'The policy names no model version: nothing to compare live traffic with.' };
-  const dir = join(modelDir, version);
+  // The policy's name is checked too: a policy written straight into Redis must not steer a read outside MODEL_DIR.
+  const dir = versionDir(modelDir, version);
   if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) return undefined;
   let snap: DriftSnapshot;
   try {

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { readDecisionStats } from '../../state/decision-stats.ts';
 import { readHeartbeats } from '../../state/heartbeats.ts';
+import { PIPELINE_STAGES } from '../../core/contracts.ts';
 
 export interface StageHealth {
   /** Some member heartbeats and says it is deciding (or has nothing to decide). */
@@ -19,8 +20,6 @@ export interface Health {
   decisions: { byStages: Record<string, number>; seenByUi: Record<string, number> };
 }
 
-/** Stages the system needs; any other stage that heartbeats (e.g. "ui") is listed too. */
-export const REQUIRED_STAGES = ['detect', 'escalate'] as const;
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -40,7 +39,8 @@ export async function readHealth(
   kafkaUp: boolean,
   now = Date.now(),
 ): Promise<Health> {
-  const stages: Record<string, StageHealth> = Object.fromEntries(REQUIRED_STAGES.map((s) => [s, { up: false, status: 'down', instances: [] }]));
+  // Every pipeline stage is listed (down until it heartbeats); any other that heartbeats (e.g. "ui") is listed too.
+  const stages: Record<string, StageHealth> = Object.fromEntries(PIPELINE_STAGES.map((s) => [s, { up: false, status: 'down', instances: [] }]));
   let byStages: Record<string, number> = {};
   let redisUp = true;
   try {
@@ -81,7 +81,7 @@ export async function readHealth(
   } catch {
     redisUp = false;
   }
-  const allUp = redisUp && kafkaUp && REQUIRED_STAGES.every((s) => stages[s]?.up);
+  const allUp = redisUp && kafkaUp && PIPELINE_STAGES.every((s) => stages[s]?.up);
   return {
     status: allUp ? 'ok' : 'degraded',
     at: now,

@@ -1,4 +1,4 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Response } from 'express';
 import { z } from 'zod';
@@ -6,7 +6,8 @@ import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { LabelMetrics } from './metrics.ts';
-import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardTxKey } from '../../state/ui.ts';
+import { seekTail } from './tail.ts';
+import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
 export const CardTxSchema = z.object({
@@ -48,6 +49,46 @@ export interface SecondPoint {
 interface Client {
   res: Response;
   sid: string;
+  /** When a write last found the socket's buffer full (undefined once it drained). */
+  stalledSince?: number;
+}
+
+/**
+ * A browser that stops reading (a frozen tab, a stalled proxy) would make its stream buffer every event in this
+ * process. Past this many bytes queued, or this long without draining, the stream is closed instead; the page
+ * reconnects by itself (retry: 3000) and reloads what it missed.
+ */
+export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
+export const SSE_MAX_STALL_MS = 30_000;
+
+// KEYS: the card's id set, its rows hash. ARGV: ts, txId, row JSON, keep, ttl. Trims both together.
+const STORE_CARD_ROW = `
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if extra > 0 then
+  local old = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+  redis.call('HDEL', KEYS[2], unpack(old))
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 1`;
+
+/** Writes each decision's row into its card's bounded history (one pipeline). The bench measures this too. */
+export async function storeCardHistory(redis: Redis, prefix: string, decisions: ReadonlyArray<Pick<Decision, 'cardId' | 'tx' | 'action' | 'stage' | 'decidedAt'>>): Promise<void> {
+  const p = redis.pipeline();
+  for (const d of decisions) {
+    const x = d.tx;
+    const row: CardTx = {
+      txId: x.txId, ts: x.ts, amountMinor: x.amountMinor, currency: x.currency, merchantId: x.merchantId,
+      merchantName: x.merchantName, mcc: x.mcc, country: x.country, channel: x.channel, lat: x.lat, lon: x.lon,
+      deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
+    };
+    // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
+    p.eval(STORE_CARD_ROW, 2, cardHistoryKey(prefix, d.cardId), cardRowsKey(prefix, d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
+  }
+  await p.exec();
 }
 
 const WINDOW_SECONDS = 300;
@@ -61,18 +102,6 @@ function percentile(sorted: number[], q: number): number | null {
 /** Milliseconds the pipeline spent on a decision: the sum of its per-stage timings. */
 export const decisionLatency = (d: Decision): number => Object.values(d.timings).reduce((a, b) => a + b, 0);
 
-/** Right after a topic is created its leaders may still be moving: retry what the broker says is retriable. */
-async function fetchOffsetsRetrying(admin: Admin, topic: string, attempts = 8): Promise<Awaited<ReturnType<Admin['fetchTopicOffsets']>>> {
-  for (let i = 1; ; i++) {
-    try {
-      return await admin.fetchTopicOffsets(topic);
-    } catch (err) {
-      if (i >= attempts || (err as { retriable?: boolean }).retriable !== true) throw err;
-      await new Promise((r) => setTimeout(r, 250 * i));
-    }
-  }
-}
-
 export interface LiveFeedOptions {
   config: Config;
   kafka: Kafka;
@@ -81,6 +110,8 @@ export interface LiveFeedOptions {
   instanceId: string;
   /** Messages re-read from the end of each topic at start, so the page is not empty after a restart. */
   backfill?: { decisions: number; cases: number; labels: number };
+  /** Slow-client bounds (defaults SSE_MAX_BUFFERED_BYTES, SSE_MAX_STALL_MS). */
+  sse?: { maxBufferedBytes?: number; maxStallMs?: number };
 }
 
 /**
@@ -100,6 +131,8 @@ export class LiveFeed {
   private readonly scenarios = new Map<string, string | null>();
   private readonly buckets: SecondBucket[] = [];
   private readonly clients = new Set<Client>();
+  /** Streams closed because their client did not read fast enough (see SSE_MAX_BUFFERED_BYTES). */
+  slowClientsDropped = 0;
   private consumer: Consumer | undefined;
   private ticker: NodeJS.Timeout | undefined;
   private keepalive: NodeJS.Timeout | undefined;
@@ -119,7 +152,7 @@ export class LiveFeed {
     this.consumer = consumer;
     const joined = new Promise<void>((resolve) => {
       consumer.on(consumer.events.GROUP_JOIN, (e) => {
-        void this.seekTail(consumer, e.payload.memberAssignment, {
+        void seekTail(kafka, consumer, e.payload.memberAssignment, {
           [t.decisions]: backfill.decisions,
           [t.cases]: backfill.cases,
           [t.labels]: backfill.labels,
@@ -154,27 +187,6 @@ export class LiveFeed {
 
   setExtraStats(fn: () => Promise<Record<string, unknown>>): void {
     this.extraStats = fn;
-  }
-
-  private async seekTail(consumer: Consumer, assignment: Record<string, number[]>, perTopic: Record<string, number>): Promise<void> {
-    const admin = this.opts.kafka.admin();
-    await admin.connect();
-    try {
-      for (const [topic, partitions] of Object.entries(assignment)) {
-        const total = perTopic[topic] ?? 0;
-        if (partitions.length === 0) continue;
-        const offsets = await fetchOffsetsRetrying(admin, topic);
-        const each = Math.ceil(total / Math.max(1, offsets.length));
-        for (const o of offsets) {
-          if (!partitions.includes(o.partition)) continue;
-          const start = BigInt(o.high) - BigInt(each);
-          const low = BigInt(o.low);
-          consumer.seek({ topic, partition: o.partition, offset: String(start > low ? start : low) });
-        }
-      }
-    } finally {
-      await admin.disconnect();
-    }
   }
 
   private async onBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
@@ -222,7 +234,7 @@ export class LiveFeed {
       this.broadcast('decision', { ...d, scenario: this.scenarios.get(d.txId) });
       for (const l of this.listeners) l(d);
     }
-    await this.storeCardHistory(fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
+    await storeCardHistory(this.opts.redis, this.opts.config.redis.keyPrefix, fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
   }
 
   private onCase(c: Case): void {
@@ -278,33 +290,16 @@ export class LiveFeed {
   private cardKey(cardId: string): string {
     return cardHistoryKey(this.opts.config.redis.keyPrefix, cardId);
   }
-  private txKey(txId: string): string {
-    return cardTxKey(this.opts.config.redis.keyPrefix, txId);
+  private rowsKey(cardId: string): string {
+    return cardRowsKey(this.opts.config.redis.keyPrefix, cardId);
   }
 
-  private async storeCardHistory(decisions: Decision[]): Promise<void> {
-    const p = this.opts.redis.pipeline();
-    for (const d of decisions) {
-      const x = d.tx;
-      const row: CardTx = {
-        txId: x.txId, ts: x.ts, amountMinor: x.amountMinor, currency: x.currency, merchantId: x.merchantId,
-        merchantName: x.merchantName, mcc: x.mcc, country: x.country, channel: x.channel, lat: x.lat, lon: x.lon,
-        deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
-      };
-      // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-      p.set(this.txKey(x.txId), JSON.stringify(row), 'EX', CARD_HISTORY_TTL_SECONDS);
-      p.zadd(this.cardKey(d.cardId), x.ts, x.txId);
-      p.zremrangebyrank(this.cardKey(d.cardId), 0, -CARD_HISTORY_KEEP - 1);
-      p.expire(this.cardKey(d.cardId), CARD_HISTORY_TTL_SECONDS);
-    }
-    await p.exec();
-  }
 
   /** The card's most recent transactions the UI has seen, newest first. */
   async cardHistory(cardId: string, limit = 20): Promise<CardTx[]> {
     const ids = await this.opts.redis.zrevrange(this.cardKey(cardId), 0, limit - 1);
     if (ids.length === 0) return [];
-    const raws = await this.opts.redis.mget(ids.map((id) => this.txKey(id)));
+    const raws = await this.opts.redis.hmget(this.rowsKey(cardId), ...ids);
     return raws.flatMap((raw) => {
       const r = raw === null ? undefined : CardTxSchema.safeParse(JSON.parse(raw)).data;
       return r ? [r] : [];
@@ -314,9 +309,12 @@ export class LiveFeed {
   // ------------------------------------------------------------------ SSE
 
   addClient(res: Response, sid: string): void {
-    const client = { res, sid };
+    const client: Client = { res, sid };
     this.clients.add(client);
     res.on('close', () => this.clients.delete(client));
+    res.on('drain', () => {
+      client.stalledSince = undefined;
+    });
   }
 
   /** Ends every stream opened by a session (on logout). */
@@ -345,7 +343,24 @@ export class LiveFeed {
   }
 
   private send(frame: string): void {
-    for (const c of this.clients) c.res.write(frame);
+    const maxBytes = this.opts.sse?.maxBufferedBytes ?? SSE_MAX_BUFFERED_BYTES;
+    const maxStall = this.opts.sse?.maxStallMs ?? SSE_MAX_STALL_MS;
+    const now = Date.now();
+    for (const c of this.clients) {
+      if (c.res.writableLength > maxBytes || (c.stalledSince !== undefined && now - c.stalledSince > maxStall)) {
+        this.dropSlow(c);
+        continue;
+      }
+      if (!c.res.write(frame)) c.stalledSince ??= now;
+    }
+  }
+
+  private dropSlow(c: Client): void {
+    this.clients.delete(c);
+    this.slowClientsDropped += 1;
+    this.opts.log.warn({ buffered: c.res.writableLength, stalledMs: c.stalledSince ? Date.now() - c.stalledSince : 0, dropped: this.slowClientsDropped }, 'live stream closed: the client does not read');
+    // destroy, not end: end() would queue behind the very bytes the client is not reading.
+    c.res.destroy();
   }
 
   private async tick(): Promise<void> {

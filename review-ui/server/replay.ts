@@ -19,6 +19,9 @@ export function loadSimulatorFactory(): SimulatorFactory {
   return (config, opts) => createSimulator(config, opts);
 }
 
+export const NOT_DEMO =
+  'replay is off outside demo mode: it would write synthetic transactions and chargeback labels (training ground truth) into the live topics; set UI_DEMO_MODE=1 on a demo deployment (npm run demo does)';
+
 /** One simulator per UI process, created on first start. */
 export class ReplayController {
   private sim: Simulator | undefined;
@@ -31,12 +34,19 @@ export class ReplayController {
     private factory: SimulatorFactory | undefined,
     /** A simulation already running in this process (the demo's): the page drives it instead of a second one. */
     attached?: { simulator: Simulator; startedBy: string },
+    /** Replay writes synthetic transactions and chargeback labels (training ground truth) into the live topics: demo only. */
+    private readonly demoMode = false,
   ) {
     if (attached) {
       this.sim = attached.simulator;
       this.startedBy = attached.startedBy;
       this.factory ??= () => attached.simulator;
     }
+  }
+
+  /** Whether `action` may run here: outside demo mode only stopping is (it ends writes, never starts them). */
+  allows(action: ReplayBody['action']): boolean {
+    return this.demoMode || action === 'stop';
   }
 
   get available(): boolean {
@@ -54,6 +64,8 @@ export class ReplayController {
       running: this.running,
       rate: this.rate,
       startedBy: this.startedBy ?? null,
+      demoMode: this.demoMode,
+      ...(this.demoMode ? {} : { refused: NOT_DEMO }),
       scenarios: SCENARIO_NAMES,
       stats,
       ...(this.available ? {} : { reason: 'this console was started without a simulator' }),

@@ -6,12 +6,8 @@ import type { Logger } from '../../core/logger.ts';
 import type { RedisReviewQueue } from '../../state/review.ts';
 import { decisionStatsKey } from '../../state/decision-stats.ts';
 import { OUTBOX_LOCK_TTL_MS, outboxKey, outboxLockKey } from '../../state/ui.ts';
-
-interface OutboxItem {
-  topic: string;
-  key: string;
-  value: string;
-}
+import { buildDecision } from '../../router/pure/decision.ts';
+import { byTopic, type OutMessage } from '../../router/runner/batch.ts';
 
 export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: string): { label: Label; decision: Decision } {
   const fraud = verdict === 'confirm_fraud';
@@ -27,28 +23,20 @@ export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: s
     analyst: who,
     ...(note ? { note } : {}),
   };
-  const decision: Decision = {
-    decisionId: `${c.txId}:review`,
-    txId: c.txId,
-    cardId: c.cardId,
-    action: fraud ? 'BLOCK' : 'ALLOW',
+  const decision = buildDecision(c, {
     stage: 'review',
-    final: true,
+    action: fraud ? 'BLOCK' : 'ALLOW',
     reason: `analyst ${who} ${fraud ? 'confirmed fraud' : 'approved it as legitimate'}`,
-    scores: c.scores,
     rulesFired: [
       ...c.rulesFired,
       { id: 'analyst.verdict', description: fraud ? 'analyst confirmed fraud' : 'analyst approved', effect: fraud ? 'block' : 'allow', value: who },
     ],
-    topFeatures: c.topFeatures,
-    versions: c.versions,
     // The time the case waited for a human, so the decision says where its time went.
     timings: { review: Math.max(0, at - c.createdAt) },
     decidedAt: at,
-    tx: c.tx,
     analyst: who,
-    ...(note ? { note } : {}),
-  };
+    note,
+  });
   return { label, decision };
 }
 
@@ -104,7 +92,7 @@ export class VerdictService {
         key: this.outboxKey,
         items: (c) => {
           built = verdictMessages(c, verdict, who);
-          const items: OutboxItem[] = [
+          const items: OutMessage[] = [
             { topic: t.labels, key: c.cardId, value: JSON.stringify(built.label) },
             { topic: t.decisions, key: c.cardId, value: JSON.stringify(built.decision) },
           ];
@@ -166,16 +154,14 @@ export class VerdictService {
         if (raws.length === 0) break;
         const items = raws.flatMap((r) => {
           try {
-            return [JSON.parse(r) as OutboxItem];
+            return [JSON.parse(r) as OutMessage];
           } catch {
             return [];
           }
         });
-        const byTopic = new Map<string, Array<{ key: string; value: string }>>();
-        for (const i of items) byTopic.set(i.topic, [...(byTopic.get(i.topic) ?? []), { key: i.key, value: i.value }]);
         const txn = await producer.transaction();
         try {
-          await txn.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+          await txn.sendBatch({ topicMessages: byTopic(items) });
           await txn.commit();
         } catch (err) {
           await txn.abort().catch(() => undefined);

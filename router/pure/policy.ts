@@ -3,6 +3,7 @@
  * No I/O here; stages, the policy preview and the trainer's threshold search all call these.
  */
 import type { Policy, RuleHit, Scores } from '../../core/contracts.ts';
+import { FirstLineBand, firstLineBand, SecondLineBand, secondLineBand } from '../../detectors/pure/routing.ts';
 
 export type FirstLineAction = 'ALLOW' | 'BLOCK' | 'ESCALATE';
 
@@ -74,19 +75,21 @@ export function decideFirstLine(policy: Policy, s: FirstLineInput): RoutedOutcom
 
   const t = policy.thresholds.detect;
   const { xgboost, isolationForest } = s.scores;
-  if (xgboost !== undefined && xgboost >= t.blockAbove) {
+  // The models' order is shared with the trainer (detectors/pure/routing.ts); escalation rules sit after a model block.
+  const band = firstLineBand(t, xgboost, isolationForest);
+  if (band === FirstLineBand.BLOCK) {
     hits.push({ id: 'model.xgboost_block', description: 'XGBoost score at or above the block threshold', effect: 'block', value: xgboost, threshold: t.blockAbove });
-    return { action: 'BLOCK', rulesFired: hits, reason: `XGBoost ${fmt(xgboost)} >= ${fmt(t.blockAbove)}` };
+    return { action: 'BLOCK', rulesFired: hits, reason: `XGBoost ${fmt(xgboost!)} >= ${fmt(t.blockAbove)}` };
   }
   const escalating = hits.find((h) => h.effect === 'escalate');
   if (escalating) return { action: 'ESCALATE', rulesFired: hits, reason: `${escalating.id}: ${escalating.description}` };
-  if (isolationForest !== undefined && isolationForest >= t.anomalyEscalateAbove) {
+  if (band === FirstLineBand.ANOMALY) {
     hits.push({ id: 'model.anomaly_escalate', description: 'isolation forest finds it unusual', effect: 'escalate', value: isolationForest, threshold: t.anomalyEscalateAbove });
-    return { action: 'ESCALATE', rulesFired: hits, reason: `anomaly ${fmt(isolationForest)} >= ${fmt(t.anomalyEscalateAbove)}` };
+    return { action: 'ESCALATE', rulesFired: hits, reason: `anomaly ${fmt(isolationForest!)} >= ${fmt(t.anomalyEscalateAbove)}` };
   }
-  if (xgboost !== undefined && xgboost >= t.allowBelow) {
+  if (band === FirstLineBand.AMBIGUOUS) {
     hits.push({ id: 'model.xgboost_ambiguous', description: 'XGBoost score between the allow and block thresholds', effect: 'escalate', value: xgboost, threshold: t.allowBelow });
-    return { action: 'ESCALATE', rulesFired: hits, reason: `XGBoost ${fmt(xgboost)} in [${fmt(t.allowBelow)}, ${fmt(t.blockAbove)})` };
+    return { action: 'ESCALATE', rulesFired: hits, reason: `XGBoost ${fmt(xgboost!)} in [${fmt(t.allowBelow)}, ${fmt(t.blockAbove)})` };
   }
   const reason = xgboost === undefined ? 'no rule fired (rules-only mode: no model version loaded)' : `XGBoost ${fmt(xgboost)} < ${fmt(t.allowBelow)}`;
   return { action: 'ALLOW', rulesFired: hits, reason };
@@ -101,10 +104,11 @@ export type EscalationAction = 'ALLOW' | 'BLOCK' | 'REVIEW';
  */
 export function decideEscalation(policy: Policy, heavy: number, openCases: number): RoutedOutcome<EscalationAction> {
   const t = policy.thresholds.escalate;
-  if (heavy >= t.blockAbove) {
+  const band = secondLineBand(t, heavy);
+  if (band === SecondLineBand.BLOCK) {
     return { action: 'BLOCK', rulesFired: [{ id: 'model.heavy_block', description: 'heavy model at or above the block threshold', effect: 'block', value: heavy, threshold: t.blockAbove }], reason: `heavy ${fmt(heavy)} >= ${fmt(t.blockAbove)}` };
   }
-  if (heavy < t.allowBelow) {
+  if (band === SecondLineBand.ALLOW) {
     return { action: 'ALLOW', rulesFired: [], reason: `heavy ${fmt(heavy)} < ${fmt(t.allowBelow)}` };
   }
   if (openCases < policy.review.capacity) {

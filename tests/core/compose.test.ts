@@ -10,6 +10,7 @@ interface Service {
   command?: string[];
   entrypoint?: string[];
   environment?: Record<string, string>;
+  ports?: string[];
 }
 const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true }) as { services: Record<string, Service> };
 
@@ -44,5 +45,19 @@ describe('docker-compose.yml', () => {
       expect(s.environment?.KAFKA_BROKERS ?? '', name).toBe('kafka:9092');
       expect(s.environment?.REDIS_URL ?? '', name).toBe('redis://redis:6379');
     }
+  });
+
+  it('publishes the UI on loopback only unless UI_PUBLISH says otherwise, and builds in no password', () => {
+    const raw = readFileSync('docker-compose.yml', 'utf8');
+    const ui = compose.services.ui!;
+    expect(ui.ports).toEqual(['${UI_PUBLISH:-127.0.0.1}:8080:8080']);
+    for (const [name, s] of Object.entries(compose.services)) {
+      for (const p of s.ports ?? []) expect(p, name).toMatch(/^\$\{UI_PUBLISH:-127\.0\.0\.1\}:|^127\.0\.0\.1:/);
+    }
+    // A seed may come from the caller's environment, never from a default written here.
+    expect(ui.environment?.REVIEWER_SEED).toBe('${REVIEWER_SEED:-}');
+    expect(raw).not.toMatch(/REVIEWER_SEED:-[^}]/);
+    expect(raw).not.toMatch(/SESSION_SECRET:\s*\S/);
+    expect(ui.environment?.TRUST_PROXY).toBe('${TRUST_PROXY:-off}');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, isolatedConfig } from '../../core/config.ts';
+import { loadConfig, isolatedConfig, redactEnvValue, redactUrl } from '../../core/config.ts';
 import { FraudstreamError } from '../../core/errors.ts';
 
 describe('config', () => {
@@ -43,5 +43,35 @@ describe('config', () => {
     expect(a.topics.transactions).not.toBe(b.topics.transactions);
     expect(a.groups.detect).not.toBe(b.groups.detect);
     expect(a.redis.keyPrefix).not.toBe(b.redis.keyPrefix);
+  });
+
+  it.each([
+    ['SESSION_SECRET', 'short-secret', 'short-secret'],
+    ['REVIEWER_SEED', 'alice:hunter22xyz,bob', 'hunter22xyz'],
+    ['REDIS_URL', 'http://user:s3cret-pw@redis:6379', 's3cret-pw'],
+  ])('a bad %s names the variable but never prints the secret', (name, value, secret) => {
+    let message = '';
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain(`${name}=`);
+    expect(message).not.toContain(secret);
+  });
+
+  it('redacts URL credentials and whole secrets, leaving other values readable', () => {
+    expect(redactUrl('redis://:pw@h:6379/0')).toBe('redis://***@h:6379/0');
+    expect(redactUrl('rediss://user:p@ss@h:6379')).toBe('rediss://***@h:6379');
+    expect(redactUrl('redis://h:6379')).toBe('redis://h:6379');
+    expect(redactEnvValue('SESSION_SECRET', 'abc')).toBe('<redacted, 3 characters>');
+    expect(redactEnvValue('UI_PORT', '70000')).toBe('70000');
+  });
+
+  it('trusts no proxy unless TRUST_PROXY says which', () => {
+    expect(loadConfig({}).ui.trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'loopback' }).ui.trustProxy).toBe('loopback');
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8,fd00::/8' }).ui.trustProxy).toBe('10.0.0.0/8,fd00::/8');
+    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY=/);
   });
 });

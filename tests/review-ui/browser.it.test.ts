@@ -65,12 +65,12 @@ beforeAll(async () => {
   await ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
-  mkdirSync(join(modelDir, 'm-20250101-abc'));
+  mkdirSync(join(modelDir, 'v20250101T000000000Z'));
   const metrics = { rows: 1000, positives: 20, rocAuc: 0.97, auprc: 0.81, recallAt1pctFpr: 0.7, flaggedShare: 0.01, perScenarioRecall: { card_testing: 0.9 } };
   writeFileSync(
-    join(modelDir, 'm-20250101-abc', 'model-card.json'),
+    join(modelDir, 'v20250101T000000000Z', 'model-card.json'),
     JSON.stringify({
-      version: 'm-20250101-abc', createdAt: '2025-01-01T00:00:00Z', kind: 'transactions', featureCount: 21,
+      version: 'v20250101T000000000Z', createdAt: '2025-01-01T00:00:00Z', kind: 'transactions', featureCount: 21,
       dataWindow: { from: 0, to: 86_400_000, rows: 1000, positives: 20, fraudRate: 0.02 },
       thresholds: { detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.75 }, escalate: { blockAbove: 0.85, allowBelow: 0.35 } },
       test: { xgboost: metrics, ensemble: { ...metrics, catchRate: 0.93, blockPrecision: 0.88, blockShare: 0.02, reviewShare: 0.005, escalateShare: 0.05, legitBlockedShare: 0.001 } },
@@ -245,7 +245,7 @@ describe('review console in a browser', () => {
 
   it('shows model versions with their card and metrics', async () => {
     await page.click('#nav a[data-path="models"]');
-    await expect.poll(() => page.textContent('#models')).toContain('m-20250101-abc');
+    await expect.poll(() => page.textContent('#models')).toContain('v20250101T000000000Z');
     const text = (await page.textContent('#models')) ?? '';
     expect(text).toContain('ROC AUC');
     expect(text).toContain('0.9700');

@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
-import { FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
-import { defaultPolicy } from '../../state/policy.ts';
+import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
 import { DRIFT_REFERENCE_FILE, recordDrift } from '../../detectors/drift.ts';
 import { buildDriftReference, DriftAccumulator, driftReport, type DriftRow } from '../../detectors/pure/drift.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
@@ -44,7 +44,7 @@ function rows(n: number, seed: number, shift: boolean): { vectors: Float64Array[
 
 function writeVersion(name: string, withReference: boolean): void {
   mkdirSync(join(modelDir, name));
-  writeFileSync(join(modelDir, name, 'model-card.json'), JSON.stringify({ version: name, kind: 'transactions', thresholds: FALLBACK_THRESHOLDS }));
+  writeFileSync(join(modelDir, name, 'model-card.json'), JSON.stringify({ version: name, kind: 'transactions', thresholds: COLD_START_THRESHOLDS }));
   if (!withReference) return;
   const train = rows(4_000, 1, false);
   const reference = buildDriftReference(NAMES, train.vectors, { isolationForest: train.scores.map((s) => s.isolationForest), xgboost: train.scores.map((s) => s.xgboost), slice: 'validation' });
@@ -55,26 +55,26 @@ beforeAll(async () => {
   await ensureUiBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-drift-ui-'));
-  writeVersion('m-live', true);
-  writeVersion('m-old', false);
+  writeVersion('v20260401T000000000Z', true);
+  writeVersion('v20260301T000000000Z', false);
   config = { ...(await testConfig('uidrift', { REVIEWER_SEED: 'alice:correct-horse' })), modelDir };
   redis = testRedis(config);
 
-  // What detect would have recorded over two batches of live traffic with m-live.
+  // What detect would have recorded over two batches of live traffic with v20260401T000000000Z.
   const { readFile } = await import('node:fs/promises');
-  const reference = JSON.parse(await readFile(join(modelDir, 'm-live', DRIFT_REFERENCE_FILE), 'utf8')) as Parameters<typeof driftReport>[0];
+  const reference = JSON.parse(await readFile(join(modelDir, 'v20260401T000000000Z', DRIFT_REFERENCE_FILE), 'utf8')) as Parameters<typeof driftReport>[0];
   const acc = new DriftAccumulator(reference, NAMES);
   const live = rows(1_500, 2, true);
   acc.observe(live.vectors.slice(0, 700), live.scores.slice(0, 700));
-  await recordDrift(redis, config.redis.keyPrefix, 'm-live', acc.drain());
+  await recordDrift(redis, config.redis.keyPrefix, 'v20260401T000000000Z', acc.drain());
   acc.observe(live.vectors.slice(700), live.scores.slice(700));
   const second = acc.drain();
-  await recordDrift(redis, config.redis.keyPrefix, 'm-live', second);
+  await recordDrift(redis, config.redis.keyPrefix, 'v20260401T000000000Z', second);
   const all = new DriftAccumulator(reference, NAMES);
   all.observe(live.vectors, live.scores);
   expected = driftReport(reference, all.drain());
 
-  const policyDefaults = () => defaultPolicy(FALLBACK_THRESHOLDS, 'm-live');
+  const policyDefaults = () => defaultPolicy(COLD_START_THRESHOLDS, 'v20260401T000000000Z');
   ui = await startUiServer({ config, port: 0, simulator: null, policyDefaults, backfill: { decisions: 1, cases: 1, labels: 1 } });
   browser = await openConsole({ url: ui.url, viewport: { width: 1400, height: 1000 }, login: { user: 'alice', password: 'correct-horse' } });
   ({ page, dialogs, cspViolations } = browser);
@@ -93,7 +93,7 @@ afterAll(async () => {
 describe('drift panel', () => {
   it('shows PSI per feature and score as text for the served version, with live rows and thresholds', async () => {
     await page.click('#nav a[data-path="models"]');
-    await expect.poll(() => page.textContent('#drift-summary')).toContain('m-live (served by policy v1)');
+    await expect.poll(() => page.textContent('#drift-summary')).toContain('v20260401T000000000Z (served by policy v1)');
     expect(await page.textContent('#drift-rows')).toBe('1500');
     const shown = await page.$$eval('#drift-chart .drift-row[data-name]', (els) =>
       els.map((e) => ({ name: e.getAttribute('data-name'), psi: e.querySelector('.drift-psi')?.textContent, status: e.querySelector('.drift-status')?.textContent })),
@@ -131,14 +131,14 @@ describe('drift panel', () => {
   });
 
   it('follows a promotion: a version without a reference says so', async () => {
-    await page.click('button.promote[data-version="m-old"]');
-    await expect.poll(() => page.textContent('#models-status')).toContain('Promoted m-old');
-    await expect.poll(() => page.textContent('#drift-summary')).toContain('m-old (served by policy v2): m-old has no drift reference');
+    await page.click('button.promote[data-version="v20260301T000000000Z"]');
+    await expect.poll(() => page.textContent('#models-status')).toContain('Promoted v20260301T000000000Z');
+    await expect.poll(() => page.textContent('#drift-summary')).toContain('v20260301T000000000Z (served by policy v2): v20260301T000000000Z has no drift reference');
     expect(await page.locator('#drift-chart').count()).toBe(0);
   });
 
   it('GET /api/drift: any version by name, 400 naming the field, 404 unknown, 401 without a session', async () => {
-    const live = (await (await page.request.get(`${ui.url}/api/drift?version=m-live`)).json()) as { served: boolean; liveRows: number; rows: DriftRow[] };
+    const live = (await (await page.request.get(`${ui.url}/api/drift?version=v20260401T000000000Z`)).json()) as { served: boolean; liveRows: number; rows: DriftRow[] };
     expect(live.served).toBe(false);
     expect(live.liveRows).toBe(1_500);
     expect(live.rows.map((r) => r.psi)).toEqual(expected.map((r) => r.psi));

@@ -13,8 +13,8 @@ import type { Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
-import { FALLBACK_THRESHOLDS, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
+import { COLD_START_THRESHOLDS, RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { createKafka, testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
@@ -66,12 +66,12 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   modelDir = mkdtempSync(join(tmpdir(), 'fraudstream-models-'));
   const t0 = Math.floor(Date.now() / 1000) - 3600;
-  writeVersion('m-a', { createdAt: '2026-01-01T00:00:00Z', test: { isolationForest: metrics(0.93, 0.6), xgboost: metrics(0.97, 0.8), ensemble: ensemble(0.96, 0.85, 0.05) }, curves: curves(0.3) }, t0);
-  writeVersion('m-b', { createdAt: '2026-02-01T00:00:00Z', test: { isolationForest: metrics(0.93, 0.6), xgboost: metrics(0.99, 0.9), ensemble: ensemble(0.98, 0.9, 0.08) }, curves: curves(0.15) }, t0 + 60);
-  writeVersion('m-c', { createdAt: XSS, test: { xgboost: metrics(0.95, 0.7) } }, t0 + 120);
+  writeVersion('v20260101T000000000Z', { createdAt: '2026-01-01T00:00:00Z', test: { isolationForest: metrics(0.93, 0.6), xgboost: metrics(0.97, 0.8), ensemble: ensemble(0.96, 0.85, 0.05) }, curves: curves(0.3) }, t0);
+  writeVersion('v20260201T000000000Z', { createdAt: '2026-02-01T00:00:00Z', test: { isolationForest: metrics(0.93, 0.6), xgboost: metrics(0.99, 0.9), ensemble: ensemble(0.98, 0.9, 0.08) }, curves: curves(0.15) }, t0 + 60);
+  writeVersion('v20260301T000000000Z', { createdAt: XSS, test: { xgboost: metrics(0.95, 0.7) } }, t0 + 120);
   config = { ...(await testConfig('uimodels', { REVIEWER_SEED: 'alice:correct-horse' })), modelDir };
   redis = testRedis(config);
-  const policyDefaults = () => defaultPolicy(FALLBACK_THRESHOLDS, 'm-a');
+  const policyDefaults = () => defaultPolicy(COLD_START_THRESHOLDS, 'v20260101T000000000Z');
   policies = new RedisPolicyStore(redis, config.redis.keyPrefix, policyDefaults);
   ui = await startUiServer({ config, port: 0, simulator: null, policyDefaults, backfill: { decisions: 20, cases: 1, labels: 1 } });
   producer = createProducer(createKafka(config, '-test'));
@@ -101,33 +101,33 @@ const policyAudit = async (): Promise<AuditRow[]> => ((await (await page.request
 
 describe('models page: promote, serving, rollback', () => {
   it('shows what the policy names and what the stages report', async () => {
-    await sendDecision('m-a');
+    await sendDecision('v20260101T000000000Z');
     await page.click('#nav a[data-path="models"]');
-    await expect.poll(() => page.textContent('#policy-model')).toContain('v1 → m-a');
-    await expect.poll(() => page.textContent('#stages-model'), { timeout: 30_000 }).toContain('m-a');
-    expect(await page.textContent('#serving-note')).toContain('The stages serve m-a');
-    expect(await page.locator('button.promote[data-version="m-a"]').count()).toBe(0);
+    await expect.poll(() => page.textContent('#policy-model')).toContain('v1 → v20260101T000000000Z');
+    await expect.poll(() => page.textContent('#stages-model'), { timeout: 30_000 }).toContain('v20260101T000000000Z');
+    expect(await page.textContent('#serving-note')).toContain('The stages serve v20260101T000000000Z');
+    expect(await page.locator('button.promote[data-version="v20260101T000000000Z"]').count()).toBe(0);
     expect(await page.textContent('#models')).toContain(XSS);
     expect(await page.locator('img[src="x"]').count()).toBe(0);
   });
 
   it('promotes a version: new policy version with that model, audited, stages report it once they decide with it', async () => {
-    await page.click('button.promote[data-version="m-b"]');
-    await expect.poll(() => page.textContent('#models-status')).toContain('Promoted m-b: policy v2');
+    await page.click('button.promote[data-version="v20260201T000000000Z"]');
+    await expect.poll(() => page.textContent('#models-status')).toContain('Promoted v20260201T000000000Z: policy v2');
     const now = await policies.current();
-    expect(now).toMatchObject({ version: 2, modelVersion: 'm-b', updatedBy: 'alice' });
-    expect(now.thresholds).toEqual(FALLBACK_THRESHOLDS);
-    expect(await page.textContent('#policy-model')).toContain('v2 → m-b');
-    // The stages have not decided with m-b yet: the page says so instead of pretending.
-    await expect.poll(() => page.textContent('#serving-note')).toContain('latest decisions carry m-a');
+    expect(now).toMatchObject({ version: 2, modelVersion: 'v20260201T000000000Z', updatedBy: 'alice' });
+    expect(now.thresholds).toEqual(COLD_START_THRESHOLDS);
+    expect(await page.textContent('#policy-model')).toContain('v2 → v20260201T000000000Z');
+    // The stages have not decided with v20260201T000000000Z yet: the page says so instead of pretending.
+    await expect.poll(() => page.textContent('#serving-note')).toContain('latest decisions carry v20260101T000000000Z');
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: join(ARTIFACTS, 'review-ui-promote.png') });
-    await sendDecision('m-b');
-    await expect.poll(() => page.textContent('#stages-model'), { timeout: 30_000 }).toContain('m-b');
-    await expect.poll(() => page.textContent('#serving-note')).toContain('The stages serve m-b');
+    await sendDecision('v20260201T000000000Z');
+    await expect.poll(() => page.textContent('#stages-model'), { timeout: 30_000 }).toContain('v20260201T000000000Z');
+    await expect.poll(() => page.textContent('#serving-note')).toContain('The stages serve v20260201T000000000Z');
 
     const promo = (await policyAudit()).find((e) => e.action === 'model.promote');
-    expect(promo).toMatchObject({ who: 'alice', before: { version: 1, modelVersion: 'm-a' }, after: { version: 2, modelVersion: 'm-b' } });
+    expect(promo).toMatchObject({ who: 'alice', before: { version: 1, modelVersion: 'v20260101T000000000Z' }, after: { version: 2, modelVersion: 'v20260201T000000000Z' } });
     await page.click('#nav a[data-path="audit"]');
     await expect.poll(() => page.locator('#audit tr', { hasText: 'model.promote' }).count()).toBeGreaterThan(0);
   });
@@ -136,11 +136,11 @@ describe('models page: promote, serving, rollback', () => {
     await page.click('#nav a[data-path="models"]');
     await page.click('button.model-rollback[data-version="1"]');
     await expect.poll(() => page.textContent('#models-status')).toContain('Rolled back to the content of v1');
-    expect(await policies.current()).toMatchObject({ version: 3, modelVersion: 'm-a' });
-    await expect.poll(() => page.textContent('#policy-model')).toContain('v3 → m-a');
+    expect(await policies.current()).toMatchObject({ version: 3, modelVersion: 'v20260101T000000000Z' });
+    await expect.poll(() => page.textContent('#policy-model')).toContain('v3 → v20260101T000000000Z');
     const rb = (await policyAudit()).find((e) => e.action === 'policy.rollback');
-    expect(rb).toMatchObject({ before: { version: 2, modelVersion: 'm-b' }, after: { version: 3, modelVersion: 'm-a' } });
-    expect(await page.locator('button.promote[data-version="m-b"]').count()).toBe(1);
+    expect(rb).toMatchObject({ before: { version: 2, modelVersion: 'v20260201T000000000Z' }, after: { version: 3, modelVersion: 'v20260101T000000000Z' } });
+    expect(await page.locator('button.promote[data-version="v20260201T000000000Z"]').count()).toBe(1);
   });
 
   it('refuses a promotion without the CSRF token, a bad body, an unknown version and a stale page', async () => {
@@ -150,11 +150,11 @@ describe('models page: promote, serving, rollback', () => {
       const { csrf } = (await (await fetch('/api/session')).json()) as { csrf: string };
       const t = { 'X-CSRF-Token': csrf };
       return {
-        noToken: await post({ version: 'm-c' }, {}),
-        forged: await post({ version: 'm-c' }, { 'X-CSRF-Token': 'x'.repeat(43) }),
+        noToken: await post({ version: 'v20260301T000000000Z' }, {}),
+        forged: await post({ version: 'v20260301T000000000Z' }, { 'X-CSRF-Token': 'x'.repeat(43) }),
         badBody: await post({ version: '../../etc' }, t),
-        unknown: await post({ version: 'm-zzz' }, t),
-        stale: await post({ version: 'm-c', policyVersion: 1 }, t),
+        unknown: await post({ version: 'v20991231T000000000Z' }, t),
+        stale: await post({ version: 'v20260301T000000000Z', policyVersion: 1 }, t),
       };
     });
     expect(r.noToken.status).toBe(403);
@@ -163,7 +163,7 @@ describe('models page: promote, serving, rollback', () => {
     expect(r.badBody.error).toContain('version');
     expect(r.unknown.status).toBe(404);
     expect(r.stale.status).toBe(409);
-    expect(await policies.current()).toMatchObject({ version: 3, modelVersion: 'm-a' });
+    expect(await policies.current()).toMatchObject({ version: 3, modelVersion: 'v20260101T000000000Z' });
   });
 
   it('keeps the Policy page from undoing a promotion made after it loaded', async () => {
@@ -171,19 +171,19 @@ describe('models page: promote, serving, rollback', () => {
     const block = page.locator('input[name="detect.blockAbove"]');
     await block.waitFor();
     const { csrf } = (await (await page.request.get(`${ui.url}/api/session`)).json()) as { csrf: string };
-    const promoted = await page.request.post(`${ui.url}/api/models/promote`, { data: { version: 'm-b' }, headers: { 'X-CSRF-Token': csrf } });
+    const promoted = await page.request.post(`${ui.url}/api/models/promote`, { data: { version: 'v20260201T000000000Z' }, headers: { 'X-CSRF-Token': csrf } });
     expect(promoted.status()).toBe(200);
     await block.fill('0.95');
     await page.click('#apply-btn');
     await expect.poll(() => page.textContent('#policy-status')).toContain('changed since this page loaded (now v4');
-    expect(await policies.current()).toMatchObject({ version: 4, modelVersion: 'm-b' });
-    expect((await policies.current()).thresholds.detect.blockAbove).toBe(FALLBACK_THRESHOLDS.detect.blockAbove);
+    expect(await policies.current()).toMatchObject({ version: 4, modelVersion: 'v20260201T000000000Z' });
+    expect((await policies.current()).thresholds.detect.blockAbove).toBe(COLD_START_THRESHOLDS.detect.blockAbove);
   });
 });
 
 describe('compare page', () => {
   it('shows both versions side by side with differences highlighted and draws PR and ROC curves', async () => {
-    await page.goto(`${ui.url}/#/compare/m-a/m-b`);
+    await page.goto(`${ui.url}/#/compare/v20260101T000000000Z/v20260201T000000000Z`);
     await page.waitForSelector('#compare-models');
     const auc = page.locator('#compare-models tr[data-metric="xgboost · ROC AUC"]');
     expect(await auc.locator('td').allTextContents()).toEqual(['xgboost · ROC AUC', '0.9700', '0.9900', '+0.0200']);
@@ -202,13 +202,13 @@ describe('compare page', () => {
   });
 
   it('says "no curves in this card" for a card without them and draws only what exists', async () => {
-    await page.selectOption('#compare-b', 'm-c');
-    await expect.poll(() => page.textContent('.no-curves[data-version="m-c"]')).toContain('no curves in this card');
-    expect(page.url()).toContain('#/compare/m-a/m-c');
+    await page.selectOption('#compare-b', 'v20260301T000000000Z');
+    await expect.poll(() => page.textContent('.no-curves[data-version="v20260301T000000000Z"]')).toContain('no curves in this card');
+    expect(page.url()).toContain('#/compare/v20260101T000000000Z/v20260301T000000000Z');
     expect(await page.locator('#pr-chart canvas').count()).toBeGreaterThan(0);
     expect(await page.locator('#compare-models tr[data-metric="ensemble · ROC AUC"]').getAttribute('class')).toBe('diff-missing');
     expect(await page.textContent('#compare')).toContain(XSS);
-    await page.selectOption('#compare-a', 'm-c');
+    await page.selectOption('#compare-a', 'v20260301T000000000Z');
     await expect.poll(() => page.locator('.no-curves').count()).toBe(2);
     expect(await page.locator('#pr-chart').count()).toBe(0);
     expect(await page.locator('img[src="x"]').count()).toBe(0);

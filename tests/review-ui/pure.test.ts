@@ -6,7 +6,7 @@ import type { CardTx } from '../../review-ui/server/live.ts';
 import { LabelMetrics } from '../../review-ui/server/metrics.ts';
 import { previewPolicy } from '../../review-ui/server/preview.ts';
 import { verdictMessages } from '../../review-ui/server/verdict.ts';
-import { amountCurrencies } from '../../review-ui/server/app.ts';
+import { amountCurrencies } from '../../review-ui/server/routes/policy.ts';
 import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from '../../review-ui/web/src/format.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 import type { ScoredSample } from '../../router/types.ts';

@@ -1,7 +1,7 @@
 /** The walking skeleton against the real broker and Redis: every transaction gets one decision; bad input is dead-lettered. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Kafka, Producer } from 'kafkajs';
-import { DeadLetterSchema, DecisionSchema } from '../../core/contracts.ts';
+import { AssignerProtocol, type Kafka, type Producer } from 'kafkajs';
+import { DeadLetterSchema, DecisionSchema, PIPELINE_STAGES } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
@@ -9,6 +9,7 @@ import { collect, testConfig } from '../helpers/services.ts';
 import { serveMetrics } from '../../router/metrics.ts';
 import type { AddressInfo } from 'node:net';
 import { testTransactions } from '../helpers/transactions.ts';
+import { STAGES } from '../../router/stages.ts';
 
 describe('walking skeleton: transactions -> detect -> decisions', () => {
   let config: Config;
@@ -21,7 +22,26 @@ describe('walking skeleton: transactions -> detect -> decisions', () => {
     kafka = createKafka(config, '-test');
     producer = createProducer(kafka);
     await producer.connect();
-    pipeline = await startPipeline({ config, stages: ['detect', 'escalate'] });
+    // No stage list: the pipeline starts every stage the registry declares.
+    pipeline = await startPipeline({ config });
+  });
+
+  it('starts exactly the registered stages, each in its registered group, reading its registered topic', async () => {
+    await pipeline.ready;
+    expect(pipeline.stages.map((s) => s.health().stage)).toEqual([...PIPELINE_STAGES]);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const { groups } = await admin.describeGroups(PIPELINE_STAGES.map((s) => STAGES[s].group(config)));
+      for (const s of PIPELINE_STAGES) {
+        const g = groups.find((x) => x.groupId === STAGES[s].group(config));
+        expect(g?.members).toHaveLength(1);
+        const assigned = AssignerProtocol.MemberAssignment.decode(g!.members[0]!.memberAssignment)?.assignment ?? {};
+        expect(Object.keys(assigned)).toEqual([config.topics[STAGES[s].input]]);
+      }
+    } finally {
+      await admin.disconnect();
+    }
   });
 
   afterAll(async () => {

@@ -41,6 +41,8 @@ describe('Redis key families keep their spelling', () => {
     expect(ui.outboxKey(p)).toBe('fs:ui:outbox');
     expect(ui.outboxLockKey(p)).toBe('fs:ui:outbox:lock');
     expect(ui.cardHistoryKey(p, 'c')).toBe('fs:ui:card:c');
-    expect(ui.cardTxKey(p, 't')).toBe('fs:ui:tx:t');
+    expect(ui.cardRowsKey(p, 'c')).toBe('fs:ui:card-rows:c');
+    expect(ui.auditHeadKey(p)).toBe('fs:ui:audit:head');
+    expect(ui.authEventsKey(p)).toBe('fs:ui:auth-events');
   });
 });

@@ -171,13 +171,16 @@ function one(rng: Rng, kind: FuzzKind, i: number, opts: FuzzOptions): FuzzMessag
       return { kind, expect: 'invalid', key: keyOf(tx), value: Buffer.from(text) };
     }
     case 'bidi-valid': {
-      // Free-text and id fields accept any characters: these must be decided, and shown safely.
-      const v: Transaction = { ...tx, merchantName: bidi(rng, tx.merchantName), txId: rng.chance(0.5) ? bidi(rng, tx.txId) : tx.txId };
+      // Id fields accept any characters: these must be decided, and shown safely. (Merchant names refuse bidi
+      // controls since issue 12: they are display text, where an override makes a name read as another.)
+      const v: Transaction = { ...tx, txId: bidi(rng, tx.txId), merchantId: rng.chance(0.5) ? bidi(rng, tx.merchantId) : tx.merchantId };
       return { kind, expect: 'valid', key: keyOf(v), value: json(v), txId: v.txId, cardId: v.cardId };
     }
     case 'bidi-invalid': {
-      const field = rng.pick(['currency', 'country', 'mcc'] as const);
-      return { kind, expect: 'invalid', key: keyOf(tx), value: json({ ...tx, [field]: bidi(rng, tx[field]) }) };
+      const field = rng.pick(['currency', 'country', 'mcc', 'merchantName'] as const);
+      // A merchant name may hold letter marks (LRM, RLM, ALM): give it an override or isolate, which it may not.
+      const value = field === 'merchantName' ? bidi(rng, tx.merchantName) + rng.pick(BIDI.slice(0, 9)) : bidi(rng, tx[field]);
+      return { kind, expect: 'invalid', key: keyOf(tx), value: json({ ...tx, [field]: value }) };
     }
     case 'deep-nesting': {
       const depth = rng.chance(0.8) ? rng.between(20, 2_000) : rng.between(10_000, 50_000);

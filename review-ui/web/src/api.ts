@@ -14,6 +14,8 @@ export type LiveDecision = Decision & { scenario?: string | null };
 
 let csrf = '';
 export let user = '';
+/** The account's role: the server refuses admin pages to analysts (403); the nav only hides them. */
+export let role: 'analyst' | 'admin' = 'analyst';
 
 export class ApiError extends Error {
   constructor(
@@ -25,9 +27,10 @@ export class ApiError extends Error {
 }
 
 export async function loadSession(): Promise<void> {
-  const s = await api<{ user: string; csrf: string }>('GET', '/api/session');
+  const s = await api<{ user: string; role: 'analyst' | 'admin'; csrf: string }>('GET', '/api/session');
   csrf = s.csrf;
   user = s.user;
+  role = s.role;
 }
 
 /** JSON API call; state-changing calls carry the CSRF token; a lost session goes back to the login page. */

@@ -1,6 +1,6 @@
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
-import { api, loadSession, user } from './api.ts';
+import { api, loadSession, role, user } from './api.ts';
 import { connect, on } from './bus.ts';
 import { clear, h } from './dom.ts';
 import { liveView } from './live.ts';
@@ -13,14 +13,15 @@ import { auditView } from './audit.ts';
 
 export type View = (root: HTMLElement, params: string[]) => (() => void) | void;
 
-const routes: Array<{ path: string; label?: string; view: View }> = [
+// admin: pages whose API only admins may use (review-ui/server/app.ts ADMIN_PATHS); hidden from analysts.
+const routes: Array<{ path: string; label?: string; view: View; admin?: boolean }> = [
   { path: 'live', label: 'Live', view: liveView },
   { path: 'queue', label: 'Review queue', view: queueView },
   { path: 'case', view: caseView },
-  { path: 'policy', label: 'Policy', view: policyView },
-  { path: 'models', label: 'Models', view: modelsView },
-  { path: 'compare', view: compareView },
-  { path: 'replay', label: 'Replay', view: replayView },
+  { path: 'policy', label: 'Policy', view: policyView, admin: true },
+  { path: 'models', label: 'Models', view: modelsView, admin: true },
+  { path: 'compare', view: compareView, admin: true },
+  { path: 'replay', label: 'Replay', view: replayView, admin: true },
   { path: 'audit', label: 'Audit log', view: auditView },
 ];
 
@@ -31,7 +32,7 @@ const queueBadge = h('span', { class: 'count', id: 'queue-count' }, '0');
 
 function render(): void {
   const [path = 'live', ...params] = window.location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
-  const route = routes.find((r) => r.path === path) ?? (routes[0] as (typeof routes)[number]);
+  const route = routes.find((r) => r.path === path && (role === 'admin' || !r.admin)) ?? (routes[0] as (typeof routes)[number]);
   if (cleanup) cleanup();
   clear(view);
   for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.path === (route.path === 'case' ? 'queue' : route.path === 'compare' ? 'models' : route.path));
@@ -41,7 +42,7 @@ function render(): void {
 async function boot(): Promise<void> {
   await loadSession();
   (document.getElementById('who') as HTMLElement).textContent = user;
-  for (const r of routes.filter((x) => x.label)) {
+  for (const r of routes.filter((x) => x.label && (role === 'admin' || !x.admin))) {
     const a = h('a', { href: `#/${r.path}`, 'data-path': r.path }, r.label as string);
     if (r.path === 'queue') a.append(' ', queueBadge);
     nav.append(a);

@@ -1,0 +1,87 @@
+/**
+ * The models, declared once: which stage each scores for, what its score means, and the policy thresholds its
+ * score is compared with (their meaning and their cold-start value, used before any version is trained). The
+ * decision contract (ScoresSchema), the policy's threshold schema, the cold-start thresholds, drift monitoring
+ * and the trainer's per-model curves are built from this table.
+ *
+ * This module imports nothing: core/contracts.ts (which the browser bundle reads) builds its schemas from it.
+ * How each model is trained, saved, loaded and scored lives in its own module (isolation-forest.ts, xgboost.ts,
+ * heavy/); docs/detectors.md lists what still names a model outside this table.
+ */
+
+export interface ThresholdSpec {
+  /** The key under policy.thresholds.<stage>. */
+  key: string;
+  /** What the threshold does (shown in the policy schema's description). */
+  description: string;
+  /** The value policy v1 uses when no model version exists yet (rules-only mode never reaches it). */
+  coldStart: number;
+}
+
+export interface ModelSpec {
+  /** The key of the model's score in every decision, escalation and case (Scores). */
+  id: string;
+  label: string;
+  /** The stage that runs it: detect scores every transaction, escalate only what detect could not settle. */
+  stage: 'detect' | 'escalate';
+  learns: 'unsupervised' | 'supervised';
+  /** What a higher score means. */
+  score: string;
+  thresholds: readonly ThresholdSpec[];
+}
+
+export const MODELS = [
+  {
+    id: 'isolationForest',
+    label: 'isolation forest',
+    stage: 'detect',
+    learns: 'unsupervised',
+    score: '0..1, higher = more anomalous (attacks nobody labelled yet)',
+    thresholds: [{ key: 'anomalyEscalateAbove', description: 'Isolation forest score at or above which a transaction is escalated even if XGBoost is calm.', coldStart: 0.7 }],
+  },
+  {
+    id: 'xgboost',
+    label: 'XGBoost',
+    stage: 'detect',
+    learns: 'supervised',
+    score: '0..1 fraud probability (known patterns)',
+    thresholds: [
+      { key: 'blockAbove', description: 'XGBoost score at or above which detect blocks outright.', coldStart: 0.9 },
+      { key: 'allowBelow', description: 'XGBoost score below which detect allows (unless the anomaly score says otherwise).', coldStart: 0.2 },
+    ],
+  },
+  {
+    id: 'heavy',
+    label: 'heavy model',
+    stage: 'escalate',
+    learns: 'supervised',
+    score: "0..1 fraud probability from the card's recent sequence",
+    thresholds: [
+      { key: 'blockAbove', description: 'Heavy model score at or above which escalate blocks.', coldStart: 0.8 },
+      { key: 'allowBelow', description: 'Heavy model score below which escalate allows; between the two, a person reviews.', coldStart: 0.3 },
+    ],
+  },
+] as const satisfies readonly ModelSpec[];
+
+export type ModelId = (typeof MODELS)[number]['id'];
+type ModelOf<S extends ModelSpec['stage']> = Extract<(typeof MODELS)[number], { stage: S }>;
+/** The models detect runs on every transaction, in the order their scores are listed. */
+export type FirstLineModelId = ModelOf<'detect'>['id'];
+export type ThresholdKey<S extends ModelSpec['stage']> = ModelOf<S>['thresholds'][number]['key'];
+
+export const MODEL_IDS: readonly ModelId[] = MODELS.map((m) => m.id);
+export const FIRST_LINE_MODELS = MODELS.filter((m): m is ModelOf<'detect'> => m.stage === 'detect');
+
+/**
+ * Every threshold a stage's policy holds, with the model whose score it is compared with. `models` is the
+ * registry; tests pass a longer list to show that a new model's thresholds land in the policy.
+ */
+export function stageThresholds<S extends ModelSpec['stage']>(stage: S, models: readonly ModelSpec[] = MODELS): Array<ThresholdSpec & { key: ThresholdKey<S>; model: string }> {
+  return models.filter((m) => m.stage === stage).flatMap((m) => m.thresholds.map((t) => ({ ...t, model: m.id }))) as Array<ThresholdSpec & { key: ThresholdKey<S>; model: string }>;
+}
+
+/** The thresholds policy v1 holds before any model version is trained. */
+export function coldStartThresholds(models: readonly ModelSpec[] = MODELS): { detect: Record<ThresholdKey<'detect'>, number>; escalate: Record<ThresholdKey<'escalate'>, number> } {
+  const of = <S extends ModelSpec['stage']>(s: S) => Object.fromEntries(stageThresholds(s, models).map((t) => [t.key, t.coldStart])) as Record<ThresholdKey<S>, number>;
+  return { detect: of('detect'), escalate: of('escalate') };
+}

@@ -1,0 +1,33 @@
+/** The Live page: the decision stream (SSE), the latest decisions and the counters. */
+import { Router } from 'express';
+import type { LiveFeed } from '../live.ts';
+import { intQuery } from '../middleware.ts';
+
+export interface LiveDeps {
+  feed: LiveFeed;
+  queue: { openCount(): Promise<number> };
+}
+
+export function liveRouter({ feed, queue }: LiveDeps): Router {
+  const r = Router();
+  r.get('/stream', (_req, res) => {
+    res.set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
+    res.flushHeaders();
+    res.write('retry: 3000\n\n');
+    feed.addClient(res, res.locals.sid as string);
+  });
+  r.get('/decisions/recent', (req, res) => {
+    res.json({ decisions: feed.recentDecisions(intQuery(req.query.limit, 'limit', 200, 500)) });
+  });
+  r.get('/stats', async (_req, res) => {
+    res.json({
+      counts: feed.counts,
+      byStage: feed.countsByStage,
+      series: feed.series(120),
+      openCases: await queue.openCount(),
+      labels: feed.metrics.snapshot(),
+      streams: { open: feed.clientCount, slowDropped: feed.slowClientsDropped },
+    });
+  });
+  return r;
+}

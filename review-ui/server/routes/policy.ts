@@ -1,0 +1,74 @@
+/** The Policy page: the current policy and its history, edits, a preview on recent samples, rollback. */
+import { Router } from 'express';
+import { PolicyInputSchema, PolicyPreviewBodySchema, PolicyRollbackBodySchema, PolicySchema, type Decision } from '../../../core/contracts.ts';
+import type { RedisPolicyStore } from '../../../state/policy.ts';
+import type { RedisSampleStore } from '../../../state/samples.ts';
+import type { AuditLog } from '../audit.ts';
+import type { LiveFeed } from '../live.ts';
+import { parseBody, who } from '../middleware.ts';
+import { VERSION_RE } from '../../../detectors/version-names.ts';
+import { previewPolicy } from '../preview.ts';
+import { SERVED_WINDOW } from './models.ts';
+
+export interface PolicyDeps {
+  policies: RedisPolicyStore;
+  samples: RedisSampleStore;
+  audit: AuditLog;
+  feed: LiveFeed;
+}
+
+/**
+ * Amount rules compare minor units whatever the transaction's currency, so the Policy page shows them in the
+ * currency most recent decisions were in and names the others it applies to as well.
+ */
+export function amountCurrencies(decisions: ReadonlyArray<Pick<Decision, 'tx'>>): { currency: string | null; seen: string[] } {
+  const counts = new Map<string, number>();
+  for (const d of decisions) counts.set(d.tx.currency, (counts.get(d.tx.currency) ?? 0) + 1);
+  const seen = [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([c]) => c);
+  return { currency: seen[0] ?? null, seen };
+}
+
+/** A policy edit from the console: PolicyInputSchema, and modelVersion (when given) a version name by VERSION_RE. */
+export const PolicyEditSchema = PolicyInputSchema.superRefine((p, ctx) => {
+  if (p.modelVersion !== undefined && !VERSION_RE.test(p.modelVersion)) {
+    ctx.addIssue({ code: 'custom', path: ['modelVersion'], message: 'a model version name (v<UTC time>, e.g. v20261130T160545082Z)' });
+  }
+});
+
+export function policyRouter({ policies, samples, audit, feed }: PolicyDeps): Router {
+  const r = Router();
+  r.get('/policy', async (_req, res) => {
+    const [current, history, sampleCount] = await Promise.all([policies.current(), policies.history(50), samples.count()]);
+    res.json({ current, history, sampleCount, amounts: amountCurrencies(feed.recentDecisions(SERVED_WINDOW)) });
+  });
+
+  r.put('/policy', async (req, res) => {
+    const input = parseBody(PolicyEditSchema, req.body);
+    const before = await policies.current();
+    const after = await policies.update(input, who(res));
+    await audit.record({ who: who(res), action: 'policy.update', target: 'policy', before, after });
+    res.json({ current: after });
+  });
+
+  r.post('/policy/preview', async (req, res) => {
+    const body = parseBody(PolicyPreviewBodySchema, req.body);
+    const current = await policies.current();
+    const proposed = PolicySchema.parse({ ...body.policy, version: current.version + 1, updatedAt: Date.now(), updatedBy: who(res) });
+    res.json(previewPolicy(current, proposed, await samples.recent(body.samples)));
+  });
+
+  r.post('/policy/rollback', async (req, res) => {
+    const body = parseBody(PolicyRollbackBodySchema, req.body);
+    const before = await policies.current();
+    const after = await policies.rollback(body.version, who(res));
+    await audit.record({
+      who: who(res),
+      action: 'policy.rollback',
+      target: 'policy',
+      before: { version: before.version, modelVersion: before.modelVersion ?? null },
+      after: { version: after.version, from: body.version, modelVersion: after.modelVersion ?? null },
+    });
+    res.json({ current: after });
+  });
+  return r;
+}
