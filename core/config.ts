@@ -96,7 +96,6 @@ export interface Config {
   stallSeconds: number;
   modelDir: string;
   dataDir: string;
-  logLevel: Env['LOG_LEVEL'];
 }
 
 /** Variables whose whole value is a secret: never printed, only their length. */
@@ -167,7 +166,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stallSeconds: e.STAGE_STALL_SECONDS,
     modelDir: e.MODEL_DIR,
     dataDir: e.DATA_DIR,
-    logLevel: e.LOG_LEVEL,
   };
 }
 
