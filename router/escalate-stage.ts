@@ -12,6 +12,7 @@ import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ReviewQueue } from './types.ts';
 import { tallyOutputs } from './metrics.ts';
+import { coalesce } from './runner/coalesce.ts';
 
 export interface EscalateDeps {
   config: Config;
@@ -36,6 +37,8 @@ function fallbackScore(e: Escalation): number {
 export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
   const { config, policy, queue, features } = deps;
   const k = deps.historyLength ?? 16;
+  // Partitions are decided concurrently: their heavy-model rows of one event-loop turn go into one TF.js call.
+  const scoreHeavy = coalesce((m: ModelBundle, rows: Parameters<ModelBundle['scoreHeavy']>[0]) => m.scoreHeavy(rows));
   return {
     name: 'escalate',
     schema: EscalationSchema,
@@ -49,7 +52,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       if (models?.hasHeavy) {
         const histories = await Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts)));
         const names = models.featureNames;
-        heavy = await models.scoreHeavy(
+        heavy = await scoreHeavy(
+          models,
           items.map((e, i) => {
             const current = Float64Array.from(names, (n) => e.features[n] ?? 0);
             return { history: histories[i] ?? [], current };
