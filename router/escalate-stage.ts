@@ -49,8 +49,13 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       const p = policy.current();
       const models = deps.models();
       let heavy: Array<number | undefined>;
-      if (models?.hasHeavy) {
-        const histories = await Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts)));
+      // The queue's size and the card histories in one round trip: the escalated events are the latency tail.
+      const [histories, openNow] = await Promise.all([
+        models?.hasHeavy ? Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts))) : undefined,
+        queue.openCount(),
+      ]);
+      let open = openNow;
+      if (models?.hasHeavy && histories) {
         const names = models.featureNames;
         heavy = await scoreHeavy(
           models,
@@ -60,9 +65,9 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
           }),
         );
       } else heavy = items.map(() => undefined);
-      let open = await queue.openCount();
       const perTxMs = (performance.now() - started) / Math.max(1, items.length);
       const out: OutMessage[][] = [];
+      const cases: Case[] = [];
       for (const [i, e] of items.entries()) {
         const h = heavy[i];
         const score = h ?? fallbackScore(e);
@@ -104,12 +109,14 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
             status: 'open',
             createdAt: Date.now(),
           };
-          await queue.enqueue(c);
+          cases.push(c);
           open += 1;
           msgs.push({ topic: config.topics.cases, key: e.cardId, value: JSON.stringify(c) });
         }
         out.push(msgs);
       }
+      // Enqueued together (one round trip, not one per case); the policy above counted them as they were opened.
+      await Promise.all(cases.map((c) => queue.enqueue(c)));
       return out;
     },
     async afterCommit(outputs) {
