@@ -34,19 +34,19 @@ export function coalesce<G, I, O>(run: (group: G, items: I[]) => Promise<O[]>): 
       }
       const all = list.flatMap((c) => c.items);
       call(all).then(
-          (out) => {
-            let at = 0;
-            for (const c of list) {
-              c.resolve(out.slice(at, at + c.items.length));
-              at += c.items.length;
-            }
-          },
-          // One caller's bad row must not fail the others (each would dead-letter innocent rows after its retries):
-          // on failure every caller runs alone, so only the one holding the bad row sees the error.
-          () => {
-            for (const c of list) call(c.items).then(c.resolve, c.reject);
-          },
-        );
+        (out) => {
+          let at = 0;
+          for (const c of list) {
+            c.resolve(out.slice(at, at + c.items.length));
+            at += c.items.length;
+          }
+        },
+        // One caller's bad row must not fail the others (each would dead-letter innocent rows after its retries):
+        // on failure every caller runs alone, so only the one holding the bad row sees the error.
+        () => {
+          for (const c of list) call(c.items).then(c.resolve, c.reject);
+        },
+      );
     }
   };
   return (group, items) => {
