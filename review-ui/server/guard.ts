@@ -121,8 +121,6 @@ export class GuardWatcher {
     const p = await this.deps.policies.get(w.version);
     if (!p) return;
     w.changedAt = p.updatedAt;
-    // A rollback the guard made is the known-good content again: judging it against the bad version proves nothing.
-    if (p.updatedBy === GUARD_WHO && this.watch === w) this.watch = undefined;
   }
 
   private async check(): Promise<void> {
