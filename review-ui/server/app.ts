@@ -17,7 +17,7 @@ import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
 import { AuditLog, auditToKafka } from './audit.ts';
 import { startDeadLetterFeed } from './dead-letters.ts';
-import { GuardWatcher } from './guard.ts';
+import { GuardWatcher, claimGuardRollback } from './guard.ts';
 import { RuleEvidence } from './rule-stats.ts';
 import { LoginLimiter, Roles, SessionStore, UserStore } from './auth.ts';
 import { LiveFeed } from './live.ts';
@@ -121,7 +121,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())), undefined, demoMode);
 
   const evidence = new RuleEvidence();
-  const guard = new GuardWatcher({ rail: config.ui.guard, policies, audit, log });
+  const guard = new GuardWatcher({ rail: config.ui.guard, policies, audit, log, claim: (version) => claimGuardRollback(redis, prefix, version, instanceId) });
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
   feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)), guard: guard.status() }));

@@ -4,6 +4,7 @@
  * Live page. It lives in the UI process because that process sees every decision (the live feed) and owns the
  * policy store; the stages only follow whatever policy is current.
  */
+import type { Redis } from 'ioredis';
 import type { Decision, Policy } from '../../core/contracts.ts';
 import type { Logger } from '../../core/logger.ts';
 import { DEFAULT_GUARD_RAIL, checkBlockRate, type GuardRail, type GuardVerdict } from '../../router/pure/guard.ts';
@@ -26,6 +27,11 @@ interface Watch {
   verdict?: GuardVerdict;
 }
 
+/** `<prefix>guard:rollback:<version>`: set once, by the first UI process to roll that version back; TTL a day. */
+export async function claimGuardRollback(redis: Redis, prefix: string, version: number, by: string): Promise<boolean> {
+  return (await redis.set(`${prefix}guard:rollback:${version}`, by, 'EX', 86_400, 'NX')) === 'OK';
+}
+
 export interface GuardRollback {
   at: number;
   /** The version that blocked too much, the one restored, and the new version holding the restored content. */
@@ -46,6 +52,11 @@ export interface GuardDeps {
   policies: Pick<RedisPolicyStore, 'current' | 'get' | 'rollback'>;
   audit: Pick<AuditLog, 'record'>;
   log: Logger;
+  /**
+   * Claims the right to roll back this version (true once across every UI process): each process runs a watcher
+   * over the same decisions, and the current-version check alone leaves a window for two rollbacks.
+   */
+  claim: (version: number) => Promise<boolean>;
 }
 
 export class GuardWatcher {
@@ -139,6 +150,10 @@ export class GuardWatcher {
     if (before.version !== w.version) {
       // Someone already changed the policy again: that version gets its own watch when its decisions arrive.
       this.deps.log.warn({ version: w.version, current: before.version, reason: verdict.reason }, 'guard rail tripped but the policy has moved on; not rolling back');
+      return;
+    }
+    if (!(await this.deps.claim(w.version))) {
+      this.deps.log.info({ version: w.version }, 'guard rail tripped; another UI process is rolling back');
       return;
     }
     const after = await this.deps.policies.rollback(w.previousVersion, GUARD_WHO);

@@ -37,11 +37,13 @@ function decision(action: Decision['action'], policy: number): Decision {
 function setup() {
   const store = fakeStore();
   const audits: unknown[] = [];
-  const guard = new GuardWatcher({ rail: { maxBlockRateFactor: 3, minDecisions: 10, windowMinutes: 10 }, policies: store, audit: { record: async (e) => (audits.push(e), e as never) }, log: logger('test') });
+  const claimed = new Set<number>();
+  const claim = async (v: number) => !claimed.has(v) && Boolean(claimed.add(v));
+  const guard = new GuardWatcher({ rail: { maxBlockRateFactor: 3, minDecisions: 10, windowMinutes: 10 }, policies: store, audit: { record: async (e) => (audits.push(e), e as never) }, log: logger('test'), claim });
   const feed = (action: Decision['action'], policy: number, count: number) => {
     for (let i = 0; i < count; i++) guard.onDecision(decision(action, policy));
   };
-  return { store, audits, guard, feed };
+  return { store, audits, guard, feed, claimed };
 }
 
 describe('guard watcher', () => {
@@ -74,7 +76,7 @@ describe('guard watcher', () => {
     expect(audits).toHaveLength(1);
   });
 
-  it('leaves alone a change past its window, and one already superseded', async () => {
+  it('leaves alone a change past its window, one claimed by another process, and one already superseded', async () => {
     const old = setup();
     old.store.save('alice');
     old.feed('ALLOW', 1, 100);
@@ -83,6 +85,17 @@ describe('guard watcher', () => {
     await old.guard.settled();
     expect(old.audits).toEqual([]);
     expect((await old.store.current()).version).toBe(2);
+
+    // Another UI process claimed the rollback first.
+    const other = setup();
+    other.store.save('alice');
+    other.feed('ALLOW', 1, 100);
+    other.store.save('alice');
+    other.claimed.add(2);
+    other.feed('BLOCK', 2, 20);
+    await other.guard.settled();
+    expect(other.audits).toEqual([]);
+    expect((await other.store.current()).version).toBe(2);
 
     const moved = setup();
     moved.store.save('alice');
