@@ -112,6 +112,8 @@ describe('dead letters', () => {
     const schema = await getJson<DeadLetterSummary>('/api/dead-letters?kind=schema&limit=10');
     expect(schema.letters.map((l) => l.offset)).toEqual(['42']);
 
+    expect((await fetch(`${ui.url}/api/dead-letters`)).status).toBe(401);
+    expect((await fetch(`${ui.url}/api/rules/stats`)).status).toBe(401);
     for (const [q, word] of [['limit=0', 'limit'], ['limit=abc', 'limit'], ['kind=', 'kind'], ['kind=a&kind=b', 'kind'], [`kind=${'x'.repeat(61)}`, 'kind']] as const) {
       const res = await call('GET', `/api/dead-letters?${q}`);
       expect(res.status, q).toBe(400);
