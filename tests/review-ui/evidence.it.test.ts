@@ -4,6 +4,8 @@
  * that blocks everything.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
@@ -20,6 +22,7 @@ import { createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/ser
 
 const XSS = '<img src=x onerror=alert(1)>';
 const MIN_DECISIONS = 30;
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
 let config: Config;
 let ui: UiServer;
@@ -130,6 +133,8 @@ describe('dead letters', () => {
     expect(await page.locator('#dlq-letters img').count()).toBe(0);
     expect(await page.locator('#dlq-chart rect').count()).toBe(60);
     expect(await page.textContent('#dlq-counts')).toContain('not JSON');
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-dead-letters.png'), fullPage: true });
     await page.selectOption('#dlq-kind', 'schema');
     await expect.poll(() => page.locator('.dlq-preview').allTextContents()).toEqual(['{"txId":"dl-schema"}']);
     await page.selectOption('#dlq-kind', 'not JSON');
@@ -172,7 +177,7 @@ describe('rule and list evidence', () => {
 });
 
 describe('guard rail', () => {
-  it('rolls back a policy that blocks everything, audits it as guard-rail and shows it on the Live page', async () => {
+  it('rolls back a policy that blocks everything, audits it as guard-rail and shows it on the Live page (and the Evidence page flags the only-false-positive rule)', async () => {
     const before = await getJson<{ current: { version: number; rules: { blockAmountAbove: number | null } } & Record<string, unknown> }>('/api/policy');
     const v1 = before.current.version;
     // Baseline under the current version: 2 blocks in 150 decisions; wait until the console has seen them all.
@@ -211,5 +216,10 @@ describe('guard rail', () => {
     await page.goto(`${ui.url}/#/live`);
     await expect.poll(() => page.textContent('#guard-rollbacks'), { timeout: 15_000 }).toContain(`v${v2}`);
     expect(await page.textContent('#guard-rollbacks')).toContain('more than 3x');
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-guard-rail.png'), fullPage: true });
+    await page.goto(`${ui.url}/#/evidence`);
+    await expect.poll(() => page.locator('.only-fp').count()).toBe(1);
+    expect(await page.locator('.evidence-table tr', { has: page.locator('.only-fp') }).textContent()).toContain('rule.escalate_mcc');
+    await page.screenshot({ path: join(ARTIFACTS, 'review-ui-evidence.png'), fullPage: true });
   });
 });
