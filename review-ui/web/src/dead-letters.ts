@@ -23,7 +23,7 @@ function perMinuteChart(perMinute: DeadLetterSummary['perMinute'], kind: string)
     const minute = perMinute[i]?.minute ?? 0;
     return svg('rect', { x: (i * bw).toFixed(1), y: (H - bh).toFixed(1), width: Math.max(1, bw - 1).toFixed(1), height: bh.toFixed(1), class: 'dlq-bar' }, svg('title', {}, `${dateTime(minute)}: ${v}`));
   });
-  return svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'dlq-chart', id: 'dlq-chart', role: 'img', 'aria-label': 'dead letters per minute, last hour' }, svg('text', { x: 2, y: 10, class: 'dlq-axis' }, `max ${max}/min`), ...bars);
+  return svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'dlq-chart', id: 'dlq-chart', role: 'img', 'aria-label': 'dead letters per minute, last hour' }, svg('text', { x: 2, y: 10, class: 'dlq-axis' }, `max ${max}/min`), svg('text', { x: W - 2, y: 10, class: 'dlq-axis', 'text-anchor': 'end' }, `${values.length} min to now`), ...bars);
 }
 
 function letterRow(l: DeadLetterView): HTMLElement[] {
