@@ -16,6 +16,9 @@ import { RedisReviewQueue } from '../../state/review.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
 import { AuditLog, auditToKafka } from './audit.ts';
+import { startDeadLetterFeed } from './dead-letters.ts';
+import { GuardWatcher, claimGuardRollback } from './guard.ts';
+import { RuleEvidence } from './rule-stats.ts';
 import { LoginLimiter, Roles, SessionStore, UserStore } from './auth.ts';
 import { LiveFeed } from './live.ts';
 import { apiNotFound, errorHandler, loadSession, noStore, requireApiSession, requireRole, securityHeaders } from './middleware.ts';
@@ -24,6 +27,8 @@ import { ReplayController, loadSimulatorFactory, type Simulator, type SimulatorF
 import { servedModels } from './serving.ts';
 import { VerdictService } from './verdict.ts';
 import { auditRouter } from './routes/audit.ts';
+import { deadLettersRouter } from './routes/dead-letters.ts';
+import { evidenceRouter } from './routes/evidence.ts';
 import { healthRouter } from './routes/health.ts';
 import { liveRouter } from './routes/live.ts';
 import { SERVED_WINDOW, modelsRouter } from './routes/models.ts';
@@ -56,6 +61,8 @@ export interface UiServerOptions {
   replaySimulator?: { simulator: Simulator; startedBy: string };
   /** Live feed backfill per topic at start. */
   backfill?: { decisions: number; cases: number; labels: number };
+  /** Dead letters re-read from the end of the DLQ topic at start. */
+  deadLetterBackfill?: number;
   /** Slow SSE client bounds (tests make them small). */
   sse?: { maxBufferedBytes?: number; maxStallMs?: number };
   instanceId?: string;
@@ -113,10 +120,18 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     ? new ReplayController(config, undefined, opts.replaySimulator, demoMode)
     : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())), undefined, demoMode);
 
+  const evidence = new RuleEvidence();
+  const guard = new GuardWatcher({ rail: config.ui.guard, policies, audit, log, claim: (version) => claimGuardRollback(redis, prefix, version, instanceId) });
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
-  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
+  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)), guard: guard.status() }));
+  feed.onDecision((d) => {
+    evidence.onDecision(d);
+    guard.onDecision(d);
+  });
+  feed.onLabels((l) => evidence.onLabel(l));
   await feed.start();
+  const deadLetters = await startDeadLetterFeed(kafka, config, instanceId, log, opts.deadLetterBackfill);
 
   const beat = () => writeHeartbeat(redis, prefix, 'ui', instanceId, { instance: instanceId, at: Date.now(), pid: process.pid }).catch(() => undefined);
   await beat();
@@ -143,7 +158,9 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const api = express.Router();
   api.use(requireApiSession, noStore);
   api.use(sessionRouter(sessionDeps));
-  api.use(liveRouter({ feed, queue }));
+  api.use(liveRouter({ feed, queue, guard }));
+  api.use(deadLettersRouter({ letters: deadLetters.log }));
+  api.use(evidenceRouter({ evidence }));
   api.use(queueRouter({ queue, feed, audit, verdicts }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
@@ -186,6 +203,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         verdicts.stop();
         await replay.close().catch(() => undefined);
         await feed.stop();
+        await deadLetters.stop().catch(() => undefined);
+        await guard.settled();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await verdicts.flush().catch(() => undefined);

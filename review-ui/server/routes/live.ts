@@ -1,14 +1,16 @@
 /** The Live page: the decision stream (SSE), the latest decisions and the counters. */
 import { Router } from 'express';
+import type { GuardWatcher } from '../guard.ts';
 import type { LiveFeed } from '../live.ts';
 import { intQuery } from '../middleware.ts';
 
 export interface LiveDeps {
   feed: LiveFeed;
   queue: { openCount(): Promise<number> };
+  guard: Pick<GuardWatcher, 'status'>;
 }
 
-export function liveRouter({ feed, queue }: LiveDeps): Router {
+export function liveRouter({ feed, queue, guard }: LiveDeps): Router {
   const r = Router();
   r.get('/stream', (_req, res) => {
     res.set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
@@ -27,6 +29,7 @@ export function liveRouter({ feed, queue }: LiveDeps): Router {
       openCases: await queue.openCount(),
       labels: feed.metrics.snapshot(),
       streams: { open: feed.clientCount, slowDropped: feed.slowClientsDropped },
+      guard: guard.status(),
     });
   });
   return r;
