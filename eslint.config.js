@@ -7,6 +7,8 @@ const redisKey = String.raw`/^(heartbeat|outcome|stats|review|policy|drift|feat|
 const redisKeyMessage = 'Redis keys are spelled in state/ only: import the key builder from there';
 
 const io = ['kafkajs', 'ioredis', 'express', 'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:child_process'];
+const pureIo = io.map((name) => ({ name, message: 'pure modules take I/O through parameters' }));
+const noProducers = [{ group: ['**/producers/**'], message: 'detectors/ runs without the simulator: move shared code to detectors/reference/ or core/' }];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'review-ui/dist/**', '.cache/**', 'bin/**', 'models/**', 'data/**'] },
@@ -22,9 +24,23 @@ export default tseslint.config(
     },
   },
   {
+    // A deployment on real payments has no simulator: features, models, stores and the trainer never import producers/.
+    // Reference data (merchant category risk) lives in detectors/reference/ and the simulator imports it from there.
+    // The three exceptions are commands that drive the simulator on purpose: train/drift on a generated world
+    // (commands.ts), warming the feature store from a model's training world (warm.ts) and the detectors benchmark.
+    files: ['detectors/**/*.ts'],
+    ignores: ['detectors/commands.ts', 'detectors/warm.ts', 'detectors/bench.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: noProducers }] },
+  },
+  {
     // Pure logic never imports I/O: models, features math and policy evaluation stay testable without services.
-    files: ['detectors/pure/**/*.ts', 'router/pure/**/*.ts', 'producers/world/**/*.ts', 'infra/chaos/pure/**/*.ts'],
-    rules: { 'no-restricted-imports': ['error', { paths: io.map((name) => ({ name, message: 'pure modules take I/O through parameters' })) }] },
+    // (A later block replaces an earlier one's options for the same rule, so detectors' pure folders repeat noProducers.)
+    files: ['router/pure/**/*.ts', 'producers/world/**/*.ts', 'infra/chaos/pure/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: pureIo }] },
+  },
+  {
+    files: ['detectors/pure/**/*.ts', 'detectors/reference/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: pureIo, patterns: noProducers }] },
   },
   {
     // Every Redis key is spelled in state/: a key family written in two places drifts apart (issue 11).

@@ -5,7 +5,7 @@ export interface Command {
   /** Words that select it, e.g. "generate" or "kafka start". */
   name: string;
   summary: string;
-  /** Flags help, shown by `fraudstream help NAME` and after a bad flag. */
+  /** Flags help, shown by `fraudstream help NAME` (a bad flag's message points there). */
   usage: string;
   /** Returns the process exit code (0 when omitted). Long-running commands resolve on shutdown. */
   run(argv: string[]): Promise<number | void>;
@@ -14,13 +14,13 @@ export interface Command {
 type Options = NonNullable<ParseArgsConfig['options']>;
 
 /**
- * Strict flag parsing: an unknown flag or a missing value becomes a UserInputError that says what to fix.
+ * Strict flag parsing: an unknown flag or a missing value becomes a one-line UserInputError that says what to fix.
  */
 export function parseFlags<O extends Options>(command: Pick<Command, 'name' | 'usage'>, argv: string[], options: O) {
   try {
     return parseArgs({ args: argv, options, strict: true, allowPositionals: true });
   } catch (err) {
-    throw new UserInputError(`${command.name}: ${(err as Error).message}\nusage: fraudstream ${command.name} ${command.usage}`);
+    throw new UserInputError(`${command.name}: ${(err as Error).message} (flags: fraudstream help ${command.name})`, { cause: err });
   }
 }
 

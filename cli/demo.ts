@@ -204,7 +204,8 @@ export const demoCommand: Command = {
         redisFrom = 'started by the demo';
         stops.push(['Redis', () => r.stop()]);
       }
-      const seedUsers = process.env.REVIEWER_SEED ?? `analyst:${randomBytes(6).toString('hex')}`;
+      // The demo's one account is an admin: the demo is for trying every page (policy, models, replay), not only cases.
+      const seedUsers = process.env.REVIEWER_SEED ?? `admin:${randomBytes(6).toString('hex')}`;
       const env = { ...process.env, KAFKA_BROKERS: brokers.join(','), REDIS_URL: redisUrl, REVIEWER_SEED: seedUsers };
       const config = loadConfig(env);
       await ensureTopics(config);

@@ -1,4 +1,4 @@
-import { FraudstreamError, UserInputError } from '../core/errors.ts';
+import { classifyError, ErrorCodes, type FraudstreamError } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import { allCommands as all, findCommand as find } from './commands.ts';
 
@@ -31,17 +31,22 @@ async function main(argv: string[]): Promise<number> {
   return (await hit.command.run(hit.rest)) ?? 0;
 }
 
+/** Exit codes: 2 = fix the command (flags, files, environment), 75 = a service is down (retry later), 1 = a bug. */
+function exitCodeFor(err: FraudstreamError): number {
+  if (err.retryable) return 75;
+  return err.code === ErrorCodes.INTERNAL ? 1 : 2;
+}
+
 main(process.argv.slice(2))
   .then((code) => {
     process.exitCode = code;
   })
-  .catch((err: unknown) => {
-    if (err instanceof UserInputError || (err instanceof FraudstreamError && err.code !== 'INTERNAL')) {
-      console.error(`error: ${err.message}`);
-      process.exitCode = 2;
-    } else {
-      logger('cli').error({ err }, 'failed');
-      console.error(err);
-      process.exitCode = 1;
-    }
+  .catch((thrown: unknown) => {
+    const err = classifyError(thrown);
+    // One line for people; the stack (with its cause) only at LOG_LEVEL=debug.
+    const debug = process.env.LOG_LEVEL === 'debug';
+    const hint = err.code === ErrorCodes.INTERNAL && !debug ? '; LOG_LEVEL=debug shows the stack' : '';
+    console.error(`fraudstream: ${err.message} (${err.code}${hint})`);
+    if (debug) logger('cli').error({ err: thrown }, 'failed');
+    process.exitCode = exitCodeFor(err);
   });

@@ -48,6 +48,9 @@ export const EnvSchema = z.object({
   SESSION_SECRET: z.string().min(16, 'at least 16 characters').optional(),
   UI_DEMO_MODE: z.enum(['0', '1'], { message: '0 or 1' }).default('0'),
   UI_SESSION_MAX_HOURS: z.coerce.number().positive().max(24 * 90).default(12),
+  GUARD_BLOCK_FACTOR: z.coerce.number().min(1, 'at least 1').max(1000).default(3),
+  GUARD_WINDOW_MINUTES: z.coerce.number().positive().max(24 * 60).default(10),
+  GUARD_MIN_DECISIONS: positiveInt.max(10_000_000).default(200),
   TRUST_PROXY: z
     .string()
     .regex(/^(off|loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?)(,(loopback|linklocal|uniquelocal|[0-9a-fA-F.:]+(\/\d{1,3})?))*$/, 'off, loopback, or a comma-separated list of proxy addresses/CIDRs')
@@ -90,13 +93,14 @@ export interface Config {
     auditRetentionMs: number;
     /** The Replay page may write synthetic transactions and labels into the live topics (npm run demo sets it). */
     demoMode: boolean;
+    /** Roll back a policy whose first minutes block more than maxBlockRateFactor x the previous rate (review-ui/server/guard.ts). */
+    guard: { maxBlockRateFactor: number; windowMinutes: number; minDecisions: number };
   };
   metricsPort: number;
   /** A stage member with lag and no committed batch for this long is "stalled" and rebuilt. */
   stallSeconds: number;
   modelDir: string;
   dataDir: string;
-  logLevel: Env['LOG_LEVEL'];
 }
 
 /** Variables whose whole value is a secret: never printed, only their length. */
@@ -162,12 +166,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustProxy: e.TRUST_PROXY === 'off' ? false : e.TRUST_PROXY,
       auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
       demoMode: e.UI_DEMO_MODE === '1',
+      guard: { maxBlockRateFactor: e.GUARD_BLOCK_FACTOR, windowMinutes: e.GUARD_WINDOW_MINUTES, minDecisions: e.GUARD_MIN_DECISIONS },
     },
     metricsPort: e.METRICS_PORT,
     stallSeconds: e.STAGE_STALL_SECONDS,
     modelDir: e.MODEL_DIR,
     dataDir: e.DATA_DIR,
-    logLevel: e.LOG_LEVEL,
   };
 }
 

@@ -1,22 +1,37 @@
+/**
+ * Errors with a code callers act on. A person sees `fraudstream: <message> (<code>)` (cli/main.ts); a caller retries
+ * a retryable code (a service that may come back) and reports the others.
+ */
 export const ErrorCodes = {
+  /** An environment variable is invalid (the message names it). */
   CONFIG_INVALID: 'CONFIG_INVALID',
+  /** A CLI flag, file row or HTTP body is wrong (the message says what to fix). */
   BAD_INPUT: 'BAD_INPUT',
+  /** Something the command needs is missing: a topic, a tool, a build. */
   MISSING_PREREQUISITE: 'MISSING_PREREQUISITE',
+  /** Kafka or Redis does not answer; retrying once it is up can succeed. */
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  /** No such model version, or a version lacks a file. */
   MODEL_NOT_FOUND: 'MODEL_NOT_FOUND',
+  /** A bug: the stack trace is worth reading. */
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set([ErrorCodes.SERVICE_UNAVAILABLE]);
+
 export class FraudstreamError extends Error {
   readonly code: ErrorCode;
-  readonly retryable: boolean;
 
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retryable?: boolean } = {}) {
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = 'FraudstreamError';
     this.code = code;
-    this.retryable = options.retryable ?? false;
+  }
+
+  /** Whether the same call may succeed later without anyone changing anything. */
+  get retryable(): boolean {
+    return RETRYABLE.has(this.code);
   }
 }
 
@@ -28,12 +43,23 @@ export class UserInputError extends FraudstreamError {
   }
 }
 
-export function toFraudstreamError(err: unknown): FraudstreamError {
+/** Kafka or Redis did not answer. */
+export class ServiceUnavailableError extends FraudstreamError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCodes.SERVICE_UNAVAILABLE, message, options);
+    this.name = 'ServiceUnavailableError';
+  }
+}
+
+const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|EPIPE|Connection is closed|KafkaJSConnectionError|KafkaJSNumberOfRetriesExceeded/;
+
+/**
+ * Any thrown value as a FraudstreamError: ours unchanged; a refused or dropped connection (from ioredis or kafkajs)
+ * as SERVICE_UNAVAILABLE; anything else INTERNAL. The original is kept as the cause.
+ */
+export function classifyError(err: unknown): FraudstreamError {
   if (err instanceof FraudstreamError) return err;
+  const text = err instanceof Error ? `${err.name} ${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}` : String(err);
   const message = err instanceof Error ? err.message : String(err);
-  const transient = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection is closed|LOADING|not available/i.test(message);
-  return new FraudstreamError(transient ? ErrorCodes.SERVICE_UNAVAILABLE : ErrorCodes.INTERNAL, message, {
-    cause: err,
-    retryable: transient,
-  });
+  return new FraudstreamError(TRANSIENT.test(text) ? ErrorCodes.SERVICE_UNAVAILABLE : ErrorCodes.INTERNAL, message, { cause: err });
 }

@@ -2,6 +2,7 @@ import { Kafka, logLevel, Partitioners, type Admin, type ITopicConfig, type Prod
 import type { Config, Topics } from './config.ts';
 import { countKafkaRetry, kafkaRetryReason } from './kafka-retries.ts';
 import { logger } from './logger.ts';
+import { ServiceUnavailableError } from './errors.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
@@ -105,7 +106,7 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 60_000
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms: ${String(lastError)}`);
+  throw new ServiceUnavailableError(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms: ${String(lastError)}`, { cause: lastError });
 }
 
 /** Resolves when a broker answers a metadata request, or rejects after timeoutMs. */
@@ -125,5 +126,5 @@ export async function waitForKafka(brokers: string[], timeoutMs = 30_000): Promi
       await admin.disconnect().catch(() => undefined);
     }
   }
-  throw new Error(`no Kafka broker answered at ${brokers.join(',')} within ${timeoutMs} ms: ${String(lastError)}`);
+  throw new ServiceUnavailableError(`no Kafka broker answered at ${brokers.join(',')} within ${timeoutMs} ms (start one: fraudstream kafka start): ${String(lastError)}`, { cause: lastError });
 }

@@ -1,8 +1,8 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
-import { loadConfig, redactUrl } from '../core/config.ts';
-import { UserInputError } from '../core/errors.ts';
+import { loadConfig } from '../core/config.ts';
+import { ErrorCodes, FraudstreamError, UserInputError } from '../core/errors.ts';
 import { benchDetectors } from './bench.ts';
 import { readHistoryFile } from './history-file.ts';
 import { table, stderrProgress } from './progress.ts';
@@ -14,7 +14,8 @@ import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
 import { continueWorld, generateStream, historyTransactions, SCENARIOS, World, WORLD_GENERATOR } from '../producers/world/index.ts';
 import { datasetFromKafka, type KafkaDataset } from './kafka-history.ts';
 import { DEFAULT_LABEL_MATURITY_DAYS } from './pure/labels.ts';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedisForCommand } from './redis-client.ts';
 import { MODEL_VERSION_NAME, PolicySchema, type Transaction } from '../core/contracts.ts';
 import { driftSnapshot, readDrift, recordDrift, resetDrift, type DriftSnapshot } from './drift.ts';
 import { buildDriftReference, driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
@@ -138,150 +139,189 @@ export function trainJson(r: TrainResult): Record<string, unknown> {
   };
 }
 
-const train: Command = {
-  name: 'train',
-  summary: 'train the isolation forest, XGBoost and heavy model on history (or a CSV) into a new model version',
-  usage: trainUsage,
-  async run(argv) {
-    const { values: v, positionals } = parseFlags(train, argv, {
-      events: { type: 'string' },
-      seed: { type: 'string' },
-      cards: { type: 'string' },
-      'fraud-rate': { type: 'string' },
-      warmup: { type: 'string' },
-      history: { type: 'string' },
-      labels: { type: 'string' },
-      data: { type: 'string' },
-      'from-kafka': { type: 'boolean' },
-      'until-ms': { type: 'string' },
-      'max-events': { type: 'string' },
-      'label-maturity-days': { type: 'string' },
-      label: { type: 'string' },
-      time: { type: 'string' },
-      exclude: { type: 'string' },
-      out: { type: 'string' },
-      json: { type: 'string' },
-      split: { type: 'string' },
-      heavy: { type: 'string' },
-      'heavy-epochs': { type: 'string' },
-      'heavy-rows': { type: 'string' },
-      'history-k': { type: 'string' },
-      imbalance: { type: 'string' },
-      trees: { type: 'string' },
-      iterations: { type: 'string' },
-      'max-depth': { type: 'string' },
-      eta: { type: 'string' },
-      'target-catch': { type: 'string' },
-      'max-escalate': { type: 'string' },
-      'max-review': { type: 'string' },
-      'max-block-fpr': { type: 'string' },
-    });
-    if (positionals.length) throw new UserInputError(`train: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream train ${trainUsage}`);
-    if (v.data !== undefined && v.history !== undefined) throw new UserInputError('use either --data (a labelled CSV) or --history (a transactions file), not both');
-    if (v.data === undefined && (v.label !== undefined || v.time !== undefined || v.exclude !== undefined)) {
-      throw new UserInputError('--label, --time and --exclude go with --data FILE.csv');
+const TRAIN_FLAGS = {
+    events: { type: 'string' },
+    seed: { type: 'string' },
+    cards: { type: 'string' },
+    'fraud-rate': { type: 'string' },
+    warmup: { type: 'string' },
+    history: { type: 'string' },
+    labels: { type: 'string' },
+    data: { type: 'string' },
+    'from-kafka': { type: 'boolean' },
+    'until-ms': { type: 'string' },
+    'max-events': { type: 'string' },
+    'label-maturity-days': { type: 'string' },
+    label: { type: 'string' },
+    time: { type: 'string' },
+    exclude: { type: 'string' },
+    out: { type: 'string' },
+    json: { type: 'string' },
+    split: { type: 'string' },
+    heavy: { type: 'string' },
+    'heavy-epochs': { type: 'string' },
+    'heavy-rows': { type: 'string' },
+    'history-k': { type: 'string' },
+    imbalance: { type: 'string' },
+    trees: { type: 'string' },
+    iterations: { type: 'string' },
+    'max-depth': { type: 'string' },
+    eta: { type: 'string' },
+    'target-catch': { type: 'string' },
+    'max-escalate': { type: 'string' },
+    'max-review': { type: 'string' },
+    'max-block-fpr': { type: 'string' },
+} as const;
+
+type TrainFlags = ReturnType<typeof parseFlags<typeof TRAIN_FLAGS>>['values'];
+
+/** Flags that only make sense together, or not at all together, named in the message. */
+function checkTrainFlagCombinations(v: TrainFlags, positionals: string[]): void {
+  if (positionals.length) throw new UserInputError(`train: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream train ${trainUsage}`);
+  if (v.data !== undefined && v.history !== undefined) throw new UserInputError('use either --data (a labelled CSV) or --history (a transactions file), not both');
+  if (v.data === undefined && (v.label !== undefined || v.time !== undefined || v.exclude !== undefined)) {
+    throw new UserInputError('--label, --time and --exclude go with --data FILE.csv');
+  }
+  const fromKafka = v['from-kafka'] === true;
+  if (fromKafka && (v.data !== undefined || v.history !== undefined || v.labels !== undefined)) {
+    throw new UserInputError('--from-kafka reads the topics: drop --data, --history and --labels');
+  }
+  if (fromKafka && (v.events !== undefined || v.cards !== undefined || v['fraud-rate'] !== undefined)) {
+    throw new UserInputError('--events, --cards and --fraud-rate generate history; with --from-kafka use --max-events N to cap the transactions read');
+  }
+  if (v.warmup !== undefined && (fromKafka || v.data !== undefined || v.history !== undefined)) {
+    throw new UserInputError('--warmup goes with generated history (--events N): drop it, or drop --data, --history and --from-kafka');
+  }
+  if (!fromKafka) {
+    for (const f of ['until-ms', 'max-events', 'label-maturity-days'] as const) {
+      if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --from-kafka`);
     }
-    const fromKafka = v['from-kafka'] === true;
-    if (fromKafka && (v.data !== undefined || v.history !== undefined || v.labels !== undefined)) {
-      throw new UserInputError('--from-kafka reads the topics: drop --data, --history and --labels');
-    }
-    if (fromKafka && (v.events !== undefined || v.cards !== undefined || v['fraud-rate'] !== undefined)) {
-      throw new UserInputError('--events, --cards and --fraud-rate generate history; with --from-kafka use --max-events N to cap the transactions read');
-    }
-    if (v.warmup !== undefined && (fromKafka || v.data !== undefined || v.history !== undefined)) {
-      throw new UserInputError('--warmup goes with generated history (--events N): drop it, or drop --data, --history and --from-kafka');
-    }
-    if (!fromKafka) {
-      for (const f of ['until-ms', 'max-events', 'label-maturity-days'] as const) {
-        if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --from-kafka`);
-      }
-    }
-    const config = loadConfig();
-    const seed = numberFlag('seed', v.seed, 1, { min: 0, max: 2 ** 31 - 1, integer: true });
-    const fractions = splitFlag(v.split);
-    const heavyMode = choice('heavy', v.heavy, ['auto', 'on', 'off'] as const, 'auto');
-    const imbalance = choice<Imbalance>('imbalance', v.imbalance, ['auto', 'weight', 'sqrt-weight', 'downsample', 'none'], 'auto');
-    const historyK = numberFlag('history-k', v['history-k'], 16, { min: 1, max: 32, integer: true });
-    const targets: RoutingTargets = {
+  }
+}
+
+/** The model settings the flags choose (every number checked against its range). */
+function trainSettings(v: TrainFlags) {
+  return {
+    seed: numberFlag('seed', v.seed, 1, { min: 0, max: 2 ** 31 - 1, integer: true }),
+    fractions: splitFlag(v.split),
+    heavyMode: choice('heavy', v.heavy, ['auto', 'on', 'off'] as const, 'auto'),
+    imbalance: choice<Imbalance>('imbalance', v.imbalance, ['auto', 'weight', 'sqrt-weight', 'downsample', 'none'], 'auto'),
+    historyK: numberFlag('history-k', v['history-k'], 16, { min: 1, max: 32, integer: true }),
+    targets: {
       ...DEFAULT_TARGETS,
       catchRate: numberFlag('target-catch', v['target-catch'], DEFAULT_TARGETS.catchRate, { min: 0, max: 1 }),
       maxEscalateShare: numberFlag('max-escalate', v['max-escalate'], DEFAULT_TARGETS.maxEscalateShare, { min: 0, max: 1 }),
       maxReviewShare: numberFlag('max-review', v['max-review'], DEFAULT_TARGETS.maxReviewShare, { min: 0, max: 1 }),
       maxBlockFpr: numberFlag('max-block-fpr', v['max-block-fpr'], DEFAULT_TARGETS.maxBlockFpr, { min: 0, max: 1 }),
-    };
-    const xgboost = {
+    } satisfies RoutingTargets,
+    xgboost: {
       iterations: numberFlag('iterations', v.iterations, DEFAULT_XGB_PARAMS.iterations, { min: 1, max: 5_000, integer: true }),
       maxDepth: numberFlag('max-depth', v['max-depth'], DEFAULT_XGB_PARAMS.maxDepth, { min: 1, max: 16, integer: true }),
       eta: numberFlag('eta', v.eta, DEFAULT_XGB_PARAMS.eta, { min: 1e-4, max: 1 }),
-    };
-    const trees = numberFlag('trees', v.trees, 100, { min: 1, max: 2_000, integer: true });
-    const heavyEpochs = v['heavy-epochs'] === undefined ? undefined : numberFlag('heavy-epochs', v['heavy-epochs'], 0, { min: 1, max: 500, integer: true });
-    const heavyRows = numberFlag('heavy-rows', v['heavy-rows'], DEFAULT_HEAVY_ROWS, { min: 100, max: 10_000_000, integer: true });
+    },
+    trees: numberFlag('trees', v.trees, 100, { min: 1, max: 2_000, integer: true }),
+    heavyEpochs: v['heavy-epochs'] === undefined ? undefined : numberFlag('heavy-epochs', v['heavy-epochs'], 0, { min: 1, max: 500, integer: true }),
+    heavyRows: numberFlag('heavy-rows', v['heavy-rows'], DEFAULT_HEAVY_ROWS, { min: 100, max: 10_000_000, integer: true }),
+  };
+}
 
+type TrainProgress = ReturnType<typeof stderrProgress>;
+
+/** --data: a labelled numeric CSV; its models go under MODEL_DIR/csv unless --out says otherwise. */
+async function datasetFromCsvFlag(v: TrainFlags, modelDir: string, progress: TrainProgress): Promise<{ ds: Dataset; outDir: string }> {
+  const file = v.data as string;
+  if (v.label === undefined || v.time === undefined) throw new UserInputError('--data needs --label COLUMN and --time COLUMN');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new UserInputError(`--data ${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  const exclude = v.exclude ? v.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [];
+  let ds: Dataset;
+  try {
+    const csv = csvToDataset(text, { label: v.label, time: v.time, exclude });
+    ds = datasetFromCsv(csv, { csv: path.resolve(file), label: v.label, time: v.time, exclude });
+  } catch (err) {
+    if (err instanceof CsvError) throw new UserInputError(`--data ${file}:\n  ${err.problems.join('\n  ')}`);
+    throw err;
+  }
+  progress.update('data', `${ds.rows.length} rows, ${ds.featureNames.length} numeric columns`);
+  // CSV models have their own columns: keep them apart from the versions the stages serve.
+  return { ds, outDir: v.out ?? path.join(modelDir, 'csv') };
+}
+
+/** --from-kafka: the transactions and labels topics, labelled as the stages would have seen them. */
+async function datasetFromKafkaFlags(v: TrainFlags, config: Config, historyK: number, progress: TrainProgress): Promise<Dataset> {
+  const untilMs = v['until-ms'] === undefined ? undefined : numberFlag('until-ms', v['until-ms'], 0, { min: 0, integer: true });
+  const maxEvents = v['max-events'] === undefined ? undefined : numberFlag('max-events', v['max-events'], 0, { min: 1, integer: true });
+  const maturityDays = numberFlag('label-maturity-days', v['label-maturity-days'], DEFAULT_LABEL_MATURITY_DAYS, { min: 0, max: 3650 });
+  const k = await datasetFromKafka({ config, untilMs, maxEvents, maturityDays, novelScenarios: NOVEL, historyK, onProgress: progress.update });
+  const ds = k.dataset;
+  progress.done();
+  console.error(kafkaSummary(k));
+  if (ds.rows.length === 0 || !ds.labels.includes(1)) {
+    throw new UserInputError(
+      `--from-kafka: ${ds.rows.length} training rows (${k.labels.fraud} fraud) from ${k.read.txs.length} transactions and ${k.labels.received.chargeback + k.labels.received.analyst} labels; ` +
+        `${k.labels.excludedYoung} unlabelled transactions are younger than --label-maturity-days ${maturityDays}. ` +
+        'Replay or simulate more history with its labels, or lower --label-maturity-days if legitimate traffic is known good sooner',
+    );
+  }
+  if (!k.read.complete) console.error('warning: the read stopped on its idle timeout before every partition reached the end offset captured at start (an open Kafka transaction?); see the model card source');
+  return ds;
+}
+
+/** --history: a transactions file written by `generate` and its labels. */
+async function datasetFromHistoryFlag(v: TrainFlags, historyK: number, progress: TrainProgress): Promise<Dataset> {
+  const file = v.history as string;
+  const events = await readHistoryFile(file, v.labels, (n) => progress.update('read', `${n} transactions`, true));
+  return datasetFromEvents(events, {
+    novelScenarios: NOVEL,
+    historyK,
+    source: { history: path.resolve(file) },
+    expected: events.length,
+    onProgress: progress.update,
+  });
+}
+
+/** The default: a generated world (producers/world), the first --warmup events building card state only. */
+function datasetFromGeneratedWorld(v: TrainFlags, seed: number, historyK: number, progress: TrainProgress): Dataset {
+  const events = numberFlag('events', v.events, 200_000, { min: 1_000, max: 50_000_000, integer: true });
+  const cards = numberFlag('cards', v.cards, 10_000, { min: 10, max: 1_000_000, integer: true });
+  const fraudRate = v['fraud-rate'] === undefined ? undefined : numberFlag('fraud-rate', v['fraud-rate'], 0, { min: 0, max: 0.5 });
+  const warmup = numberFlag('warmup', v.warmup, 0, { min: 0, max: 50_000_000, integer: true });
+  // The world's first `events` events are the history the simulator continues from (producers/world/history.ts).
+  const world = { seed, events: warmup + events, cards, ...(fraudRate !== undefined ? { fraudRate } : {}) };
+  let index = 0;
+  const stream = (function* () {
+    for (const e of generateStream(world)) yield { ...e, include: index++ >= warmup };
+  })();
+  const source = { generator: WORLD_GENERATOR, ...world, ...(warmup ? { warmupEvents: warmup } : {}) };
+  return datasetFromEvents(stream, { novelScenarios: NOVEL, historyK, source, expected: warmup + events, onProgress: progress.update });
+}
+
+/** The training data the flags name, and where its model version goes. */
+async function loadTrainingData(v: TrainFlags, config: Config, seed: number, historyK: number, progress: TrainProgress): Promise<{ ds: Dataset; outDir: string }> {
+  const outDir = v.out ?? config.modelDir;
+  if (v.data !== undefined) return datasetFromCsvFlag(v, config.modelDir, progress);
+  if (v['from-kafka'] === true) return { ds: await datasetFromKafkaFlags(v, config, historyK, progress), outDir };
+  if (v.history !== undefined) return { ds: await datasetFromHistoryFlag(v, historyK, progress), outDir };
+  return { ds: datasetFromGeneratedWorld(v, seed, historyK, progress), outDir };
+}
+
+const train: Command = {
+  name: 'train',
+  summary: 'train the isolation forest, XGBoost and heavy model on history (or a CSV) into a new model version',
+  usage: trainUsage,
+  async run(argv) {
+    const { values: v, positionals } = parseFlags(train, argv, TRAIN_FLAGS);
+    checkTrainFlagCombinations(v, positionals);
+    const config = loadConfig();
+    const { seed, fractions, heavyMode, imbalance, historyK, targets, xgboost, trees, heavyEpochs, heavyRows } = trainSettings(v);
     const progress = stderrProgress();
-    let ds: Dataset;
-    let outDir = v.out ?? config.modelDir;
-    if (v.data !== undefined) {
-      if (v.label === undefined || v.time === undefined) throw new UserInputError('--data needs --label COLUMN and --time COLUMN');
-      let text: string;
-      try {
-        text = await readFile(v.data, 'utf8');
-      } catch (err) {
-        throw new UserInputError(`--data ${v.data}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-      }
-      const exclude = v.exclude ? v.exclude.split(',').map((s) => s.trim()).filter(Boolean) : [];
-      try {
-        const csv = csvToDataset(text, { label: v.label, time: v.time, exclude });
-        ds = datasetFromCsv(csv, { csv: path.resolve(v.data), label: v.label, time: v.time, exclude });
-      } catch (err) {
-        if (err instanceof CsvError) throw new UserInputError(`--data ${v.data}:\n  ${err.problems.join('\n  ')}`);
-        throw err;
-      }
-      // CSV models have their own columns: keep them apart from the versions the stages serve.
-      if (v.out === undefined) outDir = path.join(config.modelDir, 'csv');
-      progress.update('data', `${ds.rows.length} rows, ${ds.featureNames.length} numeric columns`);
-    } else if (fromKafka) {
-      const untilMs = v['until-ms'] === undefined ? undefined : numberFlag('until-ms', v['until-ms'], 0, { min: 0, integer: true });
-      const maxEvents = v['max-events'] === undefined ? undefined : numberFlag('max-events', v['max-events'], 0, { min: 1, integer: true });
-      const maturityDays = numberFlag('label-maturity-days', v['label-maturity-days'], DEFAULT_LABEL_MATURITY_DAYS, { min: 0, max: 3650 });
-      const k = await datasetFromKafka({ config, untilMs, maxEvents, maturityDays, novelScenarios: NOVEL, historyK, onProgress: progress.update });
-      ds = k.dataset;
-      progress.done();
-      console.error(kafkaSummary(k));
-      if (ds.rows.length === 0 || !ds.labels.includes(1)) {
-        throw new UserInputError(
-          `--from-kafka: ${ds.rows.length} training rows (${k.labels.fraud} fraud) from ${k.read.txs.length} transactions and ${k.labels.received.chargeback + k.labels.received.analyst} labels; ` +
-            `${k.labels.excludedYoung} unlabelled transactions are younger than --label-maturity-days ${maturityDays}. ` +
-            'Replay or simulate more history with its labels, or lower --label-maturity-days if legitimate traffic is known good sooner',
-        );
-      }
-      if (!k.read.complete) console.error('warning: the read stopped on its idle timeout before every partition reached the end offset captured at start (an open Kafka transaction?); see the model card source');
-    } else if (v.history !== undefined) {
-      const events = await readHistoryFile(v.history, v.labels, (n) => progress.update('read', `${n} transactions`, true));
-      ds = datasetFromEvents(events, {
-        novelScenarios: NOVEL,
-        historyK,
-        source: { history: path.resolve(v.history) },
-        expected: events.length,
-        onProgress: progress.update,
-      });
-    } else {
-      const events = numberFlag('events', v.events, 200_000, { min: 1_000, max: 50_000_000, integer: true });
-      const cards = numberFlag('cards', v.cards, 10_000, { min: 10, max: 1_000_000, integer: true });
-      const fraudRate = v['fraud-rate'] === undefined ? undefined : numberFlag('fraud-rate', v['fraud-rate'], 0, { min: 0, max: 0.5 });
-      const warmup = numberFlag('warmup', v.warmup, 0, { min: 0, max: 50_000_000, integer: true });
-      // The world's first `events` events are the history the simulator continues from (producers/world/history.ts).
-      const world = { seed, events: warmup + events, cards, ...(fraudRate !== undefined ? { fraudRate } : {}) };
-      let index = 0;
-      const stream = (function* () {
-        for (const e of generateStream(world)) yield { ...e, include: index++ >= warmup };
-      })();
-      const source = { generator: WORLD_GENERATOR, ...world, ...(warmup ? { warmupEvents: warmup } : {}) };
-      ds = datasetFromEvents(stream, { novelScenarios: NOVEL, historyK, source, expected: warmup + events, onProgress: progress.update });
-    }
+    const { ds, outDir } = await loadTrainingData(v, config, seed, historyK, progress);
 
-    let heavyEnabled = heavyMode !== 'off';
-    if (heavyMode === 'auto' && ds.kind === 'csv') heavyEnabled = false;
+    const heavyEnabled = heavyMode === 'on' || (heavyMode === 'auto' && ds.kind !== 'csv');
     const result = await trainModels(ds, {
       modelDir: outDir,
       fractions,
@@ -294,7 +334,8 @@ const train: Command = {
       onProgress: progress.update,
     });
     progress.done();
-    if (heavyMode === 'on' && !result.card.test.heavy) {
+    const heavyMissing = heavyMode === 'on' && !result.card.test.heavy;
+    if (heavyMissing) {
       console.error(`warning: --heavy on, but the heavy model was not trained: ${'skipped' in result.card.models.heavy ? String(result.card.models.heavy.skipped) : ''}`);
     }
     console.log(trainSummary(result));
@@ -303,7 +344,7 @@ const train: Command = {
       await writeFile(v.json, JSON.stringify(trainJson(result), null, 2) + '\n');
       console.log(`metrics written to ${v.json}`);
     }
-    return heavyMode === 'on' && !result.card.test.heavy ? 1 : 0;
+    return heavyMissing ? 1 : 0;
   },
 };
 
@@ -539,15 +580,6 @@ async function servedVersion(redis: Redis, config: Config): Promise<{ version: s
   return { version: newest, from: 'newest under MODEL_DIR; the policy names none' };
 }
 
-async function connectRedis(config: Config): Promise<Redis> {
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
-  await redis.connect().catch((err: Error) => {
-    redis.disconnect();
-    throw new UserInputError(`cannot reach Redis at REDIS_URL ${redactUrl(config.redis.url)} (${err.message}); start it or set REDIS_URL`);
-  });
-  return redis;
-}
-
 const drift: Command = {
   name: 'drift',
   summary: 'PSI per feature and model score: live traffic (Redis counts from detect, or a generated world) against the version\'s training reference',
@@ -584,7 +616,7 @@ const drift: Command = {
     const requireVersion = async (version: string, from: string) => {
       const dir = path.join(config.modelDir, version);
       if (!(await readFile(path.join(dir, 'model-card.json')).then(() => true, () => false))) {
-        throw new UserInputError(`${from === '--model' ? '--model ' : ''}${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
+        throw new FraudstreamError(ErrorCodes.MODEL_NOT_FOUND, `${from === '--model' ? '--model ' : ''}${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
       }
       return dir;
     };
@@ -638,7 +670,7 @@ const drift: Command = {
     }
 
     const prefix = config.redis.keyPrefix;
-    const redis = await connectRedis(config);
+    const redis = await connectRedisForCommand(config);
     try {
       const { version, from } = v.model !== undefined ? { version: v.model, from: '--model' } : await servedVersion(redis, config);
       const dir = await requireVersion(version, from);
@@ -679,7 +711,7 @@ const warm: Command = {
     const config = loadConfig();
     let version = v.model;
     if (version === undefined) {
-      const redis = await connectRedis(config);
+      const redis = await connectRedisForCommand(config);
       try {
         version = (await servedVersion(redis, config)).version;
       } finally {
@@ -687,7 +719,7 @@ const warm: Command = {
       }
     }
     if (!(await readFile(path.join(config.modelDir, version, 'model-card.json')).then(() => true, () => false))) {
-      throw new UserInputError(`${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
+      throw new FraudstreamError(ErrorCodes.MODEL_NOT_FOUND, `${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
     }
     const progress = stderrProgress();
     const r = await warmFromModel(config, version, { keepDrift: v['keep-drift'] === true, onProgress: (n, total) => progress.update('warm', `${n}/${total} transactions`, true) });
@@ -726,12 +758,9 @@ const benchDrift: Command = {
     const live = vectors.slice(half);
     const liveScores = live.map(scoreOf);
     const acc = new DriftAccumulator(reference, FEATURE_NAMES);
-    const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
+    const redis = await connectRedisForCommand(config);
     const benchPrefix = `${config.redis.keyPrefix}bench-drift-${process.pid}:`;
     try {
-      await redis.connect().catch((err: Error) => {
-        throw new UserInputError(`cannot reach Redis at REDIS_URL ${redactUrl(config.redis.url)} (${err.message}); start it or set REDIS_URL`);
-      });
       let countMs = 0;
       const recordMs: number[] = [];
       let fields = 0;

@@ -25,14 +25,3 @@ export function vectorToRecord(names: readonly string[], v: FeatureVector): Feat
   for (let i = 0; i < names.length; i++) out[names[i]] = v[i];
   return out;
 }
-
-/** The inverse of vectorToRecord; a missing name is an error naming it. */
-export function recordToVector(names: readonly string[], r: Features): FeatureVector {
-  const v = new Float64Array(names.length);
-  for (let i = 0; i < names.length; i++) {
-    const x = r[names[i]];
-    if (x === undefined) throw new Error(`feature ${names[i]} is missing`);
-    v[i] = x;
-  }
-  return v;
-}

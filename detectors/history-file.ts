@@ -1,8 +1,8 @@
 /** Reads a transactions file written by `generate` (JSONL) and its labels file, for `train --history`. */
 import type { Label, Transaction } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
-import { decodeLabelLine, jsonlDecoder, labelsPathFor } from '../producers/codec.ts';
-import { exists, readLines, requireFile } from '../producers/files.ts';
+import { decodeLabelLine, jsonlDecoder, labelsPathFor } from '../core/codec.ts';
+import { exists, readLines, requireFile } from '../core/files.ts';
 
 export async function readHistoryFile(
   txPath: string,

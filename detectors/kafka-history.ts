@@ -9,7 +9,7 @@ import type { Config } from '../core/config.ts';
 import type { Transaction } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { createKafka } from '../core/kafka.ts';
-import { decodeLabelLine, jsonlDecoder } from '../producers/codec.ts';
+import { decodeLabelLine, jsonlDecoder } from '../core/codec.ts';
 import { capRanges, LabelBook, orderHistory, resolveLabels, type LabelStats, type PartitionRange } from './pure/labels.ts';
 
 export type { PartitionRange };

@@ -3,6 +3,7 @@
  * isolation forest + XGBoost (+ heavy) -> thresholds on validation -> metrics on test -> a model version folder.
  */
 import type { Label, Transaction } from '../core/contracts.ts';
+import { UserInputError } from '../core/errors.ts';
 import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { CARD_STATE_LIMITS } from './features.ts';
 import { trainIsolationForest } from './isolation-forest.ts';
@@ -199,45 +200,52 @@ function matrix(ds: Dataset, idx: readonly number[]): Float32Array {
   return X;
 }
 
-export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
-  const progress = opts.onProgress ?? (() => {});
-  const timings: Record<string, number> = ds.buildSeconds !== undefined ? { features: ds.buildSeconds } : {};
-  const clock = (name: string, started: number) => (timings[name] = (performance.now() - started) / 1000);
+/** The time split: train, validation, test; the supervised slices leave out novel scenarios. */
+interface Split {
+  train: Slice;
+  val: Slice;
+  test: Slice;
+  trainIdx: number[];
+  valIdx: number[];
+  testIdx: number[];
+  fractions: [number, number, number];
+}
+
+/** Phase timings in seconds for the model card, and the clock that fills them. */
+type Timings = Record<string, number>;
+
+function splitByTime(ds: Dataset, fractions: [number, number, number]): Split {
   const n = ds.rows.length;
-  const d = ds.featureNames.length;
-  const fractions = opts.fractions ?? [0.6, 0.2, 0.2];
-  const targets = opts.targets ?? DEFAULT_TARGETS;
-  const seed = opts.seed ?? 1;
   const trainEnd = Math.floor(n * fractions[0]);
   const valEnd = Math.floor(n * (fractions[0] + fractions[1]));
   const train: Slice = { start: 0, end: trainEnd };
   const val: Slice = { start: trainEnd, end: valEnd };
   const test: Slice = { start: valEnd, end: n };
-  const trainIdx = range(train, (i) => !ds.novel[i]);
-  const valIdx = range(val, (i) => !ds.novel[i]);
-  const testIdx = range(test);
+  const split = { train, val, test, trainIdx: range(train, (i) => !ds.novel[i]), valIdx: range(val, (i) => !ds.novel[i]), testIdx: range(test), fractions };
   const positives = (idx: number[]) => idx.reduce((s, i) => s + ds.labels[i], 0);
-  for (const [name, idx] of [['train', trainIdx], ['validation', valIdx], ['test', testIdx]] as const) {
+  for (const [name, idx] of [['train', split.trainIdx], ['validation', split.valIdx], ['test', split.testIdx]] as const) {
     const p = positives(idx);
     if (idx.length < 10 || p === 0 || p === idx.length) {
-      throw new Error(`the ${name} slice has ${idx.length} rows and ${p} fraud; each slice needs both classes (use more data)`);
+      throw new UserInputError(`the ${name} slice has ${idx.length} rows and ${p} fraud; each slice needs both classes (use more data)`);
     }
   }
+  return split;
+}
 
-  // Isolation forest: unsupervised, on the training slice's legitimate-looking rows.
-  let t0 = performance.now();
-  const legitTrain = trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
+/** Isolation forest: unsupervised, on the training slice's legitimate-looking rows. */
+function trainForestPhase(ds: Dataset, split: Split, opts: TrainOptions, seed: number) {
+  const legitTrain = split.trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
   const forest = trainIsolationForest(legitTrain, { trees: opts.forest?.trees ?? 100, sampleSize: opts.forest?.sampleSize ?? 256, seed });
-  clock('isolationForest', t0);
-  progress('isolation forest', `${forest.trees} trees, ${forest.nodes} nodes in ${timings.isolationForest.toFixed(1)} s`);
+  return { forest, legitTrain };
+}
 
-  // XGBoost: class imbalance handled on purpose, the way chosen on validation AUPRC.
-  t0 = performance.now();
+/** XGBoost: class imbalance handled on purpose, the way chosen on validation AUPRC. `rand` drives the down-sampling. */
+async function trainXgboostPhase(ds: Dataset, split: Split, opts: TrainOptions, seed: number, rand: () => number, progress: Progress) {
+  const { trainIdx, valIdx } = split;
   const yTrain = trainIdx.map((i) => ds.labels[i]);
   const pos = yTrain.reduce((s, y) => s + y, 0);
   const neg = yTrain.length - pos;
   const ratio = neg / Math.max(1, pos);
-  const rand = mulberry32(seed);
   const downRatio = opts.downsampleRatio ?? 10;
   const candidates: Array<{ name: string; build: () => { idx: number[]; spw: number } }> = [
     { name: `scale_pos_weight=${ratio.toFixed(1)} (neg/pos)`, build: () => ({ idx: trainIdx, spw: ratio }) },
@@ -260,7 +268,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     const model = await XgbModel.train(
       matrix(ds, idx),
       idx.map((i) => ds.labels[i]),
-      d,
+      ds.featureNames.length,
       { ...DEFAULT_XGB_PARAMS, ...opts.xgboost, scalePosWeight: spw, seed },
     );
     const auprc = averagePrecision(model.predictMany(valRows), yVal);
@@ -271,82 +279,119 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
       best = { model, name: c.name, auprc, rows: idx.length };
     } else model.free();
   }
-  const xgb = best!.model;
-  clock('xgboost', t0);
+  return { best: best!, tried };
+}
 
-  // Heavy sequence model, on transactions only.
-  let heavy: (HeavyScorer & { meta?: { training?: unknown } }) | undefined;
-  let heavySkipped: string | undefined;
+type HeavyModel = HeavyScorer & { meta?: { training?: unknown } };
+
+/** A row with its card's previous vectors: what the heavy sequence model reads. */
+function heavyItems(ds: Dataset, idx: number[]) {
+  return idx.map((i) => ({ history: Array.from(ds.previous?.[i] ?? [], (j) => (ds.historyRows ?? ds.rows)[j]), current: ds.rows[i] }));
+}
+
+/** Heavy sequence model, on transactions only; `skipped` says why there is none. */
+async function trainHeavyPhase(ds: Dataset, split: Split, opts: TrainOptions, seed: number, rand: () => number, progress: Progress) {
   const k = opts.heavy?.k ?? 16;
-  const items = (idx: number[]) =>
-    idx.map((i) => ({ history: Array.from(ds.previous?.[i] ?? [], (j) => (ds.historyRows ?? ds.rows)[j]), current: ds.rows[i] }));
-  if (!opts.heavy?.enabled) heavySkipped = 'disabled (--heavy off)';
-  else if (!ds.previous) heavySkipped = 'no card sequences in this data (CSV)';
-  else {
-    t0 = performance.now();
-    try {
-      const trainer = opts.heavy.trainer ?? (await defaultHeavyTrainer());
-      const maxRows = opts.heavy.maxRows ?? DEFAULT_HEAVY_ROWS;
-      const hIdx = capLegit(trainIdx, ds.labels, maxRows, rand);
-      const hVal = capLegit(valIdx, ds.labels, Math.floor(maxRows / 2), rand);
-      const trainItems = items(hIdx);
-      const valItems = items(hVal);
-      progress('heavy', `training on ${hIdx.length} rows (k=${k})`);
-      heavy = await trainer({
-        sequences: trainItems.map((x) => x.history),
-        currents: trainItems.map((x) => x.current),
-        labels: hIdx.map((i) => ds.labels[i]),
-        featureNames: [...ds.featureNames],
-        k,
-        epochs: opts.heavy.epochs,
-        validation: { sequences: valItems.map((x) => x.history), currents: valItems.map((x) => x.current), labels: hVal.map((i) => ds.labels[i]) },
-        onProgress: (epoch, logs) =>
-          progress('heavy', `epoch ${epoch}: loss ${logs.loss.toFixed(4)}${logs.valAuc !== undefined ? `, validation ROC-AUC ${logs.valAuc.toFixed(4)}` : ''} (${logs.seconds.toFixed(0)} s)`),
-        seed,
-      });
-    } catch (err) {
-      heavySkipped = `unavailable: ${(err as Error).message.split('\n')[0]}`;
-      progress('heavy', heavySkipped);
-    }
-    clock('heavy', t0);
+  if (!opts.heavy?.enabled) return { k, skipped: 'disabled (--heavy off)' };
+  if (!ds.previous) return { k, skipped: 'no card sequences in this data (CSV)' };
+  try {
+    const trainer = opts.heavy.trainer ?? (await defaultHeavyTrainer());
+    const maxRows = opts.heavy.maxRows ?? DEFAULT_HEAVY_ROWS;
+    const hIdx = capLegit(split.trainIdx, ds.labels, maxRows, rand);
+    const hVal = capLegit(split.valIdx, ds.labels, Math.floor(maxRows / 2), rand);
+    const trainItems = heavyItems(ds, hIdx);
+    const valItems = heavyItems(ds, hVal);
+    progress('heavy', `training on ${hIdx.length} rows (k=${k})`);
+    const heavy: HeavyModel = await trainer({
+      sequences: trainItems.map((x) => x.history),
+      currents: trainItems.map((x) => x.current),
+      labels: hIdx.map((i) => ds.labels[i]),
+      featureNames: [...ds.featureNames],
+      k,
+      epochs: opts.heavy.epochs,
+      validation: { sequences: valItems.map((x) => x.history), currents: valItems.map((x) => x.current), labels: hVal.map((i) => ds.labels[i]) },
+      onProgress: (epoch, logs) =>
+        progress('heavy', `epoch ${epoch}: loss ${logs.loss.toFixed(4)}${logs.valAuc !== undefined ? `, validation ROC-AUC ${logs.valAuc.toFixed(4)}` : ''} (${logs.seconds.toFixed(0)} s)`),
+      seed,
+    });
+    return { k, heavy };
+  } catch (err) {
+    const skipped = `unavailable: ${(err as Error).message.split('\n')[0]}`;
+    progress('heavy', skipped);
+    return { k, skipped };
   }
+}
 
-  // Score validation and test with every model.
-  t0 = performance.now();
-  const score = async (idx: number[]): Promise<RoutedRows & { heavy?: Float64Array }> => {
-    const rows = idx.map((i) => ds.rows[i]);
-    const x = xgb.predictMany(rows);
-    const f = forest.scoreMany(rows);
-    let h: Float64Array | undefined;
-    if (heavy) {
-      h = new Float64Array(idx.length);
-      // tfjs on wasm scores ~30 µs/row in batches of a few hundred, but 40x slower in batches of thousands.
-      for (let s = 0; s < idx.length; s += HEAVY_SCORE_BATCH) {
-        const part = await heavy.predict(items(idx.slice(s, s + HEAVY_SCORE_BATCH)));
-        h.set(part, s);
-      }
+type SliceScores = RoutedRows & { heavy?: Float64Array };
+
+/** Every model's scores on the given rows (the heavy model, when present, scores the second stage). */
+async function scoreRows(ds: Dataset, idx: number[], models: { xgb: XgbModel; forest: ReturnType<typeof trainIsolationForest>; heavy?: HeavyModel }): Promise<SliceScores> {
+  const rows = idx.map((i) => ds.rows[i]);
+  const x = models.xgb.predictMany(rows);
+  const f = models.forest.scoreMany(rows);
+  let h: Float64Array | undefined;
+  if (models.heavy) {
+    h = new Float64Array(idx.length);
+    // tfjs on wasm scores ~30 µs/row in batches of a few hundred, but 40x slower in batches of thousands.
+    for (let s = 0; s < idx.length; s += HEAVY_SCORE_BATCH) {
+      const part = await models.heavy.predict(heavyItems(ds, idx.slice(s, s + HEAVY_SCORE_BATCH)));
+      h.set(part, s);
     }
-    return { xgboost: x, isolationForest: f, second: h ?? x, heavy: h };
-  };
-  const valScores = await score(valIdx);
-  const testScores = await score(testIdx);
-  clock('scoring', t0);
+  }
+  return { xgboost: x, isolationForest: f, second: h ?? x, heavy: h };
+}
 
-  const choice = chooseThresholds(valScores, yVal, targets);
-  progress(
-    'thresholds',
-    `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
-  );
-
+/** Metrics of every model and of the routed ensemble on the test slice, with their curves. */
+function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds']) {
   const yTest = testIdx.map((i) => ds.labels[i]);
   const scTest = testIdx.map((i) => ds.scenarios[i]);
-  const outcomes = routeAll(choice.thresholds, testScores);
-  const testMetrics = {
+  const outcomes = routeAll(thresholds, testScores);
+  const metrics = {
     ...(Object.fromEntries(FIRST_LINE_MODELS.map((m) => [m.id, modelMetrics(testScores[m.id], yTest, scTest)])) as Record<FirstLineModelId, ModelMetrics>),
     heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
     ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest),
   } satisfies Record<string, ModelMetrics | null>;
-  const { curves, thresholdMarks } = testCurves(testScores, outcomes, yTest, choice.thresholds);
+  return { metrics, ...testCurves(testScores, outcomes, yTest, thresholds) };
+}
+
+export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
+  const progress = opts.onProgress ?? (() => {});
+  const timings: Timings = ds.buildSeconds !== undefined ? { features: ds.buildSeconds } : {};
+  const clock = (name: string, started: number) => (timings[name] = (performance.now() - started) / 1000);
+  const n = ds.rows.length;
+  const d = ds.featureNames.length;
+  const targets = opts.targets ?? DEFAULT_TARGETS;
+  const seed = opts.seed ?? 1;
+  const split = splitByTime(ds, opts.fractions ?? [0.6, 0.2, 0.2]);
+  const { train, val, test, valIdx, testIdx, fractions } = split;
+
+  let t0 = performance.now();
+  const { forest, legitTrain } = trainForestPhase(ds, split, opts, seed);
+  clock('isolationForest', t0);
+  progress('isolation forest', `${forest.trees} trees, ${forest.nodes} nodes in ${timings.isolationForest.toFixed(1)} s`);
+
+  // One generator for the down-sampling and the heavy model's row caps, in that order (seeded runs repeat).
+  const rand = mulberry32(seed);
+  t0 = performance.now();
+  const { best, tried } = await trainXgboostPhase(ds, split, opts, seed, rand, progress);
+  const xgb = best.model;
+  clock('xgboost', t0);
+
+  t0 = performance.now();
+  const { k, heavy, skipped: heavySkipped } = await trainHeavyPhase(ds, split, opts, seed, rand, progress);
+  if (opts.heavy?.enabled && ds.previous) clock('heavy', t0);
+
+  t0 = performance.now();
+  const valScores = await scoreRows(ds, valIdx, { xgb, forest, heavy });
+  const testScores = await scoreRows(ds, testIdx, { xgb, forest, heavy });
+  clock('scoring', t0);
+
+  const choice = chooseThresholds(valScores, valIdx.map((i) => ds.labels[i]), targets);
+  progress(
+    'thresholds',
+    `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
+  );
+  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds);
 
   // Drift reference: features as served on the training slice (every row, fraud included); scores on the whole
   // validation slice, where XGBoost is out of sample as it is live.
@@ -370,8 +415,8 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
       isolationForest: { trees: forest.trees, sampleSize: forest.sampleSize, nodes: forest.nodes, trainRows: legitTrain.length, trainedOn: 'legitimate rows of the training slice' },
       xgboost: {
         params: { ...xgb.params } as unknown as Record<string, number>,
-        trainRows: best!.rows,
-        imbalance: { chosen: best!.name, candidates: tried },
+        trainRows: best.rows,
+        imbalance: { chosen: best.name, candidates: tried },
       },
       heavy: heavy ? { k, ...((heavy.meta?.training as Record<string, unknown>) ?? {}) } : { skipped: heavySkipped ?? 'not trained' },
     },

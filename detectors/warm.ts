@@ -5,10 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import { redactUrl, type Config } from '../core/config.ts';
+import type { Redis } from 'ioredis';
+import type { Config } from '../core/config.ts';
 import type { Transaction } from '../core/contracts.ts';
-import { UserInputError } from '../core/errors.ts';
+import { connectRedisForCommand } from './redis-client.ts';
 import { historyCardIds, historyTransactions, parseWorldHistory, type WorldHistory } from '../producers/world/index.ts';
 import { readDrift, resetDrift } from './drift.ts';
 import { RedisFeatureStore } from './features.ts';
@@ -99,11 +99,8 @@ export async function warmFromModel(
   if ('reason' in found) return { warmed: false, version, reason: found.reason };
   const h = found.history;
   const prefix = config.redis.keyPrefix;
-  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
+  const redis = await connectRedisForCommand(config);
   try {
-    await redis.connect().catch((err: Error) => {
-      throw new UserInputError(`cannot reach Redis at REDIS_URL ${redactUrl(config.redis.url)} (${err.message}); start it or set REDIS_URL`);
-    });
     const result = await warmFeatureStore(redis, prefix, { cardIds: historyCardIds(h), transactions: historyTransactions(h) }, { onProgress: (n) => opts.onProgress?.(n, h.events) });
     let driftRowsDeleted = 0;
     if (!opts.keepDrift) {

@@ -2,7 +2,7 @@ import { numberFlag, parseFlags, untilSignal, type Command } from '../cli/comman
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { ensureTopics } from '../core/kafka.ts';
-import { formatFromPath } from './codec.ts';
+import { formatFromPath } from '../core/codec.ts';
 import { choiceFlag, scenarioList, scenarioRates, timeFlag, requiredFlag } from './flags.ts';
 import { generateToFile, type GenerateSummary } from './generate.ts';
 import { createKafkaSink, maxRequestBytes } from './kafka-sink.ts';

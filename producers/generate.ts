@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { CSV_HEADER, labelsPathFor, txToCsv, txToJsonl, type FileFormat } from './codec.ts';
-import { LineWriter } from './files.ts';
+import { CSV_HEADER, labelsPathFor, txToCsv, txToJsonl, type FileFormat } from '../core/codec.ts';
+import { LineWriter } from '../core/files.ts';
 import { Progress } from './report.ts';
 import { World, type ScenarioName, type WorldOptions } from './world/index.ts';
 

@@ -1,7 +1,8 @@
 import type { Label, Transaction } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
-import { csvDecoder, decodeLabelLine, formatFromPath, jsonlDecoder, labelsPathFor, parseCsvLine, type CsvMappingOptions, type FileFormat, type RowDecoder } from './codec.ts';
-import { exists, LineWriter, readLines, requireFile } from './files.ts';
+import { csvDecoder, decodeLabelLine, formatFromPath, jsonlDecoder, labelsPathFor, type CsvMappingOptions, type FileFormat, type RowDecoder } from '../core/codec.ts';
+import { parseCsvLine } from '../core/csv.ts';
+import { exists, LineWriter, readLines, requireFile } from '../core/files.ts';
 import type { OutMessage, Sink } from './kafka-sink.ts';
 import { realClock, SpeedPacer, TokenBucket, type Clock } from './pacing.ts';
 import { Progress } from './report.ts';
@@ -79,6 +80,218 @@ export async function checkReplayInput(opts: Pick<ReplayOptions, 'file' | 'forma
 
 const toMessage = (key: string, json: string): OutMessage => ({ key: Buffer.from(key), value: Buffer.from(json) });
 
+/** Bad rows: counted by cause and written with their line and raw text to the rejects file (created on the first). */
+class RejectLog {
+  readonly reasons = new Map<string, number>();
+  rejected = 0;
+  labelsRejected = 0;
+  writer: LineWriter | undefined;
+
+  constructor(readonly path: string) {}
+
+  async add(row: number, reason: string, raw: string, source: 'transactions' | 'labels' = 'transactions'): Promise<void> {
+    if (source === 'transactions') this.rejected++;
+    else this.labelsRejected++;
+    // Group by cause, not by value: keep what precedes the first ": " (it names the column) and mask quoted values after it.
+    const cut = reason.indexOf(': ');
+    const key = (cut < 0 ? reason : reason.slice(0, cut + 2) + reason.slice(cut + 2).replace(/"[^"]*"/g, '"…"')).slice(0, 120);
+    this.reasons.set(key, (this.reasons.get(key) ?? 0) + 1);
+    this.writer ??= new LineWriter(this.path);
+    await this.writer.write(JSON.stringify({ source, line: row, reason, raw: raw.slice(0, 4000) }));
+  }
+
+  topReasons(): Array<{ reason: string; count: number }> {
+    return [...this.reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([reason, count]) => ({ reason, count }));
+  }
+}
+
+/** Labels from the file beside the input (or the one named); undefined = beside it when it exists, null = none. */
+async function readFileLabels(file: string, labelsFile: string | null | undefined, rejects: RejectLog): Promise<Label[]> {
+  const labels: Label[] = [];
+  const labelsPath = labelsFile === undefined ? ((await exists(labelsPathFor(file))) ? labelsPathFor(file) : null) : labelsFile;
+  if (labelsPath === null) return labels;
+  await requireFile(labelsPath, '--labels');
+  for await (const chunk of readLines(labelsPath)) {
+    for (let i = 0; i < chunk.lines.length; i++) {
+      const line = chunk.lines[i] as string;
+      if (line.trim() === '') continue;
+      const d = decodeLabelLine(line);
+      if (d.ok) labels.push(d.label);
+      else await rejects.add(chunk.firstLine + i, `labels file: ${d.reason}`, line, 'labels');
+    }
+  }
+  return labels;
+}
+
+/**
+ * Batches transactions to the sink at the requested pace, with the queued labels that fell due (a label is due once
+ * the replayed stream's time, `cursorTs`, passes its labeledAt).
+ */
+class PacedSender {
+  private readonly labelQueue = new TimeHeap<QueuedLabel>();
+  private labelSeq = 0;
+  private readonly bucket: TokenBucket | undefined;
+  private readonly pacer: SpeedPacer | undefined;
+  /** Transactions per batch: at a set rate ~50 small batches a second, so the stream is smooth rather than bursty. */
+  private readonly limit: number;
+  private batch: OutMessage[] = [];
+  private batchBytes = 0;
+  private inflight: Promise<void> | undefined;
+  cursorTs = -Infinity;
+  sent = 0;
+  labelsSent = 0;
+  started: number | undefined;
+  lastTxAt = 0;
+
+  constructor(
+    private readonly sink: Sink,
+    pace: Pace,
+    private readonly clock: Clock,
+    private readonly batchSize: number,
+    private readonly maxBytes: number,
+    private readonly progress: Progress,
+    private readonly rejects: RejectLog,
+    private readonly signal: AbortSignal | undefined,
+  ) {
+    this.bucket = pace.kind === 'rate' ? new TokenBucket(pace.eps, Math.max(1, pace.eps / 20), clock) : undefined;
+    this.pacer = pace.kind === 'speed' ? new SpeedPacer(pace.factor, clock) : undefined;
+    this.limit = pace.kind === 'rate' ? Math.max(1, Math.min(batchSize, Math.round(pace.eps / 50))) : batchSize;
+  }
+
+  get labelsPending(): number {
+    return this.labelQueue.size;
+  }
+
+  queueLabel(label: Label): void {
+    this.labelQueue.push({ t: label.labeledAt, seq: this.labelSeq++, label });
+  }
+
+  async flush(): Promise<void> {
+    const labels: OutMessage[] = [];
+    for (let q = this.labelQueue.peek(); q !== undefined && q.t <= this.cursorTs && labels.length < this.batchSize; q = this.labelQueue.peek()) {
+      this.labelQueue.pop();
+      labels.push(toMessage(q.label.cardId ?? q.label.txId, JSON.stringify(q.label)));
+    }
+    if (this.batch.length === 0 && labels.length === 0) return;
+    const txs = this.batch;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.bucket && txs.length > 0) await this.bucket.take(txs.length);
+    if (this.inflight) await this.inflight;
+    this.started ??= this.clock.now();
+    // Overlap: the next batch is decoded while this one is on the wire.
+    this.inflight = this.sink.send(txs, labels);
+    this.sent += txs.length;
+    if (txs.length > 0) this.lastTxAt = this.clock.now();
+    this.labelsSent += labels.length;
+    this.progress.update(this.sent, this.progressNote());
+  }
+
+  progressNote(): string {
+    return `labels ${this.labelsSent}${this.rejects.rejected ? `  rejected ${this.rejects.rejected}` : ''}`;
+  }
+
+  /** Queues one transaction, waiting first when --speed says it is not due yet. Returns false once aborted. */
+  async push(tx: Transaction, json: string): Promise<boolean> {
+    if (this.pacer) {
+      const delay = this.pacer.delayFor(tx.ts);
+      if (delay > 1) {
+        await this.flush();
+        this.cursorTs = tx.ts;
+        await this.sleepUntilDue(delay);
+        if (this.signal?.aborted) return false;
+      }
+    }
+    const msg = toMessage(tx.cardId, json);
+    this.batch.push(msg);
+    this.batchBytes += msg.value.length + msg.key.length + 64;
+    if (tx.ts > this.cursorTs) this.cursorTs = tx.ts;
+    if (this.batch.length >= this.limit || this.batchBytes >= this.maxBytes) {
+      await this.flush();
+      if (this.signal?.aborted) return false;
+    }
+    return true;
+  }
+
+  /** End of the file: every remaining chargeback eventually arrives. */
+  async drainLabels(): Promise<void> {
+    this.cursorTs = Infinity;
+    while (this.labelQueue.size > 0) await this.flush();
+  }
+
+  async settle(): Promise<void> {
+    if (this.inflight) await this.inflight;
+  }
+
+  async settleQuietly(): Promise<void> {
+    if (this.inflight) await this.inflight.catch(() => undefined);
+  }
+
+  private async sleepUntilDue(delay: number): Promise<void> {
+    while (delay > 1 && !this.signal?.aborted) {
+      await this.clock.sleep(Math.min(delay, 250));
+      delay = this.pacer?.delayFor(this.cursorTs) ?? 0;
+    }
+  }
+}
+
+/** What the first pass learns of the file: valid rows and their time span (later passes shift by it). */
+interface FileSpan {
+  rows: number;
+  firstTs: number;
+  lastTs: number;
+}
+
+/** One pass over the file. Pass k > 0 suffixes txIds with ~k and shifts times by k x period; only pass 0 rejects. */
+async function playPass(
+  opts: ReplayOptions,
+  format: FileFormat,
+  decoderRef: { decoder: RowDecoder | undefined },
+  pass: number,
+  period: number,
+  span: FileSpan,
+  sender: PacedSender,
+  rejects: RejectLog,
+): Promise<void> {
+  const idPrefix = (opts.file.split('/').pop() ?? 'row').replace(/\.[^.]*$/, '');
+  const shift = pass * period;
+  for await (const chunk of readLines(opts.file)) {
+    for (let i = 0; i < chunk.lines.length; i++) {
+      const line = chunk.lines[i] as string;
+      const row = chunk.firstLine + i;
+      if (decoderRef.decoder === undefined) {
+        let header: string[];
+        try {
+          header = parseCsvLine(line);
+        } catch (err) {
+          throw new UserInputError(`${opts.file} line 1: the CSV header cannot be read: ${(err as Error).message}`);
+        }
+        decoderRef.decoder = csvDecoder(header, { ...opts.csv, idPrefix: opts.csv?.idPrefix ?? idPrefix });
+        continue;
+      }
+      if (format === 'csv' && row === 1) continue;
+      if (line.trim() === '') continue;
+      const d = decoderRef.decoder.decode(line, row);
+      if (!d.ok) {
+        if (pass === 0) await rejects.add(row, d.reason, line);
+        continue;
+      }
+      let tx: Transaction = d.tx;
+      let json = d.json;
+      if (pass === 0) {
+        span.rows++;
+        if (tx.ts < span.firstTs) span.firstTs = tx.ts;
+        if (tx.ts > span.lastTs) span.lastTs = tx.ts;
+      } else {
+        tx = { ...tx, txId: `${tx.txId}~${pass}`, ts: tx.ts + shift };
+        json = JSON.stringify(tx);
+      }
+      if (d.label) sender.queueLabel(pass === 0 ? d.label : { ...d.label, txId: tx.txId, labeledAt: d.label.labeledAt + shift });
+      if (!(await sender.push(tx, json))) return;
+    }
+  }
+}
+
 /**
  * Sends a transactions file to the sink at the requested pace, with its labels interleaved when they fall due
  * (a label is due once the replayed stream's time passes its labeledAt, so chargeback delays scale with the pace).
@@ -88,186 +301,55 @@ export async function replayFile(opts: ReplayOptions, sink: Sink): Promise<Repla
   const clock = opts.clock ?? realClock;
   const format = opts.format ?? formatFromPath(opts.file);
   const loops = opts.loops ?? 1;
-  const batchSize = opts.batchSize ?? 4000;
-  const maxBytes = opts.maxBatchBytes ?? 4_000_000;
   const signal = opts.signal;
-  const rejectsPath = opts.rejectsFile ?? rejectsPathFor(opts.file);
-  let rejects: LineWriter | undefined;
-  const reasons = new Map<string, number>();
-  let rejected = 0;
-  let labelsRejected = 0;
-  const reject = async (row: number, reason: string, raw: string, source = 'transactions') => {
-    rejected += source === 'transactions' ? 1 : 0;
-    // Group by cause, not by value: keep what precedes the first ": " (it names the column) and mask quoted values after it.
-    const cut = reason.indexOf(': ');
-    const key = (cut < 0 ? reason : reason.slice(0, cut + 2) + reason.slice(cut + 2).replace(/"[^"]*"/g, '"…"')).slice(0, 120);
-    reasons.set(key, (reasons.get(key) ?? 0) + 1);
-    rejects ??= new LineWriter(rejectsPath);
-    await rejects.write(JSON.stringify({ source, line: row, reason, raw: raw.slice(0, 4000) }));
-  };
-
-  // Labels from the file beside (or named), ordered by arrival time.
-  const fileLabels: Label[] = [];
-  const labelsPath = opts.labelsFile === undefined ? ((await exists(labelsPathFor(opts.file))) ? labelsPathFor(opts.file) : null) : opts.labelsFile;
-  if (labelsPath !== null) {
-    await requireFile(labelsPath, '--labels');
-    for await (const chunk of readLines(labelsPath)) {
-      for (let i = 0; i < chunk.lines.length; i++) {
-        const line = chunk.lines[i] as string;
-        if (line.trim() === '') continue;
-        const d = decodeLabelLine(line);
-        if (d.ok) fileLabels.push(d.label);
-        else {
-          labelsRejected++;
-          await reject(chunk.firstLine + i, `labels file: ${d.reason}`, line, 'labels');
-        }
-      }
-    }
-  }
-  const labelQueue = new TimeHeap<QueuedLabel>();
-  let labelSeq = 0;
-  const queueLabel = (label: Label) => labelQueue.push({ t: label.labeledAt, seq: labelSeq++, label });
-
-  const bucket = opts.pace.kind === 'rate' ? new TokenBucket(opts.pace.eps, Math.max(1, opts.pace.eps / 20), clock) : undefined;
-  const pacer = opts.pace.kind === 'speed' ? new SpeedPacer(opts.pace.factor, clock) : undefined;
-  // At a set rate, send ~50 small batches a second so the stream is smooth rather than bursty.
-  const limit = opts.pace.kind === 'rate' ? Math.max(1, Math.min(batchSize, Math.round(opts.pace.eps / 50))) : batchSize;
+  const rejects = new RejectLog(opts.rejectsFile ?? rejectsPathFor(opts.file));
+  const fileLabels = await readFileLabels(opts.file, opts.labelsFile, rejects);
   const progress = new Progress('replay', undefined, opts.progress ?? true);
+  const sender = new PacedSender(sink, opts.pace, clock, opts.batchSize ?? 4000, opts.maxBatchBytes ?? 4_000_000, progress, rejects, signal);
 
-  let batch: OutMessage[] = [];
-  let batchBytes = 0;
-  let cursorTs = -Infinity;
-  let inflight: Promise<void> | undefined;
-  let sent = 0;
-  let labelsSent = 0;
-  let started: number | undefined;
-  let lastTxAt = 0;
-
-  const flush = async () => {
-    const labels: OutMessage[] = [];
-    for (let q = labelQueue.peek(); q !== undefined && q.t <= cursorTs && labels.length < batchSize; q = labelQueue.peek()) {
-      labelQueue.pop();
-      labels.push(toMessage(q.label.cardId ?? q.label.txId, JSON.stringify(q.label)));
-    }
-    if (batch.length === 0 && labels.length === 0) return;
-    const txs = batch;
-    batch = [];
-    batchBytes = 0;
-    if (bucket && txs.length > 0) await bucket.take(txs.length);
-    if (inflight) await inflight;
-    started ??= clock.now();
-    // Overlap: the next batch is decoded while this one is on the wire.
-    inflight = sink.send(txs, labels);
-    sent += txs.length;
-    if (txs.length > 0) lastTxAt = clock.now();
-    labelsSent += labels.length;
-    progress.update(sent, `labels ${labelsSent}${rejected ? `  rejected ${rejected}` : ''}`);
-  };
-
-  const sleepUntilDue = async (delay: number) => {
-    while (delay > 1 && !signal?.aborted) {
-      await clock.sleep(Math.min(delay, 250));
-      delay = pacer?.delayFor(cursorTs) ?? 0;
-    }
-  };
-
-  let rows = 0;
-  let firstTs = Infinity;
-  let lastTs = -Infinity;
+  const span: FileSpan = { rows: 0, firstTs: Infinity, lastTs: -Infinity };
+  const decoderRef: { decoder: RowDecoder | undefined } = { decoder: format === 'jsonl' ? jsonlDecoder() : undefined };
   let period = 0;
   let pass = 0;
-  let decoder: RowDecoder | undefined = format === 'jsonl' ? jsonlDecoder() : undefined;
-  const idPrefix = (opts.file.split('/').pop() ?? 'row').replace(/\.[^.]*$/, '');
-
   try {
     for (; pass < loops && !signal?.aborted; pass++) {
-      if (pass === 1 && rows === 0) break;
-      if (pass === 1) period = lastTs - firstTs + Math.max(1000, Math.round((lastTs - firstTs) / Math.max(1, rows)));
-      for (const l of fileLabels) queueLabel(pass === 0 ? l : { ...l, txId: `${l.txId}~${pass}`, labeledAt: l.labeledAt + pass * period });
-      const shift = pass * period;
-      outer: for await (const chunk of readLines(opts.file)) {
-        for (let i = 0; i < chunk.lines.length; i++) {
-          const line = chunk.lines[i] as string;
-          const row = chunk.firstLine + i;
-          if (decoder === undefined) {
-            let header: string[];
-            try {
-              header = parseCsvLine(line);
-            } catch (err) {
-              throw new UserInputError(`${opts.file} line 1: the CSV header cannot be read: ${(err as Error).message}`);
-            }
-            decoder = csvDecoder(header, { ...opts.csv, idPrefix: opts.csv?.idPrefix ?? idPrefix });
-            continue;
-          }
-          if (format === 'csv' && row === 1) continue;
-          if (line.trim() === '') continue;
-          const d = decoder.decode(line, row);
-          if (!d.ok) {
-            if (pass === 0) await reject(row, d.reason, line);
-            continue;
-          }
-          let tx: Transaction = d.tx;
-          let json = d.json;
-          if (pass === 0) {
-            rows++;
-            if (tx.ts < firstTs) firstTs = tx.ts;
-            if (tx.ts > lastTs) lastTs = tx.ts;
-          } else {
-            tx = { ...tx, txId: `${tx.txId}~${pass}`, ts: tx.ts + shift };
-            json = JSON.stringify(tx);
-          }
-          if (d.label) queueLabel(pass === 0 ? d.label : { ...d.label, txId: tx.txId, labeledAt: d.label.labeledAt + shift });
-          if (pacer) {
-            const delay = pacer.delayFor(tx.ts);
-            if (delay > 1) {
-              await flush();
-              cursorTs = tx.ts;
-              await sleepUntilDue(delay);
-              if (signal?.aborted) break outer;
-            }
-          }
-          const msg = toMessage(tx.cardId, json);
-          batch.push(msg);
-          batchBytes += msg.value.length + msg.key.length + 64;
-          if (tx.ts > cursorTs) cursorTs = tx.ts;
-          if (batch.length >= limit || batchBytes >= maxBytes) {
-            await flush();
-            if (signal?.aborted) break outer;
-          }
-        }
-      }
-      if (decoder === undefined) throw new UserInputError(`${opts.file} is empty: expected a CSV header line`);
-      await flush();
+      if (pass === 1 && span.rows === 0) break;
+      if (pass === 1) period = span.lastTs - span.firstTs + Math.max(1000, Math.round((span.lastTs - span.firstTs) / Math.max(1, span.rows)));
+      for (const l of fileLabels) sender.queueLabel(pass === 0 ? l : { ...l, txId: `${l.txId}~${pass}`, labeledAt: l.labeledAt + pass * period });
+      await playPass(opts, format, decoderRef, pass, period, span, sender, rejects);
+      if (decoderRef.decoder === undefined) throw new UserInputError(`${opts.file} is empty: expected a CSV header line`);
+      await sender.flush();
     }
     const stopped = signal?.aborted === true;
-    if (!stopped) {
-      // End of the file: every remaining chargeback eventually arrives.
-      cursorTs = Infinity;
-      while (labelQueue.size > 0) await flush();
-    }
-    if (inflight) await inflight;
-    await rejects?.commit();
-    const seconds = started === undefined ? 0 : (clock.now() - started) / 1000;
-    // Throughput counts transactions only: the end-of-file label flush is not part of the replayed stream.
-    const txSeconds = started === undefined ? 0 : (Math.max(lastTxAt, started) - started) / 1000;
-    progress.done(sent, `labels ${labelsSent}${rejected ? `  rejected ${rejected}` : ''}`);
-    return {
-      rows,
-      sent,
-      rejected,
-      rejectReasons: [...reasons.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([reason, count]) => ({ reason, count })),
-      rejectsFile: rejects ? rejectsPath : null,
-      labelsSent,
-      labelsPending: labelQueue.size,
-      labelsRejected,
-      passes: Math.min(pass, loops),
-      seconds,
-      eventsPerSec: txSeconds > 0 ? sent / txSeconds : 0,
-      stopped,
-    };
+    if (!stopped) await sender.drainLabels();
+    await sender.settle();
+    await rejects.writer?.commit();
+    progress.done(sender.sent, sender.progressNote());
+    return summarize(sender, rejects, span.rows, Math.min(pass, loops), stopped, clock);
   } catch (err) {
-    if (inflight) await inflight.catch(() => undefined);
-    await rejects?.commit().catch(() => undefined);
+    await sender.settleQuietly();
+    await rejects.writer?.commit().catch(() => undefined);
     throw err;
   }
+}
+
+function summarize(sender: PacedSender, rejects: RejectLog, rows: number, passes: number, stopped: boolean, clock: Clock): ReplaySummary {
+  const { started, sent } = sender;
+  const seconds = started === undefined ? 0 : (clock.now() - started) / 1000;
+  // Throughput counts transactions only: the end-of-file label flush is not part of the replayed stream.
+  const txSeconds = started === undefined ? 0 : (Math.max(sender.lastTxAt, started) - started) / 1000;
+  return {
+    rows,
+    sent,
+    rejected: rejects.rejected,
+    rejectReasons: rejects.topReasons(),
+    rejectsFile: rejects.writer ? rejects.path : null,
+    labelsSent: sender.labelsSent,
+    labelsPending: sender.labelsPending,
+    labelsRejected: rejects.labelsRejected,
+    passes,
+    seconds,
+    eventsPerSec: txSeconds > 0 ? sent / txSeconds : 0,
+    stopped,
+  };
 }

@@ -80,10 +80,14 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       return out;
     },
     async afterCommit(outputs) {
-      await tallyOutputs(deps.redis, config.redis.keyPrefix, 'detect', outputs);
+      // Three independent writes in one round trip: batches wait once this chain backs up (runner MAX_PENDING_POST_COMMIT).
       const after = outputs.map((o) => pending.get(o)).filter((p) => p !== undefined);
-      if (deps.recordSamples && after.length) await deps.recordSamples(after.map((a) => a.sample));
-      for (const d of new Set(after.map((a) => a.drift))) if (d) await drift.record(d);
+      const drifts = [...new Set(after.map((a) => a.drift))].filter((d) => d !== undefined);
+      await Promise.all([
+        tallyOutputs(deps.redis, config.redis.keyPrefix, 'detect', outputs),
+        deps.recordSamples && after.length ? deps.recordSamples(after.map((a) => a.sample)) : undefined,
+        ...drifts.map((d) => drift.record(d)),
+      ]);
     },
   };
 }

@@ -14,6 +14,7 @@ import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ReviewQueue } from './types.ts';
 import { tallyOutputs } from './metrics.ts';
+import { coalesce } from './runner/coalesce.ts';
 
 export interface EscalateDeps {
   config: Config;
@@ -38,6 +39,8 @@ function fallbackScore(e: Escalation): number {
 export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
   const { config, policy, queue, features } = deps;
   const k = deps.historyLength ?? 16;
+  // Partitions are decided concurrently: their heavy-model rows of one event-loop turn go into one TF.js call.
+  const scoreHeavy = coalesce((m: ModelBundle, rows: Parameters<ModelBundle['scoreHeavy']>[0]) => m.scoreHeavy(rows));
   return {
     name: 'escalate',
     schema: EscalationSchema,
@@ -48,19 +51,25 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       const p = policy.current();
       const models = deps.models();
       let heavy: Array<number | undefined>;
-      if (models?.hasHeavy) {
-        const histories = await Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts)));
+      // The queue's size and the card histories in one round trip: the escalated events are the latency tail.
+      const [histories, openNow] = await Promise.all([
+        models?.hasHeavy ? Promise.all(items.map((e) => features.history(e.cardId, k, e.tx.ts))) : undefined,
+        queue.openCount(),
+      ]);
+      let open = openNow;
+      if (models?.hasHeavy && histories) {
         const names = models.featureNames;
-        heavy = await models.scoreHeavy(
+        heavy = await scoreHeavy(
+          models,
           items.map((e, i) => {
             const current = Float64Array.from(names, (n) => e.features[n] ?? 0);
             return { history: histories[i] ?? [], current };
           }),
         );
       } else heavy = items.map(() => undefined);
-      let open = await queue.openCount();
       const perTxMs = (performance.now() - started) / Math.max(1, items.length);
       const out: OutMessage[][] = [];
+      const cases: Case[] = [];
       for (const [i, e] of items.entries()) {
         const h = heavy[i];
         const score = h ?? fallbackScore(e);
@@ -92,12 +101,14 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
             status: 'open',
             createdAt: Date.now(),
           };
-          await queue.enqueue(c);
+          cases.push(c);
           open += 1;
           msgs.push({ topic: config.topics.cases, key: e.cardId, value: JSON.stringify(c) });
         }
         out.push(msgs);
       }
+      // Enqueued together (one round trip, not one per case); the policy above counted them as they were opened.
+      await Promise.all(cases.map((c) => queue.enqueue(c)));
       return out;
     },
     async afterCommit(outputs) {

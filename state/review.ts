@@ -166,7 +166,7 @@ export class RedisReviewQueue implements ReviewQueue {
     const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), String(CLOSED_CASE_TTL_SECONDS), String(outbox?.max ?? OUTBOX_MAX), ...(outbox ? outbox.items(closed) : [])];
     const won = await this.redis.eval(CLOSE, keys.length, ...keys, ...args);
     if (won === -1) {
-      throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `verdict not recorded: ${outbox?.max ?? OUTBOX_MAX} verdicts already wait for Kafka (is it down?); try again once they are published`, { retryable: true });
+      throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `verdict not recorded: ${outbox?.max ?? OUTBOX_MAX} verdicts already wait for Kafka (is it down?); try again once they are published`);
     }
     if (won !== 1) return undefined;
     if (this.closedKeep > 0) await this.redis.zremrangebyrank(this.closedKey, 0, -this.closedKeep - 1);

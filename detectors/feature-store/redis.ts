@@ -155,9 +155,7 @@ export class RedisFeatureStore implements FeatureStore {
     let pending = txs.map((_, i) => i);
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > this.maxAttempts) {
-        throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `feature store: cards kept changing under us after ${this.maxAttempts} attempts`, {
-          retryable: true,
-        });
+        throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `feature store: cards kept changing under us after ${this.maxAttempts} attempts`);
       }
       pending = await this.attempt(txs, pending, out);
     }
@@ -303,9 +301,9 @@ function historyOf(hash: Record<string, Buffer>): HistoryEntry[] {
 }
 
 function checked(results: Array<[Error | null, unknown]> | null): unknown[] {
-  if (!results) throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, 'redis pipeline was discarded', { retryable: true });
+  if (!results) throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, 'redis pipeline was discarded');
   return results.map(([err, value]) => {
-    if (err) throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `feature store: ${err.message}`, { cause: err, retryable: true });
+    if (err) throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `feature store: ${err.message}`, { cause: err });
     return value;
   });
 }

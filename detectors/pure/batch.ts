@@ -78,17 +78,10 @@ export function lastBefore(history: readonly HistoryEntry[], k: number, beforeTs
 
 const HEADER = 3;
 
-/** Bytes encodeHistoryEntry writes for this entry. */
+/** Bytes encodeHistoryEntryInto writes for this entry. */
 export const historyEntrySize = (e: HistoryEntry): number => 8 * (HEADER + e.vector.length);
 
-/** Packs a history entry as [key f64][ts f64][seq f64][vector f64...] little-endian. */
-export function encodeHistoryEntry(e: HistoryEntry): Uint8Array {
-  const out = new Uint8Array(historyEntrySize(e));
-  encodeHistoryEntryInto(e, new DataView(out.buffer), 0);
-  return out;
-}
-
-/** encodeHistoryEntry into `dv` at byte `o`; returns the end. */
+/** Packs a history entry as [key f64][ts f64][seq f64][vector f64...] little-endian into `dv` at byte `o`; returns the end. */
 export function encodeHistoryEntryInto(e: HistoryEntry, dv: DataView, o: number): number {
   dv.setFloat64(o, e.key, true);
   dv.setFloat64(o + 8, e.ts, true);

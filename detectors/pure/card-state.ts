@@ -199,17 +199,3 @@ export function resetCardState(s: CardState): CardState {
   return s;
 }
 
-export function cloneCardState(s: CardState): CardState {
-  return {
-    ...s,
-    evTs: [...s.evTs],
-    evAmount: [...s.evAmount],
-    evMerchant: [...s.evMerchant],
-    evCountry: [...s.evCountry],
-    evDevice: [...s.evDevice],
-    devices: [...s.devices],
-    countries: [...s.countries],
-    merchants: [...s.merchants],
-    applied: [...s.applied],
-  };
-}

@@ -1,55 +1,5 @@
 /** Bring-your-own data: a labelled CSV of numeric columns into time-ordered rows, naming every bad column. */
-
-/** RFC 4180 fields: commas, double-quoted fields with "" escapes, CRLF or LF line ends. */
-export function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  let i = 0;
-  const n = text.length;
-  if (text.charCodeAt(0) === 0xfeff) i = 1;
-  while (i < n) {
-    const ch = text[i];
-    if (quoted) {
-      if (ch === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i += 2;
-          continue;
-        }
-        quoted = false;
-        i++;
-        continue;
-      }
-      field += ch;
-      i++;
-      continue;
-    }
-    if (ch === '"' && field === '') {
-      quoted = true;
-      i++;
-    } else if (ch === ',') {
-      row.push(field);
-      field = '';
-      i++;
-    } else if (ch === '\n' || ch === '\r') {
-      row.push(field);
-      field = '';
-      if (row.length > 1 || row[0] !== '') rows.push(row);
-      row = [];
-      i += ch === '\r' && text[i + 1] === '\n' ? 2 : 1;
-    } else {
-      field += ch;
-      i++;
-    }
-  }
-  if (field !== '' || row.length > 0) {
-    row.push(field);
-    if (row.length > 1 || row[0] !== '') rows.push(row);
-  }
-  return rows;
-}
+import { CsvSyntaxError, parseCsv } from '../../core/csv.ts';
 
 export interface CsvSpec {
   label: string;
@@ -84,7 +34,13 @@ function parseTime(raw: string): number {
 }
 
 export function csvToDataset(text: string, spec: CsvSpec): CsvDataset {
-  const table = parseCsv(text);
+  let table: string[][];
+  try {
+    table = parseCsv(text);
+  } catch (err) {
+    if (err instanceof CsvSyntaxError) throw new CsvError([`not a valid CSV: ${err.message}`]);
+    throw err;
+  }
   if (table.length < 2) throw new CsvError(['the CSV needs a header row and at least one data row']);
   const header = table[0].map((h) => h.trim());
   const problems: string[] = [];

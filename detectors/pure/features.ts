@@ -7,7 +7,7 @@ import type { Transaction } from '../../core/contracts.ts';
 import { LIMITS, type CardState } from './card-state.ts';
 import { haversineKm } from './geo.ts';
 import { countryCode, hash32 } from './hash.ts';
-import { mccRisk } from '../../producers/world/categories.ts';
+import { mccRisk } from '../reference/merchant-categories.ts';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;

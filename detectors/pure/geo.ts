@@ -1,3 +1,4 @@
+// The IUGG mean Earth radius: the one radius of the project (features, simulator and review console share this function).
 const EARTH_RADIUS_KM = 6371.0088;
 
 /** Great-circle distance in km (haversine). */

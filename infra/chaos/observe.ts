@@ -128,7 +128,7 @@ export class Observer {
 
 /** Outputs as a read_uncommitted reader sees them: the evidence that a transaction was written and not committed. */
 export class UncommittedWatch {
-  readonly outputs: Array<{ position: string; txId: string; seenAt: number }> = [];
+  readonly outputs: Array<{ position: string; txId: string; seenAt: number; /** Kafka timestamp (CreateTime: when the producer sent it). */ timestamp: number }> = [];
   private readonly seen = new Set<string>();
   private follower: Follower | undefined;
 
@@ -149,7 +149,7 @@ export class UncommittedWatch {
       } catch {
         // not an output of ours
       }
-      this.outputs.push({ position, txId, seenAt: Date.now() });
+      this.outputs.push({ position, txId, seenAt: Date.now(), timestamp: Number(m.timestamp) });
     });
   }
 

@@ -8,7 +8,7 @@ import { freePort } from '../redis-local.ts';
 import type { Fault, Scenario, ScenarioCtx } from './harness.ts';
 import { UncommittedWatch, committedOffset } from './observe.ts';
 import { fuzzMessages, type FuzzMessage } from './pure/fuzz.ts';
-import { HOLD_MESSAGE, parseHoldLine } from './pure/hold-line.ts';
+import { HOLD_MESSAGE, openAtKill, parseHoldLine } from './pure/hold-line.ts';
 import type { Expectation } from './pure/invariants.ts';
 import { sleep } from './services.ts';
 
@@ -49,9 +49,10 @@ function killMidBatch(stage: 'detect' | 'escalate'): Scenario {
       let heldTx = new Set<string>();
       if (batch) {
         // Read at once: the peer takes the partition over after the session timeout (10 s) and commits past it.
-        const { committed, ends } = await ctx.withAdmin(async (a) => ({
+        // Each output partition's last stable offset (see openAtKill), read before anyone can fence or time out the held transaction.
+        const { committed, stable } = await ctx.withAdmin(async (a) => ({
           committed: await committedOffset(a, ctx.config.groups[stage], inputTopic, batch.partition),
-          ends: new Map((await Promise.all(outputTopics.map(async (topic) => (await a.fetchTopicOffsets(topic)).map((o) => [`${topic}:${o.partition}`, BigInt(o.high)] as const)))).flat()),
+          stable: new Map((await Promise.all(outputTopics.map(async (topic) => (await a.fetchTopicOffsets(topic)).map((o) => [`${topic}:${o.partition}`, BigInt(o.high)] as const)))).flat()),
         }));
         Object.assign(proof, { partition: batch.partition, firstOffset: batch.first?.toString() ?? null, lastOffset: batch.last?.toString() ?? null, committedOffsetAfterKill: committed.toString() });
         if (batch.first !== undefined && committed > batch.first) violations.push(`the group's committed offset ${committed} on ${inputTopic}[${batch.partition}] is past the held batch's first offset ${batch.first}: the kill did not land before the commit`);
@@ -59,17 +60,16 @@ function killMidBatch(stage: 'detect' | 'escalate'): Scenario {
         // With no offsets in the line, everything at or after the committed offset was uncommitted by definition.
         const from = batch.first ?? (committed < 0n ? 0n : committed);
         const to = batch.last ?? BigInt(Number.MAX_SAFE_INTEGER);
-        // Outputs of the held batch written before the kill: below the output partitions' ends at that moment.
-        const beforeKill = (position: string) => {
-          const [topic, p, off] = splitPosition(position);
-          const end = ends.get(`${topic}:${p}`);
-          return end !== undefined && BigInt(off) < end;
+        // Outputs of the held batch uncommitted at the kill (pure/hold-line.ts openAtKill).
+        const wasOpen = (o: { position: string; timestamp: number }) => {
+          const [topic, p, off] = splitPosition(o.position);
+          return openAtKill({ offset: BigInt(off), timestamp: o.timestamp }, stable.get(`${topic}:${p}`), killedAt);
         };
         const deadline = Date.now() + 15_000;
         for (;;) {
           await sleep(1_000);
           heldTx = heldTransactions(ctx, watch, stage, inputTopic, batch.partition, from, to);
-          uncommitted = watch.outputs.filter((o) => heldTx.has(o.txId) && outputTopics.includes(splitPosition(o.position)[0]) && beforeKill(o.position)).map((o) => o.position);
+          uncommitted = watch.outputs.filter((o) => heldTx.has(o.txId) && outputTopics.includes(splitPosition(o.position)[0]) && wasOpen(o)).map((o) => o.position);
           if (uncommitted.length > 0 || Date.now() > deadline) break;
         }
         Object.assign(proof, { heldTransactions: heldTx.size, outputsSeenUncommitted: uncommitted.length });

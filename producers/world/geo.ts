@@ -66,16 +66,7 @@ export const CITIES: readonly City[] = [
   c('Tokyo', 'JP', 35.6762, 139.6503, 9, 0, 2, 0.5),
 ];
 
-const R = 6371;
 const rad = Math.PI / 180;
-
-/** Great-circle distance in kilometres. */
-export function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
-  const dLat = (lat2 - lat1) * rad;
-  const dLon = (lon2 - lon1) * rad;
-  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)));
-}
 
 /** A point about `km` (uniform in the disc) from the given one; good enough for jitter of a few kilometres. */
 export function jitter(lat: number, lon: number, km: number, u: number, v: number): [number, number] {

@@ -2,8 +2,9 @@
 export { World, generateStream, HOLIDAY, type WorldEvent, type MerchantInfo } from './world.ts';
 export { SCENARIOS, SCENARIO_NAMES, isScenarioName, scenarioInfo, type ScenarioName, type ScenarioInfo } from './scenarios.ts';
 export { resolveWorldOptions, WorldOptionsSchema, DEFAULT_START_TS, type WorldOptions, type ResolvedWorldOptions } from './options.ts';
-export { CATEGORIES, mccRisk, riskLevel, UNKNOWN_MCC_RISK, type Category, type RiskLevel } from './categories.ts';
-export { CITIES, haversineKm, type City } from './geo.ts';
+export { CATEGORIES, type Category } from './categories.ts';
+export { CITIES, type City } from './geo.ts';
+export { haversineKm } from '../../detectors/pure/geo.ts';
 export { Rng } from './rng.ts';
 export {
   continueWorld,

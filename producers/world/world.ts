@@ -1,6 +1,7 @@
 import type { Channel, Label, Transaction } from '../../core/contracts.ts';
 import { CATEGORIES, categoryIndex, type Category } from './categories.ts';
-import { CITIES, haversineKm, jitter, type City } from './geo.ts';
+import { haversineKm } from '../../detectors/pure/geo.ts';
+import { CITIES, jitter, type City } from './geo.ts';
 import { TimeHeap } from './heap.ts';
 import { resolveWorldOptions, type ResolvedWorldOptions, type WorldOptions } from './options.ts';
 import { cumulative, Rng, tagOf } from './rng.ts';

@@ -16,6 +16,9 @@ import { RedisReviewQueue } from '../../state/review.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
 import { AuditLog, auditToKafka } from './audit.ts';
+import { startDeadLetterFeed } from './dead-letters.ts';
+import { GuardWatcher, claimGuardRollback } from './guard.ts';
+import { RuleEvidence } from './rule-stats.ts';
 import { LoginLimiter, Roles, SessionStore, UserStore } from './auth.ts';
 import { LiveFeed } from './live.ts';
 import { apiNotFound, errorHandler, loadSession, noStore, requireApiSession, requireRole, securityHeaders } from './middleware.ts';
@@ -24,6 +27,8 @@ import { ReplayController, loadSimulatorFactory, type Simulator, type SimulatorF
 import { servedModels } from './serving.ts';
 import { VerdictService } from './verdict.ts';
 import { auditRouter } from './routes/audit.ts';
+import { deadLettersRouter } from './routes/dead-letters.ts';
+import { evidenceRouter } from './routes/evidence.ts';
 import { healthRouter } from './routes/health.ts';
 import { liveRouter } from './routes/live.ts';
 import { slaStatus } from '../../router/pure/money.ts';
@@ -57,6 +62,8 @@ export interface UiServerOptions {
   replaySimulator?: { simulator: Simulator; startedBy: string };
   /** Live feed backfill per topic at start. */
   backfill?: { decisions: number; cases: number; labels: number };
+  /** Dead letters re-read from the end of the DLQ topic at start. */
+  deadLetterBackfill?: number;
   /** Slow SSE client bounds (tests make them small). */
   sse?: { maxBufferedBytes?: number; maxStallMs?: number };
   instanceId?: string;
@@ -114,11 +121,19 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     ? new ReplayController(config, undefined, opts.replaySimulator, demoMode)
     : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())), undefined, demoMode);
 
+  const evidence = new RuleEvidence();
+  const guard = new GuardWatcher({ rail: config.ui.guard, policies, audit, log, claim: (version) => claimGuardRollback(redis, prefix, version, instanceId) });
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
   const sla = async () => slaStatus(await queue.oldestOpenAt(), Date.now(), (await policies.current()).review);
-  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), sla: await sla(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)) }));
+  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), sla: await sla(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)), guard: guard.status() }));
+  feed.onDecision((d) => {
+    evidence.onDecision(d);
+    guard.onDecision(d);
+  });
+  feed.onLabels((l) => evidence.onLabel(l));
   await feed.start();
+  const deadLetters = await startDeadLetterFeed(kafka, config, instanceId, log, opts.deadLetterBackfill);
 
   const beat = () => writeHeartbeat(redis, prefix, 'ui', instanceId, { instance: instanceId, at: Date.now(), pid: process.pid }).catch(() => undefined);
   await beat();
@@ -145,7 +160,9 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const api = express.Router();
   api.use(requireApiSession, noStore);
   api.use(sessionRouter(sessionDeps));
-  api.use(liveRouter({ feed, queue, sla }));
+  api.use(liveRouter({ feed, queue, sla, guard }));
+  api.use(deadLettersRouter({ letters: deadLetters.log }));
+  api.use(evidenceRouter({ evidence }));
   api.use(queueRouter({ queue, feed, audit, verdicts }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
@@ -188,6 +205,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         verdicts.stop();
         await replay.close().catch(() => undefined);
         await feed.stop();
+        await deadLetters.stop().catch(() => undefined);
+        await guard.settled();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await verdicts.flush().catch(() => undefined);

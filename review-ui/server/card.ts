@@ -1,5 +1,6 @@
 import type { Transaction } from '../../core/contracts.ts';
 import type { CardTx } from './live.ts';
+import { haversineKm } from '../../detectors/pure/geo.ts';
 
 export interface CardNorm {
   /** Past transactions the norm is built from (the UI's own record of the card). */
@@ -23,14 +24,6 @@ export interface Travel {
   minutes: number;
   /** null when both happened in the same minute or earlier (speed undefined). */
   speedKmh: number | null;
-}
-
-export function haversineKm(lat1: number, lon1: number, lat2: number, lon2: number): number {
-  const rad = Math.PI / 180;
-  const dLat = (lat2 - lat1) * rad;
-  const dLon = (lon2 - lon1) * rad;
-  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
-  return 2 * 6371 * Math.asin(Math.min(1, Math.sqrt(a)));
 }
 
 const hourOf = (ts: number) => new Date(ts).getUTCHours();

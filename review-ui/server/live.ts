@@ -139,6 +139,7 @@ export class LiveFeed {
   private keepalive: NodeJS.Timeout | undefined;
   private extraStats: () => Promise<Record<string, unknown>> = async () => ({});
   private readonly listeners = new Set<(d: Decision) => void>();
+  private readonly labelListeners = new Set<(l: Label) => void>();
 
   private readonly samples: RedisSampleStore;
 
@@ -187,6 +188,12 @@ export class LiveFeed {
   onDecision(listener: (d: Decision) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Called with every label (backfilled ones included); returns the unsubscribe. */
+  onLabels(listener: (l: Label) => void): () => void {
+    this.labelListeners.add(listener);
+    return () => this.labelListeners.delete(listener);
   }
 
   setExtraStats(fn: () => Promise<Record<string, unknown>>): void {
@@ -258,6 +265,7 @@ export class LiveFeed {
     }
     this.metrics.onLabel(l);
     this.broadcast('label', { txId: l.txId, isFraud: l.isFraud, scenario: l.scenario, source: l.source });
+    for (const fn of this.labelListeners) fn(l);
   }
 
   private remember(decisionId: string): boolean {

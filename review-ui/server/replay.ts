@@ -1,9 +1,10 @@
 import type { Config } from '../../core/config.ts';
 import { FraudstreamError, ErrorCodes, UserInputError } from '../../core/errors.ts';
 import type { ReplayBody } from '../../core/contracts.ts';
+import { createSimulator } from '../../producers/simulator.ts';
 import { SCENARIO_NAMES } from '../../producers/world/index.ts';
 
-/** The producers helper's simulator, as the UI drives it (producers/simulator.ts). */
+/** What the page needs of the simulator (producers/simulator.ts); tests pass a fake. */
 export interface Simulator {
   start(): unknown;
   stop(): unknown;
@@ -11,19 +12,11 @@ export interface Simulator {
   inject(scenario: string, count: number): unknown;
   stats(): unknown;
 }
-export type SimulatorFactory = (config: Config, opts: Record<string, unknown>) => Simulator | Promise<Simulator>;
+export type SimulatorFactory = (config: Config, opts: { rate: number; seed?: number }) => Simulator | Promise<Simulator>;
 
-/** Loads createSimulator from producers/simulator.ts; undefined while that module does not exist. */
-export async function loadSimulatorFactory(): Promise<SimulatorFactory | undefined> {
-  // A variable specifier keeps the type checker from requiring a module another helper may not have written yet.
-  const specifier = new URL('../../producers/simulator.ts', import.meta.url).href;
-  try {
-    const mod = (await import(specifier)) as { createSimulator?: SimulatorFactory };
-    return typeof mod.createSimulator === 'function' ? mod.createSimulator : undefined;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return undefined;
-    throw err;
-  }
+/** The simulator's factory, for a UI process that drives its own simulation. */
+export function loadSimulatorFactory(): SimulatorFactory {
+  return (config, opts) => createSimulator(config, opts);
 }
 
 export const NOT_DEMO =
@@ -75,13 +68,13 @@ export class ReplayController {
       ...(this.demoMode ? {} : { refused: NOT_DEMO }),
       scenarios: SCENARIO_NAMES,
       stats,
-      ...(this.available ? {} : { reason: 'producers/simulator.ts (createSimulator) is not in this build' }),
+      ...(this.available ? {} : { reason: 'this console was started without a simulator' }),
     };
   }
 
   async apply(body: ReplayBody, who: string): Promise<Record<string, unknown>> {
     if (!this.factory) {
-      throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, 'replay is unavailable: producers/simulator.ts (createSimulator) is not in this build');
+      throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, 'replay is unavailable: this console was started without a simulator');
     }
     switch (body.action) {
       case 'start': {

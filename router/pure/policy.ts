@@ -120,13 +120,3 @@ export function decideEscalation(policy: Policy, heavy: number, openCases: numbe
     ? { action: 'BLOCK', rulesFired: [hit], reason: `review queue full (${openCases}); heavy ${fmt(heavy)} >= ${fmt(mid)}` }
     : { action: 'ALLOW', rulesFired: [hit], reason: `review queue full (${openCases}); heavy ${fmt(heavy)} < ${fmt(mid)}` };
 }
-
-/** Counts what a policy would do to already-scored traffic: the preview before applying a change. */
-export function previewPolicy(
-  policy: Policy,
-  samples: FirstLineInput[],
-): Record<FirstLineAction, number> {
-  const counts: Record<FirstLineAction, number> = { ALLOW: 0, BLOCK: 0, ESCALATE: 0 };
-  for (const s of samples) counts[decideFirstLine(policy, s).action] += 1;
-  return counts;
-}

@@ -7,7 +7,8 @@ import { latestModelVersion, listModelVersions, loadModelVersion } from '../../d
 import { trapezoidArea } from '../../detectors/pure/curves.ts';
 import { datasetFromEvents, trainModels, type Dataset, type TrainResult } from '../../detectors/trainer.ts';
 import { commands } from '../../detectors/commands.ts';
-import { csvToDataset, parseCsv } from '../../detectors/pure/csv.ts';
+import { csvToDataset } from '../../detectors/pure/csv.ts';
+import { parseCsv } from '../../core/csv.ts';
 import { rocAuc } from '../../detectors/pure/metrics.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { generateStream, SCENARIOS } from '../../producers/world/index.ts';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Case, Decision, Label, Policy } from '../../core/contracts.ts';
-import { cardNorm, haversineKm, travelFromPrevious } from '../../review-ui/server/card.ts';
+import { haversineKm } from '../../detectors/pure/geo.ts';
+import { cardNorm, travelFromPrevious } from '../../review-ui/server/card.ts';
 import type { CardTx } from '../../review-ui/server/live.ts';
 import { LabelMetrics } from '../../review-ui/server/metrics.ts';
 import { previewPolicy } from '../../review-ui/server/preview.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decideEscalation, decideFirstLine, evaluateRules, previewPolicy, type FirstLineInput } from '../../router/pure/policy.ts';
+import { decideEscalation, decideFirstLine, evaluateRules, type FirstLineInput } from '../../router/pure/policy.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 import type { Policy } from '../../core/contracts.ts';
 
@@ -52,12 +52,6 @@ describe('first-line policy', () => {
     expect(d.reason).toMatch(/rules-only/);
   });
 
-  it('previews a policy on scored samples', () => {
-    const samples = [input(), input({ scores: { xgboost: 0.95 } }), input({ scores: { xgboost: 0.5 } }), input({ cardId: 'c9' })];
-    expect(previewPolicy(base, samples)).toEqual({ ALLOW: 2, BLOCK: 1, ESCALATE: 1 });
-    const stricter = withPolicy({ lists: { ...base.lists, blockCards: ['c9'] } });
-    expect(previewPolicy(stricter, samples)).toEqual({ ALLOW: 1, BLOCK: 2, ESCALATE: 1 });
-  });
 });
 
 describe('escalation policy', () => {

@@ -62,3 +62,14 @@ export function parseHoldLine(line: string): HeldBatch | undefined {
   if (last === undefined && first !== undefined) last = first;
   return { partition, ...(first !== undefined ? { first, last } : {}), ...(typeof o.topic === 'string' ? { topic: o.topic } : {}) };
 }
+
+/**
+ * Was this output record part of a transaction still open when the member was killed? kafkajs' admin lists offsets
+ * read_committed, so the "high" offset read right after the kill is the partition's last stable offset (LSO): an
+ * open transaction holds it back at its first record, so every record at or above it was uncommitted then. The
+ * record's timestamp (CreateTime, stamped by the member as it sent; same host clock) puts it before the kill, which
+ * tells it from what a peer or the replacement writes afterwards.
+ */
+export function openAtKill(record: { offset: bigint; timestamp: number }, lsoAtKill: bigint | undefined, killedAt: number): boolean {
+  return lsoAtKill !== undefined && record.offset >= lsoAtKill && record.timestamp <= killedAt;
+}

@@ -1,5 +1,6 @@
 /** The Live page: the decision stream (SSE), the latest decisions and the counters. */
 import { Router } from 'express';
+import type { GuardWatcher } from '../guard.ts';
 import type { LiveFeed } from '../live.ts';
 import { intQuery } from '../middleware.ts';
 import type { SlaStatus } from '../../../router/pure/money.ts';
@@ -9,9 +10,10 @@ export interface LiveDeps {
   queue: { openCount(): Promise<number> };
   /** The oldest open case's age against the policy's SLA (router/pure/money.ts slaStatus). */
   sla: () => Promise<SlaStatus>;
+  guard: Pick<GuardWatcher, 'status'>;
 }
 
-export function liveRouter({ feed, queue, sla }: LiveDeps): Router {
+export function liveRouter({ feed, queue, sla, guard }: LiveDeps): Router {
   const r = Router();
   r.get('/stream', (_req, res) => {
     res.set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
@@ -31,6 +33,7 @@ export function liveRouter({ feed, queue, sla }: LiveDeps): Router {
       sla: await sla(),
       labels: feed.metrics.snapshot(),
       streams: { open: feed.clientCount, slowDropped: feed.slowClientsDropped },
+      guard: guard.status(),
     });
   });
   return r;

@@ -1,5 +1,8 @@
 import type { Case, Decision, Policy, PolicyInput } from '../../../core/contracts.ts';
 import type { AuditEntry } from '../../server/audit.ts';
+import type { DeadLetterSummary, DeadLetterView } from '../../server/dead-letters.ts';
+import type { GuardStatus } from '../../server/guard.ts';
+import type { RuleStatsView } from '../../server/rule-stats.ts';
 import type { CardNorm, Travel } from '../../server/card.ts';
 import type { CardTx, SecondPoint } from '../../server/live.ts';
 import type { LabelSnapshot } from '../../server/metrics.ts';
@@ -11,6 +14,7 @@ import type { ServedSummary } from '../../server/serving.ts';
 // Type-only imports: erased by the bundler, so no server code reaches the browser.
 export type { Case, Decision, Policy, PolicyInput, ServedSummary };
 export type { AuditEntry, LabelSnapshot, ModelVersion, PreviewResult, SecondPoint };
+export type { DeadLetterSummary, DeadLetterView, GuardStatus, RuleStatsView };
 export type LiveDecision = Decision & { scenario?: string | null };
 
 let csrf = '';
@@ -65,6 +69,8 @@ export interface Stats {
   labels: LabelSnapshot;
   /** Model versions on the stages' latest decisions (absent from an older server). */
   served?: ServedSummary;
+  /** The guard rail's watch and its rollbacks (absent from an older server). */
+  guard?: GuardStatus;
 }
 
 export interface ModelsResponse {

@@ -1,6 +1,7 @@
 import { api, type LiveDecision, type Stats } from './api.ts';
 import { on, scenarios } from './bus.ts';
 import { liveCharts } from './charts.ts';
+import { guardPanel } from './guard.ts';
 import { badge, bar, h, kv, money, num, section, table, time } from './dom.ts';
 
 const MAX_ROWS = 300;
@@ -58,6 +59,7 @@ export function liveView(root: HTMLElement): () => void {
     sla: h('strong', { id: 'sla-age' }, '—'),
   };
   const mixBar = h('div', { class: 'mix' });
+  const guard = guardPanel();
   const filters = {
     action: h('select', { id: 'filter-action' }, h('option', { value: '' }, 'all actions'), ...['BLOCK', 'REVIEW', 'ALLOW'].map((a) => h('option', { value: a }, a))),
     stage: h('select', { id: 'filter-stage' }, h('option', { value: '' }, 'all stages'), ...['detect', 'escalate', 'review'].map((s) => h('option', { value: s }, s))),
@@ -80,6 +82,7 @@ export function liveView(root: HTMLElement): () => void {
       h('div', { class: 'counter' }, 'open cases', counters.open),
       h('div', { class: 'counter', id: 'sla' }, 'oldest case vs SLA', counters.sla),
     ),
+    guard.el,
     section('Decision mix', mixBar),
     h('div', { class: 'charts' }, throughputEl, latencyEl),
     section(
@@ -178,6 +181,7 @@ export function liveView(root: HTMLElement): () => void {
       }),
     );
     charts.update(s.series);
+    if (s.guard) guard.update(s.guard);
   };
 
   const incoming: LiveDecision[] = [];

@@ -10,6 +10,8 @@ import { modelsView } from './models.ts';
 import { compareView } from './compare.ts';
 import { replayView } from './replay.ts';
 import { auditView } from './audit.ts';
+import { deadLettersView } from './dead-letters.ts';
+import { evidenceView } from './evidence.ts';
 
 export type View = (root: HTMLElement, params: string[]) => (() => void) | void;
 
@@ -22,6 +24,8 @@ const routes: Array<{ path: string; label?: string; view: View; admin?: boolean 
   { path: 'models', label: 'Models', view: modelsView, admin: true },
   { path: 'compare', view: compareView, admin: true },
   { path: 'replay', label: 'Replay', view: replayView, admin: true },
+  { path: 'evidence', label: 'Evidence', view: evidenceView },
+  { path: 'dead-letters', label: 'Dead letters', view: deadLettersView },
   { path: 'audit', label: 'Audit log', view: auditView },
 ];
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { UserInputError } from '../../core/errors.ts';
-import { CSV_HEADER, csvDecoder, jsonlDecoder, labelsPathFor, parseCsvLine, txToCsv, txToJsonl } from '../../producers/codec.ts';
+import { CSV_HEADER, csvDecoder, jsonlDecoder, labelsPathFor, txToCsv, txToJsonl } from '../../core/codec.ts';
+import { parseCsvLine } from '../../core/csv.ts';
 import { generateStream } from '../../producers/world/index.ts';
 
 const sample = [...generateStream({ seed: 21, events: 300, cards: 50, merchants: 60 })].map((e) => e.tx);

@@ -1,8 +1,8 @@
-/** File I/O for producers: fast line reading and buffered writing with back-pressure. */
+/** File I/O for data files (producers write them, the trainer reads them): fast line reading and buffered writing with back-pressure. */
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { access, rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
-import { UserInputError } from '../core/errors.ts';
+import { UserInputError } from './errors.ts';
 
 export interface LineChunk {
   /** 1-based line number of lines[0]. */

@@ -2,8 +2,9 @@
  * File formats for transactions and labels: JSONL and CSV out, JSONL and CSV (with a user's column mapping) in.
  * Pure: no file or network access, so every error path is unit-testable.
  */
-import { describeZodError, LabelSchema, TransactionSchema, type Label, type Transaction } from '../core/contracts.ts';
-import { UserInputError } from '../core/errors.ts';
+import { describeZodError, LabelSchema, TransactionSchema, type Label, type Transaction } from './contracts.ts';
+import { parseCsvLine } from './csv.ts';
+import { UserInputError } from './errors.ts';
 
 export type FileFormat = 'jsonl' | 'csv';
 
@@ -49,43 +50,6 @@ export function txToCsv(tx: Transaction): string {
     String(tx.lon),
     tx.deviceId === null ? '' : csvCell(tx.deviceId),
   ].join(',');
-}
-
-/** Splits one CSV record (RFC 4180 quoting; a record never spans lines here). Throws on an unterminated quote. */
-export function parseCsvLine(line: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  const n = line.length;
-  for (;;) {
-    if (line[i] === '"') {
-      let cell = '';
-      i++;
-      for (;;) {
-        const q = line.indexOf('"', i);
-        if (q < 0) throw new Error('unterminated quoted field');
-        cell += line.slice(i, q);
-        if (line[q + 1] === '"') {
-          cell += '"';
-          i = q + 2;
-        } else {
-          i = q + 1;
-          break;
-        }
-      }
-      out.push(cell);
-      if (i >= n) return out;
-      if (line[i] !== ',') throw new Error(`unexpected character after a quoted field at position ${i + 1}`);
-      i++;
-    } else {
-      const comma = line.indexOf(',', i);
-      if (comma < 0) {
-        out.push(line.slice(i));
-        return out;
-      }
-      out.push(line.slice(i, comma));
-      i = comma + 1;
-    }
-  }
 }
 
 // ---------------------------------------------------------------- decoding rows

@@ -1,0 +1,22 @@
+import { Redis } from 'ioredis';
+import { redactUrl, type Config } from '../core/config.ts';
+import { ServiceUnavailableError } from '../core/errors.ts';
+
+/**
+ * A Redis connection for a one-shot command (drift, warm, bench drift): unlike the stages' client it gives up at
+ * start when Redis does not answer, with a message that says what to do. The caller disconnects it.
+ */
+export async function connectRedisForCommand(config: Config): Promise<Redis> {
+  const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 2, connectTimeout: 3_000, lazyConnect: true });
+  // Without a listener ioredis prints each connection error with its stack; the command's own error says it once.
+  let lastError: Error | undefined;
+  redis.on('error', (err: Error) => (lastError = err));
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    const why = (lastError ?? (err as Error)).message;
+    throw new ServiceUnavailableError(`cannot reach Redis at REDIS_URL ${redactUrl(config.redis.url)} (${why}); start it or set REDIS_URL`, { cause: lastError ?? err });
+  }
+  return redis;
+}
