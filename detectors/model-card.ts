@@ -1,4 +1,5 @@
 /** The model card: what a version was trained on, how it was chosen and how it did on the test slice. */
+import type { Calibrator, Reliability } from './pure/calibration.ts';
 import type { ModelThresholds } from './types.ts';
 import type { EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
 import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
@@ -47,6 +48,17 @@ export interface ModelCard {
   curves?: Record<string, ModelCurves>;
   /** Where the chosen thresholds sit on those curves (score >= threshold flags). */
   thresholdMarks?: Record<string, ThresholdMark[]>;
+  /**
+   * The XGBoost score as p(fraud): an isotonic calibrator fitted on the validation slice and its reliability on the
+   * test slice, raw and calibrated. Absent in older cards and when a slice had no fraud. Not served yet: the
+   * policy preview still takes the raw score as p.
+   */
+  calibration?: {
+    model: 'xgboost';
+    fittedOn: string;
+    calibrator: Calibrator;
+    reliability: { raw: Reliability; calibrated: Reliability; on: string };
+  };
   /** The drift reference stored beside the card (quantile bins per feature and score). Absent in older cards. */
   drift?: {
     file: string;
@@ -126,6 +138,16 @@ export function renderModelCardMarkdown(c: ModelCard): string {
           `Curves on the test slice (model-card.json \`curves\`: pr = [recall, precision], roc = [fpr, tpr]): ${Object.entries(c.curves)
             .map(([m, k]) => `${m} ${k.pr.length} PR / ${k.roc.length} ROC points`)
             .join(', ')}; operating points of the chosen thresholds in \`thresholdMarks\`.`,
+          '',
+        ]
+      : []),
+    ...(c.calibration
+      ? [
+          `Calibration (${c.calibration.model}, isotonic, fitted on the ${c.calibration.fittedOn}; reliability on the ${c.calibration.reliability.on}): expected calibration error ${c.calibration.reliability.raw.ece.toFixed(4)} raw, ${c.calibration.reliability.calibrated.ece.toFixed(4)} calibrated; Brier ${c.calibration.reliability.raw.brier.toFixed(4)} raw, ${c.calibration.reliability.calibrated.brier.toFixed(4)} calibrated.`,
+          '',
+          '| calibrated p | rows | mean predicted | observed fraud rate |',
+          '|---|---:|---:|---:|',
+          ...c.calibration.reliability.calibrated.bins.map((b) => `| ${b.from.toFixed(1)}-${b.to.toFixed(1)} | ${b.count} | ${b.meanPredicted.toFixed(4)} | ${b.observed.toFixed(4)} |`),
           '',
         ]
       : []),

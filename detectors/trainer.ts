@@ -17,6 +17,7 @@ import { ensembleMetrics, modelMetrics, type ModelMetrics } from './pure/evaluat
 import { buildDriftReference, DEFAULT_DRIFT_BINS } from './pure/drift.ts';
 import { DRIFT_REFERENCE_FILE } from './drift.ts';
 import type { ModelCard, SliceInfo } from './model-card.ts';
+import { calibrate, fitIsotonic, reliability } from './pure/calibration.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
 import { FIRST_LINE_MODELS, type FirstLineModelId } from './registry.ts';
@@ -341,6 +342,18 @@ async function scoreRows(ds: Dataset, idx: number[], models: { xgb: XgbModel; fo
   return { xgboost: x, isolationForest: f, second: h ?? x, heavy: h };
 }
 
+/**
+ * p(fraud) for policy in money: isotonic calibration of the XGBoost score fitted on the validation slice, and its
+ * reliability (raw and calibrated) on the test slice, where both are out of sample. None when a slice has no
+ * fraud (nothing to calibrate against).
+ */
+function calibrateXgboost(valScores: ArrayLike<number>, valLabels: number[], testScores: ArrayLike<number>, testLabels: number[]): ModelCard['calibration'] {
+  if (!valLabels.includes(1) || !testLabels.includes(1)) return undefined;
+  const calibrator = fitIsotonic(valScores, valLabels);
+  const calibrated = Float64Array.from(testScores as ArrayLike<number>, (s) => calibrate(calibrator, s));
+  return { model: 'xgboost', fittedOn: 'validation slice', calibrator, reliability: { raw: reliability(testScores, testLabels), calibrated: reliability(calibrated, testLabels), on: 'test slice' } };
+}
+
 /** Metrics of every model and of the routed ensemble on the test slice, with their curves. */
 function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds']) {
   const yTest = testIdx.map((i) => ds.labels[i]);
@@ -392,6 +405,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
   );
   const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds);
+  const calibration = calibrateXgboost(valScores.xgboost, valIdx.map((i) => ds.labels[i]), testScores.xgboost, testIdx.map((i) => ds.labels[i]));
 
   // Drift reference: features as served on the training slice (every row, fraud included); scores on the whole
   // validation slice, where XGBoost is out of sample as it is live.
@@ -427,6 +441,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     test: testMetrics,
     curves,
     thresholdMarks,
+    ...(calibration ? { calibration } : {}),
     drift: {
       file: DRIFT_REFERENCE_FILE,
       bins: DEFAULT_DRIFT_BINS,

@@ -80,6 +80,23 @@ describe('trainer on generated history', () => {
     expect(saved.curves).toEqual(c.curves);
   });
 
+  it('calibrates the XGBoost score on validation and reports its reliability on test, in the card', async () => {
+    const cal = result.card.calibration;
+    expect(cal?.fittedOn).toBe('validation slice');
+    const { x, y } = cal!.calibrator;
+    expect(x.length).toBe(y.length);
+    for (let i = 1; i < y.length; i++) {
+      expect(x[i]!).toBeGreaterThan(x[i - 1]!);
+      expect(y[i]!).toBeGreaterThanOrEqual(y[i - 1]!);
+    }
+    // Down-sampled training inflates the raw score; isotonic fitting on out-of-sample rows must not do worse.
+    expect(cal!.reliability.calibrated.ece).toBeLessThanOrEqual(cal!.reliability.raw.ece + 1e-9);
+    const rows = cal!.reliability.calibrated.bins.reduce((a, b) => a + b.count, 0);
+    expect(rows).toBe(result.card.split.test.rows);
+    const md = await readFile(path.join(result.dir, 'model-card.md'), 'utf8');
+    expect(md).toMatch(/Calibration \(xgboost, isotonic, fitted on the validation slice; reliability on the test slice\): expected calibration error/);
+  });
+
   it('the isolation forest catches the novel scenario far better than chance', () => {
     const novelRecall = result.card.test.isolationForest.perScenarioRecall[NOVEL];
     expect(novelRecall).toBeGreaterThan(0.2); // chance at a 1% false-positive rate is 1%
