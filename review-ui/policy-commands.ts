@@ -62,9 +62,6 @@ export function moneyPreviewTable(m: MoneyPreview): string {
   ].join('\n');
 }
 
-// The flag's name equals the samples list's Redis key name, which the lint rule reserves for state/.
-const SAMPLES_FLAG = ['sam', 'ples'].join('');
-
 export const commands: Command[] = [
   {
     name: 'policy preview',
@@ -73,7 +70,7 @@ export const commands: Command[] = [
     async run(argv) {
       const { values, positionals } = parseFlags(this, argv, { file: { type: 'string' }, samples: { type: 'string' }, json: { type: 'string' } });
       if (!values.file || positionals.length > 0) throw new UserInputError(`policy preview: give the proposed policy with --file POLICY.json\nusage: fraudstream ${this.name} ${this.usage}`);
-      const n = numberFlag(SAMPLES_FLAG, values.samples, 1_000, { min: 1, max: SAMPLES_CAPACITY, integer: true });
+      const n = numberFlag('samples', values.samples, 1_000, { min: 1, max: SAMPLES_CAPACITY, integer: true });
       const config = loadConfig();
       const redis = createRedis(config, 'policy-preview');
       try {
