@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { CaseSchema, DecisionSchema, type Decision, type Transaction } from '../../core/contracts.ts';
+import { CaseSchema, DecisionSchema, POLICY_MONEY_DEFAULTS, type Decision, type Transaction } from '../../core/contracts.ts';
+import { expectedLoss } from '../../router/pure/money.ts';
 import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { COLD_START_THRESHOLDS, startPipeline, type Pipeline } from '../../router/pipeline.ts';
@@ -91,6 +92,8 @@ describe('escalation chain on real Kafka and Redis', () => {
     }
     const cases = (await collect(kafka, config.topics.cases, (seen) => seen.length >= reviews.length)).map((m) => CaseSchema.parse(JSON.parse(m.value!.toString())));
     expect(new Set(cases.map((c) => c.txId))).toEqual(new Set(reviews.map((d) => d.txId)));
+    // Each case carries its expected loss (the queue's order): p x (amount + fee) against the friction of a block.
+    for (const c of cases) expect(c.expectedLoss).toBeCloseTo(expectedLoss(c.risk, c.tx.amountMinor, POLICY_MONEY_DEFAULTS.money).stake, 6);
   });
 
   it('a detect worker killed mid-stream (SIGKILL) and restarted: nothing lost, nothing decided twice, no feature counted twice', { timeout: 240_000 }, async () => {
