@@ -96,8 +96,9 @@ describe('fraudstream policy preview', () => {
 
   it('answers a bad file or a bad policy with one line naming what to fix', async () => {
     const missing = await cli('--file', join(dir, 'nope.json'));
-    expect(missing.code).not.toBe(0);
-    expect(missing.stderr.trim()).toMatch(/^error: policy preview: cannot read .*nope\.json \(ENOENT\)/);
+    expect(missing.code).toBe(2); // something for the user to fix
+    expect(missing.stderr.trim()).toMatch(/^fraudstream: policy preview: cannot read .*nope\.json \(ENOENT\).*\(BAD_INPUT\)$/);
+    expect(missing.stderr).not.toMatch(/\n\s+at /); // no stack trace
     const notJson = join(dir, 'bad.json');
     writeFileSync(notJson, '{ thresholds');
     expect((await cli('--file', notJson)).stderr).toMatch(/bad\.json is not JSON/);
