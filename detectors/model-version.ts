@@ -10,10 +10,11 @@
  *   model-card.json / .md    data window, sizes, thresholds, metrics per model and for the routed ensemble
  * A version is written into a hidden temporary folder and renamed into place, so readers never see half of one.
  */
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FeatureContribution } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
+import { exists } from '../core/files.ts';
 import type { FeatureVector, ModelBundle, ModelThresholds, ScoredRow } from './types.ts';
 import { FlatForest, type FlatForestJson } from './pure/isolation-forest.ts';
 import { XgbModel, type XgbFile } from './xgboost.ts';
@@ -222,11 +223,3 @@ export async function latestModelVersion(modelDir: string, opts: { heavyLoader?:
   return loadModelVersion(path.join(modelDir, newest), opts);
 }
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -2,22 +2,15 @@
  * Which folders under MODEL_DIR are model versions: one rule for every reader (the loaders, the simulator that
  * continues a version's world). File-system only, so a reader needs none of the model code to list versions.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { exists } from '../core/files.ts';
 
 /** A version's folder name: the UTC time it was written (`v20261130T160545082Z`, `-N` if two share a millisecond). */
 export const VERSION_RE = /^v\d{8}T\d{6}(\d{3})?Z(-\d+)?$/;
 /** A version is complete once its model card is written (the trainer writes it last). */
 export const MODEL_CARD_JSON = 'model-card.json';
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Version folder names under modelDir, oldest first (only complete versions: they hold a model card). */
 export async function listModelVersions(modelDir: string): Promise<string[]> {
