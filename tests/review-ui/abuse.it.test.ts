@@ -17,6 +17,7 @@ import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { AuditLog } from '../../review-ui/server/audit.ts';
 import { SessionStore, UserStore, ipScope } from '../../review-ui/server/auth.ts';
 import { collect, createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
+import { apiCall, apiLogin, type Client } from '../helpers/http.ts';
 
 let config: Config;
 let ui: UiServer;
@@ -54,24 +55,8 @@ async function clearLoginCounters(): Promise<void> {
 }
 beforeEach(clearLoginCounters);
 
-interface Client {
-  cookie: string;
-  csrf: string;
-}
-
-async function login(username: string, password: string, headers: Record<string, string> = {}): Promise<{ status: number; body: { error?: string; csrf?: string; role?: string }; client?: Client }> {
-  const res = await fetch(`${ui.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ username, password }) });
-  const body = (await res.json()) as { error?: string; csrf?: string; role?: string };
-  const cookie = res.headers.get('set-cookie')?.split(';')[0];
-  return { status: res.status, body, ...(cookie && body.csrf ? { client: { cookie, csrf: body.csrf } } : {}) };
-}
-
-const call = (c: Client, method: string, path: string, body?: unknown) =>
-  fetch(`${ui.url}${path}`, {
-    method,
-    headers: { cookie: c.cookie, 'x-csrf-token': c.csrf, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
+const login = (username: string, password: string, headers: Record<string, string> = {}) => apiLogin(ui.url, username, password, headers);
+const call = (c: Client, method: string, path: string, body?: unknown) => apiCall(ui.url, c, method, path, body);
 
 const counts = (statuses: number[]) => statuses.reduce<Record<number, number>>((m, s) => ({ ...m, [s]: (m[s] ?? 0) + 1 }), {});
 

@@ -19,6 +19,7 @@ import type { RuleStatsView } from '../../review-ui/server/rule-stats.ts';
 import type { AuditEntry } from '../../review-ui/server/audit.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
+import { apiCall, apiLogin, type Client } from '../helpers/http.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const MIN_DECISIONS = 30;
@@ -29,15 +30,10 @@ let ui: UiServer;
 let redis: Redis;
 let producer: Producer;
 let browser: ConsoleSession | undefined;
-let client: { cookie: string; csrf: string };
+let client: Client;
 const run = randomUUID().slice(0, 8);
 
-const call = (method: string, path: string, body?: unknown) =>
-  fetch(`${ui.url}${path}`, {
-    method,
-    headers: { cookie: client.cookie, 'x-csrf-token': client.csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
+const call = (method: string, path: string, body?: unknown) => apiCall(ui.url, client, method, path, body);
 const getJson = async <T>(path: string): Promise<T> => {
   const res = await call('GET', path);
   expect(res.status, path).toBe(200);
@@ -76,9 +72,9 @@ beforeAll(async () => {
   ui = await startUiServer({ config, port: 0, simulator: null, backfill: { decisions: 10, cases: 10, labels: 10 }, deadLetterBackfill: 50 });
   producer = createProducer(createKafka(config, '-test'));
   await producer.connect();
-  const res = await fetch(`${ui.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'alice', password: 'correct-horse' }) });
-  const body = (await res.json()) as { csrf: string };
-  client = { cookie: (res.headers.get('set-cookie') ?? '').split(';')[0] as string, csrf: body.csrf };
+  const logged = await apiLogin(ui.url, 'alice', 'correct-horse');
+  if (!logged.client) throw new Error(`login failed: ${logged.status}`);
+  client = logged.client;
 });
 
 afterAll(async () => {

@@ -11,6 +11,7 @@ import { ensureUiBuilt } from '../../review-ui/build.ts';
 import { COLD_START_THRESHOLDS, RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { COLD_START_THRESHOLDS as PIPELINE_COLD_START } from '../../router/pipeline.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
+import { apiCall, apiLogin, type Client } from '../helpers/http.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 let config: Config;
@@ -33,33 +34,8 @@ afterAll(async () => {
   rmSync(distDir, { recursive: true, force: true });
 });
 
-interface Client {
-  cookie: string;
-  csrf: string;
-}
-
-async function login(username: string, password: string, headers: Record<string, string> = {}): Promise<{ status: number; client?: Client; body: unknown }> {
-  const res = await fetch(`${ui.url}/api/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: JSON.stringify({ username, password }),
-  });
-  const body = (await res.json()) as { csrf?: string };
-  const cookie = res.headers.get('set-cookie')?.split(';')[0];
-  return { status: res.status, body, ...(cookie && body.csrf ? { client: { cookie, csrf: body.csrf } } : {}) };
-}
-
-const call = (c: Client | undefined, method: string, path: string, body?: unknown, csrf = true) =>
-  fetch(`${ui.url}${path}`, {
-    method,
-    redirect: 'manual',
-    headers: {
-      ...(c ? { cookie: c.cookie } : {}),
-      ...(c && csrf ? { 'x-csrf-token': c.csrf } : {}),
-      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
-  });
+const login = (username: string, password: string, headers: Record<string, string> = {}) => apiLogin<unknown>(ui.url, username, password, headers);
+const call = (c: Client | undefined, method: string, path: string, body?: unknown, csrf = true) => apiCall(ui.url, c, method, path, body, csrf);
 
 describe('review UI server', () => {
   it('answers /healthz without login with stages and decision counts', async () => {
