@@ -76,9 +76,13 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1`;
 
+const STORE_CARD_ROW_CMD = 'fraudstreamStoreCardRow';
+
 /** Writes each decision's row into its card's bounded history (one pipeline). The bench measures this too. */
 export async function storeCardHistory(redis: Redis, prefix: string, decisions: ReadonlyArray<Pick<Decision, 'cardId' | 'tx' | 'action' | 'stage' | 'decidedAt'>>): Promise<void> {
-  const p = redis.pipeline();
+  // A defined command runs by EVALSHA: the script is sent once per connection, not with every decision.
+  if (!(STORE_CARD_ROW_CMD in redis)) redis.defineCommand(STORE_CARD_ROW_CMD, { numberOfKeys: 2, lua: STORE_CARD_ROW });
+  const p = redis.pipeline() as unknown as Record<typeof STORE_CARD_ROW_CMD, (...args: Array<string | number>) => unknown> & { exec(): Promise<unknown> };
   for (const d of decisions) {
     const x = d.tx;
     const row: CardTx = {
@@ -87,7 +91,7 @@ export async function storeCardHistory(redis: Redis, prefix: string, decisions: 
       deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
     };
     // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-    p.eval(STORE_CARD_ROW, 2, cardHistoryKey(prefix, d.cardId), cardRowsKey(prefix, d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
+    p[STORE_CARD_ROW_CMD](cardHistoryKey(prefix, d.cardId), cardRowsKey(prefix, d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
   }
   await p.exec();
 }
