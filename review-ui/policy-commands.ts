@@ -3,7 +3,12 @@ import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from '../cli/command.ts';
 import { numberFlag, parseFlags } from '../cli/command.ts';
 import { loadConfig } from '../core/config.ts';
-import { PolicySchema, describeZodError, type Policy } from '../core/contracts.ts';
+import { MODEL_VERSION_NAME, PolicySchema, describeZodError, type Policy } from '../core/contracts.ts';
+import type { Config } from '../core/config.ts';
+import { stderrProgress } from '../detectors/progress.ts';
+import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts';
+import type { ScoredSample } from '../router/types.ts';
+import { samplesFromLabelledFile, type UnlabelledAs } from './file-preview.ts';
 import { UserInputError } from '../core/errors.ts';
 import { createRedis } from '../core/redis.ts';
 import type { MoneyFigures } from '../router/pure/money.ts';
@@ -62,28 +67,101 @@ export function moneyPreviewTable(m: MoneyPreview): string {
   ].join('\n');
 }
 
+interface FileSource {
+  data: string;
+  labels?: string;
+  model: string;
+  unlabelled: UnlabelledAs;
+}
+
+/** The labelled-file flags, checked together: --labels, --model and --unlabelled only mean something with --data. */
+function fileSourceFlags(v: { data?: string; labels?: string; model?: string; unlabelled?: string; samples?: string }): FileSource | undefined {
+  if (v.data === undefined) {
+    const stray = (['labels', 'model', 'unlabelled'] as const).filter((k) => v[k] !== undefined);
+    if (stray.length) throw new UserInputError(`policy preview: --${stray.join(', --')} only apply to a labelled file: add --data TX.jsonl`);
+    return undefined;
+  }
+  if (v.samples !== undefined) throw new UserInputError('policy preview: give either --samples N (recent live samples) or --data FILE (a labelled replay file), not both');
+  const unlabelled = v.unlabelled ?? 'legit';
+  if (unlabelled !== 'legit' && unlabelled !== 'unknown') throw new UserInputError(`policy preview: --unlabelled must be legit or unknown, got ${JSON.stringify(unlabelled)}`);
+  const model = v.model ?? 'policy';
+  if (!['latest', 'none', 'policy'].includes(model) && !MODEL_VERSION_NAME.test(model)) throw new UserInputError(`policy preview: --model must be latest, none or a model version folder name, got ${JSON.stringify(model)}`);
+  return { data: v.data, ...(v.labels === undefined ? {} : { labels: v.labels }), model, unlabelled };
+}
+
+/**
+ * Scores the file with the version the current policy serves (or --model), following each side's escalations to
+ * the heavy model. Progress goes to stderr: a large file takes a while.
+ */
+async function fileSamples(config: Config, f: FileSource, current: Policy, proposed: Policy): Promise<ScoredSample[]> {
+  const choice = f.model === 'policy' ? (current.modelVersion ?? 'latest') : f.model;
+  const served = choice === 'latest' || choice === 'none' ? await loadServingModels(config, choice) : { models: await loadNamedVersion(config, choice) };
+  const progress = stderrProgress();
+  const result = await samplesFromLabelledFile(f.data, served.models, [current, proposed], {
+    ...(f.labels === undefined ? {} : { labelsPath: f.labels }),
+    unlabelled: f.unlabelled,
+    onProgress: (done, total) => progress.update('score file', `${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} transactions`, true),
+  });
+  progress.done();
+  console.log(
+    `${f.data}: ${result.samples.length} transactions scored by ${served.models?.version ?? 'no model (rules only)'}; ${result.labelled} labelled, the rest counted as ${f.unlabelled === 'legit' ? 'legitimate' : 'unknown (expected loss)'}; heavy model on ${result.heavyScored}`,
+  );
+  return result.samples;
+}
+
 export const commands: Command[] = [
   {
     name: 'policy preview',
     summary: 'a proposed policy (JSON file) against the current one on recent scored transactions, in money',
-    usage: `--file POLICY.json [--samples N] [--json FILE]   (N: 1..${SAMPLES_CAPACITY}, default 1000)`,
+    usage: `--file POLICY.json [--samples N | --data TX.jsonl [--labels FILE] [--model VERSION|latest|none] [--unlabelled legit|unknown]] [--json FILE]   (N: 1..${SAMPLES_CAPACITY}, default 1000)`,
     async run(argv) {
-      const { values, positionals } = parseFlags(this, argv, { file: { type: 'string' }, samples: { type: 'string' }, json: { type: 'string' } });
+      const { values, positionals } = parseFlags(this, argv, {
+        file: { type: 'string' },
+        samples: { type: 'string' },
+        data: { type: 'string' },
+        labels: { type: 'string' },
+        model: { type: 'string' },
+        unlabelled: { type: 'string' },
+        json: { type: 'string' },
+      });
       if (!values.file || positionals.length > 0) throw new UserInputError(`policy preview: give the proposed policy with --file POLICY.json\nusage: fraudstream ${this.name} ${this.usage}`);
       const n = numberFlag('samples', values.samples, 1_000, { min: 1, max: SAMPLES_CAPACITY, integer: true });
+      const file = fileSourceFlags(values);
       const config = loadConfig();
       const redis = createRedis(config, 'policy-preview');
       try {
         const prefix = config.redis.keyPrefix;
         const current = await new RedisPolicyStore(redis, prefix, () => initialPolicy()).current();
         const proposed = await readPolicyFile(values.file, current);
-        const result = moneyPreview(current, proposed, await new RedisSampleStore(redis, prefix).recent(n));
-        console.log(`policy v${current.version} (current) vs ${values.file} (proposed)`);
+        const samples = file ? await fileSamples(config, file, current, proposed) : await new RedisSampleStore(redis, prefix).recent(n);
+        const result = moneyPreview(current, proposed, samples);
+        console.log(`policy v${current.version} (current) vs ${values.file} (proposed)${file ? `, on ${file.data}` : ''}`);
         console.log(moneyPreviewTable(result));
         if (values.json) {
           await writeFile(values.json, JSON.stringify(result, null, 2) + '\n');
           console.log(`wrote ${values.json}`);
         }
+      } finally {
+        redis.disconnect();
+      }
+    },
+  },
+  {
+    name: 'policy show',
+    summary: 'the current policy as JSON (a starting point for a proposal to preview)',
+    usage: '[--out FILE]',
+    async run(argv) {
+      const { values, positionals } = parseFlags(this, argv, { out: { type: 'string' } });
+      if (positionals.length > 0) throw new UserInputError(`policy show: unexpected ${positionals.join(' ')}\nusage: fraudstream ${this.name} ${this.usage}`);
+      const config = loadConfig();
+      const redis = createRedis(config, 'policy-show');
+      try {
+        const current = await new RedisPolicyStore(redis, config.redis.keyPrefix, () => initialPolicy()).current();
+        const text = JSON.stringify(current, null, 2) + '\n';
+        if (values.out) {
+          await writeFile(values.out, text);
+          console.log(`wrote policy v${current.version} to ${values.out}`);
+        } else process.stdout.write(text);
       } finally {
         redis.disconnect();
       }
