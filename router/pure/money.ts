@@ -3,6 +3,7 @@
  * functions turn calibrated scores into expected loss, a review cutoff into analyst hours, and a policy into
  * money caught and money wrongly blocked. Amounts are minor units of one currency.
  */
+import type { DecisionExpectedLoss } from '../../core/contracts.ts';
 
 export interface Costs {
   /** Added to the amount when fraud goes through: the scheme's chargeback fee and handling. */
@@ -28,6 +29,13 @@ export function expectedLoss(pFraud: number, amountMinor: number, costs: Costs):
   return { ifAllowed, ifBlocked, cheaper: ifAllowed > ifBlocked ? 'BLOCK' : 'ALLOW', stake: Math.min(ifAllowed, ifBlocked) };
 }
 
+/** A decision's expected loss as it travels on the decisions topic: rounded to whole minor units. */
+export function decisionLoss(pFraud: number, calibrated: boolean, amountMinor: number, costs: Costs): DecisionExpectedLoss {
+  const p = Math.min(1, Math.max(0, pFraud));
+  const e = expectedLoss(p, amountMinor, costs);
+  return { pFraud: p, calibrated, ifAllowedMinor: Math.round(e.ifAllowed), ifBlockedMinor: Math.round(e.ifBlocked), stakeMinor: Math.round(e.stake) };
+}
+
 export interface ReviewCapacity {
   analysts: number;
   casesPerAnalystHour: number;
@@ -51,6 +59,72 @@ export function reviewCutoff(stakes: readonly number[], spanHours: number, capac
   if (fits === 0) return Number.POSITIVE_INFINITY;
   const sorted = [...stakes].sort((a, b) => b - a);
   return sorted[fits - 1]!;
+}
+
+/** How long escalate remembers the stakes of ambiguous cases, and at most how many it keeps. */
+export const STAKE_WINDOW_MS = 3_600_000;
+export const STAKE_WINDOW_MAX = 5_000;
+
+export interface CutoffStatus {
+  /** Stakes below this are decided by their cheaper action instead of queued; 0 = all fit, Infinity = no capacity. */
+  cutoff: number;
+  /** Ambiguous cases in the window, and the hours it spans. */
+  ambiguous: number;
+  spanHours: number;
+  ambiguousPerHour: number;
+  /** Cases per hour at or above the cutoff (what reaches analysts), against what they can take. */
+  reviewsPerHour: number;
+  capacityPerHour: number;
+}
+
+/**
+ * The stakes of the ambiguous cases of the last hour (bounded), from which the review cutoff follows. The window
+ * is taken as a full hour even just after a start (the hour before counts as empty), so a fresh stage queues
+ * generously rather than starving analysts; once the bound drops cases younger than an hour, the span is what it
+ * still holds. In memory per escalate process: each process cuts its own share of the traffic.
+ */
+export class StakeWindow {
+  private at: number[] = [];
+  private stakes: number[] = [];
+  private capped = false;
+
+  constructor(
+    readonly windowMs = STAKE_WINDOW_MS,
+    readonly maxSize = STAKE_WINDOW_MAX,
+  ) {}
+
+  add(at: number, stake: number): void {
+    this.at.push(at);
+    this.stakes.push(stake);
+    this.prune(at);
+  }
+
+  get size(): number {
+    return this.stakes.length;
+  }
+
+  private prune(now: number): void {
+    let drop = 0;
+    while (drop < this.at.length && this.at[drop]! < now - this.windowMs) drop++;
+    if (this.at.length - drop > this.maxSize) {
+      drop = this.at.length - this.maxSize;
+      this.capped = true;
+    }
+    if (drop > 0) {
+      this.at = this.at.slice(drop);
+      this.stakes = this.stakes.slice(drop);
+    }
+  }
+
+  status(now: number, capacity: ReviewCapacity): CutoffStatus {
+    this.prune(now);
+    const oldest = this.at[0];
+    const spanMs = this.capped && oldest !== undefined ? Math.min(this.windowMs, Math.max(60_000, now - oldest)) : this.windowMs;
+    const spanHours = spanMs / 3_600_000;
+    const cutoff = reviewCutoff(this.stakes, spanHours, capacity);
+    const above = this.stakes.reduce((n, s) => (s >= cutoff ? n + 1 : n), 0);
+    return { cutoff, ambiguous: this.stakes.length, spanHours, ambiguousPerHour: this.stakes.length / spanHours, reviewsPerHour: above / spanHours, capacityPerHour: casesPerHour(capacity) };
+  }
 }
 
 export interface SlaStatus {
