@@ -23,12 +23,12 @@ function isCalibrator(c: unknown): c is Calibrator {
 }
 
 /** The p(fraud) a version's card allows; logs a warning when it has to fall back to the raw score. */
-export function fraudProbabilityOf(card: Pick<ModelCard, 'calibration'> | undefined, version: string): FraudProbability {
+export function fraudProbabilityOf(card: Pick<ModelCard, 'calibration'> | undefined, version: string, { warn = true } = {}): FraudProbability {
   const cal = card?.calibration;
   if (cal && isCalibrator(cal.calibrator)) {
     const c = cal.calibrator;
     return { calibrated: true, source: `isotonic calibration of the XGBoost score (fitted on the ${cal.fittedOn})`, fromXgboost: (score) => calibrate(c, score) };
   }
-  logger('models').warn({ version }, cal ? 'model card calibrator is malformed: p(fraud) is the raw XGBoost score' : 'no calibrator in the model card: p(fraud) is the raw XGBoost score');
+  if (warn) logger('models').warn({ version }, cal ? 'model card calibrator is malformed: p(fraud) is the raw XGBoost score' : 'no calibrator in the model card: p(fraud) is the raw XGBoost score');
   return RAW_XGBOOST_P;
 }

@@ -9,7 +9,7 @@ import { createRedis } from '../core/redis.ts';
 import type { MoneyFigures } from '../router/pure/money.ts';
 import { initialPolicy, RedisPolicyStore } from '../state/policy.ts';
 import { RedisSampleStore, SAMPLES_CAPACITY } from '../state/samples.ts';
-import { moneyPreview, type MoneyPreview } from './server/preview.ts';
+import { moneyPreview, servedProbability, type MoneyPreview } from './server/preview.ts';
 import { PolicyEditSchema } from './server/routes/policy.ts';
 
 /**
@@ -77,7 +77,8 @@ export const commands: Command[] = [
         const prefix = config.redis.keyPrefix;
         const current = await new RedisPolicyStore(redis, prefix, () => initialPolicy()).current();
         const proposed = await readPolicyFile(values.file, current);
-        const result = moneyPreview(current, proposed, await new RedisSampleStore(redis, prefix).recent(n));
+        const [samples, served] = await Promise.all([new RedisSampleStore(redis, prefix).recent(n), servedProbability(config.modelDir, current)]);
+        const result = moneyPreview(current, proposed, samples, served);
         console.log(`policy v${current.version} (current) vs ${values.file} (proposed)`);
         console.log(moneyPreviewTable(result));
         if (values.json) {
