@@ -172,6 +172,8 @@ export const CaseSchema = z.object({
    * in minor units (router/pure/money.ts expectedLoss). Cases opened before issue 13 lack it and order by risk.
    */
   expectedLoss: z.number().nonnegative().optional(),
+  /** The whole expected loss behind that number: p(fraud), its source and both losses (absent in older cases). */
+  loss: DecisionExpectedLossSchema.optional(),
   status: CaseStatusSchema,
   createdAt: epochMs,
   closedAt: epochMs.optional(),

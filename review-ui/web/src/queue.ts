@@ -1,6 +1,8 @@
 import { api, ApiError, type Case, type CaseDetail } from './api.ts';
 import { on } from './bus.ts';
 import { ago, badge, bar, dateTime, h, kv, money, num, pre, section, table, time } from './dom.ts';
+import { lossText } from './expected-loss.ts';
+import { amountText } from './format.ts';
 
 let lastQueue: string[] = [];
 
@@ -214,6 +216,10 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
             ['merchant', h('span', { id: 'merchant-name', class: 'merchant' }, t.merchantName)],
             ['merchant id · MCC', `${t.merchantId} · ${t.mcc}`],
             ['amount', h('strong', {}, money(t.amountMinor, t.currency))],
+            [
+              'expected loss',
+              h('span', { id: 'case-expected-loss' }, c.loss ? lossText(c.loss, t.currency) : c.expectedLoss !== undefined ? `at stake ${amountText(c.expectedLoss, t.currency)}` : 'not recorded (case opened before issue 13)'),
+            ],
             ['when', dateTime(t.ts)],
             ['channel', t.channel],
             ['where', `${t.country} (${t.lat.toFixed(3)}, ${t.lon.toFixed(3)})`],
