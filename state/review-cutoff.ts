@@ -1,8 +1,8 @@
 /**
- * The review cutoff each escalate process applies (router/pure/money.ts StakeWindow), for the Live page:
- * one hash `<prefix>review:cutoff`, a field per process, each value the process's latest status as JSON.
- * The hash expires REVIEW_CUTOFF_TTL_SECONDS after the last write, so stopped stages leave nothing behind;
- * a field older than that is ignored when read.
+ * The review cutoff escalate applies (router/pure/money.ts StakeWindow), for the Live page: one string key
+ * `<prefix>review:cutoff` holding the latest status any escalate process wrote (JSON, with the process as
+ * `member`), expiring REVIEW_CUTOFF_TTL_SECONDS after the last write. Each escalate process cuts its own share of
+ * the traffic with its own window; with several, the page shows the one that decided an ambiguous case last.
  */
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
@@ -19,27 +19,21 @@ export const ReviewCutoffSchema = z.object({
   reviewsPerHour: z.number().nonnegative(),
   capacityPerHour: z.number().nonnegative(),
   at: z.number().int().nonnegative(),
+  member: z.string().optional(),
 });
 export type ReviewCutoff = z.infer<typeof ReviewCutoffSchema>;
 
 export async function writeReviewCutoff(redis: Redis, prefix: string, member: string, status: ReviewCutoff): Promise<void> {
-  const key = reviewCutoffKey(prefix);
-  await redis.multi().hset(key, member, JSON.stringify(status)).expire(key, REVIEW_CUTOFF_TTL_SECONDS).exec();
+  await redis.set(reviewCutoffKey(prefix), JSON.stringify({ ...status, member }), 'EX', REVIEW_CUTOFF_TTL_SECONDS);
 }
 
-/** The most recently written status of any escalate process (undefined: none in the last hour). */
-export async function readReviewCutoff(redis: Redis, prefix: string, now = Date.now()): Promise<ReviewCutoff | undefined> {
-  const all = await redis.hgetall(reviewCutoffKey(prefix));
-  let latest: ReviewCutoff | undefined;
-  for (const raw of Object.values(all)) {
-    let parsed: ReviewCutoff;
-    try {
-      parsed = ReviewCutoffSchema.parse(JSON.parse(raw));
-    } catch {
-      continue;
-    }
-    if (now - parsed.at > REVIEW_CUTOFF_TTL_SECONDS * 1_000) continue;
-    if (!latest || parsed.at > latest.at) latest = parsed;
+/** The latest status an escalate process wrote in the last hour (undefined: none, or unreadable). */
+export async function readReviewCutoff(redis: Redis, prefix: string): Promise<ReviewCutoff | undefined> {
+  const raw = await redis.get(reviewCutoffKey(prefix));
+  if (raw === null) return undefined;
+  try {
+    return ReviewCutoffSchema.parse(JSON.parse(raw));
+  } catch {
+    return undefined;
   }
-  return latest;
 }

@@ -6,6 +6,7 @@ import { decisionLoss, StakeWindow } from '../../router/pure/money.ts';
 import { decideEscalation, type CaseMoney } from '../../router/pure/policy.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 import { openCase } from './review-queue-fixtures.ts';
+import { reviewCutoffKey } from '../../state/review-cutoff.ts';
 
 const thresholds = { detect: { blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: 0.7 }, escalate: { blockAbove: 0.8, allowBelow: 0.3 } };
 const base = defaultPolicy(thresholds);
@@ -97,5 +98,11 @@ describe('escalation routing with the review cutoff', () => {
     const full = decideEscalation({ ...tiny, review: { ...tiny.review, capacity: 0 } }, 0.7, 0, money(new StakeWindow(), 100, 'ALLOW', T0));
     expect(full.action).toBe('BLOCK');
     expect(full.rulesFired.map((h) => h.id)).toEqual(['review.capacity_fits', 'review.capacity_full']);
+  });
+});
+
+describe('where the Live page reads the cutoff', () => {
+  it('keeps its key spelling', () => {
+    expect(reviewCutoffKey('fs:')).toBe('fs:review:cutoff');
   });
 });
