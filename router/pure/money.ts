@@ -84,8 +84,12 @@ export interface CutoffStatus {
  * still holds. In memory per escalate process: each process cuts its own share of the traffic.
  */
 export class StakeWindow {
+  // Arrival order (a queue with a moving head) for expiry, and the same stakes sorted ascending for the cutoff:
+  // each case costs a binary search and one native splice, never a sort of the window.
   private at: number[] = [];
   private stakes: number[] = [];
+  private head = 0;
+  private readonly sorted: number[] = [];
   private capped = false;
 
   constructor(
@@ -96,35 +100,58 @@ export class StakeWindow {
   add(at: number, stake: number): void {
     this.at.push(at);
     this.stakes.push(stake);
+    this.sorted.splice(lowerBound(this.sorted, stake), 0, stake);
     this.prune(at);
   }
 
   get size(): number {
-    return this.stakes.length;
+    return this.sorted.length;
+  }
+
+  private dropOldest(): void {
+    const stake = this.stakes[this.head]!;
+    this.sorted.splice(lowerBound(this.sorted, stake), 1);
+    this.head += 1;
   }
 
   private prune(now: number): void {
-    let drop = 0;
-    while (drop < this.at.length && this.at[drop]! < now - this.windowMs) drop++;
-    if (this.at.length - drop > this.maxSize) {
-      drop = this.at.length - this.maxSize;
+    while (this.head < this.at.length && this.at[this.head]! < now - this.windowMs) this.dropOldest();
+    while (this.at.length - this.head > this.maxSize) {
+      this.dropOldest();
       this.capped = true;
     }
-    if (drop > 0) {
-      this.at = this.at.slice(drop);
-      this.stakes = this.stakes.slice(drop);
+    if (this.head > 1_024 && this.head * 2 > this.at.length) {
+      this.at = this.at.slice(this.head);
+      this.stakes = this.stakes.slice(this.head);
+      this.head = 0;
     }
   }
 
   status(now: number, capacity: ReviewCapacity): CutoffStatus {
     this.prune(now);
-    const oldest = this.at[0];
+    const oldest = this.at[this.head];
     const spanMs = this.capped && oldest !== undefined ? Math.min(this.windowMs, Math.max(60_000, now - oldest)) : this.windowMs;
     const spanHours = spanMs / 3_600_000;
-    const cutoff = reviewCutoff(this.stakes, spanHours, capacity);
-    const above = this.stakes.reduce((n, s) => (s >= cutoff ? n + 1 : n), 0);
-    return { cutoff, ambiguous: this.stakes.length, spanHours, ambiguousPerHour: this.stakes.length / spanHours, reviewsPerHour: above / spanHours, capacityPerHour: casesPerHour(capacity) };
+    const n = this.sorted.length;
+    const perHour = casesPerHour(capacity);
+    const fits = Math.floor(perHour * spanHours);
+    // The same cut as reviewCutoff (the fits-th largest stake), read off the sorted window.
+    const cutoff = perHour <= 0 || (fits === 0 && n > 0) ? Number.POSITIVE_INFINITY : n <= fits ? 0 : this.sorted[n - fits]!;
+    const above = n - lowerBound(this.sorted, cutoff);
+    return { cutoff, ambiguous: n, spanHours, ambiguousPerHour: n / spanHours, reviewsPerHour: above / spanHours, capacityPerHour: perHour };
   }
+}
+
+/** The first index whose value is >= x in an ascending array. */
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export interface SlaStatus {

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { DecisionSchema, type Policy } from '../../core/contracts.ts';
 import { buildDecision } from '../../router/pure/decision.ts';
-import { decisionLoss, StakeWindow } from '../../router/pure/money.ts';
+import { decisionLoss, reviewCutoff, StakeWindow } from '../../router/pure/money.ts';
+import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { decideEscalation, type CaseMoney } from '../../router/pure/policy.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 import { openCase } from './review-queue-fixtures.ts';
@@ -56,6 +57,28 @@ describe('StakeWindow', () => {
     expect(st.capacityPerHour).toBe(3);
     expect(w.status(T0 + 5_000, { ...tiny.review, casesPerAnalystHour: 10 }).cutoff).toBe(0);
     expect(w.status(T0 + 5_000, { ...tiny.review, analysts: 0 }).cutoff).toBe(Number.POSITIVE_INFINITY);
+  });
+});
+
+describe('StakeWindow against reviewCutoff', () => {
+  it('cuts where reviewCutoff cuts on the stakes it still holds, as cases arrive and expire', () => {
+    const rand = mulberry32(7);
+    const w = new StakeWindow(HOUR, 200);
+    const kept: Array<[number, number]> = [];
+    let now = T0;
+    for (let i = 0; i < 1_500; i++) {
+      now += Math.floor(rand() * 20_000);
+      const stake = Math.floor(rand() * 50) * 100; // ties on purpose
+      w.add(now, stake);
+      kept.push([now, stake]);
+      while (kept.length && kept[0]![0] < now - HOUR) kept.shift();
+      while (kept.length > 200) kept.shift();
+      const cap = { ...tiny.review, casesPerAnalystHour: 1 + (i % 40) };
+      const st = w.status(now, cap);
+      expect(st.ambiguous).toBe(kept.length);
+      expect(st.cutoff).toBe(reviewCutoff(kept.map(([, s]) => s), st.spanHours, cap));
+      expect(st.reviewsPerHour * st.spanHours).toBeCloseTo(kept.filter(([, s]) => s >= st.cutoff).length, 9);
+    }
   });
 });
 
