@@ -102,7 +102,7 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
         const h = heavy[i];
         const score = h ?? fallbackScore(e);
         const loss = caseLoss(models, e, h, p.money);
-        const money = loss ? { stake: loss.stakeMinor, cheaper: loss.ifAllowedMinor < loss.ifBlockedMinor ? ('ALLOW' as const) : ('BLOCK' as const), stakes, now: Date.now() } : undefined;
+        const money = loss ? { stake: loss.stakeMinor, cheaper: loss.ifAllowedMinor < loss.ifBlockedMinor ? ('ALLOW' as const) : ('BLOCK' as const), stakes, now: Date.now(), id: e.txId } : undefined;
         const routed = decideEscalation(p, score, open, money);
         if (routed.cutoff && money) latestCutoff = { ...routed.cutoff, at: money.now };
         const scores = h === undefined ? e.scores : { ...e.scores, heavy: h };

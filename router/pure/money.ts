@@ -88,6 +88,9 @@ export class StakeWindow {
   // each case costs a binary search and one native splice, never a sort of the window.
   private at: number[] = [];
   private stakes: number[] = [];
+  private ids: Array<string | undefined> = [];
+  /** Ids in the window: a case handled again (a retried or replayed batch) is not counted twice. */
+  private readonly seen = new Set<string>();
   private head = 0;
   private readonly sorted: number[] = [];
   private capped = false;
@@ -97,9 +100,14 @@ export class StakeWindow {
     readonly maxSize = STAKE_WINDOW_MAX,
   ) {}
 
-  add(at: number, stake: number): void {
+  add(at: number, stake: number, id?: string): void {
+    if (id !== undefined) {
+      if (this.seen.has(id)) return this.prune(at);
+      this.seen.add(id);
+    }
     this.at.push(at);
     this.stakes.push(stake);
+    this.ids.push(id);
     this.sorted.splice(lowerBound(this.sorted, stake), 0, stake);
     this.prune(at);
   }
@@ -111,6 +119,8 @@ export class StakeWindow {
   private dropOldest(): void {
     const stake = this.stakes[this.head]!;
     this.sorted.splice(lowerBound(this.sorted, stake), 1);
+    const id = this.ids[this.head];
+    if (id !== undefined) this.seen.delete(id);
     this.head += 1;
   }
 
@@ -123,6 +133,7 @@ export class StakeWindow {
     if (this.head > 1_024 && this.head * 2 > this.at.length) {
       this.at = this.at.slice(this.head);
       this.stakes = this.stakes.slice(this.head);
+      this.ids = this.ids.slice(this.head);
       this.head = 0;
     }
   }

@@ -105,6 +105,8 @@ export interface CaseMoney {
   /** Where the stakes of recent ambiguous cases are kept; this case is added to it. */
   stakes: StakeWindow;
   now: number;
+  /** The case's id, so a case decided again (a replayed batch) is counted once in the window. */
+  id?: string;
 }
 
 const minor = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : 'none (no review capacity)');
@@ -128,7 +130,7 @@ export function decideEscalation(policy: Policy, heavy: number, openCases: numbe
   let cutoffHits: RuleHit[] = [];
   let cutoff: CutoffStatus | undefined;
   if (money) {
-    money.stakes.add(money.now, money.stake);
+    money.stakes.add(money.now, money.stake, money.id);
     cutoff = money.stakes.status(money.now, policy.review);
     const threshold = Number.isFinite(cutoff.cutoff) ? Math.round(cutoff.cutoff) : 'no capacity';
     if (money.stake < cutoff.cutoff) {

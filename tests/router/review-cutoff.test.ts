@@ -47,6 +47,17 @@ describe('StakeWindow', () => {
     expect(w.size).toBe(3);
   });
 
+  it('counts a case handled again (a replayed batch) once', () => {
+    const w = new StakeWindow();
+    w.add(T0, 10, 'tx-1');
+    w.add(T0 + 1, 10, 'tx-1');
+    w.add(T0 + 2, 20, 'tx-2');
+    expect(w.size).toBe(2);
+    w.add(T0 + HOUR + 1, 30, 'tx-3');
+    w.add(T0 + HOUR + 2, 10, 'tx-1');
+    expect(w.size).toBe(3);
+  });
+
   it('cuts at the stake the capacity reaches, and says the review rate it allows', () => {
     const w = new StakeWindow();
     [500, 100, 900, 300, 700].forEach((s, i) => w.add(T0 + i * 1_000, s));
