@@ -95,6 +95,10 @@ describe('policy in money, in the console', () => {
     const caseId = `case-money-${randomUUID().slice(0, 6)}`;
     const c = openCase(caseId, 0.6, Date.now(), { tx: tx({ txId: `tx-${caseId}`, amountMinor: 25_000, merchantName: '<b>not bold</b>' }), expectedLoss: loss.stakeMinor, loss });
     await new RedisReviewQueue(redis, config.redis.keyPrefix).enqueue(c);
+    await page.goto(`${ui.url}/#/queue`);
+    const row = page.locator(`tr.case-row[data-case="${caseId}"]`);
+    await row.waitFor();
+    expect(await row.locator('td.stake').textContent()).toMatch(/EUR\s?5\.80/);
     await page.goto(`${ui.url}/#/case/${encodeURIComponent(caseId)}`);
     await page.waitForSelector('#case-expected-loss');
     const text = await page.textContent('#case-expected-loss');
