@@ -91,12 +91,30 @@ export const FeatureContributionSchema = z.object({
 });
 export type FeatureContribution = z.infer<typeof FeatureContributionSchema>;
 
+const probabilityValue = z.number().min(0).max(1);
+
 export const VersionsSchema = z.object({ model: z.string(), policy: z.number().int().nonnegative() });
 
 export const TimingsSchema = z.record(z.string(), z.number().nonnegative());
 
 export const FeaturesSchema = z.record(z.string(), z.number());
 export type Features = z.infer<typeof FeaturesSchema>;
+
+/**
+ * What a decision stands to lose (router/pure/money.ts expectedLoss), in minor units of the transaction's currency.
+ * pFraud is the served version's calibrated XGBoost score (calibrated=false: the raw score, the version has no
+ * calibrator); the stake is the smaller of the two losses, what a human review could save at most.
+ */
+export const DecisionExpectedLossSchema = z.object({
+  pFraud: probabilityValue,
+  calibrated: z.boolean(),
+  /** p x (amount + chargeback fee). */
+  ifAllowedMinor: z.number().nonnegative(),
+  /** (1 - p) x the cost of a false block. */
+  ifBlockedMinor: z.number().nonnegative(),
+  stakeMinor: z.number().nonnegative(),
+});
+export type DecisionExpectedLoss = z.infer<typeof DecisionExpectedLossSchema>;
 
 export const DecisionSchema = z.object({
   decisionId: id,
@@ -117,6 +135,8 @@ export const DecisionSchema = z.object({
   tx: TransactionSchema,
   analyst: z.string().optional(),
   note: z.string().max(2000).optional(),
+  /** Set by detect and escalate when a model version is served (issue 13); absent in rules-only mode and older decisions. */
+  expectedLoss: DecisionExpectedLossSchema.optional(),
 });
 export type Decision = z.infer<typeof DecisionSchema>;
 
@@ -152,6 +172,8 @@ export const CaseSchema = z.object({
    * in minor units (router/pure/money.ts expectedLoss). Cases opened before issue 13 lack it and order by risk.
    */
   expectedLoss: z.number().nonnegative().optional(),
+  /** The whole expected loss behind that number: p(fraud), its source and both losses (absent in older cases). */
+  loss: DecisionExpectedLossSchema.optional(),
   status: CaseStatusSchema,
   createdAt: epochMs,
   closedAt: epochMs.optional(),

@@ -50,8 +50,8 @@ export interface ModelCard {
   thresholdMarks?: Record<string, ThresholdMark[]>;
   /**
    * The XGBoost score as p(fraud): an isotonic calibrator fitted on the validation slice and its reliability on the
-   * test slice, raw and calibrated. Absent in older cards and when a slice had no fraud. Not served yet: the
-   * policy preview still takes the raw score as p.
+   * test slice, raw and calibrated. Absent in older cards and when a slice had no fraud. Served as the version's
+   * p(fraud) (detectors/calibrated.ts); without it the raw XGBoost score stands in.
    */
   calibration?: {
     model: 'xgboost';

@@ -15,7 +15,8 @@ import path from 'node:path';
 import type { FeatureContribution } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { exists } from '../core/files.ts';
-import type { FeatureVector, ModelBundle, ModelThresholds, ScoredRow } from './types.ts';
+import type { FeatureVector, FraudProbability, ModelBundle, ModelThresholds, ScoredRow } from './types.ts';
+import { fraudProbabilityOf, RAW_XGBOOST_P } from './calibrated.ts';
 import { FlatForest, type FlatForestJson } from './pure/isolation-forest.ts';
 import { XgbModel, type XgbFile } from './xgboost.ts';
 import { occlusionExplain } from './pure/explain.ts';
@@ -103,6 +104,8 @@ export class LoadedModel implements ModelBundle {
   driftReference?: DriftReference;
   /** Why the version's drift-reference.json could not be used, when it exists but is broken. */
   driftReferenceError?: string;
+  /** Set from the card at load (detectors/calibrated.ts). */
+  probability: FraudProbability = RAW_XGBOOST_P;
 
   constructor(
     readonly version: string,
@@ -203,6 +206,7 @@ export async function loadModelVersion(dir: string, opts: { heavyLoader?: HeavyL
     }
   } else heavyMissing = card.models?.heavy && 'skipped' in card.models.heavy ? String(card.models.heavy.skipped) : 'this version was trained without one';
   const model = new LoadedModel(path.basename(dir), dir, Object.freeze([...names]), thresholds, card, forest, xgboost, Float64Array.from(explain.baseline), heavy, heavyMissing);
+  model.probability = fraudProbabilityOf(card, model.version);
   // Drift monitoring is auxiliary: an unreadable reference must not stop a version from serving.
   try {
     model.driftReference = await loadDriftReference(dir);

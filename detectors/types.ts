@@ -35,6 +35,16 @@ export interface ModelThresholds {
   escalate: Record<ThresholdKey<'escalate'>, number>;
 }
 
+/** p(fraud) for policy in money (detectors/calibrated.ts). */
+export interface FraudProbability {
+  /** True when an isotonic calibrator fitted on the validation slice maps the score; false = the raw score. */
+  readonly calibrated: boolean;
+  /** Where p comes from, in words, for pages and commands. */
+  readonly source: string;
+  /** p(fraud) from the XGBoost score. */
+  fromXgboost(score: number): number;
+}
+
 /** A loaded model version (a folder under MODEL_DIR). */
 export interface ModelBundle {
   version: string;
@@ -48,4 +58,6 @@ export interface ModelBundle {
   readonly hasHeavy: boolean;
   /** Heavy model: the card's recent sequence plus the current vector -> fraud probability. Batched. */
   scoreHeavy(items: Array<{ history: FeatureVector[]; current: FeatureVector }>): Promise<number[]>;
+  /** p(fraud): the calibrated XGBoost score, or the raw one for a version without a calibrator. */
+  readonly probability: FraudProbability;
 }

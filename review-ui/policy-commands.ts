@@ -14,7 +14,7 @@ import { createRedis } from '../core/redis.ts';
 import type { MoneyFigures } from '../router/pure/money.ts';
 import { initialPolicy, RedisPolicyStore } from '../state/policy.ts';
 import { RedisSampleStore, SAMPLES_CAPACITY } from '../state/samples.ts';
-import { moneyPreview, type MoneyPreview } from './server/preview.ts';
+import { moneyPreview, servedProbability, type MoneyPreview, type ServedProbability } from './server/preview.ts';
 import { PolicyEditSchema } from './server/routes/policy.ts';
 
 /**
@@ -93,7 +93,7 @@ function fileSourceFlags(v: { data?: string; labels?: string; model?: string; un
  * Scores the file with the version the current policy serves (or --model), following each side's escalations to
  * the heavy model. Progress goes to stderr: a large file takes a while.
  */
-async function fileSamples(config: Config, f: FileSource, current: Policy, proposed: Policy): Promise<ScoredSample[]> {
+async function fileSamples(config: Config, f: FileSource, current: Policy, proposed: Policy): Promise<{ samples: ScoredSample[]; served: ServedProbability | undefined }> {
   const choice = f.model === 'policy' ? (current.modelVersion ?? 'latest') : f.model;
   const served = choice === 'latest' || choice === 'none' ? await loadServingModels(config, choice) : { models: await loadNamedVersion(config, choice) };
   const progress = stderrProgress();
@@ -106,7 +106,8 @@ async function fileSamples(config: Config, f: FileSource, current: Policy, propo
   console.log(
     `${f.data}: ${result.samples.length} transactions scored by ${served.models?.version ?? 'no model (rules only)'}; ${result.labelled} labelled, the rest counted as ${f.unlabelled === 'legit' ? 'legitimate' : 'unknown (expected loss)'}; heavy model on ${result.heavyScored}`,
   );
-  return result.samples;
+  // p(fraud) for unlabelled rows: the scoring version's own calibrator.
+  return { samples: result.samples, served: served.models ? { version: served.models.version, probability: served.models.probability } : undefined };
 }
 
 export const commands: Command[] = [
@@ -133,8 +134,10 @@ export const commands: Command[] = [
         const prefix = config.redis.keyPrefix;
         const current = await new RedisPolicyStore(redis, prefix, () => initialPolicy()).current();
         const proposed = await readPolicyFile(values.file, current);
-        const samples = file ? await fileSamples(config, file, current, proposed) : await new RedisSampleStore(redis, prefix).recent(n);
-        const result = moneyPreview(current, proposed, samples);
+        const { samples, served } = file
+          ? await fileSamples(config, file, current, proposed)
+          : { samples: await new RedisSampleStore(redis, prefix).recent(n), served: await servedProbability(config.modelDir, current) };
+        const result = moneyPreview(current, proposed, samples, served);
         console.log(`policy v${current.version} (current) vs ${values.file} (proposed)${file ? `, on ${file.data}` : ''}`);
         console.log(moneyPreviewTable(result));
         if (values.json) {

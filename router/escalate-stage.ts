@@ -3,12 +3,14 @@
  * Settled cases become a Decision; what is still unclear becomes a REVIEW decision and a Case
  * (review queue in Redis + the cases topic) for an analyst.
  */
+import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { EscalationSchema, type Case, type Escalation } from '../core/contracts.ts';
+import { EscalationSchema, type Case, type DecisionExpectedLoss, type Escalation } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { decideEscalation } from './pure/policy.ts';
-import { expectedLoss } from './pure/money.ts';
+import { decisionLoss, expectedLoss, StakeWindow, type Costs, type CutoffStatus } from './pure/money.ts';
+import { writeReviewCutoff, type ReviewCutoff } from '../state/review-cutoff.ts';
 import { buildDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
@@ -36,10 +38,36 @@ function fallbackScore(e: Escalation): number {
   return e.scores.xgboost ?? 0.5;
 }
 
+/**
+ * The case's expected loss: p(fraud) is the served version's calibrated XGBoost score (the calibrator the trainer
+ * fits; the heavy score is not calibrated), the raw heavy score when only that exists, none in rules-only mode.
+ */
+function caseLoss(models: ModelBundle | undefined, e: Escalation, heavy: number | undefined, costs: Costs): DecisionExpectedLoss | undefined {
+  const xgb = e.scores.xgboost;
+  if (models && xgb !== undefined) return decisionLoss(models.probability.fromXgboost(xgb), models.probability.calibrated, e.tx.amountMinor, costs);
+  return heavy === undefined ? undefined : decisionLoss(heavy, false, e.tx.amountMinor, costs);
+}
+
+const cutoffRecord = (c: CutoffStatus & { at: number }): ReviewCutoff => ({
+  cutoffMinor: Number.isFinite(c.cutoff) ? Math.round(c.cutoff) : null,
+  ambiguous: c.ambiguous,
+  spanHours: c.spanHours,
+  ambiguousPerHour: c.ambiguousPerHour,
+  reviewsPerHour: c.reviewsPerHour,
+  capacityPerHour: c.capacityPerHour,
+  at: c.at,
+});
+
 export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
   const { config, policy, queue, features } = deps;
   const k = deps.historyLength ?? 16;
   // Partitions are decided concurrently: their heavy-model rows of one event-loop turn go into one TF.js call.
+  // The stakes of this process's recent ambiguous cases: the review cutoff follows from them and the staffing.
+  const stakes = new StakeWindow();
+  // What the Live page shows: the cutoff as of this process's last ambiguous case, written after commit when it changed.
+  let latestCutoff: (CutoffStatus & { at: number }) | undefined;
+  let writtenAt = 0;
+  const member = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const scoreHeavy = coalesce((m: ModelBundle, rows: Parameters<ModelBundle['scoreHeavy']>[0]) => m.scoreHeavy(rows));
   return {
     name: 'escalate',
@@ -73,7 +101,10 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       for (const [i, e] of items.entries()) {
         const h = heavy[i];
         const score = h ?? fallbackScore(e);
-        const routed = decideEscalation(p, score, open);
+        const loss = caseLoss(models, e, h, p.money);
+        const money = loss ? { stake: loss.stakeMinor, cheaper: loss.ifAllowedMinor < loss.ifBlockedMinor ? ('ALLOW' as const) : ('BLOCK' as const), stakes, now: Date.now(), id: e.txId } : undefined;
+        const routed = decideEscalation(p, score, open, money);
+        if (routed.cutoff && money) latestCutoff = { ...routed.cutoff, at: money.now };
         const scores = h === undefined ? e.scores : { ...e.scores, heavy: h };
         const rulesFired = [...e.rulesFired, ...routed.rulesFired];
         if (h === undefined) rulesFired.push(NO_HEAVY);
@@ -81,7 +112,7 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
         const timings = { ...e.timings, escalate: perTxMs };
         const decision = buildDecision(
           { ...e, scores, versions },
-          { stage: 'escalate', action: routed.action, reason: routed.reason, rulesFired, timings, decidedAt: Date.now() },
+          { stage: 'escalate', action: routed.action, reason: routed.reason, rulesFired, timings, decidedAt: Date.now(), ...(loss ? { expectedLoss: loss } : {}) },
         );
         const msgs: OutMessage[] = [{ topic: config.topics.decisions, key: e.cardId, value: JSON.stringify(decision), action: decision.action }];
         if (routed.action === 'REVIEW') {
@@ -96,8 +127,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
             topFeatures: e.topFeatures,
             versions,
             risk: Math.min(1, Math.max(0, score)),
-            // p(fraud) = the heavy score until a calibrator is served (issue 13).
-            expectedLoss: expectedLoss(score, e.tx.amountMinor, p.money).stake,
+            expectedLoss: loss ? loss.stakeMinor : expectedLoss(score, e.tx.amountMinor, p.money).stake,
+            ...(loss ? { loss } : {}),
             status: 'open',
             createdAt: Date.now(),
           };
@@ -112,7 +143,11 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       return out;
     },
     async afterCommit(outputs) {
-      await tallyOutputs(deps.redis, config.redis.keyPrefix, 'escalate', outputs);
+      const cut = latestCutoff && latestCutoff.at !== writtenAt ? latestCutoff : undefined;
+      await Promise.all([
+        tallyOutputs(deps.redis, config.redis.keyPrefix, 'escalate', outputs),
+        cut ? writeReviewCutoff(deps.redis, config.redis.keyPrefix, member, cutoffRecord(cut)).then(() => (writtenAt = cut.at)) : undefined,
+      ]);
     },
   };
 }

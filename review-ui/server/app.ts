@@ -31,7 +31,8 @@ import { deadLettersRouter } from './routes/dead-letters.ts';
 import { evidenceRouter } from './routes/evidence.ts';
 import { healthRouter } from './routes/health.ts';
 import { liveRouter } from './routes/live.ts';
-import { slaStatus } from '../../router/pure/money.ts';
+import { casesPerHour, slaStatus } from '../../router/pure/money.ts';
+import { readReviewCutoff } from '../../state/review-cutoff.ts';
 import { SERVED_WINDOW, modelsRouter } from './routes/models.ts';
 import { NOT_BUILT, pagesRouter } from './routes/pages.ts';
 import { policyRouter } from './routes/policy.ts';
@@ -126,7 +127,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
   const sla = async () => slaStatus(await queue.oldestOpenAt(), Date.now(), (await policies.current()).review);
-  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), sla: await sla(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)), guard: guard.status() }));
+  const reviewCutoffView = async () => ({ capacityPerHour: casesPerHour((await policies.current()).review), latest: (await readReviewCutoff(redis, prefix)) ?? null });
+  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), sla: await sla(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)), guard: guard.status(), reviewCutoff: await reviewCutoffView() }));
   feed.onDecision((d) => {
     evidence.onDecision(d);
     guard.onDecision(d);
@@ -166,7 +168,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(queueRouter({ queue, feed, audit, verdicts }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
-  api.use(policyRouter({ policies, samples, audit, feed }));
+  api.use(policyRouter({ policies, samples, audit, feed, modelDir: config.modelDir }));
   api.use(modelsRouter({ modelDir: config.modelDir, redis, prefix, policies, audit, feed }));
   api.use(replayRouter({ replay, audit }));
   api.use(auditRouter({ audit }));

@@ -2,6 +2,10 @@ import type { Policy } from '../../core/contracts.ts';
 import { decideEscalation, decideFirstLine, type FirstLineInput } from '../../router/pure/policy.ts';
 import { moneyDelta, moneyFigures, type MoneyFigures, type MoneyRow } from '../../router/pure/money.ts';
 import type { ScoredSample } from '../../router/types.ts';
+import type { FraudProbability } from '../../detectors/types.ts';
+import type { ModelCard } from '../../detectors/model-card.ts';
+import { fraudProbabilityOf } from '../../detectors/calibrated.ts';
+import { findModel, listModels } from './models.ts';
 
 export type PreviewAction = 'ALLOW' | 'BLOCK' | 'ESCALATE' | 'REVIEW';
 type Counts = Record<PreviewAction, number>;
@@ -33,8 +37,8 @@ export function outcome(policy: Policy, s: ScoredSample): { action: PreviewActio
   return decideEscalation(policy, s.scores.heavy, 0);
 }
 
-export function previewPolicy(current: Policy, proposed: Policy, samples: readonly ScoredSample[]): PreviewResult {
-  const r: PreviewResult = { samples: samples.length, recorded: zero(), current: zero(), proposed: zero(), delta: zero(), changed: 0, examples: [], money: moneyPreview(current, proposed, samples) };
+export function previewPolicy(current: Policy, proposed: Policy, samples: readonly ScoredSample[], served?: ServedProbability): PreviewResult {
+  const r: PreviewResult = { samples: samples.length, recorded: zero(), current: zero(), proposed: zero(), delta: zero(), changed: 0, examples: [], money: moneyPreview(current, proposed, samples, served) };
   for (const s of samples) {
     r.recorded[s.action] += 1;
     const a = outcome(current, s);
@@ -51,10 +55,26 @@ export function previewPolicy(current: Policy, proposed: Policy, samples: readon
 }
 
 /**
- * Where each sample's p(fraud) comes from. No calibrator is served yet, so the xgboost score stands in for a
+ * Where each sample's p(fraud) comes from when no model version can be found: the xgboost score stands in for a
  * probability; the page and the CLI say so, since a raw score over- or under-states the money.
  */
-export const P_FRAUD_SOURCE = 'xgboost score, uncalibrated (no calibrator is served yet)';
+export const P_FRAUD_SOURCE = 'xgboost score, uncalibrated (no model version found to calibrate it)';
+
+/** The served version's p(fraud) (detectors/calibrated.ts) and its name. */
+export interface ServedProbability {
+  version: string;
+  probability: FraudProbability;
+}
+
+/**
+ * The p(fraud) the stages serve: the current policy's model version, else the newest under MODEL_DIR (what the
+ * stages load by default). Read from its model card only, so the console loads no model. Undefined: none found.
+ */
+export async function servedProbability(modelDir: string, policy: Policy): Promise<ServedProbability | undefined> {
+  const m = policy.modelVersion ? await findModel(modelDir, policy.modelVersion).catch(() => undefined) : (await listModels(modelDir)).find((v) => v.card !== null);
+  if (!m?.card) return undefined;
+  return { version: m.version, probability: fraudProbabilityOf(m.card as Pick<ModelCard, 'calibration'>, m.version, { warn: false }) };
+}
 
 /** Block thresholds the curve is drawn at: 0.05, 0.10, ... 1.00. */
 export const CURVE_POINTS = 20;
@@ -64,6 +84,8 @@ export interface MoneyPreview {
   /** Hours between the oldest and newest sample's transaction time; 0 when fewer than two carry a time. */
   spanHours: number;
   pFraudSource: string;
+  /** True when p(fraud) is the served version's calibrated score. */
+  pFraudCalibrated: boolean;
   current: MoneyFigures;
   proposed: MoneyFigures;
   /** proposed minus current, figure by figure. */
@@ -72,7 +94,7 @@ export interface MoneyPreview {
   curve: Array<{ blockAbove: number; figures: MoneyFigures }>;
 }
 
-const pFraud = (s: ScoredSample): number => s.scores.xgboost ?? 0;
+const rawP = (score: number): number => Math.min(1, Math.max(0, score));
 
 function spanHoursOf(samples: readonly ScoredSample[]): number {
   let lo = Infinity;
@@ -86,8 +108,9 @@ function spanHoursOf(samples: readonly ScoredSample[]): number {
 }
 
 /** The money a policy catches and costs on the samples: fraud caught, legitimate money blocked, reviews per hour. */
-export function moneyPreview(current: Policy, proposed: Policy, samples: readonly ScoredSample[]): MoneyPreview {
-  const rows: MoneyRow[] = samples.map((s) => ({ amountMinor: s.amountMinor, pFraud: pFraud(s), ...(s.isFraud === undefined ? {} : { isFraud: s.isFraud }) }));
+export function moneyPreview(current: Policy, proposed: Policy, samples: readonly ScoredSample[], served?: ServedProbability): MoneyPreview {
+  const toP = served ? (x: number) => served.probability.fromXgboost(x) : rawP;
+  const rows: MoneyRow[] = samples.map((s) => ({ amountMinor: s.amountMinor, pFraud: s.scores.xgboost === undefined ? 0 : toP(s.scores.xgboost), ...(s.isFraud === undefined ? {} : { isFraud: s.isFraud }) }));
   const spanHours = spanHoursOf(samples);
   const figures = (p: Policy) => moneyFigures(rows, samples.map((s) => outcome(p, s).action), spanHours);
   const cur = figures(current);
@@ -98,5 +121,6 @@ export function moneyPreview(current: Policy, proposed: Policy, samples: readonl
     const moved: Policy = { ...proposed, thresholds: { ...proposed.thresholds, detect: { ...d, blockAbove, allowBelow: Math.min(d.allowBelow, blockAbove) } } };
     return { blockAbove, figures: figures(moved) };
   });
-  return { samples: samples.length, spanHours, pFraudSource: P_FRAUD_SOURCE, current: cur, proposed: prop, delta: moneyDelta(cur, prop), curve };
+  const pFraudSource = served ? `${served.probability.source}, from ${served.version}` : P_FRAUD_SOURCE;
+  return { samples: samples.length, spanHours, pFraudSource, pFraudCalibrated: served?.probability.calibrated ?? false, current: cur, proposed: prop, delta: moneyDelta(cur, prop), curve };
 }

@@ -2,7 +2,7 @@
  * The one way a Decision is made, by detect, escalate and an analyst alike, so every decision carries the same
  * why (scores, rules, top features, versions, timings) and the same id scheme (`<txId>:<stage>`).
  */
-import type { Action, Decision, Escalation, RuleHit, Stage } from '../../core/contracts.ts';
+import type { Action, Decision, DecisionExpectedLoss, Escalation, RuleHit, Stage } from '../../core/contracts.ts';
 
 /** What is known about the transaction when it is decided: an escalation or a case carries all of it. */
 export type DecidedTransaction = Pick<Escalation, 'txId' | 'cardId' | 'tx' | 'scores' | 'topFeatures' | 'versions'>;
@@ -17,6 +17,8 @@ export interface DecisionInput {
   decidedAt: number;
   analyst?: string;
   note?: string;
+  /** What allowing or blocking stands to lose (router/pure/money.ts decisionLoss); absent without a model version. */
+  expectedLoss?: DecisionExpectedLoss;
 }
 
 /** REVIEW is provisional (final=false) until an analyst closes the case; every other action is final. */
@@ -38,5 +40,6 @@ export function buildDecision(t: DecidedTransaction, d: DecisionInput): Decision
     tx: t.tx,
     ...(d.analyst === undefined ? {} : { analyst: d.analyst }),
     ...(d.note ? { note: d.note } : {}),
+    ...(d.expectedLoss ? { expectedLoss: d.expectedLoss } : {}),
   };
 }

@@ -3,6 +3,7 @@
  * functions turn calibrated scores into expected loss, a review cutoff into analyst hours, and a policy into
  * money caught and money wrongly blocked. Amounts are minor units of one currency.
  */
+import type { DecisionExpectedLoss } from '../../core/contracts.ts';
 
 export interface Costs {
   /** Added to the amount when fraud goes through: the scheme's chargeback fee and handling. */
@@ -28,6 +29,13 @@ export function expectedLoss(pFraud: number, amountMinor: number, costs: Costs):
   return { ifAllowed, ifBlocked, cheaper: ifAllowed > ifBlocked ? 'BLOCK' : 'ALLOW', stake: Math.min(ifAllowed, ifBlocked) };
 }
 
+/** A decision's expected loss as it travels on the decisions topic: rounded to whole minor units. */
+export function decisionLoss(pFraud: number, calibrated: boolean, amountMinor: number, costs: Costs): DecisionExpectedLoss {
+  const p = Math.min(1, Math.max(0, pFraud));
+  const e = expectedLoss(p, amountMinor, costs);
+  return { pFraud: p, calibrated, ifAllowedMinor: Math.round(e.ifAllowed), ifBlockedMinor: Math.round(e.ifBlocked), stakeMinor: Math.round(e.stake) };
+}
+
 export interface ReviewCapacity {
   analysts: number;
   casesPerAnalystHour: number;
@@ -51,6 +59,110 @@ export function reviewCutoff(stakes: readonly number[], spanHours: number, capac
   if (fits === 0) return Number.POSITIVE_INFINITY;
   const sorted = [...stakes].sort((a, b) => b - a);
   return sorted[fits - 1]!;
+}
+
+/** How long escalate remembers the stakes of ambiguous cases, and at most how many it keeps. */
+export const STAKE_WINDOW_MS = 3_600_000;
+export const STAKE_WINDOW_MAX = 5_000;
+
+export interface CutoffStatus {
+  /** Stakes below this are decided by their cheaper action instead of queued; 0 = all fit, Infinity = no capacity. */
+  cutoff: number;
+  /** Ambiguous cases in the window, and the hours it spans. */
+  ambiguous: number;
+  spanHours: number;
+  ambiguousPerHour: number;
+  /** Cases per hour at or above the cutoff (what reaches analysts), against what they can take. */
+  reviewsPerHour: number;
+  capacityPerHour: number;
+}
+
+/**
+ * The stakes of the ambiguous cases of the last hour (bounded), from which the review cutoff follows. The window
+ * is taken as a full hour even just after a start (the hour before counts as empty), so a fresh stage queues
+ * generously rather than starving analysts; once the bound drops cases younger than an hour, the span is what it
+ * still holds. In memory per escalate process: each process cuts its own share of the traffic.
+ */
+export class StakeWindow {
+  // Arrival order (a queue with a moving head) for expiry, and the same stakes sorted ascending for the cutoff:
+  // each case costs a binary search and one native splice, never a sort of the window.
+  private at: number[] = [];
+  private stakes: number[] = [];
+  private ids: Array<string | undefined> = [];
+  /** Ids in the window: a case handled again (a retried or replayed batch) is not counted twice. */
+  private readonly seen = new Set<string>();
+  private head = 0;
+  private readonly sorted: number[] = [];
+  private capped = false;
+
+  constructor(
+    readonly windowMs = STAKE_WINDOW_MS,
+    readonly maxSize = STAKE_WINDOW_MAX,
+  ) {}
+
+  add(at: number, stake: number, id?: string): void {
+    if (id !== undefined) {
+      if (this.seen.has(id)) return this.prune(at);
+      this.seen.add(id);
+    }
+    this.at.push(at);
+    this.stakes.push(stake);
+    this.ids.push(id);
+    this.sorted.splice(lowerBound(this.sorted, stake), 0, stake);
+    this.prune(at);
+  }
+
+  get size(): number {
+    return this.sorted.length;
+  }
+
+  private dropOldest(): void {
+    const stake = this.stakes[this.head]!;
+    this.sorted.splice(lowerBound(this.sorted, stake), 1);
+    const id = this.ids[this.head];
+    if (id !== undefined) this.seen.delete(id);
+    this.head += 1;
+  }
+
+  private prune(now: number): void {
+    while (this.head < this.at.length && this.at[this.head]! < now - this.windowMs) this.dropOldest();
+    while (this.at.length - this.head > this.maxSize) {
+      this.dropOldest();
+      this.capped = true;
+    }
+    if (this.head > 1_024 && this.head * 2 > this.at.length) {
+      this.at = this.at.slice(this.head);
+      this.stakes = this.stakes.slice(this.head);
+      this.ids = this.ids.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  status(now: number, capacity: ReviewCapacity): CutoffStatus {
+    this.prune(now);
+    const oldest = this.at[this.head];
+    const spanMs = this.capped && oldest !== undefined ? Math.min(this.windowMs, Math.max(60_000, now - oldest)) : this.windowMs;
+    const spanHours = spanMs / 3_600_000;
+    const n = this.sorted.length;
+    const perHour = casesPerHour(capacity);
+    const fits = Math.floor(perHour * spanHours);
+    // The same cut as reviewCutoff (the fits-th largest stake), read off the sorted window.
+    const cutoff = perHour <= 0 || (fits === 0 && n > 0) ? Number.POSITIVE_INFINITY : n <= fits ? 0 : this.sorted[n - fits]!;
+    const above = n - lowerBound(this.sorted, cutoff);
+    return { cutoff, ambiguous: n, spanHours, ambiguousPerHour: n / spanHours, reviewsPerHour: above / spanHours, capacityPerHour: perHour };
+  }
+}
+
+/** The first index whose value is >= x in an ascending array. */
+function lowerBound(a: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export interface SlaStatus {

@@ -4,6 +4,7 @@
  */
 import type { Policy, RuleHit, Scores } from '../../core/contracts.ts';
 import { FirstLineBand, firstLineBand, SecondLineBand, secondLineBand } from '../../detectors/pure/routing.ts';
+import type { CutoffStatus, StakeWindow } from './money.ts';
 
 export type FirstLineAction = 'ALLOW' | 'BLOCK' | 'ESCALATE';
 
@@ -97,12 +98,26 @@ export function decideFirstLine(policy: Policy, s: FirstLineInput): RoutedOutcom
 
 export type EscalationAction = 'ALLOW' | 'BLOCK' | 'REVIEW';
 
+/** What the review cutoff needs about an ambiguous case: its stake and its cheaper action (router/pure/money.ts). */
+export interface CaseMoney {
+  stake: number;
+  cheaper: 'ALLOW' | 'BLOCK';
+  /** Where the stakes of recent ambiguous cases are kept; this case is added to it. */
+  stakes: StakeWindow;
+  now: number;
+  /** The case's id, so a case decided again (a replayed batch) is counted once in the window. */
+  id?: string;
+}
+
+const minor = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : 'none (no review capacity)');
+
 /**
- * Second line (escalate stage): the heavy model settles what it can; the rest goes to a human while the
- * queue has room. A full queue falls back to the heavy score at the midpoint of the ambiguous band, so the
- * system keeps deciding when analysts are overwhelmed.
+ * Second line (escalate stage): the heavy model settles what it can. What stays ambiguous goes to a human when
+ * its stake is at or above the review cutoff the staffing allows (given `money`); below it the cheaper action
+ * decides. A full queue falls back to the heavy score at the midpoint of the ambiguous band, so the system keeps
+ * deciding when analysts are overwhelmed.
  */
-export function decideEscalation(policy: Policy, heavy: number, openCases: number): RoutedOutcome<EscalationAction> {
+export function decideEscalation(policy: Policy, heavy: number, openCases: number, money?: CaseMoney): RoutedOutcome<EscalationAction> & { cutoff?: CutoffStatus } {
   const t = policy.thresholds.escalate;
   const band = secondLineBand(t, heavy);
   if (band === SecondLineBand.BLOCK) {
@@ -111,12 +126,27 @@ export function decideEscalation(policy: Policy, heavy: number, openCases: numbe
   if (band === SecondLineBand.ALLOW) {
     return { action: 'ALLOW', rulesFired: [], reason: `heavy ${fmt(heavy)} < ${fmt(t.allowBelow)}` };
   }
+  const ambiguous: RuleHit = { id: 'model.heavy_ambiguous', description: 'heavy model still unsure', effect: 'review', value: heavy, threshold: t.allowBelow };
+  let cutoffHits: RuleHit[] = [];
+  let cutoff: CutoffStatus | undefined;
+  if (money) {
+    money.stakes.add(money.now, money.stake, money.id);
+    cutoff = money.stakes.status(money.now, policy.review);
+    const threshold = Number.isFinite(cutoff.cutoff) ? Math.round(cutoff.cutoff) : 'no capacity';
+    if (money.stake < cutoff.cutoff) {
+      const description = `review capacity: stake ${minor(money.stake)} below cutoff ${minor(cutoff.cutoff)}`;
+      const hit: RuleHit = { id: 'review.capacity_cutoff', description, effect: 'info', value: Math.round(money.stake), threshold };
+      return { action: money.cheaper, rulesFired: [{ ...ambiguous, effect: 'info' }, hit], reason: `${description} (minor units); ${money.cheaper} costs less`, cutoff };
+    }
+    cutoffHits = [{ id: 'review.capacity_fits', description: `review capacity: stake ${minor(money.stake)} at or above cutoff ${minor(cutoff.cutoff)}`, effect: 'info', value: Math.round(money.stake), threshold }];
+  }
   if (openCases < policy.review.capacity) {
-    return { action: 'REVIEW', rulesFired: [{ id: 'model.heavy_ambiguous', description: 'heavy model still unsure', effect: 'review', value: heavy, threshold: t.allowBelow }], reason: `heavy ${fmt(heavy)} in [${fmt(t.allowBelow)}, ${fmt(t.blockAbove)}): human review` };
+    return { action: 'REVIEW', rulesFired: [ambiguous, ...cutoffHits], reason: `heavy ${fmt(heavy)} in [${fmt(t.allowBelow)}, ${fmt(t.blockAbove)}): human review`, ...(cutoff ? { cutoff } : {}) };
   }
   const mid = (t.allowBelow + t.blockAbove) / 2;
   const hit: RuleHit = { id: 'review.capacity_full', description: 'review queue full; decided on the heavy score', effect: 'info', value: openCases, threshold: policy.review.capacity };
+  const extra = cutoff ? { cutoff } : {};
   return heavy >= mid
-    ? { action: 'BLOCK', rulesFired: [hit], reason: `review queue full (${openCases}); heavy ${fmt(heavy)} >= ${fmt(mid)}` }
-    : { action: 'ALLOW', rulesFired: [hit], reason: `review queue full (${openCases}); heavy ${fmt(heavy)} < ${fmt(mid)}` };
+    ? { action: 'BLOCK', rulesFired: [...cutoffHits, hit], reason: `review queue full (${openCases}); heavy ${fmt(heavy)} >= ${fmt(mid)}`, ...extra }
+    : { action: 'ALLOW', rulesFired: [...cutoffHits, hit], reason: `review queue full (${openCases}); heavy ${fmt(heavy)} < ${fmt(mid)}`, ...extra };
 }

@@ -7,7 +7,7 @@ import type { AuditLog } from '../audit.ts';
 import type { LiveFeed } from '../live.ts';
 import { parseBody, who } from '../middleware.ts';
 import { VERSION_RE } from '../../../detectors/version-names.ts';
-import { previewPolicy } from '../preview.ts';
+import { previewPolicy, servedProbability } from '../preview.ts';
 import { SERVED_WINDOW } from './models.ts';
 
 export interface PolicyDeps {
@@ -15,6 +15,8 @@ export interface PolicyDeps {
   samples: RedisSampleStore;
   audit: AuditLog;
   feed: LiveFeed;
+  /** Where the served version's card (its calibrator) is read for the preview's p(fraud). */
+  modelDir?: string;
 }
 
 /**
@@ -35,7 +37,7 @@ export const PolicyEditSchema = PolicyInputSchema.superRefine((p, ctx) => {
   }
 });
 
-export function policyRouter({ policies, samples, audit, feed }: PolicyDeps): Router {
+export function policyRouter({ policies, samples, audit, feed, modelDir }: PolicyDeps): Router {
   const r = Router();
   r.get('/policy', async (_req, res) => {
     const [current, history, sampleCount] = await Promise.all([policies.current(), policies.history(50), samples.count()]);
@@ -54,7 +56,8 @@ export function policyRouter({ policies, samples, audit, feed }: PolicyDeps): Ro
     const body = parseBody(PolicyPreviewBodySchema, req.body);
     const current = await policies.current();
     const proposed = PolicySchema.parse({ ...body.policy, version: current.version + 1, updatedAt: Date.now(), updatedBy: who(res) });
-    res.json(previewPolicy(current, proposed, await samples.recent(body.samples)));
+    const [recent, served] = await Promise.all([samples.recent(body.samples), modelDir ? servedProbability(modelDir, current) : undefined]);
+    res.json(previewPolicy(current, proposed, recent, served));
   });
 
   r.post('/policy/rollback', async (req, res) => {

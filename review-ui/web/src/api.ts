@@ -9,6 +9,7 @@ import type { LabelSnapshot } from '../../server/metrics.ts';
 import type { ModelVersion } from '../../server/models.ts';
 import type { PreviewResult } from '../../server/preview.ts';
 import type { SlaStatus } from '../../../router/pure/money.ts';
+import type { ReviewCutoff } from '../../../state/review-cutoff.ts';
 import type { ServedSummary } from '../../server/serving.ts';
 
 // Type-only imports: erased by the bundler, so no server code reaches the browser.
@@ -71,6 +72,8 @@ export interface Stats {
   served?: ServedSummary;
   /** The guard rail's watch and its rollbacks (absent from an older server). */
   guard?: GuardStatus;
+  /** The review cutoff escalate applies (state/review-cutoff.ts) and the staffing's capacity (absent from an older server). */
+  reviewCutoff?: { capacityPerHour: number; latest: ReviewCutoff | null };
 }
 
 export interface ModelsResponse {

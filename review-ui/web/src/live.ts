@@ -3,6 +3,8 @@ import { on, scenarios } from './bus.ts';
 import { liveCharts } from './charts.ts';
 import { guardPanel } from './guard.ts';
 import { badge, bar, h, kv, money, num, section, table, time } from './dom.ts';
+import { cutoffText, lossText } from './expected-loss.ts';
+import { amountText } from './format.ts';
 
 const MAX_ROWS = 300;
 type ActionKey = 'ALLOW' | 'BLOCK' | 'REVIEW';
@@ -39,6 +41,7 @@ function why(d: LiveDecision): HTMLElement {
         ['card', d.cardId],
         ['merchant', `${d.tx.merchantName} (${d.tx.merchantId}, MCC ${d.tx.mcc})`],
         ['amount', money(d.tx.amountMinor, d.tx.currency)],
+        ['expected loss', h('span', { class: 'expected-loss' }, d.expectedLoss ? lossText(d.expectedLoss, d.tx.currency) : 'not computed (no model version served)')],
         ['where', `${d.tx.country} · ${d.tx.channel}`],
         ['versions', `model ${d.versions.model} · policy v${d.versions.policy}`],
         ['timings', Object.entries(d.timings).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(' · ') || '—'],
@@ -57,7 +60,9 @@ export function liveView(root: HTMLElement): () => void {
     rate: h('strong', {}, '0'),
     open: h('strong', {}, '0'),
     sla: h('strong', { id: 'sla-age' }, '—'),
+    cutoff: h('strong', { id: 'review-cutoff-text' }, '—'),
   };
+  let lastCurrency: string | null = null;
   const mixBar = h('div', { class: 'mix' });
   const guard = guardPanel();
   const filters = {
@@ -81,6 +86,7 @@ export function liveView(root: HTMLElement): () => void {
       h('div', { class: 'counter' }, 'per second', counters.rate),
       h('div', { class: 'counter' }, 'open cases', counters.open),
       h('div', { class: 'counter', id: 'sla' }, 'oldest case vs SLA', counters.sla),
+      h('div', { class: 'counter', id: 'review-cutoff', title: 'ambiguous cases below the cutoff are decided by their cheaper action, not queued' }, 'review cutoff (capacity)', counters.cutoff),
     ),
     guard.el,
     section('Decision mix', mixBar),
@@ -88,7 +94,7 @@ export function liveView(root: HTMLElement): () => void {
     section(
       'Decision stream',
       h('div', { class: 'filters' }, filters.action, filters.stage, filters.scenario, h('label', {}, filters.pause, ' pause')),
-      h('table', { class: 'stream' }, h('thead', {}, h('tr', {}, ...['time', 'action', 'stage', 'card', 'merchant', 'amount', 'country', 'xgb', 'anomaly', 'heavy', 'label', 'reason'].map((x) => h('th', {}, x)))), tbody),
+      h('table', { class: 'stream' }, h('thead', {}, h('tr', {}, ...['time', 'action', 'stage', 'card', 'merchant', 'amount', 'at stake', 'country', 'xgb', 'anomaly', 'heavy', 'label', 'reason'].map((x) => h('th', {}, x)))), tbody),
     ),
   );
   const charts = liveCharts(throughputEl, latencyEl);
@@ -104,6 +110,7 @@ export function liveView(root: HTMLElement): () => void {
 
   const rowsById = new Map<string, { tr: HTMLTableRowElement; d: LiveDecision; labelCell: HTMLElement }>();
   const addRow = (d: LiveDecision, prepend: boolean) => {
+    lastCurrency = d.tx.currency;
     if (d.scenario !== undefined && !scenarios.has(d.txId)) scenarios.set(d.txId, d.scenario ?? 'legitimate');
     const labelCell = h('td', { class: 'label-cell' }, scenarios.get(d.txId) ?? '');
     const tr = h(
@@ -115,6 +122,7 @@ export function liveView(root: HTMLElement): () => void {
       h('td', { class: 'mono' }, d.cardId),
       h('td', { class: 'merchant' }, d.tx.merchantName),
       h('td', { class: 'num' }, money(d.tx.amountMinor, d.tx.currency)),
+      h('td', { class: 'num stake', title: d.expectedLoss ? lossText(d.expectedLoss, d.tx.currency) : 'no expected loss on this decision' }, d.expectedLoss ? amountText(d.expectedLoss.stakeMinor, d.tx.currency) : '—'),
       h('td', {}, d.tx.country),
       h('td', { class: 'num' }, num(d.scores.xgboost, 2)),
       h('td', { class: 'num' }, num(d.scores.isolationForest, 2)),
@@ -126,7 +134,7 @@ export function liveView(root: HTMLElement): () => void {
     const toggle = () => {
       const next = tr.nextElementSibling;
       if (next?.classList.contains('why-row')) next.remove();
-      else tr.after(h('tr', { class: 'why-row' }, h('td', { colspan: 12 }, why(d))));
+      else tr.after(h('tr', { class: 'why-row' }, h('td', { colspan: 13 }, why(d))));
     };
     tr.addEventListener('click', toggle);
     tr.addEventListener('keydown', (e) => {
@@ -173,6 +181,7 @@ export function liveView(root: HTMLElement): () => void {
       counters.sla.className = s.sla.breached ? 'hot-text' : '';
       counters.sla.title = s.sla.breached ? 'the oldest open case is past the review SLA' : 'within the review SLA';
     }
+    if (s.reviewCutoff) counters.cutoff.textContent = cutoffText(s.reviewCutoff.latest, s.reviewCutoff.capacityPerHour, lastCurrency);
     mixBar.replaceChildren(
       ...(['ALLOW', 'REVIEW', 'BLOCK'] as ActionKey[]).map((a) => {
         const seg = h('span', { class: `seg ${a.toLowerCase()}`, title: a }, total ? `${a} ${((100 * s.counts[a]) / total).toFixed(1)}%` : '');

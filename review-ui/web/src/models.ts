@@ -2,6 +2,18 @@ import { api, ApiError, type LabelSnapshot, type ModelVersion, type ModelsRespon
 import { on } from './bus.ts';
 import { dateTime, h, kv, num, pre, section, table, time, type Child } from './dom.ts';
 import { driftPanel } from './drift.ts';
+import { calibrationOf, reliabilityChart, type CalibrationCard } from './expected-loss.ts';
+
+/** The card's calibration: the served p(fraud) and how well it matches observed fraud on the test slice. */
+function calibrationPanel(c: CalibrationCard): HTMLElement {
+  return h(
+    'div',
+    { class: 'calibration' },
+    h('h3', {}, 'Calibration: p(fraud) the stages serve'),
+    h('p', { class: 'muted' }, `Isotonic calibration of the ${c.model ?? 'XGBoost'} score, fitted on the ${c.fittedOn ?? 'validation slice'}; reliability on the ${c.reliability.on ?? 'test slice'}. On the diagonal, predicted p equals the observed fraud rate.`),
+    reliabilityChart(c),
+  );
+}
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -107,6 +119,7 @@ function versionPanel(m: ModelVersion, active: boolean, promote: (version: strin
     ),
     h('h3', {}, 'Metrics'),
     isRecord(test) ? testMetrics(test) : metrics !== undefined ? kv(flatten(metrics)) : h('p', { class: 'muted' }, 'none recorded'),
+    ((c) => (c ? calibrationPanel(c) : h('p', { class: 'muted no-calibration' }, 'No calibration in this card: the stages serve the raw XGBoost score as p(fraud).')))(calibrationOf(card)),
     h('details', {}, h('summary', {}, 'Full model card'), pre(card)),
   );
 }

@@ -1,6 +1,8 @@
 import { api, ApiError, type Case, type CaseDetail } from './api.ts';
 import { on } from './bus.ts';
 import { ago, badge, bar, dateTime, h, kv, money, num, pre, section, table, time } from './dom.ts';
+import { lossText } from './expected-loss.ts';
+import { amountText } from './format.ts';
 
 let lastQueue: string[] = [];
 
@@ -16,8 +18,8 @@ export function queueView(root: HTMLElement): () => void {
     section(
       'Open cases',
       summary,
-      h('p', { class: 'muted' }, 'Ordered by risk, then by how long the case has waited. Enter or click opens a case; j / k move.'),
-      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'waiting', 'card', 'merchant', 'amount', 'country', 'xgb', 'anomaly', 'heavy', 'rules'].map((x) => h('th', {}, x)))), tbody),
+      h('p', { class: 'muted' }, 'Ordered by the stake (the expected loss a review can save), then by how long the case has waited. Enter or click opens a case; j / k move.'),
+      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'at stake', 'waiting', 'card', 'merchant', 'amount', 'country', 'xgb', 'anomaly', 'heavy', 'rules'].map((x) => h('th', {}, x)))), tbody),
     ),
     section('Recently closed', h('table', {}, h('thead', {}, h('tr', {}, ...['closed', 'verdict', 'by', 'card', 'merchant', 'amount', 'note'].map((x) => h('th', {}, x)))), closedBody)),
   );
@@ -47,6 +49,7 @@ export function queueView(root: HTMLElement): () => void {
           'tr',
           { class: 'case-row', 'data-case': c.caseId, tabindex: 0 },
           h('td', {}, h('span', { class: 'risk' }, bar(c.risk, c.risk >= 0.7 ? 'hot' : ''), ` ${num(c.risk, 2)}`)),
+          h('td', { class: 'num stake', title: c.loss ? lossText(c.loss, c.tx.currency) : '' }, c.expectedLoss === undefined ? '—' : amountText(c.expectedLoss, c.tx.currency)),
           wait,
           h('td', { class: 'mono' }, c.cardId),
           h('td', { class: 'merchant' }, c.tx.merchantName),
@@ -59,7 +62,7 @@ export function queueView(root: HTMLElement): () => void {
         return tr;
       }),
     );
-    if (cases.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 10, class: 'muted' }, 'The queue is empty.')));
+    if (cases.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 11, class: 'muted' }, 'The queue is empty.')));
     select(selected);
     closedBody.replaceChildren(
       ...r.closed.map((c) =>
@@ -214,6 +217,10 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
             ['merchant', h('span', { id: 'merchant-name', class: 'merchant' }, t.merchantName)],
             ['merchant id · MCC', `${t.merchantId} · ${t.mcc}`],
             ['amount', h('strong', {}, money(t.amountMinor, t.currency))],
+            [
+              'expected loss',
+              h('span', { id: 'case-expected-loss' }, c.loss ? lossText(c.loss, t.currency) : c.expectedLoss !== undefined ? `at stake ${amountText(c.expectedLoss, t.currency)}` : 'not recorded (case opened before issue 13)'),
+            ],
             ['when', dateTime(t.ts)],
             ['channel', t.channel],
             ['where', `${t.country} (${t.lat.toFixed(3)}, ${t.lon.toFixed(3)})`],
