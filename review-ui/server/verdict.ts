@@ -36,6 +36,8 @@ export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: s
     decidedAt: at,
     analyst: who,
     note,
+    // The loss the case was queued for (older cases lack it): what the analyst's verdict was weighed against.
+    ...(c.loss ? { expectedLoss: c.loss } : {}),
   });
   return { label, decision };
 }

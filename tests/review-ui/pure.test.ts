@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Case, Decision, Label, Policy } from '../../core/contracts.ts';
+import { DecisionSchema, type Case, type Decision, type Label, type Policy } from '../../core/contracts.ts';
 import { haversineKm } from '../../detectors/pure/geo.ts';
 import { cardNorm, travelFromPrevious } from '../../review-ui/server/card.ts';
 import type { CardTx } from '../../review-ui/server/live.ts';
@@ -103,6 +103,15 @@ describe('verdictMessages', () => {
     expect(d).toMatchObject({ decisionId: `${c.txId}:review`, action: 'BLOCK', stage: 'review', final: true, timings: { review: 60_000 } });
     expect(d.rulesFired.at(-1)?.id).toBe('analyst.verdict');
     expect(verdictMessages({ ...c, status: 'approved' }, 'approve', 'bob').decision.action).toBe('ALLOW');
+    expect(d.expectedLoss).toBeUndefined();
+  });
+
+  it("carries the expected loss the case was queued for into the analyst's final decision", () => {
+    const loss = { pFraud: 0.4, calibrated: true, ifAllowedMinor: 4_100, ifBlockedMinor: 600, stakeMinor: 600 };
+    const c: Case = { ...openCase('m', 0.6, 1_000), status: 'approved', closedAt: 2_000, closedBy: 'bob', loss };
+    const d = verdictMessages(c, 'approve', 'bob').decision;
+    expect(d.expectedLoss).toEqual(loss);
+    expect(DecisionSchema.parse(d).expectedLoss).toEqual(loss);
   });
 });
 
