@@ -45,6 +45,8 @@ export const EnvSchema = z.object({
   STAGE_STALL_SECONDS: positiveInt.max(3600).default(20),
   MODEL_DIR: z.string().default('models'),
   DATA_DIR: z.string().default(join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fraudstream')),
+  PREVIEW_FILES_DIR: z.string().optional(),
+  PREVIEW_FILE_MAX_ROWS: positiveInt.max(10_000_000).default(200_000),
   SESSION_SECRET: z.string().min(16, 'at least 16 characters').optional(),
   UI_DEMO_MODE: z.enum(['0', '1'], { message: '0 or 1' }).default('0'),
   UI_SESSION_MAX_HOURS: z.coerce.number().positive().max(24 * 90).default(12),
@@ -101,6 +103,11 @@ export interface Config {
   stallSeconds: number;
   modelDir: string;
   dataDir: string;
+  /**
+   * Labelled replay files the Policy page may preview on: the operator puts them in `dir` (never a path typed in
+   * the browser); a file of more than `maxRows` transactions is refused, since scoring holds it in memory.
+   */
+  previewFiles: { dir: string; maxRows: number };
 }
 
 /** Variables whose whole value is a secret: never printed, only their length. */
@@ -172,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stallSeconds: e.STAGE_STALL_SECONDS,
     modelDir: e.MODEL_DIR,
     dataDir: e.DATA_DIR,
+    previewFiles: { dir: e.PREVIEW_FILES_DIR ?? join(e.DATA_DIR, 'preview-files'), maxRows: e.PREVIEW_FILE_MAX_ROWS },
   };
 }
 

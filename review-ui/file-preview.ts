@@ -5,6 +5,7 @@
  * heavy model scores the rows the current or the proposed policy would escalate, with the card history it would
  * see then. No Kafka or Redis is touched: a policy can be judged on last month's labelled traffic.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Policy } from '../core/contracts.ts';
 import { MemoryFeatureStore } from '../detectors/feature-store/memory.ts';
 import { readHistoryFile } from '../detectors/history-file.ts';
@@ -92,6 +93,8 @@ export async function samplesFromLabelledFile(
     }
     samples.push(...chunkSamples);
     opts.onProgress?.(Math.min(rows.length, from + step), rows.length);
+    // A chunk at a time, so a server scoring a file (the Policy page) keeps answering other requests meanwhile.
+    await nextTurn();
   }
   return { samples, labelled, heavyScored };
 }

@@ -36,6 +36,7 @@ import { readReviewCutoff } from '../../state/review-cutoff.ts';
 import { SERVED_WINDOW, modelsRouter } from './routes/models.ts';
 import { NOT_BUILT, pagesRouter } from './routes/pages.ts';
 import { policyRouter } from './routes/policy.ts';
+import { filePreviewSource } from './file-preview-source.ts';
 import { queueRouter } from './routes/queue.ts';
 import { replayRouter } from './routes/replay.ts';
 import { loginRouter, sessionRouter } from './routes/session.ts';
@@ -168,7 +169,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(queueRouter({ queue, feed, audit, verdicts }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
-  api.use(policyRouter({ policies, samples, audit, feed, modelDir: config.modelDir }));
+  api.use(policyRouter({ policies, samples, audit, feed, modelDir: config.modelDir, files: filePreviewSource({ config }) }));
   api.use(modelsRouter({ modelDir: config.modelDir, redis, prefix, policies, audit, feed }));
   api.use(replayRouter({ replay, audit }));
   api.use(auditRouter({ audit }));

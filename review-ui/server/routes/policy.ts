@@ -1,6 +1,6 @@
 /** The Policy page: the current policy and its history, edits, a preview on recent samples, rollback. */
 import { Router } from 'express';
-import { PolicyInputSchema, PolicyPreviewBodySchema, PolicyRollbackBodySchema, PolicySchema, type Decision } from '../../../core/contracts.ts';
+import { PolicyInputSchema, PolicyRollbackBodySchema, PolicySchema, type Decision } from '../../../core/contracts.ts';
 import type { RedisPolicyStore } from '../../../state/policy.ts';
 import type { RedisSampleStore } from '../../../state/samples.ts';
 import type { AuditLog } from '../audit.ts';
@@ -9,6 +9,8 @@ import { parseBody, who } from '../middleware.ts';
 import { VERSION_RE } from '../../../detectors/version-names.ts';
 import { previewPolicy, servedProbability } from '../preview.ts';
 import { SERVED_WINDOW } from './models.ts';
+import { PolicyPreviewRequestSchema, type FilePreviewSource } from '../file-preview-source.ts';
+import { UserInputError } from '../../../core/errors.ts';
 
 export interface PolicyDeps {
   policies: RedisPolicyStore;
@@ -17,6 +19,8 @@ export interface PolicyDeps {
   feed: LiveFeed;
   /** Where the served version's card (its calibrator) is read for the preview's p(fraud). */
   modelDir?: string;
+  /** Labelled replay files to preview on (PREVIEW_FILES_DIR); without it a preview is on live samples only. */
+  files?: FilePreviewSource;
 }
 
 /**
@@ -37,7 +41,7 @@ export const PolicyEditSchema = PolicyInputSchema.superRefine((p, ctx) => {
   }
 });
 
-export function policyRouter({ policies, samples, audit, feed, modelDir }: PolicyDeps): Router {
+export function policyRouter({ policies, samples, audit, feed, modelDir, files }: PolicyDeps): Router {
   const r = Router();
   r.get('/policy', async (_req, res) => {
     const [current, history, sampleCount] = await Promise.all([policies.current(), policies.history(50), samples.count()]);
@@ -52,10 +56,19 @@ export function policyRouter({ policies, samples, audit, feed, modelDir }: Polic
     res.json({ current: after });
   });
 
+  r.get('/policy/preview-files', async (_req, res) => {
+    res.json(files ? await files.list() : { dir: null, maxRows: 0, files: [] });
+  });
+
   r.post('/policy/preview', async (req, res) => {
-    const body = parseBody(PolicyPreviewBodySchema, req.body);
+    const body = parseBody(PolicyPreviewRequestSchema, req.body);
     const current = await policies.current();
     const proposed = PolicySchema.parse({ ...body.policy, version: current.version + 1, updatedAt: Date.now(), updatedBy: who(res) });
+    if (body.source) {
+      if (!files) throw new UserInputError('source: this console previews on live samples only (no preview files folder)');
+      res.json(await files.preview(current, proposed, body.source));
+      return;
+    }
     const [recent, served] = await Promise.all([samples.recent(body.samples), modelDir ? servedProbability(modelDir, current) : undefined]);
     res.json(previewPolicy(current, proposed, recent, served));
   });
