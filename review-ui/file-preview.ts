@@ -33,6 +33,8 @@ export interface FileSamples {
   labelled: number;
   /** Rows the heavy model scored. */
   heavyScored: number;
+  /** Rows per currency (amounts are minor units of each row's own currency). */
+  currencies: Record<string, number>;
 }
 
 /**
@@ -53,6 +55,7 @@ export async function samplesFromLabelledFile(
   const samples: ScoredSample[] = [];
   let labelled = 0;
   let heavyScored = 0;
+  const currencies: Record<string, number> = {};
   for (let from = 0; from < rows.length; from += step) {
     const part = rows.slice(from, from + step);
     const txs = part.map((r) => r.tx);
@@ -64,6 +67,7 @@ export async function samplesFromLabelledFile(
       const input = { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId };
       const routed = decideFirstLine(policies[0]!, input);
       if (label) labelled += 1;
+      currencies[tx.currency] = (currencies[tx.currency] ?? 0) + 1;
       const isFraud = label ? label.isFraud : opts.unlabelled === 'legit' ? false : undefined;
       return {
         txId: tx.txId,
@@ -96,5 +100,5 @@ export async function samplesFromLabelledFile(
     // A chunk at a time, so a server scoring a file (the Policy page) keeps answering other requests meanwhile.
     await nextTurn();
   }
-  return { samples, labelled, heavyScored };
+  return { samples, labelled, heavyScored, currencies };
 }

@@ -53,6 +53,9 @@ export interface FileSourceInfo {
   /** The version that scored the rows; null: rules only (no version found). */
   modelVersion: string | null;
   unlabelled: UnlabelledAs;
+  /** The file's most common currency (amounts are shown in it) and every currency it holds, most common first. */
+  currency: string | null;
+  currencies: string[];
   /** The scores came from the cache (the same file, version and policy scored a moment ago). */
   cached: boolean;
   scoreMs: number;
@@ -68,7 +71,7 @@ export function checkPreviewFileName(name: string): string {
   if (/[/\\]/.test(name) || name === '..') throw new UserInputError(`${at}: give a file name from the list (GET /api/policy/preview-files), without a folder`);
   if (name.startsWith('.')) throw new UserInputError(`${at}: hidden files (a leading dot) are not previewed; give a name from the list`);
   if (!name.endsWith('.jsonl') || name.endsWith(LABELS_SUFFIX)) throw new UserInputError(`${at}: give a transactions file (*.jsonl, not *${LABELS_SUFFIX}) from the list`);
-  if (/[\0-\x1f]/.test(name)) throw new UserInputError(`${at}: control characters in a file name`);
+  if ([...name].some((c) => c.charCodeAt(0) < 32)) throw new UserInputError(`${at}: control characters in a file name`);
   return name;
 }
 
@@ -129,6 +132,7 @@ interface ScoredFile {
   samples: ScoredSample[];
   labelled: number;
   heavyScored: number;
+  currencies: Record<string, number>;
   /** The policies whose escalations were heavy-scored. */
   covered: Policy[];
 }
@@ -230,10 +234,11 @@ export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000,
       result = await entry;
     }
     const samples = source.unlabelled === 'legit' ? result.samples.map((s) => (s.isFraud === undefined ? { ...s, isFraud: false } : s)) : result.samples;
+    const currencies = Object.entries(result.currencies).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([c]) => c);
     const served = bundle ? { version: bundle.version, probability: bundle.probability } : undefined;
     return {
       ...previewPolicy(current, proposed, samples, served),
-      source: { file: name, rows: samples.length, labelled: result.labelled, heavyScored: result.heavyScored, modelVersion: version, unlabelled: source.unlabelled, cached, scoreMs: Date.now() - started },
+      source: { file: name, rows: samples.length, labelled: result.labelled, heavyScored: result.heavyScored, modelVersion: version, unlabelled: source.unlabelled, currency: currencies[0] ?? null, currencies, cached, scoreMs: Date.now() - started },
     };
   };
 

@@ -1,6 +1,7 @@
 import { api, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
 import { dateTime, h, section, table } from './dom.ts';
 import { moneyCurve, moneyTable } from './policy-money.ts';
+import { fileSourceLine, sourcePicker, type FilePreviewResult } from './policy-source.ts';
 import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from './format.ts';
 
 interface Amounts {
@@ -16,8 +17,8 @@ export function policyView(root: HTMLElement): void {
   const form = h('form', { id: 'policy-form', class: 'policy-form' });
   const previewOut = h('div', { id: 'preview' });
   const versions = h('div', {});
-  const samplesInput = h('input', { type: 'number', id: 'preview-n', min: 1, max: 5000, value: 1000 });
-  root.append(h('div', { class: 'grid' }, section('Policy', status, form), section('Preview on recent traffic', h('label', {}, 'last ', samplesInput, ' scored transactions'), previewOut)), section('Versions', versions));
+  const source = sourcePicker();
+  root.append(h('div', { class: 'grid' }, section('Policy', status, form), section('Preview', source.el, previewOut)), section('Versions', versions));
 
   const inputs = new Map<string, HTMLInputElement | HTMLTextAreaElement>();
   const exact = new Map<string, { shown: string; value: number }>();
@@ -145,28 +146,44 @@ export function policyView(root: HTMLElement): void {
     status.className = 'error';
   };
 
+  let previewing = false;
   const preview = async () => {
+    if (previewing) return;
+    previewing = true;
+    const btn = form.querySelector<HTMLButtonElement>('#preview-btn');
     try {
-      const r = await api<PreviewResult>('POST', '/api/policy/preview', { policy: read(), samples: Number(samplesInput.value) || 1000 });
+      const body = { policy: read(), ...source.request() };
+      if (btn) btn.disabled = true;
+      previewOut.setAttribute('aria-busy', 'true');
+      previewOut.replaceChildren(h('p', { class: 'muted', id: 'preview-scoring' }, `Scoring ${source.describe()}…`));
+      const r = await api<PreviewResult | FilePreviewResult>('POST', '/api/policy/preview', body);
+      const file = 'source' in r ? r.source : undefined;
+      const currency = file ? file.currency : amounts.currency;
       const rows = (['BLOCK', 'REVIEW', 'ESCALATE', 'ALLOW'] as const).map((a) => {
         const d = r.delta[a];
         return [a, String(r.recorded[a]), String(r.current[a]), String(r.proposed[a]), h('strong', { class: d > 0 ? 'hot-text' : d < 0 ? 'cool-text' : '' }, d > 0 ? `+${d}` : String(d))];
       });
       previewOut.replaceChildren(
+        file ? fileSourceLine(file) : '',
         r.samples === 0
-          ? h('p', { class: 'muted' }, 'No scored transactions recorded yet: start the detect stage or a replay.')
+          ? h('p', { class: 'muted' }, file ? 'The file holds no transactions.' : 'No scored transactions recorded yet: start the detect stage or a replay.')
           : h('p', {}, `${r.samples} transactions; ${r.changed} would be decided differently.`),
-        table(['outcome', 'when scored', 'current policy', 'proposed', 'change'], rows, 'compact preview-table'),
+        table(['outcome', file ? 'first line, current' : 'when scored', 'current policy', 'proposed', 'change'], rows, 'compact preview-table'),
         h('p', { class: 'muted' }, 'ESCALATE = sent to the heavy model (no heavy score recorded); REVIEW = would reach a human.'),
-        moneyTable(r.money, amounts.currency),
-        moneyCurve(r.money, amounts.currency),
+        moneyTable(r.money, currency),
+        moneyCurve(r.money, currency),
         r.examples.length
           ? table(['tx', 'card', 'amount', 'from', 'to', 'why'], r.examples.map((e) => [e.txId, e.cardId, amountText(e.amountMinor, null), e.from, e.to, e.reason]), 'compact')
           : '',
       );
       status.textContent = '';
     } catch (err) {
+      previewOut.replaceChildren();
       showError(err);
+    } finally {
+      previewing = false;
+      if (btn) btn.disabled = false;
+      previewOut.removeAttribute('aria-busy');
     }
   };
 
@@ -225,4 +242,5 @@ export function policyView(root: HTMLElement): void {
       .catch(showError);
   });
   load().catch(showError);
+  source.refresh().catch(showError);
 }
