@@ -36,16 +36,18 @@ export function sourcePicker(): SourcePicker {
   const samplesInput = h('input', { type: 'number', id: 'preview-n', min: 1, max: 5000, value: 1000 });
   const unlabelled = h('select', { id: 'preview-unlabelled' }, h('option', { value: 'legit' }, 'as legitimate (their chargeback window has passed)'), h('option', { value: 'unknown' }, 'as unknown (expected loss from p(fraud))'));
   const liveRow = h('label', { class: 'field' }, h('span', {}, 'last'), samplesInput, h('small', { class: 'muted' }, 'scored transactions'));
-  const fileRow = h('label', { class: 'field', hidden: true }, h('span', {}, 'unlabelled rows count'), unlabelled);
+  const fileRow = h('label', { class: 'field' }, h('span', {}, 'unlabelled rows count'), unlabelled);
   const hint = h('small', { class: 'muted', id: 'preview-files-hint' });
   let files: PreviewFileInfo[] = [];
 
   const sync = () => {
     const live = select.value === LIVE;
-    liveRow.hidden = !live;
-    fileRow.hidden = live;
+    // .field sets display, which the hidden attribute does not win against.
+    liveRow.style.display = live ? '' : 'none';
+    fileRow.style.display = live ? 'none' : '';
   };
   select.addEventListener('change', sync);
+  sync();
 
   const refresh = async () => {
     const listing = await api<Listing>('GET', '/api/policy/preview-files');
