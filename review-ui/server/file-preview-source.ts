@@ -144,6 +144,8 @@ export interface FilePreviewSourceOptions {
   keepMs?: number;
   /** Model versions kept loaded. */
   keepModels?: number;
+  /** How a version is loaded (default: from MODEL_DIR, as the stages load it). */
+  loadModel?: (name: string) => Promise<ModelBundle>;
 }
 
 export interface FilePreviewSource {
@@ -158,7 +160,7 @@ function missingHeavy(samples: readonly ScoredSample[], policies: readonly Polic
   return samples.some((s) => s.scores.heavy === undefined && policies.some((p) => decideFirstLine(p, asInput(s)).action === 'ESCALATE'));
 }
 
-export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000, keepModels = 2 }: FilePreviewSourceOptions): FilePreviewSource {
+export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000, keepModels = 2, loadModel = (name) => loadNamedVersion(config, name) }: FilePreviewSourceOptions): FilePreviewSource {
   const dir = path.resolve(config.previewFiles.dir);
   const maxRows = config.previewFiles.maxRows;
   const lineCounts = new Recent<Promise<number>>(256, 24 * 3_600_000);
@@ -201,7 +203,7 @@ export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000,
     if (name === undefined) return undefined;
     let p = models.get(name);
     if (!p) {
-      p = loadNamedVersion(config, name);
+      p = loadModel(name);
       models.set(name, p);
       p.catch(() => models.delete(name));
     }
