@@ -8,6 +8,7 @@
  * re-score. A proposal that escalates rows the heavy model has not scored yet is re-scored once for them.
  */
 import { createReadStream } from 'node:fs';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -21,7 +22,8 @@ import { decideFirstLine } from '../../router/pure/policy.ts';
 import { loadNamedVersion } from '../../router/serving-models.ts';
 import type { ScoredSample } from '../../router/types.ts';
 import { samplesFromLabelledFile, type UnlabelledAs } from '../file-preview.ts';
-import { previewPolicy, type PreviewResult } from './preview.ts';
+import { moneyDelta, type MoneyFigures } from '../../router/pure/money.ts';
+import { previewPolicy, type PreviewAction, type PreviewResult, type ServedProbability } from './preview.ts';
 
 export const PreviewSourceSchema = z
   .object({
@@ -160,6 +162,68 @@ function missingHeavy(samples: readonly ScoredSample[], policies: readonly Polic
   return samples.some((s) => s.scores.heavy === undefined && policies.some((p) => decideFirstLine(p, asInput(s)).action === 'ESCALATE'));
 }
 
+/** Rows decided per turn of the event loop: a few tens of milliseconds each. */
+export const DECIDE_CHUNK = 5_000;
+
+function addFigures(a: MoneyFigures, b: MoneyFigures): MoneyFigures {
+  const sum = { ...a };
+  for (const k of Object.keys(sum) as Array<keyof MoneyFigures>) sum[k] = a[k] + b[k];
+  return sum;
+}
+
+function addCounts(a: Record<PreviewAction, number>, b: Record<PreviewAction, number>): Record<PreviewAction, number> {
+  return { ALLOW: a.ALLOW + b.ALLOW, BLOCK: a.BLOCK + b.BLOCK, ESCALATE: a.ESCALATE + b.ESCALATE, REVIEW: a.REVIEW + b.REVIEW };
+}
+
+/**
+ * previewPolicy over many samples without holding the event loop: every figure of a preview is a sum over samples
+ * except the rate (reviews per hour over the whole span) and the first examples, so chunk previews add up. Equal to
+ * previewPolicy on all samples (tests/review-ui/file-preview-source.test.ts holds it to that).
+ */
+export async function previewInChunks(current: Policy, proposed: Policy, samples: readonly ScoredSample[], served?: ServedProbability, chunk = DECIDE_CHUNK): Promise<PreviewResult> {
+  if (samples.length <= chunk) return previewPolicy(current, proposed, samples, served);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const s of samples) {
+    if (s.ts === undefined) continue;
+    lo = Math.min(lo, s.ts);
+    hi = Math.max(hi, s.ts);
+  }
+  const spanHours = hi > lo ? (hi - lo) / 3_600_000 : 0;
+  let total: PreviewResult | undefined;
+  for (let from = 0; from < samples.length; from += chunk) {
+    const part = previewPolicy(current, proposed, samples.slice(from, from + chunk), served);
+    if (!total) total = part;
+    else {
+      const t: PreviewResult = total;
+      total = {
+        ...t,
+        samples: t.samples + part.samples,
+        recorded: addCounts(t.recorded, part.recorded),
+        current: addCounts(t.current, part.current),
+        proposed: addCounts(t.proposed, part.proposed),
+        changed: t.changed + part.changed,
+        examples: [...t.examples, ...part.examples].slice(0, 25),
+        money: {
+          ...t.money,
+          samples: t.money.samples + part.money.samples,
+          current: addFigures(t.money.current, part.money.current),
+          proposed: addFigures(t.money.proposed, part.money.proposed),
+          curve: t.money.curve.map((c, i) => ({ blockAbove: c.blockAbove, figures: addFigures(c.figures, part.money.curve[i]!.figures) })),
+        },
+      };
+    }
+    await nextTurn();
+  }
+  const r = total!;
+  const rate = (f: MoneyFigures): MoneyFigures => ({ ...f, reviewsPerHour: spanHours > 0 ? f.reviewed / spanHours : 0 });
+  const delta = { ALLOW: 0, BLOCK: 0, ESCALATE: 0, REVIEW: 0 };
+  for (const k of Object.keys(delta) as PreviewAction[]) delta[k] = r.proposed[k] - r.current[k];
+  const cur = rate(r.money.current);
+  const prop = rate(r.money.proposed);
+  return { ...r, delta, money: { ...r.money, spanHours, current: cur, proposed: prop, delta: moneyDelta(cur, prop), curve: r.money.curve.map((c) => ({ ...c, figures: rate(c.figures) })) } };
+}
+
 export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000, keepModels = 2, loadModel = (name) => loadNamedVersion(config, name) }: FilePreviewSourceOptions): FilePreviewSource {
   const dir = path.resolve(config.previewFiles.dir);
   const maxRows = config.previewFiles.maxRows;
@@ -239,7 +303,7 @@ export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000,
     const currencies = Object.entries(result.currencies).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([c]) => c);
     const served = bundle ? { version: bundle.version, probability: bundle.probability } : undefined;
     return {
-      ...previewPolicy(current, proposed, samples, served),
+      ...(await previewInChunks(current, proposed, samples, served)),
       source: { file: name, rows: samples.length, labelled: result.labelled, heavyScored: result.heavyScored, modelVersion: version, unlabelled: source.unlabelled, currency: currencies[0] ?? null, currencies, cached, scoreMs: Date.now() - started },
     };
   };

@@ -16,7 +16,7 @@ import { FEATURE_NAMES } from '../../detectors/features.ts';
 import type { FeatureVector, ModelBundle } from '../../detectors/types.ts';
 import { generateToFile } from '../../producers/generate.ts';
 import { samplesFromLabelledFile } from '../../review-ui/file-preview.ts';
-import { checkPreviewFileName, filePreviewSource } from '../../review-ui/server/file-preview-source.ts';
+import { checkPreviewFileName, filePreviewSource, previewInChunks } from '../../review-ui/server/file-preview-source.ts';
 import { previewPolicy } from '../../review-ui/server/preview.ts';
 import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
 
@@ -37,7 +37,7 @@ function amountModel() {
     probability: RAW_XGBOOST_P,
     scoreHeavy: async (items) => {
       heavyRows += items.length;
-      return items.map((it) => (it.history.length >= 2 ? 0.95 : 0.05));
+      return items.map((it) => 0.05 + (0.9 * (it.history.length % 5)) / 4);
     },
   };
   return { bundle, heavyRows: () => heavyRows };
@@ -64,6 +64,32 @@ describe('checkPreviewFileName', () => {
     for (const bad of ['../x.jsonl', 'a/b.jsonl', 'a\\b.jsonl', '.hidden.jsonl', '..', 'x.labels.jsonl', 'x.csv', 'x\n.jsonl', '/etc/passwd']) {
       expect(() => checkPreviewFileName(bad), bad).toThrow(UserInputError);
     }
+  });
+});
+
+describe('previewInChunks', () => {
+  it('adds up to previewPolicy on all samples: counts, examples, money, rate and curve', async () => {
+    const { bundle } = amountModel();
+    const current = { ...defaultPolicy(COLD_START_THRESHOLDS, VERSION), version: 2 };
+    const proposed = withDetect(current, 0.2, 0.6);
+    const { samples } = await samplesFromLabelledFile(path.join(dir, 'week.jsonl'), bundle, [current, proposed], { unlabelled: 'unknown' });
+    const served = { version: VERSION, probability: bundle.probability };
+    const whole = previewPolicy(current, proposed, samples, served);
+    const chunked = await previewInChunks(current, proposed, samples, served, 700);
+    expect(whole.changed).toBeGreaterThan(25);
+    expect(whole.money.current.reviewed + whole.money.proposed.reviewed).toBeGreaterThan(0);
+    const { money: wm, ...wrest } = whole;
+    const { money: cm, ...crest } = chunked;
+    expect(crest).toEqual(wrest);
+    expect(cm.spanHours).toBe(wm.spanHours);
+    expect(cm.pFraudSource).toBe(wm.pFraudSource);
+    const close = (a: Record<string, number>, b: Record<string, number>) => {
+      expect(Object.keys(a).sort()).toEqual(Object.keys(b).sort());
+      for (const k of Object.keys(b)) expect(a[k], k).toBeCloseTo(b[k]!, 6);
+    };
+    for (const k of ['current', 'proposed', 'delta'] as const) close({ ...cm[k] }, { ...wm[k] });
+    expect(cm.curve.map((c) => c.blockAbove)).toEqual(wm.curve.map((c) => c.blockAbove));
+    cm.curve.forEach((c, i) => close({ ...c.figures }, { ...wm.curve[i]!.figures }));
   });
 });
 
