@@ -158,8 +158,13 @@ export interface FilePreviewSource {
 const asInput = (s: ScoredSample) => ({ scores: s.scores, amountMinor: s.amountMinor, country: s.country, mcc: s.mcc, cardId: s.cardId, merchantId: s.merchantId });
 
 /** Rows some policy would escalate that carry no heavy score: what a version with a heavy model still has to score. */
-function missingHeavy(samples: readonly ScoredSample[], policies: readonly Policy[]): boolean {
-  return samples.some((s) => s.scores.heavy === undefined && policies.some((p) => decideFirstLine(p, asInput(s)).action === 'ESCALATE'));
+async function missingHeavy(samples: readonly ScoredSample[], policies: readonly Policy[]): Promise<boolean> {
+  for (let from = 0; from < samples.length; from += DECIDE_CHUNK) {
+    const part = samples.slice(from, from + DECIDE_CHUNK);
+    if (part.some((s) => s.scores.heavy === undefined && policies.some((p) => decideFirstLine(p, asInput(s)).action === 'ESCALATE'))) return true;
+    await nextTurn();
+  }
+  return false;
 }
 
 /** Rows decided per turn of the event loop: a few tens of milliseconds each. */
@@ -294,7 +299,7 @@ export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000,
       return p;
     };
     let result = await (entry ?? score([current, proposed]));
-    if (bundle?.hasHeavy && missingHeavy(result.samples, [current, proposed])) {
+    if (bundle?.hasHeavy && (await missingHeavy(result.samples, [current, proposed]))) {
       // policies[0] is what the samples record as decided: the current policy stays first.
       entry = score([current, ...result.covered.slice(1).slice(-3), proposed]);
       result = await entry;
