@@ -162,6 +162,9 @@ describe('preview files over HTTP', () => {
     expect(((await big.json()) as { error: string }).error).toContain('PREVIEW_FILE_MAX_ROWS');
     const bad = await apiCall(ui.url, admin, 'POST', '/api/policy/preview', { policy, source: { file: 'month.jsonl', unlabelled: 'maybe' } });
     expect(bad.status).toBe(400);
+    const both = await apiCall(ui.url, admin, 'POST', '/api/policy/preview', { policy, samples: 10, source: { file: 'month.jsonl' } });
+    expect(both.status).toBe(400);
+    expect(((await both.json()) as { error: string }).error).toContain('not both');
   });
 
   it('needs the CSRF token on the POST and the admin role on both endpoints', async () => {
@@ -204,5 +207,6 @@ describe('preview files on the Policy page (browser)', () => {
     expect(await page.locator('svg.money-curve polyline').count()).toBe(3);
     expect(await page.locator('#preview img, .preview-source img').count()).toBe(0);
     expect(browser.dialogs).toEqual([]);
+    expect(browser.cspViolations).toEqual([]);
   }, 90_000);
 });

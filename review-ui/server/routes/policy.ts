@@ -66,6 +66,7 @@ export function policyRouter({ policies, samples, audit, feed, modelDir, files }
     const proposed = PolicySchema.parse({ ...body.policy, version: current.version + 1, updatedAt: Date.now(), updatedBy: who(res) });
     if (body.source) {
       if (!files) throw new UserInputError('source: this console previews on live samples only (no preview files folder)');
+      if ((req.body as { samples?: unknown }).samples !== undefined) throw new UserInputError('give either samples (the last N live samples) or source (a labelled file), not both');
       res.json(await files.preview(current, proposed, body.source));
       return;
     }
