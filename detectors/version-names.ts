@@ -2,8 +2,9 @@
  * Which folders under MODEL_DIR are model versions: one rule for every reader (the loaders, the simulator that
  * continues a version's world). File-system only, so a reader needs none of the model code to list versions.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { exists } from '../core/files.ts';
 
 /** A version's folder name: the UTC time it was written (`v20261130T160545082Z`, `-N` if two share a millisecond). */
@@ -26,4 +27,23 @@ export async function listModelVersions(modelDir: string): Promise<string[]> {
     if (await exists(path.join(modelDir, e, MODEL_CARD_JSON))) complete.push(e);
   }
   return complete;
+}
+
+/** One JSON file of version folder `dir`: MODEL_NOT_FOUND when missing, BAD_INPUT when not JSON. */
+export async function readVersionJson<T>(dir: string, file: string): Promise<T> {
+  const p = path.join(dir, file);
+  let text: string;
+  try {
+    text = await readFile(p, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new FraudstreamError(code === 'ENOENT' ? ErrorCodes.MODEL_NOT_FOUND : ErrorCodes.INTERNAL, `model version ${dir}: cannot read ${file} (${code ?? String(err)})`, {
+      cause: err,
+    });
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version ${dir}: ${file} is not valid JSON`, { cause: err });
+  }
 }
