@@ -166,7 +166,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(queueRouter({ queue, feed, audit, verdicts }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
-  api.use(policyRouter({ policies, samples, audit, feed }));
+  api.use(policyRouter({ policies, samples, audit, feed, modelDir: config.modelDir }));
   api.use(modelsRouter({ modelDir: config.modelDir, redis, prefix, policies, audit, feed }));
   api.use(replayRouter({ replay, audit }));
   api.use(auditRouter({ audit }));
