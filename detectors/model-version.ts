@@ -1,5 +1,6 @@
 /**
- * A model version is a folder under MODEL_DIR named v<UTC timestamp>:
+ * A model version is a folder under MODEL_DIR, named v<UTC timestamp> by the trainer (which folders are versions:
+ * detectors/version-names.ts):
  *   features.json            feature names (the vector order) and how the vectors were made
  *   thresholds.json          ModelThresholds chosen on the validation slice
  *   <each detector's files>  isolation-forest.json (flat forest, typed arrays in base64), xgboost.json + .bin
@@ -18,8 +19,6 @@ import { exists } from '../core/files.ts';
 import type { FeatureVector, ModelBundle, ModelThresholds, ScoredRow } from './types.ts';
 import type { FirstLineDetector, FittedDetector } from './detector.ts';
 import { FIRST_LINE_DETECTORS } from './first-line.ts';
-import { FOREST_FILE } from './isolation-forest.ts';
-import { XGBOOST_FILES } from './xgboost.ts';
 import { occlusionExplain } from './pure/explain.ts';
 import type { ModelCard } from './model-card.ts';
 import { renderModelCardMarkdown } from './model-card.ts';
@@ -29,13 +28,10 @@ import { listModelVersions, MODEL_CARD_JSON, readVersionJson } from './version-n
 
 export { listModelVersions };
 
-/** The version's own files; each detector's are its `files` (the two below are kept for older callers). */
+/** The version's own files; each first-line detector writes its own (its `files`: isolation-forest.json, xgboost.json + .bin). */
 export const FILES = {
   features: 'features.json',
   thresholds: 'thresholds.json',
-  forest: FOREST_FILE,
-  xgboostMeta: XGBOOST_FILES.meta,
-  xgboostModel: XGBOOST_FILES.model,
   explain: 'explain.json',
   heavyDir: 'heavy',
   driftReference: DRIFT_REFERENCE_FILE,
