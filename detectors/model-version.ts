@@ -18,7 +18,7 @@ import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { exists } from '../core/files.ts';
 import type { FeatureVector, ModelBundle, ModelThresholds, ScoredRow } from './types.ts';
 import type { FirstLineDetector, FittedDetector } from './detector.ts';
-import { FIRST_LINE_DETECTORS } from './first-line.ts';
+import { checkDetectorList, FIRST_LINE_DETECTORS } from './first-line.ts';
 import { occlusionExplain } from './pure/explain.ts';
 import type { ModelCard } from './model-card.ts';
 import { renderModelCardMarkdown } from './model-card.ts';
@@ -188,7 +188,7 @@ async function loadDetectors(dir: string, names: readonly string[], modules: rea
 }
 
 export async function loadModelVersion(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
-  const modules = opts.detectors ?? FIRST_LINE_DETECTORS;
+  const modules = checkDetectorList(opts.detectors ?? FIRST_LINE_DETECTORS);
   const features = await readVersionJson<{ names: string[] }>(dir, FILES.features);
   const thresholds = await readVersionJson<ModelThresholds>(dir, FILES.thresholds);
   const card = await readVersionJson<ModelCard>(dir, FILES.cardJson);
@@ -198,8 +198,7 @@ export async function loadModelVersion(dir: string, opts: LoadOptions = {}): Pro
   if (explain.baseline.length !== names.length) {
     throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version ${dir}: files disagree on the number of features (${names.length} names)`);
   }
-  const explainer = modules.find((m) => m.explains) ?? modules[0];
-  if (!explainer) throw new FraudstreamError(ErrorCodes.INTERNAL, 'no first-line detector registered');
+  const explainer = modules.find((m) => m.explains)!;
   const detectors = await loadDetectors(dir, names, modules);
   let heavy: HeavyScorer | undefined;
   let heavyMissing: string | undefined;

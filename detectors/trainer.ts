@@ -9,7 +9,7 @@ import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { CARD_STATE_LIMITS } from './features.ts';
 import type { XgbParams } from './xgboost.ts';
 import type { FirstLineDetector, FittedDetector } from './detector.ts';
-import { FIRST_LINE_DETECTORS } from './first-line.ts';
+import { checkDetectorList, FIRST_LINE_DETECTORS } from './first-line.ts';
 import { columnMedians } from './pure/explain.ts';
 import { mulberry32 } from './pure/rng.ts';
 import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, Outcome, routeAll, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
@@ -233,7 +233,7 @@ function splitByTime(ds: Dataset, fractions: [number, number, number]): Split {
 async function trainDetectorsPhase(ds: Dataset, split: Split, opts: TrainOptions, seed: number, rand: () => number, progress: Progress, clock: (name: string, started: number) => void) {
   const fitted: FittedDetector[] = [];
   try {
-    for (const d of opts.detectors ?? FIRST_LINE_DETECTORS) {
+    for (const d of checkDetectorList(opts.detectors ?? FIRST_LINE_DETECTORS)) {
       const t0 = performance.now();
       fitted.push(await d.train({ ds, trainIdx: split.trainIdx, valIdx: split.valIdx, opts, seed, rand, progress }));
       clock(d.id, t0);

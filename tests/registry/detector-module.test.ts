@@ -123,6 +123,13 @@ describe('a detector is one module', () => {
     }
   });
 
+  it('refuses a detector list without a registered model, with an id twice, or with two explainers', async () => {
+    const [forest] = FIRST_LINE_DETECTORS.filter((d) => !d.explains);
+    await expect(loadModelVersion(result.dir, { detectors: [velocityRule, ...FIRST_LINE_DETECTORS.filter((d) => d !== forest)] })).rejects.toThrow(/missing registered isolationForest/);
+    await expect(trainModels(ds, { modelDir: path.join(dir, 'never'), heavy: { enabled: false }, detectors: [...withToy, velocityRule] })).rejects.toThrow(/listed twice: velocityRule/);
+    await expect(loadModelVersion(result.dir, { detectors: [...withToy.filter((d) => d.id !== 'velocityRule'), { ...velocityRule, explains: true }] })).rejects.toThrow(/2 explain/);
+  });
+
   it('a detector whose file is missing stops the load with MODEL_NOT_FOUND naming the file', async () => {
     const copy = path.join(dir, 'no-forest');
     await mkdir(copy);
