@@ -71,8 +71,11 @@ async function readCard(file: string): Promise<Record<string, unknown>> {
   return card as Record<string, unknown>;
 }
 
-/** The rule applied to one folder name under modelDir. */
-export async function checkVersion(modelDir: string, name: string): Promise<VersionCheck> {
+/**
+ * The rule applied to one folder name under modelDir. `readCards: false` skips reading a trainer-named version's card
+ * (its content does not decide membership; `card` is then null without an error), for listings that need names only.
+ */
+export async function checkVersion(modelDir: string, name: string, opts: { readCards?: boolean } = {}): Promise<VersionCheck> {
   if (!isVersionName(name)) return { notVersion: true, reason: `${JSON.stringify(name.slice(0, 80))} is not a version name (one folder name: letters, digits, . _ -; not starting with a dot)` };
   const dir = path.join(modelDir, name);
   const info = await stat(dir).catch(() => undefined);
@@ -80,6 +83,7 @@ export async function checkVersion(modelDir: string, name: string): Promise<Vers
   const cardFile = path.join(dir, MODEL_CARD_JSON);
   if (!(await stat(cardFile).then((s) => s.isFile(), () => false))) return { notVersion: true, reason: `${name} holds no ${MODEL_CARD_JSON} (incomplete, or not a model version)` };
   const trainerNamed = isTrainerName(name);
+  if (trainerNamed && opts.readCards === false) return { version: { name, dir, time: trainerTime(name), card: null, modifiedAt: info.mtimeMs } };
   let card: Record<string, unknown>;
   try {
     card = await readCard(cardFile);
@@ -97,7 +101,7 @@ export async function checkVersion(modelDir: string, name: string): Promise<Vers
 }
 
 /** Every version under modelDir with its card, oldest first. A missing modelDir has none. */
-export async function listVersionEntries(modelDir: string): Promise<VersionEntry[]> {
+export async function listVersionEntries(modelDir: string, opts: { readCards?: boolean } = {}): Promise<VersionEntry[]> {
   let names: string[];
   try {
     names = await readdir(modelDir);
@@ -107,7 +111,7 @@ export async function listVersionEntries(modelDir: string): Promise<VersionEntry
   }
   const found: VersionEntry[] = [];
   for (const name of names) {
-    const c = await checkVersion(modelDir, name);
+    const c = await checkVersion(modelDir, name, opts);
     if ('version' in c) found.push(c.version);
   }
   return found.sort((a, b) => a.time - b.time || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -115,7 +119,7 @@ export async function listVersionEntries(modelDir: string): Promise<VersionEntry
 
 /** Version folder names under modelDir, oldest first. */
 export async function listModelVersions(modelDir: string): Promise<string[]> {
-  return (await listVersionEntries(modelDir)).map((v) => v.name);
+  return (await listVersionEntries(modelDir, { readCards: false })).map((v) => v.name);
 }
 
 /**
