@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isolatedConfig, type Config } from '../core/config.ts';
-import type { Transaction } from '../core/contracts.ts';
+import { PIPELINE_STAGES, type Transaction } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
@@ -281,7 +281,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     const serving = await loadServingModels(pipelineConfig, o.model);
     const model = serving.models?.version ?? 'rules-only';
     o.log(`pipeline: detect + escalate, model ${model}, ${o.instances} member(s) each`);
-    const pipeline = await startPipeline({ config: pipelineConfig, stages: ['detect', 'escalate'], instances: o.instances, models: serving.models, featureStore: serving.featureStore });
+    const pipeline = await startPipeline({ config: pipelineConfig, stages: [...PIPELINE_STAGES], instances: o.instances, models: serving.models, featureStore: serving.featureStore });
     cleanups.push(() => pipeline.stop());
     const timings = { detect: [] as number[], escalate: [] as number[] };
     const decisions: Record<string, number> = {};
@@ -396,7 +396,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
         pacedSeconds: o.seconds,
         share: o.share,
         ceiling: pass.method,
-        pipeline: { stages: ['detect', 'escalate'], instances: o.instances, model, trainedForThisRun: trained ?? null },
+        pipeline: { stages: [...PIPELINE_STAGES], instances: o.instances, model, trainedForThisRun: trained ?? null },
       },
       ceiling,
       pipeline: { ...pipelineSide, model, burstDecisions: decisions, steps },
