@@ -10,6 +10,7 @@ import { startPipeline } from './pipeline.ts';
 import { loadNamedVersion, loadServingModels } from './serving-models.ts';
 import { stageList } from './stages.ts';
 import type { PipelineStage } from '../core/contracts.ts';
+import { commands as shadowCommands } from './shadow/commands.ts';
 
 function stageCommand(name: string, stages: PipelineStage[], summary: string): Command {
   return {
@@ -118,4 +119,5 @@ export const commands: Command[] = [
   stageCommand('stages', stageList().map((s) => s.name), `run ${stageList().map((s) => s.name).join(' and ')} in one process`),
   benchCommand('bench'),
   benchCommand('bench pipeline'),
+  ...shadowCommands,
 ];
