@@ -2,6 +2,7 @@ import { api, ApiError, type LabelSnapshot, type ModelVersion, type ModelsRespon
 import { on } from './bus.ts';
 import { dateTime, h, kv, num, pre, section, table, time, type Child } from './dom.ts';
 import { driftPanel } from './drift.ts';
+import { shadowPanel } from './shadow.ts';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -149,6 +150,8 @@ export function modelsView(root: HTMLElement): () => void {
   const historyBox = h('div', { id: 'model-history' });
   const list = h('div', { id: 'models' });
   const drift = driftPanel();
+  let versionNames: string[] = [];
+  const shadow = shadowPanel(() => versionNames);
   root.append(
     h(
       'div',
@@ -162,6 +165,7 @@ export function modelsView(root: HTMLElement): () => void {
       ),
       section('Policy versions (rollback restores the model too)', historyBox),
     ),
+    section('Shadow challenger on live traffic', shadow.el),
     section('Live precision and recall against delayed labels', liveBox),
     section('Drift: live traffic against the served version\'s training data (PSI)', drift.el),
     list,
@@ -180,11 +184,22 @@ export function modelsView(root: HTMLElement): () => void {
   const promote = (version: string) => {
     const withThresholds = useThresholds.checked;
     if (!window.confirm(`Serve ${version}${withThresholds ? ' with its card\'s thresholds' : ''}? This stores a new policy version; running stages swap models without a restart.`)) return;
-    api<{ current: Policy }>('POST', '/api/models/promote', { version, policyVersion: state.policyVersion, useCardThresholds: withThresholds })
-      .then(async (r) => {
+    const send = (confirmImmature: boolean) =>
+      api<{ current: Policy }>('POST', '/api/models/promote', { version, policyVersion: state.policyVersion, useCardThresholds: withThresholds, ...(confirmImmature ? { confirmImmature } : {}) }).then(async (r) => {
         await load();
-        status.textContent = `Promoted ${version}: policy v${r.current.version}.`;
+        status.textContent = `Promoted ${version}: policy v${r.current.version}${confirmImmature ? ' (on an immature shadow report, confirmed)' : ''}.`;
         status.className = 'ok';
+      });
+    send(false)
+      .catch((err: unknown) => {
+        // An immature shadow report: the server refuses until the admin confirms, knowingly, a second time.
+        if (err instanceof ApiError && err.status === 409 && err.message.includes('immature')) {
+          if (window.confirm(`${err.message}.\n\nPromote ${version} anyway?`)) return send(true);
+          status.textContent = `Not promoted: the shadow report for ${version} is immature.`;
+          status.className = 'warn-text';
+          return;
+        }
+        throw err;
       })
       .catch(showError);
   };
@@ -208,6 +223,8 @@ export function modelsView(root: HTMLElement): () => void {
     servingBox.replaceChildren(servingPanel(r.policyVersion, r.activeInPolicy, r.served));
     if (loaded && before !== r.activeInPolicy) drift.reload();
     loaded = true;
+    versionNames = r.versions.map((v) => v.version);
+    shadow.reload();
     historyBox.replaceChildren(
       table(
         ['policy', 'when', 'by', 'model', ''],
@@ -234,5 +251,6 @@ export function modelsView(root: HTMLElement): () => void {
   return () => {
     off();
     drift.stop();
+    shadow.stop();
   };
 }
