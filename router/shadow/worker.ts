@@ -58,6 +58,8 @@ export interface ShadowWorker extends ShadowSink {
   refresh(): Promise<ShadowRun | undefined>;
   /** Resolves once every queued batch is stored. */
   drain(): Promise<void>;
+  /** Work done in this process so far: batches and transactions shadowed, wall µs spent on them, skipped ones. */
+  cost(): { batches: number; events: number; micros: number; skippedEvents: number };
   close(): Promise<void>;
 }
 
@@ -79,6 +81,7 @@ export function createShadowWorker(deps: ShadowWorkerDeps): ShadowWorker {
   const queue: ShadowBatch[] = [];
   let busy: Promise<void> | undefined;
   let closed = false;
+  const spent = { batches: 0, events: 0, micros: 0, skippedEvents: 0 };
 
   const bundleFor = (version: string) => {
     let b = bundles.get(version);
@@ -159,7 +162,11 @@ export function createShadowWorker(deps: ShadowWorkerDeps): ShadowWorker {
         continue;
       }
       try {
+        const t0 = performance.now();
         await scoreBatch(b, r, c);
+        spent.micros += (performance.now() - t0) * 1000;
+        spent.batches += 1;
+        spent.events += b.txs.length;
       } catch (err) {
         log.warn({ err, model: r.model }, 'shadow batch failed (the champion is not affected)');
         await deps.store.countSkipped(r.model, b.txs.length, 'failed').catch(() => undefined);
@@ -184,6 +191,7 @@ export function createShadowWorker(deps: ShadowWorkerDeps): ShadowWorker {
       const r = run;
       if (!r || closed) return;
       if (queue.length >= MAX_QUEUED) {
+        spent.skippedEvents += b.txs.length;
         void deps.store.countSkipped(r.model, b.txs.length, 'skipped').catch((err: unknown) => log.warn({ err }, 'could not count a skipped shadow batch'));
         return;
       }
@@ -191,6 +199,7 @@ export function createShadowWorker(deps: ShadowWorkerDeps): ShadowWorker {
       kick();
     },
     refresh,
+    cost: () => ({ ...spent }),
     async drain() {
       while (busy) await busy;
     },
