@@ -11,6 +11,7 @@ import { sampleLabelKey } from './samples.ts';
  * - `shadow:stats:<model>`       hash: seen, skippedBatches, skippedTransactions, failedBatches; TTL SHADOW_TTL_SECONDS
  * - `shadow:label:<txId>`        "1|labeledAt" or "0|labeledAt", written while shadow evidence is kept; TTL SHADOW_LABEL_TTL_SECONDS
  * - `shadow:label-delays`        sorted set of observed label delays (member "txId|ms", score labeledAt), newest SHADOW_DELAYS_CAP
+ * - `shadow:last`                the model of the latest run (the report shown when none is active); one key
  * - `shadow:window`              present while labels are worth keeping for shadow pairs; TTL SHADOW_LABEL_TTL_SECONDS
  */
 export const SHADOW_PAIRS_CAP = 200_000;
@@ -28,6 +29,7 @@ export const shadowKeys = (prefix: string) => ({
   label: (txId: string) => `${prefix}shadow:label:${txId}`,
   delays: `${prefix}shadow:label-delays`,
   window: `${prefix}shadow:window`,
+  last: `${prefix}shadow:last`,
 });
 
 export const ShadowRunSchema = z.object({
@@ -103,6 +105,11 @@ export class ShadowStore {
     return parseRun(await this.redis.get(this.k.active));
   }
 
+  /** The model of the latest run, active or stopped. */
+  async lastModel(): Promise<string | undefined> {
+    return (await this.redis.get(this.k.last)) ?? undefined;
+  }
+
   async run(model: string): Promise<ShadowRun | undefined> {
     return parseRun(await this.redis.get(this.k.run(model)));
   }
@@ -113,6 +120,7 @@ export class ShadowStore {
     const m = this.redis.multi();
     if (before && before.model !== run.model) m.set(this.k.run(before.model), JSON.stringify({ ...before, stoppedAt: run.startedAt, stoppedBy: run.by }), 'EX', SHADOW_TTL_SECONDS);
     m.set(this.k.active, JSON.stringify(run));
+    m.set(this.k.last, run.model, 'EX', SHADOW_TTL_SECONDS);
     m.set(this.k.run(run.model), JSON.stringify(run), 'EX', SHADOW_TTL_SECONDS);
     m.set(this.k.window, '1', 'EX', SHADOW_LABEL_TTL_SECONDS);
     await m.exec();

@@ -19,13 +19,13 @@ export interface ShadowReportView extends ShadowReport {
 }
 
 /**
- * The report for `model` (default: the active challenger, else undefined). Reading it also files the label delays of
+ * The report for `model` (default: the active challenger, else the latest run; undefined when there is none). Reading it also files the label delays of
  * newly labelled pairs into the delay distribution (state/shadow.ts), so every report learns from the labels so far.
  */
 export async function readShadowReport(redis: Redis, prefix: string, model?: string, now = Date.now()): Promise<ShadowReportView | undefined> {
   const store = new ShadowStore(redis, prefix);
   const active = await store.active();
-  const name = model ?? active?.model;
+  const name = model ?? active?.model ?? (await store.lastModel());
   if (!name) return undefined;
   const run = active?.model === name ? active : await store.run(name);
   if (!run) return undefined;
