@@ -97,6 +97,8 @@ export class ShadowStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    /** Caps (tests use small ones). */
+    private readonly caps: { pairs: number; delays: number } = { pairs: SHADOW_PAIRS_CAP, delays: SHADOW_DELAYS_CAP },
   ) {
     this.k = shadowKeys(prefix);
   }
@@ -142,7 +144,7 @@ export class ShadowStore {
     await this.redis
       .multi()
       .lpush(this.k.pairs(model), ...pairs.map(encodePair))
-      .ltrim(this.k.pairs(model), 0, SHADOW_PAIRS_CAP - 1)
+      .ltrim(this.k.pairs(model), 0, this.caps.pairs - 1)
       .expire(this.k.pairs(model), SHADOW_TTL_SECONDS)
       .hincrby(this.k.stats(model), 'seen', pairs.length)
       .expire(this.k.stats(model), SHADOW_TTL_SECONDS)
@@ -179,7 +181,7 @@ export class ShadowStore {
    * label is the shadow label (with its arrival time: its delay is recorded) or else the preview's samples label.
    */
   async pairs(model: string): Promise<StoredPairs> {
-    const raws = await this.redis.lrange(this.k.pairs(model), 0, SHADOW_PAIRS_CAP - 1);
+    const raws = await this.redis.lrange(this.k.pairs(model), 0, this.caps.pairs - 1);
     const pairs = raws.map(decodePair).filter((p) => p !== undefined);
     const delays: Array<[number, string]> = [];
     for (let i = 0; i < pairs.length; i += CHUNK) {
@@ -204,7 +206,7 @@ export class ShadowStore {
     if (delays.length > 0) {
       const m = this.redis.multi();
       for (let i = 0; i < delays.length; i += CHUNK) m.zadd(this.k.delays, ...delays.slice(i, i + CHUNK).flat());
-      await m.zremrangebyrank(this.k.delays, 0, -(SHADOW_DELAYS_CAP + 1)).exec();
+      await m.zremrangebyrank(this.k.delays, 0, -(this.caps.delays + 1)).exec();
     }
     const members = await this.redis.zrange(this.k.delays, 0, -1);
     const delaysMs = members.map((s) => Number(s.slice(s.lastIndexOf('|') + 1))).filter((n) => Number.isFinite(n));
