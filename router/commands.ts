@@ -10,7 +10,6 @@ import { startPipeline } from './pipeline.ts';
 import { loadNamedVersion, loadServingModels } from './serving-models.ts';
 import { stageList } from './stages.ts';
 import type { PipelineStage } from '../core/contracts.ts';
-import { commands as shadowCommands } from './shadow/commands.ts';
 
 function stageCommand(name: string, stages: PipelineStage[], summary: string): Command {
   return {
@@ -119,5 +118,4 @@ export const commands: Command[] = [
   stageCommand('stages', stageList().map((s) => s.name), `run ${stageList().map((s) => s.name).join(' and ')} in one process`),
   benchCommand('bench'),
   benchCommand('bench pipeline'),
-  ...shadowCommands,
 ];

@@ -25,6 +25,7 @@ import { readShadowReport } from '../../router/shadow/report.ts';
 import { SHADOW_ACTIONS } from '../../router/pure/shadow.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { ShadowStore } from '../../state/shadow.ts';
+import { AuditLog } from '../../review-ui/server/audit.ts';
 import { collect, configEnv, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
 const run = promisify(execFile);
@@ -181,5 +182,10 @@ describe('shadow challenger beside the champion on live traffic', () => {
     const after = await readShadowReport(redis, config.redis.keyPrefix, strict());
     expect(after?.active).toBe(false);
     expect(after?.transactions).toBe(phaseB.length);
+    // The CLI's start and stop are in the console's audit chain, by the operating-system user.
+    const audited = await new AuditLog(redis, config.redis.keyPrefix).list(10, { target: 'shadow' });
+    expect(audited.map((e) => e.action)).toEqual(['shadow.stop', 'shadow.start']);
+    expect(audited.every((e) => e.who.startsWith('cli:'))).toBe(true);
+    expect((await new AuditLog(redis, config.redis.keyPrefix).verify()).ok).toBe(true);
   }, 200_000);
 });

@@ -1,14 +1,15 @@
 /** `fraudstream shadow start|stop|report`: the challenger beside the champion on live traffic (issue 13). */
 import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import type { Command } from '../../cli/command.ts';
-import { numberFlag, parseFlags } from '../../cli/command.ts';
-import { loadConfig } from '../../core/config.ts';
-import { UserInputError } from '../../core/errors.ts';
-import { createRedis } from '../../core/redis.ts';
-import { DEFAULT_MATURE_AT } from '../pure/shadow.ts';
-import { startShadow, stopShadow } from './control.ts';
-import { formatShadowReport, readShadowReport, requireReport } from './report.ts';
+import type { Command } from '../cli/command.ts';
+import { numberFlag, parseFlags } from '../cli/command.ts';
+import { loadConfig } from '../core/config.ts';
+import { UserInputError } from '../core/errors.ts';
+import { createRedis } from '../core/redis.ts';
+import { DEFAULT_MATURE_AT } from '../router/pure/shadow.ts';
+import { startShadow, stopShadow } from '../router/shadow/control.ts';
+import { formatShadowReport, readShadowReport, requireReport } from '../router/shadow/report.ts';
+import { AuditLog } from './server/audit.ts';
 
 const cliUser = () => `cli:${userInfo().username}`;
 
@@ -34,7 +35,12 @@ export const commands: Command[] = [
       if (thresholds !== 'policy' && thresholds !== 'model') throw new UserInputError(`--thresholds must be policy or model, got ${JSON.stringify(values.thresholds)}`);
       const matureAt = numberFlag('mature-at', values['mature-at'], DEFAULT_MATURE_AT, { min: 0.01, max: 1 });
       const model = values.model;
-      const { run, replaced } = await withRedis('shadow', (redis, prefix, modelDir) => startShadow(redis, prefix, modelDir, { model, by: cliUser(), thresholds, matureAt }));
+      const { run, replaced } = await withRedis('shadow', async (redis, prefix, modelDir) => {
+        const started = await startShadow(redis, prefix, modelDir, { model, by: cliUser(), thresholds, matureAt });
+        // The console's audit chain in Redis, as a start from the Models page is (the audit topic copy is the console's).
+        await new AuditLog(redis, prefix).record({ who: cliUser(), action: 'shadow.start', target: 'shadow', before: started.replaced ? { model: started.replaced.model, startedAt: started.replaced.startedAt } : null, after: started.run });
+        return started;
+      });
       if (replaced && replaced.model !== run.model) console.log(`stopped challenger ${replaced.model}`);
       console.log(`shadow challenger ${run.model} started (thresholds: ${run.thresholds}, mature at ${run.matureAt}); detect stages pick it up within seconds`);
     },
@@ -46,7 +52,11 @@ export const commands: Command[] = [
     async run(argv) {
       const { positionals } = parseFlags(this, argv, {});
       if (positionals.length > 0) throw new UserInputError(`shadow stop: unexpected argument ${JSON.stringify(positionals[0])}`);
-      const stopped = await withRedis('shadow', (redis, prefix) => stopShadow(redis, prefix, cliUser()));
+      const stopped = await withRedis('shadow', async (redis, prefix) => {
+        const s = await stopShadow(redis, prefix, cliUser());
+        if (s) await new AuditLog(redis, prefix).record({ who: cliUser(), action: 'shadow.stop', target: 'shadow', before: { model: s.model, startedAt: s.startedAt }, after: { stoppedAt: s.stoppedAt } });
+        return s;
+      });
       console.log(stopped ? `shadow challenger ${stopped.model} stopped; its report stays readable: fraudstream shadow report --model ${stopped.model}` : 'no shadow challenger was active');
     },
   },
