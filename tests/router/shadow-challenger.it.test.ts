@@ -142,6 +142,8 @@ describe('shadow challenger beside the champion on live traffic', () => {
     expect((await pipeline.shadow!.refresh())?.model).toBe(strict());
     const decisions = await stream(phaseB);
     await shadowed(strict(), phaseB.length);
+    expect(new Set(decisions.map((d) => d.txId)).size).toBe(phaseB.length);
+    expect(decisions.every((d) => d.versions.model === champion.version)).toBe(true);
     // The feed's label hook (review-ui/server/live.ts) as it would run when these labels arrive an hour after each tx.
     const store = new ShadowStore(redis, config.redis.keyPrefix);
     const ts = new Map(phaseB.map((t) => [t.txId, t.ts]));
