@@ -164,12 +164,14 @@ export interface StepCosts {
   processCpuMicrosPerEvent: number;
 }
 
-/** detect with and without a shadow challenger: two back-to-back bursts of the same size (issue 13). */
+/** detect with and without a shadow challenger: back-to-back bursts of the same size (issue 13). */
 export interface ShadowCost {
   method: string;
   challenger: string;
   events: number;
   without: { detectLogicMicrosPerEvent: number; detectBatchMicrosPerEvent: number | null; processCpuMicrosPerEvent: number; eventsPerSec: number };
+  /** The two bursts without a challenger, before and after the one with it (`without` is their mean). */
+  withoutRuns?: Array<ShadowCost['without']>;
   with: { detectLogicMicrosPerEvent: number; detectBatchMicrosPerEvent: number | null; processCpuMicrosPerEvent: number; eventsPerSec: number };
   /** The shadow worker's own wall time per shadowed transaction (after commit; includes its Redis round trips). */
   workerMicrosPerEvent: number | null;
@@ -230,7 +232,7 @@ export function renderTables(r: BenchResult): string {
     const d = (a: number | null, b: number | null) => (a === null || b === null ? 'n/a' : `${b - a >= 0 ? '+' : ''}${fmt1(b - a)}`);
     out.push(
       '',
-      `detect with a shadow challenger (${sh.challenger}), two bursts of ${fmtInt(sh.events)} events; the challenger runs after commit`,
+      `detect with a shadow challenger (${sh.challenger}), bursts of ${fmtInt(sh.events)} events (without = mean of the bursts before and after); the challenger runs after commit`,
       table(
         ['measure', 'without', 'with challenger', 'change'],
         [
@@ -255,7 +257,7 @@ export function renderTables(r: BenchResult): string {
 }
 
 /**
- * Two back-to-back bursts of the same size, without then with a shadow challenger: what shadowing costs detect. The
+ * Three back-to-back bursts of the same size, without, with and again without a shadow challenger: what shadowing costs detect. The
  * decision path's µs come from the timings decisions carry; the worker's own time runs after commit, off that path,
  * but on the same cores (process CPU shows it).
  */
@@ -285,7 +287,7 @@ async function measureShadowCost(a: {
       eventsPerSec: Math.round(b.eventsPerSec),
     };
   };
-  const without = await burst('pipeline, no challenger');
+  const before = await burst('pipeline, no challenger');
   const redis = createRedis(a.pipelineConfig, 'bench-shadow');
   try {
     // The challenger is looked up by name (MODEL_DIR) only to check the folder; the pipeline's loader hands the served bundle.
@@ -298,13 +300,25 @@ async function measureShadowCost(a: {
     const withShadow = await burst(`pipeline, challenger ${a.model}`);
     await worker.drain();
     const c1 = worker.cost();
+    await stopShadow(redis, a.pipelineConfig.redis.keyPrefix, 'bench');
+    await worker.refresh();
+    // Without on both sides of with, so warm-up and a drifting machine load do not land on one side only.
+    const afterRun = await burst('pipeline, no challenger again');
+    const mean = (x: number | null, y: number | null) => (x === null || y === null ? null : round((x + y) / 2));
+    const without = {
+      detectLogicMicrosPerEvent: round((before.detectLogicMicrosPerEvent + afterRun.detectLogicMicrosPerEvent) / 2),
+      detectBatchMicrosPerEvent: mean(before.detectBatchMicrosPerEvent, afterRun.detectBatchMicrosPerEvent),
+      processCpuMicrosPerEvent: round((before.processCpuMicrosPerEvent + afterRun.processCpuMicrosPerEvent) / 2),
+      eventsPerSec: Math.round((before.eventsPerSec + afterRun.eventsPerSec) / 2),
+    };
     const shadowed = c1.events - c0.events;
     o.log(`shadow: detect logic ${fmt1(without.detectLogicMicrosPerEvent)} -> ${fmt1(withShadow.detectLogicMicrosPerEvent)} µs/event; worker ${fmt1(shadowed ? (c1.micros - c0.micros) / shadowed : null)} µs per shadowed event`);
     return {
-      method: 'two bursts of the same size back to back on the warm pipeline, without then with a shadow challenger; detect logic = the timings its decisions carry; batch = runner metrics; the worker\'s wall time is measured around each shadow batch (it runs after commit)',
+      method: 'three bursts of the same size back to back on the warm pipeline: without, with, without a shadow challenger (without = the mean of both); detect logic = the timings its decisions carry; batch = runner metrics; the worker\'s wall time is measured around each shadow batch (it runs after commit)',
       challenger: a.model,
       events,
       without,
+      withoutRuns: [before, afterRun],
       with: withShadow,
       workerMicrosPerEvent: shadowed ? round((c1.micros - c0.micros) / shadowed) : null,
       shadowedEvents: shadowed,
