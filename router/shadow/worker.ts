@@ -56,6 +56,8 @@ export interface ShadowWorkerDeps {
 export interface ShadowWorker extends ShadowSink {
   /** Reads the active challenger now (tests and `start` use it instead of waiting for the poll). */
   refresh(): Promise<ShadowRun | undefined>;
+  /** The challenger this process is shadowing now (loaded), as of the last poll. */
+  current(): ShadowRun | undefined;
   /** Resolves once every queued batch is stored. */
   drain(): Promise<void>;
   /** Work done in this process so far: batches and transactions shadowed, wall µs spent on them, skipped ones. */
@@ -199,6 +201,7 @@ export function createShadowWorker(deps: ShadowWorkerDeps): ShadowWorker {
       kick();
     },
     refresh,
+    current: () => (challenger ? run : undefined),
     cost: () => ({ ...spent }),
     async drain() {
       while (busy) await busy;

@@ -139,7 +139,8 @@ describe('shadow challenger beside the champion on live traffic', () => {
 
   it('through the CLI, a stricter challenger disagrees and blocks more, and not one real decision changes', async () => {
     await cli(['shadow', 'start', '--model', strict(), '--thresholds', 'model']);
-    expect((await pipeline.shadow!.refresh())?.model).toBe(strict());
+    // No refresh here: the running detect stage picks the new challenger up by its own poll.
+    await expect.poll(() => pipeline.shadow!.current()?.model, { timeout: 15_000 }).toBe(strict());
     const decisions = await stream(phaseB);
     await shadowed(strict(), phaseB.length);
     expect(new Set(decisions.map((d) => d.txId)).size).toBe(phaseB.length);
@@ -180,7 +181,8 @@ describe('shadow challenger beside the champion on live traffic', () => {
 
     const stop = await cli(['shadow', 'stop']);
     expect(stop.stdout).toContain(`${strict()} stopped`);
-    expect(await pipeline.shadow!.refresh()).toBeUndefined();
+    await expect.poll(() => pipeline.shadow!.current(), { timeout: 15_000 }).toBeUndefined();
+    expect(pipeline.shadow!.active()).toBe(false);
     const after = await readShadowReport(redis, config.redis.keyPrefix, strict());
     expect(after?.active).toBe(false);
     expect(after?.transactions).toBe(phaseB.length);
