@@ -6,10 +6,11 @@ import { commands as detectorCommands } from '../detectors/commands.ts';
 import { commands as routerCommands } from '../router/commands.ts';
 import { commands as uiCommands } from '../review-ui/commands.ts';
 import { commands as policyCommands } from '../review-ui/policy-commands.ts';
+import { commands as shadowCommands } from '../review-ui/shadow-commands.ts';
 import { commands as chaosCommands } from '../infra/chaos/commands.ts';
 
 /** Every subcommand of `fraudstream`; each part of the tree owns its own list. */
-export const allCommands: Command[] = [demoCommand, ...infraCommands, ...producerCommands, ...detectorCommands, ...routerCommands, ...uiCommands, ...policyCommands, ...chaosCommands];
+export const allCommands: Command[] = [demoCommand, ...infraCommands, ...producerCommands, ...detectorCommands, ...routerCommands, ...uiCommands, ...policyCommands, ...shadowCommands, ...chaosCommands];
 
 /** The command named by the first one or two words of argv (longest match first). */
 export function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {

@@ -15,7 +15,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import type { Decision } from '../core/contracts.ts';
+import { PIPELINE_STAGES, type Decision } from '../core/contracts.ts';
 import { loadConfig } from '../core/config.ts';
 import { ensureTopics, waitForKafka } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
@@ -247,13 +247,13 @@ export const demoCommand: Command = {
       stops.push(['metrics', () => metricsServer.close()]);
       const pipeline = await startPipeline({
         config,
-        stages: ['detect', 'escalate'],
+        stages: [...PIPELINE_STAGES],
         models: serving.models,
         featureStore: serving.featureStore,
         loadVersion: (name) => loadNamedVersion(config, name),
       });
       stops.push(['stages', () => pipeline.stop()]);
-      say(`stages started: detect + escalate (${serving.models ? `model ${serving.models.version}` : 'rules only for now'}, policy v${pipeline.policy.current().version})`);
+      say(`stages started: ${PIPELINE_STAGES.join(' + ')} (${serving.models ? `model ${serving.models.version}` : 'rules only for now'}, policy v${pipeline.policy.current().version})`);
       checkpoint();
 
       // With a model already there, the live world continues the world it was trained on, card histories loaded,

@@ -215,7 +215,9 @@ export type DeadLetter = z.infer<typeof DeadLetterSchema>;
 
 /**
  * What a model version may be called anywhere a name reaches a path: one folder name, no leading dot (so never `.`,
- * `..` or the trainer's hidden `.tmp-*` folder). Which folders ARE versions is detectors/version-names.ts's VERSION_RE.
+ * `..` or the trainer's hidden `.tmp-*` folder). The syntactic half of the one version rule; which folders ARE versions
+ * (a model card, and a valid one unless the trainer named the folder) is detectors/version-names.ts's checkVersion,
+ * applied by the loaders, the console's listing and promotion, the console's policy edits and the CLI's --model.
  */
 export const MODEL_VERSION_NAME = /^(?!\.)[A-Za-z0-9._-]{1,128}$/;
 

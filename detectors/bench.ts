@@ -9,6 +9,7 @@ import type { Transaction } from '../core/contracts.ts';
 import { generateStream, SCENARIOS } from '../producers/world/index.ts';
 import { RedisFeatureStore } from './features.ts';
 import { loadModelVersion } from './model-version.ts';
+import type { FlatForest } from './pure/isolation-forest.ts';
 import { stderrProgress, table } from './progress.ts';
 import { datasetFromEvents, trainModels } from './trainer.ts';
 
@@ -66,12 +67,14 @@ export async function benchDetectors(o: BenchOptions): Promise<{ table: string; 
       for (let i = 0; i < testRows.length; i += o.batch) batches.push(testRows.slice(i, i + o.batch));
 
       progress.update('score', 'isolation forest, XGBoost, explain');
-      const iforest = await measure(testRows.length, (i) => model.forest.score(testRows[i]));
+      const forest = model.fitted<FlatForest>('isolationForest');
+      const xgboost = model.fitted('xgboost');
+      const iforest = await measure(testRows.length, (i) => forest.score(testRows[i]));
       const xgbOne = await measure(testRows.length, (i) => model.scoreFirstLine([testRows[i]]));
-      const xgbOnly = await measure(testRows.length, (i) => model.xgboost.predict(testRows[i]));
+      const xgbOnly = await measure(testRows.length, (i) => xgboost.score(testRows[i]));
       const firstLine = (await measure(batches.length, (b) => model.scoreFirstLine(batches[b]))) / (testRows.length / batches.length);
       const explain = await measure(Math.min(2_000, testRows.length), (i) => model.explain(testRows[i], 5));
-      rows.push({ step: 'isolation forest', usPerTx: iforest, note: `${model.forest.trees} trees, flat arrays` });
+      rows.push({ step: 'isolation forest', usPerTx: iforest, note: `${forest.model.trees} trees, flat arrays` });
       rows.push({ step: 'xgboost', usPerTx: xgbOnly, note: 'one predict call per row (wasm)' });
       rows.push({ step: 'first line (IF + XGBoost), one row', usPerTx: xgbOne, note: 'scoreFirstLine([row])' });
       rows.push({ step: 'first line (IF + XGBoost), batched', usPerTx: firstLine, note: `scoreFirstLine(batch of ${o.batch})` });

@@ -2,7 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
 import { loadConfig } from '../core/config.ts';
-import { ErrorCodes, FraudstreamError, UserInputError } from '../core/errors.ts';
+import { UserInputError } from '../core/errors.ts';
 import { benchDetectors } from './bench.ts';
 import { readHistoryFile } from './history-file.ts';
 import { table, stderrProgress } from './progress.ts';
@@ -21,6 +21,7 @@ import { driftSnapshot, readDrift, recordDrift, resetDrift, type DriftSnapshot }
 import { buildDriftReference, driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
 import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { listModelVersions } from './model-version.ts';
+import { requireVersion as requireModelVersion } from './version-names.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
 import type { Config } from '../core/config.ts';
 import { policyKeys } from '../state/policy.ts';
@@ -613,13 +614,8 @@ const drift: Command = {
       for (const f of ['rate', 'fresh'] as const) if (v[f] !== undefined) throw new UserInputError(`--${f} goes with --world --minutes (the live stream)`);
     }
     const config = loadConfig();
-    const requireVersion = async (version: string, from: string) => {
-      const dir = path.join(config.modelDir, version);
-      if (!(await readFile(path.join(dir, 'model-card.json')).then(() => true, () => false))) {
-        throw new FraudstreamError(ErrorCodes.MODEL_NOT_FOUND, `${from === '--model' ? '--model ' : ''}${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
-      }
-      return dir;
-    };
+    // The one rule of which folders are versions (detectors/version-names.ts), as the console and the stages apply it.
+    const requireVersion = async (version: string, from: string) => (await requireModelVersion(config.modelDir, version, from === '--model' ? '--model' : undefined)).dir;
     const write = async (snap: DriftSnapshot, from: string) => {
       if (!v.json) return;
       await mkdir(path.dirname(path.resolve(v.json)), { recursive: true });
@@ -718,9 +714,7 @@ const warm: Command = {
         redis.disconnect();
       }
     }
-    if (!(await readFile(path.join(config.modelDir, version, 'model-card.json')).then(() => true, () => false))) {
-      throw new FraudstreamError(ErrorCodes.MODEL_NOT_FOUND, `${version}: no such model version under MODEL_DIR (${path.resolve(config.modelDir)})`);
-    }
+    await requireModelVersion(config.modelDir, version, v.model !== undefined ? '--model' : undefined);
     const progress = stderrProgress();
     const r = await warmFromModel(config, version, { keepDrift: v['keep-drift'] === true, onProgress: (n, total) => progress.update('warm', `${n}/${total} transactions`, true) });
     progress.done();

@@ -4,7 +4,9 @@ import type { ModelThresholds } from './types.ts';
 import type { EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
 import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
 import type { ModelCurves, ThresholdMark } from './pure/curves.ts';
-import type { FirstLineModelId } from './registry.ts';
+import type { FirstLineDetector } from './detector.ts';
+import { FIRST_LINE_DETECTORS } from './first-line.ts';
+import { MODELS, type FirstLineModelId } from './registry.ts';
 
 export interface SliceInfo {
   rows: number;
@@ -22,13 +24,8 @@ export interface ModelCard {
   dataWindow: { from: number; to: number; rows: number; positives: number; fraudRate: number };
   split: { train: SliceInfo; validation: SliceInfo; test: SliceInfo; fractions: [number, number, number] };
   featureCount: number;
-  models: {
-    isolationForest: { trees: number; sampleSize: number; nodes: number; trainRows: number; trainedOn: string };
-    xgboost: {
-      params: Record<string, number>;
-      trainRows: number;
-      imbalance: { chosen: string; candidates: Array<{ name: string; validationAuprc: number }> };
-    };
+  /** Each first-line detector's own entry (its FittedDetector.card, e.g. the forest's trees, XGBoost's imbalance choice), then the heavy model's. */
+  models: Record<FirstLineModelId, Record<string, unknown>> & {
     heavy: Record<string, unknown> | { skipped: string };
   };
   /** What the escalate stage scored with when the thresholds were chosen and the ensemble measured. */
@@ -77,13 +74,23 @@ const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(2)}%` : 'n
 const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : 'n/a');
 const day = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
-export function renderModelCardMarkdown(c: ModelCard): string {
+/** The card's first-line detectors in its own order (a card lists what its version was trained with). */
+function cardDetectors(c: ModelCard, modules: readonly FirstLineDetector[]) {
+  return Object.keys(c.models)
+    .filter((id) => id !== 'heavy')
+    .map((id) => ({ id, module: modules.find((m) => m.id === id), label: modules.find((m) => m.id === id)?.label ?? MODELS.find((m) => m.id === id)?.label ?? id }));
+}
+
+/** model-card.md; `detectors` give each first-line model's line (default: the registered ones). */
+export function renderModelCardMarkdown(c: ModelCard, detectors: readonly FirstLineDetector[] = FIRST_LINE_DETECTORS): string {
+  const firstLine = cardDetectors(c, detectors);
+  const tests = c.test as unknown as Record<string, ModelMetrics | undefined>;
   const models: Array<[string, ModelMetrics | null]> = [
-    ['isolation forest', c.test.isolationForest],
-    ['XGBoost', c.test.xgboost],
+    ...firstLine.map(({ id, label }): [string, ModelMetrics | null] => [label, tests[id] ?? null]),
     ['heavy', c.test.heavy],
     ['routed ensemble', c.test.ensemble],
   ];
+  const entries = c.models as unknown as Record<string, Record<string, unknown>>;
   const scenarios = [...new Set(models.flatMap(([, m]) => (m ? Object.keys(m.perScenarioRecall) : [])))].sort();
   const e = c.test.ensemble;
   const lines = [
@@ -106,8 +113,7 @@ export function renderModelCardMarkdown(c: ModelCard): string {
     '',
     '## Models',
     '',
-    `- Isolation forest: ${c.models.isolationForest.trees} trees, ${c.models.isolationForest.sampleSize} rows each, ${c.models.isolationForest.nodes} nodes, trained on ${c.models.isolationForest.trainRows} ${c.models.isolationForest.trainedOn}.`,
-    `- XGBoost: ${JSON.stringify(c.models.xgboost.params)} on ${c.models.xgboost.trainRows} rows; imbalance handled by ${c.models.xgboost.imbalance.chosen} (validation AUPRC: ${c.models.xgboost.imbalance.candidates.map((k) => `${k.name} ${num(k.validationAuprc)}`).join(', ')}).`,
+    ...firstLine.map(({ id, module, label }) => `- ${module?.cardLine ? module.cardLine(entries[id]) : `${label}: ${JSON.stringify(entries[id])}.`}`),
     `- Heavy: ${'skipped' in c.models.heavy ? `not trained (${String(c.models.heavy.skipped)})` : JSON.stringify(c.models.heavy)}.`,
     `- Escalate stage scored by: ${c.escalateScoredBy}.`,
     '',

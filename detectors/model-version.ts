@@ -1,39 +1,38 @@
 /**
- * A model version is a folder under MODEL_DIR named v<UTC timestamp>:
+ * A model version is a folder under MODEL_DIR, named v<UTC timestamp> by the trainer (which folders are versions:
+ * detectors/version-names.ts):
  *   features.json            feature names (the vector order) and how the vectors were made
  *   thresholds.json          ModelThresholds chosen on the validation slice
- *   isolation-forest.json    flat forest (typed arrays, base64)
- *   xgboost.json + .bin      ml-xgboost options and model bytes
+ *   <each detector's files>  isolation-forest.json (flat forest, typed arrays in base64), xgboost.json + .bin
+ *                            (ml-xgboost options and model bytes): detectors/first-line.ts lists the detectors
  *   explain.json             the legitimate medians occlusion explanations substitute
  *   heavy/                   the TensorFlow.js sequence model (when trained)
  *   drift-reference.json     quantile bins and reference shares per feature and score (drift monitoring)
  *   model-card.json / .md    data window, sizes, thresholds, metrics per model and for the routed ensemble
  * A version is written into a hidden temporary folder and renamed into place, so readers never see half of one.
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FeatureContribution } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { exists } from '../core/files.ts';
 import type { FeatureVector, FraudProbability, ModelBundle, ModelThresholds, ScoredRow } from './types.ts';
 import { fraudProbabilityOf, RAW_XGBOOST_P } from './calibrated.ts';
-import { FlatForest, type FlatForestJson } from './pure/isolation-forest.ts';
-import { XgbModel, type XgbFile } from './xgboost.ts';
+import type { FirstLineDetector, FittedDetector } from './detector.ts';
+import { checkDetectorList, FIRST_LINE_DETECTORS } from './first-line.ts';
 import { occlusionExplain } from './pure/explain.ts';
 import type { ModelCard } from './model-card.ts';
 import { renderModelCardMarkdown } from './model-card.ts';
 import type { DriftReference } from './pure/drift.ts';
 import { DRIFT_REFERENCE_FILE, loadDriftReference } from './drift.ts';
-import { listModelVersions, MODEL_CARD_JSON } from './version-names.ts';
+import { listModelVersions, MODEL_CARD_JSON, readVersionJson } from './version-names.ts';
 
 export { listModelVersions };
 
+/** The version's own files; each first-line detector writes its own (its `files`: isolation-forest.json, xgboost.json + .bin). */
 export const FILES = {
   features: 'features.json',
   thresholds: 'thresholds.json',
-  forest: 'isolation-forest.json',
-  xgboostMeta: 'xgboost.json',
-  xgboostModel: 'xgboost.bin',
   explain: 'explain.json',
   heavyDir: 'heavy',
   driftReference: DRIFT_REFERENCE_FILE,
@@ -52,14 +51,16 @@ export interface HeavyScorer {
 export interface VersionParts {
   featureNames: readonly string[];
   featureInfo: Record<string, unknown>;
-  forest: FlatForest;
-  xgboost: XgbModel;
+  /** Every trained first-line detector; each writes its own files. */
+  detectors: readonly FittedDetector[];
   heavy?: HeavyScorer;
   thresholds: ModelThresholds;
   baseline: Float64Array;
   card: ModelCard;
   /** Bins and reference shares for drift monitoring (written as drift-reference.json). */
   driftReference?: DriftReference;
+  /** The modules of `detectors` (for the card's text); default FIRST_LINE_DETECTORS. */
+  detectorModules?: readonly FirstLineDetector[];
 }
 
 export function versionName(now = new Date()): string {
@@ -77,17 +78,14 @@ export async function saveModelVersion(modelDir: string, parts: VersionParts, na
   try {
     const card: ModelCard = { ...parts.card, version: finalName };
     const json = (v: unknown) => JSON.stringify(v, null, 2) + '\n';
-    const { file, bytes } = parts.xgboost.save();
     await writeFile(path.join(tmp, FILES.features), json({ names: parts.featureNames, ...parts.featureInfo }));
     await writeFile(path.join(tmp, FILES.thresholds), json(parts.thresholds));
-    await writeFile(path.join(tmp, FILES.forest), JSON.stringify(parts.forest.toJSON()));
-    await writeFile(path.join(tmp, FILES.xgboostMeta), json(file));
-    await writeFile(path.join(tmp, FILES.xgboostModel), bytes);
+    for (const d of parts.detectors) await d.save(tmp);
     await writeFile(path.join(tmp, FILES.explain), json({ method: 'occlusion-with-legit-median', baseline: Array.from(parts.baseline) }));
     if (parts.heavy) await parts.heavy.save(path.join(tmp, FILES.heavyDir));
     if (parts.driftReference) await writeFile(path.join(tmp, FILES.driftReference), JSON.stringify(parts.driftReference));
     await writeFile(path.join(tmp, FILES.cardJson), json(card));
-    await writeFile(path.join(tmp, FILES.cardMd), renderModelCardMarkdown(card));
+    await writeFile(path.join(tmp, FILES.cardMd), renderModelCardMarkdown(card, parts.detectorModules));
     const dest = path.join(modelDir, finalName);
     await rename(tmp, dest);
     return dest;
@@ -100,6 +98,7 @@ export async function saveModelVersion(modelDir: string, parts: VersionParts, na
 /** A loaded version: the router's ModelBundle plus the card and a way to release wasm/tf memory. */
 export class LoadedModel implements ModelBundle {
   private readonly scratch: Float64Array;
+  private readonly explainer: FittedDetector;
   /** What live traffic is compared with (detectors/pure/drift.ts); undefined for versions trained without one. */
   driftReference?: DriftReference;
   /** Why the version's drift-reference.json could not be used, when it exists but is broken. */
@@ -113,14 +112,24 @@ export class LoadedModel implements ModelBundle {
     readonly featureNames: readonly string[],
     readonly thresholds: ModelThresholds,
     readonly card: ModelCard,
-    readonly forest: FlatForest,
-    readonly xgboost: XgbModel,
+    /** Every first-line detector of the version, in registry order (the order of scoreFirstLine's keys). */
+    readonly detectors: readonly FittedDetector[],
+    /** The detector whose score explanations perturb. */
+    explainerId: string,
     readonly baseline: Float64Array,
     readonly heavy: HeavyScorer | undefined,
     /** Why there is no heavy model, when there is none. */
     readonly heavyMissing?: string,
   ) {
     this.scratch = new Float64Array(featureNames.length);
+    this.explainer = this.fitted(explainerId);
+  }
+
+  /** One detector of the version by id (e.g. the bench times each alone); BAD_INPUT when the version has none. */
+  fitted<M = unknown>(id: string): FittedDetector<M> {
+    const d = this.detectors.find((x) => x.id === id);
+    if (!d) throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model ${this.version} has no detector ${JSON.stringify(id)}`);
+    return d as FittedDetector<M>;
   }
 
   get hasHeavy(): boolean {
@@ -128,17 +137,18 @@ export class LoadedModel implements ModelBundle {
   }
 
   scoreFirstLine(rows: FeatureVector[]): ScoredRow[] {
+    const columns = this.detectors.map((d) => d.scoreMany(rows));
     const out: ScoredRow[] = new Array(rows.length);
-    const forest = rows.length > 1 ? this.forest.scoreMany(rows) : undefined;
     for (let i = 0; i < rows.length; i++) {
-      const r = rows[i];
-      out[i] = { isolationForest: forest ? forest[i] : this.forest.score(r), xgboost: this.xgboost.predict(r) };
+      const row = {} as ScoredRow;
+      for (let d = 0; d < columns.length; d++) (row as Record<string, number>)[this.detectors[d].id] = columns[d][i];
+      out[i] = row;
     }
     return out;
   }
 
   explain(row: FeatureVector, k: number): FeatureContribution[] {
-    return occlusionExplain(row, k, this.featureNames, this.baseline, (x) => this.xgboost.predict(x), this.scratch);
+    return occlusionExplain(row, k, this.featureNames, this.baseline, (x) => this.explainer.score(x), this.scratch);
   }
 
   async scoreHeavy(items: Array<{ history: FeatureVector[]; current: FeatureVector }>): Promise<number[]> {
@@ -149,26 +159,8 @@ export class LoadedModel implements ModelBundle {
   }
 
   dispose(): void {
-    this.xgboost.free();
+    for (const d of this.detectors) d.dispose();
     this.heavy?.dispose();
-  }
-}
-
-async function readJson<T>(dir: string, file: string): Promise<T> {
-  const p = path.join(dir, file);
-  let text: string;
-  try {
-    text = await readFile(p, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new FraudstreamError(code === 'ENOENT' ? ErrorCodes.MODEL_NOT_FOUND : ErrorCodes.INTERNAL, `model version ${dir}: cannot read ${file} (${code ?? String(err)})`, {
-      cause: err,
-    });
-  }
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version ${dir}: ${file} is not valid JSON`, { cause: err });
   }
 }
 
@@ -180,20 +172,37 @@ export const defaultHeavyLoader: HeavyLoader = async (dir) => {
   return loadHeavy(dir);
 };
 
-export async function loadModelVersion(dir: string, opts: { heavyLoader?: HeavyLoader } = {}): Promise<LoadedModel> {
-  const features = await readJson<{ names: string[] }>(dir, FILES.features);
-  const thresholds = await readJson<ModelThresholds>(dir, FILES.thresholds);
-  const card = await readJson<ModelCard>(dir, FILES.cardJson);
-  const forest = FlatForest.fromJSON(await readJson<FlatForestJson>(dir, FILES.forest));
-  const xgbFile = await readJson<XgbFile>(dir, FILES.xgboostMeta);
-  const explain = await readJson<{ baseline: number[] }>(dir, FILES.explain);
+export interface LoadOptions {
+  heavyLoader?: HeavyLoader;
+  /** The first-line detectors to read (default: every registered one, detectors/first-line.ts). */
+  detectors?: readonly FirstLineDetector[];
+}
+
+/** Every detector's part of the version; what was loaded is released if one fails. */
+async function loadDetectors(dir: string, names: readonly string[], modules: readonly FirstLineDetector[]): Promise<FittedDetector[]> {
+  const loaded: FittedDetector[] = [];
+  try {
+    for (const m of modules) loaded.push(await m.load(dir, names));
+    return loaded;
+  } catch (err) {
+    for (const d of loaded) d.dispose();
+    throw err;
+  }
+}
+
+export async function loadModelVersion(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
+  const modules = checkDetectorList(opts.detectors ?? FIRST_LINE_DETECTORS);
+  const features = await readVersionJson<{ names: string[] }>(dir, FILES.features);
+  const thresholds = await readVersionJson<ModelThresholds>(dir, FILES.thresholds);
+  const card = await readVersionJson<ModelCard>(dir, FILES.cardJson);
+  const explain = await readVersionJson<{ baseline: number[] }>(dir, FILES.explain);
   const names = features.names;
   if (!Array.isArray(names) || names.length === 0) throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version ${dir}: ${FILES.features} lists no features`);
-  if (xgbFile.columns !== names.length || explain.baseline.length !== names.length) {
+  if (explain.baseline.length !== names.length) {
     throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version ${dir}: files disagree on the number of features (${names.length} names)`);
   }
-  const bytes = await readFile(path.join(dir, FILES.xgboostModel));
-  const xgboost = await XgbModel.load(xgbFile, new Uint8Array(bytes));
+  const explainer = modules.find((m) => m.explains)!;
+  const detectors = await loadDetectors(dir, names, modules);
   let heavy: HeavyScorer | undefined;
   let heavyMissing: string | undefined;
   const heavyDir = path.join(dir, FILES.heavyDir);
@@ -201,11 +210,11 @@ export async function loadModelVersion(dir: string, opts: { heavyLoader?: HeavyL
     try {
       heavy = await (opts.heavyLoader ?? defaultHeavyLoader)(heavyDir);
     } catch (err) {
-      xgboost.free();
+      for (const d of detectors) d.dispose();
       throw err;
     }
   } else heavyMissing = card.models?.heavy && 'skipped' in card.models.heavy ? String(card.models.heavy.skipped) : 'this version was trained without one';
-  const model = new LoadedModel(path.basename(dir), dir, Object.freeze([...names]), thresholds, card, forest, xgboost, Float64Array.from(explain.baseline), heavy, heavyMissing);
+  const model = new LoadedModel(path.basename(dir), dir, Object.freeze([...names]), thresholds, card, detectors, explainer.id, Float64Array.from(explain.baseline), heavy, heavyMissing);
   model.probability = fraudProbabilityOf(card, model.version);
   // Drift monitoring is auxiliary: an unreadable reference must not stop a version from serving.
   try {
@@ -218,7 +227,7 @@ export async function loadModelVersion(dir: string, opts: { heavyLoader?: HeavyL
 
 
 /** The newest complete version under modelDir; MODEL_NOT_FOUND (saying how to make one) when there is none. */
-export async function latestModelVersion(modelDir: string, opts: { heavyLoader?: HeavyLoader } = {}): Promise<LoadedModel> {
+export async function latestModelVersion(modelDir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const versions = await listModelVersions(modelDir);
   const newest = versions[versions.length - 1];
   if (!newest) {

@@ -1,26 +1,27 @@
 /**
  * The trainer: history in time order -> point-in-time features (MemoryFeatureStore) -> time split ->
- * isolation forest + XGBoost (+ heavy) -> thresholds on validation -> metrics on test -> a model version folder.
+ * every first-line detector (detectors/first-line.ts: isolation forest, XGBoost) (+ heavy) -> thresholds on
+ * validation -> metrics on test -> a model version folder.
  */
 import type { Label, Transaction } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
 import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { CARD_STATE_LIMITS } from './features.ts';
-import { trainIsolationForest } from './isolation-forest.ts';
-import { XgbModel, DEFAULT_XGB_PARAMS, type XgbParams } from './xgboost.ts';
-import { averagePrecision } from './pure/metrics.ts';
+import type { XgbParams } from './xgboost.ts';
+import type { FirstLineDetector, FittedDetector } from './detector.ts';
+import { checkDetectorList, FIRST_LINE_DETECTORS } from './first-line.ts';
 import { columnMedians } from './pure/explain.ts';
 import { mulberry32 } from './pure/rng.ts';
 import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, Outcome, routeAll, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
 import { modelCurves, operatingPoint, type ModelCurves, type ThresholdMark } from './pure/curves.ts';
 import { ensembleMetrics, modelMetrics, type ModelMetrics } from './pure/evaluate.ts';
-import { buildDriftReference, DEFAULT_DRIFT_BINS } from './pure/drift.ts';
+import { buildDriftReference, DEFAULT_DRIFT_BINS, type DriftReference } from './pure/drift.ts';
 import { DRIFT_REFERENCE_FILE } from './drift.ts';
 import type { ModelCard, SliceInfo } from './model-card.ts';
 import { calibrate, fitIsotonic, reliability } from './pure/calibration.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
-import { FIRST_LINE_MODELS, type FirstLineModelId } from './registry.ts';
+import type { FirstLineModelId } from './registry.ts';
 
 export interface Dataset {
   kind: 'transactions' | 'csv';
@@ -162,6 +163,8 @@ export interface TrainOptions {
   /** Legitimate rows kept per fraud row by the down-sampling candidate. */
   downsampleRatio?: number;
   heavy?: { enabled: boolean; trainer?: HeavyTrainer; k?: number; epochs?: number; maxRows?: number };
+  /** The first-line detectors to train (default: every registered one, detectors/first-line.ts). */
+  detectors?: readonly FirstLineDetector[];
   seed?: number;
   onProgress?: Progress;
 }
@@ -169,8 +172,8 @@ export interface TrainOptions {
 export interface TrainResult {
   dir: string;
   card: ModelCard;
-  /** Test-slice rows (dataset indices) and every model's scores on them, as computed before saving. */
-  test: { indices: number[]; isolationForest: Float64Array; xgboost: Float64Array; heavy?: Float64Array };
+  /** Test-slice rows (dataset indices) and every model's scores on them (keyed by detector id), as computed before saving. */
+  test: { indices: number[]; heavy?: Float64Array } & Record<FirstLineModelId, Float64Array>;
 }
 
 interface Slice {
@@ -192,13 +195,6 @@ function range(s: Slice, keep: (i: number) => boolean = () => true): number[] {
   const out: number[] = [];
   for (let i = s.start; i < s.end; i++) if (keep(i)) out.push(i);
   return out;
-}
-
-function matrix(ds: Dataset, idx: readonly number[]): Float32Array {
-  const d = ds.featureNames.length;
-  const X = new Float32Array(idx.length * d);
-  idx.forEach((r, i) => X.set(ds.rows[r], i * d));
-  return X;
 }
 
 /** The time split: train, validation, test; the supervised slices leave out novel scenarios. */
@@ -233,54 +229,20 @@ function splitByTime(ds: Dataset, fractions: [number, number, number]): Split {
   return split;
 }
 
-/** Isolation forest: unsupervised, on the training slice's legitimate-looking rows. */
-function trainForestPhase(ds: Dataset, split: Split, opts: TrainOptions, seed: number) {
-  const legitTrain = split.trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
-  const forest = trainIsolationForest(legitTrain, { trees: opts.forest?.trees ?? 100, sampleSize: opts.forest?.sampleSize ?? 256, seed });
-  return { forest, legitTrain };
-}
-
-/** XGBoost: class imbalance handled on purpose, the way chosen on validation AUPRC. `rand` drives the down-sampling. */
-async function trainXgboostPhase(ds: Dataset, split: Split, opts: TrainOptions, seed: number, rand: () => number, progress: Progress) {
-  const { trainIdx, valIdx } = split;
-  const yTrain = trainIdx.map((i) => ds.labels[i]);
-  const pos = yTrain.reduce((s, y) => s + y, 0);
-  const neg = yTrain.length - pos;
-  const ratio = neg / Math.max(1, pos);
-  const downRatio = opts.downsampleRatio ?? 10;
-  const candidates: Array<{ name: string; build: () => { idx: number[]; spw: number } }> = [
-    { name: `scale_pos_weight=${ratio.toFixed(1)} (neg/pos)`, build: () => ({ idx: trainIdx, spw: ratio }) },
-    { name: `scale_pos_weight=${Math.sqrt(ratio).toFixed(1)} (sqrt neg/pos)`, build: () => ({ idx: trainIdx, spw: Math.sqrt(ratio) }) },
-    {
-      name: `down-sample legitimate to ${downRatio}:1`,
-      build: () => ({ idx: trainIdx.filter((i) => ds.labels[i] === 1 || rand() < (downRatio * pos) / Math.max(1, neg)), spw: 1 }),
-    },
-    { name: 'none (scale_pos_weight=1)', build: () => ({ idx: trainIdx, spw: 1 }) },
-  ];
-  const imbalance = opts.imbalance ?? 'auto';
-  const pickNames: Record<Exclude<Imbalance, 'auto'>, number> = { weight: 0, 'sqrt-weight': 1, downsample: 2, none: 3 };
-  const chosenSet = imbalance === 'auto' ? [0, 1, 2] : [pickNames[imbalance]];
-  const valRows = valIdx.map((i) => ds.rows[i]);
-  const yVal = valIdx.map((i) => ds.labels[i]);
-  let best: { model: XgbModel; name: string; auprc: number; rows: number } | undefined;
-  const tried: Array<{ name: string; validationAuprc: number }> = [];
-  for (const c of chosenSet.map((i) => candidates[i])) {
-    const { idx, spw } = c.build();
-    const model = await XgbModel.train(
-      matrix(ds, idx),
-      idx.map((i) => ds.labels[i]),
-      ds.featureNames.length,
-      { ...DEFAULT_XGB_PARAMS, ...opts.xgboost, scalePosWeight: spw, seed },
-    );
-    const auprc = averagePrecision(model.predictMany(valRows), yVal);
-    tried.push({ name: c.name, validationAuprc: auprc });
-    progress('xgboost', `${c.name}: ${idx.length} rows, validation AUPRC ${auprc.toFixed(4)}`);
-    if (!best || auprc > best.auprc) {
-      best?.model.free();
-      best = { model, name: c.name, auprc, rows: idx.length };
-    } else model.free();
+/** Every first-line detector, in list order (each draws from `rand` in turn, so seeded runs repeat). */
+async function trainDetectorsPhase(ds: Dataset, split: Split, opts: TrainOptions, seed: number, rand: () => number, progress: Progress, clock: (name: string, started: number) => void) {
+  const fitted: FittedDetector[] = [];
+  try {
+    for (const d of checkDetectorList(opts.detectors ?? FIRST_LINE_DETECTORS)) {
+      const t0 = performance.now();
+      fitted.push(await d.train({ ds, trainIdx: split.trainIdx, valIdx: split.valIdx, opts, seed, rand, progress }));
+      clock(d.id, t0);
+    }
+    return fitted;
+  } catch (err) {
+    for (const f of fitted) f.dispose();
+    throw err;
   }
-  return { best: best!, tried };
 }
 
 type HeavyModel = HeavyScorer & { meta?: { training?: unknown } };
@@ -323,13 +285,15 @@ async function trainHeavyPhase(ds: Dataset, split: Split, opts: TrainOptions, se
   }
 }
 
+/** Every detector's scores by id (the routing reads its roles from them), the escalate stage's, the heavy model's. */
 type SliceScores = RoutedRows & { heavy?: Float64Array };
+/** One detector's scores (any id the trainer was given, registered or not). */
+const scoresOf = (s: SliceScores, id: string): ArrayLike<number> => (s as unknown as Record<string, ArrayLike<number>>)[id];
 
-/** Every model's scores on the given rows (the heavy model, when present, scores the second stage). */
-async function scoreRows(ds: Dataset, idx: number[], models: { xgb: XgbModel; forest: ReturnType<typeof trainIsolationForest>; heavy?: HeavyModel }): Promise<SliceScores> {
+/** Every detector's scores on the given rows, by id (the heavy model, when present, scores the second stage). */
+async function scoreRows(ds: Dataset, idx: number[], models: { detectors: readonly FittedDetector[]; heavy?: HeavyModel }): Promise<SliceScores> {
   const rows = idx.map((i) => ds.rows[i]);
-  const x = models.xgb.predictMany(rows);
-  const f = models.forest.scoreMany(rows);
+  const first = Object.fromEntries(models.detectors.map((d) => [d.id, d.scoreMany(rows)])) as Record<FirstLineModelId, Float64Array>;
   let h: Float64Array | undefined;
   if (models.heavy) {
     h = new Float64Array(idx.length);
@@ -339,7 +303,8 @@ async function scoreRows(ds: Dataset, idx: number[], models: { xgb: XgbModel; fo
       h.set(part, s);
     }
   }
-  return { xgboost: x, isolationForest: f, second: h ?? x, heavy: h };
+  // Without a heavy model, XGBoost's score decides escalate (the routing roles: detectors/pure/routing.ts).
+  return { ...first, second: h ?? first.xgboost, heavy: h };
 }
 
 /**
@@ -355,64 +320,102 @@ function calibrateXgboost(valScores: ArrayLike<number>, valLabels: number[], tes
 }
 
 /** Metrics of every model and of the routed ensemble on the test slice, with their curves. */
-function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds']) {
+function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds'], ids: readonly string[]) {
   const yTest = testIdx.map((i) => ds.labels[i]);
   const scTest = testIdx.map((i) => ds.scenarios[i]);
   const outcomes = routeAll(thresholds, testScores);
   const metrics = {
-    ...(Object.fromEntries(FIRST_LINE_MODELS.map((m) => [m.id, modelMetrics(testScores[m.id], yTest, scTest)])) as Record<FirstLineModelId, ModelMetrics>),
+    ...(Object.fromEntries(ids.map((id) => [id, modelMetrics(scoresOf(testScores, id), yTest, scTest)])) as Record<FirstLineModelId, ModelMetrics>),
     heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
     ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest),
   } satisfies Record<string, ModelMetrics | null>;
-  return { metrics, ...testCurves(testScores, outcomes, yTest, thresholds) };
+  return { metrics, ...testCurves(testScores, outcomes, yTest, thresholds, ids) };
 }
 
 export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
   const progress = opts.onProgress ?? (() => {});
   const timings: Timings = ds.buildSeconds !== undefined ? { features: ds.buildSeconds } : {};
   const clock = (name: string, started: number) => (timings[name] = (performance.now() - started) / 1000);
-  const n = ds.rows.length;
-  const d = ds.featureNames.length;
   const targets = opts.targets ?? DEFAULT_TARGETS;
   const seed = opts.seed ?? 1;
   const split = splitByTime(ds, opts.fractions ?? [0.6, 0.2, 0.2]);
-  const { train, val, test, valIdx, testIdx, fractions } = split;
+  const { valIdx, testIdx } = split;
 
-  let t0 = performance.now();
-  const { forest, legitTrain } = trainForestPhase(ds, split, opts, seed);
-  clock('isolationForest', t0);
-  progress('isolation forest', `${forest.trees} trees, ${forest.nodes} nodes in ${timings.isolationForest.toFixed(1)} s`);
-
-  // One generator for the down-sampling and the heavy model's row caps, in that order (seeded runs repeat).
+  // One generator for the detectors (XGBoost's down-sampling) and the heavy model's row caps, in that order (seeded runs repeat).
   const rand = mulberry32(seed);
-  t0 = performance.now();
-  const { best, tried } = await trainXgboostPhase(ds, split, opts, seed, rand, progress);
-  const xgb = best.model;
-  clock('xgboost', t0);
+  const detectors = await trainDetectorsPhase(ds, split, opts, seed, rand, progress, clock);
+  const ids = detectors.map((d) => d.id);
+  let heavy: HeavyModel | undefined;
+  try {
+    let t0 = performance.now();
+    const heavyPhase = await trainHeavyPhase(ds, split, opts, seed, rand, progress);
+    heavy = heavyPhase.heavy;
+    if (opts.heavy?.enabled && ds.previous) clock('heavy', t0);
 
-  t0 = performance.now();
-  const { k, heavy, skipped: heavySkipped } = await trainHeavyPhase(ds, split, opts, seed, rand, progress);
-  if (opts.heavy?.enabled && ds.previous) clock('heavy', t0);
+    t0 = performance.now();
+    const valScores = await scoreRows(ds, valIdx, { detectors, heavy });
+    const testScores = await scoreRows(ds, testIdx, { detectors, heavy });
+    clock('scoring', t0);
+    const { card, driftReference } = chooseAndDescribe(ds, split, { detectors, ids, heavy, heavyPhase, valScores, testScores, timings, clock, progress, targets });
+    const legitTrain = split.trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
+    const dir = await saveModelVersion(opts.modelDir, {
+      featureNames: ds.featureNames,
+      featureInfo: ds.kind === 'transactions' ? { definition: 'detectors/pure/features.ts', historyK: heavyPhase.k } : { definition: 'csv columns' },
+      detectors,
+      detectorModules: opts.detectors,
+      heavy,
+      thresholds: card.thresholds,
+      baseline: columnMedians(legitTrain, ds.featureNames.length),
+      card,
+      driftReference,
+    });
+    card.version = dir.split(/[\\/]/).pop() ?? '';
+    return {
+      dir,
+      card,
+      test: { indices: testIdx, ...(Object.fromEntries(ids.map((id) => [id, Float64Array.from(scoresOf(testScores, id))])) as Record<FirstLineModelId, Float64Array>), heavy: testScores.heavy },
+    };
+  } finally {
+    for (const d of detectors) d.dispose();
+    heavy?.dispose();
+  }
+}
 
-  t0 = performance.now();
-  const valScores = await scoreRows(ds, valIdx, { xgb, forest, heavy });
-  const testScores = await scoreRows(ds, testIdx, { xgb, forest, heavy });
-  clock('scoring', t0);
+interface Described {
+  detectors: readonly FittedDetector[];
+  ids: readonly string[];
+  heavy?: HeavyModel;
+  heavyPhase: { k: number; skipped?: string };
+  valScores: SliceScores;
+  testScores: SliceScores;
+  timings: Timings;
+  clock: (name: string, started: number) => void;
+  progress: Progress;
+  targets: RoutingTargets;
+}
+
+/** Thresholds on validation, metrics on test, calibration, the drift reference and the model card. */
+function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: ModelCard; driftReference: DriftReference } {
+  const { train, val, test, valIdx, testIdx, fractions } = split;
+  const { valScores, testScores, progress, targets, timings, clock, heavy, detectors, ids } = x;
+  const n = ds.rows.length;
+  const d = ds.featureNames.length;
 
   const choice = chooseThresholds(valScores, valIdx.map((i) => ds.labels[i]), targets);
   progress(
     'thresholds',
     `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
   );
-  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds);
+  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds, ids);
   const calibration = calibrateXgboost(valScores.xgboost, valIdx.map((i) => ds.labels[i]), testScores.xgboost, testIdx.map((i) => ds.labels[i]));
 
   // Drift reference: features as served on the training slice (every row, fraud included); scores on the whole
   // validation slice, where XGBoost is out of sample as it is live.
-  t0 = performance.now();
+  const t0 = performance.now();
   const trainRows = ds.rows.slice(train.start, train.end);
   const valAll = ds.rows.slice(val.start, val.end);
-  const driftReference = buildDriftReference(ds.featureNames, trainRows, { isolationForest: forest.scoreMany(valAll), xgboost: xgb.predictMany(valAll), slice: 'validation' });
+  const valAllScores = Object.fromEntries(detectors.map((f) => [f.id, f.scoreMany(valAll)])) as Record<FirstLineModelId, Float64Array>;
+  const driftReference = buildDriftReference(ds.featureNames, trainRows, { ...valAllScores, slice: 'validation' });
   clock('driftReference', t0);
 
   const all: Slice = { start: 0, end: n };
@@ -426,13 +429,8 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     split: { train: sliceInfo(ds, train), validation: sliceInfo(ds, val), test: sliceInfo(ds, test), fractions },
     featureCount: d,
     models: {
-      isolationForest: { trees: forest.trees, sampleSize: forest.sampleSize, nodes: forest.nodes, trainRows: legitTrain.length, trainedOn: 'legitimate rows of the training slice' },
-      xgboost: {
-        params: { ...xgb.params } as unknown as Record<string, number>,
-        trainRows: best.rows,
-        imbalance: { chosen: best.name, candidates: tried },
-      },
-      heavy: heavy ? { k, ...((heavy.meta?.training as Record<string, unknown>) ?? {}) } : { skipped: heavySkipped ?? 'not trained' },
+      ...(Object.fromEntries(detectors.map((f) => [f.id, f.card])) as Record<FirstLineModelId, Record<string, unknown>>),
+      heavy: heavy ? { k: x.heavyPhase.k, ...((heavy.meta?.training as Record<string, unknown>) ?? {}) } : { skipped: x.heavyPhase.skipped ?? 'not trained' },
     },
     escalateScoredBy: heavy ? 'heavy' : 'xgboost (no heavy model)',
     targets,
@@ -446,7 +444,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
       file: DRIFT_REFERENCE_FILE,
       bins: DEFAULT_DRIFT_BINS,
       features: ds.featureNames.length,
-      scores: FIRST_LINE_MODELS.map((m) => m.id),
+      scores: driftReference.entries.filter((e) => e.kind === 'score').map((e) => e.name.replace(/^score\./, '')),
       featureRows: trainRows.length,
       scoreRows: valAll.length,
       featuresFrom: 'training slice (all rows, fraud included)',
@@ -454,30 +452,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     },
     timings,
   };
-
-  const baseline = columnMedians(legitTrain, d);
-  try {
-    const dir = await saveModelVersion(opts.modelDir, {
-      featureNames: ds.featureNames,
-      featureInfo: ds.kind === 'transactions' ? { definition: 'detectors/pure/features.ts', historyK: k } : { definition: 'csv columns' },
-      forest,
-      xgboost: xgb,
-      heavy,
-      thresholds: choice.thresholds,
-      baseline,
-      card,
-      driftReference,
-    });
-    card.version = dir.split(/[\\/]/).pop() ?? '';
-    return {
-      dir,
-      card,
-      test: { indices: testIdx, isolationForest: Float64Array.from(testScores.isolationForest), xgboost: Float64Array.from(testScores.xgboost), heavy: testScores.heavy },
-    };
-  } finally {
-    xgb.free();
-    heavy?.dispose();
-  }
+  return { card, driftReference };
 }
 
 /**
@@ -489,13 +464,14 @@ function testCurves(
   outcomes: Uint8Array,
   y: number[],
   t: TrainResult['card']['thresholds'],
+  ids: readonly string[],
 ): { curves: Record<string, ModelCurves>; thresholdMarks: Record<string, ThresholdMark[]> } {
   const curves: Record<string, ModelCurves> = {};
   const put = (name: string, scores: ArrayLike<number> | undefined) => {
     const c = scores && modelCurves(scores, y);
     if (c) curves[name] = c;
   };
-  for (const m of FIRST_LINE_MODELS) put(m.id, s[m.id]);
+  for (const id of ids) put(id, scoresOf(s, id));
   put('heavy', s.heavy);
   put('ensemble', ensembleScores(outcomes, s));
   const at = (scores: ArrayLike<number>, name: string, threshold: number) => operatingPoint(name, threshold, (i) => scores[i] >= threshold, y);

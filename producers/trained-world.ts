@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { UserInputError } from '../core/errors.ts';
-import { listModelVersions, MODEL_CARD_JSON } from '../detectors/version-names.ts';
+import { checkVersion, listModelVersions, MODEL_CARD_JSON } from '../detectors/version-names.ts';
 import { parseWorldHistory, type WorldHistory } from './world/index.ts';
 
 
@@ -23,6 +23,11 @@ export type TrainedWorld = { version: string; history: WorldHistory } | { versio
  * no version, or one trained on a CSV, a file or Kafka topics.
  */
 export async function findTrainedWorld(modelDir: string, version?: string): Promise<TrainedWorld> {
+  if (version !== undefined) {
+    // The one version rule (detectors/version-names.ts): a hidden, stray or incomplete folder is not a version to continue.
+    const c = await checkVersion(modelDir, version);
+    if ('notVersion' in c) throw new UserInputError(`--continue: ${c.reason}`);
+  }
   const name = version ?? (await listModelVersions(modelDir)).at(-1);
   if (name === undefined) return { version: undefined, reason: `no model version under ${path.resolve(modelDir)}` };
   let source: unknown;

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isolatedConfig, type Config } from '../core/config.ts';
-import type { Transaction } from '../core/contracts.ts';
+import { PIPELINE_STAGES, type Transaction } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
@@ -25,7 +25,10 @@ import { flatObjectField, GcClock, Harness, MemorySampler, stringField } from '.
 import { growthAfterWarmup, ratio, round, shareOfBurst, summarize, summary, type SideResult, type Summary } from './bench/stats.ts';
 import { registry } from './metrics.ts';
 import { startPipeline } from './pipeline.ts';
-import { loadServingModels } from './serving-models.ts';
+import { loadNamedVersion, loadServingModels } from './serving-models.ts';
+import { startShadow, stopShadow } from './shadow/control.ts';
+import { ShadowStore } from '../state/shadow.ts';
+import type { ShadowWorker } from './shadow/worker.ts';
 
 export interface BenchOptions {
   config: Config;
@@ -161,12 +164,27 @@ export interface StepCosts {
   processCpuMicrosPerEvent: number;
 }
 
+/** detect with and without a shadow challenger: back-to-back bursts of the same size (issue 13). */
+export interface ShadowCost {
+  method: string;
+  challenger: string;
+  events: number;
+  without: { detectLogicMicrosPerEvent: number; detectBatchMicrosPerEvent: number | null; processCpuMicrosPerEvent: number; eventsPerSec: number };
+  /** The two bursts without a challenger, before and after the one with it (`without` is their mean). */
+  withoutRuns?: Array<ShadowCost['without']>;
+  with: { detectLogicMicrosPerEvent: number; detectBatchMicrosPerEvent: number | null; processCpuMicrosPerEvent: number; eventsPerSec: number };
+  /** The shadow worker's own wall time per shadowed transaction (after commit; includes its Redis round trips). */
+  workerMicrosPerEvent: number | null;
+  shadowedEvents: number;
+  skippedEvents: number;
+}
+
 export interface BenchResult extends Summary {
   at: string;
   machine: Record<string, unknown>;
   method: Record<string, unknown>;
   ceiling: SideResult & { concurrentTransactionRetries?: Record<string, number> };
-  pipeline: SideResult & { model: string; burstDecisions: Record<string, number>; steps: StepCosts };
+  pipeline: SideResult & { model: string; burstDecisions: Record<string, number>; steps: StepCosts; shadow?: ShadowCost | { skipped: string } };
   soak?: { events: number; seconds: number; eventsPerSec: number; series: Array<{ events: number; rssMb: number; heapMb: number; seconds: number }>; rssGrowthMbAfterWarmup: number | null };
 }
 
@@ -209,6 +227,25 @@ export function renderTables(r: BenchResult): string {
     `pipeline µs per event per step, burst (escalated ${(s.escalatedShare * 100).toFixed(1)}%; runner = batch wall time minus logic)`,
     table(['step', 'mean µs', 'p50 µs', 'p99 µs', 'events'], stepRows),
   ];
+  const sh = p.shadow;
+  if (sh && 'without' in sh) {
+    const d = (a: number | null, b: number | null) => (a === null || b === null ? 'n/a' : `${b - a >= 0 ? '+' : ''}${fmt1(b - a)}`);
+    out.push(
+      '',
+      `detect with a shadow challenger (${sh.challenger}), bursts of ${fmtInt(sh.events)} events (without = mean of the bursts before and after); the challenger runs after commit`,
+      table(
+        ['measure', 'without', 'with challenger', 'change'],
+        [
+          ['detect: logic µs per event (decision path)', fmt1(sh.without.detectLogicMicrosPerEvent), fmt1(sh.with.detectLogicMicrosPerEvent), d(sh.without.detectLogicMicrosPerEvent, sh.with.detectLogicMicrosPerEvent)],
+          ['detect: batch µs per event (runner + logic)', fmt1(sh.without.detectBatchMicrosPerEvent), fmt1(sh.with.detectBatchMicrosPerEvent), d(sh.without.detectBatchMicrosPerEvent, sh.with.detectBatchMicrosPerEvent)],
+          ['process CPU µs per event', fmt1(sh.without.processCpuMicrosPerEvent), fmt1(sh.with.processCpuMicrosPerEvent), d(sh.without.processCpuMicrosPerEvent, sh.with.processCpuMicrosPerEvent)],
+          ['burst events/s', fmtInt(sh.without.eventsPerSec), fmtInt(sh.with.eventsPerSec), d(sh.without.eventsPerSec, sh.with.eventsPerSec)],
+          ['shadow worker wall µs per shadowed event', '', fmt1(sh.workerMicrosPerEvent), ''],
+          ['shadowed / skipped events', '', `${fmtInt(sh.shadowedEvents)} / ${fmtInt(sh.skippedEvents)}`, ''],
+        ],
+      ),
+    );
+  } else if (sh) out.push('', `shadow cost: not measured (${sh.skipped})`);
   if (r.soak) {
     out.push(
       '',
@@ -217,6 +254,80 @@ export function renderTables(r: BenchResult): string {
   }
   out.push('', `ratio ${fmtRatio(r.ratio)} (pipeline ${fmtInt(r.pipelineEventsPerSec)}/s against ceiling ${fmtInt(r.ceilingEventsPerSec)}/s); p99 at ${fmtInt(c.paced[0]?.targetRate)}/s ${fmtInt(r.p99Ms)} ms, ${fmtRatio(r.p99Ratio)}x the ceiling's ${fmtInt(r.ceilingP99Ms)} ms`);
   return out.join('\n');
+}
+
+/**
+ * Three back-to-back bursts of the same size, without, with and again without a shadow challenger: what shadowing costs detect. The
+ * decision path's µs come from the timings decisions carry; the worker's own time runs after commit, off that path,
+ * but on the same cores (process CPU shows it).
+ */
+async function measureShadowCost(a: {
+  o: BenchOptions;
+  pipelineConfig: Config;
+  model: string | undefined;
+  worker: ShadowWorker | undefined;
+  ph: Harness;
+  gc: GcClock;
+  timings: { detect: number[]; escalate: number[] };
+}): Promise<ShadowCost | { skipped: string }> {
+  const { o, worker, ph, gc, timings } = a;
+  if (!a.model || !worker) return { skipped: 'rules-only: no model version to shadow' };
+  const events = Math.min(o.events, 10_000);
+  const burst = async (label: string) => {
+    timings.detect.length = 0;
+    const before = await runnerSnapshot();
+    const b = await ph.burst(label, events, gc);
+    const after = await runnerSnapshot();
+    const n = (after.events.detect?.sum ?? 0) - (before.events.detect?.sum ?? 0);
+    const secs = (after.batch.detect?.sum ?? 0) - (before.batch.detect?.sum ?? 0);
+    return {
+      detectLogicMicrosPerEvent: round(summarize(timings.detect).mean),
+      detectBatchMicrosPerEvent: n > 0 ? round((secs * 1e6) / n) : null,
+      processCpuMicrosPerEvent: round(b.cpuMicrosPerEvent),
+      eventsPerSec: Math.round(b.eventsPerSec),
+    };
+  };
+  const before = await burst('pipeline, no challenger');
+  const redis = createRedis(a.pipelineConfig, 'bench-shadow');
+  try {
+    // The challenger is looked up by name (MODEL_DIR) only to check the folder; the pipeline's loader hands the served bundle.
+    await startShadow(redis, a.pipelineConfig.redis.keyPrefix, a.pipelineConfig.modelDir, { model: a.model, by: 'bench' }).catch(async (err: unknown) => {
+      o.log(`  shadow: ${String(err)}; starting it without the folder check`);
+      await new ShadowStore(redis, a.pipelineConfig.redis.keyPrefix).start({ model: a.model!, startedAt: Date.now(), by: 'bench', thresholds: 'policy', matureAt: 0.8 });
+    });
+    await worker.refresh();
+    const c0 = worker.cost();
+    const withShadow = await burst(`pipeline, challenger ${a.model}`);
+    await worker.drain();
+    const c1 = worker.cost();
+    await stopShadow(redis, a.pipelineConfig.redis.keyPrefix, 'bench');
+    await worker.refresh();
+    // Without on both sides of with, so warm-up and a drifting machine load do not land on one side only.
+    const afterRun = await burst('pipeline, no challenger again');
+    const mean = (x: number | null, y: number | null) => (x === null || y === null ? null : round((x + y) / 2));
+    const without = {
+      detectLogicMicrosPerEvent: round((before.detectLogicMicrosPerEvent + afterRun.detectLogicMicrosPerEvent) / 2),
+      detectBatchMicrosPerEvent: mean(before.detectBatchMicrosPerEvent, afterRun.detectBatchMicrosPerEvent),
+      processCpuMicrosPerEvent: round((before.processCpuMicrosPerEvent + afterRun.processCpuMicrosPerEvent) / 2),
+      eventsPerSec: Math.round((before.eventsPerSec + afterRun.eventsPerSec) / 2),
+    };
+    const shadowed = c1.events - c0.events;
+    o.log(`shadow: detect logic ${fmt1(without.detectLogicMicrosPerEvent)} -> ${fmt1(withShadow.detectLogicMicrosPerEvent)} µs/event; worker ${fmt1(shadowed ? (c1.micros - c0.micros) / shadowed : null)} µs per shadowed event`);
+    return {
+      method: 'three bursts of the same size back to back on the warm pipeline: without, with, without a shadow challenger (without = the mean of both); detect logic = the timings its decisions carry; batch = runner metrics; the worker\'s wall time is measured around each shadow batch (it runs after commit)',
+      challenger: a.model,
+      events,
+      without,
+      withoutRuns: [before, afterRun],
+      with: withShadow,
+      workerMicrosPerEvent: shadowed ? round((c1.micros - c0.micros) / shadowed) : null,
+      shadowedEvents: shadowed,
+      skippedEvents: c1.skippedEvents - c0.skippedEvents,
+    };
+  } finally {
+    await stopShadow(redis, a.pipelineConfig.redis.keyPrefix, 'bench').catch(() => undefined);
+    redis.disconnect();
+  }
 }
 
 export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; text: string; chart: string }> {
@@ -281,7 +392,9 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     const serving = await loadServingModels(pipelineConfig, o.model);
     const model = serving.models?.version ?? 'rules-only';
     o.log(`pipeline: detect + escalate, model ${model}, ${o.instances} member(s) each`);
-    const pipeline = await startPipeline({ config: pipelineConfig, stages: ['detect', 'escalate'], instances: o.instances, models: serving.models, featureStore: serving.featureStore });
+    // The shadow phase's challenger is the served version itself (the same bundle): a second scoring of one model.
+    const loadVersion = (name: string) => (serving.models && name === serving.models.version ? Promise.resolve(serving.models) : loadNamedVersion(pipelineConfig, name));
+    const pipeline = await startPipeline({ config: pipelineConfig, stages: [...PIPELINE_STAGES], instances: o.instances, models: serving.models, featureStore: serving.featureStore, loadVersion });
     cleanups.push(() => pipeline.stop());
     const timings = { detect: [] as number[], escalate: [] as number[] };
     const decisions: Record<string, number> = {};
@@ -348,6 +461,8 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
       processCpuMicrosPerEvent: round(pBurst.cpuMicrosPerEvent),
     };
 
+    const shadowCost = await measureShadowCost({ o, pipelineConfig, model: serving.models?.version, worker: pipeline.shadow, ph, gc, timings });
+
     let soak: BenchResult['soak'];
     if (o.soak > 0) {
       const step = Math.min(50_000, Math.max(1_000, Math.round(o.soak / 10)));
@@ -396,10 +511,10 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
         pacedSeconds: o.seconds,
         share: o.share,
         ceiling: pass.method,
-        pipeline: { stages: ['detect', 'escalate'], instances: o.instances, model, trainedForThisRun: trained ?? null },
+        pipeline: { stages: [...PIPELINE_STAGES], instances: o.instances, model, trainedForThisRun: trained ?? null },
       },
       ceiling,
-      pipeline: { ...pipelineSide, model, burstDecisions: decisions, steps },
+      pipeline: { ...pipelineSide, model, burstDecisions: decisions, steps, shadow: shadowCost },
       ...(soak ? { soak } : {}),
     };
     const chart = renderChart({

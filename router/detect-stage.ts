@@ -17,6 +17,7 @@ import type { OutMessage, StageLogic } from './stage-runner.ts';
 import type { ScoredSample } from './types.ts';
 import { tallyOutputs } from './metrics.ts';
 import { DriftRecorder, type PendingDrift } from '../detectors/drift.ts';
+import type { ShadowBatch, ShadowSink } from './shadow/worker.ts';
 
 export interface DetectDeps {
   config: Config;
@@ -30,6 +31,8 @@ export interface DetectDeps {
   recordSamples?: (samples: ScoredSample[]) => Promise<void>;
   /** How many top feature contributions a non-ALLOW decision carries. */
   explainTop?: number;
+  /** The shadow challenger (router/shadow/): handed each committed batch's vectors, never waited for. */
+  shadow?: ShadowSink;
 }
 
 export const RULES_ONLY_VERSION = 'rules-only';
@@ -42,7 +45,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
   // afterCommit the very per-input arrays handle returned (it may split a batch into several handle calls), so
   // each input's sample and its call's drift counts hang on its array; each call's counts are recorded once.
   const drift = new DriftRecorder(deps.redis, config.redis.keyPrefix);
-  const pending = new WeakMap<OutMessage[], { drift: PendingDrift | undefined; sample: ScoredSample }>();
+  const pending = new WeakMap<OutMessage[], { drift: PendingDrift | undefined; sample: ScoredSample; shadow?: ShadowBatch }>();
   return {
     name: 'detect',
     schema: TransactionSchema,
@@ -78,13 +81,16 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
         return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision), action: decision.action }];
       });
       const counted = drift.count(models, vectors, scored);
-      out.forEach((o, i) => pending.set(o, { drift: counted, sample: samples[i]! }));
+      // The shadow challenger gets this call's vectors and actions after commit (one batch object shared by its outputs).
+      const shadow: ShadowBatch | undefined = deps.shadow?.active() ? { txs, vectors, actions: out.map((o) => (o[0]?.action ?? 'ALLOW') as ShadowBatch['actions'][number]), scored, champion: models } : undefined;
+      out.forEach((o, i) => pending.set(o, { drift: counted, sample: samples[i]!, shadow }));
       return out;
     },
     async afterCommit(outputs) {
       // Three independent writes in one round trip: batches wait once this chain backs up (runner MAX_PENDING_POST_COMMIT).
       const after = outputs.map((o) => pending.get(o)).filter((p) => p !== undefined);
       const drifts = [...new Set(after.map((a) => a.drift))].filter((d) => d !== undefined);
+      if (deps.shadow) for (const b of new Set(after.map((a) => a.shadow))) if (b) deps.shadow.offer(b);
       await Promise.all([
         tallyOutputs(deps.redis, config.redis.keyPrefix, 'detect', outputs),
         deps.recordSamples && after.length ? deps.recordSamples(after.map((a) => a.sample)) : undefined,

@@ -5,11 +5,11 @@
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { EscalationSchema, type Case, type DecisionExpectedLoss, type Escalation } from '../core/contracts.ts';
+import { EscalationSchema, type Case, type Escalation } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { decideEscalation } from './pure/policy.ts';
-import { decisionLoss, expectedLoss, StakeWindow, type Costs, type CutoffStatus } from './pure/money.ts';
+import { caseLoss, cutoffInput, expectedLoss, StakeWindow, type CutoffStatus } from './pure/money.ts';
 import { writeReviewCutoff, type ReviewCutoff } from '../state/review-cutoff.ts';
 import { buildDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
@@ -36,16 +36,6 @@ const NO_HEAVY = { id: 'escalate.no_heavy_model', description: 'no heavy model i
 
 function fallbackScore(e: Escalation): number {
   return e.scores.xgboost ?? 0.5;
-}
-
-/**
- * The case's expected loss: p(fraud) is the served version's calibrated XGBoost score (the calibrator the trainer
- * fits; the heavy score is not calibrated), the raw heavy score when only that exists, none in rules-only mode.
- */
-function caseLoss(models: ModelBundle | undefined, e: Escalation, heavy: number | undefined, costs: Costs): DecisionExpectedLoss | undefined {
-  const xgb = e.scores.xgboost;
-  if (models && xgb !== undefined) return decisionLoss(models.probability.fromXgboost(xgb), models.probability.calibrated, e.tx.amountMinor, costs);
-  return heavy === undefined ? undefined : decisionLoss(heavy, false, e.tx.amountMinor, costs);
 }
 
 const cutoffRecord = (c: CutoffStatus & { at: number }): ReviewCutoff => ({
@@ -101,8 +91,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       for (const [i, e] of items.entries()) {
         const h = heavy[i];
         const score = h ?? fallbackScore(e);
-        const loss = caseLoss(models, e, h, p.money);
-        const money = loss ? { stake: loss.stakeMinor, cheaper: loss.ifAllowedMinor < loss.ifBlockedMinor ? ('ALLOW' as const) : ('BLOCK' as const), stakes, now: Date.now(), id: e.txId } : undefined;
+        const loss = caseLoss(models?.probability, e.scores.xgboost, h, e.tx.amountMinor, p.money);
+        const money = loss ? cutoffInput(loss, stakes, Date.now(), e.txId) : undefined;
         const routed = decideEscalation(p, score, open, money);
         if (routed.cutoff && money) latestCutoff = { ...routed.cutoff, at: money.now };
         const scores = h === undefined ? e.scores : { ...e.scores, heavy: h };

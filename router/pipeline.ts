@@ -13,7 +13,9 @@ import { RedisPolicyStore, initialPolicy, policyChannel } from '../state/policy.
 import { RedisReviewQueue } from '../state/review.ts';
 import { RedisSampleStore } from '../state/samples.ts';
 import type { RunningStage } from './stage-runner.ts';
-import { redisFeatureStore } from './serving-models.ts';
+import { loadNamedVersion, redisFeatureStore } from './serving-models.ts';
+import { ShadowStore } from '../state/shadow.ts';
+import { createShadowWorker, type ShadowWorker } from './shadow/worker.ts';
 import { STAGES, stageList, type StageContext } from './stages.ts';
 import type { PipelineStage } from '../core/contracts.ts';
 
@@ -37,6 +39,8 @@ export interface PipelineOptions {
 
 export interface Pipeline {
   stages: RunningStage[];
+  /** The shadow challenger's worker when this process runs detect. */
+  shadow?: ShadowWorker;
   policy: PolicySource;
   ready: Promise<void>;
   stop(): Promise<void>;
@@ -67,8 +71,14 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   policy.onChange((p) => swapTo(p.modelVersion));
   const samples = new RedisSampleStore(redis, prefix);
   const queue = new RedisReviewQueue(redis, prefix);
-  const ctx: StageContext = { config, redis, policy, features, models: () => models, samples, queue };
   const chosen = opts.stages ? opts.stages.map((s) => STAGES[s]) : stageList();
+  // The shadow challenger runs where detect runs, reading `shadow start` / `stop` from Redis (issue 13).
+  let shadow: ShadowWorker | undefined;
+  if (chosen.some((s) => s.name === 'detect')) {
+    shadow = createShadowWorker({ config, store: new ShadowStore(redis, prefix), policy, features, load: opts.loadVersion ?? ((v) => loadNamedVersion(config, v)), openCases: () => queue.openCount() });
+    await shadow.refresh().catch((err: unknown) => log.warn({ err }, 'could not read the shadow challenger; polling'));
+  }
+  const ctx: StageContext = { config, redis, policy, features, models: () => models, samples, queue, shadow };
   const stages: RunningStage[] = [];
   const n = opts.instances ?? 1;
   try {
@@ -80,15 +90,18 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     }
   } catch (err) {
     await Promise.all(stages.map((s) => s.stop()));
+    await shadow?.close();
     throw err;
   }
   log.info({ stages: chosen.map((s) => s.name), instances: n, model: models?.version ?? 'rules-only', policy: policy.current().version }, 'pipeline running');
   return {
     stages,
+    shadow,
     policy,
     ready: Promise.all(stages.map((s) => s.ready)).then(() => undefined),
     stop: async () => {
       await Promise.all(stages.map((s) => s.stop()));
+      await shadow?.close();
       await policy.close();
       redis.disconnect();
     },

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from '../core/config.ts';
-import { MODEL_VERSION_NAME } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { latestModelVersion, loadModelVersion } from '../detectors/model-version.ts';
+import { requireVersion } from '../detectors/version-names.ts';
 import { RedisFeatureStore } from '../detectors/features.ts';
 
 export interface ServingModels {
@@ -38,7 +38,7 @@ export async function loadServingModels(config: Config, choice: string): Promise
 }
 
 /** Loads a version by name from MODEL_DIR: what a policy's modelVersion points at. */
-export function loadNamedVersion(config: Config, name: string): Promise<ModelBundle> {
-  if (!MODEL_VERSION_NAME.test(name)) throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version name ${JSON.stringify(name)} is not a folder name`);
-  return loadModelVersion(path.join(config.modelDir, name));
+export async function loadNamedVersion(config: Config, name: string): Promise<ModelBundle> {
+  // The one rule of which folders are versions (detectors/version-names.ts), as the console and the CLI apply it.
+  return loadModelVersion((await requireVersion(config.modelDir, name)).dir);
 }

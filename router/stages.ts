@@ -15,6 +15,7 @@ import type { RedisSampleStore } from '../state/samples.ts';
 import { detectLogic } from './detect-stage.ts';
 import { escalateLogic } from './escalate-stage.ts';
 import type { PolicySource } from './policy-source.ts';
+import type { ShadowSink } from './shadow/worker.ts';
 import { startStage, type RunningStage, type StageLogic } from './stage-runner.ts';
 
 /** What a stage's logic may be built from: the process's shared clients and stores. */
@@ -27,6 +28,8 @@ export interface StageContext {
   models: () => ModelBundle | undefined;
   samples: RedisSampleStore;
   queue: RedisReviewQueue;
+  /** The shadow challenger's worker in this process (detect hands it committed batches); absent = no shadowing. */
+  shadow?: ShadowSink;
 }
 
 export interface StageSpec<T> {
@@ -80,7 +83,7 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     summary: 'run the detect stage (features, isolation forest, XGBoost, rules) as a consumer-group member',
     input: 'transactions',
     outputs: ['decisions', 'escalations', 'dlq'],
-    logic: (c) => detectLogic({ config: c.config, redis: c.redis, policy: c.policy, features: c.features, models: c.models, recordSamples: (s) => c.samples.push(s) }),
+    logic: (c) => detectLogic({ config: c.config, redis: c.redis, policy: c.policy, features: c.features, models: c.models, recordSamples: (s) => c.samples.push(s), shadow: c.shadow }),
   }),
   escalate: defineStage({
     name: 'escalate',

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { configEnv, type Config } from '../../core/config.ts';
+import type { PipelineStage } from '../../core/contracts.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -141,7 +142,7 @@ export class Children {
   }
 
   /** A `fraudstream detect|escalate` member; `faults` becomes FRAUDSTREAM_FAULTS. */
-  stage(stage: 'detect' | 'escalate', instanceId: string, faults?: string): Child {
+  stage(stage: PipelineStage, instanceId: string, faults?: string): Child {
     return this.spawn(instanceId, [stage, '--model', this.opts.model, '--metrics-port', '0', '--instance-id', instanceId], faults ? { FRAUDSTREAM_FAULTS: faults } : {});
   }
 

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { isolatedConfig, type Config } from '../../core/config.ts';
+import { PIPELINE_STAGES, type PipelineStage } from '../../core/contracts.ts';
 import { ensureTopics } from '../../core/kafka.ts';
 import { COLD_START_THRESHOLDS } from '../../router/pipeline.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
@@ -73,11 +74,10 @@ export interface Fault {
   verify?: () => string[];
 }
 
-export interface Scenario {
+/** Members per registered stage (router/stages.ts); a stage not given runs one member, `<stage>-a`. */
+export interface Scenario extends Partial<Record<PipelineStage, MemberSpec[]>> {
   name: string;
   summary: string;
-  detect?: MemberSpec[];
-  escalate?: MemberSpec[];
   /** exact, or atMost when Redis loses its state on purpose. */
   featureMode?: 'exact' | 'atMost';
   fault(ctx: ScenarioCtx): Promise<Fault>;
@@ -105,7 +105,7 @@ export class ScenarioCtx {
     return c;
   }
 
-  startStage(stage: 'detect' | 'escalate', spec: MemberSpec): Child {
+  startStage(stage: PipelineStage, spec: MemberSpec): Child {
     const c = this.children.stage(stage, spec.id, spec.faults);
     this.members.set(spec.id, c);
     return c;
@@ -159,14 +159,11 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
   let fault: Fault | undefined;
   try {
     observer.start();
-    const detect = scenario.detect ?? [{ id: 'detect-a' }];
-    const escalate = scenario.escalate ?? [{ id: 'escalate-a' }];
-    for (const m of detect) ctx.startStage('detect', m);
-    for (const m of escalate) ctx.startStage('escalate', m);
-    log(`started ${detect.length} detect and ${escalate.length} escalate processes; waiting for their groups`);
+    const members = (stage: PipelineStage) => scenario[stage] ?? [{ id: `${stage}-a` }];
+    for (const stage of PIPELINE_STAGES) for (const m of members(stage)) ctx.startStage(stage, m);
+    log(`started ${PIPELINE_STAGES.map((s) => `${members(s).length} ${s}`).join(' and ')} processes; waiting for their groups`);
     await ctx.withAdmin(async (a) => {
-      await waitForGroup(a, config.groups.detect, detect.length, env.timing.startMs);
-      await waitForGroup(a, config.groups.escalate, escalate.length, env.timing.startMs);
+      for (const stage of PIPELINE_STAGES) await waitForGroup(a, config.groups[stage], members(stage).length, env.timing.startMs);
     });
     await traffic.start();
     log(`traffic at ${env.rate}/s; warming up ${env.timing.warmupMs / 1000} s`);

@@ -1,7 +1,8 @@
 /** The faults, each run under steady traffic by harness.ts. */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Transaction } from '../../core/contracts.ts';
+import { PIPELINE_STAGES, type PipelineStage, type Transaction } from '../../core/contracts.ts';
+import { STAGES } from '../../router/stages.ts';
 import { reviewKeys } from '../../state/review.ts';
 import { outboxKey } from '../../state/ui.ts';
 import { freePort } from '../redis-local.ts';
@@ -21,12 +22,12 @@ const isHold = (line: string) => line.includes(HOLD_MESSAGE);
  * that batch, and the group's committed offset after the kill is at or below the batch's first offset. Afterwards
  * those outputs must never be committed and each of the batch's transactions must be decided exactly once.
  */
-function killMidBatch(stage: 'detect' | 'escalate'): Scenario {
+function killMidBatch(stage: PipelineStage): Scenario {
   const members = [{ id: `${stage}-held`, faults: HOLD }, { id: `${stage}-peer` }];
   return {
     name: `kill-${stage}`,
     summary: `kill -9 a ${stage} member holding an uncommitted transaction; a peer and a replacement take over`,
-    ...(stage === 'detect' ? { detect: members } : { escalate: members }),
+    [stage]: members,
     async fault(ctx) {
       const t = ctx.config.topics;
       const watch = new UncommittedWatch(ctx.env.kafka, [t.decisions, t.escalations, t.cases], ctx.env.log);
@@ -42,8 +43,8 @@ function killMidBatch(stage: 'detect' | 'escalate'): Scenario {
       if (!line) violations.push(`no "${HOLD_MESSAGE}" line from ${held.name} within 45 s (the runner does not honour holdBeforeCommitMs): killed it anyway, uncommitted state not proven`);
       else if (!batch) violations.push(`the hold line did not say which partition: ${line.slice(0, 200)}`);
 
-      const inputTopic = stage === 'detect' ? t.transactions : t.escalations;
-      const outputTopics = stage === 'detect' ? [t.decisions, t.escalations] : [t.decisions, t.cases];
+      const inputTopic = t[STAGES[stage].input];
+      const outputTopics = STAGES[stage].outputs.filter((o) => o !== 'dlq').map((o) => t[o]);
       const proof: Record<string, unknown> = { member: held.name, killedAt: new Date(killedAt).toISOString(), holdLine: line?.slice(0, 300) ?? null };
       let uncommitted: string[] = [];
       let heldTx = new Set<string>();
@@ -96,11 +97,11 @@ function killMidBatch(stage: 'detect' | 'escalate'): Scenario {
   };
 }
 
-/** Tx ids of the held batch: from the input topic's read-back (detect) or the escalations a reader saw (escalate). */
-function heldTransactions(ctx: ScenarioCtx, watch: UncommittedWatch, stage: string, topic: string, partition: number, from: bigint, to: bigint): Set<string> {
+/** Tx ids of the held batch: from the observer's read-back of the transactions topic (a stage reading it), else what a reader saw on the stage's input topic. */
+function heldTransactions(ctx: ScenarioCtx, watch: UncommittedWatch, stage: PipelineStage, topic: string, partition: number, from: bigint, to: bigint): Set<string> {
   const out = new Set<string>();
   const inRange = (p: number, o: string) => p === partition && BigInt(o) >= from && BigInt(o) <= to;
-  if (stage === 'detect') {
+  if (STAGES[stage].input === 'transactions') {
     for (const i of ctx.observer.inputs) {
       const tx = inRange(i.partition, i.offset) ? ctx.txIdOf(i.hash) : undefined;
       if (tx) out.add(tx);
@@ -366,8 +367,7 @@ const verdictsKafkaDown: Scenario = {
 };
 
 export const SCENARIOS: readonly Scenario[] = [
-  killMidBatch('detect'),
-  killMidBatch('escalate'),
+  ...PIPELINE_STAGES.map(killMidBatch),
   brokerRestart(5),
   brokerRestart(45),
   zombie,

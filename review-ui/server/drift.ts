@@ -1,9 +1,9 @@
 /** The drift view's data: a version's training reference against the live counts the detect stage keeps in Redis. */
-import { stat } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
 import { UserInputError } from '../../core/errors.ts';
 import { driftSnapshot, type DriftSnapshot } from '../../detectors/drift.ts';
 import { driftCounts, PSI_THRESHOLDS } from '../../detectors/pure/drift.ts';
+import { checkVersion } from '../../detectors/version-names.ts';
 import { versionDir } from './models.ts';
 
 export interface DriftResponse extends Partial<Omit<DriftSnapshot, 'version'>> {
@@ -34,7 +34,10 @@ export async function driftForVersion(
   if (version === null) return { ...base, message: 'The policy names no model version: nothing to compare live traffic with.' };
   // The policy's name is checked too: a policy written straight into Redis must not steer a read outside MODEL_DIR.
   const dir = versionDir(modelDir, version);
-  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) return undefined;
+  // The one version rule (detectors/version-names.ts): a folder that is not a version is refused, a missing one is 404.
+  const check = await checkVersion(modelDir, version);
+  if ('missing' in check) return undefined;
+  if ('notVersion' in check) throw new UserInputError(`version: ${check.reason}`);
   let snap: DriftSnapshot;
   try {
     snap = await driftSnapshot(redis, prefix, dir);

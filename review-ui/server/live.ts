@@ -8,6 +8,7 @@ import type { Logger } from '../../core/logger.ts';
 import { LabelMetrics } from './metrics.ts';
 import { seekTail } from './tail.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
+import { ShadowStore } from '../../state/shadow.ts';
 import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
@@ -146,10 +147,12 @@ export class LiveFeed {
   private readonly labelListeners = new Set<(l: Label) => void>();
 
   private readonly samples: RedisSampleStore;
+  private readonly shadow: ShadowStore;
 
   constructor(private readonly opts: LiveFeedOptions) {
     this.groupId = `fraudstream-ui-${opts.instanceId}`;
     this.samples = new RedisSampleStore(opts.redis, opts.config.redis.keyPrefix);
+    this.shadow = new ShadowStore(opts.redis, opts.config.redis.keyPrefix);
   }
 
   /** Resolves once the consumer has joined and positioned itself (or after timeoutMs, logging a warning). */
@@ -235,6 +238,8 @@ export class LiveFeed {
     }
     // The policy preview counts a labelled sample as what it was (issue 13).
     if (labels.length > 0) await this.samples.recordLabels(labels);
+    // The shadow report joins them too, with their arrival time for the label-delay distribution (issue 13).
+    if (labels.length > 0) await this.shadow.recordLabels(labels);
     if (decisions.length > 0) await this.onDecisions(decisions);
     await heartbeat();
   }

@@ -36,6 +36,27 @@ export function decisionLoss(pFraud: number, calibrated: boolean, amountMinor: n
   return { pFraud: p, calibrated, ifAllowedMinor: Math.round(e.ifAllowed), ifBlockedMinor: Math.round(e.ifBlocked), stakeMinor: Math.round(e.stake) };
 }
 
+/** What turns a first-line XGBoost score into p(fraud): the served version's calibrator (detectors/types.ts FraudProbability). */
+export interface XgboostProbability {
+  readonly calibrated: boolean;
+  fromXgboost(score: number): number;
+}
+
+/**
+ * An escalated case's expected loss, as escalate decides it and a shadow challenger replays it: p(fraud) is the
+ * version's calibrated XGBoost score (the heavy score is not calibrated), the raw heavy score when only that exists,
+ * none in rules-only mode.
+ */
+export function caseLoss(probability: XgboostProbability | undefined, xgboost: number | undefined, heavy: number | undefined, amountMinor: number, costs: Costs): DecisionExpectedLoss | undefined {
+  if (probability && xgboost !== undefined) return decisionLoss(probability.fromXgboost(xgboost), probability.calibrated, amountMinor, costs);
+  return heavy === undefined ? undefined : decisionLoss(heavy, false, amountMinor, costs);
+}
+
+/** What decideEscalation's review cutoff needs about a case with this loss (router/pure/policy.ts CaseMoney). */
+export function cutoffInput(loss: DecisionExpectedLoss, stakes: StakeWindow, now: number, id: string): { stake: number; cheaper: 'ALLOW' | 'BLOCK'; stakes: StakeWindow; now: number; id: string } {
+  return { stake: loss.stakeMinor, cheaper: loss.ifAllowedMinor < loss.ifBlockedMinor ? 'ALLOW' : 'BLOCK', stakes, now, id };
+}
+
 export interface ReviewCapacity {
   analysts: number;
   casesPerAnalystHour: number;

@@ -56,7 +56,17 @@ export interface LabelDelay {
   delaysDays: readonly number[];
   /** Metrics are "immature" below this share of expected ground truth. */
   matureAt: number;
+  /**
+   * Fewer observed delays than this and nothing is known about how late labels come: maturity is 0 (immature),
+   * never the optimistic 1 of an empty distribution. Default 0 (the pure behaviour); the shadow report uses 20.
+   */
+  minDelays?: number;
 }
+
+/** Default share of expected labels a report needs before its metrics count as mature. */
+export const DEFAULT_MATURE_AT = 0.8;
+/** Default number of observed label delays before the delay distribution is trusted. */
+export const DEFAULT_MIN_DELAYS = 20;
 
 const DAY = 86_400_000;
 
@@ -119,9 +129,10 @@ export function shadowReport(pairs: readonly ShadowPair[], now: number, delay: L
     if (p.isFraud !== undefined) c.labelled += 1;
     byDay.set(day, c);
   }
+  const known = delay.delaysDays.length >= (delay.minDelays ?? 0);
   const cohorts = [...byDay]
     .sort(([a], [b]) => a - b)
-    .map(([day, c]) => ({ day, ...c, maturity: labelArrivedShare((now - (day + DAY / 2)) / DAY, delay.delaysDays) }));
+    .map(([day, c]) => ({ day, ...c, maturity: known ? labelArrivedShare((now - (day + DAY / 2)) / DAY, delay.delaysDays) : 0 }));
   const total = pairs.length;
   const maturity = total === 0 ? 0 : cohorts.reduce((s, c) => s + c.maturity * c.transactions, 0) / total;
   return {
@@ -134,4 +145,34 @@ export function shadowReport(pairs: readonly ShadowPair[], now: number, delay: L
     maturity,
     immature: maturity < delay.matureAt,
   };
+}
+
+/** The challenger's side of one transaction, as the shadow worker decides it (never published). */
+export interface ShadowOutcome {
+  /** First-line action (ALLOW, BLOCK or ESCALATE). */
+  first: ShadowAction;
+  /** Final action: the first line's, or what the second line decided for an escalated row. */
+  final: ShadowAction;
+}
+
+/** One pair from the champion's and the challenger's outcomes of the same transaction. */
+export function toPair(
+  tx: { txId: string; ts: number; amountMinor: number },
+  champion: ShadowOutcome,
+  challenger: ShadowOutcome,
+): ShadowPair {
+  return {
+    txId: tx.txId,
+    ts: tx.ts,
+    amountMinor: tx.amountMinor,
+    champion: champion.final,
+    challenger: challenger.final,
+    championEscalated: champion.first === 'ESCALATE',
+    challengerEscalated: challenger.first === 'ESCALATE',
+  };
+}
+
+/** Label delays in days from (tx ts, labeledAt) pairs; a label dated before its transaction counts as 0 days. */
+export function delaysInDays(rows: ReadonlyArray<{ ts: number; labeledAt: number }>): number[] {
+  return rows.map((r) => Math.max(0, r.labeledAt - r.ts) / DAY);
 }

@@ -10,6 +10,7 @@ import type { Config } from '../../core/config.ts';
 import { DRIFT_REFERENCE_FILE, DriftRecorder, driftKey, driftSnapshot, readDrift, recordDrift, resetDrift } from '../../detectors/drift.ts';
 import type { ModelBundle } from '../../detectors/types.ts';
 import { buildDriftReference, DriftAccumulator, SCORE_ENTRIES } from '../../detectors/pure/drift.ts';
+import { COLD_START_THRESHOLDS } from '../../state/policy.ts';
 import { configEnv, testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 let config: Config;
@@ -27,10 +28,10 @@ beforeAll(async () => {
   redis = testRedis(config);
   modelDir = mkdtempSync(path.join(tmpdir(), 'fraudstream-drift-models-'));
   mkdirSync(path.join(modelDir, 'm-drift'));
-  writeFileSync(path.join(modelDir, 'm-drift', 'model-card.json'), JSON.stringify({ version: 'm-drift' }));
+  writeFileSync(path.join(modelDir, 'm-drift', 'model-card.json'), JSON.stringify({ version: 'm-drift', createdAt: '2026-01-01T00:00:00Z', thresholds: COLD_START_THRESHOLDS }));
   writeFileSync(path.join(modelDir, 'm-drift', DRIFT_REFERENCE_FILE), JSON.stringify(reference));
   mkdirSync(path.join(modelDir, 'm-old'));
-  writeFileSync(path.join(modelDir, 'm-old', 'model-card.json'), JSON.stringify({ version: 'm-old' }));
+  writeFileSync(path.join(modelDir, 'm-old', 'model-card.json'), JSON.stringify({ version: 'm-old', createdAt: '2026-01-01T00:00:00Z', thresholds: COLD_START_THRESHOLDS }));
 });
 
 afterAll(async () => {
@@ -149,5 +150,11 @@ describe('fraudstream drift', () => {
     expect(missing.err).toMatch(/nope: no such model version under MODEL_DIR/);
     const old = await cli(['--model', 'm-old']);
     expect(old.err).toMatch(/m-old has no drift-reference.json/);
+    // A folder that is not a version (a stray card: neither named by the trainer nor a valid card) is refused by the one rule.
+    mkdirSync(path.join(modelDir, 'stray'));
+    writeFileSync(path.join(modelDir, 'stray', 'model-card.json'), JSON.stringify({ version: 'stray' }));
+    const stray = await cli(['--model', 'stray']);
+    expect(stray.code).toBe(2);
+    expect(stray.err).toMatch(/--model stray is not named by the trainer and its model-card.json has no createdAt date/);
   });
 });

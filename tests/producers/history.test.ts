@@ -121,5 +121,9 @@ describe('findTrainedWorld reads the model card under MODEL_DIR', () => {
     expect(await findTrainedWorld(dir)).toEqual({ version: 'v20250102T000000000Z', reason: expect.stringMatching(/CSV/) });
     expect(await findTrainedWorld(dir, 'v20250101T000000000Z')).toEqual({ version: 'v20250101T000000000Z', history });
     await expect(findTrainedWorld(dir, 'v20991231T000000000Z')).rejects.toThrow(/no model-card.json/);
+    // The one version rule: an incomplete folder, or a stray one under another name, is not a version to continue.
+    await expect(findTrainedWorld(dir, 'v20250103T000000000Z')).rejects.toThrow(/v20250103T000000000Z holds no model-card.json/);
+    await put('scratch', history);
+    await expect(findTrainedWorld(dir, 'scratch')).rejects.toThrow(/scratch is not named by the trainer and its model-card.json has no createdAt/);
   });
 });

@@ -145,7 +145,10 @@ describe('drift panel', () => {
     const bad = await page.request.get(`${ui.url}/api/drift?version=${encodeURIComponent('../etc')}`);
     expect(bad.status()).toBe(400);
     expect(((await bad.json()) as { error: string }).error).toMatch(/^version:/);
-    expect((await page.request.get(`${ui.url}/api/drift?version=nope`)).status()).toBe(400);
+    // A folder that is not a version (no model card) is refused; a name MODEL_DIR does not hold is unknown.
+    mkdirSync(join(modelDir, 'not-a-version'));
+    expect((await page.request.get(`${ui.url}/api/drift?version=not-a-version`)).status()).toBe(400);
+    expect((await page.request.get(`${ui.url}/api/drift?version=nope`)).status()).toBe(404);
     expect((await page.request.get(`${ui.url}/api/drift?version=v20991231T000000000Z`)).status()).toBe(404);
     const anon = await fetch(`${ui.url}/api/drift`);
     expect(anon.status).toBe(401);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { beat, removeHeartbeat } from '../../state/heartbeats.ts';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -225,6 +225,22 @@ describe('review UI server', () => {
     // A name by the rule that MODEL_DIR does not hold.
     expect((await call(client, 'GET', '/api/drift?version=v20260101T000000000Z')).status).toBe(404);
     expect((await call(client, 'POST', '/api/models/promote', { version: 'v20260101T000000000Z' })).status).toBe(404);
+    // The policy edit applies the same rule: no such version is refused, a version copied in by hand (valid card) is taken.
+    const missing = await call(client, 'PUT', '/api/policy', { ...input, modelVersion: 'v20260101T000000000Z' });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { error: string }).error).toMatch(/^modelVersion: v20260101T000000000Z: no such model version under MODEL_DIR/);
+    const copy = join(config.modelDir, 'candidate-2026');
+    mkdirSync(copy, { recursive: true });
+    writeFileSync(join(copy, 'model-card.json'), JSON.stringify({ createdAt: '2026-01-01T00:00:00Z', thresholds: COLD_START_THRESHOLDS }));
+    try {
+      const taken = await call(client, 'PUT', '/api/policy', { ...input, modelVersion: 'candidate-2026' });
+      expect(taken.status).toBe(200);
+      expect(((await taken.json()) as { current: { modelVersion?: string } }).current.modelVersion).toBe('candidate-2026');
+      expect(((await (await call(client, 'GET', '/api/models')).json()) as { versions: Array<{ version: string }> }).versions.map((v) => v.version)).toEqual(['candidate-2026']);
+    } finally {
+      rmSync(config.modelDir, { recursive: true, force: true });
+      expect((await call(client, 'PUT', '/api/policy', input)).status).toBe(200);
+    }
   });
 
   it('creates policy v1 with the same cold-start thresholds as the stages (one definition in state/policy.ts)', async () => {

@@ -200,6 +200,17 @@ describe('bench table', () => {
     expect(text).toMatch(/CPU cores the process got \(load avg\)\s+0\.90 \(1\.5\)/);
     expect(text).toMatch(/escalate: runner, per escalated\s+n\/a/);
     expect(text).toContain('ratio 0.25 (pipeline 2,500/s against ceiling 10,000/s)');
+    expect(text).not.toContain('shadow challenger');
+
+    // The shadow cost: detect with and without a challenger, and the change (issue 13).
+    const detectSide = (logic: number, batch: number, cpu: number, eps: number) => ({ detectLogicMicrosPerEvent: logic, detectBatchMicrosPerEvent: batch, processCpuMicrosPerEvent: cpu, eventsPerSec: eps });
+    const shadow = { method: 'm', challenger: 'v1', events: 10_000, without: detectSide(120, 400, 900, 2_000), with: detectSide(125.5, 430, 1_300, 1_800), workerMicrosPerEvent: 310.2, shadowedEvents: 10_000, skippedEvents: 0 };
+    const withShadow = renderTables({ ...r, pipeline: { ...r.pipeline, shadow } });
+    expect(withShadow).toContain('detect with a shadow challenger (v1), bursts of 10,000 events (without = mean of the bursts before and after)');
+    expect(withShadow).toMatch(/detect: logic µs per event \(decision path\)\s+120\s+125\.5\s+\+5\.5/);
+    expect(withShadow).toMatch(/process CPU µs per event\s+900\s+1,300\s+\+400/);
+    expect(withShadow).toMatch(/shadow worker wall µs per shadowed event\s+310\.2/);
+    expect(renderTables({ ...r, pipeline: { ...r.pipeline, shadow: { skipped: 'rules-only' } } })).toContain('shadow cost: not measured (rules-only)');
   });
 });
 

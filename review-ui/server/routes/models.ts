@@ -1,6 +1,7 @@
 /** The Models page: versions under MODEL_DIR, which one the stages serve, promotion, and drift against live traffic. */
 import { Router } from 'express';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import type { RedisPolicyStore } from '../../../state/policy.ts';
 import type { AuditLog } from '../audit.ts';
 import { driftForVersion } from '../drift.ts';
@@ -8,6 +9,11 @@ import type { LiveFeed } from '../live.ts';
 import { parseBody, who } from '../middleware.ts';
 import { findModel, listModels } from '../models.ts';
 import { ModelPromoteBodySchema, promotionInput, servedModels } from '../serving.ts';
+import { readShadowReport } from '../../../router/shadow/report.ts';
+import { shadowRouter } from './shadow.ts';
+
+/** A promotion may say it accepts an immature shadow report (the page's confirm step). */
+const PromoteBodySchema = ModelPromoteBodySchema.extend({ confirmImmature: z.boolean().default(false) });
 
 /** How many of the latest decisions the "which model do the stages serve" summary looks at. */
 export const SERVED_WINDOW = 200;
@@ -23,6 +29,7 @@ export interface ModelsDeps {
 
 export function modelsRouter({ modelDir, redis, prefix, policies, audit, feed }: ModelsDeps): Router {
   const r = Router();
+  r.use(shadowRouter({ modelDir, redis, prefix, audit }));
   r.get('/models', async (_req, res) => {
     const [versions, current] = await Promise.all([listModels(modelDir), policies.current()]);
     res.json({
@@ -46,7 +53,7 @@ export function modelsRouter({ modelDir, redis, prefix, policies, audit, feed }:
   });
 
   r.post('/models/promote', async (req, res) => {
-    const body = parseBody(ModelPromoteBodySchema, req.body);
+    const body = parseBody(PromoteBodySchema, req.body);
     const model = await findModel(modelDir, body.version);
     if (!model) {
       res.status(404).json({ error: `no model version ${body.version} under MODEL_DIR (${modelDir})` });
@@ -65,6 +72,19 @@ export function modelsRouter({ modelDir, redis, prefix, policies, audit, feed }:
       res.status(409).json({ error: `policy v${before.version} already serves ${body.version}` });
       return;
     }
+    // Shadow evidence whose labels have not come back yet is not evidence: say so, and promote only when confirmed.
+    const shadow = await readShadowReport(redis, prefix, body.version);
+    if (shadow?.immature && !body.confirmImmature) {
+      res.status(409).json({
+        error: `the shadow report for ${body.version} is immature: ${(shadow.maturity * 100).toFixed(1)}% of its expected labels have come back (mature at ${(shadow.matureAt * 100).toFixed(0)}%); confirm to promote anyway`,
+        immature: true,
+        maturity: shadow.maturity,
+        matureAt: shadow.matureAt,
+        transactions: shadow.transactions,
+        labelled: shadow.labelled,
+      });
+      return;
+    }
     const input = promotionInput(before, body.version, body.useCardThresholds ? (model.card.thresholds ?? null) : undefined);
     const after = await policies.update(input, who(res));
     await audit.record({
@@ -72,7 +92,7 @@ export function modelsRouter({ modelDir, redis, prefix, policies, audit, feed }:
       action: 'model.promote',
       target: 'policy',
       before: { version: before.version, modelVersion: before.modelVersion ?? null, thresholds: before.thresholds },
-      after: { version: after.version, modelVersion: after.modelVersion ?? null, thresholds: after.thresholds, useCardThresholds: body.useCardThresholds },
+      after: { version: after.version, modelVersion: after.modelVersion ?? null, thresholds: after.thresholds, useCardThresholds: body.useCardThresholds, ...(shadow ? { shadow: { maturity: shadow.maturity, immature: shadow.immature, confirmedImmature: shadow.immature } } : {}) },
       ip: req.ip,
     });
     res.json({ current: after });

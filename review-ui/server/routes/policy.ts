@@ -6,19 +6,19 @@ import type { RedisSampleStore } from '../../../state/samples.ts';
 import type { AuditLog } from '../audit.ts';
 import type { LiveFeed } from '../live.ts';
 import { parseBody, who } from '../middleware.ts';
-import { VERSION_RE } from '../../../detectors/version-names.ts';
+import { checkVersion } from '../../../detectors/version-names.ts';
+import { UserInputError } from '../../../core/errors.ts';
 import { previewPolicy, servedProbability } from '../preview.ts';
 import { SERVED_WINDOW } from './models.ts';
 import { PolicyPreviewRequestSchema, type FilePreviewSource } from '../file-preview-source.ts';
-import { UserInputError } from '../../../core/errors.ts';
 
 export interface PolicyDeps {
   policies: RedisPolicyStore;
   samples: RedisSampleStore;
   audit: AuditLog;
   feed: LiveFeed;
-  /** Where the served version's card (its calibrator) is read for the preview's p(fraud). */
-  modelDir?: string;
+  /** Where model versions live: a new modelVersion must be one (detectors/version-names.ts's rule); the preview reads the served version's calibrator there. */
+  modelDir: string;
   /** Labelled replay files to preview on (PREVIEW_FILES_DIR); without it a preview is on live samples only. */
   files?: FilePreviewSource;
 }
@@ -34,12 +34,15 @@ export function amountCurrencies(decisions: ReadonlyArray<Pick<Decision, 'tx'>>)
   return { currency: seen[0] ?? null, seen };
 }
 
-/** A policy edit from the console: PolicyInputSchema, and modelVersion (when given) a version name by VERSION_RE. */
-export const PolicyEditSchema = PolicyInputSchema.superRefine((p, ctx) => {
-  if (p.modelVersion !== undefined && !VERSION_RE.test(p.modelVersion)) {
-    ctx.addIssue({ code: 'custom', path: ['modelVersion'], message: 'a model version name (v<UTC time>, e.g. v20261130T160545082Z)' });
-  }
-});
+/** A policy edit from the console: PolicyInputSchema (modelVersion, when given, a version name by MODEL_VERSION_NAME). */
+export const PolicyEditSchema = PolicyInputSchema;
+
+/** Refuses (400) a modelVersion that is not a model version under modelDir; the one the policy already names may stay. */
+async function checkModelVersion(modelDir: string, name: string | undefined, current: string | undefined): Promise<void> {
+  if (name === undefined || name === current) return;
+  const c = await checkVersion(modelDir, name);
+  if (!('version' in c)) throw new UserInputError(`modelVersion: ${c.reason}`);
+}
 
 export function policyRouter({ policies, samples, audit, feed, modelDir, files }: PolicyDeps): Router {
   const r = Router();
@@ -51,6 +54,7 @@ export function policyRouter({ policies, samples, audit, feed, modelDir, files }
   r.put('/policy', async (req, res) => {
     const input = parseBody(PolicyEditSchema, req.body);
     const before = await policies.current();
+    await checkModelVersion(modelDir, input.modelVersion, before.modelVersion);
     const after = await policies.update(input, who(res));
     await audit.record({ who: who(res), action: 'policy.update', target: 'policy', before, after });
     res.json({ current: after });

@@ -11,11 +11,13 @@ import type { PreviewResult } from '../../server/preview.ts';
 import type { SlaStatus } from '../../../router/pure/money.ts';
 import type { ReviewCutoff } from '../../../state/review-cutoff.ts';
 import type { ServedSummary } from '../../server/serving.ts';
+import type { ShadowReportView } from '../../../router/shadow/report.ts';
 
 // Type-only imports: erased by the bundler, so no server code reaches the browser.
 export type { Case, Decision, Policy, PolicyInput, ServedSummary };
 export type { AuditEntry, LabelSnapshot, ModelVersion, PreviewResult, SecondPoint };
 export type { DeadLetterSummary, DeadLetterView, GuardStatus, RuleStatsView };
+export type { ShadowReportView };
 export type LiveDecision = Decision & { scenario?: string | null };
 
 let csrf = '';

@@ -14,6 +14,7 @@ function calibrationPanel(c: CalibrationCard): HTMLElement {
     reliabilityChart(c),
   );
 }
+import { shadowPanel } from './shadow.ts';
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -162,6 +163,8 @@ export function modelsView(root: HTMLElement): () => void {
   const historyBox = h('div', { id: 'model-history' });
   const list = h('div', { id: 'models' });
   const drift = driftPanel();
+  let versionNames: string[] = [];
+  const shadow = shadowPanel(() => versionNames);
   root.append(
     h(
       'div',
@@ -175,6 +178,7 @@ export function modelsView(root: HTMLElement): () => void {
       ),
       section('Policy versions (rollback restores the model too)', historyBox),
     ),
+    section('Shadow challenger on live traffic', shadow.el),
     section('Live precision and recall against delayed labels', liveBox),
     section('Drift: live traffic against the served version\'s training data (PSI)', drift.el),
     list,
@@ -193,11 +197,22 @@ export function modelsView(root: HTMLElement): () => void {
   const promote = (version: string) => {
     const withThresholds = useThresholds.checked;
     if (!window.confirm(`Serve ${version}${withThresholds ? ' with its card\'s thresholds' : ''}? This stores a new policy version; running stages swap models without a restart.`)) return;
-    api<{ current: Policy }>('POST', '/api/models/promote', { version, policyVersion: state.policyVersion, useCardThresholds: withThresholds })
-      .then(async (r) => {
+    const send = (confirmImmature: boolean) =>
+      api<{ current: Policy }>('POST', '/api/models/promote', { version, policyVersion: state.policyVersion, useCardThresholds: withThresholds, ...(confirmImmature ? { confirmImmature } : {}) }).then(async (r) => {
         await load();
-        status.textContent = `Promoted ${version}: policy v${r.current.version}.`;
+        status.textContent = `Promoted ${version}: policy v${r.current.version}${confirmImmature ? ' (on an immature shadow report, confirmed)' : ''}.`;
         status.className = 'ok';
+      });
+    send(false)
+      .catch((err: unknown) => {
+        // An immature shadow report: the server refuses until the admin confirms, knowingly, a second time.
+        if (err instanceof ApiError && err.status === 409 && err.message.includes('immature')) {
+          if (window.confirm(`${err.message}.\n\nPromote ${version} anyway?`)) return send(true);
+          status.textContent = `Not promoted: the shadow report for ${version} is immature.`;
+          status.className = 'warn-text';
+          return;
+        }
+        throw err;
       })
       .catch(showError);
   };
@@ -221,6 +236,8 @@ export function modelsView(root: HTMLElement): () => void {
     servingBox.replaceChildren(servingPanel(r.policyVersion, r.activeInPolicy, r.served));
     if (loaded && before !== r.activeInPolicy) drift.reload();
     loaded = true;
+    versionNames = r.versions.map((v) => v.version);
+    shadow.reload();
     historyBox.replaceChildren(
       table(
         ['policy', 'when', 'by', 'model', ''],
@@ -247,5 +264,6 @@ export function modelsView(root: HTMLElement): () => void {
   return () => {
     off();
     drift.stop();
+    shadow.stop();
   };
 }

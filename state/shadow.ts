@@ -1,0 +1,215 @@
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import { SHADOW_ACTIONS, type ShadowAction, type ShadowPair } from '../router/pure/shadow.ts';
+import { sampleLabelKey } from './samples.ts';
+
+/**
+ * The shadow challenger's key family, `<prefix>shadow:*`, apart from everything the champion writes:
+ * - `shadow:active`              JSON of the running challenger {model, startedAt, by, thresholds, matureAt}; one key
+ * - `shadow:run:<model>`         JSON of that version's last run (stoppedAt once stopped); TTL SHADOW_TTL_SECONDS
+ * - `shadow:pairs:<model>`       list of pairs, newest first, capped at SHADOW_PAIRS_CAP; TTL SHADOW_TTL_SECONDS
+ * - `shadow:stats:<model>`       hash: seen, skippedBatches, skippedTransactions, failedBatches; TTL SHADOW_TTL_SECONDS
+ * - `shadow:label:<txId>`        "1|labeledAt" or "0|labeledAt", written while shadow evidence is kept; TTL SHADOW_LABEL_TTL_SECONDS
+ * - `shadow:label-delays`        sorted set of observed label delays (member "txId|ms", score labeledAt), newest SHADOW_DELAYS_CAP
+ * - `shadow:last`                the model of the latest run (the report shown when none is active); one key
+ * - `shadow:window`              present while labels are worth keeping for shadow pairs; TTL SHADOW_LABEL_TTL_SECONDS
+ */
+export const SHADOW_PAIRS_CAP = 200_000;
+export const SHADOW_DELAYS_CAP = 10_000;
+/** A run's pairs and stats outlive it this long after their last write (the report stays readable for a promotion). */
+export const SHADOW_TTL_SECONDS = 90 * 24 * 3600;
+/** Chargebacks come back within 120 days (card network rules); a label kept longer has no pair left to judge. */
+export const SHADOW_LABEL_TTL_SECONDS = 120 * 24 * 3600;
+
+export const shadowKeys = (prefix: string) => ({
+  active: `${prefix}shadow:active`,
+  run: (model: string) => `${prefix}shadow:run:${model}`,
+  pairs: (model: string) => `${prefix}shadow:pairs:${model}`,
+  stats: (model: string) => `${prefix}shadow:stats:${model}`,
+  label: (txId: string) => `${prefix}shadow:label:${txId}`,
+  delays: `${prefix}shadow:label-delays`,
+  window: `${prefix}shadow:window`,
+  last: `${prefix}shadow:last`,
+});
+
+export const ShadowRunSchema = z.object({
+  model: z.string().min(1),
+  startedAt: z.number(),
+  by: z.string(),
+  /** "policy": the challenger is routed with the live policy as it is; "model": with its own thresholds.json in it. */
+  thresholds: z.enum(['policy', 'model']).default('policy'),
+  matureAt: z.number().min(0).max(1),
+  stoppedAt: z.number().optional(),
+  stoppedBy: z.string().optional(),
+});
+export type ShadowRun = z.infer<typeof ShadowRunSchema>;
+
+export interface ShadowStats {
+  seen: number;
+  skippedBatches: number;
+  skippedTransactions: number;
+  failedBatches: number;
+}
+
+export interface StoredPairs {
+  pairs: ShadowPair[];
+  /** Observed label delays in ms (newest SHADOW_DELAYS_CAP), across every shadow run. */
+  delaysMs: number[];
+}
+
+const CODE: Record<ShadowAction, string> = { ALLOW: 'A', BLOCK: 'B', REVIEW: 'R', ESCALATE: 'E' };
+const ACTION = Object.fromEntries(SHADOW_ACTIONS.map((a) => [CODE[a], a])) as Record<string, ShadowAction>;
+
+/** Compact on purpose: 200k pairs at about 60 bytes each. */
+export function encodePair(p: ShadowPair): string {
+  return JSON.stringify([p.txId, p.ts, p.amountMinor, CODE[p.champion] + CODE[p.challenger], (p.championEscalated ? 1 : 0) + (p.challengerEscalated ? 2 : 0)]);
+}
+
+export function decodePair(raw: string): ShadowPair | undefined {
+  try {
+    const a = JSON.parse(raw) as unknown;
+    if (!Array.isArray(a) || a.length !== 5) return undefined;
+    const [txId, ts, amountMinor, actions, esc] = a as [unknown, unknown, unknown, unknown, unknown];
+    if (typeof txId !== 'string' || typeof ts !== 'number' || typeof amountMinor !== 'number' || typeof actions !== 'string' || typeof esc !== 'number') return undefined;
+    const champion = ACTION[actions[0] ?? ''];
+    const challenger = ACTION[actions[1] ?? ''];
+    if (!champion || !challenger) return undefined;
+    return { txId, ts, amountMinor, champion, challenger, championEscalated: (esc & 1) === 1, challengerEscalated: (esc & 2) === 2 };
+  } catch {
+    return undefined;
+  }
+}
+
+function parseRun(raw: string | null): ShadowRun | undefined {
+  if (!raw) return undefined;
+  try {
+    return ShadowRunSchema.safeParse(JSON.parse(raw)).data;
+  } catch {
+    return undefined;
+  }
+}
+
+const CHUNK = 1_000;
+
+export class ShadowStore {
+  private readonly k: ReturnType<typeof shadowKeys>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    /** Caps (tests use small ones). */
+    private readonly caps: { pairs: number; delays: number } = { pairs: SHADOW_PAIRS_CAP, delays: SHADOW_DELAYS_CAP },
+  ) {
+    this.k = shadowKeys(prefix);
+  }
+
+  async active(): Promise<ShadowRun | undefined> {
+    return parseRun(await this.redis.get(this.k.active));
+  }
+
+  /** The model of the latest run, active or stopped. */
+  async lastModel(): Promise<string | undefined> {
+    return (await this.redis.get(this.k.last)) ?? undefined;
+  }
+
+  async run(model: string): Promise<ShadowRun | undefined> {
+    return parseRun(await this.redis.get(this.k.run(model)));
+  }
+
+  /** Makes `run` the active challenger; returns the one it replaced (stopped), if any. */
+  async start(run: ShadowRun): Promise<ShadowRun | undefined> {
+    const before = await this.active();
+    const m = this.redis.multi();
+    if (before && before.model !== run.model) m.set(this.k.run(before.model), JSON.stringify({ ...before, stoppedAt: run.startedAt, stoppedBy: run.by }), 'EX', SHADOW_TTL_SECONDS);
+    m.set(this.k.active, JSON.stringify(run));
+    m.set(this.k.last, run.model, 'EX', SHADOW_TTL_SECONDS);
+    m.set(this.k.run(run.model), JSON.stringify(run), 'EX', SHADOW_TTL_SECONDS);
+    m.set(this.k.window, '1', 'EX', SHADOW_LABEL_TTL_SECONDS);
+    await m.exec();
+    return before;
+  }
+
+  /** Stops the active challenger; returns it (with stoppedAt), or undefined when none was running. */
+  async stop(by: string, at = Date.now()): Promise<ShadowRun | undefined> {
+    const before = await this.active();
+    if (!before) return undefined;
+    const stopped = { ...before, stoppedAt: at, stoppedBy: by };
+    await this.redis.multi().del(this.k.active).set(this.k.run(before.model), JSON.stringify(stopped), 'EX', SHADOW_TTL_SECONDS).set(this.k.window, '1', 'EX', SHADOW_LABEL_TTL_SECONDS).exec();
+    return stopped;
+  }
+
+  /** One batch's pairs and its counts in one round trip. */
+  async append(model: string, pairs: readonly ShadowPair[]): Promise<void> {
+    if (pairs.length === 0) return;
+    await this.redis
+      .multi()
+      .lpush(this.k.pairs(model), ...pairs.map(encodePair))
+      .ltrim(this.k.pairs(model), 0, this.caps.pairs - 1)
+      .expire(this.k.pairs(model), SHADOW_TTL_SECONDS)
+      .hincrby(this.k.stats(model), 'seen', pairs.length)
+      .expire(this.k.stats(model), SHADOW_TTL_SECONDS)
+      .exec();
+  }
+
+  /** A batch the worker let go (it was behind, or the batch failed): counted, never waited for. */
+  async countSkipped(model: string, transactions: number, kind: 'skipped' | 'failed'): Promise<void> {
+    const m = this.redis.multi();
+    if (kind === 'skipped') m.hincrby(this.k.stats(model), 'skippedBatches', 1).hincrby(this.k.stats(model), 'skippedTransactions', transactions);
+    else m.hincrby(this.k.stats(model), 'failedBatches', 1);
+    await m.expire(this.k.stats(model), SHADOW_TTL_SECONDS).exec();
+  }
+
+  async stats(model: string): Promise<ShadowStats> {
+    const h = await this.redis.hgetall(this.k.stats(model));
+    const n = (f: string) => Number(h[f] ?? 0);
+    return { seen: n('seen'), skippedBatches: n('skippedBatches'), skippedTransactions: n('skippedTransactions'), failedBatches: n('failedBatches') };
+  }
+
+  /**
+   * Labels as they come back (the console's live feed): kept with their arrival time while shadow evidence exists,
+   * so a pair learns what it was and how late that was known.
+   */
+  async recordLabels(labels: ReadonlyArray<{ txId: string; isFraud: boolean; labeledAt: number }>): Promise<void> {
+    if (labels.length === 0 || !(await this.redis.exists(this.k.window))) return;
+    const m = this.redis.multi();
+    for (const l of labels) m.set(this.k.label(l.txId), `${l.isFraud ? 1 : 0}|${l.labeledAt}`, 'EX', SHADOW_LABEL_TTL_SECONDS);
+    await m.exec();
+  }
+
+  /**
+   * A version's pairs (newest first) joined with the labels that came back, and the label delays seen so far. A pair's
+   * label is the shadow label (with its arrival time: its delay is recorded) or else the preview's samples label.
+   */
+  async pairs(model: string): Promise<StoredPairs> {
+    const raws = await this.redis.lrange(this.k.pairs(model), 0, this.caps.pairs - 1);
+    const pairs = raws.map(decodePair).filter((p) => p !== undefined);
+    const delays: Array<[number, string]> = [];
+    for (let i = 0; i < pairs.length; i += CHUNK) {
+      const chunk = pairs.slice(i, i + CHUNK);
+      const [shadowLabels, sampleLabels] = await Promise.all([
+        this.redis.mget(chunk.map((p) => this.k.label(p.txId))),
+        this.redis.mget(chunk.map((p) => sampleLabelKey(this.prefix, p.txId))),
+      ]);
+      chunk.forEach((p, j) => {
+        const s = shadowLabels[j];
+        if (s) {
+          const [flag, at] = s.split('|');
+          p.isFraud = flag === '1';
+          const labeledAt = Number(at);
+          if (Number.isFinite(labeledAt)) delays.push([labeledAt, `${p.txId}|${Math.max(0, labeledAt - p.ts)}`]);
+          return;
+        }
+        const l = sampleLabels[j];
+        if (l === '1' || l === '0') p.isFraud = l === '1';
+      });
+    }
+    if (delays.length > 0) {
+      const m = this.redis.multi();
+      for (let i = 0; i < delays.length; i += CHUNK) m.zadd(this.k.delays, ...delays.slice(i, i + CHUNK).flat());
+      await m.zremrangebyrank(this.k.delays, 0, -(this.caps.delays + 1)).exec();
+    }
+    const members = await this.redis.zrange(this.k.delays, 0, -1);
+    const delaysMs = members.map((s) => Number(s.slice(s.lastIndexOf('|') + 1))).filter((n) => Number.isFinite(n));
+    return { pairs, delaysMs };
+  }
+}
