@@ -9,6 +9,9 @@ import { AuditLog } from './server/audit.ts';
 import { startUiServer } from './server/app.ts';
 import { ensureUiBuilt } from './build.ts';
 import { printAndSave, runUiBench } from './bench.ts';
+import { filePreviewBenchTable, runFilePreviewBench } from './bench-file-preview.ts';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -99,6 +102,21 @@ export const commands: Command[] = [
         rate: numberFlag('rate', values.rate, 1000, { min: 1, max: 100_000 }),
       };
       await printAndSave(await runUiBench(loadConfig(), opts));
+    },
+  },
+  {
+    name: 'bench file-preview',
+    summary: "what the Policy page's preview on a labelled file costs the console: scoring time and the longest event-loop hold (bench-results/file-preview.json)",
+    usage: '[--rows N] [--json FILE]   (N default 200000; scored by the newest version under MODEL_DIR, or rules only)',
+    async run(argv) {
+      const { values } = parseFlags(this, argv, { rows: { type: 'string' }, json: { type: 'string' } });
+      const rows = numberFlag('rows', values.rows, 200_000, { min: 100, max: 5_000_000, integer: true });
+      const result = await runFilePreviewBench(rows, (l) => console.error(l));
+      console.log(filePreviewBenchTable(result));
+      const out = values.json ?? 'bench-results/file-preview.json';
+      await mkdir(path.dirname(out), { recursive: true });
+      await writeFile(out, JSON.stringify({ at: new Date().toISOString(), ...result }, null, 2) + '\n');
+      console.log(`wrote ${out}`);
     },
   },
   {
