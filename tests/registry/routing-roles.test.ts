@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Policy } from '../../core/contracts.ts';
+import { trainJson, trainSummary } from '../../detectors/commands.ts';
 import { FIRST_LINE_DETECTORS } from '../../detectors/first-line.ts';
 import { loadModelVersion } from '../../detectors/model-version.ts';
 import { ensembleMetrics } from '../../detectors/pure/evaluate.ts';
@@ -175,6 +176,15 @@ describe('a registered escalateAbove detector decides', () => {
     } finally {
       model.dispose();
     }
+  });
+
+  it('the train summary and its JSON list every first-line model the version measured', () => {
+    const summary = trainSummary(result);
+    expect(summary).toMatch(/^isolation forest +\d\.\d{4} /m);
+    expect(summary).toMatch(/^XGBoost +\d\.\d{4} /m);
+    expect(summary).toMatch(/^velocityRule +\d\.\d{4} /m);
+    expect(summary).toContain(`test fraud rate ${((result.card.test.xgboost.positives / result.card.test.xgboost.rows) * 100).toFixed(2)}%`);
+    expect(Object.keys(trainJson(result).test as object)).toEqual(['isolationForest', 'xgboost', 'velocityRule', 'heavy', 'ensemble']);
   });
 
   it('the trainer refuses a registry that routes a model it was not given', async () => {
