@@ -46,6 +46,8 @@ export interface ModelSpec {
   /** What a higher score means. */
   score: string;
   thresholds: readonly ThresholdSpec[];
+  /** The heading of its score column in the console (live, queue); the id when absent. */
+  column?: string;
   /** Detect-stage models only: the role its score plays in routing (its threshold keys are among `thresholds`). */
   routing?: RoutingRole;
 }
@@ -54,6 +56,7 @@ export const MODELS = [
   {
     id: 'isolationForest',
     label: 'isolation forest',
+    column: 'anomaly',
     stage: 'detect',
     learns: 'unsupervised',
     score: '0..1, higher = more anomalous (attacks nobody labelled yet)',
@@ -63,6 +66,7 @@ export const MODELS = [
   {
     id: 'xgboost',
     label: 'XGBoost',
+    column: 'xgb',
     stage: 'detect',
     learns: 'supervised',
     score: '0..1 fraud probability (known patterns)',
@@ -75,6 +79,7 @@ export const MODELS = [
   {
     id: 'heavy',
     label: 'heavy model',
+    column: 'heavy',
     stage: 'escalate',
     learns: 'supervised',
     score: "0..1 fraud probability from the card's recent sequence",
@@ -102,6 +107,15 @@ export function firstLineScores(row: Readonly<Record<string, number | undefined>
     if (v !== undefined) out[m.id] = v;
   }
   return out as Partial<Record<FirstLineModelId, number>>;
+}
+
+/**
+ * The console's score columns (live decisions, review queue), in routing order: the band model, the escalateAbove
+ * models, then the escalate stage's.
+ */
+export function scoreColumns(models: readonly ModelSpec[] = MODELS): Array<{ id: string; heading: string }> {
+  const rank = (m: ModelSpec) => (m.stage === 'escalate' ? 2 : m.routing?.role === 'band' ? 0 : 1);
+  return [...models].sort((a, b) => rank(a) - rank(b)).map((m) => ({ id: m.id, heading: m.column ?? m.id }));
 }
 
 /**

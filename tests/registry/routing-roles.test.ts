@@ -14,7 +14,8 @@ import { FIRST_LINE_DETECTORS } from '../../detectors/first-line.ts';
 import { loadModelVersion } from '../../detectors/model-version.ts';
 import { ensembleMetrics } from '../../detectors/pure/evaluate.ts';
 import { isEscalated, Outcome, registryProblems, routeAll, routingRoles, type RoutedRows } from '../../detectors/pure/routing.ts';
-import { coldStartThresholds, firstLineScores, MODELS, stageThresholds, type ModelSpec } from '../../detectors/registry.ts';
+import { coldStartThresholds, firstLineScores, MODELS, scoreColumns, stageThresholds, type ModelSpec } from '../../detectors/registry.ts';
+import { CURVE_MODELS } from '../../review-ui/web/src/compare-data.ts';
 import { trainModels, type Dataset, type TrainResult } from '../../detectors/trainer.ts';
 import { decideFirstLine, type FirstLineInput } from '../../router/pure/policy.ts';
 import { defaultPolicy } from '../../state/policy.ts';
@@ -64,6 +65,12 @@ describe('the registry declares the routing roles', () => {
       expect(registryProblems(models).join('; ')).toMatch(problem);
       expect(() => routingRoles(models)).toThrow(expect.objectContaining({ code: 'INTERNAL', message: expect.stringMatching(problem) }));
     }
+  });
+
+  it('the console lists score columns and curves from the registry: band, escalateAbove, escalate; a new model included', () => {
+    expect(scoreColumns()).toEqual([{ id: 'xgboost', heading: 'xgb' }, { id: 'isolationForest', heading: 'anomaly' }, { id: 'heavy', heading: 'heavy' }]);
+    expect(scoreColumns(withToyRegistry).map((c) => c.heading)).toEqual(['xgb', 'anomaly', 'velocityRule', 'heavy']);
+    expect(CURVE_MODELS).toEqual([...MODELS.map((m) => m.id), 'ensemble']);
   });
 
   it('a decision copies every registered first-line score and no other', () => {
