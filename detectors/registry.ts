@@ -1,8 +1,9 @@
 /**
- * The models, declared once: which stage each scores for, what its score means, and the policy thresholds its
- * score is compared with (their meaning and their cold-start value, used before any version is trained). The
- * decision contract (ScoresSchema), the policy's threshold schema, the cold-start thresholds, drift monitoring
- * and the trainer's per-model curves are built from this table.
+ * The models, declared once: which stage each scores for, what its score means, the policy thresholds its
+ * score is compared with (their meaning and their cold-start value, used before any version is trained) and, for
+ * detect-stage models, the routing role those thresholds play. The decision contract (ScoresSchema), the policy's
+ * threshold schema, the cold-start thresholds, the routing (detectors/pure/routing.ts, router/pure/policy.ts),
+ * drift monitoring, the trainer's per-model curves and the console's score columns are built from this table.
  *
  * This module imports nothing: core/contracts.ts (which the browser bundle reads) builds its schemas from it.
  * How each model is trained, saved, loaded and scored lives in its own module (isolation-forest.ts, xgboost.ts,
