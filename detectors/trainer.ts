@@ -348,13 +348,14 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
 
   // One generator for the detectors (XGBoost's down-sampling) and the heavy model's row caps, in that order (seeded runs repeat).
   const rand = mulberry32(seed);
+  const models = opts.models ?? MODELS;
+  const given = (opts.detectors ?? FIRST_LINE_DETECTORS).map((d) => d.id);
+  const unscored = models.filter((m) => m.stage === 'detect' && !given.includes(m.id)).map((m) => m.id);
+  if (unscored.length) throw new FraudstreamError(ErrorCodes.INTERNAL, `the routing reads ${unscored.join(', ')}, which the trainer was not given as detectors`);
   const detectors = await trainDetectorsPhase(ds, split, opts, seed, rand, progress, clock);
   const ids = detectors.map((d) => d.id);
-  const models = opts.models ?? MODELS;
   let heavy: HeavyModel | undefined;
   try {
-    const unscored = models.filter((m) => m.stage === 'detect' && !ids.includes(m.id)).map((m) => m.id);
-    if (unscored.length) throw new FraudstreamError(ErrorCodes.INTERNAL, `the routing reads ${unscored.join(', ')}, which the trainer was not given as detectors`);
     let t0 = performance.now();
     const heavyPhase = await trainHeavyPhase(ds, split, opts, seed, rand, progress);
     heavy = heavyPhase.heavy;
