@@ -9,6 +9,7 @@ import { table, stderrProgress } from './progress.ts';
 import { CsvError, csvToDataset } from './pure/csv.ts';
 import type { ModelMetrics } from './pure/evaluate.ts';
 import { DEFAULT_TARGETS, type RoutingTargets } from './pure/routing.ts';
+import { MODELS } from './registry.ts';
 import { datasetFromCsv, datasetFromEvents, DEFAULT_HEAVY_ROWS, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
 import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
 import { continueWorld, generateStream, historyTransactions, SCENARIOS, World, WORLD_GENERATOR } from '../producers/world/index.ts';
@@ -60,6 +61,14 @@ function splitFlag(raw: string | undefined): [number, number, number] {
 const pct = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : `${(x * 100).toFixed(2)}%`);
 const f4 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? 'n/a' : x.toFixed(4));
 
+/** The first-line models a version's card measured, in training order (the registered ones and any a test added), with their labels. */
+function firstLineOf(r: TrainResult): Array<{ id: string; label: string; metrics: ModelMetrics }> {
+  const test = r.card.test as unknown as Record<string, ModelMetrics>;
+  return Object.keys(r.card.models)
+    .filter((id) => id !== 'heavy' && test[id])
+    .map((id) => ({ id, label: MODELS.find((m) => m.id === id)?.label ?? id, metrics: test[id] }));
+}
+
 export function trainSummary(r: TrainResult): string {
   const t = r.card.test;
   const novelName = [...NOVEL][0];
@@ -76,15 +85,14 @@ export function trainSummary(r: TrainResult): string {
     table(
       ['test slice', 'ROC-AUC', 'AUPRC', 'recall@1%FPR', 'novel recall', 'flagged / review'],
       [
-        row('isolation forest', t.isolationForest, pct(t.isolationForest.flaggedShare)),
-        row('xgboost', t.xgboost, pct(t.xgboost.flaggedShare)),
+        ...firstLineOf(r).map((m) => row(m.label, m.metrics, pct(m.metrics.flaggedShare))),
         row('heavy', t.heavy, t.heavy ? pct(t.heavy.flaggedShare) : 'not trained'),
         row('routed ensemble', e, `review ${pct(e.reviewShare)}`),
       ],
     ),
     '',
     `routed: caught ${pct(e.catchRate)} of fraud (target ${pct(r.card.targets.catchRate)}), escalated ${pct(e.escalateShare)}, reviewed ${pct(e.reviewShare)}, blocked ${pct(e.blockShare)}; legitimate blocked ${pct(e.legitBlockedShare)}`,
-    `test fraud rate ${pct(t.xgboost.positives / t.xgboost.rows)} (${t.xgboost.positives} of ${t.xgboost.rows}); escalate stage scored by ${r.card.escalateScoredBy}`,
+    `test fraud rate ${pct(e.positives / e.rows)} (${e.positives} of ${e.rows}); escalate stage scored by ${r.card.escalateScoredBy}`,
     `model version: ${r.dir}`,
   ];
   return lines.join('\n');
@@ -132,7 +140,7 @@ export function trainJson(r: TrainResult): Record<string, unknown> {
   return {
     version: r.card.version,
     dir: r.dir,
-    test: { isolationForest: t.isolationForest, xgboost: t.xgboost, heavy, ensemble: t.ensemble },
+    test: { ...Object.fromEntries(firstLineOf(r).map((m) => [m.id, m.metrics])), heavy, ensemble: t.ensemble },
     thresholds: r.card.thresholds,
     thresholdChoice: r.card.thresholdChoice,
     split: r.card.split,

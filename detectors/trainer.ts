@@ -4,7 +4,7 @@
  * validation -> metrics on test -> a model version folder.
  */
 import type { Label, Transaction } from '../core/contracts.ts';
-import { UserInputError } from '../core/errors.ts';
+import { ErrorCodes, FraudstreamError, UserInputError } from '../core/errors.ts';
 import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { CARD_STATE_LIMITS } from './features.ts';
 import type { XgbParams } from './xgboost.ts';
@@ -12,7 +12,7 @@ import type { FirstLineDetector, FittedDetector } from './detector.ts';
 import { checkDetectorList, FIRST_LINE_DETECTORS } from './first-line.ts';
 import { columnMedians } from './pure/explain.ts';
 import { mulberry32 } from './pure/rng.ts';
-import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, Outcome, routeAll, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
+import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, Outcome, routeAll, routingRoles, thresholdOf, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
 import { modelCurves, operatingPoint, type ModelCurves, type ThresholdMark } from './pure/curves.ts';
 import { ensembleMetrics, modelMetrics, type ModelMetrics } from './pure/evaluate.ts';
 import { buildDriftReference, DEFAULT_DRIFT_BINS, type DriftReference } from './pure/drift.ts';
@@ -21,7 +21,7 @@ import type { ModelCard, SliceInfo } from './model-card.ts';
 import { calibrate, fitIsotonic, reliability } from './pure/calibration.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
-import type { FirstLineModelId } from './registry.ts';
+import { MODELS, type FirstLineModelId, type ModelSpec } from './registry.ts';
 
 export interface Dataset {
   kind: 'transactions' | 'csv';
@@ -165,6 +165,11 @@ export interface TrainOptions {
   heavy?: { enabled: boolean; trainer?: HeavyTrainer; k?: number; epochs?: number; maxRows?: number };
   /** The first-line detectors to train (default: every registered one, detectors/first-line.ts). */
   detectors?: readonly FirstLineDetector[];
+  /**
+   * The registry whose routing roles the threshold search and the routed ensemble read (default: MODELS). Tests
+   * pass one with an extra model; every detect model in it must be among `detectors`.
+   */
+  models?: readonly ModelSpec[];
   seed?: number;
   onProgress?: Progress;
 }
@@ -291,9 +296,9 @@ type SliceScores = RoutedRows & { heavy?: Float64Array };
 const scoresOf = (s: SliceScores, id: string): ArrayLike<number> => (s as unknown as Record<string, ArrayLike<number>>)[id];
 
 /** Every detector's scores on the given rows, by id (the heavy model, when present, scores the second stage). */
-async function scoreRows(ds: Dataset, idx: number[], models: { detectors: readonly FittedDetector[]; heavy?: HeavyModel }): Promise<SliceScores> {
+async function scoreRows(ds: Dataset, idx: number[], models: { detectors: readonly FittedDetector[]; heavy?: HeavyModel }, registry: readonly ModelSpec[]): Promise<SliceScores> {
   const rows = idx.map((i) => ds.rows[i]);
-  const first = Object.fromEntries(models.detectors.map((d) => [d.id, d.scoreMany(rows)])) as Record<FirstLineModelId, Float64Array>;
+  const first = Object.fromEntries(models.detectors.map((d) => [d.id, d.scoreMany(rows)])) as Record<string, Float64Array>;
   let h: Float64Array | undefined;
   if (models.heavy) {
     h = new Float64Array(idx.length);
@@ -303,8 +308,8 @@ async function scoreRows(ds: Dataset, idx: number[], models: { detectors: readon
       h.set(part, s);
     }
   }
-  // Without a heavy model, XGBoost's score decides escalate (the routing roles: detectors/pure/routing.ts).
-  return { ...first, second: h ?? first.xgboost, heavy: h };
+  // Without a heavy model, the band model's score (XGBoost's) decides escalate too.
+  return { ...(first as Record<FirstLineModelId, Float64Array>), second: h ?? first[routingRoles(registry).band.model], heavy: h };
 }
 
 /**
@@ -320,16 +325,16 @@ function calibrateXgboost(valScores: ArrayLike<number>, valLabels: number[], tes
 }
 
 /** Metrics of every model and of the routed ensemble on the test slice, with their curves. */
-function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds'], ids: readonly string[]) {
+function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds'], ids: readonly string[], models: readonly ModelSpec[]) {
   const yTest = testIdx.map((i) => ds.labels[i]);
   const scTest = testIdx.map((i) => ds.scenarios[i]);
-  const outcomes = routeAll(thresholds, testScores);
+  const outcomes = routeAll(thresholds, testScores, models);
   const metrics = {
     ...(Object.fromEntries(ids.map((id) => [id, modelMetrics(scoresOf(testScores, id), yTest, scTest)])) as Record<FirstLineModelId, ModelMetrics>),
     heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
-    ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest),
+    ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest, models),
   } satisfies Record<string, ModelMetrics | null>;
-  return { metrics, ...testCurves(testScores, outcomes, yTest, thresholds, ids) };
+  return { metrics, ...testCurves(testScores, outcomes, yTest, thresholds, ids, models) };
 }
 
 export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
@@ -343,6 +348,10 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
 
   // One generator for the detectors (XGBoost's down-sampling) and the heavy model's row caps, in that order (seeded runs repeat).
   const rand = mulberry32(seed);
+  const models = opts.models ?? MODELS;
+  const given = (opts.detectors ?? FIRST_LINE_DETECTORS).map((d) => d.id);
+  const unscored = models.filter((m) => m.stage === 'detect' && !given.includes(m.id)).map((m) => m.id);
+  if (unscored.length) throw new FraudstreamError(ErrorCodes.INTERNAL, `the routing reads ${unscored.join(', ')}, which the trainer was not given as detectors`);
   const detectors = await trainDetectorsPhase(ds, split, opts, seed, rand, progress, clock);
   const ids = detectors.map((d) => d.id);
   let heavy: HeavyModel | undefined;
@@ -353,10 +362,10 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     if (opts.heavy?.enabled && ds.previous) clock('heavy', t0);
 
     t0 = performance.now();
-    const valScores = await scoreRows(ds, valIdx, { detectors, heavy });
-    const testScores = await scoreRows(ds, testIdx, { detectors, heavy });
+    const valScores = await scoreRows(ds, valIdx, { detectors, heavy }, models);
+    const testScores = await scoreRows(ds, testIdx, { detectors, heavy }, models);
     clock('scoring', t0);
-    const { card, driftReference } = chooseAndDescribe(ds, split, { detectors, ids, heavy, heavyPhase, valScores, testScores, timings, clock, progress, targets });
+    const { card, driftReference } = chooseAndDescribe(ds, split, { detectors, ids, models, heavy, heavyPhase, valScores, testScores, timings, clock, progress, targets });
     const legitTrain = split.trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
     const dir = await saveModelVersion(opts.modelDir, {
       featureNames: ds.featureNames,
@@ -384,6 +393,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
 interface Described {
   detectors: readonly FittedDetector[];
   ids: readonly string[];
+  models: readonly ModelSpec[];
   heavy?: HeavyModel;
   heavyPhase: { k: number; skipped?: string };
   valScores: SliceScores;
@@ -397,16 +407,16 @@ interface Described {
 /** Thresholds on validation, metrics on test, calibration, the drift reference and the model card. */
 function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: ModelCard; driftReference: DriftReference } {
   const { train, val, test, valIdx, testIdx, fractions } = split;
-  const { valScores, testScores, progress, targets, timings, clock, heavy, detectors, ids } = x;
+  const { valScores, testScores, progress, targets, timings, clock, heavy, detectors, ids, models } = x;
   const n = ds.rows.length;
   const d = ds.featureNames.length;
 
-  const choice = chooseThresholds(valScores, valIdx.map((i) => ds.labels[i]), targets);
+  const choice = chooseThresholds(valScores, valIdx.map((i) => ds.labels[i]), targets, models);
   progress(
     'thresholds',
     `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
   );
-  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds, ids);
+  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds, ids, models);
   const calibration = calibrateXgboost(valScores.xgboost, valIdx.map((i) => ds.labels[i]), testScores.xgboost, testIdx.map((i) => ds.labels[i]));
 
   // Drift reference: features as served on the training slice (every row, fraud included); scores on the whole
@@ -465,6 +475,7 @@ function testCurves(
   y: number[],
   t: TrainResult['card']['thresholds'],
   ids: readonly string[],
+  models: readonly ModelSpec[],
 ): { curves: Record<string, ModelCurves>; thresholdMarks: Record<string, ThresholdMark[]> } {
   const curves: Record<string, ModelCurves> = {};
   const put = (name: string, scores: ArrayLike<number> | undefined) => {
@@ -473,12 +484,18 @@ function testCurves(
   };
   for (const id of ids) put(id, scoresOf(s, id));
   put('heavy', s.heavy);
-  put('ensemble', ensembleScores(outcomes, s));
+  put('ensemble', ensembleScores(outcomes, s, models));
   const at = (scores: ArrayLike<number>, name: string, threshold: number) => operatingPoint(name, threshold, (i) => scores[i] >= threshold, y);
   const escalateMarks = (scores: ArrayLike<number>) => [at(scores, 'escalate.blockAbove', t.escalate.blockAbove), at(scores, 'escalate.allowBelow', t.escalate.allowBelow)];
+  const detectMark = (id: string, key: string) => at(scoresOf(s, id), `detect.${key}`, thresholdOf(t.detect, key));
+  // Each routed model's marks, in registry order: the band model's block and allow (and escalate's without a heavy model).
+  const routedMarks = (m: ModelSpec): ThresholdMark[] => {
+    const r = m.routing!;
+    if (r.role === 'escalateAbove') return [detectMark(m.id, r.threshold)];
+    return [detectMark(m.id, r.block), detectMark(m.id, r.allow), ...(s.heavy ? [] : escalateMarks(scoresOf(s, m.id)))];
+  };
   const thresholdMarks: Record<string, ThresholdMark[]> = {
-    isolationForest: [at(s.isolationForest, 'detect.anomalyEscalateAbove', t.detect.anomalyEscalateAbove)],
-    xgboost: [at(s.xgboost, 'detect.blockAbove', t.detect.blockAbove), at(s.xgboost, 'detect.allowBelow', t.detect.allowBelow), ...(s.heavy ? [] : escalateMarks(s.xgboost))],
+    ...Object.fromEntries(models.filter((m) => m.stage === 'detect').map((m) => [m.id, routedMarks(m)])),
     ...(s.heavy ? { heavy: escalateMarks(s.heavy) } : {}),
     ensemble: [
       operatingPoint('caught: review or block', (Outcome.REVIEW as number) / 5, (i) => isCaught(outcomes[i]), y),

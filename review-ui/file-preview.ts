@@ -10,6 +10,7 @@ import type { Policy } from '../core/contracts.ts';
 import { MemoryFeatureStore } from '../detectors/feature-store/memory.ts';
 import { readHistoryFile } from '../detectors/history-file.ts';
 import type { ModelBundle } from '../detectors/types.ts';
+import { firstLineScores } from '../detectors/registry.ts';
 import { decideFirstLine } from '../router/pure/policy.ts';
 import type { ScoredSample } from '../router/types.ts';
 
@@ -63,7 +64,7 @@ export async function samplesFromLabelledFile(
     const scored = models ? models.scoreFirstLine(vectors) : undefined;
     const chunkSamples = part.map(({ tx, label }, i): ScoredSample => {
       const s = scored?.[i];
-      const scores = s ? { isolationForest: s.isolationForest, xgboost: s.xgboost } : {};
+      const scores = s ? firstLineScores(s) : {};
       const input = { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId };
       const routed = decideFirstLine(policies[0]!, input);
       if (label) labelled += 1;

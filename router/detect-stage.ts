@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import { TransactionSchema, type Escalation, type Transaction } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
+import { firstLineScores } from '../detectors/registry.ts';
 import { decideFirstLine } from './pure/policy.ts';
 import { buildDecision } from './pure/decision.ts';
 import { decisionLoss } from './pure/money.ts';
@@ -61,7 +62,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       const modelVersion = models?.version ?? RULES_ONLY_VERSION;
       const samples: ScoredSample[] = [];
       const out: OutMessage[][] = txs.map((tx, i) => {
-        const scores = scored?.[i] ? { isolationForest: scored[i].isolationForest, xgboost: scored[i].xgboost } : {};
+        const scores = scored?.[i] ? firstLineScores(scored[i]) : {};
         const routed = decideFirstLine(p, { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId });
         const vector = vectors[i];
         const topFeatures = routed.action !== 'ALLOW' && vector && models ? models.explain(vector, k) : [];

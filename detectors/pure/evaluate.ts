@@ -1,5 +1,6 @@
 /** Test-slice reports: one shape for every single model, one for the routed ensemble. */
 import { averagePrecision, recallAtFpr, rocAuc, thresholdAtFpr } from './metrics.ts';
+import type { ModelSpec } from '../registry.ts';
 import { ensembleScores, isBlocked, isCaught, isEscalated, Outcome, type RoutedRows } from './routing.ts';
 
 export interface ModelMetrics {
@@ -57,8 +58,8 @@ export function modelMetrics(scores: ArrayLike<number>, labels: ArrayLike<number
   };
 }
 
-export function ensembleMetrics(outcomes: Uint8Array, rows: RoutedRows, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>): EnsembleMetrics {
-  const scores = ensembleScores(outcomes, rows);
+export function ensembleMetrics(outcomes: Uint8Array, rows: RoutedRows, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>, models?: readonly ModelSpec[]): EnsembleMetrics {
+  const scores = ensembleScores(outcomes, rows, models);
   const base = modelMetrics(scores, labels, scenarios);
   const n = labels.length;
   let fraud = 0;

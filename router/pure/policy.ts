@@ -3,7 +3,8 @@
  * No I/O here; stages, the policy preview and the trainer's threshold search all call these.
  */
 import type { Policy, RuleHit, Scores } from '../../core/contracts.ts';
-import { FirstLineBand, firstLineBand, SecondLineBand, secondLineBand } from '../../detectors/pure/routing.ts';
+import { escalatesAbove, FirstLineBand, firstLineBand, routingRoles, type ScoreOf, SecondLineBand, secondLineBand, thresholdOf } from '../../detectors/pure/routing.ts';
+import { MODELS, type ModelSpec } from '../../detectors/registry.ts';
 import type { CutoffStatus, StakeWindow } from './money.ts';
 
 export type FirstLineAction = 'ALLOW' | 'BLOCK' | 'ESCALATE';
@@ -64,10 +65,13 @@ export function evaluateRules(policy: Policy, s: Omit<FirstLineInput, 'scores'>)
 const fmt = (x: number) => (x !== 0 && Math.abs(x) < 0.001 ? x.toExponential(2) : x.toFixed(3));
 
 /**
- * First line (detect stage): block lists and block rules, then allow lists, then the models.
+ * First line (detect stage): block lists and block rules, then allow lists, then the models, in the roles the
+ * registry gives them (detectors/registry.ts `routing`; `models` defaults to it): the band model blocks, then
+ * escalation rules, then every escalateAbove model at or above its threshold escalates (one hit each, the reason
+ * names them), then the band model's ambiguous band escalates.
  * Without model scores (cold start, no trained version) only lists and rules decide, and the rest is allowed.
  */
-export function decideFirstLine(policy: Policy, s: FirstLineInput): RoutedOutcome<FirstLineAction> {
+export function decideFirstLine(policy: Policy, s: FirstLineInput, models: readonly ModelSpec[] = MODELS): RoutedOutcome<FirstLineAction> {
   const hits = evaluateRules(policy, s);
   const blocking = hits.find((h) => h.effect === 'block');
   if (blocking) return { action: 'BLOCK', rulesFired: hits, reason: `${blocking.id}: ${blocking.description}` };
@@ -75,24 +79,30 @@ export function decideFirstLine(policy: Policy, s: FirstLineInput): RoutedOutcom
   if (allowing) return { action: 'ALLOW', rulesFired: hits, reason: `${allowing.id}: ${allowing.description}` };
 
   const t = policy.thresholds.detect;
-  const { xgboost, isolationForest } = s.scores;
+  const scores = s.scores as Readonly<Record<string, number | undefined>>;
+  const score: ScoreOf = (id) => scores[id];
+  const roles = routingRoles(models);
+  const { label } = roles.band;
+  const b = score(roles.band.model);
+  const [blockAt, allowAt] = [thresholdOf(t, roles.band.block), thresholdOf(t, roles.band.allow)];
   // The models' order is shared with the trainer (detectors/pure/routing.ts); escalation rules sit after a model block.
-  const band = firstLineBand(t, xgboost, isolationForest);
+  const band = firstLineBand(t, score, models);
   if (band === FirstLineBand.BLOCK) {
-    hits.push({ id: 'model.xgboost_block', description: 'XGBoost score at or above the block threshold', effect: 'block', value: xgboost, threshold: t.blockAbove });
-    return { action: 'BLOCK', rulesFired: hits, reason: `XGBoost ${fmt(xgboost!)} >= ${fmt(t.blockAbove)}` };
+    hits.push({ id: roles.band.blockRuleId, description: `${label} score at or above the block threshold`, effect: 'block', value: b, threshold: blockAt });
+    return { action: 'BLOCK', rulesFired: hits, reason: `${label} ${fmt(b!)} >= ${fmt(blockAt)}` };
   }
   const escalating = hits.find((h) => h.effect === 'escalate');
   if (escalating) return { action: 'ESCALATE', rulesFired: hits, reason: `${escalating.id}: ${escalating.description}` };
-  if (band === FirstLineBand.ANOMALY) {
-    hits.push({ id: 'model.anomaly_escalate', description: 'isolation forest finds it unusual', effect: 'escalate', value: isolationForest, threshold: t.anomalyEscalateAbove });
-    return { action: 'ESCALATE', rulesFired: hits, reason: `anomaly ${fmt(isolationForest!)} >= ${fmt(t.anomalyEscalateAbove)}` };
+  if (band === FirstLineBand.ESCALATE_ABOVE) {
+    const fired = roles.escalateAbove.filter((r) => escalatesAbove(t, score, r));
+    for (const r of fired) hits.push({ id: r.ruleId, description: r.description, effect: 'escalate', value: score(r.model), threshold: thresholdOf(t, r.threshold) });
+    return { action: 'ESCALATE', rulesFired: hits, reason: fired.map((r) => `${r.reasonLabel} ${fmt(score(r.model)!)} >= ${fmt(thresholdOf(t, r.threshold))}`).join('; ') };
   }
   if (band === FirstLineBand.AMBIGUOUS) {
-    hits.push({ id: 'model.xgboost_ambiguous', description: 'XGBoost score between the allow and block thresholds', effect: 'escalate', value: xgboost, threshold: t.allowBelow });
-    return { action: 'ESCALATE', rulesFired: hits, reason: `XGBoost ${fmt(xgboost!)} in [${fmt(t.allowBelow)}, ${fmt(t.blockAbove)})` };
+    hits.push({ id: roles.band.ambiguousRuleId, description: `${label} score between the allow and block thresholds`, effect: 'escalate', value: b, threshold: allowAt });
+    return { action: 'ESCALATE', rulesFired: hits, reason: `${label} ${fmt(b!)} in [${fmt(allowAt)}, ${fmt(blockAt)})` };
   }
-  const reason = xgboost === undefined ? 'no rule fired (rules-only mode: no model version loaded)' : `XGBoost ${fmt(xgboost)} < ${fmt(t.allowBelow)}`;
+  const reason = b === undefined ? 'no rule fired (rules-only mode: no model version loaded)' : `${label} ${fmt(b)} < ${fmt(allowAt)}`;
   return { action: 'ALLOW', rulesFired: hits, reason };
 }
 

@@ -11,12 +11,12 @@ const T: ModelThresholds = {
 
 describe('routing (same order as the router policy)', () => {
   it('blocks on XGBoost first, escalates on anomaly or ambiguity, then lets the escalate score decide', () => {
-    expect(route(T, 0.95, 0.99, 0)).toBe(Outcome.BLOCK_DETECT);
-    expect(route(T, 0.1, 0.5, 0.99)).toBe(Outcome.ALLOW_DETECT);
-    expect(route(T, 0.1, 0.75, 0.85)).toBe(Outcome.BLOCK_ESCALATE);
-    expect(route(T, 0.5, 0.1, 0.1)).toBe(Outcome.ALLOW_ESCALATE);
-    expect(route(T, 0.5, 0.1, 0.5)).toBe(Outcome.REVIEW);
-    expect(route(T, 0.2, 0.1, 0.3)).toBe(Outcome.REVIEW); // allowBelow is exclusive, blockAbove inclusive
+    expect(route(T, { xgboost: 0.95, isolationForest: 0.99 }, 0)).toBe(Outcome.BLOCK_DETECT);
+    expect(route(T, { xgboost: 0.1, isolationForest: 0.5 }, 0.99)).toBe(Outcome.ALLOW_DETECT);
+    expect(route(T, { xgboost: 0.1, isolationForest: 0.75 }, 0.85)).toBe(Outcome.BLOCK_ESCALATE);
+    expect(route(T, { xgboost: 0.5, isolationForest: 0.1 }, 0.1)).toBe(Outcome.ALLOW_ESCALATE);
+    expect(route(T, { xgboost: 0.5, isolationForest: 0.1 }, 0.5)).toBe(Outcome.REVIEW);
+    expect(route(T, { xgboost: 0.2, isolationForest: 0.1 }, 0.3)).toBe(Outcome.REVIEW); // allowBelow is exclusive, blockAbove inclusive
   });
 });
 

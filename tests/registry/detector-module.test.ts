@@ -9,57 +9,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scoresSchemaOf, ScoresSchema } from '../../core/contracts.ts';
-import type { FirstLineDetector, FittedDetector } from '../../detectors/detector.ts';
 import { FIRST_LINE_DETECTORS } from '../../detectors/first-line.ts';
 import { trainIsolationForest } from '../../detectors/isolation-forest.ts';
 import { loadModelVersion } from '../../detectors/model-version.ts';
-import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { FIRST_LINE_MODELS, MODEL_IDS } from '../../detectors/registry.ts';
-import { datasetFromCsv, trainModels, type Dataset, type TrainResult } from '../../detectors/trainer.ts';
+import { trainModels, type Dataset, type TrainResult } from '../../detectors/trainer.ts';
+import { dataset, TOY_FILE, velocityRule } from './toy-detector.ts';
 import { XgbModel } from '../../detectors/xgboost.ts';
-
-/** A feature-threshold detector: 1 when `velocity` is above the 95th percentile of legitimate training rows, else 0. */
-const TOY_FILE = 'velocity-rule.json';
-const fittedRule = (cut: number, column: number, card: Record<string, unknown>): FittedDetector<number> => ({
-  id: 'velocityRule',
-  model: cut,
-  card,
-  score: (row) => (row[column] > cut ? 1 : 0),
-  scoreMany: (rows) => Float64Array.from(rows, (row) => (row[column] > cut ? 1 : 0)),
-  save: (dir) => writeFile(path.join(dir, TOY_FILE), JSON.stringify({ cut, column })),
-  dispose: () => {},
-});
-const velocityRule: FirstLineDetector<'velocityRule', number> = {
-  id: 'velocityRule',
-  label: 'velocity rule',
-  files: [TOY_FILE],
-  async train({ ds, trainIdx }) {
-    const column = ds.featureNames.indexOf('velocity');
-    const legit = trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i][column]).sort((a, b) => a - b);
-    const cut = legit[Math.floor(legit.length * 0.95)];
-    return fittedRule(cut, column, { cut, column, trainRows: legit.length });
-  },
-  async load(dir) {
-    const { cut, column } = JSON.parse(await readFile(path.join(dir, TOY_FILE), 'utf8')) as { cut: number; column: number };
-    return fittedRule(cut, column, {});
-  },
-  cardLine: (m) => `Velocity rule: velocity above ${String(m.cut)} (95th percentile of ${String(m.trainRows)} legitimate rows).`,
-};
-
-/** 3,000 rows, 8% fraud: fraud has higher amounts and velocity. */
-function dataset(): Dataset {
-  const rand = mulberry32(21);
-  const rows: Float64Array[] = [];
-  const labels: number[] = [];
-  const ts: number[] = [];
-  for (let i = 0; i < 3_000; i++) {
-    const fraud = rand() < 0.08;
-    rows.push(Float64Array.from([fraud ? 200 + rand() * 800 : 5 + rand() * 150, fraud ? 3 + Math.floor(rand() * 6) : Math.floor(rand() * 3), Math.floor(rand() * 24)]));
-    labels.push(fraud ? 1 : 0);
-    ts.push(Date.UTC(2024, 0, 1) + i * 60_000);
-  }
-  return datasetFromCsv({ featureNames: ['amount', 'velocity', 'hour'], rows, labels: Uint8Array.from(labels), ts: Float64Array.from(ts) }, { file: 'generated in the test' });
-}
 
 let dir: string;
 let ds: Dataset;

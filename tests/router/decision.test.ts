@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { DecisionSchema, type Case } from '../../core/contracts.ts';
 import { buildDecision } from '../../router/pure/decision.ts';
 import { decideEscalation, decideFirstLine } from '../../router/pure/policy.ts';
-import { Outcome, route } from '../../detectors/pure/routing.ts';
+import { chooseThresholds, Outcome, route, routeAll } from '../../detectors/pure/routing.ts';
+import { MODELS, type ModelSpec } from '../../detectors/registry.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 import { openCase } from './review-queue-fixtures.ts';
@@ -43,7 +44,7 @@ describe('routing order: the live policy and the trainer agree', () => {
     for (let i = 0; i < 5_000; i++) {
       const [xgb, iforest, heavy] = [rand(), rand(), rand()];
       const first = decideFirstLine(policy, { scores: { xgboost: xgb, isolationForest: iforest }, amountMinor: 100, country: 'FR', mcc: '5411', cardId: 'c', merchantId: 'm' });
-      const expected = route(thresholds, xgb, iforest, heavy);
+      const expected = route(thresholds, { xgboost: xgb, isolationForest: iforest }, heavy);
       if (first.action !== 'ESCALATE') {
         expect(expected).toBe(first.action === 'BLOCK' ? Outcome.BLOCK_DETECT : Outcome.ALLOW_DETECT);
         continue;
@@ -51,5 +52,72 @@ describe('routing order: the live policy and the trainer agree', () => {
       const second = decideEscalation(policy, heavy, 0).action;
       expect(expected).toBe({ BLOCK: Outcome.BLOCK_ESCALATE, ALLOW: Outcome.ALLOW_ESCALATE, REVIEW: Outcome.REVIEW }[second]);
     }
+  });
+
+  /** A registry with a third detect model that escalates above its threshold, as a new detector would declare. */
+  const velocity: ModelSpec = {
+    id: 'velocity',
+    label: 'velocity',
+    stage: 'detect',
+    learns: 'unsupervised',
+    score: '0..1',
+    thresholds: [{ key: 'velocityEscalateAbove', description: 'velocity at or above which detect escalates', coldStart: 0.8 }],
+    routing: { role: 'escalateAbove', threshold: 'velocityEscalateAbove', ruleId: 'model.velocity_escalate', description: 'velocity is unusual', reasonLabel: 'velocity' },
+  };
+  const withVelocity = [...MODELS, velocity];
+  const t3 = { ...thresholds, detect: { ...thresholds.detect, velocityEscalateAbove: 0.8 } };
+  const policy3 = { ...policy, thresholds: { ...policy.thresholds, detect: t3.detect } };
+
+  it('with an extra escalateAbove model in the registry, on 5,000 random score quadruples, they still agree and the model escalates', () => {
+    const rand = mulberry32(11);
+    let byVelocity = 0;
+    for (let i = 0; i < 5_000; i++) {
+      const first = { xgboost: rand(), isolationForest: rand(), velocity: rand() };
+      const heavy = rand();
+      const d = decideFirstLine(policy3, { scores: first, amountMinor: 100, country: 'FR', mcc: '5411', cardId: 'c', merchantId: 'm' }, withVelocity);
+      const expected = route(t3, first, heavy, withVelocity);
+      const velocityFires = first.xgboost < 0.9 && first.velocity >= 0.8;
+      expect(d.rulesFired.some((h) => h.id === 'model.velocity_escalate')).toBe(velocityFires);
+      if (velocityFires) {
+        byVelocity++;
+        expect(d.action).toBe('ESCALATE');
+        expect(d.reason).toContain(`velocity ${first.velocity.toFixed(3)} >= 0.800`);
+      }
+      if (d.action !== 'ESCALATE') {
+        expect(expected).toBe(d.action === 'BLOCK' ? Outcome.BLOCK_DETECT : Outcome.ALLOW_DETECT);
+        continue;
+      }
+      const second = decideEscalation(policy3, heavy, 0).action;
+      expect(expected).toBe({ BLOCK: Outcome.BLOCK_ESCALATE, ALLOW: Outcome.ALLOW_ESCALATE, REVIEW: Outcome.REVIEW }[second]);
+    }
+    expect(byVelocity).toBeGreaterThan(500);
+  });
+
+  it('the threshold search: identical for the registered models, and the extra model shares the anomaly budget', () => {
+    const rand = mulberry32(3);
+    const n = 20_000;
+    const labels = Array.from({ length: n }, () => (rand() < 0.03 ? 1 : 0));
+    const xgboost = labels.map((y) => (y ? 0.4 + 0.5 * rand() : rand() ** 3));
+    const isolationForest = labels.map((y) => 0.5 * rand() + (y ? 0.3 : 0));
+    const second = labels.map(() => rand());
+    const rows = { xgboost, isolationForest, second };
+    const plain = chooseThresholds(rows, labels);
+    // A registry without the extra model is the registry: the same thresholds and outcomes.
+    expect(chooseThresholds(rows, labels, undefined, [...MODELS])).toEqual(plain);
+    const vel = labels.map(() => rand());
+    const three = chooseThresholds({ ...rows, velocity: vel } as typeof rows, labels, undefined, withVelocity);
+    const d3 = three.thresholds.detect as Record<string, number>;
+    expect(Object.keys(d3)).toEqual(['blockAbove', 'allowBelow', 'anomalyEscalateAbove', 'velocityEscalateAbove']);
+    expect(d3.blockAbove).toBe(plain.thresholds.detect.blockAbove);
+    // Each escalateAbove model gets half of the 30% anomaly slice of the 3% escalation budget on legitimate rows.
+    const legit = labels.flatMap((y, i) => (y ? [] : [i]));
+    const share = (col: number[], at: number) => legit.filter((i) => col[i] >= at).length / legit.length;
+    expect(share(isolationForest, plain.thresholds.detect.anomalyEscalateAbove)).toBeCloseTo(0.3 * 0.03, 3);
+    expect(share(isolationForest, d3.anomalyEscalateAbove)).toBeCloseTo(0.15 * 0.03, 3);
+    expect(share(vel, d3.velocityEscalateAbove)).toBeCloseTo(0.15 * 0.03, 3);
+    expect(three.validation.escalateShare).toBeLessThanOrEqual(0.03);
+    // And the validation numbers are the routing with the extra model.
+    const outcomes = routeAll(three.thresholds, { ...rows, velocity: vel } as typeof rows, withVelocity);
+    expect(outcomes.filter((o) => o !== Outcome.ALLOW_DETECT && o !== Outcome.BLOCK_DETECT).length / n).toBeCloseTo(three.validation.escalateShare, 12);
   });
 });

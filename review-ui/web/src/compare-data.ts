@@ -1,4 +1,5 @@
 /** Pure logic of the Compare page: metric rows of two model cards and their PR/ROC curves. No DOM here. */
+import { MODEL_IDS } from '../../../detectors/registry.ts';
 
 export type Direction = 'higher' | 'lower' | 'neutral';
 export type Verdict = 'better' | 'worse' | 'changed' | 'same' | 'missing';
@@ -16,8 +17,9 @@ export interface MetricRow {
   verdict: Verdict;
 }
 
-export const CURVE_MODELS = ['isolationForest', 'xgboost', 'heavy', 'ensemble'] as const;
-export type CurveModel = (typeof CURVE_MODELS)[number];
+/** The curves drawn, in order: every registered model, then the routed ensemble (a newly registered detector's too). */
+export const CURVE_MODELS: readonly string[] = [...MODEL_IDS, 'ensemble'];
+export type CurveModel = string;
 export type Point = [number, number];
 export interface ModelCurves {
   pr?: Point[];
@@ -58,10 +60,13 @@ function row(group: MetricRow['group'], label: string, kind: MetricKind, a: unkn
   return { group, label, kind, a: x, b: y, delta: x !== null && y !== null ? y - x : null, direction, verdict: verdictOf(x, y, direction) };
 }
 
+/** Model names in a stable order: the registered ones and the ensemble first, then any other, sorted. */
+const inOrder = (names: string[]): string[] => [...CURVE_MODELS.filter((m) => names.includes(m)), ...names.filter((k) => !CURVE_MODELS.includes(k)).sort()];
+
 /** The test-slice models of a card in a stable order: the known four first, then any other. */
 function testModels(card: unknown): Map<string, Record<string, unknown>> {
   const test = isRecord(card) && isRecord(card.test) ? card.test : {};
-  const names = [...CURVE_MODELS.filter((m) => m in test), ...Object.keys(test).filter((k) => !(CURVE_MODELS as readonly string[]).includes(k)).sort()];
+  const names = inOrder(Object.keys(test));
   const out = new Map<string, Record<string, unknown>>();
   for (const n of names) {
     const v = test[n];

@@ -1,10 +1,13 @@
 import type uPlot from 'uplot';
 import { api, ApiError, type ModelVersion, type ModelsResponse } from './api.ts';
 import { curveChart, type CurveSeries } from './charts.ts';
-import { CURVE_MODELS, cardCurves, compareCards, type CurveModel, type MetricRow } from './compare-data.ts';
+import { cardCurves, compareCards, type CurveModel, type MetricRow } from './compare-data.ts';
 import { dateTime, h, kv, num, section, type Child } from './dom.ts';
 
-const MODEL_COLORS: Record<CurveModel, string> = { isolationForest: '#d29922', xgboost: '#58a6ff', heavy: '#bc8cff', ensemble: '#3fb950' };
+const MODEL_COLORS: Partial<Record<CurveModel, string>> = { isolationForest: '#d29922', xgboost: '#58a6ff', heavy: '#bc8cff', ensemble: '#3fb950' };
+/** Colours for models without their own (a newly registered detector), picked by name so A and B agree. */
+const MORE_COLORS = ['#f778ba', '#39c5cf', '#e3b341', '#ff7b72'];
+const colorOf = (m: CurveModel) => MODEL_COLORS[m] ?? MORE_COLORS[[...m].reduce((acc, c) => acc + c.charCodeAt(0), 0) % MORE_COLORS.length];
 const DASH_B = [7, 5];
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -119,9 +122,9 @@ export function compareView(root: HTMLElement, params: string[]): () => void {
       const out: CurveSeries[] = [];
       for (const [tag, curves, dash] of [['A', curvesA, undefined], ['B', curvesB, DASH_B]] as const) {
         if (!curves) continue;
-        for (const m of CURVE_MODELS) {
+        for (const m of Object.keys(curves)) {
           const pts = curves[m]?.[kind];
-          if (pts) out.push({ label: `${tag} ${m}`, stroke: MODEL_COLORS[m], ...(dash ? { dash: [...dash] } : {}), points: pts });
+          if (pts) out.push({ label: `${tag} ${m}`, stroke: colorOf(m), ...(dash ? { dash: [...dash] } : {}), points: pts });
         }
       }
       return out;

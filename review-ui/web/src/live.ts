@@ -5,6 +5,9 @@ import { guardPanel } from './guard.ts';
 import { badge, bar, h, kv, money, num, section, table, time } from './dom.ts';
 import { cutoffText, lossText } from './expected-loss.ts';
 import { amountText } from './format.ts';
+import { scoreColumns } from '../../../detectors/registry.ts';
+
+const SCORE_COLUMNS = scoreColumns();
 
 const MAX_ROWS = 300;
 type ActionKey = 'ALLOW' | 'BLOCK' | 'REVIEW';
@@ -94,7 +97,7 @@ export function liveView(root: HTMLElement): () => void {
     section(
       'Decision stream',
       h('div', { class: 'filters' }, filters.action, filters.stage, filters.scenario, h('label', {}, filters.pause, ' pause')),
-      h('table', { class: 'stream' }, h('thead', {}, h('tr', {}, ...['time', 'action', 'stage', 'card', 'merchant', 'amount', 'at stake', 'country', 'xgb', 'anomaly', 'heavy', 'label', 'reason'].map((x) => h('th', {}, x)))), tbody),
+      h('table', { class: 'stream' }, h('thead', {}, h('tr', {}, ...['time', 'action', 'stage', 'card', 'merchant', 'amount', 'at stake', 'country', ...SCORE_COLUMNS.map((c) => c.heading), 'label', 'reason'].map((x) => h('th', {}, x)))), tbody),
     ),
   );
   const charts = liveCharts(throughputEl, latencyEl);
@@ -124,9 +127,7 @@ export function liveView(root: HTMLElement): () => void {
       h('td', { class: 'num' }, money(d.tx.amountMinor, d.tx.currency)),
       h('td', { class: 'num stake', title: d.expectedLoss ? lossText(d.expectedLoss, d.tx.currency) : 'no expected loss on this decision' }, d.expectedLoss ? amountText(d.expectedLoss.stakeMinor, d.tx.currency) : '—'),
       h('td', {}, d.tx.country),
-      h('td', { class: 'num' }, num(d.scores.xgboost, 2)),
-      h('td', { class: 'num' }, num(d.scores.isolationForest, 2)),
-      h('td', { class: 'num' }, num(d.scores.heavy, 2)),
+      ...SCORE_COLUMNS.map((c) => h('td', { class: 'num' }, num((d.scores as Partial<Record<string, number>>)[c.id], 2))),
       labelCell,
       h('td', { class: 'reason' }, d.reason),
     );

@@ -3,11 +3,14 @@ import { on } from './bus.ts';
 import { ago, badge, bar, dateTime, h, kv, money, num, pre, section, table, time } from './dom.ts';
 import { lossText } from './expected-loss.ts';
 import { amountText } from './format.ts';
+import { scoreColumns } from '../../../detectors/registry.ts';
 
 let lastQueue: string[] = [];
 
+const SCORE_COLUMNS = scoreColumns();
+
 function scoreCells(c: Case): HTMLElement[] {
-  return [c.scores.xgboost, c.scores.isolationForest, c.scores.heavy].map((v) => h('td', { class: 'num' }, num(v, 2)));
+  return SCORE_COLUMNS.map((col) => h('td', { class: 'num' }, num((c.scores as Partial<Record<string, number>>)[col.id], 2)));
 }
 
 export function queueView(root: HTMLElement): () => void {
@@ -19,7 +22,7 @@ export function queueView(root: HTMLElement): () => void {
       'Open cases',
       summary,
       h('p', { class: 'muted' }, 'Ordered by the stake (the expected loss a review can save), then by how long the case has waited. Enter or click opens a case; j / k move.'),
-      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'at stake', 'waiting', 'card', 'merchant', 'amount', 'country', 'xgb', 'anomaly', 'heavy', 'rules'].map((x) => h('th', {}, x)))), tbody),
+      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'at stake', 'waiting', 'card', 'merchant', 'amount', 'country', ...SCORE_COLUMNS.map((col) => col.heading), 'rules'].map((x) => h('th', {}, x)))), tbody),
     ),
     section('Recently closed', h('table', {}, h('thead', {}, h('tr', {}, ...['closed', 'verdict', 'by', 'card', 'merchant', 'amount', 'note'].map((x) => h('th', {}, x)))), closedBody)),
   );
