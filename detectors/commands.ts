@@ -25,7 +25,7 @@ import { listModelVersions } from './model-version.ts';
 import { requireVersion as requireModelVersion } from './version-names.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
 import type { Config } from '../core/config.ts';
-import { policyKeys } from '../state/policy.ts';
+import { fillMissingThresholds, policyKeys } from '../state/policy.ts';
 import { driftKey } from '../state/drift.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
@@ -582,7 +582,7 @@ async function servedVersion(redis: Redis, config: Config): Promise<{ version: s
   const keys = policyKeys(prefix);
   const current = await redis.get(keys.current);
   const raw = current === null ? null : await redis.get(keys.doc(current));
-  const policy = raw === null ? undefined : PolicySchema.safeParse(JSON.parse(raw));
+  const policy = raw === null ? undefined : PolicySchema.safeParse(fillMissingThresholds(JSON.parse(raw)).doc);
   if (policy?.success && policy.data.modelVersion) return { version: policy.data.modelVersion, from: `served by policy v${policy.data.version}` };
   const newest = (await listModelVersions(config.modelDir)).at(-1);
   if (newest === undefined) throw new UserInputError(`no model version under MODEL_DIR (${path.resolve(config.modelDir)}); train one with: npm run train`);

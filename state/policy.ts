@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import { PolicyInputSchema, PolicySchema, describeZodError, type Policy, type PolicyInput } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
 import type { ModelThresholds } from '../detectors/types.ts';
-import { coldStartThresholds } from '../detectors/registry.ts';
+import { MODELS, coldStartThresholds, type ModelSpec } from '../detectors/registry.ts';
+import { logger } from '../core/logger.ts';
 import type { PolicyStore } from '../router/types.ts';
 
 /**
@@ -69,6 +70,43 @@ export function defaultPolicy(thresholds: ModelThresholds, modelVersion?: string
   });
 }
 
+/**
+ * A stored policy document with every threshold key the registry declares: a key it lacks (a policy stored before
+ * that model was registered) gets the model's cold-start value, as a policy stored before issue 13 gets its money
+ * and staffing defaults. Without this, registering a detector would make every stored policy unreadable and the
+ * stages would stop deciding. Keys already there are kept; anything else is left for PolicySchema to judge.
+ */
+export function fillMissingThresholds(doc: unknown, models: readonly ModelSpec[] = MODELS): { doc: unknown; filled: string[] } {
+  const thresholds = isRecord(doc) ? doc.thresholds : undefined;
+  if (!isRecord(thresholds)) return { doc, filled: [] };
+  const cold = coldStartThresholds(models) as Record<'detect' | 'escalate', Record<string, number>>;
+  const filled: string[] = [];
+  const next: Record<string, unknown> = { ...thresholds };
+  for (const stage of ['detect', 'escalate'] as const) {
+    const held = thresholds[stage];
+    if (!isRecord(held)) continue;
+    const missing = Object.keys(cold[stage]).filter((k) => held[k] === undefined);
+    if (!missing.length) continue;
+    next[stage] = { ...held, ...Object.fromEntries(missing.map((k) => [k, cold[stage][k]])) };
+    filled.push(...missing.map((k) => `${stage}.${k}`));
+  }
+  return filled.length ? { doc: { ...(doc as Record<string, unknown>), thresholds: next }, filled } : { doc, filled };
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const filledLogged = new Set<string>();
+
+/** A stored version's JSON as a Policy, missing threshold keys filled (logged once per process and key set). */
+export function parseStoredPolicy(raw: string): Policy {
+  const { doc, filled } = fillMissingThresholds(JSON.parse(raw));
+  if (filled.length && !filledLogged.has(filled.join(','))) {
+    filledLogged.add(filled.join(','));
+    logger('policy').warn({ filled, coldStart: true }, `stored policy lacks threshold ${filled.join(', ')} (registered after it was stored): using the registry's cold-start value until the policy is saved again`);
+  }
+  return PolicySchema.parse(doc);
+}
+
 // KEYS: current, doc key, history, counter. ARGV: doc JSON. Creates version 1 only if no policy exists yet.
 const INIT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -117,7 +155,7 @@ export class RedisPolicyStore implements PolicyStore {
 
   async get(version: number): Promise<Policy | undefined> {
     const raw = await this.redis.get(this.k.doc(version));
-    return raw === null ? undefined : PolicySchema.parse(JSON.parse(raw));
+    return raw === null ? undefined : parseStoredPolicy(raw);
   }
 
   async update(input: PolicyInput, by: string): Promise<Policy> {
@@ -147,7 +185,7 @@ export class RedisPolicyStore implements PolicyStore {
     const versions = await this.redis.zrevrange(this.k.history, 0, Math.max(0, limit) - 1);
     if (versions.length === 0) return [];
     const raws = await this.redis.mget(versions.map((v) => this.k.doc(Number(v))));
-    return raws.flatMap((raw) => (raw === null ? [] : [PolicySchema.parse(JSON.parse(raw))]));
+    return raws.flatMap((raw) => (raw === null ? [] : [parseStoredPolicy(raw)]));
   }
 
   async rollback(version: number, by: string): Promise<Policy> {

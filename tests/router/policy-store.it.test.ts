@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import type { Policy, PolicyInput } from '../../core/contracts.ts';
 import type { ModelThresholds } from '../../detectors/types.ts';
-import { RedisPolicyStore, defaultPolicy, policyChannel } from '../../state/policy.ts';
+import { RedisPolicyStore, defaultPolicy, policyChannel, policyKeys } from '../../state/policy.ts';
+import { coldStartThresholds } from '../../detectors/registry.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import type { ScoredSample } from '../../router/types.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
@@ -72,6 +73,29 @@ describe('RedisPolicyStore', () => {
     const bad = { ...input(v1), thresholds: { ...v1.thresholds, detect: { ...v1.thresholds.detect, allowBelow: 0.95 } } };
     await expect(s.update(bad, 'alice')).rejects.toThrow(/thresholds\.detect\.allowBelow/);
     expect((await s.current()).version).toBe(1);
+  });
+
+  it('reads versions stored before a model was registered: the missing threshold gets its cold-start value', async () => {
+    const prefix = `${config.redis.keyPrefix}upgrade:`;
+    const s = new RedisPolicyStore(redis, prefix, () => defaultPolicy({ ...thresholds, detect: { ...thresholds.detect, anomalyEscalateAbove: 0.55 } }, 'm-1'));
+    const v1 = await s.current();
+    const v2 = await s.update({ ...input(v1), review: { ...input(v1).review, capacity: 9 } }, 'alice');
+    // As an older release stored them: no anomalyEscalateAbove (the isolation forest "not yet registered").
+    for (const v of [1, 2]) {
+      const doc = JSON.parse((await redis.get(policyKeys(prefix).doc(v)))!);
+      delete doc.thresholds.detect.anomalyEscalateAbove;
+      await redis.set(policyKeys(prefix).doc(v), JSON.stringify(doc));
+    }
+    const cold = coldStartThresholds().detect.anomalyEscalateAbove;
+    expect(cold).not.toBe(0.55);
+    const now = await s.current();
+    expect(now.version).toBe(v2.version);
+    expect(now.review.capacity).toBe(9);
+    expect(now.thresholds.detect).toEqual({ blockAbove: 0.9, allowBelow: 0.2, anomalyEscalateAbove: cold });
+    expect((await s.history(10)).map((p) => p.thresholds.detect.anomalyEscalateAbove)).toEqual([cold, cold]);
+    const v3 = await s.rollback(1, 'bob');
+    expect(v3.thresholds.detect.anomalyEscalateAbove).toBe(cold);
+    expect(JSON.parse((await redis.get(policyKeys(prefix).doc(3)))!).thresholds.detect.anomalyEscalateAbove).toBe(cold);
   });
 
   it('publishes each change so a watcher in another process sees it without restart', async () => {
