@@ -12,6 +12,7 @@ import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { firstLineScores } from '../detectors/registry.ts';
 import { decideFirstLine } from './pure/policy.ts';
 import { buildDecision } from './pure/decision.ts';
+import { bandScore } from './pure/band-score.ts';
 import { decisionLoss } from './pure/money.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
@@ -74,7 +75,8 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
           const esc: Escalation = { txId: tx.txId, cardId: tx.cardId, tx, features: featureMap, scores, rulesFired: routed.rulesFired, topFeatures, versions, timings, escalatedAt: Date.now() };
           return [{ topic: config.topics.escalations, key: tx.cardId, value: JSON.stringify(esc), action: 'ESCALATE' }];
         }
-        const loss = models && scores.xgboost !== undefined ? decisionLoss(models.probability.fromXgboost(scores.xgboost), models.probability.calibrated, tx.amountMinor, p.money) : undefined;
+        const band = bandScore(scores);
+        const loss = models && band !== undefined ? decisionLoss(models.probability.fromBandScore(band), models.probability.calibrated, tx.amountMinor, p.money) : undefined;
         const decision = buildDecision(
           { txId: tx.txId, cardId: tx.cardId, tx, scores, topFeatures, versions },
           { stage: 'detect', action: routed.action, reason: routed.reason, rulesFired: routed.rulesFired, timings, decidedAt: Date.now(), ...(loss ? { expectedLoss: loss } : {}) },

@@ -9,6 +9,7 @@ import { EscalationSchema, type Case, type Escalation } from '../core/contracts.
 import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { decideEscalation } from './pure/policy.ts';
+import { bandLabel, bandScore, escalateScore } from './pure/band-score.ts';
 import { caseLoss, cutoffInput, expectedLoss, StakeWindow, type CutoffStatus } from './pure/money.ts';
 import { writeReviewCutoff, type ReviewCutoff } from '../state/review-cutoff.ts';
 import { buildDecision } from './pure/decision.ts';
@@ -31,12 +32,8 @@ export interface EscalateDeps {
   historyLength?: number;
 }
 
-/** Without a heavy model (rules-only, or a version trained without one) the first-line score stands in. */
-const NO_HEAVY = { id: 'escalate.no_heavy_model', description: 'no heavy model is loaded: the XGBoost score decided this stage', effect: 'info' } as const;
-
-function fallbackScore(e: Escalation): number {
-  return e.scores.xgboost ?? 0.5;
-}
+/** Without a heavy model (rules-only, or a version trained without one) the band model's first-line score stands in. */
+const NO_HEAVY = { id: 'escalate.no_heavy_model', description: `no heavy model is loaded: the ${bandLabel()} score decided this stage`, effect: 'info' } as const;
 
 const cutoffRecord = (c: CutoffStatus & { at: number }): ReviewCutoff => ({
   cutoffMinor: Number.isFinite(c.cutoff) ? Math.round(c.cutoff) : null,
@@ -90,8 +87,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       const cases: Case[] = [];
       for (const [i, e] of items.entries()) {
         const h = heavy[i];
-        const score = h ?? fallbackScore(e);
-        const loss = caseLoss(models?.probability, e.scores.xgboost, h, e.tx.amountMinor, p.money);
+        const score = escalateScore(h, e.scores);
+        const loss = caseLoss(models?.probability, bandScore(e.scores), h, e.tx.amountMinor, p.money);
         const money = loss ? cutoffInput(loss, stakes, Date.now(), e.txId) : undefined;
         const routed = decideEscalation(p, score, open, money);
         if (routed.cutoff && money) latestCutoff = { ...routed.cutoff, at: money.now };

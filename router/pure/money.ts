@@ -36,19 +36,19 @@ export function decisionLoss(pFraud: number, calibrated: boolean, amountMinor: n
   return { pFraud: p, calibrated, ifAllowedMinor: Math.round(e.ifAllowed), ifBlockedMinor: Math.round(e.ifBlocked), stakeMinor: Math.round(e.stake) };
 }
 
-/** What turns a first-line XGBoost score into p(fraud): the served version's calibrator (detectors/types.ts FraudProbability). */
-export interface XgboostProbability {
+/** What turns the band model's first-line score into p(fraud): the served version's calibrator (detectors/types.ts FraudProbability). */
+export interface BandProbability {
   readonly calibrated: boolean;
-  fromXgboost(score: number): number;
+  fromBandScore(score: number): number;
 }
 
 /**
  * An escalated case's expected loss, as escalate decides it and a shadow challenger replays it: p(fraud) is the
- * version's calibrated XGBoost score (the heavy score is not calibrated), the raw heavy score when only that exists,
- * none in rules-only mode.
+ * version's calibrated band-model score (XGBoost; router/pure/band-score.ts; the heavy score is not calibrated),
+ * the raw heavy score when only that exists, none in rules-only mode.
  */
-export function caseLoss(probability: XgboostProbability | undefined, xgboost: number | undefined, heavy: number | undefined, amountMinor: number, costs: Costs): DecisionExpectedLoss | undefined {
-  if (probability && xgboost !== undefined) return decisionLoss(probability.fromXgboost(xgboost), probability.calibrated, amountMinor, costs);
+export function caseLoss(probability: BandProbability | undefined, band: number | undefined, heavy: number | undefined, amountMinor: number, costs: Costs): DecisionExpectedLoss | undefined {
+  if (probability && band !== undefined) return decisionLoss(probability.fromBandScore(band), probability.calibrated, amountMinor, costs);
   return heavy === undefined ? undefined : decisionLoss(heavy, false, amountMinor, costs);
 }
 

@@ -15,6 +15,8 @@ import type { Config } from '../../core/config.ts';
 import { logger } from '../../core/logger.ts';
 import type { FeatureStore, FeatureVector, ModelBundle, ScoredRow } from '../../detectors/types.ts';
 import type { ShadowRun, ShadowStore } from '../../state/shadow.ts';
+import { firstLineScores } from '../../detectors/registry.ts';
+import { bandScore, escalateScore } from '../pure/band-score.ts';
 import { caseLoss, cutoffInput, StakeWindow } from '../pure/money.ts';
 import { decideEscalation, decideFirstLine } from '../pure/policy.ts';
 import { toPair, type ShadowAction, type ShadowOutcome, type ShadowPair } from '../pure/shadow.ts';
@@ -123,7 +125,7 @@ export function createShadowWorker(deps: ShadowWorkerDeps): ShadowWorker {
   const secondLine = async (
     p: Policy,
     m: ModelBundle | undefined,
-    rows: Array<{ tx: Transaction; vector: FeatureVector; xgboost: number | undefined }>,
+    rows: Array<{ tx: Transaction; vector: FeatureVector; first: Partial<Record<string, number>> }>,
     open: number,
     window: StakeWindow,
   ): Promise<ShadowAction[]> => {
@@ -135,19 +137,19 @@ export function createShadowWorker(deps: ShadowWorkerDeps): ShadowWorker {
     }
     return rows.map((r, i) => {
       const h = heavy[i];
-      const loss = caseLoss(m?.probability, r.xgboost, h, r.tx.amountMinor, p.money);
-      return decideEscalation(p, h ?? r.xgboost ?? 0.5, open, loss ? cutoffInput(loss, window, Date.now(), r.tx.txId) : undefined).action;
+      const loss = caseLoss(m?.probability, bandScore(r.first), h, r.tx.amountMinor, p.money);
+      return decideEscalation(p, escalateScore(h, r.first), open, loss ? cutoffInput(loss, window, Date.now(), r.tx.txId) : undefined).action;
     });
   };
 
   const decideSide = async (p: Policy, m: ModelBundle | undefined, b: ShadowBatch, scored: ScoredRow[] | undefined, open: number): Promise<ShadowOutcome[]> => {
     const first = b.txs.map((tx, i) => {
       const s = scored?.[i];
-      const scores = s ? { isolationForest: s.isolationForest, xgboost: s.xgboost } : {};
-      return { action: decideFirstLine(p, { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId }).action as ShadowAction, xgboost: s?.xgboost };
+      const scores = s ? firstLineScores(s) : {};
+      return { action: decideFirstLine(p, { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId }).action as ShadowAction, scores };
     });
     const escalated = first.flatMap((f, i) => (f.action === 'ESCALATE' && b.vectors[i] ? [i] : []));
-    const finals = await secondLine(p, m, escalated.map((i) => ({ tx: b.txs[i]!, vector: b.vectors[i]!, xgboost: first[i]!.xgboost })), open, stakes.challenger);
+    const finals = await secondLine(p, m, escalated.map((i) => ({ tx: b.txs[i]!, vector: b.vectors[i]!, first: first[i]!.scores })), open, stakes.challenger);
     const out: ShadowOutcome[] = first.map((f) => ({ first: f.action, final: f.action }));
     escalated.forEach((i, j) => (out[i]!.final = finals[j]!));
     return out;
@@ -159,7 +161,7 @@ export function createShadowWorker(deps: ShadowWorkerDeps): ShadowWorker {
     // The champion's first line is detect's own (its actions), recomputed only to know each row's heavy fallback.
     const championFirst = b.actions.map((a) => ({ first: a, final: a }) as ShadowOutcome);
     const escalatedRows = b.actions.flatMap((a, i) => (a === 'ESCALATE' && b.vectors[i] ? [i] : []));
-    const championFinals = await secondLine(p, b.champion, escalatedRows.map((i) => ({ tx: b.txs[i]!, vector: b.vectors[i]!, xgboost: b.scored?.[i]?.xgboost })), open, stakes.champion);
+    const championFinals = await secondLine(p, b.champion, escalatedRows.map((i) => ({ tx: b.txs[i]!, vector: b.vectors[i]!, first: b.scored?.[i] ?? {} })), open, stakes.champion);
     escalatedRows.forEach((i, j) => (championFirst[i]!.final = championFinals[j]!));
     const challengerSide = await decideSide(challengerPolicy(p, r, c), c, b, c.scoreFirstLine(b.vectors), open);
     const pairs: ShadowPair[] = b.txs.map((tx, i) => toPair(tx, championFirst[i]!, challengerSide[i]!));
