@@ -1,20 +1,27 @@
 /**
- * p(fraud) as a served version states it: the isotonic calibrator of the XGBoost score the trainer fitted on the
- * validation slice (model-card.json `calibration`). A version without one (trained before calibration, or on a
- * slice with no fraud) serves the raw XGBoost score as p, with a warning at load: the money it states is then
- * only as right as the raw score happens to be.
+ * p(fraud) as a served version states it: the isotonic calibrator of the band model's score (detectors/registry.ts
+ * routing role 'band': XGBoost) the trainer fitted on the validation slice (model-card.json `calibration`, whose
+ * `model` field says 'xgboost' in every card written so far). A version without one (trained before calibration, or
+ * on a slice with no fraud) serves the raw band score as p, with a warning at load: the money it states is then only
+ * as right as the raw score happens to be.
  */
 import { logger } from '../core/logger.ts';
 import type { ModelCard } from './model-card.ts';
 import { calibrate, type Calibrator } from './pure/calibration.ts';
+import { MODELS } from './registry.ts';
+import { routingRoles } from './pure/routing.ts';
 import type { FraudProbability } from './types.ts';
 
-/** What a version without a calibrator serves: the raw score, clamped to 0..1. */
-export const RAW_XGBOOST_P: FraudProbability = {
-  calibrated: false,
-  source: 'raw XGBoost score (this version has no calibrator)',
-  fromXgboost: (score) => Math.min(1, Math.max(0, score)),
-};
+/** The calibrated model's name in what a page or a log says: the band model's label. */
+const BAND = routingRoles(MODELS).band.label;
+
+/** One p(fraud) function under both its names (fromXgboost is the name from before the band role). */
+const probability = (calibrated: boolean, source: string, p: (score: number) => number): FraudProbability => ({ calibrated, source, fromBandScore: p, fromXgboost: p });
+
+/** What a version without a calibrator serves: the raw band score, clamped to 0..1. */
+export const RAW_BAND_P: FraudProbability = probability(false, `raw ${BAND} score (this version has no calibrator)`, (score) => Math.min(1, Math.max(0, score)));
+/** RAW_BAND_P by its name from before the band role. */
+export const RAW_XGBOOST_P = RAW_BAND_P;
 
 function isCalibrator(c: unknown): c is Calibrator {
   if (typeof c !== 'object' || c === null) return false;
@@ -27,8 +34,8 @@ export function fraudProbabilityOf(card: Pick<ModelCard, 'calibration'> | undefi
   const cal = card?.calibration;
   if (cal && isCalibrator(cal.calibrator)) {
     const c = cal.calibrator;
-    return { calibrated: true, source: `isotonic calibration of the XGBoost score (fitted on the ${cal.fittedOn})`, fromXgboost: (score) => calibrate(c, score) };
+    return probability(true, `isotonic calibration of the ${BAND} score (fitted on the ${cal.fittedOn})`, (score) => calibrate(c, score));
   }
-  if (warn) logger('models').warn({ version }, cal ? 'model card calibrator is malformed: p(fraud) is the raw XGBoost score' : 'no calibrator in the model card: p(fraud) is the raw XGBoost score');
-  return RAW_XGBOOST_P;
+  if (warn) logger('models').warn({ version }, cal ? `model card calibrator is malformed: p(fraud) is the raw ${BAND} score` : `no calibrator in the model card: p(fraud) is the raw ${BAND} score`);
+  return RAW_BAND_P;
 }

@@ -41,7 +41,9 @@ export interface FraudProbability {
   readonly calibrated: boolean;
   /** Where p comes from, in words, for pages and commands. */
   readonly source: string;
-  /** p(fraud) from the XGBoost score. */
+  /** p(fraud) from the band model's score (detectors/registry.ts routing role 'band': XGBoost). */
+  fromBandScore(score: number): number;
+  /** The same function under its name from before the band role (model cards still say `calibration.model: 'xgboost'`). */
   fromXgboost(score: number): number;
 }
 
@@ -58,6 +60,6 @@ export interface ModelBundle {
   readonly hasHeavy: boolean;
   /** Heavy model: the card's recent sequence plus the current vector -> fraud probability. Batched. */
   scoreHeavy(items: Array<{ history: FeatureVector[]; current: FeatureVector }>): Promise<number[]>;
-  /** p(fraud): the calibrated XGBoost score, or the raw one for a version without a calibrator. */
+  /** p(fraud): the calibrated band-model (XGBoost) score, or the raw one for a version without a calibrator. */
   readonly probability: FraudProbability;
 }

@@ -28,6 +28,12 @@ describe('served p(fraud)', () => {
     expect(raw.calibrated).toBe(false);
     expect(raw.fromXgboost(0.75)).toBe(0.75);
     expect(raw.fromXgboost(1.5)).toBe(1);
+    // The band model's name for the same function; fromXgboost stays for callers written before it.
+    for (const s of [0, 0.2, 0.75, 1, 1.5]) {
+      expect(cal.fromBandScore(s)).toBe(cal.fromXgboost(s));
+      expect(raw.fromBandScore(s)).toBe(raw.fromXgboost(s));
+    }
+    expect(cal.fromBandScore(0.75)).toBeCloseTo(0.325, 12);
   });
 
   it('the preview takes the policy\'s version from MODEL_DIR and counts unlabelled money with the calibrated p', async () => {
