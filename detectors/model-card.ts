@@ -51,7 +51,8 @@ export interface ModelCard {
    * p(fraud) (detectors/calibrated.ts); without it the raw XGBoost score stands in.
    */
   calibration?: {
-    model: 'xgboost';
+    /** The calibrated model: the registry's band model ('xgboost' in every card so far). */
+    model: string;
     fittedOn: string;
     calibrator: Calibrator;
     reliability: { raw: Reliability; calibrated: Reliability; on: string };

@@ -313,15 +313,18 @@ async function scoreRows(ds: Dataset, idx: number[], models: { detectors: readon
 }
 
 /**
- * p(fraud) for policy in money: isotonic calibration of the XGBoost score fitted on the validation slice, and its
- * reliability (raw and calibrated) on the test slice, where both are out of sample. None when a slice has no
- * fraud (nothing to calibrate against).
+ * p(fraud) for policy in money: isotonic calibration of the band model's score (the registry's routing role 'band':
+ * XGBoost, so every card so far says `model: 'xgboost'`) fitted on the validation slice, and its reliability (raw
+ * and calibrated) on the test slice, where both are out of sample. None when a slice has no fraud (nothing to
+ * calibrate against).
  */
-function calibrateXgboost(valScores: ArrayLike<number>, valLabels: number[], testScores: ArrayLike<number>, testLabels: number[]): ModelCard['calibration'] {
+export function calibrateBandModel(val: RoutedRows, valLabels: number[], test: RoutedRows, testLabels: number[], models: readonly ModelSpec[] = MODELS): ModelCard['calibration'] {
   if (!valLabels.includes(1) || !testLabels.includes(1)) return undefined;
-  const calibrator = fitIsotonic(valScores, valLabels);
-  const calibrated = Float64Array.from(testScores as ArrayLike<number>, (s) => calibrate(calibrator, s));
-  return { model: 'xgboost', fittedOn: 'validation slice', calibrator, reliability: { raw: reliability(testScores, testLabels), calibrated: reliability(calibrated, testLabels), on: 'test slice' } };
+  const model = routingRoles(models).band.model;
+  const testScores = scoresOf(test, model);
+  const calibrator = fitIsotonic(scoresOf(val, model), valLabels);
+  const calibrated = Float64Array.from(testScores, (s) => calibrate(calibrator, s));
+  return { model, fittedOn: 'validation slice', calibrator, reliability: { raw: reliability(testScores, testLabels), calibrated: reliability(calibrated, testLabels), on: 'test slice' } };
 }
 
 /** Metrics of every model and of the routed ensemble on the test slice, with their curves. */
@@ -417,7 +420,7 @@ function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: Mod
     `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
   );
   const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds, ids, models);
-  const calibration = calibrateXgboost(valScores.xgboost, valIdx.map((i) => ds.labels[i]), testScores.xgboost, testIdx.map((i) => ds.labels[i]));
+  const calibration = calibrateBandModel(valScores, valIdx.map((i) => ds.labels[i]), testScores, testIdx.map((i) => ds.labels[i]), models);
 
   // Drift reference: features as served on the training slice (every row, fraud included); scores on the whole
   // validation slice, where XGBoost is out of sample as it is live.
