@@ -2,6 +2,7 @@ import { api, type Policy, type PolicyInput, type PreviewResult } from './api.ts
 import { dateTime, h, section, table } from './dom.ts';
 import { moneyCurve, moneyTable } from './policy-money.ts';
 import { fileSourceLine, sourcePicker, type FilePreviewResult } from './policy-source.ts';
+import { stageLegend, thresholdFields } from './policy-thresholds.ts';
 import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from './format.ts';
 
 interface Amounts {
@@ -10,7 +11,13 @@ interface Amounts {
   seen: string[];
 }
 
+const STAGES = ['detect', 'escalate'] as const;
+const FIELDS = { detect: thresholdFields('detect'), escalate: thresholdFields('escalate') };
+
 const listOf = (text: string): string[] => [...new Set(text.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean))];
+
+/** A threshold of a policy by key (the server fills a key a stored policy lacks, so one is always there). */
+const thresholdOf = (p: Policy, stage: (typeof STAGES)[number], key: string): number => (p.thresholds[stage] as Readonly<Record<string, number>>)[key]!;
 
 export function policyView(root: HTMLElement): void {
   const status = h('p', { id: 'policy-status', role: 'status' });
@@ -84,10 +91,7 @@ export function policyView(root: HTMLElement): void {
     const l = (path: string) => listOf((inputs.get(path) as HTMLTextAreaElement).value);
     return {
       ...(current.modelVersion ? { modelVersion: current.modelVersion } : {}),
-      thresholds: {
-        detect: { blockAbove: n('detect.blockAbove'), allowBelow: n('detect.allowBelow'), anomalyEscalateAbove: n('detect.anomalyEscalateAbove') },
-        escalate: { blockAbove: n('escalate.blockAbove'), allowBelow: n('escalate.allowBelow') },
-      },
+      thresholds: Object.fromEntries(STAGES.map((s) => [s, Object.fromEntries(FIELDS[s].map((f) => [f.key, n(f.path)]))])) as PolicyInput['thresholds'],
       rules: {
         blockAmountAbove: amount('rules.blockAmountAbove', 'block amounts above'),
         escalateAmountAbove: amount('rules.escalateAmountAbove', 'escalate amounts above'),
@@ -110,13 +114,13 @@ export function policyView(root: HTMLElement): void {
     previewBtn.addEventListener('click', () => void preview());
     form.replaceChildren(
       h('p', { class: 'muted' }, `Version ${p.version}, by ${p.updatedBy} at ${dateTime(p.updatedAt)}${p.modelVersion ? ` · model ${p.modelVersion}` : ''}`),
-      h('fieldset', {}, h('legend', {}, 'Detect (XGBoost + isolation forest)'),
-        field('block at or above', thresholdInput('detect.blockAbove', p.thresholds.detect.blockAbove)),
-        field('allow below', thresholdInput('detect.allowBelow', p.thresholds.detect.allowBelow)),
-        field('escalate anomalies at or above', thresholdInput('detect.anomalyEscalateAbove', p.thresholds.detect.anomalyEscalateAbove))),
-      h('fieldset', {}, h('legend', {}, 'Escalate (heavy model)'),
-        field('block at or above', thresholdInput('escalate.blockAbove', p.thresholds.escalate.blockAbove)),
-        field('allow below', thresholdInput('escalate.allowBelow', p.thresholds.escalate.allowBelow))),
+      ...STAGES.map((s) =>
+        h('fieldset', {}, h('legend', {}, stageLegend(s)),
+          ...FIELDS[s].map((f) => {
+            const el = field(f.label, thresholdInput(f.path, thresholdOf(p, s, f.key)));
+            el.title = f.description;
+            return el;
+          }))),
       h('fieldset', {}, h('legend', {}, 'Rules'),
         field('block amounts above', amountInput('rules.blockAmountAbove', p.rules.blockAmountAbove), amountHint()),
         field('escalate amounts above', amountInput('rules.escalateAmountAbove', p.rules.escalateAmountAbove), amountHint()),
@@ -194,7 +198,7 @@ export function policyView(root: HTMLElement): void {
     renderForm(r.current);
     versions.replaceChildren(
       table(
-        ['version', 'when', 'by', 'model', 'detect block / allow / anomaly', 'escalate block / allow', 'block amounts above', 'lists', ''],
+        ['version', 'when', 'by', 'model', ...STAGES.map((s) => `${s} ${FIELDS[s].map((f) => f.short).join(' / ')}`), 'block amounts above', 'lists', ''],
         r.history.map((p) => {
           const btn = p.version === r.current.version ? h('span', { class: 'muted' }, 'current') : h('button', { type: 'button', class: 'rollback', 'data-version': p.version }, `Roll back to v${p.version}`);
           btn.addEventListener('click', () => {
@@ -207,10 +211,9 @@ export function policyView(root: HTMLElement): void {
               })
               .catch(showError);
           });
-          const t = p.thresholds;
-          const f = thresholdText;
+          const stageCell = (s: (typeof STAGES)[number]) => FIELDS[s].map((f) => thresholdText(thresholdOf(p, s, f.key))).join(' / ');
           const listCount = Object.values(p.lists).reduce((a, l) => a + l.length, 0);
-          return [`v${p.version}`, dateTime(p.updatedAt), p.updatedBy, p.modelVersion ?? '—', `${f(t.detect.blockAbove)} / ${f(t.detect.allowBelow)} / ${f(t.detect.anomalyEscalateAbove)}`, `${f(t.escalate.blockAbove)} / ${f(t.escalate.allowBelow)}`, p.rules.blockAmountAbove === null ? 'off' : amountText(p.rules.blockAmountAbove, amounts.currency), String(listCount), btn];
+          return [`v${p.version}`, dateTime(p.updatedAt), p.updatedBy, p.modelVersion ?? '—', ...STAGES.map(stageCell), p.rules.blockAmountAbove === null ? 'off' : amountText(p.rules.blockAmountAbove, amounts.currency), String(listCount), btn];
         }),
         'compact',
       ),
