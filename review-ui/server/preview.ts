@@ -1,3 +1,4 @@
+import { bandScore } from '../../router/pure/band-score.ts';
 import type { Policy } from '../../core/contracts.ts';
 import { decideEscalation, decideFirstLine, type FirstLineInput } from '../../router/pure/policy.ts';
 import { moneyDelta, moneyFigures, type MoneyFigures, type MoneyRow } from '../../router/pure/money.ts';
@@ -55,7 +56,7 @@ export function previewPolicy(current: Policy, proposed: Policy, samples: readon
 }
 
 /**
- * Where each sample's p(fraud) comes from when no model version can be found: the xgboost score stands in for a
+ * Where each sample's p(fraud) comes from when no model version can be found: the band model's score (XGBoost) stands in for a
  * probability; the page and the CLI say so, since a raw score over- or under-states the money.
  */
 export const P_FRAUD_SOURCE = 'xgboost score, uncalibrated (no model version found to calibrate it)';
@@ -109,8 +110,11 @@ function spanHoursOf(samples: readonly ScoredSample[]): number {
 
 /** The money a policy catches and costs on the samples: fraud caught, legitimate money blocked, reviews per hour. */
 export function moneyPreview(current: Policy, proposed: Policy, samples: readonly ScoredSample[], served?: ServedProbability): MoneyPreview {
-  const toP = served ? (x: number) => served.probability.fromXgboost(x) : rawP;
-  const rows: MoneyRow[] = samples.map((s) => ({ amountMinor: s.amountMinor, pFraud: s.scores.xgboost === undefined ? 0 : toP(s.scores.xgboost), ...(s.isFraud === undefined ? {} : { isFraud: s.isFraud }) }));
+  const toP = served ? (x: number) => served.probability.fromBandScore(x) : rawP;
+  const rows: MoneyRow[] = samples.map((s) => {
+    const band = bandScore(s.scores);
+    return { amountMinor: s.amountMinor, pFraud: band === undefined ? 0 : toP(band), ...(s.isFraud === undefined ? {} : { isFraud: s.isFraud }) };
+  });
   const spanHours = spanHoursOf(samples);
   const figures = (p: Policy) => moneyFigures(rows, samples.map((s) => outcome(p, s).action), spanHours);
   const cur = figures(current);
