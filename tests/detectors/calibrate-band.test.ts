@@ -1,25 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { MODELS, type ModelSpec } from '../../detectors/registry.ts';
+import { gbmBand } from '../helpers/registries.ts';
 import { calibrateBandModel } from '../../detectors/trainer.ts';
 import { fitIsotonic } from '../../detectors/pure/calibration.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
 import type { RoutedRows } from '../../detectors/pure/routing.ts';
 
-/** XGBoost demoted to escalateAbove; a 'gbm' model holds the band. */
-const gbmBand: readonly ModelSpec[] = MODELS.map((m): ModelSpec =>
-  m.id === 'xgboost' ? { ...m, thresholds: [{ key: 'xgbEscalateAbove', description: 'x', coldStart: 0.9 }], routing: { role: 'escalateAbove', threshold: 'xgbEscalateAbove', ruleId: 'model.xgb_escalate', description: 'x', reasonLabel: 'xgb' } } : m,
-).concat({
-  id: 'gbm',
-  label: 'GBM',
-  stage: 'detect',
-  learns: 'supervised',
-  score: '0..1',
-  thresholds: [
-    { key: 'blockAbove', description: 'b', coldStart: 0.9 },
-    { key: 'allowBelow', description: 'a', coldStart: 0.2 },
-  ],
-  routing: { role: 'band', block: 'blockAbove', allow: 'allowBelow', blockRuleId: 'model.gbm_block', ambiguousRuleId: 'model.gbm_ambiguous' },
-});
 
 function slice(seed: number, n: number): { rows: RoutedRows; labels: number[] } {
   const rand = mulberry32(seed);

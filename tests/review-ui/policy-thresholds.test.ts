@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { MODELS, stageThresholds, type ModelSpec } from '../../detectors/registry.ts';
+import { stageThresholds } from '../../detectors/registry.ts';
+import { withVelocity as withVelocityModel } from '../helpers/registries.ts';
 import { stageLegend, thresholdFields } from '../../review-ui/web/src/policy-thresholds.ts';
 
-const velocity: ModelSpec = {
-  id: 'velocity',
-  label: 'velocity',
-  stage: 'detect',
-  learns: 'unsupervised',
-  score: '0..1',
-  thresholds: [{ key: 'velocityEscalateAbove', description: 'velocity at or above which detect escalates', coldStart: 0.8 }],
-  routing: { role: 'escalateAbove', threshold: 'velocityEscalateAbove', ruleId: 'model.velocity_escalate', description: 'velocity is unusual', reasonLabel: 'velocity' },
-};
 
 describe("the Policy page's threshold fields come from the registry", () => {
   it('the registered models: the band first, then the isolation forest; the escalate stage its two', () => {
@@ -36,7 +28,7 @@ describe("the Policy page's threshold fields come from the registry", () => {
   });
 
   it('a newly registered detector gets its field without touching the page', () => {
-    const withVelocity = [...MODELS, velocity];
+    const withVelocity = withVelocityModel();
     expect(thresholdFields('detect', withVelocity).map((f) => f.path)).toContain('detect.velocityEscalateAbove');
     expect(thresholdFields('detect', withVelocity).at(-1)).toMatchObject({ label: 'escalate at or above (velocity)', short: 'velocity' });
     expect(stageLegend('detect', withVelocity)).toBe('Detect (XGBoost + isolation forest + velocity)');

@@ -1,24 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { MODELS, type ModelSpec } from '../../detectors/registry.ts';
+import { gbmBand } from '../helpers/registries.ts';
 import { bandLabel, bandScore, escalateScore } from '../../router/pure/band-score.ts';
 import { caseLoss, decisionLoss } from '../../router/pure/money.ts';
 import { RAW_BAND_P } from '../../detectors/calibrated.ts';
 
-/** A registry where the band is held by another model and XGBoost only escalates above its threshold. */
-const gbmBand: readonly ModelSpec[] = MODELS.map((m): ModelSpec =>
-  m.id === 'xgboost' ? { ...m, thresholds: [{ key: 'xgbEscalateAbove', description: 'x', coldStart: 0.9 }], routing: { role: 'escalateAbove', threshold: 'xgbEscalateAbove', ruleId: 'model.xgb_escalate', description: 'x', reasonLabel: 'xgb' } } : m,
-).concat({
-  id: 'gbm',
-  label: 'GBM',
-  stage: 'detect',
-  learns: 'supervised',
-  score: '0..1',
-  thresholds: [
-    { key: 'blockAbove', description: 'b', coldStart: 0.9 },
-    { key: 'allowBelow', description: 'a', coldStart: 0.2 },
-  ],
-  routing: { role: 'band', block: 'blockAbove', allow: 'allowBelow', blockRuleId: 'model.gbm_block', ambiguousRuleId: 'model.gbm_ambiguous' },
-});
 
 const scores = { isolationForest: 0.95, xgboost: 0.81, gbm: 0.33 };
 

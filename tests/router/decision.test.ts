@@ -1,10 +1,11 @@
 /** One Decision builder and one routing order: what detect, escalate, the analyst and the trainer share. */
+import { withVelocity as withVelocityModel } from '../helpers/registries.ts';
 import { describe, expect, it } from 'vitest';
 import { DecisionSchema, type Case } from '../../core/contracts.ts';
 import { buildDecision } from '../../router/pure/decision.ts';
 import { decideEscalation, decideFirstLine } from '../../router/pure/policy.ts';
 import { chooseThresholds, Outcome, route, routeAll } from '../../detectors/pure/routing.ts';
-import { MODELS, type ModelSpec } from '../../detectors/registry.ts';
+import { MODELS } from '../../detectors/registry.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 import { openCase } from './review-queue-fixtures.ts';
@@ -55,16 +56,7 @@ describe('routing order: the live policy and the trainer agree', () => {
   });
 
   /** A registry with a third detect model that escalates above its threshold, as a new detector would declare. */
-  const velocity: ModelSpec = {
-    id: 'velocity',
-    label: 'velocity',
-    stage: 'detect',
-    learns: 'unsupervised',
-    score: '0..1',
-    thresholds: [{ key: 'velocityEscalateAbove', description: 'velocity at or above which detect escalates', coldStart: 0.8 }],
-    routing: { role: 'escalateAbove', threshold: 'velocityEscalateAbove', ruleId: 'model.velocity_escalate', description: 'velocity is unusual', reasonLabel: 'velocity' },
-  };
-  const withVelocity = [...MODELS, velocity];
+  const withVelocity = withVelocityModel();
   const t3 = { ...thresholds, detect: { ...thresholds.detect, velocityEscalateAbove: 0.8 } };
   const policy3 = { ...policy, thresholds: { ...policy.thresholds, detect: t3.detect } };
 

@@ -1,21 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { thresholdsSchemaOf } from '../../core/contracts.ts';
-import { MODELS, coldStartThresholds, type ModelSpec } from '../../detectors/registry.ts';
+import { coldStartThresholds } from '../../detectors/registry.ts';
+import { withVelocity as withVelocityModel } from '../helpers/registries.ts';
 import { defaultPolicy, fillMissingThresholds, parseStoredPolicy } from '../../state/policy.ts';
 
 const stored = defaultPolicy({ detect: { blockAbove: 0.93, allowBelow: 0.11, anomalyEscalateAbove: 0.55 }, escalate: { blockAbove: 0.85, allowBelow: 0.25 } }, 'm-1', 5);
 
 /** A detector registered after `stored` was written: its threshold key is in no stored policy. */
-const velocity: ModelSpec = {
-  id: 'velocity',
-  label: 'velocity',
-  stage: 'detect',
-  learns: 'unsupervised',
-  score: '0..1',
-  thresholds: [{ key: 'velocityEscalateAbove', description: 'velocity at or above which detect escalates', coldStart: 0.66 }],
-  routing: { role: 'escalateAbove', threshold: 'velocityEscalateAbove', ruleId: 'model.velocity_escalate', description: 'velocity is unusual', reasonLabel: 'velocity' },
-};
-const withVelocity = [...MODELS, velocity];
+const withVelocity = withVelocityModel(0.66);
 
 describe('fillMissingThresholds', () => {
   it('gives a policy stored before a detector was registered that detector\'s cold-start threshold, keeping the stored ones', () => {
