@@ -6,7 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../core/config.ts';
 import { ensureUiBuilt as buildUi } from '../../review-ui/build.ts';
+import { dropTestKeys } from './services.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -84,4 +87,18 @@ export async function openConsole(opts: ConsoleOptions): Promise<ConsoleSession>
     await close();
     throw err;
   }
+}
+
+/**
+ * The end of a console test: the browser, the server, the test's Redis keys and connection, and the model folder
+ * it wrote (each only if the setup got that far).
+ */
+export async function closeConsoleTest(t: { browser?: ConsoleSession; ui?: { close(): Promise<void> }; redis?: Redis; config?: Config; modelDir?: string }): Promise<void> {
+  await t.browser?.close();
+  await t.ui?.close();
+  if (t.redis) {
+    if (t.config) await dropTestKeys(t.redis, t.config);
+    t.redis.disconnect();
+  }
+  if (t.modelDir) rmSync(t.modelDir, { recursive: true, force: true });
 }

@@ -3,7 +3,7 @@
  * with recordDrift for the served version are shown as PSI values (text) and bars, with the bins of the most
  * shifted features; the API validates its query and needs a session.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,8 +15,8 @@ import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
 import { DRIFT_REFERENCE_FILE, recordDrift } from '../../detectors/drift.ts';
 import { buildDriftReference, DriftAccumulator, driftReport, type DriftRow } from '../../detectors/pure/drift.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
-import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
-import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
+import { closeConsoleTest, ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
+import { testConfig, testRedis } from '../helpers/services.ts';
 
 const XSS = '<img src=x onerror=alert(1)>';
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -80,15 +80,7 @@ beforeAll(async () => {
   ({ page, dialogs, cspViolations } = browser);
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await ui?.close();
-  if (redis) {
-    await dropTestKeys(redis, config);
-    redis.disconnect();
-  }
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
-});
+afterAll(() => closeConsoleTest({ browser, ui, redis, config, modelDir }));
 
 describe('drift panel', () => {
   it('shows PSI per feature and score as text for the served version, with live rows and thresholds', async () => {

@@ -3,7 +3,7 @@
  * the reliability chart of a version's calibration, the case page and the live feed show a decision's expected loss,
  * and the Live page shows the review cutoff escalate applies against the staffing's capacity.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -17,8 +17,8 @@ import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
 import { writeReviewCutoff } from '../../state/review-cutoff.ts';
-import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
-import { createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
+import { closeConsoleTest, ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
+import { createKafka, testConfig, testRedis } from '../helpers/services.ts';
 import { openCase, tx } from '../router/review-queue-fixtures.ts';
 
 const VERSION = 'v20260101T000000000Z';
@@ -58,15 +58,7 @@ beforeAll(async () => {
   page = browser.page;
 }, 120_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await ui?.close();
-  if (redis) {
-    await dropTestKeys(redis, config);
-    redis.disconnect();
-  }
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
-});
+afterAll(() => closeConsoleTest({ browser, ui, redis, config, modelDir }));
 
 describe('policy in money, in the console', () => {
   it('the Models page draws the reliability chart (raw, calibrated, diagonal) for a version with calibration', async () => {

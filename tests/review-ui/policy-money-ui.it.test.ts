@@ -11,8 +11,8 @@ import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
 import { RedisSampleStore, sampleLabelKey } from '../../state/samples.ts';
 import { createProducer } from '../../core/kafka.ts';
-import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
-import { createKafka, testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
+import { closeConsoleTest, ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
+import { createKafka, testConfig, testRedis } from '../helpers/services.ts';
 import { openCase } from '../router/review-queue-fixtures.ts';
 
 let config: Config;
@@ -40,14 +40,7 @@ beforeAll(async () => {
   page = browser.page;
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await ui?.close();
-  if (redis) {
-    await dropTestKeys(redis, config);
-    redis.disconnect();
-  }
-});
+afterAll(() => closeConsoleTest({ browser, ui, redis, config }));
 
 describe('policy in money (browser)', () => {
   it('shows the oldest open case against the SLA on the Live page', async () => {

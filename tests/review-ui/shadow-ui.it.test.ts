@@ -3,7 +3,7 @@
  * challenger (audited, admin-only, CSRF-protected), reads its report, and promoting a version whose shadow report is
  * immature is refused until confirmed a second time.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,9 +14,9 @@ import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { COLD_START_THRESHOLDS, RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { ShadowStore } from '../../state/shadow.ts';
 import { toPair, type ShadowAction } from '../../router/pure/shadow.ts';
-import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
+import { closeConsoleTest, ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { apiCall, apiLogin } from '../helpers/http.ts';
-import { dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
+import { testConfig, testRedis } from '../helpers/services.ts';
 
 const CHAMPION = 'v20260101T000000000Z';
 const CHALLENGER = 'v20260201T000000000Z';
@@ -54,15 +54,7 @@ beforeAll(async () => {
   page.on('dialog', (d) => void confirms.push(d.message()));
 });
 
-afterAll(async () => {
-  await browser?.close();
-  await ui?.close();
-  if (redis) {
-    await dropTestKeys(redis, config);
-    redis.disconnect();
-  }
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
-});
+afterAll(() => closeConsoleTest({ browser, ui, redis, config, modelDir }));
 
 describe('shadow challenger on the Models page (browser)', () => {
   it('is an admin action with a CSRF token', async () => {
