@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inject } from 'vitest';
 import { Redis } from 'ioredis';
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
@@ -7,7 +9,10 @@ import { createKafka, ensureTopics } from '../../core/kafka.ts';
 
 /** A config pointing at the test services, with topics, groups and Redis keys unique to this call. */
 export async function testConfig(label: string, env: Record<string, string> = {}): Promise<Config> {
-  const base = loadConfig({ ...env, KAFKA_BROKERS: inject('kafkaBrokers'), REDIS_URL: inject('redisUrl'), KAFKA_PARTITIONS: env.KAFKA_PARTITIONS ?? '3' });
+  // MODEL_DIR is never the checkout's ./models: a version trained there by `npm run bench` or `train` would change
+  // what a console or stage under test serves (p(fraud), thresholds). A test that needs versions passes its own.
+  const modelDir = env.MODEL_DIR ?? join(tmpdir(), `fraudstream-test-no-models-${randomUUID().slice(0, 8)}`);
+  const base = loadConfig({ ...env, MODEL_DIR: modelDir, KAFKA_BROKERS: inject('kafkaBrokers'), REDIS_URL: inject('redisUrl'), KAFKA_PARTITIONS: env.KAFKA_PARTITIONS ?? '3' });
   const config = isolatedConfig(base, `${label}-${randomUUID().slice(0, 8)}`);
   await ensureTopics(config);
   return config;
