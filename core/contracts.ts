@@ -60,6 +60,11 @@ export const TransactionSchema = z
     lat: z.number().min(-90).max(90),
     lon: z.number().min(-180).max(180),
     deviceId: id.nullable(),
+    /** Extra ids a stream has (ip, email, account, terminal, ...), for feature specs that key entities on them. */
+    entities: z
+      .record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'lower-case entity names'), id)
+      .refine((r) => Object.keys(r).length <= 8, 'at most 8 extra entity ids')
+      .optional(),
   })
   .strict();
 export type Transaction = z.infer<typeof TransactionSchema>;
@@ -191,6 +196,12 @@ export const LabelSchema = z.object({
   scenario: z.string().nullable(),
   source: LabelSourceSchema,
   labeledAt: epochMs,
+  /**
+   * The labelled transaction's merchant and time, as a chargeback carries them: label-risk features count a fraud
+   * label against its merchant's day. A label without them still trains models but feeds no risk feature.
+   */
+  merchantId: id.optional(),
+  txTs: epochMs.optional(),
   analyst: z.string().optional(),
   note: z.string().max(2000).optional(),
 });

@@ -2,7 +2,7 @@
  * The contract between detectors/ (features, models, trainer) and router/ (the Kafka stages).
  * detectors/ implements these; router/ only calls them.
  */
-import type { FeatureContribution, Transaction } from '../core/contracts.ts';
+import type { FeatureContribution, Label, Transaction } from '../core/contracts.ts';
 import type { FirstLineModelId, ThresholdKey } from './registry.ts';
 
 /** Dense feature vector in the order of FEATURE_NAMES (detectors/features.ts). */
@@ -19,6 +19,12 @@ export interface FeatureStore {
    * counted again, and its vector is the one computed the first time.
    */
   computeAndApply(txs: Transaction[]): Promise<FeatureVector[]>;
+  /**
+   * Labels as they arrive: a transaction's first fraud label counts towards its merchant's (and any label-risk
+   * entity's) fraud count, visible to vectors of transactions at or after its labeledAt. Idempotent per txId.
+   * Returns how many labels counted.
+   */
+  applyLabels(labels: readonly Label[]): Promise<number>;
   /**
    * The card's last K transactions' vectors (oldest first), as the heavy model sees them: only transactions
    * with ts < beforeTs when given (escalate runs behind detect, so later transactions may already be stored).

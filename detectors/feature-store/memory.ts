@@ -1,19 +1,42 @@
-import type { Transaction } from '../../core/contracts.ts';
+import type { Label, Transaction } from '../../core/contracts.ts';
 import type { FeatureStore, FeatureVector } from '../types.ts';
 import { emptyCardState, type CardState } from '../pure/card-state.ts';
-import { appendHistory, lastBefore, runBatch, type HistoryEntry } from '../pure/batch.ts';
-import { defaultFeatureContext, featureVector, type FeatureContext } from '../pure/features.ts';
+import { appendHistory, lastBefore, runBatch, vectorWithoutApplying, type EntityAccess, type HistoryEntry } from '../pure/batch.ts';
+import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts';
+import { CompiledSpec, countsForRisk, GLOBAL_ENTITY } from '../pure/entity-features.ts';
+import { emptyEntityState, type EntityState } from '../pure/entity-state.ts';
+import { DEFAULT_FEATURE_SPEC, type FeatureSpec } from '../pure/feature-spec.ts';
 
 interface CardEntry {
   state: CardState;
   history: HistoryEntry[];
 }
 
-/** The offline store: card state in a Map. The trainer replays history through it in time order. */
+export interface MemoryFeatureStoreOptions {
+  ctx?: FeatureContext;
+  spec?: FeatureSpec;
+}
+
+/**
+ * The offline store: card and entity state in Maps. The trainer replays transactions and labels through it in
+ * arrival order, so it sees what detect (RedisFeatureStore) saw.
+ */
 export class MemoryFeatureStore implements FeatureStore {
   private readonly cards = new Map<string, CardEntry>();
+  private readonly entityStates = new Map<string, EntityState>();
+  private readonly global = emptyEntityState();
+  /** Transactions whose fraud label was counted (the first fraud label of a transaction counts, later ones do not). */
+  private readonly fraudCounted = new Set<string>();
+  private readonly ctx: FeatureContext;
+  readonly compiled: CompiledSpec;
+  private readonly access: EntityAccess;
 
-  constructor(private readonly ctx: FeatureContext = defaultFeatureContext) {}
+  constructor(opts: MemoryFeatureStoreOptions | FeatureContext = {}) {
+    const o: MemoryFeatureStoreOptions = 'merchantRisk' in opts ? { ctx: opts } : opts;
+    this.ctx = o.ctx ?? defaultFeatureContext;
+    this.compiled = new CompiledSpec(o.spec ?? DEFAULT_FEATURE_SPEC);
+    this.access = { spec: this.compiled, load: (key) => this.entity(key), global: this.global };
+  }
 
   computeAndApply(txs: Transaction[]): Promise<FeatureVector[]> {
     return Promise.resolve(this.computeAndApplySync(txs));
@@ -21,14 +44,31 @@ export class MemoryFeatureStore implements FeatureStore {
 
   /** Synchronous form for the trainer's replay loop. */
   computeAndApplySync(txs: readonly Transaction[]): FeatureVector[] {
-    const outcome = runBatch(txs, (cardId) => this.entry(cardId).state, this.ctx);
+    const outcome = runBatch(txs, (cardId) => this.entry(cardId).state, this.ctx, this.access);
     for (const [cardId, change] of outcome.changed) appendHistory(this.entry(cardId).history, change.appended);
     for (const { index, cardId, key } of outcome.lookups) {
       const found = this.entry(cardId).history.find((e) => e.key === key);
       // Applied so long ago that its vector left the history: answer from the current state without applying.
-      outcome.vectors[index] = found ? found.vector : featureVector(this.entry(cardId).state, txs[index], this.ctx);
+      outcome.vectors[index] = found ? found.vector : this.answerWithoutApplying(cardId, txs[index]);
     }
     return outcome.vectors.map((v) => Float64Array.from(v as Float64Array));
+  }
+
+  applyLabels(labels: readonly Label[]): Promise<number> {
+    return Promise.resolve(this.applyLabelsSync(labels));
+  }
+
+  /** Counts fraud labels into the label-risk features; returns how many counted (first fraud label of a transaction). */
+  applyLabelsSync(labels: readonly Label[]): number {
+    let n = 0;
+    for (const label of labels) {
+      if (!countsForRisk(label) || this.fraudCounted.has(label.txId)) continue;
+      this.fraudCounted.add(label.txId);
+      const states = this.compiled.labelKeysOf(label).map((k) => (k === null ? undefined : this.entity(k)));
+      this.compiled.applyFraudLabel(label, states, this.global);
+      n++;
+    }
+    return n;
   }
 
   history(cardId: string, k: number, beforeTs?: number): Promise<FeatureVector[]> {
@@ -38,6 +78,28 @@ export class MemoryFeatureStore implements FeatureStore {
 
   get cardCount(): number {
     return this.cards.size;
+  }
+
+  get entityCount(): number {
+    return this.entityStates.size;
+  }
+
+  /** An entity's state by its key (`merchant:M1`, `*:*` for the global one); undefined when never seen. */
+  peekEntity(key: string): EntityState | undefined {
+    return key === GLOBAL_ENTITY ? this.global : this.entityStates.get(key);
+  }
+
+  private answerWithoutApplying(cardId: string, tx: Transaction): Float64Array {
+    return vectorWithoutApplying(this.entry(cardId).state, tx, this.ctx, this.access, (k) => this.entityStates.get(k));
+  }
+
+  private entity(key: string): EntityState {
+    let s = this.entityStates.get(key);
+    if (!s) {
+      s = emptyEntityState();
+      this.entityStates.set(key, s);
+    }
+    return s;
   }
 
   private entry(cardId: string): CardEntry {

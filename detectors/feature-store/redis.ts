@@ -1,11 +1,14 @@
 import type { Redis } from 'ioredis';
-import type { Transaction } from '../../core/contracts.ts';
+import type { Label, Transaction } from '../../core/contracts.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
 import type { FeatureStore, FeatureVector } from '../types.ts';
 import { LIMITS, cardStateSize, decodeCardStateAt, emptyCardState, encodeCardStateInto, resetCardState, type CardState } from '../pure/card-state.ts';
-import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, type HistoryEntry } from '../pure/batch.ts';
-import { defaultFeatureContext, featureVector, type FeatureContext } from '../pure/features.ts';
-import { featureCardKey } from '../../state/features.ts';
+import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, vectorWithoutApplying, type EntityAccess, type HistoryEntry } from '../pure/batch.ts';
+import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts';
+import { CompiledSpec, countsForRisk, GLOBAL_ENTITY } from '../pure/entity-features.ts';
+import { dayOf, ENTITY_LIMITS, entityStateFromHash, type EntityState } from '../pure/entity-state.ts';
+import { DEFAULT_FEATURE_SPEC, type FeatureSpec } from '../pure/feature-spec.ts';
+import { featureCardKey, featureEntityKey, featureLabelKey } from '../../state/features.ts';
 
 /**
  * Reads state, version and TTL-refresh time of every card key in one call and returns them packed in one string,
@@ -24,9 +27,176 @@ return table.concat(out)
 `;
 
 /**
- * Writes each card's new state and history ring slots if nobody wrote the card since we read it (optimistic
- * concurrency on a version counter); returns 1 (written) or 0 (conflict) per key.
- * ARGV[1] = ttl, ARGV[2] = now (s), ARGV[3] = one buffer, per key: [expected version f64][state length u32]
+ * Lua twins of detectors/pure/entity-state.ts (applyTx folded over a whole call, applyFraudLabel): same buckets, same
+ * fold and prune rules, so Redis holds what the memory store computes. Fields: d<day> = <count sum max fraud> f64,
+ * m = <firstTs lastTs> f64, c = repeated <hash u32><ts f64>, p = repeated <day i32><labeledAt f64>, o = oldest day.
+ */
+const ENTITY_LUA = `
+local DAY = 86400000
+local function bumpFraud(k, day, o)
+  local f = 'd' .. day
+  local old = redis.call('HGET', k, f)
+  local c, s, m, fr = 0, 0, 0, 0
+  if old then c, s, m, fr = struct.unpack('<dddd', old) end
+  redis.call('HSET', k, f, struct.pack('<dddd', c, s, m, fr + 1))
+  if o == nil or day < o then redis.call('HSET', k, 'o', day) return day end
+  return o
+end
+local function prune(k, last, retention, o)
+  local horizon = math.floor(last / DAY) - retention
+  if o == nil or o >= horizon then return end
+  local fields = redis.call('HKEYS', k)
+  local oldest = nil
+  for _, f in ipairs(fields) do
+    if string.sub(f, 1, 1) == 'd' then
+      local d = tonumber(string.sub(f, 2))
+      if d < horizon then redis.call('HDEL', k, f) elseif oldest == nil or d < oldest then oldest = d end
+    end
+  end
+  if oldest == nil then redis.call('HDEL', k, 'o') else redis.call('HSET', k, 'o', oldest) end
+end
+local function applyEntity(k, b, pos, ttl)
+  local o = tonumber(redis.call('HGET', k, 'o') or 'x')
+  local nd
+  nd, pos = struct.unpack('<H', b, pos)
+  for j = 1, nd do
+    local day, c, s, m
+    day, c, s, m, pos = struct.unpack('<i4ddd', b, pos)
+    local f = 'd' .. day
+    local old = redis.call('HGET', k, f)
+    local oc, os, om, ofr = 0, 0, 0, 0
+    if old then oc, os, om, ofr = struct.unpack('<dddd', old) end
+    if m > om then om = m end
+    redis.call('HSET', k, f, struct.pack('<dddd', oc + c, os + s, om, ofr))
+    if o == nil or day < o then o = day redis.call('HSET', k, 'o', day) end
+  end
+  local minTs, maxTs, ncp, cap, retention
+  minTs, maxTs, ncp, cap, retention, pos = struct.unpack('<ddHHH', b, pos)
+  local meta = redis.call('HGET', k, 'm')
+  local first, last = 0, 0
+  if meta then first, last = struct.unpack('<dd', meta) end
+  if first == 0 then first = minTs elseif minTs < first then first = minTs end
+  if maxTs > last then last = maxTs end
+  redis.call('HSET', k, 'm', struct.pack('<dd', first, last))
+  if ncp > 0 then
+    local raw = redis.call('HGET', k, 'c') or ''
+    local cps, cts = {}, {}
+    local q = 1
+    while q + 11 <= #raw do
+      local h, t
+      h, t, q = struct.unpack('<I4d', raw, q)
+      cps[#cps + 1] = h
+      cts[#cts + 1] = t
+    end
+    for j = 1, ncp do
+      local h, t
+      h, t, pos = struct.unpack('<I4d', b, pos)
+      for x = 1, #cps do
+        if cps[x] == h then
+          if cts[x] > t then t = cts[x] end
+          table.remove(cps, x)
+          table.remove(cts, x)
+          break
+        end
+      end
+      local at = #cps + 1
+      while at > 1 and (cts[at - 1] > t or (cts[at - 1] == t and cps[at - 1] > h)) do at = at - 1 end
+      table.insert(cps, at, h)
+      table.insert(cts, at, t)
+      if #cps > cap then
+        table.remove(cps, 1)
+        table.remove(cts, 1)
+      end
+    end
+    local parts = {}
+    for x = 1, #cps do parts[x] = struct.pack('<I4d', cps[x], cts[x]) end
+    redis.call('HSET', k, 'c', table.concat(parts))
+  end
+  local horizon = math.floor(last / DAY) - retention
+  local pend = redis.call('HGET', k, 'p')
+  if pend and #pend > 0 then
+    local keep = {}
+    local q = 1
+    while q + 11 <= #pend do
+      local d, at
+      d, at, q = struct.unpack('<i4d', pend, q)
+      if d < horizon then
+      elseif at <= last then o = bumpFraud(k, d, o)
+      else keep[#keep + 1] = struct.pack('<i4d', d, at) end
+    end
+    redis.call('HSET', k, 'p', table.concat(keep))
+  end
+  prune(k, last, retention, o)
+  if ttl > 0 then redis.call('EXPIRE', k, ttl) end
+  return pos
+end
+`;
+
+/**
+ * Counts fraud labels: per label, the claim key (first fraud label of a transaction) then its entity keys.
+ * ARGV[1] = ttl, ARGV[2] = pending cap, ARGV[3] = one buffer, per label: [entity count u8][day i32][labeledAt f64]
+ * then per entity [retention u16]. Returns how many labels counted.
+ */
+const LABEL_LUA = `
+local ttl = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local b = ARGV[3]
+` + ENTITY_LUA + `
+local pos = 1
+local ki = 1
+local counted = 0
+while pos <= #b do
+  local n, day, at
+  n, day, at, pos = struct.unpack('<Bi4d', b, pos)
+  local claim = KEYS[ki]
+  ki = ki + 1
+  local fresh = redis.call('SET', claim, '1', 'NX', 'EX', math.max(ttl, 86400))
+  if fresh then counted = counted + 1 end
+  for j = 1, n do
+    local retention
+    retention, pos = struct.unpack('<H', b, pos)
+    local k = KEYS[ki]
+    ki = ki + 1
+    if fresh then
+      local o = tonumber(redis.call('HGET', k, 'o') or 'x')
+      local meta = redis.call('HGET', k, 'm')
+      local first, last = 0, 0
+      if meta then first, last = struct.unpack('<dd', meta) end
+      if last > 0 and day < math.floor(last / DAY) - retention then
+      elseif at <= last then bumpFraud(k, day, o)
+      else
+        local pend = redis.call('HGET', k, 'p') or ''
+        pend = pend .. struct.pack('<i4d', day, at)
+        if #pend > cap * 12 then
+          local best, bestAt, q = nil, nil, 1
+          local items = {}
+          while q + 11 <= #pend do
+            local d, a
+            d, a, q = struct.unpack('<i4d', pend, q)
+            items[#items + 1] = {d, a}
+            if bestAt == nil or a < bestAt then best, bestAt = #items, a end
+          end
+          bumpFraud(k, items[best][1], o)
+          table.remove(items, best)
+          local parts = {}
+          for x = 1, #items do parts[x] = struct.pack('<i4d', items[x][1], items[x][2]) end
+          pend = table.concat(parts)
+        end
+        redis.call('HSET', k, 'p', pend)
+      end
+      if ttl > 0 then redis.call('EXPIRE', k, ttl) end
+    end
+  end
+end
+return counted
+`;
+
+/**
+ * Writes each card's new state and history ring slots if nobody wrote any of the call's cards since we read them
+ * (optimistic concurrency on a version counter), then adds the call's entity deltas (KEYS after the cards);
+ * returns 1 (written) or 0 (conflict: nothing written) per card.
+ * ARGV[4] = the entity deltas (see encodeEntityDeltas), ARGV[5] = the number of card keys.
+ * ARGV[1] = ttl, ARGV[2] = now (s), ARGV[3] = one buffer, per card key: [expected version f64][state length u32]
  * [slot count u8][refresh ttl u8][state] then per slot [slot u8][entry length u32][entry]. One argument instead of
  * thousands: the client encodes one buffer and Redis parses one bulk string. The TTL is refreshed (and its time
  * kept in field e) only when the client asks, about every ttl/64, not on every write.
@@ -35,50 +205,64 @@ const WRITE_LUA = `
 local ttl = tonumber(ARGV[1])
 local now = ARGV[2]
 local buf = ARGV[3]
+local ebuf = ARGV[4]
+local ncards = tonumber(ARGV[5])
 local H = {}
 for j = 0, 31 do H[j] = 'h' .. j end
 local out = {}
+-- all or nothing: entity deltas sum this call's cards, so one conflicted card leaves the whole call unwritten
 local pos = 1
-for i, k in ipairs(KEYS) do
+local ok = true
+for i = 1, ncards do
+  local expected, slen, n, refresh
+  expected, slen, n, refresh, pos = struct.unpack('<dI4BB', buf, pos)
+  pos = pos + slen
+  for j = 1, n do
+    local slot, elen
+    slot, elen, pos = struct.unpack('<BI4', buf, pos)
+    pos = pos + elen
+  end
+  local v = tonumber(redis.call('HGET', KEYS[i], 'v') or '0')
+  if v ~= expected then ok = false end
+end
+if not ok then
+  for i = 1, ncards do out[i] = 0 end
+  return out
+end
+pos = 1
+for i = 1, ncards do
+  local k = KEYS[i]
   local expected, slen, n, refresh
   expected, slen, n, refresh, pos = struct.unpack('<dI4BB', buf, pos)
   local state = string.sub(buf, pos, pos + slen - 1)
   pos = pos + slen
-  local v = tonumber(redis.call('HGET', k, 'v') or '0')
-  local ok = v == expected
-  if n == 1 and refresh == 0 then
-    -- the common case (one new transaction on a card whose TTL is fresh) without building an argument table
+  local args = {'v', expected + 1, 's', state}
+  if refresh == 1 then
+    args[#args + 1] = 'e'
+    args[#args + 1] = now
+  end
+  for j = 1, n do
     local slot, elen
     slot, elen, pos = struct.unpack('<BI4', buf, pos)
-    if ok then redis.call('HSET', k, 'v', v + 1, 's', state, H[slot], string.sub(buf, pos, pos + elen - 1)) end
+    args[#args + 1] = H[slot]
+    args[#args + 1] = string.sub(buf, pos, pos + elen - 1)
     pos = pos + elen
-  else
-    local args = {'v', v + 1, 's', state}
-    if refresh == 1 then
-      args[#args + 1] = 'e'
-      args[#args + 1] = now
-    end
-    for j = 1, n do
-      local slot, elen
-      slot, elen, pos = struct.unpack('<BI4', buf, pos)
-      args[#args + 1] = H[slot]
-      args[#args + 1] = string.sub(buf, pos, pos + elen - 1)
-      pos = pos + elen
-    end
-    if ok then
-      redis.call('HSET', k, unpack(args))
-      if refresh == 1 then redis.call('EXPIRE', k, ttl) end
-    end
   end
-  out[i] = ok and 1 or 0
+  redis.call('HSET', k, unpack(args))
+  if refresh == 1 then redis.call('EXPIRE', k, ttl) end
+  out[i] = 1
 end
+` + ENTITY_LUA + `
+local epos = 1
+for i = ncards + 1, #KEYS do epos = applyEntity(KEYS[i], ebuf, epos, ttl) end
 return out
 `;
 
 const READ = 'fraudstreamFeatureReadV2';
+const LABEL = 'fraudstreamFeatureLabelV1';
 /** Bounds the reused card states kept between passes (a few batches' worth). */
 const MAX_SPARE_STATES = 8_192;
-const WRITE = 'fraudstreamFeatureWriteV2';
+const WRITE = 'fraudstreamFeatureWriteV3';
 
 /** ioredis adds a `<name>Buffer` twin to every defined command: replies stay binary. */
 const READ_BUFFER = `${READ}Buffer` as const;
@@ -87,6 +271,7 @@ const READ_BUFFER = `${READ}Buffer` as const;
 interface Scripts {
   [READ_BUFFER](keyCount: number, ...keys: string[]): void;
   [WRITE](keyCount: number, ...args: Array<string | number | Buffer>): void;
+  [LABEL](keyCount: number, ...args: Array<string | number | Buffer>): void;
 }
 
 type Pipe = Scripts & { exec(): Promise<Array<[Error | null, unknown]> | null> };
@@ -95,6 +280,8 @@ export interface RedisFeatureStoreOptions {
   /** config.redis.keyPrefix */
   keyPrefix: string;
   ctx?: FeatureContext;
+  /** The feature spec whose entity features this store computes (default: DEFAULT_FEATURE_SPEC). */
+  spec?: FeatureSpec;
   /**
    * Idle card state expires this many seconds after its last write (0 keeps it forever). The TTL is refreshed at
    * most every ttl/64 (an EXPIRE per write costs more than the rest of it), so a card expires between 98.4% and 100%
@@ -127,6 +314,7 @@ export class RedisFeatureStore implements FeatureStore {
   private readonly now: () => number;
   private readonly maxAttempts: number;
   private readonly perScript: number;
+  readonly compiled: CompiledSpec;
   /** Cards whose optimistic write lost to another writer and were recomputed (a metric, not an error). */
   conflicts = 0;
   /** Card state objects from finished passes, decoded into again by the next (concurrent passes take different ones). */
@@ -137,6 +325,7 @@ export class RedisFeatureStore implements FeatureStore {
     private readonly opts: RedisFeatureStoreOptions,
   ) {
     this.ctx = opts.ctx ?? defaultFeatureContext;
+    this.compiled = new CompiledSpec(opts.spec ?? DEFAULT_FEATURE_SPEC);
     this.ttl = opts.ttlSeconds ?? 90 * 24 * 3600;
     this.refreshAfter = Math.max(1, Math.floor(this.ttl / 64));
     this.now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
@@ -144,10 +333,15 @@ export class RedisFeatureStore implements FeatureStore {
     this.perScript = Math.max(1, opts.cardsPerScript ?? Infinity);
     if (!(READ in redis)) redis.defineCommand(READ, { lua: READ_LUA });
     if (!(WRITE in redis)) redis.defineCommand(WRITE, { lua: WRITE_LUA });
+    if (!(LABEL in redis)) redis.defineCommand(LABEL, { lua: LABEL_LUA });
   }
 
   cardKey(cardId: string): string {
     return featureCardKey(this.opts.keyPrefix, cardId);
+  }
+
+  private entityKey(key: string): string {
+    return featureEntityKey(this.opts.keyPrefix, key);
   }
 
   async computeAndApply(txs: Transaction[]): Promise<FeatureVector[]> {
@@ -162,28 +356,75 @@ export class RedisFeatureStore implements FeatureStore {
     return out;
   }
 
+  async applyLabels(labels: readonly Label[]): Promise<number> {
+    const counted = labels.filter(countsForRisk);
+    if (counted.length === 0) return 0;
+    let total = 0;
+    // A few hundred labels per script call: one argument buffer each, pipelined into one round trip.
+    const pipe = this.redis.pipeline() as unknown as Pipe;
+    for (let from = 0; from < counted.length; from += 200) {
+      const part = counted.slice(from, from + 200);
+      const keys: string[] = [];
+      const chunks: Buffer[] = [];
+      for (const label of part) {
+        const entityKeys = this.compiled.labelKeysOf(label);
+        const touched: Array<[string, number]> = [];
+        entityKeys.forEach((k, i) => {
+          if (k !== null) touched.push([this.entityKey(k), this.compiled.retention[i]]);
+        });
+        touched.push([this.entityKey(GLOBAL_ENTITY), this.compiled.globalRetention]);
+        const b = Buffer.allocUnsafe(13 + 2 * touched.length);
+        b.writeUInt8(touched.length, 0);
+        b.writeInt32LE(dayOf(label.txTs as number), 1);
+        b.writeDoubleLE(label.labeledAt, 5);
+        keys.push(featureLabelKey(this.opts.keyPrefix, label.txId));
+        touched.forEach(([key, retention], j) => {
+          b.writeUInt16LE(retention, 13 + 2 * j);
+          keys.push(key);
+        });
+        chunks.push(b);
+      }
+      pipe[LABEL](keys.length, ...keys, this.ttl, ENTITY_LIMITS.pending, Buffer.concat(chunks));
+    }
+    for (const n of checked(await pipe.exec())) total += Number(n);
+    return total;
+  }
+
   /** One optimistic pass over `indices`; returns the indices whose cards must be retried. */
   private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[]): Promise<number[]> {
     const batch = indices.map((i) => txs[i]);
     const slot = new Map<string, number>();
     const cards: string[] = [];
     const keys: string[] = [];
+    const entityIndex = new Map<string, number>();
+    const entityNames: string[] = [GLOBAL_ENTITY];
+    entityIndex.set(GLOBAL_ENTITY, 0);
     for (const tx of batch) {
+      for (const k of this.compiled.keysOf(tx)) {
+        if (k !== null && !entityIndex.has(k)) {
+          entityIndex.set(k, entityNames.length);
+          entityNames.push(k);
+        }
+      }
       if (slot.has(tx.cardId)) continue;
       slot.set(tx.cardId, cards.length);
       cards.push(tx.cardId);
       keys.push(this.cardKey(tx.cardId));
     }
-    const read = this.redis.pipeline() as unknown as Pipe;
+    const read = this.redis.pipeline() as unknown as Pipe & { hgetallBuffer(key: string): void };
     for (let i = 0; i < keys.length; i += this.perScript) {
       const chunk = this.perScript >= keys.length ? keys : keys.slice(i, i + this.perScript);
       read[READ_BUFFER](chunk.length, ...chunk);
     }
+    for (const name of entityNames) read.hgetallBuffer(this.entityKey(name));
+    const replies = checked(await read.exec());
+    const cardReplies = replies.length - entityNames.length;
     const states: CardState[] = new Array(cards.length);
     const versions = new Float64Array(cards.length);
     const ttlSetAt = new Float64Array(cards.length);
     let c = 0;
-    for (const packed of checked(await read.exec()) as Buffer[]) {
+    for (let r = 0; r < cardReplies; r++) {
+      const packed = replies[r] as Buffer;
       const dv = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
       for (let o = 0; o < packed.length; c++) {
         versions[c] = packed.readDoubleLE(o);
@@ -195,9 +436,11 @@ export class RedisFeatureStore implements FeatureStore {
         o += len;
       }
     }
+    const entities = new Map<string, EntityState>();
+    for (let e = 0; e < entityNames.length; e++) entities.set(entityNames[e], entityStateFromHash(replies[cardReplies + e] as Record<string, Buffer>));
 
     try {
-      return await this.finish(txs, indices, out, batch, slot, keys, states, versions, ttlSetAt);
+      return await this.finish(txs, indices, out, batch, slot, keys, states, versions, ttlSetAt, entities);
     } finally {
       // Card states never leave a pass: their arrays are reused by the next one (less garbage per batch).
       if (this.spare.length < MAX_SPARE_STATES) this.spare.push(...states);
@@ -214,8 +457,11 @@ export class RedisFeatureStore implements FeatureStore {
     states: CardState[],
     versions: Float64Array,
     ttlSetAt: Float64Array,
+    entities: Map<string, EntityState>,
   ): Promise<number[]> {
-    const outcome = runBatch(batch, (cardId) => states[slot.get(cardId)!], this.ctx);
+    const global = entities.get(GLOBAL_ENTITY) as EntityState;
+    const access: EntityAccess = { spec: this.compiled, global, load: (k) => entities.get(k) as EntityState };
+    const outcome = runBatch(batch, (cardId) => states[slot.get(cardId)!], this.ctx, access);
 
     if (outcome.lookups.length > 0) {
       const lookupCards = [...new Set(outcome.lookups.map((l) => l.cardId))];
@@ -225,11 +471,26 @@ export class RedisFeatureStore implements FeatureStore {
       const byCard = new Map(lookupCards.map((c, i) => [c, historyOf(hashes[i])]));
       for (const { index, cardId, key } of outcome.lookups) {
         const found = byCard.get(cardId)?.find((e) => e.key === key);
-        outcome.vectors[index] = found ? found.vector : featureVector(states[slot.get(cardId)!], batch[index], this.ctx);
+        outcome.vectors[index] = found ? found.vector : vectorWithoutApplying(states[slot.get(cardId)!], batch[index], this.ctx, access, (k) => entities.get(k));
       }
     }
 
     const changed = [...outcome.changed];
+    // Which script call each card's transactions go to (their entity deltas travel with them).
+    const callOf = new Map<string, number>();
+    changed.forEach(([cardId], j) => callOf.set(cardId, Math.floor(j / this.perScript)));
+    const deltas: EntityDeltas[] = [];
+    for (const i of outcome.applied) {
+      const tx = batch[i];
+      const call = callOf.get(tx.cardId) as number;
+      const d = (deltas[call] ??= new EntityDeltas());
+      const ks = this.compiled.keysOf(tx);
+      for (let k = 0; k < ks.length; k++) {
+        const key = ks[k];
+        if (key !== null) d.add(this.entityKey(key), this.compiled.retention[k], tx, this.compiled.counterpartyOf(k, tx));
+      }
+      d.add(this.entityKey(GLOBAL_ENTITY), this.compiled.globalRetention, tx, 0);
+    }
     const write = this.redis.pipeline() as unknown as Pipe;
     const now = this.now();
     for (let from = 0; from < changed.length; from += this.perScript) {
@@ -243,11 +504,12 @@ export class RedisFeatureStore implements FeatureStore {
       const buf = Buffer.allocUnsafe(size);
       const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
       let o = 0;
-      const args: Array<string | number | Buffer> = new Array(to - from + 3);
+      const delta = deltas[Math.floor(from / this.perScript)] ?? new EntityDeltas();
+      const args: Array<string | number | Buffer> = [];
       for (let j = from; j < to; j++) {
         const [cardId, change] = changed[j];
         const c = slot.get(cardId)!;
-        args[j - from] = keys[c];
+        args.push(keys[c]);
         const stateStart = o + 14;
         const stateEnd = encodeCardStateInto(change.state, dv, stateStart);
         dv.setFloat64(o, versions[c], true);
@@ -262,10 +524,8 @@ export class RedisFeatureStore implements FeatureStore {
           o = end;
         }
       }
-      args[to - from] = this.ttl;
-      args[to - from + 1] = now;
-      args[to - from + 2] = buf;
-      write[WRITE](to - from, ...args);
+      args.push(...delta.keys());
+      write[WRITE](args.length, ...args, this.ttl, now, buf, delta.encode(), to - from);
     }
     const replies = changed.length > 0 ? (checked(await write.exec()) as number[][]) : [];
     let conflicted: Set<string> | undefined;
@@ -290,6 +550,68 @@ export class RedisFeatureStore implements FeatureStore {
     if (k <= 0) return [];
     const hash = await this.redis.hgetallBuffer(this.cardKey(cardId));
     return lastBefore(historyOf(hash), k, beforeTs).map((e) => e.vector);
+  }
+}
+
+/**
+ * One script call's entity updates, summed per entity: per day bucket count, sum and max; first and last time;
+ * counterparties in the order last seen. Summing first is exact (counts add, maxima max, LRU order is the order
+ * of last touches), so Redis ends where applying each transaction in turn would.
+ */
+class EntityDeltas {
+  private readonly byKey = new Map<string, { retention: number; days: Map<number, [number, number, number]>; minTs: number; maxTs: number; cps: Map<number, number> }>();
+
+  add(key: string, retention: number, tx: Transaction, cp: number): void {
+    let e = this.byKey.get(key);
+    if (!e) {
+      e = { retention, days: new Map(), minTs: tx.ts, maxTs: tx.ts, cps: new Map() };
+      this.byKey.set(key, e);
+    }
+    const day = dayOf(tx.ts);
+    const b = e.days.get(day);
+    if (b) {
+      b[0] += 1;
+      b[1] += tx.amountMinor;
+      if (tx.amountMinor > b[2]) b[2] = tx.amountMinor;
+    } else e.days.set(day, [1, tx.amountMinor, tx.amountMinor]);
+    if (tx.ts < e.minTs) e.minTs = tx.ts;
+    if (tx.ts > e.maxTs) e.maxTs = tx.ts;
+    if (cp !== 0) {
+      const seen = Math.max(tx.ts, e.cps.get(cp) ?? -Infinity);
+      e.cps.delete(cp);
+      e.cps.set(cp, seen);
+    }
+  }
+
+  keys(): string[] {
+    return [...this.byKey.keys()];
+  }
+
+  /** Per entity: [days u16] {[day i32][count f64][sum f64][max f64]} [minTs f64][maxTs f64][cps u16][cap u16][retention u16] {[cp u32][ts f64]}. */
+  encode(): Buffer {
+    let size = 0;
+    for (const e of this.byKey.values()) size += 2 + e.days.size * 28 + 22 + e.cps.size * 12;
+    const b = Buffer.allocUnsafe(size);
+    let o = 0;
+    for (const e of this.byKey.values()) {
+      o = b.writeUInt16LE(e.days.size, o);
+      for (const [day, [count, sum, max]] of e.days) {
+        o = b.writeInt32LE(day, o);
+        o = b.writeDoubleLE(count, o);
+        o = b.writeDoubleLE(sum, o);
+        o = b.writeDoubleLE(max, o);
+      }
+      o = b.writeDoubleLE(e.minTs, o);
+      o = b.writeDoubleLE(e.maxTs, o);
+      o = b.writeUInt16LE(e.cps.size, o);
+      o = b.writeUInt16LE(ENTITY_LIMITS.counterparties, o);
+      o = b.writeUInt16LE(e.retention, o);
+      for (const [cp, ts] of e.cps) {
+        o = b.writeUInt32LE(cp, o);
+        o = b.writeDoubleLE(ts, o);
+      }
+    }
+    return b;
   }
 }
 

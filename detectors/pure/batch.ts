@@ -4,7 +4,9 @@
  */
 import type { Transaction } from '../../core/contracts.ts';
 import { LIMITS, type CardState } from './card-state.ts';
-import { applyToState, FEATURE_COUNT, featureVector, type FeatureContext } from './features.ts';
+import { applyToState, BASE_FEATURE_COUNT, featureVector, type FeatureContext } from './features.ts';
+import type { CompiledSpec } from './entity-features.ts';
+import type { EntityState } from './entity-state.ts';
 import { txKey } from './hash.ts';
 
 export interface HistoryEntry {
@@ -23,18 +25,29 @@ export interface BatchOutcome {
   lookups: Array<{ index: number; cardId: string; key: number }>;
   /** Cards whose state changed, with the history entries this batch adds (oldest first). */
   changed: Map<string, { state: CardState; appended: HistoryEntry[] }>;
+  /** Indices of the transactions this batch applied (not seen before), in order. */
+  applied: number[];
+}
+
+/** The entity side of a batch: the compiled spec, each entity's state by key (created empty when unknown), the global state. */
+export interface EntityAccess {
+  spec: CompiledSpec;
+  load(key: string): EntityState;
+  global: EntityState;
 }
 
 /**
  * `load(cardId)` returns the state object to read and mutate (a fresh empty one for an unknown card).
  * A transaction whose txId the card already applied is not applied again.
  */
-export function runBatch(txs: readonly Transaction[], load: (cardId: string) => CardState, ctx: FeatureContext): BatchOutcome {
+export function runBatch(txs: readonly Transaction[], load: (cardId: string) => CardState, ctx: FeatureContext, entities: EntityAccess): BatchOutcome {
   const states = new Map<string, CardState>();
-  const outcome: BatchOutcome = { vectors: new Array(txs.length), lookups: [], changed: new Map() };
+  const outcome: BatchOutcome = { vectors: new Array(txs.length), lookups: [], changed: new Map(), applied: [] };
+  const width = BASE_FEATURE_COUNT + entities.spec.width;
   // One block for the whole batch, one view per vector: a separate small typed array per transaction costs its
   // own backing store (several times the cost of the view).
-  const block = new Float64Array(txs.length * FEATURE_COUNT);
+  const block = new Float64Array(txs.length * width);
+  const entityStates: Array<EntityState | undefined> = new Array(entities.spec.spec.entities.length);
   for (let i = 0; i < txs.length; i++) {
     const tx = txs[i];
     let state = states.get(tx.cardId);
@@ -49,8 +62,14 @@ export function runBatch(txs: readonly Transaction[], load: (cardId: string) => 
       else outcome.lookups.push({ index: i, cardId: tx.cardId, key });
       continue;
     }
-    const vector = featureVector(state, tx, ctx, block.subarray(i * FEATURE_COUNT, (i + 1) * FEATURE_COUNT));
+    const vector = block.subarray(i * width, (i + 1) * width);
+    featureVector(state, tx, ctx, vector);
+    const keys = entities.spec.keysOf(tx);
+    for (let k = 0; k < keys.length; k++) entityStates[k] = keys[k] === null ? undefined : entities.load(keys[k] as string);
+    entities.spec.write(tx, entityStates, entities.global, vector, BASE_FEATURE_COUNT);
     applyToState(state, tx, key);
+    entities.spec.applyTx(tx, entityStates, entities.global);
+    outcome.applied.push(i);
     outcome.vectors[i] = vector;
     let change = outcome.changed.get(tx.cardId);
     if (!change) {
@@ -61,6 +80,15 @@ export function runBatch(txs: readonly Transaction[], load: (cardId: string) => 
     if (change.appended.length > LIMITS.applied) change.appended.shift();
   }
   return outcome;
+}
+
+/** A transaction's vector from the current states, without applying it (its first vector left the history). */
+export function vectorWithoutApplying(card: CardState, tx: Transaction, ctx: FeatureContext, entities: EntityAccess, peek: (key: string) => EntityState | undefined): Float64Array {
+  const v = new Float64Array(BASE_FEATURE_COUNT + entities.spec.width);
+  featureVector(card, tx, ctx, v);
+  const states = entities.spec.keysOf(tx).map((k) => (k === null ? undefined : peek(k)));
+  entities.spec.write(tx, states, entities.global, v, BASE_FEATURE_COUNT);
+  return v;
 }
 
 /** Appends entries to a card's history, keeping the newest LIMITS.applied. */

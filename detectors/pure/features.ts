@@ -8,6 +8,7 @@ import { LIMITS, type CardState } from './card-state.ts';
 import { haversineKm } from './geo.ts';
 import { countryCode, hash32 } from './hash.ts';
 import { mccRisk } from '../reference/merchant-categories.ts';
+import { DEFAULT_FEATURE_SPEC, entityFeatureNames, type FeatureSpec } from './feature-spec.ts';
 
 const SECOND = 1_000;
 const MINUTE = 60 * SECOND;
@@ -32,7 +33,8 @@ export const SMALL_AMOUNT_MINOR = 500;
 /** Floor on the spread of log amounts, so a card with identical amounts does not give infinite z-scores. */
 const MIN_STD_LOG = 0.25;
 
-export const FEATURE_NAMES = [
+/** The card's built-in features: exact windows from minutes to 24 h over its recent events, novelty, travel. */
+export const BASE_FEATURE_NAMES = [
   'amount_log',
   'amount_whole',
   ...WINDOWS.map((w) => `tx_count_${w.name}`),
@@ -63,7 +65,14 @@ export const FEATURE_NAMES = [
   'card_tx_count_log',
   'card_age_days',
 ] as const;
-export type FeatureName = (typeof FEATURE_NAMES)[number];
+export const BASE_FEATURE_COUNT = BASE_FEATURE_NAMES.length;
+
+/** The names of a spec's vector: the card's built-in features, then the spec's entity features. */
+export const featureNamesFor = (spec: FeatureSpec): string[] => [...BASE_FEATURE_NAMES, ...entityFeatureNames(spec)];
+
+/** The default spec's vector (detectors/pure/feature-spec.ts DEFAULT_FEATURE_SPEC). */
+export const FEATURE_NAMES: readonly string[] = featureNamesFor(DEFAULT_FEATURE_SPEC);
+export type FeatureName = string;
 export const FEATURE_COUNT = FEATURE_NAMES.length;
 
 /** What the definition needs from outside the card: a static merchant risk lookup (never labels). */
@@ -79,12 +88,12 @@ const major = (minor: number) => minor / 100;
 const windowCounts = new Float64Array(WINDOWS.length);
 const windowSums = new Float64Array(WINDOWS.length);
 
-/** `out` (FEATURE_COUNT long, every element is written) lets a batch fill views of one block instead of allocating a vector each. */
+/** The card's built-in part of a vector into `out[0..BASE_FEATURE_COUNT)`. `out` lets a batch fill views of one block instead of allocating a vector each. */
 export function featureVector(
   s: CardState,
   tx: Transaction,
   ctx: FeatureContext = defaultFeatureContext,
-  out: Float64Array = new Float64Array(FEATURE_COUNT),
+  out: Float64Array = new Float64Array(BASE_FEATURE_COUNT),
 ): Float64Array {
   const v = out;
   const amount = tx.amountMinor;

@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import { MemoryFeatureStore, RedisFeatureStore } from '../../detectors/features.ts';
 import { testConfig, testRedis } from '../helpers/services.ts';
 import { tinyStream } from './tiny-stream.ts';
+import { BASE_FEATURE_COUNT } from '../../detectors/pure/features.ts';
+import { entityStateFromHash, type EntityState } from '../../detectors/pure/entity-state.ts';
 
 const clients: Redis[] = [];
 const prefixes: string[] = [];
@@ -27,6 +29,18 @@ async function redisStore(label: string, cardsPerScript?: number) {
 }
 
 const arrays = (vs: Float64Array[]) => vs.map((v) => Array.from(v));
+const base = (v: number[]) => v.slice(0, BASE_FEATURE_COUNT);
+
+/** Every entity hash in Redis decodes to exactly the memory store's state of that entity (the Lua mirrors entity-state.ts). */
+async function expectEntityStatesEqual(redis: Redis, prefix: string, memory: MemoryFeatureStore): Promise<void> {
+  const keys = await redis.keys(`${prefix}feat:e:*`);
+  expect(keys.length).toBe(memory.entityCount + 1);
+  for (const key of keys) {
+    const entity = key.slice(key.indexOf('{') + 1, -1);
+    const got = entityStateFromHash(await redis.hgetallBuffer(key));
+    expect({ entity, ...got }).toEqual({ entity, ...(memory.peekEntity(entity) as EntityState) });
+  }
+}
 
 describe('RedisFeatureStore', () => {
   it.each([
@@ -52,10 +66,11 @@ describe('RedisFeatureStore', () => {
       const before = await store.history(card, 8, mid);
       expect(arrays(before)).toEqual(arrays(await memory.history(card, 8, mid)));
     }
-    // keys are prefixed and hash-tagged by card
+    // keys are prefixed and hash-tagged by card, or by entity
     const keys = await redis.keys(`${prefix}feat:*`);
     expect(keys.length).toBeGreaterThan(0);
-    expect(keys.every((k) => /^.+feat:\{card-\d+\}$/.test(k))).toBe(true);
+    expect(keys.every((k) => /^.+feat:\{card-\d+\}$/.test(k) || /^.+feat:e:\{[a-z*]+:[^}]+\}$/.test(k))).toBe(true);
+    await expectEntityStatesEqual(redis, prefix, memory);
   });
 
   it('keeps concurrent batches of one store apart (card states are reused between passes)', async () => {
@@ -83,7 +98,12 @@ describe('RedisFeatureStore', () => {
       );
       k += size;
     }
-    expect(arrays(got)).toEqual(arrays(want));
+    // Entity features (shared merchants and devices) see the other lane's transactions in whatever order the two
+    // lanes interleave; the card's own features do not. After both lanes, the entity state is the same as sequential.
+    expect(arrays(got).map(base)).toEqual(arrays(want).map(base));
+    const memory = new MemoryFeatureStore();
+    memory.computeAndApplySync(txs);
+    await expectEntityStatesEqual((store as unknown as { redis: Redis }).redis, (store as unknown as { opts: { keyPrefix: string } }).opts.keyPrefix, memory);
   });
 
   it('re-applying a batch returns the first vectors and changes nothing', async () => {

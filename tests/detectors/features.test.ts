@@ -6,6 +6,14 @@ import { runBatch } from '../../detectors/pure/batch.ts';
 import { applyToState, defaultFeatureContext, featureVector } from '../../detectors/pure/features.ts';
 import { hash32, txKey } from '../../detectors/pure/hash.ts';
 import { tinyStream } from './tiny-stream.ts';
+import { CompiledSpec } from '../../detectors/pure/entity-features.ts';
+import { emptyEntityState, type EntityState } from '../../detectors/pure/entity-state.ts';
+import { DEFAULT_FEATURE_SPEC } from '../../detectors/pure/feature-spec.ts';
+
+function memoryEntities() {
+  const states = new Map<string, EntityState>();
+  return { spec: new CompiledSpec(DEFAULT_FEATURE_SPEC), global: emptyEntityState(), load: (k: string) => states.get(k) ?? states.set(k, emptyEntityState()).get(k)! };
+}
 
 const T0 = Date.UTC(2024, 2, 4, 10, 0, 0); // a Monday, 10:00 UTC
 
@@ -190,7 +198,7 @@ describe('feature definition', () => {
     const outcome = runBatch(txs, (() => {
       const states = new Map<string, ReturnType<typeof emptyCardState>>();
       return (id: string) => states.get(id) ?? states.set(id, emptyCardState()).get(id)!;
-    })(), defaultFeatureContext);
+    })(), defaultFeatureContext, memoryEntities());
     const before = outcome.vectors.map((v) => Array.from(v!));
     expect(before.every((v) => v.length === FEATURE_NAMES.length)).toBe(true);
     expect(before).toEqual(await vectorsOf(txs).then((vs) => vs.map((v) => Array.from(v))));
@@ -200,6 +208,7 @@ describe('feature definition', () => {
 
   it('has one name per vector slot', () => {
     expect(new Set(FEATURE_NAMES).size).toBe(FEATURE_NAMES.length);
-    expect(featureVector(emptyCardState(), tx({ txId: 'z' })).length).toBe(FEATURE_NAMES.length);
+    expect(featureVector(emptyCardState(), tx({ txId: 'z' })).length + new CompiledSpec(DEFAULT_FEATURE_SPEC).width).toBe(FEATURE_NAMES.length);
+    expect(new MemoryFeatureStore().computeAndApplySync([tx({ txId: 'z' })])[0].length).toBe(FEATURE_NAMES.length);
   });
 });

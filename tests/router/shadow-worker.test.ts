@@ -44,7 +44,7 @@ function fakeStore(active: ShadowRun, gate?: Promise<void>) {
   return { store, appended, skipped };
 }
 
-const features: FeatureStore = { computeAndApply: async () => [], history: async () => [] };
+const features: FeatureStore = { computeAndApply: async () => [], applyLabels: async () => 0, history: async () => [] };
 const run: ShadowRun = { model: 'chall', startedAt: 1, by: 't', thresholds: 'policy', matureAt: 0.8 };
 const batch = (txs: Transaction[], scores: number[], actions: ShadowBatch['actions'], champion: ModelBundle): ShadowBatch => ({
   txs,

@@ -83,6 +83,7 @@ const WRONG: Record<keyof Transaction, unknown[]> = {
   lat: [91, -90.5, '48.8', null],
   lon: [180.01, -181, '2.3', {}],
   deviceId: [123, '', ['d'], {}],
+  entities: [{ IP: '1.2.3.4' }, { ip: '' }, 'ip', [1]],
 };
 
 function bidi(rng: Rng, text: string): string {

@@ -1,0 +1,247 @@
+/**
+ * What the feature spec remembers about one entity (a card, a merchant, a device, ... and the global "*"): day
+ * buckets of transaction count, amount sum, amount max and fraud labels, the entity's first and last time, its
+ * recent counterparties, and fraud labels that arrived "early" (labeledAt after anything the entity has seen).
+ *
+ * Long windows without keeping every event: a 30-day window is a sum over at most 31 day buckets. Updates are
+ * commutative (counts add, maxima max), so many detect members may fold transactions of one merchant in any order
+ * and Redis applies them with the same rules (the Lua in feature-store/redis.ts mirrors applyTx/applyFraudLabel
+ * here; the parity tests hold the two to identical vectors).
+ *
+ * Point in time for labels: a fraud label counts for a read at time t only when labeledAt <= t. A label whose
+ * labeledAt is after the entity's last transaction waits in `pending` (read with that check) and is folded into
+ * its day's bucket once the entity has seen a transaction at or after labeledAt.
+ */
+import { DAY_MS } from './feature-spec.ts';
+
+export const ENTITY_LIMITS = {
+  /** Recent counterparties kept per entity (least recently seen dropped): distinct counts saturate here. */
+  counterparties: 64,
+  /** Fraud labels waiting for their arrival time; past this the oldest is folded early. */
+  pending: 256,
+} as const;
+
+export interface EntityState {
+  /** Day indices (floor(ts / DAY_MS)) ascending, with parallel bucket columns. */
+  days: number[];
+  count: number[];
+  sum: number[];
+  max: number[];
+  fraud: number[];
+  firstTs: number;
+  lastTs: number;
+  /** Counterparty hashes ordered by when each was last seen (then by hash), oldest first. */
+  cps: number[];
+  cpTs: number[];
+  /** Fraud labels not yet visible to every read: the labelled transaction's day and the label's arrival time. */
+  pendDay: number[];
+  pendAt: number[];
+}
+
+export function emptyEntityState(): EntityState {
+  return { days: [], count: [], sum: [], max: [], fraud: [], firstTs: 0, lastTs: 0, cps: [], cpTs: [], pendDay: [], pendAt: [] };
+}
+
+export const dayOf = (ts: number): number => Math.floor(ts / DAY_MS);
+
+/** Index of `day` in the buckets, creating an empty bucket in order when missing. */
+function bucketAt(s: EntityState, day: number): number {
+  let i = s.days.length - 1;
+  while (i >= 0 && s.days[i] > day) i--;
+  if (i >= 0 && s.days[i] === day) return i;
+  const at = i + 1;
+  s.days.splice(at, 0, day);
+  s.count.splice(at, 0, 0);
+  s.sum.splice(at, 0, 0);
+  s.max.splice(at, 0, 0);
+  s.fraud.splice(at, 0, 0);
+  return at;
+}
+
+/** Drops buckets older than `retention` days before the entity's last day (and pending labels of those days). */
+function prune(s: EntityState, retention: number): void {
+  const horizon = dayOf(s.lastTs) - retention;
+  let k = 0;
+  while (k < s.days.length && s.days[k] < horizon) k++;
+  if (k > 0) {
+    s.days.splice(0, k);
+    s.count.splice(0, k);
+    s.sum.splice(0, k);
+    s.max.splice(0, k);
+    s.fraud.splice(0, k);
+  }
+  for (let i = s.pendDay.length - 1; i >= 0; i--) {
+    if (s.pendDay[i] < horizon) {
+      s.pendDay.splice(i, 1);
+      s.pendAt.splice(i, 1);
+    }
+  }
+}
+
+/** Folds pending labels that every later read would count (labeledAt <= the entity's last time). */
+function foldPending(s: EntityState): void {
+  for (let i = 0; i < s.pendAt.length; ) {
+    if (s.pendAt[i] <= s.lastTs) {
+      s.fraud[bucketAt(s, s.pendDay[i])] += 1;
+      s.pendDay.splice(i, 1);
+      s.pendAt.splice(i, 1);
+    } else i++;
+  }
+}
+
+/** Folds one transaction in. `cp` is the counterparty's hash (0 = none). */
+export function applyTx(s: EntityState, ts: number, amountMinor: number, cp: number, retention: number): void {
+  const b = bucketAt(s, dayOf(ts));
+  s.count[b] += 1;
+  s.sum[b] += amountMinor;
+  if (amountMinor > s.max[b]) s.max[b] = amountMinor;
+  s.firstTs = s.firstTs === 0 ? ts : Math.min(s.firstTs, ts);
+  if (ts > s.lastTs) s.lastTs = ts;
+  if (cp !== 0) touchCounterparty(s, cp, ts);
+  foldPending(s);
+  prune(s, retention);
+}
+
+/**
+ * Keeps counterparties ordered by (last seen, hash) and drops the oldest past the cap: a canonical order, so
+ * applying the same transactions in any order (many writers, one Lua call per card) leaves the same list.
+ */
+function touchCounterparty(s: EntityState, cp: number, ts: number): void {
+  const at = s.cps.indexOf(cp);
+  let seen = ts;
+  if (at >= 0) {
+    seen = Math.max(seen, s.cpTs[at]);
+    s.cps.splice(at, 1);
+    s.cpTs.splice(at, 1);
+  }
+  let i = s.cps.length;
+  while (i > 0 && (s.cpTs[i - 1] > seen || (s.cpTs[i - 1] === seen && s.cps[i - 1] > cp))) i--;
+  s.cps.splice(i, 0, cp);
+  s.cpTs.splice(i, 0, seen);
+  if (s.cps.length > ENTITY_LIMITS.counterparties) {
+    s.cps.shift();
+    s.cpTs.shift();
+  }
+}
+
+/** Counts one fraud label (already known to be the first for its transaction) against the transaction's day. */
+export function applyFraudLabel(s: EntityState, txTs: number, labeledAt: number, retention: number): void {
+  const day = dayOf(txTs);
+  if (s.lastTs > 0 && day < dayOf(s.lastTs) - retention) return;
+  if (labeledAt <= s.lastTs) {
+    s.fraud[bucketAt(s, day)] += 1;
+    return;
+  }
+  s.pendDay.push(day);
+  s.pendAt.push(labeledAt);
+  if (s.pendAt.length > ENTITY_LIMITS.pending) {
+    let oldest = 0;
+    for (let i = 1; i < s.pendAt.length; i++) if (s.pendAt[i] < s.pendAt[oldest]) oldest = i;
+    s.fraud[bucketAt(s, s.pendDay[oldest])] += 1;
+    s.pendDay.splice(oldest, 1);
+    s.pendAt.splice(oldest, 1);
+  }
+}
+
+export interface WindowTotals {
+  count: number;
+  sum: number;
+  max: number;
+  fraud: number;
+}
+
+/**
+ * Totals over the day buckets in (lastDay - days, lastDay], fraud counting only labels visible at `now`.
+ * With lastDay = today this is "today so far and the days before"; with lastDay = today - delay, the delayed window.
+ */
+export function windowTotals(s: EntityState, lastDay: number, days: number, now: number, out: WindowTotals): WindowTotals {
+  out.count = 0;
+  out.sum = 0;
+  out.max = 0;
+  out.fraud = 0;
+  const first = lastDay - days;
+  for (let i = s.days.length - 1; i >= 0; i--) {
+    const d = s.days[i];
+    if (d <= first) break;
+    if (d > lastDay) continue;
+    out.count += s.count[i];
+    out.sum += s.sum[i];
+    if (s.max[i] > out.max) out.max = s.max[i];
+    out.fraud += s.fraud[i];
+  }
+  for (let i = 0; i < s.pendAt.length; i++) {
+    if (s.pendAt[i] <= now && s.pendDay[i] > first && s.pendDay[i] <= lastDay) out.fraud += 1;
+  }
+  return out;
+}
+
+/** Counterparties last seen within `ms` before `now`. */
+export function distinctSince(s: EntityState, now: number, ms: number): number {
+  let n = 0;
+  for (let i = 0; i < s.cpTs.length; i++) if (now - s.cpTs[i] < ms) n++;
+  return n;
+}
+
+export function cloneEntityState(s: EntityState): EntityState {
+  return {
+    days: [...s.days],
+    count: [...s.count],
+    sum: [...s.sum],
+    max: [...s.max],
+    fraud: [...s.fraud],
+    firstTs: s.firstTs,
+    lastTs: s.lastTs,
+    cps: [...s.cps],
+    cpTs: [...s.cpTs],
+    pendDay: [...s.pendDay],
+    pendAt: [...s.pendAt],
+  };
+}
+
+// ------------------------------------------------------------------ Redis hash form
+// Fields: d<day> = <count f64><sum f64><max f64><fraud f64>; m = <firstTs f64><lastTs f64>;
+// c = repeated <hash u32><ts f64>; p = repeated <day i32><labeledAt f64>. All little-endian (Lua struct '<').
+
+/** Rebuilds a state from the hash fields Redis holds (HGETALL as buffers). */
+export function entityStateFromHash(hash: Record<string, Uint8Array>, s: EntityState = emptyEntityState()): EntityState {
+  const dayFields: Array<[number, Uint8Array]> = [];
+  for (const [field, value] of Object.entries(hash)) {
+    if (field.charCodeAt(0) === 100 /* d */) dayFields.push([Number(field.slice(1)), value]);
+  }
+  dayFields.sort((a, b) => a[0] - b[0]);
+  for (const [day, v] of dayFields) {
+    const dv = view(v);
+    s.days.push(day);
+    s.count.push(dv.getFloat64(0, true));
+    s.sum.push(dv.getFloat64(8, true));
+    s.max.push(dv.getFloat64(16, true));
+    s.fraud.push(dv.getFloat64(24, true));
+  }
+  const m = hash.m;
+  if (m) {
+    const dv = view(m);
+    s.firstTs = dv.getFloat64(0, true);
+    s.lastTs = dv.getFloat64(8, true);
+  }
+  const c = hash.c;
+  if (c) {
+    const dv = view(c);
+    for (let o = 0; o + 12 <= c.byteLength; o += 12) {
+      s.cps.push(dv.getUint32(o, true));
+      s.cpTs.push(dv.getFloat64(o + 4, true));
+    }
+  }
+  const p = hash.p;
+  if (p) {
+    const dv = view(p);
+    for (let o = 0; o + 12 <= p.byteLength; o += 12) {
+      s.pendDay.push(dv.getInt32(o, true));
+      s.pendAt.push(dv.getFloat64(o + 4, true));
+    }
+  }
+  return s;
+}
+
+function view(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
+}
