@@ -80,9 +80,13 @@ export function jsonlDecoder(): RowDecoder {
   };
 }
 
+/** Extra ids a stream may have; a mapped one lands in tx.entities (a feature spec can key entities on it). */
+export const EXTRA_ENTITY_FIELDS = ['ip', 'email', 'account', 'terminal'] as const;
+
 /** Target fields a CSV column can be mapped to. `amount` is in major units (x 100), `time` is an alias of `ts`. */
 export const MAPPABLE_FIELDS = [
-  'txId', 'cardId', 'merchantId', 'merchantName', 'mcc', 'amountMinor', 'amount', 'currency', 'ts', 'time', 'channel', 'country', 'lat', 'lon', 'deviceId', 'label', 'scenario',
+  'txId', 'cardId', 'merchantId', 'merchantName', 'mcc', 'amountMinor', 'amount', 'currency', 'ts', 'time', 'channel', 'country', 'lat', 'lon', 'deviceId', 'label', 'scenario', 'labeledAt',
+  ...EXTRA_ENTITY_FIELDS,
 ] as const;
 type Field = (typeof MAPPABLE_FIELDS)[number];
 
@@ -209,6 +213,11 @@ export function csvDecoder(header: string[], opts: CsvMappingOptions = {}): RowD
       const lon = num('lon');
       if (typeof lon === 'string') return { ok: false, reason: lon };
       const device = get('deviceId') ?? '';
+      const extras: Record<string, string> = {};
+      for (const f of EXTRA_ENTITY_FIELDS) {
+        const v = has(f) ? (get(f) ?? '').trim() : '';
+        if (v !== '') extras[f] = v;
+      }
       const candidate = {
         txId: get('txId') ?? `${prefix}-${row}`,
         cardId: get('cardId') ?? '',
@@ -223,6 +232,7 @@ export function csvDecoder(header: string[], opts: CsvMappingOptions = {}): RowD
         lat,
         lon,
         deviceId: device === '' ? null : device,
+        ...(Object.keys(extras).length ? { entities: extras } : {}),
       };
       const parsed = TransactionSchema.safeParse(candidate);
       if (!parsed.success) {
@@ -238,7 +248,15 @@ export function csvDecoder(header: string[], opts: CsvMappingOptions = {}): RowD
         if (!TRUTHY.has(v) && !FALSY.has(v)) return { ok: false, reason: `${colName('label')}: ${JSON.stringify(v)} is not a fraud flag (1/0, true/false, yes/no)` };
         const scenario = (get('scenario') ?? '').trim();
         const isFraud = TRUTHY.has(v);
-        label = { txId: tx.txId, cardId: tx.cardId, isFraud, scenario: isFraud && scenario !== '' ? scenario : null, source: 'chargeback', labeledAt: tx.ts + labelDelay };
+        let labeledAt = tx.ts + labelDelay;
+        if (has('labeledAt')) {
+          const raw = (get('labeledAt') ?? '').trim();
+          const at = /^-?\d+(\.\d+)?$/.test(raw) ? Math.round(Number(raw) * unit + base) : Date.parse(raw);
+          if (!Number.isFinite(at)) return { ok: false, reason: `${colName('labeledAt')}: ${JSON.stringify(raw)} is neither a number nor an ISO 8601 time` };
+          if (at < tx.ts) return { ok: false, reason: `${colName('labeledAt')}: the label arrives before its transaction (${new Date(at).toISOString()} < ${new Date(tx.ts).toISOString()})` };
+          labeledAt = at;
+        }
+        label = { txId: tx.txId, cardId: tx.cardId, merchantId: tx.merchantId, txTs: tx.ts, isFraud, scenario: isFraud && scenario !== '' ? scenario : null, source: 'chargeback', labeledAt };
       }
       return { ok: true, tx, json: JSON.stringify(tx), ...(label ? { label } : {}) };
     },

@@ -14,11 +14,14 @@ export const Stage = { DETECT: 'detect', ESCALATE: 'escalate', REVIEW: 'review' 
 export type Stage = (typeof Stage)[keyof typeof Stage];
 export const StageSchema = z.enum([Stage.DETECT, Stage.ESCALATE, Stage.REVIEW]);
 /**
- * The stages that consume Kafka, in flow order (review is a person, deciding through the review UI). Config reads
+ * The stages that consume Kafka, in flow order (review is a person, deciding through the review UI); `labels` feeds
+ * arrived labels to the feature store (label-risk features) and decides nothing. Config reads
  * a consumer group for each (GROUP_<NAME>); router/stages.ts must register each one, the compiler checks it.
  */
-export const PIPELINE_STAGES = [Stage.DETECT, Stage.ESCALATE] as const;
+export const PIPELINE_STAGES = [Stage.DETECT, Stage.ESCALATE, 'labels'] as const;
 export type PipelineStage = (typeof PIPELINE_STAGES)[number];
+/** The stages that publish decisions (the chaos suite proves each decides every transaction once). */
+export const DECISION_STAGES = [Stage.DETECT, Stage.ESCALATE] as const satisfies readonly PipelineStage[];
 
 export const Channel = { CARD_PRESENT: 'card_present', ECOMMERCE: 'ecommerce', ATM: 'atm' } as const;
 export type Channel = (typeof Channel)[keyof typeof Channel];

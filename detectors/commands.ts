@@ -12,12 +12,13 @@ import { DEFAULT_TARGETS, type RoutingTargets } from './pure/routing.ts';
 import { MODELS } from './registry.ts';
 import { datasetFromCsv, datasetFromEvents, DEFAULT_HEAVY_ROWS, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
 import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
-import { continueWorld, generateStream, historyTransactions, SCENARIOS, World, WORLD_GENERATOR } from '../producers/world/index.ts';
+import { continueWorld, generateStream, historyEvents, SCENARIOS, World, WORLD_GENERATOR } from '../producers/world/index.ts';
 import { datasetFromKafka, type KafkaDataset } from './kafka-history.ts';
 import { DEFAULT_LABEL_MATURITY_DAYS } from './pure/labels.ts';
 import type { Redis } from 'ioredis';
 import { connectRedisForCommand } from './redis-client.ts';
-import { MODEL_VERSION_NAME, PolicySchema, type Transaction } from '../core/contracts.ts';
+import { MODEL_VERSION_NAME, PolicySchema, type Label, type Transaction } from '../core/contracts.ts';
+import { LabelArrivals } from './pure/arrival.ts';
 import { driftSnapshot, readDrift, recordDrift, resetDrift, type DriftSnapshot } from './drift.ts';
 import { buildDriftReference, driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
 import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
@@ -495,23 +496,14 @@ export async function liveWorldDrift(
   try {
     if (!model.driftReference) throw new UserInputError(`model ${model.version} has no drift-reference.json (${model.driftReferenceError ?? 'trained before drift monitoring'}); train a new version to monitor drift`);
     const store = new MemoryFeatureStore();
+    // chargebacks of the history keep arriving during the live minutes, as the labels stage would feed them
+    const arrivals = new LabelArrivals();
     const warmStarted = performance.now();
     let world: World;
     if (o.fresh) {
       world = new World({ seed: h.seed + 1, events: Infinity, startTs: Date.now(), drift: o.holiday, driftAfterEvents: 0 });
     } else {
-      let batch: Transaction[] = [];
-      let n = 0;
-      for (const tx of historyTransactions(h)) {
-        batch.push(tx);
-        if (batch.length >= 2_000) {
-          store.computeAndApplySync(batch);
-          n += batch.length;
-          batch = [];
-          onProgress('warm', n, h.events);
-        }
-      }
-      store.computeAndApplySync(batch);
+      store.replayEvents(historyEvents(h), 2_000, (n) => onProgress('warm', n, h.events), arrivals);
       world = continueWorld(h, { drift: o.holiday });
     }
     const warmSeconds = (performance.now() - warmStarted) / 1000;
@@ -528,9 +520,9 @@ export async function liveWorldDrift(
     for (const minutes of marks) {
       const until = Math.round(minutes * 60 * o.rate);
       while (seen < until) {
-        const batch: Transaction[] = [];
-        for (let i = Math.min(500, until - seen); i > 0; i--) batch.push((world.next() as { tx: Transaction }).tx);
-        const vectors = store.computeAndApplySync(batch);
+        const batch: Array<{ tx: Transaction; label: Label | null }> = [];
+        for (let i = Math.min(500, until - seen); i > 0; i--) batch.push(world.next() as { tx: Transaction; label: Label | null });
+        const vectors = store.replayEvents(batch, 500, undefined, arrivals);
         acc.observe(vectors, model.scoreFirstLine(vectors));
         for (const [k, c] of Object.entries(acc.drain())) {
           const t = (counts[k] ??= new Array<number>(c.length).fill(0));

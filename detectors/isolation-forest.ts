@@ -5,6 +5,7 @@ import type { FirstLineDetector, FittedDetector } from './detector.ts';
 import { FlatForest, FlatForestBuilder, type FlatForestJson } from './pure/isolation-forest.ts';
 import { mulberry32, sampleIndices } from './pure/rng.ts';
 import { readVersionJson } from './version-names.ts';
+import { BASE_FEATURE_NAMES } from './pure/features.ts';
 
 /** ml-isolation-forest's tree node as it leaves training (only what the conversion reads). */
 export interface LibNode {
@@ -100,6 +101,17 @@ function fittedForest(forest: FlatForest, card: Record<string, unknown>): Fitted
   };
 }
 
+/**
+ * The columns the forest isolates on: for transaction vectors, the card's own behaviour (its built-in features and
+ * the spec's card aggregates); merchant and device aggregates and label risk are XGBoost's (a rare merchant or a
+ * breached one is not what "unlike anything this card does" means, and their spread drowns the card's anomalies).
+ * A CSV's columns are all used.
+ */
+export function forestColumns(featureNames: readonly string[]): number[] | undefined {
+  if (!BASE_FEATURE_NAMES.every((n, i) => featureNames[i] === n)) return undefined;
+  return featureNames.flatMap((n, i) => (i < BASE_FEATURE_NAMES.length || (n.startsWith('card_') && !n.endsWith('_delayed')) ? [i] : []));
+}
+
 /** Unsupervised, on the legitimate rows of the training slice: anomalies nobody labelled yet. */
 export const isolationForestDetector: FirstLineDetector<'isolationForest', FlatForest> = {
   id: 'isolationForest',
@@ -108,7 +120,7 @@ export const isolationForestDetector: FirstLineDetector<'isolationForest', FlatF
   async train({ ds, trainIdx, opts, seed, progress }) {
     const started = performance.now();
     const legitTrain = trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
-    const forest = trainIsolationForest(legitTrain, { trees: opts.forest?.trees ?? 100, sampleSize: opts.forest?.sampleSize ?? 256, seed });
+    const forest = trainIsolationForest(legitTrain, { trees: opts.forest?.trees ?? 100, sampleSize: opts.forest?.sampleSize ?? 256, seed, columns: forestColumns(ds.featureNames) });
     progress('isolation forest', `${forest.trees} trees, ${forest.nodes} nodes in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return fittedForest(forest, { trees: forest.trees, sampleSize: forest.sampleSize, nodes: forest.nodes, trainRows: legitTrain.length, trainedOn: 'legitimate rows of the training slice' });
   },

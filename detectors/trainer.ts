@@ -5,7 +5,10 @@
  */
 import type { Label, Transaction } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError, UserInputError } from '../core/errors.ts';
-import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
+import { MemoryFeatureStore } from './features.ts';
+import { featureNamesFor } from './pure/features.ts';
+import type { FeatureSpec } from './pure/feature-spec.ts';
+import { isArrivingLabel, LabelArrivals } from './pure/arrival.ts';
 import { CARD_STATE_LIMITS } from './features.ts';
 import type { XgbParams } from './xgboost.ts';
 import type { FirstLineDetector, FittedDetector } from './detector.ts';
@@ -14,7 +17,7 @@ import { columnMedians } from './pure/explain.ts';
 import { mulberry32 } from './pure/rng.ts';
 import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, Outcome, routeAll, routingRoles, thresholdOf, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
 import { modelCurves, operatingPoint, type ModelCurves, type ThresholdMark } from './pure/curves.ts';
-import { ensembleMetrics, modelMetrics, type ModelMetrics } from './pure/evaluate.ts';
+import { ensembleMetrics, modelMetrics, type CardDays, type ModelMetrics } from './pure/evaluate.ts';
 import { buildDriftReference, DEFAULT_DRIFT_BINS, type DriftReference } from './pure/drift.ts';
 import { DRIFT_REFERENCE_FILE } from './drift.ts';
 import type { ModelCard, SliceInfo } from './model-card.ts';
@@ -39,6 +42,10 @@ export interface Dataset {
   historyRows?: Float64Array[];
   /** Transactions only: the id of each row. */
   txIds?: string[];
+  /** Time of the first transaction replayed (training row or not): how much history stands behind the rows. */
+  firstTs?: number;
+  /** Transactions only: each row's card (daily card precision@k counts cards). */
+  cardIds?: string[];
   source: Record<string, unknown>;
   /** Seconds spent building the rows (feature replay or CSV parsing), for the model card. */
   buildSeconds?: number;
@@ -50,13 +57,28 @@ export type Progress = (stage: string, message: string, frequent?: boolean) => v
  * Replays (transaction, label) events in time order through the in-memory feature store. A null label means
  * nobody reported the transaction: it counts as legitimate, as it would in production. An event with
  * `include: false` updates its card's state (later vectors depend on it) but is not a training row.
+ *
+ * A label with a `labeledAt` is also an input, once it has arrived: it is fed to the store (label-risk features)
+ * before the first transaction at or after its labeledAt, as detect would have read it from the labels topic.
+ * Its training target is the same label whenever it arrived.
  */
 export function datasetFromEvents(
   events: Iterable<{ tx: Transaction; label: Label | { isFraud: boolean; scenario: string | null } | null; include?: boolean }>,
-  opts: { novelScenarios: ReadonlySet<string>; historyK?: number; batch?: number; source?: Record<string, unknown>; onProgress?: Progress; expected?: number },
+  opts: {
+    novelScenarios: ReadonlySet<string>;
+    historyK?: number;
+    batch?: number;
+    source?: Record<string, unknown>;
+    onProgress?: Progress;
+    expected?: number;
+    /** The feature spec (default DEFAULT_FEATURE_SPEC). */
+    spec?: FeatureSpec;
+    /** Set false to keep labels out of the features (they still train): the old behaviour, for comparisons. */
+    labelFeatures?: boolean;
+  },
 ): Dataset {
   const started = performance.now();
-  const store = new MemoryFeatureStore();
+  const store = new MemoryFeatureStore({ spec: opts.spec });
   const k = Math.min(opts.historyK ?? 16, CARD_STATE_LIMITS.applied);
   const batchSize = opts.batch ?? 1_000;
   const rows: Float64Array[] = [];
@@ -67,8 +89,11 @@ export function datasetFromEvents(
   const previous: Int32Array[] = [];
   const historyRows: Float64Array[] = [];
   const txIds: string[] = [];
+  const cardIds: string[] = [];
   const lastRows = new Map<string, number[]>();
+  const arrivals = new LabelArrivals();
   let replayed = 0;
+  let labelsFed = 0;
   let pending: Array<{ tx: Transaction; isFraud: boolean; scenario: string | null; include: boolean }> = [];
   const flush = () => {
     const vectors = store.computeAndApplySync(pending.map((p) => p.tx));
@@ -80,6 +105,7 @@ export function datasetFromEvents(
       if (p.include) {
         rows.push(vectors[i]);
         txIds.push(p.tx.txId);
+        cardIds.push(p.tx.cardId);
         labels.push(p.isFraud ? 1 : 0);
         ts.push(p.tx.ts);
         scenarios.push(p.isFraud ? (p.scenario ?? 'unknown') : null);
@@ -91,16 +117,26 @@ export function datasetFromEvents(
       lastRows.set(p.tx.cardId, prev);
     });
     pending = [];
-    opts.onProgress?.('features', `${replayed}${opts.expected ? `/${opts.expected}` : ''} transactions, ${store.cardCount} cards`, true);
+    opts.onProgress?.('features', `${replayed}${opts.expected ? `/${opts.expected}` : ''} transactions, ${store.cardCount} cards, ${labelsFed} fraud labels counted`, true);
   };
+  const feedDue = (now: number) => {
+    const due = arrivals.due(now);
+    if (due.length === 0) return;
+    if (pending.length) flush();
+    labelsFed += store.applyLabelsSync(due);
+  };
+  let firstTs: number | undefined;
   for (const e of events) {
+    firstTs ??= e.tx.ts;
+    feedDue(e.tx.ts);
     pending.push({ tx: e.tx, isFraud: e.label?.isFraud ?? false, scenario: e.label?.scenario ?? null, include: e.include ?? true });
+    if (opts.labelFeatures !== false && isArrivingLabel(e.label)) arrivals.add(e.label, e.tx);
     if (pending.length >= batchSize) flush();
   }
   if (pending.length) flush();
   return {
     kind: 'transactions',
-    featureNames: FEATURE_NAMES,
+    featureNames: featureNamesFor(store.compiled.spec),
     rows,
     labels: Uint8Array.from(labels),
     ts: Float64Array.from(ts),
@@ -109,7 +145,9 @@ export function datasetFromEvents(
     previous,
     historyRows,
     txIds,
-    source: opts.source ?? {},
+    cardIds,
+    firstTs,
+    source: { ...(opts.source ?? {}), labelFeatures: opts.labelFeatures !== false, fraudLabelsCounted: labelsFed },
     buildSeconds: (performance.now() - started) / 1000,
   };
 }
@@ -156,6 +194,13 @@ export type Imbalance = 'auto' | 'weight' | 'sqrt-weight' | 'downsample' | 'none
 export interface TrainOptions {
   modelDir: string;
   fractions?: [number, number, number];
+  /**
+   * Split by time instead of shares: rows before valFrom train, rows from valFrom validate, rows from testFrom test
+   * (epoch ms). The dataset holds only the rows meant for the three slices (a gap for label delay is left out of it).
+   */
+  splitAt?: { valFrom: number; testFrom: number };
+  /** k of daily card precision@k on the test slice (default 100). */
+  cardK?: number;
   targets?: RoutingTargets;
   forest?: { trees?: number; sampleSize?: number };
   xgboost?: Partial<XgbParams>;
@@ -216,10 +261,22 @@ interface Split {
 /** Phase timings in seconds for the model card, and the clock that fills them. */
 type Timings = Record<string, number>;
 
-function splitByTime(ds: Dataset, fractions: [number, number, number]): Split {
+function firstAtOrAfter(ts: Float64Array, t: number): number {
+  let lo = 0;
+  let hi = ts.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (ts[mid] < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function splitByTime(ds: Dataset, fractions: [number, number, number], at?: { valFrom: number; testFrom: number }): Split {
   const n = ds.rows.length;
-  const trainEnd = Math.floor(n * fractions[0]);
-  const valEnd = Math.floor(n * (fractions[0] + fractions[1]));
+  const trainEnd = at ? firstAtOrAfter(ds.ts, at.valFrom) : Math.floor(n * fractions[0]);
+  const valEnd = at ? firstAtOrAfter(ds.ts, at.testFrom) : Math.floor(n * (fractions[0] + fractions[1]));
+  if (at) fractions = [trainEnd / n, (valEnd - trainEnd) / n, (n - valEnd) / n];
   const train: Slice = { start: 0, end: trainEnd };
   const val: Slice = { start: trainEnd, end: valEnd };
   const test: Slice = { start: valEnd, end: n };
@@ -328,14 +385,15 @@ export function calibrateBandModel(val: RoutedRows, valLabels: number[], test: R
 }
 
 /** Metrics of every model and of the routed ensemble on the test slice, with their curves. */
-function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds'], ids: readonly string[], models: readonly ModelSpec[]) {
+function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds'], ids: readonly string[], models: readonly ModelSpec[], cardK = 100) {
   const yTest = testIdx.map((i) => ds.labels[i]);
   const scTest = testIdx.map((i) => ds.scenarios[i]);
   const outcomes = routeAll(thresholds, testScores, models);
+  const cardDays: CardDays | undefined = ds.cardIds ? { cards: testIdx.map((i) => (ds.cardIds as string[])[i]), ts: testIdx.map((i) => ds.ts[i]), k: cardK } : undefined;
   const metrics = {
-    ...(Object.fromEntries(ids.map((id) => [id, modelMetrics(scoresOf(testScores, id), yTest, scTest)])) as Record<FirstLineModelId, ModelMetrics>),
-    heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest) : null,
-    ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest, models),
+    ...(Object.fromEntries(ids.map((id) => [id, modelMetrics(scoresOf(testScores, id), yTest, scTest, cardDays)])) as Record<FirstLineModelId, ModelMetrics>),
+    heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest, cardDays) : null,
+    ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest, models, cardDays),
   } satisfies Record<string, ModelMetrics | null>;
   return { metrics, ...testCurves(testScores, outcomes, yTest, thresholds, ids, models) };
 }
@@ -346,7 +404,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
   const clock = (name: string, started: number) => (timings[name] = (performance.now() - started) / 1000);
   const targets = opts.targets ?? DEFAULT_TARGETS;
   const seed = opts.seed ?? 1;
-  const split = splitByTime(ds, opts.fractions ?? [0.6, 0.2, 0.2]);
+  const split = splitByTime(ds, opts.fractions ?? [0.6, 0.2, 0.2], opts.splitAt);
   const { valIdx, testIdx } = split;
 
   // One generator for the detectors (XGBoost's down-sampling) and the heavy model's row caps, in that order (seeded runs repeat).
@@ -368,7 +426,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     const valScores = await scoreRows(ds, valIdx, { detectors, heavy }, models);
     const testScores = await scoreRows(ds, testIdx, { detectors, heavy }, models);
     clock('scoring', t0);
-    const { card, driftReference } = chooseAndDescribe(ds, split, { detectors, ids, models, heavy, heavyPhase, valScores, testScores, timings, clock, progress, targets });
+    const { card, driftReference } = chooseAndDescribe(ds, split, { detectors, ids, models, heavy, heavyPhase, valScores, testScores, timings, clock, progress, targets, cardK: opts.cardK });
     const legitTrain = split.trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
     const dir = await saveModelVersion(opts.modelDir, {
       featureNames: ds.featureNames,
@@ -405,6 +463,7 @@ interface Described {
   clock: (name: string, started: number) => void;
   progress: Progress;
   targets: RoutingTargets;
+  cardK?: number;
 }
 
 /** Thresholds on validation, metrics on test, calibration, the drift reference and the model card. */
@@ -419,7 +478,7 @@ function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: Mod
     'thresholds',
     `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
   );
-  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds, ids, models);
+  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds, ids, models, x.cardK);
   const calibration = calibrateBandModel(valScores, valIdx.map((i) => ds.labels[i]), testScores, testIdx.map((i) => ds.labels[i]), models);
 
   // Drift reference: features as served on the training slice (every row, fraud included); scores on the whole
@@ -428,7 +487,8 @@ function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: Mod
   const trainRows = ds.rows.slice(train.start, train.end);
   const valAll = ds.rows.slice(val.start, val.end);
   const valAllScores = Object.fromEntries(detectors.map((f) => [f.id, f.scoreMany(valAll)])) as Record<FirstLineModelId, Float64Array>;
-  const driftReference = buildDriftReference(ds.featureNames, trainRows, { ...valAllScores, slice: 'validation' });
+  const historyDays = ds.firstTs !== undefined && train.end > train.start ? (ds.ts[train.end - 1] - ds.firstTs) / 86_400_000 : undefined;
+  const driftReference = buildDriftReference(ds.featureNames, trainRows, { ...valAllScores, slice: 'validation' }, { historyDays });
   clock('driftReference', t0);
 
   const all: Slice = { start: 0, end: n };

@@ -7,17 +7,19 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import type { Config } from '../core/config.ts';
-import type { Transaction } from '../core/contracts.ts';
+import type { Label, Transaction } from '../core/contracts.ts';
+import { LabelArrivals } from './pure/arrival.ts';
+import { featureEntityPattern } from '../state/features.ts';
 import { connectRedisForCommand } from './redis-client.ts';
-import { historyCardIds, historyTransactions, parseWorldHistory, type WorldHistory } from '../producers/world/index.ts';
+import { historyCardIds, historyEvents, parseWorldHistory, type WorldHistory } from '../producers/world/index.ts';
 import { readDrift, resetDrift } from './drift.ts';
 import { RedisFeatureStore } from './features.ts';
 
 export interface HistoryToWarm {
   /** Every card whose state is replaced (cards without a transaction in the history are reset to empty). */
   cardIds: readonly string[];
-  /** Time-ordered. */
-  transactions: Iterable<Transaction>;
+  /** Time-ordered, each with its label when it has one (fed to the label-risk features when it arrives). */
+  events: Iterable<{ tx: Transaction; label: Label | null }>;
 }
 
 export interface WarmResult {
@@ -42,10 +44,13 @@ export async function warmFeatureStore(
 ): Promise<WarmResult> {
   const started = performance.now();
   const store = new RedisFeatureStore(redis, { keyPrefix });
-  for (let i = 0; i < history.cardIds.length; i += DELETE_CHUNK) {
+  // Entity state (merchants, devices, the global rates) and label claims are the whole world's: rebuilt from scratch.
+  const entityKeys = await scanKeys(redis, featureEntityPattern(keyPrefix));
+  const keys = [...history.cardIds.map((c) => store.cardKey(c)), ...entityKeys];
+  for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
     // One key per command: card keys live in different Redis Cluster slots.
     const pipe = redis.pipeline();
-    for (const c of history.cardIds.slice(i, i + DELETE_CHUNK)) pipe.unlink(store.cardKey(c));
+    for (const k of keys.slice(i, i + DELETE_CHUNK)) pipe.unlink(k);
     const failed = (await pipe.exec())?.find(([err]) => err);
     if (failed) throw failed[0] as Error;
   }
@@ -61,12 +66,30 @@ export async function warmFeatureStore(
     batch = [];
     opts.onProgress?.(n);
   };
-  for (const tx of history.transactions) {
+  const arrivals = new LabelArrivals();
+  for (const { tx, label } of history.events) {
+    const due = arrivals.due(tx.ts);
+    if (due.length) {
+      if (batch.length) await flush();
+      await store.applyLabels(due);
+    }
     batch.push(tx);
+    if (label) arrivals.add(label, tx);
     if (batch.length >= size) await flush();
   }
   if (batch.length) await flush();
   return { cards: history.cardIds.length, transactions: n, seconds: (performance.now() - started) / 1000 };
+}
+
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    out.push(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+  return out;
 }
 
 /** The generated world a version was trained on (from its model card), or why there is none. */
@@ -101,7 +124,7 @@ export async function warmFromModel(
   const prefix = config.redis.keyPrefix;
   const redis = await connectRedisForCommand(config);
   try {
-    const result = await warmFeatureStore(redis, prefix, { cardIds: historyCardIds(h), transactions: historyTransactions(h) }, { onProgress: (n) => opts.onProgress?.(n, h.events) });
+    const result = await warmFeatureStore(redis, prefix, { cardIds: historyCardIds(h), events: historyEvents(h) }, { onProgress: (n) => opts.onProgress?.(n, h.events) });
     let driftRowsDeleted = 0;
     if (!opts.keepDrift) {
       driftRowsDeleted = (await readDrift(redis, prefix, version)).rows;

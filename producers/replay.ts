@@ -6,7 +6,7 @@ import { exists, LineWriter, readLines, requireFile } from '../core/files.ts';
 import type { OutMessage, Sink } from './kafka-sink.ts';
 import { realClock, SpeedPacer, TokenBucket, type Clock } from './pacing.ts';
 import { Progress } from './report.ts';
-import { TimeHeap } from './world/heap.ts';
+import { TimeHeap } from '../core/heap.ts';
 
 export type Pace = { kind: 'max' } | { kind: 'rate'; eps: number } | { kind: 'speed'; factor: number };
 

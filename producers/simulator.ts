@@ -5,7 +5,7 @@ import { ensureTopics } from '../core/kafka.ts';
 import { logger } from '../core/logger.ts';
 import { createKafkaSink, type OutMessage, type Sink } from './kafka-sink.ts';
 import { realClock, TokenBucket, type Clock } from './pacing.ts';
-import { TimeHeap } from './world/heap.ts';
+import { TimeHeap } from '../core/heap.ts';
 import { continueWorld, isScenarioName, SCENARIO_NAMES, World, type LiveWorldOptions, type WorldHistory, type WorldOptions } from './world/index.ts';
 
 export interface SimulatorOptions {

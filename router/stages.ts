@@ -14,6 +14,7 @@ import type { RedisReviewQueue } from '../state/review.ts';
 import type { RedisSampleStore } from '../state/samples.ts';
 import { detectLogic } from './detect-stage.ts';
 import { escalateLogic } from './escalate-stage.ts';
+import { labelsLogic } from './labels-stage.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { ShadowSink } from './shadow/worker.ts';
 import { startStage, type RunningStage, type StageLogic } from './stage-runner.ts';
@@ -91,6 +92,13 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     input: 'escalations',
     outputs: ['decisions', 'cases', 'dlq'],
     logic: (c) => escalateLogic({ config: c.config, redis: c.redis, policy: c.policy, queue: c.queue, features: c.features, models: c.models }),
+  }),
+  labels: defineStage({
+    name: 'labels',
+    summary: 'run the labels stage (arrived chargebacks and verdicts feed the label-risk features) as a consumer-group member',
+    input: 'labels',
+    outputs: ['dlq'],
+    logic: (c) => labelsLogic({ features: c.features }),
   }),
 };
 

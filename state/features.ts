@@ -12,3 +12,5 @@ export const featureCardKey = (prefix: string, cardId: string): string => `${pre
 export const featureEntityKey = (prefix: string, entityKey: string): string => `${prefix}feat:e:{${entityKey}}`;
 /** "This transaction's fraud label was counted" (the first fraud label counts once); TTL = the store's ttlSeconds. */
 export const featureLabelKey = (prefix: string, txId: string): string => `${prefix}feat:l:${txId}`;
+/** Every entity hash and label claim under a prefix (SCAN MATCH), for a warm start that rebuilds them. */
+export const featureEntityPattern = (prefix: string): string => `${prefix}feat:[el]:*`;

@@ -6,6 +6,7 @@ import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts'
 import { CompiledSpec, countsForRisk, GLOBAL_ENTITY } from '../pure/entity-features.ts';
 import { emptyEntityState, type EntityState } from '../pure/entity-state.ts';
 import { DEFAULT_FEATURE_SPEC, type FeatureSpec } from '../pure/feature-spec.ts';
+import { LabelArrivals } from '../pure/arrival.ts';
 
 interface CardEntry {
   state: CardState;
@@ -52,6 +53,38 @@ export class MemoryFeatureStore implements FeatureStore {
       outcome.vectors[index] = found ? found.vector : this.answerWithoutApplying(cardId, txs[index]);
     }
     return outcome.vectors.map((v) => Float64Array.from(v as Float64Array));
+  }
+
+  /**
+   * Replays time-ordered events: each transaction after the labels that arrived by its time (as detect meets them
+   * online), in batches of `batch`. Returns the vectors in event order.
+   */
+  replayEvents(
+    events: Iterable<{ tx: Transaction; label: Label | null }>,
+    batch = 2_000,
+    onBatch?: (n: number) => void,
+    /** Labels still on their way from an earlier call (a replay continued in parts). */
+    arrivals: LabelArrivals = new LabelArrivals(),
+  ): Float64Array[] {
+    const out: Float64Array[] = [];
+    let pending: Transaction[] = [];
+    const flush = () => {
+      out.push(...this.computeAndApplySync(pending));
+      pending = [];
+      onBatch?.(out.length);
+    };
+    for (const { tx, label } of events) {
+      const due = arrivals.due(tx.ts);
+      if (due.length) {
+        if (pending.length) flush();
+        this.applyLabelsSync(due);
+      }
+      pending.push(tx);
+      if (label) arrivals.add(label, tx);
+      if (pending.length >= batch) flush();
+    }
+    if (pending.length) flush();
+    return out;
   }
 
   applyLabels(labels: readonly Label[]): Promise<number> {

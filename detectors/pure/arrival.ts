@@ -4,6 +4,7 @@
  * replay this order through the memory store, so a label is an input only once it has arrived, as online.
  */
 import type { Label, Transaction } from '../../core/contracts.ts';
+import { TimeHeap } from '../../core/heap.ts';
 
 export type ArrivalEvent = { kind: 'tx'; tx: Transaction; index: number } | { kind: 'labels'; labels: Label[] };
 
@@ -46,3 +47,30 @@ export function* arrivalBatches(txs: readonly Transaction[], labels: readonly La
   }
   if (run.length) yield { kind: 'txs', txs: run, first };
 }
+
+/**
+ * Labels waiting for their arrival time while a replay walks transactions in time order. Before each transaction,
+ * `due(tx.ts)` hands over the labels that have arrived by then (feed them to the store before the transaction).
+ * A label gets its transaction's merchant and time, as a chargeback carries them.
+ */
+export class LabelArrivals {
+  private readonly heap = new TimeHeap<{ t: number; seq: number; label: Label }>();
+  private seq = 0;
+
+  add(label: Label, tx: Transaction): void {
+    this.heap.push({ t: label.labeledAt, seq: this.seq++, label: { ...label, merchantId: label.merchantId ?? tx.merchantId, txTs: label.txTs ?? tx.ts } });
+  }
+
+  due(now: number): Label[] {
+    const out: Label[] = [];
+    for (let top = this.heap.peek(); top !== undefined && top.t <= now; top = this.heap.peek()) out.push((this.heap.pop() as { label: Label }).label);
+    return out;
+  }
+
+  get size(): number {
+    return this.heap.size;
+  }
+}
+
+/** A full label (it has an arrival time), as opposed to a bare training target. */
+export const isArrivingLabel = (l: Label | { isFraud: boolean; scenario: string | null } | null | undefined): l is Label => !!l && 'labeledAt' in l;

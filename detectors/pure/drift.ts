@@ -36,6 +36,31 @@ export interface DriftReference {
   format: typeof DRIFT_REFERENCE_FORMAT;
   bins: number;
   entries: DriftEntry[];
+  /** Days of stream behind the reference rows (from the first transaction replayed): windows longer than this were still filling. */
+  historyDays?: number;
+}
+
+/** Days until chargebacks of a day have mostly arrived (the trainer's default label maturity). */
+const LABEL_MATURITY_DAYS = 30;
+
+/**
+ * History a feature needs before its distribution settles: its window (`merchant_count_30d`); for label risk
+ * (`merchant_fraud_rate_7d_delayed`) also the delay and the time chargebacks of the window take to arrive.
+ */
+function windowDays(name: string, delayDays: number): number | undefined {
+  const m = /_(\d+)d(_|$)/.exec(name);
+  if (!m) return undefined;
+  return Number(m[1]) + (name.endsWith('_delayed') ? delayDays + LABEL_MATURITY_DAYS : 0);
+}
+
+/** Why a feature moves without a change in behaviour, or undefined. */
+export function expectedMove(name: string, reference: Pick<DriftReference, 'historyDays'>, delayDays = 7): string | undefined {
+  if (EXPECTED_TO_MOVE[name]) return EXPECTED_TO_MOVE[name];
+  const w = windowDays(name, delayDays);
+  if (w !== undefined && reference.historyDays !== undefined && w > reference.historyDays) {
+    return `it needs ${w} days of history and the reference had ${reference.historyDays.toFixed(1)}: still filling`;
+  }
+  return undefined;
 }
 
 /** The bin of x for these edges (binary search). NaN falls in bin 0. */
@@ -110,7 +135,7 @@ export function buildDriftReference(
   featureNames: readonly string[],
   rows: readonly Float64Array[],
   scores: Record<FirstLineModelId, ArrayLike<number>> & { slice: DriftEntry['slice'] },
-  opts: { bins?: number; featureSlice?: DriftEntry['slice'] } = {},
+  opts: { bins?: number; featureSlice?: DriftEntry['slice']; historyDays?: number } = {},
 ): DriftReference {
   const bins = opts.bins ?? DEFAULT_DRIFT_BINS;
   const column = new Float64Array(rows.length);
@@ -119,7 +144,7 @@ export function buildDriftReference(
     return entry(name, 'feature', opts.featureSlice ?? 'train', column, bins);
   });
   for (const m of FIRST_LINE_MODELS) entries.push(entry(SCORE_ENTRIES[m.id], 'score', scores.slice, scores[m.id], bins));
-  return { format: DRIFT_REFERENCE_FORMAT, bins, entries };
+  return { format: DRIFT_REFERENCE_FORMAT, bins, entries, ...(opts.historyDays !== undefined ? { historyDays: opts.historyDays } : {}) };
 }
 
 /** Checks a parsed drift-reference.json; throws saying what is wrong. */
@@ -268,6 +293,7 @@ export function driftCounts(rows: readonly DriftRow[]): { shifted: number; moder
 /** PSI per reference entry against live counts, highest first (entries without live rows last). */
 export function driftReport(reference: DriftReference, live: Record<string, ArrayLike<number>>): DriftRow[] {
   const rows = reference.entries.map((e): DriftRow => {
+    const note = e.kind === 'feature' ? expectedMove(e.name, reference) : undefined;
     const bins = e.edges.length + 1;
     const raw = live[e.name];
     const counts = Array.from({ length: bins }, (_, i) => (raw && i < raw.length ? Number(raw[i]) || 0 : 0));
@@ -282,7 +308,7 @@ export function driftReport(reference: DriftReference, live: Record<string, Arra
       edges: e.edges,
       referenceShares: e.shares,
       liveShares: counts.map((c) => (total ? c / total : 0)),
-      ...(e.kind === 'feature' && EXPECTED_TO_MOVE[e.name] ? { note: EXPECTED_TO_MOVE[e.name] } : {}),
+      ...(note ? { note } : {}),
     };
   });
   return rows.sort((a, b) => (b.psi ?? -1) - (a.psi ?? -1) || a.name.localeCompare(b.name));

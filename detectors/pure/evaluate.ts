@@ -1,5 +1,5 @@
 /** Test-slice reports: one shape for every single model, one for the routed ensemble. */
-import { averagePrecision, recallAtFpr, rocAuc, thresholdAtFpr } from './metrics.ts';
+import { averagePrecision, dailyCardPrecisionAtK, recallAtFpr, rocAuc, thresholdAtFpr } from './metrics.ts';
 import type { ModelSpec } from '../registry.ts';
 import { ensembleScores, isBlocked, isCaught, isEscalated, Outcome, type RoutedRows } from './routing.ts';
 
@@ -13,6 +13,16 @@ export interface ModelMetrics {
   perScenarioRecall: Record<string, number>;
   /** Share of all rows above the 1%-FPR threshold: what a reviewer would face if this model alone flagged. */
   flaggedShare: number;
+  /** Daily card precision@k (k in cardPrecisionK): what a review team of k cards a day would catch (transactions only). */
+  cardPrecisionAtK?: number;
+  cardPrecisionK?: number;
+}
+
+/** Who and when each test row is, for daily card precision@k. */
+export interface CardDays {
+  cards: readonly string[];
+  ts: ArrayLike<number>;
+  k: number;
 }
 
 export interface EnsembleMetrics extends ModelMetrics {
@@ -39,7 +49,7 @@ function scenarioRecall(hit: (i: number) => boolean, labels: ArrayLike<number>, 
   return Object.fromEntries([...total.keys()].sort().map((s) => [s, (caught.get(s) ?? 0) / (total.get(s) ?? 1)]));
 }
 
-export function modelMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>): ModelMetrics {
+export function modelMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>, cardDays?: CardDays): ModelMetrics {
   const t = thresholdAtFpr(scores, labels, 0.01);
   let positives = 0;
   let flagged = 0;
@@ -55,12 +65,13 @@ export function modelMetrics(scores: ArrayLike<number>, labels: ArrayLike<number
     recallAt1pctFpr: recallAtFpr(scores, labels, 0.01),
     perScenarioRecall: scenarioRecall((i) => scores[i] > t, labels, scenarios),
     flaggedShare: labels.length ? flagged / labels.length : 0,
+    ...(cardDays ? { cardPrecisionAtK: dailyCardPrecisionAtK(scores, labels, cardDays.ts, cardDays.cards, cardDays.k), cardPrecisionK: cardDays.k } : {}),
   };
 }
 
-export function ensembleMetrics(outcomes: Uint8Array, rows: RoutedRows, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>, models?: readonly ModelSpec[]): EnsembleMetrics {
+export function ensembleMetrics(outcomes: Uint8Array, rows: RoutedRows, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>, models?: readonly ModelSpec[], cardDays?: CardDays): EnsembleMetrics {
   const scores = ensembleScores(outcomes, rows, models);
-  const base = modelMetrics(scores, labels, scenarios);
+  const base = modelMetrics(scores, labels, scenarios, cardDays);
   const n = labels.length;
   let fraud = 0;
   let caught = 0;

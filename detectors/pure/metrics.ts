@@ -94,3 +94,43 @@ export function quantile(values: ArrayLike<number>, q: number): number {
   const hi = Math.ceil(pos);
   return s[lo] + (s[hi] - s[lo]) * (pos - lo);
 }
+
+/**
+ * Daily card precision@k, as a review team works: each UTC day, every card gets its highest score of the day;
+ * the k highest cards are reviewed; precision is the share of them with a fraudulent transaction that day. A card
+ * found fraudulent is known from then on and drops out of later days. The mean over days that have any card.
+ */
+export function dailyCardPrecisionAtK(scores: ArrayLike<number>, labels: ArrayLike<number>, ts: ArrayLike<number>, cards: readonly string[], k: number): number {
+  const days = new Map<number, Map<string, { score: number; fraud: boolean }>>();
+  for (let i = 0; i < labels.length; i++) {
+    const day = Math.floor(ts[i] / 86_400_000);
+    let m = days.get(day);
+    if (!m) days.set(day, (m = new Map()));
+    const c = m.get(cards[i]);
+    if (!c) m.set(cards[i], { score: scores[i], fraud: labels[i] === 1 });
+    else {
+      if (scores[i] > c.score) c.score = scores[i];
+      if (labels[i] === 1) c.fraud = true;
+    }
+  }
+  const known = new Set<string>();
+  let sum = 0;
+  let n = 0;
+  for (const day of [...days.keys()].sort((a, b) => a - b)) {
+    const ranked = [...(days.get(day) as Map<string, { score: number; fraud: boolean }>)]
+      .filter(([card]) => !known.has(card))
+      .sort((a, b) => b[1].score - a[1].score || (a[0] < b[0] ? -1 : 1))
+      .slice(0, k);
+    if (ranked.length === 0) continue;
+    let hits = 0;
+    for (const [card, c] of ranked) {
+      if (c.fraud) {
+        hits++;
+        known.add(card);
+      }
+    }
+    sum += hits / k;
+    n++;
+  }
+  return n ? sum / n : NaN;
+}

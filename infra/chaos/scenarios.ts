@@ -1,7 +1,7 @@
 /** The faults, each run under steady traffic by harness.ts. */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { PIPELINE_STAGES, type PipelineStage, type Transaction } from '../../core/contracts.ts';
+import { DECISION_STAGES, type PipelineStage, type Transaction } from '../../core/contracts.ts';
 import { STAGES } from '../../router/stages.ts';
 import { reviewKeys } from '../../state/review.ts';
 import { outboxKey } from '../../state/ui.ts';
@@ -367,7 +367,7 @@ const verdictsKafkaDown: Scenario = {
 };
 
 export const SCENARIOS: readonly Scenario[] = [
-  ...PIPELINE_STAGES.map(killMidBatch),
+  ...DECISION_STAGES.map(killMidBatch),
   brokerRestart(5),
   brokerRestart(45),
   zombie,

@@ -5,7 +5,7 @@
  * The world is seeded, so the steps skipped are exactly the history the trainer replayed.
  */
 import { z } from 'zod';
-import type { Transaction } from '../../core/contracts.ts';
+import type { WorldEvent } from './world.ts';
 import { UserInputError } from '../../core/errors.ts';
 import type { WorldOptions } from './options.ts';
 import { World } from './world.ts';
@@ -80,10 +80,10 @@ export function continueWorld(h: WorldHistory, live: LiveWorldOptions = {}): Wor
   return world;
 }
 
-/** The history's transactions in time order, as the trainer replayed them. */
-export function* historyTransactions(h: WorldHistory): Generator<Transaction> {
+/** The history's transactions in time order with their labels, as the trainer replayed them. */
+export function* historyEvents(h: WorldHistory): Generator<WorldEvent> {
   const world = new World(historyWorldOptions(h));
-  for (let e = world.next(); e; e = world.next()) yield e.tx;
+  for (let e = world.next(); e; e = world.next()) yield e;
 }
 
 /** Every card of the history's world (some may have no transaction in the history). */

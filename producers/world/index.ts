@@ -9,7 +9,7 @@ export { Rng } from './rng.ts';
 export {
   continueWorld,
   historyCardIds,
-  historyTransactions,
+  historyEvents,
   historyWorldOptions,
   parseWorldHistory,
   WORLD_GENERATOR,

@@ -2,7 +2,7 @@ import type { Channel, Label, Transaction } from '../../core/contracts.ts';
 import { CATEGORIES, categoryIndex, type Category } from './categories.ts';
 import { haversineKm } from '../../detectors/pure/geo.ts';
 import { CITIES, jitter, type City } from './geo.ts';
-import { TimeHeap } from './heap.ts';
+import { TimeHeap } from '../../core/heap.ts';
 import { resolveWorldOptions, type ResolvedWorldOptions, type WorldOptions } from './options.ts';
 import { cumulative, Rng, tagOf } from './rng.ts';
 import { isScenarioName, SCENARIO_NAMES, type ScenarioName } from './scenarios.ts';
@@ -517,11 +517,11 @@ export class World {
     const v = r.normal();
     if (scenario !== null) {
       const delay = o.chargebackMedianMs * Math.min(9, Math.max(0.2, Math.exp(0.5 * v)));
-      return { txId: tx.txId, cardId: tx.cardId, isFraud: true, scenario, source: 'chargeback', labeledAt: tx.ts + Math.round(delay * o.labelDelayScale) };
+      return { txId: tx.txId, cardId: tx.cardId, merchantId: tx.merchantId, txTs: tx.ts, isFraud: true, scenario, source: 'chargeback', labeledAt: tx.ts + Math.round(delay * o.labelDelayScale) };
     }
     if (u >= o.legitLabelShare) return null;
     const delay = o.legitLabelDelayMs * (1 + 0.15 * Math.abs(v));
-    return { txId: tx.txId, cardId: tx.cardId, isFraud: false, scenario: null, source: 'chargeback', labeledAt: tx.ts + Math.round(delay * o.labelDelayScale) };
+    return { txId: tx.txId, cardId: tx.cardId, merchantId: tx.merchantId, txTs: tx.ts, isFraud: false, scenario: null, source: 'chargeback', labeledAt: tx.ts + Math.round(delay * o.labelDelayScale) };
   }
 
   // ------------------------------------------------------------------ fraud

@@ -16,6 +16,8 @@ export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: s
   const label: Label = {
     txId: c.txId,
     cardId: c.cardId,
+    merchantId: c.tx.merchantId,
+    txTs: c.tx.ts,
     isFraud: fraud,
     scenario: null,
     source: 'analyst',

@@ -7,7 +7,7 @@ import type { Config } from '../../core/config.ts';
 import { driftKey } from '../../detectors/drift.ts';
 import { FEATURE_NAMES, MemoryFeatureStore, RedisFeatureStore } from '../../detectors/features.ts';
 import { warmFeatureStore, warmFromModel } from '../../detectors/warm.ts';
-import { continueWorld, historyCardIds, historyTransactions, WORLD_GENERATOR, type WorldHistory } from '../../producers/world/index.ts';
+import { continueWorld, historyCardIds, historyEvents, WORLD_GENERATOR, type WorldHistory } from '../../producers/world/index.ts';
 import { dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
 const history: WorldHistory = { generator: WORLD_GENERATOR, seed: 5, events: 2_000, cards: 60, merchants: 80 };
@@ -35,18 +35,22 @@ describe('warming the online feature store with a training history', () => {
     const { redis, config } = await setup('warm');
     const prefix = config.redis.keyPrefix;
     const cards = historyCardIds(history);
-    const result = await warmFeatureStore(redis, prefix, { cardIds: cards, transactions: historyTransactions(history) }, { batch: 300 });
+    const result = await warmFeatureStore(redis, prefix, { cardIds: cards, events: historyEvents(history) }, { batch: 300 });
     expect(result).toMatchObject({ cards: 60, transactions: 2_000 });
 
     const world = continueWorld(history);
     const live = Array.from({ length: 400 }, () => world.next()!.tx);
     const memory = new MemoryFeatureStore();
-    const past = Array.from(historyTransactions(history));
-    for (let i = 0; i < past.length; i += 500) memory.computeAndApplySync(past.slice(i, i + 500));
+    memory.replayEvents(historyEvents(history), 500);
     const want = memory.computeAndApplySync(live);
 
     const store = new RedisFeatureStore(redis, { keyPrefix: prefix });
     const warmState = await states(redis, store, cards);
+    const entities = async () => {
+      const keys = (await redis.keys(`${prefix}feat:e:*`)).sort();
+      return Promise.all(keys.map(async (k) => [k, await redis.hgetallBuffer(k)]));
+    };
+    const warmEntities = await entities();
     expect(warmState.filter((s) => s !== null).length).toBeGreaterThan(50);
     expect(arrays(await store.computeAndApply(live))).toEqual(arrays(want));
     // Velocity and running statistics are warm: not every live vector looks like a card's first transaction.
@@ -55,8 +59,11 @@ describe('warming the online feature store with a training history', () => {
 
     // The live traffic moved the cards on; warming again puts them back exactly where the history left them.
     expect(await states(redis, store, cards)).not.toEqual(warmState);
-    await warmFeatureStore(redis, prefix, { cardIds: cards, transactions: historyTransactions(history) });
+    await warmFeatureStore(redis, prefix, { cardIds: cards, events: historyEvents(history) });
     expect(await states(redis, store, cards)).toEqual(warmState);
+    // merchants, devices and the global rates too: rebuilt, not counted twice
+    expect(await entities()).not.toEqual([]);
+    expect(await entities()).toEqual(warmEntities);
   });
 
   it('warmFromModel warms from a version\'s model card, starts its drift counts over, and leaves a CSV-trained version alone', async () => {

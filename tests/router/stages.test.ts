@@ -21,12 +21,14 @@ describe('stage registry', () => {
     expect(new Set(inputs).size).toBe(inputs.length);
   });
 
-  it('a stage reads no topic it writes, and every stage after the first reads what an earlier one writes', () => {
+  it('a stage reads no topic it writes, and every stage reads an outside input or what an earlier one writes', () => {
     const list = stageList();
     list.forEach((s, i) => {
       expect(s.outputs).not.toContain(s.input);
       expect(s.outputs).toContain('dlq');
-      if (i > 0) expect(list.slice(0, i).some((earlier) => earlier.outputs.includes(s.input))).toBe(true);
+      // transactions come from card processors, labels from chargebacks and analysts: nobody in the pipeline writes them
+      if (s.input !== 'transactions' && s.input !== 'labels') expect(list.slice(0, i).some((earlier) => earlier.outputs.includes(s.input))).toBe(true);
+      else expect(list.some((other) => other.outputs.includes(s.input))).toBe(false);
     });
   });
 
