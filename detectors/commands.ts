@@ -25,6 +25,7 @@ import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { listModelVersions } from './model-version.ts';
 import { requireVersion as requireModelVersion } from './version-names.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
+import { dateFlag, dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
 import type { Config } from '../core/config.ts';
 import { fillMissingThresholds, policyKeys } from '../state/policy.ts';
 import { driftKey } from '../state/drift.ts';
@@ -35,7 +36,13 @@ const trainUsage = [
   '[--events N] [--seed S] [--cards N] [--fraud-rate SHARE] [--warmup N]   generate history with producers/world (default 200000 events;',
   '      --warmup N events before them build card state only, so training rows come from cards with pasts)',
   '  | --history FILE.jsonl [--labels FILE.labels.jsonl]            or replay a file written by `generate`',
-  '  | --data FILE.csv --label COLUMN --time COLUMN [--exclude A,B]  or any labelled numeric CSV',
+  '  | --data FILE.csv --map cardId=COL,merchantId=COL,amount=COL,time=COL,label=COL[,...] [--set field=value] [--time-unit ms|s]',
+  '      your own transactions: the streaming features (entities, windows, label risk) computed offline, as detect would',
+  '  | --data FILE.csv --label COLUMN --time COLUMN [--exclude A,B]  or any labelled numeric CSV (columns used as they are)',
+  '[--features SPEC.json] [--label-delay-days D (default 7: labels arrive D days after their transaction)]',
+  '[--train-from DATE] --train-until DATE --test-from DATE [--test-until DATE] [--val-share 0.25]   split by dates (--map and',
+  '      --history): rows before train-from only build state, the gap between train-until and test-from learns nothing',
+  '[--card-k K (daily card precision@K, default 100)]',
   '  | --from-kafka [--until-ms T] [--max-events N] [--label-maturity-days D]   or the transactions + labels topics',
   '      (chargeback over analyst; unlabelled = legitimate once D days older than the newest transaction, default 30)',
   '[--out DIR] [--json FILE] [--split 0.6,0.2,0.2]',
@@ -73,10 +80,12 @@ function firstLineOf(r: TrainResult): Array<{ id: string; label: string; metrics
 export function trainSummary(r: TrainResult): string {
   const t = r.card.test;
   const novelName = [...NOVEL][0];
+  const k = t.ensemble.cardPrecisionK;
   const row = (name: string, m: ModelMetrics | null, rate: string) => [
     name,
     f4(m?.rocAuc),
     f4(m?.auprc),
+    ...(k ? [f4(m?.cardPrecisionAtK)] : []),
     pct(m?.recallAt1pctFpr),
     pct(novelName && m ? m.perScenarioRecall[novelName] : undefined),
     rate,
@@ -84,7 +93,7 @@ export function trainSummary(r: TrainResult): string {
   const e = t.ensemble;
   const lines = [
     table(
-      ['test slice', 'ROC-AUC', 'AUPRC', 'recall@1%FPR', 'novel recall', 'flagged / review'],
+      ['test slice', 'ROC-AUC', 'AP', ...(k ? [`card P@${k}/day`] : []), 'recall@1%FPR', 'novel recall', 'flagged / review'],
       [
         ...firstLineOf(r).map((m) => row(m.label, m.metrics, pct(m.metrics.flaggedShare))),
         row('heavy', t.heavy, t.heavy ? pct(t.heavy.flaggedShare) : 'not trained'),
@@ -129,7 +138,17 @@ export function kafkaSummary(k: KafkaDataset): string {
   ].join('\n');
 }
 
-/** The --json shape: every model has at least rocAuc, auprc and recallAt1pctFpr (null when not trained). */
+/** A model's metrics under the names the --json promises (scikit-learn's averagePrecision, daily card precision@k). */
+function jsonMetrics(m: ModelMetrics): Record<string, unknown> {
+  return {
+    ...m,
+    averagePrecision: m.auprc,
+    recallAt1PctFpr: m.recallAt1pctFpr,
+    ...(m.cardPrecisionK ? { [`cardPrecisionAt${m.cardPrecisionK}`]: m.cardPrecisionAtK } : {}),
+  };
+}
+
+/** The --json shape: every model has at least rocAuc, auprc (= averagePrecision) and recallAt1pctFpr (null when not trained). */
 export function trainJson(r: TrainResult): Record<string, unknown> {
   const t = r.card.test;
   const heavy = t.heavy ?? {
@@ -141,7 +160,8 @@ export function trainJson(r: TrainResult): Record<string, unknown> {
   return {
     version: r.card.version,
     dir: r.dir,
-    test: { ...Object.fromEntries(firstLineOf(r).map((m) => [m.id, m.metrics])), heavy, ensemble: t.ensemble },
+    test: { ...Object.fromEntries(firstLineOf(r).map((m) => [m.id, jsonMetrics(m.metrics)])), heavy: t.heavy ? jsonMetrics(t.heavy) : heavy, ensemble: jsonMetrics(t.ensemble) },
+    source: r.card.source,
     thresholds: r.card.thresholds,
     thresholdChoice: r.card.thresholdChoice,
     split: r.card.split,
@@ -165,6 +185,18 @@ const TRAIN_FLAGS = {
     label: { type: 'string' },
     time: { type: 'string' },
     exclude: { type: 'string' },
+    map: { type: 'string' },
+    set: { type: 'string' },
+    'time-unit': { type: 'string' },
+    'label-delay-days': { type: 'string' },
+    features: { type: 'string' },
+    'train-from': { type: 'string' },
+    'train-until': { type: 'string' },
+    'test-from': { type: 'string' },
+    'test-until': { type: 'string' },
+    'val-share': { type: 'string' },
+    'card-k': { type: 'string' },
+    'allow-column': { type: 'string' },
     out: { type: 'string' },
     json: { type: 'string' },
     split: { type: 'string' },
@@ -191,6 +223,17 @@ function checkTrainFlagCombinations(v: TrainFlags, positionals: string[]): void 
   if (v.data !== undefined && v.history !== undefined) throw new UserInputError('use either --data (a labelled CSV) or --history (a transactions file), not both');
   if (v.data === undefined && (v.label !== undefined || v.time !== undefined || v.exclude !== undefined)) {
     throw new UserInputError('--label, --time and --exclude go with --data FILE.csv');
+  }
+  if (v.map !== undefined && (v.label !== undefined || v.time !== undefined || v.exclude !== undefined)) {
+    throw new UserInputError('with --map, name the columns in the mapping (--map label=COLUMN,time=COLUMN,...); --label, --time and --exclude are for a numeric CSV without --map');
+  }
+  if (v.map !== undefined && v.data === undefined) throw new UserInputError('--map goes with --data FILE.csv');
+  if ((v.set !== undefined || v['time-unit'] !== undefined) && v.map === undefined) throw new UserInputError('--set and --time-unit go with --data FILE.csv --map ...');
+  const dated = ['train-from', 'train-until', 'test-from', 'test-until', 'val-share'] as const;
+  if (dated.some((f) => v[f] !== undefined)) {
+    if (v.map === undefined && v.history === undefined) throw new UserInputError('--train-from/--train-until/--test-from/--test-until go with --data FILE.csv --map ... or --history FILE');
+    if (v['train-until'] === undefined || v['test-from'] === undefined) throw new UserInputError('a date split needs --train-until DATE and --test-from DATE (leave the label delay between them)');
+    if (v.split !== undefined) throw new UserInputError('use either --split shares or dates (--train-until, --test-from), not both');
   }
   const fromKafka = v['from-kafka'] === true;
   if (fromKafka && (v.data !== undefined || v.history !== undefined || v.labels !== undefined)) {
@@ -284,7 +327,9 @@ async function datasetFromKafkaFlags(v: TrainFlags, config: Config, historyK: nu
 /** --history: a transactions file written by `generate` and its labels. */
 async function datasetFromHistoryFlag(v: TrainFlags, historyK: number, progress: TrainProgress): Promise<Dataset> {
   const file = v.history as string;
-  const events = await readHistoryFile(file, v.labels, (n) => progress.update('read', `${n} transactions`, true));
+  let events = await readHistoryFile(file, v.labels, (n) => progress.update('read', `${n} transactions`, true));
+  const w = events.length ? datesOf(v, events[0].tx.ts, events[events.length - 1].tx.ts) : undefined;
+  if (w) events = events.map((e) => ({ ...e, include: inWindows(w, e.tx.ts) }));
   return datasetFromEvents(events, {
     novelScenarios: NOVEL,
     historyK,
@@ -310,9 +355,49 @@ function datasetFromGeneratedWorld(v: TrainFlags, seed: number, historyK: number
   return datasetFromEvents(stream, { novelScenarios: NOVEL, historyK, source, expected: warmup + events, onProgress: progress.update });
 }
 
-/** The training data the flags name, and where its model version goes. */
-async function loadTrainingData(v: TrainFlags, config: Config, seed: number, historyK: number, progress: TrainProgress): Promise<{ ds: Dataset; outDir: string }> {
+/** --data FILE.csv --map ...: the user's own transactions through the streaming features, labels at their arrival. */
+async function datasetFromMappedFlag(v: TrainFlags, historyK: number, progress: TrainProgress): Promise<{ ds: Dataset; splitAt?: { valFrom: number; testFrom: number } }> {
+  const file = v.data as string;
+  const delayDays = numberFlag('label-delay-days', v['label-delay-days'], 7, { min: 0, max: 365 });
+  const csv = { map: v.map, set: v.set, timeUnit: choice('time-unit', v['time-unit'], ['ms', 's'] as const, 'ms'), labelDelayMs: Math.round(delayDays * DAY_MS) };
+  const spec = await loadFeatureSpec(v.features, v['label-delay-days'] === undefined ? undefined : delayDays);
+  const read = await readMappedCsv(file, csv, (n) => progress.update('read', `${n} rows`, true));
+  if (!read.hasLabels) throw new UserInputError(`--data ${file}: training needs labels: add label=COLUMN to --map (the column saying fraud: 1/0, true/false, yes/no)`);
+  if (read.rejected) console.error(`${read.rejected} rows rejected (not trained on): ${read.reasons.map((r) => `${r.count} x ${r.reason}`).join('; ')}`);
+  if (read.txs.length === 0) throw new UserInputError(`--data ${file}: no valid rows`);
+  const w = datesOf(v, read.txs[0].ts, read.txs[read.txs.length - 1].ts);
+  const events = read.txs.map((tx) => ({ tx, label: read.labels.get(tx.txId) ?? null, include: w ? inWindows(w, tx.ts) : true }));
+  const ds = datasetFromEvents(events, {
+    novelScenarios: NOVEL,
+    historyK,
+    spec,
+    source: { csv: path.resolve(file), map: v.map, ...(v.set ? { set: v.set } : {}), labelDelayDays: delayDays, rejected: read.rejected, ...(w ? { windows: isoWindows(w) } : {}) },
+    expected: read.txs.length,
+    onProgress: progress.update,
+  });
+  return { ds, ...(w ? { splitAt: { valFrom: w.valFrom, testFrom: w.testFrom } } : {}) };
+}
+
+/** The date windows the flags ask for, or undefined for a split by shares. */
+function datesOf(v: TrainFlags, first: number, last: number): DateWindows | undefined {
+  if (v['train-until'] === undefined) return undefined;
+  return dateWindows({
+    trainFrom: dateFlag('train-from', v['train-from']),
+    trainUntil: dateFlag('train-until', v['train-until']) as number,
+    testFrom: dateFlag('test-from', v['test-from']) as number,
+    testUntil: dateFlag('test-until', v['test-until']),
+    valShare: numberFlag('val-share', v['val-share'], 0.25, { min: 0.05, max: 0.9 }),
+    first,
+    last,
+  });
+}
+
+const isoWindows = (w: DateWindows) => Object.fromEntries(Object.entries(w).map(([k, t]) => [k, new Date(t).toISOString()]));
+
+/** The training data the flags name, where its model version goes, and a date split when the flags give one. */
+async function loadTrainingData(v: TrainFlags, config: Config, seed: number, historyK: number, progress: TrainProgress): Promise<{ ds: Dataset; outDir: string; splitAt?: { valFrom: number; testFrom: number } }> {
   const outDir = v.out ?? config.modelDir;
+  if (v.data !== undefined && v.map !== undefined) return { ...(await datasetFromMappedFlag(v, historyK, progress)), outDir };
   if (v.data !== undefined) return datasetFromCsvFlag(v, config.modelDir, progress);
   if (v['from-kafka'] === true) return { ds: await datasetFromKafkaFlags(v, config, historyK, progress), outDir };
   if (v.history !== undefined) return { ds: await datasetFromHistoryFlag(v, historyK, progress), outDir };
@@ -329,12 +414,14 @@ const train: Command = {
     const config = loadConfig();
     const { seed, fractions, heavyMode, imbalance, historyK, targets, xgboost, trees, heavyEpochs, heavyRows } = trainSettings(v);
     const progress = stderrProgress();
-    const { ds, outDir } = await loadTrainingData(v, config, seed, historyK, progress);
+    const { ds, outDir, splitAt } = await loadTrainingData(v, config, seed, historyK, progress);
 
     const heavyEnabled = heavyMode === 'on' || (heavyMode === 'auto' && ds.kind !== 'csv');
     const result = await trainModels(ds, {
       modelDir: outDir,
       fractions,
+      ...(splitAt ? { splitAt } : {}),
+      cardK: numberFlag('card-k', v['card-k'], 100, { min: 1, max: 1_000_000, integer: true }),
       targets,
       forest: { trees },
       xgboost,

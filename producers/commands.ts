@@ -1,3 +1,7 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { LineWriter } from '../core/files.ts';
+import { TERMINAL_WORLD_HEADER, terminalWorldRows, type TerminalWorldOptions } from './terminal-world.ts';
 import { numberFlag, parseFlags, untilSignal, type Command } from '../cli/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
@@ -96,6 +100,49 @@ const generate: Command = {
     const world = worldOptions(v, events, { seed: 1, ...(startTs !== undefined ? { startTs } : {}) });
     const summary = await generateToFile({ world, out, format: formatFromPath(out, v.format), progress: v.quiet !== true });
     console.log(generateReport(summary));
+  },
+};
+
+/** The terminal world as a CSV in its own column names (TRANSACTION_ID, TX_DATETIME, CUSTOMER_ID, TERMINAL_ID, ...). */
+export async function writeTerminalWorld(out: string, o: TerminalWorldOptions): Promise<number> {
+  await mkdir(path.dirname(path.resolve(out)), { recursive: true });
+  const w = new LineWriter(out);
+  await w.write(TERMINAL_WORLD_HEADER);
+  let n = 0;
+  for (const row of terminalWorldRows(o)) {
+    await w.write(row);
+    n++;
+  }
+  await w.commit();
+  return n;
+}
+
+const TERMINAL_MAP = 'txId=TRANSACTION_ID,time=TX_DATETIME,cardId=CUSTOMER_ID,merchantId=TERMINAL_ID,amount=TX_AMOUNT,label=TX_FRAUD,scenario=TX_FRAUD_SCENARIO';
+
+const generateTerminals: Command = {
+  name: 'generate terminals',
+  summary: 'write the customers-and-terminals world (compromised terminals, labels a column) as a CSV in its own column names',
+  usage: '--out FILE.csv [--customers N] [--terminals N] [--days N] [--seed S] [--start YYYY-MM-DD]',
+  async run(argv) {
+    const { values: v } = parseFlags(this, argv, {
+      out: { type: 'string' },
+      customers: { type: 'string' },
+      terminals: { type: 'string' },
+      days: { type: 'string' },
+      seed: { type: 'string' },
+      start: { type: 'string' },
+    });
+    const out = requiredFlag('out', v.out, '--out data/terminals.csv');
+    const o: TerminalWorldOptions = {
+      customers: numberFlag('customers', v.customers, 2_000, { min: 10, max: 1_000_000, integer: true }),
+      terminals: numberFlag('terminals', v.terminals, 4_000, { min: 10, max: 1_000_000, integer: true }),
+      days: numberFlag('days', v.days, 90, { min: 1, max: 3_650, integer: true }),
+      seed: numberFlag('seed', v.seed, 1, { min: 0, max: 2 ** 31 - 1, integer: true }),
+      start: timeFlag('start', v.start ?? '2025-04-01T00:00:00Z') as number,
+    };
+    const rows = await writeTerminalWorld(out, o);
+    console.log(`${rows} transactions written to ${out}`);
+    console.log(`train on it: npx fraudstream train --data ${out} --map ${TERMINAL_MAP} --train-until DATE --test-from DATE`);
   },
 };
 
@@ -291,4 +338,4 @@ const bench: Command = {
   },
 };
 
-export const commands: Command[] = [generate, replay, simulate, bench];
+export const commands: Command[] = [generate, generateTerminals, replay, simulate, bench];
