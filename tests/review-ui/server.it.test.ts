@@ -62,8 +62,14 @@ describe('review UI server', () => {
     expect(h.stages.escalate!.instances[0]!.lag).toBe(42);
     expect(h.status).toBe('degraded');
     await hb('escalate', 'e-1', 'up', 0);
+    // every registered stage must be up for "ok": the labels stage too
+    const labelsDown = (await (await fetch(`${ui.url}/healthz`)).json()) as { status: string; stages: Record<string, { up: boolean }> };
+    expect(labelsDown.stages.labels?.up).toBe(false);
+    expect(labelsDown.status).toBe('degraded');
+    await hb('labels', 'l-1', 'up', 0);
     const again = (await (await fetch(`${ui.url}/healthz`)).json()) as { status: string };
     expect(again.status).toBe('ok');
+    await removeHeartbeat(redis, config.redis.keyPrefix, 'labels', 'l-1');
     await removeHeartbeat(redis, config.redis.keyPrefix, 'escalate', 'e-1');
     await removeHeartbeat(redis, config.redis.keyPrefix, 'detect', 'd-1');
   });
