@@ -8,9 +8,10 @@ import { commands as uiCommands } from '../review-ui/commands.ts';
 import { commands as policyCommands } from '../review-ui/policy-commands.ts';
 import { commands as shadowCommands } from '../review-ui/shadow-commands.ts';
 import { commands as chaosCommands } from '../infra/chaos/commands.ts';
+import { scoreCommand } from '../router/score-command.ts';
 
 /** Every subcommand of `fraudstream`; each part of the tree owns its own list. */
-export const allCommands: Command[] = [demoCommand, ...infraCommands, ...producerCommands, ...detectorCommands, ...routerCommands, ...uiCommands, ...policyCommands, ...shadowCommands, ...chaosCommands];
+export const allCommands: Command[] = [demoCommand, ...infraCommands, ...producerCommands, ...detectorCommands, ...routerCommands, scoreCommand, ...uiCommands, ...policyCommands, ...shadowCommands, ...chaosCommands];
 
 /** The command named by the first one or two words of argv (longest match first). */
 export function findCommand(argv: string[]): { command: Command; rest: string[] } | undefined {

@@ -42,6 +42,8 @@ export interface Dataset {
   historyRows?: Float64Array[];
   /** Transactions only: the id of each row. */
   txIds?: string[];
+  /** The feature spec the rows were computed with (transactions only). */
+  spec?: FeatureSpec;
   /** Time of the first transaction replayed (training row or not): how much history stands behind the rows. */
   firstTs?: number;
   /** Transactions only: each row's card (daily card precision@k counts cards). */
@@ -147,6 +149,7 @@ export function datasetFromEvents(
     txIds,
     cardIds,
     firstTs,
+    spec: store.compiled.spec,
     source: { ...(opts.source ?? {}), labelFeatures: opts.labelFeatures !== false, fraudLabelsCounted: labelsFed },
     buildSeconds: (performance.now() - started) / 1000,
   };
@@ -430,7 +433,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     const legitTrain = split.trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
     const dir = await saveModelVersion(opts.modelDir, {
       featureNames: ds.featureNames,
-      featureInfo: ds.kind === 'transactions' ? { definition: 'detectors/pure/features.ts', historyK: heavyPhase.k } : { definition: 'csv columns' },
+      featureInfo: ds.kind === 'transactions' ? { definition: 'detectors/pure/features.ts', historyK: heavyPhase.k, spec: ds.spec } : { definition: 'csv columns' },
       detectors,
       detectorModules: opts.detectors,
       heavy,
