@@ -25,6 +25,7 @@ import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
 import { listModelVersions } from './model-version.ts';
 import { requireVersion as requireModelVersion } from './version-names.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
+import { guardColumns } from './pure/column-guard.ts';
 import { dateFlag, dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
 import type { Config } from '../core/config.ts';
 import { fillMissingThresholds, policyKeys } from '../state/policy.ts';
@@ -300,6 +301,17 @@ async function datasetFromCsvFlag(v: TrainFlags, modelDir: string, progress: Tra
     throw err;
   }
   progress.update('data', `${ds.rows.length} rows, ${ds.featureNames.length} numeric columns`);
+  const fractions = splitFlag(v.split);
+  const n = ds.rows.length;
+  const valIdx = Array.from({ length: Math.floor(n * (fractions[0] + fractions[1])) - Math.floor(n * fractions[0]) }, (_, i) => Math.floor(n * fractions[0]) + i);
+  const allow = new Set((v['allow-column'] ?? '').split(',').map((c) => c.trim()).filter(Boolean));
+  const problems = guardColumns(ds.featureNames, ds.rows, ds.labels, valIdx, allow);
+  if (problems.length) {
+    throw new UserInputError(
+      `--data ${file}: refusing ${problems.length === 1 ? 'a column' : `${problems.length} columns`}:\n  ${problems.map((p) => `${p.name}: ${p.why}`).join('\n  ')}\n` +
+        `drop ${problems.length === 1 ? 'it' : 'them'} with --exclude ${problems.map((p) => p.name).join(',')}, or keep ${problems.length === 1 ? 'it' : 'them'} knowingly with --allow-column ${problems.map((p) => p.name).join(',')}`,
+    );
+  }
   // CSV models have their own columns: keep them apart from the versions the stages serve.
   return { ds, outDir: v.out ?? path.join(modelDir, 'csv') };
 }
