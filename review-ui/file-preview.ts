@@ -9,6 +9,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Policy } from '../core/contracts.ts';
 import { MemoryFeatureStore } from '../detectors/feature-store/memory.ts';
 import { readHistoryFile } from '../detectors/history-file.ts';
+import { LabelArrivals } from '../detectors/pure/arrival.ts';
 import type { ModelBundle } from '../detectors/types.ts';
 import { firstLineScores } from '../detectors/registry.ts';
 import { decideFirstLine } from '../router/pure/policy.ts';
@@ -51,6 +52,8 @@ export async function samplesFromLabelledFile(
 ): Promise<FileSamples> {
   const rows = await readHistoryFile(txPath, opts.labelsPath);
   const store = new MemoryFeatureStore();
+  // the file's chargebacks reach the features at their arrival, as the labels stage feeds them online
+  const arrivals = new LabelArrivals();
   const k = opts.historyLength ?? 16;
   const step = opts.chunk ?? 2_000;
   const samples: ScoredSample[] = [];
@@ -59,8 +62,7 @@ export async function samplesFromLabelledFile(
   const currencies: Record<string, number> = {};
   for (let from = 0; from < rows.length; from += step) {
     const part = rows.slice(from, from + step);
-    const txs = part.map((r) => r.tx);
-    const vectors = store.computeAndApplySync(txs);
+    const vectors = store.replayEvents(part, step, undefined, arrivals);
     const scored = models ? models.scoreFirstLine(vectors) : undefined;
     const chunkSamples = part.map(({ tx, label }, i): ScoredSample => {
       const s = scored?.[i];
