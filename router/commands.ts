@@ -3,7 +3,8 @@ import path from 'node:path';
 import { parseFlags, numberFlag, untilSignal } from '../cli/command.ts';
 import { UserInputError } from '../core/errors.ts';
 import { CEILING_MODES, type CeilingMode } from './bench/ceiling.ts';
-import { loadConfig } from '../core/config.ts';
+import { loadConfig, redactUrl } from '../core/config.ts';
+import { findOrStartServices, realServicePorts } from '../infra/services.ts';
 import { logger } from '../core/logger.ts';
 import { serveMetrics } from './metrics.ts';
 import { startPipeline } from './pipeline.ts';
@@ -100,14 +101,24 @@ function benchCommand(name: string): Command {
       const onSignal = () => aborter.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      const base = loadConfig();
+      // Kafka and Redis as the demo finds them: configured (and answering within seconds), running on the default
+      // ports, or started here and stopped at the end.
+      const services = await findOrStartServices(
+        { env: { KAFKA_BROKERS: process.env.KAFKA_BROKERS, REDIS_URL: process.env.REDIS_URL }, defaultBrokers: base.kafka.brokers, defaultRedisUrl: base.redis.url, command: 'bench', say: (l) => console.error(l) },
+        realServicePorts(base.dataDir),
+      );
+      console.error(`Kafka ${services.brokers.join(',')} (${services.kafkaFrom}) · Redis ${redactUrl(services.redisUrl)} (${services.redisFrom})`);
       try {
+        const config = loadConfig({ ...process.env, KAFKA_BROKERS: services.brokers.join(','), REDIS_URL: services.redisUrl });
         const { runBench } = await import('./bench.ts');
-        const r = await runBench({ config: loadConfig(), events, rate, seconds, share, warmup, model, trainEvents, instances, ceilingRetryMs, ceilingMode, soak, json, chart, log: (l) => console.error(l), signal: aborter.signal });
+        const r = await runBench({ config, events, rate, seconds, share, warmup, model, trainEvents, instances, ceilingRetryMs, ceilingMode, soak, json, chart, log: (l) => console.error(l), signal: aborter.signal });
         console.log(r.text);
         console.log(`\nresults written to ${json}, chart to ${r.chart}`);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        await services.stop();
       }
     },
   };
