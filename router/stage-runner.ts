@@ -25,6 +25,7 @@ import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, t
 import { isStalled, readLag, StageStatus, type StageHealth } from './runner/health.ts';
 import { OutcomeStore } from '../state/outcomes.ts';
 import { PartitionProducers, type PartitionProducer } from './runner/producers.ts';
+import { stageConsumerConfig, stageRunConfig } from './runner/kafka-settings.ts';
 
 export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
 export type { StageHealth } from './runner/health.ts';
@@ -148,7 +149,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
 
   let consumer: Consumer | undefined;
   // The producers of one consumer's lifetime: a rebuild starts a new set, so batches of the old consumer stop.
-  const newProducers = () => new PartitionProducers({ kafka, admin: getAdmin, groupId, topic, transactionTimeoutMs: 10_000 });
+  const newProducers = () => new PartitionProducers({ kafka, admin: getAdmin, groupId, topic });
   let producers = newProducers();
   let assigned: number[] = [];
   let stopping = false;
@@ -350,15 +351,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
   const build = async (): Promise<void> => {
     const owner = newProducers();
     producers = owner;
-    const c = kafka.consumer({
-      groupId,
-      allowAutoTopicCreation: false,
-      // Short enough that a crashed member's partitions move on quickly; long enough for a busy 2-core machine.
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
-      maxBytesPerPartition: 512 * 1024,
-      maxWaitTimeInMs: 1_000,
-    });
+    const c = kafka.consumer(stageConsumerConfig(groupId));
     c.on(c.events.GROUP_JOIN, (e) => {
       const mine = e.payload.memberAssignment[topic] ?? [];
       for (const p of assigned) if (!mine.includes(p)) void owner.release(p);
@@ -376,9 +369,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       await c.connect();
       await c.subscribe({ topic, fromBeginning: true });
       await c.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: Math.max(1, config.kafka.partitions),
+        ...stageRunConfig(config.kafka.partitions),
         eachBatch: onBatch,
       });
     } catch (err) {
