@@ -12,6 +12,7 @@
  */
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import { CLIENT_RETRY } from '../../core/kafka.ts';
+import { chunkByBytes } from '../runner/batch.ts';
 import { RUNNER_KAFKA, stageConsumerConfig, stageProducerConfig, stageRunConfig, transactionalId } from '../runner/kafka-settings.ts';
 
 export const CEILING_MODES = ['per-partition', 'serial'] as const;
@@ -96,11 +97,12 @@ async function startHop(o: PassThroughOptions, from: string, to: string, groupId
     ...stageRunConfig(o.mode === 'serial' ? 1 : o.partitions),
     eachBatch: async ({ batch, isRunning, isStale, resolveOffset }) => {
       if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-      const messages = batch.messages.map((m) => ({ key: m.key, value: passOn(m.value?.toString('utf8') ?? 'null', o.padToBytes) }));
+      const messages = batch.messages.map((m) => ({ topic: to, key: m.key?.toString('utf8') ?? '', value: passOn(m.value?.toString('utf8') ?? 'null', o.padToBytes) }));
       const producer = await producerFor(batch.partition);
       const txn = await producer.transaction();
       try {
-        await txn.send({ topic: to, messages });
+        // In sends below the broker's request limit, as the runner sends (outputs can outgrow their inputs).
+        for (const chunk of chunkByBytes(messages, RUNNER_KAFKA.maxSendBytes)) await txn.send({ topic: to, messages: chunk.map(({ key, value }) => ({ key, value })) });
         const offset = (BigInt(batch.lastOffset()) + 1n).toString();
         await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }] });
         await txn.commit();

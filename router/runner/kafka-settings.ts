@@ -6,6 +6,8 @@
 import type { ConsumerConfig, ConsumerRunConfig, ProducerConfig } from 'kafkajs';
 
 export const RUNNER_KAFKA = {
+  /** One send of a transaction stays below this (the broker's default request limit is 1 MiB, with framing). */
+  maxSendBytes: 512 * 1024,
   consumer: {
     allowAutoTopicCreation: false,
     // Short enough that a crashed member's partitions move on quickly; long enough for a busy 2-core machine.
