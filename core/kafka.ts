@@ -9,13 +9,16 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 const kafkaLogLevel = (): logLevel =>
   process.env.KAFKAJS_LOG_LEVEL === 'debug' ? logLevel.DEBUG : process.env.VITEST ? logLevel.NOTHING : logLevel.WARN;
 
+/** kafkajs client-level retries (connections, metadata, group calls) of every client the project builds. */
+export const CLIENT_RETRY = { initialRetryTime: 200, retries: 12 } as const;
+
 export function createKafka(config: Config, clientSuffix = ''): Kafka {
   const log = logger('kafkajs');
   return new Kafka({
     clientId: config.kafka.clientId + clientSuffix,
     brokers: config.kafka.brokers,
     logLevel: kafkaLogLevel(),
-    retry: { initialRetryTime: 200, retries: 12 },
+    retry: { ...CLIENT_RETRY },
     logCreator: () => (entry) => {
       const { message, ...extra } = entry.log;
       // kafkajs logs at ERROR what it is about to retry (a coordinator still loading or moved, a transaction still

@@ -7,22 +7,22 @@
  * Topics and Redis keys are unique to the run and removed afterwards.
  */
 import { spawn } from 'node:child_process';
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isolatedConfig, type Config } from '../core/config.ts';
 import { PIPELINE_STAGES, type Transaction } from '../core/contracts.ts';
-import { UserInputError } from '../core/errors.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
-import { FILES, listModelVersions } from '../detectors/model-version.ts';
+import { listModelVersions } from '../detectors/model-version.ts';
+import { assertModelChoice } from './bench/model-choice.ts';
 import { table } from '../detectors/progress.ts';
 import { generateStream } from '../producers/world/index.ts';
-import { startPassThrough, type CeilingMode } from './bench/ceiling.ts';
+import { ceilingKafka, startPassThrough, type CeilingMode } from './bench/ceiling.ts';
 import { renderChart } from './bench/chart.ts';
 import { flatObjectField, GcClock, Harness, MemorySampler, stringField } from './bench/harness.ts';
-import { growthAfterWarmup, ratio, round, shareOfBurst, summarize, summary, type SideResult, type Summary } from './bench/stats.ts';
+import { growthAfterWarmup, medianRun, ratio, repeated, round, shareOfBurst, summarize, summary, type PacedResult, type RepeatedPaced, type SideResult, type Spread, type Summary } from './bench/stats.ts';
 import { registry } from './metrics.ts';
 import { startPipeline } from './pipeline.ts';
 import { loadNamedVersion, loadServingModels } from './serving-models.ts';
@@ -36,16 +36,16 @@ export interface BenchOptions {
   events: number;
   /** The fixed paced rate (tx/s) both sides are measured at. */
   rate: number;
-  /** Length of each paced phase. */
-  seconds: number;
+  /** Events per paced run (sent evenly at the run's rate). */
+  samples: number;
+  /** How many times the fixed-rate phase runs (median and spread of each percentile are reported). */
+  repeat: number;
   /** The second paced phase runs at this share of the side's own burst rate. */
   share: number;
   warmup: number;
   model: string;
   trainEvents: number;
   instances: number;
-  /** kafkajs initialRetryTime of the ceiling's client. */
-  ceilingRetryMs: number;
   ceilingMode: CeilingMode;
   /** Events pushed through the pipeline after the measured phases, RSS recorded along the way (0: none). */
   soak: number;
@@ -73,11 +73,7 @@ function transactionSource(): (n: number) => Transaction[] {
 async function prepareModel(o: BenchOptions): Promise<{ trained?: string }> {
   if (o.model === 'none') return {};
   if (o.model !== 'latest') {
-    try {
-      await access(path.join(o.model, FILES.cardJson));
-    } catch {
-      throw new UserInputError(`--model ${o.model}: not a model version folder (no ${FILES.cardJson}); use a folder under MODEL_DIR, latest or none`);
-    }
+    await assertModelChoice(o.model);
     return {};
   }
   if ((await listModelVersions(o.config.modelDir)).length > 0) return {};
@@ -115,8 +111,17 @@ async function stageTotals(name: string): Promise<Record<string, { sum: number; 
   return out;
 }
 
+/** Seconds per stage and runner phase (claim, decide, send, offsets, commit) of the phase counter. */
+async function phaseTotals(): Promise<Record<string, number>> {
+  const metric = registry.getSingleMetric('fraudstream_batch_phase_seconds_total');
+  const out: Record<string, number> = {};
+  if (!metric) return out;
+  for (const v of (await metric.get()).values) out[`${String(v.labels.stage)}.${String(v.labels.phase)}`] = (out[`${String(v.labels.stage)}.${String(v.labels.phase)}`] ?? 0) + v.value;
+  return out;
+}
+
 async function runnerSnapshot() {
-  return { batch: await stageTotals('fraudstream_batch_seconds'), events: await stageTotals('fraudstream_events_total') };
+  return { batch: await stageTotals('fraudstream_batch_seconds'), events: await stageTotals('fraudstream_events_total'), phases: await phaseTotals() };
 }
 
 async function dropKeys(config: Config, log: (l: string) => void): Promise<number> {
@@ -162,6 +167,10 @@ export interface StepCosts {
   detect: { events: number; logicMicrosPerEvent: number; logicP50Micros: number; logicP99Micros: number; batchMicrosPerEvent: number | null; runnerMicrosPerEvent: number | null };
   escalate: { events: number; logicMicrosPerEvent: number; logicP50Micros: number; logicP99Micros: number; batchMicrosPerEvent: number | null; runnerMicrosPerEvent: number | null };
   processCpuMicrosPerEvent: number;
+  /** Runner wall time per event of its stage, per phase (stage.phase: claim, decide, send, offsets, commit), over the burst; partitions overlap, so these sum above the CPU. */
+  phaseMicrosPerEvent?: Record<string, number>;
+  /** Mean size of a decision on the decisions topic over the burst (the value, bytes). */
+  bytesPerDecision?: number;
 }
 
 /** detect with and without a shadow challenger: back-to-back bursts of the same size (issue 13). */
@@ -184,33 +193,67 @@ export interface BenchResult extends Summary {
   machine: Record<string, unknown>;
   method: Record<string, unknown>;
   ceiling: SideResult & { concurrentTransactionRetries?: Record<string, number> };
+  /** Two transactional hops (input -> middle -> output), outputs padded to the pipeline's mean decision size. */
+  twoHopCeiling?: SideResult & { concurrentTransactionRetries?: Record<string, number>; outputBytes: number };
   pipeline: SideResult & { model: string; burstDecisions: Record<string, number>; steps: StepCosts; shadow?: ShadowCost | { skipped: string } };
   soak?: { events: number; seconds: number; eventsPerSec: number; series: Array<{ events: number; rssMb: number; heapMb: number; seconds: number }>; rssGrowthMbAfterWarmup: number | null };
 }
 
+const fmtSpread = (sp: Spread | undefined) =>
+  sp === undefined ? 'n/a' : sp.runs.length > 1 ? `${fmtInt(sp.median)} (${fmtInt(sp.min)}-${fmtInt(sp.max)})` : fmtInt(sp.median);
+
 export function renderTables(r: BenchResult): string {
   const c = r.ceiling;
+  const t = r.twoHopCeiling;
   const p = r.pipeline;
-  const lat = (side: SideResult, i: number, k: 'p50' | 'p95' | 'p99' | 'max') => side.paced[i]?.latencyMs[k];
+  const lat = (side: SideResult | undefined, i: number, k: 'p50' | 'p95' | 'p99' | 'max', which: 'latencyMs' | 'visibleLatencyMs' = 'latencyMs') => side?.paced[i]?.[which][k];
+  const fixed = p.fixedRate;
+  const head: Array<Array<string | number>> = [];
+  for (const k of ['p50', 'p95', 'p99'] as const) {
+    head.push([
+      `visible ${k} ms`,
+      fmtSpread(fixed?.visibleMs[k] ?? (lat(p, 0, k, 'visibleLatencyMs') === undefined ? undefined : { median: lat(p, 0, k, 'visibleLatencyMs')!, min: NaN, max: NaN, runs: [] })),
+      fmtSpread(t?.fixedRate?.visibleMs[k]),
+      fmtSpread(c.fixedRate?.visibleMs[k]),
+      fmtRatio(ratio(lat(p, 0, k, 'visibleLatencyMs'), lat(t, 0, k, 'visibleLatencyMs'))),
+    ]);
+  }
+  head.push([
+    'CreateTime p99 ms (secondary: before the commit)',
+    fmtSpread(fixed?.createTimeMs.p99),
+    fmtSpread(t?.fixedRate?.createTimeMs.p99),
+    fmtSpread(c.fixedRate?.createTimeMs.p99),
+    fmtRatio(ratio(lat(p, 0, 'p99'), lat(t, 0, 'p99'))),
+  ]);
+  head.push(['burst events/s (end to end)', fmtInt(p.burst.eventsPerSec), fmtInt(t?.burst.eventsPerSec), fmtInt(c.burst.eventsPerSec), fmtRatio(r.ratioTwoHop ?? null)]);
   const rows: Array<Array<string | number>> = [
-    ['burst events/s (end to end)', fmtInt(c.burst.eventsPerSec), fmtInt(p.burst.eventsPerSec), fmtRatio(r.ratio)],
-    ['burst: process CPU µs per event', fmtInt(c.burst.cpuMicrosPerEvent), fmtInt(p.burst.cpuMicrosPerEvent), fmtRatio(ratio(p.burst.cpuMicrosPerEvent, c.burst.cpuMicrosPerEvent))],
-    ['burst: CPU cores the process got (load avg)', `${c.burst.cpuCores.toFixed(2)} (${c.burst.loadAvg1m.toFixed(1)})`, `${p.burst.cpuCores.toFixed(2)} (${p.burst.loadAvg1m.toFixed(1)})`, ''],
-    ['burst: event-loop utilisation', c.burst.eventLoopUtilization.toFixed(2), p.burst.eventLoopUtilization.toFixed(2), ''],
-    ['burst: GC µs per event', fmt1(c.burst.gcMicrosPerEvent), fmt1(p.burst.gcMicrosPerEvent), ''],
+    ['burst events/s (end to end)', fmtInt(c.burst.eventsPerSec), fmtInt(t?.burst.eventsPerSec), fmtInt(p.burst.eventsPerSec), fmtRatio(r.ratio)],
+    ['burst: process CPU µs per event', fmtInt(c.burst.cpuMicrosPerEvent), fmtInt(t?.burst.cpuMicrosPerEvent), fmtInt(p.burst.cpuMicrosPerEvent), fmtRatio(ratio(p.burst.cpuMicrosPerEvent, c.burst.cpuMicrosPerEvent))],
+    [
+      'burst: CPU cores the process got (load avg)',
+      `${c.burst.cpuCores.toFixed(2)} (${c.burst.loadAvg1m.toFixed(1)})`,
+      t ? `${t.burst.cpuCores.toFixed(2)} (${t.burst.loadAvg1m.toFixed(1)})` : 'n/a',
+      `${p.burst.cpuCores.toFixed(2)} (${p.burst.loadAvg1m.toFixed(1)})`,
+      '',
+    ],
+    ['burst: event-loop utilisation', c.burst.eventLoopUtilization.toFixed(2), t ? t.burst.eventLoopUtilization.toFixed(2) : 'n/a', p.burst.eventLoopUtilization.toFixed(2), ''],
+    ['burst: GC µs per event', fmt1(c.burst.gcMicrosPerEvent), fmt1(t?.burst.gcMicrosPerEvent), fmt1(p.burst.gcMicrosPerEvent), ''],
   ];
   for (const i of [0, 1]) {
     const name = c.paced[i]?.label ?? p.paced[i]?.label;
     if (!name) continue;
-    rows.push([`${name}: rate sent/s (target)`, `${fmtInt(c.paced[i]?.sentRate)} (${fmtInt(c.paced[i]?.targetRate)})`, `${fmtInt(p.paced[i]?.sentRate)} (${fmtInt(p.paced[i]?.targetRate)})`, '']);
+    const rate = (side: SideResult | undefined) => (side?.paced[i] ? `${fmtInt(side.paced[i].sentRate)} (${fmtInt(side.paced[i].targetRate)})` : 'n/a');
+    rows.push([`${name}: rate sent/s (target)`, rate(c), rate(t), rate(p), '']);
     for (const k of ['p50', 'p95', 'p99', 'max'] as const) {
-      rows.push([`${name}: latency ${k} ms`, fmtInt(lat(c, i, k)), fmtInt(lat(p, i, k)), fmtRatio(ratio(lat(p, i, k), lat(c, i, k)))]);
+      rows.push([`${name}: visible ${k} ms`, fmtInt(lat(c, i, k, 'visibleLatencyMs')), fmtInt(lat(t, i, k, 'visibleLatencyMs')), fmtInt(lat(p, i, k, 'visibleLatencyMs')), fmtRatio(ratio(lat(p, i, k, 'visibleLatencyMs'), lat(c, i, k, 'visibleLatencyMs')))]);
     }
-    rows.push([`${name}: visible to reader p99 ms`, fmtInt(c.paced[i]?.visibleLatencyMs.p99), fmtInt(p.paced[i]?.visibleLatencyMs.p99), '']);
+    for (const k of ['p50', 'p99'] as const) {
+      rows.push([`${name}: CreateTime latency ${k} ms`, fmtInt(lat(c, i, k)), fmtInt(lat(t, i, k)), fmtInt(lat(p, i, k)), fmtRatio(ratio(lat(p, i, k), lat(c, i, k)))]);
+    }
   }
-  rows.push(['RSS max MB (while the side ran)', fmtInt(c.rssMbMax), fmtInt(p.rssMbMax), '']);
+  rows.push(['RSS max MB (while the side ran)', fmtInt(c.rssMbMax), fmtInt(t?.rssMbMax), fmtInt(p.rssMbMax), '']);
   if (c.concurrentTransactionRetries) {
-    rows.push(['CONCURRENT_TRANSACTIONS retries (burst / paced)', Object.values(c.concurrentTransactionRetries).join(' / '), 'not counted', '']);
+    rows.push(['CONCURRENT_TRANSACTIONS retries (burst / paced)', Object.values(c.concurrentTransactionRetries).join(' / '), t?.concurrentTransactionRetries ? Object.values(t.concurrentTransactionRetries).join(' / ') : 'n/a', 'not counted', '']);
   }
   const s = p.steps;
   const stepRows: Array<Array<string | number>> = [
@@ -219,12 +262,17 @@ export function renderTables(r: BenchResult): string {
     ['escalate: logic (history, heavy model), per escalated', fmt1(s.escalate.logicMicrosPerEvent), fmt1(s.escalate.logicP50Micros), fmt1(s.escalate.logicP99Micros), fmtInt(s.escalate.events)],
     ['escalate: runner, per escalated', fmt1(s.escalate.runnerMicrosPerEvent), '', '', ''],
     ['process CPU, per input event', fmt1(s.processCpuMicrosPerEvent), '', '', ''],
+    ...Object.entries(s.phaseMicrosPerEvent ?? {}).map(([k, v]) => [`runner phase ${k} (wall, per event of its stage)`, fmt1(v), '', '', '']),
   ];
+  const runs = fixed ? `median of ${fixed.repeats} runs of ${fmtInt(fixed.samplesPerRun)} events (min-max)` : 'one run';
   const out = [
-    `ceiling vs pipeline (${r.method.partitions} partitions, model ${p.model}; ${String(r.machine.cpus)} cores, load ${String(r.machine.loadAvgStart)} at start)`,
-    table(['measure', 'ceiling', 'pipeline', 'pipeline/ceiling'], rows),
+    `what a decisions consumer sees: produce -> visible to a read_committed reader at ${fmtInt(c.paced[0]?.targetRate ?? p.paced[0]?.targetRate)}/s, ${runs}`,
+    table(['measure', 'pipeline', 'two-hop ceiling', 'one-hop ceiling', 'pipeline/two-hop'], head),
     '',
-    `pipeline µs per event per step, burst (escalated ${(s.escalatedShare * 100).toFixed(1)}%; runner = batch wall time minus logic)`,
+    `ceilings vs pipeline (${String(r.method.partitions)} partitions, model ${p.model}; ${String(r.machine.cpus)} cores, load ${String(r.machine.loadAvgStart)} at start; two-hop outputs ${t ? `${fmtInt(t.outputBytes)} bytes` : 'n/a'})`,
+    table(['measure', 'one-hop ceiling', 'two-hop ceiling', 'pipeline', 'pipeline/one-hop'], rows),
+    '',
+    `pipeline µs per event per step, burst (escalated ${(s.escalatedShare * 100).toFixed(1)}%; runner = batch wall time minus logic); ${fmtInt(s.bytesPerDecision)} bytes per decision`,
     table(['step', 'mean µs', 'p50 µs', 'p99 µs', 'events'], stepRows),
   ];
   const sh = p.shadow;
@@ -252,7 +300,11 @@ export function renderTables(r: BenchResult): string {
       `soak: ${fmtInt(r.soak.events)} events at ${fmtInt(r.soak.eventsPerSec)}/s; RSS ${fmt1(r.soak.series[0]?.rssMb)} -> ${fmt1(r.soak.series.at(-1)?.rssMb)} MB, growth after warm-up ${fmt1(r.soak.rssGrowthMbAfterWarmup)} MB`,
     );
   }
-  out.push('', `ratio ${fmtRatio(r.ratio)} (pipeline ${fmtInt(r.pipelineEventsPerSec)}/s against ceiling ${fmtInt(r.ceilingEventsPerSec)}/s); p99 at ${fmtInt(c.paced[0]?.targetRate)}/s ${fmtInt(r.p99Ms)} ms, ${fmtRatio(r.p99Ratio)}x the ceiling's ${fmtInt(r.ceilingP99Ms)} ms`);
+  out.push(
+    '',
+    `headline at ${fmtInt(c.paced[0]?.targetRate)}/s: visible p99 ${fmtInt(r.visibleP99Ms)} ms${r.visibleP99SpreadMs ? ` (runs ${fmtInt(r.visibleP99SpreadMs.min)}-${fmtInt(r.visibleP99SpreadMs.max)})` : ''}, ${fmtRatio(r.visibleP99RatioTwoHop)}x the two-hop ceiling's ${fmtInt(r.twoHopCeilingVisibleP99Ms)} ms (one-hop ${fmtInt(r.ceilingVisibleP99Ms)} ms); ` +
+      `throughput ratio ${fmtRatio(r.ratio)} of the one-hop ceiling (${fmtInt(r.pipelineEventsPerSec)} / ${fmtInt(r.ceilingEventsPerSec)}/s), ${fmtRatio(r.ratioTwoHop)} of the two-hop (${fmtInt(r.twoHopCeilingEventsPerSec)}/s); CreateTime p99 ${fmtInt(r.p99Ms)} ms`,
+  );
   return out.join('\n');
 }
 
@@ -330,6 +382,72 @@ async function measureShadowCost(a: {
   }
 }
 
+/** The fixed rate `repeat` times, then the share of the side's own burst rate once. */
+async function pacedPhases(h: Harness, label: string, o: BenchOptions, burstPerSec: number): Promise<{ paced: PacedResult[]; fixedRate: RepeatedPaced }> {
+  const runs: PacedResult[] = [];
+  for (let k = 1; k <= o.repeat; k++) {
+    const r = await h.paced(`${label} (${k}/${o.repeat})`, `${o.rate}/s`, o.rate, o.samples);
+    o.log(`  ${label} ${o.rate}/s run ${k}: visible p50/p95/p99 ${fmtInt(r.visibleLatencyMs.p50)} / ${fmtInt(r.visibleLatencyMs.p95)} / ${fmtInt(r.visibleLatencyMs.p99)} ms (CreateTime p99 ${fmtInt(r.latencyMs.p99)} ms)`);
+    runs.push(r);
+  }
+  const half = `${Math.round(o.share * 100)}% of burst`;
+  const shareRun = await h.paced(label, half, shareOfBurst(burstPerSec, o.share), o.samples);
+  return { paced: [medianRun(runs), shareRun], fixedRate: repeated(runs) };
+}
+
+type CeilingSide = SideResult & { concurrentTransactionRetries: Record<string, number> };
+
+/** A pass-through ceiling on its own topics and groups, measured through the same harness as the pipeline. */
+async function measureCeiling(a: {
+  o: BenchOptions;
+  config: Config;
+  hops: 1 | 2;
+  padToBytes: number;
+  kafka: ReturnType<typeof createKafka>;
+  memory: MemorySampler;
+  gc: GcClock;
+  cleanups: Array<() => Promise<unknown>>;
+  stopAll: () => Promise<void>;
+}): Promise<{ side: CeilingSide; method: Record<string, unknown> }> {
+  const { o, config, hops } = a;
+  const name = hops === 2 ? 'two-hop ceiling' : 'ceiling';
+  o.log(`${name}: kafkajs pass-through (${o.ceilingMode}, ${hops} hop${hops === 2 ? 's' : ''}${a.padToBytes ? `, outputs padded to ${a.padToBytes} bytes` : ''}) on ${config.topics.transactions}`);
+  await ensureTopics(config);
+  const client = ceilingKafka(o.config.kafka.brokers, `${o.config.kafka.clientId}-${hops === 2 ? 'ceiling2' : 'ceiling'}`);
+  const pass = await startPassThrough({
+    kafka: client.kafka,
+    mode: o.ceilingMode,
+    hops,
+    partitions: o.config.kafka.partitions,
+    log: o.log,
+    inputTopic: config.topics.transactions,
+    middleTopic: config.topics.escalations,
+    outputTopic: config.topics.decisions,
+    groupId: config.groups.detect,
+    padToBytes: a.padToBytes,
+  });
+  a.cleanups.push(() => pass.stop());
+  const h = new Harness({ kafka: a.kafka, inputTopic: config.topics.transactions, outputTopic: config.topics.decisions, readerGroup: `${config.groups.detect}-reader`, next: transactionSource(), log: o.log, signal: o.signal });
+  await h.start();
+  a.cleanups.push(() => h.stop());
+  await joined(`the ${name}`, pass.ready);
+  a.memory.mark();
+  await h.warmup(o.warmup);
+  const retries: Record<string, number> = {};
+  const counted = async <T>(phase: string, run: () => Promise<T>): Promise<T> => {
+    const before = client.concurrentTransactions();
+    const r = await run();
+    retries[phase] = (retries[phase] ?? 0) + client.concurrentTransactions() - before;
+    return r;
+  };
+  const burst = await counted('burst', () => h.burst(name, o.events, a.gc));
+  o.log(`${name}: ${fmtInt(burst.eventsPerSec)} events/s`);
+  const { paced, fixedRate } = await counted('paced', () => pacedPhases(h, name, o, burst.eventsPerSec));
+  const side: CeilingSide = { burst, paced, fixedRate, rssMbMax: round(a.memory.windowMax(), 1), concurrentTransactionRetries: retries };
+  await a.stopAll();
+  return { side, method: pass.method };
+}
+
 export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; text: string; chart: string }> {
   const startedAt = new Date();
   const loadAvgStart = os.loadavg()[0]!.toFixed(2);
@@ -338,6 +456,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
   process.env.LOG_LEVEL ??= 'error';
   const runId = `bench-${Date.now()}`;
   const ceilingConfig = isolatedConfig(o.config, `${runId}-ceiling`);
+  const twoHopConfig = isolatedConfig(o.config, `${runId}-ceiling2`);
   const pipelineConfig = isolatedConfig(o.config, `${runId}-pipeline`);
   const kafka = createKafka(o.config, '-bench');
   const memory = new MemorySampler();
@@ -347,46 +466,10 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     while (cleanups.length) await cleanups.pop()!().catch((err: unknown) => o.log(`  cleanup: ${String(err)}`));
   };
   try {
-    // ---- ceiling
-    o.log(`ceiling: kafkajs pass-through (${o.ceilingMode}) on ${ceilingConfig.topics.transactions}`);
-    await ensureTopics(ceilingConfig);
-    const pass = await startPassThrough({
-      brokers: o.config.kafka.brokers,
-      clientId: `${o.config.kafka.clientId}-ceiling`,
-      retryMs: o.ceilingRetryMs,
-      mode: o.ceilingMode,
-      partitions: o.config.kafka.partitions,
-      log: o.log,
-      inputTopic: ceilingConfig.topics.transactions,
-      outputTopic: ceilingConfig.topics.decisions,
-      groupId: ceilingConfig.groups.detect,
-    });
-    cleanups.push(() => pass.stop());
-    const ch = new Harness({ kafka, inputTopic: ceilingConfig.topics.transactions, outputTopic: ceilingConfig.topics.decisions, readerGroup: `${ceilingConfig.groups.detect}-reader`, next: transactionSource(), log: o.log, signal: o.signal });
-    await ch.start();
-    cleanups.push(() => ch.stop());
-    await joined('the pass-through', pass.ready);
-    memory.mark();
-    await ch.warmup(o.warmup);
-    const retries: Record<string, number> = {};
-    const counted = async <T>(phase: string, run: () => Promise<T>): Promise<T> => {
-      const before = pass.concurrentTransactions();
-      const r = await run();
-      retries[phase] = pass.concurrentTransactions() - before;
-      return r;
-    };
-    const cBurst = await counted('burst', () => ch.burst('ceiling', o.events, gc));
-    o.log(`ceiling: ${fmtInt(cBurst.eventsPerSec)} events/s`);
-    const cPaced = [await counted(`${o.rate}/s`, () => ch.paced('ceiling', `${o.rate}/s`, o.rate, o.seconds))];
-    const half = `${Math.round(o.share * 100)}% of burst`;
-    cPaced.push(await counted(half, () => ch.paced('ceiling', half, shareOfBurst(cBurst.eventsPerSec, o.share), o.seconds)));
-    const ceiling: SideResult & { concurrentTransactionRetries: Record<string, number> } = {
-      burst: cBurst,
-      paced: cPaced,
-      rssMbMax: round(memory.windowMax(), 1),
-      concurrentTransactionRetries: retries,
-    };
-    await stopAll();
+    // ---- one-hop ceiling
+    const one = await measureCeiling({ o, config: ceilingConfig, hops: 1, padToBytes: 0, kafka, memory, gc, cleanups, stopAll });
+    const ceiling = one.side;
+    const cBurst = ceiling.burst;
 
     // ---- pipeline
     const serving = await loadServingModels(pipelineConfig, o.model);
@@ -420,11 +503,13 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     memory.mark();
     await ph.warmup(o.warmup);
     const before = await runnerSnapshot();
+    ph.observedBytes = 0;
+    ph.observedOutputs = 0;
     const pBurst = await ph.burst('pipeline', o.events, gc);
     const after = await runnerSnapshot();
-    o.log(`pipeline: ${fmtInt(pBurst.eventsPerSec)} events/s (ratio ${fmtRatio(ratio(pBurst.eventsPerSec, cBurst.eventsPerSec))})`);
-    const pPaced = [await ph.paced('pipeline', `${o.rate}/s`, o.rate, o.seconds)];
-    pPaced.push(await ph.paced('pipeline', `${Math.round(o.share * 100)}% of burst`, shareOfBurst(pBurst.eventsPerSec, o.share), o.seconds));
+    const bytesPerDecision = ph.observedOutputs ? Math.round(ph.observedBytes / ph.observedOutputs) : 0;
+    o.log(`pipeline: ${fmtInt(pBurst.eventsPerSec)} events/s (ratio ${fmtRatio(ratio(pBurst.eventsPerSec, cBurst.eventsPerSec))}); ${fmtInt(bytesPerDecision)} bytes per decision`);
+    const pPhases = await pacedPhases(ph, 'pipeline', o, pBurst.eventsPerSec);
     const pipelineRss = round(memory.windowMax(), 1);
 
     const perEvent = (stage: string) => {
@@ -434,13 +519,19 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
       const seconds = (b?.sum ?? 0) - (before.batch[stage]?.sum ?? 0);
       return events > 0 ? (seconds * 1e6) / events : null;
     };
+    const phaseMicrosPerEvent: Record<string, number> = {};
+    for (const [key, secs] of Object.entries(after.phases)) {
+      const stage = key.split('.')[0]!;
+      const events = (after.events[stage]?.sum ?? 0) - (before.events[stage]?.sum ?? 0);
+      if (events > 0) phaseMicrosPerEvent[key] = round(((secs - (before.phases[key] ?? 0)) * 1e6) / events);
+    }
     const detectLogic = summarize(timings.detect);
     const escalateLogic = summarize(timings.escalate);
     const detectBatch = perEvent('detect');
     const escalateBatch = perEvent('escalate');
     const steps: StepCosts = {
       method:
-        'logic: the timings each decision carries (stage logic time of its batch / batch size); batch: the runner\'s fraudstream_batch_seconds sum / fraudstream_events_total over the burst (sums concurrent batches); runner = batch - logic',
+        'logic: the timings each decision carries (stage logic time of its batch / batch size); batch: the runner\'s fraudstream_batch_seconds sum / fraudstream_events_total over the burst (sums concurrent batches); runner = batch - logic; phases: fraudstream_batch_phase_seconds_total per stage and phase / that stage\'s events over the burst',
       escalatedShare: timings.detect.length ? timings.escalate.length / timings.detect.length : 0,
       detect: {
         events: detectLogic.count,
@@ -459,6 +550,8 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
         runnerMicrosPerEvent: escalateBatch === null || escalateLogic.count === 0 ? null : round(escalateBatch - escalateLogic.mean),
       },
       processCpuMicrosPerEvent: round(pBurst.cpuMicrosPerEvent),
+      phaseMicrosPerEvent,
+      bytesPerDecision,
     };
 
     const shadowCost = await measureShadowCost({ o, pipelineConfig, model: serving.models?.version, worker: pipeline.shadow, ph, gc, timings });
@@ -494,32 +587,42 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     }
     await stopAll();
 
-    const pipelineSide = { burst: pBurst, paced: pPaced, rssMbMax: Math.max(pipelineRss, ...(soak?.series.map((s) => s.rssMb) ?? [])) };
+    // ---- two-hop ceiling: what the escalated events' path costs at the least, with outputs of a decision's size
+    const two = await measureCeiling({ o, config: twoHopConfig, hops: 2, padToBytes: bytesPerDecision, kafka, memory, gc, cleanups, stopAll });
+    const twoHopCeiling = { ...two.side, outputBytes: bytesPerDecision };
+
+    const pipelineSide: SideResult = { burst: pBurst, paced: pPhases.paced, fixedRate: pPhases.fixedRate, rssMbMax: Math.max(pipelineRss, ...(soak?.series.map((s) => s.rssMb) ?? [])) };
     const result: BenchResult = {
-      ...summary(ceiling, pipelineSide),
+      ...summary(ceiling, pipelineSide, twoHopCeiling),
       at: startedAt.toISOString(),
       machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryMb: Math.round(os.totalmem() / 2 ** 20), node: process.version, loadAvgStart, loadAvgEnd: os.loadavg()[0]!.toFixed(2) },
       method: {
         process: 'one process runs the side under test, the input producer and the output reader',
-        input: `seeded synthetic transactions (producers/world, seed ${SEED}, ${CARDS.toLocaleString()} cards), keyed by cardId, idempotent producer, 2,000 per send in the burst, 50 ms ticks when paced`,
+        order: 'one-hop ceiling, pipeline, two-hop ceiling (its outputs padded to the pipeline\'s mean decision size)',
+        input: `seeded synthetic transactions (producers/world, seed ${SEED}, ${CARDS.toLocaleString()} cards), keyed by cardId, idempotent producer, 2,000 per send in the burst; paced: each message due at start + i / rate, sent when due (what fell due during the previous send goes with the next)`,
         output: 'a read_committed reader of the side\'s output topic (the pipeline: decisions), first output per tx id (found by text search, not a full JSON parse, to keep the reader cheap)',
         throughput: 'burst events / (last output\'s Kafka timestamp - first send)',
-        latency: 'output\'s Kafka timestamp (set by the stage\'s producer) - the moment the input was handed to the producer; visible = when the reader received it',
+        latency:
+          'visible (the headline): when the read_committed reader received the output - the moment the input was handed to the producer; CreateTime (secondary): the output\'s Kafka timestamp (stamped by the side\'s producer before its transaction commits) - that moment',
+        repeats: `the fixed-rate phase ${o.repeat} times of ${o.samples.toLocaleString()} events each; top-level latencies are the medians of the runs' percentiles, spreads in each side's fixedRate`,
         partitions: o.config.kafka.partitions,
         warmupEvents: o.warmup,
         burstEvents: o.events,
-        pacedSeconds: o.seconds,
+        samplesPerPacedRun: o.samples,
+        repeat: o.repeat,
         share: o.share,
-        ceiling: pass.method,
+        ceiling: one.method,
+        twoHopCeiling: two.method,
         pipeline: { stages: [...PIPELINE_STAGES], instances: o.instances, model, trainedForThisRun: trained ?? null },
       },
       ceiling,
+      twoHopCeiling,
       pipeline: { ...pipelineSide, model, burstDecisions: decisions, steps, shadow: shadowCost },
       ...(soak ? { soak } : {}),
     };
     const chart = renderChart({
       title: `fraudstream bench: pipeline ${fmtInt(result.pipelineEventsPerSec)}/s vs ceiling ${fmtInt(result.ceilingEventsPerSec)}/s (ratio ${fmtRatio(result.ratio)})`,
-      subtitle: `${startedAt.toISOString()}, ${String(result.machine.cpus)} cores, ${o.config.kafka.partitions} partitions, model ${model}, burst ${o.events.toLocaleString()} events, paced ${o.seconds} s each`,
+      subtitle: `${startedAt.toISOString()}, ${String(result.machine.cpus)} cores, ${o.config.kafka.partitions} partitions, model ${model}, burst ${o.events.toLocaleString()} events, paced ${o.samples.toLocaleString()} events per run, ${o.repeat} runs at ${o.rate}/s`,
       ceiling,
       pipeline: pipelineSide,
       ratio: result.ratio,
@@ -539,9 +642,10 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     try {
       await admin.connect();
       const existing = new Set(await admin.listTopics());
-      const topics = [...Object.values(ceilingConfig.topics), ...Object.values(pipelineConfig.topics)].filter((t) => existing.has(t));
+      const topics = [...Object.values(ceilingConfig.topics), ...Object.values(twoHopConfig.topics), ...Object.values(pipelineConfig.topics)].filter((t) => existing.has(t));
       if (topics.length) await admin.deleteTopics({ topics });
-      await admin.deleteGroups([ceilingConfig.groups.detect, `${ceilingConfig.groups.detect}-reader`, pipelineConfig.groups.detect, pipelineConfig.groups.escalate, `${pipelineConfig.groups.detect}-reader`]).catch(() => undefined);
+      const groups = [ceilingConfig.groups.detect, `${ceilingConfig.groups.detect}-reader`, twoHopConfig.groups.detect, `${twoHopConfig.groups.detect}-hop2`, `${twoHopConfig.groups.detect}-reader`, pipelineConfig.groups.detect, pipelineConfig.groups.escalate, `${pipelineConfig.groups.detect}-reader`];
+      await admin.deleteGroups(groups).catch(() => undefined);
     } catch (err) {
       o.log(`  cleanup: could not delete topics: ${String(err)}`);
     } finally {

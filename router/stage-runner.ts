@@ -11,44 +11,31 @@
  * - Errors are errors: a Redis or broker failure retries the batch (nothing is committed), never "a duplicate".
  * - Supervision: a consumer that crashes, is fenced or stalls is rebuilt with backoff; health is read from the
  *   broker (runner/health.ts), so a live process never hides a dead stage.
+ *
+ * The parts, as kafkajs splits its own consumer (Runner, ConsumerGroup, OffsetManager): the batch processor
+ * (runner/batch-processor.ts: claim, decide with splitting and retry, transaction, post-commit work), the member
+ * supervisor (runner/member-supervisor.ts: build, rebuild, fenced, crash, backoff) and the health watch
+ * (runner/health-watch.ts: lag, stall). Each takes its I/O through ports and is unit-tested with fakes; this file
+ * wires them to Kafka and Redis.
  */
 import { randomUUID } from 'node:crypto';
-import type { Admin, Batch, Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
-import type { z } from 'zod';
 import type { Config } from '../core/config.ts';
-import { faults, InjectedFault, type Faults } from '../core/faults.ts';
+import { faults, type Faults } from '../core/faults.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../state/heartbeats.ts';
 import { logger } from '../core/logger.ts';
-import { metrics, registerHealth } from './metrics.ts';
-import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
-import { isStalled, readLag, StageStatus, type StageHealth } from './runner/health.ts';
+import { registerHealth } from './metrics.ts';
+import { BatchProcessor, type StageLogic } from './runner/batch-processor.ts';
+import { readLag, type StageHealth } from './runner/health.ts';
+import { HealthWatch } from './runner/health-watch.ts';
+import { kafkaMemberConsumer, MemberSupervisor } from './runner/member-supervisor.ts';
 import { OutcomeStore } from '../state/outcomes.ts';
-import { PartitionProducers, type PartitionProducer } from './runner/producers.ts';
+import { PartitionProducers } from './runner/producers.ts';
 
 export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
+export { isServiceError, type StageInput, type StageLogic } from './runner/batch-processor.ts';
 export type { StageHealth } from './runner/health.ts';
-
-export interface StageInput<T> {
-  value: T;
-  /** Kafka timestamp of the consumed message (epoch ms). */
-  receivedAt: number;
-}
-
-export interface StageLogic<T> {
-  /** Stage name, used in metrics, logs, heartbeats and dead letters. */
-  name: string;
-  schema: z.ZodType<T>;
-  /** The dedupe key of an input (its tx id). */
-  keyOf(value: T): string;
-  /**
-   * Decides a batch of new inputs (never seen before). Returns, per input, the messages to publish.
-   * Side effects here must be idempotent per key: a crash before commit replays the batch.
-   */
-  handle(inputs: StageInput<T>[]): Promise<OutMessage[][]>;
-  /** Called after a batch committed, with the fresh outputs (for counters and samples). Off the critical path. */
-  afterCommit?(outputs: OutMessage[][]): Promise<void>;
-}
 
 export interface StageOptions<T> {
   config: Config;
@@ -74,63 +61,14 @@ export interface RunningStage {
   health(): StageHealth;
 }
 
-/** Below the broker's default request limit (1 MiB), leaving room for the record batch framing. */
-const MAX_SEND_BYTES = 512 * 1024;
-/** A dead letter's raw payload is cut here (base64 grows it by a third; the letter stays far below 1 MiB). */
-const MAX_DEAD_LETTER_RAW_BYTES = 64 * 1024;
-/** How many times a single message may make the stage logic throw before it goes to the dead-letter topic. */
-const LOGIC_ATTEMPTS = 3;
-/** Post-commit work (shrinking outcomes, counters) runs behind the batches; this many may wait before a batch waits. */
-const MAX_PENDING_POST_COMMIT = 16;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The transaction's producer was fenced: another member owns the partition now. */
-function isFenced(err: unknown): boolean {
-  for (let e = err as { type?: string; name?: string; cause?: unknown } | undefined; e; e = e.cause as typeof e) {
-    if (e.type === 'INVALID_PRODUCER_EPOCH' || e.type === 'PRODUCER_FENCED' || e.type === 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED') return true;
-  }
-  return false;
-}
-
-/** Errors of the services (Redis down or loading, a connection dropped), not of the input: retry, never dead-letter. */
-export function isServiceError(err: unknown): boolean {
-  const e = err as { name?: string; code?: string; message?: string } | undefined;
-  if (!e) return false;
-  if (e.name?.startsWith('KafkaJS') || e.name === 'MaxRetriesPerRequestError') return true;
-  if (e.code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTCONN)$/.test(e.code)) return true;
-  return /^(LOADING|BUSY|TRYAGAIN|CLUSTERDOWN|READONLY|MASTERDOWN)\b|Connection is closed|Stream isn't writeable/.test(e.message ?? '');
-}
-
-interface Work<T> {
-  parsed: ParsedMessage<T>;
-  out?: OutMessage[];
-}
-
 export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage> {
   const { config, kafka, redis, logic, topic, groupId } = opts;
   const stage = logic.name;
   const instanceId = opts.instanceId ?? `${stage}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const log = logger(`stage:${stage}`).child({ instanceId });
   const prefix = config.redis.keyPrefix;
-  const outcomes = new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600);
-  const stallMs = config.stallSeconds * 1000;
-  const fault = opts.faults ?? faults();
-  const where = { sourceTopic: topic, stage, dlqTopic: config.topics.dlq };
-  // Observed once per message: the labelled child skips prom-client's label hashing on each observation.
-  const latency = metrics.latency.labels({ stage });
 
   let admin: Admin | undefined;
-  let adminFailures = 0;
   const getAdmin = (): Admin => (admin ??= kafka.admin());
   let adminConnected: Promise<void> | undefined;
   const connectedAdmin = async (): Promise<Admin> => {
@@ -146,343 +84,60 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     void old?.disconnect().catch(() => undefined);
   };
 
-  let consumer: Consumer | undefined;
-  // The producers of one consumer's lifetime: a rebuild starts a new set, so batches of the old consumer stop.
-  const newProducers = () => new PartitionProducers({ kafka, admin: getAdmin, groupId, topic, transactionTimeoutMs: 10_000 });
-  let producers = newProducers();
-  let assigned: number[] = [];
-  let stopping = false;
-  let rebuilding: Promise<void> | undefined;
-  let rebuilds = 0;
-  let lastBuiltAt = Date.now();
-  let assignedAt = Date.now();
-  let lastCommitAt: number | undefined;
-  let lastGroupProgressAt = Date.now();
-  let lastCommittedSum = -1n;
-  let myLag = -1;
-  let groupLag = -1;
-  let checkedAt: number | undefined;
-  let brokerReachable = true;
-  let status: StageStatus = StageStatus.STARTING;
-  let stalledSince: number | undefined;
-  let reason: string | undefined;
-
   let resolveReady: () => void = () => undefined;
   const ready = new Promise<void>((r) => (resolveReady = r));
 
-  // Post-commit work runs in order behind the batches; a failure is logged, never retried into a duplicate.
-  let postChain: Promise<void> = Promise.resolve();
-  let postPending = 0;
-  const afterCommitted = async (work: () => Promise<void>) => {
-    postPending += 1;
-    postChain = postChain.then(work).catch((err: unknown) => log.warn({ err }, 'post-commit work failed')).finally(() => (postPending -= 1));
-    if (postPending > MAX_PENDING_POST_COMMIT) await postChain;
-  };
-
-  /** Stage logic on fresh inputs; a message that throws (not a service error) is isolated and dead-lettered. */
-  const decide = async (items: Work<T>[]): Promise<Array<{ item: Work<T>; error: Error }>> => {
-    const failed: Array<{ item: Work<T>; error: Error }> = [];
-    const run = async (part: Work<T>[]) => {
-      if (fault.throwOnKey) {
-        const bad = part.find((w) => w.parsed.key.includes(fault.throwOnKey!));
-        if (bad) throw new InjectedFault(bad.parsed.key);
-      }
-      const outs = await logic.handle(part.map((w) => ({ value: w.parsed.value, receivedAt: w.parsed.receivedAt })));
-      part.forEach((w, i) => (w.out = outs[i] ?? []));
-    };
-    const attempt = async (part: Work<T>[]): Promise<void> => {
-      try {
-        await run(part);
-      } catch (first) {
-        if (isServiceError(first)) throw first;
-        if (part.length > 1) {
-          const mid = Math.ceil(part.length / 2);
-          await attempt(part.slice(0, mid));
-          await attempt(part.slice(mid));
-          return;
-        }
-        let last = first;
-        for (let n = 2; n <= LOGIC_ATTEMPTS; n++) {
-          await sleep(20 * n);
-          try {
-            await run(part);
-            return;
-          } catch (again) {
-            if (isServiceError(again)) throw again;
-            last = again;
-          }
-        }
-        failed.push({ item: part[0]!, error: last instanceof Error ? last : new Error(String(last)) });
-      }
-    };
-    await attempt(items);
-    return failed;
-  };
-
-  const processBatch = async (batch: Batch, pp: PartitionProducer, resolveOffset: (offset: string) => void): Promise<void> => {
-    const started = performance.now();
-    const partition = batch.partition;
-    const lastOffset = batch.lastOffset();
-    const nextOffset = (BigInt(lastOffset) + 1n).toString();
-    let messages: KafkaMessage[] = batch.messages;
-    if (BigInt(messages[0]!.offset) < pp.minOffset) {
-      messages = messages.filter((m) => BigInt(m.offset) >= pp.minOffset);
-      metrics.redelivered.inc({ stage }, batch.messages.length - messages.length);
-      if (messages.length === 0) {
-        resolveOffset(lastOffset);
-        return;
-      }
-    }
-
-    const { parsed, rejected, repeats } = splitBatch(messages, partition, logic);
-    const toPublish: OutMessage[] = [];
-    const dead = { malformed: 0, conflicting_duplicate: 0, logic_error: 0 };
-    for (const r of rejected) {
-      toPublish.push(deadLetter(r.message, { ...where, partition }, r.reason, MAX_DEAD_LETTER_RAW_BYTES));
-      dead[r.reason.startsWith(CONFLICTING_DUPLICATE) ? 'conflicting_duplicate' : 'malformed'] += 1;
-    }
-    let duplicates = repeats;
-    let mark = performance.now();
-    const phase = (name: string) => {
-      const now = performance.now();
-      metrics.phaseSeconds.inc({ stage, phase: name }, (now - mark) / 1000);
-      mark = now;
-    };
-
-    const claims = await outcomes.claim(parsed.map((p) => ({ key: p.key, source: p.source, hash: p.hash })));
-    phase('claim');
-    const fresh: Work<T>[] = [];
-    let again = 0;
-    parsed.forEach((p, i) => {
-      const c = claims[i]!;
-      if (c.mine) {
-        fresh.push({ parsed: p });
-        if (c.again) again += 1;
-      } else if (c.holder.hash === p.hash) duplicates += 1;
-      else {
-        toPublish.push(deadLetter(p.message, { ...where, partition }, `${CONFLICTING_DUPLICATE}: key ${p.key} was decided from ${c.holder.source} with other content`, MAX_DEAD_LETTER_RAW_BYTES));
-        dead.conflicting_duplicate += 1;
-      }
-    });
-
-    const failures = fresh.length ? await decide(fresh) : [];
-    phase('decide');
-    for (const f of failures) {
-      toPublish.push(deadLetter(f.item.parsed.message, { ...where, partition }, `stage logic failed ${LOGIC_ATTEMPTS} times: ${f.error.message}`, MAX_DEAD_LETTER_RAW_BYTES));
-      dead.logic_error += 1;
-    }
-    const freshOut: OutMessage[][] = [];
-    for (const w of fresh) {
-      if (!w.out) continue;
-      toPublish.push(...w.out);
-      freshOut.push(w.out);
-    }
-
-    const txn = await pp.producer.transaction();
-    try {
-      for (const chunk of chunkByBytes(toPublish, MAX_SEND_BYTES)) await txn.sendBatch({ topicMessages: byTopic(chunk) });
-      phase('send');
-      await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });
-      phase('offsets');
-      if (fault.holdBeforeCommitMs) {
-        log.warn({ partition, firstOffset: messages[0]!.offset, lastOffset, outputs: toPublish.length, holdMs: fault.holdBeforeCommitMs }, 'fault: holding transaction before commit');
-        await sleep(fault.holdBeforeCommitMs);
-      }
-      await txn.commit();
-      phase('commit');
-    } catch (err) {
-      await txn.abort().catch(() => undefined);
-      throw err;
-    }
-    pp.minOffset = BigInt(nextOffset);
-    resolveOffset(lastOffset);
-    const now = Date.now();
-    lastCommitAt = now;
-
-    metrics.events.inc({ stage }, messages.length);
-    for (const [why, n] of Object.entries(dead)) if (n) metrics.deadLetters.inc({ stage, why }, n);
-    if (duplicates) metrics.duplicates.inc({ stage }, duplicates);
-    if (again) metrics.republished.inc({ stage }, again);
-    for (const p of parsed) latency.observe(Math.max(0, now - p.receivedAt) / 1000);
-    metrics.batchSeconds.observe({ stage }, (performance.now() - started) / 1000);
-    metrics.lastCommit.set({ stage, instance: instanceId }, now / 1000);
-    if (rejected.length || failures.length) log.warn({ partition, ...dead }, 'messages sent to the dead-letter topic');
-    const released = failures.map((f) => f.item.parsed.key);
-    if (released.length || (logic.afterCommit && freshOut.length)) {
-      await afterCommitted(async () => {
-        await outcomes.release(released);
-        if (logic.afterCommit && freshOut.length) await logic.afterCommit(freshOut);
-      });
-    }
-  };
-
-  const onBatch = async ({ batch, heartbeat, isRunning, isStale, resolveOffset }: { batch: Batch; heartbeat(): Promise<void>; isRunning(): boolean; isStale(): boolean; resolveOffset(o: string): void }) => {
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const partition = batch.partition;
-    // Keep group membership while a batch waits on Redis or the broker.
-    const hb = setInterval(() => void heartbeat().catch(() => undefined), 2_000);
-    const owner = producers;
-    try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const pp = await owner.acquire(partition);
-          await processBatch(batch, pp, resolveOffset);
-          return;
-        } catch (err) {
-          if (isFenced(err)) {
-            log.warn({ partition }, 'fenced: another member owns this partition now; rejoining the group');
-            void rebuild('fenced');
-            return;
-          }
-          // A failed transaction leaves kafkajs' transaction state unknown: start the partition's producer afresh.
-          await owner.release(partition);
-          if (stopping || !isRunning() || isStale() || owner !== producers) return;
-          metrics.batchRetries.inc({ stage });
-          if (attempt === 1 || attempt % 10 === 0) log.warn({ partition, attempt, err: (err as Error).message }, 'batch failed; retrying it (nothing was committed)');
-          await sleep(Math.min(100 * 2 ** (attempt - 1), 5_000));
-        }
-      }
-    } finally {
-      clearInterval(hb);
-    }
-  };
-
-  const build = async (): Promise<void> => {
-    const owner = newProducers();
-    producers = owner;
-    const c = kafka.consumer({
-      groupId,
-      allowAutoTopicCreation: false,
-      // Short enough that a crashed member's partitions move on quickly; long enough for a busy 2-core machine.
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
-      maxBytesPerPartition: 512 * 1024,
-      maxWaitTimeInMs: 1_000,
-    });
-    c.on(c.events.GROUP_JOIN, (e) => {
-      const mine = e.payload.memberAssignment[topic] ?? [];
-      for (const p of assigned) if (!mine.includes(p)) void owner.release(p);
-      assigned = [...mine].sort((a, b) => a - b);
-      assignedAt = Date.now();
-      log.info({ partitions: assigned }, 'partitions assigned');
-      resolveReady();
-    });
-    c.on(c.events.CRASH, (e) => {
-      if (stopping) return;
-      if (e.payload.restart) log.warn({ err: e.payload.error.message }, 'consumer crashed; kafkajs restarts it');
-      else void rebuild(`consumer crashed: ${e.payload.error.message}`);
-    });
-    try {
-      await c.connect();
-      await c.subscribe({ topic, fromBeginning: true });
-      await c.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: Math.max(1, config.kafka.partitions),
-        eachBatch: onBatch,
-      });
-    } catch (err) {
-      await c.disconnect().catch(() => undefined);
-      throw err;
-    }
-    consumer = c;
-    lastBuiltAt = Date.now();
-  };
-
-  const rebuild = (why: string, statusMeanwhile: StageStatus = StageStatus.DOWN): Promise<void> => {
-    if (stopping) return Promise.resolve();
-    if (rebuilding) return rebuilding;
-    rebuilding = (async () => {
-      rebuilds += 1;
-      stalledSince = undefined;
-      metrics.rebuilds.inc({ stage, why: why.split(':')[0]! });
-      log.warn({ why }, 'rebuilding the stage member');
-      status = statusMeanwhile;
-      reason = `rebuilding: ${why}`;
-      const old = consumer;
-      const oldProducers = producers;
-      consumer = undefined;
-      assigned = [];
-      await withTimeout(old?.disconnect() ?? Promise.resolve(), 15_000);
-      await withTimeout(oldProducers.releaseAll(), 15_000);
-      for (let delay = 1_000; !stopping; delay = Math.min(delay * 2, 30_000)) {
-        try {
-          await build();
-          log.info({ rebuilds }, 'stage member rebuilt');
-          return;
-        } catch (err) {
-          log.warn({ err: (err as Error).message, retryInMs: delay }, 'could not rebuild the stage member yet');
-          await sleep(delay);
-        }
-      }
-    })().finally(() => (rebuilding = undefined));
-    return rebuilding;
-  };
-
-  const health = (): StageHealth => ({
-    stage,
-    instance: instanceId,
-    pid: process.pid,
-    status,
-    ...(reason ? { reason } : {}),
-    lag: myLag,
-    groupLag,
-    partitions: assigned,
-    ...(lastCommitAt ? { lastCommitAt } : {}),
-    ...(checkedAt ? { checkedAt } : {}),
-    rebuilds,
-    at: Date.now(),
+  const processor = new BatchProcessor<T>({
+    logic,
+    outcomes: new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600),
+    topic,
+    groupId,
+    dlqTopic: config.topics.dlq,
+    instanceId,
+    faults: opts.faults ?? faults(),
+    log,
   });
+  // eslint-disable-next-line prefer-const -- the supervisor and the watch refer to each other
+  let watch: HealthWatch;
+  const member: MemberSupervisor = new MemberSupervisor({
+    stage,
+    consumers: kafkaMemberConsumer(kafka, groupId, topic, config.kafka.partitions),
+    newProducers: () => new PartitionProducers({ kafka, admin: getAdmin, groupId, topic }),
+    eachBatch: (ctx) =>
+      processor.run(
+        ctx,
+        () => member.producers,
+        () => member.stopping,
+        () => void member.rebuild('fenced'),
+      ),
+    onJoined: () => resolveReady(),
+    onRebuild: (why, status) => watch.rebuilding(why, status),
+    log,
+  });
+  watch = new HealthWatch({
+    stage,
+    instanceId,
+    topic,
+    stallMs: config.stallSeconds * 1000,
+    readLag: async () => readLag(await connectedAdmin(), groupId, topic),
+    resetLagReader: resetAdmin,
+    redisStatus: () => redis.status,
+    member: {
+      assigned: () => member.assigned,
+      assignedAt: () => member.assignedAt,
+      lastBuiltAt: () => member.lastBuiltAt,
+      lastCommitAt: () => processor.lastCommitAt,
+      isRebuilding: () => member.rebuilding !== undefined,
+      hasConsumer: () => member.consumer !== undefined,
+      rebuilds: () => member.rebuilds,
+    },
+    rebuild: (why, status) => void member.rebuild(why, status),
+  });
+  const health = (): StageHealth => watch.health();
 
   const beat = () => writeHeartbeat(redis, prefix, stage, instanceId, health()).catch(() => undefined);
 
-  const watch = async () => {
-    const now = Date.now();
-    try {
-      const lags = await readLag(await connectedAdmin(), groupId, topic);
-      adminFailures = 0;
-      brokerReachable = true;
-      checkedAt = now;
-      let sum = 0n;
-      groupLag = 0;
-      myLag = 0;
-      for (const l of lags) {
-        metrics.lag.set({ stage, topic, partition: String(l.partition) }, l.lag);
-        sum += l.committed > 0n ? l.committed : 0n;
-        groupLag += l.lag;
-        if (assigned.includes(l.partition)) myLag += l.lag;
-      }
-      if (sum !== lastCommittedSum) {
-        lastCommittedSum = sum;
-        lastGroupProgressAt = now;
-      }
-    } catch (err) {
-      brokerReachable = false;
-      reason = `cannot read lag from the broker: ${(err as Error).message}`;
-      if (++adminFailures >= 3) resetAdmin();
-    }
-    if (rebuilding) return;
-    if (!brokerReachable) status = StageStatus.DOWN;
-    else if (redis.status !== 'ready') {
-      status = StageStatus.DOWN;
-      reason = `redis ${redis.status}: batches wait for it`;
-    } else if (
-      isStalled({ now, stallMs, myLag, groupLag, assigned: assigned.length, lastProgressAt: Math.max(lastCommitAt ?? 0, assignedAt, lastBuiltAt), lastGroupProgressAt })
-    ) {
-      stalledSince ??= now;
-      status = StageStatus.STALLED;
-      reason = `lag ${assigned.length ? myLag : groupLag} and no progress for ${Math.round((now - stalledSince + stallMs) / 1000)} s`;
-      // Said first, acted on if it lasts: a rebuild costs the whole group a rebalance.
-      if (now - stalledSince >= stallMs) void rebuild('stalled', StageStatus.STALLED);
-    } else if (consumer) {
-      stalledSince = undefined;
-      status = StageStatus.UP;
-      reason = undefined;
-    }
-    metrics.stageUp.set({ stage, instance: instanceId }, status === StageStatus.UP ? 1 : 0);
-  };
-
-  await build();
+  await member.build();
   const unregister = registerHealth(health);
   void beat();
   const beatTimer = setInterval(() => void beat(), 3_000);
@@ -490,9 +145,9 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
   const watchTimer = setInterval(() => {
     if (watching) return;
     watching = true;
-    void watch().finally(() => (watching = false));
+    void watch.tick().finally(() => (watching = false));
   }, opts.watchIntervalMs ?? 5_000);
-  void ready.then(() => watch());
+  void ready.then(() => watch.tick());
   log.info({ topic, groupId }, 'stage started');
 
   let stopped = false;
@@ -503,14 +158,13 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      stopping = true;
+      member.stopping = true;
       clearInterval(beatTimer);
       clearInterval(watchTimer);
       unregister();
-      await rebuilding?.catch(() => undefined);
-      await consumer?.disconnect().catch((err: unknown) => log.warn({ err }, 'consumer disconnect'));
-      await postChain;
-      await producers.releaseAll();
+      await member.stop();
+      await processor.drain();
+      await member.producers.releaseAll();
       await admin?.disconnect().catch(() => undefined);
       await removeHeartbeat(redis, prefix, stage, instanceId).catch(() => undefined);
       log.info('stage stopped');

@@ -1,104 +1,110 @@
 /**
  * The ceiling: a plain kafkajs pass-through shaped like a stage with nothing to decide. Consume a batch,
  * JSON.parse each message, produce one output per input and the batch's offsets in one Kafka transaction,
- * commit. Consumer settings are the stage runner's, so the difference to the pipeline is the stages' work.
+ * commit. Its consumer, producers and run settings are the stage runner's own (runner/kafka-settings.ts, the one
+ * source both read), so the difference to the pipeline is the stages' work.
  *
- * Two shapes: "serial" (one transactional producer, partitions one after another: the runner before issue 9)
- * and "per-partition" (a transactional producer per input partition, transactional.id = group + topic +
- * partition, partitions concurrently: the design issue 9 asks of the runner).
+ * Shapes: "serial" (one transactional producer, partitions one after another: the runner before issue 9) and
+ * "per-partition" (a transactional producer per input partition, transactional.id = group + topic + partition,
+ * partitions concurrently: what the runner does). One hop (input -> output) or two (input -> middle topic ->
+ * output, two consumer groups, each hop transactional: what the ~3% of escalated events cost the pipeline), with
+ * outputs padded to a decision's size when asked.
  */
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { CLIENT_RETRY } from '../../core/kafka.ts';
+import { chunkByBytes } from '../runner/batch.ts';
+import { RUNNER_KAFKA, stageConsumerConfig, stageProducerConfig, stageRunConfig, transactionalId } from '../runner/kafka-settings.ts';
 
 export const CEILING_MODES = ['per-partition', 'serial'] as const;
 export type CeilingMode = (typeof CEILING_MODES)[number];
 
+/** A kafkajs client for the ceiling, quiet, counting CONCURRENT_TRANSACTIONS answers (each a retry). */
+export function ceilingKafka(brokers: string[], clientId: string): { kafka: Kafka; concurrentTransactions(): number } {
+  let n = 0;
+  const kafka = new Kafka({
+    clientId,
+    brokers,
+    logLevel: logLevel.ERROR,
+    retry: { ...CLIENT_RETRY },
+    logCreator: () => (entry) => {
+      if (/concurrent operation on the same transaction/i.test(String(entry.log.error ?? ''))) n += 1;
+    },
+  });
+  return { kafka, concurrentTransactions: () => n };
+}
+
 export interface PassThroughOptions {
-  brokers: string[];
-  clientId: string;
-  /**
-   * kafkajs' initial retry time. A transaction begun right after the previous commit often gets
-   * CONCURRENT_TRANSACTIONS while the coordinator writes the markers; kafkajs waits this long before retrying
-   * (the Java client ~20 ms). A ceiling should not be held down by a retry setting.
-   */
-  retryMs: number;
+  kafka: Kafka;
   mode: CeilingMode;
+  /** 1: input -> output; 2: input -> middleTopic -> output. */
+  hops: 1 | 2;
   partitions: number;
   log: (line: string) => void;
   inputTopic: string;
+  /** Required with two hops. */
+  middleTopic?: string;
   outputTopic: string;
   groupId: string;
+  /** Pad each output to about this many bytes (a decision's size); 0 or absent: the input plus a timestamp. */
+  padToBytes?: number;
 }
 
 export interface PassThrough {
   ready: Promise<void>;
   stop(): Promise<void>;
-  /** CONCURRENT_TRANSACTIONS answers so far (each one a retry after retryMs or more). */
-  concurrentTransactions(): number;
   /** How the pass-through is built, for the JSON's method section. */
   method: Record<string, unknown>;
 }
 
-export async function startPassThrough(o: PassThroughOptions): Promise<PassThrough> {
-  // Its own client, silent: errors that matter surface as a consumer crash (logged below) or a stalled bench phase.
-  // kafkajs logs each CONCURRENT_TRANSACTIONS answer before retrying it: counted, so the ceiling's latency tail
-  // can be read against them.
-  let concurrentTransactions = 0;
-  const kafka = new Kafka({
-    clientId: o.clientId,
-    brokers: o.brokers,
-    logLevel: logLevel.ERROR,
-    retry: { initialRetryTime: o.retryMs, retries: 12 },
-    logCreator: () => (entry) => {
-      if (/concurrent operation on the same transaction/i.test(String(entry.log.error ?? ''))) concurrentTransactions += 1;
-    },
-  });
-  const newProducer = async (transactionalId: string): Promise<Producer> => {
-    const p = kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, transactionTimeout: 10_000 });
+/** The input as JSON with a fresh passedAt, padded with a filler field to about `padTo` bytes. */
+export function passOn(raw: string, padTo = 0): string {
+  const value = JSON.parse(raw) as Record<string, unknown>;
+  delete value.pad;
+  const text = JSON.stringify({ ...value, passedAt: Date.now() });
+  const missing = padTo - text.length - ',"pad":""'.length;
+  return missing > 0 ? `${text.slice(0, -1)},"pad":"${'x'.repeat(missing)}"}` : text;
+}
+
+interface Hop {
+  consumer: Consumer;
+  producers: () => Promise<Producer[]>;
+}
+
+async function startHop(o: PassThroughOptions, from: string, to: string, groupId: string, onJoin: () => void): Promise<Hop> {
+  const newProducer = async (id: string): Promise<Producer> => {
+    const p = o.kafka.producer(stageProducerConfig(id));
     await p.connect();
     return p;
   };
   const producers = new Map<number, Promise<Producer>>();
-  const shared = o.mode === 'serial' ? await newProducer(`${o.groupId}-pass-through`) : undefined;
+  const shared = o.mode === 'serial' ? newProducer(transactionalId(groupId, from, -1)) : undefined;
   // kafkajs never hands the same partition to two eachBatch calls at once, so one producer per partition is safe.
-  const producerFor = (partition: number, topic: string): Promise<Producer> => {
-    if (shared) return Promise.resolve(shared);
+  const producerFor = (partition: number): Promise<Producer> => {
+    if (shared) return shared;
     let p = producers.get(partition);
     if (!p) {
-      p = newProducer(`${o.groupId}-${topic}-${partition}`);
+      p = newProducer(transactionalId(groupId, from, partition));
       producers.set(partition, p);
     }
     return p;
   };
-  const consumer: Consumer = kafka.consumer({
-    groupId: o.groupId,
-    allowAutoTopicCreation: false,
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1_000,
-    maxBytesPerPartition: 512 * 1024,
-  });
+  const consumer = o.kafka.consumer(stageConsumerConfig(groupId));
   await consumer.connect();
-  await consumer.subscribe({ topic: o.inputTopic, fromBeginning: true });
-  let resolveReady: () => void = () => undefined;
-  const ready = new Promise<void>((r) => (resolveReady = r));
-  consumer.on(consumer.events.GROUP_JOIN, () => resolveReady());
-  consumer.on(consumer.events.CRASH, (e) => o.log(`  ceiling: consumer crashed (${String(e.payload.error)}), restart ${String(e.payload.restart)}`));
-  const concurrency = o.mode === 'serial' ? 1 : o.partitions;
+  await consumer.subscribe({ topic: from, fromBeginning: true });
+  consumer.on(consumer.events.GROUP_JOIN, () => onJoin());
+  consumer.on(consumer.events.CRASH, (e) => o.log(`  ceiling: consumer of ${from} crashed (${String(e.payload.error)}), restart ${String(e.payload.restart)}`));
   await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: concurrency,
+    ...stageRunConfig(o.mode === 'serial' ? 1 : o.partitions),
     eachBatch: async ({ batch, isRunning, isStale, resolveOffset }) => {
       if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-      const messages = batch.messages.map((m) => {
-        const value = JSON.parse(m.value?.toString('utf8') ?? 'null') as Record<string, unknown>;
-        return { key: m.key, value: JSON.stringify({ ...value, passedAt: Date.now() }) };
-      });
-      const producer = await producerFor(batch.partition, batch.topic);
+      const messages = batch.messages.map((m) => ({ topic: to, key: m.key?.toString('utf8') ?? '', value: passOn(m.value?.toString('utf8') ?? 'null', o.padToBytes) }));
+      const producer = await producerFor(batch.partition);
       const txn = await producer.transaction();
       try {
-        await txn.send({ topic: o.outputTopic, messages });
+        // In sends below the broker's request limit, as the runner sends (outputs can outgrow their inputs).
+        for (const chunk of chunkByBytes(messages, RUNNER_KAFKA.maxSendBytes)) await txn.send({ topic: to, messages: chunk.map(({ key, value }) => ({ key, value })) });
         const offset = (BigInt(batch.lastOffset()) + 1n).toString();
-        await txn.sendOffsets({ consumerGroupId: o.groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }] });
+        await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset }] }] });
         await txn.commit();
       } catch (err) {
         await txn.abort().catch(() => undefined);
@@ -108,20 +114,44 @@ export async function startPassThrough(o: PassThroughOptions): Promise<PassThrou
     },
   });
   return {
+    consumer,
+    producers: async () => {
+      const all = shared ? [shared] : [...producers.values()];
+      return (await Promise.all(all.map((p) => p.catch(() => undefined)))).filter((p): p is Producer => p !== undefined);
+    },
+  };
+}
+
+export async function startPassThrough(o: PassThroughOptions): Promise<PassThrough> {
+  if (o.hops === 2 && !o.middleTopic) throw new Error('a two-hop pass-through needs a middle topic');
+  const route = o.hops === 2 ? [[o.inputTopic, o.middleTopic!, o.groupId], [o.middleTopic!, o.outputTopic, `${o.groupId}-hop2`]] : [[o.inputTopic, o.outputTopic, o.groupId]];
+  let resolveReady: () => void = () => undefined;
+  const ready = new Promise<void>((r) => (resolveReady = r));
+  const joined = new Set<string>();
+  const hops: Hop[] = [];
+  for (const [from, to, group] of route) {
+    hops.push(
+      await startHop(o, from!, to!, group!, () => {
+        joined.add(group!);
+        if (joined.size === route.length) resolveReady();
+      }),
+    );
+  }
+  return {
     ready,
-    concurrentTransactions: () => concurrentTransactions,
     method: {
-      shape: 'consume a batch, JSON.parse each message, one output each + sendOffsets in one Kafka transaction per partition batch, commit',
+      shape: `consume a batch, JSON.parse each message, one output each + sendOffsets in one Kafka transaction per partition batch, commit; ${o.hops === 2 ? 'two hops (input -> middle topic -> output), each its own consumer group' : 'one hop'}`,
+      hops: o.hops,
       mode: o.mode,
-      partitionsConsumedConcurrently: concurrency,
-      transactionalProducers: o.mode === 'serial' ? 1 : 'one per input partition',
-      kafkajsInitialRetryMs: o.retryMs,
-      maxBytesPerPartition: 512 * 1024,
+      outputBytes: o.padToBytes ? `padded to ${o.padToBytes}` : 'input + passedAt',
+      transactionalProducers: o.mode === 'serial' ? '1 per hop' : 'one per input partition per hop',
+      settings: "the stage runner's (router/runner/kafka-settings.ts)",
+      consumer: RUNNER_KAFKA.consumer,
+      producer: RUNNER_KAFKA.producer,
     },
     stop: async () => {
-      await consumer.disconnect().catch(() => undefined);
-      const all = shared ? [shared] : await Promise.all([...producers.values()].map((p) => p.catch(() => undefined)));
-      await Promise.all(all.map((p) => p?.disconnect().catch(() => undefined)));
+      for (const h of hops) await h.consumer.disconnect().catch(() => undefined);
+      for (const h of hops) await Promise.all((await h.producers()).map((p) => p.disconnect().catch(() => undefined)));
     },
   };
 }

@@ -9,7 +9,7 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Transaction } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
-import { cpuMicrosPerEvent, eventsPerSecond, summarize, type BurstResult, type PacedResult } from './stats.ts';
+import { cpuMicrosPerEvent, eventsPerSecond, round, summarize, type BurstResult, type PacedResult } from './stats.ts';
 
 const SEND_CHUNK = 2_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -100,8 +100,8 @@ export interface HarnessOptions {
   next: (n: number) => Transaction[];
   log: (line: string) => void;
   signal: AbortSignal;
-  /** Called with every new output's text while `observe` is on (the pipeline collects its stage timings here). */
-  onOutput?: (text: string) => void;
+  /** Called with every new output's text and size while `observe` is on (the pipeline collects its stage timings here). */
+  onOutput?: (text: string, bytes: number) => void;
   /** Seconds without a new output before a phase gives up. */
   stallSeconds?: number;
 }
@@ -116,6 +116,9 @@ export class Harness {
   private countOnly = false;
   outputs = 0;
   observe = false;
+  /** Bytes and count of the first outputs per tx id seen while observing (the burst): the mean output size. */
+  observedBytes = 0;
+  observedOutputs = 0;
   onCount?: (outputs: number) => void;
 
   constructor(private readonly o: HarnessOptions) {
@@ -143,7 +146,11 @@ export class Harness {
           if (this.seen.has(txId)) continue;
           this.seen.set(txId, { ts: Number(m.timestamp), seenAt });
           if (this.expected?.has(txId)) this.expectedDone += 1;
-          if (this.observe) this.o.onOutput?.(text);
+          if (this.observe) {
+            this.observedBytes += m.value?.length ?? 0;
+            this.observedOutputs += 1;
+            this.o.onOutput?.(text, m.value?.length ?? 0);
+          }
         }
       },
     });
@@ -241,29 +248,36 @@ export class Harness {
     }
   }
 
-  /** Sends at `rate` per second for `seconds` in 50 ms ticks and measures produce-to-output latency. */
-  async paced(label: string, name: string, rate: number, seconds: number): Promise<PacedResult> {
-    const events = Math.max(1, Math.round(rate * seconds));
-    const txs = this.o.next(events);
+  /**
+   * Sends `events` at `rate` per second, each message at its own moment (start + i / rate; whatever fell due
+   * while the previous send was in flight goes in the next one), not in ticks, and measures per event: the output's
+   * Kafka CreateTime minus the moment its input was handed to the producer, and the moment the read_committed
+   * reader received the output minus that same moment (visible).
+   */
+  async paced(label: string, name: string, rate: number, events: number): Promise<PacedResult> {
+    const txs = this.o.next(Math.max(1, Math.round(events)));
     this.expect(txs);
     const sentAt = new Map<string, number>();
-    const chunk = Math.max(1, Math.round(rate / 20));
-    this.o.log(`${label}: ${name}, ${events.toLocaleString()} events at ${rate.toLocaleString()}/s`);
-    const start = Date.now();
-    let lastIssued = start;
+    this.o.log(`${label}: ${name}, ${txs.length.toLocaleString()} events at ${rate.toLocaleString()}/s, sent evenly`);
+    const start = performance.now();
+    let lastSend = start;
     let lastLog = start;
-    for (let i = 0; i < txs.length; i += chunk) {
-      const wait = start + (i / rate) * 1000 - Date.now();
+    let sends = 0;
+    for (let i = 0; i < txs.length; ) {
+      const wait = start + (i * 1000) / rate - performance.now();
       if (wait > 0) await sleep(wait);
-      lastIssued = Date.now();
-      if (lastIssued - lastLog >= 3_000) {
-        lastLog = lastIssued;
-        this.o.log(`  ${label} ${name}: ${i.toLocaleString()} / ${events.toLocaleString()} sent, ${this.expectedDone.toLocaleString()} out`);
+      const now = performance.now();
+      const due = Math.min(txs.length, Math.max(i + 1, Math.floor(((now - start) * rate) / 1000) + 1));
+      lastSend = now;
+      if (now - lastLog >= 3_000) {
+        lastLog = now;
+        this.o.log(`  ${label} ${name}: ${i.toLocaleString()} / ${txs.length.toLocaleString()} sent, ${this.expectedDone.toLocaleString()} out`);
       }
-      await this.send(txs.slice(i, i + chunk), sentAt);
+      await this.send(txs.slice(i, due), sentAt);
+      sends += 1;
+      i = due;
     }
-    const lastChunk = txs.length - Math.floor((txs.length - 1) / chunk) * chunk;
-    await this.waitAll(`${label} ${name}`, txs.length, 50);
+    await this.waitAll(`${label} ${name}`, txs.length, 20);
     const latency: number[] = [];
     const visible: number[] = [];
     for (const t of txs) {
@@ -272,12 +286,13 @@ export class Harness {
       latency.push(s.ts - at);
       visible.push(s.seenAt - at);
     }
-    const issueSeconds = (lastIssued - start) / 1000;
+    const issueSeconds = (lastSend - start) / 1000;
     return {
       label: name,
       targetRate: rate,
-      sentRate: issueSeconds > 0 ? Math.round((txs.length - lastChunk) / issueSeconds) : rate,
-      events,
+      sentRate: issueSeconds > 0 ? Math.round((txs.length - 1) / issueSeconds) : rate,
+      events: txs.length,
+      messagesPerSend: round(txs.length / sends, 2),
       latencyMs: summarize(latency),
       visibleLatencyMs: summarize(visible),
     };

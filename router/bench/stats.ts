@@ -81,6 +81,8 @@ export interface PacedResult {
   /** What the sender achieved (events over the sending time): below target means the harness fell behind. */
   sentRate: number;
   events: number;
+  /** Inputs per producer send (1 when the sender kept up with the schedule; more when sends took longer than the gap). */
+  messagesPerSend?: number;
   /** Output's Kafka timestamp minus the moment its input was handed to the producer. */
   latencyMs: Percentiles;
   /** When the reader (read_committed) saw the output minus the send moment: includes commit and fetch. */
@@ -103,16 +105,91 @@ export interface BurstResult {
   gcMicrosPerEvent: number;
 }
 
+/** A value measured once per repeat: the median and the range across repeats. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+/** Median (mean of the middle two for an even count) and range; NaN fields when empty. */
+export function spread(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  const n = sorted.length;
+  const median = n === 0 ? NaN : n % 2 ? sorted[(n - 1) / 2]! : (sorted[n / 2 - 1]! + sorted[n / 2]!) / 2;
+  return { median, min: n ? sorted[0]! : NaN, max: n ? sorted[n - 1]! : NaN, runs: [...values] };
+}
+
+type Pct = 'p50' | 'p95' | 'p99';
+const PCTS: readonly Pct[] = ['p50', 'p95', 'p99'];
+
+/** The fixed-rate phase run N times: each percentile's median and spread across the runs. */
+export interface RepeatedPaced {
+  label: string;
+  targetRate: number;
+  repeats: number;
+  samplesPerRun: number;
+  /** Produce -> visible to a read_committed reader of the output topic: the headline. */
+  visibleMs: Record<Pct, Spread>;
+  /** Output's Kafka CreateTime (stamped by the side's producer before its transaction commits) - send. */
+  createTimeMs: Record<Pct, Spread>;
+  runs: PacedResult[];
+}
+
+export function repeated(runs: PacedResult[]): RepeatedPaced {
+  if (runs.length === 0) throw new Error('repeated: no runs');
+  const of = (k: 'visibleLatencyMs' | 'latencyMs') => Object.fromEntries(PCTS.map((p) => [p, spread(runs.map((r) => r[k][p]))])) as Record<Pct, Spread>;
+  return { label: runs[0]!.label, targetRate: runs[0]!.targetRate, repeats: runs.length, samplesPerRun: runs[0]!.events, visibleMs: of('visibleLatencyMs'), createTimeMs: of('latencyMs'), runs };
+}
+
+/** One paced result standing for the repeats: each percentile (and max, mean) the median across them. */
+export function medianRun(runs: PacedResult[]): PacedResult {
+  const r = repeated(runs);
+  const med = (k: 'visibleLatencyMs' | 'latencyMs'): Percentiles => ({
+    count: runs.reduce((n, x) => n + x[k].count, 0),
+    p50: r[k === 'latencyMs' ? 'createTimeMs' : 'visibleMs'].p50.median,
+    p95: r[k === 'latencyMs' ? 'createTimeMs' : 'visibleMs'].p95.median,
+    p99: r[k === 'latencyMs' ? 'createTimeMs' : 'visibleMs'].p99.median,
+    max: spread(runs.map((x) => x[k].max)).median,
+    mean: spread(runs.map((x) => x[k].mean)).median,
+  });
+  return {
+    label: runs.length > 1 ? `${r.label} (median of ${runs.length})` : r.label,
+    targetRate: r.targetRate,
+    sentRate: spread(runs.map((x) => x.sentRate)).median,
+    events: runs.reduce((n, x) => n + x.events, 0),
+    latencyMs: med('latencyMs'),
+    visibleLatencyMs: med('visibleLatencyMs'),
+  };
+}
+
 export interface SideResult {
   burst: BurstResult;
+  /** [the fixed rate (medians over the repeats), the share of the side's own burst rate] */
   paced: PacedResult[];
+  /** The fixed-rate phase's repeats, when it was repeated. */
+  fixedRate?: RepeatedPaced;
   rssMbMax: number;
 }
 
 export interface Summary {
+  /** Produce -> visible to a read_committed decisions reader at the fixed rate, median of the repeats: the headline. */
+  visibleP50Ms: number;
+  visibleP95Ms: number;
+  visibleP99Ms: number;
+  visibleP99SpreadMs: { min: number; max: number } | null;
+  ceilingVisibleP99Ms: number;
+  twoHopCeilingVisibleP99Ms: number;
+  twoHopCeilingEventsPerSec: number;
+  /** Pipeline visible p99 / two-hop ceiling visible p99 (aim <= 2). */
+  visibleP99RatioTwoHop: number | null;
   ceilingEventsPerSec: number;
   pipelineEventsPerSec: number;
   ratio: number | null;
+  /** Pipeline burst events/s / two-hop ceiling burst events/s. */
+  ratioTwoHop: number | null;
+  /** Secondary: output CreateTime - send (earlier than any read_committed reader can see it). */
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
@@ -123,23 +200,36 @@ export interface Summary {
   rssMbMax: number;
 }
 
-/** The top-level fields: pipeline against ceiling, latency taken at the first paced phase (the fixed rate). */
-export function summary(ceiling: SideResult, pipeline: SideResult): Summary {
-  const c = ceiling.paced[0]?.latencyMs;
-  const p = pipeline.paced[0]?.latencyMs;
+/** The top-level fields: pipeline against the ceilings, latency taken at the first paced phase (the fixed rate). */
+export function summary(ceiling: SideResult, pipeline: SideResult, twoHop?: SideResult): Summary {
+  const c = ceiling.paced[0];
+  const p = pipeline.paced[0];
+  const t = twoHop?.paced[0];
   const r = ratio(pipeline.burst.eventsPerSec, ceiling.burst.eventsPerSec);
-  const lr = ratio(p?.p99, c?.p99);
+  const r2 = twoHop ? ratio(pipeline.burst.eventsPerSec, twoHop.burst.eventsPerSec) : null;
+  const lr = ratio(p?.latencyMs.p99, c?.latencyMs.p99);
+  const vr = ratio(p?.visibleLatencyMs.p99, t?.visibleLatencyMs.p99);
+  const sp = pipeline.fixedRate?.visibleMs.p99;
   return {
+    visibleP50Ms: p?.visibleLatencyMs.p50 ?? NaN,
+    visibleP95Ms: p?.visibleLatencyMs.p95 ?? NaN,
+    visibleP99Ms: p?.visibleLatencyMs.p99 ?? NaN,
+    visibleP99SpreadMs: sp ? { min: sp.min, max: sp.max } : null,
+    ceilingVisibleP99Ms: c?.visibleLatencyMs.p99 ?? NaN,
+    twoHopCeilingVisibleP99Ms: t?.visibleLatencyMs.p99 ?? NaN,
+    twoHopCeilingEventsPerSec: twoHop ? Math.round(twoHop.burst.eventsPerSec) : NaN,
+    visibleP99RatioTwoHop: vr === null ? null : round(vr, 2),
     ceilingEventsPerSec: Math.round(ceiling.burst.eventsPerSec),
     pipelineEventsPerSec: Math.round(pipeline.burst.eventsPerSec),
     ratio: r === null ? null : round(r, 3),
-    p50Ms: p?.p50 ?? NaN,
-    p95Ms: p?.p95 ?? NaN,
-    p99Ms: p?.p99 ?? NaN,
-    ceilingP50Ms: c?.p50 ?? NaN,
-    ceilingP95Ms: c?.p95 ?? NaN,
-    ceilingP99Ms: c?.p99 ?? NaN,
+    ratioTwoHop: r2 === null ? null : round(r2, 3),
+    p50Ms: p?.latencyMs.p50 ?? NaN,
+    p95Ms: p?.latencyMs.p95 ?? NaN,
+    p99Ms: p?.latencyMs.p99 ?? NaN,
+    ceilingP50Ms: c?.latencyMs.p50 ?? NaN,
+    ceilingP95Ms: c?.latencyMs.p95 ?? NaN,
+    ceilingP99Ms: c?.latencyMs.p99 ?? NaN,
     p99Ratio: lr === null ? null : round(lr, 2),
-    rssMbMax: Math.round(Math.max(ceiling.rssMbMax, pipeline.rssMbMax)),
+    rssMbMax: Math.round(Math.max(ceiling.rssMbMax, pipeline.rssMbMax, twoHop?.rssMbMax ?? 0)),
   };
 }

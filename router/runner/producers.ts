@@ -9,6 +9,9 @@
  * stale offset handed out during a rebalance never republishes a decision.
  */
 import type { Admin, Kafka, Producer } from 'kafkajs';
+import { stageProducerConfig, transactionalId } from './kafka-settings.ts';
+
+export { transactionalId } from './kafka-settings.ts';
 
 export interface PartitionProducer {
   partition: number;
@@ -22,11 +25,6 @@ export interface PartitionProducersOptions {
   admin: () => Admin;
   groupId: string;
   topic: string;
-  transactionTimeoutMs: number;
-}
-
-export function transactionalId(groupId: string, topic: string, partition: number): string {
-  return `fraudstream.${groupId}.${topic}.${partition}`;
 }
 
 export class PartitionProducers {
@@ -67,17 +65,7 @@ export class PartitionProducers {
 
   private async create(partition: number): Promise<PartitionProducer> {
     const { kafka, groupId, topic } = this.o;
-    const producer = kafka.producer({
-      transactionalId: transactionalId(groupId, topic, partition),
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      // If this member dies mid-transaction, the coordinator aborts it after this long (a new owner fences it at once).
-      transactionTimeout: this.o.transactionTimeoutMs,
-      // A new transaction right after a commit meets CONCURRENT_TRANSACTIONS until the commit markers are
-      // written (a few ms); the Java client retries that after ~20 ms, kafkajs' default waits 300 ms.
-      retry: { initialRetryTime: 20, maxRetryTime: 2_000, retries: 12 },
-    });
+    const producer = kafka.producer(stageProducerConfig(transactionalId(groupId, topic, partition)));
     try {
       await producer.connect();
       // kafkajs initialises the transactional id at the first transaction; an empty one ends without a request.

@@ -3,6 +3,7 @@ import { UserInputError } from '../../core/errors.ts';
 import { renderTables, type BenchResult } from '../../router/bench.ts';
 import { escapeXml, niceMax, renderChart } from '../../router/bench/chart.ts';
 import { commands } from '../../router/commands.ts';
+import { passOn } from '../../router/bench/ceiling.ts';
 import { flatObjectField, stringField } from '../../router/bench/harness.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { testTransactions } from '../helpers/transactions.ts';
@@ -15,6 +16,9 @@ import {
   shareOfBurst,
   summarize,
   summary,
+  medianRun,
+  repeated,
+  spread,
   type PacedResult,
   type SideResult,
 } from '../../router/bench/stats.ts';
@@ -80,6 +84,24 @@ describe('bench arithmetic', () => {
     expect(growthAfterWarmup([])).toBeNull();
   });
 
+  it('spread is the median and range of one value over the repeats', () => {
+    expect(spread([30, 10, 20])).toEqual({ median: 20, min: 10, max: 30, runs: [30, 10, 20] });
+    expect(spread([10, 40]).median).toBe(25);
+    expect(spread([]).median).toBeNaN();
+  });
+
+  it('repeats: each percentile is the median of the runs, the range kept, the run standing for them says so', () => {
+    const runs = [paced('500/s', 500, 10, 20, 90), paced('500/s', 500, 12, 25, 30), paced('500/s', 500, 11, 22, 40)];
+    const r = repeated(runs);
+    expect(r.repeats).toBe(3);
+    expect(r.visibleMs.p99).toEqual({ median: 45, min: 35, max: 95, runs: [95, 35, 45] });
+    expect(r.createTimeMs.p50.median).toBe(11);
+    const m = medianRun(runs);
+    expect(m.label).toBe('500/s (median of 3)');
+    expect([m.latencyMs.p99, m.visibleLatencyMs.p99, m.latencyMs.count, m.events]).toEqual([40, 45, 300, 15_000]);
+    expect(() => repeated([])).toThrow(/no runs/);
+  });
+
   it('summary takes throughput from the bursts and latency from the fixed-rate phase', () => {
     const s = summary(side(10_000, 250, [20, 40, 60], 5_000), side(2_500, 420.4, [50, 90, 150], 1_250));
     expect(s.ceilingEventsPerSec).toBe(10_000);
@@ -126,6 +148,21 @@ describe('bench reader: fields found without a full parse', () => {
     expect(stringField(text, 'stage')).toBeUndefined();
     expect(flatObjectField(text, 'timings')).toBeUndefined();
     expect(flatObjectField('{"timings":{"detect":', 'timings')).toBeUndefined();
+  });
+});
+
+describe('bench ceiling: outputs of a decision\'s size', () => {
+  it('pads to the size asked, keeps the fields, and a second hop keeps the size', () => {
+    const tx = testTransactions(1)[0]!;
+    const once = passOn(JSON.stringify(tx), 1_500);
+    expect(once.length).toBe(1_500);
+    const parsed = JSON.parse(once) as Record<string, unknown>;
+    expect(parsed.txId).toBe(tx.txId);
+    expect(typeof parsed.passedAt).toBe('number');
+    expect(passOn(once, 1_500).length).toBe(1_500);
+    // Not padded: the input plus a timestamp, never cut.
+    expect(JSON.parse(passOn(JSON.stringify(tx))).txId).toBe(tx.txId);
+    expect(passOn(JSON.stringify(tx), 10).length).toBe(JSON.stringify({ ...tx, passedAt: 0 }).length - 1 + String(Date.now()).length);
   });
 });
 
@@ -176,30 +213,51 @@ describe('bench chart', () => {
 });
 
 describe('bench table', () => {
-  it('prints both sides, their ratio and the step costs', () => {
-    const ceiling = side(10_000, 250, [20, 40, 60], 5_000);
-    const pipeline = side(2_500, 420, [50, 90, 150], 1_250);
+  /** A side whose fixed rate ran three times: visible p99s of lat[2] - 10 + 5, lat[2] + 5 and lat[2] + 30 + 5. */
+  const repeatedSide = (eventsPerSec: number, rss: number, lat: [number, number, number], halfRate: number): SideResult => {
+    const s = side(eventsPerSec, rss, lat, halfRate);
+    const runs = [-10, 0, 30].map((d) => paced('500/s', 500, lat[0], lat[1], lat[2] + d));
+    return { ...s, paced: [medianRun(runs), s.paced[1]!], fixedRate: repeated(runs) };
+  };
+
+  it('leads with visible latency against both ceilings, median and spread of the repeats, and prints the step costs', () => {
+    const ceiling = repeatedSide(10_000, 250, [20, 40, 60], 5_000);
+    const twoHop = { ...repeatedSide(5_000, 300, [30, 60, 100], 2_500), outputBytes: 1_500 };
+    const pipeline = repeatedSide(2_500, 420, [50, 90, 150], 1_250);
     const steps = {
       method: 'm',
       escalatedShare: 0.03,
       detect: { events: 20_000, logicMicrosPerEvent: 80, logicP50Micros: 75, logicP99Micros: 120, batchMicrosPerEvent: 350, runnerMicrosPerEvent: 270 },
       escalate: { events: 600, logicMicrosPerEvent: 1_400, logicP50Micros: 1_100, logicP99Micros: 4_000, batchMicrosPerEvent: null, runnerMicrosPerEvent: null },
       processCpuMicrosPerEvent: 300,
+      phaseMicrosPerEvent: { 'detect.claim': 12.5 },
+      bytesPerDecision: 1_432,
     };
     const r: BenchResult = {
-      ...summary(ceiling, pipeline),
+      ...summary(ceiling, pipeline, twoHop),
       at: 'now',
       machine: { cpus: 2, loadAvgStart: '1.00' },
       method: { partitions: 6 },
       ceiling,
+      twoHopCeiling: twoHop,
       pipeline: { ...pipeline, model: 'v1', burstDecisions: {}, steps },
     };
+    expect([r.visibleP99Ms, r.visibleP99SpreadMs, r.twoHopCeilingVisibleP99Ms, r.ceilingVisibleP99Ms]).toEqual([155, { min: 145, max: 185 }, 105, 65]);
+    expect(r.visibleP99RatioTwoHop).toBeCloseTo(155 / 105, 2);
+    expect([r.twoHopCeilingEventsPerSec, r.ratioTwoHop]).toEqual([5_000, 0.5]);
     const text = renderTables(r);
-    expect(text).toMatch(/burst events\/s \(end to end\)\s+10,000\s+2,500\s+0\.25/);
-    expect(text).toMatch(/500\/s: latency p99 ms\s+60\s+150\s+2\.50/);
+    // The headline table comes first: pipeline, two-hop, one-hop, with median (min-max) of the three runs.
+    expect(text.split('\n')[0]).toMatch(/^what a decisions consumer sees: produce -> visible to a read_committed reader at 500\/s, median of 3 runs of 5,000 events/);
+    expect(text).toMatch(/visible p99 ms\s+155 \(145-185\)\s+105 \(95-135\)\s+65 \(55-95\)\s+1\.48/);
+    expect(text).toMatch(/CreateTime p99 ms \(secondary: before the commit\)\s+150 \(140-180\)/);
+    expect(text.indexOf('visible p99 ms')).toBeLessThan(text.indexOf('CreateTime p99 ms'));
+    expect(text).toMatch(/burst events\/s \(end to end\)\s+10,000\s+5,000\s+2,500\s+0\.25/);
+    expect(text).toMatch(/500\/s \(median of 3\): CreateTime latency p99 ms\s+60\s+100\s+150\s+2\.50/);
     expect(text).toMatch(/CPU cores the process got \(load avg\)\s+0\.90 \(1\.5\)/);
     expect(text).toMatch(/escalate: runner, per escalated\s+n\/a/);
-    expect(text).toContain('ratio 0.25 (pipeline 2,500/s against ceiling 10,000/s)');
+    expect(text).toMatch(/runner phase detect\.claim \(wall, per event of its stage\)\s+12\.5/);
+    expect(text).toContain('1,432 bytes per decision');
+    expect(text).toContain("headline at 500/s: visible p99 155 ms (runs 145-185), 1.48x the two-hop ceiling's 105 ms (one-hop 65 ms)");
     expect(text).not.toContain('shadow challenger');
 
     // The shadow cost: detect with and without a challenger, and the change (issue 13).
@@ -221,6 +279,9 @@ describe('bench command: bad flags say what to fix', () => {
     [['--rate', 'fast'], /--rate must be a number >= 1/],
     [['--share', '2'], /--share must be a number >= 0.01 <= 1/],
     [['--soak', '500'], /--soak must be 0 \(off\) or at least 10000/],
+    [['--samples', '10'], /--samples must be an integer >= 100/],
+    [['--repeat', '0'], /--repeat must be an integer >= 1/],
+    [['--seconds', '10'], /Unknown option '--seconds'/],
     [['--ceiling', 'fast'], /--ceiling must be per-partition or serial, got "fast"/],
     [['--chart', 'out.png'], /--chart must name an \.svg file/],
     [['--model', ''], /--model must be a model version folder, latest or none/],
