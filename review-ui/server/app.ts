@@ -13,6 +13,7 @@ import type { ModelThresholds } from '../../detectors/types.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
+import { CaseClaims } from '../../state/case-claims.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
 import { AuditLog, auditToKafka } from './audit.ts';
@@ -69,6 +70,8 @@ export interface UiServerOptions {
   /** Slow SSE client bounds (tests make them small). */
   sse?: { maxBufferedBytes?: number; maxStallMs?: number };
   instanceId?: string;
+  /** How long a case claim lasts without renewal (default state/case-claims.ts CLAIM_TTL_MS). */
+  claimTtlMs?: number;
 }
 
 export interface UiServer {
@@ -112,6 +115,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const limiter = new LoginLimiter(redis, prefix);
   const audit = new AuditLog(redis, prefix, undefined, auditToKafka(producer, config.topics.audit, log));
   const queue = new RedisReviewQueue(redis, prefix);
+  const claims = new CaseClaims(redis, prefix, opts.claimTtlMs);
   const samples = new RedisSampleStore(redis, prefix);
   const newest = opts.policyDefaults ? undefined : await newestModelWithThresholds(config.modelDir);
   const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)));
@@ -166,7 +170,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(liveRouter({ feed, queue, sla, guard }));
   api.use(deadLettersRouter({ letters: deadLetters.log }));
   api.use(evidenceRouter({ evidence }));
-  api.use(queueRouter({ queue, feed, audit, verdicts }));
+  api.use(queueRouter({ queue, claims, feed, audit, verdicts }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
   api.use(policyRouter({ policies, samples, audit, feed, modelDir: config.modelDir, files: filePreviewSource({ config }) }));

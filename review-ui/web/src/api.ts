@@ -29,6 +29,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Who holds the case, on a 409 about a claimed case. */
+    readonly holder?: string,
   ) {
     super(message);
   }
@@ -57,8 +59,8 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?
     window.location.assign('/login');
     throw new ApiError(401, 'not logged in');
   }
-  const json = (await res.json().catch(() => ({}))) as { error?: string };
-  if (!res.ok) throw new ApiError(res.status, json.error ?? `${res.status} ${res.statusText}`);
+  const json = (await res.json().catch(() => ({}))) as { error?: string; holder?: string };
+  if (!res.ok) throw new ApiError(res.status, json.error ?? `${res.status} ${res.statusText}`, typeof json.holder === 'string' ? json.holder : undefined);
   return json as T;
 }
 
@@ -87,8 +89,15 @@ export interface ModelsResponse {
   live: LabelSnapshot;
 }
 
+/** Who holds an open case and until when (state/case-claims.ts). */
+export interface ClaimView {
+  holder: string;
+  expiresAt: number;
+}
+
 export interface CaseDetail {
   case: Case;
+  claim: ClaimView | null;
   history: CardTx[];
   norm: CardNorm;
   travel: Travel | null;

@@ -1,4 +1,4 @@
-import { api, ApiError, type Case, type CaseDetail } from './api.ts';
+import { api, ApiError, role, type Case, type CaseDetail, type ClaimView } from './api.ts';
 import { on } from './bus.ts';
 import { ago, badge, bar, dateTime, h, kv, money, num, pre, section, table, time } from './dom.ts';
 import { lossText } from './expected-loss.ts';
@@ -17,12 +17,15 @@ export function queueView(root: HTMLElement): () => void {
   const tbody = h('tbody', { id: 'queue' });
   const closedBody = h('tbody', { id: 'closed' });
   const summary = h('p', { class: 'muted' });
+  const nextBtn = h('button', { id: 'next-unclaimed', type: 'button' }, 'Next case ', h('kbd', {}, 'N'));
+  const nextResult = h('span', { id: 'next-result', class: 'muted', role: 'status' });
   root.append(
     section(
       'Open cases',
+      h('div', { class: 'actions' }, nextBtn, ' ', nextResult),
       summary,
-      h('p', { class: 'muted' }, 'Ordered by the stake (the expected loss a review can save), then by how long the case has waited. Enter or click opens a case; j / k move.'),
-      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'at stake', 'waiting', 'card', 'merchant', 'amount', 'country', ...SCORE_COLUMNS.map((col) => col.heading), 'rules'].map((x) => h('th', {}, x)))), tbody),
+      h('p', { class: 'muted' }, 'Unclaimed cases first, each part ordered by the stake (the expected loss a review can save), then by how long the case has waited. Opening a case claims it for you. "Next case" takes the most urgent unclaimed one. Enter or click opens a case; j / k move.'),
+      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'at stake', 'waiting', 'held by', 'card', 'merchant', 'amount', 'country', ...SCORE_COLUMNS.map((col) => col.heading), 'rules'].map((x) => h('th', {}, x)))), tbody),
     ),
     section('Recently closed', h('table', {}, h('thead', {}, h('tr', {}, ...['closed', 'verdict', 'by', 'card', 'merchant', 'amount', 'note'].map((x) => h('th', {}, x)))), closedBody)),
   );
@@ -32,13 +35,25 @@ export function queueView(root: HTMLElement): () => void {
   const waitCells: Array<[HTMLElement, number]> = [];
 
   const open = (c: Case) => window.location.assign(`#/case/${encodeURIComponent(c.caseId)}`);
+  const takeNext = async () => {
+    nextBtn.disabled = true;
+    try {
+      const r = await api<{ caseId: string }>('POST', '/api/cases/next', {});
+      window.location.assign(`#/case/${encodeURIComponent(r.caseId)}`);
+    } catch (err) {
+      nextResult.textContent = err instanceof ApiError ? err.message : String(err);
+    } finally {
+      nextBtn.disabled = false;
+    }
+  };
+  nextBtn.addEventListener('click', () => void takeNext());
   const select = (i: number) => {
     selected = Math.max(0, Math.min(cases.length - 1, i));
     tbody.querySelectorAll('tr').forEach((tr, j) => tr.classList.toggle('selected', j === selected));
   };
 
   const load = async () => {
-    const r = await api<{ open: Case[]; openCount: number; closed: Case[]; now: number }>('GET', '/api/cases?limit=200');
+    const r = await api<{ open: Case[]; openCount: number; claims: Record<string, ClaimView>; closed: Case[]; now: number; me: string }>('GET', '/api/cases?limit=200');
     serverSkew = r.now - Date.now();
     cases = r.open;
     lastQueue = cases.map((c) => c.caseId);
@@ -48,12 +63,14 @@ export function queueView(root: HTMLElement): () => void {
       ...cases.map((c) => {
         const wait = h('td', { class: 'num' }, ago(c.createdAt, Date.now() + serverSkew));
         waitCells.push([wait, c.createdAt]);
+        const claim = r.claims[c.caseId];
         const tr = h(
           'tr',
-          { class: 'case-row', 'data-case': c.caseId, tabindex: 0 },
+          { class: `case-row${claim ? ' claimed' : ''}`, 'data-case': c.caseId, 'data-holder': claim?.holder ?? '', tabindex: 0 },
           h('td', {}, h('span', { class: 'risk' }, bar(c.risk, c.risk >= 0.7 ? 'hot' : ''), ` ${num(c.risk, 2)}`)),
           h('td', { class: 'num stake', title: c.loss ? lossText(c.loss, c.tx.currency) : '' }, c.expectedLoss === undefined ? '—' : amountText(c.expectedLoss, c.tx.currency)),
           wait,
+          h('td', { class: 'holder' }, claim ? (claim.holder === r.me ? 'you' : claim.holder) : ''),
           h('td', { class: 'mono' }, c.cardId),
           h('td', { class: 'merchant' }, c.tx.merchantName),
           h('td', { class: 'num' }, money(c.tx.amountMinor, c.tx.currency)),
@@ -65,7 +82,7 @@ export function queueView(root: HTMLElement): () => void {
         return tr;
       }),
     );
-    if (cases.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 11, class: 'muted' }, 'The queue is empty.')));
+    if (cases.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 12, class: 'muted' }, 'The queue is empty.')));
     select(selected);
     closedBody.replaceChildren(
       ...r.closed.map((c) =>
@@ -89,6 +106,7 @@ export function queueView(root: HTMLElement): () => void {
     if (e.key === 'j') select(selected + 1);
     else if (e.key === 'k') select(selected - 1);
     else if (e.key === 'Enter' && cases[selected]) open(cases[selected] as Case);
+    else if (e.key === 'n' && !e.ctrlKey && !e.metaKey && !e.altKey) void takeNext();
   };
   document.addEventListener('keydown', onKey);
   const ticker = setInterval(() => {
@@ -156,10 +174,49 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
   const approve = h('button', { id: 'approve', type: 'button', class: 'approve' }, 'Approve (legitimate) ', h('kbd', {}, 'A'));
   const fraud = h('button', { id: 'confirm-fraud', type: 'button', class: 'fraud' }, 'Confirm fraud ', h('kbd', {}, 'F'));
   const result = h('p', { id: 'verdict-result', role: 'status' });
+  const claimStatus = h('p', { id: 'claim-status', role: 'status' });
+  const releaseBtn = h('button', { id: 'release-claim', type: 'button', class: 'ghost', hidden: true }, 'Release the claim (admin)');
   const body = h('div', { class: 'case-body' }, h('p', { class: 'muted' }, 'Loading…'));
   root.append(body);
   let detail: CaseDetail | undefined;
   let busy = false;
+  let holding = false;
+  let gone = false;
+  let renewTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /** Claims the case (or renews the claim) and says who holds it; renews itself while the page stays open. */
+  const claim = async (): Promise<void> => {
+    clearTimeout(renewTimer);
+    if (gone || !detail || detail.case.status !== 'open') return;
+    try {
+      const r = await api<{ outcome: string; claim: ClaimView; ttlMs: number }>('POST', `/api/cases/${encodeURIComponent(caseId)}/claim`, {});
+      if (gone) return;
+      holding = true;
+      claimStatus.textContent = `You hold this case until ${time(r.claim.expiresAt)} (renewed while this page is open).`;
+      claimStatus.className = 'claim mine';
+      releaseBtn.hidden = true;
+      renewTimer = setTimeout(() => void claim(), Math.max(1_000, Math.floor(r.ttlMs / 3)));
+    } catch (err) {
+      if (gone) return;
+      holding = false;
+      const holder = err instanceof ApiError ? err.holder : undefined;
+      claimStatus.textContent = holder ? `Held by ${holder}: only they can decide it${role === 'admin' ? ' (you can release it)' : ''}.` : err instanceof ApiError ? err.message : String(err);
+      claimStatus.className = 'claim other';
+      claimStatus.dataset.holder = holder ?? '';
+      releaseBtn.hidden = !(holder && role === 'admin');
+      approve.disabled = fraud.disabled = true;
+      // Look again later: the holder may leave or their claim lapse.
+      if (holder) renewTimer = setTimeout(() => void load().then(claim), 15_000);
+    }
+    if (holding && detail.case.status === 'open') approve.disabled = fraud.disabled = false;
+  };
+  releaseBtn.addEventListener('click', () => {
+    void api('POST', `/api/cases/${encodeURIComponent(caseId)}/release`, {})
+      .then(() => claim())
+      .catch((err: unknown) => {
+        claimStatus.textContent = err instanceof ApiError ? err.message : String(err);
+      });
+  });
 
   const neighbour = (step: number): string | undefined => {
     const i = lastQueue.indexOf(caseId);
@@ -178,12 +235,16 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
       result.className = 'ok';
       const next = neighbour(1);
       lastQueue = lastQueue.filter((x) => x !== caseId);
+      holding = false;
+      clearTimeout(renewTimer);
+      claimStatus.textContent = '';
       await load();
       if (next) result.append(' ', h('a', { href: `#/case/${encodeURIComponent(next)}`, id: 'next-case' }, 'Next case (J) →'));
     } catch (err) {
       result.textContent = err instanceof ApiError ? err.message : String(err);
       result.className = 'error';
-      approve.disabled = fraud.disabled = false;
+      if (err instanceof ApiError && err.holder) void claim();
+      else approve.disabled = fraud.disabled = false;
     } finally {
       busy = false;
     }
@@ -196,7 +257,7 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
     const c = detail.case;
     const t = c.tx;
     const isOpen = c.status === 'open';
-    approve.disabled = fraud.disabled = !isOpen;
+    approve.disabled = fraud.disabled = !isOpen || !holding;
     const scoreRows = Object.entries(c.scores).map(([k, v]) => h('div', { class: 'score' }, h('span', { class: 'label' }, k), bar(v ?? 0, (v ?? 0) >= 0.5 ? 'hot' : ''), h('span', {}, num(v))));
     const travel = detail.travel;
     body.replaceChildren(
@@ -242,6 +303,8 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
         section(
           'Verdict',
           isOpen ? h('p', { class: 'muted' }, 'N = write a note (Esc leaves it), A = approve, F = confirm fraud, J / K = next / previous case, Esc = queue.') : h('p', {}, `Closed: ${c.status.replace('_', ' ')}${c.note ? ` — ${c.note}` : ''}`),
+          isOpen ? claimStatus : null,
+          isOpen ? releaseBtn : null,
           note,
           h('div', { class: 'actions' }, approve, fraud),
           result,
@@ -301,8 +364,16 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
     }
   };
   document.addEventListener('keydown', onKey);
-  load().catch((err: unknown) => {
-    body.replaceChildren(h('p', { class: 'error' }, err instanceof ApiError ? err.message : String(err)), h('a', { href: '#/queue' }, '← back to the queue'));
-  });
-  return () => document.removeEventListener('keydown', onKey);
+  load()
+    .then(claim)
+    .catch((err: unknown) => {
+      body.replaceChildren(h('p', { class: 'error' }, err instanceof ApiError ? err.message : String(err)), h('a', { href: '#/queue' }, '← back to the queue'));
+    });
+  return () => {
+    gone = true;
+    clearTimeout(renewTimer);
+    document.removeEventListener('keydown', onKey);
+    // Leaving the page lets the case go at once rather than when the claim lapses.
+    if (holding && detail?.case.status === 'open') void api('POST', `/api/cases/${encodeURIComponent(caseId)}/release`, {}).catch(() => undefined);
+  };
 }
