@@ -19,14 +19,14 @@ export const BulkVerdictBodySchema = z
 export type BulkVerdictBody = z.infer<typeof BulkVerdictBodySchema>;
 
 /** A time bound in a query: epoch milliseconds, or an ISO date / date-time ("2026-03-01", "2026-03-01T10:00Z"). */
-const timeBound = (name: string) =>
+const timeBound = () =>
   z
     .string()
     .max(40)
     .transform((raw, ctx) => {
       const t = /^\d{1,16}$/.test(raw) ? Number(raw) : /^\d{4}-\d{2}-\d{2}/.test(raw) ? Date.parse(raw) : Number.NaN;
       if (!Number.isFinite(t)) {
-        ctx.addIssue({ code: 'custom', message: `${name}: epoch milliseconds or an ISO date such as 2026-03-01 or 2026-03-01T10:00:00Z (got ${JSON.stringify(raw.slice(0, 40))})` });
+        ctx.addIssue({ code: 'custom', message: `epoch milliseconds or an ISO date such as 2026-03-01 or 2026-03-01T10:00:00Z (got ${JSON.stringify(raw.slice(0, 40))})` });
         return z.NEVER;
       }
       return t;
@@ -40,9 +40,11 @@ export const SearchQuerySchema = z
     merchant: z.string().min(1).max(200).optional(),
     txId: id.optional(),
     action: ActionSchema.optional(),
-    from: timeBound('from').optional(),
-    to: timeBound('to').optional(),
+    from: timeBound().optional(),
+    to: timeBound().optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(200),
+    /** csv: the same rows as a spreadsheet file (review-ui/server/pure/csv.ts). */
+    format: z.enum(['json', 'csv']).default('json'),
   })
   .strict()
   .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, { message: 'from must not be later than to', path: ['from'] });

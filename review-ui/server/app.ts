@@ -39,6 +39,7 @@ import { NOT_BUILT, pagesRouter } from './routes/pages.ts';
 import { policyRouter } from './routes/policy.ts';
 import { filePreviewSource } from './file-preview-source.ts';
 import { queueRouter } from './routes/queue.ts';
+import { searchRouter } from './routes/search.ts';
 import { replayRouter } from './routes/replay.ts';
 import { loginRouter, sessionRouter } from './routes/session.ts';
 
@@ -171,6 +172,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(deadLettersRouter({ letters: deadLetters.log }));
   api.use(evidenceRouter({ evidence }));
   api.use(queueRouter({ queue, claims, feed, audit, verdicts }));
+  api.use(searchRouter({ index: feed.search, queue, audit, scenarioOf: (txId) => feed.scenarioOf(txId) }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
   api.use(policyRouter({ policies, samples, audit, feed, modelDir: config.modelDir, files: filePreviewSource({ config }) }));
