@@ -40,6 +40,7 @@ import { policyRouter } from './routes/policy.ts';
 import { filePreviewSource } from './file-preview-source.ts';
 import { queueRouter } from './routes/queue.ts';
 import { searchRouter } from './routes/search.ts';
+import { casesRouter } from './routes/cases.ts';
 import { replayRouter } from './routes/replay.ts';
 import { loginRouter, sessionRouter } from './routes/session.ts';
 
@@ -171,6 +172,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(liveRouter({ feed, queue, sla, guard }));
   api.use(deadLettersRouter({ letters: deadLetters.log }));
   api.use(evidenceRouter({ evidence }));
+  // Before the queue's routes: /cases/bulk-verdict is not a case id.
+  api.use(casesRouter({ queue, claims, feed, index: feed.search, audit, verdicts }));
   api.use(queueRouter({ queue, claims, feed, audit, verdicts }));
   api.use(searchRouter({ index: feed.search, queue, audit, scenarioOf: (txId) => feed.scenarioOf(txId) }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.

@@ -9,6 +9,7 @@ import { cardNorm, travelFromPrevious } from '../card.ts';
 import type { LiveFeed } from '../live.ts';
 import { intQuery, parseBody, who } from '../middleware.ts';
 import type { VerdictService } from '../verdict.ts';
+import { findLinked } from './cases.ts';
 
 export interface QueueDeps {
   queue: RedisReviewQueue;
@@ -86,6 +87,7 @@ export function queueRouter({ queue, claims, feed, audit, verdicts }: QueueDeps)
     res.json({
       case: c,
       claim: (await claims.view(c.caseId)) ?? null,
+      linked: await findLinked(queue, c),
       history,
       norm: cardNorm(c.tx, history),
       travel: travelFromPrevious(c.tx, history),

@@ -4,6 +4,7 @@ import type { DeadLetterSummary, DeadLetterView } from '../../server/dead-letter
 import type { GuardStatus } from '../../server/guard.ts';
 import type { RuleStatsView } from '../../server/rule-stats.ts';
 import type { CardNorm, Travel } from '../../server/card.ts';
+import type { LinkedCase } from '../../server/pure/linked.ts';
 import type { CardTx, SecondPoint } from '../../server/live.ts';
 import type { LabelSnapshot } from '../../server/metrics.ts';
 import type { ModelVersion } from '../../server/models.ts';
@@ -17,7 +18,7 @@ import type { ShadowReportView } from '../../../router/shadow/report.ts';
 export type { Case, Decision, Policy, PolicyInput, ServedSummary };
 export type { AuditEntry, LabelSnapshot, ModelVersion, PreviewResult, SecondPoint };
 export type { DeadLetterSummary, DeadLetterView, GuardStatus, RuleStatsView };
-export type { ShadowReportView };
+export type { ShadowReportView, LinkedCase };
 export type LiveDecision = Decision & { scenario?: string | null };
 
 let csrf = '';
@@ -98,6 +99,7 @@ export interface ClaimView {
 export interface CaseDetail {
   case: Case;
   claim: ClaimView | null;
+  linked: LinkedCase[];
   history: CardTx[];
   norm: CardNorm;
   travel: Travel | null;

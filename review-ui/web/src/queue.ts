@@ -13,16 +13,30 @@ function scoreCells(c: Case): HTMLElement[] {
   return SCORE_COLUMNS.map((col) => h('td', { class: 'num' }, num((c.scores as Partial<Record<string, number>>)[col.id], 2)));
 }
 
+/** Open cases by merchant: the merchants with most at stake first, each group in queue order (a breach reads as one thing). */
+function groupByMerchant(cases: Case[]): Array<{ merchantId: string; merchantName: string; currency: string; stake: number; cases: Case[] }> {
+  const groups = new Map<string, { merchantId: string; merchantName: string; currency: string; stake: number; cases: Case[] }>();
+  for (const c of cases) {
+    const g = groups.get(c.tx.merchantId) ?? { merchantId: c.tx.merchantId, merchantName: c.tx.merchantName, currency: c.tx.currency, stake: 0, cases: [] };
+    g.cases.push(c);
+    g.stake += c.expectedLoss ?? 0;
+    groups.set(c.tx.merchantId, g);
+  }
+  return [...groups.values()].sort((a, b) => b.cases.length - a.cases.length || b.stake - a.stake);
+}
+
 export function queueView(root: HTMLElement): () => void {
   const tbody = h('tbody', { id: 'queue' });
   const closedBody = h('tbody', { id: 'closed' });
   const summary = h('p', { class: 'muted' });
   const nextBtn = h('button', { id: 'next-unclaimed', type: 'button' }, 'Next case ', h('kbd', {}, 'N'));
   const nextResult = h('span', { id: 'next-result', class: 'muted', role: 'status' });
+  const groupBox = h('input', { type: 'checkbox', id: 'group-merchant' });
+  groupBox.checked = localStorage.getItem('queue.groupByMerchant') === '1';
   root.append(
     section(
       'Open cases',
-      h('div', { class: 'actions' }, nextBtn, ' ', nextResult),
+      h('div', { class: 'actions' }, nextBtn, ' ', h('label', {}, groupBox, ' group by merchant'), ' ', nextResult),
       summary,
       h('p', { class: 'muted' }, 'Unclaimed cases first, each part ordered by the stake (the expected loss a review can save), then by how long the case has waited. Opening a case claims it for you. "Next case" takes the most urgent unclaimed one. Enter or click opens a case; j / k move.'),
       h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'at stake', 'waiting', 'held by', 'card', 'merchant', 'amount', 'country', ...SCORE_COLUMNS.map((col) => col.heading), 'rules'].map((x) => h('th', {}, x)))), tbody),
@@ -47,20 +61,24 @@ export function queueView(root: HTMLElement): () => void {
     }
   };
   nextBtn.addEventListener('click', () => void takeNext());
+  groupBox.addEventListener('change', () => {
+    localStorage.setItem('queue.groupByMerchant', groupBox.checked ? '1' : '0');
+    void load();
+  });
   const select = (i: number) => {
     selected = Math.max(0, Math.min(cases.length - 1, i));
-    tbody.querySelectorAll('tr').forEach((tr, j) => tr.classList.toggle('selected', j === selected));
+    tbody.querySelectorAll('tr.case-row').forEach((tr, j) => tr.classList.toggle('selected', j === selected));
   };
 
   const load = async () => {
     const r = await api<{ open: Case[]; openCount: number; claims: Record<string, ClaimView>; closed: Case[]; now: number; me: string }>('GET', '/api/cases?limit=200');
     serverSkew = r.now - Date.now();
-    cases = r.open;
+    const groups = groupByMerchant(r.open);
+    cases = groupBox.checked ? groups.flatMap((g) => g.cases) : r.open;
     lastQueue = cases.map((c) => c.caseId);
     summary.textContent = `${r.openCount} open${r.openCount > r.open.length ? ` (showing the first ${r.open.length})` : ''}`;
     waitCells.length = 0;
-    tbody.replaceChildren(
-      ...cases.map((c) => {
+    const rowOf = (c: Case): HTMLTableRowElement => {
         const wait = h('td', { class: 'num' }, ago(c.createdAt, Date.now() + serverSkew));
         waitCells.push([wait, c.createdAt]);
         const claim = r.claims[c.caseId];
@@ -80,8 +98,15 @@ export function queueView(root: HTMLElement): () => void {
         );
         tr.addEventListener('click', () => open(c));
         return tr;
-      }),
-    );
+    };
+    if (groupBox.checked) {
+      tbody.replaceChildren(
+        ...groups.flatMap((g) => [
+          h('tr', { class: 'group-head', 'data-merchant': g.merchantId }, h('td', { colspan: 12 }, h('strong', { class: 'merchant' }, g.merchantName), ` · ${g.merchantId} · ${g.cases.length} case${g.cases.length === 1 ? '' : 's'} · at stake ${amountText(g.stake, g.currency)}`)),
+          ...g.cases.map(rowOf),
+        ]),
+      );
+    } else tbody.replaceChildren(...cases.map(rowOf));
     if (cases.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 12, class: 'muted' }, 'The queue is empty.')));
     select(selected);
     closedBody.replaceChildren(
@@ -168,6 +193,61 @@ function normPanel(d: CaseDetail): HTMLElement {
   );
 }
 
+/** Linked cases with a checkbox per open one, and one verdict + note over the selected ones and this case. */
+function linkedPanel(d: CaseDetail, note: HTMLTextAreaElement, result: HTMLElement, onDone: () => Promise<void>): HTMLElement {
+  const c = d.case;
+  const boxes = new Map<string, HTMLInputElement>();
+  const all = h('input', { type: 'checkbox', id: 'linked-all', title: 'select every open linked case' });
+  const rows = d.linked.map((l) => {
+    const box = h('input', { type: 'checkbox', class: 'linked-pick', 'data-case': l.caseId, disabled: l.status !== 'open' });
+    if (l.status === 'open') boxes.set(l.caseId, box);
+    return [
+      box,
+      h('a', { href: `#/case/${encodeURIComponent(l.caseId)}`, class: 'mono' }, l.caseId),
+      l.status.replace('_', ' ') + (l.closedBy ? ` by ${l.closedBy}` : ''),
+      l.via.join(', '),
+      h('span', { class: 'mono' }, l.cardId),
+      h('span', { class: 'merchant' }, l.merchantName),
+      money(l.amountMinor, l.currency),
+      dateTime(l.ts),
+    ];
+  });
+  all.addEventListener('change', () => {
+    for (const b of boxes.values()) b.checked = all.checked;
+  });
+  const send = async (verdict: 'approve' | 'confirm_fraud') => {
+    const ids = [...(c.status === 'open' ? [c.caseId] : []), ...[...boxes].filter(([, b]) => b.checked).map(([id]) => id)];
+    if (ids.length === 0) {
+      result.textContent = 'Select at least one open case.';
+      result.className = 'error';
+      return;
+    }
+    result.className = '';
+    result.textContent = `Sending ${ids.length}…`;
+    try {
+      const r = await api<{ decided: number; results: Array<{ caseId: string; outcome: string; holder?: string }>; published: boolean }>('POST', '/api/cases/bulk-verdict', { caseIds: ids, verdict, note: note.value });
+      const skipped = r.results.filter((x) => x.outcome !== 'closed').map((x) => `${x.caseId} (${x.outcome === 'held' ? `held by ${x.holder ?? '?'}` : 'not open'})`);
+      result.textContent = `${r.decided} case${r.decided === 1 ? '' : 's'} decided${r.published ? ', labels sent' : ', labels queued'}${skipped.length ? `; not decided: ${skipped.join(', ')}` : ''}.`;
+      result.className = 'ok';
+      await onDone();
+    } catch (err) {
+      result.textContent = err instanceof ApiError ? err.message : String(err);
+      result.className = 'error';
+    }
+  };
+  const approveAll = h('button', { id: 'bulk-approve', type: 'button', class: 'approve' }, 'Approve these together');
+  const fraudAll = h('button', { id: 'bulk-fraud', type: 'button', class: 'fraud' }, 'Confirm fraud for these together');
+  approveAll.addEventListener('click', () => void send('approve'));
+  fraudAll.addEventListener('click', () => void send('confirm_fraud'));
+  return section(
+    'Linked cases',
+    h('p', { class: 'muted' }, 'Cases sharing this card, merchant or device within 24 hours of this transaction. One verdict and the note above settle this case and the selected ones; each is audited and labelled on its own.'),
+    d.linked.length
+      ? h('div', { id: 'linked' }, table(['', 'case', 'status', 'shares', 'card', 'merchant', 'amount', 'when'], rows, 'compact'), h('label', {}, all, ' select every open one'), h('div', { class: 'actions' }, approveAll, fraudAll), result)
+      : h('p', { class: 'muted', id: 'linked' }, 'No linked cases.'),
+  );
+}
+
 export function caseView(root: HTMLElement, params: string[]): () => void {
   const caseId = params[0] ?? '';
   const note = h('textarea', { id: 'note', rows: 3, maxlength: 2000, placeholder: 'Note for the audit log (what you checked, why)' });
@@ -175,6 +255,8 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
   const fraud = h('button', { id: 'confirm-fraud', type: 'button', class: 'fraud' }, 'Confirm fraud ', h('kbd', {}, 'F'));
   const result = h('p', { id: 'verdict-result', role: 'status' });
   const claimStatus = h('p', { id: 'claim-status', role: 'status' });
+  // Outlives the re-render that follows a bulk verdict, so its outcome stays on screen.
+  const bulkResult = h('p', { id: 'bulk-result', role: 'status' });
   const releaseBtn = h('button', { id: 'release-claim', type: 'button', class: 'ghost', hidden: true }, 'Release the claim (admin)');
   const body = h('div', { class: 'case-body' }, h('p', { class: 'muted' }, 'Loading…'));
   root.append(body);
@@ -325,6 +407,12 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
               ])
             : h('p', { class: 'muted' }, travel ? 'Same place as the previous transaction.' : 'No earlier transaction of this card seen.'),
         ),
+      ),
+      linkedPanel(detail, note, bulkResult, load),
+      section(
+        'Export',
+        h('p', {}, h('a', { id: 'export-html', href: `/api/cases/${encodeURIComponent(c.caseId)}/export?format=html`, target: '_blank', rel: 'noopener' }, 'Printable report (HTML)'), ' · ', h('a', { id: 'export-json', href: `/api/cases/${encodeURIComponent(c.caseId)}/export?format=json`, download: `case-${c.caseId}.json` }, 'JSON')),
+        h('p', { class: 'muted' }, 'The transaction, scores, why, the card’s norm, linked cases, the verdict and the audit trail. Each export is audited.'),
       ),
       section(
         'Card’s recent history',
