@@ -24,7 +24,22 @@ export const reviewKeys = (prefix: string) => ({
   case: (caseId: string): string => `${prefix}review:case:${caseId}`,
   /** Who works a case now: the holder's name, expiring CLAIM_TTL_MS after the last claim or renewal (state/case-claims.ts). */
   claim: (caseId: string): string => `${prefix}review:claim:${caseId}`,
+  /**
+   * The ground truth that came back for a case's transaction (a chargeback label: "1|labeledAt" fraud, "0|labeledAt"
+   * legitimate), kept as long as a closed case (CLOSED_CASE_TTL_SECONDS) and only for transactions that have a case:
+   * what the Shift page compares analysts' verdicts with.
+   */
+  truth: (caseId: string): string => `${prefix}review:truth:${caseId}`,
 });
+
+/** Escalate names a transaction's case `case-<txId>` (router/escalate-stage.ts); labels and decisions carry only the tx id. */
+export const caseIdOfTx = (txId: string): string => `case-${txId}`;
+
+// KEYS: case key, truth key. ARGV: value, ttl. Only for a transaction that has a case.
+const TRUTH = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1`;
 
 /**
  * Queue order in one sorted-set score, ascending = most urgent first: expected loss (higher first), then creation
@@ -191,6 +206,32 @@ export class RedisReviewQueue implements ReviewQueue {
     if (won !== 1) return undefined;
     if (this.closedKeep > 0) await this.redis.zremrangebyrank(this.closedKey, 0, -this.closedKeep - 1);
     return closed;
+  }
+
+  /** Records chargeback labels of transactions that have a case (others are ignored); returns how many were kept. */
+  async recordGroundTruth(labels: ReadonlyArray<{ txId: string; isFraud: boolean; labeledAt: number; source: string }>): Promise<number> {
+    const chargebacks = labels.filter((l) => l.source === 'chargeback');
+    if (chargebacks.length === 0) return 0;
+    const p = this.redis.pipeline();
+    for (const l of chargebacks) {
+      const caseId = caseIdOfTx(l.txId);
+      p.eval(TRUTH, 2, this.caseKey(caseId), this.keys.truth(caseId), `${l.isFraud ? 1 : 0}|${l.labeledAt}`, CLOSED_CASE_TTL_SECONDS);
+    }
+    const res = (await p.exec()) ?? [];
+    return res.filter(([, v]) => v === 1).length;
+  }
+
+  /** The ground truth recorded for these cases (absent: none came back yet). */
+  async groundTruth(caseIds: readonly string[]): Promise<Map<string, { isFraud: boolean; labeledAt: number }>> {
+    const out = new Map<string, { isFraud: boolean; labeledAt: number }>();
+    if (caseIds.length === 0) return out;
+    const raws = await this.redis.mget(caseIds.map((id) => this.keys.truth(id)));
+    raws.forEach((raw, i) => {
+      if (!raw) return;
+      const [flag, at] = raw.split('|');
+      out.set(caseIds[i] as string, { isFraud: flag === '1', labeledAt: Number(at) });
+    });
+    return out;
   }
 
   private async getMany(ids: string[]): Promise<Case[]> {

@@ -140,7 +140,11 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     evidence.onDecision(d);
     guard.onDecision(d);
   });
-  feed.onLabels((l) => evidence.onLabel(l));
+  feed.onLabels((l) => {
+    evidence.onLabel(l);
+    // Ground truth for the Shift page's agreement: kept only for transactions that have a case.
+    if (l.source === 'chargeback') void queue.recordGroundTruth([l]).catch((err: unknown) => log.debug({ err }, 'could not record a case\'s ground truth'));
+  });
   await feed.start();
   const deadLetters = await startDeadLetterFeed(kafka, config, instanceId, log, opts.deadLetterBackfill);
 
@@ -173,8 +177,9 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(deadLettersRouter({ letters: deadLetters.log }));
   api.use(evidenceRouter({ evidence }));
   // Before the queue's routes: /cases/bulk-verdict is not a case id.
-  api.use(casesRouter({ queue, claims, feed, index: feed.search, audit, verdicts }));
-  api.use(queueRouter({ queue, claims, feed, audit, verdicts }));
+  const slaMinutes = async () => (await policies.current()).review.slaMinutes;
+  api.use(casesRouter({ queue, claims, feed, index: feed.search, audit, verdicts, slaMinutes }));
+  api.use(queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes }));
   api.use(searchRouter({ index: feed.search, queue, audit, scenarioOf: (txId) => feed.scenarioOf(txId) }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));

@@ -4,12 +4,13 @@ import { Router } from 'express';
 import type { Case } from '../../../core/contracts.ts';
 import { BulkVerdictBodySchema, ExportFormatSchema } from '../../../core/contracts-cases.ts';
 import type { CaseClaims } from '../../../state/case-claims.ts';
-import type { RedisReviewQueue } from '../../../state/review.ts';
+import { REVIEW_CLOSED_KEEP, type RedisReviewQueue } from '../../../state/review.ts';
 import type { SearchIndex } from '../../../state/search.ts';
 import type { AuditLog } from '../audit.ts';
 import { cardNorm } from '../card.ts';
 import type { LiveFeed } from '../live.ts';
-import { parseBody, who } from '../middleware.ts';
+import { intQuery, parseBody, who } from '../middleware.ts';
+import { shiftView, slaClock } from '../pure/shift.ts';
 import { CASE_EXPORT_VERSION, EXPORT_STYLE, caseExportHtml, type CaseExport } from '../pure/case-export.ts';
 import { linkedCases, type LinkedCase } from '../pure/linked.ts';
 import type { VerdictService } from '../verdict.ts';
@@ -31,14 +32,37 @@ export interface CasesDeps {
   index: SearchIndex;
   audit: AuditLog;
   verdicts: VerdictService;
+  slaMinutes: () => Promise<number>;
 }
+
+/** Audit entries read to find when each case was claimed (newest first). */
+const SHIFT_AUDIT_READ = 5_000;
 
 const STYLE_HASH = `'sha256-${createHash('sha256').update(EXPORT_STYLE).digest('base64')}'`;
 /** The export page runs nothing and loads nothing: its one inline stylesheet is allowed by its hash. */
 const EXPORT_CSP = `default-src 'none'; style-src ${STYLE_HASH}; img-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
-export function casesRouter({ queue, claims, feed, index, audit, verdicts }: CasesDeps): Router {
+export function casesRouter({ queue, claims, feed, index, audit, verdicts, slaMinutes }: CasesDeps): Router {
   const r = Router();
+
+  // The Shift page: per analyst over the last `hours`, and the open cases against the SLA.
+  r.get('/shift', async (req, res) => {
+    const hours = intQuery(req.query.hours, 'hours', 8, 72);
+    const [closed, open, entries, sla] = await Promise.all([queue.listClosed(REVIEW_CLOSED_KEEP), queue.listOpen(LINK_OPEN_MAX), audit.list(SHIFT_AUDIT_READ), slaMinutes()]);
+    const claimedAt = new Map<string, number>();
+    for (const e of entries) {
+      if (e.action !== 'case.claim' || !e.target.startsWith('case:')) continue;
+      const key = `${e.target.slice('case:'.length)}|${e.who}`;
+      if (!claimedAt.has(key)) claimedAt.set(key, e.at);
+    }
+    const now = Date.now();
+    const truth = await queue.groundTruth(closed.map((c) => c.caseId));
+    const held = await claims.viewMany(open.map((c) => c.caseId));
+    const clocks = open
+      .map((c) => ({ caseId: c.caseId, createdAt: c.createdAt, cardId: c.cardId, merchantName: c.tx.merchantName, amountMinor: c.tx.amountMinor, currency: c.tx.currency, holder: held.get(c.caseId)?.holder ?? null, ...slaClock(c.createdAt, now, sla) }))
+      .sort((a, b) => a.leftMinutes - b.leftMinutes);
+    res.json({ ...shiftView(closed, claimedAt, truth, now, hours), slaMinutes: sla, open: clocks, overdue: clocks.filter((c) => c.overdue).length, now });
+  });
 
   r.get('/cases/:id/linked', async (req, res) => {
     const c = await queue.get(req.params.id as string);

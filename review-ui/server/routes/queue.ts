@@ -10,6 +10,7 @@ import type { LiveFeed } from '../live.ts';
 import { intQuery, parseBody, who } from '../middleware.ts';
 import type { VerdictService } from '../verdict.ts';
 import { findLinked } from './cases.ts';
+import { queueOrder } from '../pure/shift.ts';
 
 export interface QueueDeps {
   queue: RedisReviewQueue;
@@ -17,17 +18,20 @@ export interface QueueDeps {
   feed: LiveFeed;
   audit: AuditLog;
   verdicts: VerdictService;
+  /** The policy's review SLA in minutes (review.slaMinutes). */
+  slaMinutes: () => Promise<number>;
 }
 
-export function queueRouter({ queue, claims, feed, audit, verdicts }: QueueDeps): Router {
+export function queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes }: QueueDeps): Router {
   const r = Router();
   r.get('/cases', async (req, res) => {
     const limit = intQuery(req.query.limit, 'limit', 100, 1000);
-    const [open, total, closed] = await Promise.all([queue.listOpen(limit), queue.openCount(), queue.listClosed(20)]);
+    const [open, total, closed, sla] = await Promise.all([queue.listOpen(limit), queue.openCount(), queue.listClosed(20), slaMinutes()]);
     const held = await claims.viewMany(open.map((c) => c.caseId));
-    // Unclaimed first (each part keeps the queue's order: expected loss, then age): what is free to take is on top.
-    const ordered = [...open.filter((c) => !held.has(c.caseId)), ...open.filter((c) => held.has(c.caseId))];
-    res.json({ open: ordered, openCount: total, claims: Object.fromEntries(held), closed, now: Date.now(), me: who(res) });
+    const now = Date.now();
+    // Overdue first, then unclaimed, then claimed (each part in the queue's order: expected loss, then age).
+    const ordered = queueOrder(open, new Set(held.keys()), now, sla);
+    res.json({ open: ordered, openCount: total, claims: Object.fromEntries(held), closed, now, me: who(res), slaMinutes: sla });
   });
 
   // "Next case": the most urgent case nobody holds, claimed for the caller in the same step.

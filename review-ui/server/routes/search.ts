@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { SearchQuerySchema, searchQueryInput } from '../../../core/contracts-cases.ts';
 import { MODEL_IDS } from '../../../detectors/registry.ts';
 import { SEARCH_MAX_ROWS, SEARCH_TTL_SECONDS, type SearchIndex } from '../../../state/search.ts';
-import type { RedisReviewQueue } from '../../../state/review.ts';
+import { caseIdOfTx, type RedisReviewQueue } from '../../../state/review.ts';
 import type { AuditLog } from '../audit.ts';
 import { parseBody, who } from '../middleware.ts';
 import { decisionsCsv } from '../pure/csv.ts';
@@ -14,9 +14,6 @@ export interface SearchDeps {
   audit: AuditLog;
   scenarioOf: (txId: string) => string | null | undefined;
 }
-
-/** Escalate names a transaction's case `case-<txId>` (router/escalate-stage.ts). */
-const caseIdOf = (txId: string): string => `case-${txId}`;
 
 export function searchRouter({ index, queue, audit, scenarioOf }: SearchDeps): Router {
   const r = Router();
@@ -29,7 +26,7 @@ export function searchRouter({ index, queue, audit, scenarioOf }: SearchDeps): R
         const scenario = scenarioOf(d.txId);
         const row = { ...d, ...(scenario !== undefined ? { scenario } : {}) };
         if (d.action !== 'REVIEW' && d.stage !== 'review') return row;
-        const c = await queue.get(caseIdOf(d.txId));
+        const c = await queue.get(caseIdOfTx(d.txId));
         return c ? { ...row, caseId: c.caseId, caseStatus: c.status } : row;
       }),
     );

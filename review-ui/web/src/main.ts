@@ -6,6 +6,7 @@ import { clear, h } from './dom.ts';
 import { liveView } from './live.ts';
 import { queueView, caseView } from './queue.ts';
 import { searchView } from './search.ts';
+import { shiftView } from './shift.ts';
 import { policyView } from './policy.ts';
 import { modelsView } from './models.ts';
 import { compareView } from './compare.ts';
@@ -22,6 +23,7 @@ const routes: Array<{ path: string; label?: string; view: View; admin?: boolean 
   { path: 'queue', label: 'Review queue', view: queueView },
   { path: 'case', view: caseView },
   { path: 'search', label: 'Search', view: searchView },
+  { path: 'shift', label: 'Shift', view: shiftView },
   { path: 'policy', label: 'Policy', view: policyView, admin: true },
   { path: 'models', label: 'Models', view: modelsView, admin: true },
   { path: 'compare', view: compareView, admin: true },

@@ -13,6 +13,14 @@ function scoreCells(c: Case): HTMLElement[] {
   return SCORE_COLUMNS.map((col) => h('td', { class: 'num' }, num((c.scores as Partial<Record<string, number>>)[col.id], 2)));
 }
 
+/** The SLA clock of an open case: minutes left, or how long overdue (red). */
+export function slaText(cell: HTMLElement, createdAt: number, now: number, slaMinutes: number): void {
+  const left = slaMinutes - Math.max(0, now - createdAt) / 60_000;
+  cell.textContent = left >= 0 ? `${Math.floor(left)} min left` : `overdue ${Math.ceil(-left)} min`;
+  cell.classList.toggle('hot-text', left < 0);
+  cell.title = `review SLA ${slaMinutes} min (policy review.slaMinutes)`;
+}
+
 /** Open cases by merchant: the merchants with most at stake first, each group in queue order (a breach reads as one thing). */
 function groupByMerchant(cases: Case[]): Array<{ merchantId: string; merchantName: string; currency: string; stake: number; cases: Case[] }> {
   const groups = new Map<string, { merchantId: string; merchantName: string; currency: string; stake: number; cases: Case[] }>();
@@ -39,14 +47,15 @@ export function queueView(root: HTMLElement): () => void {
       h('div', { class: 'actions' }, nextBtn, ' ', h('label', {}, groupBox, ' group by merchant'), ' ', nextResult),
       summary,
       h('p', { class: 'muted' }, 'Unclaimed cases first, each part ordered by the stake (the expected loss a review can save), then by how long the case has waited. Opening a case claims it for you. "Next case" takes the most urgent unclaimed one. Enter or click opens a case; j / k move.'),
-      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'at stake', 'waiting', 'held by', 'card', 'merchant', 'amount', 'country', ...SCORE_COLUMNS.map((col) => col.heading), 'rules'].map((x) => h('th', {}, x)))), tbody),
+      h('table', { class: 'queue' }, h('thead', {}, h('tr', {}, ...['risk', 'at stake', 'waiting', 'SLA', 'held by', 'card', 'merchant', 'amount', 'country', ...SCORE_COLUMNS.map((col) => col.heading), 'rules'].map((x) => h('th', {}, x)))), tbody),
     ),
     section('Recently closed', h('table', {}, h('thead', {}, h('tr', {}, ...['closed', 'verdict', 'by', 'card', 'merchant', 'amount', 'note'].map((x) => h('th', {}, x)))), closedBody)),
   );
   let cases: Case[] = [];
   let serverSkew = 0;
   let selected = 0;
-  const waitCells: Array<[HTMLElement, number]> = [];
+  const waitCells: Array<[HTMLElement, number, HTMLElement]> = [];
+  let slaMinutes = 60;
 
   const open = (c: Case) => window.location.assign(`#/case/${encodeURIComponent(c.caseId)}`);
   const takeNext = async () => {
@@ -71,8 +80,9 @@ export function queueView(root: HTMLElement): () => void {
   };
 
   const load = async () => {
-    const r = await api<{ open: Case[]; openCount: number; claims: Record<string, ClaimView>; closed: Case[]; now: number; me: string }>('GET', '/api/cases?limit=200');
+    const r = await api<{ open: Case[]; openCount: number; claims: Record<string, ClaimView>; closed: Case[]; now: number; me: string; slaMinutes: number }>('GET', '/api/cases?limit=200');
     serverSkew = r.now - Date.now();
+    slaMinutes = r.slaMinutes;
     const groups = groupByMerchant(r.open);
     cases = groupBox.checked ? groups.flatMap((g) => g.cases) : r.open;
     lastQueue = cases.map((c) => c.caseId);
@@ -80,7 +90,9 @@ export function queueView(root: HTMLElement): () => void {
     waitCells.length = 0;
     const rowOf = (c: Case): HTMLTableRowElement => {
         const wait = h('td', { class: 'num' }, ago(c.createdAt, Date.now() + serverSkew));
-        waitCells.push([wait, c.createdAt]);
+        const sla = h('td', { class: 'num sla' });
+        slaText(sla, c.createdAt, Date.now() + serverSkew, slaMinutes);
+        waitCells.push([wait, c.createdAt, sla]);
         const claim = r.claims[c.caseId];
         const tr = h(
           'tr',
@@ -88,6 +100,7 @@ export function queueView(root: HTMLElement): () => void {
           h('td', {}, h('span', { class: 'risk' }, bar(c.risk, c.risk >= 0.7 ? 'hot' : ''), ` ${num(c.risk, 2)}`)),
           h('td', { class: 'num stake', title: c.loss ? lossText(c.loss, c.tx.currency) : '' }, c.expectedLoss === undefined ? '—' : amountText(c.expectedLoss, c.tx.currency)),
           wait,
+          sla,
           h('td', { class: 'holder' }, claim ? (claim.holder === r.me ? 'you' : claim.holder) : ''),
           h('td', { class: 'mono' }, c.cardId),
           h('td', { class: 'merchant' }, c.tx.merchantName),
@@ -102,12 +115,12 @@ export function queueView(root: HTMLElement): () => void {
     if (groupBox.checked) {
       tbody.replaceChildren(
         ...groups.flatMap((g) => [
-          h('tr', { class: 'group-head', 'data-merchant': g.merchantId }, h('td', { colspan: 12 }, h('strong', { class: 'merchant' }, g.merchantName), ` · ${g.merchantId} · ${g.cases.length} case${g.cases.length === 1 ? '' : 's'} · at stake ${amountText(g.stake, g.currency)}`)),
+          h('tr', { class: 'group-head', 'data-merchant': g.merchantId }, h('td', { colspan: 13 }, h('strong', { class: 'merchant' }, g.merchantName), ` · ${g.merchantId} · ${g.cases.length} case${g.cases.length === 1 ? '' : 's'} · at stake ${amountText(g.stake, g.currency)}`)),
           ...g.cases.map(rowOf),
         ]),
       );
     } else tbody.replaceChildren(...cases.map(rowOf));
-    if (cases.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 12, class: 'muted' }, 'The queue is empty.')));
+    if (cases.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 13, class: 'muted' }, 'The queue is empty.')));
     select(selected);
     closedBody.replaceChildren(
       ...r.closed.map((c) =>
@@ -135,7 +148,10 @@ export function queueView(root: HTMLElement): () => void {
   };
   document.addEventListener('keydown', onKey);
   const ticker = setInterval(() => {
-    for (const [cell, created] of waitCells) cell.textContent = ago(created, Date.now() + serverSkew);
+    for (const [cell, created, sla] of waitCells) {
+      cell.textContent = ago(created, Date.now() + serverSkew);
+      slaText(sla, created, Date.now() + serverSkew, slaMinutes);
+    }
   }, 1000);
   let pending: ReturnType<typeof setTimeout> | undefined;
   const reloadSoon = () => {
