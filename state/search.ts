@@ -9,31 +9,37 @@ import { DecisionSchema, type Decision } from '../core/contracts.ts';
  *   provisional REVIEW of the same transaction, so two consoles writing the same decisions agree.
  * - `<prefix>search:time`: sorted set of tx ids by decidedAt: the index's order and its bound.
  * - `<prefix>search:card:<cardId>`, `<prefix>search:merchant:<merchantId>`: tx ids by decidedAt per card and per
- *   merchant, each trimmed to SEARCH_PER_ENTITY_KEEP and expiring SEARCH_TTL_SECONDS after its last write. An id
- *   whose row left the index is skipped on read.
+ *   merchant, each trimmed to SEARCH_PER_ENTITY_KEEP and expiring SEARCH_TTL_SECONDS after its last write.
+ * - `<prefix>search:action:<ALLOW|BLOCK|REVIEW>`: tx ids by decidedAt per action, each trimmed to SEARCH_MAX_ROWS.
+ *   An id whose row left the index (or whose action changed: a final decision after a REVIEW) is skipped on read.
  *
  * Bound: at most SEARCH_MAX_ROWS rows, none older than SEARCH_TTL_SECONDS (whichever is reached first), both enforced
- * on every write in the same script. A row is the decision's JSON (about 1 KB with three models), so the cap is in
- * the order of 100+ MB of Redis; lower SEARCH_MAX_ROWS (or pass maxRows) where that is too much.
+ * on every write in the same script. Memory and search times: `npx fraudstream bench search` (README "Case work").
  */
-export const SEARCH_MAX_ROWS = 100_000;
+export const SEARCH_MAX_ROWS = 50_000;
 export const SEARCH_TTL_SECONDS = 30 * 24 * 3600;
 export const SEARCH_PER_ENTITY_KEEP = 1_000;
 /** A search that cannot use a card, merchant or tx id index reads at most this many rows, newest first, and says so. */
-export const SEARCH_SCAN_MAX = 20_000;
+export const SEARCH_SCAN_MAX = 10_000;
 
 export const searchKeys = (prefix: string) => ({
   rows: `${prefix}search:rows`,
   time: `${prefix}search:time`,
   card: (cardId: string): string => `${prefix}search:card:${cardId}`,
   merchant: (merchantId: string): string => `${prefix}search:merchant:${merchantId}`,
+  /** tx ids by decidedAt per action (BLOCK and REVIEW are rare: finding them must not read every ALLOW). */
+  action: (action: string): string => `${prefix}search:action:${action}`,
 });
 
-// KEYS: rows hash, time set, card set, merchant set. ARGV: txId, decidedAt, row JSON, max rows, ttl seconds,
-// per-entity keep, now ms. Evicts by count and by age (a few at a time, so one write never does unbounded work).
+// KEYS: rows hash, time set, card set, merchant set, action set. ARGV: txId, decidedAt, row JSON, max rows, ttl
+// seconds, per-entity keep, now ms. Evicts by count and by age (a few at a time, so one write never does unbounded work).
 const STORE = `
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[5], ARGV[2], ARGV[1])
+local over = redis.call('ZCARD', KEYS[5]) - tonumber(ARGV[4])
+if over > 0 then redis.call('ZREMRANGEBYRANK', KEYS[5], 0, over - 1) end
+redis.call('EXPIRE', KEYS[5], ARGV[5])
 for i = 3, 4 do
   redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
   local extra = redis.call('ZCARD', KEYS[i]) - tonumber(ARGV[6])
@@ -79,8 +85,8 @@ export interface SearchResult {
   scanned: number;
   /** False when the scan stopped at SEARCH_SCAN_MAX before the time range was exhausted. */
   complete: boolean;
-  /** Which index answered: txId, card, merchant (id), or time (a scan, newest first). */
-  via: 'txId' | 'card' | 'merchant' | 'time';
+  /** Which index answered: txId, card, merchant (id), action, or time (a scan, newest first). */
+  via: 'txId' | 'card' | 'merchant' | 'action' | 'time';
 }
 
 export class SearchIndex {
@@ -105,10 +111,10 @@ export class SearchIndex {
   /** Indexes decisions (one pipeline; each write is one script run by EVALSHA). */
   async store(decisions: readonly Decision[], now = Date.now()): Promise<void> {
     if (decisions.length === 0) return;
-    if (!(STORE_CMD in this.redis)) this.redis.defineCommand(STORE_CMD, { numberOfKeys: 4, lua: STORE });
+    if (!(STORE_CMD in this.redis)) this.redis.defineCommand(STORE_CMD, { numberOfKeys: 5, lua: STORE });
     const p = this.redis.pipeline() as unknown as Record<typeof STORE_CMD, (...args: Array<string | number>) => unknown> & { exec(): Promise<unknown> };
     for (const d of decisions) {
-      p[STORE_CMD](this.keys.rows, this.keys.time, this.keys.card(d.cardId), this.keys.merchant(d.tx.merchantId), d.txId, d.decidedAt, JSON.stringify(d), this.maxRows, this.ttlSeconds, this.perEntityKeep, now);
+      p[STORE_CMD](this.keys.rows, this.keys.time, this.keys.card(d.cardId), this.keys.merchant(d.tx.merchantId), this.keys.action(d.action), d.txId, d.decidedAt, JSON.stringify(d), this.maxRows, this.ttlSeconds, this.perEntityKeep, now);
     }
     await p.exec();
   }
@@ -144,6 +150,9 @@ export class SearchIndex {
     } else if (f.merchant !== undefined && (await this.redis.exists(this.keys.merchant(f.merchant))) === 1) {
       via = 'merchant';
       key = this.keys.merchant(f.merchant);
+    } else if (f.action !== undefined) {
+      via = 'action';
+      key = this.keys.action(f.action);
     }
     const rows: Decision[] = [];
     let scanned = 0;
@@ -153,8 +162,7 @@ export class SearchIndex {
       const ids = await this.redis.zrevrangebyscore(key, to, from, 'LIMIT', offset, Math.min(page, this.scanMax - scanned));
       if (ids.length === 0) break;
       scanned += ids.length;
-      for (const d of await this.rowsOf(ids)) {
-        if (!matches(d)) continue;
+      for (const d of await this.rowsOf(ids, matches)) {
         rows.push(d);
         if (rows.length >= f.limit) return { rows, scanned, complete: true, via };
       }
@@ -162,13 +170,16 @@ export class SearchIndex {
     return { rows, scanned, complete: true, via };
   }
 
-  private async rowsOf(ids: readonly string[]): Promise<Decision[]> {
+  /** The rows of these ids that `keep` accepts; only those are validated (a scan reads thousands it drops). */
+  private async rowsOf(ids: readonly string[], keep: (d: Decision) => boolean = () => true): Promise<Decision[]> {
     if (ids.length === 0) return [];
     const raws = await this.redis.hmget(this.keys.rows, ...ids);
     return raws.flatMap((raw) => {
       if (raw === null) return [];
       try {
-        const d = DecisionSchema.safeParse(JSON.parse(raw));
+        const json = JSON.parse(raw) as Decision;
+        if (typeof json !== 'object' || json === null || typeof json.tx !== 'object' || json.tx === null || !keep(json)) return [];
+        const d = DecisionSchema.safeParse(json);
         return d.success ? [d.data] : [];
       } catch {
         return [];

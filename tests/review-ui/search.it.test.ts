@@ -55,6 +55,7 @@ describe('SearchIndex (Redis)', () => {
     expect(await ids({ merchant: 'night', limit: 10 })).toEqual(['a2']);
     expect(await ids({ txId: 'b1', limit: 10 })).toEqual(['b1']);
     expect(await ids({ action: 'BLOCK', limit: 10 })).toEqual(['a2']);
+    expect((await idx.search({ action: 'BLOCK', limit: 10 })).via).toBe('action');
     expect(await ids({ from: t0 + 500, to: t0 + 1_500, limit: 10 })).toEqual(['a2']);
     expect(await ids({ card: 'c-a', action: 'REVIEW', limit: 10 })).toEqual([]);
     expect(await ids({ limit: 2 })).toEqual(['b1', 'a2']);
