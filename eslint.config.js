@@ -3,9 +3,9 @@ import tseslint from 'typescript-eslint';
 
 // A Redis key family name followed by ':' and a key segment (a space after ':' is prose, e.g. "drift: usage"),
 // (the samples list, which has no segment, is caught in templates below)
-const redisKey = String.raw`/^(heartbeat|outcome|stats|review|policy|drift|feat|ui):(?!\s)/`;
+const redisKey = String.raw`/^(heartbeat|outcome|stats|review|policy|drift|feat|ui|search):(?!\s)/`;
 // `${prefix}samples` is a key; the word alone (a CLI flag, a field name) is not.
-const redisKeyTemplate = String.raw`/^(heartbeat|outcome|stats|review|policy|drift|feat|ui):(?!\s)|^samples$/`;
+const redisKeyTemplate = String.raw`/^(heartbeat|outcome|stats|review|policy|drift|feat|ui|search):(?!\s)|^samples$/`;
 const redisKeyMessage = 'Redis keys are spelled in state/ only: import the key builder from there';
 
 const io = ['kafkajs', 'ioredis', 'express', 'node:fs', 'node:fs/promises', 'node:net', 'node:http', 'node:child_process'];
@@ -37,7 +37,7 @@ export default tseslint.config(
   {
     // Pure logic never imports I/O: models, features math and policy evaluation stay testable without services.
     // (A later block replaces an earlier one's options for the same rule, so detectors' pure folders repeat noProducers.)
-    files: ['router/pure/**/*.ts', 'producers/world/**/*.ts', 'infra/chaos/pure/**/*.ts'],
+    files: ['router/pure/**/*.ts', 'producers/world/**/*.ts', 'infra/chaos/pure/**/*.ts', 'review-ui/server/pure/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: pureIo }] },
   },
   {

@@ -10,6 +10,7 @@ import { startUiServer } from './server/app.ts';
 import { ensureUiBuilt } from './build.ts';
 import { printAndSave, runUiBench } from './bench.ts';
 import { filePreviewBenchTable, runFilePreviewBench } from './bench-file-preview.ts';
+import { runSearchBench, searchBenchTable } from './bench-search.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -114,6 +115,21 @@ export const commands: Command[] = [
       const result = await runFilePreviewBench(rows, (l) => console.error(l));
       console.log(filePreviewBenchTable(result));
       const out = values.json ?? 'bench-results/file-preview.json';
+      await mkdir(path.dirname(out), { recursive: true });
+      await writeFile(out, JSON.stringify({ at: new Date().toISOString(), ...result }, null, 2) + '\n');
+      console.log(`wrote ${out}`);
+    },
+  },
+  {
+    name: 'bench search',
+    summary: "what the console's search index costs: write rate, Redis bytes per row (and at the cap), time per kind of search (bench-results/search.json)",
+    usage: '[--rows N] [--json FILE]   (N default 100000; a throwaway key prefix in REDIS_URL, deleted after)',
+    async run(argv) {
+      const { values } = parseFlags(this, argv, { rows: { type: 'string' }, json: { type: 'string' } });
+      const rows = numberFlag('rows', values.rows, 100_000, { min: 1_000, max: 1_000_000, integer: true });
+      const result = await runSearchBench(rows, (l) => console.error(l));
+      console.log(searchBenchTable(result));
+      const out = values.json ?? 'bench-results/search.json';
       await mkdir(path.dirname(out), { recursive: true });
       await writeFile(out, JSON.stringify({ at: new Date().toISOString(), ...result }, null, 2) + '\n');
       console.log(`wrote ${out}`);

@@ -22,7 +22,24 @@ export const reviewKeys = (prefix: string) => ({
   opened: `${prefix}review:opened`,
   closed: `${prefix}review:closed`,
   case: (caseId: string): string => `${prefix}review:case:${caseId}`,
+  /** Who works a case now: the holder's name, expiring CLAIM_TTL_MS after the last claim or renewal (state/case-claims.ts). */
+  claim: (caseId: string): string => `${prefix}review:claim:${caseId}`,
+  /**
+   * The ground truth that came back for a case's transaction (a chargeback label: "1|labeledAt" fraud, "0|labeledAt"
+   * legitimate), kept as long as a closed case (CLOSED_CASE_TTL_SECONDS) and only for transactions that have a case:
+   * what the Shift page compares analysts' verdicts with.
+   */
+  truth: (caseId: string): string => `${prefix}review:truth:${caseId}`,
 });
+
+/** Escalate names a transaction's case `case-<txId>` (router/escalate-stage.ts); labels and decisions carry only the tx id. */
+export const caseIdOfTx = (txId: string): string => `case-${txId}`;
+
+// KEYS: case key, truth key. ARGV: value, ttl. Only for a transaction that has a case.
+const TRUTH = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+return 1`;
 
 /**
  * Queue order in one sorted-set score, ascending = most urgent first: expected loss (higher first), then creation
@@ -51,21 +68,37 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
 end
 return 0`;
 
-// KEYS: open set, case key, closed set, opened set[, outbox list]. ARGV: caseId, closed case JSON, closedAt, case TTL,
-// outbox cap [, outbox items...]. ZREM is the once-only gate: of two concurrent verdicts exactly one removes the member and
-// writes. A full outbox (Kafka gone for long) refuses the verdict before anything changes: -1.
+// KEYS: open set, case key, closed set, opened set, claim key[, outbox list]. ARGV: caseId, closed case JSON, closedAt,
+// case TTL, outbox cap, analyst[, outbox items...]. ZREM is the once-only gate: of two concurrent verdicts exactly one
+// removes the member and writes. A case another analyst holds (state/case-claims.ts) is refused before anything
+// changes: {-2, holder}; an unheld case may be decided by anyone (its claim lapsed or it was never opened). A full
+// outbox (Kafka gone for long) refuses the verdict before anything changes: {-1}. The claim goes with the case.
 const CLOSE = `
-if #KEYS >= 5 and redis.call('LLEN', KEYS[5]) >= tonumber(ARGV[5]) then return -1 end
+if #KEYS >= 6 and redis.call('LLEN', KEYS[6]) >= tonumber(ARGV[5]) then return {-1, ''} end
+local holder = redis.call('GET', KEYS[5])
+if holder and holder ~= ARGV[6] and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-2, holder} end
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('DEL', KEYS[5])
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-  if #KEYS >= 5 then
-    for i = 6, #ARGV do redis.call('RPUSH', KEYS[5], ARGV[i]) end
+  if #KEYS >= 6 then
+    for i = 7, #ARGV do redis.call('RPUSH', KEYS[6], ARGV[i]) end
   end
-  return 1
+  return {1, ''}
 end
-return 0`;
+return {0, ''}`;
+
+/** A verdict (or a claim) on a case another analyst holds: the route answers 409 with the holder's name. */
+export class CaseHeldError extends Error {
+  constructor(
+    readonly caseId: string,
+    readonly holder: string,
+  ) {
+    super(`case ${caseId} is being worked by ${holder}; only the holder can decide it (an admin can release it)`);
+    this.name = 'CaseHeldError';
+  }
+}
 
 export interface CloseOptions {
   /**
@@ -157,20 +190,48 @@ export class RedisReviewQueue implements ReviewQueue {
     note: string,
     options: CloseOptions = {},
   ): Promise<Case | undefined> {
+    // Refused with CaseHeldError when another analyst holds the case (state/case-claims.ts).
     const current = await this.get(caseId);
     if (!current || current.status !== 'open') return undefined;
     const closedAt = Date.now();
     const closed: Case = { ...current, status, closedAt, closedBy: by, ...(note ? { note } : {}) };
     const outbox = options.outbox;
-    const keys = [this.openKey, this.caseKey(caseId), this.closedKey, this.keys.opened, ...(outbox ? [outbox.key] : [])];
-    const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), String(CLOSED_CASE_TTL_SECONDS), String(outbox?.max ?? OUTBOX_MAX), ...(outbox ? outbox.items(closed) : [])];
-    const won = await this.redis.eval(CLOSE, keys.length, ...keys, ...args);
+    const keys = [this.openKey, this.caseKey(caseId), this.closedKey, this.keys.opened, this.keys.claim(caseId), ...(outbox ? [outbox.key] : [])];
+    const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), String(CLOSED_CASE_TTL_SECONDS), String(outbox?.max ?? OUTBOX_MAX), by, ...(outbox ? outbox.items(closed) : [])];
+    const [won, holder] = (await this.redis.eval(CLOSE, keys.length, ...keys, ...args)) as [number, string];
+    if (won === -2) throw new CaseHeldError(caseId, holder);
     if (won === -1) {
       throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `verdict not recorded: ${outbox?.max ?? OUTBOX_MAX} verdicts already wait for Kafka (is it down?); try again once they are published`);
     }
     if (won !== 1) return undefined;
     if (this.closedKeep > 0) await this.redis.zremrangebyrank(this.closedKey, 0, -this.closedKeep - 1);
     return closed;
+  }
+
+  /** Records chargeback labels of transactions that have a case (others are ignored); returns how many were kept. */
+  async recordGroundTruth(labels: ReadonlyArray<{ txId: string; isFraud: boolean; labeledAt: number; source: string }>): Promise<number> {
+    const chargebacks = labels.filter((l) => l.source === 'chargeback');
+    if (chargebacks.length === 0) return 0;
+    const p = this.redis.pipeline();
+    for (const l of chargebacks) {
+      const caseId = caseIdOfTx(l.txId);
+      p.eval(TRUTH, 2, this.caseKey(caseId), this.keys.truth(caseId), `${l.isFraud ? 1 : 0}|${l.labeledAt}`, CLOSED_CASE_TTL_SECONDS);
+    }
+    const res = (await p.exec()) ?? [];
+    return res.filter(([, v]) => v === 1).length;
+  }
+
+  /** The ground truth recorded for these cases (absent: none came back yet). */
+  async groundTruth(caseIds: readonly string[]): Promise<Map<string, { isFraud: boolean; labeledAt: number }>> {
+    const out = new Map<string, { isFraud: boolean; labeledAt: number }>();
+    if (caseIds.length === 0) return out;
+    const raws = await this.redis.mget(caseIds.map((id) => this.keys.truth(id)));
+    raws.forEach((raw, i) => {
+      if (!raw) return;
+      const [flag, at] = raw.split('|');
+      out.set(caseIds[i] as string, { isFraud: flag === '1', labeledAt: Number(at) });
+    });
+    return out;
   }
 
   private async getMany(ids: string[]): Promise<Case[]> {

@@ -13,6 +13,7 @@ import type { ModelThresholds } from '../../detectors/types.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
+import { CaseClaims } from '../../state/case-claims.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
 import { AuditLog, auditToKafka } from './audit.ts';
@@ -38,6 +39,8 @@ import { NOT_BUILT, pagesRouter } from './routes/pages.ts';
 import { policyRouter } from './routes/policy.ts';
 import { filePreviewSource } from './file-preview-source.ts';
 import { queueRouter } from './routes/queue.ts';
+import { searchRouter } from './routes/search.ts';
+import { casesRouter } from './routes/cases.ts';
 import { replayRouter } from './routes/replay.ts';
 import { loginRouter, sessionRouter } from './routes/session.ts';
 
@@ -69,6 +72,8 @@ export interface UiServerOptions {
   /** Slow SSE client bounds (tests make them small). */
   sse?: { maxBufferedBytes?: number; maxStallMs?: number };
   instanceId?: string;
+  /** How long a case claim lasts without renewal (default state/case-claims.ts CLAIM_TTL_MS). */
+  claimTtlMs?: number;
 }
 
 export interface UiServer {
@@ -112,6 +117,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const limiter = new LoginLimiter(redis, prefix);
   const audit = new AuditLog(redis, prefix, undefined, auditToKafka(producer, config.topics.audit, log));
   const queue = new RedisReviewQueue(redis, prefix);
+  const claims = new CaseClaims(redis, prefix, opts.claimTtlMs);
   const samples = new RedisSampleStore(redis, prefix);
   const newest = opts.policyDefaults ? undefined : await newestModelWithThresholds(config.modelDir);
   const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)));
@@ -134,7 +140,11 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
     evidence.onDecision(d);
     guard.onDecision(d);
   });
-  feed.onLabels((l) => evidence.onLabel(l));
+  feed.onLabels((l) => {
+    evidence.onLabel(l);
+    // Ground truth for the Shift page's agreement: kept only for transactions that have a case.
+    if (l.source === 'chargeback') void queue.recordGroundTruth([l]).catch((err: unknown) => log.debug({ err }, 'could not record a case\'s ground truth'));
+  });
   await feed.start();
   const deadLetters = await startDeadLetterFeed(kafka, config, instanceId, log, opts.deadLetterBackfill);
 
@@ -166,7 +176,11 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(liveRouter({ feed, queue, sla, guard }));
   api.use(deadLettersRouter({ letters: deadLetters.log }));
   api.use(evidenceRouter({ evidence }));
-  api.use(queueRouter({ queue, feed, audit, verdicts }));
+  // Before the queue's routes: /cases/bulk-verdict is not a case id.
+  const slaMinutes = async () => (await policies.current()).review.slaMinutes;
+  api.use(casesRouter({ queue, claims, feed, index: feed.search, audit, verdicts, slaMinutes }));
+  api.use(queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes }));
+  api.use(searchRouter({ index: feed.search, queue, audit, scenarioOf: (txId) => feed.scenarioOf(txId) }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
   api.use(policyRouter({ policies, samples, audit, feed, modelDir: config.modelDir, files: filePreviewSource({ config }) }));

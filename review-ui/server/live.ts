@@ -9,6 +9,7 @@ import { LabelMetrics } from './metrics.ts';
 import { seekTail } from './tail.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { ShadowStore } from '../../state/shadow.ts';
+import { SearchIndex } from '../../state/search.ts';
 import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
@@ -148,11 +149,19 @@ export class LiveFeed {
 
   private readonly samples: RedisSampleStore;
   private readonly shadow: ShadowStore;
+  /** The bounded searchable index of decisions (state/search.ts) this feed keeps up to date. */
+  readonly search: SearchIndex;
 
   constructor(private readonly opts: LiveFeedOptions) {
     this.groupId = `fraudstream-ui-${opts.instanceId}`;
     this.samples = new RedisSampleStore(opts.redis, opts.config.redis.keyPrefix);
     this.shadow = new ShadowStore(opts.redis, opts.config.redis.keyPrefix);
+    this.search = new SearchIndex(opts.redis, opts.config.redis.keyPrefix);
+  }
+
+  /** The label's scenario of a transaction, when this console has seen its label ('legitimate' is a string too). */
+  scenarioOf(txId: string): string | null | undefined {
+    return this.scenarios.get(txId);
   }
 
   /** Resolves once the consumer has joined and positioned itself (or after timeoutMs, logging a warning). */
@@ -260,6 +269,7 @@ export class LiveFeed {
       for (const l of this.listeners) l(d);
     }
     await storeCardHistory(this.opts.redis, this.opts.config.redis.keyPrefix, fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
+    await this.search.store(fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not index decisions for search'));
   }
 
   private onCase(c: Case): void {

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Case, Decision, Label, VerdictBody } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
-import type { RedisReviewQueue } from '../../state/review.ts';
+import { CaseHeldError, type RedisReviewQueue } from '../../state/review.ts';
 import { decisionStatsKey } from '../../state/decision-stats.ts';
 import { OUTBOX_LOCK_TTL_MS, outboxKey, outboxLockKey } from '../../state/ui.ts';
 import { buildDecision } from '../../router/pure/decision.ts';
@@ -89,6 +89,39 @@ export class VerdictService {
    * Kafka. `waiting` is the outbox length after that wait: 0 means sent; more means they go out on a later flush.
    */
   async decide(caseId: string, verdict: VerdictBody['verdict'], note: string, who: string): Promise<{ closed: Case; decision: Decision; label: Label; waiting: number } | undefined> {
+    const done = await this.closeOne(caseId, verdict, note, who);
+    if (!done) return undefined;
+    const waiting = await this.publishSoon(caseId);
+    return { ...done, waiting };
+  }
+
+  /**
+   * One verdict and note over several cases (linked cases settled together): each is closed on its own, with the same
+   * once-only gate and claim check as a single verdict, then their messages are published in one flush. A case that is
+   * held by someone else, closed or unknown is reported, not fatal: the others are still decided.
+   */
+  async decideMany(
+    caseIds: readonly string[],
+    verdict: VerdictBody['verdict'],
+    note: string,
+    who: string,
+  ): Promise<{ results: Array<{ caseId: string; outcome: 'closed'; closed: Case; decision: Decision; label: Label } | { caseId: string; outcome: 'held'; holder: string } | { caseId: string; outcome: 'not_open' }>; waiting: number }> {
+    const results = [];
+    for (const caseId of new Set(caseIds)) {
+      try {
+        const done = await this.closeOne(caseId, verdict, note, who);
+        results.push(done ? { caseId, outcome: 'closed' as const, ...done } : { caseId, outcome: 'not_open' as const });
+      } catch (err) {
+        if (!(err instanceof CaseHeldError)) throw err;
+        results.push({ caseId, outcome: 'held' as const, holder: err.holder });
+      }
+    }
+    const waiting = results.some((r) => r.outcome === 'closed') ? await this.publishSoon(caseIds.join(',')) : await this.redis.llen(this.outboxKey);
+    return { results, waiting };
+  }
+
+  /** Closes the case and stores its label and final decision in the outbox, in one atomic step. */
+  private async closeOne(caseId: string, verdict: VerdictBody['verdict'], note: string, who: string): Promise<{ closed: Case; decision: Decision; label: Label } | undefined> {
     const t = this.config.topics;
     let built: { label: Label; decision: Decision } | undefined;
     const closed = await this.queue.close(caseId, verdict === 'approve' ? 'approved' : 'confirmed_fraud', who, note, {
@@ -105,15 +138,21 @@ export class VerdictService {
       },
     });
     if (!closed || !built) return undefined;
-    // The verdict is durable once it is in the outbox; the analyst waits for Kafka only a moment, not for a broker
-    // that is slow (its first transactional producer creates __transaction_state) or down.
+    return { closed, ...built };
+  }
+
+  /**
+   * The verdict is durable once it is in the outbox; the analyst waits for Kafka only a moment (PUBLISH_WAIT_MS), not
+   * for a broker that is slow (its first transactional producer creates __transaction_state) or down. Returns the
+   * outbox length after that wait: 0 means sent.
+   */
+  private async publishSoon(what: string): Promise<number> {
     const sending = this.flush().catch((err: unknown) => {
-      this.log.warn({ err, caseId }, 'verdict stored; publishing will be retried');
+      this.log.warn({ err, caseId: what }, 'verdict stored; publishing will be retried');
       return 0;
     });
     await Promise.race([sending, new Promise((resolve) => setTimeout(resolve, PUBLISH_WAIT_MS).unref())]);
-    const waiting = await this.redis.llen(this.outboxKey);
-    return { closed, ...built, waiting };
+    return this.redis.llen(this.outboxKey);
   }
 
   /** Sends what is in the outbox; one process at a time (a short Redis lock) so nothing is trimmed unsent. */

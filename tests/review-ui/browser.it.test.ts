@@ -115,7 +115,7 @@ describe('review console in a browser', () => {
     await page.waitForURL(`${ui.url}/`);
     await expect.poll(() => page.textContent('#who')).toBe('alice');
     await page.waitForSelector('#conn.up');
-    expect(await page.locator('#nav a').evaluateAll((as) => as.map((a) => (a as HTMLElement).dataset.path))).toEqual(['live', 'queue', 'policy', 'models', 'replay', 'evidence', 'dead-letters', 'audit']);
+    expect(await page.locator('#nav a').evaluateAll((as) => as.map((a) => (a as HTMLElement).dataset.path))).toEqual(['live', 'queue', 'search', 'shift', 'policy', 'models', 'replay', 'evidence', 'dead-letters', 'audit']);
   });
 
   it('shows a decision produced into Kafka on the live page, its merchant name as inert text', async () => {
@@ -303,7 +303,7 @@ describe('review console in a browser', () => {
     await page.click('#submit');
     await page.waitForURL(`${ui.url}/`);
     await expect.poll(() => page.textContent('#who')).toBe('ana');
-    expect(await page.locator('#nav a').evaluateAll((as) => as.map((a) => (a as HTMLElement).dataset.path))).toEqual(['live', 'queue', 'evidence', 'dead-letters', 'audit']);
+    expect(await page.locator('#nav a').evaluateAll((as) => as.map((a) => (a as HTMLElement).dataset.path))).toEqual(['live', 'queue', 'search', 'shift', 'evidence', 'dead-letters', 'audit']);
     // A typed address to an admin page shows the Live page instead (and its API would answer 403 anyway).
     await page.goto(`${ui.url}/#/policy`);
     await expect.poll(() => page.locator('#nav a.active').getAttribute('data-path')).toBe('live');

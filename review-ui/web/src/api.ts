@@ -4,6 +4,7 @@ import type { DeadLetterSummary, DeadLetterView } from '../../server/dead-letter
 import type { GuardStatus } from '../../server/guard.ts';
 import type { RuleStatsView } from '../../server/rule-stats.ts';
 import type { CardNorm, Travel } from '../../server/card.ts';
+import type { LinkedCase } from '../../server/pure/linked.ts';
 import type { CardTx, SecondPoint } from '../../server/live.ts';
 import type { LabelSnapshot } from '../../server/metrics.ts';
 import type { ModelVersion } from '../../server/models.ts';
@@ -17,7 +18,7 @@ import type { ShadowReportView } from '../../../router/shadow/report.ts';
 export type { Case, Decision, Policy, PolicyInput, ServedSummary };
 export type { AuditEntry, LabelSnapshot, ModelVersion, PreviewResult, SecondPoint };
 export type { DeadLetterSummary, DeadLetterView, GuardStatus, RuleStatsView };
-export type { ShadowReportView };
+export type { ShadowReportView, LinkedCase };
 export type LiveDecision = Decision & { scenario?: string | null };
 
 let csrf = '';
@@ -29,6 +30,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Who holds the case, on a 409 about a claimed case. */
+    readonly holder?: string,
   ) {
     super(message);
   }
@@ -57,8 +60,8 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?
     window.location.assign('/login');
     throw new ApiError(401, 'not logged in');
   }
-  const json = (await res.json().catch(() => ({}))) as { error?: string };
-  if (!res.ok) throw new ApiError(res.status, json.error ?? `${res.status} ${res.statusText}`);
+  const json = (await res.json().catch(() => ({}))) as { error?: string; holder?: string };
+  if (!res.ok) throw new ApiError(res.status, json.error ?? `${res.status} ${res.statusText}`, typeof json.holder === 'string' ? json.holder : undefined);
   return json as T;
 }
 
@@ -87,8 +90,16 @@ export interface ModelsResponse {
   live: LabelSnapshot;
 }
 
+/** Who holds an open case and until when (state/case-claims.ts). */
+export interface ClaimView {
+  holder: string;
+  expiresAt: number;
+}
+
 export interface CaseDetail {
   case: Case;
+  claim: ClaimView | null;
+  linked: LinkedCase[];
   history: CardTx[];
   norm: CardNorm;
   travel: Travel | null;

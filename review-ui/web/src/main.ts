@@ -5,6 +5,8 @@ import { connect, on } from './bus.ts';
 import { clear, h } from './dom.ts';
 import { liveView } from './live.ts';
 import { queueView, caseView } from './queue.ts';
+import { searchView } from './search.ts';
+import { shiftView } from './shift.ts';
 import { policyView } from './policy.ts';
 import { modelsView } from './models.ts';
 import { compareView } from './compare.ts';
@@ -20,6 +22,8 @@ const routes: Array<{ path: string; label?: string; view: View; admin?: boolean 
   { path: 'live', label: 'Live', view: liveView },
   { path: 'queue', label: 'Review queue', view: queueView },
   { path: 'case', view: caseView },
+  { path: 'search', label: 'Search', view: searchView },
+  { path: 'shift', label: 'Shift', view: shiftView },
   { path: 'policy', label: 'Policy', view: policyView, admin: true },
   { path: 'models', label: 'Models', view: modelsView, admin: true },
   { path: 'compare', view: compareView, admin: true },
