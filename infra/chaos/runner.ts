@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig, withoutKafkaSecurityEnv } from '../../core/config.ts';
 import { TIMINGS, chaosKafka, runScenario, type ChaosEnv } from './harness.ts';
 import { table, type ChaosReport, type ScenarioResult } from './pure/report.ts';
 import { SCENARIOS } from './scenarios.ts';
@@ -64,8 +64,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await broker.startFresh();
     redis = new Redis(redisServer.url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(200 * n, 1_000) });
     redis.on('error', () => undefined);
+    // The suite's own broker speaks plaintext: the caller's Kafka security settings are for theirs.
     const base = loadConfig({
-      ...process.env,
+      ...withoutKafkaSecurityEnv(process.env),
       KAFKA_BROKERS: broker.brokers.join(','),
       REDIS_URL: redisServer.url,
       KAFKA_PARTITIONS: String(o.partitions),
@@ -75,7 +76,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       base,
       broker,
       redisServer,
-      kafka: chaosKafka(broker.brokers),
+      kafka: chaosKafka({ brokers: broker.brokers, security: base.kafka.security }),
       redis,
       timing: o.quick ? TIMINGS.quick : TIMINGS.full,
       rate: o.rate,

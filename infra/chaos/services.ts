@@ -57,7 +57,7 @@ export class ChaosBroker {
 
   /** Starts the broker again if it is not running (a scenario that failed mid-fault leaves it down). */
   async ensureUp(): Promise<void> {
-    if (this.running) await waitForKafka(this.brokers, 90_000);
+    if (this.running) await waitForKafka({ brokers: this.brokers, security: { protocol: 'PLAINTEXT' } }, 90_000);
     else await this.start();
   }
 
