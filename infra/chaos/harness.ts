@@ -80,6 +80,8 @@ export interface Scenario extends Partial<Record<PipelineStage, MemberSpec[]>> {
   summary: string;
   /** exact, or atMost when Redis loses its state on purpose. */
   featureMode?: 'exact' | 'atMost';
+  /** Brokers the scenario's cluster needs (default 1): the run starts a cluster of that size for it. */
+  brokers?: number;
   fault(ctx: ScenarioCtx): Promise<Fault>;
 }
 
