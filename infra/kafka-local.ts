@@ -352,6 +352,19 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   const progress = opts.onProgress ?? (() => undefined);
   const tlsPaths = opts.saslSsl ? { caFile: join(l.tlsDir, 'ca.pem'), clientCertFile: join(l.tlsDir, 'client.pem'), clientKeyFile: join(l.tlsDir, 'client.key') } : undefined;
   const target = localKafkaTarget(brokers, opts.saslSsl, tlsPaths?.caFile);
+  // What the instance was formatted as decides before anything runs: its nodes and its SCRAM users are fixed then.
+  const want: InstanceState = { nodes: count, ...(opts.saslSsl ? { users: usersHash(opts.saslSsl.users) } : {}) };
+  const had: InstanceState | undefined = existsSync(l.stateFile)
+    ? (JSON.parse(readFileSync(l.stateFile, 'utf8')) as InstanceState)
+    : existsSync(join(l.root, 'data', 'meta.properties'))
+      ? { nodes: 1 }
+      : undefined;
+  if (had && had.nodes !== count) {
+    throw new UserInputError(`the Kafka instance in ${l.root} was formatted as ${had.nodes} broker${had.nodes === 1 ? '' : 's'}, not ${count}: stop it and delete its data first (fraudstream kafka stop --wipe)`);
+  }
+  if (had && want.users !== undefined && had.users !== want.users) {
+    throw new UserInputError(`the Kafka instance in ${l.root} was formatted with other SASL users (SCRAM credentials are set when the storage is formatted): fraudstream kafka stop --wipe, then start it again`);
+  }
   const running = new Map<number, number>();
   for (const n of l.nodes) {
     const pid = readPid(n.pidFile);
@@ -370,16 +383,6 @@ export async function startLocalKafka(opts: LocalKafkaOptions): Promise<LocalKaf
   const libs = fetchKafkaJars(opts.dataDir, progress);
   mkdirSync(l.root, { recursive: true });
   const formatted = l.nodes.some((n) => existsSync(join(n.data, 'meta.properties')));
-  const want: InstanceState = { nodes: count, ...(opts.saslSsl ? { users: usersHash(opts.saslSsl.users) } : {}) };
-  if (formatted) {
-    const had: InstanceState | undefined = existsSync(l.stateFile) ? (JSON.parse(readFileSync(l.stateFile, 'utf8')) as InstanceState) : existsSync(join(l.root, 'data', 'meta.properties')) ? { nodes: 1 } : undefined;
-    if (had && had.nodes !== count) {
-      throw new UserInputError(`the Kafka instance in ${l.root} was formatted as ${had.nodes} broker${had.nodes === 1 ? '' : 's'}, not ${count}: stop it and delete its data first (fraudstream kafka stop --wipe)`);
-    }
-    if (want.users !== undefined && had?.users !== want.users) {
-      throw new UserInputError(`the Kafka instance in ${l.root} was formatted with other SASL users (SCRAM credentials are set when the storage is formatted): fraudstream kafka stop --wipe, then start it again`);
-    }
-  }
   const secured = opts.saslSsl ? { users: opts.saslSsl.users, ...ensureCertificates(l.tlsDir, progress) } : undefined;
   for (const n of l.nodes) {
     mkdirSync(n.root, { recursive: true });
