@@ -21,7 +21,7 @@ import { faults, InjectedFault, type Faults } from '../core/faults.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../state/heartbeats.ts';
 import { logger } from '../core/logger.ts';
 import { metrics, registerHealth } from './metrics.ts';
-import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
+import { byPartition, byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
 import { isStalled, readLag, StageStatus, type StageHealth } from './runner/health.ts';
 import { OutcomeStore } from '../state/outcomes.ts';
 import { PartitionProducers, type PartitionProducer } from './runner/producers.ts';
@@ -219,6 +219,29 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     return failed;
   };
 
+  // How outputs are sent: one sendBatch per chunk on a one-broker cluster; on more brokers one per output partition
+  // (runner/batch.ts byPartition: kafkajs can write a multi-leader sendBatch twice when a leader dies). Read from
+  // the broker once, again after a failed batch (partitions may have been added, brokers may have joined).
+  let layout: { brokers: number; partitions: Map<string, number> } | undefined;
+  const sendsOf = async (chunk: OutMessage[]) => {
+    if (!layout) {
+      const a = await connectedAdmin();
+      layout = { brokers: (await a.describeCluster()).brokers.length, partitions: new Map() };
+    }
+    const l = layout;
+    if (l.brokers <= 1) return [byTopic(chunk)];
+    const missing = [...new Set(chunk.map((m) => m.topic))].filter((t) => !l.partitions.has(t));
+    if (missing.length) {
+      const meta = await (await connectedAdmin()).fetchTopicMetadata({ topics: missing });
+      for (const t of meta.topics) l.partitions.set(t.name, t.partitions.length);
+    }
+    return byPartition(chunk, (t) => {
+      const n = l.partitions.get(t);
+      if (!n) throw new Error(`no partition count for output topic ${t}`);
+      return n;
+    });
+  };
+
   const processBatch = async (batch: Batch, pp: PartitionProducer, resolveOffset: (offset: string) => void): Promise<void> => {
     const started = performance.now();
     const partition = batch.partition;
@@ -280,7 +303,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
 
     const txn = await pp.producer.transaction();
     try {
-      for (const chunk of chunkByBytes(toPublish, MAX_SEND_BYTES)) await txn.sendBatch({ topicMessages: byTopic(chunk) });
+      for (const chunk of chunkByBytes(toPublish, MAX_SEND_BYTES)) for (const topicMessages of await sendsOf(chunk)) await txn.sendBatch({ topicMessages });
       phase('send');
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });
       phase('offsets');
@@ -336,6 +359,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
           }
           // A failed transaction leaves kafkajs' transaction state unknown: start the partition's producer afresh.
           await owner.release(partition);
+          layout = undefined;
           if (stopping || !isRunning() || isStale() || owner !== producers) return;
           metrics.batchRetries.inc({ stage });
           if (attempt === 1 || attempt % 10 === 0) log.warn({ partition, attempt, err: (err as Error).message }, 'batch failed; retrying it (nothing was committed)');
