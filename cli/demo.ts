@@ -184,7 +184,7 @@ export const demoCommand: Command = {
       let brokers = base.kafka.brokers;
       let kafkaFrom = 'configured';
       if (!process.env.KAFKA_BROKERS) {
-        const running = await waitForKafka(brokers, 1_500).then(() => true, () => false);
+        const running = await waitForKafka({ brokers, security: base.kafka.security }, 1_500).then(() => true, () => false);
         kafkaFrom = 'already running';
         if (!running) {
           say('no Kafka configured or running: starting one (Maven jars, KRaft)');

@@ -31,9 +31,12 @@ async function main(argv: string[]): Promise<number> {
   return (await hit.command.run(hit.rest)) ?? 0;
 }
 
-/** Exit codes: 2 = fix the command (flags, files, environment), 75 = a service is down (retry later), 1 = a bug. */
+/**
+ * Exit codes: 2 = fix the command (flags, files, environment), 75 = a service is down (retry later) or refused us
+ * (credentials, certificate: the message gives its reason), 1 = a bug.
+ */
 function exitCodeFor(err: FraudstreamError): number {
-  if (err.retryable) return 75;
+  if (err.retryable || err.code === ErrorCodes.SERVICE_REFUSED) return 75;
   return err.code === ErrorCodes.INTERNAL ? 1 : 2;
 }
 

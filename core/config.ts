@@ -1,3 +1,4 @@
+import { accessSync, constants as fsConstants } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -7,6 +8,32 @@ import { PIPELINE_STAGES, type PipelineStage } from './contracts.ts';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,200}$/, 'a Kafka topic name: letters, digits, . _ -');
+
+export const KAFKA_SECURITY_PROTOCOLS = ['PLAINTEXT', 'SSL', 'SASL_PLAINTEXT', 'SASL_SSL'] as const;
+export type KafkaSecurityProtocol = (typeof KAFKA_SECURITY_PROTOCOLS)[number];
+export const KAFKA_SASL_MECHANISMS = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+/** `auto` (decided from the cluster's size when topics are created) or a count. */
+const autoOrCount = z
+  .union([z.literal('auto'), z.coerce.number().int().min(1).max(32)], { message: 'auto or a whole number from 1 to 32' })
+  .default('auto');
+
+const readableFile = z
+  .string()
+  .min(1)
+  .refine(
+    (path) => {
+      try {
+        accessSync(path, fsConstants.R_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'no readable file at this path (a PEM file)' },
+  )
+  .optional();
 
 /** The variable naming a stage's consumer group: GROUP_DETECT, GROUP_ESCALATE, ... (one per registered stage). */
 export function groupEnvName<S extends PipelineStage>(stage: S): `GROUP_${Uppercase<S>}` {
@@ -28,6 +55,25 @@ export const EnvSchema = z.object({
   KAFKA_CLIENT_ID: z.string().min(1).default('fraudstream'),
   KAFKA_PARTITIONS: positiveInt.max(1000).default(6),
   KAFKA_RETENTION_HOURS: positiveInt.default(168),
+  KAFKA_REPLICATION_FACTOR: autoOrCount,
+  KAFKA_MIN_INSYNC_REPLICAS: autoOrCount,
+  KAFKA_WAIT_SECONDS: z.coerce.number().positive().max(3600).default(30),
+  KAFKA_SECURITY_PROTOCOL: z
+    .string()
+    .transform((s) => s.toUpperCase())
+    .pipe(z.enum(KAFKA_SECURITY_PROTOCOLS, { message: `one of ${KAFKA_SECURITY_PROTOCOLS.join(', ')}` }))
+    .default('PLAINTEXT'),
+  KAFKA_SASL_MECHANISM: z
+    .string()
+    .transform((s) => s.toUpperCase())
+    .pipe(z.enum(KAFKA_SASL_MECHANISMS, { message: `one of ${KAFKA_SASL_MECHANISMS.join(', ')}` }))
+    .optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_SSL_CA_FILE: readableFile,
+  KAFKA_SSL_CERT_FILE: readableFile,
+  KAFKA_SSL_KEY_FILE: readableFile,
+  KAFKA_SSL_KEY_PASSWORD: z.string().min(1).optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]*$/).default('fs:'),
   TOPIC_TRANSACTIONS: topicName.default('transactions'),
@@ -77,8 +123,26 @@ export interface Topics {
   audit: string;
 }
 
+/** How every Kafka client of the project connects (core/kafka.ts turns it into kafkajs' ssl and sasl options). */
+export interface KafkaSecurity {
+  protocol: KafkaSecurityProtocol;
+  sasl?: { mechanism: KafkaSaslMechanism; username: string; password: string };
+  /** PEM files; none given with SSL means the system's trusted CAs. */
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; keyPassword?: string };
+}
+
 export interface Config {
-  kafka: { brokers: string[]; clientId: string; partitions: number; retentionMs: number };
+  kafka: {
+    brokers: string[];
+    clientId: string;
+    partitions: number;
+    retentionMs: number;
+    /** `auto`: 1 on a one-broker cluster, up to 3 (and min.insync.replicas 2) on three or more (core/kafka.ts). */
+    replication: { factor: number | 'auto'; minInsync: number | 'auto' };
+    /** How long a command waits at start for a broker to answer before it gives up (exit 75). */
+    waitMs: number;
+    security: KafkaSecurity;
+  };
   redis: { url: string; keyPrefix: string };
   topics: Topics;
   /** Each pipeline stage's consumer group. */
@@ -111,7 +175,7 @@ export interface Config {
 }
 
 /** Variables whose whole value is a secret: never printed, only their length. */
-export const SECRET_ENV = ['SESSION_SECRET', 'REVIEWER_SEED'] as const;
+export const SECRET_ENV = ['SESSION_SECRET', 'REVIEWER_SEED', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD'] as const;
 
 /** A URL with its password (and a user name that may carry one) replaced: redis://:***@host:6379. */
 export function redactUrl(url: string): string {
@@ -143,7 +207,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       const name = String(i.path[0] ?? '?');
       return `${name}=${JSON.stringify(redactEnvValue(name, env[name] ?? ''))}: ${i.message}`;
     });
-    throw new FraudstreamError(ErrorCodes.CONFIG_INVALID, `invalid environment: ${lines.join('; ')}`);
+    throw configError(lines);
   }
   const e = parsed.data;
   return {
@@ -152,6 +216,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       clientId: e.KAFKA_CLIENT_ID,
       partitions: e.KAFKA_PARTITIONS,
       retentionMs: e.KAFKA_RETENTION_HOURS * 3_600_000,
+      replication: replicationFrom(e),
+      waitMs: Math.round(e.KAFKA_WAIT_SECONDS * 1000),
+      security: kafkaSecurityFrom(e),
     },
     redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
     topics: {
@@ -183,6 +250,86 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
+function configError(lines: string[]): FraudstreamError {
+  return new FraudstreamError(ErrorCodes.CONFIG_INVALID, `invalid environment: ${lines.join('; ')}`);
+}
+
+function replicationFrom(e: Env): Config['kafka']['replication'] {
+  const factor = e.KAFKA_REPLICATION_FACTOR;
+  const minInsync = e.KAFKA_MIN_INSYNC_REPLICAS;
+  if (typeof factor === 'number' && typeof minInsync === 'number' && minInsync > factor) {
+    throw configError([`KAFKA_MIN_INSYNC_REPLICAS=${minInsync}: at most KAFKA_REPLICATION_FACTOR (${factor}), or no write could ever be acknowledged`]);
+  }
+  return { factor, minInsync };
+}
+
+/**
+ * The Kafka security settings, checked as a whole: a setting the chosen protocol would ignore is an error (a
+ * password given with PLAINTEXT most likely means the protocol was forgotten), and so is a SASL protocol without
+ * its mechanism and credentials, or a client certificate without its key.
+ */
+function kafkaSecurityFrom(e: Env): KafkaSecurity {
+  const protocol = e.KAFKA_SECURITY_PROTOCOL;
+  const usesSasl = protocol === 'SASL_PLAINTEXT' || protocol === 'SASL_SSL';
+  const usesTls = protocol === 'SSL' || protocol === 'SASL_SSL';
+  const problems: string[] = [];
+  const saslVars = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
+  const tlsVars = ['KAFKA_SSL_CA_FILE', 'KAFKA_SSL_CERT_FILE', 'KAFKA_SSL_KEY_FILE', 'KAFKA_SSL_KEY_PASSWORD'] as const;
+  if (usesSasl) {
+    for (const name of saslVars) {
+      if (e[name] === undefined) problems.push(`${name}: required with KAFKA_SECURITY_PROTOCOL=${protocol}${name === 'KAFKA_SASL_MECHANISM' ? ` (${KAFKA_SASL_MECHANISMS.join(', ')})` : ''}`);
+    }
+  } else {
+    for (const name of saslVars) {
+      if (e[name] !== undefined) problems.push(`${name} is set but KAFKA_SECURITY_PROTOCOL=${protocol} does not use SASL: set KAFKA_SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT), or unset ${name}`);
+    }
+  }
+  if (!usesTls) {
+    for (const name of tlsVars) {
+      if (e[name] !== undefined) problems.push(`${name} is set but KAFKA_SECURITY_PROTOCOL=${protocol} does not use TLS: set KAFKA_SECURITY_PROTOCOL=SSL (or SASL_SSL), or unset ${name}`);
+    }
+  } else if ((e.KAFKA_SSL_CERT_FILE === undefined) !== (e.KAFKA_SSL_KEY_FILE === undefined)) {
+    problems.push('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE: a client certificate needs its key, set both or neither');
+  } else if (e.KAFKA_SSL_KEY_PASSWORD !== undefined && e.KAFKA_SSL_KEY_FILE === undefined) {
+    problems.push('KAFKA_SSL_KEY_PASSWORD is set without KAFKA_SSL_KEY_FILE');
+  }
+  if (problems.length > 0) throw configError(problems);
+  const security: KafkaSecurity = { protocol };
+  if (usesSasl && e.KAFKA_SASL_MECHANISM && e.KAFKA_SASL_USERNAME && e.KAFKA_SASL_PASSWORD) {
+    security.sasl = { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD };
+  }
+  if (usesTls) {
+    security.tls = {
+      ...(e.KAFKA_SSL_CA_FILE !== undefined ? { caFile: e.KAFKA_SSL_CA_FILE } : {}),
+      ...(e.KAFKA_SSL_CERT_FILE !== undefined ? { certFile: e.KAFKA_SSL_CERT_FILE } : {}),
+      ...(e.KAFKA_SSL_KEY_FILE !== undefined ? { keyFile: e.KAFKA_SSL_KEY_FILE } : {}),
+      ...(e.KAFKA_SSL_KEY_PASSWORD !== undefined ? { keyPassword: e.KAFKA_SSL_KEY_PASSWORD } : {}),
+    };
+  }
+  return security;
+}
+
+/** An environment without any Kafka security variable (for a child that must take them from configEnv only). */
+export function withoutKafkaSecurityEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^KAFKA_(SECURITY_PROTOCOL|SASL_|SSL_)/.test(k)));
+}
+
+/** The environment variables that give a child process the same Kafka security (credentials included). */
+export function kafkaSecurityEnv(security: KafkaSecurity): Record<string, string> {
+  const env: Record<string, string> = { KAFKA_SECURITY_PROTOCOL: security.protocol };
+  if (security.sasl) {
+    env.KAFKA_SASL_MECHANISM = security.sasl.mechanism;
+    env.KAFKA_SASL_USERNAME = security.sasl.username;
+    env.KAFKA_SASL_PASSWORD = security.sasl.password;
+  }
+  const t = security.tls;
+  if (t?.caFile) env.KAFKA_SSL_CA_FILE = t.caFile;
+  if (t?.certFile) env.KAFKA_SSL_CERT_FILE = t.certFile;
+  if (t?.keyFile) env.KAFKA_SSL_KEY_FILE = t.keyFile;
+  if (t?.keyPassword) env.KAFKA_SSL_KEY_PASSWORD = t.keyPassword;
+  return env;
+}
+
 /** A copy of the config whose topics, groups and Redis keys are unique: tests run side by side without sharing state. */
 export function isolatedConfig(base: Config, suffix: string): Config {
   const t = base.topics;
@@ -208,6 +355,10 @@ export function configEnv(config: Config): Record<string, string> {
   return {
     KAFKA_BROKERS: config.kafka.brokers.join(','),
     KAFKA_PARTITIONS: String(config.kafka.partitions),
+    KAFKA_REPLICATION_FACTOR: String(config.kafka.replication.factor),
+    KAFKA_MIN_INSYNC_REPLICAS: String(config.kafka.replication.minInsync),
+    KAFKA_WAIT_SECONDS: String(config.kafka.waitMs / 1000),
+    ...kafkaSecurityEnv(config.kafka.security),
     REDIS_URL: config.redis.url,
     REDIS_KEY_PREFIX: config.redis.keyPrefix,
     TOPIC_TRANSACTIONS: config.topics.transactions,

@@ -11,6 +11,8 @@ export const ErrorCodes = {
   MISSING_PREREQUISITE: 'MISSING_PREREQUISITE',
   /** Kafka or Redis does not answer; retrying once it is up can succeed. */
   SERVICE_UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  /** Kafka or Redis answered but refused us (credentials, an untrusted certificate): fix the configuration. */
+  SERVICE_REFUSED: 'SERVICE_REFUSED',
   /** No such model version, or a version lacks a file. */
   MODEL_NOT_FOUND: 'MODEL_NOT_FOUND',
   /** A bug: the stack trace is worth reading. */
@@ -51,6 +53,14 @@ export class ServiceUnavailableError extends FraudstreamError {
   }
 }
 
+/** A service answered and refused the connection: the same call fails again until someone fixes the settings. */
+export class ServiceRefusedError extends FraudstreamError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(ErrorCodes.SERVICE_REFUSED, message, options);
+    this.name = 'ServiceRefusedError';
+  }
+}
+
 const TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|EPIPE|Connection is closed|KafkaJSConnectionError|KafkaJSNumberOfRetriesExceeded/;
 
 /**
@@ -61,5 +71,6 @@ export function classifyError(err: unknown): FraudstreamError {
   if (err instanceof FraudstreamError) return err;
   const text = err instanceof Error ? `${err.name} ${err.message} ${(err as NodeJS.ErrnoException).code ?? ''}` : String(err);
   const message = err instanceof Error ? err.message : String(err);
+  if (err instanceof Error && err.name === 'KafkaJSSASLAuthenticationError') return new ServiceRefusedError(`Kafka refused the credentials: ${message}`, { cause: err });
   return new FraudstreamError(TRANSIENT.test(text) ? ErrorCodes.SERVICE_UNAVAILABLE : ErrorCodes.INTERNAL, message, { cause: err });
 }

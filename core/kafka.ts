@@ -1,8 +1,10 @@
-import { Kafka, logLevel, Partitioners, type Admin, type ITopicConfig, type Producer } from 'kafkajs';
-import type { Config, Topics } from './config.ts';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Kafka, logLevel, Partitioners, type Admin, type ITopicConfig, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
+import type { Config, KafkaSecurity, Topics } from './config.ts';
 import { countKafkaRetry, kafkaRetryReason } from './kafka-retries.ts';
 import { logger } from './logger.ts';
-import { ServiceUnavailableError } from './errors.ts';
+import { ErrorCodes, FraudstreamError, ServiceRefusedError, ServiceUnavailableError } from './errors.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
@@ -11,12 +13,53 @@ const kafkaLogLevel = (): logLevel =>
 
 /** kafkajs client-level retries (connections, metadata, group calls) of every client the project builds. */
 export const CLIENT_RETRY = { initialRetryTime: 200, retries: 12 } as const;
+/** Where a Kafka client connects and how it authenticates: the part of the config every client shares. */
+export interface KafkaTarget {
+  brokers: string[];
+  security: KafkaSecurity;
+}
+
+function readPem(path: string, variable: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new FraudstreamError(ErrorCodes.CONFIG_INVALID, `${variable}=${path}: cannot read it (${(err as Error).message})`, { cause: err });
+  }
+}
+
+/**
+ * kafkajs' brokers, ssl and sasl options for a target. Every client of the project is built from these (createKafka,
+ * the start-up probe, the chaos suite's clients), so a secured cluster needs its settings in one place only.
+ */
+export function kafkaConnection(target: KafkaTarget): Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> {
+  const { protocol, tls, sasl } = target.security;
+  const out: Pick<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> = { brokers: target.brokers };
+  if (protocol === 'SSL' || protocol === 'SASL_SSL') {
+    const options: ConnectionOptions = {};
+    if (tls?.caFile) options.ca = [readPem(tls.caFile, 'KAFKA_SSL_CA_FILE')];
+    if (tls?.certFile) options.cert = readPem(tls.certFile, 'KAFKA_SSL_CERT_FILE');
+    if (tls?.keyFile) options.key = readPem(tls.keyFile, 'KAFKA_SSL_KEY_FILE');
+    if (tls?.keyPassword) options.passphrase = tls.keyPassword;
+    out.ssl = Object.keys(options).length > 0 ? options : true;
+  }
+  if (sasl) {
+    const { username, password } = sasl;
+    const mechanism: SASLOptions =
+      sasl.mechanism === 'PLAIN'
+        ? { mechanism: 'plain', username, password }
+        : sasl.mechanism === 'SCRAM-SHA-256'
+          ? { mechanism: 'scram-sha-256', username, password }
+          : { mechanism: 'scram-sha-512', username, password };
+    out.sasl = mechanism;
+  }
+  return out;
+}
 
 export function createKafka(config: Config, clientSuffix = ''): Kafka {
   const log = logger('kafkajs');
   return new Kafka({
     clientId: config.kafka.clientId + clientSuffix,
-    brokers: config.kafka.brokers,
+    ...kafkaConnection({ brokers: config.kafka.brokers, security: config.kafka.security }),
     logLevel: kafkaLogLevel(),
     retry: { ...CLIENT_RETRY },
     logCreator: () => (entry) => {
@@ -46,15 +89,46 @@ export function createProducer(kafka: Kafka): Producer {
   });
 }
 
-/** Partitions and retention of every topic, in one place. Labels and DLQ are kept longer: they are evidence. */
-export function topicSpecs(config: Config): ITopicConfig[] {
+export interface Replication {
+  factor: number;
+  minInsync: number;
+}
+
+/**
+ * The replication of the project's topics on a cluster of `brokerCount` brokers: the configured numbers, or with
+ * `auto` 1 on one broker, 2 on two, 3 on three or more, and min.insync.replicas 2 from a factor of 3 up (a write is
+ * acknowledged by two copies, so one broker may die without losing it or stopping writes), else 1.
+ */
+export function resolveReplication(configured: Config['kafka']['replication'], brokerCount: number): Replication {
+  const factor = configured.factor === 'auto' ? Math.max(1, Math.min(3, brokerCount)) : configured.factor;
+  if (factor > brokerCount) {
+    throw new FraudstreamError(
+      ErrorCodes.CONFIG_INVALID,
+      `KAFKA_REPLICATION_FACTOR=${factor} but the cluster has ${brokerCount} broker${brokerCount === 1 ? '' : 's'}: set it to at most ${brokerCount}, or auto`,
+    );
+  }
+  const minInsync = configured.minInsync === 'auto' ? (factor >= 3 ? 2 : 1) : configured.minInsync;
+  if (minInsync > factor) {
+    throw new FraudstreamError(ErrorCodes.CONFIG_INVALID, `KAFKA_MIN_INSYNC_REPLICAS=${minInsync} is more than the replication factor ${factor}: no write could be acknowledged`);
+  }
+  return { factor, minInsync };
+}
+
+/**
+ * Partitions, retention and replication of every topic, in one place. Labels and DLQ are kept longer: they are
+ * evidence.
+ */
+export function topicSpecs(config: Config, replication: Replication): ITopicConfig[] {
   const { partitions, retentionMs } = config.kafka;
   const t: Topics = config.topics;
   const spec = (topic: string, retention: number, numPartitions = partitions): ITopicConfig => ({
     topic,
     numPartitions,
-    replicationFactor: 1,
-    configEntries: [{ name: 'retention.ms', value: String(retention) }],
+    replicationFactor: replication.factor,
+    configEntries: [
+      { name: 'retention.ms', value: String(retention) },
+      { name: 'min.insync.replicas', value: String(replication.minInsync) },
+    ],
   });
   return [
     spec(t.transactions, retentionMs),
@@ -71,10 +145,14 @@ export function topicSpecs(config: Config): ITopicConfig[] {
 /** Creates the project's topics if they do not exist. Brokers run with auto-create off. */
 export async function ensureTopics(config: Config, admin?: Admin): Promise<void> {
   const own = admin === undefined;
+  // A command's first contact with Kafka: fail within KAFKA_WAIT_SECONDS with a message, not minutes of retries.
+  if (own) await waitForKafka({ brokers: config.kafka.brokers, security: config.kafka.security }, config.kafka.waitMs);
   const a = admin ?? createKafka(config, '-admin').admin();
   if (own) await a.connect();
   try {
-    const specs = topicSpecs(config);
+    const { brokers } = await a.describeCluster();
+    const replication = resolveReplication(config.kafka.replication, brokers.length);
+    const specs = topicSpecs(config, replication);
     const existing = new Set(await a.listTopics());
     const missing = specs.filter((s) => !existing.has(s.topic));
     if (missing.length > 0) {
@@ -112,22 +190,75 @@ async function waitForLeaders(admin: Admin, topics: string[], timeoutMs = 60_000
   throw new ServiceUnavailableError(`topics ${topics.join(', ')} have no leader after ${timeoutMs} ms: ${String(lastError)}`, { cause: lastError });
 }
 
-/** Resolves when a broker answers a metadata request, or rejects after timeoutMs. */
-export async function waitForKafka(brokers: string[], timeoutMs = 30_000): Promise<void> {
+/** TLS verification failures: the broker answered, but not with a certificate we trust. Retrying will not help. */
+const TLS_REFUSALS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|EPROTO/;
+
+/**
+ * Why a broker that answered refused us (wrong credentials, an untrusted certificate, a plaintext client on a TLS
+ * listener...), or undefined when it may simply not be up yet. The broker's own reason is kept in the message.
+ */
+export function kafkaRefusal(err: unknown, target: KafkaTarget): ServiceRefusedError | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const where = target.brokers.join(',');
+  if (err.name === 'KafkaJSSASLAuthenticationError') {
+    const mechanism = target.security.sasl?.mechanism ?? '?';
+    return new ServiceRefusedError(
+      `Kafka at ${where} refused the credentials of KAFKA_SASL_USERNAME=${target.security.sasl?.username ?? '?'} (${mechanism}): ${err.message}. Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM`,
+      { cause: err },
+    );
+  }
+  const code = String((err as NodeJS.ErrnoException).code ?? '');
+  if (TLS_REFUSALS.test(code) || /certificate|self[- ]signed|wrong version number|SSL routines/i.test(err.message)) {
+    return new ServiceRefusedError(
+      `the TLS handshake with Kafka at ${where} failed: ${err.message}${code ? ` (${code})` : ''}. Check KAFKA_SECURITY_PROTOCOL and KAFKA_SSL_CA_FILE (the CA that signed the broker's certificate)`,
+      { cause: err },
+    );
+  }
+  if (err.name === 'KafkaJSNonRetriableError' && err.cause instanceof Error) return kafkaRefusal(err.cause, target);
+  return undefined;
+}
+
+/**
+ * Resolves when a broker answers a metadata request, or rejects after timeoutMs (retryable: it may come up). A
+ * broker that answers but refuses us (credentials, TLS) rejects at once with its reason: waiting would not help.
+ */
+export async function waitForKafka(target: KafkaTarget, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
+  // Each probe may take its own connection and request timeouts: never let one outlast the deadline by much.
+  const perTry = Math.max(500, Math.min(5_000, timeoutMs));
   while (Date.now() < deadline) {
-    const admin = new Kafka({ clientId: 'fraudstream-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+    const admin = new Kafka({
+      clientId: 'fraudstream-probe',
+      ...kafkaConnection(target),
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 0 },
+      connectionTimeout: perTry,
+      authenticationTimeout: perTry,
+      requestTimeout: perTry,
+    }).admin();
     try {
       await admin.connect();
       await admin.describeCluster();
       return;
     } catch (err) {
+      const refused = kafkaRefusal(err, target);
+      if (refused) throw refused;
       lastError = err;
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(500, deadline - Date.now()))));
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
   }
-  throw new ServiceUnavailableError(`no Kafka broker answered at ${brokers.join(',')} within ${timeoutMs} ms (start one: fraudstream kafka start): ${String(lastError)}`, { cause: lastError });
+  const reason = lastError instanceof Error ? lastError.message : String(lastError);
+  // A TLS listener closes a plaintext client's connection without a word: say so, since nothing else will.
+  const hint = /Closed connection/i.test(reason) && target.security.protocol.endsWith('PLAINTEXT') ? ` (the broker closed each connection: does it want TLS? KAFKA_SECURITY_PROTOCOL=${target.security.protocol})` : '';
+  throw new ServiceUnavailableError(
+    `no Kafka broker answered at KAFKA_BROKERS=${target.brokers.join(',')} within ${formatSeconds(timeoutMs)} (KAFKA_WAIT_SECONDS); start one (fraudstream kafka start) or point KAFKA_BROKERS at yours. Last error: ${reason}${hint}`,
+    { cause: lastError },
+  );
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
 }

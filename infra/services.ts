@@ -4,6 +4,7 @@
  * redis-server), stopped again when the command ends. A service the environment names but that does not answer
  * is an error within seconds, saying what to do, never minutes of retries.
  */
+import type { KafkaSecurity } from '../core/config.ts';
 import { Redis } from 'ioredis';
 import { redactUrl } from '../core/config.ts';
 import { ServiceUnavailableError } from '../core/errors.ts';
@@ -55,9 +56,9 @@ export async function redisAnswers(url: string, timeoutMs: number): Promise<bool
   }
 }
 
-export function realServicePorts(dataDir: string): ServicePorts {
+export function realServicePorts(dataDir: string, security: KafkaSecurity = { protocol: 'PLAINTEXT' }): ServicePorts {
   return {
-    kafkaAnswers: (brokers, timeoutMs) => waitForKafka(brokers, timeoutMs).then(() => true, () => false),
+    kafkaAnswers: (brokers, timeoutMs) => waitForKafka({ brokers, security }, timeoutMs).then(() => true, () => false),
     redisAnswers,
     startKafka: async (brokers, say) => {
       const [host, port] = (brokers[0] ?? '127.0.0.1:9092').split(':');

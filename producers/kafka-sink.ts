@@ -2,7 +2,7 @@ import { CompressionTypes, type Producer, type TopicMessages } from 'kafkajs';
 import type { Config } from '../core/config.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { createKafka, createProducer } from '../core/kafka.ts';
-import { partitionFor } from './partition.ts';
+import { partitionFor } from '../core/partition.ts';
 
 export interface OutMessage {
   key: Buffer;

@@ -32,6 +32,7 @@ import { HealthWatch } from './runner/health-watch.ts';
 import { kafkaMemberConsumer, MemberSupervisor } from './runner/member-supervisor.ts';
 import { OutcomeStore } from '../state/outcomes.ts';
 import { PartitionProducers } from './runner/producers.ts';
+import { byPartition, byTopic, type OutMessage } from './runner/batch.ts';
 
 export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
 export { isServiceError, type StageInput, type StageLogic } from './runner/batch-processor.ts';
@@ -87,8 +88,32 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
   let resolveReady: () => void = () => undefined;
   const ready = new Promise<void>((r) => (resolveReady = r));
 
+  // One sendBatch per chunk on a one-broker cluster; on more brokers one per output partition (see `sends`).
+  let layout: { brokers: number; partitions: Map<string, number> } | undefined;
+  const sends = {
+    forget: () => void (layout = undefined),
+    async of(chunk: OutMessage[]) {
+      if (!layout) {
+        const a = await connectedAdmin();
+        layout = { brokers: (await a.describeCluster()).brokers.length, partitions: new Map() };
+      }
+      const l = layout;
+      if (l.brokers <= 1) return [byTopic(chunk)];
+      const missing = [...new Set(chunk.map((m) => m.topic))].filter((t) => !l.partitions.has(t));
+      if (missing.length) {
+        const meta = await (await connectedAdmin()).fetchTopicMetadata({ topics: missing });
+        for (const t of meta.topics) l.partitions.set(t.name, t.partitions.length);
+      }
+      return byPartition(chunk, (t) => {
+        const n = l.partitions.get(t);
+        if (!n) throw new Error(`no partition count for output topic ${t}`);
+        return n;
+      });
+    },
+  };
   const processor = new BatchProcessor<T>({
     logic,
+    sends,
     outcomes: new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600),
     topic,
     groupId,

@@ -8,7 +8,7 @@ import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import { configEnv, type Config } from '../../core/config.ts';
+import { configEnv, withoutKafkaSecurityEnv, type Config } from '../../core/config.ts';
 import type { PipelineStage } from '../../core/contracts.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -132,7 +132,7 @@ export class Children {
     const proc = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
       cwd: ROOT,
       // VITEST silences logs and kafkajs in the child: a stage under test logs as in production.
-      env: { ...process.env, ...configEnv(this.opts.config), LOG_LEVEL: 'info', VITEST: '', ...env },
+      env: { ...withoutKafkaSecurityEnv(process.env), ...configEnv(this.opts.config), LOG_LEVEL: 'info', VITEST: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     track(proc);

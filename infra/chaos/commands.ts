@@ -40,7 +40,8 @@ export const chaosCommand: Command = {
     const only = parseOnly(v.only);
     const kafkaPort = numberFlag('kafka-port', v['kafka-port'], 39_092, { min: 1024, max: 65_534, integer: true });
     const redisPort = numberFlag('redis-port', v['redis-port'], 36_379, { min: 1024, max: 65_535, integer: true });
-    if (redisPort === kafkaPort || redisPort === kafkaPort + 1) throw new UserInputError(`--redis-port ${redisPort} collides with the broker's ports ${kafkaPort} and ${kafkaPort + 1}`);
+    // The single broker takes kafkaPort and +1; a 3-broker cluster (broker-leader-kill) kafkaPort + 10 to + 18.
+    if (redisPort >= kafkaPort && redisPort <= kafkaPort + 19) throw new UserInputError(`--redis-port ${redisPort} collides with the brokers' ports ${kafkaPort} to ${kafkaPort + 19}`);
     // This process's own log lines (topic creation...) would drown the progress; the children log at info to files.
     process.env.LOG_LEVEL ??= 'warn';
     const { runChaos, table } = await import('./runner.ts');

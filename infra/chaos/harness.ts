@@ -8,7 +8,7 @@ import { Kafka, logLevel, type Admin } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { isolatedConfig, type Config } from '../../core/config.ts';
 import { PIPELINE_STAGES, type PipelineStage } from '../../core/contracts.ts';
-import { ensureTopics } from '../../core/kafka.ts';
+import { ensureTopics, kafkaConnection, type KafkaTarget } from '../../core/kafka.ts';
 import { COLD_START_THRESHOLDS } from '../../router/pipeline.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { Children, type Child } from './children.ts';
@@ -52,9 +52,9 @@ export interface ChaosEnv {
   log: (line: string) => void;
 }
 
-export function chaosKafka(brokers: string[]): Kafka {
+export function chaosKafka(target: KafkaTarget): Kafka {
   // The suite's own clients stay quiet: a broker it killed on purpose is not news.
-  return new Kafka({ clientId: 'fraudstream-chaos', brokers, logLevel: logLevel.NOTHING, retry: { initialRetryTime: 200, retries: 30, maxRetryTime: 2_000 } });
+  return new Kafka({ clientId: 'fraudstream-chaos', ...kafkaConnection(target), logLevel: logLevel.NOTHING, retry: { initialRetryTime: 200, retries: 30, maxRetryTime: 2_000 } });
 }
 
 export interface MemberSpec {
@@ -80,6 +80,8 @@ export interface Scenario extends Partial<Record<PipelineStage, MemberSpec[]>> {
   summary: string;
   /** exact, or atMost when Redis loses its state on purpose. */
   featureMode?: 'exact' | 'atMost';
+  /** Brokers the scenario's cluster needs (default 1): the run starts a cluster of that size for it. */
+  brokers?: number;
   fault(ctx: ScenarioCtx): Promise<Fault>;
 }
 

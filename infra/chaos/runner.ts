@@ -7,11 +7,14 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../../core/config.ts';
+import { loadConfig, withoutKafkaSecurityEnv } from '../../core/config.ts';
 import { TIMINGS, chaosKafka, runScenario, type ChaosEnv } from './harness.ts';
 import { table, type ChaosReport, type ScenarioResult } from './pure/report.ts';
 import { SCENARIOS } from './scenarios.ts';
 import { ChaosBroker, ChaosRedis } from './services.ts';
+
+/** A scenario's cluster of more than one broker listens from --kafka-port + 10 on (node i: + 3 i, controllers + 1). */
+export const CLUSTER_PORT_OFFSET = 10;
 
 export interface ChaosOptions {
   /** Scenario names, in the order to run. */
@@ -41,17 +44,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const t0 = Date.now();
   const log = (l: string) => o.log(`[chaos ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${l}`);
   const env0 = loadConfig();
-  const broker = new ChaosBroker({ dataDir: env0.dataDir, port: o.kafkaPort, instance: o.instance, log });
+  // One broker for most scenarios, a cluster for those that need one (its ports start 10 above --kafka-port).
+  const sizes = [...new Set(selected.map((s) => s.brokers ?? 1))].sort((a, b) => a - b);
+  const clusters = new Map(
+    sizes.map((n) => [n, new ChaosBroker({ dataDir: env0.dataDir, port: n === 1 ? o.kafkaPort : o.kafkaPort + CLUSTER_PORT_OFFSET, instance: n === 1 ? o.instance : `${o.instance}-${n}`, nodes: n, log })] as const),
+  );
   const redisServer = new ChaosRedis(o.redisPort);
   const killNow = () => {
-    broker.killNow();
+    for (const b of clusters.values()) b.killNow();
     redisServer.killNow();
   };
   process.once('exit', killNow);
   let redis: Redis | undefined;
   const report: ChaosReport = {
     at: new Date().toISOString(),
-    broker: broker.brokers[0]!,
+    broker: [...clusters.values()].map((b) => b.brokers.join(',')).join(' + '),
     redis: redisServer.url,
     rate: o.rate,
     partitions: o.partitions,
@@ -59,36 +66,43 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     scenarios: [],
   };
   try {
-    log(`starting the suite's own broker on ${broker.brokers[0]} and redis-server on ${redisServer.url}`);
+    log(`starting the suite's own redis-server on ${redisServer.url} and broker${sizes.length > 1 || sizes[0] !== 1 ? 's' : ''} on ${report.broker}`);
     await redisServer.start();
-    await broker.startFresh();
+    for (const b of clusters.values()) await b.startFresh();
     redis = new Redis(redisServer.url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(200 * n, 1_000) });
     redis.on('error', () => undefined);
-    const base = loadConfig({
-      ...process.env,
-      KAFKA_BROKERS: broker.brokers.join(','),
-      REDIS_URL: redisServer.url,
-      KAFKA_PARTITIONS: String(o.partitions),
-      REDIS_KEY_PREFIX: 'chaos:',
-    });
-    const env: ChaosEnv = {
-      base,
-      broker,
-      redisServer,
-      kafka: chaosKafka(broker.brokers),
-      redis,
-      timing: o.quick ? TIMINGS.quick : TIMINGS.full,
-      rate: o.rate,
-      model: o.model,
-      logDir: o.logDir,
-      runId: randomUUID().slice(0, 6),
-      quick: o.quick,
-      log,
-    };
+    const runId = randomUUID().slice(0, 6);
+    const envs = new Map(
+      [...clusters].map(([n, broker]) => {
+        // The suite's own brokers speak plaintext: the caller's Kafka security settings are for theirs.
+        const base = loadConfig({
+          ...withoutKafkaSecurityEnv(process.env),
+          KAFKA_BROKERS: broker.brokers.join(','),
+          REDIS_URL: redisServer.url,
+          KAFKA_PARTITIONS: String(o.partitions),
+          REDIS_KEY_PREFIX: 'chaos:',
+        });
+        const env: ChaosEnv = {
+          base,
+          broker,
+          redisServer,
+          kafka: chaosKafka({ brokers: broker.brokers, security: base.kafka.security }),
+          redis: redis!,
+          timing: o.quick ? TIMINGS.quick : TIMINGS.full,
+          rate: o.rate,
+          model: o.model,
+          logDir: o.logDir,
+          runId,
+          quick: o.quick,
+          log,
+        };
+        return [n, env] as const;
+      }),
+    );
     log(`child logs in ${path.resolve(o.logDir)}`);
     for (const [i, s] of selected.entries()) {
       log(`scenario ${i + 1}/${selected.length}: ${s.name}: ${s.summary}`);
-      const r = await runScenario(env, s, 1_000 + i);
+      const r = await runScenario(envs.get(s.brokers ?? 1)!, s, 1_000 + i);
       report.scenarios.push(r);
       log(`${s.name}: ${r.ok ? 'ok' : 'FAILED'} (in ${r.in}, decided ${r.decided}, lost ${r.lost}, twice ${r.decidedTwice}, dead-lettered ${r.deadLettered}, recovery ${r.recoverySeconds ?? '-'} s)`);
       for (const v of r.violations) log(`  - ${v}`);
@@ -96,7 +110,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
   } finally {
     redis?.disconnect();
-    await broker.stop();
+    for (const b of clusters.values()) await b.stop();
     await redisServer.stop('SIGTERM');
     process.removeListener('exit', killNow);
   }

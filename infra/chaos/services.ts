@@ -3,23 +3,31 @@
  * broker's data wiped) when the run ends, and killed by pid if the process exits without that.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { alive, startLocalKafka, stopLocalKafka } from '../kafka-local.ts';
-import { waitForKafka } from '../../core/kafka.ts';
+import { alive, localKafkaBrokers, startLocalKafka, stopLocalKafka, waitForBrokers } from '../kafka-local.ts';
+import type { KafkaTarget } from '../../core/kafka.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
 
 export interface ChaosBrokerOptions {
   dataDir: string;
   port: number;
   instance: string;
+  /** Brokers in the suite's cluster (default 1); node i listens on port + 3 i. */
+  nodes?: number;
   log: (line: string) => void;
 }
 
 export class ChaosBroker {
   readonly brokers: string[];
-  private pid: number | undefined;
+  readonly nodes: number;
+  private pids = new Map<number, number>();
 
   constructor(private readonly opts: ChaosBrokerOptions) {
-    this.brokers = [`127.0.0.1:${opts.port}`];
+    this.nodes = opts.nodes ?? 1;
+    this.brokers = localKafkaBrokers('127.0.0.1', opts.port, this.nodes);
+  }
+
+  private get target(): KafkaTarget {
+    return { brokers: this.brokers, security: { protocol: 'PLAINTEXT' } };
   }
 
   /** Wipes what a previous run of this instance left, then starts a fresh broker. */
@@ -28,47 +36,53 @@ export class ChaosBroker {
     await this.start();
   }
 
-  /** Starts the broker (on its existing data) and waits until it answers. */
+  /** Starts every node that is not running (on its existing data) and waits until all of them are in the cluster. */
   async start(): Promise<void> {
-    const k = await startLocalKafka({ dataDir: this.opts.dataDir, port: this.opts.port, instance: this.opts.instance, onProgress: (l) => this.opts.log(`broker: ${l}`) });
-    if (!k.pid) {
+    const k = await startLocalKafka({ dataDir: this.opts.dataDir, port: this.opts.port, instance: this.opts.instance, nodes: this.nodes, onProgress: (l) => this.opts.log(`broker: ${l}`) });
+    if (k.pids.size === 0) {
       throw new FraudstreamError(ErrorCodes.CONFIG_INVALID, `a Kafka broker this run did not start answers on ${this.brokers[0]}; the chaos suite kills its broker, so pick a free port (--kafka-port)`);
     }
-    this.pid = k.pid;
+    this.pids = new Map(k.pids);
   }
 
   get running(): boolean {
-    return this.pid !== undefined && alive(this.pid);
+    return this.pids.size === this.nodes && [...this.pids.values()].every(alive);
   }
 
-  /** kill -9 the broker JVM and wait until it is gone. */
-  async kill9(): Promise<void> {
-    if (this.pid === undefined) return;
-    const pid = this.pid;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
+  /** Node ids and pids of the running nodes. */
+  nodePids(): Map<number, number> {
+    return new Map([...this.pids].filter(([, pid]) => alive(pid)));
+  }
+
+  /** kill -9 every node's JVM (or only node `id`) and wait until it is gone. */
+  async kill9(id?: number): Promise<void> {
+    const victims = [...this.pids].filter(([node]) => id === undefined || node === id);
+    for (const [, pid] of victims) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
     const deadline = Date.now() + 10_000;
-    while (alive(pid) && Date.now() < deadline) await sleep(50);
-    this.pid = undefined;
+    while (victims.some(([, pid]) => alive(pid)) && Date.now() < deadline) await sleep(50);
+    for (const [node] of victims) this.pids.delete(node);
   }
 
   /** Starts the broker again if it is not running (a scenario that failed mid-fault leaves it down). */
   async ensureUp(): Promise<void> {
-    if (this.running) await waitForKafka(this.brokers, 90_000);
+    if (this.running) await waitForBrokers(this.target, this.nodes, 90_000);
     else await this.start();
   }
 
   async stop(): Promise<void> {
     await stopLocalKafka({ dataDir: this.opts.dataDir, instance: this.opts.instance, wipe: true }).catch(() => undefined);
-    this.pid = undefined;
+    this.pids.clear();
   }
 
   /** For process.on('exit'): no awaiting possible there. */
   killNow(): void {
-    if (this.pid !== undefined && alive(this.pid)) process.kill(this.pid, 'SIGKILL');
+    for (const pid of this.pids.values()) if (alive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 

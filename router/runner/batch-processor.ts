@@ -93,6 +93,12 @@ export interface BatchProcessorOptions<T> {
   instanceId: string;
   faults: Faults;
   log: Logger;
+  /**
+   * How one chunk of outputs is cut into sendBatch calls (default: one call, by topic). On a cluster of several
+   * brokers the runner sends one call per output partition (kafkajs can write a multi-leader sendBatch twice when
+   * a leader dies); `forget` is called after a failed batch so the layout is read from the broker again.
+   */
+  sends?: { of(chunk: OutMessage[]): Promise<Array<ReturnType<typeof byTopic>>>; forget(): void };
   /** Injected for tests (retry backoff, hold before commit). */
   sleep?: (ms: number) => Promise<void>;
   heartbeatEveryMs?: number;
@@ -170,6 +176,7 @@ export class BatchProcessor<T> {
           }
           // A failed transaction leaves kafkajs' transaction state unknown: start the partition's producer afresh.
           await owner.release(partition);
+          this.o.sends?.forget();
           if (stopping() || !isRunning() || isStale() || owner !== pool()) return;
           metrics.batchRetries.inc({ stage: this.stage });
           if (attempt === 1 || attempt % 10 === 0) this.o.log.warn({ partition, attempt, err: (err as Error).message }, 'batch failed; retrying it (nothing was committed)');
@@ -302,7 +309,9 @@ export class BatchProcessor<T> {
 
     const txn = await pp.producer.transaction();
     try {
-      for (const chunk of chunkByBytes(toPublish, RUNNER_KAFKA.maxSendBytes)) await txn.sendBatch({ topicMessages: byTopic(chunk) });
+      for (const chunk of chunkByBytes(toPublish, RUNNER_KAFKA.maxSendBytes)) {
+        for (const topicMessages of this.o.sends ? await this.o.sends.of(chunk) : [byTopic(chunk)]) await txn.sendBatch({ topicMessages });
+      }
       phase('send');
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });
       phase('offsets');

@@ -2,6 +2,7 @@
  * The pure half of the stage runner: splitting a consumed batch into work, building dead letters that always
  * fit the topic, and chunking outputs below the broker's request limit. No I/O here.
  */
+import { partitionFor } from '../../core/partition.ts';
 import { createHash } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
@@ -156,4 +157,26 @@ export function byTopic(messages: OutMessage[]): Array<{ topic: string; messages
     list.push({ key: o.key, value: o.value });
   }
   return [...groups].map(([topic, msgs]) => ({ topic, messages: msgs }));
+}
+
+/**
+ * The same messages as one kafkajs sendBatch per topic-partition, each with its partition set (Kafka's default key
+ * partitioning, as kafkajs would choose it). kafkajs sends a sendBatch to every partition leader at once and, when
+ * one of those requests fails, retries while the others may still be in flight: the retry then sends their
+ * messages again with new sequence numbers, and the broker appends them twice within the transaction (seen when a
+ * broker of a 3-broker cluster was killed: issue 19). A sendBatch for one partition goes to one broker only.
+ */
+export function byPartition(
+  messages: OutMessage[],
+  partitionsOf: (topic: string) => number,
+): Array<Array<{ topic: string; messages: Array<{ key: string; value: string; partition: number }> }>> {
+  const groups = new Map<string, { topic: string; messages: Array<{ key: string; value: string; partition: number }> }>();
+  for (const o of messages) {
+    const partition = partitionFor(Buffer.from(o.key), partitionsOf(o.topic));
+    const id = `${o.topic}\u0000${partition}`;
+    let g = groups.get(id);
+    if (!g) groups.set(id, (g = { topic: o.topic, messages: [] }));
+    g.messages.push({ key: o.key, value: o.value, partition });
+  }
+  return [...groups.values()].map((g) => [g]);
 }

@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { classifyError, ErrorCodes, FraudstreamError, UserInputError } from '../../core/errors.ts';
@@ -64,4 +67,19 @@ describe('classifyError', () => {
     expect(bug.retryable).toBe(false);
     expect(classifyError('a string').message).toBe('a string');
   });
+});
+
+describe('the CLI against a Kafka that does not answer', () => {
+  it('replay to an unreachable broker: exit 75 with the documented one-line message once KAFKA_WAIT_SECONDS has passed', async () => {
+    // Port 1 on loopback refuses every connection. Without the start-up wait, kafkajs retried for about 3 minutes
+    // (printing each retry); with KAFKA_WAIT_SECONDS=2 the command ends long before the test's timeout.
+    const file = join(mkdtempSync(join(tmpdir(), 'fs-unreachable-')), 'tx.jsonl');
+    const r = await cli(['generate', '--events', '5', '--seed', '1', '--out', file]);
+    expect(r.code).toBe(0);
+    const t = await cli(['replay', '--file', file], { KAFKA_BROKERS: '127.0.0.1:1', KAFKA_WAIT_SECONDS: '2' });
+    expect(t.code).toBe(75);
+    expect(lines(t.err)).toEqual([
+      expect.stringMatching(/^fraudstream: no Kafka broker answered at KAFKA_BROKERS=127\.0\.0\.1:1 within 2 s \(KAFKA_WAIT_SECONDS\); start one \(fraudstream kafka start\) or point KAFKA_BROKERS at yours\. Last error: .*ECONNREFUSED.* \(SERVICE_UNAVAILABLE\)$/),
+    ]);
+  }, 60_000);
 });

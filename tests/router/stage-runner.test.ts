@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { KafkaMessage } from 'kafkajs';
+import { Partitioners, type KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { DeadLetterSchema } from '../../core/contracts.ts';
-import { chunkByBytes, contentHash, deadLetter, splitBatch, type OutMessage } from '../../router/runner/batch.ts';
+import { byPartition, chunkByBytes, contentHash, deadLetter, splitBatch, type OutMessage } from '../../router/runner/batch.ts';
+import { partitionFor } from '../../core/partition.ts';
 import { decodeMarker, encodeMarker } from '../../state/outcomes.ts';
 import { isServiceError } from '../../router/stage-runner.ts';
 
@@ -103,5 +104,28 @@ describe('isServiceError', () => {
     expect(isServiceError(Object.assign(new Error('x'), { name: 'KafkaJSConnectionError' }))).toBe(true);
     expect(isServiceError(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(false);
     expect(isServiceError(new Error('injected fault'))).toBe(false);
+  });
+});
+
+describe('byPartition (issue 19: a multi-leader sendBatch written twice when a leader died)', () => {
+  it('one send per topic-partition, each message on the partition kafkajs would choose, order kept', () => {
+    const out = Array.from({ length: 60 }, (_, i) => ({ topic: i % 3 === 0 ? 'escalations' : 'decisions', key: `tx-${i}`, value: `v${i}`, action: 'ALLOW' as const }));
+    const counts: Record<string, number> = { decisions: 6, escalations: 4 };
+    const sends = byPartition(out, (t) => counts[t]!);
+    const kafkajsPartition = Partitioners.DefaultPartitioner();
+    for (const send of sends) {
+      expect(send).toHaveLength(1);
+      const [{ topic, messages }] = send as [(typeof send)[number]];
+      expect(new Set(messages.map((m) => m.partition)).size).toBe(1);
+      for (const m of messages) {
+        expect(m.partition).toBe(partitionFor(Buffer.from(m.key), counts[topic]!));
+        const partitionMetadata = Array.from({ length: counts[topic]! }, (_, partitionId) => ({ partitionId, leader: 1, partitionErrorCode: 0, replicas: [1], isr: [1] }));
+        expect(m.partition).toBe(kafkajsPartition({ topic, partitionMetadata, message: { key: m.key, value: m.value } }));
+      }
+      const indexes = messages.map((m) => Number(m.key.slice(3)));
+      expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
+    }
+    expect(sends.flatMap((s) => s[0]!.messages).length).toBe(out.length);
+    expect(sends.length).toBeGreaterThan(4);
   });
 });
