@@ -15,6 +15,7 @@ import { checkVersion, listModelVersions, requireVersion } from '../../detectors
 import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { findModel, listModels } from '../../review-ui/server/models.ts';
 import { loadNamedVersion } from '../../router/serving-models.ts';
+import { loadModelVersion } from '../../detectors/model-version.ts';
 import { COLD_START_THRESHOLDS } from '../../state/policy.ts';
 
 let root: string;
@@ -90,9 +91,11 @@ describe('one version rule', () => {
     expect((await findModel(models, 'candidate-2026'))?.card).toMatchObject({ thresholds: trained.card.thresholds });
     expect((await requireVersion(models, 'candidate-2026', '--model')).dir).toBe(path.join(models, 'candidate-2026'));
     expect(PolicySchema.shape.modelVersion.safeParse('candidate-2026').success).toBe(true);
-    const m = await loadNamedVersion(config(), 'candidate-2026');
+    const m = await loadModelVersion((await requireVersion(models, 'candidate-2026')).dir);
     expect(m.version).toBe('candidate-2026');
     expect(m.thresholds).toEqual(trained.card.thresholds);
+    // ...but the stages serve only versions that read the online store's vector: this one was trained on 2 CSV columns
+    await expect(loadNamedVersion(config(), 'candidate-2026')).rejects.toThrow(/reads 2 features, detect computes \d+/);
   });
 
   it('a stray or incomplete folder is not a version (400), a missing one is not found (404 / MODEL_NOT_FOUND)', async () => {
