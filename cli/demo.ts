@@ -9,12 +9,12 @@
  * first decision on the Live page, then a one-line summary every --summary-every seconds. Component logs are at
  * warn unless LOG_LEVEL says otherwise (real problems still show; kafkajs retries that succeed are debug).
  */
+import { redisAnswers } from '../infra/services.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { PIPELINE_STAGES, type Decision } from '../core/contracts.ts';
 import { loadConfig } from '../core/config.ts';
 import { ensureTopics, waitForKafka } from '../core/kafka.ts';
@@ -34,18 +34,6 @@ import { startUiServer } from '../review-ui/server/app.ts';
 import { promotionInput } from '../review-ui/server/serving.ts';
 import { numberFlag, parseFlags, untilSignal, type Command } from './command.ts';
 
-async function redisAnswers(url: string): Promise<boolean> {
-  const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1_000 });
-  c.on('error', () => undefined);
-  try {
-    await c.connect();
-    return (await c.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    c.disconnect();
-  }
-}
 
 /** "1m05s" from seconds. */
 export function duration(seconds: number): string {
@@ -198,7 +186,7 @@ export const demoCommand: Command = {
       checkpoint();
       let redisUrl = base.redis.url;
       let redisFrom = process.env.REDIS_URL ? 'configured' : 'already running';
-      if (!process.env.REDIS_URL && !(await redisAnswers(redisUrl))) {
+      if (!process.env.REDIS_URL && !(await redisAnswers1s(redisUrl))) {
         const r = await startLocalRedis();
         redisUrl = r.url;
         redisFrom = 'started by the demo';
@@ -373,3 +361,6 @@ export const demoCommand: Command = {
     }
   },
 };
+
+/** Redis on this URL answers PING within a second. */
+const redisAnswers1s = (url: string): Promise<boolean> => redisAnswers(url, 1_000);

@@ -43,7 +43,7 @@ const trainUsage = [
   '[--features SPEC.json] [--label-delay-days D (default 7: labels arrive D days after their transaction)]',
   '[--train-from DATE] --train-until DATE --test-from DATE [--test-until DATE] [--val-share 0.25]   split by dates (--map and',
   '      --history): rows before train-from only build state, the gap between train-until and test-from learns nothing',
-  '[--card-k K (daily card precision@K, default 100)]',
+  '[--card-k K (daily card precision@K, default 100)] [--label-features on|off (off: labels train but feed no feature, to measure what label risk adds)]',
   '  | --from-kafka [--until-ms T] [--max-events N] [--label-maturity-days D]   or the transactions + labels topics',
   '      (chargeback over analyst; unlabelled = legitimate once D days older than the newest transaction, default 30)',
   '[--out DIR] [--json FILE] [--split 0.6,0.2,0.2]',
@@ -198,6 +198,7 @@ const TRAIN_FLAGS = {
     'val-share': { type: 'string' },
     'card-k': { type: 'string' },
     'allow-column': { type: 'string' },
+    'label-features': { type: 'string' },
     out: { type: 'string' },
     json: { type: 'string' },
     split: { type: 'string' },
@@ -364,7 +365,7 @@ function datasetFromGeneratedWorld(v: TrainFlags, seed: number, historyK: number
     for (const e of generateStream(world)) yield { ...e, include: index++ >= warmup };
   })();
   const source = { generator: WORLD_GENERATOR, ...world, ...(warmup ? { warmupEvents: warmup } : {}) };
-  return datasetFromEvents(stream, { novelScenarios: NOVEL, historyK, source, expected: warmup + events, onProgress: progress.update });
+  return datasetFromEvents(stream, { novelScenarios: NOVEL, historyK, source, expected: warmup + events, onProgress: progress.update, labelFeatures: labelFeaturesFlag(v) });
 }
 
 /** --data FILE.csv --map ...: the user's own transactions through the streaming features, labels at their arrival. */
@@ -383,12 +384,15 @@ async function datasetFromMappedFlag(v: TrainFlags, historyK: number, progress: 
     novelScenarios: NOVEL,
     historyK,
     spec,
+    labelFeatures: labelFeaturesFlag(v),
     source: { csv: path.resolve(file), map: v.map, ...(v.set ? { set: v.set } : {}), labelDelayDays: delayDays, rejected: read.rejected, ...(w ? { windows: isoWindows(w) } : {}) },
     expected: read.txs.length,
     onProgress: progress.update,
   });
   return { ds, ...(w ? { splitAt: { valFrom: w.valFrom, testFrom: w.testFrom } } : {}) };
 }
+
+const labelFeaturesFlag = (v: TrainFlags): boolean => choice('label-features', v['label-features'], ['on', 'off'] as const, 'on') === 'on';
 
 /** The date windows the flags ask for, or undefined for a split by shares. */
 function datesOf(v: TrainFlags, first: number, last: number): DateWindows | undefined {

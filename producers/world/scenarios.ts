@@ -40,7 +40,7 @@ export const SCENARIOS: readonly ScenarioInfo[] = [
   },
   {
     name: 'compromised_merchant',
-    description: "a breached merchant: cards that shop there turn fraudulent 6-48 h later (online, high-risk categories, or cloned abroad)",
+    description: 'a breached merchant: for 2-4 weeks stolen cards go through it, many different cards at near-usual amounts; only its chargebacks, days later, give it away',
     novel: false,
     defaultRate: 0.0015,
   },

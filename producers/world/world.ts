@@ -551,7 +551,7 @@ export class World {
       case 'impossible_travel':
         return r.between(1, 3);
       case 'compromised_merchant':
-        return r.between(3, 12);
+        return r.between(15, 45);
       case 'high_amount_outlier':
         return 1;
       case 'bust_out':
@@ -685,9 +685,14 @@ export class World {
     return n;
   }
 
+  /**
+   * A breached merchant (a skimmer in the shop's terminal, a card-scraping script on its web checkout, or a
+   * colluding owner): for two to four weeks, stolen cards are pushed through it, many different cards, at amounts
+   * near each card's usual. Nothing about one transaction gives it away; its chargebacks arriving days later do.
+   * Which merchant is drawn at random each time: no table of the world says which merchants get breached.
+   */
   private compromisedMerchant(size: number): number {
     const r = this.rng;
-    // Breached merchants are ordinary ones (not ATMs): skimmers in shops, card-scraping scripts on web stores.
     let merchant = -1;
     for (let i = 0; i < 20 && merchant < 0; i++) {
       const m = r.int(this.options.merchants);
@@ -695,28 +700,20 @@ export class World {
     }
     if (merchant < 0) return 0;
     const online = this.mChannel[merchant] === ECOM;
-    const local = this.homeCards[this.mCity[merchant] as number] as number[];
-    const pool = online || local.length === 0 ? null : local;
-    let n = 0;
-    for (let v = 0; v < 50 && n < size; v++) {
-      const card = pool ? r.pick(pool) : r.int(this.options.cards);
-      const visit = this.clock + r.uniform(0, 12) * HOUR;
-      this.push({ t: visit, seq: this.seq++, kind: VISIT, card, merchant });
-      let t = visit + r.uniform(6, 48) * HOUR;
-      const cloned = !online && r.chance(0.3);
-      const city = this.fraudCity(this.cHomeLat[card] as number, this.cHomeLon[card] as number, 500);
-      const device = this.newFraudDevice();
-      const k = Math.min(size - n, r.between(1, 3));
-      for (let i = 0; i < k; i++) {
-        const major = this.typical(card) * r.uniform(2, 8);
-        const spec = cloned ? this.cardPresentSpec('compromised_merchant', CLONED_CP_CATS, city, major) : this.onlineSpec('compromised_merchant', HIGH_RISK_ONLINE, major, device, city);
-        if (!spec) continue;
-        this.pushFraud(t, card, spec);
-        n++;
-        t += r.uniform(10, 90) * MIN;
-      }
+    const days = r.uniform(14, 28);
+    // a web-checkout breach is worked from a handful of fraudsters' devices
+    const devices = online ? [this.newFraudDevice(), this.newFraudDevice(), this.newFraudDevice()] : [null];
+    const city = this.mCity[merchant] as number;
+    const ci = CITIES[city] as City;
+    for (let n = 0; n < size; n++) {
+      // stolen card numbers from anywhere: a breach is many different cards
+      const card = r.int(this.options.cards);
+      const t = this.clock + r.uniform(0, days) * DAY;
+      const amountMinor = Math.max(50, Math.round(this.typical(card) * r.uniform(0.7, 2.5) * 100));
+      const [lat, lon] = online ? jitter(ci.lat, ci.lon, 15, r.next(), r.next()) : [this.mLat[merchant] as number, this.mLon[merchant] as number];
+      this.pushFraud(t, card, { scenario: 'compromised_merchant', merchant, amountMinor, deviceId: r.pick(devices), lat, lon, country: ci.country });
     }
-    return n;
+    return size;
   }
 
   private highAmountOutlier(card: number): number {
