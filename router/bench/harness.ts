@@ -9,7 +9,7 @@ import { PerformanceObserver, performance } from 'node:perf_hooks';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Transaction } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
-import { cpuMicrosPerEvent, eventsPerSecond, round, summarize, type BurstResult, type PacedResult } from './stats.ts';
+import { cpuMicrosPerEvent, dueBy, eventsPerSecond, round, summarize, type BurstResult, type PacedResult } from './stats.ts';
 
 const SEND_CHUNK = 2_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -267,7 +267,7 @@ export class Harness {
       const wait = start + (i * 1000) / rate - performance.now();
       if (wait > 0) await sleep(wait);
       const now = performance.now();
-      const due = Math.min(txs.length, Math.max(i + 1, Math.floor(((now - start) * rate) / 1000) + 1));
+      const due = dueBy(now - start, rate, i, txs.length);
       lastSend = now;
       if (now - lastLog >= 3_000) {
         lastLog = now;

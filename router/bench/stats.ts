@@ -59,6 +59,14 @@ export function shareOfBurst(burstPerSec: number, share: number): number {
   return Math.max(1, Math.round(burstPerSec * share));
 }
 
+/**
+ * Even pacing: message i of a run at `rate`/s is due `i * 1000 / rate` ms after its start. Returns how many of
+ * `total` are due `elapsedMs` in, and at least one more than the `sent` so far (the loop wakes for the next one).
+ */
+export function dueBy(elapsedMs: number, rate: number, sent: number, total: number): number {
+  return Math.min(total, Math.max(sent + 1, Math.floor((elapsedMs * rate) / 1000) + 1));
+}
+
 export const round = (n: number, digits = 1): number => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : NaN);
 
 /**

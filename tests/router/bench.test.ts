@@ -16,6 +16,7 @@ import {
   shareOfBurst,
   summarize,
   summary,
+  dueBy,
   medianRun,
   repeated,
   spread,
@@ -82,6 +83,19 @@ describe('bench arithmetic', () => {
     expect(growthAfterWarmup(leak)).toBeCloseTo(60);
     expect(growthAfterWarmup([{ events: 0, rssMb: 100 }, { events: 50_000, rssMb: 130 }])).toBeNull();
     expect(growthAfterWarmup([])).toBeNull();
+  });
+
+  it('paces evenly: each message falls due at its own moment, not in ticks; a late wake-up sends what fell due', () => {
+    // 500/s: one every 2 ms.
+    expect(dueBy(0, 500, 0, 20_000)).toBe(1);
+    expect(dueBy(1.9, 500, 1, 20_000)).toBe(2);
+    expect(dueBy(2, 500, 1, 20_000)).toBe(2);
+    expect(dueBy(4, 500, 2, 20_000)).toBe(3);
+    // Woken 10 ms late (a send took long): the five that fell due go together.
+    expect(dueBy(14, 500, 3, 20_000)).toBe(8);
+    // Never beyond the run, never nothing.
+    expect(dueBy(1e9, 500, 10, 100)).toBe(100);
+    expect(dueBy(0, 500, 7, 100)).toBe(8);
   });
 
   it('spread is the median and range of one value over the repeats', () => {
