@@ -18,6 +18,9 @@ export const BulkVerdictBodySchema = z
   .strict();
 export type BulkVerdictBody = z.infer<typeof BulkVerdictBodySchema>;
 
+/** POST /api/cases/:id/claim: `renew` only extends the caller's own claim, never takes a released or lapsed case again. */
+export const ClaimBodySchema = z.object({ renew: z.boolean().default(false) }).strict();
+
 /** A time bound in a query: epoch milliseconds, or an ISO date / date-time ("2026-03-01", "2026-03-01T10:00Z"). */
 const timeBound = () =>
   z
@@ -47,7 +50,7 @@ export const SearchQuerySchema = z
     format: z.enum(['json', 'csv']).default('json'),
   })
   .strict()
-  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, { message: 'from must not be later than to', path: ['from'] });
+  .refine((q) => q.from === undefined || q.to === undefined || q.from <= q.to, { message: 'must not be later than to', path: ['from'] });
 export type SearchQuery = z.infer<typeof SearchQuerySchema>;
 
 /** Drops empty query parameters (an untouched form field) and refuses repeated ones, before SearchQuerySchema. */

@@ -24,13 +24,17 @@ export interface ClaimView {
 export type ClaimResult =
   | { outcome: 'claimed' | 'renewed'; holder: string; expiresAt: number }
   | { outcome: 'held'; holder: string; expiresAt: number }
+  /** A renewal found no claim: it lapsed or was released (an admin's release must not be undone by the page's timer). */
+  | { outcome: 'lost' }
   | { outcome: 'not_open' };
 
-// KEYS: claim key, open set. ARGV: analyst, ttl ms, caseId. One round trip: a case that is not open cannot be
-// claimed; a free case is taken (SET ... PX), the holder's own claim renewed, anyone else's reported with its TTL.
+// KEYS: claim key, open set. ARGV: analyst, ttl ms, caseId, renew-only ('1'). One round trip: a case that is not
+// open cannot be claimed; a free case is taken (SET ... PX) unless this is only a renewal, the holder's own claim
+// renewed, anyone else's reported with its TTL.
 const CLAIM = `
 if not redis.call('ZSCORE', KEYS[2], ARGV[3]) then return {-1, '', 0} end
 local cur = redis.call('GET', KEYS[1])
+if not cur and ARGV[4] == '1' then return {-2, '', 0} end
 if not cur then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return {1, ARGV[1], tonumber(ARGV[2])}
@@ -60,10 +64,14 @@ export class CaseClaims {
     this.keys = reviewKeys(prefix);
   }
 
-  /** Claims an open case for `analyst`, or renews their claim; reports who holds it otherwise. */
-  async claim(caseId: string, analyst: string, now = Date.now()): Promise<ClaimResult> {
-    const [code, holder, ttl] = (await this.redis.eval(CLAIM, 2, this.keys.claim(caseId), this.keys.open, analyst, String(this.ttlMs), caseId)) as [number, string, number];
+  /**
+   * Claims an open case for `analyst`, or renews their claim; reports who holds it otherwise. With `renewOnly`, a case
+   * whose claim lapsed or was released is not taken again ('lost').
+   */
+  async claim(caseId: string, analyst: string, now = Date.now(), renewOnly = false): Promise<ClaimResult> {
+    const [code, holder, ttl] = (await this.redis.eval(CLAIM, 2, this.keys.claim(caseId), this.keys.open, analyst, String(this.ttlMs), caseId, renewOnly ? '1' : '0')) as [number, string, number];
     if (code === -1) return { outcome: 'not_open' };
+    if (code === -2) return { outcome: 'lost' };
     const expiresAt = now + Math.max(0, ttl);
     if (code === 0) return { outcome: 'held', holder, expiresAt };
     return { outcome: code === 1 ? 'claimed' : 'renewed', holder, expiresAt };

@@ -134,8 +134,14 @@ describe('claims over HTTP', () => {
 
     // Bob cannot take it from alice; an admin can.
     expect((await apiCall(ui.url, b, 'POST', `/api/cases/${id}/release`, {})).status).toBe(403);
+    expect((await apiCall(ui.url, a, 'POST', `/api/cases/${id}/claim`, { renew: true })).status).toBe(200);
+    expect((await apiCall(ui.url, a, 'POST', `/api/cases/${id}/claim`, { renew: 'yes' })).status).toBe(400);
     const released = await apiCall(ui.url, root, 'POST', `/api/cases/${id}/release`, {});
     expect(await released.json()).toEqual({ released: 'alice' });
+    // Alice's page renews on a timer: a renewal must not take back what an admin released.
+    const renewal = await apiCall(ui.url, a, 'POST', `/api/cases/${id}/claim`, { renew: true });
+    expect(renewal.status).toBe(409);
+    expect(((await renewal.json()) as { error: string }).error).toContain('lapsed or was released');
     const { entries } = (await (await apiCall(ui.url, root, 'GET', `/api/audit?target=case:${id}`)).json()) as { entries: Array<{ action: string; target: string; who: string }> };
     expect(entries.some((e) => e.action === 'case.claim' && e.who === 'alice')).toBe(true);
     expect(entries.some((e) => e.action === 'case.release' && e.target === `case:${id}` && e.who === 'root')).toBe(true);

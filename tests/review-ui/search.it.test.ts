@@ -177,7 +177,7 @@ describe('search through the console', () => {
     await page.fill('#search-from', '2026-03-02T00:00:00');
     await page.fill('#search-to', '2026-03-01T00:00:00');
     await page.click('#search-btn');
-    await expect.poll(() => page.textContent('#search-status')).toContain('from must not be later than to');
+    await expect.poll(() => page.textContent('#search-status')).toContain('from: must not be later than to');
     expect(browser.dialogs).toEqual([]);
     expect(browser.cspViolations).toEqual([]);
   });

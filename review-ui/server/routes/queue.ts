@@ -1,6 +1,7 @@
 /** The Review queue page: open and closed cases, one case with its card's history, and the verdict. */
 import { Router } from 'express';
 import { VerdictBodySchema } from '../../../core/contracts.ts';
+import { ClaimBodySchema } from '../../../core/contracts-cases.ts';
 import { CaseHeldError, type RedisReviewQueue } from '../../../state/review.ts';
 import type { CaseClaims } from '../../../state/case-claims.ts';
 import type { AuditLog } from '../audit.ts';
@@ -48,7 +49,12 @@ export function queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes }
   // Opening a case claims it; the page calls this again to renew while it stays open.
   r.post('/cases/:id/claim', async (req, res) => {
     const id = req.params.id as string;
-    const result = await claims.claim(id, who(res));
+    const { renew } = parseBody(ClaimBodySchema, req.body);
+    const result = await claims.claim(id, who(res), Date.now(), renew);
+    if (result.outcome === 'lost') {
+      res.status(409).json({ error: `your claim on case ${id} lapsed or was released; open the case again to claim it`, lost: true });
+      return;
+    }
     if (result.outcome === 'not_open') {
       const c = await queue.get(id);
       res.status(c ? 409 : 404).json({ error: c ? `case ${id} is not open: ${c.status}${c.closedBy ? ` by ${c.closedBy}` : ''}` : `no case ${id}` });

@@ -274,6 +274,7 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
   // Outlives the re-render that follows a bulk verdict, so its outcome stays on screen.
   const bulkResult = h('p', { id: 'bulk-result', role: 'status' });
   const releaseBtn = h('button', { id: 'release-claim', type: 'button', class: 'ghost', hidden: true }, 'Release the claim (admin)');
+  const reclaimBtn = h('button', { id: 'reclaim', type: 'button', class: 'ghost', hidden: true }, 'Claim it again');
   const body = h('div', { class: 'case-body' }, h('p', { class: 'muted' }, 'Loading…'));
   root.append(body);
   let detail: CaseDetail | undefined;
@@ -287,12 +288,14 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
     clearTimeout(renewTimer);
     if (gone || !detail || detail.case.status !== 'open') return;
     try {
-      const r = await api<{ outcome: string; claim: ClaimView; ttlMs: number }>('POST', `/api/cases/${encodeURIComponent(caseId)}/claim`, {});
+      // The first call claims; the timer's calls only renew, so a release by an admin is not undone from here.
+      const r = await api<{ outcome: string; claim: ClaimView; ttlMs: number }>('POST', `/api/cases/${encodeURIComponent(caseId)}/claim`, { renew: holding });
       if (gone) return;
       holding = true;
       claimStatus.textContent = `You hold this case until ${time(r.claim.expiresAt)} (renewed while this page is open).`;
       claimStatus.className = 'claim mine';
       releaseBtn.hidden = true;
+      reclaimBtn.hidden = true;
       renewTimer = setTimeout(() => void claim(), Math.max(1_000, Math.floor(r.ttlMs / 3)));
     } catch (err) {
       if (gone) return;
@@ -302,12 +305,14 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
       claimStatus.className = 'claim other';
       claimStatus.dataset.holder = holder ?? '';
       releaseBtn.hidden = !(holder && role === 'admin');
+      reclaimBtn.hidden = !(err instanceof ApiError && err.status === 409 && !holder && /lapsed or was released/.test(err.message));
       approve.disabled = fraud.disabled = true;
       // Look again later: the holder may leave or their claim lapse.
       if (holder) renewTimer = setTimeout(() => void load().then(claim), 15_000);
     }
     if (holding && detail.case.status === 'open') approve.disabled = fraud.disabled = false;
   };
+  reclaimBtn.addEventListener('click', () => void claim());
   releaseBtn.addEventListener('click', () => {
     void api('POST', `/api/cases/${encodeURIComponent(caseId)}/release`, {})
       .then(() => claim())
@@ -403,6 +408,7 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
           isOpen ? h('p', { class: 'muted' }, 'N = write a note (Esc leaves it), A = approve, F = confirm fraud, J / K = next / previous case, Esc = queue.') : h('p', {}, `Closed: ${c.status.replace('_', ' ')}${c.note ? ` — ${c.note}` : ''}`),
           isOpen ? claimStatus : null,
           isOpen ? releaseBtn : null,
+          isOpen ? reclaimBtn : null,
           note,
           h('div', { class: 'actions' }, approve, fraud),
           result,
