@@ -6,7 +6,7 @@ import { LIMITS, cardStateSize, decodeCardStateAt, emptyCardState, encodeCardSta
 import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, vectorWithoutApplying, type EntityAccess, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts';
 import { CompiledSpec, countsForRisk, GLOBAL_ENTITY } from '../pure/entity-features.ts';
-import { dayOf, ENTITY_LIMITS, entityStateFromHash, type EntityState } from '../pure/entity-state.ts';
+import { dayOf, ENTITY_LIMITS, entityStateFromFields, type EntityState } from '../pure/entity-state.ts';
 import { DEFAULT_FEATURE_SPEC, type FeatureSpec } from '../pure/feature-spec.ts';
 import { featureCardKey, featureEntityKey, featureLabelKey } from '../../state/features.ts';
 
@@ -22,6 +22,23 @@ for i, k in ipairs(KEYS) do
   local s = r[1] or ''
   out[2 * i - 1] = struct.pack('<ddI4', tonumber(r[2]) or 0, tonumber(r[3]) or 0, #s)
   out[2 * i] = s
+end
+return table.concat(out)
+`;
+
+/**
+ * Every field of every entity hash in KEYS, packed in one string: per key [field count u32] then per field
+ * [name length u32][name][value length u32][value]. One reply to slice instead of a thousand small objects.
+ */
+const READ_ENTITIES_LUA = `
+local out = {}
+for i, k in ipairs(KEYS) do
+  local r = redis.call('HGETALL', k)
+  local parts = {struct.pack('<I4', #r / 2)}
+  for j = 1, #r, 2 do
+    parts[#parts + 1] = struct.pack('<I4', #r[j]) .. r[j] .. struct.pack('<I4', #r[j + 1]) .. r[j + 1]
+  end
+  out[i] = table.concat(parts)
 end
 return table.concat(out)
 `;
@@ -260,6 +277,8 @@ return out
 
 const READ = 'fraudstreamFeatureReadV2';
 const LABEL = 'fraudstreamFeatureLabelV1';
+const READ_ENTITIES = 'fraudstreamFeatureReadEntitiesV1';
+const READ_ENTITIES_BUFFER = `${READ_ENTITIES}Buffer` as const;
 /** Bounds the reused card states kept between passes (a few batches' worth). */
 const MAX_SPARE_STATES = 8_192;
 const WRITE = 'fraudstreamFeatureWriteV3';
@@ -272,6 +291,7 @@ interface Scripts {
   [READ_BUFFER](keyCount: number, ...keys: string[]): void;
   [WRITE](keyCount: number, ...args: Array<string | number | Buffer>): void;
   [LABEL](keyCount: number, ...args: Array<string | number | Buffer>): void;
+  [READ_ENTITIES_BUFFER](keyCount: number, ...keys: string[]): void;
 }
 
 type Pipe = Scripts & { exec(): Promise<Array<[Error | null, unknown]> | null> };
@@ -334,6 +354,7 @@ export class RedisFeatureStore implements FeatureStore {
     if (!(READ in redis)) redis.defineCommand(READ, { lua: READ_LUA });
     if (!(WRITE in redis)) redis.defineCommand(WRITE, { lua: WRITE_LUA });
     if (!(LABEL in redis)) redis.defineCommand(LABEL, { lua: LABEL_LUA });
+    if (!(READ_ENTITIES in redis)) redis.defineCommand(READ_ENTITIES, { lua: READ_ENTITIES_LUA });
   }
 
   cardKey(cardId: string): string {
@@ -411,14 +432,20 @@ export class RedisFeatureStore implements FeatureStore {
       cards.push(tx.cardId);
       keys.push(this.cardKey(tx.cardId));
     }
-    const read = this.redis.pipeline() as unknown as Pipe & { hgetallBuffer(key: string): void };
+    const read = this.redis.pipeline() as unknown as Pipe;
     for (let i = 0; i < keys.length; i += this.perScript) {
       const chunk = this.perScript >= keys.length ? keys : keys.slice(i, i + this.perScript);
       read[READ_BUFFER](chunk.length, ...chunk);
     }
-    for (const name of entityNames) read.hgetallBuffer(this.entityKey(name));
+    // Entity keys of one script call must share a slot on Redis Cluster: there, one call per entity.
+    const entityKeys = entityNames.map((n) => this.entityKey(n));
+    const perEntityCall = Number.isFinite(this.perScript) ? 1 : entityKeys.length;
+    for (let i = 0; i < entityKeys.length; i += perEntityCall) {
+      const chunk = entityKeys.slice(i, i + perEntityCall);
+      read[READ_ENTITIES_BUFFER](chunk.length, ...chunk);
+    }
     const replies = checked(await read.exec());
-    const cardReplies = replies.length - entityNames.length;
+    const cardReplies = replies.length - Math.ceil(entityKeys.length / perEntityCall);
     const states: CardState[] = new Array(cards.length);
     const versions = new Float64Array(cards.length);
     const ttlSetAt = new Float64Array(cards.length);
@@ -437,7 +464,24 @@ export class RedisFeatureStore implements FeatureStore {
       }
     }
     const entities = new Map<string, EntityState>();
-    for (let e = 0; e < entityNames.length; e++) entities.set(entityNames[e], entityStateFromHash(replies[cardReplies + e] as Record<string, Buffer>));
+    let e = 0;
+    for (let r = cardReplies; r < replies.length; r++) {
+      const packed = replies[r] as Buffer;
+      for (let o = 0; o < packed.length; e++) {
+        const n = packed.readUInt32LE(o);
+        o += 4;
+        const fields: Array<[string, Buffer]> = new Array(n);
+        for (let f = 0; f < n; f++) {
+          const nameLen = packed.readUInt32LE(o);
+          const name = packed.toString('latin1', o + 4, o + 4 + nameLen);
+          o += 4 + nameLen;
+          const valueLen = packed.readUInt32LE(o);
+          fields[f] = [name, packed.subarray(o + 4, o + 4 + valueLen)];
+          o += 4 + valueLen;
+        }
+        entities.set(entityNames[e], entityStateFromFields(fields));
+      }
+    }
 
     try {
       return await this.finish(txs, indices, out, batch, slot, keys, states, versions, ttlSetAt, entities);

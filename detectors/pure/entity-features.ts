@@ -19,7 +19,6 @@ export class CompiledSpec {
   readonly width: number;
   readonly retention: number[];
   readonly globalRetention: number;
-  private readonly totals: WindowTotals = { count: 0, sum: 0, max: 0, fraud: 0 };
   private readonly prior: WindowTotals = { count: 0, sum: 0, max: 0, fraud: 0 };
 
   constructor(readonly spec: FeatureSpec) {
@@ -55,25 +54,26 @@ export class CompiledSpec {
     const today = dayOf(now);
     const delay = this.spec.labelDelayDays;
     let o = at;
-    const t = this.totals;
     for (let k = 0; k < this.spec.entities.length; k++) {
       const e = this.spec.entities[k];
       const s = states[k];
+      // one pass over the buckets per window, shared by every aggregate of that window
+      const plain = s ? e.windowsDays.map((w) => windowTotals(s, today, w, now, { count: 0, sum: 0, max: 0, fraud: 0 })) : undefined;
       for (const a of e.aggregates) {
         if (a === 'sinceLast') {
           out[o++] = s && s.lastTs > 0 ? Math.log1p(Math.max(0, now - s.lastTs) / 1000) : Math.log1p(30 * 86_400);
           continue;
         }
-        for (const w of e.windowsDays) {
-          if (!s) {
+        for (let wi = 0; wi < e.windowsDays.length; wi++) {
+          if (!s || !plain) {
             out[o++] = a === 'amountRatio' ? 1 : 0;
             continue;
           }
           if (a === 'distinct') {
-            out[o++] = distinctSince(s, now, w * DAY_MS);
+            out[o++] = distinctSince(s, now, e.windowsDays[wi] * DAY_MS);
             continue;
           }
-          windowTotals(s, today, w, now, t);
+          const t = plain[wi];
           if (a === 'count') out[o++] = t.count;
           else if (a === 'sum') out[o++] = Math.log1p(t.sum / 100);
           else if (a === 'mean') out[o++] = t.count > 0 ? Math.log1p(t.sum / t.count / 100) : 0;
@@ -83,15 +83,16 @@ export class CompiledSpec {
       }
       if (e.labelRisk) {
         const ws = e.labelRisk.windowsDays;
-        for (const w of ws) out[o++] = s ? windowTotals(s, today - delay, w, now, t).fraud : 0;
-        for (const w of ws) {
-          const p = windowTotals(global, today - delay, w, now, this.prior);
+        const own = s ? ws.map((w) => windowTotals(s, today - delay, w, now, { count: 0, sum: 0, max: 0, fraud: 0 })) : undefined;
+        for (let wi = 0; wi < ws.length; wi++) out[o++] = own ? own[wi].fraud : 0;
+        for (let wi = 0; wi < ws.length; wi++) {
+          const p = windowTotals(global, today - delay, ws[wi], now, this.prior);
           const priorRate = p.count > 0 ? p.fraud / p.count : 0;
-          if (!s) {
+          if (!own) {
             out[o++] = priorRate;
             continue;
           }
-          windowTotals(s, today - delay, w, now, t);
+          const t = own[wi];
           const m = this.spec.smoothing;
           out[o++] = t.count + m > 0 ? (t.fraud + m * priorRate) / (t.count + m) : priorRate;
         }

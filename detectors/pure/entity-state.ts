@@ -204,9 +204,16 @@ export function cloneEntityState(s: EntityState): EntityState {
 
 /** Rebuilds a state from the hash fields Redis holds (HGETALL as buffers). */
 export function entityStateFromHash(hash: Record<string, Uint8Array>, s: EntityState = emptyEntityState()): EntityState {
+  return entityStateFromFields(Object.entries(hash), s);
+}
+
+/** The same from (field, value) pairs, as a packed read of many hashes yields them. */
+export function entityStateFromFields(fields: Iterable<readonly [string, Uint8Array]>, s: EntityState = emptyEntityState()): EntityState {
+  const hash: Record<string, Uint8Array> = {};
   const dayFields: Array<[number, Uint8Array]> = [];
-  for (const [field, value] of Object.entries(hash)) {
+  for (const [field, value] of fields) {
     if (field.charCodeAt(0) === 100 /* d */) dayFields.push([Number(field.slice(1)), value]);
+    else hash[field] = value;
   }
   dayFields.sort((a, b) => a[0] - b[0]);
   for (const [day, v] of dayFields) {
