@@ -16,7 +16,7 @@ import { createRedis } from '../../core/redis.ts';
 import { RedisFeatureStore } from '../../detectors/feature-store/redis.ts';
 import { storeCardHistory } from '../../review-ui/server/live.ts';
 import { countDecisions, decisionStatsKey } from '../../state/decision-stats.ts';
-import { featureCardKey } from '../../state/features.ts';
+import { featureCardKey, featureEntityKey, featureLabelKey } from '../../state/features.ts';
 import { OutcomeStore, outcomeKeyPrefix } from '../../state/outcomes.ts';
 import { RedisReviewQueue, reviewKeys } from '../../state/review.ts';
 import { RedisSampleStore, sampleLabelKey, samplesKey } from '../../state/samples.ts';
@@ -64,6 +64,9 @@ function families(prefix: string): Array<{ match: (key: string) => boolean; fami
     { match: starts(outcomeKeyPrefix(prefix, 'detect')), family: 'outcomes, detect', bound: 'TTL 24 h (dedupe window)', growsWith: 'decisions' },
     { match: starts(outcomeKeyPrefix(prefix, 'escalate')), family: 'outcomes, escalate', bound: 'TTL 24 h (dedupe window)', growsWith: 'decisions' },
     { match: starts(featureCardKey(prefix, '').slice(0, -1)), family: 'feature state', bound: 'TTL 90 d idle, 32-entry ring per card', growsWith: 'cards' },
+    // one per card (customer), merchant and device, and the global one: 38 day buckets, 64 counterparties at most
+    { match: starts(featureEntityKey(prefix, '').slice(0, -2)), family: 'feature entities', bound: 'TTL 90 d idle, 38 day buckets', growsWith: 'cards' },
+    { match: starts(featureLabelKey(prefix, '')), family: 'fraud label claims', bound: 'TTL 90 d, fraud labels only', growsWith: 'capped' },
     { match: starts(cardHistoryKey(prefix, '')), family: 'card history ids', bound: '50 per card, TTL 30 d idle', growsWith: 'cards' },
     { match: starts(cardRowsKey(prefix, '')), family: 'card history rows', bound: '50 per card, TTL 30 d idle', growsWith: 'cards' },
     { match: starts(review.case('')), family: 'review cases', bound: 'open: review capacity; closed: TTL 30 d', growsWith: 'capped' },
