@@ -104,6 +104,7 @@ export function trainSummary(r: TrainResult): string {
     '',
     `routed: caught ${pct(e.catchRate)} of fraud (target ${pct(r.card.targets.catchRate)}), escalated ${pct(e.escalateShare)}, reviewed ${pct(e.reviewShare)}, blocked ${pct(e.blockShare)}; legitimate blocked ${pct(e.legitBlockedShare)}`,
     `test fraud rate ${pct(e.positives / e.rows)} (${e.positives} of ${e.rows}); escalate stage scored by ${r.card.escalateScoredBy}`,
+    ...(k ? [`daily card precision@${k}: a perfect ranking reaches ${f4(e.cardPrecisionCeiling)} on this test slice (fewer than ${k} fraudulent cards on some days)`] : []),
     `model version: ${r.dir}`,
   ];
   return lines.join('\n');
@@ -145,7 +146,7 @@ function jsonMetrics(m: ModelMetrics): Record<string, unknown> {
     ...m,
     averagePrecision: m.auprc,
     recallAt1PctFpr: m.recallAt1pctFpr,
-    ...(m.cardPrecisionK ? { [`cardPrecisionAt${m.cardPrecisionK}`]: m.cardPrecisionAtK } : {}),
+    ...(m.cardPrecisionK ? { [`cardPrecisionAt${m.cardPrecisionK}`]: m.cardPrecisionAtK, [`cardPrecisionAt${m.cardPrecisionK}Ceiling`]: m.cardPrecisionCeiling } : {}),
   };
 }
 

@@ -16,6 +16,8 @@ export interface ModelMetrics {
   /** Daily card precision@k (k in cardPrecisionK): what a review team of k cards a day would catch (transactions only). */
   cardPrecisionAtK?: number;
   cardPrecisionK?: number;
+  /** The same for a perfect ranking (the labels as scores): the ceiling, k cards a day when fewer are fraudulent. */
+  cardPrecisionCeiling?: number;
 }
 
 /** Who and when each test row is, for daily card precision@k. */
@@ -65,7 +67,13 @@ export function modelMetrics(scores: ArrayLike<number>, labels: ArrayLike<number
     recallAt1pctFpr: recallAtFpr(scores, labels, 0.01),
     perScenarioRecall: scenarioRecall((i) => scores[i] > t, labels, scenarios),
     flaggedShare: labels.length ? flagged / labels.length : 0,
-    ...(cardDays ? { cardPrecisionAtK: dailyCardPrecisionAtK(scores, labels, cardDays.ts, cardDays.cards, cardDays.k), cardPrecisionK: cardDays.k } : {}),
+    ...(cardDays
+      ? {
+          cardPrecisionAtK: dailyCardPrecisionAtK(scores, labels, cardDays.ts, cardDays.cards, cardDays.k),
+          cardPrecisionK: cardDays.k,
+          cardPrecisionCeiling: dailyCardPrecisionAtK(labels, labels, cardDays.ts, cardDays.cards, cardDays.k),
+        }
+      : {}),
   };
 }
 

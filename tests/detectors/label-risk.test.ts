@@ -90,3 +90,20 @@ describe('label-risk features', () => {
     expect(() => parseFeatureSpec({ ...DEFAULT_FEATURE_SPEC, entities: [DEFAULT_FEATURE_SPEC.entities[0], DEFAULT_FEATURE_SPEC.entities[0]] })).toThrow(/declared twice/);
   });
 });
+
+describe('daily card precision@k', () => {
+  it('counts each day\'s top-k cards by their best score, drops cards already caught, and a perfect ranking is its ceiling', async () => {
+    const { dailyCardPrecisionAtK } = await import('../../detectors/pure/metrics.ts');
+    const day = (d: number, h = 0) => Date.UTC(2025, 0, 1 + d, h);
+    // day 0: cards a (fraud), b, c; day 1: a again (fraud, already caught), d (fraud)
+    const cards = ['a', 'b', 'c', 'a', 'd', 'b'];
+    const ts = [day(0), day(0, 1), day(0, 2), day(1), day(1, 1), day(1, 2)];
+    const labels = [1, 0, 0, 1, 1, 0];
+    const scores = [0.9, 0.8, 0.1, 0.99, 0.2, 0.5];
+    // k=1: day 0 picks a (hit: 1/1); day 1 a is known, picks b (0.5) over d (0.2): 0/1 -> mean 0.5
+    expect(dailyCardPrecisionAtK(scores, labels, ts, cards, 1)).toBe(0.5);
+    expect(dailyCardPrecisionAtK(labels, labels, ts, cards, 1)).toBe(1);
+    // k=2: day 0 a, b: 1/2; day 1 b, d: 1/2
+    expect(dailyCardPrecisionAtK(scores, labels, ts, cards, 2)).toBe(0.5);
+  });
+});

@@ -48,6 +48,7 @@ describe('train --data FILE.csv --map and score on a user\'s stream', () => {
     for (const m of ['xgboost', 'isolationForest', 'ensemble']) {
       expect(r.test[m].averagePrecision, m).toBeGreaterThan(0);
       expect(r.test[m].cardPrecisionAt100, m).toBeGreaterThanOrEqual(0);
+      expect(r.test[m].cardPrecisionAt100, m).toBeLessThanOrEqual(r.test[m].cardPrecisionAt100Ceiling);
       expect(r.test[m].recallAt1PctFpr, m).toBeGreaterThanOrEqual(0);
     }
     // compromised terminals are caught through the label-risk features (scenario 2): well above chance
