@@ -42,7 +42,7 @@ export interface TrafficOptions {
 export class Traffic {
   readonly ledger = new Map<string, Expectation>();
   private readonly gen: Iterator<{ tx: Transaction }>;
-  private readonly producer: Producer;
+  private producer: Producer;
   private readonly queue: Outgoing[] = [];
   private readonly acked: Transaction[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -56,7 +56,23 @@ export class Traffic {
 
   constructor(private readonly opts: TrafficOptions) {
     this.gen = generateStream({ seed: opts.seed, events: Infinity, cards: opts.cards })[Symbol.iterator]();
-    this.producer = opts.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = this.newProducer();
+  }
+
+  private newProducer(): Producer {
+    return this.opts.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  }
+
+  /**
+   * A fresh producer (a new producer id, sequences from 0). kafkajs' idempotent producer can leave a partition's
+   * sequence ahead of what the broker holds when a leader dies mid-send, and then every send is refused as out of
+   * order: what was unacknowledged is sent again (the ledger counts a copy of the same bytes once).
+   */
+  private async replaceProducer(): Promise<void> {
+    const old = this.producer;
+    this.producer = this.newProducer();
+    await old.disconnect().catch(() => undefined);
+    await this.producer.connect().catch(() => undefined);
   }
 
   async start(): Promise<void> {
@@ -147,6 +163,11 @@ export class Traffic {
         this.failures += 1;
         this.lastError = (err as Error).message;
         if (this.failures % 10 === 1) this.opts.log(`traffic: send failed (${this.lastError}); ${this.queue.length} queued, retrying`);
+        const outOfOrder = (err as { type?: string }).type === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || /out of order sequence/i.test(this.lastError);
+        if (outOfOrder) {
+          this.opts.log('traffic: sequence out of order: a fresh producer');
+          await this.replaceProducer();
+        }
         await sleep(500);
       }
     }

@@ -22,8 +22,25 @@ import type { AuditLog } from './audit.ts';
 const scrypt = (password: string, salt: Buffer, keylen: number, opts: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
 
-// N=2^15 costs ~60 ms and 32 MiB per check: slow for a guesser, still quick for a person logging in.
-const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32, maxmem: 64 * 1024 * 1024 };
+// N=2^17 (OWASP's minimum for scrypt) costs 128 MiB and a few hundred ms per check: slow for a guesser, still
+// quick for a person logging in. Hashes made with a smaller N are replaced at the account's next login (rehash).
+const SCRYPT = { N: 2 ** 17, r: 8, p: 1, keylen: 32, maxmem: 256 * 1024 * 1024 };
+
+/** Whether a stored hash was made with weaker parameters than today's (it is re-made at the next good login). */
+export function needsRehash(stored: string): boolean {
+  const [kind, n, r, p] = stored.split('$');
+  return kind !== 'scrypt' || Number(n) < SCRYPT.N || Number(r) !== SCRYPT.r || Number(p) !== SCRYPT.p;
+}
+
+// Replaces the hash only if it is still the one just verified: a password changed meanwhile is never undone.
+const REPLACE_HASH = `
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local record = cjson.decode(raw)
+if record.hash ~= ARGV[1] then return 0 end
+record.hash = ARGV[2]
+redis.call('SET', KEYS[1], cjson.encode(record))
+return 1`;
 
 export const USERNAME = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -148,7 +165,15 @@ export class UserStore {
       await verifyPassword(password, await this.dummyHash);
       return undefined;
     }
-    return (await verifyPassword(password, record.hash)) ? record : undefined;
+    if (!(await verifyPassword(password, record.hash))) return undefined;
+    if (needsRehash(record.hash)) {
+      // The password is known right now and only now: re-make its hash with today's parameters (same epoch, so
+      // no session ends). A failure here is not the login's failure.
+      const hash = await hashPassword(password);
+      const replaced = await this.redis.eval(REPLACE_HASH, 1, this.key(name), record.hash, hash).catch(() => 0);
+      if (replaced === 1) return { ...record, hash };
+    }
+    return record;
   }
 
   /**
@@ -283,16 +308,25 @@ export function ipScope(ip: string): string {
 
 // One round trip counts the attempt under every scope and gives each counter its window when it has none, so
 // no parallel burst passes the check between count and compare, and a lost EXPIRE cannot leave a counter forever.
+// KEYS: IP+user, account, IP. The account's counter is fed only by IPs within their own limits: an IP already
+// refused cannot go on counting against the account, so one IP cannot keep an account (admin) locked out.
 const COUNT_ATTEMPT = `
-local out = {}
-for i, key in ipairs(KEYS) do
+local function count(key)
   local n = redis.call('INCR', key)
   local ttl = redis.call('PTTL', key)
   if ttl < 0 then redis.call('PEXPIRE', key, ARGV[1]); ttl = tonumber(ARGV[1]) end
-  out[#out + 1] = n
-  out[#out + 1] = ttl
+  return n, ttl
 end
-return out`;
+local ipUser, ipUserTtl = count(KEYS[1])
+local ip, ipTtl = count(KEYS[3])
+local account, accountTtl
+if ipUser > tonumber(ARGV[2]) or ip > tonumber(ARGV[3]) then
+  account = tonumber(redis.call('GET', KEYS[2]) or '0')
+  accountTtl = math.max(0, redis.call('PTTL', KEYS[2]))
+else
+  account, accountTtl = count(KEYS[2])
+end
+return { ipUser, ipUserTtl, account, accountTtl, ip, ipTtl }`;
 // A successful login gives back what its attempt took (without recreating a counter that has expired).
 const REFUND_ATTEMPT = `
 for i, key in ipairs(KEYS) do
@@ -330,7 +364,7 @@ export class LoginLimiter {
   /** Counts an attempt; returns the seconds until another is allowed when this one is over a limit, else 0. */
   async attempt(ip: string, user: string): Promise<number> {
     const keys = this.keys(ip, user);
-    const out = (await this.redis.eval(COUNT_ATTEMPT, keys.length, ...keys, this.windowSeconds * 1000)) as number[];
+    const out = (await this.redis.eval(COUNT_ATTEMPT, keys.length, ...keys, this.windowSeconds * 1000, this.limits.perIpUser, this.limits.perIp)) as number[];
     const limits = [this.limits.perIpUser, this.limits.perUser, this.limits.perIp];
     let waitMs = 0;
     limits.forEach((limit, i) => {

@@ -1,0 +1,78 @@
+/**
+ * The console's login limits and password hashes against a real Redis (issue 19, item 6): an IP already over its
+ * own limit no longer counts against the account (so one IP cannot keep admin locked out), the account limit
+ * still stops guessing spread over IPs, and a hash made with scrypt N=2^15 is re-made with N=2^17 at the next good
+ * login without ending the account's sessions.
+ */
+import { randomBytes, randomUUID, scryptSync } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { Redis } from 'ioredis';
+import { LoginLimiter, UserStore, hashPassword, needsRehash, verifyPassword } from '../../review-ui/server/auth.ts';
+import { userKey } from '../../state/ui.ts';
+
+describe('login limits and password hashes', () => {
+  let redis: Redis;
+  const prefix = `fs-test-auth-${randomUUID().slice(0, 8)}:`;
+
+  beforeAll(() => {
+    redis = new Redis(inject('redisUrl'), { maxRetriesPerRequest: 3 });
+  });
+
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+  });
+
+  it('one IP guessing on and on does not lock the account out for other IPs', async () => {
+    const limiter = new LoginLimiter(redis, `${prefix}a:`);
+    const refused: number[] = [];
+    for (let i = 0; i < 60; i++) refused.push(await limiter.attempt('203.0.113.7', 'admin'));
+    expect(refused.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
+    expect(refused.slice(5).every((w) => w > 0)).toBe(true);
+    // The guessing IP stays refused; the admin at another address is not.
+    expect(await limiter.attempt('203.0.113.7', 'admin')).toBeGreaterThan(0);
+    expect(await limiter.attempt('198.51.100.20', 'admin')).toBe(0);
+  });
+
+  it('guessing spread over many IPs still meets the account limit', async () => {
+    const limiter = new LoginLimiter(redis, `${prefix}b:`);
+    const waits: number[] = [];
+    // 8 addresses, 4 guesses each: every address stays within its own limit of 5, the account's 20 is passed.
+    for (let ip = 1; ip <= 8; ip++) for (let i = 0; i < 4; i++) waits.push(await limiter.attempt(`192.0.2.${ip}`, 'admin'));
+    expect(waits.filter((w) => w === 0)).toHaveLength(limiter.limits.perUser);
+    expect(waits.slice(limiter.limits.perUser).every((w) => w > 0)).toBe(true);
+  });
+
+  it('new hashes use scrypt N=2^17', async () => {
+    const h = await hashPassword('correct horse battery');
+    expect(h.split('$').slice(0, 4)).toEqual(['scrypt', String(2 ** 17), '8', '1']);
+    expect(needsRehash(h)).toBe(false);
+    expect(await verifyPassword('correct horse battery', h)).toBe(true);
+    expect(await verifyPassword('wrong horse', h)).toBe(false);
+  });
+
+  it('an N=2^15 hash is re-made at the next good login, keeping the epoch; a wrong password changes nothing', async () => {
+    const users = new UserStore(redis, `${prefix}c:`);
+    const password = 'an old but good password';
+    expect(await users.add('olduser', password)).toBe(true);
+    const salt = randomBytes(16);
+    const oldHash = ['scrypt', 2 ** 15, 8, 1, salt.toString('base64'), scryptSync(password, salt, 32, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 }).toString('base64')].join('$');
+    const key = userKey(`${prefix}c:`, 'olduser');
+    const before = JSON.parse((await redis.get(key))!) as { hash: string; epoch: string };
+    await redis.set(key, JSON.stringify({ ...before, hash: oldHash }));
+    expect(needsRehash(oldHash)).toBe(true);
+
+    expect(await users.check('olduser', 'not the password')).toBeUndefined();
+    expect(((JSON.parse((await redis.get(key))!) as { hash: string }).hash)).toBe(oldHash);
+
+    const account = await users.check('olduser', password);
+    expect(account?.name).toBe('olduser');
+    const after = JSON.parse((await redis.get(key))!) as { hash: string; epoch: string };
+    expect(after.hash).not.toBe(oldHash);
+    expect(after.hash.startsWith(`scrypt$${2 ** 17}$8$1$`)).toBe(true);
+    expect(after.epoch).toBe(before.epoch);
+    expect(await users.check('olduser', password)).toBeDefined();
+  });
+});
