@@ -413,7 +413,7 @@ async function measureCeiling(a: {
   const name = hops === 2 ? 'two-hop ceiling' : 'ceiling';
   o.log(`${name}: kafkajs pass-through (${o.ceilingMode}, ${hops} hop${hops === 2 ? 's' : ''}${a.padToBytes ? `, outputs padded to ${a.padToBytes} bytes` : ''}) on ${config.topics.transactions}`);
   await ensureTopics(config);
-  const client = ceilingKafka(o.config.kafka.brokers, `${o.config.kafka.clientId}-${hops === 2 ? 'ceiling2' : 'ceiling'}`);
+  const client = ceilingKafka(o.config.kafka, `${o.config.kafka.clientId}-${hops === 2 ? 'ceiling2' : 'ceiling'}`);
   const pass = await startPassThrough({
     kafka: client.kafka,
     mode: o.ceilingMode,

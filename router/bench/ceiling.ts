@@ -10,6 +10,7 @@
  * output, two consumer groups, each hop transactional: what the ~3% of escalated events cost the pipeline), with
  * outputs padded to a decision's size when asked.
  */
+import { kafkaConnection, type KafkaTarget } from '../../core/kafka.ts';
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import { CLIENT_RETRY } from '../../core/kafka.ts';
 import { chunkByBytes } from '../runner/batch.ts';
@@ -19,11 +20,12 @@ export const CEILING_MODES = ['per-partition', 'serial'] as const;
 export type CeilingMode = (typeof CEILING_MODES)[number];
 
 /** A kafkajs client for the ceiling, quiet, counting CONCURRENT_TRANSACTIONS answers (each a retry). */
-export function ceilingKafka(brokers: string[], clientId: string): { kafka: Kafka; concurrentTransactions(): number } {
+export function ceilingKafka(target: KafkaTarget, clientId: string): { kafka: Kafka; concurrentTransactions(): number } {
   let n = 0;
   const kafka = new Kafka({
     clientId,
-    brokers,
+    // brokers, TLS and SASL as every client of the project connects (core/kafka.ts)
+    ...kafkaConnection(target),
     logLevel: logLevel.ERROR,
     retry: { ...CLIENT_RETRY },
     logCreator: () => (entry) => {

@@ -88,7 +88,7 @@ describe('bench harness and ceilings on the test broker', () => {
       await stage.stop();
     }
 
-    const client = ceilingKafka(config.kafka.brokers, 'bench-harness-test');
+    const client = ceilingKafka(config.kafka, 'bench-harness-test');
     const ceiling = recording(client.kafka);
     let pass: PassThrough | undefined;
     const h = new Harness({ kafka, inputTopic: config.topics.transactions, outputTopic: config.topics.decisions, readerGroup: `${config.groups.detect}-reader`, next: source('bench'), log: (l) => logs.push(l), signal: abort.signal, stallSeconds: 60 });
@@ -147,7 +147,7 @@ describe('bench harness and ceilings on the test broker', () => {
   it('takes its settings from the runner\'s one object, not a copy: a change to it reaches the ceiling', async () => {
     const saved = RUNNER_KAFKA.consumer.maxWaitTimeInMs;
     RUNNER_KAFKA.consumer.maxWaitTimeInMs = 321;
-    const ceiling = recording(ceilingKafka(config.kafka.brokers, 'bench-harness-test-2').kafka);
+    const ceiling = recording(ceilingKafka(config.kafka, 'bench-harness-test-2').kafka);
     let pass: PassThrough | undefined;
     try {
       pass = await startPassThrough({
