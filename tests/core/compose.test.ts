@@ -1,4 +1,5 @@
 /** docker-compose.yml cannot run here (no Docker engine), so check what can be checked: it runs real commands. */
+import { PIPELINE_STAGES } from '../../core/contracts.ts';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -16,7 +17,9 @@ const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true 
 
 describe('docker-compose.yml', () => {
   it('runs Kafka (KRaft), Redis and every stage', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['detect', 'escalate', 'init', 'kafka', 'redis', 'replay', 'ui']);
+    expect(Object.keys(compose.services).sort()).toEqual(['detect', 'escalate', 'init', 'kafka', 'labels', 'redis', 'replay', 'ui']);
+    // one service per registered stage, running that stage's command
+    for (const s of PIPELINE_STAGES) expect(compose.services[s]?.command, s).toEqual([s]);
     expect(compose.services.kafka?.environment?.KAFKA_PROCESS_ROLES).toBe('broker,controller');
     expect(compose.services.kafka?.environment?.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe('false');
   });
