@@ -104,6 +104,7 @@ export function trainSummary(r: TrainResult): string {
     '',
     `routed: caught ${pct(e.catchRate)} of fraud (target ${pct(r.card.targets.catchRate)}), escalated ${pct(e.escalateShare)}, reviewed ${pct(e.reviewShare)}, blocked ${pct(e.blockShare)}; legitimate blocked ${pct(e.legitBlockedShare)}`,
     `test fraud rate ${pct(e.positives / e.rows)} (${e.positives} of ${e.rows}); escalate stage scored by ${r.card.escalateScoredBy}`,
+    ...(r.card.steps ? ['what each step adds (test slice):', ...r.card.steps.lines.map((l) => `  ${l}`)] : []),
     ...(k ? [`daily card precision@${k}: a perfect ranking reaches ${f4(e.cardPrecisionCeiling)} on this test slice (fewer than ${k} fraudulent cards on some days)`] : []),
     `model version: ${r.dir}`,
   ];
@@ -164,6 +165,7 @@ export function trainJson(r: TrainResult): Record<string, unknown> {
     dir: r.dir,
     test: { ...Object.fromEntries(firstLineOf(r).map((m) => [m.id, jsonMetrics(m.metrics)])), heavy: t.heavy ? jsonMetrics(t.heavy) : heavy, ensemble: jsonMetrics(t.ensemble) },
     source: r.card.source,
+    steps: r.card.steps,
     thresholds: r.card.thresholds,
     thresholdChoice: r.card.thresholdChoice,
     split: r.card.split,

@@ -16,6 +16,15 @@ export interface SliceInfo {
   to: number;
 }
 
+/** Whether each step earns its place, in numbers and in words (detectors/trainer.ts stepReport). */
+export interface StepReport {
+  firstLine: { model: string; averagePrecision: number; rocAuc: number };
+  /** The rows the routing escalates: does the heavy model rank them better than the band model alone? */
+  escalated: { rows: number; positives: number; bandAveragePrecision: number | null; heavyAveragePrecision: number | null; heavyBeatsBand: boolean | null };
+  ensemble: { averagePrecision: number; bestMember: string; bestMemberAveragePrecision: number; belowBestMember: boolean };
+  lines: string[];
+}
+
 export interface ModelCard {
   version: string;
   createdAt: string;
@@ -30,6 +39,8 @@ export interface ModelCard {
   };
   /** What the escalate stage scored with when the thresholds were chosen and the ensemble measured. */
   escalateScoredBy: 'heavy' | 'xgboost (no heavy model)';
+  /** What each step adds on the test slice (absent in cards from before issue 17). */
+  steps?: StepReport;
   targets: RoutingTargets;
   thresholds: ModelThresholds;
   thresholdChoice: Omit<ThresholdChoice, 'thresholds'>;
@@ -117,6 +128,7 @@ export function renderModelCardMarkdown(c: ModelCard, detectors: readonly FirstL
     ...firstLine.map(({ id, module, label }) => `- ${module?.cardLine ? module.cardLine(entries[id]) : `${label}: ${JSON.stringify(entries[id])}.`}`),
     `- Heavy: ${'skipped' in c.models.heavy ? `not trained (${String(c.models.heavy.skipped)})` : JSON.stringify(c.models.heavy)}.`,
     `- Escalate stage scored by: ${c.escalateScoredBy}.`,
+    ...(c.steps ? ['', '## What each step adds (test slice)', '', ...c.steps.lines.map((l) => `- ${l}`)] : []),
     '',
     '## Thresholds (chosen on validation)',
     '',

@@ -15,12 +15,13 @@ import type { FirstLineDetector, FittedDetector } from './detector.ts';
 import { checkDetectorList, FIRST_LINE_DETECTORS } from './first-line.ts';
 import { columnMedians } from './pure/explain.ts';
 import { mulberry32 } from './pure/rng.ts';
-import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, Outcome, routeAll, routingRoles, thresholdOf, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
+import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, isEscalated, Outcome, routeAll, routingRoles, thresholdOf, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
 import { modelCurves, operatingPoint, type ModelCurves, type ThresholdMark } from './pure/curves.ts';
 import { ensembleMetrics, modelMetrics, type CardDays, type ModelMetrics } from './pure/evaluate.ts';
 import { buildDriftReference, DEFAULT_DRIFT_BINS, type DriftReference } from './pure/drift.ts';
 import { DRIFT_REFERENCE_FILE } from './drift.ts';
-import type { ModelCard, SliceInfo } from './model-card.ts';
+import type { ModelCard, SliceInfo, StepReport } from './model-card.ts';
+import { averagePrecision } from './pure/metrics.ts';
 import { calibrate, fitIsotonic, reliability } from './pure/calibration.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
@@ -454,6 +455,43 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
   }
 }
 
+/**
+ * Whether each step earns its place on the test slice: the band model alone; on the rows the routing escalates,
+ * the heavy model against the band model; the routed ensemble against its best member. Said in words on the card.
+ */
+export function stepReport(labels: number[], scores: SliceScores, outcomes: Uint8Array, metrics: ModelCard['test'], ids: readonly string[], models: readonly ModelSpec[]): StepReport {
+  const band = routingRoles(models).band.model;
+  const bandMetrics = (metrics as unknown as Record<string, ModelMetrics>)[band];
+  const esc: number[] = [];
+  outcomes.forEach((o, i) => {
+    if (isEscalated(o)) esc.push(i);
+  });
+  const y = esc.map((i) => labels[i]);
+  const both = y.includes(1) && y.includes(0);
+  const bandAp = both ? averagePrecision(esc.map((i) => scoresOf(scores, band)[i]), y) : null;
+  const heavyAp = both && scores.heavy ? averagePrecision(esc.map((i) => (scores.heavy as Float64Array)[i]), y) : null;
+  const heavyBeatsBand = heavyAp === null || bandAp === null ? null : heavyAp > bandAp;
+  const members = [...ids.map((id) => [id, (metrics as unknown as Record<string, ModelMetrics>)[id]?.auprc ?? NaN] as const), ...(metrics.heavy ? [['heavy', metrics.heavy.auprc] as const] : [])];
+  const best = members.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const ensembleAp = metrics.ensemble.auprc;
+  const f = (x: number | null) => (x === null || !Number.isFinite(x) ? 'n/a' : x.toFixed(4));
+  const lines = [
+    `first line alone (${band}): average precision ${f(bandMetrics.auprc)}, ROC AUC ${f(bandMetrics.rocAuc)}`,
+    scores.heavy
+      ? `on the ${esc.length} escalated rows (${y.filter((v) => v === 1).length} fraud): heavy ${f(heavyAp)} against ${band} ${f(bandAp)} average precision: ${
+          heavyBeatsBand === null ? 'too few of both classes to say' : heavyBeatsBand ? 'the heavy model earns its place' : `the heavy model does not beat ${band} here: let the policy route around it (escalate thresholds)`
+        }`
+      : `no heavy model: the escalate stage decides on ${band}'s score`,
+    `routed ensemble ${f(ensembleAp)} against its best member (${best[0]}) ${f(best[1])}: ${ensembleAp + 1e-12 < best[1] ? 'BELOW its best member (the routing costs ranking quality on this slice)' : 'not below its best member'}`,
+  ];
+  return {
+    firstLine: { model: band, averagePrecision: bandMetrics.auprc, rocAuc: bandMetrics.rocAuc },
+    escalated: { rows: esc.length, positives: y.filter((v) => v === 1).length, bandAveragePrecision: bandAp, heavyAveragePrecision: heavyAp, heavyBeatsBand },
+    ensemble: { averagePrecision: ensembleAp, bestMember: best[0], bestMemberAveragePrecision: best[1], belowBestMember: ensembleAp + 1e-12 < best[1] },
+    lines,
+  };
+}
+
 interface Described {
   detectors: readonly FittedDetector[];
   ids: readonly string[];
@@ -509,6 +547,7 @@ function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: Mod
       heavy: heavy ? { k: x.heavyPhase.k, ...((heavy.meta?.training as Record<string, unknown>) ?? {}) } : { skipped: x.heavyPhase.skipped ?? 'not trained' },
     },
     escalateScoredBy: heavy ? 'heavy' : 'xgboost (no heavy model)',
+    steps: stepReport(testIdx.map((i) => ds.labels[i]), testScores, routeAll(choice.thresholds, testScores, models), testMetrics, ids, models),
     targets,
     thresholds: choice.thresholds,
     thresholdChoice: { validation: choice.validation, met: choice.met },

@@ -54,6 +54,10 @@ describe('train --data FILE.csv --map and score on a user\'s stream', () => {
     // compromised terminals are caught through the label-risk features (scenario 2): well above chance
     expect(r.test.xgboost.perScenarioRecall['2']).toBeGreaterThan(0.3);
     expect(r.source).toMatchObject({ map: MAP, labelDelayDays: 7, labelFeatures: true });
+    // the card says what each step adds: the band model alone, the escalated slice, the ensemble against its best member
+    expect(r.steps.firstLine.model).toBe('xgboost');
+    expect(r.steps.lines[1]).toMatch(/no heavy model: the escalate stage decides on xgboost's score/);
+    expect(typeof r.steps.ensemble.belowBestMember).toBe('boolean');
     expect(r.source.fraudLabelsCounted).toBeGreaterThan(50);
 
     const scores = path.join(dir, 'scores.csv');
