@@ -29,6 +29,8 @@ import type { Redis } from 'ioredis';
 export const outcomeKeyPrefix = (prefix: string, stage: string): string => `${prefix}outcome:${stage}:`;
 /** The marker that the stage's claims are whole in Redis (no TTL; one key per stage). */
 export const outcomeViewKey = (prefix: string, stage: string): string => `${prefix}outcome-view:${stage}`;
+/** Set while a rebuild runs (TTL 1 h): a wipe during a rebuild removes it, so that rebuild cannot declare the view whole. */
+export const outcomeRebuildKey = (prefix: string, stage: string): string => `${prefix}outcome-view:${stage}:rebuilding`;
 
 /** The Kafka header every output of a decided message carries: what the claim of its input was. */
 export const CLAIM_HEADER = 'fraudstream-claim';
@@ -115,6 +117,16 @@ end
 return #KEYS
 `;
 
+// KEYS: view marker, rebuild token key. ARGV: our token, new generation. The view is declared whole only if our
+// rebuild's token survived it (no wipe meanwhile); answers 1 when the marker is there now.
+const SEAL_LUA = `
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'NX')
+  redis.call('DEL', KEYS[2])
+end
+return redis.call('EXISTS', KEYS[1])
+`;
+
 const CLAIM = 'fraudstreamClaimOutcomeV3';
 const RESTORE = 'fraudstreamRestoreOutcomeV1';
 
@@ -135,6 +147,7 @@ export class OutcomeStore {
   private readonly redis: Redis;
   private readonly prefix: string;
   private readonly viewKey: string;
+  private readonly rebuildKey: string;
   private readonly ttlSeconds: number;
   private restoring: Promise<void> | undefined;
   /** How many rebuilds this store ran (a test and a log line read it). */
@@ -150,6 +163,7 @@ export class OutcomeStore {
     this.redis = redis;
     this.prefix = outcomeKeyPrefix(prefix, stage);
     this.viewKey = outcomeViewKey(prefix, stage);
+    this.rebuildKey = outcomeRebuildKey(prefix, stage);
     this.ttlSeconds = ttlSeconds;
     if (!(CLAIM in redis)) redis.defineCommand(CLAIM, { lua: CLAIM_LUA });
     if (!(RESTORE in redis)) redis.defineCommand(RESTORE, { lua: RESTORE_LUA });
@@ -197,14 +211,21 @@ export class OutcomeStore {
   }
 
   private async rebuild(): Promise<void> {
-    if ((await this.redis.exists(this.viewKey)) === 1) return;
-    const started = Date.now();
-    this.o.onRestore?.({ phase: 'start' });
-    let restored = 0;
-    const { read } = this.o.reader ? await this.o.reader(this.now() - this.ttlSeconds * 1000, async (claims) => void (restored += await this.restore(claims))) : { read: 0 };
-    await this.redis.set(this.viewKey, randomUUID(), 'NX');
-    this.restores += 1;
-    this.o.onRestore?.({ phase: 'done', read, restored, ms: Date.now() - started });
+    for (let attempt = 1; (await this.redis.exists(this.viewKey)) === 0; attempt++) {
+      if (attempt > 3) throw new OutcomeViewLostError(this.stage);
+      const started = Date.now();
+      // One token per rebuild round, shared by every process that joins it: whichever finishes first seals the view,
+      // provided no wipe removed the token since the round began (then a new round starts with a new token).
+      await this.redis.set(this.rebuildKey, randomUUID(), 'EX', 3600, 'NX');
+      const token = await this.redis.get(this.rebuildKey);
+      if (token === null) continue;
+      this.o.onRestore?.({ phase: 'start' });
+      let restored = 0;
+      const { read } = this.o.reader ? await this.o.reader(this.now() - this.ttlSeconds * 1000, async (claims) => void (restored += await this.restore(claims))) : { read: 0 };
+      await this.redis.eval(SEAL_LUA, 2, this.viewKey, this.rebuildKey, token, randomUUID());
+      this.restores += 1;
+      this.o.onRestore?.({ phase: 'done', read, restored, ms: Date.now() - started });
+    }
   }
 
   /** Writes claims read back from the record (never over a live one), each with what is left of its window. */

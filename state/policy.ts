@@ -214,12 +214,8 @@ export class RedisPolicyStore implements PolicyStore {
         .slice(-POLICY_KEEP_VERSIONS);
       if (entries.length === 0) return 0;
       for (const e of entries) parseStoredPolicy(e.value);
-      let newest = 0;
-      for (let i = 0; i < entries.length; i += 200) {
-        const part = entries.slice(i, i + 200);
-        const v = Number(await this.redis.eval(RESTORE, 3, this.k.current, this.k.history, this.k.counter, this.k.doc(''), policyChannel(this.prefix), ...part.flatMap((e) => [String(e.version), e.value])));
-        newest = Math.max(newest, v);
-      }
+      // One script for all of them (at most POLICY_KEEP_VERSIONS): a wipe cannot leave a current without its history.
+      const newest = Number(await this.redis.eval(RESTORE, 3, this.k.current, this.k.history, this.k.counter, this.k.doc(''), policyChannel(this.prefix), ...entries.flatMap((e) => [String(e.version), e.value])));
       logger('policy').warn({ versions: entries.length, newest, topic: record.topic }, 'policy missing in Redis: restored every recorded version from the policy topic');
       return newest;
     })().finally(() => (this.restoring = undefined));
