@@ -23,7 +23,20 @@ export interface Changelog {
   close(): Promise<void>;
 }
 
-export function kafkaChangelog(kafka: Kafka, topic: string, opts: { timeoutMs?: number } = {}): Changelog {
+export interface ChangelogOptions {
+  timeoutMs?: number;
+  /** Run once before the first read or write (a command that has not created the project's topics passes ensureTopics). */
+  ensure?: () => Promise<void>;
+}
+
+export function kafkaChangelog(kafka: Kafka, topic: string, opts: ChangelogOptions = {}): Changelog {
+  let ensured: Promise<void> | undefined;
+  const ensure = () => {
+    if (!opts.ensure) return Promise.resolve();
+    const e = (ensured ??= opts.ensure());
+    e.catch(() => (ensured = ensured === e ? undefined : ensured));
+    return e;
+  };
   let producer: Promise<Producer> | undefined;
   let admin: Promise<Admin> | undefined;
   const connected = <T extends { connect(): Promise<void> }>(c: T): Promise<T> => c.connect().then(() => c);
@@ -40,9 +53,11 @@ export function kafkaChangelog(kafka: Kafka, topic: string, opts: { timeoutMs?: 
   return {
     topic,
     async append(key, value) {
+      await ensure();
       await (await getProducer()).send({ topic, acks: -1, messages: [{ key, value }] });
     },
     async readAll() {
+      await ensure();
       const a = await getAdmin();
       const newest = new Map<string, ChangelogEntry>();
       await readRanges({ kafka, admin: a, label: `fraudstream.changelog.${topic}`, timeoutMs: opts.timeoutMs ?? 60_000 }, await wholeTopic(a, topic), async (_t, _p, messages) => {

@@ -12,7 +12,7 @@ import { samplesFromLabelledFile, type UnlabelledAs } from './file-preview.ts';
 import { UserInputError } from '../core/errors.ts';
 import { createRedis } from '../core/redis.ts';
 import { kafkaChangelog } from '../core/changelog.ts';
-import { createKafka } from '../core/kafka.ts';
+import { createKafka, ensureTopics } from '../core/kafka.ts';
 import type { MoneyFigures } from '../router/pure/money.ts';
 import { initialPolicy, RedisPolicyStore } from '../state/policy.ts';
 import { RedisSampleStore, SAMPLES_CAPACITY } from '../state/samples.ts';
@@ -132,7 +132,7 @@ export const commands: Command[] = [
       const file = fileSourceFlags(values);
       const config = loadConfig();
       const redis = createRedis(config, 'policy-preview');
-      const record = kafkaChangelog(createKafka(config, '-policy'), config.topics.policy);
+      const record = kafkaChangelog(createKafka(config, '-policy'), config.topics.policy, { ensure: () => ensureTopics(config) });
       try {
         const prefix = config.redis.keyPrefix;
         const current = await new RedisPolicyStore(redis, prefix, () => initialPolicy(), record).current();
@@ -162,7 +162,7 @@ export const commands: Command[] = [
       if (positionals.length > 0) throw new UserInputError(`policy show: unexpected ${positionals.join(' ')}\nusage: fraudstream ${this.name} ${this.usage}`);
       const config = loadConfig();
       const redis = createRedis(config, 'policy-show');
-      const record = kafkaChangelog(createKafka(config, '-policy'), config.topics.policy);
+      const record = kafkaChangelog(createKafka(config, '-policy'), config.topics.policy, { ensure: () => ensureTopics(config) });
       try {
         const current = await new RedisPolicyStore(redis, config.redis.keyPrefix, () => initialPolicy(), record).current();
         const text = JSON.stringify(current, null, 2) + '\n';
