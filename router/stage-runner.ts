@@ -122,10 +122,11 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     sends,
     outcomes: new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600, {
       reader: kafkaClaimReader({ kafka, admin: connectedAdmin, stage, topics: opts.claimTopics ?? [] }),
+      // A first start finds nothing to restore: only a rebuild that brought claims back is worth a warning.
       onRestore: (e) =>
         e.phase === 'start'
-          ? log.warn({ topics: opts.claimTopics ?? [] }, 'dedupe claims missing in Redis (wiped, restarted or first start): rebuilding them from the record before deciding')
-          : log.warn({ read: e.read, restored: e.restored, ms: e.ms }, 'dedupe claims rebuilt from the record'),
+          ? log.info({ topics: opts.claimTopics ?? [] }, 'dedupe claims missing in Redis (wiped, restarted or first start): rebuilding them from the record before deciding')
+          : (e.restored > 0 ? log.warn.bind(log) : log.info.bind(log))({ read: e.read, restored: e.restored, ms: e.ms }, 'dedupe claims rebuilt from the record'),
     }),
     topic,
     groupId,
