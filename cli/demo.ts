@@ -17,7 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PIPELINE_STAGES, type Decision } from '../core/contracts.ts';
 import { loadConfig } from '../core/config.ts';
-import { ensureTopics, waitForKafka } from '../core/kafka.ts';
+import { createKafka, ensureTopics, waitForKafka } from '../core/kafka.ts';
+import { kafkaChangelog } from '../core/changelog.ts';
 import { createRedis } from '../core/redis.ts';
 import { startLocalKafka, stopLocalKafka } from '../infra/kafka-local.ts';
 import { startLocalRedis } from '../infra/redis-local.ts';
@@ -304,8 +305,9 @@ export const demoCommand: Command = {
               say(`card histories loaded (${n(continued.cards)} cards); the simulation now continues model ${card.version}'s world`);
             }
             const redis = createRedis(config, 'demo-redis');
+            const record = kafkaChangelog(createKafka(config, '-demo-policy'), config.topics.policy);
             try {
-              const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS));
+              const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS), record);
               const policy = await store.update(promotionInput(await store.current(), card.version, card.thresholds), 'npm run demo');
               const off = ui.onDecision((d) => {
                 if (d.versions.model !== card.version || d.stage === 'review') return;
@@ -313,6 +315,7 @@ export const demoCommand: Command = {
                 say(`first decision by model ${card.version}, ${duration(since())} after start (policy v${policy.version} serves it, with its card's thresholds)`);
               });
             } finally {
+              await record.close();
               redis.disconnect();
             }
           })

@@ -84,6 +84,7 @@ export const EnvSchema = z.object({
   TOPIC_LABELS: topicName.default('labels'),
   ...groupVars,
   TOPIC_AUDIT: topicName.default('audit'),
+  TOPIC_POLICY: topicName.default('policy'),
   AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(3_650),
   UI_PORT: port.default(8080),
   UI_HOST: z.string().default('127.0.0.1'),
@@ -121,6 +122,8 @@ export interface Topics {
   labels: string;
   /** Review console actions, long retention: the append-only record of who did what. */
   audit: string;
+  /** Every policy version, keyed by its number, compacted: the record the Redis view of the policy is restored from. */
+  policy: string;
 }
 
 /** How every Kafka client of the project connects (core/kafka.ts turns it into kafkajs' ssl and sasl options). */
@@ -229,6 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       cases: e.TOPIC_CASES,
       labels: e.TOPIC_LABELS,
       audit: e.TOPIC_AUDIT,
+      policy: e.TOPIC_POLICY,
     },
     groups: stageRecord((s) => e[groupEnvName(s)]),
     ui: {
@@ -344,6 +348,7 @@ export function isolatedConfig(base: Config, suffix: string): Config {
       cases: t.cases + s,
       labels: t.labels + s,
       audit: t.audit + s,
+      policy: t.policy + s,
     },
     groups: stageRecord((stage) => `${base.groups[stage]}${s}`),
     redis: { ...base.redis, keyPrefix: `${base.redis.keyPrefix}${suffix}:` },
@@ -368,6 +373,7 @@ export function configEnv(config: Config): Record<string, string> {
     TOPIC_CASES: config.topics.cases,
     TOPIC_LABELS: config.topics.labels,
     TOPIC_AUDIT: config.topics.audit,
+    TOPIC_POLICY: config.topics.policy,
     ...Object.fromEntries(PIPELINE_STAGES.map((s) => [groupEnvName(s), config.groups[s]])),
     MODEL_DIR: config.modelDir,
   };

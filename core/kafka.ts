@@ -139,7 +139,14 @@ export function topicSpecs(config: Config, replication: Replication): ITopicConf
     spec(t.dlq, retentionMs * 4, 1),
     // One partition: the audit is one ordered chain. Retention in years (AUDIT_RETENTION_DAYS), not traffic.
     spec(t.audit, config.ui.auditRetentionMs, 1),
+    // One partition, one key per version, compacted and never deleted by age: the policy's record (issue 18).
+    compacted(spec(t.policy, retentionMs, 1)),
   ];
+}
+
+/** A changelog: compaction instead of deletion by age (the newest value of every key is kept for good). */
+function compacted(s: ITopicConfig): ITopicConfig {
+  return { ...s, configEntries: [...(s.configEntries ?? []).filter((e) => e.name !== 'retention.ms'), { name: 'cleanup.policy', value: 'compact' }] };
 }
 
 /** Creates the project's topics if they do not exist. Brokers run with auto-create off. */

@@ -11,6 +11,8 @@ import type { ScoredSample } from '../router/types.ts';
 import { samplesFromLabelledFile, type UnlabelledAs } from './file-preview.ts';
 import { UserInputError } from '../core/errors.ts';
 import { createRedis } from '../core/redis.ts';
+import { kafkaChangelog } from '../core/changelog.ts';
+import { createKafka, ensureTopics } from '../core/kafka.ts';
 import type { MoneyFigures } from '../router/pure/money.ts';
 import { initialPolicy, RedisPolicyStore } from '../state/policy.ts';
 import { RedisSampleStore, SAMPLES_CAPACITY } from '../state/samples.ts';
@@ -130,9 +132,10 @@ export const commands: Command[] = [
       const file = fileSourceFlags(values);
       const config = loadConfig();
       const redis = createRedis(config, 'policy-preview');
+      const record = kafkaChangelog(createKafka(config, '-policy'), config.topics.policy, { ensure: () => ensureTopics(config) });
       try {
         const prefix = config.redis.keyPrefix;
-        const current = await new RedisPolicyStore(redis, prefix, () => initialPolicy()).current();
+        const current = await new RedisPolicyStore(redis, prefix, () => initialPolicy(), record).current();
         const proposed = await readPolicyFile(values.file, current);
         const { samples, served } = file
           ? await fileSamples(config, file, current, proposed)
@@ -145,6 +148,7 @@ export const commands: Command[] = [
           console.log(`wrote ${values.json}`);
         }
       } finally {
+        await record.close();
         redis.disconnect();
       }
     },
@@ -158,14 +162,16 @@ export const commands: Command[] = [
       if (positionals.length > 0) throw new UserInputError(`policy show: unexpected ${positionals.join(' ')}\nusage: fraudstream ${this.name} ${this.usage}`);
       const config = loadConfig();
       const redis = createRedis(config, 'policy-show');
+      const record = kafkaChangelog(createKafka(config, '-policy'), config.topics.policy, { ensure: () => ensureTopics(config) });
       try {
-        const current = await new RedisPolicyStore(redis, config.redis.keyPrefix, () => initialPolicy()).current();
+        const current = await new RedisPolicyStore(redis, config.redis.keyPrefix, () => initialPolicy(), record).current();
         const text = JSON.stringify(current, null, 2) + '\n';
         if (values.out) {
           await writeFile(values.out, text);
           console.log(`wrote policy v${current.version} to ${values.out}`);
         } else process.stdout.write(text);
       } finally {
+        await record.close();
         redis.disconnect();
       }
     },

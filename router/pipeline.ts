@@ -5,6 +5,7 @@
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../core/config.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
+import { kafkaChangelog } from '../core/changelog.ts';
 import { createRedis } from '../core/redis.ts';
 import { logger } from '../core/logger.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
@@ -54,7 +55,9 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const redis = createRedis(config);
   const subscriber = createRedis(config, 'redis-sub');
   const prefix = config.redis.keyPrefix;
-  const policyStore = new RedisPolicyStore(redis, prefix, () => initialPolicy(opts.models));
+  // Policy versions are recorded in the policy topic and restored from it when Redis lost them (issue 18).
+  const policyRecord = kafkaChangelog(kafka, config.topics.policy);
+  const policyStore = new RedisPolicyStore(redis, prefix, () => initialPolicy(opts.models), policyRecord);
   const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
   const features = (opts.featureStore ?? redisFeatureStore(config))(redis);
   let models = opts.models;
@@ -103,6 +106,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
       await Promise.all(stages.map((s) => s.stop()));
       await shadow?.close();
       await policy.close();
+      await policyRecord.close();
       redis.disconnect();
     },
   };

@@ -32,6 +32,7 @@ import { HealthWatch } from './runner/health-watch.ts';
 import { kafkaMemberConsumer, MemberSupervisor } from './runner/member-supervisor.ts';
 import { OutcomeStore } from '../state/outcomes.ts';
 import { PartitionProducers } from './runner/producers.ts';
+import { kafkaClaimReader } from './runner/claims-restore.ts';
 import { byPartition, byTopic, type OutMessage } from './runner/batch.ts';
 
 export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
@@ -48,6 +49,11 @@ export interface StageOptions<T> {
   instanceId?: string;
   /** Seconds a tx id is remembered as decided (the dedupe window; about 100 bytes a transaction). */
   outcomeTtlSeconds?: number;
+  /**
+   * The output topics whose claim headers rebuild this stage's dedupe claims when Redis lost them (router/stages.ts
+   * `claimsIn`); none: the claims are not rebuilt (a stage whose keys need no once-only guarantee across a wipe).
+   */
+  claimTopics?: string[];
   /** How often lag is read from the broker and the member's health is judged. */
   watchIntervalMs?: number;
   /** Fault injection (default: FRAUDSTREAM_FAULTS, see core/faults.ts). */
@@ -114,7 +120,14 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
   const processor = new BatchProcessor<T>({
     logic,
     sends,
-    outcomes: new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600),
+    outcomes: new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600, {
+      reader: kafkaClaimReader({ kafka, admin: connectedAdmin, stage, topics: opts.claimTopics ?? [] }),
+      // A first start finds nothing to restore: only a rebuild that brought claims back is worth a warning.
+      onRestore: (e) =>
+        e.phase === 'start'
+          ? log.info({ topics: opts.claimTopics ?? [] }, 'dedupe claims missing in Redis (wiped, restarted or first start): rebuilding them from the record before deciding')
+          : (e.restored > 0 ? log.warn.bind(log) : log.info.bind(log))({ read: e.read, restored: e.restored, ms: e.ms }, 'dedupe claims rebuilt from the record'),
+    }),
     topic,
     groupId,
     dlqTopic: config.topics.dlq,

@@ -40,6 +40,11 @@ export interface StageSpec<T> {
   input: keyof Topics;
   /** Every topic the stage may write (the dead-letter topic included). */
   outputs: ReadonlyArray<keyof Topics>;
+  /**
+   * The outputs that, together, hold one message per input the stage decided, each carrying its claim: where the
+   * dedupe claims are rebuilt from after Redis lost them (issue 18). Empty: not rebuilt.
+   */
+  claimsIn: ReadonlyArray<keyof Topics>;
   logic(ctx: StageContext): StageLogic<T>;
 }
 
@@ -73,6 +78,7 @@ function defineStage<T, N extends PipelineStage>(spec: StageSpec<T> & { name: N 
         groupId: ctx.config.groups[spec.name],
         instanceId: run.instanceId,
         logic,
+        claimTopics: spec.claimsIn.map((t) => ctx.config.topics[t]),
       });
     },
   };
@@ -84,6 +90,7 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     summary: 'run the detect stage (features, isolation forest, XGBoost, rules) as a consumer-group member',
     input: 'transactions',
     outputs: ['decisions', 'escalations', 'dlq'],
+    claimsIn: ['decisions', 'escalations'],
     logic: (c) => detectLogic({ config: c.config, redis: c.redis, policy: c.policy, features: c.features, models: c.models, recordSamples: (s) => c.samples.push(s), shadow: c.shadow }),
   }),
   escalate: defineStage({
@@ -91,6 +98,7 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     summary: 'run the escalate stage (card history, heavy model, review queue) as a consumer-group member',
     input: 'escalations',
     outputs: ['decisions', 'cases', 'dlq'],
+    claimsIn: ['decisions'],
     logic: (c) => escalateLogic({ config: c.config, redis: c.redis, policy: c.policy, queue: c.queue, features: c.features, models: c.models }),
   }),
   labels: defineStage({
@@ -98,6 +106,8 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     summary: 'run the labels stage (arrived chargebacks and verdicts feed the label-risk features) as a consumer-group member',
     input: 'labels',
     outputs: ['dlq'],
+    // Decides nothing: a label counted twice after a wipe is guarded by the feature store's own claim.
+    claimsIn: [],
     logic: (c) => labelsLogic({ features: c.features }),
   }),
 };

@@ -10,9 +10,21 @@ import type { PolicyStore } from '../router/types.ts';
  * Policy versions: `<prefix>policy:current` (the current version number),
  * `policy:v:<n>` (each version's JSON), `policy:versions` (sorted set of versions), `policy:counter` (last
  * version number handed out), and the pub/sub channel `policy:changed`.
+ *
+ * Kafka is the record, Redis the view (issue 18): with a record (the compacted policy topic, core/changelog.ts) every
+ * version is appended there, keyed by its number, before Redis holds it. `policy:current` is the view's marker: when
+ * it is missing (a FLUSHALL, a redis-server restarted without persistence) the store restores every recorded version
+ * (the newest POLICY_KEEP_VERSIONS) before it serves one, and creates version 1 only when the record is empty too.
  */
 /** The newest POLICY_KEEP_VERSIONS versions are kept (rollback reaches back that far); older ones are deleted. */
 export const POLICY_KEEP_VERSIONS = 1000;
+
+/** Where policy versions are recorded (core/changelog.ts kafkaChangelog on the policy topic): key = version number. */
+export interface PolicyRecord {
+  readonly topic: string;
+  append(key: string, value: string): Promise<void>;
+  readAll(): Promise<Array<{ key: string; value: string }>>;
+}
 
 export interface PolicyKeys {
   current: string;
@@ -116,9 +128,11 @@ if tonumber(redis.call('GET', KEYS[4]) or '0') < 1 then redis.call('SET', KEYS[4
 redis.call('ZADD', KEYS[3], 1, '1')
 return 1`;
 
-// KEYS: current, doc key, history. ARGV: doc JSON, version, channel, doc key prefix, versions kept.
-// current only moves forward: two racing updates cannot leave the older one current.
+// KEYS: current, doc key, history, counter. ARGV: doc JSON, version, channel, doc key prefix, versions kept.
+// current only moves forward: two racing updates cannot leave the older one current. A counter below the version
+// means Redis was wiped since the number was handed out: nothing is written (0), the caller restores from the record.
 const COMMIT = `
+if tonumber(redis.call('GET', KEYS[4]) or '0') < tonumber(ARGV[2]) then return 0 end
 redis.call('SET', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
 if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[2]) end
@@ -130,14 +144,38 @@ end
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1`;
 
+// KEYS: current, counter. The next version number, or 0 when the view is missing (restore it first).
+const NEXT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('INCR', KEYS[2])`;
+
+// KEYS: current, history, counter. ARGV: doc key prefix, channel, then version and doc JSON pairs. Writes the recorded
+// versions back (a doc already there is kept), moves the counter and current forward only, and announces current.
+const RESTORE = `
+local maxv = 0
+for i = 3, #ARGV, 2 do
+  local v = tonumber(ARGV[i])
+  redis.call('SET', ARGV[1] .. ARGV[i], ARGV[i + 1], 'NX')
+  redis.call('ZADD', KEYS[2], v, ARGV[i])
+  if v > maxv then maxv = v end
+end
+if maxv == 0 then return 0 end
+if tonumber(redis.call('GET', KEYS[3]) or '0') < maxv then redis.call('SET', KEYS[3], maxv) end
+if tonumber(redis.call('GET', KEYS[1]) or '0') < maxv then redis.call('SET', KEYS[1], maxv) end
+redis.call('PUBLISH', ARGV[2], redis.call('GET', KEYS[1]))
+return maxv`;
+
 export class RedisPolicyStore implements PolicyStore {
   private readonly k: PolicyKeys;
+  private restoring: Promise<number> | undefined;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     /** Version 1, used when Redis holds no policy yet (e.g. defaultPolicy(bundle.thresholds, bundle.version)). */
     private readonly defaults: () => Policy,
+    /** The policy topic; without one (unit tests, tools) Redis alone holds the versions, as before issue 18. */
+    private readonly record?: PolicyRecord,
   ) {
     this.k = policyKeys(prefix);
   }
@@ -145,37 +183,85 @@ export class RedisPolicyStore implements PolicyStore {
   async current(): Promise<Policy> {
     const found = await this.readCurrent();
     if (found) return found;
+    // The view is missing: restore it from the record before serving, and create v1 only if nothing was ever recorded.
+    if (this.record && (await this.restore()) > 0) {
+      const restored = await this.readCurrent();
+      if (restored) return restored;
+    }
     const initial = PolicySchema.parse({ ...this.defaults(), version: 1 });
     const created = await this.redis.eval(INIT, 4, this.k.current, this.k.doc(1), this.k.history, this.k.counter, JSON.stringify(initial));
-    if (created === 1) await this.redis.publish(policyChannel(this.prefix), '1');
+    if (created === 1) {
+      await this.record?.append('1', JSON.stringify(initial));
+      await this.redis.publish(policyChannel(this.prefix), '1');
+    }
     const now = await this.readCurrent();
     if (!now) throw new Error('policy store: no current policy after initialisation');
     return now;
   }
 
+  /**
+   * Writes every recorded version (the newest POLICY_KEEP_VERSIONS) back into Redis; returns the newest version
+   * recorded (0: none). One restore at a time per store; concurrent ones in other processes write the same docs.
+   */
+  restore(): Promise<number> {
+    const record = this.record;
+    if (!record) return Promise.resolve(0);
+    this.restoring ??= (async () => {
+      const entries = (await record.readAll())
+        .map((e) => ({ version: Number(e.key), value: e.value }))
+        .filter((e) => Number.isSafeInteger(e.version) && e.version > 0)
+        .sort((a, b) => a.version - b.version)
+        .slice(-POLICY_KEEP_VERSIONS);
+      if (entries.length === 0) return 0;
+      for (const e of entries) parseStoredPolicy(e.value);
+      // One script for all of them (at most POLICY_KEEP_VERSIONS): a wipe cannot leave a current without its history.
+      const newest = Number(await this.redis.eval(RESTORE, 3, this.k.current, this.k.history, this.k.counter, this.k.doc(''), policyChannel(this.prefix), ...entries.flatMap((e) => [String(e.version), e.value])));
+      logger('policy').warn({ versions: entries.length, newest, topic: record.topic }, 'policy missing in Redis: restored every recorded version from the policy topic');
+      return newest;
+    })().finally(() => (this.restoring = undefined));
+    return this.restoring;
+  }
+
   async get(version: number): Promise<Policy | undefined> {
-    const raw = await this.redis.get(this.k.doc(version));
+    let raw = await this.redis.get(this.k.doc(version));
+    // Not there because the view is gone (not because the version never was): restore, then look again.
+    if (raw === null && this.record && (await this.redis.exists(this.k.current)) === 0) {
+      await this.current();
+      raw = await this.redis.get(this.k.doc(version));
+    }
     return raw === null ? undefined : parseStoredPolicy(raw);
   }
 
   async update(input: PolicyInput, by: string): Promise<Policy> {
     const parsed = PolicyInputSchema.safeParse(input);
     if (!parsed.success) throw new UserInputError(`invalid policy: ${describeZodError(parsed.error)}`);
-    await this.current();
-    const version = await this.redis.incr(this.k.counter);
+    let version = 0;
+    for (let attempt = 1; version === 0; attempt++) {
+      if (attempt > 3) throw new Error('policy store: Redis keeps losing the policy while a version is being saved');
+      await this.current();
+      version = Number(await this.redis.eval(NEXT, 2, this.k.current, this.k.counter));
+    }
     const policy = PolicySchema.parse({ ...parsed.data, version, updatedAt: Date.now(), updatedBy: by });
-    await this.redis.eval(
+    // Recorded before Redis serves it: a version Redis has is never one a wipe can lose.
+    await this.record?.append(String(version), JSON.stringify(policy));
+    const committed = await this.redis.eval(
       COMMIT,
-      3,
+      4,
       this.k.current,
       this.k.doc(version),
       this.k.history,
+      this.k.counter,
       JSON.stringify(policy),
       String(version),
       policyChannel(this.prefix),
       this.k.doc(''),
       String(POLICY_KEEP_VERSIONS),
     );
+    // Wiped between numbering and saving: the record has this version already, so restoring brings it back.
+    if (committed === 0) {
+      if (!this.record) throw new Error(`policy store: Redis lost the policy while version ${version} was being saved; save it again`);
+      await this.restore();
+    }
     return policy;
   }
 

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import { PolicySchema, type Decision, type Policy } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer, ensureTopics } from '../../core/kafka.ts';
+import { kafkaChangelog } from '../../core/changelog.ts';
 import { createRedis } from '../../core/redis.ts';
 import { logger } from '../../core/logger.ts';
 import type { ModelThresholds } from '../../detectors/types.ts';
@@ -120,7 +121,8 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const claims = new CaseClaims(redis, prefix, opts.claimTtlMs);
   const samples = new RedisSampleStore(redis, prefix);
   const newest = opts.policyDefaults ? undefined : await newestModelWithThresholds(config.modelDir);
-  const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)));
+  const policyRecord = kafkaChangelog(kafka, config.topics.policy);
+  const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)), policyRecord);
   const verdicts = new VerdictService(config, redis, queue, kafka, log, instanceId);
   verdicts.startRetrying();
   // The demo's own simulation is demo mode whatever UI_DEMO_MODE says.
@@ -229,6 +231,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         await verdicts.flush().catch(() => undefined);
         await audit.flushed().catch(() => undefined);
         await producer.disconnect().catch(() => undefined);
+        await policyRecord.close();
         await removeHeartbeat(redis, prefix, 'ui', instanceId).catch(() => undefined);
         redis.disconnect();
       })()),

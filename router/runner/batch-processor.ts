@@ -11,7 +11,7 @@
 import type { KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
 import { InjectedFault, type Faults } from '../../core/faults.ts';
-import type { Claim, OutcomeMarker } from '../../state/outcomes.ts';
+import { CLAIM_HEADER, encodeClaimHeader, type Claims, type OutcomeMarker } from '../../state/outcomes.ts';
 import { metrics } from '../metrics.ts';
 import { RUNNER_KAFKA } from './kafka-settings.ts';
 import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './batch.ts';
@@ -39,13 +39,16 @@ export interface StageLogic<T> {
 
 /** The outcome store's part the processor uses (state/outcomes.ts OutcomeStore). */
 export interface OutcomePort {
-  claim(items: Array<{ key: string } & OutcomeMarker>): Promise<Claim[]>;
+  /** Claims; `view` on the answer is the generation of the claims' view in Redis they were made in. */
+  claim(items: Array<{ key: string } & OutcomeMarker>): Promise<Claims>;
   release(keys: string[]): Promise<void>;
+  /** Throws (the batch retries) when the view is no longer generation `view`: Redis lost the claims meanwhile. */
+  confirm?(view: string): Promise<void>;
 }
 
 /** One Kafka transaction (kafkajs' Transaction, narrowed to what is used). */
 export interface TransactionPort {
-  sendBatch(batch: { topicMessages: Array<{ topic: string; messages: Array<{ key: string; value: string }> }> }): Promise<unknown>;
+  sendBatch(batch: { topicMessages: Array<{ topic: string; messages: Array<{ key: string; value: string; headers?: Record<string, string> }> }> }): Promise<unknown>;
   sendOffsets(offsets: { consumerGroupId: string; topics: Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }> }): Promise<unknown>;
   commit(): Promise<unknown>;
   abort(): Promise<unknown>;
@@ -303,7 +306,9 @@ export class BatchProcessor<T> {
     const freshOut: OutMessage[][] = [];
     for (const w of fresh) {
       if (!w.out) continue;
-      toPublish.push(...w.out);
+      // Each output carries the claim of its input: the record the claims are rebuilt from after a Redis loss.
+      const claim = encodeClaimHeader({ stage, key: w.parsed.key, source: w.parsed.source, hash: w.parsed.hash });
+      for (const o of w.out) toPublish.push({ ...o, headers: { ...o.headers, [CLAIM_HEADER]: claim } });
       freshOut.push(w.out);
     }
 
@@ -319,6 +324,8 @@ export class BatchProcessor<T> {
         log.warn({ partition, firstOffset: messages[0]!.offset, lastOffset, outputs: toPublish.length, holdMs: fault.holdBeforeCommitMs }, 'fault: holding transaction before commit');
         await this.sleep(fault.holdBeforeCommitMs);
       }
+      // Claimed under a view Redis has lost since (wiped, restarted): abort, so the rebuild cannot miss these outputs.
+      if (claims.view !== undefined && outcomes.confirm) await outcomes.confirm(claims.view);
       await txn.commit();
       phase('commit');
     } catch (err) {

@@ -14,7 +14,11 @@ export interface OutMessage {
   value: string;
   /** Not published: what the message means, for counters (e.g. the decision's action, or ESCALATE). */
   action?: string;
+  /** Kafka headers (the runner sets the claim of the input that made this output, state/outcomes.ts CLAIM_HEADER). */
+  headers?: Record<string, string>;
 }
+
+type Sent = { key: string; value: string; headers?: Record<string, string> };
 
 export interface ParsedMessage<T> {
   value: T;
@@ -135,7 +139,7 @@ export function chunkByBytes(messages: OutMessage[], maxBytes: number): OutMessa
   let current: OutMessage[] = [];
   let size = 0;
   for (const m of messages) {
-    const bytes = m.value.length + m.key.length + 64;
+    const bytes = m.value.length + m.key.length + 64 + (m.headers ? JSON.stringify(m.headers).length : 0);
     if (current.length > 0 && size + bytes > maxBytes) {
       chunks.push(current);
       current = [];
@@ -149,12 +153,12 @@ export function chunkByBytes(messages: OutMessage[], maxBytes: number): OutMessa
 }
 
 /** Groups messages by topic for one kafkajs sendBatch, keeping their order within each topic. */
-export function byTopic(messages: OutMessage[]): Array<{ topic: string; messages: Array<{ key: string; value: string }> }> {
-  const groups = new Map<string, Array<{ key: string; value: string }>>();
+export function byTopic(messages: OutMessage[]): Array<{ topic: string; messages: Sent[] }> {
+  const groups = new Map<string, Sent[]>();
   for (const o of messages) {
     let list = groups.get(o.topic);
     if (!list) groups.set(o.topic, (list = []));
-    list.push({ key: o.key, value: o.value });
+    list.push(o.headers ? { key: o.key, value: o.value, headers: o.headers } : { key: o.key, value: o.value });
   }
   return [...groups].map(([topic, msgs]) => ({ topic, messages: msgs }));
 }
@@ -169,14 +173,14 @@ export function byTopic(messages: OutMessage[]): Array<{ topic: string; messages
 export function byPartition(
   messages: OutMessage[],
   partitionsOf: (topic: string) => number,
-): Array<Array<{ topic: string; messages: Array<{ key: string; value: string; partition: number }> }>> {
-  const groups = new Map<string, { topic: string; messages: Array<{ key: string; value: string; partition: number }> }>();
+): Array<Array<{ topic: string; messages: Array<Sent & { partition: number }> }>> {
+  const groups = new Map<string, { topic: string; messages: Array<Sent & { partition: number }> }>();
   for (const o of messages) {
     const partition = partitionFor(Buffer.from(o.key), partitionsOf(o.topic));
     const id = `${o.topic}\u0000${partition}`;
     let g = groups.get(id);
     if (!g) groups.set(id, (g = { topic: o.topic, messages: [] }));
-    g.messages.push({ key: o.key, value: o.value, partition });
+    g.messages.push(o.headers ? { key: o.key, value: o.value, headers: o.headers, partition } : { key: o.key, value: o.value, partition });
   }
   return [...groups.values()].map((g) => [g]);
 }

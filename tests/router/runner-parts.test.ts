@@ -8,7 +8,7 @@ import type { KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DeadLetterSchema } from '../../core/contracts.ts';
-import type { Claim } from '../../state/outcomes.ts';
+import { CLAIM_HEADER, decodeClaimHeader, OutcomeViewLostError, type Claim, type Claims } from '../../state/outcomes.ts';
 import { BatchProcessor, LOGIC_ATTEMPTS, type BatchContext, type OutcomePort, type PartitionTxnProducer, type ProducerPool, type StageLogic, type TransactionPort } from '../../router/runner/batch-processor.ts';
 import { StageStatus, type PartitionLag } from '../../router/runner/health.ts';
 import { HealthWatch, type MemberView } from '../../router/runner/health-watch.ts';
@@ -45,14 +45,27 @@ class FakeOutcomes implements OutcomePort {
   claimCalls = 0;
   /** Throws this on the next claim, after applying it (a reply lost on a dropped connection). */
   loseNextReply: Error | undefined;
-  async claim(items: Array<{ key: string }>): Promise<Claim[]> {
+  /** The generation of the claims' view; `wipeAfterNextClaim` replaces it right after the next claim (a FLUSHALL and a rebuild). */
+  view = 'g1';
+  wipeAfterNextClaim = false;
+  confirmed: string[] = [];
+  async claim(items: Array<{ key: string }>): Promise<Claims> {
     this.claimCalls += 1;
-    const out = items.map((i): Claim => ({ mine: true, again: this.claimed.has(i.key) }));
+    const out: Claims = items.map((i): Claim => ({ mine: true, again: this.claimed.has(i.key) }));
+    out.view = this.view;
     for (const i of items) this.claimed.add(i.key);
+    if (this.wipeAfterNextClaim) {
+      this.wipeAfterNextClaim = false;
+      this.view = 'g2';
+    }
     const lost = this.loseNextReply;
     this.loseNextReply = undefined;
     if (lost) throw lost;
     return out;
+  }
+  async confirm(view: string): Promise<void> {
+    this.confirmed.push(view);
+    if (view !== this.view) throw new OutcomeViewLostError('detect');
   }
   async release(keys: string[]): Promise<void> {
     this.released.push(...keys);
@@ -60,11 +73,11 @@ class FakeOutcomes implements OutcomePort {
 }
 
 class FakeTxn implements TransactionPort {
-  sent: Array<{ topic: string; key: string; value: string }> = [];
+  sent: Array<{ topic: string; key: string; value: string; headers?: Record<string, string> }> = [];
   offsets: string[] = [];
   state: 'open' | 'committed' | 'aborted' = 'open';
   constructor(private readonly commitError?: Error) {}
-  async sendBatch(b: { topicMessages: Array<{ topic: string; messages: Array<{ key: string; value: string }> }> }) {
+  async sendBatch(b: { topicMessages: Array<{ topic: string; messages: Array<{ key: string; value: string; headers?: Record<string, string> }> }> }) {
     for (const t of b.topicMessages) for (const m of t.messages) this.sent.push({ topic: t.topic, ...m });
   }
   async sendOffsets(o: { topics: Array<{ partitions: Array<{ offset: string }> }> }) {
@@ -137,6 +150,18 @@ function setup(rows: Row[], firstOffset = 100) {
 const rows = (n: number, poisonAt = -1): Row[] => Array.from({ length: n }, (_, i) => ({ txId: `tx-${i}`, ...(i === poisonAt ? { poison: true } : {}) }));
 
 describe('batch processor (fakes)', () => {
+  it('issue 18: outputs carry their input\'s claim; a batch whose claims\' view was lost before commit is aborted and claimed again', async () => {
+    const t = setup(rows(3));
+    t.outcomes.wipeAfterNextClaim = true;
+    await t.run();
+    expect(t.outcomes.confirmed).toEqual(['g1', 'g2']);
+    expect(t.pool.txns.map((x) => x.state)).toEqual(['aborted', 'committed']);
+    expect(t.outcomes.claimCalls).toBe(2);
+    const sent = t.pool.committed()[0]!.sent;
+    expect(sent).toHaveLength(3);
+    expect(sent.map((m) => decodeClaimHeader(m.headers?.[CLAIM_HEADER]))).toEqual([0, 1, 2].map((i) => ({ stage: 'detect', key: `tx-${i}`, source: `2:${100 + i}`, hash: expect.stringMatching(/^[\w-]{22}$/) })));
+  });
+
   it('splits a failing batch down to its poison message: the rest decided, the poison dead-lettered after bounded attempts, its claim released after commit', async () => {
     const t = setup(rows(8, 5));
     await t.run();

@@ -3,7 +3,7 @@ import { decisionStatsKey } from '../../state/decision-stats.ts';
 import { driftKey } from '../../state/drift.ts';
 import { featureCardKey } from '../../state/features.ts';
 import { heartbeatIndexKey, heartbeatKey } from '../../state/heartbeats.ts';
-import { outcomeKeyPrefix } from '../../state/outcomes.ts';
+import { outcomeKeyPrefix, outcomeRebuildKey, outcomeViewKey } from '../../state/outcomes.ts';
 import { policyChannel, policyKeys } from '../../state/policy.ts';
 import { reviewKeys } from '../../state/review.ts';
 import { samplesKey } from '../../state/samples.ts';
@@ -15,6 +15,8 @@ describe('Redis key families keep their spelling', () => {
 
   it('router and detector families', () => {
     expect(outcomeKeyPrefix(p, 'detect')).toBe('fs:outcome:detect:');
+    expect(outcomeViewKey(p, 'detect')).toBe('fs:outcome-view:detect');
+    expect(outcomeRebuildKey(p, 'detect')).toBe('fs:outcome-view:detect:rebuilding');
     expect(decisionStatsKey(p)).toBe('fs:stats:decisions');
     expect(policyKeys(p)).toMatchObject({ current: 'fs:policy:current', history: 'fs:policy:versions', counter: 'fs:policy:counter' });
     expect(policyKeys(p).doc(7)).toBe('fs:policy:v:7');
