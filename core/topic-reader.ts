@@ -24,9 +24,28 @@ export interface ReadRangesOptions {
   timeoutMs: number;
 }
 
+const LEADERSHIP_MOVING = /NOT_LEADER|LEADER_NOT_AVAILABLE|UNKNOWN_TOPIC_OR_PARTITION|not the leader|does not host this topic-partition|no leader/i;
+
+/**
+ * An offsets request, retried while the partition's leadership is still settling (a topic created a moment ago, a
+ * broker that just restarted): kafkajs' admin gives those errors back at once instead of retrying them.
+ */
+export async function withLeaderRetry<T>(call: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1_000)) {
+    try {
+      return await call();
+    } catch (err) {
+      const e = err as { type?: string; message?: string };
+      if (!LEADERSHIP_MOVING.test(`${e.type ?? ''} ${e.message ?? ''}`) || Date.now() + wait > deadline) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
 /** The whole of each partition of `topic` as it is now (low watermark to end), empty partitions left out. */
 export async function wholeTopic(admin: Admin, topic: string): Promise<PartitionRange[]> {
-  const offsets = await admin.fetchTopicOffsets(topic);
+  const offsets = await withLeaderRetry(() => admin.fetchTopicOffsets(topic));
   return offsets.map((o) => ({ topic, partition: o.partition, start: BigInt(o.low), end: BigInt(o.high) })).filter((r) => r.start < r.end);
 }
 

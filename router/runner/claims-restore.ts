@@ -6,7 +6,7 @@
  * holds the reader back until it ends, so a decision sent before the read began is either seen or never happened.
  */
 import type { Admin, Kafka } from 'kafkajs';
-import { readRanges, type PartitionRange } from '../../core/topic-reader.ts';
+import { readRanges, withLeaderRetry, type PartitionRange } from '../../core/topic-reader.ts';
 import { CLAIM_HEADER, decodeClaimHeader, type ClaimReader, type RestoredClaim } from '../../state/outcomes.ts';
 
 export interface ClaimsRestoreOptions {
@@ -25,7 +25,7 @@ export function kafkaClaimReader(o: ClaimsRestoreOptions): ClaimReader {
     const admin = await o.admin();
     const ranges: PartitionRange[] = [];
     for (const topic of o.topics) {
-      const [ends, starts] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchTopicOffsetsByTimestamp(topic, sinceMs)]);
+      const [ends, starts] = await withLeaderRetry(() => Promise.all([admin.fetchTopicOffsets(topic), admin.fetchTopicOffsetsByTimestamp(topic, sinceMs)]));
       for (const e of ends) {
         const end = BigInt(e.high);
         const found = starts.find((s) => s.partition === e.partition);
