@@ -96,10 +96,10 @@ export function datasetFromEvents(
   const lastRows = new Map<string, number[]>();
   const arrivals = new LabelArrivals();
   let replayed = 0;
-  let labelsFed = 0;
-  let pending: Array<{ tx: Transaction; isFraud: boolean; scenario: string | null; include: boolean }> = [];
+  let pending: Array<{ tx: Transaction; label: Label | null; isFraud: boolean; scenario: string | null; include: boolean }> = [];
   const flush = () => {
-    const vectors = store.computeAndApplySync(pending.map((p) => p.tx));
+    // labels that arrive within the run are fed to the store before the first transaction at or after their labeledAt
+    const vectors = store.replayEvents(pending, batchSize, undefined, arrivals);
     replayed += pending.length;
     pending.forEach((p, i) => {
       const idx = historyRows.length;
@@ -120,20 +120,13 @@ export function datasetFromEvents(
       lastRows.set(p.tx.cardId, prev);
     });
     pending = [];
-    opts.onProgress?.('features', `${replayed}${opts.expected ? `/${opts.expected}` : ''} transactions, ${store.cardCount} cards, ${labelsFed} fraud labels counted`, true);
-  };
-  const feedDue = (now: number) => {
-    const due = arrivals.due(now);
-    if (due.length === 0) return;
-    if (pending.length) flush();
-    labelsFed += store.applyLabelsSync(due);
+    opts.onProgress?.('features', `${replayed}${opts.expected ? `/${opts.expected}` : ''} transactions, ${store.cardCount} cards, ${store.labelsCounted} fraud labels counted`, true);
   };
   let firstTs: number | undefined;
   for (const e of events) {
     firstTs ??= e.tx.ts;
-    feedDue(e.tx.ts);
-    pending.push({ tx: e.tx, isFraud: e.label?.isFraud ?? false, scenario: e.label?.scenario ?? null, include: e.include ?? true });
-    if (opts.labelFeatures !== false && isArrivingLabel(e.label)) arrivals.add(e.label, e.tx);
+    const label = opts.labelFeatures !== false && isArrivingLabel(e.label) ? e.label : null;
+    pending.push({ tx: e.tx, label, isFraud: e.label?.isFraud ?? false, scenario: e.label?.scenario ?? null, include: e.include ?? true });
     if (pending.length >= batchSize) flush();
   }
   if (pending.length) flush();
@@ -151,7 +144,7 @@ export function datasetFromEvents(
     cardIds,
     firstTs,
     spec: store.compiled.spec,
-    source: { ...(opts.source ?? {}), labelFeatures: opts.labelFeatures !== false, fraudLabelsCounted: labelsFed },
+    source: { ...(opts.source ?? {}), labelFeatures: opts.labelFeatures !== false, fraudLabelsCounted: store.labelsCounted },
     buildSeconds: (performance.now() - started) / 1000,
   };
 }

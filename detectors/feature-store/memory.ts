@@ -32,10 +32,9 @@ export class MemoryFeatureStore implements FeatureStore {
   readonly compiled: CompiledSpec;
   private readonly access: EntityAccess;
 
-  constructor(opts: MemoryFeatureStoreOptions | FeatureContext = {}) {
-    const o: MemoryFeatureStoreOptions = 'merchantRisk' in opts ? { ctx: opts } : opts;
-    this.ctx = o.ctx ?? defaultFeatureContext;
-    this.compiled = new CompiledSpec(o.spec ?? DEFAULT_FEATURE_SPEC);
+  constructor(opts: MemoryFeatureStoreOptions = {}) {
+    this.ctx = opts.ctx ?? defaultFeatureContext;
+    this.compiled = new CompiledSpec(opts.spec ?? DEFAULT_FEATURE_SPEC);
     this.access = { spec: this.compiled, load: (key) => this.entity(key), global: this.global };
   }
 
@@ -111,6 +110,11 @@ export class MemoryFeatureStore implements FeatureStore {
 
   get cardCount(): number {
     return this.cards.size;
+  }
+
+  /** Fraud labels counted so far (one per transaction). */
+  get labelsCounted(): number {
+    return this.fraudCounted.size;
   }
 
   get entityCount(): number {

@@ -420,8 +420,11 @@ export class RedisFeatureStore implements FeatureStore {
     const entityIndex = new Map<string, number>();
     const entityNames: string[] = [GLOBAL_ENTITY];
     entityIndex.set(GLOBAL_ENTITY, 0);
-    for (const tx of batch) {
-      for (const k of this.compiled.keysOf(tx)) {
+    // each transaction's entity keys, worked out once: the read, the vectors and the write deltas use them
+    const txKeys = batch.map((tx) => this.compiled.keysOf(tx));
+    for (let t = 0; t < batch.length; t++) {
+      const tx = batch[t];
+      for (const k of txKeys[t]) {
         if (k !== null && !entityIndex.has(k)) {
           entityIndex.set(k, entityNames.length);
           entityNames.push(k);
@@ -484,7 +487,7 @@ export class RedisFeatureStore implements FeatureStore {
     }
 
     try {
-      return await this.finish(txs, indices, out, batch, slot, keys, states, versions, ttlSetAt, entities);
+      return await this.finish(txs, indices, out, batch, slot, keys, states, versions, ttlSetAt, entities, txKeys);
     } finally {
       // Card states never leave a pass: their arrays are reused by the next one (less garbage per batch).
       if (this.spare.length < MAX_SPARE_STATES) this.spare.push(...states);
@@ -502,9 +505,10 @@ export class RedisFeatureStore implements FeatureStore {
     versions: Float64Array,
     ttlSetAt: Float64Array,
     entities: Map<string, EntityState>,
+    txKeys: ReadonlyArray<ReadonlyArray<string | null>>,
   ): Promise<number[]> {
     const global = entities.get(GLOBAL_ENTITY) as EntityState;
-    const access: EntityAccess = { spec: this.compiled, global, load: (k) => entities.get(k) as EntityState };
+    const access: EntityAccess = { spec: this.compiled, global, load: (k) => entities.get(k) as EntityState, keys: txKeys };
     const outcome = runBatch(batch, (cardId) => states[slot.get(cardId)!], this.ctx, access);
 
     if (outcome.lookups.length > 0) {
@@ -528,7 +532,7 @@ export class RedisFeatureStore implements FeatureStore {
       const tx = batch[i];
       const call = callOf.get(tx.cardId) as number;
       const d = (deltas[call] ??= new EntityDeltas());
-      const ks = this.compiled.keysOf(tx);
+      const ks = txKeys[i];
       for (let k = 0; k < ks.length; k++) {
         const key = ks[k];
         if (key !== null) d.add(this.entityKey(key), this.compiled.retention[k], tx, this.compiled.counterpartyOf(k, tx));

@@ -34,6 +34,8 @@ export interface EntityAccess {
   spec: CompiledSpec;
   load(key: string): EntityState;
   global: EntityState;
+  /** Each transaction's entity keys when the store has worked them out already (spec.keysOf per transaction). */
+  keys?: ReadonlyArray<ReadonlyArray<string | null>>;
 }
 
 /**
@@ -64,7 +66,7 @@ export function runBatch(txs: readonly Transaction[], load: (cardId: string) => 
     }
     const vector = block.subarray(i * width, (i + 1) * width);
     featureVector(state, tx, ctx, vector);
-    const keys = entities.spec.keysOf(tx);
+    const keys = entities.keys?.[i] ?? entities.spec.keysOf(tx);
     for (let k = 0; k < keys.length; k++) entityStates[k] = keys[k] === null ? undefined : entities.load(keys[k] as string);
     entities.spec.write(tx, entityStates, entities.global, vector, BASE_FEATURE_COUNT);
     applyToState(state, tx, key);

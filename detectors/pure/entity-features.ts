@@ -21,11 +21,18 @@ export class CompiledSpec {
   readonly globalRetention: number;
   private readonly prior: WindowTotals = { count: 0, sum: 0, max: 0, fraud: 0 };
 
+  /** Per entity, per window: the totals write() fills (reused: write is synchronous and runs per transaction). */
+  private readonly plainTotals: WindowTotals[][];
+  private readonly riskTotals: WindowTotals[][];
+
   constructor(readonly spec: FeatureSpec) {
     this.names = entityFeatureNames(spec);
     this.width = this.names.length;
     this.retention = spec.entities.map((e) => retentionDays(spec, e));
     this.globalRetention = globalRetentionDays(spec);
+    const totals = (ws: readonly number[]) => ws.map((): WindowTotals => ({ count: 0, sum: 0, max: 0, fraud: 0 }));
+    this.plainTotals = spec.entities.map((e) => totals(e.windowsDays));
+    this.riskTotals = spec.entities.map((e) => totals(e.labelRisk?.windowsDays ?? []));
   }
 
   /** Entity keys of a transaction, per spec entity (null where the transaction has no such id). */
@@ -58,14 +65,15 @@ export class CompiledSpec {
       const e = this.spec.entities[k];
       const s = states[k];
       // one pass over the buckets per window, shared by every aggregate of that window
-      const plain = s ? e.windowsDays.map((w) => windowTotals(s, today, w, now, { count: 0, sum: 0, max: 0, fraud: 0 })) : undefined;
+      const plain = this.plainTotals[k];
+      if (s) for (let wi = 0; wi < e.windowsDays.length; wi++) windowTotals(s, today, e.windowsDays[wi], now, plain[wi]);
       for (const a of e.aggregates) {
         if (a === 'sinceLast') {
           out[o++] = s && s.lastTs > 0 ? Math.log1p(Math.max(0, now - s.lastTs) / 1000) : Math.log1p(30 * 86_400);
           continue;
         }
         for (let wi = 0; wi < e.windowsDays.length; wi++) {
-          if (!s || !plain) {
+          if (!s) {
             out[o++] = a === 'amountRatio' ? 1 : 0;
             continue;
           }
@@ -83,12 +91,13 @@ export class CompiledSpec {
       }
       if (e.labelRisk) {
         const ws = e.labelRisk.windowsDays;
-        const own = s ? ws.map((w) => windowTotals(s, today - delay, w, now, { count: 0, sum: 0, max: 0, fraud: 0 })) : undefined;
-        for (let wi = 0; wi < ws.length; wi++) out[o++] = own ? own[wi].fraud : 0;
+        const own = this.riskTotals[k];
+        if (s) for (let wi = 0; wi < ws.length; wi++) windowTotals(s, today - delay, ws[wi], now, own[wi]);
+        for (let wi = 0; wi < ws.length; wi++) out[o++] = s ? own[wi].fraud : 0;
         for (let wi = 0; wi < ws.length; wi++) {
           const p = windowTotals(global, today - delay, ws[wi], now, this.prior);
           const priorRate = p.count > 0 ? p.fraud / p.count : 0;
-          if (!own) {
+          if (!s) {
             out[o++] = priorRate;
             continue;
           }

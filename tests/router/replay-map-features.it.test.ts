@@ -40,9 +40,8 @@ afterAll(async () => {
 
 describe('replay --map of a user\'s CSV through the stages, against the offline features of the same file', () => {
   it('agrees with the offline path, and online never counts a label before it arrived', async () => {
-    const { txs } = delayedStream({ days: 30, customers: 25, terminals: 12, seed: 21 });
+    const { txs, fraud: fraudIds } = delayedStream({ days: 30, customers: 25, terminals: 12, seed: 21 });
     const lines = ['id,when,customer,terminal,amount,fraud'];
-    const fraudIds = new Set(delayedStream({ days: 30, customers: 25, terminals: 12, seed: 21 }).fraud);
     for (const t of txs) lines.push(`${t.txId},${new Date(t.ts).toISOString()},${t.cardId},${t.merchantId},${(t.amountMinor / 100).toFixed(2)},${fraudIds.has(t.txId) ? 1 : 0}`);
     const file = path.join(dir, 'mine.csv');
     writeFileSync(file, lines.join('\n') + '\n');
