@@ -182,22 +182,6 @@ export function distinctSince(s: EntityState, now: number, ms: number): number {
   return n;
 }
 
-export function cloneEntityState(s: EntityState): EntityState {
-  return {
-    days: [...s.days],
-    count: [...s.count],
-    sum: [...s.sum],
-    max: [...s.max],
-    fraud: [...s.fraud],
-    firstTs: s.firstTs,
-    lastTs: s.lastTs,
-    cps: [...s.cps],
-    cpTs: [...s.cpTs],
-    pendDay: [...s.pendDay],
-    pendAt: [...s.pendAt],
-  };
-}
-
 // ------------------------------------------------------------------ Redis hash form
 // Fields: d<day> = <count f64><sum f64><max f64><fraud f64>; m = <firstTs f64><lastTs f64>;
 // c = repeated <hash u32><ts f64>; p = repeated <day i32><labeledAt f64>. All little-endian (Lua struct '<').

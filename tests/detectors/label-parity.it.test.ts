@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { MemoryFeatureStore, RedisFeatureStore } from '../../detectors/features.ts';
-import { arrivalBatches } from '../../detectors/pure/arrival.ts';
+import { arrivalBatches } from '../helpers/arrival.ts';
 import { entityStateFromHash } from '../../detectors/pure/entity-state.ts';
 import { testConfig, testRedis } from '../helpers/services.ts';
 import { delayedStream } from './delayed-stream.ts';

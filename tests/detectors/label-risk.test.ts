@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Label, Transaction } from '../../core/contracts.ts';
 import { FEATURE_NAMES, MemoryFeatureStore } from '../../detectors/features.ts';
-import { arrivalBatches } from '../../detectors/pure/arrival.ts';
+import { arrivalBatches } from '../helpers/arrival.ts';
 import { DEFAULT_FEATURE_SPEC, parseFeatureSpec } from '../../detectors/pure/feature-spec.ts';
 import { delayedStream } from './delayed-stream.ts';
 
