@@ -633,7 +633,10 @@ export class World {
     const r = this.rng;
     const city = r.chance(0.7) ? this.fraudCity(this.cHomeLat[card] as number, this.cHomeLon[card] as number, 500) : r.weighted(homeCum);
     const device = r.chance(0.85) ? this.newFraudDevice() : null;
-    const merchants = Array.from({ length: r.between(1, 3) }, () => r.pick(TESTING_CATS));
+    // Only categories this world sells online in: a small world may lack some, and a test burst skipped
+    // transaction by transaction would come out shorter than the episode it was asked for.
+    const sold = TESTING_CATS.filter((c) => (this.onlineByCat[c] as number[]).length > 0);
+    const merchants = Array.from({ length: r.between(1, 3) }, () => r.pick(sold.length > 0 ? sold : TESTING_CATS));
     const finale = size >= 6 && r.chance(0.2);
     let t = this.clock + r.uniform(0, 30) * MIN;
     let n = 0;

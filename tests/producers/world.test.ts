@@ -197,6 +197,15 @@ describe('world options and controls', () => {
     expect(() => w.inject('nope', 1)).toThrow(/unknown scenario "nope"/);
   });
 
+  it('a card-testing episode keeps its length in a small world that sells only some testing categories online', () => {
+    // 100 merchants leave some of the testing categories without an online merchant for several seeds.
+    for (let seed = 1; seed <= 40; seed++) {
+      const w = new World({ seed, events: 1000, cards: 200, merchants: 100, fraudRate: 0 });
+      for (let i = 0; i < 50; i++) w.next();
+      for (let e = 0; e < 5; e++) expect(w.inject('card_testing', 1), `seed ${seed}`).toBeGreaterThanOrEqual(5);
+    }
+  });
+
   it('rejects bad options naming the option', () => {
     expect(() => new World({ seed: 1, events: 10, cards: 3 })).toThrow(UserInputError);
     expect(() => new World({ seed: 1, events: 10, cards: 3 })).toThrow(/cards/);
