@@ -166,6 +166,9 @@ export function trainJson(r: TrainResult): Record<string, unknown> {
     test: { ...Object.fromEntries(firstLineOf(r).map((m) => [m.id, jsonMetrics(m.metrics)])), heavy: t.heavy ? jsonMetrics(t.heavy) : heavy, ensemble: jsonMetrics(t.ensemble) },
     source: r.card.source,
     steps: r.card.steps,
+    escalateScoredBy: r.card.escalateScoredBy,
+    ...(r.card.heavyOnValidation ? { heavyOnValidation: r.card.heavyOnValidation } : {}),
+    ...(r.card.ensembleBlend ? { ensembleBlend: r.card.ensembleBlend } : {}),
     thresholds: r.card.thresholds,
     thresholdChoice: r.card.thresholdChoice,
     split: r.card.split,
@@ -445,7 +448,7 @@ const train: Command = {
       forest: { trees },
       xgboost,
       imbalance,
-      heavy: { enabled: heavyEnabled, k: historyK, epochs: heavyEpochs, maxRows: heavyRows },
+      heavy: { enabled: heavyEnabled, k: historyK, epochs: heavyEpochs, maxRows: heavyRows, serve: heavyMode === 'on' ? 'always' : 'if-better' },
       seed,
       onProgress: progress.update,
     });

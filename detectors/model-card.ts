@@ -1,7 +1,7 @@
 /** The model card: what a version was trained on, how it was chosen and how it did on the test slice. */
 import type { Calibrator, Reliability } from './pure/calibration.ts';
 import type { ModelThresholds } from './types.ts';
-import type { EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
+import type { EnsembleBlendChoice, EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
 import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
 import type { ModelCurves, ThresholdMark } from './pure/curves.ts';
 import type { FirstLineDetector } from './detector.ts';
@@ -21,7 +21,7 @@ export interface StepReport {
   firstLine: { model: string; averagePrecision: number; rocAuc: number };
   /** The rows the routing escalates: does the heavy model rank them better than the band model alone? */
   escalated: { rows: number; positives: number; bandAveragePrecision: number | null; heavyAveragePrecision: number | null; heavyBeatsBand: boolean | null };
-  ensemble: { averagePrecision: number; bestMember: string; bestMemberAveragePrecision: number; belowBestMember: boolean };
+  ensemble: { averagePrecision: number; bestMember: string; bestMemberAveragePrecision: number; belowBestMember: boolean; blend?: { member: string; weight: number } };
   lines: string[];
 }
 
@@ -38,7 +38,11 @@ export interface ModelCard {
     heavy: Record<string, unknown> | { skipped: string };
   };
   /** What the escalate stage scored with when the thresholds were chosen and the ensemble measured. */
-  escalateScoredBy: 'heavy' | 'xgboost (no heavy model)';
+  escalateScoredBy: 'heavy' | 'xgboost (no heavy model)' | 'xgboost (heavy model not better on validation)';
+  /** On validation's escalated rows: heavy against the band model, and whether the version routes around heavy. */
+  heavyOnValidation?: { rows: number; heavyAveragePrecision: number; bandAveragePrecision: number; routedAround: boolean };
+  /** How much of its best member the routed ensemble's ranking takes in, chosen on validation (absent in older cards). */
+  ensembleBlend?: EnsembleBlendChoice;
   /** What each step adds on the test slice (absent in cards from before issue 17). */
   steps?: StepReport;
   targets: RoutingTargets;
@@ -128,6 +132,12 @@ export function renderModelCardMarkdown(c: ModelCard, detectors: readonly FirstL
     ...firstLine.map(({ id, module, label }) => `- ${module?.cardLine ? module.cardLine(entries[id]) : `${label}: ${JSON.stringify(entries[id])}.`}`),
     `- Heavy: ${'skipped' in c.models.heavy ? `not trained (${String(c.models.heavy.skipped)})` : JSON.stringify(c.models.heavy)}.`,
     `- Escalate stage scored by: ${c.escalateScoredBy}.`,
+    ...(c.heavyOnValidation
+      ? [`- On validation's ${c.heavyOnValidation.rows} escalated rows: heavy ${c.heavyOnValidation.heavyAveragePrecision.toFixed(4)} against the band model ${c.heavyOnValidation.bandAveragePrecision.toFixed(4)} average precision${c.heavyOnValidation.routedAround ? ': the version routes around the heavy model (escalate decides on the band model, thresholds chosen on it)' : ''}.`]
+      : []),
+    ...(c.ensembleBlend?.member
+      ? [`- Ensemble ranking: ${(c.ensembleBlend.weight * 100).toFixed(0)}% ${c.ensembleBlend.member}, ${(100 - c.ensembleBlend.weight * 100).toFixed(0)}% routing, chosen on validation (average precision ${c.ensembleBlend.validation.blendedAveragePrecision.toFixed(4)}; routing alone ${c.ensembleBlend.validation.routedAveragePrecision.toFixed(4)}, ${c.ensembleBlend.member} alone ${c.ensembleBlend.validation.memberAveragePrecision.toFixed(4)}).`]
+      : []),
     ...(c.steps ? ['', '## What each step adds (test slice)', '', ...c.steps.lines.map((l) => `- ${l}`)] : []),
     '',
     '## Thresholds (chosen on validation)',

@@ -206,7 +206,11 @@ export async function loadModelVersion(dir: string, opts: LoadOptions = {}): Pro
   let heavy: HeavyScorer | undefined;
   let heavyMissing: string | undefined;
   const heavyDir = path.join(dir, FILES.heavyDir);
-  if (await exists(heavyDir)) {
+  if (card.heavyOnValidation?.routedAround) {
+    // The trainer chose the escalate thresholds on the band model's score: serving heavy would score against them.
+    const v = card.heavyOnValidation;
+    heavyMissing = `routed around: on validation's ${v.rows} escalated rows the heavy model (average precision ${v.heavyAveragePrecision.toFixed(4)}) did not beat the band model (${v.bandAveragePrecision.toFixed(4)})`;
+  } else if (await exists(heavyDir)) {
     try {
       heavy = await (opts.heavyLoader ?? defaultHeavyLoader)(heavyDir);
     } catch (err) {

@@ -17,7 +17,7 @@ import { columnMedians } from './pure/explain.ts';
 import { mulberry32 } from './pure/rng.ts';
 import { chooseThresholds, DEFAULT_TARGETS, ensembleScores, isBlocked, isCaught, isEscalated, Outcome, routeAll, routingRoles, thresholdOf, type RoutedRows, type RoutingTargets } from './pure/routing.ts';
 import { modelCurves, operatingPoint, type ModelCurves, type ThresholdMark } from './pure/curves.ts';
-import { ensembleMetrics, modelMetrics, type CardDays, type ModelMetrics } from './pure/evaluate.ts';
+import { chooseEnsembleBlend, ensembleMetrics, modelMetrics, type CardDays, type EnsembleBlendChoice, type ModelMetrics } from './pure/evaluate.ts';
 import { buildDriftReference, DEFAULT_DRIFT_BINS, type DriftReference } from './pure/drift.ts';
 import { DRIFT_REFERENCE_FILE } from './drift.ts';
 import type { ModelCard, SliceInfo, StepReport } from './model-card.ts';
@@ -204,7 +204,18 @@ export interface TrainOptions {
   imbalance?: Imbalance;
   /** Legitimate rows kept per fraud row by the down-sampling candidate. */
   downsampleRatio?: number;
-  heavy?: { enabled: boolean; trainer?: HeavyTrainer; k?: number; epochs?: number; maxRows?: number };
+  heavy?: {
+    enabled: boolean;
+    trainer?: HeavyTrainer;
+    k?: number;
+    epochs?: number;
+    maxRows?: number;
+    /**
+     * 'if-better' (default): the version serves the heavy model only if it ranks validation's escalated rows better
+     * than the band model, else escalate decides on the band model (the card says so). 'always': serve it regardless.
+     */
+    serve?: 'if-better' | 'always';
+  };
   /** The first-line detectors to train (default: every registered one, detectors/first-line.ts). */
   detectors?: readonly FirstLineDetector[];
   /**
@@ -382,7 +393,7 @@ export function calibrateBandModel(val: RoutedRows, valLabels: number[], test: R
 }
 
 /** Metrics of every model and of the routed ensemble on the test slice, with their curves. */
-function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds'], ids: readonly string[], models: readonly ModelSpec[], cardK = 100) {
+function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores, thresholds: TrainResult['card']['thresholds'], ids: readonly string[], models: readonly ModelSpec[], cardK = 100, blend?: EnsembleBlendChoice) {
   const yTest = testIdx.map((i) => ds.labels[i]);
   const scTest = testIdx.map((i) => ds.scenarios[i]);
   const outcomes = routeAll(thresholds, testScores, models);
@@ -390,9 +401,9 @@ function evaluateOnTest(ds: Dataset, testIdx: number[], testScores: SliceScores,
   const metrics = {
     ...(Object.fromEntries(ids.map((id) => [id, modelMetrics(scoresOf(testScores, id), yTest, scTest, cardDays)])) as Record<FirstLineModelId, ModelMetrics>),
     heavy: testScores.heavy ? modelMetrics(testScores.heavy, yTest, scTest, cardDays) : null,
-    ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest, models, cardDays),
+    ensemble: ensembleMetrics(outcomes, testScores, yTest, scTest, models, cardDays, blend),
   } satisfies Record<string, ModelMetrics | null>;
-  return { metrics, ...testCurves(testScores, outcomes, yTest, thresholds, ids, models) };
+  return { metrics, ...testCurves(testScores, outcomes, yTest, thresholds, ids, models, blend) };
 }
 
 export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<TrainResult> {
@@ -423,7 +434,7 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
     const valScores = await scoreRows(ds, valIdx, { detectors, heavy }, models);
     const testScores = await scoreRows(ds, testIdx, { detectors, heavy }, models);
     clock('scoring', t0);
-    const { card, driftReference } = chooseAndDescribe(ds, split, { detectors, ids, models, heavy, heavyPhase, valScores, testScores, timings, clock, progress, targets, cardK: opts.cardK });
+    const { card, driftReference } = chooseAndDescribe(ds, split, { detectors, ids, models, heavy, heavyPhase, valScores, testScores, timings, clock, progress, targets, cardK: opts.cardK, serveHeavy: opts.heavy?.serve });
     const legitTrain = split.trainIdx.filter((i) => !ds.labels[i]).map((i) => ds.rows[i]);
     const dir = await saveModelVersion(opts.modelDir, {
       featureNames: ds.featureNames,
@@ -448,11 +459,32 @@ export async function trainModels(ds: Dataset, opts: TrainOptions): Promise<Trai
   }
 }
 
+/** What the escalate stage says when the version routes around its heavy model (the loader then leaves it unloaded). */
+export const ESCALATE_ROUTED_AROUND = 'xgboost (heavy model not better on validation)';
+
+/**
+ * On validation's escalated rows (under the chosen thresholds), the heavy model's average precision against the
+ * band model's; `loses` when heavy is not better. Undefined when those rows lack a class (nothing to compare).
+ */
+export function heavyLosesOnValidation(scores: SliceScores, labels: number[], outcomes: Uint8Array, models: readonly ModelSpec[]): { rows: number; heavyAp: number; bandAp: number; loses: boolean } | undefined {
+  if (!scores.heavy) return undefined;
+  const esc: number[] = [];
+  outcomes.forEach((o, i) => {
+    if (isEscalated(o)) esc.push(i);
+  });
+  const y = esc.map((i) => labels[i]);
+  if (!(y.includes(1) && y.includes(0))) return undefined;
+  const band = scoresOf(scores, routingRoles(models).band.model);
+  const heavyAp = averagePrecision(esc.map((i) => (scores.heavy as Float64Array)[i]), y);
+  const bandAp = averagePrecision(esc.map((i) => band[i]), y);
+  return { rows: esc.length, heavyAp, bandAp, loses: !(heavyAp > bandAp) };
+}
+
 /**
  * Whether each step earns its place on the test slice: the band model alone; on the rows the routing escalates,
  * the heavy model against the band model; the routed ensemble against its best member. Said in words on the card.
  */
-export function stepReport(labels: number[], scores: SliceScores, outcomes: Uint8Array, metrics: ModelCard['test'], ids: readonly string[], models: readonly ModelSpec[]): StepReport {
+export function stepReport(labels: number[], scores: SliceScores, outcomes: Uint8Array, metrics: ModelCard['test'], ids: readonly string[], models: readonly ModelSpec[], blend?: EnsembleBlendChoice): StepReport {
   const band = routingRoles(models).band.model;
   const bandMetrics = (metrics as unknown as Record<string, ModelMetrics>)[band];
   const esc: number[] = [];
@@ -475,12 +507,12 @@ export function stepReport(labels: number[], scores: SliceScores, outcomes: Uint
           heavyBeatsBand === null ? 'too few of both classes to say' : heavyBeatsBand ? 'the heavy model earns its place' : `the heavy model does not beat ${band} here: let the policy route around it (escalate thresholds)`
         }`
       : `no heavy model: the escalate stage decides on ${band}'s score`,
-    `routed ensemble ${f(ensembleAp)} against its best member (${best[0]}) ${f(best[1])}: ${ensembleAp + 1e-12 < best[1] ? 'BELOW its best member (the routing costs ranking quality on this slice)' : 'not below its best member'}`,
+    `routed ensemble${blend?.member ? ` (ranking ${(blend.weight * 100).toFixed(0)}% ${blend.member}, the blend chosen on validation)` : ''} ${f(ensembleAp)} against its best member (${best[0]}) ${f(best[1])}: ${ensembleAp + 1e-12 < best[1] ? 'BELOW its best member on test (validation chose the blend; the slices disagree)' : 'not below its best member'}`,
   ];
   return {
     firstLine: { model: band, averagePrecision: bandMetrics.auprc, rocAuc: bandMetrics.rocAuc },
     escalated: { rows: esc.length, positives: y.filter((v) => v === 1).length, bandAveragePrecision: bandAp, heavyAveragePrecision: heavyAp, heavyBeatsBand },
-    ensemble: { averagePrecision: ensembleAp, bestMember: best[0], bestMemberAveragePrecision: best[1], belowBestMember: ensembleAp + 1e-12 < best[1] },
+    ensemble: { averagePrecision: ensembleAp, bestMember: best[0], bestMemberAveragePrecision: best[1], belowBestMember: ensembleAp + 1e-12 < best[1], ...(blend?.member ? { blend: { member: blend.member, weight: blend.weight } } : {}) },
     lines,
   };
 }
@@ -498,21 +530,39 @@ interface Described {
   progress: Progress;
   targets: RoutingTargets;
   cardK?: number;
+  serveHeavy?: 'if-better' | 'always';
 }
 
 /** Thresholds on validation, metrics on test, calibration, the drift reference and the model card. */
 function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: ModelCard; driftReference: DriftReference } {
   const { train, val, test, valIdx, testIdx, fractions } = split;
-  const { valScores, testScores, progress, targets, timings, clock, heavy, detectors, ids, models } = x;
+  const { progress, targets, timings, clock, heavy, detectors, ids, models } = x;
   const n = ds.rows.length;
   const d = ds.featureNames.length;
 
-  const choice = chooseThresholds(valScores, valIdx.map((i) => ds.labels[i]), targets, models);
+  const valLabels = valIdx.map((i) => ds.labels[i]);
+  let choice = chooseThresholds(x.valScores, valLabels, targets, models);
+  // The heavy model earns the escalate stage only if it ranks validation's escalated rows better than the band
+  // model; otherwise the version routes around it: escalate decides on the band model's score, and the escalate
+  // thresholds are chosen again on that score.
+  const routeAround = heavy ? heavyLosesOnValidation(x.valScores, valLabels, routeAll(choice.thresholds, x.valScores, models), models) : undefined;
+  let valScores = x.valScores;
+  let testScores = x.testScores;
+  if (routeAround?.loses && x.serveHeavy !== 'always') {
+    const band = routingRoles(models).band.model;
+    valScores = { ...valScores, second: scoresOf(valScores, band) };
+    testScores = { ...testScores, second: scoresOf(testScores, band) };
+    choice = chooseThresholds(valScores, valLabels, targets, models);
+    progress('heavy', `routed around: on validation's ${routeAround.rows} escalated rows heavy ${routeAround.heavyAp.toFixed(4)} <= ${band} ${routeAround.bandAp.toFixed(4)} average precision`);
+  }
+  const routedAround = routeAround?.loses === true && x.serveHeavy !== 'always';
+  const blend = chooseEnsembleBlend(routeAll(choice.thresholds, valScores, models), valScores, valLabels, [...ids, ...(heavy ? ['heavy'] : [])], models);
+  if (blend?.member) progress('blend', `ensemble ranking takes ${(blend.weight * 100).toFixed(0)}% of ${blend.member} (validation average precision ${blend.validation.blendedAveragePrecision.toFixed(4)}; routing alone ${blend.validation.routedAveragePrecision.toFixed(4)}, ${blend.member} alone ${blend.validation.memberAveragePrecision.toFixed(4)})`);
   progress(
     'thresholds',
     `validation: caught ${(choice.validation.catchRate * 100).toFixed(1)}%, escalated ${(choice.validation.escalateShare * 100).toFixed(2)}%, reviewed ${(choice.validation.reviewShare * 100).toFixed(2)}%`,
   );
-  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds, ids, models, x.cardK);
+  const { metrics: testMetrics, curves, thresholdMarks } = evaluateOnTest(ds, testIdx, testScores, choice.thresholds, ids, models, x.cardK, blend);
   const calibration = calibrateBandModel(valScores, valIdx.map((i) => ds.labels[i]), testScores, testIdx.map((i) => ds.labels[i]), models);
 
   // Drift reference: features as served on the training slice (every row, fraud included); scores on the whole
@@ -539,8 +589,10 @@ function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: Mod
       ...(Object.fromEntries(detectors.map((f) => [f.id, f.card])) as Record<FirstLineModelId, Record<string, unknown>>),
       heavy: heavy ? { k: x.heavyPhase.k, ...((heavy.meta?.training as Record<string, unknown>) ?? {}) } : { skipped: x.heavyPhase.skipped ?? 'not trained' },
     },
-    escalateScoredBy: heavy ? 'heavy' : 'xgboost (no heavy model)',
-    steps: stepReport(testIdx.map((i) => ds.labels[i]), testScores, routeAll(choice.thresholds, testScores, models), testMetrics, ids, models),
+    escalateScoredBy: !heavy ? 'xgboost (no heavy model)' : routedAround ? ESCALATE_ROUTED_AROUND : 'heavy',
+    ...(routeAround ? { heavyOnValidation: { rows: routeAround.rows, heavyAveragePrecision: routeAround.heavyAp, bandAveragePrecision: routeAround.bandAp, routedAround } } : {}),
+    ...(blend ? { ensembleBlend: blend } : {}),
+    steps: stepReport(testIdx.map((i) => ds.labels[i]), testScores, routeAll(choice.thresholds, testScores, models), testMetrics, ids, models, blend),
     targets,
     thresholds: choice.thresholds,
     thresholdChoice: { validation: choice.validation, met: choice.met },
@@ -574,6 +626,7 @@ function testCurves(
   t: TrainResult['card']['thresholds'],
   ids: readonly string[],
   models: readonly ModelSpec[],
+  blend?: EnsembleBlendChoice,
 ): { curves: Record<string, ModelCurves>; thresholdMarks: Record<string, ThresholdMark[]> } {
   const curves: Record<string, ModelCurves> = {};
   const put = (name: string, scores: ArrayLike<number> | undefined) => {
@@ -582,7 +635,7 @@ function testCurves(
   };
   for (const id of ids) put(id, scoresOf(s, id));
   put('heavy', s.heavy);
-  put('ensemble', ensembleScores(outcomes, s, models));
+  put('ensemble', ensembleScores(outcomes, s, models, blend));
   const at = (scores: ArrayLike<number>, name: string, threshold: number) => operatingPoint(name, threshold, (i) => scores[i] >= threshold, y);
   const escalateMarks = (scores: ArrayLike<number>) => [at(scores, 'escalate.blockAbove', t.escalate.blockAbove), at(scores, 'escalate.allowBelow', t.escalate.allowBelow)];
   const detectMark = (id: string, key: string) => at(scoresOf(s, id), `detect.${key}`, thresholdOf(t.detect, key));

@@ -1,7 +1,7 @@
 /** Test-slice reports: one shape for every single model, one for the routed ensemble. */
 import { averagePrecision, dailyCardPrecisionAtK, recallAtFpr, rocAuc, thresholdAtFpr } from './metrics.ts';
 import type { ModelSpec } from '../registry.ts';
-import { ensembleScores, isBlocked, isCaught, isEscalated, Outcome, type RoutedRows } from './routing.ts';
+import { ensembleScores, isBlocked, isCaught, isEscalated, memberScores, Outcome, type EnsembleBlend, type RoutedRows } from './routing.ts';
 
 export interface ModelMetrics {
   rows: number;
@@ -77,8 +77,16 @@ export function modelMetrics(scores: ArrayLike<number>, labels: ArrayLike<number
   };
 }
 
-export function ensembleMetrics(outcomes: Uint8Array, rows: RoutedRows, labels: ArrayLike<number>, scenarios: ReadonlyArray<string | null>, models?: readonly ModelSpec[], cardDays?: CardDays): EnsembleMetrics {
-  const scores = ensembleScores(outcomes, rows, models);
+export function ensembleMetrics(
+  outcomes: Uint8Array,
+  rows: RoutedRows & { heavy?: ArrayLike<number> },
+  labels: ArrayLike<number>,
+  scenarios: ReadonlyArray<string | null>,
+  models?: readonly ModelSpec[],
+  cardDays?: CardDays,
+  blend?: EnsembleBlend,
+): EnsembleMetrics {
+  const scores = ensembleScores(outcomes, rows, models, blend);
   const base = modelMetrics(scores, labels, scenarios, cardDays);
   const n = labels.length;
   let fraud = 0;
@@ -126,4 +134,46 @@ export function ensembleMetrics(outcomes: Uint8Array, rows: RoutedRows, labels: 
       blockDetect: share(counts[Outcome.BLOCK_DETECT]),
     },
   };
+}
+
+/** The blend the trainer chose on validation, and what it weighed. */
+export interface EnsembleBlendChoice extends EnsembleBlend {
+  /** Validation average precision of the routing alone, of the member alone, and of the chosen blend. */
+  validation: { routedAveragePrecision: number; memberAveragePrecision: number; blendedAveragePrecision: number };
+}
+
+/** Blend weights tried, routing alone first (a tie keeps the smaller weight: more of the routing). */
+export const BLEND_WEIGHTS: readonly number[] = Array.from({ length: 21 }, (_, i) => i / 20);
+
+/**
+ * Chooses on validation how much of its best member's score the routed ensemble's ranking takes in, so the
+ * ensemble does not rank below that member (weight 1 is the member alone, always on the grid). The member is the
+ * candidate with the best validation average precision. Undefined when validation lacks a class (nothing to rank).
+ */
+export function chooseEnsembleBlend(
+  outcomes: Uint8Array,
+  rows: RoutedRows & { heavy?: ArrayLike<number> },
+  labels: ArrayLike<number>,
+  candidates: readonly string[],
+  models?: readonly ModelSpec[],
+): EnsembleBlendChoice | undefined {
+  let pos = 0;
+  for (let i = 0; i < labels.length; i++) pos += labels[i] ? 1 : 0;
+  if (pos === 0 || pos === labels.length) return undefined;
+  let member = '';
+  let memberAp = -Infinity;
+  for (const id of candidates) {
+    const m = memberScores(rows, id);
+    if (!m) continue;
+    const ap = averagePrecision(m, labels);
+    if (ap > memberAp) [member, memberAp] = [id, ap];
+  }
+  const routedAp = averagePrecision(ensembleScores(outcomes, rows, models), labels);
+  if (!member) return { member: '', weight: 0, validation: { routedAveragePrecision: routedAp, memberAveragePrecision: NaN, blendedAveragePrecision: routedAp } };
+  let best = { weight: 0, ap: routedAp };
+  for (const weight of BLEND_WEIGHTS.slice(1)) {
+    const ap = averagePrecision(ensembleScores(outcomes, rows, models, { member, weight }), labels);
+    if (ap > best.ap + 1e-12) best = { weight, ap };
+  }
+  return { member, weight: best.weight, validation: { routedAveragePrecision: routedAp, memberAveragePrecision: memberAp, blendedAveragePrecision: best.ap } };
 }

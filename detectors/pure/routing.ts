@@ -143,17 +143,39 @@ export function routeAll(t: ModelThresholds, rows: RoutedRows, models: readonly 
 }
 
 /**
+ * The routed ensemble's ranking blended with one member's score: (1 - weight) x routing score + weight x member.
+ * Chosen on validation (detectors/pure/evaluate.ts chooseEnsembleBlend) so the ensemble does not rank below its best
+ * member; weight 0 is the routing alone.
+ */
+export interface EnsembleBlend {
+  /** A first-line model id, or 'heavy'. */
+  member: string;
+  weight: number;
+}
+
+/** A member's scores by id: a first-line model's, or the heavy model's when the rows carry them. */
+export function memberScores(rows: RoutedRows & { heavy?: ArrayLike<number> }, member: string): ArrayLike<number> | undefined {
+  return member === 'heavy' ? rows.heavy : scoresOf(rows, member);
+}
+
+/**
  * One number per routed row for ROC/PR curves: the outcome band (allowed at detect < allowed at escalate <
  * review < blocked at escalate < blocked at detect), then the deciding model's score within the band (the band
- * model's at detect).
+ * model's at detect); blended with a member's score when a blend is given.
  */
-export function ensembleScores(outcomes: Uint8Array, rows: RoutedRows, models: readonly ModelSpec[] = MODELS): Float64Array {
+export function ensembleScores(outcomes: Uint8Array, rows: RoutedRows & { heavy?: ArrayLike<number> }, models: readonly ModelSpec[] = MODELS, blend?: EnsembleBlend): Float64Array {
   const band = scoresOf(rows, routingRoles(models).band.model);
   const s = new Float64Array(outcomes.length);
   for (let i = 0; i < s.length; i++) {
     const o = outcomes[i];
     const within = o === Outcome.ALLOW_DETECT || o === Outcome.BLOCK_DETECT ? band[i] : rows.second[i];
     s[i] = (o + Math.min(Math.max(within, 0), 1)) / 5;
+  }
+  const w = blend?.weight ?? 0;
+  if (w > 0) {
+    const m = memberScores(rows, blend!.member);
+    if (!m) throw new FraudstreamError(ErrorCodes.INTERNAL, `ensemble blend names ${blend!.member}, which these rows have no scores for`);
+    for (let i = 0; i < s.length; i++) s[i] = (1 - w) * s[i] + w * Math.min(Math.max(m[i], 0), 1);
   }
   return s;
 }

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FEATURE_NAMES } from '../../detectors/features.ts';
 import { latestModelVersion, listModelVersions, loadModelVersion } from '../../detectors/model-version.ts';
 import { trapezoidArea } from '../../detectors/pure/curves.ts';
-import { datasetFromEvents, trainModels, type Dataset, type TrainResult } from '../../detectors/trainer.ts';
+import { datasetFromEvents, trainModels, type Dataset, type HeavyTrainer, type TrainResult } from '../../detectors/trainer.ts';
+import { renderModelCardMarkdown } from '../../detectors/model-card.ts';
 import { commands } from '../../detectors/commands.ts';
 import { csvToDataset } from '../../detectors/pure/csv.ts';
 import { parseCsv } from '../../core/csv.ts';
@@ -55,6 +56,14 @@ describe('trainer on generated history', () => {
       expect(Object.keys(m.perScenarioRecall)).toContain(NOVEL);
       expect(m.recallAt1pctFpr).toBeGreaterThanOrEqual(0);
     }
+  });
+
+  it('chooses the ensemble blend on validation: the blended ranking is not below its best member there', () => {
+    const b = result.card.ensembleBlend!;
+    expect(b.member).toBe('xgboost');
+    expect(b.validation.blendedAveragePrecision).toBeGreaterThanOrEqual(b.validation.memberAveragePrecision);
+    expect(b.validation.blendedAveragePrecision).toBeGreaterThanOrEqual(b.validation.routedAveragePrecision);
+    expect(result.card.steps?.ensemble.blend).toEqual({ member: b.member, weight: b.weight });
   });
 
   it('the model card carries every model\'s test-slice curves and where the chosen thresholds sit on them', async () => {
@@ -143,11 +152,13 @@ describe('trainer on generated history', () => {
   it('trains the heavy model into the version folder and loads it back to identical scores', async () => {
     const withHeavy = await trainModels(ds, {
       modelDir: path.join(dir, 'heavy-models'),
-      heavy: { enabled: true, epochs: 2, maxRows: 3_000 },
+      heavy: { enabled: true, epochs: 2, maxRows: 3_000, serve: 'always' },
       imbalance: 'sqrt-weight',
       xgboost: { iterations: 20 },
     });
     expect(withHeavy.card.escalateScoredBy).toBe('heavy');
+    // Served regardless of how it compares on validation; the card still says how it compared.
+    expect(withHeavy.card.heavyOnValidation?.routedAround).toBe(false);
     expect(Object.keys(withHeavy.card.curves ?? {})).toEqual(['isolationForest', 'xgboost', 'heavy', 'ensemble']);
     expect(withHeavy.card.thresholdMarks?.heavy?.map((m) => m.name)).toEqual(['escalate.blockAbove', 'escalate.allowBelow']);
     expect(withHeavy.card.test.heavy?.rocAuc).toBeGreaterThan(0.8);
@@ -162,6 +173,38 @@ describe('trainer on generated history', () => {
     } finally {
       model.dispose();
     }
+  }, 60_000);
+
+  it('by default a version routes around a heavy model that does not beat XGBoost on validation\'s escalated rows', async () => {
+    // A heavy model that knows nothing: one score for every row ranks no better than chance.
+    const clueless: HeavyTrainer = async () => ({
+      predict: async (items) => items.map(() => 0.5),
+      save: async (d) => {
+        await mkdir(d, { recursive: true });
+        await writeFile(path.join(d, 'clueless.json'), '{}');
+      },
+      dispose: () => {},
+    });
+    const r = await trainModels(ds, { modelDir: path.join(dir, 'route-around'), heavy: { enabled: true, trainer: clueless }, xgboost: { iterations: 20 } });
+    const v = r.card.heavyOnValidation!;
+    expect(v.rows).toBeGreaterThan(0);
+    expect(v.heavyAveragePrecision).toBeLessThan(v.bandAveragePrecision);
+    expect(v.routedAround).toBe(true);
+    expect(r.card.escalateScoredBy).toBe('xgboost (heavy model not better on validation)');
+    expect(renderModelCardMarkdown(r.card)).toMatch(/routes around the heavy model/);
+    // The escalate thresholds were chosen on the band model's score: XGBoost's test scores route exactly as the card says.
+    expect(r.card.test.ensemble.catchRate).toBeGreaterThan(0.6);
+    const model = await loadModelVersion(r.dir, { heavyLoader: async () => { throw new Error('a routed-around heavy model must not be loaded'); } });
+    try {
+      expect(model.hasHeavy).toBe(false);
+      expect(model.heavyMissing).toMatch(/routed around: on validation's \d+ escalated rows/);
+    } finally {
+      model.dispose();
+    }
+    // Served anyway when asked.
+    const always = await trainModels(ds, { modelDir: path.join(dir, 'route-always'), heavy: { enabled: true, trainer: clueless, serve: 'always' }, xgboost: { iterations: 20 } });
+    expect(always.card.escalateScoredBy).toBe('heavy');
+    expect(always.card.heavyOnValidation?.routedAround).toBe(false);
   }, 60_000);
 
   it('latestModelVersion picks the newest complete version and ignores half-written ones', async () => {

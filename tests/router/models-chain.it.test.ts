@@ -36,7 +36,7 @@ describe('detect + escalate with a trained model version', () => {
     const all = [...generateStream({ ...WORLD, events: TRAIN_EVENTS + STREAM_EVENTS })];
     const novel = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
     const ds = datasetFromEvents(all.slice(0, TRAIN_EVENTS), { novelScenarios: novel });
-    const trained = await trainModels(ds, { modelDir, heavy: { enabled: true, epochs: 1, maxRows: 4_000 }, forest: { trees: 50 }, xgboost: { iterations: 60 } });
+    const trained = await trainModels(ds, { modelDir, heavy: { enabled: true, epochs: 1, maxRows: 4_000, serve: 'always' }, forest: { trees: 50 }, xgboost: { iterations: 60 } });
     models = await loadModelVersion(trained.dir);
     stream = all.slice(TRAIN_EVENTS).map((e) => e.tx);
 

@@ -77,7 +77,7 @@ describe('shadow challenger beside the champion on live traffic', () => {
     const novel = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
     const trained = await trainModels(datasetFromEvents(all.slice(0, TRAIN_EVENTS), { novelScenarios: novel }), {
       modelDir,
-      heavy: { enabled: true, epochs: 1, maxRows: 2_000 },
+      heavy: { enabled: true, epochs: 1, maxRows: 2_000, serve: 'always' },
       forest: { trees: 30 },
       xgboost: { iterations: 30 },
     });
