@@ -239,7 +239,7 @@ export const demoCommand: Command = {
         stages: [...PIPELINE_STAGES],
         models: serving.models,
         featureStore: serving.featureStore,
-        loadVersion: (name) => loadNamedVersion(config, name),
+        loadVersion: (name) => loadNamedVersion(config, name, serving.spec),
       });
       stops.push(['stages', () => pipeline.stop()]);
       say(`stages started: ${PIPELINE_STAGES.join(' + ')} (${serving.models ? `model ${serving.models.version}` : 'rules only for now'}, policy v${pipeline.policy.current().version})`);

@@ -11,6 +11,7 @@
  *   model-card.json / .md    data window, sizes, thresholds, metrics per model and for the routed ensemble
  * A version is written into a hidden temporary folder and renamed into place, so readers never see half of one.
  */
+import { parseFeatureSpec, type FeatureSpec } from './pure/feature-spec.ts';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FeatureContribution } from '../core/contracts.ts';
@@ -105,6 +106,8 @@ export class LoadedModel implements ModelBundle {
   driftReferenceError?: string;
   /** Set from the card at load (detectors/calibrated.ts). */
   probability: FraudProbability = RAW_XGBOOST_P;
+  /** The feature spec from features.json; undefined for a CSV version or one saved before specs were. */
+  spec?: FeatureSpec;
 
   constructor(
     readonly version: string,
@@ -192,7 +195,7 @@ async function loadDetectors(dir: string, names: readonly string[], modules: rea
 
 export async function loadModelVersion(dir: string, opts: LoadOptions = {}): Promise<LoadedModel> {
   const modules = checkDetectorList(opts.detectors ?? FIRST_LINE_DETECTORS);
-  const features = await readVersionJson<{ names: string[] }>(dir, FILES.features);
+  const features = await readVersionJson<{ names: string[]; spec?: unknown }>(dir, FILES.features);
   const thresholds = await readVersionJson<ModelThresholds>(dir, FILES.thresholds);
   const card = await readVersionJson<ModelCard>(dir, FILES.cardJson);
   const explain = await readVersionJson<{ baseline: number[] }>(dir, FILES.explain);
@@ -220,6 +223,14 @@ export async function loadModelVersion(dir: string, opts: LoadOptions = {}): Pro
   } else heavyMissing = card.models?.heavy && 'skipped' in card.models.heavy ? String(card.models.heavy.skipped) : 'this version was trained without one';
   const model = new LoadedModel(path.basename(dir), dir, Object.freeze([...names]), thresholds, card, detectors, explainer.id, Float64Array.from(explain.baseline), heavy, heavyMissing);
   model.probability = fraudProbabilityOf(card, model.version);
+  if (features.spec !== undefined) {
+    try {
+      model.spec = parseFeatureSpec(features.spec);
+    } catch (err) {
+      model.dispose();
+      throw new FraudstreamError(ErrorCodes.BAD_INPUT, `model version ${dir}: ${FILES.features} holds a feature spec this tree cannot read: ${(err as Error).message}`);
+    }
+  }
   // Drift monitoring is auxiliary: an unreadable reference must not stop a version from serving.
   try {
     model.driftReference = await loadDriftReference(dir);

@@ -1,3 +1,4 @@
+import type { FeatureSpec } from './pure/feature-spec.ts';
 /**
  * The contract between detectors/ (features, models, trainer) and router/ (the Kafka stages).
  * detectors/ implements these; router/ only calls them.
@@ -68,4 +69,6 @@ export interface ModelBundle {
   scoreHeavy(items: Array<{ history: FeatureVector[]; current: FeatureVector }>): Promise<number[]>;
   /** p(fraud): the calibrated band-model (XGBoost) score, or the raw one for a version without a calibrator. */
   readonly probability: FraudProbability;
+  /** The feature spec the version was trained with (its features.json); undefined: the default spec (older versions). */
+  readonly spec?: FeatureSpec;
 }

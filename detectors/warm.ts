@@ -9,6 +9,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../core/config.ts';
 import type { Label, Transaction } from '../core/contracts.ts';
 import { LabelArrivals } from './pure/arrival.ts';
+import { parseFeatureSpec, type FeatureSpec } from './pure/feature-spec.ts';
 import { featureEntityPattern } from '../state/features.ts';
 import { connectRedisForCommand } from './redis-client.ts';
 import { historyCardIds, historyEvents, parseWorldHistory, type WorldHistory } from '../producers/world/index.ts';
@@ -40,10 +41,10 @@ export async function warmFeatureStore(
   redis: Redis,
   keyPrefix: string,
   history: HistoryToWarm,
-  opts: { batch?: number; onProgress?: (transactions: number) => void } = {},
+  opts: { batch?: number; onProgress?: (transactions: number) => void; spec?: FeatureSpec } = {},
 ): Promise<WarmResult> {
   const started = performance.now();
-  const store = new RedisFeatureStore(redis, { keyPrefix });
+  const store = new RedisFeatureStore(redis, { keyPrefix, spec: opts.spec });
   // Entity state (merchants, devices, the global rates) and label claims are the whole world's: rebuilt from scratch.
   const entityKeys = await scanKeys(redis, featureEntityPattern(keyPrefix));
   const keys = [...history.cardIds.map((c) => store.cardKey(c)), ...entityKeys];
@@ -103,6 +104,12 @@ export async function trainedWorld(versionDir: string): Promise<{ history: World
   return parseWorldHistory(card.source);
 }
 
+/** The feature spec a version's features.json holds; undefined (the default spec) for versions without one. */
+async function versionSpec(versionDir: string): Promise<FeatureSpec | undefined> {
+  const raw = JSON.parse(await readFile(path.join(versionDir, 'features.json'), 'utf8')) as { spec?: unknown };
+  return raw.spec === undefined ? undefined : parseFeatureSpec(raw.spec);
+}
+
 export type WarmFromModelResult =
   | ({ warmed: true; version: string; history: WorldHistory; driftRowsDeleted: number } & WarmResult)
   | { warmed: false; version: string; reason: string };
@@ -124,7 +131,9 @@ export async function warmFromModel(
   const prefix = config.redis.keyPrefix;
   const redis = await connectRedisForCommand(config);
   try {
-    const result = await warmFeatureStore(redis, prefix, { cardIds: historyCardIds(h), events: historyEvents(h) }, { onProgress: (n) => opts.onProgress?.(n, h.events) });
+    // The version's own spec (its label delay), as the stages serving it compute.
+    const spec = await versionSpec(path.join(config.modelDir, version));
+    const result = await warmFeatureStore(redis, prefix, { cardIds: historyCardIds(h), events: historyEvents(h) }, { onProgress: (n) => opts.onProgress?.(n, h.events), spec });
     let driftRowsDeleted = 0;
     if (!opts.keepDrift) {
       driftRowsDeleted = (await readDrift(redis, prefix, version)).rows;

@@ -51,7 +51,8 @@ export async function samplesFromLabelledFile(
   opts: FileSamplesOptions,
 ): Promise<FileSamples> {
   const rows = await readHistoryFile(txPath, opts.labelsPath);
-  const store = new MemoryFeatureStore();
+  // the version's own spec (its label delay, entities and windows), as the stages serving it compute
+  const store = new MemoryFeatureStore({ spec: models?.spec });
   // the file's chargebacks reach the features at their arrival, as the labels stage feeds them online
   const arrivals = new LabelArrivals();
   const k = opts.historyLength ?? 16;

@@ -97,7 +97,7 @@ function fileSourceFlags(v: { data?: string; labels?: string; model?: string; un
  */
 async function fileSamples(config: Config, f: FileSource, current: Policy, proposed: Policy): Promise<{ samples: ScoredSample[]; served: ServedProbability | undefined }> {
   const choice = f.model === 'policy' ? (current.modelVersion ?? 'latest') : f.model;
-  const served = choice === 'latest' || choice === 'none' ? await loadServingModels(config, choice) : { models: await loadNamedVersion(config, choice) };
+  const served = choice === 'latest' || choice === 'none' ? await loadServingModels(config, choice) : { models: await loadNamedVersion(config, choice, 'its own') };
   const progress = stderrProgress();
   const result = await samplesFromLabelledFile(f.data, served.models, [current, proposed], {
     ...(f.labels === undefined ? {} : { labelsPath: f.labels }),

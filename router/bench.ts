@@ -476,7 +476,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     const model = serving.models?.version ?? 'rules-only';
     o.log(`pipeline: detect + escalate, model ${model}, ${o.instances} member(s) each`);
     // The shadow phase's challenger is the served version itself (the same bundle): a second scoring of one model.
-    const loadVersion = (name: string) => (serving.models && name === serving.models.version ? Promise.resolve(serving.models) : loadNamedVersion(pipelineConfig, name));
+    const loadVersion = (name: string) => (serving.models && name === serving.models.version ? Promise.resolve(serving.models) : loadNamedVersion(pipelineConfig, name, serving.spec));
     const pipeline = await startPipeline({ config: pipelineConfig, stages: [...PIPELINE_STAGES], instances: o.instances, models: serving.models, featureStore: serving.featureStore, loadVersion });
     cleanups.push(() => pipeline.stop());
     const timings = { detect: [] as number[], escalate: [] as number[] };

@@ -30,7 +30,7 @@ function stageCommand(name: string, stages: PipelineStage[], summary: string): C
       const port = numberFlag('metrics-port', values['metrics-port'], config.metricsPort, { min: 0, max: 65535, integer: true });
       const serving = await loadServingModels(config, values.model ?? 'latest');
       const metricsServer = await serveMetrics(port);
-      const pipeline = await startPipeline({ config, stages, instances, models: serving.models, featureStore: serving.featureStore, loadVersion: (name) => loadNamedVersion(config, name), instanceId: values['instance-id'] });
+      const pipeline = await startPipeline({ config, stages, instances, models: serving.models, featureStore: serving.featureStore, loadVersion: (name) => loadNamedVersion(config, name, serving.spec), instanceId: values['instance-id'] });
       const log = logger(name);
       log.info({ metrics: `http://127.0.0.1:${port}/metrics` }, 'running; Ctrl-C to stop');
       const sig = await untilSignal();

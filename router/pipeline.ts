@@ -14,7 +14,8 @@ import { RedisPolicyStore, initialPolicy, policyChannel } from '../state/policy.
 import { RedisReviewQueue } from '../state/review.ts';
 import { RedisSampleStore } from '../state/samples.ts';
 import type { RunningStage } from './stage-runner.ts';
-import { loadNamedVersion, redisFeatureStore } from './serving-models.ts';
+import { loadNamedVersion, redisFeatureStore, specOf } from './serving-models.ts';
+import { DEFAULT_FEATURE_SPEC } from '../detectors/pure/feature-spec.ts';
 import { ShadowStore } from '../state/shadow.ts';
 import { createShadowWorker, type ShadowWorker } from './shadow/worker.ts';
 import { STAGES, stageList, type StageContext } from './stages.ts';
@@ -59,7 +60,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const policyRecord = kafkaChangelog(kafka, config.topics.policy);
   const policyStore = new RedisPolicyStore(redis, prefix, () => initialPolicy(opts.models), policyRecord);
   const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
-  const features = (opts.featureStore ?? redisFeatureStore(config))(redis);
+  const features = (opts.featureStore ?? redisFeatureStore(config, opts.models ? specOf(opts.models) : undefined))(redis);
   let models = opts.models;
   const swapTo = async (version: string | undefined) => {
     if (!version || version === models?.version || !opts.loadVersion) return;
@@ -78,7 +79,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   // The shadow challenger runs where detect runs, reading `shadow start` / `stop` from Redis (issue 13).
   let shadow: ShadowWorker | undefined;
   if (chosen.some((s) => s.name === 'detect')) {
-    shadow = createShadowWorker({ config, store: new ShadowStore(redis, prefix), policy, features, load: opts.loadVersion ?? ((v) => loadNamedVersion(config, v)), openCases: () => queue.openCount() });
+    shadow = createShadowWorker({ config, store: new ShadowStore(redis, prefix), policy, features, load: opts.loadVersion ?? ((v) => loadNamedVersion(config, v, opts.models ? specOf(opts.models) : DEFAULT_FEATURE_SPEC)), openCases: () => queue.openCount() });
     await shadow.refresh().catch((err: unknown) => log.warn({ err }, 'could not read the shadow challenger; polling'));
   }
   const ctx: StageContext = { config, redis, policy, features, models: () => models, samples, queue, shadow };

@@ -33,7 +33,7 @@ export const scoreCommand: Command = {
     }
     const unit = v['time-unit'] ?? 'ms';
     if (unit !== 'ms' && unit !== 's') throw new UserInputError(`--time-unit must be ms or s, got ${JSON.stringify(unit)}`);
-    const delayDays = numberFlag('label-delay-days', v['label-delay-days'], 7, { min: 0, max: 365 });
+    const delayFlag = v['label-delay-days'] === undefined ? undefined : numberFlag('label-delay-days', v['label-delay-days'], 7, { min: 0, max: 365 });
     const config = loadConfig();
     const dir = await versionDir(config.modelDir, v.model as string);
     const progress = stderrProgress();
@@ -42,6 +42,8 @@ export const scoreCommand: Command = {
       const info = await readVersionJson<{ spec?: unknown; definition?: string }>(dir, 'features.json');
       if (info.definition === 'csv columns') throw new UserInputError(`--model ${v.model}: trained on a numeric CSV's columns, not on transactions: score needs a version trained on transactions (train --data FILE.csv --map ...)`);
       const spec: FeatureSpec | undefined = info.spec === undefined ? undefined : parseFeatureSpec(info.spec);
+      // Labels reach the features after the delay the version was trained with, unless the flag says otherwise.
+      const delayDays = delayFlag ?? spec?.labelDelayDays ?? 7;
       const read = await readMappedCsv(v.data as string, { map: v.map, set: v.set, timeUnit: unit, labelDelayMs: Math.round(delayDays * DAY_MS) }, (n) => progress.update('read', `${n} rows`, true));
       if (read.rejected) console.error(`${read.rejected} rows rejected (not scored): ${read.reasons.map((r) => `${r.count} x ${r.reason}`).join('; ')}`);
       const summary = await scoreFile({

@@ -229,7 +229,7 @@ export async function previewInChunks(current: Policy, proposed: Policy, samples
   return { ...r, delta, money: { ...r.money, spanHours, current: cur, proposed: prop, delta: moneyDelta(cur, prop), curve: r.money.curve.map((c) => ({ ...c, figures: rate(c.figures) })) } };
 }
 
-export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000, keepModels = 2, loadModel = (name) => loadNamedVersion(config, name) }: FilePreviewSourceOptions): FilePreviewSource {
+export function filePreviewSource({ config, keepFiles = 3, keepMs = 10 * 60_000, keepModels = 2, loadModel = (name) => loadNamedVersion(config, name, 'its own') }: FilePreviewSourceOptions): FilePreviewSource {
   const dir = path.resolve(config.previewFiles.dir);
   const maxRows = config.previewFiles.maxRows;
   const lineCounts = new Recent<Promise<number>>(256, 24 * 3_600_000);

@@ -17,6 +17,7 @@ import { findModel, listModels } from '../../review-ui/server/models.ts';
 import { loadNamedVersion } from '../../router/serving-models.ts';
 import { loadModelVersion } from '../../detectors/model-version.ts';
 import { COLD_START_THRESHOLDS } from '../../state/policy.ts';
+import { DEFAULT_FEATURE_SPEC } from '../../detectors/pure/feature-spec.ts';
 
 let root: string;
 let models: string;
@@ -74,7 +75,7 @@ describe('one version rule', () => {
     expect(await checkVersion(models, name)).toMatchObject({ notVersion: true });
     await expect(findModel(models, name)).rejects.toMatchObject({ code: 'BAD_INPUT' });
     expect(await codeOf(requireVersion(models, name, '--model'))).toBe('BAD_INPUT');
-    expect(await codeOf(loadNamedVersion(config(), name))).toBe('BAD_INPUT');
+    expect(await codeOf(loadNamedVersion(config(), name, DEFAULT_FEATURE_SPEC))).toBe('BAD_INPUT');
     expect(PolicySchema.shape.modelVersion.safeParse(name).success).toBe(false);
   });
 
@@ -82,7 +83,7 @@ describe('one version rule', () => {
     for (const name of ['..', '../models', `..${path.sep}${path.basename(root)}`, 'a/b', '.', '']) {
       expect(await checkVersion(models, name), name).toMatchObject({ notVersion: true });
       await expect(findModel(models, name), name).rejects.toMatchObject({ code: 'BAD_INPUT' });
-      expect(await codeOf(loadNamedVersion(config(), name)), name).toBe('BAD_INPUT');
+      expect(await codeOf(loadNamedVersion(config(), name, DEFAULT_FEATURE_SPEC)), name).toBe('BAD_INPUT');
       expect(PolicySchema.shape.modelVersion.safeParse(name).success, name).toBe(false);
     }
   });
@@ -95,7 +96,7 @@ describe('one version rule', () => {
     expect(m.version).toBe('candidate-2026');
     expect(m.thresholds).toEqual(trained.card.thresholds);
     // ...but the stages serve only versions that read the online store's vector: this one was trained on 2 CSV columns
-    await expect(loadNamedVersion(config(), 'candidate-2026')).rejects.toThrow(/reads 2 features, detect computes \d+/);
+    await expect(loadNamedVersion(config(), 'candidate-2026', DEFAULT_FEATURE_SPEC)).rejects.toThrow(/reads 2 features, detect computes \d+/);
   });
 
   it('a stray or incomplete folder is not a version (400), a missing one is not found (404 / MODEL_NOT_FOUND)', async () => {
@@ -108,7 +109,7 @@ describe('one version rule', () => {
     await expect(findModel(models, 'scratch')).rejects.toMatchObject({ code: 'BAD_INPUT' });
     expect(await findModel(models, 'v20990101T000000000Z')).toBeUndefined();
     await expect(requireVersion(models, 'nope', '--model')).rejects.toThrow(/^--model nope: no such model version under MODEL_DIR/);
-    expect(await codeOf(loadNamedVersion(config(), 'nope'))).toBe('MODEL_NOT_FOUND');
+    expect(await codeOf(loadNamedVersion(config(), 'nope', DEFAULT_FEATURE_SPEC))).toBe('MODEL_NOT_FOUND');
     // A copy under a new name whose card no longer holds the policy's thresholds is not a version either.
     await cp(trained.dir, path.join(models, 'edited'), { recursive: true });
     await writeFile(path.join(models, 'edited', 'model-card.json'), JSON.stringify({ ...trained.card, thresholds: { detect: {}, escalate: {} } }));
