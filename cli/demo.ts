@@ -28,6 +28,7 @@ import { createSimulator, type Simulator } from '../producers/simulator.ts';
 import { warmFromModel } from '../detectors/warm.ts';
 import { metrics, serveMetrics } from '../router/metrics.ts';
 import { COLD_START_THRESHOLDS, startPipeline } from '../router/pipeline.ts';
+import { startSearchIndexer } from '../router/search-indexer.ts';
 import { RedisPolicyStore, defaultPolicy } from '../state/policy.ts';
 import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts';
 import { ensureUiBuilt } from '../review-ui/build.ts';
@@ -242,6 +243,12 @@ export const demoCommand: Command = {
         loadVersion: (name) => loadNamedVersion(config, name, serving.spec),
       });
       stops.push(['stages', () => pipeline.stop()]);
+      const indexRedis = createRedis(config, 'search-index');
+      const indexer = await startSearchIndexer({ config, kafka: createKafka(config, '-search-index'), redis: indexRedis });
+      stops.push(['search indexer', async () => {
+        await indexer.stop();
+        indexRedis.disconnect();
+      }]);
       say(`stages started: ${PIPELINE_STAGES.join(' + ')} (${serving.models ? `model ${serving.models.version}` : 'rules only for now'}, policy v${pipeline.policy.current().version})`);
       checkpoint();
 

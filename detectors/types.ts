@@ -5,6 +5,8 @@ import type { FeatureSpec } from './pure/feature-spec.ts';
  */
 import type { FeatureContribution, Label, Transaction } from '../core/contracts.ts';
 import type { FirstLineModelId, ThresholdKey } from './registry.ts';
+import type { CardState } from './pure/card-state.ts';
+import type { EntityState } from './pure/entity-state.ts';
 
 /** Dense feature vector in the order of FEATURE_NAMES (detectors/features.ts). */
 export type FeatureVector = Float64Array;
@@ -31,6 +33,17 @@ export interface FeatureStore {
    * with ts < beforeTs when given (escalate runs behind detect, so later transactions may already be stored).
    */
   history(cardId: string, k: number, beforeTs?: number): Promise<FeatureVector[]>;
+}
+
+/**
+ * Read-only access to what a feature store holds now (the console explains a case against it): a card's state and
+ * entity states by key (`card:C1`, `merchant:M1`, `*:*` for the global one). Nothing is applied or refreshed.
+ */
+export interface FeatureStatePeek {
+  /** The card's state now (after every transaction applied so far); undefined when the store has none. */
+  peekCard(cardId: string): Promise<CardState | undefined>;
+  /** Entity states by key; a key the store has never seen is left out. */
+  peekEntities(keys: readonly string[]): Promise<Map<string, EntityState>>;
 }
 
 /** Every first-line model's score for one row (what each score means: detectors/registry.ts). */

@@ -9,6 +9,9 @@ import { findOrStartServices, realServicePorts } from '../infra/services.ts';
 import { logger } from '../core/logger.ts';
 import { serveMetrics } from './metrics.ts';
 import { startPipeline } from './pipeline.ts';
+import { startSearchIndexer } from './search-indexer.ts';
+import { createKafka } from '../core/kafka.ts';
+import { createRedis } from '../core/redis.ts';
 import { loadNamedVersion, loadServingModels } from './serving-models.ts';
 import { stageList } from './stages.ts';
 import type { PipelineStage } from '../core/contracts.ts';
@@ -32,9 +35,14 @@ function stageCommand(name: string, stages: PipelineStage[], summary: string): C
       const metricsServer = await serveMetrics(port);
       const pipeline = await startPipeline({ config, stages, instances, models: serving.models, featureStore: serving.featureStore, loadVersion: (name) => loadNamedVersion(config, name, serving.spec), instanceId: values['instance-id'] });
       const log = logger(name);
+      // The search index is written where the decisions flow, in the process that runs escalate (issue 21).
+      const indexRedis = stages.includes('escalate') ? createRedis(config, 'search-index') : undefined;
+      const indexer = indexRedis ? await startSearchIndexer({ config, kafka: createKafka(config, '-search-index'), redis: indexRedis }) : undefined;
       log.info({ metrics: `http://127.0.0.1:${port}/metrics` }, 'running; Ctrl-C to stop');
       const sig = await untilSignal();
       log.info({ sig }, 'shutting down: finishing the batch, committing, disconnecting');
+      await indexer?.stop();
+      indexRedis?.disconnect();
       await pipeline.stop();
       metricsServer.close();
     },

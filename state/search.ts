@@ -3,7 +3,8 @@ import { DecisionSchema, type Decision } from '../core/contracts.ts';
 
 /**
  * The console's searchable index of decisions (issue 21): the decisions topic is the record, this is a bounded view
- * of its latest stretch, written by every console's live feed (review-ui/server/live.ts) and read by /api/search.
+ * of its latest stretch, written where the decisions flow (router/search-indexer.ts, its own consumer group) and by
+ * every console's live feed (review-ui/server/live.ts; the same rows, idempotent), read by /api/search.
  *
  * - `<prefix>search:rows`: hash tx id -> the transaction's latest decision (JSON); a final decision replaces the
  *   provisional REVIEW of the same transaction, so two consoles writing the same decisions agree.
@@ -116,7 +117,11 @@ export class SearchIndex {
     for (const d of decisions) {
       p[STORE_CMD](this.keys.rows, this.keys.time, this.keys.card(d.cardId), this.keys.merchant(d.tx.merchantId), this.keys.action(d.action), d.txId, d.decidedAt, JSON.stringify(d), this.maxRows, this.ttlSeconds, this.perEntityKeep, now);
     }
-    await p.exec();
+    // A pipeline resolves with each command's error in place: a row that failed to write must fail the caller
+    // (the indexer then retries its batch rather than commit past it).
+    const replies = (await p.exec()) as Array<[Error | null, unknown]> | null;
+    const failed = replies?.find(([err]) => err !== null)?.[0];
+    if (!replies || failed) throw failed ?? new Error('search index: the Redis pipeline was discarded');
   }
 
   async size(): Promise<number> {

@@ -1,5 +1,5 @@
 import type { Label, Transaction } from '../../core/contracts.ts';
-import type { FeatureStore, FeatureVector } from '../types.ts';
+import type { FeatureStatePeek, FeatureStore, FeatureVector } from '../types.ts';
 import { emptyCardState, type CardState } from '../pure/card-state.ts';
 import { appendHistory, lastBefore, runBatch, vectorWithoutApplying, type EntityAccess, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts';
@@ -22,7 +22,7 @@ export interface MemoryFeatureStoreOptions {
  * The offline store: card and entity state in Maps. The trainer replays transactions and labels through it in
  * arrival order, so it sees what detect (RedisFeatureStore) saw.
  */
-export class MemoryFeatureStore implements FeatureStore {
+export class MemoryFeatureStore implements FeatureStore, FeatureStatePeek {
   private readonly cards = new Map<string, CardEntry>();
   private readonly entityStates = new Map<string, EntityState>();
   private readonly global = emptyEntityState();
@@ -124,6 +124,19 @@ export class MemoryFeatureStore implements FeatureStore {
   /** An entity's state by its key (`merchant:M1`, `*:*` for the global one); undefined when never seen. */
   peekEntity(key: string): EntityState | undefined {
     return key === GLOBAL_ENTITY ? this.global : this.entityStates.get(key);
+  }
+
+  peekCard(cardId: string): Promise<CardState | undefined> {
+    return Promise.resolve(this.cards.get(cardId)?.state);
+  }
+
+  peekEntities(keys: readonly string[]): Promise<Map<string, EntityState>> {
+    const out = new Map<string, EntityState>();
+    for (const k of keys) {
+      const s = this.peekEntity(k);
+      if (s) out.set(k, s);
+    }
+    return Promise.resolve(out);
   }
 
   private answerWithoutApplying(cardId: string, tx: Transaction): Float64Array {

@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
 import type { Label, Transaction } from '../../core/contracts.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
-import type { FeatureStore, FeatureVector } from '../types.ts';
-import { LIMITS, cardStateSize, decodeCardStateAt, emptyCardState, encodeCardStateInto, resetCardState, type CardState } from '../pure/card-state.ts';
+import type { FeatureStatePeek, FeatureStore, FeatureVector } from '../types.ts';
+import { LIMITS, cardStateSize, decodeCardState, decodeCardStateAt, emptyCardState, encodeCardStateInto, resetCardState, type CardState } from '../pure/card-state.ts';
 import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, vectorWithoutApplying, type EntityAccess, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts';
 import { CompiledSpec, countsForRisk, GLOBAL_ENTITY } from '../pure/entity-features.ts';
-import { dayOf, ENTITY_LIMITS, entityStateFromFields, type EntityState } from '../pure/entity-state.ts';
+import { dayOf, ENTITY_LIMITS, entityStateFromFields, entityStateFromHash, type EntityState } from '../pure/entity-state.ts';
 import { DEFAULT_FEATURE_SPEC, type FeatureSpec } from '../pure/feature-spec.ts';
 import { featureCardKey, featureEntityKey, featureLabelKey } from '../../state/features.ts';
 
@@ -327,7 +327,7 @@ export interface RedisFeatureStoreOptions {
  * One hash per card, `<prefix>feat:{<cardId>}` (hash-tagged by card for Redis Cluster): field s = packed state,
  * v = write version, h0..h31 = a ring of packed [txKey, ts, seq, vector] history entries (slot = seq mod 32).
  */
-export class RedisFeatureStore implements FeatureStore {
+export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
   private readonly ctx: FeatureContext;
   private readonly ttl: number;
   private readonly refreshAfter: number;
@@ -592,6 +592,24 @@ export class RedisFeatureStore implements FeatureStore {
       else out[txIndex] = outcome.vectors[k]!;
     }
     return retry;
+  }
+
+  async peekCard(cardId: string): Promise<CardState | undefined> {
+    const packed = await this.redis.hgetBuffer(this.cardKey(cardId), 's');
+    return packed && packed.length > 0 ? decodeCardState(packed) : undefined;
+  }
+
+  async peekEntities(keys: readonly string[]): Promise<Map<string, EntityState>> {
+    const out = new Map<string, EntityState>();
+    if (keys.length === 0) return out;
+    const read = this.redis.pipeline();
+    for (const k of keys) read.hgetallBuffer(this.entityKey(k));
+    const hashes = checked(await read.exec()) as Array<Record<string, Buffer>>;
+    keys.forEach((k, i) => {
+      const hash = hashes[i];
+      if (hash && Object.keys(hash).length > 0) out.set(k, entityStateFromHash(hash));
+    });
+    return out;
   }
 
   async history(cardId: string, k: number, beforeTs?: number): Promise<FeatureVector[]> {

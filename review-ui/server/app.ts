@@ -11,6 +11,7 @@ import { kafkaChangelog } from '../../core/changelog.ts';
 import { createRedis } from '../../core/redis.ts';
 import { logger } from '../../core/logger.ts';
 import type { ModelThresholds } from '../../detectors/types.ts';
+import { RedisFeatureStore } from '../../detectors/feature-store/redis.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
@@ -180,8 +181,10 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   api.use(evidenceRouter({ evidence }));
   // Before the queue's routes: /cases/bulk-verdict is not a case id.
   const slaMinutes = async () => (await policies.current()).review.slaMinutes;
-  api.use(casesRouter({ queue, claims, feed, index: feed.search, audit, verdicts, slaMinutes }));
-  api.use(queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes }));
+  // Read only: the console explains cases against the store detect writes (it applies nothing).
+  const baseline = { peek: new RedisFeatureStore(redis, { keyPrefix: config.redis.keyPrefix }), index: feed.search };
+  api.use(casesRouter({ queue, claims, feed, index: feed.search, audit, verdicts, slaMinutes, baseline }));
+  api.use(queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes, baseline }));
   api.use(searchRouter({ index: feed.search, queue, audit, scenarioOf: (txId) => feed.scenarioOf(txId) }));
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));

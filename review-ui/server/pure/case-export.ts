@@ -5,8 +5,9 @@
  */
 import type { Case, Decision } from '../../../core/contracts.ts';
 import type { LinkedCase } from './linked.ts';
+import type { CaseBaseline } from './baseline.ts';
 
-export const CASE_EXPORT_VERSION = 1;
+export const CASE_EXPORT_VERSION = 2;
 
 export interface CaseExport {
   exportVersion: typeof CASE_EXPORT_VERSION;
@@ -16,7 +17,9 @@ export interface CaseExport {
   /** The transaction's latest decision the console indexed (the final one once decided), if still in the index. */
   decision: Decision | null;
   claim: { holder: string; expiresAt: number } | null;
-  /** The card's norm from the transactions the console saw (the feature store's long baseline is not in this export yet). */
+  /** The case against normal: the card's, merchant's and device's baselines from the feature store, and the findings. */
+  baseline: CaseBaseline;
+  /** The card's norm from the transactions the console saw (its last 20). */
   norm: unknown;
   history: unknown[];
   linked: LinkedCase[];
@@ -71,9 +74,13 @@ ${rows([
 ${rows([...scores, ['risk (heavy model)', c.risk.toFixed(3)], ['expected loss at stake', c.expectedLoss === undefined ? '—' : amount(Math.round(c.expectedLoss), t.currency)], ['versions', `model ${c.versions.model} · policy v${c.versions.policy}`]])}
 <table><tr><th>rule</th><th>effect</th><th>description</th><th>value</th><th>threshold</th></tr>${c.rulesFired.map((r) => html`<tr><td>${r.id}</td><td>${r.effect}</td><td>${r.description}</td><td>${r.value ?? ''}</td><td>${r.threshold ?? ''}</td></tr>`)}</table>
 <table><tr><th>feature</th><th>value</th><th>contribution</th></tr>${c.topFeatures.map((f) => html`<tr><td>${f.name}</td><td>${f.value.toFixed(3)}</td><td>${f.contribution.toFixed(3)}</td></tr>`)}</table>
-<h2>Baseline (the card's transactions the console saw)</h2>
+<h2>Against normal</h2>
+<ul id="findings">${x.baseline.findings.map((f) => html`<li class="${f.level}"><strong>${f.level}</strong> · ${f.entity}: ${f.text}</li>`)}</ul>
+<table><tr><th>entity</th><th>id</th><th>days before</th><th>active days</th><th>transactions</th><th>mean amount</th><th>largest</th><th>fraud labels</th><th>first seen</th></tr>${x.baseline.entities.map((e) => html`<tr><td>${e.entity}</td><td>${e.id}</td><td>${e.days}</td><td>${e.activeDays}</td><td>${e.count}</td><td>${e.meanMinor === null ? '—' : amount(Math.round(e.meanMinor), t.currency)}</td><td>${e.maxMinor === null ? '—' : amount(e.maxMinor, t.currency)}</td><td>${e.fraudLabels}</td><td>${iso(e.firstSeen ?? undefined)}</td></tr>`)}</table>
+${x.baseline.notes.length ? html`<p class="muted">Not compared: ${x.baseline.notes.join('; ')}.</p>` : html``}
+<p class="muted">Baselines as the feature store held them at ${iso(x.baseline.asOf)}: whole days before the transaction's day; fraud labels that had arrived by then.</p>
+<h2>Card norm (the card's transactions the console saw)</h2>
 <pre>${json(x.norm)}</pre>
-<p class="muted">The customer's long baseline from the feature store is not part of this export yet.</p>
 <h2>Card's recent history</h2>
 <pre>${json(x.history)}</pre>
 <h2>Linked cases</h2>

@@ -15,6 +15,7 @@ import { CASE_EXPORT_VERSION, EXPORT_STYLE, caseExportHtml, type CaseExport } fr
 import { linkedCases, type LinkedCase } from '../pure/linked.ts';
 import type { VerdictService } from '../verdict.ts';
 import { UserInputError } from '../../../core/errors.ts';
+import { readCaseBaseline, type BaselineReader } from '../baseline.ts';
 
 /** Linked cases are looked for among the open queue (bounded by the policy's review capacity) and this many recently closed. */
 const LINK_OPEN_MAX = 1_000;
@@ -33,6 +34,7 @@ export interface CasesDeps {
   audit: AuditLog;
   verdicts: VerdictService;
   slaMinutes: () => Promise<number>;
+  baseline: BaselineReader;
 }
 
 /** Audit entries read to find when each case was claimed (newest first). */
@@ -42,7 +44,7 @@ const STYLE_HASH = `'sha256-${createHash('sha256').update(EXPORT_STYLE).digest('
 /** The export page runs nothing and loads nothing: its one inline stylesheet is allowed by its hash. */
 const EXPORT_CSP = `default-src 'none'; style-src ${STYLE_HASH}; img-src 'none'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 
-export function casesRouter({ queue, claims, feed, index, audit, verdicts, slaMinutes }: CasesDeps): Router {
+export function casesRouter({ queue, claims, feed, index, audit, verdicts, slaMinutes, baseline }: CasesDeps): Router {
   const r = Router();
 
   // The Shift page: per analyst over the last `hours`, and the open cases against the SLA.
@@ -102,7 +104,14 @@ export function casesRouter({ queue, claims, feed, index, audit, verdicts, slaMi
       res.status(404).json({ error: `no case ${req.params.id}` });
       return;
     }
-    const [history, linked, trail, decision, claim] = await Promise.all([feed.cardHistory(c.cardId, 20), findLinked(queue, c), audit.list(500, { target: `case:${c.caseId}` }), index.get(c.txId), claims.view(c.caseId)]);
+    const [history, linked, trail, decision, claim, against] = await Promise.all([
+      feed.cardHistory(c.cardId, 20),
+      findLinked(queue, c),
+      audit.list(500, { target: `case:${c.caseId}` }),
+      index.get(c.txId),
+      claims.view(c.caseId),
+      readCaseBaseline(baseline, c),
+    ]);
     const doc: CaseExport = {
       exportVersion: CASE_EXPORT_VERSION,
       exportedAt: Date.now(),
@@ -110,6 +119,7 @@ export function casesRouter({ queue, claims, feed, index, audit, verdicts, slaMi
       case: c,
       decision: decision ?? null,
       claim: claim ?? null,
+      baseline: against,
       norm: cardNorm(c.tx, history),
       history,
       linked,

@@ -12,6 +12,7 @@ import { intQuery, parseBody, who } from '../middleware.ts';
 import type { VerdictService } from '../verdict.ts';
 import { findLinked } from './cases.ts';
 import { queueOrder } from '../pure/shift.ts';
+import { readCaseBaseline, type BaselineReader } from '../baseline.ts';
 
 export interface QueueDeps {
   queue: RedisReviewQueue;
@@ -21,9 +22,11 @@ export interface QueueDeps {
   verdicts: VerdictService;
   /** The policy's review SLA in minutes (review.slaMinutes). */
   slaMinutes: () => Promise<number>;
+  /** What a case is explained against: the feature store now and the search index (explain against normal). */
+  baseline: BaselineReader;
 }
 
-export function queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes }: QueueDeps): Router {
+export function queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes, baseline }: QueueDeps): Router {
   const r = Router();
   r.get('/cases', async (req, res) => {
     const limit = intQuery(req.query.limit, 'limit', 100, 1000);
@@ -93,9 +96,10 @@ export function queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes }
       res.status(404).json({ error: `no case ${req.params.id}` });
       return;
     }
-    const history = await feed.cardHistory(c.cardId, 20);
+    const [history, against] = await Promise.all([feed.cardHistory(c.cardId, 20), readCaseBaseline(baseline, c)]);
     res.json({
       case: c,
+      baseline: against,
       claim: (await claims.view(c.caseId)) ?? null,
       linked: await findLinked(queue, c),
       history,

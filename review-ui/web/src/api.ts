@@ -5,6 +5,7 @@ import type { GuardStatus } from '../../server/guard.ts';
 import type { RuleStatsView } from '../../server/rule-stats.ts';
 import type { CardNorm, Travel } from '../../server/card.ts';
 import type { LinkedCase } from '../../server/pure/linked.ts';
+import type { CaseBaseline } from '../../server/pure/baseline.ts';
 import type { CardTx, SecondPoint } from '../../server/live.ts';
 import type { LabelSnapshot } from '../../server/metrics.ts';
 import type { ModelVersion } from '../../server/models.ts';
@@ -102,6 +103,8 @@ export interface CaseDetail {
   linked: LinkedCase[];
   history: CardTx[];
   norm: CardNorm;
+  /** The case against normal (explain against normal, issue 21 item 2). */
+  baseline: CaseBaseline;
   travel: Travel | null;
   audit: AuditEntry[];
   now: number;

@@ -4,6 +4,7 @@ import { ago, badge, bar, dateTime, h, kv, money, num, pre, section, table, time
 import { lossText } from './expected-loss.ts';
 import { amountText } from './format.ts';
 import { scoreColumns } from '../../../detectors/registry.ts';
+import { baselinePanel, contributionsPanel } from './baseline.ts';
 
 let lastQueue: string[] = [];
 
@@ -180,7 +181,7 @@ function normPanel(d: CaseDetail): HTMLElement {
   const features = Object.entries(c.features);
   const contributions = new Map(c.topFeatures.map((f) => [f.name, f.contribution]));
   return section(
-    'Features beside the card’s norm',
+    'Features beside the console’s recent view of the card',
     norm.n === 0
       ? h('p', { class: 'muted' }, 'No earlier transactions of this card seen by the console yet.')
       : table(
@@ -414,6 +415,7 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
           result,
         ),
       ),
+      h('div', { class: 'grid', id: 'explain' }, contributionsPanel(detail), baselinePanel(detail)),
       h(
         'div',
         { class: 'grid' },
