@@ -484,7 +484,16 @@ export function heavyLosesOnValidation(scores: SliceScores, labels: number[], ou
  * Whether each step earns its place on the test slice: the band model alone; on the rows the routing escalates,
  * the heavy model against the band model; the routed ensemble against its best member. Said in words on the card.
  */
-export function stepReport(labels: number[], scores: SliceScores, outcomes: Uint8Array, metrics: ModelCard['test'], ids: readonly string[], models: readonly ModelSpec[], blend?: EnsembleBlendChoice): StepReport {
+export function stepReport(
+  labels: number[],
+  scores: SliceScores,
+  outcomes: Uint8Array,
+  metrics: ModelCard['test'],
+  ids: readonly string[],
+  models: readonly ModelSpec[],
+  blend?: EnsembleBlendChoice,
+  onValidation?: ModelCard['heavyOnValidation'],
+): StepReport {
   const band = routingRoles(models).band.model;
   const bandMetrics = (metrics as unknown as Record<string, ModelMetrics>)[band];
   const esc: number[] = [];
@@ -504,7 +513,13 @@ export function stepReport(labels: number[], scores: SliceScores, outcomes: Uint
     `first line alone (${band}): average precision ${f(bandMetrics.auprc)}, ROC AUC ${f(bandMetrics.rocAuc)}`,
     scores.heavy
       ? `on the ${esc.length} escalated rows (${y.filter((v) => v === 1).length} fraud): heavy ${f(heavyAp)} against ${band} ${f(bandAp)} average precision: ${
-          heavyBeatsBand === null ? 'too few of both classes to say' : heavyBeatsBand ? 'the heavy model earns its place' : `the heavy model does not beat ${band} here: let the policy route around it (escalate thresholds)`
+          heavyBeatsBand === null ? 'too few of both classes to say' : heavyBeatsBand ? 'the heavy model earns its place' : `the heavy model does not beat ${band} here`
+        }${
+          onValidation
+            ? ` (validation's ${onValidation.rows} escalated rows: heavy ${f(onValidation.heavyAveragePrecision)} against ${f(onValidation.bandAveragePrecision)}, so the version ${onValidation.routedAround ? `routes around it: escalate decides on ${band}` : 'serves it'})`
+            : heavyBeatsBand === false
+              ? ': let the policy route around it (escalate thresholds)'
+              : ''
         }`
       : `no heavy model: the escalate stage decides on ${band}'s score`,
     `routed ensemble${blend?.member ? ` (ranking ${(blend.weight * 100).toFixed(0)}% ${blend.member}, the blend chosen on validation)` : ''} ${f(ensembleAp)} against its best member (${best[0]}) ${f(best[1])}: ${ensembleAp + 1e-12 < best[1] ? 'BELOW its best member on test (validation chose the blend; the slices disagree)' : 'not below its best member'}`,
@@ -592,7 +607,7 @@ function chooseAndDescribe(ds: Dataset, split: Split, x: Described): { card: Mod
     escalateScoredBy: !heavy ? 'xgboost (no heavy model)' : routedAround ? ESCALATE_ROUTED_AROUND : 'heavy',
     ...(routeAround ? { heavyOnValidation: { rows: routeAround.rows, heavyAveragePrecision: routeAround.heavyAp, bandAveragePrecision: routeAround.bandAp, routedAround } } : {}),
     ...(blend ? { ensembleBlend: blend } : {}),
-    steps: stepReport(testIdx.map((i) => ds.labels[i]), testScores, routeAll(choice.thresholds, testScores, models), testMetrics, ids, models, blend),
+    steps: stepReport(testIdx.map((i) => ds.labels[i]), testScores, routeAll(choice.thresholds, testScores, models), testMetrics, ids, models, blend, routeAround ? { rows: routeAround.rows, heavyAveragePrecision: routeAround.heavyAp, bandAveragePrecision: routeAround.bandAp, routedAround } : undefined),
     targets,
     thresholds: choice.thresholds,
     thresholdChoice: { validation: choice.validation, met: choice.met },
