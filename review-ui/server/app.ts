@@ -103,7 +103,7 @@ async function newestModelWithThresholds(modelDir: string): Promise<{ thresholds
 const RESTORE_GATE_MS = 200;
 
 /** 503 with `restoring: true` while a view this console serves is being restored from its topic. */
-function restoringGate(views: ViewKeeper): express.RequestHandler {
+export function restoringGate(views: ViewKeeper): express.RequestHandler {
   return (_req, res, next) => {
     let timer: NodeJS.Timeout | undefined;
     const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), RESTORE_GATE_MS)));

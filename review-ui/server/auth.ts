@@ -384,9 +384,10 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perIpUser: 5, perUser: 20, pe
 
 /**
  * Login attempts, counted BEFORE the password is checked: a burst of parallel guesses is refused from the
- * first over the limit, and a refused attempt costs no scrypt. A successful login gives nothing back (issue 18): a
- * refund let someone who knows one password interleave good logins with guesses and keep an IP's or an account's
- * counter below its limit forever. The limits are sized for people (a few logins a window), not for scripts.
+ * first over the limit, and a refused attempt costs no scrypt. A successful login refunds nothing on the account's
+ * or the IP's counter (issue 18): a refund let someone who knows one password interleave good logins with guesses at
+ * other accounts and keep the IP's counter below its limit forever. It only clears its own IP+user counter: the
+ * password of that very account was just proven from that IP. The limits are sized for people, not scripts.
  */
 export class LoginLimiter {
   constructor(
@@ -412,6 +413,10 @@ export class LoginLimiter {
     return waitMs > 0 ? Math.max(1, Math.ceil(waitMs / 1000)) : 0;
   }
 
+  /** After a good login: the IP+user counter starts again; the account's and the IP's keep what was counted. */
+  async succeed(ip: string, user: string): Promise<void> {
+    await this.redis.del(this.keys(ip, user)[0]);
+  }
 }
 
 /** Whether a request's Origin header (when present) names this very host. "null" (sandboxed frames, file:) never does. */
@@ -458,6 +463,7 @@ export function loginRoute(d: LoginDeps) {
       return;
     }
     await d.sessions.destroy(d.currentSid(res));
+    await d.limiter.succeed(ip, username);
     const { sid, session } = await d.sessions.create(account);
     await d.audit.record({ who: account.name, action: 'login', target: 'session', ip });
     d.setCookie(req, res, sid);

@@ -96,8 +96,24 @@ describe('login guessing', () => {
     expect(c[429]).toBe(10);
   });
 
-  it('a successful login does not use up the IP budget', async () => {
-    for (let i = 0; i < 55; i++) expect((await login('alice', 'correct-horse')).status, `login ${i}`).toBe(200);
+  it('good logins refund nothing: interleaved with guesses at other names they count toward the per-IP budget (issue 18)', async () => {
+    // With a refund, 20 good logins gave their 20 back and all 40 guesses got a 401; without, the IP's 50 run out.
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      statuses.push((await login('alice', 'correct-horse')).status);
+      statuses.push((await login(`spray-${i}`, 'password-1')).status);
+      statuses.push((await login(`spray-b-${i}`, 'password-1')).status);
+    }
+    const c = counts(statuses);
+    expect(c[200]).toBe(17);
+    expect(c[401]).toBe(33);
+    expect(c[429]).toBe(10);
+  });
+
+  it('good logins of one account count toward its own budget too (the 21st in a window waits)', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i++) statuses.push((await login('alice', 'correct-horse')).status);
+    expect(counts(statuses)).toEqual({ 200: 20, 429: 2 });
   });
 
   it('IPv6 addresses are limited per /64, IPv4 per address', () => {
