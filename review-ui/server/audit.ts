@@ -158,7 +158,11 @@ export function kafkaAuditRecord(kafka: Kafka, topic: string, opts: { ensure?: (
       const out: Array<{ offset: bigint; value: string | null }> = [];
       const ranges = (await wholeTopic(a, topic)).map((r) => ({ ...r, start: from > r.start ? from : r.start, end: to < r.end ? to : r.end }));
       await readRanges({ kafka, admin: a, label: `fraudstream.audit.${topic}`, timeoutMs: opts.timeoutMs ?? 5 * 60_000 }, ranges, async (_t, _p, messages) => {
-        for (const m of messages) out.push({ offset: BigInt(m.offset), value: m.value === null ? null : m.value.toString() });
+        // A fetched batch may reach past `to` (or start before `from`): only the range asked for.
+        for (const m of messages) {
+          const offset = BigInt(m.offset);
+          if (offset >= from && offset < to) out.push({ offset, value: m.value === null ? null : m.value.toString() });
+        }
       });
       return out.sort((x, y) => (x.offset < y.offset ? -1 : x.offset > y.offset ? 1 : 0));
     },
