@@ -18,6 +18,8 @@ export interface Changelog {
   /** The topic's name (for messages). */
   readonly topic: string;
   append(key: string, value: string): Promise<void>;
+  /** A tombstone: the key is gone from the record (compaction removes its older values). */
+  remove(key: string): Promise<void>;
   /** The newest value of every key, in the order the keys were last written. */
   readAll(): Promise<ChangelogEntry[]>;
   close(): Promise<void>;
@@ -55,6 +57,10 @@ export function kafkaChangelog(kafka: Kafka, topic: string, opts: ChangelogOptio
     async append(key, value) {
       await ensure();
       await (await getProducer()).send({ topic, acks: -1, messages: [{ key, value }] });
+    },
+    async remove(key) {
+      await ensure();
+      await (await getProducer()).send({ topic, acks: -1, messages: [{ key, value: null }] });
     },
     async readAll() {
       await ensure();

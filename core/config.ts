@@ -85,6 +85,10 @@ export const EnvSchema = z.object({
   ...groupVars,
   TOPIC_AUDIT: topicName.default('audit'),
   TOPIC_POLICY: topicName.default('policy'),
+  TOPIC_ACCOUNTS: topicName.default('accounts'),
+  TOPIC_CASE_STATE: topicName.default('cases.state'),
+  TOPIC_SHADOW: topicName.default('shadow'),
+  AUDIT_HMAC_KEY: z.string().min(32, 'at least 32 characters (e.g. openssl rand -base64 48)').optional(),
   AUDIT_RETENTION_DAYS: positiveInt.max(36_500).default(3_650),
   UI_PORT: port.default(8080),
   UI_HOST: z.string().default('127.0.0.1'),
@@ -124,6 +128,12 @@ export interface Topics {
   audit: string;
   /** Every policy version, keyed by its number, compacted: the record the Redis view of the policy is restored from. */
   policy: string;
+  /** Reviewer accounts (scrypt hash, role, session epoch) keyed by name, compacted; a removed account is a tombstone. */
+  accounts: string;
+  /** Every case as it was last written (open by escalate, closed by a verdict) keyed by case id, compacted. */
+  caseState: string;
+  /** Shadow runs keyed by `run:<model>`, plus `active` and `last`, compacted. */
+  shadow: string;
 }
 
 /** How every Kafka client of the project connects (core/kafka.ts turns it into kafkajs' ssl and sasl options). */
@@ -160,6 +170,8 @@ export interface Config {
     /** express 'trust proxy': false unless TRUST_PROXY names the proxy whose X-Forwarded-For to believe. */
     trustProxy: false | string;
     auditRetentionMs: number;
+    /** Key of the audit chain's HMAC (AUDIT_HMAC_KEY); undefined: a generated key kept under DATA_DIR (core/audit-key.ts). */
+    auditHmacKey?: string;
     /** The Replay page may write synthetic transactions and labels into the live topics (npm run demo sets it). */
     demoMode: boolean;
     /** Roll back a policy whose first minutes block more than maxBlockRateFactor x the previous rate (review-ui/server/guard.ts). */
@@ -178,7 +190,7 @@ export interface Config {
 }
 
 /** Variables whose whole value is a secret: never printed, only their length. */
-export const SECRET_ENV = ['SESSION_SECRET', 'REVIEWER_SEED', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD'] as const;
+export const SECRET_ENV = ['SESSION_SECRET', 'REVIEWER_SEED', 'AUDIT_HMAC_KEY', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD'] as const;
 
 /** A URL with its password (and a user name that may carry one) replaced: redis://:***@host:6379. */
 export function redactUrl(url: string): string {
@@ -233,6 +245,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       labels: e.TOPIC_LABELS,
       audit: e.TOPIC_AUDIT,
       policy: e.TOPIC_POLICY,
+      accounts: e.TOPIC_ACCOUNTS,
+      caseState: e.TOPIC_CASE_STATE,
+      shadow: e.TOPIC_SHADOW,
     },
     groups: stageRecord((s) => e[groupEnvName(s)]),
     ui: {
@@ -243,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sessionMaxSeconds: Math.round(e.UI_SESSION_MAX_HOURS * 3600),
       trustProxy: e.TRUST_PROXY === 'off' ? false : e.TRUST_PROXY,
       auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
+      ...(e.AUDIT_HMAC_KEY !== undefined ? { auditHmacKey: e.AUDIT_HMAC_KEY } : {}),
       demoMode: e.UI_DEMO_MODE === '1',
       guard: { maxBlockRateFactor: e.GUARD_BLOCK_FACTOR, windowMinutes: e.GUARD_WINDOW_MINUTES, minDecisions: e.GUARD_MIN_DECISIONS },
     },
@@ -349,6 +365,9 @@ export function isolatedConfig(base: Config, suffix: string): Config {
       labels: t.labels + s,
       audit: t.audit + s,
       policy: t.policy + s,
+      accounts: t.accounts + s,
+      caseState: t.caseState + s,
+      shadow: t.shadow + s,
     },
     groups: stageRecord((stage) => `${base.groups[stage]}${s}`),
     redis: { ...base.redis, keyPrefix: `${base.redis.keyPrefix}${suffix}:` },
@@ -374,6 +393,11 @@ export function configEnv(config: Config): Record<string, string> {
     TOPIC_LABELS: config.topics.labels,
     TOPIC_AUDIT: config.topics.audit,
     TOPIC_POLICY: config.topics.policy,
+    TOPIC_ACCOUNTS: config.topics.accounts,
+    TOPIC_CASE_STATE: config.topics.caseState,
+    TOPIC_SHADOW: config.topics.shadow,
+    ...(config.ui.auditHmacKey !== undefined ? { AUDIT_HMAC_KEY: config.ui.auditHmacKey } : {}),
+    DATA_DIR: config.dataDir,
     ...Object.fromEntries(PIPELINE_STAGES.map((s) => [groupEnvName(s), config.groups[s]])),
     MODEL_DIR: config.modelDir,
   };

@@ -141,6 +141,10 @@ export function topicSpecs(config: Config, replication: Replication): ITopicConf
     spec(t.audit, config.ui.auditRetentionMs, 1),
     // One partition, one key per version, compacted and never deleted by age: the policy's record (issue 18).
     compacted(spec(t.policy, retentionMs, 1)),
+    // The other records of what operators and analysts created (issue 18): compacted changelogs, one value per key.
+    compacted(spec(t.accounts, retentionMs, 1)),
+    compacted(spec(t.caseState, retentionMs)),
+    compacted(spec(t.shadow, retentionMs, 1)),
   ];
 }
 

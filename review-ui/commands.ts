@@ -2,10 +2,13 @@ import { createInterface } from 'node:readline';
 import type { Command } from '../cli/command.ts';
 import { numberFlag, parseFlags, untilSignal } from '../cli/command.ts';
 import { loadConfig } from '../core/config.ts';
+import { userInfo } from 'node:os';
 import { createRedis } from '../core/redis.ts';
+import { createKafka, ensureTopics } from '../core/kafka.ts';
+import { kafkaChangelog } from '../core/changelog.ts';
 import { UserInputError } from '../core/errors.ts';
 import { RoleSchema, UserStore } from './server/auth.ts';
-import { AuditLog } from './server/audit.ts';
+import { openAuditLog, type AuditInput } from './server/audit.ts';
 import { startUiServer } from './server/app.ts';
 import { ensureUiBuilt } from './build.ts';
 import { printAndSave, runUiBench } from './bench.ts';
@@ -54,12 +57,29 @@ async function readPassword(command: string, name: string, fromStdin: boolean): 
   return password;
 }
 
-async function withUsers(work: (users: UserStore) => Promise<void>): Promise<void> {
+const cliUser = () => `cli:${userInfo().username}`;
+
+/**
+ * The account store as the console has it: changes recorded on the accounts topic (issue 18) and audited on the
+ * audit topic, signed with the same key. Accounts Redis lost are restored from the topic first.
+ */
+async function withUsers(work: (users: UserStore, audit: (entry: Omit<AuditInput, 'who'>) => Promise<void>) => Promise<void>): Promise<void> {
   const config = loadConfig();
   const redis = createRedis(config, 'users');
+  const kafka = createKafka(config, '-users');
+  const ensure = () => ensureTopics(config);
+  const record = kafkaChangelog(kafka, config.topics.accounts, { ensure });
+  const log = openAuditLog(config, redis, kafka, { ensure });
   try {
-    await work(new UserStore(redis, config.redis.keyPrefix));
+    const users = new UserStore(redis, config.redis.keyPrefix, record);
+    await users.restore();
+    await work(users, async (entry) => {
+      const e = await log.audit.record({ who: cliUser(), ...entry });
+      if (e.seq === undefined) console.error('audit: Kafka did not take the entry yet; it waits in Redis and the console sends it');
+    });
   } finally {
+    await log.close();
+    await record.close();
     redis.disconnect();
   }
 }
@@ -145,9 +165,11 @@ export const commands: Command[] = [
       const role = RoleSchema.safeParse(values.role);
       if (!role.success) throw new UserInputError(`users add: --role must be analyst or admin${values.role === undefined ? '' : `, got ${JSON.stringify(values.role)}`}\nusage: fraudstream users add ${this.usage}`);
       const password = await readPassword(this.name, name, values['password-stdin'] ?? false);
-      await withUsers(async (users) => {
+      await withUsers(async (users, audit) => {
+        const before = await users.get(name);
         const created = await users.add(name, password, { replace: values.replace ?? false, role: role.data });
         if (!created) throw new UserInputError(`users add: ${name} already exists (use --replace to reset its password and role)`);
+        await audit({ action: values.replace && before ? 'users.replace' : 'users.add', target: `user:${name}`, before: before ? { role: before.role } : null, after: { role: role.data } });
         console.log(`${role.data} ${name} ${values.replace ? 'saved (its sessions ended)' : 'created'}`);
       });
     },
@@ -160,8 +182,9 @@ export const commands: Command[] = [
       const { values, positionals } = parseFlags(this, argv, { 'password-stdin': { type: 'boolean' } });
       const name = oneName(this, positionals);
       const password = await readPassword(this.name, name, values['password-stdin'] ?? false);
-      await withUsers(async (users) => {
+      await withUsers(async (users, audit) => {
         if (!(await users.passwd(name, password))) throw new UserInputError(`users passwd: no account ${name} (see: fraudstream users list)`);
+        await audit({ action: 'users.passwd', target: `user:${name}` });
         console.log(`password of ${name} changed; its sessions ended`);
       });
     },
@@ -173,8 +196,10 @@ export const commands: Command[] = [
     async run(argv) {
       const { positionals } = parseFlags(this, argv, {});
       const name = oneName(this, positionals);
-      await withUsers(async (users) => {
+      await withUsers(async (users, audit) => {
+        const before = await users.get(name);
         if (!(await users.remove(name))) throw new UserInputError(`users remove: no account ${name} (see: fraudstream users list)`);
+        await audit({ action: 'users.remove', target: `user:${name}`, before: before ? { role: before.role } : null });
         console.log(`${name} removed; its sessions ended`);
       });
     },
@@ -194,18 +219,25 @@ export const commands: Command[] = [
   },
   {
     name: 'audit verify',
-    summary: "check the review console's audit chain in Redis: every action's hash, its link to the one before, and the head",
+    summary: 'read the audit topic end to end and check the chain: every HMAC (AUDIT_HMAC_KEY), every link, and that it still starts at seq 1',
     usage: '',
     async run(argv) {
       parseFlags(this, argv, {});
       const config = loadConfig();
       const redis = createRedis(config, 'audit');
+      const log = openAuditLog(config, redis, createKafka(config, '-audit'), { ensure: () => ensureTopics(config) });
       try {
-        const v = await new AuditLog(redis, config.redis.keyPrefix).verify();
-        console.log(`${v.ok ? 'intact' : 'TAMPERED'}: ${v.checked} chained actions checked${v.unchained ? `, ${v.unchained} older entries from before the chain` : ''}`);
+        const v = await log.audit.verify();
+        const span = v.firstSeq === null ? 'the topic holds no entry' : `seq ${v.firstSeq} to ${v.lastSeq}`;
+        const verdict = v.ok ? 'intact' : v.truncated && v.problems.length === 1 ? 'TRUNCATED' : 'BROKEN';
+        console.log(`${verdict}: ${v.checked} entries read from ${config.topics.audit} (${span})`);
         for (const p of v.problems.slice(0, 50)) console.log(`  ${p}`);
+        if (v.problems.length > 50) console.log(`  ... and ${v.problems.length - 50} more`);
+        const pending = await log.audit.pending();
+        if (pending > 0) console.log(`  (${pending} recorded actions still wait in Redis for Kafka: not in the record yet)`);
         return v.ok ? 0 : 1;
       } finally {
+        await log.close();
         redis.disconnect();
       }
     },

@@ -9,7 +9,10 @@ import { createRedis } from '../core/redis.ts';
 import { DEFAULT_MATURE_AT } from '../router/pure/shadow.ts';
 import { startShadow, stopShadow } from '../router/shadow/control.ts';
 import { formatShadowReport, readShadowReport, requireReport } from '../router/shadow/report.ts';
-import { AuditLog } from './server/audit.ts';
+import { createKafka, ensureTopics } from '../core/kafka.ts';
+import { kafkaChangelog } from '../core/changelog.ts';
+import type { ShadowRecord } from '../state/shadow.ts';
+import { openAuditLog, type AuditLog } from './server/audit.ts';
 
 const cliUser = () => `cli:${userInfo().username}`;
 
@@ -19,6 +22,23 @@ async function withRedis<T>(name: string, f: (redis: ReturnType<typeof createRed
   try {
     return await f(redis, config.redis.keyPrefix, config.modelDir);
   } finally {
+    redis.disconnect();
+  }
+}
+
+/** Starting or stopping a run: recorded on the shadow topic and audited on the audit topic, as from the console (issue 18). */
+async function withRecords<T>(f: (redis: ReturnType<typeof createRedis>, prefix: string, modelDir: string, record: ShadowRecord, audit: AuditLog) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const redis = createRedis(config, 'shadow');
+  const kafka = createKafka(config, '-shadow');
+  const ensure = () => ensureTopics(config);
+  const record = kafkaChangelog(kafka, config.topics.shadow, { ensure });
+  const log = openAuditLog(config, redis, kafka, { ensure });
+  try {
+    return await f(redis, config.redis.keyPrefix, config.modelDir, record, log.audit);
+  } finally {
+    await log.close();
+    await record.close();
     redis.disconnect();
   }
 }
@@ -35,10 +55,9 @@ export const commands: Command[] = [
       if (thresholds !== 'policy' && thresholds !== 'model') throw new UserInputError(`--thresholds must be policy or model, got ${JSON.stringify(values.thresholds)}`);
       const matureAt = numberFlag('mature-at', values['mature-at'], DEFAULT_MATURE_AT, { min: 0.01, max: 1 });
       const model = values.model;
-      const { run, replaced } = await withRedis('shadow', async (redis, prefix, modelDir) => {
-        const started = await startShadow(redis, prefix, modelDir, { model, by: cliUser(), thresholds, matureAt });
-        // The console's audit chain in Redis, as a start from the Models page is (the audit topic copy is the console's).
-        await new AuditLog(redis, prefix).record({ who: cliUser(), action: 'shadow.start', target: 'shadow', before: started.replaced ? { model: started.replaced.model, startedAt: started.replaced.startedAt } : null, after: started.run });
+      const { run, replaced } = await withRecords(async (redis, prefix, modelDir, record, audit) => {
+        const started = await startShadow(redis, prefix, modelDir, { model, by: cliUser(), thresholds, matureAt }, Date.now(), record);
+        await audit.record({ who: cliUser(), action: 'shadow.start', target: 'shadow', before: started.replaced ? { model: started.replaced.model, startedAt: started.replaced.startedAt } : null, after: started.run });
         return started;
       });
       if (replaced && replaced.model !== run.model) console.log(`stopped challenger ${replaced.model}`);
@@ -52,9 +71,9 @@ export const commands: Command[] = [
     async run(argv) {
       const { positionals } = parseFlags(this, argv, {});
       if (positionals.length > 0) throw new UserInputError(`shadow stop: unexpected argument ${JSON.stringify(positionals[0])}`);
-      const stopped = await withRedis('shadow', async (redis, prefix) => {
-        const s = await stopShadow(redis, prefix, cliUser());
-        if (s) await new AuditLog(redis, prefix).record({ who: cliUser(), action: 'shadow.stop', target: 'shadow', before: { model: s.model, startedAt: s.startedAt }, after: { stoppedAt: s.stoppedAt } });
+      const stopped = await withRecords(async (redis, prefix, _modelDir, record, audit) => {
+        const s = await stopShadow(redis, prefix, cliUser(), record);
+        if (s) await audit.record({ who: cliUser(), action: 'shadow.stop', target: 'shadow', before: { model: s.model, startedAt: s.startedAt }, after: { stoppedAt: s.stoppedAt } });
         return s;
       });
       console.log(stopped ? `shadow challenger ${stopped.model} stopped; its report stays readable: fraudstream shadow report --model ${stopped.model}` : 'no shadow challenger was active');

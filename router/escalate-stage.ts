@@ -30,6 +30,8 @@ export interface EscalateDeps {
   models: () => ModelBundle | undefined;
   /** Length of the card history the heavy model sees. */
   historyLength?: number;
+  /** Resolves once the review queue's view is in Redis (restored from the case-state topic after a wipe). */
+  queueReady?: () => Promise<void>;
 }
 
 /** Without a heavy model (rules-only, or a version trained without one) the band model's first-line score stands in. */
@@ -61,6 +63,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
     schema: EscalationSchema,
     keyOf: (e) => e.txId,
     async handle(inputs) {
+      // The queue's size bounds how many cases open: never counted on a wiped queue.
+      await deps.queueReady?.();
       const started = performance.now();
       const items = inputs.map((i) => i.value);
       const p = policy.current();
@@ -122,6 +126,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
           cases.push(c);
           open += 1;
           msgs.push({ topic: config.topics.cases, key: e.cardId, value: JSON.stringify(c) });
+          // The case's record (issue 18), in the same transaction as the decision: restored into the queue after a wipe.
+          msgs.push({ topic: config.topics.caseState, key: c.caseId, value: JSON.stringify(c) });
         }
         out.push(msgs);
       }

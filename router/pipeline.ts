@@ -5,13 +5,14 @@
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../core/config.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
-import { kafkaChangelog } from '../core/changelog.ts';
+import { openRecords } from '../core/records.ts';
+import { ViewKeeper } from '../state/view.ts';
 import { createRedis } from '../core/redis.ts';
 import { logger } from '../core/logger.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { createPolicySource, type PolicySource } from './policy-source.ts';
 import { RedisPolicyStore, initialPolicy, policyChannel } from '../state/policy.ts';
-import { RedisReviewQueue } from '../state/review.ts';
+import { RedisReviewQueue, restoreCases } from '../state/review.ts';
 import { RedisSampleStore } from '../state/samples.ts';
 import type { RunningStage } from './stage-runner.ts';
 import { loadNamedVersion, redisFeatureStore, specOf } from './serving-models.ts';
@@ -57,8 +58,8 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const subscriber = createRedis(config, 'redis-sub');
   const prefix = config.redis.keyPrefix;
   // Policy versions are recorded in the policy topic and restored from it when Redis lost them (issue 18).
-  const policyRecord = kafkaChangelog(kafka, config.topics.policy);
-  const policyStore = new RedisPolicyStore(redis, prefix, () => initialPolicy(opts.models), policyRecord);
+  const records = openRecords(kafka, config);
+  const policyStore = new RedisPolicyStore(redis, prefix, () => initialPolicy(opts.models), records.policy);
   const policy = await createPolicySource(policyStore, { subscriber, channel: policyChannel(prefix) });
   const features = (opts.featureStore ?? redisFeatureStore(config, opts.models ? specOf(opts.models) : undefined))(redis);
   let models = opts.models;
@@ -76,13 +77,26 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   const samples = new RedisSampleStore(redis, prefix);
   const queue = new RedisReviewQueue(redis, prefix);
   const chosen = opts.stages ? opts.stages.map((s) => STAGES[s]) : stageList();
+  // The review queue (escalate counts it against capacity) and the shadow run (detect shadows it) are views of their
+  // topics: restored before the stages start, and again whenever Redis loses them (issue 18).
+  const views = new ViewKeeper(
+    redis,
+    prefix,
+    [
+      { name: 'cases', restore: async () => restoreCases(redis, prefix, await records.caseState.readAll()) },
+      { name: 'shadow', restore: () => new ShadowStore(redis, prefix, undefined, records.shadow).restore() },
+    ],
+    log,
+  );
+  await views.ready();
+  views.start();
   // The shadow challenger runs where detect runs, reading `shadow start` / `stop` from Redis (issue 13).
   let shadow: ShadowWorker | undefined;
   if (chosen.some((s) => s.name === 'detect')) {
     shadow = createShadowWorker({ config, store: new ShadowStore(redis, prefix), policy, features, load: opts.loadVersion ?? ((v) => loadNamedVersion(config, v, opts.models ? specOf(opts.models) : DEFAULT_FEATURE_SPEC)), openCases: () => queue.openCount() });
     await shadow.refresh().catch((err: unknown) => log.warn({ err }, 'could not read the shadow challenger; polling'));
   }
-  const ctx: StageContext = { config, redis, policy, features, models: () => models, samples, queue, shadow };
+  const ctx: StageContext = { config, redis, policy, features, models: () => models, samples, queue, shadow, views };
   const stages: RunningStage[] = [];
   const n = opts.instances ?? 1;
   try {
@@ -95,6 +109,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
   } catch (err) {
     await Promise.all(stages.map((s) => s.stop()));
     await shadow?.close();
+    views.stop();
     throw err;
   }
   log.info({ stages: chosen.map((s) => s.name), instances: n, model: models?.version ?? 'rules-only', policy: policy.current().version }, 'pipeline running');
@@ -106,8 +121,9 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     stop: async () => {
       await Promise.all(stages.map((s) => s.stop()));
       await shadow?.close();
+      views.stop();
       await policy.close();
-      await policyRecord.close();
+      await records.close();
       redis.disconnect();
     },
   };

@@ -12,6 +12,7 @@ import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import type { RedisReviewQueue } from '../state/review.ts';
 import type { RedisSampleStore } from '../state/samples.ts';
+import type { ViewKeeper } from '../state/view.ts';
 import { detectLogic } from './detect-stage.ts';
 import { escalateLogic } from './escalate-stage.ts';
 import { labelsLogic } from './labels-stage.ts';
@@ -31,6 +32,8 @@ export interface StageContext {
   queue: RedisReviewQueue;
   /** The shadow challenger's worker in this process (detect hands it committed batches); absent = no shadowing. */
   shadow?: ShadowSink;
+  /** The Redis views this process keeps restored from their records (state/view.ts); absent in unit tests. */
+  views?: ViewKeeper;
 }
 
 export interface StageSpec<T> {
@@ -97,9 +100,9 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     name: 'escalate',
     summary: 'run the escalate stage (card history, heavy model, review queue) as a consumer-group member',
     input: 'escalations',
-    outputs: ['decisions', 'cases', 'dlq'],
+    outputs: ['decisions', 'cases', 'caseState', 'dlq'],
     claimsIn: ['decisions'],
-    logic: (c) => escalateLogic({ config: c.config, redis: c.redis, policy: c.policy, queue: c.queue, features: c.features, models: c.models }),
+    logic: (c) => escalateLogic({ config: c.config, redis: c.redis, policy: c.policy, queue: c.queue, features: c.features, models: c.models, ...(c.views ? { queueReady: () => c.views!.ready('cases') } : {}) }),
   }),
   labels: defineStage({
     name: 'labels',

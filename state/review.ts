@@ -89,6 +89,60 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
 end
 return {0, ''}`;
 
+// KEYS: case key, open set, opened set, closed set. ARGV: case JSON, status, queue score, caseId, createdAt, closedAt,
+// TTL seconds. A recorded case written back after a wipe: only when Redis does not hold the case (NX), so a case
+// opened or decided since the restore read its topic is never overwritten.
+const RESTORE = `
+if ARGV[2] == 'open' then
+  if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
+    redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+    redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
+    return 1
+  end
+  return 0
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[7]) then
+  redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4])
+  return 1
+end
+return 0`;
+
+/**
+ * Writes recorded cases (the compacted case-state topic: each case as last written, open by escalate or closed by a
+ * verdict) back into the review queue: every open case, and the closed ones still within CLOSED_CASE_TTL_SECONDS
+ * (the newest `closedKeep` in the recent list). Returns how many were written. Claims and ground truth are not
+ * recorded: after a wipe nobody holds a case, and chargebacks arriving from then on are recorded again.
+ */
+export async function restoreCases(redis: Redis, prefix: string, entries: ReadonlyArray<{ value: string }>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<number> {
+  const k = reviewKeys(prefix);
+  let n = 0;
+  const batch: Array<{ c: Case; raw: string }> = [];
+  for (const e of entries) {
+    let c: Case | undefined;
+    try {
+      c = CaseSchema.safeParse(JSON.parse(e.value)).data;
+    } catch {
+      c = undefined;
+    }
+    if (!c) continue;
+    if (c.status !== 'open' && (c.closedAt ?? 0) + CLOSED_CASE_TTL_SECONDS * 1000 <= now) continue;
+    batch.push({ c, raw: e.value });
+  }
+  for (let i = 0; i < batch.length; i += 500) {
+    const p = redis.pipeline();
+    for (const { c, raw } of batch.slice(i, i + 500)) {
+      const ttl = Math.max(1, Math.ceil(((c.closedAt ?? now) + CLOSED_CASE_TTL_SECONDS * 1000 - now) / 1000));
+      p.eval(RESTORE, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.status, String(queueScore(queueLoss(c), c.createdAt)), c.caseId, String(c.createdAt), String(c.closedAt ?? now), String(ttl));
+    }
+    for (const [err, v] of (await p.exec()) ?? []) {
+      if (err) throw err;
+      if (v === 1) n += 1;
+    }
+  }
+  if (closedKeep > 0) await redis.zremrangebyrank(k.closed, 0, -closedKeep - 1);
+  return n;
+}
+
 /** A verdict (or a claim) on a case another analyst holds: the route answers 409 with the holder's name. */
 export class CaseHeldError extends Error {
   constructor(

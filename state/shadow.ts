@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { Changelog } from '../core/changelog.ts';
 import { SHADOW_ACTIONS, type ShadowAction, type ShadowPair } from '../router/pure/shadow.ts';
 import { sampleLabelKey } from './samples.ts';
 
@@ -91,6 +92,32 @@ function parseRun(raw: string | null): ShadowRun | undefined {
 
 const CHUNK = 1_000;
 
+/**
+ * Where shadow runs are recorded (core/changelog.ts on the compacted shadow topic, issue 18): `active` (the running
+ * challenger, a tombstone once stopped), `run:<model>` (each version's last run) and `last`. Pairs, stats and labels
+ * are evidence gathered from traffic, not decisions of an operator: they are not recorded, and a wipe starts them
+ * afresh.
+ */
+export type ShadowRecord = Pick<Changelog, 'topic' | 'append' | 'remove' | 'readAll'>;
+
+// KEYS: active, last, window. ARGV: run TTL, label window TTL, run key prefix, then key/value pairs of the record.
+// Written back only where Redis holds nothing (NX): a run started or stopped since the record was read stays.
+const RESTORE = `
+local n = 0
+local any = false
+for i = 4, #ARGV, 2 do
+  local k = ARGV[i]
+  local v = ARGV[i + 1]
+  local ok
+  if k == 'active' then ok = redis.call('SET', KEYS[1], v, 'NX')
+  elseif k == 'last' then ok = redis.call('SET', KEYS[2], v, 'NX', 'EX', ARGV[1])
+  elseif string.sub(k, 1, 4) == 'run:' then ok = redis.call('SET', ARGV[3] .. string.sub(k, 5), v, 'NX', 'EX', ARGV[1]) end
+  if ok then n = n + 1 end
+  any = true
+end
+if any then redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) end
+return n`;
+
 export class ShadowStore {
   private readonly k: ReturnType<typeof shadowKeys>;
 
@@ -99,8 +126,18 @@ export class ShadowStore {
     private readonly prefix: string,
     /** Caps (tests use small ones). */
     private readonly caps: { pairs: number; delays: number } = { pairs: SHADOW_PAIRS_CAP, delays: SHADOW_DELAYS_CAP },
+    /** The shadow topic; without one (unit tests, the bench) Redis alone holds the runs. */
+    private readonly record?: ShadowRecord,
   ) {
     this.k = shadowKeys(prefix);
+  }
+
+  /** Writes the recorded runs back into Redis (what Redis holds is kept); returns how many keys were written. */
+  async restore(): Promise<number> {
+    if (!this.record) return 0;
+    const entries = (await this.record.readAll()).filter((e) => e.key === 'active' || e.key === 'last' || e.key.startsWith('run:'));
+    if (entries.length === 0) return 0;
+    return Number(await this.redis.eval(RESTORE, 3, this.k.active, this.k.last, this.k.window, SHADOW_TTL_SECONDS, SHADOW_LABEL_TTL_SECONDS, this.k.run(''), ...entries.flatMap((e) => [e.key, e.value])));
   }
 
   async active(): Promise<ShadowRun | undefined> {
@@ -119,6 +156,13 @@ export class ShadowStore {
   /** Makes `run` the active challenger; returns the one it replaced (stopped), if any. */
   async start(run: ShadowRun): Promise<ShadowRun | undefined> {
     const before = await this.active();
+    // Recorded before Redis has it: a run Redis shows is never one a wipe can lose.
+    if (this.record) {
+      if (before && before.model !== run.model) await this.record.append(`run:${before.model}`, JSON.stringify({ ...before, stoppedAt: run.startedAt, stoppedBy: run.by }));
+      await this.record.append(`run:${run.model}`, JSON.stringify(run));
+      await this.record.append('last', run.model);
+      await this.record.append('active', JSON.stringify(run));
+    }
     const m = this.redis.multi();
     if (before && before.model !== run.model) m.set(this.k.run(before.model), JSON.stringify({ ...before, stoppedAt: run.startedAt, stoppedBy: run.by }), 'EX', SHADOW_TTL_SECONDS);
     m.set(this.k.active, JSON.stringify(run));
@@ -134,6 +178,10 @@ export class ShadowStore {
     const before = await this.active();
     if (!before) return undefined;
     const stopped = { ...before, stoppedAt: at, stoppedBy: by };
+    if (this.record) {
+      await this.record.append(`run:${before.model}`, JSON.stringify(stopped));
+      await this.record.remove('active');
+    }
     await this.redis.multi().del(this.k.active).set(this.k.run(before.model), JSON.stringify(stopped), 'EX', SHADOW_TTL_SECONDS).set(this.k.window, '1', 'EX', SHADOW_LABEL_TTL_SECONDS).exec();
     return stopped;
   }

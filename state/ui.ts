@@ -26,13 +26,20 @@ export const AUTH_EVENTS_KEEP = 20_000;
 export const authEventsKey = (prefix: string): string => `${prefix}ui:auth-events`;
 
 /**
- * Audit of actions (verdicts, policy, models, replay, users): a hash chain, newest first. Only logged-in people
- * write it, so the cap is reached by months of work, never by traffic; the [audit] topic keeps the full record.
+ * Audit of actions (verdicts, policy, models, replay, users): the Redis view of the HMAC chain whose record is the
+ * [audit] topic (review-ui/server/audit.ts), newest first, capped here; the cap trims the view, never the record.
  */
 export const AUDIT_KEEP = 200_000;
 export const auditKey = (prefix: string): string => `${prefix}ui:audit`;
-/** "<seq> <hash>" of the newest action: a chain cut short at the head no longer matches it. */
+/** "<seq> <mac> <topic offset>" of the newest action: a chain cut short at the head no longer matches it. */
 export const auditHeadKey = (prefix: string): string => `${prefix}ui:audit:head`;
+/** Actions recorded but not yet on the [audit] topic (Kafka unreachable): sent in order by whoever holds the lock. */
+export const auditPendingKey = (prefix: string): string => `${prefix}ui:audit:pending`;
+/** One process chains and sends audit entries at a time; the holder renews it while it works. */
+export const AUDIT_LOCK_TTL_MS = 30_000;
+export const auditLockKey = (prefix: string): string => `${prefix}ui:audit:lock`;
+/** After a wipe, the view is refilled with the newest this-many entries of the topic (the pages show recent ones). */
+export const AUDIT_VIEW_RESTORE = 20_000;
 
 /**
  * Verdict outbox: labels and final decisions waiting for Kafka. It grows only while Kafka is unreachable; past

@@ -11,6 +11,7 @@ import { PIPELINE_STAGES, type PipelineStage } from '../../core/contracts.ts';
 import { ensureTopics, kafkaConnection, type KafkaTarget } from '../../core/kafka.ts';
 import { COLD_START_THRESHOLDS } from '../../router/pipeline.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { kafkaChangelog } from '../../core/changelog.ts';
 import { Children, type Child } from './children.ts';
 import { Observer, closedCases, dropKeys, featureCounts, waitForGroup } from './observe.ts';
 import { checkInvariants, type Expectation } from './pure/invariants.ts';
@@ -131,10 +132,16 @@ export class ScenarioCtx {
 }
 
 /** Rules-only stages escalate mid-sized amounts, and escalate without a heavy model sends them to review. */
-async function escalatingPolicy(redis: Redis, config: Config): Promise<void> {
-  const store = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS));
-  const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = await store.current();
-  await store.update({ ...input, rules: { ...input.rules, escalateAmountAbove: 20_000, blockAmountAbove: 100_000 }, review: { ...input.review, capacity: 1_000 } }, 'chaos');
+async function escalatingPolicy(env: ChaosEnv, config: Config): Promise<void> {
+  // Recorded in the scenario's policy topic, as the console records it: a Redis wipe must not bring back v1.
+  const record = kafkaChangelog(env.kafka, config.topics.policy);
+  try {
+    const store = new RedisPolicyStore(env.redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS), record);
+    const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = await store.current();
+    await store.update({ ...input, rules: { ...input.rules, escalateAmountAbove: 20_000, blockAmountAbove: 100_000 }, review: { ...input.review, capacity: 1_000 } }, 'chaos');
+  } finally {
+    await record.close();
+  }
 }
 
 function emptyResult(name: string): ScenarioResult {
@@ -152,7 +159,7 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
   await admin.connect();
   await ensureTopics(config, admin);
   await admin.disconnect();
-  await escalatingPolicy(env.redis, config);
+  await escalatingPolicy(env, config);
 
   const children = new Children({ config, logDir: join(env.logDir, scenario.name), model: env.model });
   const traffic = new Traffic({ kafka: env.kafka, topic: config.topics.transactions, rate: env.rate, seed, cards: 2_000, log });

@@ -4,8 +4,13 @@ import { Redis } from 'ioredis';
 import kafkajs from 'kafkajs';
 import { DECISION_STAGES, type PipelineStage, type Transaction } from '../../core/contracts.ts';
 import { STAGES } from '../../router/stages.ts';
+import { kafkaChangelog } from '../../core/changelog.ts';
+import { policyKeys } from '../../state/policy.ts';
 import { reviewKeys } from '../../state/review.ts';
-import { outboxKey } from '../../state/ui.ts';
+import { ShadowStore, shadowKeys } from '../../state/shadow.ts';
+import { auditHeadKey, auditKey, outboxKey, userPattern } from '../../state/ui.ts';
+import { viewMarkerKey } from '../../state/view.ts';
+import { UserStore } from '../../review-ui/server/auth.ts';
 import { freePort } from '../redis-local.ts';
 import type { Fault, Scenario, ScenarioCtx } from './harness.ts';
 import { UncommittedWatch, committedOffset } from './observe.ts';
@@ -368,6 +373,147 @@ const verdictsKafkaDown: Scenario = {
   },
 };
 
+/** The resent already-decided transactions of redis-wipe. */
+const WIPE_RESENDS = 500;
+/** The views must be back this long after the wipe (issue 18's aim: the console shows the same data within 60 s). */
+const WIPE_RESTORE_LIMIT_SECONDS = 60;
+
+/** What operators and analysts created, read raw from Redis (reading through the stores would restore it). */
+interface WipeSnapshot {
+  policyVersion: string | null;
+  policy: string | null;
+  accounts: Record<string, string | null>;
+  openCases: Record<string, string | null>;
+  shadow: { active: string | null; last: string | null };
+  auditHead: string | null;
+  audit: string[];
+}
+
+async function wipeSnapshot(redis: Redis, prefix: string): Promise<WipeSnapshot> {
+  const pk = policyKeys(prefix);
+  const version = await redis.get(pk.current);
+  const users = (await redis.keys(userPattern(prefix))).sort();
+  const rk = reviewKeys(prefix);
+  const open = await redis.zrange(rk.open, 0, -1);
+  const sk = shadowKeys(prefix);
+  return {
+    policyVersion: version,
+    policy: version === null ? null : await redis.get(pk.doc(version)),
+    accounts: Object.fromEntries(await Promise.all(users.map(async (k) => [k, await redis.get(k)] as const))),
+    openCases: Object.fromEntries(await Promise.all(open.map(async (id) => [id, await redis.get(rk.case(id))] as const))),
+    shadow: { active: await redis.get(sk.active), last: await redis.get(sk.last) },
+    // "<seq> <mac>": the offset part is the view's bookkeeping, not the chain.
+    auditHead: (await redis.get(auditHeadKey(prefix)))?.split(' ').slice(0, 2).join(' ') ?? null,
+    audit: await redis.lrange(auditKey(prefix), 0, -1),
+  };
+}
+
+/** How the state after the wipe differs from the snapshot before it (open cases: each one open before is open again, unchanged). */
+export function wipeDifferences(before: WipeSnapshot, after: WipeSnapshot): string[] {
+  const out: string[] = [];
+  if (after.policyVersion !== before.policyVersion || after.policy !== before.policy) out.push(`policy: v${before.policyVersion} before the wipe, v${after.policyVersion} after${after.policyVersion === before.policyVersion ? ' with other content' : ''}`);
+  const names = new Set([...Object.keys(before.accounts), ...Object.keys(after.accounts)]);
+  for (const n of names) if (before.accounts[n] !== after.accounts[n]) out.push(`account ${n.split(':').at(-1)}: ${before.accounts[n] === undefined ? 'appeared' : after.accounts[n] === undefined ? 'lost' : 'changed (hash, role or epoch)'}`);
+  const lostCases = Object.keys(before.openCases).filter((id) => after.openCases[id] === undefined);
+  const changedCases = Object.keys(before.openCases).filter((id) => after.openCases[id] !== undefined && after.openCases[id] !== before.openCases[id]);
+  if (lostCases.length) out.push(`${lostCases.length} open cases lost (e.g. ${lostCases.slice(0, 3).join(', ')})`);
+  if (changedCases.length) out.push(`${changedCases.length} open cases changed (e.g. ${changedCases.slice(0, 3).join(', ')})`);
+  if (after.shadow.active !== before.shadow.active || after.shadow.last !== before.shadow.last) out.push('shadow run: not the one that ran before the wipe');
+  if (after.auditHead !== before.auditHead) out.push(`audit chain head: ${JSON.stringify(before.auditHead)} before, ${JSON.stringify(after.auditHead)} after`);
+  else if (after.audit.join('\n') !== before.audit.join('\n')) out.push(`audit view: ${before.audit.length} entries before, ${after.audit.length} after, not the same`);
+  return out;
+}
+
+const redisWipe: Scenario = {
+  name: 'redis-wipe',
+  summary: `FLUSHALL mid-traffic, then resend ${WIPE_RESENDS} already-decided transactions: none decided twice; policy, lists, accounts, open cases, shadow run and audit chain come back as they were`,
+  featureMode: 'atMost',
+  async fault(ctx): Promise<Fault> {
+    const prefix = ctx.config.redis.keyPrefix;
+    const redis = ctx.env.redis;
+    const violations: string[] = [];
+    // A console (accounts, the audit chain, the case views) and an operator's work through it and the CLI's stores.
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    ctx.children.ui('ui-0', port, 'chaos:chaos-password');
+    await untilHealthy(url, 90_000);
+    const session = await login(url, 'chaos', 'chaos-password');
+    const accounts = kafkaChangelog(ctx.env.kafka, ctx.config.topics.accounts);
+    const shadowRecord = kafkaChangelog(ctx.env.kafka, ctx.config.topics.shadow);
+    try {
+      await new UserStore(redis, prefix, accounts).add('analyst-1', 'analyst-password-1', { role: 'analyst' });
+      await new ShadowStore(redis, prefix, undefined, shadowRecord).start({ model: 'chaos-challenger', startedAt: Date.now(), by: 'chaos', thresholds: 'policy', matureAt: 0.8 });
+      const policy = (await (await fetch(`${url}/api/policy`, { headers: { cookie: session.cookie } })).json()) as { current: Record<string, unknown> & { lists: Record<string, string[]> } };
+      const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = policy.current;
+      const put = await fetch(`${url}/api/policy`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json', cookie: session.cookie, 'x-csrf-token': session.csrf },
+        body: JSON.stringify({ ...input, lists: { ...input.lists, blockCards: ['chaos-blocked-card'], allowMerchants: ['chaos-allowed-merchant'] } }),
+      });
+      if (!put.ok) throw new Error(`policy update: HTTP ${put.status} ${await put.text()}`);
+      const openKey = reviewKeys(prefix).open;
+      const caseDeadline = Date.now() + 60_000;
+      while ((await redis.zcard(openKey)) < 4 && Date.now() < caseDeadline) await sleep(500);
+      for (const id of await redis.zrange(openKey, 0, 1)) {
+        const status = await approve(session, id);
+        if (status !== 200) violations.push(`verdict on ${id} before the wipe: ${status}`);
+      }
+      const outbox = outboxKey(prefix);
+      const outboxDeadline = Date.now() + 30_000;
+      while ((await redis.llen(outbox)) > 0 && Date.now() < outboxDeadline) await sleep(250);
+
+      const decidedBy = Date.now() + 90_000;
+      let decided: Transaction[] = [];
+      while (Date.now() < decidedBy) {
+        decided = ctx.traffic.acknowledged().filter((t) => ctx.observer.hasDecision(t.txId)).slice(0, WIPE_RESENDS);
+        if (decided.length >= WIPE_RESENDS) break;
+        await sleep(500);
+      }
+      if (decided.length < WIPE_RESENDS) throw new Error(`only ${decided.length} transactions decided before the wipe (need ${WIPE_RESENDS})`);
+
+      const before = await wipeSnapshot(redis, prefix);
+      await redis.flushall();
+      const wipedAt = Date.now();
+      ctx.log(`FLUSHALL (policy v${before.policyVersion}, ${Object.keys(before.accounts).length} accounts, ${Object.keys(before.openCases).length} open cases, audit head seq ${before.auditHead?.split(' ')[0]}); resending ${decided.length} decided transactions`);
+      for (const t of decided) ctx.traffic.inject({ key: t.cardId, value: JSON.stringify(t), expect: { kind: 'valid', txId: t.txId, cardId: t.cardId, tx: t } });
+
+      // No manual step: the stages and the console notice the missing markers and restore from the topics.
+      let back: number | null = null;
+      let last: string[] = ['not checked'];
+      while (Date.now() - wipedAt < WIPE_RESTORE_LIMIT_SECONDS * 1000 * 2) {
+        const markers = await Promise.all(['accounts', 'cases', 'shadow', 'audit'].map((p) => redis.exists(viewMarkerKey(prefix, p))));
+        const status = (await fetch(`${url}/api/status`).then((r) => r.json(), () => ({}))) as { view?: { state?: string } };
+        if (markers.every((m) => m === 1) && status.view?.state === 'ready') {
+          last = wipeDifferences(before, await wipeSnapshot(redis, prefix));
+          if (last.length === 0) {
+            back = (Date.now() - wipedAt) / 1000;
+            break;
+          }
+        }
+        await sleep(500);
+      }
+      if (back === null) violations.push(`the views were not back as they were ${WIPE_RESTORE_LIMIT_SECONDS * 2} s after the wipe: ${last.join('; ')}`);
+      else if (back > WIPE_RESTORE_LIMIT_SECONDS) violations.push(`the views took ${back.toFixed(1)} s to come back (limit ${WIPE_RESTORE_LIMIT_SECONDS} s)`);
+      else ctx.log(`views back as they were ${back.toFixed(1)} s after the wipe`);
+      const relogin = await login(url, 'analyst-1', 'analyst-password-1').then(() => 'ok', (err: Error) => err.message);
+      if (relogin !== 'ok') violations.push(`a restored account could not log in: ${relogin}`);
+      return {
+        end: wipedAt,
+        proof: {
+          resent: decided.length,
+          viewsBackSeconds: back,
+          before: { policyVersion: before.policyVersion, accounts: Object.keys(before.accounts).length, openCases: Object.keys(before.openCases).length, shadow: before.shadow.last, auditHeadSeq: Number(before.auditHead?.split(' ')[0] ?? 0), auditView: before.audit.length },
+        },
+        violations,
+        notes: ['Redis was wiped (FLUSHALL), so per-card feature counts are checked as "never above the distinct transactions"'],
+      };
+    } finally {
+      await accounts.close();
+      await shadowRecord.close();
+    }
+  },
+};
+
 /** How long the killed leader stays down: longer than a session timeout (10 s), so the group and the ISR notice it. */
 const LEADER_DOWN_SECONDS = 20;
 /** Decisions may stop for at most this long when a broker of a replicated cluster dies. */
@@ -452,6 +598,7 @@ export const SCENARIOS: readonly Scenario[] = [
   brokerRestart(45),
   zombie,
   redisRestart,
+  redisWipe,
   clientKill,
   poisonLarge,
   poisonThrow,

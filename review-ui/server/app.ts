@@ -7,18 +7,20 @@ import type { Redis } from 'ioredis';
 import { PolicySchema, type Decision, type Policy } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer, ensureTopics } from '../../core/kafka.ts';
-import { kafkaChangelog } from '../../core/changelog.ts';
+import { openRecords } from '../../core/records.ts';
 import { createRedis } from '../../core/redis.ts';
 import { logger } from '../../core/logger.ts';
 import type { ModelThresholds } from '../../detectors/types.ts';
 import { RedisFeatureStore } from '../../detectors/feature-store/redis.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
-import { RedisReviewQueue } from '../../state/review.ts';
+import { RedisReviewQueue, restoreCases } from '../../state/review.ts';
+import { ShadowStore } from '../../state/shadow.ts';
+import { ViewKeeper } from '../../state/view.ts';
 import { CaseClaims } from '../../state/case-claims.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
-import { AuditLog, auditToKafka } from './audit.ts';
+import { openAuditLog } from './audit.ts';
 import { startDeadLetterFeed } from './dead-letters.ts';
 import { GuardWatcher, claimGuardRollback } from './guard.ts';
 import { RuleEvidence } from './rule-stats.ts';
@@ -98,6 +100,25 @@ async function newestModelWithThresholds(modelDir: string): Promise<{ thresholds
   return undefined;
 }
 
+/** How long a request waits for a view check (a present view answers in one Redis round trip) before "restoring". */
+const RESTORE_GATE_MS = 200;
+
+/** 503 with `restoring: true` while a view this console serves is being restored from its topic. */
+export function restoringGate(views: ViewKeeper): express.RequestHandler {
+  return (_req, res, next) => {
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), RESTORE_GATE_MS)));
+    void Promise.race([views.ready().then(() => true, () => false), waited]).then((ready) => {
+      clearTimeout(timer);
+      if (ready) return next();
+      res
+        .status(503)
+        .set('Retry-After', '2')
+        .json({ error: 'restoring: Redis lost the console\'s data and it is being restored from Kafka; try again in a moment', restoring: true, view: views.status() });
+    });
+  };
+}
+
 export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const { config } = opts;
   const prefix = config.redis.keyPrefix;
@@ -111,19 +132,35 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const producer = createProducer(kafka);
   await producer.connect();
 
-  const users = new UserStore(redis, prefix);
+  // Kafka is the record, Redis the view (issue 18): the views are restored from their topics before anything is served.
+  const records = openRecords(kafka, config);
+  const users = new UserStore(redis, prefix, records.accounts);
+  const auditLog = openAuditLog(config, redis, kafka, { instanceId });
+  const audit = auditLog.audit;
+  const views = new ViewKeeper(
+    redis,
+    prefix,
+    [
+      { name: 'accounts', restore: () => users.restore() },
+      { name: 'cases', restore: async () => restoreCases(redis, prefix, await records.caseState.readAll()) },
+      { name: 'shadow', restore: () => new ShadowStore(redis, prefix, undefined, records.shadow).restore() },
+      { name: 'audit', restore: () => audit.restoreView() },
+    ],
+    log,
+  );
+  await views.ready();
+  views.start();
+  audit.startRetrying();
   const seeded = await users.bootstrap(config.ui.reviewerSeed);
   if (seeded.created.length) log.info({ users: seeded.created }, 'seeded reviewer accounts');
   if (seeded.generated) console.error(`no reviewer accounts and no REVIEWER_SEED: created admin "${seeded.generated.name}" with password ${seeded.generated.password}  (shown once; change it with: fraudstream users passwd ${seeded.generated.name})`);
   const sessions = new SessionStore(redis, prefix, config.ui.sessionSecret ?? 'fraudstream-session-ids', undefined, config.ui.sessionMaxSeconds);
   const limiter = new LoginLimiter(redis, prefix);
-  const audit = new AuditLog(redis, prefix, undefined, auditToKafka(producer, config.topics.audit, log));
   const queue = new RedisReviewQueue(redis, prefix);
   const claims = new CaseClaims(redis, prefix, opts.claimTtlMs);
   const samples = new RedisSampleStore(redis, prefix);
   const newest = opts.policyDefaults ? undefined : await newestModelWithThresholds(config.modelDir);
-  const policyRecord = kafkaChangelog(kafka, config.topics.policy);
-  const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)), policyRecord);
+  const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)), records.policy);
   const verdicts = new VerdictService(config, redis, queue, kafka, log, instanceId);
   verdicts.startRetrying();
   // The demo's own simulation is demo mode whatever UI_DEMO_MODE says.
@@ -165,9 +202,14 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   app.use(express.json({ limit: '256kb' }));
   app.use(loadSession(sessions));
 
-  // Open: probes, login, the pages (which redirect to /login without a session).
+  // Open: probes, the restore status, login, the pages (which redirect to /login without a session).
   const sessionDeps = { users, sessions, limiter, audit, feed };
   app.use(healthRouter({ redis, prefix, feed, instanceId, kafkaUp: () => kafkaUp }));
+  app.get('/api/status', (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({ view: views.status() });
+  });
+  // Nothing is served from a view Redis has lost: a request finds it restored, or is told to wait (the page says "restoring").
+  app.use('/api', restoringGate(views));
   app.use('/api', loginRouter(sessionDeps));
   const build = await uiBuildStatus(distDir);
   app.use(pagesRouter(distDir, build));
@@ -189,7 +231,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   // Admin pages: policy, models (and their drift), replay. Analysts work cases only.
   api.use(ADMIN_PATHS, requireRole(Roles.ADMIN));
   api.use(policyRouter({ policies, samples, audit, feed, modelDir: config.modelDir, files: filePreviewSource({ config }) }));
-  api.use(modelsRouter({ modelDir: config.modelDir, redis, prefix, policies, audit, feed }));
+  api.use(modelsRouter({ modelDir: config.modelDir, redis, prefix, policies, audit, feed, shadowRecord: records.shadow }));
   api.use(replayRouter({ replay, audit }));
   api.use(auditRouter({ audit }));
   app.use('/api', api);
@@ -232,9 +274,11 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await verdicts.flush().catch(() => undefined);
+        views.stop();
         await audit.flushed().catch(() => undefined);
+        await auditLog.close();
         await producer.disconnect().catch(() => undefined);
-        await policyRecord.close();
+        await records.close();
         await removeHeartbeat(redis, prefix, 'ui', instanceId).catch(() => undefined);
         redis.disconnect();
       })()),

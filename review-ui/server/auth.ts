@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { Changelog } from '../../core/changelog.ts';
 import { LoginBodySchema, describeZodError } from '../../core/contracts.ts';
 import { UserInputError } from '../../core/errors.ts';
 import {
@@ -92,13 +93,24 @@ function checkPassword(password: string): void {
   if (password.length > 256) throw new UserInputError('password: at most 256 characters');
 }
 
-/** Reviewer accounts: one Redis key per user holding the scrypt hash, the role and the session epoch. */
+/** Where accounts are recorded (core/changelog.ts on the accounts topic): key = name, value = the record as Redis holds it. */
+export type AccountRecord = Pick<Changelog, 'topic' | 'append' | 'remove' | 'readAll'>;
+
+// KEYS: the account. ARGV: the value this process wrote. Undoes a create the record refused, unless changed since.
+const UNDO_CREATE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+/**
+ * Reviewer accounts: one Redis key per user holding the scrypt hash, the role and the session epoch. With a record
+ * (the compacted accounts topic) every change is written there too, hash and all (never a password), so a wiped Redis
+ * gets its accounts back (restore()); sessions are not recorded: after a wipe people log in again.
+ */
 export class UserStore {
   private dummyHash: Promise<string> | undefined;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    private readonly record?: AccountRecord,
   ) {}
 
   private key(name: string): string {
@@ -111,8 +123,33 @@ export class UserStore {
     checkPassword(password);
     const record: UserRecord = { name, hash: await hashPassword(password), createdAt: Date.now(), role: RoleSchema.parse(role), epoch: newEpoch() };
     const value = JSON.stringify(record);
-    const ok = replace ? await this.redis.set(this.key(name), value) : await this.redis.set(this.key(name), value, 'NX');
-    return ok === 'OK';
+    if (replace) {
+      // Recorded before Redis has it: an account Redis holds is never one a wipe can lose.
+      await this.record?.append(name, value);
+      return (await this.redis.set(this.key(name), value)) === 'OK';
+    }
+    // Created in Redis first (NX decides who creates it), then recorded; a record that refuses undoes the create.
+    if ((await this.redis.set(this.key(name), value, 'NX')) !== 'OK') return false;
+    try {
+      await this.record?.append(name, value);
+    } catch (err) {
+      await this.redis.eval(UNDO_CREATE, 1, this.key(name), value).catch(() => undefined);
+      throw err;
+    }
+    return true;
+  }
+
+  /** Writes every recorded account back into Redis (an account Redis holds is kept); returns how many were written. */
+  async restore(): Promise<number> {
+    if (!this.record) return 0;
+    const entries = await this.record.readAll();
+    let n = 0;
+    for (const e of entries) {
+      const parsed = UserRecordSchema.safeParse(JSON.parse(e.value));
+      if (!parsed.success || !USERNAME.test(e.key) || parsed.data.name !== e.key) continue;
+      if ((await this.redis.set(this.key(e.key), e.value, 'NX')) === 'OK') n += 1;
+    }
+    return n;
   }
 
   async get(name: string): Promise<UserRecord | undefined> {
@@ -127,12 +164,15 @@ export class UserStore {
     const record = await this.get(name);
     if (!record) return false;
     const next: UserRecord = { ...record, hash: await hashPassword(password), epoch: newEpoch() };
+    await this.record?.append(name, JSON.stringify(next));
     return (await this.redis.set(this.key(name), JSON.stringify(next), 'XX')) === 'OK';
   }
 
   /** Deletes the account; its sessions end with it (they are checked against the account on every request). */
   async remove(name: string): Promise<boolean> {
     if (!USERNAME.test(name)) return false;
+    if (this.record && !(await this.get(name))) return false;
+    await this.record?.remove(name);
     return (await this.redis.del(this.key(name))) === 1;
   }
 
@@ -171,7 +211,11 @@ export class UserStore {
       // no session ends). A failure here is not the login's failure.
       const hash = await hashPassword(password);
       const replaced = await this.redis.eval(REPLACE_HASH, 1, this.key(name), record.hash, hash).catch(() => 0);
-      if (replaced === 1) return { ...record, hash };
+      if (replaced === 1) {
+        // Best effort: the recorded (older) hash still checks the same password.
+        await this.record?.append(name, JSON.stringify({ ...record, hash })).catch(() => undefined);
+        return { ...record, hash };
+      }
     }
     return record;
   }
@@ -327,12 +371,6 @@ else
   account, accountTtl = count(KEYS[2])
 end
 return { ipUser, ipUserTtl, account, accountTtl, ip, ipTtl }`;
-// A successful login gives back what its attempt took (without recreating a counter that has expired).
-const REFUND_ATTEMPT = `
-for i, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then redis.call('DECR', key) end
-end
-return 1`;
 
 export interface LoginLimits {
   /** Attempts per window for one user from one IP. */
@@ -346,8 +384,10 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perIpUser: 5, perUser: 20, pe
 
 /**
  * Login attempts, counted BEFORE the password is checked: a burst of parallel guesses is refused from the
- * first over the limit, and a refused attempt costs no scrypt. Success resets the IP+user counter and gives
- * back its count on the others, so people who log in do not use up their IP's budget.
+ * first over the limit, and a refused attempt costs no scrypt. A successful login refunds nothing on the account's
+ * or the IP's counter (issue 18): a refund let someone who knows one password interleave good logins with guesses at
+ * other accounts and keep the IP's counter below its limit forever. It only clears its own IP+user counter: the
+ * password of that very account was just proven from that IP. The limits are sized for people, not scripts.
  */
 export class LoginLimiter {
   constructor(
@@ -373,9 +413,9 @@ export class LoginLimiter {
     return waitMs > 0 ? Math.max(1, Math.ceil(waitMs / 1000)) : 0;
   }
 
+  /** After a good login: the IP+user counter starts again; the account's and the IP's keep what was counted. */
   async succeed(ip: string, user: string): Promise<void> {
-    const [ipUser, account, ipKey] = this.keys(ip, user);
-    await this.redis.multi().del(ipUser).eval(REFUND_ATTEMPT, 2, account, ipKey).exec();
+    await this.redis.del(this.keys(ip, user)[0]);
   }
 }
 
@@ -422,8 +462,8 @@ export function loginRoute(d: LoginDeps) {
       res.status(401).json({ error: 'wrong user name or password' });
       return;
     }
-    await d.limiter.succeed(ip, username);
     await d.sessions.destroy(d.currentSid(res));
+    await d.limiter.succeed(ip, username);
     const { sid, session } = await d.sessions.create(account);
     await d.audit.record({ who: account.name, action: 'login', target: 'session', ip });
     d.setCookie(req, res, sid);

@@ -132,6 +132,8 @@ export class VerdictService {
           const items: OutMessage[] = [
             { topic: t.labels, key: c.cardId, value: JSON.stringify(built.label) },
             { topic: t.decisions, key: c.cardId, value: JSON.stringify(built.decision) },
+            // The closed case's record, in the same Kafka transaction as its label and decision (issue 18).
+            { topic: t.caseState, key: c.caseId, value: JSON.stringify(c) },
           ];
           return items.map((i) => JSON.stringify(i));
         },

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { MODEL_VERSION_NAME } from '../../core/contracts.ts';
 import { UserInputError } from '../../core/errors.ts';
 import { exists } from '../../core/files.ts';
-import { ShadowStore, type ShadowRun } from '../../state/shadow.ts';
+import { ShadowStore, type ShadowRecord, type ShadowRun } from '../../state/shadow.ts';
 import { DEFAULT_MATURE_AT } from '../pure/shadow.ts';
 
 export interface StartShadowInput {
@@ -21,15 +21,15 @@ export async function requireVersionFolder(modelDir: string, model: string): Pro
 }
 
 /** Makes `model` the active challenger (replacing one that runs); running detect stages pick it up within a poll. */
-export async function startShadow(redis: Redis, prefix: string, modelDir: string, input: StartShadowInput, now = Date.now()): Promise<{ run: ShadowRun; replaced?: ShadowRun }> {
+export async function startShadow(redis: Redis, prefix: string, modelDir: string, input: StartShadowInput, now = Date.now(), record?: ShadowRecord): Promise<{ run: ShadowRun; replaced?: ShadowRun }> {
   await requireVersionFolder(modelDir, input.model);
   const matureAt = input.matureAt ?? DEFAULT_MATURE_AT;
   if (!(matureAt > 0 && matureAt <= 1)) throw new UserInputError(`matureAt must be in (0, 1], got ${matureAt}`);
   const run: ShadowRun = { model: input.model, startedAt: now, by: input.by, thresholds: input.thresholds ?? 'policy', matureAt };
-  const replaced = await new ShadowStore(redis, prefix).start(run);
+  const replaced = await new ShadowStore(redis, prefix, undefined, record).start(run);
   return { run, replaced };
 }
 
-export async function stopShadow(redis: Redis, prefix: string, by: string): Promise<ShadowRun | undefined> {
-  return new ShadowStore(redis, prefix).stop(by);
+export async function stopShadow(redis: Redis, prefix: string, by: string, record?: ShadowRecord): Promise<ShadowRun | undefined> {
+  return new ShadowStore(redis, prefix, undefined, record).stop(by);
 }

@@ -8,11 +8,14 @@ import { configEnv as baseConfigEnv, isolatedConfig, loadConfig, type Config } f
 import { createKafka, ensureTopics } from '../../core/kafka.ts';
 
 /** A config pointing at the test services, with topics, groups and Redis keys unique to this call. */
+/** The audit chain's key in tests (a console under test and the test's own AuditLog must agree). */
+export const TEST_AUDIT_KEY = 'test-audit-hmac-key-0123456789abcdef';
+
 export async function testConfig(label: string, env: Record<string, string> = {}): Promise<Config> {
   // MODEL_DIR is never the checkout's ./models: a version trained there by `npm run bench` or `train` would change
   // what a console or stage under test serves (p(fraud), thresholds). A test that needs versions passes its own.
   const modelDir = env.MODEL_DIR ?? join(tmpdir(), `fraudstream-test-no-models-${randomUUID().slice(0, 8)}`);
-  const base = loadConfig({ ...env, MODEL_DIR: modelDir, KAFKA_BROKERS: inject('kafkaBrokers'), REDIS_URL: inject('redisUrl'), KAFKA_PARTITIONS: env.KAFKA_PARTITIONS ?? '3' });
+  const base = loadConfig({ AUDIT_HMAC_KEY: TEST_AUDIT_KEY, ...env, MODEL_DIR: modelDir, KAFKA_BROKERS: inject('kafkaBrokers'), REDIS_URL: inject('redisUrl'), KAFKA_PARTITIONS: env.KAFKA_PARTITIONS ?? '3' });
   const config = isolatedConfig(base, `${label}-${randomUUID().slice(0, 8)}`);
   await ensureTopics(config);
   return config;

@@ -14,7 +14,8 @@ import type { Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
-import { AuditLog } from '../../review-ui/server/audit.ts';
+import { AuditLog, openAuditLog } from '../../review-ui/server/audit.ts';
+import { auditHmacKey } from '../../core/audit-key.ts';
 import { SessionStore, UserStore, ipScope } from '../../review-ui/server/auth.ts';
 import { collect, createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 import { apiCall, apiLogin, type Client } from '../helpers/http.ts';
@@ -78,7 +79,7 @@ describe('login guessing', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 10; i++) statuses.push((await login('bob', `wrong-${i}`, { 'x-forwarded-for': `203.0.113.${i + 1}` })).status);
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429, 429, 429, 429, 429]);
-    const events = await new AuditLog(redis, config.redis.keyPrefix).listAuth(5, { who: 'bob' });
+    const events = await new AuditLog(redis, config.redis.keyPrefix, { key: auditHmacKey(config).key }).listAuth(5, { who: 'bob' });
     expect(events.length).toBe(5);
     for (const e of events) {
       expect(e.action).toBe('login.failed');
@@ -95,8 +96,24 @@ describe('login guessing', () => {
     expect(c[429]).toBe(10);
   });
 
-  it('a successful login does not use up the IP budget', async () => {
-    for (let i = 0; i < 55; i++) expect((await login('alice', 'correct-horse')).status, `login ${i}`).toBe(200);
+  it('good logins refund nothing: interleaved with guesses at other names they count toward the per-IP budget (issue 18)', async () => {
+    // With a refund, 20 good logins gave their 20 back and all 40 guesses got a 401; without, the IP's 50 run out.
+    const statuses: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      statuses.push((await login('alice', 'correct-horse')).status);
+      statuses.push((await login(`spray-${i}`, 'password-1')).status);
+      statuses.push((await login(`spray-b-${i}`, 'password-1')).status);
+    }
+    const c = counts(statuses);
+    expect(c[200]).toBe(17);
+    expect(c[401]).toBe(33);
+    expect(c[429]).toBe(10);
+  });
+
+  it('good logins of one account count toward its own budget too (the 21st in a window waits)', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 22; i++) statuses.push((await login('alice', 'correct-horse')).status);
+    expect(counts(statuses)).toEqual({ 200: 20, 429: 2 });
   });
 
   it('IPv6 addresses are limited per /64, IPv4 per address', () => {
@@ -149,21 +166,23 @@ describe('audit', () => {
     await clearLoginCounters();
     // Over HTTP the per-IP budget stops a flood after 50; the cap of the authentication list is what keeps
     // actions safe from the rest, so flood it past its cap directly.
-    const audit = new AuditLog(redis, config.redis.keyPrefix, undefined, undefined, 200);
-    for (let i = 0; i < 500; i++) await audit.recordAuth({ who: `flood-${i}`, action: 'login.failed', target: 'session', ip: '198.51.100.7' });
-    expect((await audit.listAuth(1000)).length).toBe(200);
+    const { audit, close } = openAuditLog(config, redis, createKafka(config, '-abuse-audit'));
+    const authOnly = new AuditLog(redis, config.redis.keyPrefix, { key: auditHmacKey(config).key, keepAuth: 200 });
+    for (let i = 0; i < 500; i++) await authOnly.recordAuth({ who: `flood-${i}`, action: 'login.failed', target: 'session', ip: '198.51.100.7' });
+    expect((await authOnly.listAuth(1000)).length).toBe(200);
     const entries = ((await (await call(client!, 'GET', '/api/audit?target=policy')).json()) as { entries: Array<{ action: string; who: string; hash?: string }> }).entries;
     expect(entries[0]).toMatchObject({ action: 'policy.update', who: 'alice' });
     expect(entries[0]!.hash).toMatch(/^[0-9a-f]{64}$/);
-    expect(await audit.verify()).toMatchObject({ ok: true, problems: [] });
-    // The lasting copy: the same entry, hash included, on the audit topic.
+    // The record: the same entry, MAC included, on the audit topic, and the topic's chain verifies from seq 1.
+    expect(await audit.verify()).toMatchObject({ ok: true, problems: [], firstSeq: 1, truncated: false });
     const seen = await collect(createKafka(config, '-audit-read'), config.topics.audit, (ms) => ms.some((m) => m.value?.toString().includes(entries[0]!.hash!)), 30_000);
     expect(seen.length).toBeGreaterThan(0);
+    await close();
   });
 
   it('editing, deleting or cutting off an action shows in verify()', async () => {
     const prefix = `${config.redis.keyPrefix}chain-${randomUUID().slice(0, 6)}:`;
-    const audit = new AuditLog(redis, prefix);
+    const audit = new AuditLog(redis, prefix, { key: auditHmacKey(config).key });
     for (let i = 0; i < 5; i++) await audit.record({ who: 'alice', action: 'case.approve', target: `case:c${i}`, after: { note: `n${i}` } });
     expect(await audit.verify()).toMatchObject({ ok: true, checked: 5 });
     const key = audit.key;
@@ -175,7 +194,7 @@ describe('audit', () => {
       return v;
     };
     const edited = intact.map((e, i) => (i === 2 ? e.replace('"n2"', '"n2 (edited)"') : e));
-    expect((await tamper(edited)).problems.join('\n')).toMatch(/content does not match its hash/);
+    expect((await tamper(edited)).problems.join('\n')).toMatch(/MAC does not match its content/);
     expect((await tamper(intact.filter((_, i) => i !== 2))).problems.join('\n')).toMatch(/does not follow/);
     expect((await tamper([intact[1]!, intact[0]!, ...intact.slice(2)])).problems.join('\n')).toMatch(/does not follow/);
     expect((await tamper(intact.slice(1))).problems.join('\n')).toMatch(/head is/);

@@ -31,7 +31,7 @@ describe('VerdictService', () => {
     const done = await down.decide('v1', 'approve', 'known customer', 'alice');
     expect(Date.now() - started).toBeLessThan(20_000); // bounded wait, not the broker's retry budget
     expect(done?.closed.status).toBe('approved');
-    expect(done?.waiting).toBe(2); // the label and the final decision, still in the outbox
+    expect(done?.waiting).toBe(3); // the label, the final decision and the closed case's record, still in the outbox
 
     const up = new VerdictService(config, redis, queue, createKafka(config, '-verdict'), logger('test'), 'ui-b');
     // The first holder's lock may still be held by its failing flush; the next flush after it is released sends.

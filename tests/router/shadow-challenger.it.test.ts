@@ -25,7 +25,7 @@ import { readShadowReport } from '../../router/shadow/report.ts';
 import { SHADOW_ACTIONS } from '../../router/pure/shadow.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { ShadowStore } from '../../state/shadow.ts';
-import { AuditLog } from '../../review-ui/server/audit.ts';
+import { openAuditLog } from '../../review-ui/server/audit.ts';
 import { collect, configEnv, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
 const run = promisify(execFile);
@@ -187,9 +187,11 @@ describe('shadow challenger beside the champion on live traffic', () => {
     expect(after?.active).toBe(false);
     expect(after?.transactions).toBe(phaseB.length);
     // The CLI's start and stop are in the console's audit chain, by the operating-system user.
-    const audited = await new AuditLog(redis, config.redis.keyPrefix).list(10, { target: 'shadow' });
+    const { audit, close } = openAuditLog(config, redis, createKafka(config, '-shadow-audit'));
+    const audited = await audit.list(10, { target: 'shadow' });
     expect(audited.map((e) => e.action)).toEqual(['shadow.stop', 'shadow.start']);
     expect(audited.every((e) => e.who.startsWith('cli:'))).toBe(true);
-    expect((await new AuditLog(redis, config.redis.keyPrefix).verify()).ok).toBe(true);
+    expect((await audit.verify()).ok).toBe(true);
+    await close();
   }, 200_000);
 });

@@ -3,6 +3,7 @@ import { Router } from 'express';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { RedisPolicyStore } from '../../../state/policy.ts';
+import type { ShadowRecord } from '../../../state/shadow.ts';
 import type { AuditLog } from '../audit.ts';
 import { driftForVersion } from '../drift.ts';
 import type { LiveFeed } from '../live.ts';
@@ -25,11 +26,12 @@ export interface ModelsDeps {
   policies: RedisPolicyStore;
   audit: AuditLog;
   feed: LiveFeed;
+  shadowRecord?: ShadowRecord;
 }
 
-export function modelsRouter({ modelDir, redis, prefix, policies, audit, feed }: ModelsDeps): Router {
+export function modelsRouter({ modelDir, redis, prefix, policies, audit, feed, shadowRecord }: ModelsDeps): Router {
   const r = Router();
-  r.use(shadowRouter({ modelDir, redis, prefix, audit }));
+  r.use(shadowRouter({ modelDir, redis, prefix, audit, ...(shadowRecord ? { record: shadowRecord } : {}) }));
   r.get('/models', async (_req, res) => {
     const [versions, current] = await Promise.all([listModels(modelDir), policies.current()]);
     res.json({

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { MODEL_VERSION_NAME } from '../../../core/contracts.ts';
 import { startShadow, stopShadow } from '../../../router/shadow/control.ts';
 import { readShadowReport, type ShadowReportView } from '../../../router/shadow/report.ts';
+import type { ShadowRecord } from '../../../state/shadow.ts';
 import type { AuditLog } from '../audit.ts';
 import { parseBody, who } from '../middleware.ts';
 
@@ -28,9 +29,11 @@ export interface ShadowDeps {
   redis: Redis;
   prefix: string;
   audit: AuditLog;
+  /** The shadow topic the runs are recorded in (issue 18). */
+  record?: ShadowRecord;
 }
 
-export function shadowRouter({ modelDir, redis, prefix, audit }: ShadowDeps): Router {
+export function shadowRouter({ modelDir, redis, prefix, audit, record }: ShadowDeps): Router {
   const r = Router();
   const cache = new Map<string, { at: number; report: Promise<ShadowReportView | undefined> }>();
   const report = (model: string | undefined) => {
@@ -49,14 +52,14 @@ export function shadowRouter({ modelDir, redis, prefix, audit }: ShadowDeps): Ro
 
   r.post('/models/shadow/start', async (req, res) => {
     const body = parseBody(ShadowStartBodySchema, req.body);
-    const { run, replaced } = await startShadow(redis, prefix, modelDir, { model: body.version, by: who(res), thresholds: body.thresholds, matureAt: body.matureAt });
+    const { run, replaced } = await startShadow(redis, prefix, modelDir, { model: body.version, by: who(res), thresholds: body.thresholds, matureAt: body.matureAt }, Date.now(), record);
     cache.clear();
     await audit.record({ who: who(res), action: 'shadow.start', target: 'shadow', before: replaced ? { model: replaced.model, startedAt: replaced.startedAt } : null, after: run, ip: req.ip });
     res.json({ run });
   });
 
   r.post('/models/shadow/stop', async (req, res) => {
-    const stopped = await stopShadow(redis, prefix, who(res));
+    const stopped = await stopShadow(redis, prefix, who(res), record);
     cache.clear();
     if (!stopped) {
       res.status(409).json({ error: 'no shadow challenger is active' });

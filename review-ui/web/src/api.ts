@@ -61,7 +61,8 @@ export async function api<T>(method: 'GET' | 'POST' | 'PUT', path: string, body?
     window.location.assign('/login');
     throw new ApiError(401, 'not logged in');
   }
-  const json = (await res.json().catch(() => ({}))) as { error?: string; holder?: string };
+  const json = (await res.json().catch(() => ({}))) as { error?: string; holder?: string; restoring?: boolean };
+  if (res.status === 503 && json.restoring) showRestoring();
   if (!res.ok) throw new ApiError(res.status, json.error ?? `${res.status} ${res.statusText}`, typeof json.holder === 'string' ? json.holder : undefined);
   return json as T;
 }
@@ -108,4 +109,31 @@ export interface CaseDetail {
   travel: Travel | null;
   audit: AuditEntry[];
   now: number;
+}
+
+let restoringBanner: HTMLElement | undefined;
+
+/**
+ * Redis lost the console's data and the server is restoring it from Kafka (issue 18): a banner says so, and the page
+ * reloads once GET /api/status reports every view ready again.
+ */
+export function showRestoring(): void {
+  if (restoringBanner) return;
+  const banner = document.createElement('div');
+  banner.id = 'restoring';
+  banner.className = 'restoring';
+  banner.setAttribute('role', 'status');
+  banner.textContent = 'Restoring: Redis lost the console\'s data; it is being rebuilt from Kafka. This page reloads when it is back.';
+  document.body.prepend(banner);
+  restoringBanner = banner;
+  const poll = () => {
+    fetch('/api/status', { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+      .then((r) => r.json() as Promise<{ view?: { state?: string } }>)
+      .then((b) => {
+        if (b.view?.state === 'ready') window.location.reload();
+        else setTimeout(poll, 2_000);
+      })
+      .catch(() => setTimeout(poll, 2_000));
+  };
+  setTimeout(poll, 2_000);
 }
