@@ -117,6 +117,7 @@ function switchableSimulator(initial: Simulator): { simulator: Simulator; switch
     setRate: (eps) => current.setRate(eps),
     inject: (scenario, count) => current.inject(scenario, count),
     stats: () => current.stats(),
+    breachOf: (txId) => current.breachOf(txId),
   };
   return {
     simulator,

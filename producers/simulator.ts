@@ -42,8 +42,23 @@ export interface SimulatorStats {
   simulatedNow: number;
   /** Set when continuing a trained world: its history's length and where the live stream took over. */
   continuing?: { seed: number; historyEvents: number; from: number; idSuffix: string };
+  /** Merchants breached by an injected compromised-merchant attack, newest last (at most MAX_BREACHES). */
+  breaches: BreachStats[];
   error?: string;
 }
+
+/** One injected merchant breach: where, when (simulated time), and its fraud so far. */
+export interface BreachStats {
+  merchantId: string;
+  injectedAt: number;
+  /** Fraud transactions scheduled at the merchant over the breach's 2 to 4 simulated weeks. */
+  scheduled: number;
+  /** Of those, sent so far. */
+  sent: number;
+}
+
+/** Breaches followed at once; the oldest is forgotten past this. */
+export const MAX_BREACHES = 8;
 
 export interface Simulator {
   start(): Promise<void>;
@@ -53,6 +68,8 @@ export interface Simulator {
   /** Starts `count` attacks of a scenario now; returns the number of fraud transactions scheduled. */
   inject(scenario: string, count: number): number;
   stats(): SimulatorStats;
+  /** The injected breach a sent transaction is fraud of (its merchant and injection time), if any. */
+  breachOf(txId: string): { merchantId: string; injectedAt: number } | undefined;
 }
 
 /** Live label delays default to 1/50 of real chargebacks, so a demo sees ground truth within a minute or two. */
@@ -112,6 +129,8 @@ export function createSimulator(config: Config, opts: SimulatorOptions): Simulat
   let labelsSent = 0;
   let error: string | undefined;
   const byScenario: Record<string, number> = Object.fromEntries(SCENARIO_NAMES.map((s) => [s, 0]));
+  const breaches: Array<BreachStats & { txIds: Set<string> }> = [];
+  const breachByMerchant = (merchantId: string) => breaches.find((b) => b.merchantId === merchantId);
   const samples: Array<[number, number]> = [];
 
   const measuredRate = (): number => {
@@ -141,6 +160,13 @@ export function createSimulator(config: Config, opts: SimulatorOptions): Simulat
         if (e.label) {
           labels.push({ t: e.label.labeledAt, seq: labelSeq++, label: e.label });
           if (e.label.isFraud && e.label.scenario) byScenario[e.label.scenario] = (byScenario[e.label.scenario] ?? 0) + 1;
+          if (e.label.isFraud && e.label.scenario === 'compromised_merchant') {
+            const b = breachByMerchant(e.tx.merchantId);
+            if (b) {
+              b.sent++;
+              b.txIds.add(e.tx.txId);
+            }
+          }
         }
       }
       const due: OutMessage[] = [];
@@ -165,6 +191,7 @@ export function createSimulator(config: Config, opts: SimulatorOptions): Simulat
     labelsPending: labels.size,
     simulatedNow: world.now,
     ...(continuing ? { continuing } : {}),
+    breaches: breaches.map(({ merchantId, injectedAt, scheduled, sent: n }) => ({ merchantId, injectedAt, scheduled, sent: n })),
     ...(error !== undefined ? { error } : {}),
   });
 
@@ -204,8 +231,24 @@ export function createSimulator(config: Config, opts: SimulatorOptions): Simulat
     inject(scenario, count) {
       if (!isScenarioName(scenario)) throw new UserInputError(`unknown scenario "${scenario}"; one of ${SCENARIO_NAMES.join(', ')}`);
       if (!(Number.isInteger(count) && count >= 1 && count <= 1000)) throw new UserInputError(`inject count must be an integer from 1 to 1000, got ${count}`);
-      return world.inject(scenario, count);
+      const injectedAt = world.now;
+      const r = world.injectEpisodes(scenario, count);
+      if (r.breachedMerchants.length) {
+        // Scheduled fraud per merchant: an attack's share (the world reports the total).
+        const each = Math.round(r.scheduled / r.breachedMerchants.length);
+        for (const merchantId of r.breachedMerchants) {
+          const known = breachByMerchant(merchantId);
+          if (known) known.scheduled += each;
+          else breaches.push({ merchantId, injectedAt, scheduled: each, sent: 0, txIds: new Set() });
+        }
+        breaches.splice(0, Math.max(0, breaches.length - MAX_BREACHES));
+      }
+      return r.scheduled;
     },
     stats,
+    breachOf(txId) {
+      const b = breaches.find((x) => x.txIds.has(txId));
+      return b ? { merchantId: b.merchantId, injectedAt: b.injectedAt } : undefined;
+    },
   };
 }

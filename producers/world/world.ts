@@ -125,6 +125,8 @@ export class World {
   private readonly mLon: Float64Array;
   private readonly mChannel: Uint8Array;
   private readonly cpByCatCity = new Map<number, number[]>();
+  /** Merchants breached by the injection in progress (injectEpisodes). */
+  private breached: string[] = [];
   private readonly onlineByCat: number[][] = Array.from({ length: NCAT }, () => []);
   private readonly cpCatCities: number[][] = Array.from({ length: NCAT }, () => []);
   private readonly nearestCache = new Map<number, number[]>();
@@ -271,7 +273,13 @@ export class World {
    * transactions were scheduled. Used by the live simulator's inject control.
    */
   inject(scenario: string, episodes = 1): number {
+    return this.injectEpisodes(scenario, episodes).scheduled;
+  }
+
+  /** As inject, and which merchants a compromised-merchant attack breached (the Replay page follows them). */
+  injectEpisodes(scenario: string, episodes = 1): { scheduled: number; breachedMerchants: string[] } {
     if (!isScenarioName(scenario)) throw new Error(`unknown scenario "${scenario}"; one of ${SCENARIO_NAMES.join(', ')}`);
+    this.breached = [];
     let n = 0;
     for (let e = 0; e < episodes; e++) {
       if (scenario === 'impossible_travel') {
@@ -285,7 +293,9 @@ export class World {
         n += this.startEpisode(scenario, this.episodeSize(scenario), -1);
       }
     }
-    return n;
+    const breachedMerchants = this.breached;
+    this.breached = [];
+    return { scheduled: n, breachedMerchants };
   }
 
   // ------------------------------------------------------------------ building the world
@@ -702,6 +712,7 @@ export class World {
       if (this.mChannel[m] !== ATM) merchant = m;
     }
     if (merchant < 0) return 0;
+    this.breached.push(this.mId[merchant] as string);
     const online = this.mChannel[merchant] === ECOM;
     const days = r.uniform(14, 28);
     // a web-checkout breach is worked from a handful of fraudsters' devices

@@ -178,6 +178,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   feed.setExtraStats(async () => ({ openCases: await queue.openCount(), sla: await sla(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)), guard: guard.status(), reviewCutoff: await reviewCutoffView() }));
   feed.onDecision((d) => {
     evidence.onDecision(d);
+    replay.observe(d);
     guard.onDecision(d);
   });
   feed.onLabels((l) => {

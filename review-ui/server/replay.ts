@@ -1,6 +1,7 @@
 import type { Config } from '../../core/config.ts';
 import { FraudstreamError, ErrorCodes, UserInputError } from '../../core/errors.ts';
-import type { ReplayBody } from '../../core/contracts.ts';
+import type { Decision, ReplayBody } from '../../core/contracts.ts';
+import { BreachTracker } from './pure/breach.ts';
 import { createSimulator } from '../../producers/simulator.ts';
 import { SCENARIO_NAMES } from '../../producers/world/index.ts';
 
@@ -11,6 +12,8 @@ export interface Simulator {
   setRate(eps: number): unknown;
   inject(scenario: string, count: number): unknown;
   stats(): unknown;
+  /** The injected breach a transaction is fraud of (producers/simulator.ts); absent on simulators that do not say. */
+  breachOf?(txId: string): { merchantId: string; injectedAt: number } | undefined;
 }
 export type SimulatorFactory = (config: Config, opts: { rate: number; seed?: number }) => Simulator | Promise<Simulator>;
 
@@ -25,6 +28,8 @@ export const NOT_DEMO =
 /** One simulator per UI process, created on first start. */
 export class ReplayController {
   private sim: Simulator | undefined;
+  /** How the pipeline decided each injected breach's fraud, day by day (the Live feed's decisions). */
+  private readonly breaches = new BreachTracker();
   private running = false;
   private rate = 50;
   private startedBy: string | undefined;
@@ -68,6 +73,7 @@ export class ReplayController {
       ...(this.demoMode ? {} : { refused: NOT_DEMO }),
       scenarios: SCENARIO_NAMES,
       stats,
+      breaches: this.breaches.snapshot(),
       ...(this.available ? {} : { reason: 'this console was started without a simulator' }),
     };
   }
@@ -103,6 +109,12 @@ export class ReplayController {
       }
     }
     return this.status();
+  }
+
+  /** Every decision the console sees: the fraud of an injected breach is counted by day since the injection. */
+  observe(d: Decision): void {
+    const sim = this.sim;
+    if (sim?.breachOf) this.breaches.observe(d, (txId) => sim.breachOf!(txId));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { api, ApiError } from './api.ts';
-import { h, kv, pre, section } from './dom.ts';
+import { bar, h, kv, pre, section, table } from './dom.ts';
 
 interface ReplayStatus {
   available: boolean;
@@ -9,6 +9,45 @@ interface ReplayStatus {
   stats: unknown;
   scenarios: string[];
   reason?: string;
+  breaches?: BreachFollowUp[];
+}
+
+interface BreachFollowUp {
+  merchantId: string;
+  injectedAt: number;
+  days: Array<{ day: number; decided: number; allowed: number; reviewed: number; blocked: number; byLabelRisk: number }>;
+}
+
+interface SimBreach {
+  merchantId: string;
+  scheduled: number;
+  sent: number;
+}
+
+/**
+ * An injected merchant breach, day by day since the injection (simulated days): how its fraud was decided, and how
+ * often the merchant's label risk (learned from chargebacks that had arrived) was among the reasons.
+ */
+function breachView(f: BreachFollowUp, sim: SimBreach | undefined): HTMLElement {
+  const total = f.days.reduce((a, d) => a + d.decided, 0);
+  const caught = f.days.reduce((a, d) => a + d.reviewed + d.blocked, 0);
+  const pct = (x: number, n: number) => (n ? `${((100 * x) / n).toFixed(0)}%` : '—');
+  return h(
+    'div',
+    { class: 'breach', 'data-merchant': f.merchantId },
+    h('h3', {}, 'Breached merchant ', h('code', {}, f.merchantId)),
+    h(
+      'p',
+      { class: 'muted' },
+      `${sim ? `${sim.sent} of ${sim.scheduled} fraud transactions sent; ` : ''}${total} decided, ${caught} caught (${pct(caught, total)}). ` +
+        'Early on no chargeback has arrived and the merchant looks clean; as they arrive its label risk rises and its fraud starts to be caught.',
+    ),
+    table(
+      ['day', 'decided', 'allowed', 'reviewed', 'blocked', 'caught', '', 'label risk among the reasons'],
+      f.days.map((d) => [String(d.day), String(d.decided), String(d.allowed), String(d.reviewed), String(d.blocked), pct(d.reviewed + d.blocked, d.decided), bar(d.decided ? (d.reviewed + d.blocked) / d.decided : 0, 'block'), String(d.byLabelRisk)]),
+      'breach-days',
+    ),
+  );
 }
 
 interface SimStats {
@@ -24,6 +63,7 @@ interface SimStats {
 export function replayView(root: HTMLElement): () => void {
   const state = h('p', { id: 'replay-state' });
   const stats = h('div', {});
+  const breaches = h('div', { id: 'replay-breaches' });
   const msg = h('p', { role: 'status', id: 'replay-msg' });
   const rate = h('input', { type: 'number', id: 'replay-rate', min: 1, max: 100000, value: 50 });
   const scenario = h('select', { id: 'replay-scenario' });
@@ -39,8 +79,9 @@ export function replayView(root: HTMLElement): () => void {
       h('p', { class: 'muted' }, 'Drives the simulated transaction stream; its decisions appear on the Live page.'),
       state,
       h('div', { class: 'filters' }, h('label', {}, 'events/s ', rate), start, speed, stop),
-      h('div', { class: 'filters' }, h('label', {}, 'scenario ', scenario), h('label', {}, 'transactions ', count), inject),
+      h('div', { class: 'filters' }, h('label', {}, 'scenario ', scenario), h('label', {}, 'attacks ', count), inject),
       msg,
+      breaches,
       stats,
     ),
   );
@@ -49,6 +90,12 @@ export function replayView(root: HTMLElement): () => void {
     for (const b of [start, stop, speed, inject]) b.disabled = !s.available;
     if (scenario.options.length === 0) scenario.append(...s.scenarios.map((name) => h('option', { value: name }, name.replace(/_/g, ' '))));
     const st = (s.stats ?? null) as SimStats | null;
+    const simBreaches = ((st as { breaches?: SimBreach[] } | null)?.breaches ?? []) as SimBreach[];
+    const followed = s.breaches ?? [];
+    const merchants = [...new Set([...simBreaches.map((b) => b.merchantId), ...followed.map((b) => b.merchantId)])];
+    breaches.replaceChildren(
+      ...merchants.map((m) => breachView(followed.find((b) => b.merchantId === m) ?? { merchantId: m, injectedAt: 0, days: [] }, simBreaches.find((b) => b.merchantId === m))),
+    );
     stats.replaceChildren(
       st
         ? h(
