@@ -5,7 +5,7 @@ import { loadConfig } from '../core/config.ts';
 import { createRedis } from '../core/redis.ts';
 import { UserInputError } from '../core/errors.ts';
 import { RoleSchema, UserStore } from './server/auth.ts';
-import { AuditLog } from './server/audit.ts';
+import { AuditLog } from '../state/audit.ts';
 import { startUiServer } from './server/app.ts';
 import { ensureUiBuilt } from './build.ts';
 import { printAndSave, runUiBench } from './bench.ts';

@@ -9,7 +9,7 @@ import { createRedis } from '../core/redis.ts';
 import { DEFAULT_MATURE_AT } from '../router/pure/shadow.ts';
 import { startShadow, stopShadow } from '../router/shadow/control.ts';
 import { formatShadowReport, readShadowReport, requireReport } from '../router/shadow/report.ts';
-import { AuditLog } from './server/audit.ts';
+import { AuditLog } from '../state/audit.ts';
 
 const cliUser = () => `cli:${userInfo().username}`;
 

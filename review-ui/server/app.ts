@@ -17,7 +17,7 @@ import { RedisReviewQueue } from '../../state/review.ts';
 import { CaseClaims } from '../../state/case-claims.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
-import { AuditLog, auditToKafka } from './audit.ts';
+import { AuditLog, auditToKafka } from '../../state/audit.ts';
 import { startDeadLetterFeed } from './dead-letters.ts';
 import { GuardWatcher, claimGuardRollback } from './guard.ts';
 import { RuleEvidence } from './rule-stats.ts';

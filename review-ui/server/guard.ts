@@ -9,7 +9,7 @@ import type { Decision, Policy } from '../../core/contracts.ts';
 import type { Logger } from '../../core/logger.ts';
 import { DEFAULT_GUARD_RAIL, checkBlockRate, type GuardRail, type GuardVerdict } from '../../router/pure/guard.ts';
 import type { RedisPolicyStore } from '../../state/policy.ts';
-import type { AuditLog } from './audit.ts';
+import type { AuditLog } from '../../state/audit.ts';
 
 /** Who the audit log names for an automatic rollback. */
 export const GUARD_WHO = 'guard-rail';

@@ -16,7 +16,7 @@ import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import type { DeadLetterSummary } from '../../review-ui/server/dead-letters.ts';
 import type { GuardStatus } from '../../review-ui/server/guard.ts';
 import type { RuleStatsView } from '../../review-ui/server/rule-stats.ts';
-import type { AuditEntry } from '../../review-ui/server/audit.ts';
+import type { AuditEntry } from '../../state/audit.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 import { apiCall, apiLogin, type Client } from '../helpers/http.ts';

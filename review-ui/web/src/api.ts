@@ -1,5 +1,5 @@
 import type { Case, Decision, Policy, PolicyInput } from '../../../core/contracts.ts';
-import type { AuditEntry } from '../../server/audit.ts';
+import type { AuditEntry } from '../../../state/audit.ts';
 import type { DeadLetterSummary, DeadLetterView } from '../../server/dead-letters.ts';
 import type { GuardStatus } from '../../server/guard.ts';
 import type { RuleStatsView } from '../../server/rule-stats.ts';

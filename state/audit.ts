@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
-import type { Logger } from '../../core/logger.ts';
+import type { Logger } from '../core/logger.ts';
 import { z } from 'zod';
-import { AUDIT_KEEP, AUTH_EVENTS_KEEP, auditHeadKey, auditKey, authEventsKey } from '../../state/ui.ts';
+import { AUDIT_KEEP, AUTH_EVENTS_KEEP, auditHeadKey, auditKey, authEventsKey } from './ui.ts';
 
 export const AuditEntrySchema = z.object({
   id: z.string(),
