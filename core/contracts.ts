@@ -146,6 +146,12 @@ export const DecisionSchema = z.object({
   note: z.string().max(2000).optional(),
   /** Set by detect and escalate when a model version is served (issue 13); absent in rules-only mode and older decisions. */
   expectedLoss: DecisionExpectedLossSchema.optional(),
+  /**
+   * True when the features were computed on entity state that Redis lost and that is not yet rebuilt (issue 18:
+   * `fraudstream restore features`): the decision saw only part of the card's and merchant's history. Absent: complete
+   * (and in decisions from before the field).
+   */
+  partialHistory: z.boolean().optional(),
 });
 export type Decision = z.infer<typeof DecisionSchema>;
 
@@ -159,6 +165,8 @@ const explainedTransaction = {
   rulesFired: z.array(RuleHitSchema),
   topFeatures: z.array(FeatureContributionSchema),
   versions: VersionsSchema,
+  /** Detect's features saw partial history (see DecisionSchema.partialHistory); absent: complete. */
+  partialHistory: z.boolean().optional(),
 };
 
 export const EscalationSchema = z.object({

@@ -81,7 +81,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     shadow = createShadowWorker({ config, store: new ShadowStore(redis, prefix), policy, features, load: opts.loadVersion ?? ((v) => loadNamedVersion(config, v)), openCases: () => queue.openCount() });
     await shadow.refresh().catch((err: unknown) => log.warn({ err }, 'could not read the shadow challenger; polling'));
   }
-  const ctx: StageContext = { config, redis, policy, policyStore, features, models: () => models, samples, queue, shadow };
+  const ctx: StageContext = { config, kafka, redis, policy, policyStore, features, models: () => models, samples, queue, shadow };
   const stages: RunningStage[] = [];
   const n = opts.instances ?? 1;
   try {

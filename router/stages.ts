@@ -16,6 +16,8 @@ import { GuardState } from '../state/guard.ts';
 import { RuleEvidenceStore } from '../state/rule-evidence.ts';
 import type { RedisSampleStore } from '../state/samples.ts';
 import { detectLogic } from './detect-stage.ts';
+import { featureHistory } from './feature-history.ts';
+import { logger } from '../core/logger.ts';
 import { escalateLogic } from './escalate-stage.ts';
 import { labelsLogic } from './labels-stage.ts';
 import { OPS_CLAIM_TTL_SECONDS, opsLogic, startOpsTimers } from './ops/service.ts';
@@ -26,6 +28,7 @@ import { startStage, type RunningStage, type StageLogic } from './stage-runner.t
 /** What a stage's logic may be built from: the process's shared clients and stores. */
 export interface StageContext {
   config: Config;
+  kafka: Kafka;
   redis: Redis;
   policy: PolicySource;
   /** The policy store itself (the guard rail reads the current version fresh and rolls back through it). */
@@ -118,7 +121,17 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     input: 'transactions',
     outputs: ['decisions', 'escalations', 'dlq'],
     claimsIn: ['decisions', 'escalations'],
-    logic: (c) => detectLogic({ config: c.config, redis: c.redis, policy: c.policy, features: c.features, models: c.models, recordSamples: (s) => c.samples.push(s), shadow: c.shadow }),
+    logic: (c) =>
+      detectLogic({
+        config: c.config,
+        redis: c.redis,
+        policy: c.policy,
+        features: c.features,
+        models: c.models,
+        recordSamples: (s) => c.samples.push(s),
+        shadow: c.shadow,
+        history: featureHistory({ redis: c.redis, prefix: c.config.redis.keyPrefix, decidedBefore: () => groupCommitted(c.kafka, c.config.groups.detect, c.config.topics.transactions), log: logger('stage:detect') }),
+      }),
   }),
   escalate: defineStage({
     name: 'escalate',
@@ -149,6 +162,18 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     beside: (c, run) => startOpsTimers({ config: c.config, redis: c.redis, kafka: run.kafka, policies: c.policyStore, instanceId: run.instanceId }),
   }),
 };
+
+/** Whether `group` has committed an offset on any partition of `topic` (it decided something before). */
+async function groupCommitted(kafka: Kafka, groupId: string, topic: string): Promise<boolean> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return offsets.some((t) => t.partitions.some((p) => Number(p.offset) >= 0));
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
 
 /** The registered stages in flow order. */
 export const stageList = (): RegisteredStage[] => PIPELINE_STAGES.map((s) => STAGES[s]);
