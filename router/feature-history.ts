@@ -28,7 +28,8 @@ export interface FeatureHistoryDeps {
 
 export function featureHistory(deps: FeatureHistoryDeps): FeatureHistory {
   const key = featureCompleteKey(deps.prefix);
-  let firstLook = true;
+  // Shared by the calls that race to it (partitions decide concurrently): all wait for the one look.
+  let firstLook: Promise<boolean> | undefined;
   let partial = false;
   return {
     async complete() {
@@ -37,14 +38,16 @@ export function featureHistory(deps: FeatureHistoryDeps): FeatureHistory {
         partial = false;
         return true;
       }
-      if (firstLook) {
-        firstLook = false;
-        if (!(await deps.decidedBefore())) {
-          const mark: FeatureCompleteMark = { at: (deps.now ?? Date.now)(), by: 'first-start' };
-          await deps.redis.set(key, JSON.stringify(mark), 'NX');
-          return true;
-        }
-      }
+      firstLook ??= (async () => {
+        if (await deps.decidedBefore()) return false;
+        const mark: FeatureCompleteMark = { at: (deps.now ?? Date.now)(), by: 'first-start' };
+        await deps.redis.set(key, JSON.stringify(mark), 'NX');
+        return true;
+      })().catch((err: unknown) => {
+        firstLook = undefined;
+        throw err;
+      });
+      if ((await firstLook) && (await deps.redis.exists(key)) === 1) return true;
       if (!partial) deps.log.warn('feature state lost (its marker is gone from Redis and this group has decided before): decisions are marked partialHistory until `fraudstream restore features` rebuilds it');
       partial = true;
       return false;
