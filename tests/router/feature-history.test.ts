@@ -70,3 +70,11 @@ describe('partialHistory on the decision contract', () => {
     expect(DecisionSchema.safeParse({ ...old, partialHistory: 'yes' }).success).toBe(false);
   });
 });
+
+describe('the console says it in words', () => {
+  it('on a decision and a case: partial, with what to run, or complete', async () => {
+    const { historyText } = await import('../../review-ui/web/src/decision-row.ts');
+    expect(historyText(true)).toMatch(/^partial: .*restore features/);
+    expect(historyText(undefined)).toBe('complete');
+  });
+});
