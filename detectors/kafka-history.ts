@@ -54,7 +54,7 @@ export async function readKafkaHistory(opts: KafkaReadOptions): Promise<KafkaRea
   try {
     const existing = new Set(await admin.listTopics());
     for (const t of Object.values(topics)) {
-      if (!existing.has(t)) throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, `topic ${t} does not exist: nothing to train on (create the topics and replay or simulate first)`);
+      if (!existing.has(t)) throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, `topic ${t} does not exist: nothing to read (create the topics and replay or simulate first)`);
     }
     for (const kind of ['transactions', 'labels'] as const) {
       const offsets = await admin.fetchTopicOffsets(topics[kind]);
