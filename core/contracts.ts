@@ -15,10 +15,11 @@ export type Stage = (typeof Stage)[keyof typeof Stage];
 export const StageSchema = z.enum([Stage.DETECT, Stage.ESCALATE, Stage.REVIEW]);
 /**
  * The stages that consume Kafka, in flow order (review is a person, deciding through the review UI); `labels` feeds
- * arrived labels to the feature store (label-risk features) and decides nothing. Config reads
+ * arrived labels to the feature store (label-risk features) and decides nothing; `ops` is the operator's service
+ * (guard rail, verdict outbox, rule statistics: router/ops/service.ts) reading decisions. Config reads
  * a consumer group for each (GROUP_<NAME>); router/stages.ts must register each one, the compiler checks it.
  */
-export const PIPELINE_STAGES = [Stage.DETECT, Stage.ESCALATE, 'labels'] as const;
+export const PIPELINE_STAGES = [Stage.DETECT, Stage.ESCALATE, 'labels', 'ops'] as const;
 export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 /** The stages that publish decisions (the chaos suite proves each decides every transaction once). */
 export const DECISION_STAGES = [Stage.DETECT, Stage.ESCALATE] as const satisfies readonly PipelineStage[];
@@ -145,6 +146,12 @@ export const DecisionSchema = z.object({
   note: z.string().max(2000).optional(),
   /** Set by detect and escalate when a model version is served (issue 13); absent in rules-only mode and older decisions. */
   expectedLoss: DecisionExpectedLossSchema.optional(),
+  /**
+   * True when the features were computed on entity state that Redis lost and that is not yet rebuilt (issue 18:
+   * `fraudstream restore features`): the decision saw only part of the card's and merchant's history. Absent: complete
+   * (and in decisions from before the field).
+   */
+  partialHistory: z.boolean().optional(),
 });
 export type Decision = z.infer<typeof DecisionSchema>;
 
@@ -158,6 +165,8 @@ const explainedTransaction = {
   rulesFired: z.array(RuleHitSchema),
   topFeatures: z.array(FeatureContributionSchema),
   versions: VersionsSchema,
+  /** Detect's features saw partial history (see DecisionSchema.partialHistory); absent: complete. */
+  partialHistory: z.boolean().optional(),
 };
 
 export const EscalationSchema = z.object({

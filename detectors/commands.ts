@@ -836,6 +836,56 @@ const warm: Command = {
   },
 };
 
+const restoreFeaturesCommand: Command = {
+  name: 'restore features',
+  summary: 'rebuild the feature state in Redis after a loss: replay the transactions and labels topics over the longest feature window',
+  usage: [
+    '[--force] [--idle-timeout SECONDS]',
+    '  reads both topics from (now - the feature spec\'s longest window) by broker time, keeps transactions within that window of',
+    '  the newest one, deletes the feature keys left and replays them (labels as they arrived) through the store detect writes',
+    '  with, then marks the state whole: detect stops marking decisions partialHistory. Refuses when the state is whole',
+    '  already (replaying over it would count the window twice) unless --force, which rebuilds it from scratch.',
+  ].join('\n'),
+  async run(argv) {
+    const { values: v, positionals } = parseFlags(restoreFeaturesCommand, argv, { force: { type: 'boolean' }, 'idle-timeout': { type: 'string' } });
+    if (positionals.length) throw new UserInputError(`restore features: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream restore features ${restoreFeaturesCommand.usage.split('\n')[0]}`);
+    const idle = numberFlag('idle-timeout', v['idle-timeout'], 15, { min: 1, max: 3_600 });
+    const config = loadConfig();
+    const redis = await connectRedisForCommand(config);
+    const progress = stderrProgress();
+    try {
+      const { restoreFeatures } = await import('./restore.ts');
+      const r = await restoreFeatures({ config, redis, force: v.force === true, idleTimeoutMs: idle * 1000, onProgress: (stage, message, frequent) => progress.update(stage, message, frequent) });
+      progress.done();
+      const when = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+      console.log(
+        table(
+          ['restore features', ''],
+          [
+            ['window (days)', r.windowDays],
+            ['read from (broker time)', when(r.readFrom)],
+            ['replayed from (event time)', when(r.replayFrom)],
+            ['transactions read', r.read.transactions],
+            ['labels read', r.read.labels],
+            ['malformed (skipped)', r.read.malformed],
+            ['duplicates (skipped)', r.replayed.duplicates],
+            ['older than the window', r.replayed.olderThanWindow],
+            ['transactions replayed', r.replayed.transactions],
+            ['fraud labels counted', r.labelsCounted],
+            ['feature keys deleted first', r.keysDeleted],
+            ['read complete', r.complete ? 'yes' : 'no (a partition stayed below its end offset)'],
+            ['seconds', r.seconds.toFixed(1)],
+          ],
+        ),
+      );
+      return 0;
+    } finally {
+      progress.done();
+      redis.disconnect();
+    }
+  },
+};
+
 const benchDrift: Command = {
   name: 'bench drift',
   summary: 'cost of drift monitoring in detect: µs per transaction to count (DriftAccumulator) and ms per batch to record in Redis',
@@ -916,4 +966,4 @@ const benchDrift: Command = {
 };
 
 /** CLI subcommands owned by this part of the tree; cli/main.ts lists them. */
-export const commands: Command[] = [train, bench, drift, warm, benchDrift];
+export const commands: Command[] = [train, bench, drift, warm, restoreFeaturesCommand, benchDrift];

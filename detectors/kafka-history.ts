@@ -34,6 +34,11 @@ export interface KafkaReadOptions {
   /** Stop when nothing arrives for this long (an open transaction can hold a partition below its end offset). */
   idleTimeoutMs?: number;
   onProgress?: Progress;
+  /**
+   * Read only messages the broker stamped at or after this time (epoch ms; the offsets by timestamp), not from the
+   * beginning: `restore features` reads the longest feature window this way.
+   */
+  fromTimestamp?: number;
 }
 
 const reasonKey = (topic: string, reason: string) => `${topic}: ${reason.replace(/"[^"]*"/g, '"…"').slice(0, 100)}`;
@@ -49,13 +54,24 @@ export async function readKafkaHistory(opts: KafkaReadOptions): Promise<KafkaRea
   try {
     const existing = new Set(await admin.listTopics());
     for (const t of Object.values(topics)) {
-      if (!existing.has(t)) throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, `topic ${t} does not exist: nothing to train on (create the topics and replay or simulate first)`);
+      if (!existing.has(t)) throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, `topic ${t} does not exist: nothing to read (create the topics and replay or simulate first)`);
     }
     for (const kind of ['transactions', 'labels'] as const) {
       const offsets = await admin.fetchTopicOffsets(topics[kind]);
       ranges[kind] = offsets
         .map((o) => ({ partition: o.partition, from: Number(o.low), to: Number(o.high), reached: Number(o.low) }))
         .sort((a, b) => a.partition - b.partition);
+    }
+    if (opts.fromTimestamp !== undefined) {
+      for (const kind of ['transactions', 'labels'] as const) {
+        const at = await admin.fetchTopicOffsetsByTimestamp(topics[kind], opts.fromTimestamp);
+        for (const r of ranges[kind]) {
+          const o = Number(at.find((x) => x.partition === r.partition)?.offset ?? -1);
+          // -1: no message that new on the partition; nothing to read there.
+          r.from = o < 0 ? r.to : Math.min(r.to, Math.max(r.from, o));
+          r.reached = r.from;
+        }
+      }
     }
     if (opts.maxEvents !== undefined) capRanges(ranges.transactions, opts.maxEvents);
   } finally {
@@ -120,6 +136,7 @@ export async function readKafkaHistory(opts: KafkaReadOptions): Promise<KafkaRea
               for (const m of batch.messages) {
                 const offset = Number(m.offset);
                 if (offset >= range.to) break;
+                if (offset < range.from) continue;
                 const text = m.value?.toString('utf8') ?? '';
                 if (kind === 'transactions') {
                   const d = decoder.decode(text, offset);
@@ -145,6 +162,10 @@ export async function readKafkaHistory(opts: KafkaReadOptions): Promise<KafkaRea
             },
           })
           .catch(reject);
+        // Ranges that start past the low watermark (fromTimestamp): seek there (run() has created the group by now).
+        for (const [key, { range }] of rangeOf) {
+          if (range.from > 0) consumer.seek({ topic: key.slice(0, key.lastIndexOf(':')), partition: range.partition, offset: String(range.from) });
+        }
       });
       progress();
     } finally {

@@ -1,5 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { resolve } from 'node:path';
 import { FraudstreamError, ErrorCodes } from '../core/errors.ts';
 
 export async function freePort(): Promise<number> {
@@ -19,8 +21,19 @@ export interface LocalRedis {
   stop(): Promise<void>;
 }
 
-/** Starts a throwaway redis-server on a free loopback port (no persistence). */
-export async function startLocalRedis(opts: { port?: number } = {}): Promise<LocalRedis> {
+/**
+ * The persistence flags: with a directory, an append-only file fsynced every second (a crash loses at most the last
+ * second of feature updates, claims and cases; the rest comes back with the server), else none at all.
+ */
+export function redisPersistenceArgs(dir: string | undefined): string[] {
+  return dir ? ['--dir', dir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--save', ''] : ['--save', '', '--appendonly', 'no'];
+}
+
+/**
+ * Starts a redis-server on a free loopback port: with `dir`, persistent (AOF, fsync every second, in that directory:
+ * the demo's, so a restart finds its state again); without, a throwaway one.
+ */
+export async function startLocalRedis(opts: { port?: number; dir?: string } = {}): Promise<LocalRedis> {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error) {
     throw new FraudstreamError(
@@ -29,11 +42,9 @@ export async function startLocalRedis(opts: { port?: number } = {}): Promise<Loc
     );
   }
   const port = opts.port ?? (await freePort());
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: 'ignore' },
-  );
+  const dir = opts.dir === undefined ? undefined : resolve(opts.dir);
+  if (dir) mkdirSync(dir, { recursive: true });
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...redisPersistenceArgs(dir)], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   const { Redis } = await import('ioredis');
   const deadline = Date.now() + 10_000;

@@ -10,6 +10,7 @@ import { redactUrl } from '../core/config.ts';
 import { ServiceUnavailableError } from '../core/errors.ts';
 import { waitForKafka } from '../core/kafka.ts';
 import { startLocalKafka, stopLocalKafka } from './kafka-local.ts';
+import { join } from 'node:path';
 import { startLocalRedis } from './redis-local.ts';
 
 export interface FoundServices {
@@ -65,7 +66,8 @@ export function realServicePorts(dataDir: string, security: KafkaSecurity = { pr
       const k = await startLocalKafka({ dataDir, host, port: Number(port), onProgress: say });
       return { brokers: k.brokers, started: k.started, logFile: k.logFile, stop: () => (k.started ? stopLocalKafka({ dataDir }) : Promise.resolve(false)) };
     },
-    startRedis: () => startLocalRedis(),
+    // Persistent (AOF, fsync every second) under the data directory, like the local broker's log.
+    startRedis: () => startLocalRedis({ dir: join(dataDir, 'redis') }),
   };
 }
 

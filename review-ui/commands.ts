@@ -8,7 +8,7 @@ import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { kafkaChangelog } from '../core/changelog.ts';
 import { UserInputError } from '../core/errors.ts';
 import { RoleSchema, UserStore } from './server/auth.ts';
-import { openAuditLog, type AuditInput } from './server/audit.ts';
+import { openAuditLog, type AuditInput } from '../state/audit.ts';
 import { startUiServer } from './server/app.ts';
 import { ensureUiBuilt } from './build.ts';
 import { printAndSave, runUiBench } from './bench.ts';

@@ -12,7 +12,7 @@ import { formatShadowReport, readShadowReport, requireReport } from '../router/s
 import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { kafkaChangelog } from '../core/changelog.ts';
 import type { ShadowRecord } from '../state/shadow.ts';
-import { openAuditLog, type AuditLog } from './server/audit.ts';
+import { openAuditLog, type AuditLog } from '../state/audit.ts';
 
 const cliUser = () => `cli:${userInfo().username}`;
 

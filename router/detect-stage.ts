@@ -20,6 +20,7 @@ import type { ScoredSample } from './types.ts';
 import { tallyOutputs } from './metrics.ts';
 import { DriftRecorder, type PendingDrift } from '../detectors/drift.ts';
 import type { ShadowBatch, ShadowSink } from './shadow/worker.ts';
+import type { FeatureHistory } from './feature-history.ts';
 
 export interface DetectDeps {
   config: Config;
@@ -35,6 +36,8 @@ export interface DetectDeps {
   explainTop?: number;
   /** The shadow challenger (router/shadow/): handed each committed batch's vectors, never waited for. */
   shadow?: ShadowSink;
+  /** Whether the feature state is whole (router/feature-history.ts); absent: always taken as whole. */
+  history?: FeatureHistory;
 }
 
 export const RULES_ONLY_VERSION = 'rules-only';
@@ -57,7 +60,8 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       const txs = inputs.map((i) => i.value);
       const p = policy.current();
       const models = deps.models();
-      const vectors = await features.computeAndApply(txs);
+      const [vectors, complete] = await Promise.all([features.computeAndApply(txs), deps.history ? deps.history.complete() : true]);
+      const partial = complete ? {} : { partialHistory: true };
       const scored = models ? models.scoreFirstLine(vectors) : undefined;
       const perTxMs = (performance.now() - started) / Math.max(1, txs.length);
       const modelVersion = models?.version ?? RULES_ONLY_VERSION;
@@ -72,13 +76,13 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
         samples.push({ txId: tx.txId, cardId: tx.cardId, merchantId: tx.merchantId, mcc: tx.mcc, country: tx.country, amountMinor: tx.amountMinor, scores, rulesFired: routed.rulesFired, action: routed.action, ts: tx.ts });
         if (routed.action === 'ESCALATE') {
           const featureMap = vector && models ? Object.fromEntries(models.featureNames.map((n, j) => [n, vector[j] ?? 0])) : {};
-          const esc: Escalation = { txId: tx.txId, cardId: tx.cardId, tx, features: featureMap, scores, rulesFired: routed.rulesFired, topFeatures, versions, timings, escalatedAt: Date.now() };
+          const esc: Escalation = { txId: tx.txId, cardId: tx.cardId, tx, features: featureMap, scores, rulesFired: routed.rulesFired, topFeatures, versions, ...partial, timings, escalatedAt: Date.now() };
           return [{ topic: config.topics.escalations, key: tx.cardId, value: JSON.stringify(esc), action: 'ESCALATE' }];
         }
         const band = bandScore(scores);
         const loss = models && band !== undefined ? decisionLoss(models.probability.fromBandScore(band), models.probability.calibrated, tx.amountMinor, p.money) : undefined;
         const decision = buildDecision(
-          { txId: tx.txId, cardId: tx.cardId, tx, scores, topFeatures, versions },
+          { txId: tx.txId, cardId: tx.cardId, tx, scores, topFeatures, versions, ...partial },
           { stage: 'detect', action: routed.action, reason: routed.reason, rulesFired: routed.rulesFired, timings, decidedAt: Date.now(), ...(loss ? { expectedLoss: loss } : {}) },
         );
         return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision), action: decision.action }];

@@ -117,6 +117,7 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
             rulesFired,
             topFeatures: e.topFeatures,
             versions,
+            ...(e.partialHistory ? { partialHistory: true } : {}),
             risk: Math.min(1, Math.max(0, score)),
             expectedLoss: loss ? loss.stakeMinor : expectedLoss(score, e.tx.amountMinor, p.money).stake,
             ...(loss ? { loss } : {}),

@@ -96,7 +96,7 @@ export async function startPipeline(opts: PipelineOptions): Promise<Pipeline> {
     shadow = createShadowWorker({ config, store: new ShadowStore(redis, prefix), policy, features, load: opts.loadVersion ?? ((v) => loadNamedVersion(config, v, opts.models ? specOf(opts.models) : DEFAULT_FEATURE_SPEC)), openCases: () => queue.openCount() });
     await shadow.refresh().catch((err: unknown) => log.warn({ err }, 'could not read the shadow challenger; polling'));
   }
-  const ctx: StageContext = { config, redis, policy, features, models: () => models, samples, queue, shadow, views };
+  const ctx: StageContext = { config, kafka, redis, policy, policyStore, features, models: () => models, samples, queue, shadow, views };
   const stages: RunningStage[] = [];
   const n = opts.instances ?? 1;
   try {

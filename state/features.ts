@@ -14,3 +14,23 @@ export const featureEntityKey = (prefix: string, entityKey: string): string => `
 export const featureLabelKey = (prefix: string, txId: string): string => `${prefix}feat:l:${txId}`;
 /** Every entity hash and label claim under a prefix (SCAN MATCH), for a warm start that rebuilds them. */
 export const featureEntityPattern = (prefix: string): string => `${prefix}feat:[el]:*`;
+/**
+ * "The feature state is whole": written (no TTL) by detect's first start on a group that never decided anything
+ * (nothing to lose yet) and by `fraudstream restore features` when its replay finished. A Redis that lost its data
+ * (FLUSHALL, a restart without persistence) loses this key with the rest, so detect, finding it absent on a group
+ * that has decided before, marks its decisions `partialHistory` until a restore writes it again. Not matched by
+ * featureEntityPattern (a warm start keeps it).
+ */
+export const featureCompleteKey = (prefix: string): string => `${prefix}feat:complete`;
+/** Every feature key (cards, entities, label claims and the marker) under a prefix (SCAN MATCH), for a restore that rebuilds them. */
+export const featureKeysPattern = (prefix: string): string => `${prefix}feat:*`;
+
+export interface FeatureCompleteMark {
+  at: number;
+  by: 'first-start' | 'restore';
+  /** What a restore replayed. */
+  transactions?: number;
+  labels?: number;
+  /** Event time of the oldest transaction replayed. */
+  fromTs?: number;
+}

@@ -2,7 +2,7 @@ import type { Command } from '../../cli/command.ts';
 import { numberFlag, parseFlags } from '../../cli/command.ts';
 import { UserInputError } from '../../core/errors.ts';
 import { exitCode } from './pure/report.ts';
-import { SCENARIOS, SCENARIO_NAMES } from './scenarios.ts';
+import { CONSOLE_DOWN_SECONDS, SCENARIOS, SCENARIO_NAMES } from './scenarios.ts';
 
 export function parseOnly(raw: string | undefined): string[] {
   if (raw === undefined) return [...SCENARIO_NAMES];
@@ -18,7 +18,7 @@ export const chaosCommand: Command = {
   name: 'chaos',
   summary: 'fault scenarios on real processes, its own broker and redis-server: lost / decided twice / recovery per scenario',
   usage:
-    '[--only NAME[,NAME]] [--json FILE] [--rate EPS] [--quick] [--list] [--model DIR|latest|none] [--partitions N] [--kafka-port PORT] [--redis-port PORT] [--logs DIR]',
+    '[--only NAME[,NAME]] [--json FILE] [--rate EPS] [--quick] [--list] [--model DIR|latest|none] [--partitions N] [--kafka-port PORT] [--redis-port PORT] [--logs DIR] [--instance NAME] [--console-down-seconds N]',
   async run(argv) {
     const { values: v } = parseFlags(this, argv, {
       only: { type: 'string' },
@@ -31,7 +31,12 @@ export const chaosCommand: Command = {
       'kafka-port': { type: 'string' },
       'redis-port': { type: 'string' },
       logs: { type: 'string' },
+      'console-down-seconds': { type: 'string' },
+      instance: { type: 'string' },
     });
+    // The broker's data folder under DATA_DIR: two suites on one machine need two names.
+    const instance = v.instance ?? 'chaos';
+    if (!/^[a-z0-9][a-z0-9-]{0,39}$/.test(instance)) throw new UserInputError(`--instance must be lower-case letters, digits and -, got ${JSON.stringify(instance)}`);
     if (v.list) {
       const w = Math.max(...SCENARIOS.map((s) => s.name.length));
       console.log(SCENARIOS.map((s) => `${s.name.padEnd(w)}  ${s.summary}`).join('\n'));
@@ -54,11 +59,12 @@ export const chaosCommand: Command = {
       rate: numberFlag('rate', v.rate, 100, { min: 1, max: 5_000 }),
       kafkaPort,
       redisPort,
-      instance: 'chaos',
+      instance,
       partitions: numberFlag('partitions', v.partitions, 6, { min: 1, max: 64, integer: true }),
       model: v.model ?? 'none',
       logDir: v.logs ?? 'bench-results/chaos-logs',
       quick: v.quick ?? false,
+      consoleDownSeconds: numberFlag('console-down-seconds', v['console-down-seconds'], CONSOLE_DOWN_SECONDS, { min: 10, max: 3_600, integer: true }),
       ...(v.json ? { json: v.json } : {}),
       log: (l) => console.error(l),
     });

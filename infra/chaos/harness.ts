@@ -50,6 +50,8 @@ export interface ChaosEnv {
   logDir: string;
   runId: string;
   quick: boolean;
+  /** The console-down scenario's window (default CONSOLE_DOWN_SECONDS). */
+  consoleDownSeconds?: number;
   log: (line: string) => void;
 }
 

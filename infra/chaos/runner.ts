@@ -28,6 +28,8 @@ export interface ChaosOptions {
   model: string;
   logDir: string;
   quick: boolean;
+  /** How long the console-down scenario runs without a console (seconds). */
+  consoleDownSeconds?: number;
   json?: string;
   /** Progress lines (stderr). */
   log: (line: string) => void;
@@ -94,6 +96,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           logDir: o.logDir,
           runId,
           quick: o.quick,
+          ...(o.consoleDownSeconds === undefined ? {} : { consoleDownSeconds: o.consoleDownSeconds }),
           log,
         };
         return [n, env] as const;

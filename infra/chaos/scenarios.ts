@@ -11,6 +11,11 @@ import { ShadowStore, shadowKeys } from '../../state/shadow.ts';
 import { auditHeadKey, auditKey, outboxKey, userPattern } from '../../state/ui.ts';
 import { viewMarkerKey } from '../../state/view.ts';
 import { UserStore } from '../../review-ui/server/auth.ts';
+import { openAuditLog } from '../../state/audit.ts';
+import { GuardState } from '../../state/guard.ts';
+import { readHeartbeats } from '../../state/heartbeats.ts';
+import { COLD_START_THRESHOLDS, RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { GUARD_WHO } from '../../router/ops/guard.ts';
 import { freePort } from '../redis-local.ts';
 import type { Fault, Scenario, ScenarioCtx } from './harness.ts';
 import { UncommittedWatch, committedOffset } from './observe.ts';
@@ -592,6 +597,76 @@ const brokerLeaderKill: Scenario = {
   },
 };
 
+/** Default length of the console-down window (`npm run chaos -- --console-down-seconds N` shortens it). */
+export const CONSOLE_DOWN_SECONDS = 300;
+
+/**
+ * No console process at all while a runaway version is served: the ops service (two members here) must still roll it
+ * back, once. The runaway is a new policy version that blocks every transaction above one minor unit, as a bad model
+ * version or threshold would; the served model (if any) stays named. The scenario waits out the whole window, then
+ * checks the policy holds the content from before the runaway, that exactly one rollback was made and audited as
+ * 'guard-rail', and that no console heartbeat was seen during the window.
+ */
+const consoleDown: Scenario = {
+  name: 'console-down',
+  summary: `no console process for ${CONSOLE_DOWN_SECONDS} s (--console-down-seconds) while a runaway version blocks everything: two ops members roll it back once`,
+  ops: [{ id: 'ops-a' }, { id: 'ops-b' }],
+  async fault(ctx) {
+    const seconds = ctx.env.consoleDownSeconds ?? CONSOLE_DOWN_SECONDS;
+    const prefix = ctx.config.redis.keyPrefix;
+    const redis = ctx.env.redis;
+    const policies = new RedisPolicyStore(redis, prefix, () => defaultPolicy(COLD_START_THRESHOLDS));
+    const guard = new GuardState(redis, prefix);
+    const { audit, close: closeAudit } = openAuditLog(ctx.config, redis, ctx.env.kafka);
+    const violations: string[] = [];
+    const before = await policies.current();
+    const { version: _v, updatedAt: _u, updatedBy: _b, ...content } = before;
+    const runaway = await policies.update({ ...content, rules: { ...content.rules, blockAmountAbove: 1 } }, 'chaos-runaway');
+    const startedAt = Date.now();
+    ctx.log(`runaway policy v${runaway.version} served (blocks every amount above 1); no console for ${seconds} s`);
+    let rolledBackAt: number | undefined;
+    let consoles = 0;
+    while (Date.now() - startedAt < seconds * 1_000) {
+      consoles = Math.max(consoles, (await readHeartbeats(redis, prefix, Date.now())).filter((h) => h.stage === 'ui').length);
+      if (rolledBackAt === undefined && (await policies.current()).version > runaway.version) {
+        rolledBackAt = Date.now();
+        ctx.log(`rolled back ${((rolledBackAt - startedAt) / 1000).toFixed(1)} s after the runaway was served`);
+      }
+      await sleep(1_000);
+    }
+    const end = Date.now();
+    const now = await policies.current();
+    const rollbacks = (await guard.rollbacks()).filter((r) => r.fromVersion === runaway.version);
+    const audited = (await audit.list(50, { target: 'policy' })).filter((e) => e.who === GUARD_WHO && e.action === 'policy.rollback');
+    await closeAudit();
+    const counted = await guard.counts(runaway.version);
+    if (consoles > 0) violations.push(`${consoles} console heartbeat(s) seen during the window: not a console-down run`);
+    if (rolledBackAt === undefined) violations.push(`runaway policy v${runaway.version} was still current ${seconds} s later (${counted.blocks} of ${counted.decisions} decisions under it blocked): no guard rail without a console`);
+    if (rollbacks.length > 1 || audited.length > 1) violations.push(`the runaway was rolled back ${rollbacks.length} times (${audited.length} audit entries): the ops members did not act once`);
+    if (rolledBackAt !== undefined && (rollbacks.length === 0 || audited.length === 0)) violations.push(`the policy moved on but no guard-rail rollback was recorded (${rollbacks.length}) or audited (${audited.length})`);
+    if (now.version !== runaway.version + 1 || now.rules.blockAmountAbove !== before.rules.blockAmountAbove) {
+      violations.push(`after the window the policy is v${now.version} with blockAmountAbove ${now.rules.blockAmountAbove}; expected v${runaway.version + 1} holding v${before.version}'s ${before.rules.blockAmountAbove}`);
+    }
+    return {
+      end,
+      proof: {
+        windowSeconds: seconds,
+        consoleHeartbeatsSeen: consoles,
+        opsMembers: 2,
+        runawayVersion: runaway.version,
+        restoredFrom: rollbacks[0]?.toVersion ?? null,
+        newVersion: rollbacks[0]?.newVersion ?? null,
+        rolledBackBy: rollbacks[0]?.by ?? null,
+        rolledBackAfterSeconds: rolledBackAt === undefined ? null : Math.round((rolledBackAt - startedAt) / 100) / 10,
+        decisionsUnderRunaway: counted.decisions,
+        blocksUnderRunaway: counted.blocks,
+        reason: rollbacks[0]?.reason ?? null,
+      },
+      violations,
+    };
+  },
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   ...DECISION_STAGES.map(killMidBatch),
   brokerRestart(5),
@@ -606,6 +681,7 @@ export const SCENARIOS: readonly Scenario[] = [
   conflictingDuplicate,
   verdictsKafkaDown,
   brokerLeaderKill,
+  consoleDown,
 ];
 
 export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);

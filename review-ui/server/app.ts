@@ -20,10 +20,11 @@ import { ViewKeeper } from '../../state/view.ts';
 import { CaseClaims } from '../../state/case-claims.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
-import { openAuditLog } from './audit.ts';
+import { openAuditLog } from '../../state/audit.ts';
 import { startDeadLetterFeed } from './dead-letters.ts';
-import { GuardWatcher, claimGuardRollback } from './guard.ts';
-import { RuleEvidence } from './rule-stats.ts';
+import { GuardService } from '../../router/ops/guard.ts';
+import { GuardState } from '../../state/guard.ts';
+import { RuleEvidenceStore } from '../../state/rule-evidence.ts';
 import { LoginLimiter, Roles, SessionStore, UserStore } from './auth.ts';
 import { LiveFeed } from './live.ts';
 import { apiNotFound, errorHandler, loadSession, noStore, requireApiSession, requireRole, securityHeaders } from './middleware.ts';
@@ -161,28 +162,26 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const samples = new RedisSampleStore(redis, prefix);
   const newest = opts.policyDefaults ? undefined : await newestModelWithThresholds(config.modelDir);
   const policies = new RedisPolicyStore(redis, prefix, opts.policyDefaults ?? (() => initialPolicy(newest)), records.policy);
+  // Flushes the outbox at each verdict; the ops service (router/ops/service.ts) retries what could not be sent.
   const verdicts = new VerdictService(config, redis, queue, kafka, log, instanceId);
-  verdicts.startRetrying();
   // The demo's own simulation is demo mode whatever UI_DEMO_MODE says.
   const demoMode = config.ui.demoMode || opts.replaySimulator !== undefined;
   const replay = opts.replaySimulator
     ? new ReplayController(config, undefined, opts.replaySimulator, demoMode)
     : new ReplayController(config, opts.simulator === null ? undefined : (opts.simulator ?? (await loadSimulatorFactory())), undefined, demoMode);
 
-  const evidence = new RuleEvidence();
-  const guard = new GuardWatcher({ rail: config.ui.guard, policies, audit, log, claim: (version) => claimGuardRollback(redis, prefix, version, instanceId) });
+  // The guard rail and the rule statistics run in the ops service; the console reads what it keeps in Redis.
+  const evidence = new RuleEvidenceStore(redis, prefix);
+  const guard = new GuardService({ rail: config.ui.guard, policies, state: new GuardState(redis, prefix), log, instanceId });
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
   const sla = async () => slaStatus(await queue.oldestOpenAt(), Date.now(), (await policies.current()).review);
   const reviewCutoffView = async () => ({ capacityPerHour: casesPerHour((await policies.current()).review), latest: (await readReviewCutoff(redis, prefix)) ?? null });
-  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), sla: await sla(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)), guard: guard.status(), reviewCutoff: await reviewCutoffView() }));
+  feed.setExtraStats(async () => ({ openCases: await queue.openCount(), sla: await sla(), labels: feed.metrics.snapshot(), served: servedModels(feed.recentDecisions(SERVED_WINDOW)), guard: await guard.status(), reviewCutoff: await reviewCutoffView() }));
   feed.onDecision((d) => {
-    evidence.onDecision(d);
     replay.observe(d);
-    guard.onDecision(d);
   });
   feed.onLabels((l) => {
-    evidence.onLabel(l);
     // Ground truth for the Shift page's agreement: kept only for transactions that have a case.
     if (l.source === 'chargeback') void queue.recordGroundTruth([l]).catch((err: unknown) => log.debug({ err }, 'could not record a case\'s ground truth'));
   });
@@ -267,11 +266,9 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       (closing ??= (async () => {
         clearInterval(heartbeat);
         clearInterval(prune);
-        verdicts.stop();
         await replay.close().catch(() => undefined);
         await feed.stop();
         await deadLetters.stop().catch(() => undefined);
-        await guard.settled();
         server.closeAllConnections();
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await verdicts.flush().catch(() => undefined);

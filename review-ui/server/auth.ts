@@ -18,7 +18,7 @@ import {
   userNameOf,
   userPattern,
 } from '../../state/ui.ts';
-import type { AuditLog } from './audit.ts';
+import type { AuditLog } from '../../state/audit.ts';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, opts: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));

@@ -1,13 +1,12 @@
-import type { Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Case, Decision, Label, VerdictBody } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { CaseHeldError, type RedisReviewQueue } from '../../state/review.ts';
-import { decisionStatsKey } from '../../state/decision-stats.ts';
-import { OUTBOX_LOCK_TTL_MS, outboxKey, outboxLockKey } from '../../state/ui.ts';
 import { buildDecision } from '../../router/pure/decision.ts';
-import { byTopic, type OutMessage } from '../../router/runner/batch.ts';
+import type { OutMessage } from '../../router/runner/batch.ts';
+import { OutboxFlusher } from '../../router/ops/outbox.ts';
 
 export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: string): { label: Label; decision: Decision } {
   const fraud = verdict === 'confirm_fraud';
@@ -44,44 +43,28 @@ export function verdictMessages(c: Case, verdict: VerdictBody['verdict'], who: s
   return { label, decision };
 }
 
-/** Extends the flush lock only while this process still holds it. */
 /** How long a verdict request waits for its label to reach Kafka before answering "queued". */
 const PUBLISH_WAIT_MS = 2_000;
 
-const RENEW_LUA = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
-
 /**
  * Closes a case and publishes its label and final decision. The messages enter a Redis outbox in the same
- * atomic step as the close, then are sent; a failed send stays in the outbox and is retried, so a verdict is
- * never lost between Redis and Kafka.
- *
- * Published once, even with several UI processes and Kafka down: one process flushes at a time (a Redis lock,
- * renewed while it works), and it sends in a Kafka transaction whose transactional id every UI process shares,
- * initialised afresh after taking the lock. A holder that stalled past its lock (a send hanging while the broker
- * is down) is fenced by the next one: its transaction aborts instead of publishing the items a second time.
+ * atomic step as the close, then this console flushes it at once (router/ops/outbox.ts); a failed send stays in the
+ * outbox and the ops service retries it, so a verdict is never lost between Redis and Kafka, console or not.
  */
 export class VerdictService {
   readonly outboxKey: string;
-  private flushing: Promise<number> | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly outbox: OutboxFlusher;
 
   constructor(
     private readonly config: Config,
     private readonly redis: Redis,
     private readonly queue: RedisReviewQueue,
-    private readonly kafka: Kafka,
+    kafka: Kafka,
     private readonly log: Logger,
-    private readonly instanceId: string,
+    instanceId: string,
   ) {
-    this.outboxKey = outboxKey(config.redis.keyPrefix);
-  }
-
-  startRetrying(intervalMs = 5_000): void {
-    this.timer = setInterval(() => void this.flush().catch((err: unknown) => this.log.warn({ err }, 'outbox flush failed; will retry')), intervalMs);
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
+    this.outbox = new OutboxFlusher(config, redis, kafka, instanceId);
+    this.outboxKey = this.outbox.outboxKey;
   }
 
   /**
@@ -157,77 +140,8 @@ export class VerdictService {
     return this.redis.llen(this.outboxKey);
   }
 
-  /** Sends what is in the outbox; one process at a time (a short Redis lock) so nothing is trimmed unsent. */
+  /** Sends what is in the outbox now (the ops service also does, every few seconds). */
   flush(): Promise<number> {
-    this.flushing ??= this.flushOnce().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
-  /** A transactional producer initialised now: any earlier holder's open transaction is aborted, its next refused. */
-  private async freshProducer(): Promise<Producer> {
-    const producer = this.kafka.producer({
-      transactionalId: `fraudstream.${this.config.redis.keyPrefix}verdict-outbox`,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      allowAutoTopicCreation: false,
-      retry: { initialRetryTime: 20, maxRetryTime: 2_000, retries: 12 },
-    });
-    try {
-      await producer.connect();
-      const init = await producer.transaction();
-      await init.abort();
-      return producer;
-    } catch (err) {
-      await producer.disconnect().catch(() => undefined);
-      throw err;
-    }
-  }
-
-  private async flushOnce(): Promise<number> {
-    const lock = outboxLockKey(this.config.redis.keyPrefix);
-    if ((await this.redis.set(lock, this.instanceId, 'PX', OUTBOX_LOCK_TTL_MS, 'NX')) !== 'OK') return 0;
-    const renew = setInterval(() => void this.redis.eval(RENEW_LUA, 1, lock, this.instanceId, OUTBOX_LOCK_TTL_MS).catch(() => undefined), 5_000);
-    let sent = 0;
-    let producer: Producer | undefined;
-    try {
-      if ((await this.redis.llen(this.outboxKey)) === 0) return 0;
-      producer = await this.freshProducer();
-      for (let round = 0; round < 50; round++) {
-        const raws = await this.redis.lrange(this.outboxKey, 0, 99);
-        if (raws.length === 0) break;
-        const items = raws.flatMap((r) => {
-          try {
-            return [JSON.parse(r) as OutMessage];
-          } catch {
-            return [];
-          }
-        });
-        const txn = await producer.transaction();
-        try {
-          await txn.sendBatch({ topicMessages: byTopic(items) });
-          await txn.commit();
-        } catch (err) {
-          await txn.abort().catch(() => undefined);
-          throw err;
-        }
-        const p = this.redis.multi().ltrim(this.outboxKey, raws.length, -1);
-        for (const i of items) {
-          if (i.topic === this.config.topics.decisions) {
-            const action = (JSON.parse(i.value) as { action?: string }).action;
-            if (action) p.hincrby(decisionStatsKey(this.config.redis.keyPrefix), action, 1);
-          }
-        }
-        await p.exec();
-        sent += raws.length;
-      }
-    } finally {
-      clearInterval(renew);
-      await producer?.disconnect().catch(() => undefined);
-      const holder = await this.redis.get(lock);
-      if (holder === this.instanceId) await this.redis.del(lock);
-    }
-    return sent;
+    return this.outbox.flush();
   }
 }

@@ -5,7 +5,7 @@
 import type { Action, Decision, DecisionExpectedLoss, Escalation, RuleHit, Stage } from '../../core/contracts.ts';
 
 /** What is known about the transaction when it is decided: an escalation or a case carries all of it. */
-export type DecidedTransaction = Pick<Escalation, 'txId' | 'cardId' | 'tx' | 'scores' | 'topFeatures' | 'versions'>;
+export type DecidedTransaction = Pick<Escalation, 'txId' | 'cardId' | 'tx' | 'scores' | 'topFeatures' | 'versions' | 'partialHistory'>;
 
 export interface DecisionInput {
   stage: Stage;
@@ -41,5 +41,7 @@ export function buildDecision(t: DecidedTransaction, d: DecisionInput): Decision
     ...(d.analyst === undefined ? {} : { analyst: d.analyst }),
     ...(d.note ? { note: d.note } : {}),
     ...(d.expectedLoss ? { expectedLoss: d.expectedLoss } : {}),
+    // Carried from detect through escalation and case to the analyst's decision: the same features were seen.
+    ...(t.partialHistory ? { partialHistory: true } : {}),
   };
 }

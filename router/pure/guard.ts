@@ -95,3 +95,37 @@ export function ruleStats(rows: readonly RuleEvidenceRow[], minLabelled = 5): Ru
   }
   return out.sort((a, b) => b.hits - a.hits || a.rule.localeCompare(b.rule));
 }
+
+/** A rule's or list's counters as the ops service keeps them (state/rule-evidence.ts). */
+export interface RuleCountsRow {
+  rule: string;
+  hits: number;
+  labelled: number;
+  fraud: number;
+  moneyCaught: number;
+  currencies: Record<string, number>;
+}
+
+export interface RuleStatsView extends RuleStats {
+  /** `list` for block/allow list hits (ids `list.*`), `rule` for the rest. */
+  kind: 'rule' | 'list';
+  /** Currency of the money caught: the commonest among its labelled-fraud hits (amounts are minor units). */
+  currency: string | null;
+}
+
+/** The console's view of the counters: precision, "only false positives", most hits first. */
+export function ruleStatsFromCounts(rows: readonly RuleCountsRow[], minLabelled = 5): RuleStatsView[] {
+  return rows
+    .map((r) => ({
+      rule: r.rule,
+      hits: r.hits,
+      labelled: r.labelled,
+      fraud: r.fraud,
+      precision: r.labelled === 0 ? null : r.fraud / r.labelled,
+      moneyCaught: r.moneyCaught,
+      onlyFalsePositives: r.labelled >= minLabelled && r.fraud === 0,
+      kind: r.rule.startsWith('list.') ? ('list' as const) : ('rule' as const),
+      currency: Object.entries(r.currencies).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0] ?? null,
+    }))
+    .sort((a, b) => b.hits - a.hits || a.rule.localeCompare(b.rule));
+}

@@ -44,3 +44,27 @@ describe('chaos subset', () => {
     expect(summary).toEqual(TEST_SUBSET.map((name) => ({ name, ran: true, lost: 0, decidedTwice: 0, resumed: true })));
   });
 });
+
+describe('chaos console-down', () => {
+  it('no console while a runaway version is served: the ops service rolls it back once', { timeout: 900_000 }, async () => {
+    const report = await runChaos({
+      only: ['console-down'],
+      rate: 50,
+      kafkaPort: await brokerPort(),
+      redisPort: await freePort(),
+      instance: `chaos-it-cd-${process.pid}`,
+      partitions: 3,
+      model: 'none',
+      logDir: 'test-artifacts/chaos-logs',
+      quick: true,
+      consoleDownSeconds: 20,
+      log: (l) => process.env.CHAOS_LOG && console.error(l),
+    });
+    const s = report.scenarios[0]!;
+    expect(s.violations).toEqual([]);
+    expect(s).toMatchObject({ name: 'console-down', ok: true, lost: 0, decidedTwice: 0 });
+    expect(s.in).toBeGreaterThan(100);
+    expect(s.proof).toMatchObject({ consoleHeartbeatsSeen: 0, opsMembers: 2, restoredFrom: (s.proof?.runawayVersion as number) - 1 });
+    expect(s.proof?.rolledBackAfterSeconds).not.toBeNull();
+  });
+});

@@ -17,11 +17,19 @@ const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true 
 
 describe('docker-compose.yml', () => {
   it('runs Kafka (KRaft), Redis and every stage', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['detect', 'escalate', 'init', 'kafka', 'labels', 'redis', 'replay', 'ui']);
+    expect(Object.keys(compose.services).sort()).toEqual(['detect', 'escalate', 'init', 'kafka', 'labels', 'ops', 'redis', 'replay', 'ui']);
     // one service per registered stage, running that stage's command
     for (const s of PIPELINE_STAGES) expect(compose.services[s]?.command, s).toEqual([s]);
     expect(compose.services.kafka?.environment?.KAFKA_PROCESS_ROLES).toBe('broker,controller');
     expect(compose.services.kafka?.environment?.KAFKA_AUTO_CREATE_TOPICS_ENABLE).toBe('false');
+  });
+
+  it('runs Redis with an append-only file fsynced every second, on a volume', () => {
+    const cmd = compose.services.redis?.command ?? [];
+    const flag = (name: string) => cmd[cmd.indexOf(name) + 1];
+    expect(flag('--appendonly')).toBe('yes');
+    expect(flag('--appendfsync')).toBe('everysec');
+    expect((compose.services.redis as { volumes?: string[] }).volumes).toEqual(['redis-data:/data']);
   });
 
   it('starts each app service with a real fraudstream subcommand and valid flags', () => {

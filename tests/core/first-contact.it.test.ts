@@ -174,7 +174,7 @@ describe('first contact', () => {
     // every registered stage deciding (a stage judged stalled under a loaded machine's lag recovers within the poll)
     const health = async () => ((await (await fetch(`${url}/healthz`)).json()) as { stages: Record<string, { up: boolean }> }).stages;
     await expect.poll(async () => Object.entries(await health()).filter(([name, s]) => name !== 'ui' && !s.up).map(([name]) => name), { timeout: 30_000 }).toEqual([]);
-    expect(Object.keys(await health())).toEqual(expect.arrayContaining(['detect', 'escalate', 'labels']));
+    expect(Object.keys(await health())).toEqual(expect.arrayContaining(['detect', 'escalate', 'labels', 'ops']));
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/fraudstream_decisions_total\{action="BLOCK",stage="(detect|escalate)"\} [1-9]/);
     expect(metrics).toContain('# TYPE fraudstream_kafka_retries_total counter');

@@ -14,7 +14,7 @@ import type { Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
-import { AuditLog, openAuditLog } from '../../review-ui/server/audit.ts';
+import { AuditLog, openAuditLog } from '../../state/audit.ts';
 import { auditHmacKey } from '../../core/audit-key.ts';
 import { SessionStore, UserStore, ipScope } from '../../review-ui/server/auth.ts';
 import { collect, createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { auditHmacKey, DEV_KEY_FILE } from '../../core/audit-key.ts';
-import { entryHash, verifyChain, type AuditEntry } from '../../review-ui/server/audit.ts';
+import { entryHash, verifyChain, type AuditEntry } from '../../state/audit.ts';
 
 const key = Buffer.from('k'.repeat(40));
 

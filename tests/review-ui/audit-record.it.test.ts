@@ -10,7 +10,7 @@ import type { Kafka } from 'kafkajs';
 import { auditHmacKey } from '../../core/audit-key.ts';
 import type { Config } from '../../core/config.ts';
 import { createKafka } from '../../core/kafka.ts';
-import { AuditLog, kafkaAuditRecord } from '../../review-ui/server/audit.ts';
+import { AuditLog, kafkaAuditRecord } from '../../state/audit.ts';
 import { configEnv, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
 

@@ -1,7 +1,8 @@
 /**
  * Guard rails and evidence against real Kafka and Redis (and the console in a real browser): dead letters shown
  * as inert text, per-rule statistics from decisions joined with labels, and the guard rail rolling back a policy
- * that blocks everything.
+ * that blocks everything. The rule statistics and the guard rail run in the ops service (with the labels stage,
+ * which joins the labels), started here beside the console as `fraudstream stages` would run it.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -14,9 +15,10 @@ import { DecisionSchema, LabelSchema, type Decision, type DeadLetter, type RuleH
 import { createProducer } from '../../core/kafka.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import type { DeadLetterSummary } from '../../review-ui/server/dead-letters.ts';
-import type { GuardStatus } from '../../review-ui/server/guard.ts';
-import type { RuleStatsView } from '../../review-ui/server/rule-stats.ts';
-import type { AuditEntry } from '../../review-ui/server/audit.ts';
+import type { GuardStatus } from '../../router/ops/guard.ts';
+import type { RuleStatsView } from '../../router/pure/guard.ts';
+import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
+import type { AuditEntry } from '../../state/audit.ts';
 import { ensureUiBuilt, openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 import { apiCall, apiLogin, type Client } from '../helpers/http.ts';
@@ -27,6 +29,7 @@ const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 
 let config: Config;
 let ui: UiServer;
+let ops: Pipeline;
 let redis: Redis;
 let producer: Producer;
 let browser: ConsoleSession | undefined;
@@ -70,6 +73,8 @@ beforeAll(async () => {
   });
   redis = testRedis(config);
   ui = await startUiServer({ config, port: 0, simulator: null, backfill: { decisions: 10, cases: 10, labels: 10 }, deadLetterBackfill: 50 });
+  ops = await startPipeline({ config, stages: ['ops', 'labels'] });
+  await ops.ready;
   producer = createProducer(createKafka(config, '-test'));
   await producer.connect();
   const logged = await apiLogin(ui.url, 'alice', 'correct-horse');
@@ -80,6 +85,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await producer?.disconnect();
+  await ops?.stop();
   await ui?.close();
   if (redis) {
     await dropTestKeys(redis, config);

@@ -25,7 +25,7 @@ import { readShadowReport } from '../../router/shadow/report.ts';
 import { SHADOW_ACTIONS } from '../../router/pure/shadow.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { ShadowStore } from '../../state/shadow.ts';
-import { openAuditLog } from '../../review-ui/server/audit.ts';
+import { openAuditLog } from '../../state/audit.ts';
 import { collect, configEnv, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
 const run = promisify(execFile);

@@ -17,7 +17,7 @@ import { openRecords, type Records } from '../../core/records.ts';
 import { logger } from '../../core/logger.ts';
 import { startLocalRedis, type LocalRedis } from '../../infra/redis-local.ts';
 import { restoringGate, startUiServer, type UiServer } from '../../review-ui/server/app.ts';
-import { openAuditLog } from '../../review-ui/server/audit.ts';
+import { openAuditLog } from '../../state/audit.ts';
 import { UserStore } from '../../review-ui/server/auth.ts';
 import { COLD_START_THRESHOLDS, startPipeline, type Pipeline } from '../../router/pipeline.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';

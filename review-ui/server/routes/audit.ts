@@ -1,6 +1,6 @@
 /** The Audit log page: who did what, newest first. */
 import { Router } from 'express';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import { intQuery } from '../middleware.ts';
 
 export function auditRouter({ audit }: { audit: AuditLog }): Router {

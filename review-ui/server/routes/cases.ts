@@ -6,7 +6,7 @@ import { BulkVerdictBodySchema, ExportFormatSchema } from '../../../core/contrac
 import type { CaseClaims } from '../../../state/case-claims.ts';
 import { REVIEW_CLOSED_KEEP, type RedisReviewQueue } from '../../../state/review.ts';
 import type { SearchIndex } from '../../../state/search.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import { cardNorm } from '../card.ts';
 import type { LiveFeed } from '../live.ts';
 import { intQuery, parseBody, who } from '../middleware.ts';

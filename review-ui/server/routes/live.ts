@@ -1,6 +1,6 @@
 /** The Live page: the decision stream (SSE), the latest decisions and the counters. */
 import { Router } from 'express';
-import type { GuardWatcher } from '../guard.ts';
+import type { GuardService } from '../../../router/ops/guard.ts';
 import type { LiveFeed } from '../live.ts';
 import { intQuery } from '../middleware.ts';
 import type { SlaStatus } from '../../../router/pure/money.ts';
@@ -10,7 +10,8 @@ export interface LiveDeps {
   queue: { openCount(): Promise<number> };
   /** The oldest open case's age against the policy's SLA (router/pure/money.ts slaStatus). */
   sla: () => Promise<SlaStatus>;
-  guard: Pick<GuardWatcher, 'status'>;
+  /** The guard rail's state as the ops service keeps it. */
+  guard: Pick<GuardService, 'status'>;
 }
 
 export function liveRouter({ feed, queue, sla, guard }: LiveDeps): Router {
@@ -33,7 +34,7 @@ export function liveRouter({ feed, queue, sla, guard }: LiveDeps): Router {
       sla: await sla(),
       labels: feed.metrics.snapshot(),
       streams: { open: feed.clientCount, slowDropped: feed.slowClientsDropped },
-      guard: guard.status(),
+      guard: await guard.status(),
     });
   });
   return r;

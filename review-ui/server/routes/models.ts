@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { RedisPolicyStore } from '../../../state/policy.ts';
 import type { ShadowRecord } from '../../../state/shadow.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import { driftForVersion } from '../drift.ts';
 import type { LiveFeed } from '../live.ts';
 import { parseBody, who } from '../middleware.ts';

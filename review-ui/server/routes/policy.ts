@@ -3,7 +3,7 @@ import { Router } from 'express';
 import { PolicyInputSchema, PolicyRollbackBodySchema, PolicySchema, type Decision } from '../../../core/contracts.ts';
 import type { RedisPolicyStore } from '../../../state/policy.ts';
 import type { RedisSampleStore } from '../../../state/samples.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import type { LiveFeed } from '../live.ts';
 import { parseBody, who } from '../middleware.ts';
 import { checkVersion } from '../../../detectors/version-names.ts';

@@ -4,7 +4,7 @@ import { VerdictBodySchema } from '../../../core/contracts.ts';
 import { ClaimBodySchema } from '../../../core/contracts-cases.ts';
 import { CaseHeldError, type RedisReviewQueue } from '../../../state/review.ts';
 import type { CaseClaims } from '../../../state/case-claims.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import { Roles, roleAllows, sessionRole } from '../auth.ts';
 import { cardNorm, travelFromPrevious } from '../card.ts';
 import type { LiveFeed } from '../live.ts';

@@ -1,7 +1,7 @@
 /** The Replay page: the simulator's status and its controls (start, stop, speed, inject a scenario). */
 import { Router } from 'express';
 import { ReplayBodySchema } from '../../../core/contracts.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import { parseBody, who } from '../middleware.ts';
 import { NOT_DEMO, type ReplayController } from '../replay.ts';
 

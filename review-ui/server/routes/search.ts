@@ -4,7 +4,7 @@ import { SearchQuerySchema, searchQueryInput } from '../../../core/contracts-cas
 import { MODEL_IDS } from '../../../detectors/registry.ts';
 import { SEARCH_MAX_ROWS, SEARCH_TTL_SECONDS, type SearchIndex } from '../../../state/search.ts';
 import { caseIdOfTx, type RedisReviewQueue } from '../../../state/review.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import { parseBody, who } from '../middleware.ts';
 import { decisionsCsv } from '../pure/csv.ts';
 

@@ -1,6 +1,6 @@
 /** Logging in and out, and who is logged in. */
 import { Router } from 'express';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import { loginRoute, type LoginLimiter, type Session, type SessionStore, type UserStore } from '../auth.ts';
 import type { LiveFeed } from '../live.ts';
 import { SESSION_COOKIE, cookieOptions, who } from '../middleware.ts';

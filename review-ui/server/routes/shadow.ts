@@ -9,7 +9,7 @@ import { MODEL_VERSION_NAME } from '../../../core/contracts.ts';
 import { startShadow, stopShadow } from '../../../router/shadow/control.ts';
 import { readShadowReport, type ShadowReportView } from '../../../router/shadow/report.ts';
 import type { ShadowRecord } from '../../../state/shadow.ts';
-import type { AuditLog } from '../audit.ts';
+import type { AuditLog } from '../../../state/audit.ts';
 import { parseBody, who } from '../middleware.ts';
 
 export const ShadowStartBodySchema = z

@@ -1,8 +1,8 @@
 import type { Case, Decision, Policy, PolicyInput } from '../../../core/contracts.ts';
-import type { AuditEntry } from '../../server/audit.ts';
+import type { AuditEntry } from '../../../state/audit.ts';
 import type { DeadLetterSummary, DeadLetterView } from '../../server/dead-letters.ts';
-import type { GuardStatus } from '../../server/guard.ts';
-import type { RuleStatsView } from '../../server/rule-stats.ts';
+import type { GuardStatus } from '../../../router/ops/guard.ts';
+import type { RuleStatsView } from '../../../router/pure/guard.ts';
 import type { CardNorm, Travel } from '../../server/card.ts';
 import type { LinkedCase } from '../../server/pure/linked.ts';
 import type { CaseBaseline } from '../../server/pure/baseline.ts';

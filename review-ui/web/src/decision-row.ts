@@ -12,6 +12,11 @@ const SCORE_COLUMNS = scoreColumns();
 
 export const STREAM_HEADINGS = ['time', 'action', 'stage', 'card', 'merchant', 'amount', 'at stake', 'country', ...SCORE_COLUMNS.map((c) => c.heading), 'label', 'reason'];
 
+/** What the features were computed on: whole history, or the partial state left after Redis lost it (issue 18). */
+export function historyText(partial: boolean | undefined): string {
+  return partial ? 'partial: decided while the feature state was being rebuilt after a loss (run `fraudstream restore features`)' : 'complete';
+}
+
 export function why(d: LiveDecision): HTMLElement {
   const scores = Object.entries(d.scores).map(([k, v]) => h('div', { class: 'score' }, h('span', { class: 'label' }, k), bar(v ?? 0, v !== undefined && v >= 0.5 ? 'hot' : ''), h('span', {}, num(v))));
   const maxContribution = Math.max(1e-9, ...d.topFeatures.map((f) => Math.abs(f.contribution)));
@@ -47,6 +52,7 @@ export function why(d: LiveDecision): HTMLElement {
         ['expected loss', h('span', { class: 'expected-loss' }, d.expectedLoss ? lossText(d.expectedLoss, d.tx.currency) : 'not computed (no model version served)')],
         ['where', `${d.tx.country} · ${d.tx.channel}`],
         ['versions', `model ${d.versions.model} · policy v${d.versions.policy}`],
+        ['history', h('span', { class: d.partialHistory ? 'partial-history error' : 'partial-history' }, historyText(d.partialHistory))],
         ['timings', Object.entries(d.timings).map(([k, v]) => `${k} ${v.toFixed(1)} ms`).join(' · ') || '—'],
         ...(d.analyst ? ([['analyst', `${d.analyst}${d.note ? `: ${d.note}` : ''}`]] as Array<[string, string]>) : []),
       ]),
@@ -70,7 +76,7 @@ export function decisionRow(d: LiveDecision, label: string, timeText: (ms: numbe
     h('td', {}, d.tx.country),
     ...SCORE_COLUMNS.map((c) => h('td', { class: 'num' }, num((d.scores as Partial<Record<string, number>>)[c.id], 2))),
     labelCell,
-    h('td', { class: 'reason' }, d.reason),
+    h('td', { class: 'reason' }, d.partialHistory ? `${d.reason} (partial history)` : d.reason),
   );
   const toggle = () => {
     const next = tr.nextElementSibling;

@@ -7,7 +7,7 @@ export function evidenceView(root: HTMLElement): () => void {
   const box = h('div', { id: 'evidence' });
   const load = () => {
     void api<{ rules: RuleStatsView[]; transactions: number; labelled: number }>('GET', '/api/rules/stats').then((s) => {
-      summary.textContent = `${s.transactions} transactions seen by this console, ${s.labelled} of them labelled (chargebacks and closed cases).`;
+      summary.textContent = `${s.transactions} transactions counted by the ops service, ${s.labelled} of them labelled (chargebacks and closed cases).`;
       box.replaceChildren(
         s.rules.length
           ? table(

@@ -1,3 +1,4 @@
+import { historyText } from './decision-row.ts';
 import { api, ApiError, role, type Case, type CaseDetail, type ClaimView } from './api.ts';
 import { on } from './bus.ts';
 import { ago, badge, bar, dateTime, h, kv, money, num, pre, section, table, time } from './dom.ts';
@@ -394,6 +395,7 @@ export function caseView(root: HTMLElement, params: string[]): () => void {
             ['where', `${t.country} (${t.lat.toFixed(3)}, ${t.lon.toFixed(3)})`],
             ['device', t.deviceId ?? '—'],
             ['versions', `model ${c.versions.model} · policy v${c.versions.policy}`],
+            ['history', h('span', { id: 'case-history', class: c.partialHistory ? 'partial-history error' : 'partial-history' }, historyText(c.partialHistory))],
           ]),
         ),
         section(

@@ -2,11 +2,11 @@ import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { z } from 'zod';
-import { auditHmacKey } from '../../core/audit-key.ts';
-import type { Config } from '../../core/config.ts';
-import { createProducer } from '../../core/kafka.ts';
-import { readRanges, wholeTopic, withLeaderRetry } from '../../core/topic-reader.ts';
-import { AUDIT_KEEP, AUDIT_LOCK_TTL_MS, AUDIT_VIEW_RESTORE, AUTH_EVENTS_KEEP, auditHeadKey, auditKey, auditLockKey, auditPendingKey, authEventsKey } from '../../state/ui.ts';
+import { auditHmacKey } from '../core/audit-key.ts';
+import type { Config } from '../core/config.ts';
+import { createProducer } from '../core/kafka.ts';
+import { readRanges, wholeTopic, withLeaderRetry } from '../core/topic-reader.ts';
+import { AUDIT_KEEP, AUDIT_LOCK_TTL_MS, AUDIT_VIEW_RESTORE, AUTH_EVENTS_KEEP, auditHeadKey, auditKey, auditLockKey, auditPendingKey, authEventsKey } from './ui.ts';
 
 export const AuditEntrySchema = z.object({
   id: z.string(),
