@@ -41,8 +41,11 @@ const fakeSimulator = (): Simulator => ({
   stop: () => simCalls.push('stop'),
   setRate: (eps: number) => simCalls.push(`rate:${eps}`),
   inject: (scenario: string, count: number) => simCalls.push(`inject:${scenario}:${count}`),
-  stats: () => ({ produced: simCalls.length }),
+  stats: () => ({ produced: simCalls.length, breaches: [{ merchantId: 'm-breached', injectedAt: BREACH_AT, scheduled: 30, sent: 2 }] }),
+  // transactions named breach-* are the injected breach's fraud
+  breachOf: (txId: string) => (txId.startsWith('breach-') ? { merchantId: 'm-breached', injectedAt: BREACH_AT } : undefined),
 });
+const BREACH_AT = Date.now() - 10 * 86_400_000 - 3_600_000;
 
 function tx(txId: string, cardId: string, over: Partial<Decision['tx']> = {}): Decision['tx'] {
   return {
@@ -272,6 +275,14 @@ describe('review console in a browser', () => {
     await page.fill('#replay-count', '7');
     await page.click('#replay-inject');
     await expect.poll(() => simCalls).toContain('inject:card_testing:7');
+    // The injected breach's fraud, as decided: allowed before anyone reported the merchant, blocked on its label risk.
+    const early = { ...decision('breach-1', 'ALLOW'), topFeatures: [] };
+    const late = { ...decision('breach-2', 'BLOCK'), topFeatures: [{ name: 'merchant_fraud_rate_7d_delayed', value: 0.3, contribution: 0.4 }] };
+    await producer.send({ topic: config.topics.decisions, messages: [early, late].map((d) => ({ key: d.cardId, value: JSON.stringify(d) })) });
+    await expect.poll(() => page.textContent('#replay-breaches'), { timeout: 20_000 }).toContain('2 decided, 1 caught (50%)');
+    expect(await page.textContent('#replay-breaches')).toContain('2 of 30 fraud transactions sent');
+    const rows = await page.locator('#replay-breaches table.breach-days tbody tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    expect(rows).toEqual([['10', '2', '1', '0', '1', '50%', '', '1']]);
     await page.click('#replay-stop');
     await expect.poll(() => page.textContent('#replay-state')).toContain('Stopped');
     expect(simCalls.slice(0, 2)).toEqual(['rate:40', 'start']);
