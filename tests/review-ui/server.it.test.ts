@@ -67,8 +67,14 @@ describe('review UI server', () => {
     expect(labelsDown.stages.labels?.up).toBe(false);
     expect(labelsDown.status).toBe('degraded');
     await hb('labels', 'l-1', 'up', 0);
+    // ...and the ops service (guard rail, verdict outbox), registered with the stages
+    const opsDown = (await (await fetch(`${ui.url}/healthz`)).json()) as { status: string; stages: Record<string, { up: boolean }> };
+    expect(opsDown.stages.ops?.up).toBe(false);
+    expect(opsDown.status).toBe('degraded');
+    await hb('ops', 'o-1', 'up', 0);
     const again = (await (await fetch(`${ui.url}/healthz`)).json()) as { status: string };
     expect(again.status).toBe('ok');
+    await removeHeartbeat(redis, config.redis.keyPrefix, 'ops', 'o-1');
     await removeHeartbeat(redis, config.redis.keyPrefix, 'labels', 'l-1');
     await removeHeartbeat(redis, config.redis.keyPrefix, 'escalate', 'e-1');
     await removeHeartbeat(redis, config.redis.keyPrefix, 'detect', 'd-1');
