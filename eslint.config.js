@@ -28,10 +28,10 @@ export default tseslint.config(
   {
     // A deployment on real payments has no simulator: features, models, stores and the trainer never import producers/.
     // Reference data (merchant category risk) lives in detectors/reference/ and the simulator imports it from there.
-    // The three exceptions are commands that drive the simulator on purpose: train/drift on a generated world
-    // (commands.ts), warming the feature store from a model's training world (warm.ts) and the detectors benchmark.
+    // The two exceptions are commands that drive the simulator on purpose: train/drift on a generated world
+    // (commands.ts) and warming the feature store from a model's training world (warm.ts).
     files: ['detectors/**/*.ts'],
-    ignores: ['detectors/commands.ts', 'detectors/warm.ts', 'detectors/bench.ts'],
+    ignores: ['detectors/commands.ts', 'detectors/warm.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: noProducers }] },
   },
   {

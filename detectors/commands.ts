@@ -3,7 +3,7 @@ import path from 'node:path';
 import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
-import { benchDetectors } from './bench.ts';
+import { benchDetectors } from '../bench/detectors.ts';
 import { readHistoryFile } from './history-file.ts';
 import { table, stderrProgress } from './progress.ts';
 import { CsvError, csvToDataset } from './pure/csv.ts';

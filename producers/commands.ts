@@ -10,7 +10,7 @@ import { formatFromPath } from '../core/codec.ts';
 import { choiceFlag, scenarioList, scenarioRates, timeFlag, requiredFlag } from './flags.ts';
 import { generateToFile, type GenerateSummary } from './generate.ts';
 import { createKafkaSink, maxRequestBytes } from './kafka-sink.ts';
-import { benchProducers, writeBenchResult } from './bench.ts';
+import { benchProducers, writeBenchResult } from '../bench/producers.ts';
 import { checkReplayInput, replayFile, type Pace, type ReplaySummary } from './replay.ts';
 import { fmtNum, pct, table } from './report.ts';
 import { createSimulator, SIMULATOR_LABEL_DELAY_SCALE } from './simulator.ts';

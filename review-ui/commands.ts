@@ -8,9 +8,9 @@ import { RoleSchema, UserStore } from './server/auth.ts';
 import { AuditLog } from './server/audit.ts';
 import { startUiServer } from './server/app.ts';
 import { ensureUiBuilt } from './build.ts';
-import { printAndSave, runUiBench } from './bench.ts';
-import { filePreviewBenchTable, runFilePreviewBench } from './bench-file-preview.ts';
-import { runSearchBench, searchBenchTable } from './bench-search.ts';
+import { printAndSave, runUiBench } from '../bench/live-feed.ts';
+import { filePreviewBenchTable, runFilePreviewBench } from '../bench/file-preview.ts';
+import { runSearchBench, searchBenchTable } from '../bench/search.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 

@@ -2,8 +2,8 @@ import type { Command } from '../cli/command.ts';
 import path from 'node:path';
 import { parseFlags, numberFlag, untilSignal } from '../cli/command.ts';
 import { UserInputError } from '../core/errors.ts';
-import { CEILING_MODES, type CeilingMode } from './bench/ceiling.ts';
-import { assertModelChoice } from './bench/model-choice.ts';
+import { CEILING_MODES, type CeilingMode } from '../bench/pipeline/ceiling.ts';
+import { assertModelChoice } from '../bench/pipeline/model-choice.ts';
 import { loadConfig, redactUrl } from '../core/config.ts';
 import { findOrStartServices, realServicePorts } from '../infra/services.ts';
 import { logger } from '../core/logger.ts';
@@ -71,9 +71,9 @@ function benchCommand(name: string): Command {
         'redis-memory': { type: 'boolean' },
       });
       if (v['redis-memory']) {
-        // Redis memory per million decisions instead of the throughput run (router/bench/redis-memory.ts).
+        // Redis memory per million decisions instead of the throughput run (bench/pipeline/redis-memory.ts).
         const events = numberFlag('events', v.events, 100_000, { min: 1_000, max: 5_000_000, integer: true });
-        const { measureRedisMemory, formatRedisMemory } = await import('./bench/redis-memory.ts');
+        const { measureRedisMemory, formatRedisMemory } = await import('../bench/pipeline/redis-memory.ts');
         const json = v.json ?? 'bench-results/redis-memory.json';
         const r = await measureRedisMemory({ config: loadConfig(), decisions: events, cards: Math.max(1, Math.round(events / 5)), escalateShare: 0.05, reviewShare: 0.005, json, log: (l) => console.error(l) });
         console.log(formatRedisMemory(r));
@@ -113,7 +113,7 @@ function benchCommand(name: string): Command {
       console.error(`Kafka ${services.brokers.join(',')} (${services.kafkaFrom}) · Redis ${redactUrl(services.redisUrl)} (${services.redisFrom})`);
       try {
         const config = loadConfig({ ...process.env, KAFKA_BROKERS: services.brokers.join(','), REDIS_URL: services.redisUrl });
-        const { runBench } = await import('./bench.ts');
+        const { runBench } = await import('../bench/pipeline.ts');
         const r = await runBench({ config, events, rate, samples, repeat, share, warmup, model, trainEvents, instances, ceilingMode, soak, json, chart, log: (l) => console.error(l), signal: aborter.signal });
         console.log(r.text);
         console.log(`\nresults written to ${json}, chart to ${r.chart}`);

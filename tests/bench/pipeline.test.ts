@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { UserInputError } from '../../core/errors.ts';
-import { renderTables, type BenchResult } from '../../router/bench.ts';
-import { escapeXml, niceMax, renderChart } from '../../router/bench/chart.ts';
+import { renderTables, type BenchResult } from '../../bench/pipeline.ts';
+import { escapeXml, niceMax, renderChart } from '../../bench/pipeline/chart.ts';
 import { commands } from '../../router/commands.ts';
-import { passOn } from '../../router/bench/ceiling.ts';
-import { flatObjectField, stringField } from '../../router/bench/harness.ts';
+import { passOn } from '../../bench/pipeline/ceiling.ts';
+import { flatObjectField, stringField } from '../../bench/pipeline/harness.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { testTransactions } from '../helpers/transactions.ts';
 import {
@@ -22,7 +22,7 @@ import {
   spread,
   type PacedResult,
   type SideResult,
-} from '../../router/bench/stats.ts';
+} from '../../bench/pipeline/stats.ts';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
