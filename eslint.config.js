@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import layers from './eslint-layers.js';
 
 // A Redis key family name followed by ':' and a key segment (a space after ':' is prose, e.g. "drift: usage"),
 // (the samples list, which has no segment, is caught in templates below)
@@ -24,6 +25,12 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
+  },
+  {
+    // Layers point down: core <- state <- detectors <- router <- review-ui <- cli (eslint-layers.js has the table).
+    files: ['**/*.ts'],
+    plugins: { layers },
+    rules: { 'layers/imports-point-down': 'error' },
   },
   {
     // A deployment on real payments has no simulator: features, models, stores and the trainer never import producers/.
