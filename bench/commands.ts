@@ -4,7 +4,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
+import { numberFlag, parseFlags, type Command } from '../core/command.ts';
 import { loadConfig, redactUrl } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { findOrStartServices, realServicePorts } from '../infra/services.ts';

@@ -131,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
   const { writeFile, mkdir } = await import('node:fs/promises');
   const { spawnSync } = await import('node:child_process');
   const path = await import('node:path');
-  const { numberFlag } = await import('../cli/command.ts');
+  const { numberFlag } = await import('../core/command.ts');
   const { UserInputError } = await import('../core/errors.ts');
   const { HEAVY_DEFAULTS } = await import('../detectors/heavy/model.ts');
   let values: Record<string, string | boolean | undefined>;

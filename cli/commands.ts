@@ -1,4 +1,4 @@
-import type { Command } from './command.ts';
+import type { Command } from '../core/command.ts';
 import { infraCommands } from './infra-commands.ts';
 import { demoCommand } from './demo.ts';
 import { commands as producerCommands } from '../producers/commands.ts';

@@ -33,7 +33,7 @@ import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts
 import { ensureUiBuilt } from '../review-ui/build.ts';
 import { startUiServer } from '../review-ui/server/app.ts';
 import { promotionInput } from '../review-ui/server/serving.ts';
-import { numberFlag, parseFlags, untilSignal, type Command } from './command.ts';
+import { numberFlag, parseFlags, untilSignal, type Command } from '../core/command.ts';
 
 
 /** "1m05s" from seconds. */

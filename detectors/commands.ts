@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
+import { numberFlag, parseFlags, type Command } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { readHistoryFile } from './history-file.ts';

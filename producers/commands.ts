@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { LineWriter } from '../core/files.ts';
 import { TERMINAL_WORLD_HEADER, terminalWorldRows, type TerminalWorldOptions } from './terminal-world.ts';
-import { numberFlag, parseFlags, untilSignal, type Command } from '../cli/command.ts';
+import { numberFlag, parseFlags, untilSignal, type Command } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { ensureTopics } from '../core/kafka.ts';

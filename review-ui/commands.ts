@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
-import type { Command } from '../cli/command.ts';
-import { numberFlag, parseFlags, untilSignal } from '../cli/command.ts';
+import type { Command } from '../core/command.ts';
+import { numberFlag, parseFlags, untilSignal } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { createRedis } from '../core/redis.ts';
 import { UserInputError } from '../core/errors.ts';

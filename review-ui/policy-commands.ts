@@ -1,7 +1,7 @@
 /** `fraudstream policy preview`: a policy file against the current one on recent scored samples, in money. */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { Command } from '../cli/command.ts';
-import { numberFlag, parseFlags } from '../cli/command.ts';
+import type { Command } from '../core/command.ts';
+import { numberFlag, parseFlags } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { MODEL_VERSION_NAME, PolicySchema, describeZodError, type Policy } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';

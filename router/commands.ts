@@ -1,5 +1,5 @@
-import type { Command } from '../cli/command.ts';
-import { parseFlags, numberFlag, untilSignal } from '../cli/command.ts';
+import type { Command } from '../core/command.ts';
+import { parseFlags, numberFlag, untilSignal } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { logger } from '../core/logger.ts';
 import { serveMetrics } from './metrics.ts';
