@@ -1,5 +1,5 @@
 /**
- * p(fraud) as a served version states it: the isotonic calibrator of the band model's score (detectors/registry.ts
+ * p(fraud) as a served version states it: the isotonic calibrator of the band model's score (core/model-registry.ts
  * routing role 'band': XGBoost) the trainer fitted on the validation slice (model-card.json `calibration`, whose
  * `model` field says 'xgboost' in every card written so far). A version without one (trained before calibration, or
  * on a slice with no fraud) serves the raw band score as p, with a warning at load: the money it states is then only
@@ -8,7 +8,7 @@
 import { logger } from '../core/logger.ts';
 import type { ModelCard } from './model-card.ts';
 import { calibrate, type Calibrator } from './pure/calibration.ts';
-import { MODELS } from './registry.ts';
+import { MODELS } from '../core/model-registry.ts';
 import { routingRoles } from './pure/routing.ts';
 import type { FraudProbability } from './types.ts';
 

@@ -8,7 +8,7 @@ import { table, stderrProgress } from './progress.ts';
 import { CsvError, csvToDataset } from './pure/csv.ts';
 import type { ModelMetrics } from './pure/evaluate.ts';
 import { DEFAULT_TARGETS, type RoutingTargets } from './pure/routing.ts';
-import { MODELS } from './registry.ts';
+import { MODELS } from '../core/model-registry.ts';
 import { datasetFromCsv, datasetFromEvents, DEFAULT_HEAVY_ROWS, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
 import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
 import { continueWorld, generateStream, historyEvents, SCENARIOS, World, WORLD_GENERATOR } from '../producers/world/index.ts';

@@ -6,7 +6,7 @@ import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
 import type { ModelCurves, ThresholdMark } from './pure/curves.ts';
 import type { FirstLineDetector } from './detector.ts';
 import { FIRST_LINE_DETECTORS } from './first-line.ts';
-import { MODELS, type FirstLineModelId } from './registry.ts';
+import { MODELS, type FirstLineModelId } from '../core/model-registry.ts';
 
 export interface SliceInfo {
   rows: number;
@@ -44,7 +44,7 @@ export interface ModelCard {
   targets: RoutingTargets;
   thresholds: ModelThresholds;
   thresholdChoice: Omit<ThresholdChoice, 'thresholds'>;
-  /** Test-slice metrics of every first-line model (detectors/registry.ts), the heavy model and the routed ensemble. */
+  /** Test-slice metrics of every first-line model (core/model-registry.ts), the heavy model and the routed ensemble. */
   test: Record<FirstLineModelId, ModelMetrics> & {
     heavy: ModelMetrics | null;
     ensemble: EnsembleMetrics;

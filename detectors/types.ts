@@ -3,7 +3,7 @@
  * detectors/ implements these; router/ only calls them.
  */
 import type { FeatureContribution, Label, Transaction } from '../core/contracts.ts';
-import type { FirstLineModelId, ThresholdKey } from './registry.ts';
+import type { FirstLineModelId, ThresholdKey } from '../core/model-registry.ts';
 
 /** Dense feature vector in the order of FEATURE_NAMES (detectors/features.ts). */
 export type FeatureVector = Float64Array;
@@ -32,7 +32,7 @@ export interface FeatureStore {
   history(cardId: string, k: number, beforeTs?: number): Promise<FeatureVector[]>;
 }
 
-/** Every first-line model's score for one row (what each score means: detectors/registry.ts). */
+/** Every first-line model's score for one row (what each score means: core/model-registry.ts). */
 export type ScoredRow = Record<FirstLineModelId, number>;
 
 /** Each stage's thresholds, keyed as the registered models declare them. */
@@ -47,7 +47,7 @@ export interface FraudProbability {
   readonly calibrated: boolean;
   /** Where p comes from, in words, for pages and commands. */
   readonly source: string;
-  /** p(fraud) from the band model's score (detectors/registry.ts routing role 'band': XGBoost). */
+  /** p(fraud) from the band model's score (core/model-registry.ts routing role 'band': XGBoost). */
   fromBandScore(score: number): number;
   /** The same function under its name from before the band role (model cards still say `calibration.model: 'xgboost'`). */
   fromXgboost(score: number): number;

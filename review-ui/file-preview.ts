@@ -11,7 +11,7 @@ import { MemoryFeatureStore } from '../detectors/feature-store/memory.ts';
 import { readHistoryFile } from '../detectors/history-file.ts';
 import { LabelArrivals } from '../detectors/pure/arrival.ts';
 import type { ModelBundle } from '../detectors/types.ts';
-import { firstLineScores } from '../detectors/registry.ts';
+import { firstLineScores } from '../core/model-registry.ts';
 import { decideFirstLine } from '../router/pure/policy.ts';
 import type { ScoredSample } from '../router/types.ts';
 

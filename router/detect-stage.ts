@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { TransactionSchema, type Escalation, type Transaction } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
-import { firstLineScores } from '../detectors/registry.ts';
+import { firstLineScores } from '../core/model-registry.ts';
 import { decideFirstLine } from './pure/policy.ts';
 import { buildDecision } from './pure/decision.ts';
 import { bandScore } from './pure/band-score.ts';

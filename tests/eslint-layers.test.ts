@@ -47,7 +47,7 @@ describe('layers point down (eslint-layers.js)', () => {
       { filename: at('core/x.ts'), code: "import { z } from 'zod';" },
     ],
     invalid: [
-      { filename: at('core/x.ts'), code: "import { MODELS } from '../detectors/registry.ts';", errors: [{ messageId: 'up' }] },
+      { filename: at('core/x.ts'), code: "import { FEATURE_NAMES } from '../detectors/features.ts';", errors: [{ messageId: 'up' }] },
       { filename: at('state/x.ts'), code: "import type { PolicyT } from '../router/types.ts';", errors: [{ messageId: 'up' }] },
       { filename: at('state/x.ts'), code: "export { x } from '../router/pure/shadow.ts';", errors: [{ messageId: 'up' }] },
       { filename: at('state/x.ts'), code: "export * from '../detectors/types.ts';", errors: [{ messageId: 'up' }] },

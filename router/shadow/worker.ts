@@ -15,7 +15,7 @@ import type { Config } from '../../core/config.ts';
 import { logger } from '../../core/logger.ts';
 import type { FeatureStore, FeatureVector, ModelBundle, ScoredRow } from '../../detectors/types.ts';
 import type { ShadowRun, ShadowStore } from '../../state/shadow.ts';
-import { firstLineScores } from '../../detectors/registry.ts';
+import { firstLineScores } from '../../core/model-registry.ts';
 import { bandScore, escalateScore } from '../pure/band-score.ts';
 import { caseLoss, cutoffInput, StakeWindow } from '../pure/money.ts';
 import { decideEscalation, decideFirstLine } from '../pure/policy.ts';

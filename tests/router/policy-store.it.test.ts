@@ -4,7 +4,7 @@ import type { Config } from '../../core/config.ts';
 import type { Policy, PolicyInput } from '../../core/contracts.ts';
 import type { ModelThresholds } from '../../detectors/types.ts';
 import { RedisPolicyStore, defaultPolicy, policyChannel, policyKeys } from '../../state/policy.ts';
-import { coldStartThresholds } from '../../detectors/registry.ts';
+import { coldStartThresholds } from '../../core/model-registry.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import type { ScoredSample } from '../../router/types.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
