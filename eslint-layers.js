@@ -51,9 +51,6 @@ const KNOWN_BACK_EDGES = new Set([
   'detectors/commands.ts -> producers/world/index.ts',
   'detectors/warm.ts -> producers/world/index.ts',
   'state/policy.ts -> detectors/types.ts',
-  'state/policy.ts -> router/types.ts',
-  'state/review.ts -> router/types.ts',
-  'state/samples.ts -> router/types.ts',
   'state/shadow.ts -> router/pure/shadow.ts',
 ]);
 

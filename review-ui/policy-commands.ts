@@ -7,7 +7,7 @@ import { MODEL_VERSION_NAME, PolicySchema, describeZodError, type Policy } from 
 import type { Config } from '../core/config.ts';
 import { stderrProgress } from '../detectors/progress.ts';
 import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts';
-import type { ScoredSample } from '../router/types.ts';
+import type { ScoredSample } from '../state/types.ts';
 import { samplesFromLabelledFile, type UnlabelledAs } from './file-preview.ts';
 import { UserInputError } from '../core/errors.ts';
 import { createRedis } from '../core/redis.ts';

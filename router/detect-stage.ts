@@ -16,7 +16,7 @@ import { bandScore } from './pure/band-score.ts';
 import { decisionLoss } from './pure/money.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
-import type { ScoredSample } from './types.ts';
+import type { ScoredSample } from '../state/types.ts';
 import { tallyOutputs } from './metrics.ts';
 import { DriftRecorder, type PendingDrift } from '../detectors/drift.ts';
 import type { ShadowBatch, ShadowSink } from './shadow/worker.ts';

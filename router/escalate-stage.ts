@@ -15,7 +15,7 @@ import { writeReviewCutoff, type ReviewCutoff } from '../state/review-cutoff.ts'
 import { buildDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage, StageLogic } from './stage-runner.ts';
-import type { ReviewQueue } from './types.ts';
+import type { ReviewQueue } from '../state/types.ts';
 import { tallyOutputs } from './metrics.ts';
 import { coalesce } from './runner/coalesce.ts';
 

@@ -4,7 +4,7 @@ import { UserInputError } from '../core/errors.ts';
 import type { ModelThresholds } from '../detectors/types.ts';
 import { MODELS, coldStartThresholds, type ModelSpec } from '../core/model-registry.ts';
 import { logger } from '../core/logger.ts';
-import type { PolicyStore } from '../router/types.ts';
+import type { PolicyStore } from './types.ts';
 
 /**
  * Policy versions: `<prefix>policy:current` (the current version number),

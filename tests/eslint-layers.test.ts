@@ -48,7 +48,7 @@ describe('layers point down (eslint-layers.js)', () => {
     ],
     invalid: [
       { filename: at('core/x.ts'), code: "import { FEATURE_NAMES } from '../detectors/features.ts';", errors: [{ messageId: 'up' }] },
-      { filename: at('state/x.ts'), code: "import type { PolicyT } from '../router/types.ts';", errors: [{ messageId: 'up' }] },
+      { filename: at('state/x.ts'), code: "import type { StageName } from '../router/stages.ts';", errors: [{ messageId: 'up' }] },
       { filename: at('state/x.ts'), code: "export { x } from '../router/pure/shadow.ts';", errors: [{ messageId: 'up' }] },
       { filename: at('state/x.ts'), code: "export * from '../detectors/types.ts';", errors: [{ messageId: 'up' }] },
       { filename: at('router/x.ts'), code: "const m = await import('../review-ui/server/live.ts');", errors: [{ messageId: 'up' }] },

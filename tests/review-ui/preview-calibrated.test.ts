@@ -7,7 +7,7 @@ import type { Policy } from '../../core/contracts.ts';
 import { fraudProbabilityOf } from '../../detectors/calibrated.ts';
 import { calibrate, type Calibrator } from '../../detectors/pure/calibration.ts';
 import { moneyPreview, servedProbability } from '../../review-ui/server/preview.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 
 const policy: Policy = defaultPolicy({ detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.8 }, escalate: { blockAbove: 0.8, allowBelow: 0.3 } });

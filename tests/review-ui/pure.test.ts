@@ -9,7 +9,7 @@ import { verdictMessages } from '../../review-ui/server/verdict.ts';
 import { amountCurrencies } from '../../review-ui/server/routes/policy.ts';
 import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from '../../review-ui/web/src/format.ts';
 import { defaultPolicy } from '../../state/policy.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import { openCase, tx } from '../router/review-queue-fixtures.ts';
 
 const hist = (over: Partial<CardTx>): CardTx => ({

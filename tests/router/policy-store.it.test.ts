@@ -6,7 +6,7 @@ import type { ModelThresholds } from '../../detectors/types.ts';
 import { RedisPolicyStore, defaultPolicy, policyChannel, policyKeys } from '../../state/policy.ts';
 import { coldStartThresholds } from '../../core/model-registry.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 const thresholds: ModelThresholds = {
