@@ -1,6 +1,6 @@
 /** The model card: what a version was trained on, how it was chosen and how it did on the test slice. */
 import type { Calibrator, Reliability } from './pure/calibration.ts';
-import type { ModelThresholds } from './types.ts';
+import type { ModelThresholds } from '../core/model-registry.ts';
 import type { EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
 import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
 import type { ModelCurves, ThresholdMark } from './pure/curves.ts';

@@ -3,7 +3,7 @@
  * detectors/ implements these; router/ only calls them.
  */
 import type { FeatureContribution, Label, Transaction } from '../core/contracts.ts';
-import type { FirstLineModelId, ThresholdKey } from '../core/model-registry.ts';
+import type { FirstLineModelId, ModelThresholds } from '../core/model-registry.ts';
 
 /** Dense feature vector in the order of FEATURE_NAMES (detectors/features.ts). */
 export type FeatureVector = Float64Array;
@@ -34,12 +34,6 @@ export interface FeatureStore {
 
 /** Every first-line model's score for one row (what each score means: core/model-registry.ts). */
 export type ScoredRow = Record<FirstLineModelId, number>;
-
-/** Each stage's thresholds, keyed as the registered models declare them. */
-export interface ModelThresholds {
-  detect: Record<ThresholdKey<'detect'>, number>;
-  escalate: Record<ThresholdKey<'escalate'>, number>;
-}
 
 /** p(fraud) for policy in money (detectors/calibrated.ts). */
 export interface FraudProbability {

@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
 import { PolicyInputSchema, PolicySchema, describeZodError, type Policy, type PolicyInput } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
-import type { ModelThresholds } from '../detectors/types.ts';
-import { MODELS, coldStartThresholds, type ModelSpec } from '../core/model-registry.ts';
+import { MODELS, coldStartThresholds, type ModelSpec, type ModelThresholds } from '../core/model-registry.ts';
 import { logger } from '../core/logger.ts';
 import type { PolicyStore } from './types.ts';
 

@@ -6,7 +6,7 @@
  */
 import { ErrorCodes, FraudstreamError } from '../../core/errors.ts';
 import { MODELS, type FirstLineModelId, type ModelSpec, type RoutingRole } from '../../core/model-registry.ts';
-import type { ModelThresholds } from '../types.ts';
+import type { ModelThresholds } from '../../core/model-registry.ts';
 
 export const Outcome = { ALLOW_DETECT: 0, ALLOW_ESCALATE: 1, REVIEW: 2, BLOCK_ESCALATE: 3, BLOCK_DETECT: 4 } as const;
 export type Outcome = (typeof Outcome)[keyof typeof Outcome];

@@ -10,7 +10,7 @@ import { createKafka, createProducer, ensureTopics } from '../../core/kafka.ts';
 import { kafkaChangelog } from '../../core/changelog.ts';
 import { createRedis } from '../../core/redis.ts';
 import { logger } from '../../core/logger.ts';
-import type { ModelThresholds } from '../../detectors/types.ts';
+import type { ModelThresholds } from '../../core/model-registry.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
