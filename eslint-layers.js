@@ -50,7 +50,6 @@ export const EXCEPTIONS = new Map([]);
 const KNOWN_BACK_EDGES = new Set([
   'detectors/commands.ts -> producers/world/index.ts',
   'detectors/warm.ts -> producers/world/index.ts',
-  'state/shadow.ts -> router/pure/shadow.ts',
 ]);
 
 /** @type {import('eslint').Rule.RuleModule} */

@@ -22,9 +22,8 @@ import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
 import { redisFeatureStore } from '../../router/serving-models.ts';
 import { startShadow } from '../../router/shadow/control.ts';
 import { readShadowReport } from '../../router/shadow/report.ts';
-import { SHADOW_ACTIONS } from '../../router/pure/shadow.ts';
+import { SHADOW_ACTIONS, ShadowStore } from '../../state/shadow.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
-import { ShadowStore } from '../../state/shadow.ts';
 import { AuditLog } from '../../review-ui/server/audit.ts';
 import { collect, configEnv, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 
