@@ -33,17 +33,8 @@ export default tseslint.config(
     rules: { 'layers/imports-point-down': 'error' },
   },
   {
-    // A deployment on real payments has no simulator: features, models, stores and the trainer never import producers/.
-    // Reference data (merchant category risk) lives in detectors/reference/ and the simulator imports it from there.
-    // The two exceptions are commands that drive the simulator on purpose: train/drift on a generated world
-    // (commands.ts) and warming the feature store from a model's training world (warm.ts).
-    files: ['detectors/**/*.ts'],
-    ignores: ['detectors/commands.ts', 'detectors/warm.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: noProducers }] },
-  },
-  {
     // Pure logic never imports I/O: models, features math and policy evaluation stay testable without services.
-    // (A later block replaces an earlier one's options for the same rule, so detectors' pure folders repeat noProducers.)
+    // (detectors' pure folders also keep noProducers: a later block replaces an earlier one's options for the same rule.)
     files: ['router/pure/**/*.ts', 'producers/world/**/*.ts', 'infra/chaos/pure/**/*.ts', 'review-ui/server/pure/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: pureIo }] },
   },
