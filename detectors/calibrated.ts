@@ -15,13 +15,10 @@ import type { FraudProbability } from './types.ts';
 /** The calibrated model's name in what a page or a log says: the band model's label. */
 const BAND = routingRoles(MODELS).band.label;
 
-/** One p(fraud) function under both its names (fromXgboost is the name from before the band role). */
-const probability = (calibrated: boolean, source: string, p: (score: number) => number): FraudProbability => ({ calibrated, source, fromBandScore: p, fromXgboost: p });
+const probability = (calibrated: boolean, source: string, p: (score: number) => number): FraudProbability => ({ calibrated, source, fromBandScore: p });
 
 /** What a version without a calibrator serves: the raw band score, clamped to 0..1. */
 export const RAW_BAND_P: FraudProbability = probability(false, `raw ${BAND} score (this version has no calibrator)`, (score) => Math.min(1, Math.max(0, score)));
-/** RAW_BAND_P by its name from before the band role. */
-export const RAW_XGBOOST_P = RAW_BAND_P;
 
 function isCalibrator(c: unknown): c is Calibrator {
   if (typeof c !== 'object' || c === null) return false;

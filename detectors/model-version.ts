@@ -18,7 +18,7 @@ import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { exists } from '../core/files.ts';
 import type { FeatureVector, FraudProbability, ModelBundle, ScoredRow } from './types.ts';
 import type { ModelThresholds } from '../core/model-registry.ts';
-import { fraudProbabilityOf, RAW_XGBOOST_P } from './calibrated.ts';
+import { fraudProbabilityOf, RAW_BAND_P } from './calibrated.ts';
 import type { FirstLineDetector, FittedDetector } from './detector.ts';
 import { checkDetectorList, FIRST_LINE_DETECTORS } from './first-line.ts';
 import { occlusionExplain } from './pure/explain.ts';
@@ -105,7 +105,7 @@ export class LoadedModel implements ModelBundle {
   /** Why the version's drift-reference.json could not be used, when it exists but is broken. */
   driftReferenceError?: string;
   /** Set from the card at load (detectors/calibrated.ts). */
-  probability: FraudProbability = RAW_XGBOOST_P;
+  probability: FraudProbability = RAW_BAND_P;
 
   constructor(
     readonly version: string,

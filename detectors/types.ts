@@ -43,8 +43,6 @@ export interface FraudProbability {
   readonly source: string;
   /** p(fraud) from the band model's score (core/model-registry.ts routing role 'band': XGBoost). */
   fromBandScore(score: number): number;
-  /** The same function under its name from before the band role (model cards still say `calibration.model: 'xgboost'`). */
-  fromXgboost(score: number): number;
 }
 
 /** A loaded model version (a folder under MODEL_DIR). */
