@@ -6,7 +6,7 @@
  */
 import { LabelSchema, type Label } from '../core/contracts.ts';
 import type { FeatureStore } from '../detectors/types.ts';
-import type { StageLogic } from './stage-runner.ts';
+import type { StageLogic } from './runner/batch-processor.ts';
 
 export function labelsLogic(deps: { features: FeatureStore }): StageLogic<Label> {
   return {

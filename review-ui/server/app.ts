@@ -45,8 +45,6 @@ import { casesRouter } from './routes/cases.ts';
 import { replayRouter } from './routes/replay.ts';
 import { loginRouter, sessionRouter } from './routes/session.ts';
 
-export { CSRF_HEADER, SESSION_COOKIE } from './middleware.ts';
-export { amountCurrencies } from './routes/policy.ts';
 
 export { DEFAULT_DIST };
 
