@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import layers from './eslint-layers.js';
 
 // A Redis key family name followed by ':' and a key segment (a space after ':' is prose, e.g. "drift: usage"),
 // (the samples list, which has no segment, is caught in templates below)
@@ -26,17 +27,14 @@ export default tseslint.config(
     },
   },
   {
-    // A deployment on real payments has no simulator: features, models, stores and the trainer never import producers/.
-    // Reference data (merchant category risk) lives in detectors/reference/ and the simulator imports it from there.
-    // The three exceptions are commands that drive the simulator on purpose: train/drift on a generated world
-    // (commands.ts), warming the feature store from a model's training world (warm.ts) and the detectors benchmark.
-    files: ['detectors/**/*.ts'],
-    ignores: ['detectors/commands.ts', 'detectors/warm.ts', 'detectors/bench.ts'],
-    rules: { 'no-restricted-imports': ['error', { patterns: noProducers }] },
+    // Layers point down: core <- state <- detectors <- router <- review-ui <- cli (eslint-layers.js has the table).
+    files: ['**/*.ts'],
+    plugins: { layers },
+    rules: { 'layers/imports-point-down': 'error' },
   },
   {
     // Pure logic never imports I/O: models, features math and policy evaluation stay testable without services.
-    // (A later block replaces an earlier one's options for the same rule, so detectors' pure folders repeat noProducers.)
+    // (detectors' pure folders also keep noProducers: a later block replaces an earlier one's options for the same rule.)
     files: ['router/pure/**/*.ts', 'producers/world/**/*.ts', 'infra/chaos/pure/**/*.ts', 'review-ui/server/pure/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: pureIo }] },
   },

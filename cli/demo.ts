@@ -27,14 +27,14 @@ import { listModelVersions } from '../detectors/model-version.ts';
 import { createSimulator, type Simulator } from '../producers/simulator.ts';
 import { warmFromModel } from '../detectors/warm.ts';
 import { metrics, serveMetrics } from '../router/metrics.ts';
-import { COLD_START_THRESHOLDS, startPipeline } from '../router/pipeline.ts';
+import { startPipeline } from '../router/pipeline.ts';
+import { COLD_START_THRESHOLDS, RedisPolicyStore, defaultPolicy } from '../state/policy.ts';
 import { startSearchIndexer } from '../router/search-indexer.ts';
-import { RedisPolicyStore, defaultPolicy } from '../state/policy.ts';
 import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts';
 import { ensureUiBuilt } from '../review-ui/build.ts';
 import { startUiServer } from '../review-ui/server/app.ts';
 import { promotionInput } from '../review-ui/server/serving.ts';
-import { numberFlag, parseFlags, untilSignal, type Command } from './command.ts';
+import { numberFlag, parseFlags, untilSignal, type Command } from '../core/command.ts';
 
 
 /** "1m05s" from seconds. */

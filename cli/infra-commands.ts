@@ -1,7 +1,7 @@
 import { loadConfig, type Config } from '../core/config.ts';
 import { ensureTopics } from '../core/kafka.ts';
 import { localKafkaBrokers, startLocalKafka, stopLocalKafka } from '../infra/kafka-local.ts';
-import { numberFlag, parseFlags, type Command } from './command.ts';
+import { numberFlag, parseFlags, type Command } from '../core/command.ts';
 import { UserInputError } from '../core/errors.ts';
 
 function loopbackBroker(brokers: string[]): { host: string; port: number } {

@@ -4,7 +4,7 @@
  * Ground truth (is it fraud, which scenario) never appears in a Transaction: it arrives later as a Label.
  */
 import { z } from 'zod';
-import { MODEL_IDS, MODELS, stageThresholds, type ModelSpec, type ThresholdKey } from '../detectors/registry.ts';
+import { MODEL_IDS, MODELS, stageThresholds, type ModelSpec, type ThresholdKey } from './model-registry.ts';
 
 export const Action = { ALLOW: 'ALLOW', BLOCK: 'BLOCK', REVIEW: 'REVIEW' } as const;
 export type Action = (typeof Action)[keyof typeof Action];
@@ -78,7 +78,7 @@ export function scoresSchemaOf<Id extends string>(ids: readonly Id[]) {
   return z.object(Object.fromEntries(ids.map((id) => [id, z.number().optional()])) as Record<Id, z.ZodOptional<z.ZodNumber>>).strict();
 }
 
-/** A score per registered model (detectors/registry.ts). */
+/** A score per registered model (core/model-registry.ts). */
 export const ScoresSchema = scoresSchemaOf(MODEL_IDS);
 export type Scores = z.infer<typeof ScoresSchema>;
 
@@ -266,7 +266,7 @@ const PolicyBaseSchema = z
     updatedAt: epochMs,
     updatedBy: z.string(),
     modelVersion: z.string().regex(MODEL_VERSION_NAME, 'a model version folder name (letters, digits, . _ -; not starting with a dot)').optional(),
-    /** Each stage's thresholds, as the registered models declare them (detectors/registry.ts). */
+    /** Each stage's thresholds, as the registered models declare them (core/model-registry.ts). */
     thresholds: z.object({ detect: thresholdsSchemaOf('detect'), escalate: thresholdsSchemaOf('escalate') }).strict(),
     rules: z
       .object({

@@ -1,5 +1,5 @@
 /**
- * p(fraud) as a served version states it: the isotonic calibrator of the band model's score (detectors/registry.ts
+ * p(fraud) as a served version states it: the isotonic calibrator of the band model's score (core/model-registry.ts
  * routing role 'band': XGBoost) the trainer fitted on the validation slice (model-card.json `calibration`, whose
  * `model` field says 'xgboost' in every card written so far). A version without one (trained before calibration, or
  * on a slice with no fraud) serves the raw band score as p, with a warning at load: the money it states is then only
@@ -8,20 +8,17 @@
 import { logger } from '../core/logger.ts';
 import type { ModelCard } from './model-card.ts';
 import { calibrate, type Calibrator } from './pure/calibration.ts';
-import { MODELS } from './registry.ts';
+import { MODELS } from '../core/model-registry.ts';
 import { routingRoles } from './pure/routing.ts';
 import type { FraudProbability } from './types.ts';
 
 /** The calibrated model's name in what a page or a log says: the band model's label. */
 const BAND = routingRoles(MODELS).band.label;
 
-/** One p(fraud) function under both its names (fromXgboost is the name from before the band role). */
-const probability = (calibrated: boolean, source: string, p: (score: number) => number): FraudProbability => ({ calibrated, source, fromBandScore: p, fromXgboost: p });
+const probability = (calibrated: boolean, source: string, p: (score: number) => number): FraudProbability => ({ calibrated, source, fromBandScore: p });
 
 /** What a version without a calibrator serves: the raw band score, clamped to 0..1. */
 export const RAW_BAND_P: FraudProbability = probability(false, `raw ${BAND} score (this version has no calibrator)`, (score) => Math.min(1, Math.max(0, score)));
-/** RAW_BAND_P by its name from before the band role. */
-export const RAW_XGBOOST_P = RAW_BAND_P;
 
 function isCalibrator(c: unknown): c is Calibrator {
   if (typeof c !== 'object' || c === null) return false;

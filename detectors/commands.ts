@@ -1,15 +1,14 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
+import { numberFlag, parseFlags, type Command } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
-import { benchDetectors } from './bench.ts';
 import { readHistoryFile } from './history-file.ts';
 import { table, stderrProgress } from './progress.ts';
 import { CsvError, csvToDataset } from './pure/csv.ts';
 import type { ModelMetrics } from './pure/evaluate.ts';
 import { DEFAULT_TARGETS, type RoutingTargets } from './pure/routing.ts';
-import { MODELS } from './registry.ts';
+import { MODELS } from '../core/model-registry.ts';
 import { datasetFromCsv, datasetFromEvents, DEFAULT_HEAVY_ROWS, trainModels, type Dataset, type Imbalance, type TrainResult } from './trainer.ts';
 import { DEFAULT_XGB_PARAMS } from './xgboost.ts';
 import { continueWorld, generateStream, historyEvents, SCENARIOS, World, WORLD_GENERATOR } from '../producers/world/index.ts';
@@ -19,9 +18,9 @@ import type { Redis } from 'ioredis';
 import { connectRedisForCommand } from './redis-client.ts';
 import { MODEL_VERSION_NAME, PolicySchema, type Label, type Transaction } from '../core/contracts.ts';
 import { LabelArrivals } from './pure/arrival.ts';
-import { driftSnapshot, readDrift, recordDrift, resetDrift, type DriftSnapshot } from './drift.ts';
-import { buildDriftReference, driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
-import { FEATURE_NAMES, MemoryFeatureStore } from './features.ts';
+import { driftSnapshot, readDrift, resetDrift, type DriftSnapshot } from './drift.ts';
+import { driftCounts, driftReport, DriftAccumulator } from './pure/drift.ts';
+import { MemoryFeatureStore } from './features.ts';
 import { listModelVersions } from './model-version.ts';
 import { requireVersion as requireModelVersion } from './version-names.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
@@ -29,7 +28,6 @@ import { guardColumns } from './pure/column-guard.ts';
 import { dateFlag, dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
 import type { Config } from '../core/config.ts';
 import { fillMissingThresholds, policyKeys } from '../state/policy.ts';
-import { driftKey } from '../state/drift.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
 
@@ -467,31 +465,6 @@ const train: Command = {
   },
 };
 
-const bench: Command = {
-  name: 'bench detectors',
-  summary: 'measure µs per transaction for features (Redis, batched), isolation forest, XGBoost, heavy, and training time',
-  usage: '[--events N] [--batch N] [--heavy auto|on|off] [--out bench-results/detectors.json]',
-  async run(argv) {
-    const { values: v } = parseFlags(bench, argv, {
-      events: { type: 'string' },
-      batch: { type: 'string' },
-      heavy: { type: 'string' },
-      out: { type: 'string' },
-    });
-    const config = loadConfig();
-    const result = await benchDetectors({
-      config,
-      events: numberFlag('events', v.events, 40_000, { min: 5_000, max: 5_000_000, integer: true }),
-      batch: numberFlag('batch', v.batch, 500, { min: 1, max: 100_000, integer: true }),
-      heavy: choice('heavy', v.heavy, ['auto', 'on', 'off'] as const, 'auto'),
-      out: v.out ?? 'bench-results/detectors.json',
-    });
-    console.log(result.table);
-    console.log(`results written to ${result.out}`);
-    return 0;
-  },
-};
-
 const f3 = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
 
 /** The drift table: one row per feature and score, highest PSI first. */
@@ -886,84 +859,5 @@ const restoreFeaturesCommand: Command = {
   },
 };
 
-const benchDrift: Command = {
-  name: 'bench drift',
-  summary: 'cost of drift monitoring in detect: µs per transaction to count (DriftAccumulator) and ms per batch to record in Redis',
-  usage: '[--events N] [--batch N] [--out bench-results/drift.json]',
-  async run(argv) {
-    const { values: v } = parseFlags(benchDrift, argv, { events: { type: 'string' }, batch: { type: 'string' }, out: { type: 'string' } });
-    const events = numberFlag('events', v.events, 40_000, { min: 2_000, max: 5_000_000, integer: true });
-    const batchSize = numberFlag('batch', v.batch, 500, { min: 1, max: 100_000, integer: true });
-    const out = v.out ?? 'bench-results/drift.json';
-    const config = loadConfig();
-    const progress = stderrProgress();
-    const store = new MemoryFeatureStore();
-    const txs = Array.from(generateStream({ seed: 1, events, cards: Math.max(10, Math.floor(events / 20)) }), (e) => e.tx);
-    const vectors: Float64Array[] = [];
-    for (let i = 0; i < txs.length; i += 1_000) vectors.push(...store.computeAndApplySync(txs.slice(i, i + 1_000)));
-    progress.update('features', `${vectors.length} vectors`);
-    const half = Math.floor(vectors.length / 2);
-    // Timing only: a score that varies like a model's, without training one.
-    const scoreOf = (x: Float64Array) => ({ isolationForest: 1 / (1 + Math.exp(-(x[0] ?? 0) + 3)), xgboost: 1 / (1 + Math.exp(-(x[15] ?? 0))) });
-    const refRows = vectors.slice(0, half);
-    const refScores = refRows.map(scoreOf);
-    const reference = buildDriftReference(FEATURE_NAMES, refRows, { isolationForest: refScores.map((s) => s.isolationForest), xgboost: refScores.map((s) => s.xgboost), slice: 'train' });
-    const live = vectors.slice(half);
-    const liveScores = live.map(scoreOf);
-    const acc = new DriftAccumulator(reference, FEATURE_NAMES);
-    const redis = await connectRedisForCommand(config);
-    const benchPrefix = `${config.redis.keyPrefix}bench-drift-${process.pid}:`;
-    try {
-      let countMs = 0;
-      const recordMs: number[] = [];
-      let fields = 0;
-      for (let i = 0; i < live.length; i += batchSize) {
-        const t0 = performance.now();
-        acc.observe(live.slice(i, i + batchSize), liveScores.slice(i, i + batchSize));
-        const counts = acc.drain();
-        const t1 = performance.now();
-        countMs += t1 - t0;
-        fields += Object.values(counts).reduce((n, c) => n + c.filter((x) => x > 0).length, 0) + 1;
-        await recordDrift(redis, benchPrefix, 'bench', counts);
-        recordMs.push(performance.now() - t1);
-        progress.update('record', `${Math.min(live.length, i + batchSize)}/${live.length} rows`, true);
-      }
-      progress.done();
-      const batches = recordMs.length;
-      const sorted = [...recordMs].sort((a, b) => a - b);
-      const result = {
-        events,
-        batch: batchSize,
-        liveRows: live.length,
-        entries: reference.entries.length,
-        countUsPerTx: (countMs * 1000) / live.length,
-        recordMsPerBatch: { mean: recordMs.reduce((a, b) => a + b, 0) / batches, p50: sorted[Math.floor(batches / 2)] ?? 0, p95: sorted[Math.floor(batches * 0.95)] ?? 0 },
-        recordUsPerTx: (recordMs.reduce((a, b) => a + b, 0) * 1000) / live.length,
-        hincrbyPerBatch: fields / batches,
-      };
-      console.log(
-        table(
-          ['drift monitoring', 'value'],
-          [
-            ['rows counted / batch size', `${live.length} / ${batchSize}`],
-            ['entries (features + scores)', reference.entries.length],
-            ['count (observe + drain), µs/tx', result.countUsPerTx.toFixed(2)],
-            ['record in Redis, ms/batch mean / p50 / p95', `${result.recordMsPerBatch.mean.toFixed(2)} / ${result.recordMsPerBatch.p50.toFixed(2)} / ${result.recordMsPerBatch.p95.toFixed(2)}`],
-            ['record in Redis, µs/tx', result.recordUsPerTx.toFixed(2)],
-            ['HINCRBY per batch', result.hincrbyPerBatch.toFixed(0)],
-          ],
-        ),
-      );
-      await mkdir(path.dirname(path.resolve(out)), { recursive: true });
-      await writeFile(out, JSON.stringify(result, null, 2) + '\n');
-      console.log(`results written to ${out}`);
-      return 0;
-    } finally {
-      await redis.del(driftKey(benchPrefix, 'bench')).catch(() => undefined);
-      redis.disconnect();
-    }
-  },
-};
-
 /** CLI subcommands owned by this part of the tree; cli/main.ts lists them. */
-export const commands: Command[] = [train, bench, drift, warm, restoreFeaturesCommand, benchDrift];
+export const commands: Command[] = [train, drift, warm, restoreFeaturesCommand];

@@ -1,6 +1,6 @@
 /**
  * What a first-line detector is (a model detect runs on every transaction): one module implementing this interface,
- * listed in detectors/first-line.ts, with its declaration (id, stage, thresholds) in detectors/registry.ts. The
+ * listed in detectors/first-line.ts, with its declaration (id, stage, thresholds) in core/model-registry.ts. The
  * trainer trains every listed detector, a model version saves and loads each, scoreFirstLine returns each score and
  * the model card carries each one's entry. The heavy model (escalate's) is not one of these: see detectors/heavy/.
  */

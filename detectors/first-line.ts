@@ -1,6 +1,6 @@
 /**
  * The first-line detectors' implementations, one module each (detectors/detector.ts's interface). Their
- * declarations (score meaning, stage, policy thresholds) are detectors/registry.ts's MODELS, which must stay free of
+ * declarations (score meaning, stage, policy thresholds) are core/model-registry.ts's MODELS, which must stay free of
  * imports because the browser bundle reads it; this list is the Node side. The compiler refuses a detect-stage model
  * in the registry without a module here, and a module here under an id the registry does not declare.
  *
@@ -9,8 +9,8 @@
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import type { FirstLineDetector } from './detector.ts';
 import { isolationForestDetector } from './isolation-forest.ts';
-import type { FirstLineModelId } from './registry.ts';
-import { FIRST_LINE_MODELS } from './registry.ts';
+import type { FirstLineModelId } from '../core/model-registry.ts';
+import { FIRST_LINE_MODELS } from '../core/model-registry.ts';
 import { xgboostDetector } from './xgboost.ts';
 
 const BY_ID: { readonly [Id in FirstLineModelId]: FirstLineDetector<Id> } = {

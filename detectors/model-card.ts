@@ -1,12 +1,12 @@
 /** The model card: what a version was trained on, how it was chosen and how it did on the test slice. */
 import type { Calibrator, Reliability } from './pure/calibration.ts';
-import type { ModelThresholds } from './types.ts';
+import type { ModelThresholds } from '../core/model-registry.ts';
 import type { EnsembleBlendChoice, EnsembleMetrics, ModelMetrics } from './pure/evaluate.ts';
 import type { RoutingTargets, ThresholdChoice } from './pure/routing.ts';
 import type { ModelCurves, ThresholdMark } from './pure/curves.ts';
 import type { FirstLineDetector } from './detector.ts';
 import { FIRST_LINE_DETECTORS } from './first-line.ts';
-import { MODELS, type FirstLineModelId } from './registry.ts';
+import { MODELS, type FirstLineModelId } from '../core/model-registry.ts';
 
 export interface SliceInfo {
   rows: number;
@@ -48,7 +48,7 @@ export interface ModelCard {
   targets: RoutingTargets;
   thresholds: ModelThresholds;
   thresholdChoice: Omit<ThresholdChoice, 'thresholds'>;
-  /** Test-slice metrics of every first-line model (detectors/registry.ts), the heavy model and the routed ensemble. */
+  /** Test-slice metrics of every first-line model (core/model-registry.ts), the heavy model and the routed ensemble. */
   test: Record<FirstLineModelId, ModelMetrics> & {
     heavy: ModelMetrics | null;
     ensemble: EnsembleMetrics;

@@ -17,8 +17,9 @@ import path from 'node:path';
 import type { FeatureContribution } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { exists } from '../core/files.ts';
-import type { FeatureVector, FraudProbability, ModelBundle, ModelThresholds, ScoredRow } from './types.ts';
-import { fraudProbabilityOf, RAW_XGBOOST_P } from './calibrated.ts';
+import type { FeatureVector, FraudProbability, ModelBundle, ScoredRow } from './types.ts';
+import type { ModelThresholds } from '../core/model-registry.ts';
+import { fraudProbabilityOf, RAW_BAND_P } from './calibrated.ts';
 import type { FirstLineDetector, FittedDetector } from './detector.ts';
 import { checkDetectorList, FIRST_LINE_DETECTORS } from './first-line.ts';
 import { occlusionExplain } from './pure/explain.ts';
@@ -105,7 +106,7 @@ export class LoadedModel implements ModelBundle {
   /** Why the version's drift-reference.json could not be used, when it exists but is broken. */
   driftReferenceError?: string;
   /** Set from the card at load (detectors/calibrated.ts). */
-  probability: FraudProbability = RAW_XGBOOST_P;
+  probability: FraudProbability = RAW_BAND_P;
   /** The feature spec from features.json; undefined for a CSV version or one saved before specs were. */
   spec?: FeatureSpec;
 

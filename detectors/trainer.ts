@@ -25,7 +25,7 @@ import { averagePrecision } from './pure/metrics.ts';
 import { calibrate, fitIsotonic, reliability } from './pure/calibration.ts';
 import { saveModelVersion, type HeavyScorer } from './model-version.ts';
 import type { CsvDataset } from './pure/csv.ts';
-import { MODELS, type FirstLineModelId, type ModelSpec } from './registry.ts';
+import { MODELS, type FirstLineModelId, type ModelSpec } from '../core/model-registry.ts';
 
 export interface Dataset {
   kind: 'transactions' | 'csv';

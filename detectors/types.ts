@@ -4,7 +4,7 @@ import type { FeatureSpec } from './pure/feature-spec.ts';
  * detectors/ implements these; router/ only calls them.
  */
 import type { FeatureContribution, Label, Transaction } from '../core/contracts.ts';
-import type { FirstLineModelId, ThresholdKey } from './registry.ts';
+import type { FirstLineModelId, ModelThresholds } from '../core/model-registry.ts';
 import type { CardState } from './pure/card-state.ts';
 import type { EntityState } from './pure/entity-state.ts';
 
@@ -46,14 +46,8 @@ export interface FeatureStatePeek {
   peekEntities(keys: readonly string[]): Promise<Map<string, EntityState>>;
 }
 
-/** Every first-line model's score for one row (what each score means: detectors/registry.ts). */
+/** Every first-line model's score for one row (what each score means: core/model-registry.ts). */
 export type ScoredRow = Record<FirstLineModelId, number>;
-
-/** Each stage's thresholds, keyed as the registered models declare them. */
-export interface ModelThresholds {
-  detect: Record<ThresholdKey<'detect'>, number>;
-  escalate: Record<ThresholdKey<'escalate'>, number>;
-}
 
 /** p(fraud) for policy in money (detectors/calibrated.ts). */
 export interface FraudProbability {
@@ -61,10 +55,8 @@ export interface FraudProbability {
   readonly calibrated: boolean;
   /** Where p comes from, in words, for pages and commands. */
   readonly source: string;
-  /** p(fraud) from the band model's score (detectors/registry.ts routing role 'band': XGBoost). */
+  /** p(fraud) from the band model's score (core/model-registry.ts routing role 'band': XGBoost). */
   fromBandScore(score: number): number;
-  /** The same function under its name from before the band role (model cards still say `calibration.model: 'xgboost'`). */
-  fromXgboost(score: number): number;
 }
 
 /** A loaded model version (a folder under MODEL_DIR). */

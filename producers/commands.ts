@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { LineWriter } from '../core/files.ts';
 import { TERMINAL_WORLD_HEADER, terminalWorldRows, type TerminalWorldOptions } from './terminal-world.ts';
-import { numberFlag, parseFlags, untilSignal, type Command } from '../cli/command.ts';
+import { numberFlag, parseFlags, untilSignal, type Command } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { ensureTopics } from '../core/kafka.ts';
@@ -10,7 +10,6 @@ import { formatFromPath } from '../core/codec.ts';
 import { choiceFlag, scenarioList, scenarioRates, timeFlag, requiredFlag } from './flags.ts';
 import { generateToFile, type GenerateSummary } from './generate.ts';
 import { createKafkaSink, maxRequestBytes } from './kafka-sink.ts';
-import { benchProducers, writeBenchResult } from './bench.ts';
 import { checkReplayInput, replayFile, type Pace, type ReplaySummary } from './replay.ts';
 import { fmtNum, pct, table } from './report.ts';
 import { createSimulator, SIMULATOR_LABEL_DELAY_SCALE } from './simulator.ts';
@@ -313,29 +312,4 @@ const simulate: Command = {
   },
 };
 
-const bench: Command = {
-  name: 'bench producers',
-  summary: 'measure generate events/s and replay events/s into the broker (own topics, deleted afterwards); writes bench-results/producers.json',
-  usage: '[--events N] [--batch N] [--runs N]',
-  async run(argv) {
-    const { values: v } = parseFlags(this, argv, { events: { type: 'string' }, batch: { type: 'string' }, runs: { type: 'string' } });
-    const events = numberFlag('events', v.events, 300_000, { min: 1000, max: 10_000_000, integer: true });
-    const batch = numberFlag('batch', v.batch, 4000, { min: 1, max: 50_000, integer: true });
-    const runs = numberFlag('runs', v.runs, 3, { min: 1, max: 20, integer: true });
-    const r = await benchProducers(loadConfig(), { events, batch, runs, log: (l) => console.error(`bench: ${l}`) });
-    const path = await writeBenchResult(r);
-    console.log(
-      table(
-        ['measure', 'events', 'seconds', 'events/s', 'note'],
-        [
-          ['generate (in memory)', r.generateInMemory.events, Number(r.generateInMemory.seconds.toFixed(2)), r.generateInMemory.eventsPerSec, 'World.next() only'],
-          ['generate (to JSONL file)', r.generateToFile.events, Number(r.generateToFile.seconds.toFixed(2)), r.generateToFile.eventsPerSec, `${(r.generateToFile.bytes / 1e6).toFixed(1)} MB + labels`],
-          ['replay --rate max', r.replay.events, Number(r.replay.seconds.toFixed(2)), r.replay.eventsPerSec, `runs ${r.replay.runs.join(' / ')} ev/s; ${r.replay.delivered} on topic; ${r.replay.cpuMicrosPerEvent} µs CPU/event; batch ${r.replay.batch}, ${r.replay.partitions} partitions`],
-        ],
-      ),
-    );
-    console.log(`\n${r.machine.cpus} x ${r.machine.model}, node ${r.machine.node}, load average ${r.loadAverage.before.toFixed(1)} -> ${r.loadAverage.after.toFixed(1)}; written to ${path}`);
-  },
-};
-
-export const commands: Command[] = [generate, generateTerminals, replay, simulate, bench];
+export const commands: Command[] = [generate, generateTerminals, replay, simulate];

@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
-import type { Command } from '../cli/command.ts';
-import { numberFlag, parseFlags, untilSignal } from '../cli/command.ts';
+import type { Command } from '../core/command.ts';
+import { numberFlag, parseFlags, untilSignal } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { userInfo } from 'node:os';
 import { createRedis } from '../core/redis.ts';
@@ -11,11 +11,6 @@ import { RoleSchema, UserStore } from './server/auth.ts';
 import { openAuditLog, type AuditInput } from '../state/audit.ts';
 import { startUiServer } from './server/app.ts';
 import { ensureUiBuilt } from './build.ts';
-import { printAndSave, runUiBench } from './bench.ts';
-import { filePreviewBenchTable, runFilePreviewBench } from './bench-file-preview.ts';
-import { runSearchBench, searchBenchTable } from './bench-search.ts';
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
@@ -109,50 +104,6 @@ export const commands: Command[] = [
       const r = await ensureUiBuilt({ force: values.force ?? false, onProgress: (line) => console.error(line) });
       for (const w of r.warnings) console.error(`vite: ${w}`);
       if (!r.built) console.error(`review UI: up to date (${r.before.detail}) in ${r.before.distDir}`);
-    },
-  },
-  {
-    name: 'ui bench',
-    summary: 'measure produce -> live-stream (SSE) latency of the live feed (isolated topics; writes bench-results/review-ui.json)',
-    usage: '[--decisions N] [--clients N] [--rate PER_SECOND]',
-    async run(argv) {
-      const { values } = parseFlags(this, argv, { decisions: { type: 'string' }, clients: { type: 'string' }, rate: { type: 'string' } });
-      const opts = {
-        decisions: numberFlag('decisions', values.decisions, 5000, { min: 1, max: 1_000_000, integer: true }),
-        clients: numberFlag('clients', values.clients, 5, { min: 1, max: 200, integer: true }),
-        rate: numberFlag('rate', values.rate, 1000, { min: 1, max: 100_000 }),
-      };
-      await printAndSave(await runUiBench(loadConfig(), opts));
-    },
-  },
-  {
-    name: 'bench file-preview',
-    summary: "what the Policy page's preview on a labelled file costs the console: scoring time and the longest event-loop hold (bench-results/file-preview.json)",
-    usage: '[--rows N] [--json FILE]   (N default 200000; scored by the newest version under MODEL_DIR, or rules only)',
-    async run(argv) {
-      const { values } = parseFlags(this, argv, { rows: { type: 'string' }, json: { type: 'string' } });
-      const rows = numberFlag('rows', values.rows, 200_000, { min: 100, max: 5_000_000, integer: true });
-      const result = await runFilePreviewBench(rows, (l) => console.error(l));
-      console.log(filePreviewBenchTable(result));
-      const out = values.json ?? 'bench-results/file-preview.json';
-      await mkdir(path.dirname(out), { recursive: true });
-      await writeFile(out, JSON.stringify({ at: new Date().toISOString(), ...result }, null, 2) + '\n');
-      console.log(`wrote ${out}`);
-    },
-  },
-  {
-    name: 'bench search',
-    summary: "what the console's search index costs: write rate, Redis bytes per row (and at the cap), time per kind of search (bench-results/search.json)",
-    usage: '[--rows N] [--json FILE]   (N default 100000; a throwaway key prefix in REDIS_URL, deleted after)',
-    async run(argv) {
-      const { values } = parseFlags(this, argv, { rows: { type: 'string' }, json: { type: 'string' } });
-      const rows = numberFlag('rows', values.rows, 100_000, { min: 1_000, max: 1_000_000, integer: true });
-      const result = await runSearchBench(rows, (l) => console.error(l));
-      console.log(searchBenchTable(result));
-      const out = values.json ?? 'bench-results/search.json';
-      await mkdir(path.dirname(out), { recursive: true });
-      await writeFile(out, JSON.stringify({ at: new Date().toISOString(), ...result }, null, 2) + '\n');
-      console.log(`wrote ${out}`);
     },
   },
   {

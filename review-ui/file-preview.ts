@@ -11,9 +11,9 @@ import { MemoryFeatureStore } from '../detectors/feature-store/memory.ts';
 import { readHistoryFile } from '../detectors/history-file.ts';
 import { LabelArrivals } from '../detectors/pure/arrival.ts';
 import type { ModelBundle } from '../detectors/types.ts';
-import { firstLineScores } from '../detectors/registry.ts';
+import { firstLineScores } from '../core/model-registry.ts';
 import { decideFirstLine } from '../router/pure/policy.ts';
-import type { ScoredSample } from '../router/types.ts';
+import type { ScoredSample } from '../state/types.ts';
 
 /** How a transaction without a label counts: as legitimate (old history: its chargeback window has passed), or unknown (its p(fraud) is the expectation). */
 export type UnlabelledAs = 'legit' | 'unknown';

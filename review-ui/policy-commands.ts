@@ -1,13 +1,13 @@
 /** `fraudstream policy preview`: a policy file against the current one on recent scored samples, in money. */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { Command } from '../cli/command.ts';
-import { numberFlag, parseFlags } from '../cli/command.ts';
+import type { Command } from '../core/command.ts';
+import { numberFlag, parseFlags } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { MODEL_VERSION_NAME, PolicySchema, describeZodError, type Policy } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
 import { stderrProgress } from '../detectors/progress.ts';
 import { loadNamedVersion, loadServingModels } from '../router/serving-models.ts';
-import type { ScoredSample } from '../router/types.ts';
+import type { ScoredSample } from '../state/types.ts';
 import { samplesFromLabelledFile, type UnlabelledAs } from './file-preview.ts';
 import { UserInputError } from '../core/errors.ts';
 import { createRedis } from '../core/redis.ts';

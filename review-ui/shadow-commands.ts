@@ -1,8 +1,8 @@
 /** `fraudstream shadow start|stop|report`: the challenger beside the champion on live traffic (issue 13). */
 import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import type { Command } from '../cli/command.ts';
-import { numberFlag, parseFlags } from '../cli/command.ts';
+import type { Command } from '../core/command.ts';
+import { numberFlag, parseFlags } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { createRedis } from '../core/redis.ts';

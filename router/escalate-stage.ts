@@ -14,8 +14,9 @@ import { caseLoss, cutoffInput, expectedLoss, StakeWindow, type CutoffStatus } f
 import { writeReviewCutoff, type ReviewCutoff } from '../state/review-cutoff.ts';
 import { buildDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
-import type { OutMessage, StageLogic } from './stage-runner.ts';
-import type { ReviewQueue } from './types.ts';
+import type { OutMessage } from './runner/batch.ts';
+import type { StageLogic } from './runner/batch-processor.ts';
+import type { ReviewQueue } from '../state/types.ts';
 import { tallyOutputs } from './metrics.ts';
 import { coalesce } from './runner/coalesce.ts';
 

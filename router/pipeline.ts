@@ -22,8 +22,6 @@ import { createShadowWorker, type ShadowWorker } from './shadow/worker.ts';
 import { STAGES, stageList, type StageContext } from './stages.ts';
 import type { PipelineStage } from '../core/contracts.ts';
 
-export { COLD_START_THRESHOLDS } from '../state/policy.ts';
-
 export interface PipelineOptions {
   config: Config;
   /** Which registered stages (router/stages.ts) this process runs; default: all of them. */

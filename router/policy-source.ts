@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Policy } from '../core/contracts.ts';
 import { logger } from '../core/logger.ts';
-import type { PolicyStore } from './types.ts';
+import type { PolicyStore } from '../state/types.ts';
 
 /**
  * The policy a running stage decides with. Reloaded when the store announces a change (Redis pub/sub)

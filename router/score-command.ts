@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { numberFlag, parseFlags, type Command } from '../cli/command.ts';
+import { numberFlag, parseFlags, type Command } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { loadModelVersion } from '../detectors/model-version.ts';

@@ -13,7 +13,7 @@ import { LineWriter } from '../core/files.ts';
 import { MemoryFeatureStore } from '../detectors/feature-store/memory.ts';
 import { LabelArrivals } from '../detectors/pure/arrival.ts';
 import { averagePrecision, rocAuc } from '../detectors/pure/metrics.ts';
-import { firstLineScores, MODELS } from '../detectors/registry.ts';
+import { firstLineScores, MODELS } from '../core/model-registry.ts';
 import type { ModelBundle } from '../detectors/types.ts';
 import type { FeatureSpec } from '../detectors/pure/feature-spec.ts';
 import { defaultPolicy } from '../state/policy.ts';

@@ -35,10 +35,6 @@ import { PartitionProducers } from './runner/producers.ts';
 import { kafkaClaimReader } from './runner/claims-restore.ts';
 import { byPartition, byTopic, type OutMessage } from './runner/batch.ts';
 
-export { chunkByBytes, splitBatch, type OutMessage, type ParsedMessage } from './runner/batch.ts';
-export { isServiceError, type StageInput, type StageLogic } from './runner/batch-processor.ts';
-export type { StageHealth } from './runner/health.ts';
-
 export interface StageOptions<T> {
   config: Config;
   kafka: Kafka;

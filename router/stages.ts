@@ -24,7 +24,8 @@ import { labelsLogic } from './labels-stage.ts';
 import { OPS_CLAIM_TTL_SECONDS, opsLogic, startOpsTimers } from './ops/service.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { ShadowSink } from './shadow/worker.ts';
-import { startStage, type RunningStage, type StageLogic } from './stage-runner.ts';
+import { startStage, type RunningStage } from './stage-runner.ts';
+import type { StageLogic } from './runner/batch-processor.ts';
 
 /** What a stage's logic may be built from: the process's shared clients and stores. */
 export interface StageContext {

@@ -1,10 +1,9 @@
 import type { Redis } from 'ioredis';
 import { PolicyInputSchema, PolicySchema, describeZodError, type Policy, type PolicyInput } from '../core/contracts.ts';
 import { UserInputError } from '../core/errors.ts';
-import type { ModelThresholds } from '../detectors/types.ts';
-import { MODELS, coldStartThresholds, type ModelSpec } from '../detectors/registry.ts';
+import { MODELS, coldStartThresholds, type ModelSpec, type ModelThresholds } from '../core/model-registry.ts';
 import { logger } from '../core/logger.ts';
-import type { PolicyStore } from '../router/types.ts';
+import type { PolicyStore } from './types.ts';
 
 /**
  * Policy versions: `<prefix>policy:current` (the current version number),
@@ -46,7 +45,7 @@ export const policyChannel = (prefix: string): string => `${prefix}policy:change
 /**
  * Thresholds before any model version exists, for every process that may create policy v1 (stages, console, demo):
  * whichever starts first writes v1, so they must agree (rules-only mode never reaches them). The values are the
- * registered models' own (detectors/registry.ts).
+ * registered models' own (core/model-registry.ts).
  */
 export const COLD_START_THRESHOLDS: ModelThresholds = coldStartThresholds();
 

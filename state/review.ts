@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { CaseSchema, type Case } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
-import type { ReviewQueue } from '../router/types.ts';
+import type { ReviewQueue } from './types.ts';
 import { OUTBOX_MAX } from './ui.ts';
 
 /**

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { RuleHitSchema, ScoresSchema } from '../core/contracts.ts';
-import type { ScoredSample } from '../router/types.ts';
+import type { ScoredSample } from './types.ts';
 
 /** Scored samples: one list `<prefix>samples`, newest first, capped at SAMPLES_CAPACITY by default. */
 export const SAMPLES_CAPACITY = 5_000;

@@ -1,8 +1,24 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Changelog } from '../core/changelog.ts';
-import { SHADOW_ACTIONS, type ShadowAction, type ShadowPair } from '../router/pure/shadow.ts';
 import { sampleLabelKey } from './samples.ts';
+
+/** What each side did with a transaction in a shadow run (router/pure/shadow.ts compares them). */
+export type ShadowAction = 'ALLOW' | 'BLOCK' | 'REVIEW' | 'ESCALATE';
+export const SHADOW_ACTIONS: readonly ShadowAction[] = ['ALLOW', 'BLOCK', 'REVIEW', 'ESCALATE'];
+
+export interface ShadowPair {
+  txId: string;
+  ts: number;
+  amountMinor: number;
+  champion: ShadowAction;
+  challenger: ShadowAction;
+  /** Whether each side's first line would escalate (the heavy model saw it). */
+  championEscalated: boolean;
+  challengerEscalated: boolean;
+  /** The label, once it has come back. */
+  isFraud?: boolean;
+}
 
 /**
  * The shadow challenger's key family, `<prefix>shadow:*`, apart from everything the champion writes:

@@ -11,7 +11,7 @@ export type BackendChoice = (typeof BackendChoices)[number];
 
 /**
  * Default order when TFJS_BACKEND is unset. wasm before cpu because it measured faster for this model
- * (see docs/heavy-model.md, `npx tsx detectors/heavy/bench.ts --all-backends`).
+ * (see docs/heavy-model.md, `npx tsx bench/heavy.ts --all-backends`).
  */
 export const DEFAULT_ORDER: readonly BackendChoice[] = ['node', 'wasm', 'cpu'];
 

@@ -16,4 +16,3 @@ export {
   type Vec,
 } from './model.ts';
 export { loadHeavy, HEAVY_FILES } from './io.ts';
-export { benchHeavy, type HeavyBenchResult, type BenchHeavyOptions } from './bench.ts';

@@ -7,11 +7,11 @@
  * counts or flags with a mass at 0: the cut "0" then separates zeros from everything else.
  */
 
-import { FIRST_LINE_MODELS, type FirstLineModelId } from '../registry.ts';
+import { FIRST_LINE_MODELS, type FirstLineModelId } from '../../core/model-registry.ts';
 
 export const DRIFT_REFERENCE_FORMAT = 1;
 /**
- * One score entry per first-line model (detectors/registry.ts), named like this so it cannot collide with a
+ * One score entry per first-line model (core/model-registry.ts), named like this so it cannot collide with a
  * feature (feature names are snake_case).
  */
 export const SCORE_ENTRIES = Object.fromEntries(FIRST_LINE_MODELS.map((m) => [m.id, `score.${m.id}`])) as Record<FirstLineModelId, `score.${FirstLineModelId}`>;

@@ -1,6 +1,6 @@
 /** Test-slice reports: one shape for every single model, one for the routed ensemble. */
 import { averagePrecision, dailyCardPrecisionAtK, recallAtFpr, rocAuc, thresholdAtFpr } from './metrics.ts';
-import type { ModelSpec } from '../registry.ts';
+import type { ModelSpec } from '../../core/model-registry.ts';
 import { ensembleScores, isBlocked, isCaught, isEscalated, memberScores, Outcome, type EnsembleBlend, type RoutedRows } from './routing.ts';
 
 export interface ModelMetrics {

@@ -1,12 +1,12 @@
 /**
  * The routed ensemble: the routing order of the models (shared with router/pure/policy.ts, detect then escalate),
  * applied offline to scored rows, and the choice of thresholds on validation to meet targets. Which model plays
- * which role is read from the registry (detectors/registry.ts `routing`); `models` defaults to it, and tests pass a
+ * which role is read from the registry (core/model-registry.ts `routing`); `models` defaults to it, and tests pass a
  * registry with an extra model to show that its threshold decides.
  */
 import { ErrorCodes, FraudstreamError } from '../../core/errors.ts';
-import { MODELS, type FirstLineModelId, type ModelSpec, type RoutingRole } from '../registry.ts';
-import type { ModelThresholds } from '../types.ts';
+import { MODELS, type FirstLineModelId, type ModelSpec, type RoutingRole } from '../../core/model-registry.ts';
+import type { ModelThresholds } from '../../core/model-registry.ts';
 
 export const Outcome = { ALLOW_DETECT: 0, ALLOW_ESCALATE: 1, REVIEW: 2, BLOCK_ESCALATE: 3, BLOCK_DETECT: 4 } as const;
 export type Outcome = (typeof Outcome)[keyof typeof Outcome];

@@ -1,5 +1,5 @@
-import type { Command } from '../../cli/command.ts';
-import { numberFlag, parseFlags } from '../../cli/command.ts';
+import type { Command } from '../../core/command.ts';
+import { numberFlag, parseFlags } from '../../core/command.ts';
 import { UserInputError } from '../../core/errors.ts';
 import { exitCode } from './pure/report.ts';
 import { CONSOLE_DOWN_SECONDS, SCENARIOS, SCENARIO_NAMES } from './scenarios.ts';

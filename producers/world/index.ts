@@ -4,7 +4,6 @@ export { SCENARIOS, SCENARIO_NAMES, isScenarioName, scenarioInfo, type ScenarioN
 export { resolveWorldOptions, WorldOptionsSchema, DEFAULT_START_TS, type WorldOptions, type ResolvedWorldOptions } from './options.ts';
 export { CATEGORIES, type Category } from './categories.ts';
 export { CITIES, type City } from './geo.ts';
-export { haversineKm } from '../../detectors/pure/geo.ts';
 export { Rng } from './rng.ts';
 export {
   continueWorld,

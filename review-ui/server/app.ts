@@ -10,7 +10,7 @@ import { createKafka, createProducer, ensureTopics } from '../../core/kafka.ts';
 import { openRecords } from '../../core/records.ts';
 import { createRedis } from '../../core/redis.ts';
 import { logger } from '../../core/logger.ts';
-import type { ModelThresholds } from '../../detectors/types.ts';
+import type { ModelThresholds } from '../../core/model-registry.ts';
 import { RedisFeatureStore } from '../../detectors/feature-store/redis.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
@@ -49,8 +49,6 @@ import { casesRouter } from './routes/cases.ts';
 import { replayRouter } from './routes/replay.ts';
 import { loginRouter, sessionRouter } from './routes/session.ts';
 
-export { CSRF_HEADER, SESSION_COOKIE } from './middleware.ts';
-export { amountCurrencies } from './routes/policy.ts';
 
 export { DEFAULT_DIST };
 

@@ -1,5 +1,5 @@
 import type { Transaction } from '../../core/contracts.ts';
-import type { CardTx } from './live.ts';
+import type { CardTx } from '../../state/card-history.ts';
 import { haversineKm } from '../../detectors/pure/geo.ts';
 
 export interface CardNorm {

@@ -20,7 +20,7 @@ import { listModelVersions } from '../../detectors/model-version.ts';
 import type { ModelBundle } from '../../detectors/types.ts';
 import { decideFirstLine } from '../../router/pure/policy.ts';
 import { loadNamedVersion } from '../../router/serving-models.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import { samplesFromLabelledFile, type UnlabelledAs } from '../file-preview.ts';
 import { moneyDelta, type MoneyFigures } from '../../router/pure/money.ts';
 import { previewPolicy, type PreviewAction, type PreviewResult, type ServedProbability } from './preview.ts';

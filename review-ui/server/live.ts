@@ -1,7 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Response } from 'express';
-import { z } from 'zod';
 import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type Label } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
@@ -10,27 +9,9 @@ import { seekTail } from './tail.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { ShadowStore } from '../../state/shadow.ts';
 import { SearchIndex } from '../../state/search.ts';
-import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
+import { cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
+import { CardTxSchema, storeCardHistory, type CardTx } from '../../state/card-history.ts';
 
-/** What the card-history panel needs of a past transaction (kept in Redis per card). */
-export const CardTxSchema = z.object({
-  txId: z.string(),
-  ts: z.number(),
-  amountMinor: z.number(),
-  currency: z.string(),
-  merchantId: z.string(),
-  merchantName: z.string(),
-  mcc: z.string(),
-  country: z.string(),
-  channel: z.string(),
-  lat: z.number(),
-  lon: z.number(),
-  deviceId: z.string().nullable(),
-  action: z.string(),
-  stage: z.string(),
-  decidedAt: z.number(),
-});
-export type CardTx = z.infer<typeof CardTxSchema>;
 
 interface SecondBucket {
   t: number;
@@ -64,39 +45,6 @@ interface Client {
 export const SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
 export const SSE_MAX_STALL_MS = 30_000;
 
-// KEYS: the card's id set, its rows hash. ARGV: ts, txId, row JSON, keep, ttl. Trims both together.
-const STORE_CARD_ROW = `
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
-local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
-if extra > 0 then
-  local old = redis.call('ZRANGE', KEYS[1], 0, extra - 1)
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
-  redis.call('HDEL', KEYS[2], unpack(old))
-end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1`;
-
-const STORE_CARD_ROW_CMD = 'fraudstreamStoreCardRow';
-
-/** Writes each decision's row into its card's bounded history (one pipeline). The bench measures this too. */
-export async function storeCardHistory(redis: Redis, prefix: string, decisions: ReadonlyArray<Pick<Decision, 'cardId' | 'tx' | 'action' | 'stage' | 'decidedAt'>>): Promise<void> {
-  // A defined command runs by EVALSHA: the script is sent once per connection, not with every decision.
-  if (!(STORE_CARD_ROW_CMD in redis)) redis.defineCommand(STORE_CARD_ROW_CMD, { numberOfKeys: 2, lua: STORE_CARD_ROW });
-  const p = redis.pipeline() as unknown as Record<typeof STORE_CARD_ROW_CMD, (...args: Array<string | number>) => unknown> & { exec(): Promise<unknown> };
-  for (const d of decisions) {
-    const x = d.tx;
-    const row: CardTx = {
-      txId: x.txId, ts: x.ts, amountMinor: x.amountMinor, currency: x.currency, merchantId: x.merchantId,
-      merchantName: x.merchantName, mcc: x.mcc, country: x.country, channel: x.channel, lat: x.lat, lon: x.lon,
-      deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
-    };
-    // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-    p[STORE_CARD_ROW_CMD](cardHistoryKey(prefix, d.cardId), cardRowsKey(prefix, d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
-  }
-  await p.exec();
-}
 
 const WINDOW_SECONDS = 300;
 const RECENT_DECISIONS = 500;

@@ -2,7 +2,7 @@ import { bandScore } from '../../router/pure/band-score.ts';
 import type { Policy } from '../../core/contracts.ts';
 import { decideEscalation, decideFirstLine, type FirstLineInput } from '../../router/pure/policy.ts';
 import { moneyDelta, moneyFigures, type MoneyFigures, type MoneyRow } from '../../router/pure/money.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import type { FraudProbability } from '../../detectors/types.ts';
 import type { ModelCard } from '../../detectors/model-card.ts';
 import { fraudProbabilityOf } from '../../detectors/calibrated.ts';

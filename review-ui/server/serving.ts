@@ -2,8 +2,6 @@
 import { PolicySchema, describeZodError, type Decision, type Policy, type PolicyInput } from '../../core/contracts.ts';
 import { UserInputError } from '../../core/errors.ts';
 
-export { ModelPromoteBodySchema, type ModelPromoteBody } from '../../core/contracts.ts';
-
 /** The current policy's content with another model version (and optionally that card's thresholds). */
 export function promotionInput(current: Policy, version: string, cardThresholds?: unknown): PolicyInput {
   const { version: _v, updatedAt: _u, updatedBy: _b, ...content } = current;

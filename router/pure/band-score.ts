@@ -1,8 +1,8 @@
-import { MODELS, type ModelSpec } from '../../detectors/registry.ts';
+import { MODELS, type ModelSpec } from '../../core/model-registry.ts';
 import { routingRoles } from '../../detectors/pure/routing.ts';
 
 /**
- * The band model's first-line score (detectors/registry.ts, the model holding detect's block/allow band: XGBoost
+ * The band model's first-line score (core/model-registry.ts, the model holding detect's block/allow band: XGBoost
  * today): the one calibrated to p(fraud), and the escalate stage's stand-in when no heavy model is loaded.
  * Undefined when it did not score (rules-only mode).
  */

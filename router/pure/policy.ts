@@ -4,7 +4,7 @@
  */
 import type { Policy, RuleHit, Scores } from '../../core/contracts.ts';
 import { escalatesAbove, FirstLineBand, firstLineBand, routingRoles, type ScoreOf, SecondLineBand, secondLineBand, thresholdOf } from '../../detectors/pure/routing.ts';
-import { MODELS, type ModelSpec } from '../../detectors/registry.ts';
+import { MODELS, type ModelSpec } from '../../core/model-registry.ts';
 import type { CutoffStatus, StakeWindow } from './money.ts';
 
 export type FirstLineAction = 'ALLOW' | 'BLOCK' | 'ESCALATE';
@@ -66,7 +66,7 @@ const fmt = (x: number) => (x !== 0 && Math.abs(x) < 0.001 ? x.toExponential(2) 
 
 /**
  * First line (detect stage): block lists and block rules, then allow lists, then the models, in the roles the
- * registry gives them (detectors/registry.ts `routing`; `models` defaults to it): the band model blocks, then
+ * registry gives them (core/model-registry.ts `routing`; `models` defaults to it): the band model blocks, then
  * escalation rules, then every escalateAbove model at or above its threshold escalates (one hit each, the reason
  * names them), then the band model's ambiguous band escalates.
  * Without model scores (cold start, no trained version) only lists and rules decide, and the rest is allowed.

@@ -4,21 +4,7 @@
  * (chargebacks take weeks), so every figure says how much of its ground truth has arrived.
  */
 
-export type ShadowAction = 'ALLOW' | 'BLOCK' | 'REVIEW' | 'ESCALATE';
-export const SHADOW_ACTIONS: readonly ShadowAction[] = ['ALLOW', 'BLOCK', 'REVIEW', 'ESCALATE'];
-
-export interface ShadowPair {
-  txId: string;
-  ts: number;
-  amountMinor: number;
-  champion: ShadowAction;
-  challenger: ShadowAction;
-  /** Whether each side's first line would escalate (the heavy model saw it). */
-  championEscalated: boolean;
-  challengerEscalated: boolean;
-  /** The label, once it has come back. */
-  isFraud?: boolean;
-}
+import type { ShadowAction, ShadowPair } from '../../state/shadow.ts';
 
 export interface SideReport {
   blockRate: number;

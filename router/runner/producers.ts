@@ -11,8 +11,6 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { stageProducerConfig, transactionalId } from './kafka-settings.ts';
 
-export { transactionalId } from './kafka-settings.ts';
-
 export interface PartitionProducer {
   partition: number;
   producer: Producer;

@@ -1,8 +1,8 @@
 /** The shadow report as the CLI and the console show it: the pure report over a version's stored pairs and labels. */
 import type { Redis } from 'ioredis';
 import { UserInputError } from '../../core/errors.ts';
-import { ShadowStore, type ShadowRun, type ShadowStats } from '../../state/shadow.ts';
-import { DEFAULT_MIN_DELAYS, SHADOW_ACTIONS, delaysInDays, shadowReport, type ShadowReport } from '../pure/shadow.ts';
+import { SHADOW_ACTIONS, ShadowStore, type ShadowRun, type ShadowStats } from '../../state/shadow.ts';
+import { DEFAULT_MIN_DELAYS, delaysInDays, shadowReport, type ShadowReport } from '../pure/shadow.ts';
 
 export interface ShadowReportView extends ShadowReport {
   model: string;

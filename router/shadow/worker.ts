@@ -14,12 +14,12 @@ import type { Policy, Transaction } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import { logger } from '../../core/logger.ts';
 import type { FeatureStore, FeatureVector, ModelBundle, ScoredRow } from '../../detectors/types.ts';
-import type { ShadowRun, ShadowStore } from '../../state/shadow.ts';
-import { firstLineScores } from '../../detectors/registry.ts';
+import type { ShadowAction, ShadowPair, ShadowRun, ShadowStore } from '../../state/shadow.ts';
+import { firstLineScores } from '../../core/model-registry.ts';
 import { bandScore, escalateScore } from '../pure/band-score.ts';
 import { caseLoss, cutoffInput, StakeWindow } from '../pure/money.ts';
 import { decideEscalation, decideFirstLine } from '../pure/policy.ts';
-import { toPair, type ShadowAction, type ShadowOutcome, type ShadowPair } from '../pure/shadow.ts';
+import { toPair, type ShadowOutcome } from '../pure/shadow.ts';
 import type { PolicySource } from '../policy-source.ts';
 
 /** Batches waiting for the worker before new ones are skipped (detect batches are up to a few hundred rows). */

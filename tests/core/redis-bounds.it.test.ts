@@ -7,7 +7,7 @@ import { recordDrift } from '../../detectors/drift.ts';
 import { DRIFT_TTL_SECONDS, driftKey } from '../../state/drift.ts';
 import { POLICY_KEEP_VERSIONS, RedisPolicyStore, defaultPolicy, policyKeys } from '../../state/policy.ts';
 import { CLOSED_CASE_TTL_SECONDS, RedisReviewQueue, reviewKeys } from '../../state/review.ts';
-import { storeCardHistory } from '../../review-ui/server/live.ts';
+import { storeCardHistory } from '../../state/card-history.ts';
 import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 import { openCase, tx } from '../router/review-queue-fixtures.ts';
 import { dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { ModelThresholds } from '../../detectors/types.ts';
+import type { ModelThresholds } from '../../core/model-registry.ts';
 import { chooseThresholds, Outcome, route, routeAll, type RoutingTargets } from '../../detectors/pure/routing.ts';
 import { ensembleMetrics } from '../../detectors/pure/evaluate.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { stepReport } from '../../detectors/trainer.ts';
 import { Outcome } from '../../detectors/pure/routing.ts';
 import { chooseEnsembleBlend, modelMetrics, ensembleMetrics } from '../../detectors/pure/evaluate.ts';
-import { MODELS } from '../../detectors/registry.ts';
+import { MODELS } from '../../core/model-registry.ts';
 import type { ModelCard } from '../../detectors/model-card.ts';
 
 /** 40 rows: 20 allowed at detect (legit), 20 escalated (half fraud). */

@@ -1,5 +1,5 @@
-/** Test registries: the real one (detectors/registry.ts MODELS) with a model added or a role moved, as a new detector would. */
-import { MODELS, type ModelSpec } from '../../detectors/registry.ts';
+/** Test registries: the real one (core/model-registry.ts MODELS) with a model added or a role moved, as a new detector would. */
+import { MODELS, type ModelSpec } from '../../core/model-registry.ts';
 
 /** A third detect model that escalates at or above its threshold (`coldStart` is its policy v1 value). */
 export function velocityModel(coldStart = 0.8): ModelSpec {

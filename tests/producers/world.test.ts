@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { TransactionSchema, LabelSchema, type Label, type Transaction } from '../../core/contracts.ts';
 import { UserInputError } from '../../core/errors.ts';
 import { mccRisk } from '../../detectors/reference/merchant-categories.ts';
-import { CITIES, generateStream, haversineKm, SCENARIO_NAMES, SCENARIOS, World, type ScenarioName, type WorldOptions } from '../../producers/world/index.ts';
+import { haversineKm } from '../../detectors/pure/geo.ts';
+import { CITIES, generateStream, SCENARIO_NAMES, SCENARIOS, World, type ScenarioName, type WorldOptions } from '../../producers/world/index.ts';
 
 function collect(opts: WorldOptions): Array<{ tx: Transaction; label: Label | null }> {
   return [...generateStream(opts)];

@@ -15,7 +15,7 @@ import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision } fro
 import { createProducer } from '../../core/kafka.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { RedisPolicyStore } from '../../state/policy.ts';
-import { stageThresholds } from '../../detectors/registry.ts';
+import { stageThresholds } from '../../core/model-registry.ts';
 import { RedisReviewQueue } from '../../state/review.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import type { Simulator } from '../../review-ui/server/replay.ts';
@@ -223,7 +223,7 @@ describe('review console in a browser', () => {
     await page.click('#nav a[data-path="policy"]');
     const block = page.locator('input[name="detect.blockAbove"]');
     await expect.poll(() => block.inputValue()).toBe('0.563');
-    // One field per threshold the registered models declare (detectors/registry.ts), under its model's legend.
+    // One field per threshold the registered models declare (core/model-registry.ts), under its model's legend.
     for (const stage of ['detect', 'escalate'] as const) {
       const names = await page.locator(`#policy-form input[name^="${stage}."]`).evaluateAll((els) => els.map((e) => (e as HTMLInputElement).name));
       expect(names.sort()).toEqual(stageThresholds(stage).map((t) => `${stage}.${t.key}`).sort());

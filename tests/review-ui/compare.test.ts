@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { alignCurves, cardCurves, compareCards } from '../../review-ui/web/src/compare-data.ts';
-import { ModelPromoteBodySchema, promotionInput, servedModels } from '../../review-ui/server/serving.ts';
+import { ModelPromoteBodySchema } from '../../core/contracts.ts';
+import { promotionInput, servedModels } from '../../review-ui/server/serving.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 import { UserInputError } from '../../core/errors.ts';
 

@@ -11,7 +11,7 @@ import { labelsPathFor } from '../../core/codec.ts';
 import { loadConfig } from '../../core/config.ts';
 import type { Policy } from '../../core/contracts.ts';
 import { UserInputError } from '../../core/errors.ts';
-import { RAW_XGBOOST_P } from '../../detectors/calibrated.ts';
+import { RAW_BAND_P } from '../../detectors/calibrated.ts';
 import { FEATURE_NAMES } from '../../detectors/features.ts';
 import type { FeatureVector, ModelBundle } from '../../detectors/types.ts';
 import { generateToFile } from '../../producers/generate.ts';
@@ -34,7 +34,7 @@ function amountModel() {
     scoreFirstLine: (rows) => rows.map((r) => ({ isolationForest: score(r), xgboost: score(r) })),
     explain: () => [],
     hasHeavy: true,
-    probability: RAW_XGBOOST_P,
+    probability: RAW_BAND_P,
     scoreHeavy: async (items) => {
       heavyRows += items.length;
       return items.map((it) => 0.05 + (0.9 * (it.history.length % 5)) / 4);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Label } from '../../core/contracts.ts';
 import { labelsPathFor } from '../../core/codec.ts';
 import { UserInputError } from '../../core/errors.ts';
-import { RAW_XGBOOST_P } from '../../detectors/calibrated.ts';
+import { RAW_BAND_P } from '../../detectors/calibrated.ts';
 import { FEATURE_NAMES } from '../../detectors/features.ts';
 import type { FeatureVector, ModelBundle } from '../../detectors/types.ts';
 import { generateToFile } from '../../producers/generate.ts';
@@ -25,7 +25,7 @@ function amountModel() {
     scoreFirstLine: (rows) => rows.map((r) => ({ isolationForest: score(r), xgboost: score(r) })),
     explain: () => [],
     hasHeavy: true,
-    probability: RAW_XGBOOST_P,
+    probability: RAW_BAND_P,
     scoreHeavy: async (items) => {
       heavyCalls.push(...items);
       return items.map((it) => (it.history.length >= 2 ? 0.95 : 0.05));

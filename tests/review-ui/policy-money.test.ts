@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { PolicyInputSchema, PolicySchema, POLICY_MONEY_DEFAULTS, type Policy } from '../../core/contracts.ts';
 import { CURVE_POINTS, moneyPreview } from '../../review-ui/server/preview.ts';
 import { moneyPreviewTable } from '../../review-ui/policy-commands.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 
 const policy: Policy = defaultPolicy({ detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.8 }, escalate: { blockAbove: 0.8, allowBelow: 0.3 } });

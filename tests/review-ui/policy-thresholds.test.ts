@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { stageThresholds } from '../../detectors/registry.ts';
+import { stageThresholds } from '../../core/model-registry.ts';
 import { withVelocity as withVelocityModel } from '../helpers/registries.ts';
 import { stageLegend, thresholdFields } from '../../review-ui/web/src/policy-thresholds.ts';
 

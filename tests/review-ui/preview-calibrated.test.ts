@@ -7,7 +7,7 @@ import type { Policy } from '../../core/contracts.ts';
 import { fraudProbabilityOf } from '../../detectors/calibrated.ts';
 import { calibrate, type Calibrator } from '../../detectors/pure/calibration.ts';
 import { moneyPreview, servedProbability } from '../../review-ui/server/preview.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 
 const policy: Policy = defaultPolicy({ detect: { blockAbove: 0.9, allowBelow: 0.3, anomalyEscalateAbove: 0.8 }, escalate: { blockAbove: 0.8, allowBelow: 0.3 } });
@@ -22,18 +22,12 @@ describe('served p(fraud)', () => {
     const cal = fraudProbabilityOf(card as never, 'v1', { warn: false });
     expect(cal.calibrated).toBe(true);
     expect(cal.source).toMatch(/isotonic calibration of the XGBoost score/);
-    expect(cal.fromXgboost(0.75)).toBeCloseTo(calibrate(calibrator, 0.75), 12);
-    expect(cal.fromXgboost(0.75)).toBeCloseTo(0.325, 12);
+    expect(cal.fromBandScore(0.75)).toBeCloseTo(calibrate(calibrator, 0.75), 12);
+    expect(cal.fromBandScore(0.75)).toBeCloseTo(0.325, 12);
     const raw = fraudProbabilityOf({}, 'v0', { warn: false });
     expect(raw.calibrated).toBe(false);
-    expect(raw.fromXgboost(0.75)).toBe(0.75);
-    expect(raw.fromXgboost(1.5)).toBe(1);
-    // The band model's name for the same function; fromXgboost stays for callers written before it.
-    for (const s of [0, 0.2, 0.75, 1, 1.5]) {
-      expect(cal.fromBandScore(s)).toBe(cal.fromXgboost(s));
-      expect(raw.fromBandScore(s)).toBe(raw.fromXgboost(s));
-    }
-    expect(cal.fromBandScore(0.75)).toBeCloseTo(0.325, 12);
+    expect(raw.fromBandScore(0.75)).toBe(0.75);
+    expect(raw.fromBandScore(1.5)).toBe(1);
   });
 
   it('the preview takes the policy\'s version from MODEL_DIR and counts unlabelled money with the calibrated p', async () => {

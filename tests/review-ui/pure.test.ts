@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { DecisionSchema, type Case, type Decision, type Label, type Policy } from '../../core/contracts.ts';
 import { haversineKm } from '../../detectors/pure/geo.ts';
 import { cardNorm, travelFromPrevious } from '../../review-ui/server/card.ts';
-import type { CardTx } from '../../review-ui/server/live.ts';
+import type { CardTx } from '../../state/card-history.ts';
 import { LabelMetrics } from '../../review-ui/server/metrics.ts';
 import { previewPolicy } from '../../review-ui/server/preview.ts';
 import { verdictMessages } from '../../review-ui/server/verdict.ts';
 import { amountCurrencies } from '../../review-ui/server/routes/policy.ts';
 import { amountText, majorInput, minorDigits, minorFromInput, thresholdText } from '../../review-ui/web/src/format.ts';
 import { defaultPolicy } from '../../state/policy.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import { openCase, tx } from '../router/review-queue-fixtures.ts';
 
 const hist = (over: Partial<CardTx>): CardTx => ({

@@ -7,8 +7,8 @@ import { CaseSchema, DecisionSchema, POLICY_MONEY_DEFAULTS, type Decision, type 
 import { expectedLoss } from '../../router/pure/money.ts';
 import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
-import { COLD_START_THRESHOLDS, startPipeline, type Pipeline } from '../../router/pipeline.ts';
-import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
+import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
+import { COLD_START_THRESHOLDS, RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { redisFeatureStore } from '../../router/serving-models.ts';
 import { collect, configEnv, testConfig, testRedis } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';

@@ -5,7 +5,7 @@ import { DecisionSchema, type Case } from '../../core/contracts.ts';
 import { buildDecision } from '../../router/pure/decision.ts';
 import { decideEscalation, decideFirstLine } from '../../router/pure/policy.ts';
 import { chooseThresholds, Outcome, route, routeAll } from '../../detectors/pure/routing.ts';
-import { MODELS } from '../../detectors/registry.ts';
+import { MODELS } from '../../core/model-registry.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { defaultPolicy } from '../../state/policy.ts';
 import { openCase } from './review-queue-fixtures.ts';

@@ -60,7 +60,7 @@ describe('a served version with a calibrator', () => {
   it('serves p(fraud) = its isotonic calibrator of the XGBoost score', () => {
     expect(models.probability.calibrated).toBe(true);
     expect(models.probability.source).toMatch(/isotonic/);
-    for (const s of [0, 0.01, 0.2, 0.5, 0.9, 1]) expect(models.probability.fromXgboost(s)).toBe(calibrate(calibrator, s));
+    for (const s of [0, 0.01, 0.2, 0.5, 0.9, 1]) expect(models.probability.fromBandScore(s)).toBe(calibrate(calibrator, s));
   });
 
   it('every model decision on the decisions topic carries expectedLoss whose pFraud is the calibrated score', async () => {

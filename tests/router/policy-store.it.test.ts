@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import type { Policy, PolicyInput } from '../../core/contracts.ts';
-import type { ModelThresholds } from '../../detectors/types.ts';
+import type { ModelThresholds } from '../../core/model-registry.ts';
 import { RedisPolicyStore, defaultPolicy, policyChannel, policyKeys } from '../../state/policy.ts';
-import { coldStartThresholds } from '../../detectors/registry.ts';
+import { coldStartThresholds } from '../../core/model-registry.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
-import type { ScoredSample } from '../../router/types.ts';
+import type { ScoredSample } from '../../state/types.ts';
 import { testConfig, testRedis, dropTestKeys } from '../helpers/services.ts';
 
 const thresholds: ModelThresholds = {

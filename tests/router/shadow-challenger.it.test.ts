@@ -22,7 +22,7 @@ import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
 import { redisFeatureStore } from '../../router/serving-models.ts';
 import { startShadow } from '../../router/shadow/control.ts';
 import { readShadowReport } from '../../router/shadow/report.ts';
-import { SHADOW_ACTIONS } from '../../router/pure/shadow.ts';
+import { SHADOW_ACTIONS, ShadowStore } from '../../state/shadow.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { ShadowStore } from '../../state/shadow.ts';
 import { openAuditLog } from '../../state/audit.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { labelArrivedShare, shadowReport, type ShadowPair } from '../../router/pure/shadow.ts';
+import { labelArrivedShare, shadowReport } from '../../router/pure/shadow.ts';
+import type { ShadowPair } from '../../state/shadow.ts';
 import { checkBlockRate, DEFAULT_GUARD_RAIL, ruleStats } from '../../router/pure/guard.ts';
 
 const DAY = 86_400_000;

@@ -4,12 +4,12 @@ import type { Policy, Transaction } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import type { FeatureStore, ModelBundle, ScoredRow } from '../../detectors/types.ts';
 import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
-import { decodePair, encodePair, type ShadowRun, type ShadowStore } from '../../state/shadow.ts';
-import { DEFAULT_MIN_DELAYS, delaysInDays, shadowReport, toPair, type ShadowPair } from '../../router/pure/shadow.ts';
+import { decodePair, encodePair, type ShadowPair, type ShadowRun, type ShadowStore } from '../../state/shadow.ts';
+import { DEFAULT_MIN_DELAYS, delaysInDays, shadowReport, toPair } from '../../router/pure/shadow.ts';
 import { MAX_QUEUED, challengerPolicy, createShadowWorker, type ShadowBatch } from '../../router/shadow/worker.ts';
 import type { PolicySource } from '../../router/policy-source.ts';
 import { testTransactions } from '../helpers/transactions.ts';
-import { RAW_XGBOOST_P } from '../../detectors/calibrated.ts';
+import { RAW_BAND_P } from '../../detectors/calibrated.ts';
 import { caseLoss } from '../../router/pure/money.ts';
 
 const DAY = 86_400_000;
@@ -25,7 +25,7 @@ function bundle(version: string, heavy = 0.5): ModelBundle {
     scoreFirstLine: (rows) => rows.map((r) => ({ isolationForest: 0, xgboost: r[0] ?? 0 }) as ScoredRow),
     explain: () => [],
     hasHeavy: true,
-    probability: RAW_XGBOOST_P,
+    probability: RAW_BAND_P,
     scoreHeavy: async (items) => items.map(() => heavy),
   };
 }
@@ -113,7 +113,7 @@ describe('shadow worker', () => {
     ]);
     const unstaffed: Policy = { ...policy, review: { ...policy.review, analysts: 0 } };
     const cheaper = txs.map((tx) => {
-      const loss = caseLoss(RAW_XGBOOST_P, mid, 0.5, tx.amountMinor, policy.money)!;
+      const loss = caseLoss(RAW_BAND_P, mid, 0.5, tx.amountMinor, policy.money)!;
       return loss.ifAllowedMinor < loss.ifBlockedMinor ? 'ALLOW' : 'BLOCK';
     });
     expect(await outcome(unstaffed)).toEqual(cheaper.map((a) => [a, a]));

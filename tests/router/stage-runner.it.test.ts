@@ -12,8 +12,9 @@ import { createRedis } from '../../core/redis.ts';
 import { metrics } from '../../router/metrics.ts';
 import { encodeMarker } from '../../state/outcomes.ts';
 import { contentHash } from '../../router/runner/batch.ts';
-import { transactionalId } from '../../router/runner/producers.ts';
-import { startStage, type RunningStage, type StageLogic } from '../../router/stage-runner.ts';
+import { transactionalId } from '../../router/runner/kafka-settings.ts';
+import { startStage, type RunningStage } from '../../router/stage-runner.ts';
+import type { StageLogic } from '../../router/runner/batch-processor.ts';
 import { collect, dropTestKeys, testConfig } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';
 

@@ -6,7 +6,7 @@ import { DeadLetterSchema } from '../../core/contracts.ts';
 import { byPartition, chunkByBytes, contentHash, deadLetter, splitBatch, type OutMessage } from '../../router/runner/batch.ts';
 import { partitionFor } from '../../core/partition.ts';
 import { decodeMarker, encodeMarker } from '../../state/outcomes.ts';
-import { isServiceError } from '../../router/stage-runner.ts';
+import { isServiceError } from '../../router/runner/batch-processor.ts';
 
 describe('chunkByBytes', () => {
   const msg = (i: number, size: number): OutMessage => ({ topic: 't', key: `k${i}`, value: 'x'.repeat(size) });

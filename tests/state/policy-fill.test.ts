@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { thresholdsSchemaOf } from '../../core/contracts.ts';
-import { coldStartThresholds } from '../../detectors/registry.ts';
+import { coldStartThresholds } from '../../core/model-registry.ts';
 import { withVelocity as withVelocityModel } from '../helpers/registries.ts';
 import { defaultPolicy, fillMissingThresholds, parseStoredPolicy } from '../../state/policy.ts';
 

@@ -9,7 +9,8 @@ import { driftForVersion } from '../drift.ts';
 import type { LiveFeed } from '../live.ts';
 import { parseBody, who } from '../middleware.ts';
 import { findModel, listModels } from '../models.ts';
-import { ModelPromoteBodySchema, promotionInput, servedModels } from '../serving.ts';
+import { ModelPromoteBodySchema } from '../../../core/contracts.ts';
+import { promotionInput, servedModels } from '../serving.ts';
 import { readShadowReport } from '../../../router/shadow/report.ts';
 import { shadowRouter } from './shadow.ts';
 

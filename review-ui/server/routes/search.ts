@@ -1,7 +1,7 @@
 /** The Search page: decisions and cases in the console's bounded index (state/search.ts), as JSON or CSV. */
 import { Router } from 'express';
 import { SearchQuerySchema, searchQueryInput } from '../../../core/contracts-cases.ts';
-import { MODEL_IDS } from '../../../detectors/registry.ts';
+import { MODEL_IDS } from '../../../core/model-registry.ts';
 import { SEARCH_MAX_ROWS, SEARCH_TTL_SECONDS, type SearchIndex } from '../../../state/search.ts';
 import { caseIdOfTx, type RedisReviewQueue } from '../../../state/review.ts';
 import type { AuditLog } from '../../../state/audit.ts';

@@ -1,5 +1,5 @@
 /** Pure logic of the Compare page: metric rows of two model cards and their PR/ROC curves. No DOM here. */
-import { MODEL_IDS } from '../../../detectors/registry.ts';
+import { MODEL_IDS } from '../../../core/model-registry.ts';
 
 export type Direction = 'higher' | 'lower' | 'neutral';
 export type Verdict = 'better' | 'worse' | 'changed' | 'same' | 'missing';

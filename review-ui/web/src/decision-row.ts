@@ -6,7 +6,7 @@ import type { LiveDecision } from './api.ts';
 import { badge, bar, h, kv, money, num, table, time } from './dom.ts';
 import { lossText } from './expected-loss.ts';
 import { amountText } from './format.ts';
-import { scoreColumns } from '../../../detectors/registry.ts';
+import { scoreColumns } from '../../../core/model-registry.ts';
 
 const SCORE_COLUMNS = scoreColumns();
 

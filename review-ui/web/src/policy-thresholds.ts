@@ -1,8 +1,8 @@
-import { MODELS, stageThresholds, type ModelSpec } from '../../../detectors/registry.ts';
+import { MODELS, stageThresholds, type ModelSpec } from '../../../core/model-registry.ts';
 
 type Stage = ModelSpec['stage'];
 
-/** One threshold input on the Policy page, as the registered models declare it (detectors/registry.ts). */
+/** One threshold input on the Policy page, as the registered models declare it (core/model-registry.ts). */
 export interface ThresholdField {
   key: string;
   /** The input's name: `<stage>.<key>`. */

@@ -4,7 +4,7 @@ import { on } from './bus.ts';
 import { ago, badge, bar, dateTime, h, kv, money, num, pre, section, table, time } from './dom.ts';
 import { lossText } from './expected-loss.ts';
 import { amountText } from './format.ts';
-import { scoreColumns } from '../../../detectors/registry.ts';
+import { scoreColumns } from '../../../core/model-registry.ts';
 import { baselinePanel, contributionsPanel } from './baseline.ts';
 
 let lastQueue: string[] = [];

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes, UserInputError } from '../../../core/errors.ts';
 import { rocAuc } from '../../../detectors/heavy/auc.ts';
-import { benchHeavy } from '../../../detectors/heavy/bench.ts';
+import { benchHeavy } from '../../../bench/heavy.ts';
 import { loadHeavy } from '../../../detectors/heavy/io.ts';
 import { encode, trainHeavy, type HeavyModel, type TrainHeavyInput } from '../../../detectors/heavy/model.ts';
 import { Normaliser } from '../../../detectors/heavy/normaliser.ts';

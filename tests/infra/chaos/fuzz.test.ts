@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { TransactionSchema } from '../../core/contracts.ts';
-import { FUZZ_KINDS, fuzzMessages, type FuzzMessage } from '../../infra/chaos/pure/fuzz.ts';
-import { testTransactions } from '../helpers/transactions.ts';
+import { TransactionSchema } from '../../../core/contracts.ts';
+import { FUZZ_KINDS, fuzzMessages, type FuzzMessage } from '../../../infra/chaos/pure/fuzz.ts';
+import { testTransactions } from '../../helpers/transactions.ts';
 
 const originals = testTransactions(200, { prefix: 'orig' });
 const bytes = (ms: FuzzMessage[]) => ms.map((m) => `${m.key?.toString('hex') ?? '-'}/${m.value?.toString('hex') ?? '-'}`);

@@ -1,6 +1,6 @@
-import { heavyBackend } from './backend.ts';
-import type { HeavyItem, HeavyModel } from './model.ts';
-import { mulberry32 } from '../pure/rng.ts';
+import { heavyBackend } from '../detectors/heavy/backend.ts';
+import type { HeavyItem, HeavyModel } from '../detectors/heavy/model.ts';
+import { mulberry32 } from '../detectors/pure/rng.ts';
 
 export interface HeavyBenchResult {
   backend: string;
@@ -55,9 +55,9 @@ export async function benchHeavy(model: HeavyModel, n: number, opts: BenchHeavyO
   return { backend, k: model.k, features: model.featureNames.length, n, oneAtATimeUsPerTx, batchSize, batchedUsPerTx };
 }
 
-// ---- standalone: npx tsx detectors/heavy/bench.ts [flags] ----
+// ---- standalone: npx tsx bench/heavy.ts [flags] ----
 
-const USAGE = `npx tsx detectors/heavy/bench.ts [--rows 20000] [--k 16] [--features 24] [--n 2000] [--batch 256]
+const USAGE = `npx tsx bench/heavy.ts [--rows 20000] [--k 16] [--features 24] [--n 2000] [--batch 256]
   [--arch steps|gru] [--epochs 12] [--all-backends] [--out bench-results/heavy.json]
 Trains the heavy model on synthetic card-testing data, then measures scoring. TFJS_BACKEND=wasm|cpu|node picks the
 backend; --all-backends runs once per backend (wasm, cpu, and node when installed) in child processes.`;
@@ -72,9 +72,9 @@ interface RunResult extends HeavyBenchResult {
 }
 
 async function runOnce(flags: Record<string, number | string>): Promise<RunResult> {
-  const { trainHeavy } = await import('./model.ts');
-  const { generateSynthetic, synthFeatureNames } = await import('./synthetic.ts');
-  const { rocAuc } = await import('./auc.ts');
+  const { trainHeavy } = await import('../detectors/heavy/model.ts');
+  const { generateSynthetic, synthFeatureNames } = await import('../detectors/heavy/synthetic.ts');
+  const { rocAuc } = await import('../detectors/heavy/auc.ts');
   const rows = Number(flags.rows);
   const k = Number(flags.k);
   const noise = Number(flags.features) - 3;
@@ -131,9 +131,9 @@ async function main(argv: string[]): Promise<number> {
   const { writeFile, mkdir } = await import('node:fs/promises');
   const { spawnSync } = await import('node:child_process');
   const path = await import('node:path');
-  const { numberFlag } = await import('../../cli/command.ts');
-  const { UserInputError } = await import('../../core/errors.ts');
-  const { HEAVY_DEFAULTS } = await import('./model.ts');
+  const { numberFlag } = await import('../core/command.ts');
+  const { UserInputError } = await import('../core/errors.ts');
+  const { HEAVY_DEFAULTS } = await import('../detectors/heavy/model.ts');
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({

@@ -97,6 +97,12 @@ type ModelOf<S extends ModelSpec['stage']> = Extract<(typeof MODELS)[number], { 
 export type FirstLineModelId = ModelOf<'detect'>['id'];
 export type ThresholdKey<S extends ModelSpec['stage']> = ModelOf<S>['thresholds'][number]['key'];
 
+/** Each stage's thresholds, keyed as the registered models declare them. */
+export interface ModelThresholds {
+  detect: Record<ThresholdKey<'detect'>, number>;
+  escalate: Record<ThresholdKey<'escalate'>, number>;
+}
+
 export const MODEL_IDS: readonly ModelId[] = MODELS.map((m) => m.id);
 export const FIRST_LINE_MODELS = MODELS.filter((m): m is ModelOf<'detect'> => m.stage === 'detect');
 

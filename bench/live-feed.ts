@@ -9,8 +9,8 @@ import { isolatedConfig, type Config } from '../core/config.ts';
 import type { Decision } from '../core/contracts.ts';
 import { createKafka, createProducer, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
-import { UserStore } from './server/auth.ts';
-import { startUiServer } from './server/app.ts';
+import { UserStore } from '../review-ui/server/auth.ts';
+import { startUiServer } from '../review-ui/server/app.ts';
 
 export interface BenchOptions {
   decisions: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HOLD_MESSAGE, openAtKill, parseHoldLine } from '../../infra/chaos/pure/hold-line.ts';
+import { HOLD_MESSAGE, openAtKill, parseHoldLine } from '../../../infra/chaos/pure/hold-line.ts';
 
 describe('hold line', () => {
   it('reads the held partition and offsets from the runner\'s log line', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { busiestLeader, longestPause } from '../../infra/chaos/pure/pauses.ts';
+import { busiestLeader, longestPause } from '../../../infra/chaos/pure/pauses.ts';
 
 describe('longestPause', () => {
   it('counts the gap from the fault to the first decision after it', () => {

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../core/config.ts';
 import { DecisionSchema, type Decision } from '../core/contracts.ts';
 import { createRedis } from '../core/redis.ts';
-import { MODEL_IDS } from '../detectors/registry.ts';
+import { MODEL_IDS } from '../core/model-registry.ts';
 import { table } from '../detectors/progress.ts';
 import { SEARCH_MAX_ROWS, SEARCH_SCAN_MAX, SearchIndex, type SearchFilter } from '../state/search.ts';
 

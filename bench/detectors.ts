@@ -7,11 +7,11 @@ import { Redis } from 'ioredis';
 import { redactUrl, type Config } from '../core/config.ts';
 import type { Transaction } from '../core/contracts.ts';
 import { generateStream, SCENARIOS } from '../producers/world/index.ts';
-import { RedisFeatureStore } from './features.ts';
-import { loadModelVersion } from './model-version.ts';
-import type { FlatForest } from './pure/isolation-forest.ts';
-import { stderrProgress, table } from './progress.ts';
-import { datasetFromEvents, trainModels } from './trainer.ts';
+import { RedisFeatureStore } from '../detectors/features.ts';
+import { loadModelVersion } from '../detectors/model-version.ts';
+import type { FlatForest } from '../detectors/pure/isolation-forest.ts';
+import { stderrProgress, table } from '../detectors/progress.ts';
+import { datasetFromEvents, trainModels } from '../detectors/trainer.ts';
 
 export interface BenchOptions {
   config: Config;

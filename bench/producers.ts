@@ -4,10 +4,10 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isolatedConfig, type Config } from '../core/config.ts';
 import { createKafka, ensureTopics } from '../core/kafka.ts';
-import { generateToFile } from './generate.ts';
-import { createKafkaSink, maxRequestBytes } from './kafka-sink.ts';
-import { replayFile } from './replay.ts';
-import { World } from './world/index.ts';
+import { generateToFile } from '../producers/generate.ts';
+import { createKafkaSink, maxRequestBytes } from '../producers/kafka-sink.ts';
+import { replayFile } from '../producers/replay.ts';
+import { World } from '../producers/world/index.ts';
 
 export interface ProducerBenchResult {
   when: string;

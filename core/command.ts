@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UserInputError } from '../core/errors.ts';
+import { UserInputError } from './errors.ts';
 
 export interface Command {
   /** Words that select it, e.g. "generate" or "kafka start". */

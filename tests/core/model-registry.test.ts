@@ -1,10 +1,9 @@
-/** The model registry (detectors/registry.ts) is what the contracts, the policy and drift monitoring are built from. */
+/** The model registry (core/model-registry.ts) is what the contracts, the policy and drift monitoring are built from. */
 import { describe, expect, it } from 'vitest';
 import { PolicySchema, ScoresSchema, scoresSchemaOf, thresholdsSchemaOf } from '../../core/contracts.ts';
-import { coldStartThresholds, FIRST_LINE_MODELS, MODEL_IDS, MODELS, stageThresholds, type ModelSpec } from '../../detectors/registry.ts';
+import { coldStartThresholds, FIRST_LINE_MODELS, MODEL_IDS, MODELS, stageThresholds, type ModelSpec } from '../../core/model-registry.ts';
 import { SCORE_ENTRIES } from '../../detectors/pure/drift.ts';
-import { COLD_START_THRESHOLDS } from '../../router/pipeline.ts';
-import { defaultPolicy } from '../../state/policy.ts';
+import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
 
 const graph: ModelSpec = {
   id: 'graph',

@@ -1,10 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { UserInputError } from '../../core/errors.ts';
-import { renderTables, type BenchResult } from '../../router/bench.ts';
-import { escapeXml, niceMax, renderChart } from '../../router/bench/chart.ts';
-import { commands } from '../../router/commands.ts';
-import { passOn } from '../../router/bench/ceiling.ts';
-import { flatObjectField, stringField } from '../../router/bench/harness.ts';
+import { renderTables, type BenchResult } from '../../bench/pipeline.ts';
+import { escapeXml, niceMax, renderChart } from '../../bench/pipeline/chart.ts';
+import { passOn } from '../../bench/pipeline/ceiling.ts';
+import { flatObjectField, stringField } from '../../bench/pipeline/harness.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { testTransactions } from '../helpers/transactions.ts';
 import {
@@ -22,7 +20,7 @@ import {
   spread,
   type PacedResult,
   type SideResult,
-} from '../../router/bench/stats.ts';
+} from '../../bench/pipeline/stats.ts';
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -283,32 +281,5 @@ describe('bench table', () => {
     expect(withShadow).toMatch(/process CPU µs per event\s+900\s+1,300\s+\+400/);
     expect(withShadow).toMatch(/shadow worker wall µs per shadowed event\s+310\.2/);
     expect(renderTables({ ...r, pipeline: { ...r.pipeline, shadow: { skipped: 'rules-only' } } })).toContain('shadow cost: not measured (rules-only)');
-  });
-});
-
-describe('bench command: bad flags say what to fix', () => {
-  const bench = commands.find((c) => c.name === 'bench')!;
-  it.each([
-    [['--events', '10'], /--events must be an integer >= 1000/],
-    [['--rate', 'fast'], /--rate must be a number >= 1/],
-    [['--share', '2'], /--share must be a number >= 0.01 <= 1/],
-    [['--soak', '500'], /--soak must be 0 \(off\) or at least 10000/],
-    [['--samples', '10'], /--samples must be an integer >= 100/],
-    [['--repeat', '0'], /--repeat must be an integer >= 1/],
-    [['--seconds', '10'], /Unknown option '--seconds'/],
-    [['--ceiling', 'fast'], /--ceiling must be per-partition or serial, got "fast"/],
-    [['--chart', 'out.png'], /--chart must name an \.svg file/],
-    [['--model', ''], /--model must be a model version folder, latest or none/],
-    [['--model', '/nonexistent/v1'], /--model \/nonexistent\/v1: not a model version folder/],
-    [['--bogus'], /Unknown option '--bogus'/],
-    [['pipeline2'], /unexpected argument "pipeline2"/],
-  ])('%j', async (argv, message) => {
-    await expect(bench.run(argv)).rejects.toThrow(UserInputError);
-    await expect(bench.run(argv)).rejects.toThrow(message);
-  });
-
-  it('`bench pipeline` is the same command under its old name', () => {
-    const alias = commands.find((c) => c.name === 'bench pipeline')!;
-    expect(alias.usage).toBe(bench.usage);
   });
 });

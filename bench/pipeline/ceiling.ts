@@ -13,8 +13,8 @@
 import { kafkaConnection, type KafkaTarget } from '../../core/kafka.ts';
 import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
 import { CLIENT_RETRY } from '../../core/kafka.ts';
-import { chunkByBytes } from '../runner/batch.ts';
-import { RUNNER_KAFKA, stageConsumerConfig, stageProducerConfig, stageRunConfig, transactionalId } from '../runner/kafka-settings.ts';
+import { chunkByBytes } from '../../router/runner/batch.ts';
+import { RUNNER_KAFKA, stageConsumerConfig, stageProducerConfig, stageRunConfig, transactionalId } from '../../router/runner/kafka-settings.ts';
 
 export const CEILING_MODES = ['per-partition', 'serial'] as const;
 export type CeilingMode = (typeof CEILING_MODES)[number];

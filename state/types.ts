@@ -1,5 +1,6 @@
 /**
- * Contracts inside router/ shared with review-ui/: the review queue and the policy store (both in Redis).
+ * What state/'s stores offer router/ and review-ui/: the review queue, the policy store and detect's scored samples
+ * (implemented in review.ts, policy.ts and samples.ts; kept here so the layers above depend on the contract).
  */
 import type { Case, Policy, PolicyInput, Scores, RuleHit } from '../core/contracts.ts';
 

@@ -14,7 +14,7 @@ import type { Config } from '../../core/config.ts';
 import type { Case, Decision, Transaction } from '../../core/contracts.ts';
 import { createRedis } from '../../core/redis.ts';
 import { RedisFeatureStore } from '../../detectors/feature-store/redis.ts';
-import { storeCardHistory } from '../../review-ui/server/live.ts';
+import { storeCardHistory } from '../../state/card-history.ts';
 import { countDecisions, decisionStatsKey } from '../../state/decision-stats.ts';
 import { featureCardKey, featureEntityKey, featureLabelKey } from '../../state/features.ts';
 import { OutcomeStore, outcomeKeyPrefix } from '../../state/outcomes.ts';

@@ -14,7 +14,7 @@ import { FIRST_LINE_DETECTORS } from '../../detectors/first-line.ts';
 import { loadModelVersion } from '../../detectors/model-version.ts';
 import { ensembleMetrics } from '../../detectors/pure/evaluate.ts';
 import { isEscalated, Outcome, registryProblems, routeAll, routingRoles, type RoutedRows } from '../../detectors/pure/routing.ts';
-import { coldStartThresholds, firstLineScores, MODELS, scoreColumns, stageThresholds, type ModelSpec } from '../../detectors/registry.ts';
+import { coldStartThresholds, firstLineScores, MODELS, scoreColumns, stageThresholds, type ModelSpec } from '../../core/model-registry.ts';
 import { CURVE_MODELS } from '../../review-ui/web/src/compare-data.ts';
 import { trainModels, type Dataset, type TrainResult } from '../../detectors/trainer.ts';
 import { decideFirstLine, type FirstLineInput } from '../../router/pure/policy.ts';
@@ -23,7 +23,7 @@ import { mulberry32 } from '../../detectors/pure/rng.ts';
 import { datasetFromCsv } from '../../detectors/trainer.ts';
 import { velocityRule } from './toy-detector.ts';
 
-/** The toy's registry entry: what a new detector adds to detectors/registry.ts. */
+/** The toy's registry entry: what a new detector adds to core/model-registry.ts. */
 const toySpec: ModelSpec = {
   id: 'velocityRule',
   label: 'velocity rule',

@@ -12,7 +12,7 @@ import type { Policy } from '../core/contracts.ts';
 import { generateToFile } from '../producers/generate.ts';
 import { COLD_START_THRESHOLDS, defaultPolicy } from '../state/policy.ts';
 import { listModelVersions } from '../detectors/model-version.ts';
-import { filePreviewSource } from './server/file-preview-source.ts';
+import { filePreviewSource } from '../review-ui/server/file-preview-source.ts';
 import { table } from '../detectors/progress.ts';
 
 /** The longest gap between 5 ms ticks while `work` runs: how long other requests would have waited at worst. */

@@ -5,9 +5,9 @@
  */
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../infra/redis-local.ts';
-import { runChaos } from '../../infra/chaos/runner.ts';
-import { TEST_SUBSET } from '../../infra/chaos/scenarios.ts';
+import { freePort } from '../../../infra/redis-local.ts';
+import { runChaos } from '../../../infra/chaos/runner.ts';
+import { TEST_SUBSET } from '../../../infra/chaos/scenarios.ts';
 
 const portFree = (port: number) =>
   new Promise<boolean>((resolve) => {

@@ -12,7 +12,7 @@ import { scoresSchemaOf, ScoresSchema } from '../../core/contracts.ts';
 import { FIRST_LINE_DETECTORS } from '../../detectors/first-line.ts';
 import { trainIsolationForest } from '../../detectors/isolation-forest.ts';
 import { loadModelVersion } from '../../detectors/model-version.ts';
-import { FIRST_LINE_MODELS, MODEL_IDS } from '../../detectors/registry.ts';
+import { FIRST_LINE_MODELS, MODEL_IDS } from '../../core/model-registry.ts';
 import { trainModels, type Dataset, type TrainResult } from '../../detectors/trainer.ts';
 import { dataset, TOY_FILE, velocityRule } from './toy-detector.ts';
 import { XgbModel } from '../../detectors/xgboost.ts';

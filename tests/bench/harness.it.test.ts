@@ -11,10 +11,11 @@ import { TransactionSchema, type Transaction } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { createRedis } from '../../core/redis.ts';
-import { ceilingKafka, startPassThrough, type PassThrough } from '../../router/bench/ceiling.ts';
-import { GcClock, Harness } from '../../router/bench/harness.ts';
+import { ceilingKafka, startPassThrough, type PassThrough } from '../../bench/pipeline/ceiling.ts';
+import { GcClock, Harness } from '../../bench/pipeline/harness.ts';
 import { RUNNER_KAFKA } from '../../router/runner/kafka-settings.ts';
-import { startStage, type StageLogic } from '../../router/stage-runner.ts';
+import { startStage } from '../../router/stage-runner.ts';
+import type { StageLogic } from '../../router/runner/batch-processor.ts';
 import { dropTestKeys, testConfig } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';
 

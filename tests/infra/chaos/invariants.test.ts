@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Decision, DeadLetter, Transaction } from '../../core/contracts.ts';
-import { checkInvariants, sha256, type CheckInput, type Expectation } from '../../infra/chaos/pure/invariants.ts';
-import { parseHoldLine } from '../../infra/chaos/pure/hold-line.ts';
-import { exitCode, table, type ScenarioResult } from '../../infra/chaos/pure/report.ts';
-import { testTransactions } from '../helpers/transactions.ts';
+import type { Decision, DeadLetter, Transaction } from '../../../core/contracts.ts';
+import { checkInvariants, sha256, type CheckInput, type Expectation } from '../../../infra/chaos/pure/invariants.ts';
+import { parseHoldLine } from '../../../infra/chaos/pure/hold-line.ts';
+import { exitCode, table, type ScenarioResult } from '../../../infra/chaos/pure/report.ts';
+import { testTransactions } from '../../helpers/transactions.ts';
 
 const txs = testTransactions(6, { prefix: 'inv', cards: 2 });
 const bytesOf = (tx: Transaction) => Buffer.from(JSON.stringify(tx));
