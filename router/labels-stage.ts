@@ -10,6 +10,7 @@ import { LabelSchema, type Label } from '../core/contracts.ts';
 import type { FeatureStore } from '../detectors/types.ts';
 import type { RuleEvidenceStore } from '../state/rule-evidence.ts';
 import type { StageLogic } from './runner/batch-processor.ts';
+import type { OutMessage } from './runner/batch.ts';
 
 export function labelsLogic(deps: { features: FeatureStore; evidence?: Pick<RuleEvidenceStore, 'onLabels'> }): StageLogic<Label> {
   const pending = new WeakMap<OutMessage[], Label>();

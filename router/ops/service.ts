@@ -21,7 +21,8 @@ import { openAuditLog } from '../../state/audit.ts';
 import { GuardState } from '../../state/guard.ts';
 import type { RedisPolicyStore } from '../../state/policy.ts';
 import { RuleEvidenceStore } from '../../state/rule-evidence.ts';
-import type { OutMessage, StageLogic } from '../stage-runner.ts';
+import type { StageLogic } from '../runner/batch-processor.ts';
+import type { OutMessage } from '../runner/batch.ts';
 import { GuardService } from './guard.ts';
 import { OutboxFlusher } from './outbox.ts';
 

@@ -24,7 +24,6 @@ import { startShadow } from '../../router/shadow/control.ts';
 import { readShadowReport } from '../../router/shadow/report.ts';
 import { SHADOW_ACTIONS, ShadowStore } from '../../state/shadow.ts';
 import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
-import { ShadowStore } from '../../state/shadow.ts';
 import { openAuditLog } from '../../state/audit.ts';
 import { collect, configEnv, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 

@@ -1,6 +1,6 @@
 /** redis-wipe's comparison (infra/chaos/scenarios.ts wipeDifferences): each kind of loss it must name. */
 import { describe, expect, it } from 'vitest';
-import { wipeDifferences } from '../../infra/chaos/scenarios.ts';
+import { wipeDifferences } from '../../../infra/chaos/scenarios.ts';
 
 const before = {
   policyVersion: '3',
