@@ -115,6 +115,41 @@ export interface CsvMappingOptions {
   labelDelayMs?: number;
   /** Used to build txIds when no column is mapped to txId. */
   idPrefix?: string;
+  /** Comma-separated columns read as extra numbers (tx.numbers, by numericName of the column): `--extra`. */
+  extra?: string;
+  /** Or: the numeric names a model version reads (its spec's `numeric`); the columns so named are read. */
+  numericNames?: readonly string[];
+}
+
+/** The name an extra numeric column gets in tx.numbers and in a feature spec's `numeric` (lower case, _ for the rest). */
+export function numericName(column: string): string {
+  const n = column.trim().toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '').slice(0, 32);
+  return /^[a-z]/.test(n) ? n : `c_${n}`.slice(0, 32);
+}
+
+/** The header's columns whose numeric names a version reads; a name no column gives is a clear error. */
+function numericColumns(columns: readonly string[], names: readonly string[]): Array<{ column: string; index: number; name: string }> {
+  return names.map((name) => {
+    const index = columns.findIndex((c) => numericName(c) === name);
+    if (index < 0) throw new UserInputError(`the model version reads the extra number "${name}" (num_${name}), and no column of this file is named so (columns: ${columns.slice(0, 40).join(', ')})`);
+    return { column: columns[index] as string, index, name };
+  });
+}
+
+/** `--extra A,B`: the header's columns and their numeric names; an unknown column is a clear error. */
+export function extraColumns(header: readonly string[], extra: string | undefined): Array<{ column: string; index: number; name: string }> {
+  if (extra === undefined || extra.trim() === '') return [];
+  const columns = header.map((h) => h.trim());
+  const out = extra.split(',').map((c) => c.trim()).filter((c) => c !== '').map((column) => {
+    const index = columns.indexOf(column);
+    if (index < 0) throw new UserInputError(`--extra ${column}: column "${column}" is not in the CSV header (columns: ${columns.slice(0, 40).join(', ')})`);
+    return { column, index, name: numericName(column) };
+  });
+  const names = out.map((e) => e.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new UserInputError(`--extra: two columns give the feature name "${twice}"; rename one`);
+  if (out.length > 16) throw new UserInputError(`--extra: at most 16 columns, got ${out.length}`);
+  return out;
 }
 
 function parsePairs(flag: string, spec: string | undefined): Array<[string, string]> {
@@ -171,6 +206,11 @@ export function csvDecoder(header: string[], opts: CsvMappingOptions = {}): RowD
   const base = opts.timeBase ?? 0;
   const prefix = opts.idPrefix ?? 'row';
   const labelDelay = opts.labelDelayMs ?? 0;
+  const extraCols = opts.numericNames?.length ? numericColumns(columns, opts.numericNames) : extraColumns(columns, opts.extra);
+  for (const e of extraCols) {
+    const mapped = [...where.entries()].find(([, i]) => i === e.index);
+    if (mapped) throw new UserInputError(`--extra ${e.column}: the column is already mapped to ${mapped[0]} (--map); an extra number must be another column`);
+  }
 
   return {
     decode(line, row) {
@@ -218,6 +258,14 @@ export function csvDecoder(header: string[], opts: CsvMappingOptions = {}): RowD
         const v = has(f) ? (get(f) ?? '').trim() : '';
         if (v !== '') extras[f] = v;
       }
+      const numbers: Record<string, number> = {};
+      for (const e of extraCols) {
+        const s = (cells[e.index] ?? '').trim();
+        if (s === '') continue; // missing: the feature reads 0 (feature-spec.ts numeric)
+        const n = Number(s);
+        if (!Number.isFinite(n)) return { ok: false, reason: `column "${e.column}" (--extra): ${JSON.stringify(s)} is not a number` };
+        numbers[e.name] = n;
+      }
       const candidate = {
         txId: get('txId') ?? `${prefix}-${row}`,
         cardId: get('cardId') ?? '',
@@ -233,6 +281,7 @@ export function csvDecoder(header: string[], opts: CsvMappingOptions = {}): RowD
         lon,
         deviceId: device === '' ? null : device,
         ...(Object.keys(extras).length ? { entities: extras } : {}),
+        ...(Object.keys(numbers).length ? { numbers } : {}),
       };
       const parsed = TransactionSchema.safeParse(candidate);
       if (!parsed.success) {

@@ -69,6 +69,11 @@ export const TransactionSchema = z
       .record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'lower-case entity names'), id)
       .refine((r) => Object.keys(r).length <= 8, 'at most 8 extra entity ids')
       .optional(),
+    /** Extra numeric columns a stream has (`--extra COLUMN`), for feature specs that read them as features (`numeric`). */
+    numbers: z
+      .record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'lower-case names'), z.number().finite())
+      .refine((r) => Object.keys(r).length <= 16, 'at most 16 extra numbers')
+      .optional(),
   })
   .strict();
 export type Transaction = z.infer<typeof TransactionSchema>;

@@ -25,6 +25,7 @@ import { listModelVersions } from './model-version.ts';
 import { requireVersion as requireModelVersion } from './version-names.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
 import { guardColumns } from './pure/column-guard.ts';
+import { numericName } from '../core/codec.ts';
 import { dateFlag, dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
 import type { Config } from '../core/config.ts';
 import { fillMissingThresholds, policyKeys } from '../state/policy.ts';
@@ -37,6 +38,7 @@ const trainUsage = [
   '  | --history FILE.jsonl [--labels FILE.labels.jsonl]            or replay a file written by `generate`',
   '  | --data FILE.csv --map cardId=COL,merchantId=COL,amount=COL,time=COL,label=COL[,...] [--set field=value] [--time-unit ms|s]',
   '      your own transactions: the streaming features (entities, windows, label risk) computed offline, as detect would',
+  '      [--extra COL,COL] other numeric columns read as features as they are (refused if one alone gives the answer away)',
   '  | --data FILE.csv --label COLUMN --time COLUMN [--exclude A,B]  or any labelled numeric CSV (columns used as they are)',
   '[--features SPEC.json] [--label-delay-days D (default 7: labels arrive D days after their transaction)]',
   '[--train-from DATE] --train-until DATE --test-from DATE [--test-until DATE] [--val-share 0.25]   split by dates (--map and',
@@ -191,6 +193,7 @@ const TRAIN_FLAGS = {
     time: { type: 'string' },
     exclude: { type: 'string' },
     map: { type: 'string' },
+    extra: { type: 'string' },
     set: { type: 'string' },
     'time-unit': { type: 'string' },
     'label-delay-days': { type: 'string' },
@@ -234,7 +237,7 @@ function checkTrainFlagCombinations(v: TrainFlags, positionals: string[]): void 
     throw new UserInputError('with --map, name the columns in the mapping (--map label=COLUMN,time=COLUMN,...); --label, --time and --exclude are for a numeric CSV without --map');
   }
   if (v.map !== undefined && v.data === undefined) throw new UserInputError('--map goes with --data FILE.csv');
-  if ((v.set !== undefined || v['time-unit'] !== undefined) && v.map === undefined) throw new UserInputError('--set and --time-unit go with --data FILE.csv --map ...');
+  if ((v.set !== undefined || v['time-unit'] !== undefined || v.extra !== undefined) && v.map === undefined) throw new UserInputError('--set, --time-unit and --extra go with --data FILE.csv --map ...');
   const dated = ['train-from', 'train-until', 'test-from', 'test-until', 'val-share'] as const;
   if (dated.some((f) => v[f] !== undefined)) {
     if (v.map === undefined && v.history === undefined) throw new UserInputError('--train-from/--train-until/--test-from/--test-until go with --data FILE.csv --map ... or --history FILE');
@@ -376,8 +379,11 @@ function datasetFromGeneratedWorld(v: TrainFlags, seed: number, historyK: number
 async function datasetFromMappedFlag(v: TrainFlags, historyK: number, progress: TrainProgress): Promise<{ ds: Dataset; splitAt?: { valFrom: number; testFrom: number } }> {
   const file = v.data as string;
   const delayDays = numberFlag('label-delay-days', v['label-delay-days'], 7, { min: 0, max: 365 });
-  const csv = { map: v.map, set: v.set, timeUnit: choice('time-unit', v['time-unit'], ['ms', 's'] as const, 'ms'), labelDelayMs: Math.round(delayDays * DAY_MS) };
-  const spec = await loadFeatureSpec(v.features, v['label-delay-days'] === undefined ? undefined : delayDays);
+  const csv = { map: v.map, set: v.set, extra: v.extra, timeUnit: choice('time-unit', v['time-unit'], ['ms', 's'] as const, 'ms'), labelDelayMs: Math.round(delayDays * DAY_MS) };
+  const loaded = await loadFeatureSpec(v.features, v['label-delay-days'] === undefined ? undefined : delayDays);
+  // --extra columns become the spec's numeric features (num_<name>), after any the spec file names.
+  const extraNames = (v.extra ?? '').split(',').map((c) => c.trim()).filter(Boolean).map(numericName);
+  const spec = extraNames.length ? { ...loaded, numeric: [...new Set([...(loaded.numeric ?? []), ...extraNames])] } : loaded;
   const read = await readMappedCsv(file, csv, (n) => progress.update('read', `${n} rows`, true));
   if (!read.hasLabels) throw new UserInputError(`--data ${file}: training needs labels: add label=COLUMN to --map (the column saying fraud: 1/0, true/false, yes/no)`);
   if (read.rejected) console.error(`${read.rejected} rows rejected (not trained on): ${read.reasons.map((r) => `${r.count} x ${r.reason}`).join('; ')}`);
@@ -393,7 +399,28 @@ async function datasetFromMappedFlag(v: TrainFlags, historyK: number, progress: 
     expected: read.txs.length,
     onProgress: progress.update,
   });
+  if (extraNames.length) guardExtraColumns(ds, v, w ? { from: w.valFrom, to: w.trainUntil } : undefined);
   return { ds, ...(w ? { splitAt: { valFrom: w.valFrom, testFrom: w.testFrom } } : {}) };
+}
+
+/**
+ * The leak and id guard over --extra columns: on the validation rows (the date window's, else the default split's
+ * 60-80% by time), a column that alone separates fraud, or an id read as a number, is refused by name.
+ */
+function guardExtraColumns(ds: Dataset, v: TrainFlags, val: { from: number; to: number } | undefined): void {
+  const cols = ds.featureNames.flatMap((n, j) => (n.startsWith('num_') ? [j] : []));
+  const names = cols.map((j) => ds.featureNames[j]);
+  const rows = ds.rows.map((r) => cols.map((j) => r[j]));
+  const n = rows.length;
+  const valIdx = val ? Array.from(ds.ts).flatMap((t, i) => (t >= val.from && t < val.to ? [i] : [])) : Array.from({ length: Math.floor(n * 0.8) - Math.floor(n * 0.6) }, (_, i) => Math.floor(n * 0.6) + i);
+  const allow = new Set((v['allow-column'] ?? '').split(',').map((c) => c.trim()).filter(Boolean).flatMap((c) => [c, `num_${numericName(c)}`]));
+  const problems = guardColumns(names, rows, ds.labels, valIdx, allow);
+  if (problems.length) {
+    throw new UserInputError(
+      `--extra: refusing ${problems.length === 1 ? 'a column' : `${problems.length} columns`}:\n  ${problems.map((p) => `${p.name}: ${p.why}`).join('\n  ')}\n` +
+        `drop ${problems.length === 1 ? 'it' : 'them'} from --extra, or keep ${problems.length === 1 ? 'it' : 'them'} knowingly with --allow-column ${problems.map((p) => p.name).join(',')}`,
+    );
+  }
 }
 
 const labelFeaturesFlag = (v: TrainFlags): boolean => choice('label-features', v['label-features'], ['on', 'off'] as const, 'on') === 'on';

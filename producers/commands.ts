@@ -170,7 +170,7 @@ const replay: Command = {
   name: 'replay',
   summary: 'send a transactions file (JSONL, CSV, or your own CSV with --map) into Kafka at a rate or speed, labels after their delay',
   usage:
-    '--file FILE [--rate EPS|max | --speed X] [--loop | --loops N] [--format jsonl|csv] [--map field=Column,...] [--set field=value,...] [--time-unit ms|s] [--time-base ISO|MS] [--label-delay-ms MS] [--labels FILE | --no-labels] [--rejects FILE] [--batch N] [--quiet]',
+    '--file FILE [--rate EPS|max | --speed X] [--loop | --loops N] [--format jsonl|csv] [--map field=Column,...] [--extra COL,COL] [--set field=value,...] [--time-unit ms|s] [--time-base ISO|MS] [--label-delay-ms MS] [--labels FILE | --no-labels] [--rejects FILE] [--batch N] [--quiet]',
   async run(argv) {
     const { values: v } = parseFlags(this, argv, {
       file: { type: 'string' },
@@ -180,6 +180,7 @@ const replay: Command = {
       loops: { type: 'string' },
       format: { type: 'string' },
       map: { type: 'string' },
+      extra: { type: 'string' },
       set: { type: 'string' },
       'time-unit': { type: 'string' },
       'time-base': { type: 'string' },
@@ -196,9 +197,11 @@ const replay: Command = {
     if (v.labels !== undefined && v['no-labels']) throw new UserInputError('--labels and --no-labels cannot be used together');
     const loops = v.loop ? Infinity : numberFlag('loops', v.loops, 1, { min: 1, integer: true });
     const timeBase = timeFlag('time-base', v['time-base']);
+    if (v.extra !== undefined && v.map === undefined) throw new UserInputError('--extra goes with --map (a CSV in your own column names)');
     const csv = {
       map: v.map,
       set: v.set,
+      extra: v.extra,
       timeUnit: choiceFlag('time-unit', v['time-unit'], ['ms', 's'] as const, 'ms'),
       ...(timeBase !== undefined ? { timeBase } : {}),
       labelDelayMs: numberFlag('label-delay-ms', v['label-delay-ms'], 0, { min: 0 }),

@@ -44,7 +44,7 @@ export const scoreCommand: Command = {
       const spec: FeatureSpec | undefined = info.spec === undefined ? undefined : parseFeatureSpec(info.spec);
       // Labels reach the features after the delay the version was trained with, unless the flag says otherwise.
       const delayDays = delayFlag ?? spec?.labelDelayDays ?? 7;
-      const read = await readMappedCsv(v.data as string, { map: v.map, set: v.set, timeUnit: unit, labelDelayMs: Math.round(delayDays * DAY_MS) }, (n) => progress.update('read', `${n} rows`, true));
+      const read = await readMappedCsv(v.data as string, { map: v.map, set: v.set, numericNames: spec?.numeric, timeUnit: unit, labelDelayMs: Math.round(delayDays * DAY_MS) }, (n) => progress.update('read', `${n} rows`, true));
       if (read.rejected) console.error(`${read.rejected} rows rejected (not scored): ${read.reasons.map((r) => `${r.count} x ${r.reason}`).join('; ')}`);
       const summary = await scoreFile({
         model,

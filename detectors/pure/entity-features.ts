@@ -107,6 +107,8 @@ export class CompiledSpec {
         }
       }
     }
+    const numeric = this.spec.numeric;
+    if (numeric) for (let i = 0; i < numeric.length; i++) out[o++] = tx.numbers?.[numeric[i]] ?? 0;
   }
 
   /** Counterparty hash of `tx` for entity k (0 when the transaction has none). */

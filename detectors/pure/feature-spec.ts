@@ -43,6 +43,8 @@ export const FeatureSpecSchema = z
     /** Pseudo-count pulling a small entity's fraud rate towards the global rate of the same window. */
     smoothing: z.number().min(0).max(10_000),
     entities: z.array(EntitySpecSchema).min(1).max(8),
+    /** Extra numbers of the stream read as features as they are (tx.numbers; `--extra COLUMN`); absent reads 0. */
+    numeric: z.array(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'lower-case names (numericName of the column)')).max(16).optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
@@ -126,6 +128,7 @@ export function entityFeatureNames(spec: FeatureSpec): string[] {
       for (const w of e.labelRisk.windowsDays) out.push(`${e.name}_fraud_rate_${w}d_delayed`);
     }
   }
+  for (const n of spec.numeric ?? []) out.push(`num_${n}`);
   return out;
 }
 

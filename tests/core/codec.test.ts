@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UserInputError } from '../../core/errors.ts';
-import { CSV_HEADER, csvDecoder, jsonlDecoder, labelsPathFor, txToCsv, txToJsonl } from '../../core/codec.ts';
+import { CSV_HEADER, csvDecoder, jsonlDecoder, labelsPathFor, numericName, txToCsv, txToJsonl } from '../../core/codec.ts';
 import { parseCsvLine } from '../../core/csv.ts';
 import { generateStream } from '../../producers/world/index.ts';
 
@@ -79,5 +79,31 @@ describe('CSV column mapping', () => {
     expect(!short.ok && short.reason).toMatch(/expected 5 columns, found 2/);
     const negative = d.decode('5,-3,0,c,s', 7);
     expect(!negative.ok && negative.reason).toMatch(/^column "Amount" \(amount\)/);
+  });
+});
+
+describe('--extra: numeric columns of a mapped CSV', () => {
+  const header = ['id', 'Card', 'Amt', 'When', 'Risk Score', 'velocity'];
+  const map = 'txId=id,cardId=Card,amount=Amt,time=When';
+
+  it('reads them into tx.numbers under their numeric names; an empty cell is left out; a bad one rejects the row, naming the column', () => {
+    const d = csvDecoder(header, { map, extra: 'Risk Score,velocity' });
+    const ok = d.decode('t1,c1,10.5,1700000000000,0.75,3', 2);
+    expect(ok.ok && ok.tx.numbers).toEqual({ risk_score: 0.75, velocity: 3 });
+    const empty = d.decode('t2,c1,10.5,1700000000000,,3', 3);
+    expect(empty.ok && empty.tx.numbers).toEqual({ velocity: 3 });
+    const bad = d.decode('t3,c1,10.5,1700000000000,high,3', 4);
+    expect(bad).toEqual({ ok: false, reason: 'column "Risk Score" (--extra): "high" is not a number' });
+    // a version's spec names them by numeric name: the same columns are found
+    const byName = csvDecoder(header, { map, numericNames: ['velocity'] }).decode('t1,c1,10.5,1700000000000,0.75,3', 2);
+    expect(byName.ok && byName.tx.numbers).toEqual({ velocity: 3 });
+  });
+
+  it('says what to fix: an unknown column, one already mapped, a name no column gives', () => {
+    expect(() => csvDecoder(header, { map, extra: 'Nope' })).toThrow(/--extra Nope: column "Nope" is not in the CSV header/);
+    expect(() => csvDecoder(header, { map, extra: 'Amt' })).toThrow(/--extra Amt: the column is already mapped to amount/);
+    expect(() => csvDecoder(header, { map, numericNames: ['age'] })).toThrow(/reads the extra number "age" \(num_age\), and no column of this file is named so/);
+    expect(numericName('Risk Score')).toBe('risk_score');
+    expect(numericName('2nd-try')).toBe('c_2nd_try');
   });
 });

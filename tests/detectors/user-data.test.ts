@@ -116,3 +116,41 @@ describe('numeric CSV column guard', () => {
     expect(message).toMatch(/--allow-column chargeback_flag/);
   });
 });
+
+describe('--extra: a user\'s other numeric columns as features', () => {
+  it('trains with them (num_<name>), scores a file by the same columns, and refuses one that gives the answer away', async () => {
+    const base = path.join(dir, 'extra-base.csv');
+    await writeTerminalWorld(base, { customers: 150, terminals: 200, days: 40, seed: 6, start: Date.UTC(2025, 3, 1) });
+    const [head, ...rows] = readFileSync(base, 'utf8').trim().split('\n');
+    const cols = head.split(',');
+    const at = (name: string) => cols.indexOf(name);
+    const csv = path.join(dir, 'extra.csv');
+    writeFileSync(
+      csv,
+      [`${head},Hour Of Day,LEAK`, ...rows.map((r) => {
+        const c = r.split(',');
+        return `${r},${new Date(c[at('TX_DATETIME')]).getUTCHours()},${c[at('TX_FRAUD')]}`;
+      })].join('\n') + '\n',
+    );
+    const map = MAP.replace(',scenario=TX_FRAUD_SCENARIO', '');
+    const out = path.join(dir, 'extra-models');
+    const json = path.join(dir, 'extra.json');
+    expect(await quiet(() => train.run(['--data', csv, '--map', map, '--extra', 'Hour Of Day', '--heavy', 'off', '--iterations', '10', '--trees', '10', '--out', out, '--json', json]))).toBe(0);
+    const version = path.join(out, JSON.parse(readFileSync(json, 'utf8')).version);
+    const names = JSON.parse(readFileSync(path.join(version, 'features.json'), 'utf8')).names as string[];
+    expect(names[names.length - 1]).toBe('num_hour_of_day');
+    // the vector reads the column as it is
+    const read = await readMappedCsv(csv, { map, extra: 'Hour Of Day' });
+    const store = new MemoryFeatureStore({ spec: JSON.parse(readFileSync(path.join(version, 'features.json'), 'utf8')).spec });
+    const v = store.computeAndApplySync(read.txs.slice(0, 50));
+    expect(v.map((x) => x[x.length - 1])).toEqual(read.txs.slice(0, 50).map((t) => new Date(t.ts).getUTCHours()));
+    // score finds the same column by its name in the version's spec
+    const scores = path.join(dir, 'extra-scores.csv');
+    expect(await quiet(() => scoreCommand.run(['--model', version, '--data', csv, '--map', map, '--out', scores]))).toBe(0);
+    expect(readFileSync(scores, 'utf8').trim().split('\n')).toHaveLength(read.txs.length + 1);
+    // a copy of the label is refused by name, with the flag to keep it
+    await expect(quiet(() => train.run(['--data', csv, '--map', map, '--extra', 'LEAK', '--heavy', 'off', '--iterations', '10', '--trees', '10', '--out', out]))).rejects.toThrow(
+      /--extra: refusing a column:\n {2}num_leak: alone it separates fraud .*--allow-column num_leak/s,
+    );
+  }, 120_000);
+});

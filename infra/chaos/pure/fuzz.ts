@@ -84,6 +84,7 @@ const WRONG: Record<keyof Transaction, unknown[]> = {
   lon: [180.01, -181, '2.3', {}],
   deviceId: [123, '', ['d'], {}],
   entities: [{ IP: '1.2.3.4' }, { ip: '' }, 'ip', [1]],
+  numbers: [{ Amount2: 1 }, { x: 'NaN' }, { x: null }, 7],
 };
 
 function bidi(rng: Rng, text: string): string {
