@@ -126,7 +126,15 @@ export async function trainedWorld(versionDir: string): Promise<{ history: World
 
 /** The feature spec a version's features.json holds; undefined (the default spec) for versions without one. */
 async function versionSpec(versionDir: string): Promise<FeatureSpec | undefined> {
-  const raw = JSON.parse(await readFile(path.join(versionDir, 'features.json'), 'utf8')) as { spec?: unknown };
+  let text: string;
+  try {
+    text = await readFile(path.join(versionDir, 'features.json'), 'utf8');
+  } catch (err) {
+    // A folder with only its card (as a hand-copied one may be): the default spec, as the stages assume then.
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const raw = JSON.parse(text) as { spec?: unknown };
   return raw.spec === undefined ? undefined : parseFeatureSpec(raw.spec);
 }
 

@@ -12,6 +12,7 @@ import type { KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
 import { InjectedFault, type Faults } from '../../core/faults.ts';
 import { CLAIM_HEADER, encodeClaimHeader, type Claims, type OutcomeMarker } from '../../state/outcomes.ts';
+import { countKafkaRetry, kafkaRetryReason } from '../../core/kafka-retries.ts';
 import { metrics } from '../metrics.ts';
 import { RUNNER_KAFKA } from './kafka-settings.ts';
 import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './batch.ts';
@@ -85,6 +86,7 @@ export interface BatchContext {
 export interface Logger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
+  debug?(obj: object, msg?: string): void;
 }
 
 export interface BatchProcessorOptions<T> {
@@ -182,7 +184,14 @@ export class BatchProcessor<T> {
           this.o.sends?.forget();
           if (stopping() || !isRunning() || isStale() || owner !== pool()) return;
           metrics.batchRetries.inc({ stage: this.stage });
-          if (attempt === 1 || attempt % 10 === 0) this.o.log.warn({ partition, attempt, err: (err as Error).message }, 'batch failed; retrying it (nothing was committed)');
+          // A broker's "not now, ask again" (a transaction's markers still being written: an offsets-only
+          // transaction's next AddOffsetsToTxn is not retried by kafkajs itself) is a retry like kafkajs' own:
+          // counted and logged at debug the first time; warned if it keeps failing.
+          const retriable = attempt === 1 ? kafkaRetryReason((err as Error).message ?? '') : undefined;
+          if (retriable) {
+            countKafkaRetry(retriable.reason);
+            this.o.log.debug?.({ partition, attempt, reason: retriable.reason, err: (err as Error).message }, 'batch met a retriable broker answer; retrying it (nothing was committed)');
+          } else if (attempt === 1 || attempt % 10 === 0) this.o.log.warn({ partition, attempt, err: (err as Error).message }, 'batch failed; retrying it (nothing was committed)');
           await this.sleep(Math.min(100 * 2 ** (attempt - 1), 5_000));
         }
       }

@@ -5,6 +5,7 @@
  * a fenced producer, a stalled partition, a retry after a lost reply.
  */
 import type { KafkaMessage } from 'kafkajs';
+import { kafkaRetryCounts } from '../../core/kafka-retries.ts';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DeadLetterSchema } from '../../core/contracts.ts';
@@ -217,6 +218,29 @@ describe('batch processor (fakes)', () => {
     expect(t.pool.released).toEqual([2]);
     expect(t.pool.committed()[0]!.sent.map((m) => m.key)).toEqual(['tx-0', 'tx-1']);
     expect(t.resolved).toEqual(['101']);
+  });
+
+  it('a broker\'s "ask again" (a transaction still closing) is retried quietly and counted; any other failure is warned', async () => {
+    const logged = (commitError: Error) => {
+      const t = setup(rows(2));
+      const lines: string[] = [];
+      (t.processor as unknown as { o: { log: object } }).o.log = {
+        info: () => undefined,
+        warn: (_o: object, m?: string) => void lines.push(`warn ${m}`),
+        debug: (_o: object, m?: string) => void lines.push(`debug ${m}`),
+      };
+      t.pool.commitErrors = [commitError];
+      return { t, lines };
+    };
+    const before = kafkaRetryCounts().get('concurrent_transactions') ?? 0;
+    const busy = logged(new Error('The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing'));
+    await busy.t.run();
+    expect(busy.t.pool.txns.map((x) => x.state)).toEqual(['aborted', 'committed']);
+    expect(busy.lines).toEqual(['debug batch met a retriable broker answer; retrying it (nothing was committed)']);
+    expect(kafkaRetryCounts().get('concurrent_transactions')).toBe(before + 1);
+    const other = logged(new Error('disk on fire'));
+    await other.t.run();
+    expect(other.lines).toEqual(['warn batch failed; retrying it (nothing was committed)']);
   });
 
   it('skips what a previous owner committed (below the producer\'s minOffset) without deciding it', async () => {
