@@ -101,6 +101,7 @@ export const EnvSchema = z.object({
   SESSION_SECRET: z.string().min(16, 'at least 16 characters').optional(),
   UI_DEMO_MODE: z.enum(['0', '1'], { message: '0 or 1' }).default('0'),
   UI_SESSION_MAX_HOURS: z.coerce.number().positive().max(24 * 90).default(12),
+  UI_SSE_PER_SESSION: positiveInt.max(1000).default(6),
   GUARD_BLOCK_FACTOR: z.coerce.number().min(1, 'at least 1').max(1000).default(3),
   GUARD_WINDOW_MINUTES: z.coerce.number().positive().max(24 * 60).default(10),
   GUARD_MIN_DECISIONS: positiveInt.max(10_000_000).default(200),
@@ -169,6 +170,8 @@ export interface Config {
     sessionMaxSeconds: number;
     /** express 'trust proxy': false unless TRUST_PROXY names the proxy whose X-Forwarded-For to believe. */
     trustProxy: false | string;
+    /** Live (SSE) streams one session may hold open at once in one console process; the next is refused (429). */
+    ssePerSession: number;
     auditRetentionMs: number;
     /** Key of the audit chain's HMAC (AUDIT_HMAC_KEY); undefined: a generated key kept under DATA_DIR (core/audit-key.ts). */
     auditHmacKey?: string;
@@ -257,6 +260,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       reviewerSeed: e.REVIEWER_SEED,
       sessionMaxSeconds: Math.round(e.UI_SESSION_MAX_HOURS * 3600),
       trustProxy: e.TRUST_PROXY === 'off' ? false : e.TRUST_PROXY,
+      ssePerSession: e.UI_SSE_PER_SESSION,
       auditRetentionMs: e.AUDIT_RETENTION_DAYS * 86_400_000,
       ...(e.AUDIT_HMAC_KEY !== undefined ? { auditHmacKey: e.AUDIT_HMAC_KEY } : {}),
       demoMode: e.UI_DEMO_MODE === '1',

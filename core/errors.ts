@@ -15,6 +15,8 @@ export const ErrorCodes = {
   SERVICE_REFUSED: 'SERVICE_REFUSED',
   /** No such model version, or a version lacks a file. */
   MODEL_NOT_FOUND: 'MODEL_NOT_FOUND',
+  /** A write based on a version that is no longer current (someone changed it meanwhile): reload and redo. */
+  CONFLICT: 'CONFLICT',
   /** A bug: the stack trace is worth reading. */
   INTERNAL: 'INTERNAL',
 } as const;
@@ -42,6 +44,17 @@ export class UserInputError extends FraudstreamError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super(ErrorCodes.BAD_INPUT, message, options);
     this.name = 'UserInputError';
+  }
+}
+
+/** A write refused because what it edits changed meanwhile; `details` says what is current now (HTTP 409). */
+export class ConflictError extends FraudstreamError {
+  constructor(
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(ErrorCodes.CONFLICT, message);
+    this.name = 'ConflictError';
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { PolicyInputSchema, PolicySchema, describeZodError, type Policy, type PolicyInput } from '../core/contracts.ts';
-import { UserInputError } from '../core/errors.ts';
+import { ConflictError, UserInputError } from '../core/errors.ts';
 import { MODELS, coldStartThresholds, type ModelSpec, type ModelThresholds } from '../core/model-registry.ts';
 import { logger } from '../core/logger.ts';
 import type { PolicyStore } from './types.ts';
@@ -8,13 +8,17 @@ import type { PolicyStore } from './types.ts';
 /**
  * Policy versions: `<prefix>policy:current` (the current version number),
  * `policy:v:<n>` (each version's JSON), `policy:versions` (sorted set of versions), `policy:counter` (last
- * version number handed out), and the pub/sub channel `policy:changed`.
+ * version number handed out), `policy:saving` (the version being saved, while a save is in flight; TTL
+ * POLICY_SAVE_MARK_MS) and the pub/sub channel `policy:changed`.
  *
  * Kafka is the record, Redis the view (issue 18): with a record (the compacted policy topic, core/changelog.ts) every
  * version is appended there, keyed by its number, before Redis holds it. `policy:current` is the view's marker: when
  * it is missing (a FLUSHALL, a redis-server restarted without persistence) the store restores every recorded version
  * (the newest POLICY_KEEP_VERSIONS) before it serves one, and creates version 1 only when the record is empty too.
  */
+/** How long a save in flight marks `policy:saving` at most (a process that died mid-save blocks versioned edits this long). */
+export const POLICY_SAVE_MARK_MS = 30_000;
+
 /** The newest POLICY_KEEP_VERSIONS versions are kept (rollback reaches back that far); older ones are deleted. */
 export const POLICY_KEEP_VERSIONS = 1000;
 
@@ -29,6 +33,8 @@ export interface PolicyKeys {
   current: string;
   history: string;
   counter: string;
+  /** The version number being saved right now (TTL POLICY_SAVE_MARK_MS): an edit of a given version waits for none. */
+  saving: string;
   doc: (version: number | string) => string;
 }
 
@@ -36,6 +42,7 @@ export const policyKeys = (prefix: string): PolicyKeys => ({
   current: `${prefix}policy:current`,
   history: `${prefix}policy:versions`,
   counter: `${prefix}policy:counter`,
+  saving: `${prefix}policy:saving`,
   doc: (v) => `${prefix}policy:v:${v}`,
 });
 
@@ -127,7 +134,7 @@ if tonumber(redis.call('GET', KEYS[4]) or '0') < 1 then redis.call('SET', KEYS[4
 redis.call('ZADD', KEYS[3], 1, '1')
 return 1`;
 
-// KEYS: current, doc key, history, counter. ARGV: doc JSON, version, channel, doc key prefix, versions kept.
+// KEYS: current, doc key, history, counter, saving. ARGV: doc JSON, version, channel, doc key prefix, versions kept.
 // current only moves forward: two racing updates cannot leave the older one current. A counter below the version
 // means Redis was wiped since the number was handed out: nothing is written (0), the caller restores from the record.
 const COMMIT = `
@@ -140,13 +147,25 @@ if oldest > 0 then
   for _, v in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', oldest)) do redis.call('DEL', ARGV[4] .. v) end
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', oldest)
 end
+if redis.call('GET', KEYS[5]) == ARGV[2] then redis.call('DEL', KEYS[5]) end
 redis.call('PUBLISH', ARGV[3], ARGV[2])
 return 1`;
 
-// KEYS: current, counter. The next version number, or 0 when the view is missing (restore it first).
+// KEYS: current, counter, saving. ARGV: the version the edit was made on ('' = any), mark TTL ms. The next version
+// number, or 0 when the view is missing (restore it first), -1 when current is no longer the edited version, -2 when
+// another save is in flight (its version would land on top of, or under, this one). Marks this save as in flight.
 const NEXT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-return redis.call('INCR', KEYS[2])`;
+if ARGV[1] ~= '' then
+  if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+  if redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
+end
+local v = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[3], v, 'PX', ARGV[2])
+return v`;
+
+// KEYS: saving. ARGV: version. Ends this save's in-flight mark (a later save's mark is kept).
+const UNMARK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 // KEYS: current, history, counter. ARGV: doc key prefix, channel, then version and doc JSON pairs. Writes the recorded
 // versions back (a doc already there is kept), moves the counter and current forward only, and announces current.
@@ -231,25 +250,48 @@ export class RedisPolicyStore implements PolicyStore {
     return raw === null ? undefined : parseStoredPolicy(raw);
   }
 
-  async update(input: PolicyInput, by: string): Promise<Policy> {
+  /**
+   * Saves `input` as the next version. With `ifVersion`, only when that version is still current and no other save
+   * is in flight (compare-and-set in the numbering script): otherwise a ConflictError naming what is current now.
+   */
+  async update(input: PolicyInput, by: string, opts: { ifVersion?: number } = {}): Promise<Policy> {
     const parsed = PolicyInputSchema.safeParse(input);
     if (!parsed.success) throw new UserInputError(`invalid policy: ${describeZodError(parsed.error)}`);
     let version = 0;
     for (let attempt = 1; version === 0; attempt++) {
       if (attempt > 3) throw new Error('policy store: Redis keeps losing the policy while a version is being saved');
       await this.current();
-      version = Number(await this.redis.eval(NEXT, 2, this.k.current, this.k.counter));
+      version = Number(await this.redis.eval(NEXT, 3, this.k.current, this.k.counter, this.k.saving, opts.ifVersion === undefined ? '' : String(opts.ifVersion), POLICY_SAVE_MARK_MS));
     }
-    const policy = PolicySchema.parse({ ...parsed.data, version, updatedAt: Date.now(), updatedBy: by });
+    if (version < 0) {
+      const now = await this.current();
+      const by_ = `v${now.version} by ${now.updatedBy} at ${new Date(now.updatedAt).toISOString()}`;
+      throw new ConflictError(
+        version === -1
+          ? `the policy changed since you loaded it: you edited v${opts.ifVersion}, the current one is ${by_}. Reload it, redo your change and save again.`
+          : `another change to the policy (on top of v${now.version}) is being saved right now. Reload in a moment, redo your change and save again.`,
+        { baseVersion: opts.ifVersion, currentVersion: now.version, currentBy: now.updatedBy, currentAt: now.updatedAt },
+      );
+    }
+    try {
+      return await this.commit(parsed.data, by, version);
+    } finally {
+      await this.redis.eval(UNMARK, 1, this.k.saving, String(version)).catch(() => undefined);
+    }
+  }
+
+  private async commit(input: PolicyInput, by: string, version: number): Promise<Policy> {
+    const policy = PolicySchema.parse({ ...input, version, updatedAt: Date.now(), updatedBy: by });
     // Recorded before Redis serves it: a version Redis has is never one a wipe can lose.
     await this.record?.append(String(version), JSON.stringify(policy));
     const committed = await this.redis.eval(
       COMMIT,
-      4,
+      5,
       this.k.current,
       this.k.doc(version),
       this.k.history,
       this.k.counter,
+      this.k.saving,
       JSON.stringify(policy),
       String(version),
       policyChannel(this.prefix),

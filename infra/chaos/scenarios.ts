@@ -449,11 +449,11 @@ const redisWipe: Scenario = {
       await new UserStore(redis, prefix, accounts).add('analyst-1', 'analyst-password-1', { role: 'analyst' });
       await new ShadowStore(redis, prefix, undefined, shadowRecord).start({ model: 'chaos-challenger', startedAt: Date.now(), by: 'chaos', thresholds: 'policy', matureAt: 0.8 });
       const policy = (await (await fetch(`${url}/api/policy`, { headers: { cookie: session.cookie } })).json()) as { current: Record<string, unknown> & { lists: Record<string, string[]> } };
-      const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = policy.current;
+      const { version: baseVersion, updatedAt: _u, updatedBy: _b, ...input } = policy.current;
       const put = await fetch(`${url}/api/policy`, {
         method: 'PUT',
         headers: { 'content-type': 'application/json', cookie: session.cookie, 'x-csrf-token': session.csrf },
-        body: JSON.stringify({ ...input, lists: { ...input.lists, blockCards: ['chaos-blocked-card'], allowMerchants: ['chaos-allowed-merchant'] } }),
+        body: JSON.stringify({ ...input, baseVersion, lists: { ...input.lists, blockCards: ['chaos-blocked-card'], allowMerchants: ['chaos-allowed-merchant'] } }),
       });
       if (!put.ok) throw new Error(`policy update: HTTP ${put.status} ${await put.text()}`);
       const openKey = reviewKeys(prefix).open;

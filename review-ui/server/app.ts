@@ -216,7 +216,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const api = express.Router();
   api.use(requireApiSession, noStore);
   api.use(sessionRouter(sessionDeps));
-  api.use(liveRouter({ feed, queue, sla, guard }));
+  api.use(liveRouter({ feed, queue, sla, guard, maxStreamsPerSession: config.ui.ssePerSession }));
   api.use(deadLettersRouter({ letters: deadLetters.log }));
   api.use(evidenceRouter({ evidence }));
   // Before the queue's routes: /cases/bulk-verdict is not a case id.

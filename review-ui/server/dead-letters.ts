@@ -2,6 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { DeadLetterSchema, type DeadLetter } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
+import { maskCardData } from './pure/card-mask.ts';
 import { seekTail } from './tail.ts';
 
 /** What the page shows of a payload: enough to recognise it, never enough to flood the browser. */
@@ -21,9 +22,14 @@ export interface DeadLetterView {
   rawBytes: number | null;
   sha256: string | null;
   truncated: boolean;
-  /** The payload decoded as UTF-8 (invalid bytes replaced), cut to PREVIEW_CHARS. Rendered as text only. */
+  /**
+   * The payload decoded as UTF-8 (invalid bytes replaced), card numbers and security codes masked
+   * (pure/card-mask.ts), cut to PREVIEW_CHARS. Rendered as text only. The DLQ topic keeps the raw bytes.
+   */
   preview: string;
   previewCut: boolean;
+  /** Card numbers and security codes masked in the key, reason and payload shown. */
+  masked: number;
 }
 
 /** The family a reason belongs to ("schema", "not JSON", "conflicting duplicate", ...): its text before the first colon. */
@@ -32,22 +38,29 @@ export function reasonKind(reason: string): string {
   return (i < 0 ? reason : reason.slice(0, i)).trim().slice(0, 60) || 'unknown';
 }
 
+/**
+ * What the console shows of a dead letter. A producer may put anything in a payload (a `pan` field, a cvv), and the
+ * DLQ keeps it as sent; the view masks what looks like card data before it reaches a browser or the API.
+ */
 export function toView(l: DeadLetter): DeadLetterView {
-  const text = Buffer.from(l.rawBase64, 'base64').toString('utf8');
+  const text = maskCardData(Buffer.from(l.rawBase64, 'base64').toString('utf8'));
+  const key = l.key === null ? null : maskCardData(l.key);
+  const reason = maskCardData(l.reason);
   return {
     sourceTopic: l.sourceTopic,
     partition: l.partition,
     offset: l.offset,
-    key: l.key,
+    key: key?.text ?? null,
     stage: l.stage,
-    reason: l.reason,
-    kind: reasonKind(l.reason),
+    reason: reason.text,
+    kind: reasonKind(reason.text),
     failedAt: l.failedAt,
     rawBytes: l.rawBytes ?? null,
     sha256: l.sha256 ?? null,
     truncated: l.truncated ?? false,
-    preview: text.slice(0, PREVIEW_CHARS),
-    previewCut: text.length > PREVIEW_CHARS,
+    preview: text.text.slice(0, PREVIEW_CHARS),
+    previewCut: text.text.length > PREVIEW_CHARS,
+    masked: text.masked + (key?.masked ?? 0) + reason.masked,
   };
 }
 

@@ -317,6 +317,13 @@ export class LiveFeed {
     for (const sid of sids) if (!(await isLive(sid))) this.dropSession(sid);
   }
 
+  /** Streams open for one session in this process. */
+  streamsOf(sid: string): number {
+    let n = 0;
+    for (const c of this.clients) if (c.sid === sid) n += 1;
+    return n;
+  }
+
   get clientCount(): number {
     return this.clients.size;
   }

@@ -4,10 +4,20 @@ import helmet from 'helmet';
 import type { Logger } from '../../core/logger.ts';
 import type { z } from 'zod';
 import { describeZodError } from '../../core/contracts.ts';
-import { ErrorCodes, FraudstreamError, UserInputError } from '../../core/errors.ts';
+import { ConflictError, ErrorCodes, FraudstreamError, UserInputError } from '../../core/errors.ts';
 import { roleAllows, sessionRole, tokensEqual, type Role, type Session, type SessionStore } from './auth.ts';
 
 export const SESSION_COOKIE = 'fs_sid';
+/**
+ * The session cookie's name over TLS (req.secure: TRUST_PROXY's proxy said X-Forwarded-Proto https). A browser takes
+ * a `__Host-` cookie only with Secure, Path=/ and no Domain, so neither a sibling subdomain nor a plain-http response
+ * can plant or overwrite it (session fixation). Over plain http (the loopback default) the name stays fs_sid: a
+ * Secure cookie would not be sent back there.
+ */
+export const SESSION_COOKIE_TLS = '__Host-fs_sid';
+
+/** The session cookie's name for this request: `__Host-fs_sid` over TLS, `fs_sid` over plain http. */
+export const sessionCookieName = (req: Pick<Request, 'secure'>): string => (req.secure ? SESSION_COOKIE_TLS : SESSION_COOKIE);
 export const CSRF_HEADER = 'x-csrf-token';
 
 declare module 'express-serve-static-core' {
@@ -42,7 +52,8 @@ export function securityHeaders(): RequestHandler {
 /** Loads the session (if any) named by the cookie into res.locals for every request. */
 export function loadSession(sessions: SessionStore): RequestHandler {
   return async (req, res, next) => {
-    const sid = (req.cookies as Record<string, string | undefined>)[SESSION_COOKIE];
+    // Over TLS only the __Host- cookie counts: a plain fs_sid there may have been planted by a plain-http response.
+    const sid = (req.cookies as Record<string, string | undefined>)[sessionCookieName(req)];
     const session = await sessions.get(sid);
     if (session && sid) {
       res.locals.session = session;
@@ -52,6 +63,7 @@ export function loadSession(sessions: SessionStore): RequestHandler {
   };
 }
 
+/** No Domain, ever (a __Host- cookie must not have one; without it the cookie stays with this very host). */
 export const cookieOptions = (req: Request) => ({
   httpOnly: true,
   sameSite: 'strict' as const,
@@ -123,6 +135,8 @@ export function errorHandler(log: Logger) {
       res.status(413).json({ error: 'body: too large' });
     } else if (err instanceof UserInputError) {
       res.status(400).json({ error: err.message });
+    } else if (err instanceof ConflictError) {
+      res.status(409).json({ ...err.details, error: err.message, conflict: true });
     } else if (err instanceof FraudstreamError && (err.code === ErrorCodes.MISSING_PREREQUISITE || err.code === ErrorCodes.SERVICE_UNAVAILABLE)) {
       res.status(503).json({ error: err.message });
     } else if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) {

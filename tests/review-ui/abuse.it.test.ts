@@ -160,8 +160,8 @@ describe('audit', () => {
   it('a flood of failed logins does not evict a single action, and the chain verifies', async () => {
     const { client } = await login('alice', 'correct-horse');
     const current = ((await (await call(client!, 'GET', '/api/policy')).json()) as { current: Record<string, unknown> }).current;
-    const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = current;
-    const put = await call(client!, 'PUT', '/api/policy', input);
+    const { version: baseVersion, updatedAt: _u, updatedBy: _b, ...content } = current;
+    const put = await call(client!, 'PUT', '/api/policy', { ...content, baseVersion });
     expect(put.status, await put.clone().text()).toBe(200);
     await clearLoginCounters();
     // Over HTTP the per-IP budget stops a flood after 50; the cap of the authentication list is what keeps

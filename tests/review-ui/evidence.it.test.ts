@@ -188,7 +188,7 @@ describe('guard rail', () => {
     await expect.poll(decisionsSeen, { timeout: 30_000 }).toBe(seen + 150);
 
     const { version: _v, updatedAt: _u, updatedBy: _b, ...content } = before.current;
-    const put = await call('PUT', '/api/policy', { ...content, rules: { ...(content.rules as object), blockAmountAbove: 1 } });
+    const put = await call('PUT', '/api/policy', { ...content, baseVersion: v1, rules: { ...(content.rules as object), blockAmountAbove: 1 } });
     expect(put.status).toBe(200);
     const v2 = ((await put.json()) as { current: { version: number } }).current.version;
     expect(v2).toBe(v1 + 1);

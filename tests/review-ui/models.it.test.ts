@@ -189,7 +189,9 @@ describe('models page: promote, serving, rollback', () => {
     expect(promoted.status()).toBe(200);
     await block.fill('0.95');
     await page.click('#apply-btn');
-    await expect.poll(() => page.textContent('#policy-status')).toContain('changed since this page loaded (now v4');
+    await expect.poll(() => page.textContent('#policy-status')).toContain('changed since you loaded it: you edited v3, the current one is v4 by');
+    // The form was reloaded with the promotion's version, model included.
+    expect(await page.textContent('#policy-form p.muted')).toMatch(/^Version 4, by .* · model v20260201T000000000Z$/);
     expect(await policies.current()).toMatchObject({ version: 4, modelVersion: 'v20260201T000000000Z' });
     expect((await policies.current()).thresholds.detect.blockAbove).toBe(COLD_START_THRESHOLDS.detect.blockAbove);
   });

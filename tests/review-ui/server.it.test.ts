@@ -126,7 +126,8 @@ describe('review UI server', () => {
   it('refuses a state-changing request without the CSRF token, and accepts it with one', async () => {
     const { client } = await login('alice', 'correct-horse');
     const current = (await (await call(client, 'GET', '/api/policy')).json()) as { current: Record<string, unknown> };
-    const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = current.current;
+    const { version: baseVersion, updatedAt: _u, updatedBy: _b, ...content } = current.current;
+    const input = { ...content, baseVersion };
     const without = await call(client, 'PUT', '/api/policy', input, false);
     expect(without.status).toBe(403);
     const wrong = await call({ ...client!, csrf: 'forged' }, 'PUT', '/api/policy', input);
@@ -156,7 +157,7 @@ describe('review UI server', () => {
     expect(p.changed).toBe(1);
     expect(p.delta.BLOCK).toBe(1);
     expect(p.delta.ESCALATE).toBe(-1);
-    const applied = (await (await call(client, 'PUT', '/api/policy', stricter)).json()) as { current: { version: number } };
+    const applied = (await (await call(client, 'PUT', '/api/policy', { ...stricter, baseVersion: cur.version })).json()) as { current: { version: number } };
     const rolled = await call(client, 'POST', '/api/policy/rollback', { version: cur.version });
     expect(rolled.status).toBe(200);
     const back = (await rolled.json()) as { current: { version: number; thresholds: { detect: { blockAbove: number } } } };
@@ -212,7 +213,7 @@ describe('review UI server', () => {
     expect(((await noToken.json()) as { error: string }).error).toMatch(/CSRF/);
     expect((await call(ana, 'POST', '/api/cases/nope/verdict', { verdict: 'approve' })).status).toBe(404);
     const before = (await new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS)).current()).version;
-    const put = await call(alice, 'PUT', '/api/policy', input);
+    const put = await call(alice, 'PUT', '/api/policy', { ...input, baseVersion: before });
     expect(put.status).toBe(200);
     expect(((await put.json()) as { current: { version: number; updatedBy: string } }).current).toMatchObject({ version: before + 1, updatedBy: 'alice' });
     expect((await call(alice, 'PUT', '/api/policy', input, false)).status).toBe(403);
@@ -221,7 +222,8 @@ describe('review UI server', () => {
   it('refuses model version names that leave MODEL_DIR or are not versions: policy 400, model endpoints 400/404', async () => {
     const { client } = await login('alice', 'correct-horse');
     const current = (await (await call(client, 'GET', '/api/policy')).json()) as { current: Record<string, unknown> };
-    const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = current.current;
+    const { version: baseVersion, updatedAt: _u, updatedBy: _b, ...content } = current.current;
+    const input = { ...content, baseVersion };
     for (const modelVersion of ['../../srv', '..', '.tmp-v20260101T000000000Z-1', 'not-a-version']) {
       const res = await call(client, 'PUT', '/api/policy', { ...input, modelVersion });
       expect(res.status, modelVersion).toBe(400);
@@ -250,7 +252,7 @@ describe('review UI server', () => {
       expect(((await (await call(client, 'GET', '/api/models')).json()) as { versions: Array<{ version: string }> }).versions.map((v) => v.version)).toEqual(['candidate-2026']);
     } finally {
       rmSync(config.modelDir, { recursive: true, force: true });
-      expect((await call(client, 'PUT', '/api/policy', input)).status).toBe(200);
+      expect((await call(client, 'PUT', '/api/policy', { ...input, baseVersion: (baseVersion as number) + 1 })).status).toBe(200);
     }
   });
 

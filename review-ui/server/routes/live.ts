@@ -12,11 +12,23 @@ export interface LiveDeps {
   sla: () => Promise<SlaStatus>;
   /** The guard rail's state as the ops service keeps it. */
   guard: Pick<GuardService, 'status'>;
+  /** Streams one session may hold open at once (UI_SSE_PER_SESSION); the next is refused with 429. */
+  maxStreamsPerSession: number;
 }
 
-export function liveRouter({ feed, queue, sla, guard }: LiveDeps): Router {
+export function liveRouter({ feed, queue, sla, guard, maxStreamsPerSession }: LiveDeps): Router {
   const r = Router();
   r.get('/stream', (_req, res) => {
+    // Each stream holds a socket and a share of every broadcast: one session (a script, a leaked cookie) cannot open
+    // them without bound. Counted per console process; a closed tab's stream leaves as soon as its socket closes.
+    const open = feed.streamsOf(res.locals.sid as string);
+    if (open >= maxStreamsPerSession) {
+      res
+        .status(429)
+        .set('Retry-After', '5')
+        .json({ error: `too many live streams for this session: ${open} open, at most ${maxStreamsPerSession} (UI_SSE_PER_SESSION); close another tab of the console and reload` });
+      return;
+    }
     res.set({ 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-store', Connection: 'keep-alive', 'X-Accel-Buffering': 'no' });
     res.flushHeaders();
     res.write('retry: 3000\n\n');

@@ -89,7 +89,7 @@ export function modelsRouter({ modelDir, redis, prefix, policies, audit, feed, s
       return;
     }
     const input = promotionInput(before, body.version, body.useCardThresholds ? (model.card.thresholds ?? null) : undefined);
-    const after = await policies.update(input, who(res));
+    const after = await policies.update(input, who(res), body.policyVersion === undefined ? {} : { ifVersion: body.policyVersion });
     await audit.record({
       who: who(res),
       action: 'model.promote',

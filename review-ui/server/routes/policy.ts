@@ -1,6 +1,6 @@
 /** The Policy page: the current policy and its history, edits, a preview on recent samples, rollback. */
 import { Router } from 'express';
-import { PolicyInputSchema, PolicyRollbackBodySchema, PolicySchema, type Decision } from '../../../core/contracts.ts';
+import { PolicyInputSchema, PolicyRollbackBodySchema, PolicySchema, type Decision, type PolicyInput } from '../../../core/contracts.ts';
 import type { RedisPolicyStore } from '../../../state/policy.ts';
 import type { RedisSampleStore } from '../../../state/samples.ts';
 import type { AuditLog } from '../../../state/audit.ts';
@@ -37,6 +37,21 @@ export function amountCurrencies(decisions: ReadonlyArray<Pick<Decision, 'tx'>>)
 /** A policy edit from the console: PolicyInputSchema (modelVersion, when given, a version name by MODEL_VERSION_NAME). */
 export const PolicyEditSchema = PolicyInputSchema;
 
+/**
+ * PUT /api/policy's body: the policy's content plus `baseVersion`, the version the edit was made on (the `version`
+ * of GET /api/policy's `current`). Required: a client that does not say what it edited could silently undo a change
+ * made meanwhile (a promotion, another admin's edit), so it gets a 400 saying what to send rather than a save.
+ */
+export function parsePolicyEdit(body: unknown): { input: PolicyInput; baseVersion: number } {
+  const { baseVersion, ...content } = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
+  if (typeof baseVersion !== 'number' || !Number.isSafeInteger(baseVersion) || baseVersion < 1) {
+    throw new UserInputError(
+      `baseVersion: ${baseVersion === undefined ? 'missing' : 'not a positive integer'}; send the version your edit is based on (current.version from GET /api/policy) with the policy's content, e.g. { "baseVersion": 7, "thresholds": ..., "rules": ..., "lists": ..., "review": ... }. A stale one is answered 409 (reload and redo the change)`,
+    );
+  }
+  return { input: parseBody(PolicyEditSchema, content), baseVersion };
+}
+
 /** Refuses (400) a modelVersion that is not a model version under modelDir; the one the policy already names may stay. */
 async function checkModelVersion(modelDir: string, name: string | undefined, current: string | undefined): Promise<void> {
   if (name === undefined || name === current) return;
@@ -52,10 +67,11 @@ export function policyRouter({ policies, samples, audit, feed, modelDir, files }
   });
 
   r.put('/policy', async (req, res) => {
-    const input = parseBody(PolicyEditSchema, req.body);
+    const { input, baseVersion } = parsePolicyEdit(req.body);
     const before = await policies.current();
     await checkModelVersion(modelDir, input.modelVersion, before.modelVersion);
-    const after = await policies.update(input, who(res));
+    // Compare-and-set in the store: a version saved since the page loaded (or being saved now) answers 409.
+    const after = await policies.update(input, who(res), { ifVersion: baseVersion });
     await audit.record({ who: who(res), action: 'policy.update', target: 'policy', before, after });
     res.json({ current: after });
   });

@@ -3,7 +3,7 @@ import { Router } from 'express';
 import type { AuditLog } from '../../../state/audit.ts';
 import { loginRoute, type LoginLimiter, type Session, type SessionStore, type UserStore } from '../auth.ts';
 import type { LiveFeed } from '../live.ts';
-import { SESSION_COOKIE, cookieOptions, who } from '../middleware.ts';
+import { cookieOptions, sessionCookieName, who } from '../middleware.ts';
 
 export interface SessionDeps {
   users: UserStore;
@@ -24,7 +24,7 @@ export function loginRouter(d: SessionDeps): Router {
       limiter: d.limiter,
       audit: d.audit,
       currentSid: (res) => res.locals.sid,
-      setCookie: (req, res, sid) => res.cookie(SESSION_COOKIE, sid, { ...cookieOptions(req), maxAge: d.sessions.ttlSeconds * 1000 }),
+      setCookie: (req, res, sid) => res.cookie(sessionCookieName(req), sid, { ...cookieOptions(req), maxAge: d.sessions.ttlSeconds * 1000 }),
     }),
   );
   return r;
@@ -37,12 +37,12 @@ export function sessionRouter(d: SessionDeps): Router {
     const s = res.locals.session as Session;
     res.json({ user: s.user, role: s.role, csrf: s.csrf });
   });
-  r.post('/logout', async (_req, res) => {
+  r.post('/logout', async (req, res) => {
     const sid = res.locals.sid;
     await d.sessions.destroy(sid);
     if (sid) d.feed.dropSession(sid);
     await d.audit.record({ who: who(res), action: 'logout', target: 'session' });
-    res.clearCookie(SESSION_COOKIE, { path: '/' });
+    res.clearCookie(sessionCookieName(req), cookieOptions(req));
     res.json({ ok: true });
   });
   return r;

@@ -6,10 +6,10 @@ export function auditView(root: HTMLElement): void {
   const box = h('div', { id: 'audit' });
   const load = () => {
     const q = filter.value.trim();
-    void api<{ entries: AuditEntry[] }>('GET', `/api/audit?limit=300${q ? `&target=${encodeURIComponent(q)}` : ''}`).then(({ entries }) => {
+    void api<{ entries: Array<AuditEntry & { redacted?: string }> }>('GET', `/api/audit?limit=300${q ? `&target=${encodeURIComponent(q)}` : ''}`).then(({ entries }) => {
       box.replaceChildren(
         entries.length
-          ? table(['when', 'who', 'action', 'target', 'before', 'after'], entries.map((e) => [dateTime(e.at), e.who, e.action, e.target, e.before === undefined ? '' : pre(e.before), e.after === undefined ? '' : pre(e.after)]), 'compact audit-table')
+          ? table(['when', 'who', 'action', 'target', 'before', 'after'], entries.map((e) => [dateTime(e.at), e.who, e.action, e.target, e.before === undefined ? '' : pre(e.before), e.after === undefined ? (e.redacted ?? '') : e.redacted ? h('span', {}, pre(e.after), h('small', { class: 'muted' }, e.redacted)) : pre(e.after)]), 'compact audit-table')
           : h('p', { class: 'muted' }, 'No entries.'),
       );
     });

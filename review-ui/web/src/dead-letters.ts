@@ -34,7 +34,8 @@ function letterRow(l: DeadLetterView): HTMLElement[] {
     h('span', {}, `${l.sourceTopic} / ${l.partition} / ${l.offset}`, l.key === null ? '' : h('span', { class: 'muted' }, ` key ${l.key}`)),
     h('span', {}, l.stage),
     h('span', {}, l.rawBytes === null ? '—' : `${l.rawBytes} B`, l.truncated ? h('span', { class: 'error' }, ' truncated') : '', l.sha256 ? h('br') : '', l.sha256 ? h('code', { class: 'muted', title: 'sha256 of the original payload' }, l.sha256.slice(0, 16)) : ''),
-    preview,
+    // Older servers send no `masked`.
+    l.masked ? h('div', {}, preview, h('small', { class: 'muted dlq-masked' }, `${l.masked} card number${l.masked === 1 ? '' : 's'} or security code${l.masked === 1 ? '' : 's'} masked here; the DLQ topic keeps the raw bytes`)) : preview,
   ];
 }
 

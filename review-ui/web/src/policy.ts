@@ -1,4 +1,4 @@
-import { api, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
+import { ApiError, api, type Policy, type PolicyInput, type PreviewResult } from './api.ts';
 import { dateTime, h, section, table } from './dom.ts';
 import { moneyCurve, moneyTable } from './policy-money.ts';
 import { fileSourceLine, sourcePicker, type FilePreviewResult } from './policy-source.ts';
@@ -229,20 +229,21 @@ export function policyView(root: HTMLElement): void {
       showError(err);
       return;
     }
-    const loaded = current?.version;
-    // A promotion (Models page) or another analyst may have stored a version since this form loaded: applying
-    // the stale form would silently undo it, model version included.
-    api<{ current: Policy }>('GET', '/api/policy')
-      .then((now) => {
-        if (now.current.version !== loaded) throw new Error(`The policy changed since this page loaded (now v${now.current.version} by ${now.current.updatedBy}, model ${now.current.modelVersion ?? 'none named'}); reload the page and apply again.`);
-        return api<{ current: Policy }>('PUT', '/api/policy', input);
-      })
+    const baseVersion = current?.version;
+    // The server applies the edit only if baseVersion is still current (a promotion or another admin may have saved
+    // one since this form loaded); on 409 the form reloads with what is current and says so, rather than undoing it.
+    api<{ current: Policy }>('PUT', '/api/policy', { ...input, baseVersion })
       .then((r) => {
         status.textContent = `Applied as version ${r.current.version}. Running stages pick it up without restart.`;
         status.className = 'ok';
         return load();
       })
-      .catch(showError);
+      .catch(async (err: unknown) => {
+        if (!(err instanceof ApiError && err.status === 409)) return showError(err);
+        await load().catch(() => undefined);
+        status.textContent = `Not applied: ${err.message} The form now shows v${current?.version ?? '?'}; your edit was discarded.`;
+        status.className = 'error conflict';
+      });
   });
   load().catch(showError);
   source.refresh().catch(showError);
