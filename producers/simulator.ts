@@ -233,13 +233,11 @@ export function createSimulator(config: Config, opts: SimulatorOptions): Simulat
       if (!(Number.isInteger(count) && count >= 1 && count <= 1000)) throw new UserInputError(`inject count must be an integer from 1 to 1000, got ${count}`);
       const injectedAt = world.now;
       const r = world.injectEpisodes(scenario, count);
-      if (r.breachedMerchants.length) {
-        // Scheduled fraud per merchant: an attack's share (the world reports the total).
-        const each = Math.round(r.scheduled / r.breachedMerchants.length);
-        for (const merchantId of r.breachedMerchants) {
+      if (r.breaches.length) {
+        for (const { merchantId, scheduled } of r.breaches) {
           const known = breachByMerchant(merchantId);
-          if (known) known.scheduled += each;
-          else breaches.push({ merchantId, injectedAt, scheduled: each, sent: 0, txIds: new Set() });
+          if (known) known.scheduled += scheduled;
+          else breaches.push({ merchantId, injectedAt, scheduled, sent: 0, txIds: new Set() });
         }
         breaches.splice(0, Math.max(0, breaches.length - MAX_BREACHES));
       }

@@ -126,7 +126,7 @@ export class World {
   private readonly mChannel: Uint8Array;
   private readonly cpByCatCity = new Map<number, number[]>();
   /** Merchants breached by the injection in progress (injectEpisodes). */
-  private breached: string[] = [];
+  private breached: Array<{ merchantId: string; scheduled: number }> = [];
   private readonly onlineByCat: number[][] = Array.from({ length: NCAT }, () => []);
   private readonly cpCatCities: number[][] = Array.from({ length: NCAT }, () => []);
   private readonly nearestCache = new Map<number, number[]>();
@@ -277,7 +277,7 @@ export class World {
   }
 
   /** As inject, and which merchants a compromised-merchant attack breached (the Replay page follows them). */
-  injectEpisodes(scenario: string, episodes = 1): { scheduled: number; breachedMerchants: string[] } {
+  injectEpisodes(scenario: string, episodes = 1): { scheduled: number; breachedMerchants: string[]; breaches: Array<{ merchantId: string; scheduled: number }> } {
     if (!isScenarioName(scenario)) throw new Error(`unknown scenario "${scenario}"; one of ${SCENARIO_NAMES.join(', ')}`);
     this.breached = [];
     let n = 0;
@@ -293,9 +293,9 @@ export class World {
         n += this.startEpisode(scenario, this.episodeSize(scenario), -1);
       }
     }
-    const breachedMerchants = this.breached;
+    const breaches = this.breached;
     this.breached = [];
-    return { scheduled: n, breachedMerchants };
+    return { scheduled: n, breachedMerchants: breaches.map((b) => b.merchantId), breaches };
   }
 
   // ------------------------------------------------------------------ building the world
@@ -712,7 +712,7 @@ export class World {
       if (this.mChannel[m] !== ATM) merchant = m;
     }
     if (merchant < 0) return 0;
-    this.breached.push(this.mId[merchant] as string);
+    this.breached.push({ merchantId: this.mId[merchant] as string, scheduled: size });
     const online = this.mChannel[merchant] === ECOM;
     const days = r.uniform(14, 28);
     // a web-checkout breach is worked from a handful of fraudsters' devices

@@ -24,6 +24,8 @@ describe('an injected compromised-merchant breach', () => {
     }
     expect([...at.keys()].sort()).toEqual([...new Set(r.breachedMerchants)].sort());
     expect([...at.values()].reduce((a, b) => a + b, 0)).toBe(r.scheduled);
+    // per merchant, what it says it scheduled there
+    for (const b of r.breaches) expect(at.get(b.merchantId), b.merchantId).toBe(r.breaches.filter((x) => x.merchantId === b.merchantId).reduce((a, x) => a + x.scheduled, 0));
     expect(w.injectEpisodes('card_testing', 1).breachedMerchants).toEqual([]);
   });
 
