@@ -89,7 +89,7 @@ const benchPipeline: Command = {
     // ports, or started here and stopped at the end.
     const services = await findOrStartServices(
       { env: { KAFKA_BROKERS: process.env.KAFKA_BROKERS, REDIS_URL: process.env.REDIS_URL }, defaultBrokers: base.kafka.brokers, defaultRedisUrl: base.redis.url, command: 'bench', say: (l) => console.error(l) },
-      realServicePorts(base.dataDir, base.kafka.security),
+      realServicePorts(base.dataDir, base.kafka.security, base.redis.maxmemory),
     );
     console.error(`Kafka ${services.brokers.join(',')} (${services.kafkaFrom}) · Redis ${redactUrl(services.redisUrl)} (${services.redisFrom})`);
     try {
