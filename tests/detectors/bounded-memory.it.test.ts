@@ -98,14 +98,15 @@ describe('bounded memory (own redis-server, maxmemory 20mb)', () => {
       const vectors = await store.computeAndApply(txs);
       expect(claimed.filter((c) => c.mine)).toHaveLength(txs.length);
       decided += vectors.filter((v) => v.length > 0).length;
-      if (from % 5_000 === 0) peak = Math.max(peak, Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]));
+      peak = Math.max(peak, Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]));
     }
     const info = await redis.info();
     const used = Number(/used_memory:(\d+)/.exec(info)?.[1]);
     const evicted = Number(/evicted_keys:(\d+)/.exec(info)?.[1]);
     expect(decided).toBe(total);
     expect(evicted).toBeGreaterThan(10_000);
-    expect(Math.max(peak, used)).toBeLessThanOrEqual(maxmemory);
+    // Redis evicts before each command, so one script's writes can take it a little over the limit until the next
+    expect(Math.max(peak, used)).toBeLessThanOrEqual(maxmemory * 1.01);
     // every key without a TTL is still there, with its value
     const left = new Set(await redis.keys(`${prefix}*`));
     for (const k of noTtl) expect(left.has(k), k).toBe(true);
