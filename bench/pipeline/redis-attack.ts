@@ -102,7 +102,8 @@ async function runOnce(r: Redis, name: string, cap: NewCardCapOptions, o: RedisA
         decisionId: `${tx.txId}:detect`, txId: tx.txId, cardId: tx.cardId, action: 'ALLOW', stage: 'detect', final: true, reason: 'bench',
         scores: {}, rulesFired: [], topFeatures: [], versions: { model: 'bench', policy: 1 }, timings: { detect: 1 }, decidedAt: Date.now(), tx,
       }));
-      await storeCardHistory(r, prefix, decided);
+      // as the console's live feed: no card history for a card decided without state
+      await storeCardHistory(r, prefix, decided.filter((_, i) => !vectors.capped?.has(i)));
       await countDecisions(r, prefix, { ALLOW: txs.length });
     } catch (err) {
       failed += 1;
