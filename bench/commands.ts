@@ -26,7 +26,7 @@ import { benchProducers, writeBenchResult } from './producers.ts';
 import { runSearchBench, searchBenchTable } from './search.ts';
 
 const benchUsage =
-  '[--events N] [--rate EPS] [--samples N] [--repeat N] [--share X] [--warmup N] [--model DIR|latest|none] [--train-events N] [--instances N] [--ceiling per-partition|serial] [--soak N] [--json FILE] [--chart FILE.svg] [--redis-memory [--events N]]';
+  '[--events N] [--rate EPS] [--samples N] [--repeat N] [--share X] [--warmup N] [--model DIR|latest|none] [--train-events N] [--instances N] [--ceiling per-partition|serial] [--soak N] [--json FILE] [--chart FILE.svg] [--redis-memory [--events N] [--random-cards N] [--maxmemory SIZE] [--merchants N] [--attack-rate TPS]]';
 
 /** `bench`: one run, the pipeline beside its kafkajs pass-through ceilings. */
 const benchPipeline: Command = {
@@ -50,15 +50,33 @@ const benchPipeline: Command = {
       json: { type: 'string' },
       chart: { type: 'string' },
       'redis-memory': { type: 'boolean' },
+      'random-cards': { type: 'string' },
+      maxmemory: { type: 'string' },
+      merchants: { type: 'string' },
+      'attack-rate': { type: 'string' },
     });
     if (v['redis-memory']) {
       // Redis memory per million decisions instead of the throughput run (bench/pipeline/redis-memory.ts).
       const events = numberFlag('events', v.events, 100_000, { min: 1_000, max: 5_000_000, integer: true });
       const { measureRedisMemory, formatRedisMemory } = await import('../bench/pipeline/redis-memory.ts');
       const json = v.json ?? 'bench-results/redis-memory.json';
-      const r = await measureRedisMemory({ config: loadConfig(), decisions: events, cards: Math.max(1, Math.round(events / 5)), escalateShare: 0.05, reviewShare: 0.005, json, log: (l) => console.error(l) });
+      // The attack run (bench/pipeline/redis-attack.ts): N distinct random cards on an own redis-server with maxmemory.
+      const randomCards = numberFlag('random-cards', v['random-cards'], 100_000, { min: 0, max: 10_000_000, integer: true });
+      const maxmemory = v.maxmemory ?? '64mb';
+      if (!/^\d+(kb|mb|gb)$/i.test(maxmemory)) throw new UserInputError(`--maxmemory must be a size like 64mb or 1gb, got ${JSON.stringify(maxmemory)}`);
+      const merchants = numberFlag('merchants', v.merchants, 10, { min: 1, max: 1_000_000, integer: true });
+      const attackRate = numberFlag('attack-rate', v['attack-rate'], 2_000, { min: 1, max: 1_000_000 });
+      const config = loadConfig();
+      const r = await measureRedisMemory({ config, decisions: events, cards: Math.max(1, Math.round(events / 5)), escalateShare: 0.05, reviewShare: 0.005, json, log: (l) => console.error(l) });
       console.log(formatRedisMemory(r));
       console.log(`\nresults written to ${json}`);
+      if (randomCards > 0) {
+        const { measureRedisAttack, formatRedisAttack } = await import('../bench/pipeline/redis-attack.ts');
+        const attackJson = path.join(path.dirname(json), `${path.basename(json, path.extname(json))}-attack.json`);
+        const a = await measureRedisAttack({ decisions: randomCards, maxmemory: maxmemory.toLowerCase(), merchants, rate: attackRate, cap: config.features.newCardCap, json: attackJson, log: (l) => console.error(l) });
+        console.log(`\n${formatRedisAttack(a)}`);
+        console.log(`\nresults written to ${attackJson}`);
+      }
       return;
     }
     if (positionals.length) throw new UserInputError(`bench: unexpected argument ${JSON.stringify(positionals[0])}\nusage: fraudstream bench ${benchUsage}`);
@@ -89,7 +107,7 @@ const benchPipeline: Command = {
     // ports, or started here and stopped at the end.
     const services = await findOrStartServices(
       { env: { KAFKA_BROKERS: process.env.KAFKA_BROKERS, REDIS_URL: process.env.REDIS_URL }, defaultBrokers: base.kafka.brokers, defaultRedisUrl: base.redis.url, command: 'bench', say: (l) => console.error(l) },
-      realServicePorts(base.dataDir, base.kafka.security),
+      realServicePorts(base.dataDir, base.kafka.security, base.redis.maxmemory),
     );
     console.error(`Kafka ${services.brokers.join(',')} (${services.kafkaFrom}) · Redis ${redactUrl(services.redisUrl)} (${services.redisFrom})`);
     try {

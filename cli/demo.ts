@@ -190,7 +190,7 @@ export const demoCommand: Command = {
       let redisUrl = base.redis.url;
       let redisFrom = process.env.REDIS_URL ? 'configured' : 'already running';
       if (!process.env.REDIS_URL && !(await redisAnswers1s(redisUrl))) {
-        const r = await startLocalRedis();
+        const r = await startLocalRedis({ maxmemory: base.redis.maxmemory });
         redisUrl = r.url;
         redisFrom = 'started by the demo';
         stops.push(['Redis', () => r.stop()]);

@@ -76,6 +76,13 @@ export const EnvSchema = z.object({
   KAFKA_SSL_KEY_PASSWORD: z.string().min(1).optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]*$/).default('fs:'),
+  REDIS_MAXMEMORY: z
+    .string()
+    .regex(/^(0|\d+(kb|mb|gb))$/i, 'a size like 512mb or 2gb (0: no limit)')
+    .transform((s) => s.toLowerCase())
+    .default('1gb'),
+  FEATURE_NEW_CARDS_PER_MINUTE: z.coerce.number().int('a whole number').min(0).max(10_000_000).default(1_000),
+  FEATURE_CARD_PREFIX_LENGTH: z.coerce.number().int('a whole number').min(0).max(19).default(6),
   TOPIC_TRANSACTIONS: topicName.default('transactions'),
   TOPIC_DLQ: topicName.default('transactions.dlq'),
   TOPIC_DECISIONS: topicName.default('decisions'),
@@ -157,7 +164,14 @@ export interface Config {
     waitMs: number;
     security: KafkaSecurity;
   };
-  redis: { url: string; keyPrefix: string };
+  redis: {
+    url: string;
+    keyPrefix: string;
+    /** maxmemory of the redis-server the project starts (infra/redis-local.ts, docker-compose.yml); '0' = none. */
+    maxmemory: string;
+  };
+  /** The new-card cap (detectors/pure/new-card-cap.ts): new cards per minute per merchant and per BIN-like prefix. */
+  features: { newCardCap: { perMinute: number; prefixLength: number } };
   topics: Topics;
   /** Each pipeline stage's consumer group. */
   groups: Record<PipelineStage, string>;
@@ -238,7 +252,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       waitMs: Math.round(e.KAFKA_WAIT_SECONDS * 1000),
       security: kafkaSecurityFrom(e),
     },
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX },
+    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, maxmemory: e.REDIS_MAXMEMORY },
+    features: { newCardCap: { perMinute: e.FEATURE_NEW_CARDS_PER_MINUTE, prefixLength: e.FEATURE_CARD_PREFIX_LENGTH } },
     topics: {
       transactions: e.TOPIC_TRANSACTIONS,
       dlq: e.TOPIC_DLQ,
@@ -389,6 +404,9 @@ export function configEnv(config: Config): Record<string, string> {
     ...kafkaSecurityEnv(config.kafka.security),
     REDIS_URL: config.redis.url,
     REDIS_KEY_PREFIX: config.redis.keyPrefix,
+    REDIS_MAXMEMORY: config.redis.maxmemory,
+    FEATURE_NEW_CARDS_PER_MINUTE: String(config.features.newCardCap.perMinute),
+    FEATURE_CARD_PREFIX_LENGTH: String(config.features.newCardCap.prefixLength),
     TOPIC_TRANSACTIONS: config.topics.transactions,
     TOPIC_DLQ: config.topics.dlq,
     TOPIC_DECISIONS: config.topics.decisions,

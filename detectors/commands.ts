@@ -329,7 +329,7 @@ async function datasetFromKafkaFlags(v: TrainFlags, config: Config, historyK: nu
   const untilMs = v['until-ms'] === undefined ? undefined : numberFlag('until-ms', v['until-ms'], 0, { min: 0, integer: true });
   const maxEvents = v['max-events'] === undefined ? undefined : numberFlag('max-events', v['max-events'], 0, { min: 1, integer: true });
   const maturityDays = numberFlag('label-maturity-days', v['label-maturity-days'], DEFAULT_LABEL_MATURITY_DAYS, { min: 0, max: 3650 });
-  const k = await datasetFromKafka({ config, untilMs, maxEvents, maturityDays, novelScenarios: NOVEL, historyK, onProgress: progress.update });
+  const k = await datasetFromKafka({ config, untilMs, maxEvents, maturityDays, novelScenarios: NOVEL, historyK, onProgress: progress.update, newCardCap: config.features.newCardCap });
   const ds = k.dataset;
   progress.done();
   console.error(kafkaSummary(k));

@@ -3,6 +3,7 @@
  * when the read started (a throwaway consumer group that commits nothing and is deleted afterwards), then builds
  * the dataset exactly as the file modes do (point-in-time replay through the in-memory feature store).
  */
+import type { NewCardCapOptions } from './pure/new-card-cap.ts';
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../core/config.ts';
@@ -187,6 +188,8 @@ export interface KafkaDatasetOptions extends KafkaReadOptions {
   untilMs?: number;
   maturityDays: number;
   novelScenarios: ReadonlySet<string>;
+  /** The new-card cap as detect runs it (config.features.newCardCap). */
+  newCardCap?: NewCardCapOptions;
   historyK?: number;
 }
 
@@ -243,6 +246,7 @@ export function buildKafkaDataset(read: KafkaRead, opts: Omit<KafkaDatasetOption
     source,
     expected: events.length,
     onProgress: opts.onProgress,
+    newCardCap: opts.newCardCap,
   });
   return { dataset, read, labels: stats };
 }

@@ -91,7 +91,7 @@ export async function restoreFeatures(opts: RestoreFeaturesOptions): Promise<Res
     for (const k of keys.slice(i, i + 1_000)) pipe.unlink(k);
     await pipe.exec();
   }
-  const store = new RedisFeatureStore(redis, { keyPrefix: prefix, spec });
+  const store = new RedisFeatureStore(redis, { keyPrefix: prefix, spec, newCardCap: config.features.newCardCap });
   const total = events.length;
   const t0 = performance.now();
   const replayed = await replayIntoStore(store, events, {

@@ -3,6 +3,7 @@
  * every first-line detector (detectors/first-line.ts: isolation forest, XGBoost) (+ heavy) -> thresholds on
  * validation -> metrics on test -> a model version folder.
  */
+import type { NewCardCapOptions } from './pure/new-card-cap.ts';
 import type { Label, Transaction } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError, UserInputError } from '../core/errors.ts';
 import { MemoryFeatureStore } from './features.ts';
@@ -76,12 +77,14 @@ export function datasetFromEvents(
     expected?: number;
     /** The feature spec (default DEFAULT_FEATURE_SPEC). */
     spec?: FeatureSpec;
+    /** The new-card cap as detect runs it (config.features.newCardCap; default DEFAULT_NEW_CARD_CAP). */
+    newCardCap?: NewCardCapOptions;
     /** Set false to keep labels out of the features (they still train): the old behaviour, for comparisons. */
     labelFeatures?: boolean;
   },
 ): Dataset {
   const started = performance.now();
-  const store = new MemoryFeatureStore({ spec: opts.spec });
+  const store = new MemoryFeatureStore({ spec: opts.spec, newCardCap: opts.newCardCap });
   const k = Math.min(opts.historyK ?? 16, CARD_STATE_LIMITS.applied);
   const batchSize = opts.batch ?? 1_000;
   const rows: Float64Array[] = [];

@@ -7,9 +7,16 @@ import type { FeatureContribution, Label, Transaction } from '../core/contracts.
 import type { FirstLineModelId, ModelThresholds } from '../core/model-registry.ts';
 import type { CardState } from './pure/card-state.ts';
 import type { EntityState } from './pure/entity-state.ts';
+import type { CapHit } from './pure/new-card-cap.ts';
 
 /** Dense feature vector in the order of FEATURE_NAMES (detectors/features.ts). */
 export type FeatureVector = Float64Array;
+
+/**
+ * A batch's vectors; `capped` names the transactions (by index) of new cards over the new-card cap, computed without
+ * stored state and not applied (detectors/pure/new-card-cap.ts), with the scope that was over.
+ */
+export type FeatureVectors = FeatureVector[] & { capped?: ReadonlyMap<number, CapHit> };
 
 /**
  * The card state the feature module reads and updates. Two implementations, one definition of features:
@@ -19,9 +26,10 @@ export interface FeatureStore {
   /**
    * Point-in-time: for each transaction (in the given order), the vector computed from the card's state
    * before it, then the state is updated with it. Idempotent per txId: a transaction already applied is not
-   * counted again, and its vector is the one computed the first time.
+   * counted again, and its vector is the one computed the first time. A new card over the new-card cap is computed
+   * from an empty state and nothing of it is applied (listed in the result's `capped`).
    */
-  computeAndApply(txs: Transaction[]): Promise<FeatureVector[]>;
+  computeAndApply(txs: Transaction[]): Promise<FeatureVectors>;
   /**
    * Labels as they arrive: a transaction's first fraud label counts towards its merchant's (and any label-risk
    * entity's) fraud count, visible to vectors of transactions at or after its labeledAt. Idempotent per txId.

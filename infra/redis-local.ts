@@ -30,10 +30,22 @@ export function redisPersistenceArgs(dir: string | undefined): string[] {
 }
 
 /**
+ * The memory limit and what goes when it is reached (issue 19): `volatile-lru` evicts only keys with a TTL, least
+ * recently used first. Keys without a TTL (the record views restored from Kafka: policy, accounts, open cases, audit
+ * view; the view markers) are never evicted; the families that grow with traffic all carry one (feature state, card
+ * history, search per card and merchant, dedupe claims): README "Redis memory" says what evicting each costs.
+ * '0': no limit, and no policy flag (Redis' default, noeviction).
+ */
+export const REDIS_EVICTION_POLICY = 'volatile-lru';
+export function redisMemoryArgs(maxmemory: string | undefined): string[] {
+  return maxmemory && maxmemory !== '0' ? ['--maxmemory', maxmemory, '--maxmemory-policy', REDIS_EVICTION_POLICY] : [];
+}
+
+/**
  * Starts a redis-server on a free loopback port: with `dir`, persistent (AOF, fsync every second, in that directory:
  * the demo's, so a restart finds its state again); without, a throwaway one.
  */
-export async function startLocalRedis(opts: { port?: number; dir?: string } = {}): Promise<LocalRedis> {
+export async function startLocalRedis(opts: { port?: number; dir?: string; maxmemory?: string } = {}): Promise<LocalRedis> {
   const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (probe.error) {
     throw new FraudstreamError(
@@ -44,7 +56,7 @@ export async function startLocalRedis(opts: { port?: number; dir?: string } = {}
   const port = opts.port ?? (await freePort());
   const dir = opts.dir === undefined ? undefined : resolve(opts.dir);
   if (dir) mkdirSync(dir, { recursive: true });
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...redisPersistenceArgs(dir)], { stdio: 'ignore' });
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...redisPersistenceArgs(dir), ...redisMemoryArgs(opts.maxmemory)], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   const { Redis } = await import('ioredis');
   const deadline = Date.now() + 10_000;

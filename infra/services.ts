@@ -57,7 +57,7 @@ export async function redisAnswers(url: string, timeoutMs: number): Promise<bool
   }
 }
 
-export function realServicePorts(dataDir: string, security: KafkaSecurity = { protocol: 'PLAINTEXT' }): ServicePorts {
+export function realServicePorts(dataDir: string, security: KafkaSecurity = { protocol: 'PLAINTEXT' }, maxmemory?: string): ServicePorts {
   return {
     kafkaAnswers: (brokers, timeoutMs) => waitForKafka({ brokers, security }, timeoutMs).then(() => true, () => false),
     redisAnswers,
@@ -66,8 +66,9 @@ export function realServicePorts(dataDir: string, security: KafkaSecurity = { pr
       const k = await startLocalKafka({ dataDir, host, port: Number(port), onProgress: say });
       return { brokers: k.brokers, started: k.started, logFile: k.logFile, stop: () => (k.started ? stopLocalKafka({ dataDir }) : Promise.resolve(false)) };
     },
-    // Persistent (AOF, fsync every second) under the data directory, like the local broker's log.
-    startRedis: () => startLocalRedis({ dir: join(dataDir, 'redis') }),
+    // Persistent (AOF, fsync every second) under the data directory, like the local broker's log; REDIS_MAXMEMORY with
+    // volatile-lru (infra/redis-local.ts redisMemoryArgs).
+    startRedis: () => startLocalRedis({ dir: join(dataDir, 'redis'), maxmemory }),
   };
 }
 

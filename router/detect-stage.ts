@@ -20,6 +20,7 @@ import type { StageLogic } from './runner/batch-processor.ts';
 import type { ScoredSample } from '../state/types.ts';
 import { tallyOutputs } from './metrics.ts';
 import { DriftRecorder, type PendingDrift } from '../detectors/drift.ts';
+import { capRuleHit } from '../detectors/pure/new-card-cap.ts';
 import type { ShadowBatch, ShadowSink } from './shadow/worker.ts';
 import type { FeatureHistory } from './feature-history.ts';
 
@@ -69,7 +70,10 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       const samples: ScoredSample[] = [];
       const out: OutMessage[][] = txs.map((tx, i) => {
         const scores = scored?.[i] ? firstLineScores(scored[i]) : {};
-        const routed = decideFirstLine(p, { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId });
+        const routedBy = decideFirstLine(p, { scores, amountMinor: tx.amountMinor, country: tx.country, mcc: tx.mcc, cardId: tx.cardId, merchantId: tx.merchantId });
+        // A new card over the new-card cap was scored without stored state: the decision says so.
+        const capHit = vectors.capped?.get(i);
+        const routed = capHit ? { ...routedBy, rulesFired: [...routedBy.rulesFired, capRuleHit(capHit)] } : routedBy;
         const vector = vectors[i];
         const topFeatures = routed.action !== 'ALLOW' && vector && models ? models.explain(vector, k) : [];
         const versions = { model: modelVersion, policy: p.version };

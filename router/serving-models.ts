@@ -61,7 +61,7 @@ export function checkServable(m: ModelBundle, spec: FeatureSpec = specOf(m)): Mo
 export const redisFeatureStore =
   (config: Config, spec: FeatureSpec = DEFAULT_FEATURE_SPEC) =>
   (redis: Redis): FeatureStore =>
-    new RedisFeatureStore(redis, { keyPrefix: config.redis.keyPrefix, spec });
+    new RedisFeatureStore(redis, { keyPrefix: config.redis.keyPrefix, spec, newCardCap: config.features.newCardCap });
 
 /** A served version and the store computing its spec; the spec is logged when it is not the default. */
 function serving(config: Config, models: ModelBundle): ServingModels {

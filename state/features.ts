@@ -12,6 +12,14 @@ export const featureCardKey = (prefix: string, cardId: string): string => `${pre
 export const featureEntityKey = (prefix: string, entityKey: string): string => `${prefix}feat:e:{${entityKey}}`;
 /** "This transaction's fraud label was counted" (the first fraud label counts once); TTL = the store's ttlSeconds. */
 export const featureLabelKey = (prefix: string, txId: string): string => `${prefix}feat:l:${txId}`;
+/**
+ * The new-card cap's counters (detectors/pure/new-card-cap.ts): per scope (`m:<merchantId>` or `p:<card prefix>`) and
+ * minute of event time, a hash of the cards admitted as new (at most the cap's per-minute count: bounded whatever the
+ * attack's rate). TTL NEW_CARDS_TTL_SECONDS from its first card. All share the hash tag `{newcards}` (one slot, so the
+ * cap's one script runs on Redis Cluster too).
+ */
+export const featureNewCardsKey = (prefix: string, scope: string, minute: number): string => `${prefix}feat:n:{newcards}:${scope}:${minute}`;
+export const NEW_CARDS_TTL_SECONDS = 180;
 /** Every entity hash and label claim under a prefix (SCAN MATCH), for a warm start that rebuilds them. */
 export const featureEntityPattern = (prefix: string): string => `${prefix}feat:[el]:*`;
 /**

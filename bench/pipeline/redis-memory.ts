@@ -16,7 +16,7 @@ import { createRedis } from '../../core/redis.ts';
 import { RedisFeatureStore } from '../../detectors/feature-store/redis.ts';
 import { storeCardHistory } from '../../state/card-history.ts';
 import { countDecisions, decisionStatsKey } from '../../state/decision-stats.ts';
-import { featureCardKey, featureEntityKey, featureLabelKey } from '../../state/features.ts';
+import { featureCardKey, featureEntityKey, featureLabelKey, featureNewCardsKey } from '../../state/features.ts';
 import { OutcomeStore, outcomeKeyPrefix } from '../../state/outcomes.ts';
 import { RedisReviewQueue, reviewKeys } from '../../state/review.ts';
 import { RedisSampleStore, sampleLabelKey, samplesKey } from '../../state/samples.ts';
@@ -66,6 +66,7 @@ function families(prefix: string): Array<{ match: (key: string) => boolean; fami
     { match: starts(featureCardKey(prefix, '').slice(0, -1)), family: 'feature state', bound: 'TTL 90 d idle, 32-entry ring per card', growsWith: 'cards' },
     // one per card (customer), merchant and device, and the global one: 38 day buckets, 64 counterparties at most
     { match: starts(featureEntityKey(prefix, '').slice(0, -2)), family: 'feature entities', bound: 'TTL 90 d idle, 38 day buckets', growsWith: 'cards' },
+    { match: starts(featureNewCardsKey(prefix, '', 0).slice(0, -2)), family: 'new-card cap counters', bound: 'TTL 3 min, the cap per scope-minute', growsWith: 'capped' },
     { match: starts(featureLabelKey(prefix, '')), family: 'fraud label claims', bound: 'TTL 90 d, fraud labels only', growsWith: 'capped' },
     { match: starts(cardHistoryKey(prefix, '')), family: 'card history ids', bound: '50 per card, TTL 30 d idle', growsWith: 'cards' },
     { match: starts(cardRowsKey(prefix, '')), family: 'card history rows', bound: '50 per card, TTL 30 d idle', growsWith: 'cards' },

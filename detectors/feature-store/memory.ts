@@ -1,5 +1,5 @@
 import type { Label, Transaction } from '../../core/contracts.ts';
-import type { FeatureStatePeek, FeatureStore, FeatureVector } from '../types.ts';
+import type { FeatureStatePeek, FeatureStore, FeatureVector, FeatureVectors } from '../types.ts';
 import { emptyCardState, type CardState } from '../pure/card-state.ts';
 import { appendHistory, lastBefore, runBatch, vectorWithoutApplying, type EntityAccess, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts';
@@ -7,6 +7,7 @@ import { CompiledSpec, countsForRisk, GLOBAL_ENTITY } from '../pure/entity-featu
 import { emptyEntityState, type EntityState } from '../pure/entity-state.ts';
 import { DEFAULT_FEATURE_SPEC, type FeatureSpec } from '../pure/feature-spec.ts';
 import { LabelArrivals } from '../pure/arrival.ts';
+import { DEFAULT_NEW_CARD_CAP, NewCardCap, type NewCardCapOptions } from '../pure/new-card-cap.ts';
 
 interface CardEntry {
   state: CardState;
@@ -16,6 +17,8 @@ interface CardEntry {
 export interface MemoryFeatureStoreOptions {
   ctx?: FeatureContext;
   spec?: FeatureSpec;
+  /** The new-card cap (default DEFAULT_NEW_CARD_CAP, as the online store): the same rule, counted in event time. */
+  newCardCap?: NewCardCapOptions;
 }
 
 /**
@@ -31,27 +34,36 @@ export class MemoryFeatureStore implements FeatureStore, FeatureStatePeek {
   private readonly ctx: FeatureContext;
   readonly compiled: CompiledSpec;
   private readonly access: EntityAccess;
+  private readonly cap: NewCardCap;
 
   constructor(opts: MemoryFeatureStoreOptions = {}) {
     this.ctx = opts.ctx ?? defaultFeatureContext;
     this.compiled = new CompiledSpec(opts.spec ?? DEFAULT_FEATURE_SPEC);
-    this.access = { spec: this.compiled, load: (key) => this.entity(key), global: this.global };
+    this.access = { spec: this.compiled, load: (key) => this.entity(key), peek: (key) => this.entityStates.get(key), global: this.global };
+    this.cap = new NewCardCap(opts.newCardCap ?? DEFAULT_NEW_CARD_CAP);
   }
 
-  computeAndApply(txs: Transaction[]): Promise<FeatureVector[]> {
+  computeAndApply(txs: Transaction[]): Promise<FeatureVectors> {
     return Promise.resolve(this.computeAndApplySync(txs));
   }
 
   /** Synchronous form for the trainer's replay loop. */
-  computeAndApplySync(txs: readonly Transaction[]): FeatureVector[] {
-    const outcome = runBatch(txs, (cardId) => this.entry(cardId).state, this.ctx, this.access);
-    for (const [cardId, change] of outcome.changed) appendHistory(this.entry(cardId).history, change.appended);
+  computeAndApplySync(txs: readonly Transaction[]): FeatureVectors {
+    // A card gets an entry only once a transaction of it is applied (a capped card leaves nothing behind).
+    const outcome = runBatch(txs, (cardId) => this.cards.get(cardId)?.state ?? emptyCardState(), this.ctx, this.access, this.cap.enabled ? (tx) => this.cap.check(tx) : undefined);
+    for (const [cardId, change] of outcome.changed) {
+      let e = this.cards.get(cardId);
+      if (!e) this.cards.set(cardId, (e = { state: change.state, history: [] }));
+      appendHistory(e.history, change.appended);
+    }
     for (const { index, cardId, key } of outcome.lookups) {
       const found = this.entry(cardId).history.find((e) => e.key === key);
       // Applied so long ago that its vector left the history: answer from the current state without applying.
       outcome.vectors[index] = found ? found.vector : this.answerWithoutApplying(cardId, txs[index]);
     }
-    return outcome.vectors.map((v) => Float64Array.from(v as Float64Array));
+    const out: FeatureVectors = outcome.vectors.map((v) => Float64Array.from(v as Float64Array));
+    if (outcome.capped.size) out.capped = outcome.capped;
+    return out;
   }
 
   /**

@@ -1,14 +1,15 @@
 import type { Redis } from 'ioredis';
 import type { Label, Transaction } from '../../core/contracts.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
-import type { FeatureStatePeek, FeatureStore, FeatureVector } from '../types.ts';
+import type { FeatureStatePeek, FeatureStore, FeatureVector, FeatureVectors } from '../types.ts';
 import { LIMITS, cardStateSize, decodeCardState, decodeCardStateAt, emptyCardState, encodeCardStateInto, resetCardState, type CardState } from '../pure/card-state.ts';
 import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, vectorWithoutApplying, type EntityAccess, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts';
 import { CompiledSpec, countsForRisk, GLOBAL_ENTITY } from '../pure/entity-features.ts';
 import { dayOf, ENTITY_LIMITS, entityStateFromFields, entityStateFromHash, type EntityState } from '../pure/entity-state.ts';
 import { DEFAULT_FEATURE_SPEC, type FeatureSpec } from '../pure/feature-spec.ts';
-import { featureCardKey, featureEntityKey, featureLabelKey } from '../../state/features.ts';
+import { featureCardKey, featureEntityKey, featureLabelKey, featureNewCardsKey, NEW_CARDS_TTL_SECONDS } from '../../state/features.ts';
+import { capScopes, DEFAULT_NEW_CARD_CAP, hitOf, minuteOf, type CapHit, type NewCardCapOptions } from '../pure/new-card-cap.ts';
 
 /**
  * Reads state, version and TTL-refresh time of every card key in one call and returns them packed in one string,
@@ -275,6 +276,49 @@ for i = ncards + 1, #KEYS do epos = applyEntity(KEYS[i], ebuf, epos, ttl) end
 return out
 `;
 
+/**
+ * The Lua twin of NewCardCap.check (detectors/pure/new-card-cap.ts), for a batch's transactions of cards with no
+ * stored state, in order. KEYS: per item its scope keys (hash per scope-minute: the cards it admitted). ARGV[1] = cap,
+ * ARGV[2] = the hashes' TTL, then per item [scope count, card id]. A card admitted earlier in the call is not asked
+ * again (the batch applies its transaction, so it has state). Answers per item 0 (admitted) or the 1-based index of
+ * the first scope over the cap.
+ */
+const NEW_CARD_LUA = `
+local cap = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local admitted = {}
+local out = {}
+local ki = 1
+local a = 3
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  local card = ARGV[a + 1]
+  a = a + 2
+  local hit = 0
+  if admitted[card] then
+    ki = ki + n
+  else
+    for j = 1, n do
+      local k = KEYS[ki]
+      ki = ki + 1
+      if redis.call('HEXISTS', k, card) == 0 then
+        local len = redis.call('HLEN', k)
+        if len >= cap then
+          if hit == 0 then hit = j end
+        else
+          redis.call('HSET', k, card, '1')
+          if len == 0 then redis.call('EXPIRE', k, ttl) end
+        end
+      end
+    end
+    if hit == 0 then admitted[card] = true end
+  end
+  out[#out + 1] = hit
+end
+return out
+`;
+
+const NEW_CARD = 'fraudstreamFeatureNewCardV1';
 const READ = 'fraudstreamFeatureReadV2';
 const LABEL = 'fraudstreamFeatureLabelV1';
 const READ_ENTITIES = 'fraudstreamFeatureReadEntitiesV1';
@@ -312,6 +356,8 @@ export interface RedisFeatureStoreOptions {
   nowSeconds?: () => number;
   /** Optimistic-write attempts when another writer touched the same card mid-batch. */
   maxAttempts?: number;
+  /** The new-card cap (default DEFAULT_NEW_CARD_CAP; perMinute 0 turns it off). Its hashes share one hash slot. */
+  newCardCap?: NewCardCapOptions;
   /**
    * Cards per script call. Default: the whole batch in one call (a single Redis). Redis Cluster runs a script only
    * on keys of one hash slot, so there set 1: one call per card, still pipelined into one round trip.
@@ -334,6 +380,7 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
   private readonly now: () => number;
   private readonly maxAttempts: number;
   private readonly perScript: number;
+  private readonly cap: NewCardCapOptions;
   readonly compiled: CompiledSpec;
   /** Cards whose optimistic write lost to another writer and were recomputed (a metric, not an error). */
   conflicts = 0;
@@ -351,6 +398,8 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     this.now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
     this.maxAttempts = opts.maxAttempts ?? 8;
     this.perScript = Math.max(1, opts.cardsPerScript ?? Infinity);
+    this.cap = opts.newCardCap ?? DEFAULT_NEW_CARD_CAP;
+    if (!(NEW_CARD in redis)) redis.defineCommand(NEW_CARD, { lua: NEW_CARD_LUA });
     if (!(READ in redis)) redis.defineCommand(READ, { lua: READ_LUA });
     if (!(WRITE in redis)) redis.defineCommand(WRITE, { lua: WRITE_LUA });
     if (!(LABEL in redis)) redis.defineCommand(LABEL, { lua: LABEL_LUA });
@@ -365,16 +414,45 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     return featureEntityKey(this.opts.keyPrefix, key);
   }
 
-  async computeAndApply(txs: Transaction[]): Promise<FeatureVector[]> {
-    const out: FeatureVector[] = new Array(txs.length);
+  async computeAndApply(txs: Transaction[]): Promise<FeatureVectors> {
+    const out: FeatureVectors = new Array(txs.length);
+    const capped = new Map<number, CapHit>();
     let pending = txs.map((_, i) => i);
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > this.maxAttempts) {
         throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `feature store: cards kept changing under us after ${this.maxAttempts} attempts`);
       }
-      pending = await this.attempt(txs, pending, out);
+      pending = await this.attempt(txs, pending, out, capped);
     }
+    if (capped.size) out.capped = capped;
     return out;
+  }
+
+  /** Asks the cap about the batch's transactions of cards without stored state (one round trip); hits by batch index. */
+  private async checkNewCards(batch: readonly Transaction[], fresh: (cardId: string) => boolean): Promise<Map<number, CapHit>> {
+    const hits = new Map<number, CapHit>();
+    if (this.cap.perMinute <= 0) return hits;
+    const keys: string[] = [];
+    const args: Array<string | number> = [];
+    const asked: number[] = [];
+    const scopes: string[][] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const tx = batch[i];
+      if (!fresh(tx.cardId)) continue;
+      const s = capScopes(tx, this.cap);
+      const minute = minuteOf(tx.ts);
+      for (const scope of s) keys.push(featureNewCardsKey(this.opts.keyPrefix, scope, minute));
+      args.push(s.length, tx.cardId);
+      asked.push(i);
+      scopes.push(s);
+    }
+    if (asked.length === 0) return hits;
+    const replies = (await (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<number[]>>)[NEW_CARD]!.call(this.redis, keys.length, ...keys, this.cap.perMinute, NEW_CARDS_TTL_SECONDS, ...args)) as number[];
+    asked.forEach((i, j) => {
+      const first = Number(replies[j]);
+      if (first > 0) hits.set(i, hitOf(batch[i], this.cap, scopes[j].map((_, k) => k === first - 1)) as CapHit);
+    });
+    return hits;
   }
 
   async applyLabels(labels: readonly Label[]): Promise<number> {
@@ -412,7 +490,7 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
   }
 
   /** One optimistic pass over `indices`; returns the indices whose cards must be retried. */
-  private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[]): Promise<number[]> {
+  private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[], capped: Map<number, CapHit>): Promise<number[]> {
     const batch = indices.map((i) => txs[i]);
     const slot = new Map<string, number>();
     const cards: string[] = [];
@@ -487,7 +565,8 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     }
 
     try {
-      return await this.finish(txs, indices, out, batch, slot, keys, states, versions, ttlSetAt, entities, txKeys);
+      const hits = await this.checkNewCards(batch, (cardId) => states[slot.get(cardId)!].n === 0);
+      return await this.finish(txs, indices, out, capped, hits, batch, slot, keys, states, versions, ttlSetAt, entities, txKeys);
     } finally {
       // Card states never leave a pass: their arrays are reused by the next one (less garbage per batch).
       if (this.spare.length < MAX_SPARE_STATES) this.spare.push(...states);
@@ -498,6 +577,8 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     txs: Transaction[],
     indices: number[],
     out: FeatureVector[],
+    capped: Map<number, CapHit>,
+    hits: ReadonlyMap<number, CapHit>,
     batch: Transaction[],
     slot: Map<string, number>,
     keys: string[],
@@ -508,8 +589,8 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     txKeys: ReadonlyArray<ReadonlyArray<string | null>>,
   ): Promise<number[]> {
     const global = entities.get(GLOBAL_ENTITY) as EntityState;
-    const access: EntityAccess = { spec: this.compiled, global, load: (k) => entities.get(k) as EntityState, keys: txKeys };
-    const outcome = runBatch(batch, (cardId) => states[slot.get(cardId)!], this.ctx, access);
+    const access: EntityAccess = { spec: this.compiled, global, load: (k) => entities.get(k) as EntityState, peek: (k) => entities.get(k), keys: txKeys };
+    const outcome = runBatch(batch, (cardId) => states[slot.get(cardId)!], this.ctx, access, hits.size ? (_, i) => hits.get(i) : undefined);
 
     if (outcome.lookups.length > 0) {
       const lookupCards = [...new Set(outcome.lookups.map((l) => l.cardId))];
@@ -589,7 +670,12 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     for (let k = 0; k < indices.length; k++) {
       const txIndex = indices[k];
       if (conflicted?.has(txs[txIndex].cardId)) retry.push(txIndex);
-      else out[txIndex] = outcome.vectors[k]!;
+      else {
+        out[txIndex] = outcome.vectors[k]!;
+        const hit = outcome.capped.get(k);
+        if (hit) capped.set(txIndex, hit);
+        else capped.delete(txIndex);
+      }
     }
     return retry;
   }

@@ -3,11 +3,12 @@
  * store. Shared by both stores so their behaviour (order within a batch, idempotency) cannot drift apart.
  */
 import type { Transaction } from '../../core/contracts.ts';
-import { LIMITS, type CardState } from './card-state.ts';
+import { emptyCardState, LIMITS, type CardState } from './card-state.ts';
 import { applyToState, BASE_FEATURE_COUNT, featureVector, type FeatureContext } from './features.ts';
 import type { CompiledSpec } from './entity-features.ts';
 import type { EntityState } from './entity-state.ts';
 import { txKey } from './hash.ts';
+import type { CapHit } from './new-card-cap.ts';
 
 export interface HistoryEntry {
   key: number;
@@ -27,6 +28,8 @@ export interface BatchOutcome {
   changed: Map<string, { state: CardState; appended: HistoryEntry[] }>;
   /** Indices of the transactions this batch applied (not seen before), in order. */
   applied: number[];
+  /** Transactions of new cards over the new-card cap (pure/new-card-cap.ts): computed without state, nothing applied. */
+  capped: Map<number, CapHit>;
 }
 
 /** The entity side of a batch: the compiled spec, each entity's state by key (created empty when unknown), the global state. */
@@ -36,15 +39,23 @@ export interface EntityAccess {
   global: EntityState;
   /** Each transaction's entity keys when the store has worked them out already (spec.keysOf per transaction). */
   keys?: ReadonlyArray<ReadonlyArray<string | null>>;
+  /** An entity's state when the store holds one (never creates it): what a capped transaction reads. */
+  peek(key: string): EntityState | undefined;
 }
+
+/**
+ * The new-card cap as a batch sees it: asked, in order, about each transaction whose card has no state at that point
+ * (none stored, none applied earlier in the batch); a hit means "decide it without state".
+ */
+export type CapCheck = (tx: Transaction, index: number) => CapHit | undefined;
 
 /**
  * `load(cardId)` returns the state object to read and mutate (a fresh empty one for an unknown card).
  * A transaction whose txId the card already applied is not applied again.
  */
-export function runBatch(txs: readonly Transaction[], load: (cardId: string) => CardState, ctx: FeatureContext, entities: EntityAccess): BatchOutcome {
+export function runBatch(txs: readonly Transaction[], load: (cardId: string) => CardState, ctx: FeatureContext, entities: EntityAccess, cap?: CapCheck): BatchOutcome {
   const states = new Map<string, CardState>();
-  const outcome: BatchOutcome = { vectors: new Array(txs.length), lookups: [], changed: new Map(), applied: [] };
+  const outcome: BatchOutcome = { vectors: new Array(txs.length), lookups: [], changed: new Map(), applied: [], capped: new Map() };
   const width = BASE_FEATURE_COUNT + entities.spec.width;
   // One block for the whole batch, one view per vector: a separate small typed array per transaction costs its
   // own backing store (several times the cost of the view).
@@ -65,8 +76,19 @@ export function runBatch(txs: readonly Transaction[], load: (cardId: string) => 
       continue;
     }
     const vector = block.subarray(i * width, (i + 1) * width);
-    featureVector(state, tx, ctx, vector);
     const keys = entities.keys?.[i] ?? entities.spec.keysOf(tx);
+    const hit = state.n === 0 && cap ? cap(tx, i) : undefined;
+    if (hit) {
+      // Each capped transaction on its own from an empty card state (batch boundaries cannot change its vector),
+      // entities as they are now, nothing applied.
+      featureVector(emptyCardState(), tx, ctx, vector);
+      for (let k = 0; k < keys.length; k++) entityStates[k] = keys[k] === null ? undefined : entities.peek(keys[k] as string);
+      entities.spec.write(tx, entityStates, entities.global, vector, BASE_FEATURE_COUNT);
+      outcome.capped.set(i, hit);
+      outcome.vectors[i] = vector;
+      continue;
+    }
+    featureVector(state, tx, ctx, vector);
     for (let k = 0; k < keys.length; k++) entityStates[k] = keys[k] === null ? undefined : entities.load(keys[k] as string);
     entities.spec.write(tx, entityStates, entities.global, vector, BASE_FEATURE_COUNT);
     applyToState(state, tx, key);

@@ -11,6 +11,7 @@ import { ShadowStore } from '../../state/shadow.ts';
 import { SearchIndex } from '../../state/search.ts';
 import { cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
 import { CardTxSchema, storeCardHistory, type CardTx } from '../../state/card-history.ts';
+import { NEW_CARD_CAP_RULE } from '../../detectors/pure/new-card-cap.ts';
 
 
 interface SecondBucket {
@@ -216,7 +217,9 @@ export class LiveFeed {
       this.broadcast('decision', { ...d, scenario: this.scenarios.get(d.txId) });
       for (const l of this.listeners) l(d);
     }
-    await storeCardHistory(this.opts.redis, this.opts.config.redis.keyPrefix, fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
+    // A card over the new-card cap keeps no state in the feature store, and no card history here either (issue 19).
+    const kept = fresh.filter((d) => !d.rulesFired.some((r) => r.id === NEW_CARD_CAP_RULE));
+    await storeCardHistory(this.opts.redis, this.opts.config.redis.keyPrefix, kept).catch((err: unknown) => this.opts.log.warn({ err }, 'could not store card history'));
     await this.search.store(fresh).catch((err: unknown) => this.opts.log.warn({ err }, 'could not index decisions for search'));
   }
 

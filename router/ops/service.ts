@@ -21,6 +21,7 @@ import { openAuditLog } from '../../state/audit.ts';
 import { GuardState } from '../../state/guard.ts';
 import type { RedisPolicyStore } from '../../state/policy.ts';
 import { RuleEvidenceStore } from '../../state/rule-evidence.ts';
+import { NEW_CARD_CAP_RULE } from '../../detectors/pure/new-card-cap.ts';
 import type { StageLogic } from '../runner/batch-processor.ts';
 import type { OutMessage } from '../runner/batch.ts';
 import { GuardService } from './guard.ts';
@@ -50,7 +51,9 @@ export function opsLogic(deps: { guard: Pick<GuardState, 'add'>; evidence: Pick<
       const ds = outputs.map((o) => pending.get(o)).filter((d) => d !== undefined);
       await Promise.all([
         deps.guard.add(ds.map((d) => ({ policyVersion: d.versions.policy, blocked: d.action === 'BLOCK' }))),
-        deps.evidence.onDecisions(ds.map((d) => ({ txId: d.txId, rules: d.rulesFired.map((r) => r.id), amountMinor: d.tx.amountMinor, currency: d.tx.currency, newTransaction: d.stage !== 'review' }))),
+        // The new-card cap's hit marks how features were computed, not a policy rule: counting it would write a 14-day
+        // evidence key per transaction of a card-testing run (the very growth the cap bounds).
+        deps.evidence.onDecisions(ds.map((d) => ({ txId: d.txId, rules: d.rulesFired.filter((r) => r.id !== NEW_CARD_CAP_RULE).map((r) => r.id), amountMinor: d.tx.amountMinor, currency: d.tx.currency, newTransaction: d.stage !== 'review' }))),
       ]);
     },
   };

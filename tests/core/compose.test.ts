@@ -29,6 +29,9 @@ describe('docker-compose.yml', () => {
     const flag = (name: string) => cmd[cmd.indexOf(name) + 1];
     expect(flag('--appendonly')).toBe('yes');
     expect(flag('--appendfsync')).toBe('everysec');
+    // bounded memory (issue 19): only keys with a TTL may be evicted, the limit from REDIS_MAXMEMORY as the config's default
+    expect(flag('--maxmemory-policy')).toBe('volatile-lru');
+    expect(flag('--maxmemory')).toBe('${REDIS_MAXMEMORY:-1gb}');
     expect((compose.services.redis as { volumes?: string[] }).volumes).toEqual(['redis-data:/data']);
   });
 

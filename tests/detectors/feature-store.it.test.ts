@@ -66,10 +66,10 @@ describe('RedisFeatureStore', () => {
       const before = await store.history(card, 8, mid);
       expect(arrays(before)).toEqual(arrays(await memory.history(card, 8, mid)));
     }
-    // keys are prefixed and hash-tagged by card, or by entity
+    // keys are prefixed and hash-tagged by card, or by entity, or (the new-card cap's counters) all by one tag
     const keys = await redis.keys(`${prefix}feat:*`);
     expect(keys.length).toBeGreaterThan(0);
-    expect(keys.every((k) => /^.+feat:\{card-\d+\}$/.test(k) || /^.+feat:e:\{[a-z*]+:[^}]+\}$/.test(k))).toBe(true);
+    expect(keys.every((k) => /^.+feat:\{card-\d+\}$/.test(k) || /^.+feat:e:\{[a-z*]+:[^}]+\}$/.test(k) || /^.+feat:n:\{newcards\}:m:[^:]+:\d+$/.test(k))).toBe(true);
     await expectEntityStatesEqual(redis, prefix, memory);
   });
 

@@ -12,7 +12,7 @@ import { DEFAULT_FEATURE_SPEC } from '../../detectors/pure/feature-spec.ts';
 
 function memoryEntities() {
   const states = new Map<string, EntityState>();
-  return { spec: new CompiledSpec(DEFAULT_FEATURE_SPEC), global: emptyEntityState(), load: (k: string) => states.get(k) ?? states.set(k, emptyEntityState()).get(k)! };
+  return { spec: new CompiledSpec(DEFAULT_FEATURE_SPEC), global: emptyEntityState(), load: (k: string) => states.get(k) ?? states.set(k, emptyEntityState()).get(k)!, peek: (k: string) => states.get(k) };
 }
 
 const T0 = Date.UTC(2024, 2, 4, 10, 0, 0); // a Monday, 10:00 UTC
