@@ -23,6 +23,7 @@ import { DEFAULT_DIST, uiBuildStatus } from '../build.ts';
 import { openAuditLog } from '../../state/audit.ts';
 import { startDeadLetterFeed } from './dead-letters.ts';
 import { GuardService } from '../../router/ops/guard.ts';
+import { cardBlockRate } from '../../router/ops/service.ts';
 import { GuardState } from '../../state/guard.ts';
 import { RuleEvidenceStore } from '../../state/rule-evidence.ts';
 import { LoginLimiter, Roles, SessionStore, UserStore } from './auth.ts';
@@ -170,7 +171,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
 
   // The guard rail and the rule statistics run in the ops service; the console reads what it keeps in Redis.
   const evidence = new RuleEvidenceStore(redis, prefix);
-  const guard = new GuardService({ rail: config.ui.guard, policies, state: new GuardState(redis, prefix), log, instanceId });
+  const guard = new GuardService({ rail: config.ui.guard, policies, state: new GuardState(redis, prefix), log, instanceId, expectedBlockRate: cardBlockRate(config.modelDir) });
   const feed = new LiveFeed({ config, kafka, redis, log, instanceId, ...(opts.backfill ? { backfill: opts.backfill } : {}), ...(opts.sse ? { sse: opts.sse } : {}) });
   let kafkaUp = true;
   const sla = async () => slaStatus(await queue.oldestOpenAt(), Date.now(), (await policies.current()).review);

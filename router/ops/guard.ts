@@ -33,6 +33,11 @@ export interface GuardDeps {
   /** Names the member in the claim and the rollback record. */
   instanceId: string;
   now?: () => number;
+  /**
+   * The block rate a model version's card measured on its test slice (undefined when unknown): the baseline for a
+   * change that starts serving that version.
+   */
+  expectedBlockRate?: (modelVersion: string) => Promise<number | undefined>;
 }
 
 interface Judged {
@@ -57,7 +62,8 @@ export class GuardService {
     if (current.version < 2) return undefined;
     const previousVersion = current.version - 1;
     const [previous, counts] = await Promise.all([this.deps.state.counts(previousVersion), this.deps.state.counts(current.version)]);
-    const verdict = checkBlockRate(this.rail, previous, counts, (this.now() - current.updatedAt) / 60_000);
+    const expected = current.modelVersion && this.deps.expectedBlockRate ? ((await this.deps.expectedBlockRate(current.modelVersion).catch(() => undefined)) ?? 0) : 0;
+    const verdict = checkBlockRate(this.rail, previous, counts, (this.now() - current.updatedAt) / 60_000, expected);
     return { current, previousVersion, counts, verdict };
   }
 

@@ -12,6 +12,8 @@
  * shared transactional id that fences a stalled holder.
  */
 import type { Kafka, Producer } from 'kafkajs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
@@ -77,6 +79,27 @@ export interface OpsTimers {
   stop(): Promise<void>;
 }
 
+/**
+ * A model version's block share on its test slice (its model card's routed ensemble), read once per version; undefined
+ * when the card cannot be read or says nothing. The guard rail judges a change that starts serving it against this.
+ */
+export function cardBlockRate(modelDir: string): (version: string) => Promise<number | undefined> {
+  const known = new Map<string, number | undefined>();
+  return async (version) => {
+    if (known.has(version)) return known.get(version);
+    let rate: number | undefined;
+    try {
+      const card = JSON.parse(await readFile(path.join(modelDir, path.basename(version), 'model-card.json'), 'utf8')) as { test?: { ensemble?: { blockShare?: unknown } } };
+      const v = card.test?.ensemble?.blockShare;
+      rate = typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+    } catch {
+      rate = undefined;
+    }
+    known.set(version, rate);
+    return rate;
+  };
+}
+
 /** The ops member's timers: the guard rail's check and the outbox's flush, each never overlapping itself. */
 export async function startOpsTimers(opts: OpsTimersOptions): Promise<OpsTimers> {
   const { config, redis, kafka, instanceId } = opts;
@@ -85,7 +108,7 @@ export async function startOpsTimers(opts: OpsTimersOptions): Promise<OpsTimers>
   const producer: Producer = createProducer(kafka);
   await producer.connect();
   const { audit, close: closeAudit } = openAuditLog(config, redis, kafka, { instanceId });
-  const guard = new GuardService({ rail: config.ui.guard, policies: opts.policies, state: new GuardState(redis, prefix), audit, log, instanceId });
+  const guard = new GuardService({ rail: config.ui.guard, policies: opts.policies, state: new GuardState(redis, prefix), audit, log, instanceId, expectedBlockRate: cardBlockRate(config.modelDir) });
   const outbox = new OutboxFlusher(config, redis, kafka, instanceId);
   const every = (ms: number, what: string, job: () => Promise<unknown>) => {
     let busy = false;

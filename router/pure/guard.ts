@@ -30,10 +30,16 @@ export function checkBlockRate(
   previous: { blocks: number; decisions: number },
   current: { blocks: number; decisions: number },
   minutesSinceChange: number,
+  /**
+   * The block rate the change is expected to have: when it brings in a model version, the rate its card measured on
+   * its test slice. A first model after rules-only blocks by design; judged against that, not against the 0 before.
+   */
+  expectedRate = 0,
 ): GuardVerdict {
   const previousRate = previous.decisions === 0 ? 0 : previous.blocks / previous.decisions;
   const currentRate = current.decisions === 0 ? 0 : current.blocks / current.decisions;
-  const limit = g.maxBlockRateFactor * Math.max(previousRate, g.floorRate);
+  const baseline = Math.max(previousRate, g.floorRate, expectedRate);
+  const limit = g.maxBlockRateFactor * baseline;
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   if (minutesSinceChange > g.windowMinutes) {
     return { rollback: false, watching: false, previousRate, currentRate, reason: `outside the ${g.windowMinutes}-minute window` };
@@ -47,7 +53,7 @@ export function checkBlockRate(
       watching: false,
       previousRate,
       currentRate,
-      reason: `block rate ${pct(currentRate)} over ${current.decisions} decisions is more than ${g.maxBlockRateFactor}x the previous ${pct(previousRate)}`,
+      reason: `block rate ${pct(currentRate)} over ${current.decisions} decisions is more than ${g.maxBlockRateFactor}x ${expectedRate > Math.max(previousRate, g.floorRate) ? `the ${pct(expectedRate)} its model's card expects (previous ${pct(previousRate)})` : `the previous ${pct(previousRate)}`}`,
     };
   }
   return { rollback: false, watching: true, previousRate, currentRate, reason: `block rate ${pct(currentRate)} within ${g.maxBlockRateFactor}x of ${pct(previousRate)}` };

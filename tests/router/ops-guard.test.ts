@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { DecisionSchema, type Decision, type Policy } from '../../core/contracts.ts';
 import { logger } from '../../core/logger.ts';
 import { GUARD_WHO, GuardService } from '../../router/ops/guard.ts';
-import { opsLogic } from '../../router/ops/service.ts';
+import { cardBlockRate, opsLogic } from '../../router/ops/service.ts';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { BlockCounts, GuardRollback } from '../../state/guard.ts';
 import { COLD_START_THRESHOLDS, defaultPolicy } from '../../state/policy.ts';
 
@@ -141,5 +144,25 @@ describe('guard rail (ops service)', () => {
     await early.feed('BLOCK', 2, 9);
     expect(await early.guard.check()).toBeUndefined();
     expect((await early.guard.status()).watching).toMatchObject({ decisions: 9, reason: '9 of 10 decisions seen' });
+  });
+});
+
+describe('the block rate a model version\'s card expects', () => {
+  it('is read from the card\'s routed ensemble on its test slice, once per version; unknown when the card says nothing', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'fs-guard-card-'));
+    try {
+      await mkdir(path.join(dir, 'v1'));
+      await writeFile(path.join(dir, 'v1', 'model-card.json'), JSON.stringify({ test: { ensemble: { blockShare: 0.011 } } }));
+      await mkdir(path.join(dir, 'v2'));
+      await writeFile(path.join(dir, 'v2', 'model-card.json'), JSON.stringify({ test: {} }));
+      const rate = cardBlockRate(dir);
+      expect(await rate('v1')).toBe(0.011);
+      expect(await rate('v2')).toBeUndefined();
+      expect(await rate('missing')).toBeUndefined();
+      await writeFile(path.join(dir, 'v1', 'model-card.json'), '{}');
+      expect(await rate('v1')).toBe(0.011);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -52,6 +52,16 @@ describe('guard rail', () => {
     expect(checkBlockRate(g, { blocks: 0, decisions: 1_000 }, { blocks: 2, decisions: 400 }, 1).rollback).toBe(false);
     expect(checkBlockRate(g, { blocks: 0, decisions: 1_000 }, { blocks: 40, decisions: 400 }, 1).rollback).toBe(true);
   });
+  it('judges a change that starts serving a model against the block rate its card expects, not the rules-only 0 before', () => {
+    // 1.7% blocked: over 3x the 0.5% floor (a first model was rolled back in the demo), within 3x the card's 1.1%
+    const firstModel = { blocks: 17, decisions: 1_000 };
+    expect(checkBlockRate(g, { blocks: 0, decisions: 1_000 }, firstModel, 1).rollback).toBe(true);
+    expect(checkBlockRate(g, { blocks: 0, decisions: 1_000 }, firstModel, 1, 0.011)).toMatchObject({ rollback: false, watching: true });
+    // a runaway is still a runaway: 3x the card's rate is the limit
+    const runaway = checkBlockRate(g, { blocks: 0, decisions: 1_000 }, { blocks: 40, decisions: 1_000 }, 1, 0.011);
+    expect(runaway.rollback).toBe(true);
+    expect(runaway.reason).toBe('block rate 4.00% over 1000 decisions is more than 3x the 1.10% its model\'s card expects (previous 0.00%)');
+  });
 });
 
 describe('rule evidence', () => {
