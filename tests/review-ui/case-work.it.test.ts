@@ -61,9 +61,12 @@ describe('linked cases (pure)', () => {
       mk('device', { deviceId: 'd1', ts: 1_000_000 + 3_600_000 }),
       mk('closed-merchant', { merchantId: 'm1' }, 'approved'),
       mk('too-late', { cardId: 'c1', ts: 1_000_000 + 25 * 3_600_000 }),
+      // a breach is worked for weeks: the same merchant links across days (card and device only within a day)
+      mk('merchant-days-later', { merchantId: 'm1', cardId: 'c1', ts: 1_000_000 + 12 * 86_400_000 }),
+      mk('merchant-too-late', { merchantId: 'm1', ts: 1_000_000 + 31 * 86_400_000 }),
       mk('unrelated', {}),
     ]).map((l) => [l.caseId, l.via.join('+')]);
-    expect(out).toEqual([['card-and-merchant', 'card+merchant'], ['same-card', 'card'], ['device', 'device'], ['closed-merchant', 'merchant']]);
+    expect(out).toEqual([['card-and-merchant', 'card+merchant'], ['same-card', 'card'], ['device', 'device'], ['merchant-days-later', 'merchant'], ['closed-merchant', 'merchant']]);
   });
 });
 
