@@ -205,8 +205,11 @@ describe('guard rail', () => {
     expect(after.current.updatedBy).toBe('guard-rail');
     expect(after.current.rules.blockAmountAbove).toBe(before.current.rules.blockAmountAbove);
 
-    const audit = await getJson<{ entries: AuditEntry[] }>('/api/audit?target=policy&limit=20');
-    const entry = audit.entries.find((e) => e.who === 'guard-rail');
+    // The audit entry reaches the view once it is chained onto the audit topic (state/audit.ts), a moment after the
+    // rollback itself: wait for it.
+    const rollbackEntry = async () => (await getJson<{ entries: AuditEntry[] }>('/api/audit?target=policy&limit=20')).entries.find((e) => e.who === 'guard-rail');
+    await expect.poll(rollbackEntry, { timeout: 15_000 }).toBeDefined();
+    const entry = await rollbackEntry();
     expect(entry).toMatchObject({ action: 'policy.rollback', target: 'policy', before: { version: v2 }, after: { version: v2 + 1, from: v1 } });
     expect(String((entry?.after as { reason: string }).reason)).toMatch(/block rate 100\.00% over \d+ decisions is more than 3x/);
 
