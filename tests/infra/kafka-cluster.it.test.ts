@@ -46,7 +46,16 @@ async function freeRun(count: number): Promise<number> {
 }
 
 async function replication(admin: Admin, topic: string): Promise<{ replicas: number[]; minIsr: string | undefined }> {
-  const meta = await admin.fetchTopicMetadata({ topics: [topic] });
+  // A topic created a moment ago may not be known yet to the broker asked: ask again for a few seconds.
+  let meta: Awaited<ReturnType<Admin['fetchTopicMetadata']>> | undefined;
+  for (let attempt = 1; !meta; attempt++) {
+    try {
+      meta = await admin.fetchTopicMetadata({ topics: [topic] });
+    } catch (err) {
+      if (attempt >= 20 || !/does not host this topic-partition|leader not available/i.test((err as Error).message)) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   const cfg = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas'] }] });
   return {
     replicas: meta.topics[0]!.partitions.map((p) => p.replicas.length),
