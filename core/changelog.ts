@@ -31,11 +31,15 @@ export interface ChangelogOptions {
   ensure?: () => Promise<void>;
 }
 
-export function kafkaChangelog(kafka: Kafka, topic: string, opts: ChangelogOptions = {}): Changelog {
+/**
+ * A topic's clients, connected on first use and forgotten when connecting fails (the next call tries again), with the
+ * caller's `ensure` run once before the first use: what a changelog and the audit record share.
+ */
+export function lazyTopicClients(kafka: Kafka, ensureOnce?: () => Promise<void>) {
   let ensured: Promise<void> | undefined;
   const ensure = () => {
-    if (!opts.ensure) return Promise.resolve();
-    const e = (ensured ??= opts.ensure());
+    if (!ensureOnce) return Promise.resolve();
+    const e = (ensured ??= ensureOnce());
     e.catch(() => (ensured = ensured === e ? undefined : ensured));
     return e;
   };
@@ -52,6 +56,16 @@ export function kafkaChangelog(kafka: Kafka, topic: string, opts: ChangelogOptio
     a.catch(() => (admin = admin === a ? undefined : admin));
     return a;
   };
+  const close = async () => {
+    const [p, a] = [producer, admin];
+    producer = admin = undefined;
+    await Promise.all([p?.then((x) => x.disconnect()).catch(() => undefined), a?.then((x) => x.disconnect()).catch(() => undefined)]);
+  };
+  return { ensure, getProducer, getAdmin, close };
+}
+
+export function kafkaChangelog(kafka: Kafka, topic: string, opts: ChangelogOptions = {}): Changelog {
+  const { ensure, getProducer, getAdmin, close } = lazyTopicClients(kafka, opts.ensure);
   return {
     topic,
     async append(key, value) {
@@ -76,10 +90,6 @@ export function kafkaChangelog(kafka: Kafka, topic: string, opts: ChangelogOptio
       });
       return [...newest.values()];
     },
-    async close() {
-      const [p, a] = [producer, admin];
-      producer = admin = undefined;
-      await Promise.all([p?.then((x) => x.disconnect()).catch(() => undefined), a?.then((x) => x.disconnect()).catch(() => undefined)]);
-    },
+    close,
   };
 }

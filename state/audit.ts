@@ -1,10 +1,10 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { z } from 'zod';
 import { auditHmacKey } from '../core/audit-key.ts';
 import type { Config } from '../core/config.ts';
-import { createProducer } from '../core/kafka.ts';
+import { lazyTopicClients } from '../core/changelog.ts';
 import { readRanges, wholeTopic, withLeaderRetry } from '../core/topic-reader.ts';
 import { AUDIT_KEEP, AUDIT_LOCK_TTL_MS, AUDIT_VIEW_RESTORE, AUTH_EVENTS_KEEP, auditHeadKey, auditKey, auditLockKey, auditPendingKey, authEventsKey } from './ui.ts';
 
@@ -117,26 +117,7 @@ export interface AuditRecord {
 }
 
 export function kafkaAuditRecord(kafka: Kafka, topic: string, opts: { ensure?: () => Promise<void>; timeoutMs?: number } = {}): AuditRecord {
-  let ensured: Promise<void> | undefined;
-  const ensure = () => {
-    if (!opts.ensure) return Promise.resolve();
-    const e = (ensured ??= opts.ensure());
-    e.catch(() => (ensured = ensured === e ? undefined : ensured));
-    return e;
-  };
-  let producer: Promise<Producer> | undefined;
-  let admin: Promise<Admin> | undefined;
-  const connected = <T extends { connect(): Promise<void> }>(c: T): Promise<T> => c.connect().then(() => c);
-  const getProducer = () => {
-    const p = (producer ??= connected(createProducer(kafka)));
-    p.catch(() => (producer = producer === p ? undefined : producer));
-    return p;
-  };
-  const getAdmin = () => {
-    const a = (admin ??= connected(kafka.admin()));
-    a.catch(() => (admin = admin === a ? undefined : admin));
-    return a;
-  };
+  const { ensure, getProducer, getAdmin, close } = lazyTopicClients(kafka, opts.ensure);
   return {
     topic,
     async offsets() {
@@ -166,11 +147,7 @@ export function kafkaAuditRecord(kafka: Kafka, topic: string, opts: { ensure?: (
       });
       return out.sort((x, y) => (x.offset < y.offset ? -1 : x.offset > y.offset ? 1 : 0));
     },
-    async close() {
-      const [p, a] = [producer, admin];
-      producer = admin = undefined;
-      await Promise.all([p?.then((x) => x.disconnect()).catch(() => undefined), a?.then((x) => x.disconnect()).catch(() => undefined)]);
-    },
+    close,
   };
 }
 
