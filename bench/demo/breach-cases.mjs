@@ -1,18 +1,12 @@
 // Usage: node bench/demo/breach-cases.mjs URL USER PASSWORD BREACHES.json KAFKA_BROKER
 // After breach-watch.mjs: the open cases at the breached merchants, whether one case links the others, one bulk
 // verdict (confirm fraud) over them, then their labels read back from the labels topic with kcat.
-/* global console, fetch, process, setTimeout */
+/* global console, process, setTimeout */
+import { consoleClient } from './console-client.mjs';
 import { readFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 const [url, user, password, file, broker] = process.argv.slice(2);
-let cookie = '';
-const call = async (method, path, body, csrf) => {
-  const r = await fetch(url + path, { method, headers: { 'Content-Type': 'application/json', Origin: url, ...(cookie ? { Cookie: cookie } : {}), ...(csrf ? { 'X-CSRF-Token': csrf } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const set = r.headers.get('set-cookie');
-  if (set) cookie = set.split(';')[0];
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : {} };
-};
+const call = consoleClient(url);
 await call('POST', '/api/login', { username: user, password });
 const { csrf } = (await call('GET', '/api/session')).body;
 const samples = JSON.parse(readFileSync(file, 'utf8'));

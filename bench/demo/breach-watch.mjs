@@ -1,16 +1,14 @@
 // Usage: node bench/demo/breach-watch.mjs URL USER PASSWORD [MINUTES=12] [RATE=800] (a running `npm run demo`; writes /tmp/demo/breaches.json)
-/* global console, setTimeout, fetch, process */
+/* global console, setTimeout, process */
 // Drives a running demo: logs in, injects compromised-merchant breaches at a higher rate, records the Replay follow-up.
+import { consoleClient } from './console-client.mjs';
 import { writeFileSync } from 'node:fs';
 const [url, user, password, minutes = '12', rate = '800'] = process.argv.slice(2);
-let cookie = '';
+const session = consoleClient(url);
 const call = async (method, path, body, csrf) => {
-  const r = await fetch(url + path, { method, headers: { 'Content-Type': 'application/json', Origin: url, ...(cookie ? { Cookie: cookie } : {}), ...(csrf ? { 'X-CSRF-Token': csrf } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const set = r.headers.get('set-cookie');
-  if (set) cookie = set.split(';')[0];
-  const text = await r.text();
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : {};
+  const r = await session(method, path, body, csrf);
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${r.text}`);
+  return r.body;
 };
 await call('POST', '/api/login', { username: user, password });
 const { csrf } = await call('GET', '/api/session');

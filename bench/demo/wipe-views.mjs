@@ -1,17 +1,11 @@
 // Usage: node bench/demo/wipe-views.mjs URL USER PASSWORD PREFIX REDIS_PORT (a running `npm run demo` on its own Redis: this FLUSHALLs it)
-/* global console, setTimeout, fetch, process */
+/* global console, setTimeout, process */
 // Wipes the running demo's Redis view (its key prefix), then times until the console shows what it showed before.
+import { consoleClient } from './console-client.mjs';
 import { execSync } from 'node:child_process';
 const [url, user, password, prefix, port] = process.argv.slice(2);
-let cookie = '';
-const call = async (method, path, body, csrf) => {
-  const r = await fetch(url + path, { method, headers: { 'Content-Type': 'application/json', Origin: url, ...(cookie ? { Cookie: cookie } : {}), ...(csrf ? { 'X-CSRF-Token': csrf } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const set = r.headers.get('set-cookie');
-  if (set) cookie = set.split(';')[0];
-  const text = await r.text();
-  return { status: r.status, body: text ? (() => { try { return JSON.parse(text); } catch { return text; } })() : {} };
-};
-const login = async () => { cookie = ''; return (await call('POST', '/api/login', { username: user, password })).status; };
+let call = consoleClient(url);
+const login = async () => { call = consoleClient(url); return (await call('POST', '/api/login', { username: user, password })).status; };
 const snap = async () => {
   const loginStatus = await login();
   const p = await call('GET', '/api/policy');
