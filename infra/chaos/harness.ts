@@ -203,6 +203,7 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
     const check = checkInvariants({
       ledger: traffic.ledger,
       inputs: observer.inputs,
+      acknowledged: traffic.acknowledgedHashes(),
       decisions: observer.decisions.map((d) => d.raw),
       deadLetters: observer.deadLetters,
       cases: observer.cases,
@@ -211,7 +212,7 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
       featureCounts: await featureCounts(env.redis, config.redis.keyPrefix, cards),
       featureMode: scenario.featureMode ?? 'exact',
     });
-    Object.assign(result, { in: check.in, decided: check.decided, lost: check.lost, decidedTwice: check.decidedTwice, deadLettered: check.deadLettered, messages: check.messages });
+    Object.assign(result, { in: check.in, decided: check.decided, lost: check.lost, decidedTwice: check.decidedTwice, deadLettered: check.deadLettered, messages: check.messages, acknowledged: traffic.acknowledgedHashes().size, unread: check.unread });
     result.violations.push(...(fault.violations ?? []), ...check.violations, ...(fault.verify?.() ?? []));
     result.notes.push(...(fault.notes ?? []));
     if (fault.proof) result.proof = fault.proof;
@@ -235,7 +236,10 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
   return result;
 }
 
-/** Waits until every valid input has a decision and every owed dead letter could be there (or the timeout). */
+/**
+ * Waits until the reader read back every message the broker acknowledged, every valid input has a decision and every
+ * owed dead letter could be there (or the timeout).
+ */
 async function drain(ctx: ScenarioCtx, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastReport = 0;
@@ -243,7 +247,9 @@ async function drain(ctx: ScenarioCtx, timeoutMs: number): Promise<void> {
     const owed = new Set<string>();
     let letters = 0;
     const counted = new Set<string>();
+    const read = new Set<string>();
     for (const i of ctx.observer.inputs) {
+      read.add(i.hash);
       const e: Expectation | undefined = ctx.traffic.ledger.get(i.hash);
       if (e?.kind === 'valid') owed.add(e.txId);
       else if (e && !counted.has(`${i.partition}:${i.offset}`)) {
@@ -254,13 +260,15 @@ async function drain(ctx: ScenarioCtx, timeoutMs: number): Promise<void> {
     let missing = 0;
     for (const tx of owed) if (!ctx.observer.hasDecision(tx)) missing += 1;
     const lettersMissing = Math.max(0, letters - ctx.observer.deadLetters.length);
-    if (missing === 0 && lettersMissing === 0) return;
+    let unread = 0;
+    for (const h of ctx.traffic.acknowledgedHashes()) if (!read.has(h)) unread += 1;
+    if (missing === 0 && lettersMissing === 0 && unread === 0) return;
     if (Date.now() > deadline) {
-      ctx.log(`drain timed out: ${missing} transactions without a decision, ${lettersMissing} dead letters missing`);
+      ctx.log(`drain timed out: ${unread} acknowledged messages not read back, ${missing} transactions without a decision, ${lettersMissing} dead letters missing`);
       return;
     }
     if (Date.now() - lastReport > 10_000) {
-      ctx.log(`waiting for ${missing} decisions and ${lettersMissing} dead letters`);
+      ctx.log(`waiting for ${unread} acknowledged messages to be read back, ${missing} decisions and ${lettersMissing} dead letters`);
       lastReport = Date.now();
     }
     await sleep(1_000);

@@ -13,6 +13,8 @@ import { sleep } from './services.ts';
 interface Outgoing {
   key: Buffer | null;
   value: Buffer | null;
+  /** sha256 of value: recorded as acknowledged once the broker acks the send. */
+  hash: string;
   /** Set on generated transactions: acknowledged ones become candidates for duplicates. */
   tx?: Transaction;
   /** Injected alone; told the partition and offset once written. */
@@ -45,6 +47,7 @@ export class Traffic {
   private producer: Producer;
   private readonly queue: Outgoing[] = [];
   private readonly acked: Transaction[] = [];
+  private readonly ackedHashes = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private loop: Promise<void> | undefined;
   private running = false;
@@ -104,23 +107,33 @@ export class Traffic {
     return this.acked;
   }
 
+  /**
+   * The sha256 of every distinct message the broker acknowledged (generated, injected, copies once): the invariants
+   * count one the reader never read back from the input topic as lost.
+   */
+  acknowledgedHashes(): ReadonlySet<string> {
+    return this.ackedHashes;
+  }
+
   /** Queues a message after the traffic generated so far. */
   inject(m: Injected): void {
-    this.record(buf(m.value), m.expect);
-    this.queue.push({ key: buf(m.key), value: buf(m.value) });
+    const value = buf(m.value);
+    this.queue.push({ key: buf(m.key), value, hash: this.record(value, m.expect) });
   }
 
   /** Queues a message and resolves with the partition and offset it was written at. */
   injectTracked(m: Injected): Promise<{ partition: number; offset: string }> {
-    this.record(buf(m.value), m.expect);
-    return new Promise((resolve) => this.queue.push({ key: buf(m.key), value: buf(m.value), onSent: resolve }));
+    const value = buf(m.value);
+    const hash = this.record(value, m.expect);
+    return new Promise((resolve) => this.queue.push({ key: buf(m.key), value, hash, onSent: resolve }));
   }
 
-  private record(value: Buffer | null, expect: Expectation): void {
+  private record(value: Buffer | null, expect: Expectation): string {
     const h = sha256(value);
     const known = this.ledger.get(h);
     // The same bytes twice is one input sent twice: the first expectation stands.
     if (!known) this.ledger.set(h, expect);
+    return h;
   }
 
   private tick(): void {
@@ -128,8 +141,8 @@ export class Traffic {
     for (; this.generated < due; this.generated++) {
       const { tx } = this.gen.next().value as { tx: Transaction };
       const value = Buffer.from(JSON.stringify(tx));
-      this.record(value, { kind: 'valid', txId: tx.txId, cardId: tx.cardId, tx });
-      this.queue.push({ key: Buffer.from(tx.cardId), value, tx });
+      const hash = this.record(value, { kind: 'valid', txId: tx.txId, cardId: tx.cardId, tx });
+      this.queue.push({ key: Buffer.from(tx.cardId), value, hash, tx });
     }
   }
 
@@ -153,7 +166,10 @@ export class Traffic {
         const meta = await this.producer.send({ topic: this.opts.topic, messages: batch.map((m) => ({ key: m.key, value: m.value })) });
         this.queue.splice(0, batch.length);
         this.sent += batch.length;
-        for (const m of batch) if (m.tx) this.acked.push(m.tx);
+        for (const m of batch) {
+          this.ackedHashes.add(m.hash);
+          if (m.tx) this.acked.push(m.tx);
+        }
         const tracked = batch[0]?.onSent;
         const r = meta[0];
         if (tracked && r) tracked({ partition: r.partition, offset: String(r.baseOffset ?? r.offset ?? '') });

@@ -4,7 +4,8 @@
  *   analyst's verdict follows only if someone approves it), and no decisionId appears twice;
  * - every invalid input is on the DLQ with a reason (a conflicting duplicate with reason "conflicting duplicate");
  * - every closed case has exactly one analyst label and one final review decision;
- * - per-card feature counts equal the distinct transactions of the card.
+ * - per-card feature counts equal the distinct transactions of the card;
+ * - every message the broker acknowledged was read back from the input topic (else it is lost).
  * Pure: the scenario collects the messages and Redis reads, this module judges them.
  */
 import { createHash } from 'node:crypto';
@@ -34,6 +35,11 @@ export interface CheckInput {
   ledger: ReadonlyMap<string, Expectation>;
   /** Every message read back from the input topic (copies included). */
   inputs: readonly ObservedInput[];
+  /**
+   * The sha256 of every message the broker acknowledged to the suite's producer. One the reader never read back from
+   * the input topic is lost (it counts in `in` and in `lost`), not ignored; undefined skips the reconciliation.
+   */
+  acknowledged?: ReadonlySet<string>;
   /** Raw values read with read_committed. */
   decisions: readonly string[];
   deadLetters: readonly string[];
@@ -48,17 +54,22 @@ export interface CheckInput {
 }
 
 export interface CheckResult {
-  /** Outcomes owed: distinct valid transactions + messages owed a dead letter (in = decided + deadLettered + lost, verdicts aside). */
+  /**
+   * Outcomes owed: distinct valid transactions + messages owed a dead letter, as read back, + acknowledged messages
+   * never read back (in = decided + deadLettered + lost, verdicts aside).
+   */
   in: number;
   /** Valid transactions with their final decision (or a REVIEW decision and its case). */
   decided: number;
-  /** Outcomes owed and not found: undecided transactions, missing dead letters, closed cases without label or decision. */
+  /** Outcomes owed and not found: acknowledged messages never read back, undecided transactions, missing dead letters, closed cases without label or decision. */
   lost: number;
   /** Transactions with more than one final decision, a repeated decisionId, or (closed cases) more than one label. */
   decidedTwice: number;
   deadLettered: number;
   /** Messages read back from the input topic, copies included. */
   messages: number;
+  /** Distinct messages the broker acknowledged that the reader never read back (part of `lost`). */
+  unread: number;
   violations: string[];
 }
 
@@ -152,6 +163,20 @@ export function checkInvariants(c: CheckInput): CheckResult {
     }
   }
 
+  // What the broker acknowledged must be on the input topic: a send acked and never read back is lost.
+  let unread = 0;
+  if (c.acknowledged) {
+    const read = new Set(c.inputs.map((i) => i.hash));
+    for (const h of c.acknowledged) {
+      if (read.has(h)) continue;
+      const exp = c.ledger.get(h);
+      // A valid transaction read back in other bytes (never the case for the suite's traffic) is not unread.
+      if (exp?.kind === 'valid' && valid.has(exp.txId)) continue;
+      unread += 1;
+      v.add('messages the broker acknowledged that were never read back from the input topic', exp && 'txId' in exp ? exp.txId : h.slice(0, 12));
+    }
+  }
+
   // Decisions by transaction.
   const byTx = new Map<string, DecisionView[]>();
   const decisionIds = new Map<string, number>();
@@ -174,7 +199,7 @@ export function checkInvariants(c: CheckInput): CheckResult {
   }
 
   let decided = 0;
-  let lost = 0;
+  let lost = unread;
   const twice = new Set<string>();
   for (const [txId, exp] of valid) {
     const ds = byTx.get(txId) ?? [];
@@ -275,12 +300,13 @@ export function checkInvariants(c: CheckInput): CheckResult {
   }
 
   return {
-    in: valid.size + [...owedLetters.values()].reduce((s, o) => s + o.n, 0),
+    in: valid.size + [...owedLetters.values()].reduce((s, o) => s + o.n, 0) + unread,
     decided,
     lost,
     decidedTwice: twice.size,
     deadLettered,
     messages: c.inputs.length,
+    unread,
     violations: v.lines(),
   };
 }

@@ -16,6 +16,10 @@ export interface ScenarioResult {
   ok: boolean;
   /** Messages on the input topic, copies included. */
   messages: number;
+  /** Distinct messages the broker acknowledged to the suite's producer (reconciled against what the reader read back). */
+  acknowledged?: number;
+  /** Of those, never read back from the input topic: counted in `in` and `lost`. */
+  unread?: number;
   seconds: number;
   violations: string[];
   notes: string[];

@@ -140,6 +140,19 @@ describe('chaos invariants', () => {
     expect(r.messages).toBe(11);
   });
 
+  it('a message the broker acknowledged and the reader never read back is lost and counts in `in`', () => {
+    const w = { ...world(), featureCounts: undefined };
+    const acknowledged = new Set(w.inputs.map((i) => i.hash));
+    expect(checkInvariants({ ...w, acknowledged })).toMatchObject({ in: 9, lost: 0, unread: 0, violations: [] });
+    // The first transaction and the first invalid message were acknowledged, but the reader saw neither.
+    const unseen = [w.inputs[0]!, w.inputs[6]!];
+    const r = checkInvariants({ ...w, acknowledged, inputs: w.inputs.filter((i) => !unseen.includes(i)), decisions: w.decisions.slice(1), deadLetters: w.deadLetters.slice(1) });
+    expect(r).toMatchObject({ in: 9, decided: 5, deadLettered: 2, lost: 2, unread: 2 });
+    expect(r.violations).toEqual([`2 messages the broker acknowledged that were never read back from the input topic (e.g. "${txs[0]!.txId}", "${w.inputs[6]!.hash.slice(0, 12)}")`]);
+    // Without the acknowledgements the same loss is invisible: what the reader never saw is not owed.
+    expect(checkInvariants({ ...w, inputs: w.inputs.filter((i) => !unseen.includes(i)), decisions: w.decisions.slice(1), deadLetters: w.deadLetters.slice(1) })).toMatchObject({ in: 7, lost: 0 });
+  });
+
   it('a card counting a transaction twice, or one too few, breaks the feature invariant (at most: only too many)', () => {
     const w = world();
     const counts = new Map([
