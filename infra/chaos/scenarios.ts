@@ -429,9 +429,54 @@ export function wipeDifferences(before: WipeSnapshot, after: WipeSnapshot): stri
   return out;
 }
 
-const redisWipe: Scenario = {
+/** How Redis loses everything in a redis-loss scenario: resolves when Redis answers again (empty). */
+interface RedisLoss {
+  name: string;
+  /** What happened, for the summary, the log and the note. */
+  what: string;
+  /** Calls `gone` once Redis has lost its state (a killed server: before it starts again). */
+  lose(ctx: ScenarioCtx, gone: () => void): Promise<void>;
+}
+
+/** Down this long after a kill -9, under traffic, before it starts again (empty: no persistence). */
+const KILL9_DOWN_SECONDS = 3;
+
+const FLUSHALL: RedisLoss = {
   name: 'redis-wipe',
-  summary: `FLUSHALL mid-traffic, then resend ${WIPE_RESENDS} already-decided transactions: none decided twice; policy, lists, accounts, open cases, shadow run and audit chain come back as they were`,
+  what: 'FLUSHALL',
+  async lose(ctx, gone) {
+    await ctx.env.redis.flushall();
+    gone();
+  },
+};
+
+const infoField = (info: string, field: string) => new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim();
+
+const KILL9: RedisLoss = {
+  name: 'redis-kill9',
+  what: `kill -9 of the redis-server (no persistence), started again empty ${KILL9_DOWN_SECONDS} s later`,
+  async lose(ctx, gone) {
+    const runId = infoField(await ctx.env.redis.info('server'), 'run_id');
+    await ctx.env.redisServer.stop('SIGKILL');
+    gone();
+    await sleep(KILL9_DOWN_SECONDS * 1_000);
+    await ctx.env.redisServer.start();
+    // Another process, and one that loaded nothing: the stages may write again at once, so no key count proves it.
+    const [server, persistence] = [await ctx.env.redis.info('server'), await ctx.env.redis.info('persistence')];
+    const loaded = infoField(persistence, 'rdb_last_load_keys_loaded');
+    if (infoField(server, 'run_id') === runId) throw new Error('the redis-server answering after the kill is the one killed');
+    if (infoField(persistence, 'aof_enabled') !== '0' || (loaded !== undefined && loaded !== '0')) throw new Error(`the new redis-server loaded state (aof_enabled ${infoField(persistence, 'aof_enabled')}, keys loaded ${loaded}): it was meant to start empty`);
+  },
+};
+
+/**
+ * Redis loses everything mid-traffic (FLUSHALL, or kill -9 of a redis-server without persistence), then the
+ * already-decided transactions are resent byte for byte: none may be decided twice, and the views an operator built
+ * (policy and lists, accounts, open cases, shadow run, audit chain) must come back exactly as they were, unaided.
+ */
+const redisLoss = (loss: RedisLoss): Scenario => ({
+  name: loss.name,
+  summary: `${loss.what} mid-traffic, then resend ${WIPE_RESENDS} already-decided transactions: none decided twice; policy, lists, accounts, open cases, shadow run and audit chain come back as they were`,
   featureMode: 'atMost',
   async fault(ctx): Promise<Fault> {
     const prefix = ctx.config.redis.keyPrefix;
@@ -477,10 +522,14 @@ const redisWipe: Scenario = {
       if (decided.length < WIPE_RESENDS) throw new Error(`only ${decided.length} transactions decided before the wipe (need ${WIPE_RESENDS})`);
 
       const before = await wipeSnapshot(redis, prefix);
-      await redis.flushall();
+      const lostAt = Date.now();
+      // The resends go out once Redis lost its state (a killed one: while it is down): the stages meet them on a Redis
+      // without the dedupe claims.
+      await loss.lose(ctx, () => {
+        for (const t of decided) ctx.traffic.inject({ key: t.cardId, value: JSON.stringify(t), expect: { kind: 'valid', txId: t.txId, cardId: t.cardId, tx: t } });
+      });
       const wipedAt = Date.now();
-      ctx.log(`FLUSHALL (policy v${before.policyVersion}, ${Object.keys(before.accounts).length} accounts, ${Object.keys(before.openCases).length} open cases, audit head seq ${before.auditHead?.split(' ')[0]}); resending ${decided.length} decided transactions`);
-      for (const t of decided) ctx.traffic.inject({ key: t.cardId, value: JSON.stringify(t), expect: { kind: 'valid', txId: t.txId, cardId: t.cardId, tx: t } });
+      ctx.log(`${loss.what} (policy v${before.policyVersion}, ${Object.keys(before.accounts).length} accounts, ${Object.keys(before.openCases).length} open cases, audit head seq ${before.auditHead?.split(' ')[0]}); resent ${decided.length} decided transactions`);
 
       // No manual step: the stages and the console notice the missing markers and restore from the topics.
       let back: number | null = null;
@@ -505,19 +554,21 @@ const redisWipe: Scenario = {
       return {
         end: wipedAt,
         proof: {
+          loss: loss.what,
+          redisDownSeconds: Math.round((wipedAt - lostAt) / 100) / 10,
           resent: decided.length,
           viewsBackSeconds: back,
           before: { policyVersion: before.policyVersion, accounts: Object.keys(before.accounts).length, openCases: Object.keys(before.openCases).length, shadow: before.shadow.last, auditHeadSeq: Number(before.auditHead?.split(' ')[0] ?? 0), auditView: before.audit.length },
         },
         violations,
-        notes: ['Redis was wiped (FLUSHALL), so per-card feature counts are checked as "never above the distinct transactions"'],
+        notes: [`Redis lost everything (${loss.what}), so per-card feature counts are checked as "never above the distinct transactions"`],
       };
     } finally {
       await accounts.close();
       await shadowRecord.close();
     }
   },
-};
+});
 
 /** How long the killed leader stays down: longer than a session timeout (10 s), so the group and the ISR notice it. */
 const LEADER_DOWN_SECONDS = 20;
@@ -673,7 +724,8 @@ export const SCENARIOS: readonly Scenario[] = [
   brokerRestart(45),
   zombie,
   redisRestart,
-  redisWipe,
+  redisLoss(FLUSHALL),
+  redisLoss(KILL9),
   clientKill,
   poisonLarge,
   poisonThrow,
