@@ -17,6 +17,7 @@ import { checkInvariants, type Expectation } from './pure/invariants.ts';
 import { RECOVERY_LIMIT_SECONDS, type ScenarioResult } from './pure/report.ts';
 import { sleep, type ChaosBroker, type ChaosRedis } from './services.ts';
 import { Traffic } from './traffic.ts';
+import { CHAOS_ESCALATE_BAND, type TrainedModel } from './model.ts';
 
 export interface Timing {
   /** Traffic before the fault. */
@@ -51,6 +52,8 @@ export interface ChaosEnv {
   quick: boolean;
   /** The console-down scenario's window (default CONSOLE_DOWN_SECONDS). */
   consoleDownSeconds?: number;
+  /** The small model trained for scenarios with `model: 'trained'` (when --model is none). */
+  trained?: TrainedModel;
   log: (line: string) => void;
 }
 
@@ -84,6 +87,11 @@ export interface Scenario extends Partial<Record<PipelineStage, MemberSpec[]>> {
   featureMode?: 'exact' | 'atMost';
   /** Brokers the scenario's cluster needs (default 1): the run starts a cluster of that size for it. */
   brokers?: number;
+  /**
+   * 'trained': with --model none the stages serve a small model the run trains once (model.ts), so escalations take
+   * the heavy path; the run checks that escalate decisions were scored by it. Another --model serves that one.
+   */
+  model?: 'trained';
   fault(ctx: ScenarioCtx): Promise<Fault>;
 }
 
@@ -132,17 +140,43 @@ export class ScenarioCtx {
   }
 }
 
-/** Rules-only stages escalate mid-sized amounts, and escalate without a heavy model sends them to review. */
-async function escalatingPolicy(env: ChaosEnv, config: Config): Promise<void> {
+/**
+ * Rules-only stages escalate mid-sized amounts, and escalate without a heavy model sends them to review. With the
+ * trained model, policy v1 holds its thresholds, with an escalate band the heavy model can allow, review and block in.
+ */
+async function escalatingPolicy(env: ChaosEnv, config: Config, trained?: TrainedModel): Promise<void> {
   // Recorded in the scenario's policy topic, as the console records it: a Redis wipe must not bring back v1.
   const record = kafkaChangelog(env.kafka, config.topics.policy);
   try {
-    const store = new RedisPolicyStore(env.redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS), record);
+    const thresholds = trained ? { ...trained.thresholds, escalate: { ...trained.thresholds.escalate, ...CHAOS_ESCALATE_BAND } } : COLD_START_THRESHOLDS;
+    const store = new RedisPolicyStore(env.redis, config.redis.keyPrefix, () => defaultPolicy(thresholds), record);
     const { version: _v, updatedAt: _u, updatedBy: _b, ...input } = await store.current();
     await store.update({ ...input, rules: { ...input.rules, escalateAmountAbove: 20_000, blockAmountAbove: 100_000 }, review: { ...input.review, capacity: 1_000 } }, 'chaos');
   } finally {
     await record.close();
   }
+}
+
+/** How many decisions took the heavy path: escalate decisions with a heavy score, and the REVIEWs among them. */
+export function heavyPath(decisions: readonly string[], version?: string): { decisions: number; escalateDecisions: number; escalateScoredByHeavy: number; reviews: number; otherModel: number } {
+  let escalateDecisions = 0;
+  let escalateScoredByHeavy = 0;
+  let reviews = 0;
+  let otherModel = 0;
+  for (const raw of decisions) {
+    let d: { stage?: unknown; action?: unknown; scores?: { heavy?: unknown }; versions?: { model?: unknown } };
+    try {
+      d = JSON.parse(raw) as typeof d;
+    } catch {
+      continue;
+    }
+    if (version !== undefined && d.versions?.model !== version) otherModel += 1;
+    if (d.stage !== 'escalate') continue;
+    escalateDecisions += 1;
+    if (typeof d.scores?.heavy === 'number') escalateScoredByHeavy += 1;
+    if (d.action === 'REVIEW') reviews += 1;
+  }
+  return { decisions: decisions.length, escalateDecisions, escalateScoredByHeavy, reviews, otherModel };
 }
 
 function emptyResult(name: string): ScenarioResult {
@@ -160,9 +194,12 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
   await admin.connect();
   await ensureTopics(config, admin);
   await admin.disconnect();
-  await escalatingPolicy(env, config);
+  // A scenario that asks for a trained model gets the run's, unless --model named one for every scenario.
+  const trained = scenario.model === 'trained' && env.model === 'none' ? env.trained : undefined;
+  if (scenario.model === 'trained' && env.model === 'none' && !trained) throw new Error(`${scenario.name} needs the run's trained model, and none was trained`);
+  await escalatingPolicy(env, config, trained);
 
-  const children = new Children({ config, logDir: join(env.logDir, scenario.name), model: env.model });
+  const children = new Children({ config, logDir: join(env.logDir, scenario.name), model: trained?.dir ?? env.model });
   const traffic = new Traffic({ kafka: env.kafka, topic: config.topics.transactions, rate: env.rate, seed, cards: 2_000, log });
   const observer = new Observer(env.kafka, config, log);
   const ctx = new ScenarioCtx(env, scenario.name, config, children, traffic, observer);
@@ -216,6 +253,13 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
     result.violations.push(...(fault.violations ?? []), ...check.violations, ...(fault.verify?.() ?? []));
     result.notes.push(...(fault.notes ?? []));
     if (fault.proof) result.proof = fault.proof;
+    if (scenario.model === 'trained') {
+      const served = trained?.version ?? env.model;
+      const heavy = heavyPath(observer.decisions.map((d) => d.raw), trained?.version);
+      result.proof = { ...result.proof, model: { served, ...(trained ? { trainSeconds: trained.seconds } : {}), ...heavy } };
+      if (heavy.escalateScoredByHeavy === 0) result.violations.push(`no escalate decision was scored by the heavy model of ${served} (${heavy.escalateDecisions} escalate decisions): the heavy path did not run`);
+      if (trained && heavy.otherModel > 0) result.violations.push(`${heavy.otherModel} decisions name another model than ${trained.version}`);
+    }
     result.recoverySeconds = recoverySeconds(ctx, fault);
     if (result.recoverySeconds === null) result.violations.push(`decisions did not resume after the fault (none seen within the scenario)`);
     else if (result.recoverySeconds > RECOVERY_LIMIT_SECONDS) result.violations.push(`decisions resumed ${result.recoverySeconds.toFixed(1)} s after the fault ended (limit ${RECOVERY_LIMIT_SECONDS} s)`);

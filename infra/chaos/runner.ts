@@ -12,6 +12,7 @@ import { TIMINGS, chaosKafka, runScenario, type ChaosEnv } from './harness.ts';
 import { table, type ChaosReport, type ScenarioResult } from './pure/report.ts';
 import { SCENARIOS } from './scenarios.ts';
 import { ChaosBroker, ChaosRedis } from './services.ts';
+import { CHAOS_TRAIN_ARGS, trainChaosModel, type TrainedModel } from './model.ts';
 
 /** A scenario's cluster of more than one broker listens from --kafka-port + 10 on (node i: + 3 i, controllers + 1). */
 export const CLUSTER_PORT_OFFSET = 10;
@@ -58,6 +59,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   };
   process.once('exit', killNow);
   let redis: Redis | undefined;
+  let trained: TrainedModel | undefined;
   const report: ChaosReport = {
     at: new Date().toISOString(),
     broker: [...clusters.values()].map((b) => b.brokers.join(',')).join(' + '),
@@ -68,6 +70,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     scenarios: [],
   };
   try {
+    if (o.model === 'none' && selected.some((s) => s.model === 'trained')) {
+      log(`training a small model for ${selected.filter((s) => s.model === 'trained').map((s) => s.name).join(', ')}`);
+      trained = await trainChaosModel(log);
+      report.trainedModel = { version: trained.version, seconds: trained.seconds, train: `fraudstream train ${CHAOS_TRAIN_ARGS.join(' ')}` };
+    }
     log(`starting the suite's own redis-server on ${redisServer.url} and broker${sizes.length > 1 || sizes[0] !== 1 ? 's' : ''} on ${report.broker}`);
     await redisServer.start();
     for (const b of clusters.values()) await b.startFresh();
@@ -97,6 +104,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           runId,
           quick: o.quick,
           ...(o.consoleDownSeconds === undefined ? {} : { consoleDownSeconds: o.consoleDownSeconds }),
+          ...(trained ? { trained } : {}),
           log,
         };
         return [n, env] as const;
@@ -115,6 +123,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     redis?.disconnect();
     for (const b of clusters.values()) await b.stop();
     await redisServer.stop('SIGTERM');
+    await trained?.remove();
     process.removeListener('exit', killNow);
   }
   if (o.json) {

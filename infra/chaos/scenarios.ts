@@ -36,9 +36,12 @@ const isHold = (line: string) => line.includes(HOLD_MESSAGE);
  */
 function killMidBatch(stage: PipelineStage): Scenario {
   const members = [{ id: `${stage}-held`, faults: HOLD }, { id: `${stage}-peer` }];
+  // escalate serves a trained model (heavy path): what the kill interrupts is the heavy model's batch.
+  const trained = stage === 'escalate';
   return {
     name: `kill-${stage}`,
-    summary: `kill -9 a ${stage} member holding an uncommitted transaction; a peer and a replacement take over`,
+    summary: `kill -9 a ${stage} member holding an uncommitted transaction; a peer and a replacement take over${trained ? ' (stages serve a small trained model: escalations scored by the heavy model)' : ''}`,
+    ...(trained ? { model: 'trained' as const } : {}),
     [stage]: members,
     async fault(ctx) {
       const t = ctx.config.topics;
@@ -311,6 +314,24 @@ async function login(url: string, username: string, password: string): Promise<S
   return { url, cookie, csrf: body.csrf };
 }
 
+/**
+ * A login as the console's page makes it: a 503 "restoring" (a view being restored, or its check slower than the
+ * console's gate) is tried again after its Retry-After, for up to `forMs`. Resolves with the attempts it took.
+ */
+async function loginWhileRestoring(url: string, username: string, password: string, forMs: number): Promise<{ attempts: number; error?: string }> {
+  const deadline = Date.now() + forMs;
+  for (let attempts = 1; ; attempts++) {
+    try {
+      await login(url, username, password);
+      return { attempts };
+    } catch (err) {
+      const message = (err as Error).message;
+      if (!message.includes('HTTP 503') || !message.includes('"restoring":true') || Date.now() > deadline) return { attempts, error: message };
+      await sleep(2_000);
+    }
+  }
+}
+
 async function approve(s: Session, caseId: string): Promise<number | string> {
   try {
     const res = await fetch(`${s.url}/api/cases/${encodeURIComponent(caseId)}/verdict`, {
@@ -549,8 +570,8 @@ const redisLoss = (loss: RedisLoss): Scenario => ({
       if (back === null) violations.push(`the views were not back as they were ${WIPE_RESTORE_LIMIT_SECONDS * 2} s after the wipe: ${last.join('; ')}`);
       else if (back > WIPE_RESTORE_LIMIT_SECONDS) violations.push(`the views took ${back.toFixed(1)} s to come back (limit ${WIPE_RESTORE_LIMIT_SECONDS} s)`);
       else ctx.log(`views back as they were ${back.toFixed(1)} s after the wipe`);
-      const relogin = await login(url, 'analyst-1', 'analyst-password-1').then(() => 'ok', (err: Error) => err.message);
-      if (relogin !== 'ok') violations.push(`a restored account could not log in: ${relogin}`);
+      const relogin = await loginWhileRestoring(url, 'analyst-1', 'analyst-password-1', 30_000);
+      if (relogin.error) violations.push(`a restored account could not log in (${relogin.attempts} attempts in 30 s): ${relogin.error}`);
       return {
         end: wipedAt,
         proof: {
@@ -558,6 +579,7 @@ const redisLoss = (loss: RedisLoss): Scenario => ({
           redisDownSeconds: Math.round((wipedAt - lostAt) / 100) / 10,
           resent: decided.length,
           viewsBackSeconds: back,
+          reloginAttempts: relogin.attempts,
           before: { policyVersion: before.policyVersion, accounts: Object.keys(before.accounts).length, openCases: Object.keys(before.openCases).length, shadow: before.shadow.last, auditHeadSeq: Number(before.auditHead?.split(' ')[0] ?? 0), auditView: before.audit.length },
         },
         violations,

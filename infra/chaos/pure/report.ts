@@ -34,6 +34,8 @@ export interface ChaosReport {
   rate: number;
   partitions: number;
   model: string;
+  /** The small model trained for the scenarios that run with one (when `model` is none). */
+  trainedModel?: { version: string; seconds: number; train: string };
   scenarios: ScenarioResult[];
 }
 
