@@ -1,7 +1,6 @@
 /** The faults, each run under steady traffic by harness.ts. */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import kafkajs from 'kafkajs';
 import { DECISION_STAGES, type PipelineStage, type Transaction } from '../../core/contracts.ts';
 import { STAGES } from '../../router/stages.ts';
 import { kafkaChangelog } from '../../core/changelog.ts';
@@ -21,9 +20,9 @@ import type { Fault, Scenario, ScenarioCtx } from './harness.ts';
 import { UncommittedWatch, committedOffset } from './observe.ts';
 import { fuzzMessages, type FuzzMessage } from './pure/fuzz.ts';
 import { HOLD_MESSAGE, openAtKill, parseHoldLine } from './pure/hold-line.ts';
-import { busiestLeader, longestPause } from './pure/pauses.ts';
 import type { Expectation } from './pure/invariants.ts';
 import { sleep } from './services.ts';
+import { brokerCoordinatorKill, brokerLeaderKill } from './broker-kill.ts';
 
 const HOLD = 'holdBeforeCommitMs=3000';
 const isHold = (line: string) => line.includes(HOLD_MESSAGE);
@@ -592,84 +591,6 @@ const redisLoss = (loss: RedisLoss): Scenario => ({
   },
 });
 
-/** How long the killed leader stays down: longer than a session timeout (10 s), so the group and the ISR notice it. */
-const LEADER_DOWN_SECONDS = 20;
-/** Decisions may stop for at most this long when a broker of a replicated cluster dies. */
-export const LEADER_KILL_PAUSE_LIMIT_SECONDS = 30;
-
-/**
- * A replicated cluster losing a broker: on 3 brokers, topics with replication factor 3 and min.insync.replicas 2
- * (what the project's `auto` gives there), kill -9 the broker that leads the most partitions of the scenario's
- * topics, leave it down 20 s under traffic, start it again. The other two keep every partition writable, so
- * decisions must not stop for more than 30 s (measured by the stages' decidedAt, and by when the reader saw them).
- */
-// kafkajs is CommonJS, and Node finds no named export for this enum in it.
-const { ConfigResourceTypes } = kafkajs;
-
-const brokerLeaderKill: Scenario = {
-  name: 'broker-leader-kill',
-  summary: `3 brokers, replication 3 / min.insync 2: kill -9 the broker leading most partitions, restart it after ${LEADER_DOWN_SECONDS} s; decisions pause at most ${LEADER_KILL_PAUSE_LIMIT_SECONDS} s`,
-  brokers: 3,
-  async fault(ctx) {
-    const violations: string[] = [];
-    // A fresh cluster decides its first transaction well before every partition's producer and coordinator are
-    // warm: kill the leader once the pipeline keeps up (decisions for 90% of what went in), not at the first one.
-    const steadyBy = Date.now() + 90_000;
-    while (Date.now() < steadyBy && !(ctx.observer.decisions.length >= 300 && ctx.observer.decisions.length >= 0.9 * ctx.observer.inputs.length)) await sleep(500);
-    ctx.log(`steady: ${ctx.observer.decisions.length} decisions for ${ctx.observer.inputs.length} inputs`);
-    const topics = Object.values(ctx.config.topics);
-    const before = await ctx.withAdmin(async (a) => {
-      const meta = await a.fetchTopicMetadata({ topics });
-      const configs = await a.describeConfigs({ includeSynonyms: false, resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['min.insync.replicas'] })) });
-      return { meta, configs };
-    });
-    const partitions = before.meta.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId, leader: p.leader, replicas: p.replicas.length })));
-    const underReplicated = partitions.filter((p) => p.replicas !== 3);
-    if (underReplicated.length) violations.push(`${underReplicated.length} partitions have not 3 replicas (e.g. ${underReplicated[0]!.topic}[${underReplicated[0]!.partition}]: ${underReplicated[0]!.replicas}): the topics did not get the cluster's replication factor`);
-    const minIsr = Object.fromEntries(before.configs.resources.map((r) => [r.resourceName, r.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue ?? '?']));
-    const wrongIsr = Object.entries(minIsr).filter(([, v]) => v !== '2');
-    if (wrongIsr.length) violations.push(`min.insync.replicas is not 2 on ${wrongIsr.map(([t, v]) => `${t} (${v})`).join(', ')}`);
-    const victim = busiestLeader(partitions.map((p) => p.leader));
-    ctx.log(`leaders per broker ${JSON.stringify(victim.counts)}; kill -9 broker ${victim.node} (leads ${victim.led} of ${partitions.length} partitions)`);
-    await ctx.env.broker.kill9(victim.node);
-    const killedAt = Date.now();
-    await sleep(LEADER_DOWN_SECONDS * 1_000);
-    const during = await ctx.withAdmin(async (a) => (await a.fetchTopicMetadata({ topics })).topics.flatMap((t) => t.partitions.map((p) => p.leader)));
-    const stillLed = during.filter((l) => l === victim.node).length;
-    if (stillLed) violations.push(`${stillLed} partitions still name the killed broker ${victim.node} as leader ${LEADER_DOWN_SECONDS} s later`);
-    ctx.log(`${LEADER_DOWN_SECONDS} s down; leaders now ${JSON.stringify(busiestLeader(during).counts)}; starting broker ${victim.node} again`);
-    await ctx.env.broker.start();
-    const back = Date.now();
-    ctx.log(`broker ${victim.node} is back in the cluster after ${((back - killedAt) / 1000).toFixed(1)} s`);
-    const proof: Record<string, unknown> = {
-      killedBroker: victim.node,
-      partitions: partitions.length,
-      ledByKilledBroker: victim.led,
-      leadersBefore: victim.counts,
-      leadersWhileDown: busiestLeader(during).counts,
-      replicationFactor: 3,
-      minInsyncReplicas: minIsr,
-      downSeconds: Math.round((back - killedAt) / 100) / 10,
-    };
-    return {
-      end: killedAt,
-      proof,
-      violations,
-      verify: () => {
-        const decided = longestPause(ctx.observer.decisions.map((d) => d.decidedAt), killedAt);
-        const seen = longestPause(ctx.observer.decisions.map((d) => d.seenAt), killedAt);
-        const copies = new Map<string, Array<{ position: string; decidedAt: number }>>();
-        for (const d of ctx.observer.decisions) if (d.final) copies.set(d.txId, [...(copies.get(d.txId) ?? []), { position: d.position, decidedAt: d.decidedAt }]);
-        const twice = [...copies].filter(([, c]) => c.length > 1);
-        // Same decidedAt on both copies = one decision written twice (a producer retry), not decided twice.
-        if (twice.length) proof.decidedTwiceExamples = twice.slice(0, 5).map(([txId, c]) => ({ txId, copies: c.map((x) => ({ ...x, decidedSecondsAfterKill: Math.round((x.decidedAt - killedAt) / 100) / 10 })) }));
-        Object.assign(proof, { longestPauseDecidedSeconds: decided.seconds, longestPauseSeenSeconds: seen.seconds, pauseStartedSecondsAfterKill: decided.startedAt === null ? null : Math.round((decided.startedAt - killedAt) / 100) / 10 });
-        return decided.seconds > LEADER_KILL_PAUSE_LIMIT_SECONDS ? [`decisions stopped for ${decided.seconds} s after the leader was killed (limit ${LEADER_KILL_PAUSE_LIMIT_SECONDS} s)`] : [];
-      },
-    };
-  },
-};
-
 /** Default length of the console-down window (`npm run chaos -- --console-down-seconds N` shortens it). */
 export const CONSOLE_DOWN_SECONDS = 300;
 
@@ -755,6 +676,7 @@ export const SCENARIOS: readonly Scenario[] = [
   conflictingDuplicate,
   verdictsKafkaDown,
   brokerLeaderKill,
+  brokerCoordinatorKill,
   consoleDown,
 ];
 

@@ -33,3 +33,20 @@ export function busiestLeader(leaders: readonly number[]): { node: number; led: 
   if (node < 0) throw new Error('no partition has a leader');
   return { node, led, counts };
 }
+
+/** Java's String.hashCode (UTF-16 code units, 32-bit overflow): what Kafka hashes a coordinator key with. */
+export function javaHashCode(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
+  return h;
+}
+
+/**
+ * The partition of `__transaction_state` (or `__consumer_offsets`) that holds a transactional id's (or a group's)
+ * state: Kafka's `Utils.abs(key.hashCode) % partitions`, where Utils.abs maps Integer.MIN_VALUE to 0. The leader of
+ * that partition is the key's coordinator.
+ */
+export function coordinatorPartition(key: string, partitions: number): number {
+  const h = javaHashCode(key);
+  return (h === -2147483648 ? 0 : Math.abs(h)) % partitions;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { busiestLeader, longestPause } from '../../../infra/chaos/pure/pauses.ts';
+import { busiestLeader, coordinatorPartition, javaHashCode, longestPause } from '../../../infra/chaos/pure/pauses.ts';
 
 describe('longestPause', () => {
   it('counts the gap from the fault to the first decision after it', () => {
@@ -21,5 +21,22 @@ describe('busiestLeader', () => {
     expect(busiestLeader([1, 2, 2, 3, -1, 2])).toEqual({ node: 2, led: 3, counts: { 1: 1, 2: 3, 3: 1 } });
     expect(busiestLeader([3, 1, 3, 1]).node).toBe(1);
     expect(() => busiestLeader([-1])).toThrow(/no partition has a leader/);
+  });
+});
+
+describe('coordinatorPartition', () => {
+  it("hashes as Java's String.hashCode, overflow included", () => {
+    expect(javaHashCode('')).toBe(0);
+    expect(javaHashCode('hello')).toBe(99_162_322);
+    // Java: "polygenelubricants".hashCode() == Integer.MIN_VALUE.
+    expect(javaHashCode('polygenelubricants')).toBe(-2_147_483_648);
+  });
+
+  it("is Kafka's Utils.abs(hashCode) % partitions: a negative hash folds to its absolute value, MIN_VALUE to 0", () => {
+    expect(coordinatorPartition('hello', 50)).toBe(99_162_322 % 50);
+    const negative = ['fraudstream.g.t.1', 'x', 'zzzzzzzz', 'chaos-detect-abc.transactions.5'].find((k) => javaHashCode(k) < 0)!;
+    expect(negative).toBeDefined();
+    expect(coordinatorPartition(negative, 50)).toBe(-javaHashCode(negative) % 50);
+    expect(coordinatorPartition('polygenelubricants', 50)).toBe(0);
   });
 });
