@@ -140,11 +140,18 @@ export const brokerLeaderKill = brokerKill('broker-leader-kill', 'the broker lea
   return { node: b.node, why: `leads ${b.led} of ${partitions.length} partitions`, proof: {} };
 });
 
-export const brokerCoordinatorKill = brokerKill('broker-coordinator-kill', "the transaction coordinator of most of the deciding stages' transactional ids", ({ coordinators }) => {
-  const b = busiestLeader(coordinators.map((c) => c.node));
+/**
+ * Not the broker broker-leader-kill would pick (the busiest partition leader), so this is the coordinator's half of
+ * a broker loss: of the other brokers, the one coordinating the most of the stages' transactional ids.
+ */
+export const brokerCoordinatorKill = brokerKill('broker-coordinator-kill', "the transaction coordinator of most of the deciding stages' transactional ids (not the busiest partition leader)", ({ partitions, coordinators }) => {
+  const leader = busiestLeader(partitions.map((p) => p.leader)).node;
+  const others = coordinators.filter((c) => c.node !== leader);
+  if (others.length === 0) throw new Error(`broker ${leader} leads the most partitions and coordinates all ${coordinators.length} transactional ids: no coordinator-only victim`);
+  const b = busiestLeader(others.map((c) => c.node));
   return {
     node: b.node,
-    why: `coordinates ${b.led} of the stages' ${coordinators.length} transactional ids`,
-    proof: { coordinatedIds: coordinators.filter((c) => c.node === b.node).map((c) => c.id) },
+    why: `coordinates ${b.led} of the stages' ${coordinators.length} transactional ids; broker ${leader} leads the most partitions`,
+    proof: { busiestPartitionLeader: leader, coordinatedIds: others.filter((c) => c.node === b.node).map((c) => c.id) },
   };
 });

@@ -252,6 +252,8 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
     Object.assign(result, { in: check.in, decided: check.decided, lost: check.lost, decidedTwice: check.decidedTwice, deadLettered: check.deadLettered, messages: check.messages, acknowledged: traffic.acknowledgedHashes().size, unread: check.unread });
     result.violations.push(...(fault.violations ?? []), ...check.violations, ...(fault.verify?.() ?? []));
     result.notes.push(...(fault.notes ?? []));
+    const sent = traffic.stats;
+    if (sent.unwrittenSends > 0) result.notes.push(`the traffic producer's kafkajs resolved ${sent.unwrittenSends} sends without writing ${sent.unwrittenMessages} of their messages (a partition whose leader moved to a broker that had answered already); the suite sent those again`);
     if (fault.proof) result.proof = fault.proof;
     if (scenario.model === 'trained') {
       const served = trained?.version ?? env.model;

@@ -6,6 +6,7 @@
  */
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { Transaction } from '../../core/contracts.ts';
+import { partitionFor } from '../../core/partition.ts';
 import { generateStream } from '../../producers/world/index.ts';
 import { sha256, type Expectation } from './pure/invariants.ts';
 import { sleep } from './services.ts';
@@ -15,6 +16,8 @@ interface Outgoing {
   value: Buffer | null;
   /** sha256 of value: recorded as acknowledged once the broker acks the send. */
   hash: string;
+  /** Chosen before the first send (Kafka's key partitioning; keyless: round robin) and kept for resends. */
+  partition?: number;
   /** Set on generated transactions: acknowledged ones become candidates for duplicates. */
   tx?: Transaction;
   /** Injected alone; told the partition and offset once written. */
@@ -56,6 +59,10 @@ export class Traffic {
   private sent = 0;
   private failures = 0;
   private lastError = '';
+  private partitions = 0;
+  private roundRobin = 0;
+  private unwrittenSends = 0;
+  private unwrittenMessages = 0;
 
   constructor(private readonly opts: TrafficOptions) {
     this.gen = generateStream({ seed: opts.seed, events: Infinity, cards: opts.cards })[Symbol.iterator]();
@@ -79,6 +86,14 @@ export class Traffic {
   }
 
   async start(): Promise<void> {
+    const admin = this.opts.kafka.admin();
+    await admin.connect();
+    try {
+      this.partitions = (await admin.fetchTopicMetadata({ topics: [this.opts.topic] })).topics[0]?.partitions.length ?? 0;
+    } finally {
+      await admin.disconnect();
+    }
+    if (this.partitions < 1) throw new Error(`traffic: no partitions found for ${this.opts.topic}`);
     await this.producer.connect();
     this.running = true;
     this.started = Date.now();
@@ -99,7 +114,7 @@ export class Traffic {
   }
 
   get stats() {
-    return { generated: this.generated, sent: this.sent, queued: this.queue.length, sendFailures: this.failures };
+    return { generated: this.generated, sent: this.sent, queued: this.queue.length, sendFailures: this.failures, unwrittenSends: this.unwrittenSends, unwrittenMessages: this.unwrittenMessages };
   }
 
   /** Generated transactions the broker acknowledged, oldest first. */
@@ -162,13 +177,26 @@ export class Traffic {
         bytes += size;
         if (m.onSent) break;
       }
+      for (const m of batch) m.partition ??= m.key ? partitionFor(m.key, this.partitions) : this.roundRobin++ % this.partitions;
       try {
-        const meta = await this.producer.send({ topic: this.opts.topic, messages: batch.map((m) => ({ key: m.key, value: m.value })) });
-        this.queue.splice(0, batch.length);
-        this.sent += batch.length;
+        const meta = await this.producer.send({ topic: this.opts.topic, messages: batch.map((m) => ({ key: m.key, value: m.value, partition: m.partition })) });
+        // kafkajs 2.2.4 can resolve a send that never wrote one partition's messages: when a leader dies mid-send and
+        // the partition moves to a broker that already answered for its own partitions, the retry sends nothing to
+        // it (producer/sendMessages.js keeps one answer per broker). Only partitions named in the answer were written.
+        const written = new Set(meta.filter((r) => r.errorCode === 0).map((r) => r.partition));
+        const unwritten = batch.filter((m) => !written.has(m.partition!));
+        this.queue.splice(0, batch.length, ...unwritten);
+        this.sent += batch.length - unwritten.length;
         for (const m of batch) {
+          if (!written.has(m.partition!)) continue;
           this.ackedHashes.add(m.hash);
           if (m.tx) this.acked.push(m.tx);
+        }
+        if (unwritten.length) {
+          this.unwrittenSends += 1;
+          this.unwrittenMessages += unwritten.length;
+          this.opts.log(`traffic: a send resolved without writing partition(s) ${[...new Set(unwritten.map((m) => m.partition))].join(', ')} (${unwritten.length} messages); sending them again`);
+          continue;
         }
         const tracked = batch[0]?.onSent;
         const r = meta[0];
