@@ -196,6 +196,7 @@ export class Traffic {
           this.unwrittenSends += 1;
           this.unwrittenMessages += unwritten.length;
           this.opts.log(`traffic: a send resolved without writing partition(s) ${[...new Set(unwritten.map((m) => m.partition))].join(', ')} (${unwritten.length} messages); sending them again`);
+          await sleep(100);
           continue;
         }
         const tracked = batch[0]?.onSent;
