@@ -9,7 +9,10 @@
  * A restore round writes a token first and seals the marker only if the token is still there (one script): a wipe
  * during the round removes the token, so a half-restored view is never marked whole and is restored again. Restores
  * write with NX (state a process changed after the round read its topic is never overwritten), so processes that
- * restore the same part at once do no harm.
+ * restore the same part at once do no harm. One round per part at a time: a process that finds another's token
+ * waits for that round's seal (up to OTHER_ROUND_WAIT_MS) instead of replacing the token. Replacing it made every
+ * process that noticed a wipe (console, stages, ops: five in the chaos suite) void the others' rounds in turn, and the
+ * cases view stayed unsealed for minutes (chaos redis-wipe, load 17: 38 failed rounds, none sealed in 120 s).
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -26,6 +29,8 @@ export const viewMarkerKey = (prefix: string, part: string): string => `${prefix
 const viewTokenKey = (prefix: string, part: string): string => `${prefix}view:${part}:round`;
 /** A restore round that has not sealed after this long is abandoned (its token lapses). */
 const ROUND_TTL_SECONDS = 600;
+/** How long a process waits for another's round of the same part before it takes the round over (that one died). */
+export const OTHER_ROUND_WAIT_MS = 30_000;
 
 // KEYS: token, marker. ARGV: token, marker value.
 const SEAL = `
@@ -114,7 +119,17 @@ export class ViewKeeper {
     try {
       for (let attempt = 1; ; attempt++) {
         const token = randomUUID();
-        await this.redis.set(viewTokenKey(this.prefix, part.name), token, 'EX', ROUND_TTL_SECONDS);
+        const tokenKey = viewTokenKey(this.prefix, part.name);
+        if ((await this.redis.set(tokenKey, token, 'EX', ROUND_TTL_SECONDS, 'NX')) !== 'OK') {
+          if (await this.otherRoundSealed(part.name)) {
+            this.status_.set(part.name, { state: 'ready', restored: 0, restoredAt: Date.now() });
+            this.checkedAt.set(part.name, Date.now());
+            this.log.info({ part: part.name, ms: Date.now() - started }, `${part.name}: restored by another process`);
+            return;
+          }
+          // Its round ended unsealed (a wipe took its token: ours now) or outlived the wait (it died): take over.
+          await this.redis.set(tokenKey, token, 'EX', ROUND_TTL_SECONDS);
+        }
         const restored = await part.restore();
         const sealed = await this.redis.eval(SEAL, 2, viewTokenKey(this.prefix, part.name), viewMarkerKey(this.prefix, part.name), token, JSON.stringify({ at: Date.now(), restored }));
         // Not sealed: wiped during the round, or another process's round took over (its token replaced ours).
@@ -133,5 +148,16 @@ export class ViewKeeper {
       this.log.error({ part: part.name, err: (err as Error).message }, `${part.name}: could not restore the view from the record; retrying`);
       throw err;
     }
+  }
+
+  /** Waits while another process's round of `part` runs: true once its marker is sealed, false when the round's token is gone or the wait is over. */
+  private async otherRoundSealed(part: string): Promise<boolean> {
+    const deadline = Date.now() + OTHER_ROUND_WAIT_MS;
+    while (Date.now() < deadline) {
+      if ((await this.redis.exists(viewMarkerKey(this.prefix, part))) === 1) return true;
+      if ((await this.redis.exists(viewTokenKey(this.prefix, part))) === 0) return false;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return false;
   }
 }

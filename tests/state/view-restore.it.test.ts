@@ -196,4 +196,15 @@ describe('a wiped Redis gets back what operators and analysts created, from Kafk
       server.close();
     }
   });
+
+  it('five processes noticing one wipe restore a part once: the others wait for that round instead of voiding it', async () => {
+    const prefix = `${config.redis.keyPrefix}many-${randomUUID().slice(0, 6)}:`;
+    let rounds = 0;
+    const part = { name: 'cases', restore: async () => (rounds++, await new Promise((r) => setTimeout(r, 300)), 7) };
+    const keepers = Array.from({ length: 5 }, () => new ViewKeeper(redis, prefix, [part], logger('test')));
+    await Promise.all(keepers.map((k) => k.ready()));
+    expect(rounds).toBe(1);
+    expect(keepers.map((k) => k.status().state)).toEqual(Array(5).fill('ready'));
+    expect(await redis.exists(viewMarkerKey(prefix, 'cases'))).toBe(1);
+  });
 });
