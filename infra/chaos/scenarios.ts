@@ -433,6 +433,20 @@ async function wipeSnapshot(redis: Redis, prefix: string): Promise<WipeSnapshot>
   };
 }
 
+/** Which top-level fields of two JSON objects differ, with both values (short), e.g. `createdAt 1 -> 2`. */
+function changedFields(before: string, after: string): string {
+  let a: Record<string, unknown>;
+  let b: Record<string, unknown>;
+  try {
+    a = JSON.parse(before) as Record<string, unknown>;
+    b = JSON.parse(after) as Record<string, unknown>;
+  } catch {
+    return 'not JSON';
+  }
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  return keys.map((k) => `${k} ${JSON.stringify(a[k])?.slice(0, 40)} -> ${JSON.stringify(b[k])?.slice(0, 40)}`).join(', ') || 'same fields, other order';
+}
+
 /** How the state after the wipe differs from the snapshot before it (open cases: each one open before is open again, unchanged). */
 export function wipeDifferences(before: WipeSnapshot, after: WipeSnapshot): string[] {
   const out: string[] = [];
@@ -442,7 +456,7 @@ export function wipeDifferences(before: WipeSnapshot, after: WipeSnapshot): stri
   const lostCases = Object.keys(before.openCases).filter((id) => after.openCases[id] === undefined);
   const changedCases = Object.keys(before.openCases).filter((id) => after.openCases[id] !== undefined && after.openCases[id] !== before.openCases[id]);
   if (lostCases.length) out.push(`${lostCases.length} open cases lost (e.g. ${lostCases.slice(0, 3).join(', ')})`);
-  if (changedCases.length) out.push(`${changedCases.length} open cases changed (e.g. ${changedCases.slice(0, 3).join(', ')})`);
+  if (changedCases.length) out.push(`${changedCases.length} open cases changed (e.g. ${changedCases.slice(0, 3).join(', ')}; ${changedCases[0]}: ${changedFields(before.openCases[changedCases[0]!]!, after.openCases[changedCases[0]!]!)})`);
   if (after.shadow.active !== before.shadow.active || after.shadow.last !== before.shadow.last) out.push('shadow run: not the one that ran before the wipe');
   if (after.auditHead !== before.auditHead) out.push(`audit chain head: ${JSON.stringify(before.auditHead)} before, ${JSON.stringify(after.auditHead)} after`);
   else if (after.audit.join('\n') !== before.audit.join('\n')) out.push(`audit view: ${before.audit.length} entries before, ${after.audit.length} after, not the same`);

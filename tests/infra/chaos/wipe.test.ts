@@ -32,7 +32,7 @@ describe('redis-wipe comparison', () => {
       'account chaos: changed (hash, role or epoch)',
       'account ana: lost',
       '1 open cases lost (e.g. case-1)',
-      '1 open cases changed (e.g. case-2)',
+      '1 open cases changed (e.g. case-2; case-2: id 2 -> "changed")',
       'shadow run: not the one that ran before the wipe',
       'audit chain head: "4 abc" before, "1 def" after',
     ]);
