@@ -122,11 +122,6 @@ function brokerKill(name: string, summary: string, choose: Choose): Scenario {
         verify: () => {
           const decided = longestPause(ctx.observer.decisions.map((d) => d.decidedAt), killedAt);
           const seen = longestPause(ctx.observer.decisions.map((d) => d.seenAt), killedAt);
-          const copies = new Map<string, Array<{ position: string; decidedAt: number }>>();
-          for (const d of ctx.observer.decisions) if (d.final) copies.set(d.txId, [...(copies.get(d.txId) ?? []), { position: d.position, decidedAt: d.decidedAt }]);
-          const twice = [...copies].filter(([, c]) => c.length > 1);
-          // Same decidedAt on both copies = one decision written twice (a producer retry), not decided twice.
-          if (twice.length) proof.decidedTwiceExamples = twice.slice(0, 5).map(([txId, c]) => ({ txId, copies: c.map((x) => ({ ...x, decidedSecondsAfterKill: Math.round((x.decidedAt - killedAt) / 100) / 10 })) }));
           Object.assign(proof, { longestPauseDecidedSeconds: decided.seconds, longestPauseSeenSeconds: seen.seconds, pauseStartedSecondsAfterKill: decided.startedAt === null ? null : Math.round((decided.startedAt - killedAt) / 100) / 10 });
           return decided.seconds > BROKER_KILL_PAUSE_LIMIT_SECONDS ? [`decisions stopped for ${decided.seconds} s after broker ${victim.node} was killed (limit ${BROKER_KILL_PAUSE_LIMIT_SECONDS} s)`] : [];
         },

@@ -157,6 +157,27 @@ async function escalatingPolicy(env: ChaosEnv, config: Config, trained?: Trained
   }
 }
 
+/**
+ * Up to 5 transactions with more than one final decision: every copy (where, when decided relative to the fault's
+ * end, the claim it carries: same decidedAt and claim = one decision written twice; other ones = decided twice) and
+ * where the transaction sat on the input topic (a resent copy shows as a second offset).
+ */
+function twiceExamples(ctx: ScenarioCtx, faultEnd: number): unknown[] {
+  const copies = new Map<string, ScenarioCtx['observer']['decisions']>();
+  for (const d of ctx.observer.decisions) if (d.final) copies.set(d.txId, [...(copies.get(d.txId) ?? []), d]);
+  const twice = [...copies].filter(([, c]) => c.length > 1).slice(0, 5);
+  const inputs = new Map<string, string[]>();
+  for (const i of ctx.observer.inputs) {
+    const tx = ctx.txIdOf(i.hash);
+    if (tx && twice.some(([t]) => t === tx)) inputs.set(tx, [...(inputs.get(tx) ?? []), `${i.partition}:${i.offset}`]);
+  }
+  return twice.map(([txId, c]) => ({
+    txId,
+    inputs: inputs.get(txId) ?? [],
+    copies: c.map((d) => ({ position: d.position, decidedAt: d.decidedAt, decidedSecondsAfterFault: Math.round((d.decidedAt - faultEnd) / 100) / 10, claim: d.claim ?? null })),
+  }));
+}
+
 /** How many decisions took the heavy path: escalate decisions with a heavy score, and the REVIEWs among them. */
 export function heavyPath(decisions: readonly string[], version?: string): { decisions: number; escalateDecisions: number; escalateScoredByHeavy: number; reviews: number; otherModel: number } {
   let escalateDecisions = 0;
@@ -255,6 +276,7 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
     const sent = traffic.stats;
     if (sent.unwrittenSends > 0) result.notes.push(`the traffic producer's kafkajs resolved ${sent.unwrittenSends} sends without writing ${sent.unwrittenMessages} of their messages (a partition whose leader moved to a broker that had answered already); the suite sent those again`);
     if (fault.proof) result.proof = fault.proof;
+    if (check.decidedTwice > 0) result.proof = { ...result.proof, decidedTwiceExamples: twiceExamples(ctx, fault.end) };
     if (scenario.model === 'trained') {
       const served = trained?.version ?? env.model;
       const heavy = heavyPath(observer.decisions.map((d) => d.raw), trained?.version);

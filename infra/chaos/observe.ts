@@ -11,6 +11,7 @@ import type { Config } from '../../core/config.ts';
 import { decodeCardState } from '../../detectors/pure/card-state.ts';
 import { featureCardKey } from '../../state/features.ts';
 import { reviewKeys } from '../../state/review.ts';
+import { CLAIM_HEADER } from '../../state/outcomes.ts';
 import { sha256, type ClosedCase, type ObservedInput } from './pure/invariants.ts';
 import { sleep } from './services.ts';
 
@@ -24,6 +25,8 @@ export interface SeenDecision {
   /** Local time this process first received it. */
   seenAt: number;
   position: string;
+  /** The stage's claim of its input (header CLAIM_HEADER: stage, key, source partition:offset, content hash). */
+  claim?: string;
 }
 
 interface Follower {
@@ -106,7 +109,8 @@ export class Observer {
         }
         const txId = String(d.txId ?? '');
         this.decidedTx.add(txId);
-        this.decisions.push({ raw, txId, decidedAt: Number(d.decidedAt ?? 0), final: d.final === true, action: String(d.action), stage: String(d.stage), seenAt: Date.now(), position: pos });
+        const claim = m.headers?.[CLAIM_HEADER]?.toString();
+        this.decisions.push({ raw, txId, decidedAt: Number(d.decidedAt ?? 0), final: d.final === true, action: String(d.action), stage: String(d.stage), seenAt: Date.now(), position: pos, ...(claim ? { claim } : {}) });
       } else if (topic === t.dlq) this.deadLetters.push(raw);
       else if (topic === t.cases) this.cases.push(raw);
       else if (topic === t.labels) this.labels.push(raw);
