@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { numberFlag, parseFlags, type Command } from '../core/command.ts';
+import { numberFlag, parseFlags, timeFlag, type Command } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { readHistoryFile } from './history-file.ts';
@@ -26,7 +26,7 @@ import { requireVersion as requireModelVersion } from './version-names.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
 import { guardColumns } from './pure/column-guard.ts';
 import { numericName } from '../core/codec.ts';
-import { dateFlag, dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
+import { dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
 import type { Config } from '../core/config.ts';
 import { fillMissingThresholds, policyKeys } from '../state/policy.ts';
 
@@ -429,10 +429,10 @@ const labelFeaturesFlag = (v: TrainFlags): boolean => choice('label-features', v
 function datesOf(v: TrainFlags, first: number, last: number): DateWindows | undefined {
   if (v['train-until'] === undefined) return undefined;
   return dateWindows({
-    trainFrom: dateFlag('train-from', v['train-from']),
-    trainUntil: dateFlag('train-until', v['train-until']) as number,
-    testFrom: dateFlag('test-from', v['test-from']) as number,
-    testUntil: dateFlag('test-until', v['test-until']),
+    trainFrom: timeFlag('train-from', v['train-from']),
+    trainUntil: timeFlag('train-until', v['train-until']) as number,
+    testFrom: timeFlag('test-from', v['test-from']) as number,
+    testUntil: timeFlag('test-until', v['test-until']),
     valShare: numberFlag('val-share', v['val-share'], 0.25, { min: 0.05, max: 0.9 }),
     first,
     last,
