@@ -220,6 +220,12 @@ describe('a merchant breach injected on the Replay page', () => {
       expect(verdicts, id).toHaveLength(1);
       expect(verdicts[0], id).toMatchObject({ who: 'alice', after: { note: NOTE, bulk: { cases: group.length, decided: group.length } } });
     }
+    // The case against the card's normal finds the card's earlier decisions in the search index by their transaction
+    // time: the simulated stream's were decided weeks of simulated time after it, all within these few seconds.
+    const { baseline } = (await (await apiCall(ui!.url, alice, 'GET', `/api/cases/${encodeURIComponent(first)}`)).json()) as { baseline: { usual: { decisions: number } } };
+    const cardEarlier = [...byTx.values()].filter((d) => d.cardId === opened.cardId && d.tx.ts < opened.tx.ts && d.tx.ts >= opened.tx.ts - 30 * DAY);
+    expect(cardEarlier.length).toBeGreaterThan(0);
+    expect(baseline.usual.decisions).toBe(cardEarlier.length);
     // The note stayed text in the page.
     expect(browser.dialogs).toEqual([]);
   });
