@@ -208,3 +208,13 @@ export function keySlot(key: string | Buffer): number {
   for (const byte of b) crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ byte) & 0xff]!;
   return crc & 0x3fff;
 }
+
+/**
+ * The prefix of a key family whose keys a script or a MULTI uses together: on a cluster `<prefix>{<tag>}:`, so the
+ * family shares one hash slot; on a single Redis `prefix` itself (key names as they always were). A family in one
+ * slot lives on one master: fine for the console's stores (cases, policy, audit), not for per-transaction families,
+ * which are tagged per entity instead.
+ */
+export function familyPrefix(redis: Redis, prefix: string, tag: string): string {
+  return isCluster(redis) ? `${prefix}{${tag}}:` : prefix;
+}

@@ -2,6 +2,7 @@ import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type Scry
 import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
+import { allKeys, familyPrefix, mgetKeys } from '../../core/redis.ts';
 import { z } from 'zod';
 import type { Changelog } from '../../core/changelog.ts';
 import { LoginBodySchema, describeZodError } from '../../core/contracts.ts';
@@ -181,14 +182,9 @@ export class UserStore {
   }
 
   async listUsers(): Promise<UserInfo[]> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await this.redis.scan(cursor, 'MATCH', userPattern(this.prefix), 'COUNT', 200);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
-    const raws = keys.length ? await this.redis.mget(...keys) : [];
+    // Every master on Redis Cluster; the account keys are in any slot there.
+    const keys = await allKeys(this.redis, userPattern(this.prefix), 200);
+    const raws = await mgetKeys(this.redis, keys);
     const out: UserInfo[] = [];
     raws.forEach((raw, i) => {
       const r = raw === null ? undefined : UserRecordSchema.safeParse(JSON.parse(raw)).data;
@@ -398,7 +394,9 @@ export class LoginLimiter {
   ) {}
 
   private keys(ip: string, user: string): [string, string, string] {
-    return [loginFailKey(this.prefix, ipScope(ip), user), loginAccountKey(this.prefix, user), loginIpKey(this.prefix, ipScope(ip))];
+    // One script counts all three: on Redis Cluster they share the slot of `<prefix>{login}:`.
+    const prefix = familyPrefix(this.redis, this.prefix, 'login');
+    return [loginFailKey(prefix, ipScope(ip), user), loginAccountKey(prefix, user), loginIpKey(prefix, ipScope(ip))];
   }
 
   /** Counts an attempt; returns the seconds until another is allowed when this one is over a limit, else 0. */

@@ -16,7 +16,8 @@ describe('Redis key families keep their spelling', () => {
   it('router and detector families', () => {
     expect(outcomeKeyPrefix(p, 'detect')).toBe('fs:outcome:detect:');
     expect(outcomeViewKey(p, 'detect')).toBe('fs:outcome-view:detect');
-    expect(outcomeRebuildKey(p, 'detect')).toBe('fs:outcome-view:detect:rebuilding');
+    // transient (TTL 1 h), tagged with the marker's name: one slot on Redis Cluster
+    expect(outcomeRebuildKey(p, 'detect')).toBe('fs:outcome-view:detect:rebuilding{fs:outcome-view:detect}');
     expect(decisionStatsKey(p)).toBe('fs:stats:decisions');
     expect(policyKeys(p)).toMatchObject({ current: 'fs:policy:current', history: 'fs:policy:versions', counter: 'fs:policy:counter' });
     expect(policyKeys(p).doc(7)).toBe('fs:policy:v:7');
