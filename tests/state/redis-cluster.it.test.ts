@@ -208,7 +208,7 @@ describe.each(['single', 'cluster'] as const)('key families on %s Redis', (targe
     const { redis, prefix } = sub(target, 'review');
     const q = new RedisReviewQueue(redis, prefix);
     const claims = new CaseClaims(redis, prefix);
-    for (let i = 0; i < 12; i++) await q.enqueue(openCase(`c${i}`, 0.5 + i / 100, 1_000 + i));
+    for (let i = 0; i < 12; i++) await q.enqueue(openCase(`c${i}`, 0.1 + i * 0.07, 1_000 + i));
     expect(await q.openCount()).toBe(12);
     expect((await q.listOpen(3)).map((c) => c.caseId)).toEqual(['c11', 'c10', 'c9']);
     expect(await q.oldestOpenAt()).toBe(1_000);
@@ -223,8 +223,11 @@ describe.each(['single', 'cluster'] as const)('key families on %s Redis', (targe
     expect(await redis.lrange(outbox, 0, -1)).toEqual([JSON.stringify({ caseId: 'c11' })]);
     expect(await claims.view('c11')).toBeUndefined();
     expect((await q.listClosed(5)).map((c) => c.caseId)).toEqual(['c11']);
-    expect(await q.recordGroundTruth([{ txId: 'tx-c11', isFraud: true, labeledAt: 5, source: 'chargeback' }, { txId: 'tx-none', isFraud: true, labeledAt: 5, source: 'chargeback' }])).toBe(1);
-    expect((await q.groundTruth(['c11', 'c1'])).get('c11')).toEqual({ isFraud: true, labeledAt: 5 });
+    // ground truth is kept only for a transaction that has a case (escalate names it case-<txId>)
+    await q.enqueue(openCase('case-tx-g', 0.3, 5));
+    expect(await q.recordGroundTruth([{ txId: 'tx-g', isFraud: true, labeledAt: 5, source: 'chargeback' }, { txId: 'tx-none', isFraud: true, labeledAt: 5, source: 'chargeback' }])).toBe(1);
+    const truth = await q.groundTruth(['case-tx-g', 'c1']);
+    expect([...truth]).toEqual([['case-tx-g', { isFraud: true, labeledAt: 5 }]]);
     expect(await claims.release('c10')).toBeUndefined();
     // decision counts sit with the outbox on a cluster (the outbox flush counts verdicts in its MULTI)
     await countDecisions(redis, prefix, { ALLOW: 3, BLOCK: 1 });
