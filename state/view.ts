@@ -24,7 +24,7 @@ export interface ViewPart {
 
 export const viewMarkerKey = (prefix: string, part: string): string => `${prefix}view:${part}`;
 /** The round's token, hash-tagged with the marker's name: one slot on Redis Cluster (the seal script reads both). */
-const viewTokenKey = (prefix: string, part: string): string => `${viewMarkerKey(prefix, part)}:round{${viewMarkerKey(prefix, part)}}`;
+export const viewTokenKey = (prefix: string, part: string): string => `${viewMarkerKey(prefix, part)}:round{${viewMarkerKey(prefix, part)}}`;
 /** A restore round that has not sealed after this long is abandoned (its token lapses). */
 const ROUND_TTL_SECONDS = 600;
 
