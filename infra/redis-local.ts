@@ -151,6 +151,10 @@ export async function startLocalRedisCluster(opts: { masters?: number; replicas?
   try {
     for (const p of ports) start(p);
     await waitFor('every node answers', () => ports.every(answers));
+    // A node that answers but is not ours (its port was taken) would join someone else's data to the cluster.
+    await new Promise((r) => setTimeout(r, 200));
+    const gone = ports.filter((p) => children.get(p)?.exitCode !== null);
+    if (gone.length) throw new Error(`redis cluster: redis-server exited at start on port ${gone.join(', ')} (taken by another process? pick other ports)`);
     cli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
     await waitFor('every node reports cluster_state:ok', () => ports.every(clusterOk));
   } catch (err) {
