@@ -157,6 +157,9 @@ export async function startLocalRedisCluster(opts: { masters?: number; replicas?
     if (gone.length) throw new Error(`redis cluster: redis-server exited at start on port ${gone.join(', ')} (taken by another process? pick other ports)`);
     cli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
     await waitFor('every node reports cluster_state:ok', () => ports.every(clusterOk));
+    // Replicas attach and take their first full copy after the cluster is ok: until then a killed master loses everything.
+    const linked = (port: number): boolean => /master_link_status:up/.test(spawnSync('redis-cli', ['-p', String(port), 'info', 'replication'], { encoding: 'utf8' }).stdout);
+    await waitFor(`all ${masters * replicas} replicas in sync with their masters`, () => ports.filter(linked).length === masters * replicas);
   } catch (err) {
     await stop();
     throw err;
