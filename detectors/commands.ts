@@ -28,7 +28,7 @@ import { guardColumns } from './pure/column-guard.ts';
 import { numericName } from '../core/codec.ts';
 import { dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
 import type { Config } from '../core/config.ts';
-import { fillMissingThresholds, policyKeys } from '../state/policy.ts';
+import { fillMissingThresholds, policyKeysOf } from '../state/policy.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
 
@@ -680,7 +680,7 @@ export function liveDriftTable(d: LiveWorldDrift): string {
 /** The version the current policy serves, else the newest under MODEL_DIR; `from` says which. */
 async function servedVersion(redis: Redis, config: Config): Promise<{ version: string; from: string }> {
   const prefix = config.redis.keyPrefix;
-  const keys = policyKeys(prefix);
+  const keys = policyKeysOf(redis, prefix);
   const current = await redis.get(keys.current);
   const raw = current === null ? null : await redis.get(keys.doc(current));
   const policy = raw === null ? undefined : PolicySchema.safeParse(fillMissingThresholds(JSON.parse(raw)).doc);

@@ -5,7 +5,18 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Decision } from '../core/contracts.ts';
+import { isCluster } from '../core/redis.ts';
 import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from './ui.ts';
+
+/**
+ * The card's id set and rows hash on this client. On Redis Cluster both are hash-tagged by card
+ * (`<prefix>ui:card:{<cardId>}`, `<prefix>ui:card-rows:{<cardId>}`): one slot per card, as the script that trims
+ * them together needs, and the cards spread over every master. On a single Redis the names are as they always were.
+ */
+export function cardHistoryKeysOf(redis: Redis, prefix: string, cardId: string): { ids: string; rows: string } {
+  const id = isCluster(redis) ? `{${cardId}}` : cardId;
+  return { ids: cardHistoryKey(prefix, id), rows: cardRowsKey(prefix, id) };
+}
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
 export const CardTxSchema = z.object({
@@ -56,7 +67,8 @@ export async function storeCardHistory(redis: Redis, prefix: string, decisions: 
       deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
     };
     // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-    p[STORE_CARD_ROW_CMD](cardHistoryKey(prefix, d.cardId), cardRowsKey(prefix, d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
+    const k = cardHistoryKeysOf(redis, prefix, d.cardId);
+    p[STORE_CARD_ROW_CMD](k.ids, k.rows, x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
   }
   await p.exec();
 }

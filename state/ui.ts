@@ -59,6 +59,8 @@ export const outboxKey = (prefix: string): string => `${prefix}ui:outbox`;
 /** One process flushes the outbox at a time; the holder renews the lock while it works, so it lapses this long after the holder died or stalled. */
 export const OUTBOX_LOCK_TTL_MS = 60_000;
 export const outboxLockKey = (prefix: string): string => `${outboxKey(prefix)}:lock`;
+/** On Redis Cluster the outbox lives in the review family's slot (state/review.ts CLOSE appends to it): pass familyPrefix(redis, prefix, 'review'). */
+export const OUTBOX_FAMILY = 'review';
 
 /**
  * Card history on the case page: per card, a sorted set of its last CARD_HISTORY_KEEP tx ids (by ts) and a hash

@@ -2,6 +2,7 @@ import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type Scry
 import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
+import { allKeys, familyPrefix, mgetKeys } from '../../core/redis.ts';
 import { z } from 'zod';
 import type { Changelog } from '../../core/changelog.ts';
 import { LoginBodySchema, describeZodError } from '../../core/contracts.ts';
@@ -184,14 +185,9 @@ export class UserStore {
   }
 
   async listUsers(): Promise<UserInfo[]> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await this.redis.scan(cursor, 'MATCH', userPattern(this.prefix), 'COUNT', 200);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
-    const raws = keys.length ? await this.redis.mget(...keys) : [];
+    // Every master on Redis Cluster; the account keys are in any slot there.
+    const keys = await allKeys(this.redis, userPattern(this.prefix), 200);
+    const raws = await mgetKeys(this.redis, keys);
     const out: UserInfo[] = [];
     raws.forEach((raw, i) => {
       const r = raw === null ? undefined : UserRecordSchema.safeParse(JSON.parse(raw)).data;
@@ -422,8 +418,10 @@ export class LoginLimiter {
   ) {}
 
   private keys(ip: string, user: string): [string, string, string, string] {
+    // One script counts them all: on Redis Cluster they share the slot of `<prefix>{login}:`.
+    const prefix = familyPrefix(this.redis, this.prefix, 'login');
     const scope = ipScope(ip);
-    return [loginFailKey(this.prefix, scope, user), loginAccountKey(this.prefix, user), loginIpKey(this.prefix, scope), loginKnownKey(this.prefix, user)];
+    return [loginFailKey(prefix, scope, user), loginAccountKey(prefix, user), loginIpKey(prefix, scope), loginKnownKey(prefix, user)];
   }
 
   /** Counts an attempt; returns the seconds until another is allowed when this one is over a limit, else 0. */
