@@ -11,7 +11,7 @@ import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { firstLineScores } from '../core/model-registry.ts';
 import { decideFirstLine } from './pure/policy.ts';
-import { buildDecision } from './pure/decision.ts';
+import { buildDecision, encodeDecision } from './pure/decision.ts';
 import { bandScore } from './pure/band-score.ts';
 import { decisionLoss } from './pure/money.ts';
 import type { PolicySource } from './policy-source.ts';
@@ -90,7 +90,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
           { txId: tx.txId, cardId: tx.cardId, tx, scores, topFeatures, versions, ...partial },
           { stage: 'detect', action: routed.action, reason: routed.reason, rulesFired: routed.rulesFired, timings, decidedAt: Date.now(), ...(loss ? { expectedLoss: loss } : {}) },
         );
-        return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision), action: decision.action }];
+        return [{ topic: config.topics.decisions, key: tx.cardId, value: encodeDecision(decision), action: decision.action }];
       });
       const counted = drift.count(models, vectors, scored);
       // The shadow challenger gets this call's vectors and actions after commit (one batch object shared by its outputs).

@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
 import type { Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
-import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision } from '../../core/contracts.ts';
+import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type Transaction } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { RedisPolicyStore } from '../../state/policy.ts';
@@ -47,7 +47,7 @@ const fakeSimulator = (): Simulator => ({
 });
 const BREACH_AT = Date.now() - 10 * 86_400_000 - 3_600_000;
 
-function tx(txId: string, cardId: string, over: Partial<Decision['tx']> = {}): Decision['tx'] {
+function tx(txId: string, cardId: string, over: Partial<Transaction> = {}): Transaction {
   return {
     txId, cardId, merchantId: 'm-evil', merchantName: XSS, mcc: '5732', amountMinor: 129_900, currency: 'EUR',
     ts: Date.now() - 5_000, channel: 'ecommerce', country: 'BR', lat: -23.55, lon: -46.63, deviceId: 'dev-9', ...over,
