@@ -57,12 +57,18 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
     name: 'detect',
     schema: TransactionSchema,
     keyOf: (tx) => tx.txId,
-    async handle(inputs) {
+    prefetch(txs) {
+      const read = features.prefetch?.(txs);
+      // Unused when the claims fail: its rejection must not go unhandled (computeAndApply reads again then).
+      read?.catch(() => undefined);
+      return read;
+    },
+    async handle(inputs, prefetched) {
       const started = performance.now();
       const txs = inputs.map((i) => i.value);
       const p = policy.current();
       const models = deps.models();
-      const [vectors, complete] = await Promise.all([features.computeAndApply(txs), deps.history ? deps.history.complete() : true]);
+      const [vectors, complete] = await Promise.all([features.computeAndApply(txs, prefetched), deps.history ? deps.history.complete() : true]);
       const partial = complete ? {} : { partialHistory: true };
       const scored = models ? models.scoreFirstLine(vectors) : undefined;
       const perTxMs = (performance.now() - started) / Math.max(1, txs.length);
