@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
-import type { Producer } from 'kafkajs';
+import type { KafkaMessage, Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
 import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type Transaction } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
@@ -175,8 +175,11 @@ describe('review console in a browser', () => {
     const labels = await collect(kafka, config.topics.labels, (ms) => ms.some((m) => m.value?.toString().includes(txId)), 30_000);
     const label = LabelSchema.parse(JSON.parse(labels.find((m) => m.value?.toString().includes(txId))!.value!.toString()));
     expect(label).toMatchObject({ txId, isFraud: false, source: 'analyst', analyst: 'alice', note: 'customer confirmed by phone' });
-    const decisions = await collect(kafka, config.topics.decisions, (ms) => ms.some((m) => m.value?.toString().includes(`${txId}:review`)), 30_000);
-    const final = DecisionSchema.parse(JSON.parse(decisions.find((m) => m.value?.toString().includes(`${txId}:review`))!.value!.toString()));
+    // The topic leaves out the decisionId (txId:stage): find the review stage's decision by its fields.
+    const reviewOf = (ms: KafkaMessage[]) => ms.map((m) => DecisionSchema.safeParse(JSON.parse(m.value?.toString() ?? 'null')).data).find((d) => d?.txId === txId && d.stage === 'review');
+    const decisions = await collect(kafka, config.topics.decisions, (ms) => reviewOf(ms) !== undefined, 30_000);
+    const final = reviewOf(decisions)!;
+    expect(final.decisionId).toBe(`${txId}:review`);
     expect(final).toMatchObject({ stage: 'review', final: true, action: 'ALLOW', analyst: 'alice' });
 
     await page.click('#nav a[data-path="audit"]');
