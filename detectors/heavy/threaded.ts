@@ -73,6 +73,12 @@ class HeavyThread {
     return w;
   }
 
+  /** The generation of the running worker, starting one if none runs. */
+  live(): number {
+    if (!this.worker) this.start();
+    return this.generation;
+  }
+
   request(payload: Payload, transfer: ArrayBuffer[] = []): Promise<Ok> {
     const w = this.worker ?? this.start();
     const id = this.nextId++;
@@ -81,6 +87,11 @@ class HeavyThread {
       w.ref();
       w.postMessage({ ...payload, id }, transfer);
     });
+  }
+
+  /** Stops the worker as a crash would: pending calls fail, the next call starts another. */
+  async kill(): Promise<void> {
+    await this.worker?.terminate();
   }
 
   /** Ends the worker once no model is loaded (a test or a command that disposes its models can exit). */
@@ -94,9 +105,15 @@ class HeavyThread {
 
 let thread: HeavyThread | undefined;
 
+/** Ends the process's heavy worker as a crash would (for tests of the restart; models load again on their next call). */
+export async function killHeavyWorker(): Promise<void> {
+  await thread?.kill();
+}
+
 class ThreadedHeavy implements HeavyScoring {
   readonly thread = 'worker' as const;
   private disposed = false;
+  private reloading: Promise<void> | undefined;
 
   private constructor(
     private readonly t: HeavyThread,
@@ -116,11 +133,14 @@ class ThreadedHeavy implements HeavyScoring {
     if (this.disposed) throw new FraudstreamError(ErrorCodes.INTERNAL, 'heavy model used after dispose()');
     if (items.length === 0) return [];
     const rows = packRows(items, this.dim);
-    if (this.generation !== this.t.generation) {
-      // The worker died and a new one runs: load this model into it first.
-      const r = await this.t.request({ op: 'load', dir: this.dir });
-      this.model = r.model!;
-      this.generation = this.t.generation;
+    const live = this.t.live();
+    if (this.generation !== live) {
+      // The worker died and a new one runs: load this model into it first (once for concurrent calls).
+      this.reloading ??= this.t.request({ op: 'load', dir: this.dir }).then((r) => {
+        this.model = r.model!;
+        this.generation = live;
+      }).finally(() => (this.reloading = undefined));
+      await this.reloading;
     }
     const r = await this.t.request({ op: 'predict', model: this.model, rows }, [rows.values.buffer as ArrayBuffer, rows.counts.buffer as ArrayBuffer]);
     return Array.from(r.probabilities!);

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCodes } from '../../../core/errors.ts';
 import { trainHeavy, type HeavyItem } from '../../../detectors/heavy/model.ts';
 import { generateSynthetic, synthFeatureNames } from '../../../detectors/heavy/synthetic.ts';
-import { loadHeavyScoring, heavyThreadMode, type HeavyScoring } from '../../../detectors/heavy/threaded.ts';
+import { heavyThreadMode, killHeavyWorker, loadHeavyScoring, type HeavyScoring } from '../../../detectors/heavy/threaded.ts';
 
 const K = 8;
 const names = synthFeatureNames(2);
@@ -84,6 +84,12 @@ describe('the heavy model on a worker thread', () => {
     const [a, b] = await Promise.all([worker.predict(items.slice(0, 10)), worker.predict(items.slice(10, 30))]);
     const whole = await worker.predict(items.slice(0, 30));
     expect([...a, ...b]).toEqual(whole);
+  });
+
+  it('a worker that died is started again on the next call, which loads the model again', async () => {
+    const before = await worker.predict(items.slice(0, 20));
+    await killHeavyWorker();
+    expect(await worker.predict(items.slice(0, 20))).toEqual(before);
   });
 
   it('a row of the wrong width fails with what to fix; a missing folder is not a reason to fall back', async () => {
