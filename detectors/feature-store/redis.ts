@@ -398,6 +398,18 @@ export interface RedisFeatureStoreOptions {
  * One hash per card, `<prefix>feat:{<cardId>}` (hash-tagged by card for Redis Cluster): field s = packed state,
  * v = write version, h0..h31 = a ring of packed [txKey, ts, seq, vector] history entries (slot = seq mod 32).
  */
+/** What one read of the store found: per card (by `slot`) its state, version and TTL time; the entities by name. */
+interface StateRead {
+  slot: Map<string, number>;
+  keys: string[];
+  states: CardState[];
+  versions: Float64Array;
+  ttlSetAt: Float64Array;
+  entities: Map<string, EntityState>;
+  /** Set once a pass used it: its states go back to the spare pool then, so it must not serve another pass. */
+  used: boolean;
+}
+
 export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
   private readonly ctx: FeatureContext;
   private readonly ttl: number;
@@ -449,15 +461,17 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     return featureEntityKey(this.opts.keyPrefix, key);
   }
 
-  async computeAndApply(txs: Transaction[]): Promise<FeatureVectors> {
+  async computeAndApply(txs: Transaction[], prefetched?: unknown): Promise<FeatureVectors> {
     const out: FeatureVectors = new Array(txs.length);
     const capped = new Map<number, CapHit>();
     let pending = txs.map((_, i) => i);
+    let pre = prefetched instanceof Promise ? await (prefetched as Promise<StateRead>).catch(() => undefined) : undefined;
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > this.maxAttempts) {
         throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `feature store: cards kept changing under us after ${this.maxAttempts} attempts`);
       }
-      pending = await this.attempt(txs, pending, out, capped);
+      pending = await this.attempt(txs, pending, out, capped, pre);
+      pre = undefined;
     }
     if (capped.size) out.capped = capped;
     return out;
@@ -546,16 +560,44 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
   }
 
   /** One optimistic pass over `indices`; returns the indices whose cards must be retried. */
-  private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[], capped: Map<number, CapHit>): Promise<number[]> {
+  prefetch(txs: readonly Transaction[]): Promise<StateRead> {
+    return this.read(txs, txs.map((tx) => this.compiled.keysOf(tx)));
+  }
+
+  /** A prefetched read this batch may use: not used before, and holding every card and entity the batch needs. */
+  private covers(pre: StateRead | undefined, batch: readonly Transaction[], txKeys: ReadonlyArray<ReadonlyArray<string | null>>): pre is StateRead {
+    if (!pre || pre.used) return false;
+    for (let t = 0; t < batch.length; t++) {
+      if (!pre.slot.has(batch[t]!.cardId)) return false;
+      for (const k of txKeys[t]!) if (k !== null && !pre.entities.has(k)) return false;
+    }
+    return true;
+  }
+
+  private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[], capped: Map<number, CapHit>, pre?: StateRead): Promise<number[]> {
     const batch = indices.map((i) => txs[i]);
+    // each transaction's entity keys, worked out once: the read, the vectors and the write deltas use them
+    const txKeys = batch.map((tx) => this.compiled.keysOf(tx));
+    const read = this.covers(pre, batch, txKeys) ? pre : await this.read(batch, txKeys);
+    read.used = true;
+    const { slot, keys, states, versions, ttlSetAt, entities } = read;
+    try {
+      const hits = await this.checkNewCards(batch, (cardId) => states[slot.get(cardId)!].n === 0);
+      return await this.finish(txs, indices, out, capped, hits, batch, slot, keys, states, versions, ttlSetAt, entities, txKeys);
+    } finally {
+      // Card states never leave a pass: their arrays are reused by the next one (less garbage per batch).
+      if (this.spare.length < MAX_SPARE_STATES) this.spare.push(...states);
+    }
+  }
+
+  /** The stored state of the batch's cards and entities (one pipeline: a round trip). */
+  private async read(batch: readonly Transaction[], txKeys: ReadonlyArray<ReadonlyArray<string | null>>): Promise<StateRead> {
     const slot = new Map<string, number>();
     const cards: string[] = [];
     const keys: string[] = [];
     const entityIndex = new Map<string, number>();
     const entityNames: string[] = [GLOBAL_ENTITY];
     entityIndex.set(GLOBAL_ENTITY, 0);
-    // each transaction's entity keys, worked out once: the read, the vectors and the write deltas use them
-    const txKeys = batch.map((tx) => this.compiled.keysOf(tx));
     for (let t = 0; t < batch.length; t++) {
       const tx = batch[t];
       for (const k of txKeys[t]) {
@@ -619,14 +661,7 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
         entities.set(entityNames[e], entityStateFromFields(fields));
       }
     }
-
-    try {
-      const hits = await this.checkNewCards(batch, (cardId) => states[slot.get(cardId)!].n === 0);
-      return await this.finish(txs, indices, out, capped, hits, batch, slot, keys, states, versions, ttlSetAt, entities, txKeys);
-    } finally {
-      // Card states never leave a pass: their arrays are reused by the next one (less garbage per batch).
-      if (this.spare.length < MAX_SPARE_STATES) this.spare.push(...states);
-    }
+    return { slot, keys, states, versions, ttlSetAt, entities, used: false };
   }
 
   private async finish(
