@@ -300,5 +300,47 @@ const benchSearch: Command = {
   },
 };
 
+const benchScaleOut: Command = {
+  name: 'bench scale-out',
+  summary:
+    'detect members as separate processes on a broker cluster of its own, joining one at a time then leaving, under steady traffic: per member events/s (its /metrics), partitions, rebalance time and the pause a decisions reader sees (bench-results/scale-out.json)',
+  usage: '[--instances N] [--brokers N] [--partitions N] [--rate EPS] [--step-seconds S] [--settle-seconds S] [--model DIR|latest|none] [--kafka-port P] [--redis-port P] [--metrics-port P] [--json FILE]',
+  async run(argv) {
+    const { values: v } = parseFlags(this, argv, {
+      instances: { type: 'string' },
+      brokers: { type: 'string' },
+      partitions: { type: 'string' },
+      rate: { type: 'string' },
+      'step-seconds': { type: 'string' },
+      'settle-seconds': { type: 'string' },
+      model: { type: 'string' },
+      'kafka-port': { type: 'string' },
+      'redis-port': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      json: { type: 'string' },
+    });
+    const stepSeconds = numberFlag('step-seconds', v['step-seconds'], 30, { min: 5, max: 3_600, integer: true });
+    const settleSeconds = numberFlag('settle-seconds', v['settle-seconds'], 5, { min: 0, max: 600, integer: true });
+    if (settleSeconds >= stepSeconds) throw new UserInputError(`--settle-seconds (${settleSeconds}) must be below --step-seconds (${stepSeconds}): the steady part of each phase comes after it`);
+    const { runScaleOut } = await import('./scale-out/run.ts');
+    const { text } = await runScaleOut({
+      instances: numberFlag('instances', v.instances, 3, { min: 1, max: 16, integer: true }),
+      brokers: numberFlag('brokers', v.brokers, 3, { min: 1, max: 5, integer: true }),
+      partitions: numberFlag('partitions', v.partitions, 6, { min: 1, max: 1_000, integer: true }),
+      rate: numberFlag('rate', v.rate, 500, { min: 1, max: 100_000 }),
+      stepSeconds,
+      settleSeconds,
+      model: v.model ?? 'none',
+      kafkaPort: numberFlag('kafka-port', v['kafka-port'], 48_092, { min: 1_024, max: 65_000, integer: true }),
+      redisPort: numberFlag('redis-port', v['redis-port'], 48_379, { min: 1_024, max: 65_535, integer: true }),
+      metricsPort: numberFlag('metrics-port', v['metrics-port'], 48_500, { min: 1_024, max: 65_000, integer: true }),
+      json: v.json ?? 'bench-results/scale-out.json',
+      log: (l) => console.error(`[scale-out] ${l}`),
+    });
+    console.log(text);
+    console.log(`\nresults written to ${v.json ?? 'bench-results/scale-out.json'}`);
+  },
+};
+
 /** CLI subcommands owned by bench/; cli/commands.ts lists them. */
-export const commands: Command[] = [benchPipeline, benchProducersCommand, benchDetectorsCommand, benchDrift, uiBench, benchFilePreview, benchSearch];
+export const commands: Command[] = [benchPipeline, benchScaleOut, benchProducersCommand, benchDetectorsCommand, benchDrift, uiBench, benchFilePreview, benchSearch];

@@ -29,7 +29,7 @@ function decision(i: number, runId: string): Decision {
     decisionId: `${txId}:detect`, txId, cardId: `card-${i % 500}`, action: i % 20 === 0 ? 'BLOCK' : 'ALLOW', stage: 'detect', final: true,
     reason: 'bench', scores: { xgboost: 0.1, isolationForest: 0.2 }, rulesFired: [], topFeatures: [], versions: { model: 'bench', policy: 1 },
     timings: { detect: 1 }, decidedAt: now,
-    tx: { txId, cardId: `card-${i % 500}`, merchantId: 'm', merchantName: 'Bench Shop', mcc: '5411', amountMinor: 1000 + i, currency: 'EUR', ts: now, channel: 'ecommerce', country: 'FR', lat: 48.8, lon: 2.3, deviceId: null },
+    tx: { merchantId: 'm', merchantName: 'Bench Shop', mcc: '5411', amountMinor: 1000 + i, currency: 'EUR', ts: now, channel: 'ecommerce', country: 'FR', lat: 48.8, lon: 2.3, deviceId: null },
   };
 }
 

@@ -21,7 +21,8 @@ import { PIPELINE_STAGES, type Transaction } from '../core/contracts.ts';
 const BENCH_STAGES = PIPELINE_STAGES.filter((s) => s !== 'ops');
 import { createKafka, ensureTopics } from '../core/kafka.ts';
 import { createRedis } from '../core/redis.ts';
-import { listModelVersions } from '../detectors/model-version.ts';
+import { listVersionEntries } from '../detectors/version-names.ts';
+import { WORLD_GENERATOR } from '../producers/world/history.ts';
 import { assertModelChoice } from './pipeline/model-choice.ts';
 import { table } from '../detectors/progress.ts';
 import { generateStream } from '../producers/world/index.ts';
@@ -76,14 +77,20 @@ function transactionSource(): (n: number) => Transaction[] {
 }
 
 /** Fails before anything runs when the model choice cannot be served; trains one when "latest" finds none. */
-async function prepareModel(o: BenchOptions): Promise<{ trained?: string }> {
-  if (o.model === 'none') return {};
+/**
+ * The version the bench serves: a folder given, none, or with `latest` the newest version trained on the generated
+ * world (the bench's stream), trained first if there is none. A version trained on a user's own file is skipped:
+ * its features and thresholds fit their stream, not this one (it escalated 91% of the bench's stream in a run).
+ */
+async function prepareModel(o: BenchOptions): Promise<{ trained?: string; model: string }> {
+  if (o.model === 'none') return { model: 'none' };
   if (o.model !== 'latest') {
     await assertModelChoice(o.model);
-    return {};
+    return { model: o.model };
   }
-  if ((await listModelVersions(o.config.modelDir)).length > 0) return {};
-  o.log(`no model version under ${path.resolve(o.config.modelDir)}: training one on ${o.trainEvents.toLocaleString()} generated events first (in a child process, so its memory is not counted)`);
+  const generated = (await listVersionEntries(o.config.modelDir, { readCards: true })).filter((v) => isGeneratedWorld(v.card));
+  if (generated.length > 0) return { model: generated[generated.length - 1]!.dir };
+  o.log(`no model version under ${path.resolve(o.config.modelDir)} trained on the generated world: training one on ${o.trainEvents.toLocaleString()} generated events first (in a child process, so its memory is not counted)`);
   // The same small model `npm run demo` trains; the child's stdout (its summary) goes to stderr with its progress.
   const args = [BIN, 'train', '--events', String(o.trainEvents), '--seed', '7', '--heavy-epochs', '3', '--heavy-rows', '20000'];
   const code = await new Promise<number>((resolve, reject) => {
@@ -97,8 +104,15 @@ async function prepareModel(o: BenchOptions): Promise<{ trained?: string }> {
     });
   });
   if (code !== 0) throw new Error(`training a model version failed (exit ${code}); run npm run train to see why`);
-  const versions = await listModelVersions(o.config.modelDir);
-  return { trained: versions[versions.length - 1] };
+  const versions = await listVersionEntries(o.config.modelDir, { readCards: false });
+  const newest = versions[versions.length - 1]!;
+  return { trained: newest.name, model: newest.dir };
+}
+
+/** A model card whose training data came from producers/world (the bench's own stream), not a user's file. */
+export function isGeneratedWorld(card: Record<string, unknown> | null): boolean {
+  const source = card?.source as { generator?: unknown } | undefined;
+  return source?.generator === WORLD_GENERATOR;
 }
 
 /** Sum and count of a stage-labelled prom-client metric, per stage (empty if the metric is gone). */
@@ -457,7 +471,7 @@ async function measureCeiling(a: {
 export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; text: string; chart: string }> {
   const startedAt = new Date();
   const loadAvgStart = os.loadavg()[0]!.toFixed(2);
-  const { trained } = await prepareModel(o);
+  const { trained, model: modelChoice } = await prepareModel(o);
   // Progress lines on stderr are the point of a long run: kafkajs' retried-request warnings would bury them.
   process.env.LOG_LEVEL ??= 'error';
   const runId = `bench-${Date.now()}`;
@@ -478,7 +492,7 @@ export async function runBench(o: BenchOptions): Promise<{ result: BenchResult; 
     const cBurst = ceiling.burst;
 
     // ---- pipeline
-    const serving = await loadServingModels(pipelineConfig, o.model);
+    const serving = await loadServingModels(pipelineConfig, modelChoice);
     const model = serving.models?.version ?? 'rules-only';
     o.log(`pipeline: detect + escalate, model ${model}, ${o.instances} member(s) each`);
     // The shadow phase's challenger is the served version itself (the same bundle): a second scoring of one model.

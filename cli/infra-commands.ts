@@ -1,6 +1,6 @@
 import { loadConfig, type Config } from '../core/config.ts';
 import { ensureTopics } from '../core/kafka.ts';
-import { localKafkaBrokers, startLocalKafka, stopLocalKafka } from '../infra/kafka-local.ts';
+import { localKafkaBrokers, startLocalKafka, stopLocalKafka, waitForBrokers } from '../infra/kafka-local.ts';
 import { numberFlag, parseFlags, type Command } from '../core/command.ts';
 import { UserInputError } from '../core/errors.ts';
 
@@ -73,11 +73,14 @@ export const infraCommands: Command[] = [
   },
   {
     name: 'topics create',
-    summary: 'create the project topics (partitions and retention from config) if missing',
-    usage: '',
+    summary: 'create the project topics (partitions, retention and replication from config) if missing; --brokers N waits until N brokers are in the cluster first, so `auto` replication counts them all',
+    usage: '[--brokers N]',
     async run(argv) {
-      parseFlags(this, argv, {});
-      await ensureTopics(loadConfig());
+      const { values } = parseFlags(this, argv, { brokers: { type: 'string' } });
+      const brokers = numberFlag('brokers', values.brokers, 1, { min: 1, max: 100, integer: true });
+      const config = loadConfig();
+      if (brokers > 1) await waitForBrokers({ brokers: config.kafka.brokers, security: config.kafka.security }, brokers, config.kafka.waitMs);
+      await ensureTopics(config);
       console.log('topics ready');
     },
   },

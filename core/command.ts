@@ -61,3 +61,16 @@ export function untilSignal(): Promise<NodeJS.Signals> {
     process.on('SIGTERM', handler);
   });
 }
+
+/**
+ * A date or time flag: YYYY-MM-DD (UTC midnight), an ISO 8601 time, or epoch milliseconds. undefined when the flag
+ * is absent; a clear error naming the flag otherwise.
+ */
+export function timeFlag(flag: string, raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const s = raw.trim();
+  // Only these forms: Date.parse alone reads "-5" as a day in 2001.
+  const t = /^\d+$/.test(s) ? Number(s) : /^\d{4}-\d{2}-\d{2}$/.test(s) ? Date.parse(`${s}T00:00:00Z`) : /^\d{4}-\d{2}-\d{2}T/.test(s) ? Date.parse(s) : NaN;
+  if (s === '' || !Number.isFinite(t) || t < 0) throw new UserInputError(`--${flag} ${JSON.stringify(raw)}: expected a date (2025-03-01), an ISO 8601 time such as 2025-01-06T00:00:00Z, or epoch milliseconds`);
+  return t;
+}

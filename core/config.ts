@@ -75,6 +75,10 @@ export const EnvSchema = z.object({
   KAFKA_SSL_KEY_FILE: readableFile,
   KAFKA_SSL_KEY_PASSWORD: z.string().min(1).optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').default('redis://127.0.0.1:6379'),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .regex(/^\s*[^,\s]+:\d{1,5}\s*(,\s*[^,\s]+:\d{1,5}\s*)*$/, 'host:port of one or more cluster nodes, comma-separated (e.g. 127.0.0.1:7001,127.0.0.1:7002)')
+    .optional(),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:._-]*$/).default('fs:'),
   REDIS_MAXMEMORY: z
     .string()
@@ -166,6 +170,8 @@ export interface Config {
   };
   redis: {
     url: string;
+    /** Startup nodes of a Redis Cluster (REDIS_CLUSTER_NODES); when set, `url` gives only credentials and TLS. */
+    clusterNodes?: ClusterNode[];
     keyPrefix: string;
     /** maxmemory of the redis-server the project starts (infra/redis-local.ts, docker-compose.yml); '0' = none. */
     maxmemory: string;
@@ -208,6 +214,25 @@ export interface Config {
 
 /** Variables whose whole value is a secret: never printed, only their length. */
 export const SECRET_ENV = ['SESSION_SECRET', 'REVIEWER_SEED', 'AUDIT_HMAC_KEY', 'KAFKA_SASL_PASSWORD', 'KAFKA_SSL_KEY_PASSWORD'] as const;
+
+export interface ClusterNode {
+  host: string;
+  port: number;
+}
+
+/** `host:port,host:port` (REDIS_CLUSTER_NODES) into the cluster's startup nodes; throws saying what to fix. */
+export function parseClusterNodes(raw: string): ClusterNode[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || port < 1 || port > 65_535) throw new Error(`REDIS_CLUSTER_NODES: "${s}" is not host:port (e.g. 127.0.0.1:7001)`);
+      return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+    });
+}
 
 /** A URL with its password (and a user name that may carry one) replaced: redis://:***@host:6379. */
 export function redactUrl(url: string): string {
@@ -252,7 +277,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       waitMs: Math.round(e.KAFKA_WAIT_SECONDS * 1000),
       security: kafkaSecurityFrom(e),
     },
-    redis: { url: e.REDIS_URL, keyPrefix: e.REDIS_KEY_PREFIX, maxmemory: e.REDIS_MAXMEMORY },
+    redis: { url: e.REDIS_URL, ...(e.REDIS_CLUSTER_NODES ? { clusterNodes: parseClusterNodes(e.REDIS_CLUSTER_NODES) } : {}), keyPrefix: e.REDIS_KEY_PREFIX, maxmemory: e.REDIS_MAXMEMORY },
     features: { newCardCap: { perMinute: e.FEATURE_NEW_CARDS_PER_MINUTE, prefixLength: e.FEATURE_CARD_PREFIX_LENGTH } },
     topics: {
       transactions: e.TOPIC_TRANSACTIONS,
@@ -403,6 +428,7 @@ export function configEnv(config: Config): Record<string, string> {
     KAFKA_WAIT_SECONDS: String(config.kafka.waitMs / 1000),
     ...kafkaSecurityEnv(config.kafka.security),
     REDIS_URL: config.redis.url,
+    ...(config.redis.clusterNodes ? { REDIS_CLUSTER_NODES: config.redis.clusterNodes.map((n) => `${n.host}:${n.port}`).join(',') } : {}),
     REDIS_KEY_PREFIX: config.redis.keyPrefix,
     REDIS_MAXMEMORY: config.redis.maxmemory,
     FEATURE_NEW_CARDS_PER_MINUTE: String(config.features.newCardCap.perMinute),

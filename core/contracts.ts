@@ -130,23 +130,42 @@ export const DecisionExpectedLossSchema = z.object({
 });
 export type DecisionExpectedLoss = z.infer<typeof DecisionExpectedLossSchema>;
 
-export const DecisionSchema = z.object({
-  decisionId: id,
+/**
+ * What a decision carries of its transaction (issue 20): the fields its readers show or count (the live feed and
+ * search: merchant, amount, place, channel; the case page's card history: time, place and device; the operator's
+ * rule statistics: amount and currency). The transaction itself is referenced by the decision's txId and cardId; the
+ * whole of it stays on the transactions topic, and escalations and cases carry it. Not strict, so decisions written
+ * before issue 20 (the whole transaction) still parse: their extra keys are dropped.
+ */
+export const DecisionTxSchema = z.object(
+  TransactionSchema.pick({ merchantId: true, merchantName: true, mcc: true, amountMinor: true, currency: true, ts: true, channel: true, country: true, lat: true, lon: true, deviceId: true }).shape,
+);
+export type DecisionTx = z.infer<typeof DecisionTxSchema>;
+
+/** A decision's id: one per transaction and deciding stage. */
+export const decisionIdOf = (txId: string, stage: Stage): string => `${txId}:${stage}`;
+
+/**
+ * A decision as written on the decisions topic. Fields that follow from others may be left out and are filled in by
+ * DecisionSchema: decisionId (txId:stage), final (action is not REVIEW), empty rulesFired and topFeatures.
+ */
+export const DecisionWireSchema = z.object({
+  decisionId: id.optional(),
   txId: id,
   cardId: id,
   action: ActionSchema,
   stage: StageSchema,
   /** REVIEW from escalate is provisional (final=false) until an analyst closes the case (stage review, final=true). */
-  final: z.boolean(),
+  final: z.boolean().optional(),
   reason: z.string(),
   scores: ScoresSchema,
-  rulesFired: z.array(RuleHitSchema),
-  topFeatures: z.array(FeatureContributionSchema),
+  rulesFired: z.array(RuleHitSchema).default([]),
+  topFeatures: z.array(FeatureContributionSchema).default([]),
   versions: VersionsSchema,
   /** Milliseconds spent per stage, e.g. { detect: 1.2, escalate: 14.8 }. */
   timings: TimingsSchema,
   decidedAt: epochMs,
-  tx: TransactionSchema,
+  tx: DecisionTxSchema,
   analyst: z.string().optional(),
   note: z.string().max(2000).optional(),
   /** Set by detect and escalate when a model version is served (issue 13); absent in rules-only mode and older decisions. */
@@ -158,7 +177,15 @@ export const DecisionSchema = z.object({
    */
   partialHistory: z.boolean().optional(),
 });
-export type Decision = z.infer<typeof DecisionSchema>;
+export type DecisionWire = z.input<typeof DecisionWireSchema>;
+
+/** A decision read from the topic (or made by router/pure/decision.ts), every field filled in. */
+export const DecisionSchema = DecisionWireSchema.transform((d) => ({
+  ...d,
+  decisionId: d.decisionId ?? decisionIdOf(d.txId, d.stage),
+  final: d.final ?? d.action !== Action.REVIEW,
+}));
+export type Decision = z.output<typeof DecisionSchema>;
 
 /** What detect knew about a transaction it could not settle; escalations and cases both carry it. */
 const explainedTransaction = {

@@ -1,14 +1,19 @@
-import { Redis } from 'ioredis';
-import type { Config } from './config.ts';
+import { Cluster, Redis, type ChainableCommander } from 'ioredis';
+import type { ClusterNode, Config } from './config.ts';
 import { logger } from './logger.ts';
 
 /**
  * A Redis client that keeps retrying while Redis is down instead of failing the process:
  * commands queue (offline queue) and stages wait; see README "When Redis is down".
+ *
+ * With REDIS_CLUSTER_NODES it is an ioredis Cluster (README "Redis Cluster"). It is typed as a Redis so that the
+ * callers keep one type: the two share the command API, and what differs is handled here or by the key families
+ * (state/*): a pipeline is split per node on exec (clusterPipeline below), MGET/DEL/SCAN over many keys go through
+ * mgetKeys, deleteKeys and scanKeys, and every script or MULTI only touches keys of one hash slot.
  */
 export function createRedis(config: Config, name = 'redis'): Redis {
   const log = logger(name);
-  const client = new Redis(config.redis.url, {
+  const client = config.redis.clusterNodes ? createCluster(config.redis.url, config.redis.clusterNodes) : new Redis(config.redis.url, {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(200 * times, 2_000),
@@ -24,4 +29,192 @@ export function createRedis(config: Config, name = 'redis'): Redis {
     down = false;
   });
   return client;
+}
+
+/** An ioredis Cluster with the single client's behaviour (retries forever, queues while down) and the URL's credentials and TLS. */
+function createCluster(url: string, nodes: ClusterNode[]): Redis {
+  const u = new URL(url);
+  const cluster = new Cluster(nodes, {
+    clusterRetryStrategy: (times) => Math.min(200 * times, 2_000),
+    enableOfflineQueue: true,
+    // A master that died is replaced by its replica after cluster-node-timeout: commands wait and follow the new map.
+    retryDelayOnFailover: 300,
+    retryDelayOnClusterDown: 300,
+    retryDelayOnTryAgain: 200,
+    retryDelayOnMoved: 50,
+    maxRedirections: 64,
+    slotsRefreshTimeout: 2_000,
+    redisOptions: {
+      maxRetriesPerRequest: null,
+      ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+      ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    },
+  });
+  const original = cluster.pipeline.bind(cluster);
+  cluster.pipeline = ((commands?: unknown[][]) => {
+    if (commands) throw new Error('cluster pipeline: pass no command list; queue commands on the pipeline instead');
+    return clusterPipeline(cluster, original);
+  }) as Cluster['pipeline'];
+  return cluster as unknown as Redis;
+}
+
+/** True when the client is an ioredis Cluster (REDIS_CLUSTER_NODES). */
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+interface Queued {
+  getKeys(): Array<string | Buffer>;
+}
+
+/**
+ * A pipeline whose commands may touch keys of any slot: commands are queued as on any pipeline, and exec() sends one
+ * ioredis pipeline per node (the node that serves each command's first key), all at once, and answers in the order
+ * they were queued. ioredis' own cluster pipeline refuses keys served by different nodes. Not atomic (no pipeline
+ * is); a command whose own keys span slots is refused by ioredis, as it would be by Redis (CROSSSLOT).
+ */
+function clusterPipeline(cluster: Cluster, original: () => ChainableCommander): ChainableCommander {
+  // The probe is never sent: queuing a command on it is how ioredis works out that command's keys (defined scripts
+  // included), which picks its node.
+  const probe = original();
+  const calls: Array<{ name: string; args: unknown[]; keys: Array<string | Buffer> }> = [];
+  const queueOf = (p: ChainableCommander): Queued[] => {
+    const q = (p as unknown as { _queue?: Queued[] })._queue;
+    if (!Array.isArray(q)) throw new Error('cluster pipeline: this ioredis version does not expose its pipeline queue');
+    return q;
+  };
+  const exec = async (): Promise<Array<[Error | null, unknown]>> => {
+    if (calls.length === 0) return [];
+    const groups = new Map<string, number[]>();
+    calls.forEach((c, i) => {
+      const key = c.keys[0];
+      const slot = key === undefined ? -1 : keySlot(key);
+      const group = slot < 0 ? 'any' : (cluster.slots[slot]?.join(',') ?? `slot:${slot}`);
+      const list = groups.get(group);
+      if (list) list.push(i);
+      else groups.set(group, [i]);
+    });
+    const out: Array<[Error | null, unknown]> = new Array(calls.length);
+    await Promise.all(
+      [...groups.values()].map(async (indices) => {
+        const p = original() as unknown as Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+        for (const i of indices) p[calls[i]!.name]!(...calls[i]!.args);
+        const results = await p.exec();
+        if (!results) throw new Error('redis cluster pipeline was discarded');
+        indices.forEach((i, j) => (out[i] = results[j]!));
+      }),
+    );
+    return out;
+  };
+  const proxy: ChainableCommander = new Proxy(probe, {
+    get(target, prop, receiver) {
+      if (prop === 'exec') return exec;
+      if (prop === 'length') return calls.length;
+      if (prop === 'then' || typeof prop === 'symbol') return Reflect.get(target, prop, receiver) as unknown;
+      const fn = (target as unknown as Record<string, unknown>)[prop];
+      if (typeof fn !== 'function') return fn;
+      return (...args: unknown[]) => {
+        const before = queueOf(probe).length;
+        (fn as (...a: unknown[]) => unknown).apply(probe, args);
+        const q = queueOf(probe);
+        if (q.length !== before + 1) throw new Error(`cluster pipeline: ${prop} is not a single command (multi/exec are not supported here: use redis.multi() with keys of one slot)`);
+        calls.push({ name: prop, args, keys: q[q.length - 1]!.getKeys() });
+        return proxy;
+      };
+    },
+  });
+  return proxy;
+}
+
+/** GET of many keys: one MGET on a single node; on a cluster, one GET per key pipelined per node (MGET must not span slots). */
+export async function mgetKeys(redis: Redis, keys: readonly string[]): Promise<Array<string | null>> {
+  if (keys.length === 0) return [];
+  if (!isCluster(redis)) return redis.mget(...keys);
+  const p = redis.pipeline();
+  for (const k of keys) p.get(k);
+  return ((await p.exec()) ?? []).map(([err, v]) => {
+    if (err) throw err;
+    return v as string | null;
+  });
+}
+
+/** UNLINK of many keys (how many existed): in chunks of `chunk` on a single node, one per key pipelined on a cluster. */
+export async function deleteKeys(redis: Redis, keys: readonly string[], chunk = 1_000): Promise<number> {
+  let n = 0;
+  if (!isCluster(redis)) {
+    for (let i = 0; i < keys.length; i += chunk) n += await redis.unlink(...keys.slice(i, i + chunk));
+    return n;
+  }
+  for (let i = 0; i < keys.length; i += chunk) {
+    const p = redis.pipeline();
+    for (const k of keys.slice(i, i + chunk)) p.unlink(k);
+    for (const [err, v] of (await p.exec()) ?? []) {
+      if (err) throw err;
+      n += Number(v);
+    }
+  }
+  return n;
+}
+
+/**
+ * SCAN MATCH over the whole keyspace: on a cluster, over every master (a key lives on exactly one). `onKeys` gets each
+ * page; keys a page holds may repeat across pages (SCAN's own guarantee), never across masters.
+ */
+export async function scanKeys(redis: Redis, pattern: string, onKeys: (keys: string[]) => Promise<void> | void, count = 1_000): Promise<void> {
+  const nodes: Redis[] = isCluster(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+      cursor = next;
+      if (keys.length) await onKeys(keys);
+    } while (cursor !== '0');
+  }
+}
+
+/** Every key matching `pattern` (SCAN, every master on a cluster). */
+export async function allKeys(redis: Redis, pattern: string, count = 1_000): Promise<string[]> {
+  const out = new Set<string>();
+  await scanKeys(redis, pattern, (keys) => void keys.forEach((k) => out.add(k)), count);
+  return [...out];
+}
+
+/** Runs `fn` on every master (FLUSHDB, INFO...); on a single node, on it. */
+export async function onEveryMaster<T>(redis: Redis, fn: (node: Redis) => Promise<T>): Promise<T[]> {
+  const nodes: Redis[] = isCluster(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+  return Promise.all(nodes.map(fn));
+}
+
+const CRC16 = (() => {
+  const t = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let j = 0; j < 8; j++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
+    t[i] = c;
+  }
+  return t;
+})();
+
+/** The Redis Cluster hash slot of a key (CRC16 of the key, or of its first non-empty {tag}, mod 16384). */
+export function keySlot(key: string | Buffer): number {
+  let b = typeof key === 'string' ? Buffer.from(key) : key;
+  const open = b.indexOf(0x7b);
+  if (open >= 0) {
+    const close = b.indexOf(0x7d, open + 1);
+    if (close > open + 1) b = b.subarray(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of b) crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ byte) & 0xff]!;
+  return crc & 0x3fff;
+}
+
+/**
+ * The prefix of a key family whose keys a script or a MULTI uses together: on a cluster `<prefix>{<tag>}:`, so the
+ * family shares one hash slot; on a single Redis `prefix` itself (key names as they always were). A family in one
+ * slot lives on one master: fine for the console's stores (cases, policy, audit), not for per-transaction families,
+ * which are tagged per entity instead.
+ */
+export function familyPrefix(redis: Redis, prefix: string, tag: string): string {
+  return isCluster(redis) ? `${prefix}{${tag}}:` : prefix;
 }

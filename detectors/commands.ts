@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { numberFlag, parseFlags, type Command } from '../core/command.ts';
+import { numberFlag, parseFlags, timeFlag, type Command } from '../core/command.ts';
 import { loadConfig } from '../core/config.ts';
 import { UserInputError } from '../core/errors.ts';
 import { readHistoryFile } from './history-file.ts';
@@ -26,9 +26,9 @@ import { requireVersion as requireModelVersion } from './version-names.ts';
 import { trainedWorld, warmFromModel } from './warm.ts';
 import { guardColumns } from './pure/column-guard.ts';
 import { numericName } from '../core/codec.ts';
-import { dateFlag, dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
+import { dateWindows, DAY_MS, inWindows, loadFeatureSpec, readMappedCsv, type DateWindows } from './user-data.ts';
 import type { Config } from '../core/config.ts';
-import { fillMissingThresholds, policyKeys } from '../state/policy.ts';
+import { fillMissingThresholds, policyKeysOf } from '../state/policy.ts';
 
 const NOVEL = new Set(SCENARIOS.filter((s) => s.novel).map((s) => s.name));
 
@@ -429,10 +429,10 @@ const labelFeaturesFlag = (v: TrainFlags): boolean => choice('label-features', v
 function datesOf(v: TrainFlags, first: number, last: number): DateWindows | undefined {
   if (v['train-until'] === undefined) return undefined;
   return dateWindows({
-    trainFrom: dateFlag('train-from', v['train-from']),
-    trainUntil: dateFlag('train-until', v['train-until']) as number,
-    testFrom: dateFlag('test-from', v['test-from']) as number,
-    testUntil: dateFlag('test-until', v['test-until']),
+    trainFrom: timeFlag('train-from', v['train-from']),
+    trainUntil: timeFlag('train-until', v['train-until']) as number,
+    testFrom: timeFlag('test-from', v['test-from']) as number,
+    testUntil: timeFlag('test-until', v['test-until']),
     valShare: numberFlag('val-share', v['val-share'], 0.25, { min: 0.05, max: 0.9 }),
     first,
     last,
@@ -680,7 +680,7 @@ export function liveDriftTable(d: LiveWorldDrift): string {
 /** The version the current policy serves, else the newest under MODEL_DIR; `from` says which. */
 async function servedVersion(redis: Redis, config: Config): Promise<{ version: string; from: string }> {
   const prefix = config.redis.keyPrefix;
-  const keys = policyKeys(prefix);
+  const keys = policyKeysOf(redis, prefix);
   const current = await redis.get(keys.current);
   const raw = current === null ? null : await redis.get(keys.doc(current));
   const policy = raw === null ? undefined : PolicySchema.safeParse(fillMissingThresholds(JSON.parse(raw)).doc);

@@ -171,9 +171,10 @@ export class LoadedModel implements ModelBundle {
 /** How a version folder gets its heavy model; tests and tools may pass their own. */
 export type HeavyLoader = (dir: string) => Promise<HeavyScorer>;
 
+/** On the process's heavy worker thread, or the main thread where it cannot start (detectors/heavy/threaded.ts). */
 export const defaultHeavyLoader: HeavyLoader = async (dir) => {
-  const { loadHeavy } = await import('./heavy/index.ts');
-  return loadHeavy(dir);
+  const { loadHeavyScoring } = await import('./heavy/threaded.ts');
+  return loadHeavyScoring(dir);
 };
 
 export interface LoadOptions {

@@ -23,7 +23,8 @@ import { countsForRisk } from './pure/entity-features.ts';
 import { DAY_MS, DEFAULT_FEATURE_SPEC, globalRetentionDays, type FeatureSpec } from './pure/feature-spec.ts';
 import { orderHistory, type LabelBook } from './pure/labels.ts';
 import type { Progress } from './trainer.ts';
-import { replayIntoStore, scanKeys } from './warm.ts';
+import { replayIntoStore } from './warm.ts';
+import { allKeys } from '../core/redis.ts';
 
 export interface RestoreFeaturesOptions {
   config: Config;
@@ -85,7 +86,7 @@ export async function restoreFeatures(opts: RestoreFeaturesOptions): Promise<Res
   const events = ordered.txs.filter((tx) => since !== undefined && tx.ts >= since).map((tx) => ({ tx, label: countingLabel(read.labels, tx) }));
 
   // Only now, with the record read: detect decided on the partial state until this moment.
-  const keys = await scanKeys(redis, featureKeysPattern(prefix));
+  const keys = await allKeys(redis, featureKeysPattern(prefix));
   for (let i = 0; i < keys.length; i += 1_000) {
     const pipe = redis.pipeline();
     for (const k of keys.slice(i, i + 1_000)) pipe.unlink(k);

@@ -29,7 +29,13 @@ export interface FeatureStore {
    * counted again, and its vector is the one computed the first time. A new card over the new-card cap is computed
    * from an empty state and nothing of it is applied (listed in the result's `capped`).
    */
-  computeAndApply(txs: Transaction[]): Promise<FeatureVectors>;
+  computeAndApply(txs: Transaction[], prefetched?: unknown): Promise<FeatureVectors>;
+  /**
+   * Starts reading the state these transactions' vectors need (their cards and entities) without applying anything,
+   * so the read can travel with other work of the batch (the runner's claims): one round trip for both. Pass the
+   * answer to computeAndApply for these transactions or a subset of them, once; a stale or partial one is read again.
+   */
+  prefetch?(txs: readonly Transaction[]): Promise<unknown>;
   /**
    * Labels as they arrive: a transaction's first fraud label counts towards its merchant's (and any label-risk
    * entity's) fraud count, visible to vectors of transactions at or after its labeledAt. Idempotent per txId.

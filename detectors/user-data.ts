@@ -96,15 +96,6 @@ export async function loadFeatureSpec(file: string | undefined, labelDelayDays?:
   return labelDelayDays === undefined ? spec : { ...spec, labelDelayDays: Math.ceil(labelDelayDays) };
 }
 
-/** A date flag: YYYY-MM-DD (UTC midnight), an ISO 8601 time, or epoch milliseconds. */
-export function dateFlag(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const s = raw.trim();
-  const t = /^\d{9,}$/.test(s) ? Number(s) : Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(s) ? `${s}T00:00:00Z` : s);
-  if (!Number.isFinite(t)) throw new UserInputError(`--${flag} ${JSON.stringify(raw)}: expected a date (2025-03-01), an ISO 8601 time or epoch milliseconds`);
-  return t;
-}
-
 export interface DateWindows {
   /** Rows before this only build entity state. */
   trainFrom: number;

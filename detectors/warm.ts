@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { allKeys } from '../core/redis.ts';
 import type { Config } from '../core/config.ts';
 import type { Label, Transaction } from '../core/contracts.ts';
 import { LabelArrivals } from './pure/arrival.ts';
@@ -47,7 +48,7 @@ export async function warmFeatureStore(
   const started = performance.now();
   const store = new RedisFeatureStore(redis, { keyPrefix, spec: opts.spec });
   // Entity state (merchants, devices, the global rates) and label claims are the whole world's: rebuilt from scratch.
-  const entityKeys = await scanKeys(redis, featureEntityPattern(keyPrefix));
+  const entityKeys = await allKeys(redis, featureEntityPattern(keyPrefix));
   const keys = [...history.cardIds.map((c) => store.cardKey(c)), ...entityKeys];
   for (let i = 0; i < keys.length; i += DELETE_CHUNK) {
     // One key per command: card keys live in different Redis Cluster slots.
@@ -100,17 +101,6 @@ export async function replayIntoStore(
     if (due.length) labels += await store.applyLabels(due);
   }
   return { transactions: n, labels };
-}
-
-export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    out.push(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-  return out;
 }
 
 /** The generated world a version was trained on (from its model card), or why there is none. */

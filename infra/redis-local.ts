@@ -82,3 +82,96 @@ export async function startLocalRedis(opts: { port?: number; dir?: string; maxme
     },
   };
 }
+
+export interface LocalRedisCluster {
+  /** host:port of every node (masters first), as REDIS_CLUSTER_NODES takes them. */
+  nodes: string[];
+  ports: number[];
+  /** kill -9 of the node on `port` (the chaos scenario's failover). */
+  kill(port: number): void;
+  /** Starts the node on `port` again (same config file: it rejoins, as a replica once its replica took over). */
+  restart(port: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Redis Cluster on loopback: `masters` masters and `replicas` replicas per master (redis-server
+ * --cluster-enabled, joined by `redis-cli --cluster create`), on `ports` (default: free ports), without
+ * persistence, in a temporary directory. Resolves once every node says cluster_state:ok. The node timeout is short
+ * (2 s) so a killed master is replaced quickly.
+ */
+export async function startLocalRedisCluster(opts: { masters?: number; replicas?: number; ports?: number[]; nodeTimeoutMs?: number } = {}): Promise<LocalRedisCluster> {
+  const masters = opts.masters ?? 3;
+  const replicas = opts.replicas ?? 0;
+  const count = masters * (1 + replicas);
+  if (masters < 3) throw new Error('a Redis Cluster needs at least 3 masters');
+  const probe = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (probe.error) throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, 'redis-server was not found. Install Redis (Debian: apt-get install redis-server).');
+  const ports = opts.ports ?? (await Promise.all(Array.from({ length: count }, () => freePort())));
+  if (ports.length !== count) throw new Error(`a cluster of ${masters} masters with ${replicas} replicas each needs ${count} ports, got ${ports.length}`);
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(resolve(tmpdir(), 'fraudstream-redis-cluster-'));
+  const children = new Map<number, ChildProcess>();
+  const start = (port: number): void => {
+    const child = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', String(opts.nodeTimeoutMs ?? 2_000), '--dir', dir, ...redisPersistenceArgs(undefined)],
+      { stdio: 'ignore' },
+    );
+    children.set(port, child);
+  };
+  const cli = (args: string[]): string => {
+    const r = spawnSync('redis-cli', args, { encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')}: ${r.stderr || r.stdout}`);
+    return r.stdout;
+  };
+  const waitFor = async (what: string, ok: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 30_000;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`redis cluster: ${what} within 30 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  const answers = (port: number): boolean => spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG';
+  const clusterOk = (port: number): boolean => /cluster_state:ok/.test(spawnSync('redis-cli', ['-p', String(port), 'cluster', 'info'], { encoding: 'utf8' }).stdout);
+  const stop = async (): Promise<void> => {
+    await Promise.all(
+      [...children.values()].map(
+        (c) =>
+          new Promise<void>((r) => {
+            if (c.exitCode !== null || c.signalCode !== null) return r();
+            c.once('exit', () => r());
+            c.kill('SIGKILL');
+          }),
+      ),
+    );
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const p of ports) start(p);
+    await waitFor('every node answers', () => ports.every(answers));
+    // A node that answers but is not ours (its port was taken) would join someone else's data to the cluster.
+    await new Promise((r) => setTimeout(r, 200));
+    const gone = ports.filter((p) => children.get(p)?.exitCode !== null);
+    if (gone.length) throw new Error(`redis cluster: redis-server exited at start on port ${gone.join(', ')} (taken by another process? pick other ports)`);
+    cli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
+    await waitFor('every node reports cluster_state:ok', () => ports.every(clusterOk));
+    // Replicas attach and take their first full copy after the cluster is ok: until then a killed master loses everything.
+    const linked = (port: number): boolean => /master_link_status:up/.test(spawnSync('redis-cli', ['-p', String(port), 'info', 'replication'], { encoding: 'utf8' }).stdout);
+    await waitFor(`all ${masters * replicas} replicas in sync with their masters`, () => ports.filter(linked).length === masters * replicas);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    nodes: ports.map((p) => `127.0.0.1:${p}`),
+    ports,
+    kill: (port) => void children.get(port)?.kill('SIGKILL'),
+    restart: async (port) => {
+      start(port);
+      await waitFor(`node ${port} answers again`, () => answers(port));
+    },
+    stop,
+  };
+}

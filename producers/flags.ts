@@ -28,14 +28,6 @@ export function scenarioRates(flag: string, raw: string | undefined): Partial<Re
   return out;
 }
 
-/** Epoch ms or an ISO 8601 date. */
-export function timeFlag(flag: string, raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(n) || n < 0) throw new UserInputError(`--${flag} must be epoch milliseconds or an ISO 8601 date such as 2025-01-06T00:00:00Z, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
 export function requiredFlag(flag: string, raw: string | undefined, example: string): string {
   if (raw === undefined || raw.trim() === '') throw new UserInputError(`--${flag} is required, e.g. ${example}`);
   return raw;

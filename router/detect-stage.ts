@@ -11,7 +11,7 @@ import type { Config } from '../core/config.ts';
 import type { FeatureStore, ModelBundle } from '../detectors/types.ts';
 import { firstLineScores } from '../core/model-registry.ts';
 import { decideFirstLine } from './pure/policy.ts';
-import { buildDecision } from './pure/decision.ts';
+import { buildDecision, encodeDecision } from './pure/decision.ts';
 import { bandScore } from './pure/band-score.ts';
 import { decisionLoss } from './pure/money.ts';
 import type { PolicySource } from './policy-source.ts';
@@ -57,12 +57,18 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
     name: 'detect',
     schema: TransactionSchema,
     keyOf: (tx) => tx.txId,
-    async handle(inputs) {
+    prefetch(txs) {
+      const read = features.prefetch?.(txs);
+      // Unused when the claims fail: its rejection must not go unhandled (computeAndApply reads again then).
+      read?.catch(() => undefined);
+      return read;
+    },
+    async handle(inputs, prefetched) {
       const started = performance.now();
       const txs = inputs.map((i) => i.value);
       const p = policy.current();
       const models = deps.models();
-      const [vectors, complete] = await Promise.all([features.computeAndApply(txs), deps.history ? deps.history.complete() : true]);
+      const [vectors, complete] = await Promise.all([features.computeAndApply(txs, prefetched), deps.history ? deps.history.complete() : true]);
       const partial = complete ? {} : { partialHistory: true };
       const scored = models ? models.scoreFirstLine(vectors) : undefined;
       const perTxMs = (performance.now() - started) / Math.max(1, txs.length);
@@ -90,7 +96,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
           { txId: tx.txId, cardId: tx.cardId, tx, scores, topFeatures, versions, ...partial },
           { stage: 'detect', action: routed.action, reason: routed.reason, rulesFired: routed.rulesFired, timings, decidedAt: Date.now(), ...(loss ? { expectedLoss: loss } : {}) },
         );
-        return [{ topic: config.topics.decisions, key: tx.cardId, value: JSON.stringify(decision), action: decision.action }];
+        return [{ topic: config.topics.decisions, key: tx.cardId, value: encodeDecision(decision), action: decision.action }];
       });
       const counted = drift.count(models, vectors, scored);
       // The shadow challenger gets this call's vectors and actions after commit (one batch object shared by its outputs).

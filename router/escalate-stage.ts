@@ -12,7 +12,7 @@ import { decideEscalation } from './pure/policy.ts';
 import { bandLabel, bandScore, escalateScore } from './pure/band-score.ts';
 import { caseLoss, cutoffInput, expectedLoss, StakeWindow, type CutoffStatus } from './pure/money.ts';
 import { writeReviewCutoff, type ReviewCutoff } from '../state/review-cutoff.ts';
-import { buildDecision } from './pure/decision.ts';
+import { buildDecision, encodeDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage } from './runner/batch.ts';
 import type { StageLogic } from './runner/batch-processor.ts';
@@ -106,7 +106,7 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
           { ...e, scores, versions },
           { stage: 'escalate', action: routed.action, reason: routed.reason, rulesFired, timings, decidedAt: Date.now(), ...(loss ? { expectedLoss: loss } : {}) },
         );
-        const msgs: OutMessage[] = [{ topic: config.topics.decisions, key: e.cardId, value: JSON.stringify(decision), action: decision.action }];
+        const msgs: OutMessage[] = [{ topic: config.topics.decisions, key: e.cardId, value: encodeDecision(decision), action: decision.action }];
         if (routed.action === 'REVIEW') {
           const c: Case = {
             caseId: `case-${e.txId}`,

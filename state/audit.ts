@@ -1,5 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { familyPrefix } from '../core/redis.ts';
 import type { Kafka } from 'kafkajs';
 import { z } from 'zod';
 import { auditHmacKey } from '../core/audit-key.ts';
@@ -217,11 +218,13 @@ export class AuditLog {
     prefix: string,
     private readonly opts: AuditLogOptions,
   ) {
-    this.key = auditKey(prefix);
+    // On Redis Cluster the view, its head and the pending list share a slot (the scripts and MULTIs use them together).
+    const family = familyPrefix(redis, prefix, 'audit');
+    this.key = auditKey(family);
     this.authKey = authEventsKey(prefix);
-    this.headKey = auditHeadKey(prefix);
-    this.pendingKey = auditPendingKey(prefix);
-    this.lockKey = auditLockKey(prefix);
+    this.headKey = auditHeadKey(family);
+    this.pendingKey = auditPendingKey(family);
+    this.lockKey = auditLockKey(family);
     this.keep = opts.keep ?? AUDIT_KEEP;
     this.keepAuth = opts.keepAuth ?? AUTH_EVENTS_KEEP;
     this.mac = opts.key;

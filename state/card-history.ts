@@ -5,7 +5,18 @@
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Decision } from '../core/contracts.ts';
+import { isCluster } from '../core/redis.ts';
 import { CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS, cardHistoryKey, cardRowsKey } from './ui.ts';
+
+/**
+ * The card's id set and rows hash on this client. On Redis Cluster both are hash-tagged by card
+ * (`<prefix>ui:card:{<cardId>}`, `<prefix>ui:card-rows:{<cardId>}`): one slot per card, as the script that trims
+ * them together needs, and the cards spread over every master. On a single Redis the names are as they always were.
+ */
+export function cardHistoryKeysOf(redis: Redis, prefix: string, cardId: string): { ids: string; rows: string } {
+  const id = isCluster(redis) ? `{${cardId}}` : cardId;
+  return { ids: cardHistoryKey(prefix, id), rows: cardRowsKey(prefix, id) };
+}
 
 /** What the card-history panel needs of a past transaction (kept in Redis per card). */
 export const CardTxSchema = z.object({
@@ -44,19 +55,20 @@ return 1`;
 const STORE_CARD_ROW_CMD = 'fraudstreamStoreCardRow';
 
 /** Writes each decision's row into its card's bounded history (one pipeline). The bench measures this too. */
-export async function storeCardHistory(redis: Redis, prefix: string, decisions: ReadonlyArray<Pick<Decision, 'cardId' | 'tx' | 'action' | 'stage' | 'decidedAt'>>): Promise<void> {
+export async function storeCardHistory(redis: Redis, prefix: string, decisions: ReadonlyArray<Pick<Decision, 'txId' | 'cardId' | 'tx' | 'action' | 'stage' | 'decidedAt'>>): Promise<void> {
   // A defined command runs by EVALSHA: the script is sent once per connection, not with every decision.
   if (!(STORE_CARD_ROW_CMD in redis)) redis.defineCommand(STORE_CARD_ROW_CMD, { numberOfKeys: 2, lua: STORE_CARD_ROW });
   const p = redis.pipeline() as unknown as Record<typeof STORE_CARD_ROW_CMD, (...args: Array<string | number>) => unknown> & { exec(): Promise<unknown> };
   for (const d of decisions) {
     const x = d.tx;
     const row: CardTx = {
-      txId: x.txId, ts: x.ts, amountMinor: x.amountMinor, currency: x.currency, merchantId: x.merchantId,
+      txId: d.txId, ts: x.ts, amountMinor: x.amountMinor, currency: x.currency, merchantId: x.merchantId,
       merchantName: x.merchantName, mcc: x.mcc, country: x.country, channel: x.channel, lat: x.lat, lon: x.lon,
       deviceId: x.deviceId, action: d.action, stage: d.stage, decidedAt: d.decidedAt,
     };
     // Keyed by tx id, so a later final decision replaces the provisional one and two UI processes agree.
-    p[STORE_CARD_ROW_CMD](cardHistoryKey(prefix, d.cardId), cardRowsKey(prefix, d.cardId), x.ts, x.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
+    const k = cardHistoryKeysOf(redis, prefix, d.cardId);
+    p[STORE_CARD_ROW_CMD](k.ids, k.rows, x.ts, d.txId, JSON.stringify(row), CARD_HISTORY_KEEP, CARD_HISTORY_TTL_SECONDS);
   }
   await p.exec();
 }

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { reviewKeys } from './review.ts';
+import { reviewKeysOf } from './review.ts';
 
 /**
  * Who works an open case: `<prefix>review:claim:<caseId>` holds the analyst's name, expiring CLAIM_TTL_MS after the
@@ -54,14 +54,14 @@ redis.call('DEL', KEYS[1])
 return cur`;
 
 export class CaseClaims {
-  private readonly keys: ReturnType<typeof reviewKeys>;
+  private readonly keys: ReturnType<typeof reviewKeysOf>;
 
   constructor(
     private readonly redis: Redis,
     prefix: string,
     readonly ttlMs = CLAIM_TTL_MS,
   ) {
-    this.keys = reviewKeys(prefix);
+    this.keys = reviewKeysOf(redis, prefix);
   }
 
   /**

@@ -48,7 +48,8 @@ export class GuardState {
       if (d.blocked) c.blocks += 1;
       per.set(d.policyVersion, c);
     }
-    const p = this.redis.multi();
+    // A pipeline: one key per policy version (any slot on Redis Cluster), each counted on its own.
+    const p = this.redis.pipeline();
     for (const [v, c] of per) {
       const k = guardCountsKey(this.prefix, v);
       p.hincrby(k, 'decisions', c.decisions);

@@ -7,6 +7,7 @@
  * so the index holds about one entry per process that beat in the last minute.
  */
 import type { Redis } from 'ioredis';
+import { familyPrefix } from '../core/redis.ts';
 
 /** A process that stops beating disappears from /healthz after this long. */
 export const HEARTBEAT_TTL_MS = 10_000;
@@ -15,7 +16,11 @@ const PRUNE_AFTER_MS = 60_000;
 export const heartbeatKey = (prefix: string, stage: string, instance: string): string => `${prefix}heartbeat:${stage}:${instance}`;
 export const heartbeatIndexKey = (prefix: string): string => `${prefix}heartbeats`;
 
-export async function beat<V extends { at: number }>(redis: Redis, prefix: string, stage: string, instance: string, value: V): Promise<void> {
+/** On Redis Cluster the beats and their index share a slot (`<prefix>{heartbeat}:...`): written in one MULTI. */
+const family = (redis: Redis, prefix: string): string => familyPrefix(redis, prefix, 'heartbeat');
+
+export async function beat<V extends { at: number }>(redis: Redis, prefix_: string, stage: string, instance: string, value: V): Promise<void> {
+  const prefix = family(redis, prefix_);
   await redis
     .multi()
     .set(heartbeatKey(prefix, stage, instance), JSON.stringify(value), 'PX', HEARTBEAT_TTL_MS)
@@ -23,12 +28,14 @@ export async function beat<V extends { at: number }>(redis: Redis, prefix: strin
     .exec();
 }
 
-export async function removeHeartbeat(redis: Redis, prefix: string, stage: string, instance: string): Promise<void> {
+export async function removeHeartbeat(redis: Redis, prefix_: string, stage: string, instance: string): Promise<void> {
+  const prefix = family(redis, prefix_);
   await redis.multi().del(heartbeatKey(prefix, stage, instance)).zrem(heartbeatIndexKey(prefix), `${stage}:${instance}`).exec();
 }
 
 /** The heartbeats written in the last `withinMs`: stage, instance (which may contain ':') and the raw value (undefined once expired). */
-export async function readHeartbeats(redis: Redis, prefix: string, now: number, withinMs = 15_000): Promise<Array<{ stage: string; instance: string; raw: string | undefined }>> {
+export async function readHeartbeats(redis: Redis, prefix_: string, now: number, withinMs = 15_000): Promise<Array<{ stage: string; instance: string; raw: string | undefined }>> {
+  const prefix = family(redis, prefix_);
   const [, members] = ((await redis
     .multi()
     .zremrangebyscore(heartbeatIndexKey(prefix), '-inf', now - PRUNE_AFTER_MS)

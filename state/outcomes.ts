@@ -24,13 +24,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { deleteKeys, isCluster } from '../core/redis.ts';
 
 /** TTL: the stage's dedupe window (config), passed to OutcomeStore by the runner. */
 export const outcomeKeyPrefix = (prefix: string, stage: string): string => `${prefix}outcome:${stage}:`;
 /** The marker that the stage's claims are whole in Redis (no TTL; one key per stage). */
 export const outcomeViewKey = (prefix: string, stage: string): string => `${prefix}outcome-view:${stage}`;
-/** Set while a rebuild runs (TTL 1 h): a wipe during a rebuild removes it, so that rebuild cannot declare the view whole. */
-export const outcomeRebuildKey = (prefix: string, stage: string): string => `${prefix}outcome-view:${stage}:rebuilding`;
+/**
+ * Set while a rebuild runs (TTL 1 h): a wipe during a rebuild removes it, so that rebuild cannot declare the view whole.
+ * Hash-tagged with the marker's name, so both share a slot on Redis Cluster (the seal script reads both).
+ */
+export const outcomeRebuildKey = (prefix: string, stage: string): string => `${outcomeViewKey(prefix, stage)}:rebuilding{${outcomeViewKey(prefix, stage)}}`;
 
 /** The Kafka header every output of a decided message carries: what the claim of its input was. */
 export const CLAIM_HEADER = 'fraudstream-claim';
@@ -127,7 +131,14 @@ end
 return redis.call('EXISTS', KEYS[1])
 `;
 
+// Redis Cluster: the claim of one key (its own slot); KEYS[1] = claim key, ARGV = ttl, marker. Answers 1 or the holder.
+const CLAIM_ONE_LUA = `
+if redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1], 'NX') then return 1 end
+return redis.call('GET', KEYS[1]) or 0
+`;
+
 const CLAIM = 'fraudstreamClaimOutcomeV3';
+const CLAIM_ONE = 'fraudstreamClaimOutcomeOneV1';
 const RESTORE = 'fraudstreamRestoreOutcomeV1';
 
 /** Claimed for this message (new, or held by this very message already), or held by another message. */
@@ -150,6 +161,12 @@ export class OutcomeStore {
   private readonly rebuildKey: string;
   private readonly ttlSeconds: number;
   private restoring: Promise<void> | undefined;
+  /**
+   * Redis Cluster: each claim key is its own slot, so the view marker cannot be read in the claims' script. There the
+   * marker is read first and the claims follow in one pipeline (one script call per key): a wipe of the marker's
+   * node between the two is still caught by `confirm` (the batch aborts and is claimed again after the rebuild).
+   */
+  private readonly sharded: boolean;
   /** How many rebuilds this store ran (a test and a log line read it). */
   restores = 0;
 
@@ -167,6 +184,8 @@ export class OutcomeStore {
     this.ttlSeconds = ttlSeconds;
     if (!(CLAIM in redis)) redis.defineCommand(CLAIM, { lua: CLAIM_LUA });
     if (!(RESTORE in redis)) redis.defineCommand(RESTORE, { lua: RESTORE_LUA });
+    if (!(CLAIM_ONE in redis)) redis.defineCommand(CLAIM_ONE, { lua: CLAIM_ONE_LUA });
+    this.sharded = isCluster(redis);
   }
 
   key(k: string): string {
@@ -182,7 +201,9 @@ export class OutcomeStore {
     const keys = items.map((i) => this.key(i.key));
     let replies: Array<number | string>;
     for (let attempt = 1; ; attempt++) {
-      replies = (await this.command(CLAIM).call(this.redis, keys.length + 1, this.viewKey, ...keys, this.ttlSeconds, ...items.map(encodeMarker))) as Array<number | string>;
+      replies = this.sharded
+        ? await this.claimSharded(keys, items)
+        : ((await this.command(CLAIM).call(this.redis, keys.length + 1, this.viewKey, ...keys, this.ttlSeconds, ...items.map(encodeMarker))) as Array<number | string>);
       if (replies[0] !== 0) break;
       if (attempt >= 3) throw new OutcomeViewLostError(this.stage);
       await this.ensureView();
@@ -197,6 +218,19 @@ export class OutcomeStore {
     });
     claims.view = view;
     return claims;
+  }
+
+  /** The claim script's answer, on Redis Cluster: {0} without a marker, else {generation, reply per key}. */
+  private async claimSharded(keys: string[], items: OutcomeMarker[]): Promise<Array<number | string>> {
+    const gen = await this.redis.get(this.viewKey);
+    if (gen === null) return [0];
+    const p = this.redis.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+    keys.forEach((k, i) => p[CLAIM_ONE]!(1, k, this.ttlSeconds, encodeMarker(items[i]!)));
+    const replies = (await p.exec()) ?? [];
+    return [gen, ...replies.map(([err, r]) => {
+      if (err) throw err;
+      return r as number | string;
+    })];
   }
 
   /** Throws OutcomeViewLostError unless the view is still the generation `view` (call it after sending, before commit). */
@@ -235,7 +269,11 @@ export class OutcomeStore {
     for (let i = 0; i < live.length; i += 500) {
       const part = live.slice(i, i + 500);
       const args = part.flatMap((c) => [encodeMarker(c), String(Math.max(1, Math.ceil(this.ttlSeconds - (now - c.at) / 1000)))]);
-      await this.command(RESTORE).call(this.redis, part.length, ...part.map((c) => this.key(c.key)), ...args);
+      if (this.sharded) {
+        const p = this.redis.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+        part.forEach((c, j) => p[RESTORE]!(1, this.key(c.key), args[2 * j], args[2 * j + 1]));
+        for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+      } else await this.command(RESTORE).call(this.redis, part.length, ...part.map((c) => this.key(c.key)), ...args);
     }
     return live.length;
   }
@@ -246,6 +284,6 @@ export class OutcomeStore {
 
   /** Gives keys back (their messages were dead-lettered by the stage logic: a later copy may be decided). */
   async release(keys: string[]): Promise<void> {
-    if (keys.length) await this.redis.del(...keys.map((k) => this.key(k)));
+    if (keys.length) await deleteKeys(this.redis, keys.map((k) => this.key(k)));
   }
 }

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { familyPrefix } from '../core/redis.ts';
 import { PolicyInputSchema, PolicySchema, describeZodError, type Policy, type PolicyInput } from '../core/contracts.ts';
 import { ConflictError, UserInputError } from '../core/errors.ts';
 import { MODELS, coldStartThresholds, type ModelSpec, type ModelThresholds } from '../core/model-registry.ts';
@@ -45,6 +46,9 @@ export const policyKeys = (prefix: string): PolicyKeys => ({
   saving: `${prefix}policy:saving`,
   doc: (v) => `${prefix}policy:v:${v}`,
 });
+
+/** The policy's keys on this client: on Redis Cluster all in one slot (`<prefix>{policy}:policy:...`), as its scripts need. */
+export const policyKeysOf = (redis: Redis, prefix: string): PolicyKeys => policyKeys(familyPrefix(redis, prefix, 'policy'));
 
 /** Channel a store PUBLISHes the new version number on after every change. */
 export const policyChannel = (prefix: string): string => `${prefix}policy:changed`;
@@ -195,7 +199,7 @@ export class RedisPolicyStore implements PolicyStore {
     /** The policy topic; without one (unit tests, tools) Redis alone holds the versions, as before issue 18. */
     private readonly record?: PolicyRecord,
   ) {
-    this.k = policyKeys(prefix);
+    this.k = policyKeysOf(redis, prefix);
   }
 
   async current(): Promise<Policy> {

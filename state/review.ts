@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { familyPrefix } from '../core/redis.ts';
 import { CaseSchema, type Case } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import type { ReviewQueue } from './types.ts';
@@ -16,6 +17,9 @@ export const REVIEW_CLOSED_KEEP = 1000;
  * verdict: the audit, the labels topic and the decisions topic keep the lasting record.
  */
 export const CLOSED_CASE_TTL_SECONDS = 30 * 24 * 3600;
+
+/** The review family's keys on this client: on Redis Cluster in one slot (`<prefix>{review}:review:...`), as CLOSE needs. */
+export const reviewKeysOf = (redis: Redis, prefix: string) => reviewKeys(familyPrefix(redis, prefix, 'review'));
 
 export const reviewKeys = (prefix: string) => ({
   open: `${prefix}review:open`,
@@ -114,7 +118,7 @@ return 0`;
  * recorded: after a wipe nobody holds a case, and chargebacks arriving from then on are recorded again.
  */
 export async function restoreCases(redis: Redis, prefix: string, entries: ReadonlyArray<{ value: string }>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<number> {
-  const k = reviewKeys(prefix);
+  const k = reviewKeysOf(redis, prefix);
   let n = 0;
   const batch: Array<{ c: Case; raw: string }> = [];
   for (const e of entries) {
@@ -179,7 +183,7 @@ export class RedisReviewQueue implements ReviewQueue {
     prefix: string,
     options: ReviewQueueOptions = {},
   ) {
-    this.keys = reviewKeys(prefix);
+    this.keys = reviewKeysOf(redis, prefix);
     this.openKey = this.keys.open;
     this.closedKey = this.keys.closed;
     this.closedKeep = options.closedKeep ?? REVIEW_CLOSED_KEEP;

@@ -13,10 +13,21 @@
  * label wins: a chargeback overturning an analyst's verdict moves the counts from one side to the other.
  */
 import type { Redis } from 'ioredis';
+import { isCluster, keySlot } from '../core/redis.ts';
 
 export const RULE_EVIDENCE_TTL_SECONDS = 14 * 86_400;
 export const ruleStatsKey = (prefix: string): string => `${prefix}ops:rules`;
 export const ruleTxKey = (prefix: string, txId: string): string => `${prefix}ops:rules:tx:${txId}`;
+/**
+ * On Redis Cluster a transaction's key and the counters its script bumps must share a slot, and one slot for every
+ * transaction would put the family on one master: there the counters are split in RULE_SHARDS hashes
+ * `<prefix>ops:rules:{r<n>}` and a transaction's key is `<prefix>ops:rules:{r<n>}:tx:<txId>` (n from its id); read()
+ * adds the shards up.
+ */
+export const RULE_SHARDS = 16;
+const shardOf = (txId: string): number => keySlot(txId) % RULE_SHARDS;
+export const ruleStatsShardKey = (prefix: string, shard: number): string => `${prefix}ops:rules:{r${shard}}`;
+export const ruleTxShardKey = (prefix: string, txId: string): string => `${ruleStatsShardKey(prefix, shardOf(txId))}:tx:${txId}`;
 
 const ON_DECISION = `
 local tx, st = KEYS[1], KEYS[2]
@@ -86,6 +97,7 @@ export interface RuleCounts {
 
 export class RuleEvidenceStore {
   private readonly stats: string;
+  private readonly sharded: boolean;
 
   constructor(
     private readonly redis: Redis,
@@ -93,6 +105,12 @@ export class RuleEvidenceStore {
     private readonly ttlSeconds = RULE_EVIDENCE_TTL_SECONDS,
   ) {
     this.stats = ruleStatsKey(prefix);
+    this.sharded = isCluster(redis);
+  }
+
+  /** The transaction's key and the counters its script bumps (one slot on Redis Cluster). */
+  private keysOf(txId: string): [string, string] {
+    return this.sharded ? [ruleTxShardKey(this.prefix, txId), ruleStatsShardKey(this.prefix, shardOf(txId))] : [ruleTxKey(this.prefix, txId), this.stats];
   }
 
   /**
@@ -104,7 +122,7 @@ export class RuleEvidenceStore {
     const p = this.redis.pipeline();
     for (const d of ds) {
       if (d.rules.length === 0 && !d.newTransaction) continue;
-      p.eval(ON_DECISION, 2, ruleTxKey(this.prefix, d.txId), this.stats, this.ttlSeconds, Math.round(d.amountMinor), d.currency, d.newTransaction ? '1' : '0', ...new Set(d.rules));
+      p.eval(ON_DECISION, 2, ...this.keysOf(d.txId), this.ttlSeconds, Math.round(d.amountMinor), d.currency, d.newTransaction ? '1' : '0', ...new Set(d.rules));
     }
     throwFirst(await p.exec());
   }
@@ -113,12 +131,12 @@ export class RuleEvidenceStore {
   async onLabels(ls: ReadonlyArray<{ txId: string; isFraud: boolean }>): Promise<void> {
     if (ls.length === 0) return;
     const p = this.redis.pipeline();
-    for (const l of ls) p.eval(ON_LABEL, 2, ruleTxKey(this.prefix, l.txId), this.stats, l.isFraud ? '1' : '0', this.ttlSeconds);
+    for (const l of ls) p.eval(ON_LABEL, 2, ...this.keysOf(l.txId), l.isFraud ? '1' : '0', this.ttlSeconds);
     throwFirst(await p.exec());
   }
 
   async read(): Promise<{ rules: RuleCounts[]; transactions: number; labelled: number }> {
-    const h = await this.redis.hgetall(this.stats);
+    const h = this.sharded ? await this.sumShards() : await this.redis.hgetall(this.stats);
     const by = new Map<string, RuleCounts>();
     const of = (rule: string) => {
       let r = by.get(rule);
@@ -142,6 +160,17 @@ export class RuleEvidenceStore {
       }
     }
     return { rules: [...by.values()].filter((r) => r.hits > 0), transactions: Number(h.T ?? 0), labelled: Number(h.L ?? 0) };
+  }
+
+  private async sumShards(): Promise<Record<string, string>> {
+    const p = this.redis.pipeline();
+    for (let s = 0; s < RULE_SHARDS; s++) p.hgetall(ruleStatsShardKey(this.prefix, s));
+    const sum: Record<string, number> = {};
+    for (const [err, h] of (await p.exec()) ?? []) {
+      if (err) throw err;
+      for (const [f, v] of Object.entries(h as Record<string, string>)) sum[f] = (sum[f] ?? 0) + Number(v);
+    }
+    return Object.fromEntries(Object.entries(sum).map(([f, n]) => [f, String(n)]));
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { mgetKeys } from '../core/redis.ts';
 import { z } from 'zod';
 import { RuleHitSchema, ScoresSchema } from '../core/contracts.ts';
 import type { ScoredSample } from './types.ts';
@@ -56,7 +57,8 @@ export class RedisSampleStore {
   /** Labels that came back (the console's live feed records them), so a preview can count what really was fraud. */
   async recordLabels(labels: ReadonlyArray<{ txId: string; isFraud: boolean }>): Promise<void> {
     if (labels.length === 0) return;
-    const m = this.redis.multi();
+    // A pipeline, not a MULTI: one key per transaction (any slot on Redis Cluster), and none depends on another.
+    const m = this.redis.pipeline();
     for (const l of labels) m.set(sampleLabelKey(this.prefix, l.txId), l.isFraud ? '1' : '0', 'EX', SAMPLE_LABEL_TTL_SECONDS);
     await m.exec();
   }
@@ -73,7 +75,7 @@ export class RedisSampleStore {
       }
     });
     if (samples.length === 0) return samples;
-    const labels = await this.redis.mget(samples.map((s) => sampleLabelKey(this.prefix, s.txId)));
+    const labels = await mgetKeys(this.redis, samples.map((s) => sampleLabelKey(this.prefix, s.txId)));
     return samples.map((s, i) => (labels[i] === '1' || labels[i] === '0' ? { ...s, isFraud: labels[i] === '1' } : s));
   }
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { familyPrefix } from '../core/redis.ts';
 import { DecisionSchema, type Decision } from '../core/contracts.ts';
 
 /**
@@ -102,7 +103,8 @@ export class SearchIndex {
     prefix: string,
     options: SearchIndexOptions = {},
   ) {
-    this.keys = searchKeys(prefix);
+    // One rows hash and one time index for every decision: on Redis Cluster the family shares their slot (`<prefix>{search}:search:...`).
+    this.keys = searchKeys(familyPrefix(redis, prefix, 'search'));
     this.maxRows = options.maxRows ?? SEARCH_MAX_ROWS;
     this.ttlSeconds = options.ttlSeconds ?? SEARCH_TTL_SECONDS;
     this.perEntityKeep = options.perEntityKeep ?? SEARCH_PER_ENTITY_KEEP;

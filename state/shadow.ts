@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { familyPrefix, mgetKeys } from '../core/redis.ts';
 import { z } from 'zod';
 import type { Changelog } from '../core/changelog.ts';
 import { sampleLabelKey } from './samples.ts';
@@ -145,7 +146,8 @@ export class ShadowStore {
     /** The shadow topic; without one (unit tests, the bench) Redis alone holds the runs. */
     private readonly record?: ShadowRecord,
   ) {
-    this.k = shadowKeys(prefix);
+    // On Redis Cluster the family shares one slot (`<prefix>{shadow}:shadow:...`): start/stop and restore write several keys at once.
+    this.k = shadowKeys(familyPrefix(redis, prefix, 'shadow'));
   }
 
   /** Writes the recorded runs back into Redis (what Redis holds is kept); returns how many keys were written. */
@@ -235,7 +237,7 @@ export class ShadowStore {
    */
   async recordLabels(labels: ReadonlyArray<{ txId: string; isFraud: boolean; labeledAt: number }>): Promise<void> {
     if (labels.length === 0 || !(await this.redis.exists(this.k.window))) return;
-    const m = this.redis.multi();
+    const m = this.redis.pipeline();
     for (const l of labels) m.set(this.k.label(l.txId), `${l.isFraud ? 1 : 0}|${l.labeledAt}`, 'EX', SHADOW_LABEL_TTL_SECONDS);
     await m.exec();
   }
@@ -252,7 +254,7 @@ export class ShadowStore {
       const chunk = pairs.slice(i, i + CHUNK);
       const [shadowLabels, sampleLabels] = await Promise.all([
         this.redis.mget(chunk.map((p) => this.k.label(p.txId))),
-        this.redis.mget(chunk.map((p) => sampleLabelKey(this.prefix, p.txId))),
+        mgetKeys(this.redis, chunk.map((p) => sampleLabelKey(this.prefix, p.txId))),
       ]);
       chunk.forEach((p, j) => {
         const s = shadowLabels[j];

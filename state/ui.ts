@@ -20,6 +20,15 @@ export const LOGIN_FAIL_WINDOW_SECONDS = 15 * 60;
 export const loginFailKey = (prefix: string, ip: string, user: string): string => `${prefix}ui:login-fail:${ip}:${user.toLowerCase()}`;
 export const loginAccountKey = (prefix: string, user: string): string => `${prefix}ui:login-acct:${user.toLowerCase()}`;
 export const loginIpKey = (prefix: string, ipScope: string): string => `${prefix}ui:login-ip:${ipScope}`;
+/**
+ * ui:login-known:<user>: the addresses (IP scopes) that proved the account's password, scored by their last good
+ * login. The per-account limit does not hold them back (guessing spread over many IPs cannot lock the owner out of a
+ * known address); kept 30 days after the last good login, the newest 20 per account, and only ever written after a
+ * good password, so guessing cannot grow it.
+ */
+export const LOGIN_KNOWN_MS = 30 * 86_400_000;
+export const LOGIN_KNOWN_KEEP = 20;
+export const loginKnownKey = (prefix: string, user: string): string => `${prefix}ui:login-known:${user.toLowerCase()}`;
 
 /** Authentication events (failed logins): kept apart from actions, so a flood of them evicts only its own kind. */
 export const AUTH_EVENTS_KEEP = 20_000;
@@ -50,6 +59,8 @@ export const outboxKey = (prefix: string): string => `${prefix}ui:outbox`;
 /** One process flushes the outbox at a time; the holder renews the lock while it works, so it lapses this long after the holder died or stalled. */
 export const OUTBOX_LOCK_TTL_MS = 60_000;
 export const outboxLockKey = (prefix: string): string => `${outboxKey(prefix)}:lock`;
+/** On Redis Cluster the outbox lives in the review family's slot (state/review.ts CLOSE appends to it): pass familyPrefix(redis, prefix, 'review'). */
+export const OUTBOX_FAMILY = 'review';
 
 /**
  * Card history on the case page: per card, a sorted set of its last CARD_HISTORY_KEEP tx ids (by ts) and a hash

@@ -26,7 +26,8 @@ export interface ViewPart {
 }
 
 export const viewMarkerKey = (prefix: string, part: string): string => `${prefix}view:${part}`;
-const viewTokenKey = (prefix: string, part: string): string => `${prefix}view:${part}:round`;
+/** The round's token, hash-tagged with the marker's name: one slot on Redis Cluster (the seal script reads both). */
+export const viewTokenKey = (prefix: string, part: string): string => `${viewMarkerKey(prefix, part)}:round{${viewMarkerKey(prefix, part)}}`;
 /** A restore round that has not sealed after this long is abandoned (its token lapses). */
 const ROUND_TTL_SECONDS = 600;
 /** How long a process waits for another's round of the same part before it takes the round over (that one died). */

@@ -61,8 +61,8 @@ export class GcClock {
 
 /**
  * The first `"name":"value"` string field of a JSON text, without parsing all of it: the reader runs in the
- * measured process, and a decision is ~1.5 KB. The first occurrence is the top-level field in both outputs
- * (a decision's nested tx repeats txId with the same value).
+ * measured process. The first occurrence is the top-level field in both outputs (a decision's `tx` carries no
+ * txId since issue 20; before, it repeated it with the same value).
  */
 export function stringField(text: string, name: string): string | undefined {
   const key = `"${name}":"`;

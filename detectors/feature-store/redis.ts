@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { isCluster } from '../../core/redis.ts';
 import type { Label, Transaction } from '../../core/contracts.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
 import type { FeatureStatePeek, FeatureStore, FeatureVector, FeatureVectors } from '../types.ts';
@@ -155,11 +156,43 @@ end
  * ARGV[1] = ttl, ARGV[2] = pending cap, ARGV[3] = one buffer, per label: [entity count u8][day i32][labeledAt f64]
  * then per entity [retention u16]. Returns how many labels counted.
  */
+const LABEL_ENTITY_FN = `
+local function labelEntity(k, day, at, retention, ttl, cap)
+  local o = tonumber(redis.call('HGET', k, 'o') or 'x')
+  local meta = redis.call('HGET', k, 'm')
+  local first, last = 0, 0
+  if meta then first, last = struct.unpack('<dd', meta) end
+  if last > 0 and day < math.floor(last / DAY) - retention then
+  elseif at <= last then bumpFraud(k, day, o)
+  else
+    local pend = redis.call('HGET', k, 'p') or ''
+    pend = pend .. struct.pack('<i4d', day, at)
+    if #pend > cap * 12 then
+      local best, bestAt, q = nil, nil, 1
+      local items = {}
+      while q + 11 <= #pend do
+        local d, a
+        d, a, q = struct.unpack('<i4d', pend, q)
+        items[#items + 1] = {d, a}
+        if bestAt == nil or a < bestAt then best, bestAt = #items, a end
+      end
+      bumpFraud(k, items[best][1], o)
+      table.remove(items, best)
+      local parts = {}
+      for x = 1, #items do parts[x] = struct.pack('<i4d', items[x][1], items[x][2]) end
+      pend = table.concat(parts)
+    end
+    redis.call('HSET', k, 'p', pend)
+  end
+  if ttl > 0 then redis.call('EXPIRE', k, ttl) end
+end
+`;
+
 const LABEL_LUA = `
 local ttl = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
 local b = ARGV[3]
-` + ENTITY_LUA + `
+` + ENTITY_LUA + LABEL_ENTITY_FN + `
 local pos = 1
 local ki = 1
 local counted = 0
@@ -175,38 +208,25 @@ while pos <= #b do
     retention, pos = struct.unpack('<H', b, pos)
     local k = KEYS[ki]
     ki = ki + 1
-    if fresh then
-      local o = tonumber(redis.call('HGET', k, 'o') or 'x')
-      local meta = redis.call('HGET', k, 'm')
-      local first, last = 0, 0
-      if meta then first, last = struct.unpack('<dd', meta) end
-      if last > 0 and day < math.floor(last / DAY) - retention then
-      elseif at <= last then bumpFraud(k, day, o)
-      else
-        local pend = redis.call('HGET', k, 'p') or ''
-        pend = pend .. struct.pack('<i4d', day, at)
-        if #pend > cap * 12 then
-          local best, bestAt, q = nil, nil, 1
-          local items = {}
-          while q + 11 <= #pend do
-            local d, a
-            d, a, q = struct.unpack('<i4d', pend, q)
-            items[#items + 1] = {d, a}
-            if bestAt == nil or a < bestAt then best, bestAt = #items, a end
-          end
-          bumpFraud(k, items[best][1], o)
-          table.remove(items, best)
-          local parts = {}
-          for x = 1, #items do parts[x] = struct.pack('<i4d', items[x][1], items[x][2]) end
-          pend = table.concat(parts)
-        end
-        redis.call('HSET', k, 'p', pend)
-      end
-      if ttl > 0 then redis.call('EXPIRE', k, ttl) end
-    end
+    if fresh then labelEntity(k, day, at, retention, ttl, cap) end
   end
 end
 return counted
+`;
+
+/**
+ * Redis Cluster: one entity's share of a fraud label whose claim was won (the claim is its own key, in another slot).
+ * KEYS[1] = the entity hash; ARGV = ttl, pending cap, day, labeledAt, retention.
+ */
+const LABEL_ENTITY_LUA = ENTITY_LUA + LABEL_ENTITY_FN + `
+labelEntity(KEYS[1], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[1]), tonumber(ARGV[2]))
+return 1
+`;
+
+/** Redis Cluster: one entity's summed deltas of a call (KEYS[1]; ARGV = ttl, the entity's deltas as encodeEntityDeltas writes them). */
+const ENTITY_APPLY_LUA = ENTITY_LUA + `
+applyEntity(KEYS[1], ARGV[2], 1, tonumber(ARGV[1]))
+return 1
 `;
 
 /**
@@ -326,6 +346,8 @@ const READ_ENTITIES_BUFFER = `${READ_ENTITIES}Buffer` as const;
 /** Bounds the reused card states kept between passes (a few batches' worth). */
 const MAX_SPARE_STATES = 8_192;
 const WRITE = 'fraudstreamFeatureWriteV3';
+const LABEL_ENTITY = 'fraudstreamFeatureLabelEntityV1';
+const ENTITY_APPLY = 'fraudstreamFeatureEntityApplyV1';
 
 /** ioredis adds a `<name>Buffer` twin to every defined command: replies stay binary. */
 const READ_BUFFER = `${READ}Buffer` as const;
@@ -336,6 +358,9 @@ interface Scripts {
   [WRITE](keyCount: number, ...args: Array<string | number | Buffer>): void;
   [LABEL](keyCount: number, ...args: Array<string | number | Buffer>): void;
   [READ_ENTITIES_BUFFER](keyCount: number, ...keys: string[]): void;
+  [LABEL_ENTITY](keyCount: number, ...args: Array<string | number>): void;
+  [ENTITY_APPLY](keyCount: number, ...args: Array<string | number | Buffer>): void;
+  set(...args: Array<string | number>): void;
 }
 
 type Pipe = Scripts & { exec(): Promise<Array<[Error | null, unknown]> | null> };
@@ -359,8 +384,8 @@ export interface RedisFeatureStoreOptions {
   /** The new-card cap (default DEFAULT_NEW_CARD_CAP; perMinute 0 turns it off). Its hashes share one hash slot. */
   newCardCap?: NewCardCapOptions;
   /**
-   * Cards per script call. Default: the whole batch in one call (a single Redis). Redis Cluster runs a script only
-   * on keys of one hash slot, so there set 1: one call per card, still pipelined into one round trip.
+   * Cards per script call. Default: the whole batch in one call (a single Redis). On Redis Cluster (a Cluster
+   * client) it is always 1, and entity deltas and label counts go in calls of their own (see `sharded`).
    */
   cardsPerScript?: number;
 }
@@ -373,6 +398,18 @@ export interface RedisFeatureStoreOptions {
  * One hash per card, `<prefix>feat:{<cardId>}` (hash-tagged by card for Redis Cluster): field s = packed state,
  * v = write version, h0..h31 = a ring of packed [txKey, ts, seq, vector] history entries (slot = seq mod 32).
  */
+/** What one read of the store found: per card (by `slot`) its state, version and TTL time; the entities by name. */
+interface StateRead {
+  slot: Map<string, number>;
+  keys: string[];
+  states: CardState[];
+  versions: Float64Array;
+  ttlSetAt: Float64Array;
+  entities: Map<string, EntityState>;
+  /** Set once a pass used it: its states go back to the spare pool then, so it must not serve another pass. */
+  used: boolean;
+}
+
 export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
   private readonly ctx: FeatureContext;
   private readonly ttl: number;
@@ -381,6 +418,13 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
   private readonly maxAttempts: number;
   private readonly perScript: number;
   private readonly cap: NewCardCapOptions;
+  /**
+   * Redis Cluster: a script touches one key's slot only. Card writes go one card per call, and the entity deltas of
+   * the cards written go afterwards, one call per entity; a label's claim is won first, then each of its entities is
+   * counted in a call of its own. Not one atomic step as on a single node: a crash between the two leaves the
+   * entities short of that batch (never counted twice: card state and the label claim are the idempotency keys).
+   */
+  private readonly sharded: boolean;
   readonly compiled: CompiledSpec;
   /** Cards whose optimistic write lost to another writer and were recomputed (a metric, not an error). */
   conflicts = 0;
@@ -397,13 +441,16 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     this.refreshAfter = Math.max(1, Math.floor(this.ttl / 64));
     this.now = opts.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
     this.maxAttempts = opts.maxAttempts ?? 8;
-    this.perScript = Math.max(1, opts.cardsPerScript ?? Infinity);
+    this.sharded = isCluster(redis);
+    this.perScript = this.sharded ? 1 : Math.max(1, opts.cardsPerScript ?? Infinity);
     this.cap = opts.newCardCap ?? DEFAULT_NEW_CARD_CAP;
     if (!(NEW_CARD in redis)) redis.defineCommand(NEW_CARD, { lua: NEW_CARD_LUA });
     if (!(READ in redis)) redis.defineCommand(READ, { lua: READ_LUA });
     if (!(WRITE in redis)) redis.defineCommand(WRITE, { lua: WRITE_LUA });
     if (!(LABEL in redis)) redis.defineCommand(LABEL, { lua: LABEL_LUA });
     if (!(READ_ENTITIES in redis)) redis.defineCommand(READ_ENTITIES, { lua: READ_ENTITIES_LUA });
+    if (!(LABEL_ENTITY in redis)) redis.defineCommand(LABEL_ENTITY, { lua: LABEL_ENTITY_LUA });
+    if (!(ENTITY_APPLY in redis)) redis.defineCommand(ENTITY_APPLY, { lua: ENTITY_APPLY_LUA });
   }
 
   cardKey(cardId: string): string {
@@ -414,15 +461,17 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     return featureEntityKey(this.opts.keyPrefix, key);
   }
 
-  async computeAndApply(txs: Transaction[]): Promise<FeatureVectors> {
+  async computeAndApply(txs: Transaction[], prefetched?: unknown): Promise<FeatureVectors> {
     const out: FeatureVectors = new Array(txs.length);
     const capped = new Map<number, CapHit>();
     let pending = txs.map((_, i) => i);
+    let pre = prefetched instanceof Promise ? await (prefetched as Promise<StateRead>).catch(() => undefined) : undefined;
     for (let attempt = 1; pending.length > 0; attempt++) {
       if (attempt > this.maxAttempts) {
         throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `feature store: cards kept changing under us after ${this.maxAttempts} attempts`);
       }
-      pending = await this.attempt(txs, pending, out, capped);
+      pending = await this.attempt(txs, pending, out, capped, pre);
+      pre = undefined;
     }
     if (capped.size) out.capped = capped;
     return out;
@@ -458,6 +507,7 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
   async applyLabels(labels: readonly Label[]): Promise<number> {
     const counted = labels.filter(countsForRisk);
     if (counted.length === 0) return 0;
+    if (this.sharded) return this.applyLabelsSharded(counted);
     let total = 0;
     // A few hundred labels per script call: one argument buffer each, pipelined into one round trip.
     const pipe = this.redis.pipeline() as unknown as Pipe;
@@ -489,17 +539,65 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     return total;
   }
 
+  /** applyLabels on Redis Cluster: claim every label (SET NX), then count the won ones into each entity. */
+  private async applyLabelsSharded(counted: readonly Label[]): Promise<number> {
+    const claims = this.redis.pipeline() as unknown as Pipe;
+    for (const label of counted) claims.set(featureLabelKey(this.opts.keyPrefix, label.txId), '1', 'NX', 'EX', Math.max(this.ttl, 86_400));
+    const won = checked(await claims.exec()).map((r) => r === 'OK');
+    const count = this.redis.pipeline() as unknown as Pipe;
+    let total = 0;
+    counted.forEach((label, i) => {
+      if (!won[i]) return;
+      total += 1;
+      const day = dayOf(label.txTs as number);
+      this.compiled.labelKeysOf(label).forEach((k, j) => {
+        if (k !== null) count[LABEL_ENTITY](1, this.entityKey(k), this.ttl, ENTITY_LIMITS.pending, day, label.labeledAt, this.compiled.retention[j]);
+      });
+      count[LABEL_ENTITY](1, this.entityKey(GLOBAL_ENTITY), this.ttl, ENTITY_LIMITS.pending, day, label.labeledAt, this.compiled.globalRetention);
+    });
+    if (total > 0) checked(await count.exec());
+    return total;
+  }
+
   /** One optimistic pass over `indices`; returns the indices whose cards must be retried. */
-  private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[], capped: Map<number, CapHit>): Promise<number[]> {
+  prefetch(txs: readonly Transaction[]): Promise<StateRead> {
+    return this.read(txs, txs.map((tx) => this.compiled.keysOf(tx)));
+  }
+
+  /** A prefetched read this batch may use: not used before, and holding every card and entity the batch needs. */
+  private covers(pre: StateRead | undefined, batch: readonly Transaction[], txKeys: ReadonlyArray<ReadonlyArray<string | null>>): pre is StateRead {
+    if (!pre || pre.used) return false;
+    for (let t = 0; t < batch.length; t++) {
+      if (!pre.slot.has(batch[t]!.cardId)) return false;
+      for (const k of txKeys[t]!) if (k !== null && !pre.entities.has(k)) return false;
+    }
+    return true;
+  }
+
+  private async attempt(txs: Transaction[], indices: number[], out: FeatureVector[], capped: Map<number, CapHit>, pre?: StateRead): Promise<number[]> {
     const batch = indices.map((i) => txs[i]);
+    // each transaction's entity keys, worked out once: the read, the vectors and the write deltas use them
+    const txKeys = batch.map((tx) => this.compiled.keysOf(tx));
+    const read = this.covers(pre, batch, txKeys) ? pre : await this.read(batch, txKeys);
+    read.used = true;
+    const { slot, keys, states, versions, ttlSetAt, entities } = read;
+    try {
+      const hits = await this.checkNewCards(batch, (cardId) => states[slot.get(cardId)!].n === 0);
+      return await this.finish(txs, indices, out, capped, hits, batch, slot, keys, states, versions, ttlSetAt, entities, txKeys);
+    } finally {
+      // Card states never leave a pass: their arrays are reused by the next one (less garbage per batch).
+      if (this.spare.length < MAX_SPARE_STATES) this.spare.push(...states);
+    }
+  }
+
+  /** The stored state of the batch's cards and entities (one pipeline: a round trip). */
+  private async read(batch: readonly Transaction[], txKeys: ReadonlyArray<ReadonlyArray<string | null>>): Promise<StateRead> {
     const slot = new Map<string, number>();
     const cards: string[] = [];
     const keys: string[] = [];
     const entityIndex = new Map<string, number>();
     const entityNames: string[] = [GLOBAL_ENTITY];
     entityIndex.set(GLOBAL_ENTITY, 0);
-    // each transaction's entity keys, worked out once: the read, the vectors and the write deltas use them
-    const txKeys = batch.map((tx) => this.compiled.keysOf(tx));
     for (let t = 0; t < batch.length; t++) {
       const tx = batch[t];
       for (const k of txKeys[t]) {
@@ -563,14 +661,7 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
         entities.set(entityNames[e], entityStateFromFields(fields));
       }
     }
-
-    try {
-      const hits = await this.checkNewCards(batch, (cardId) => states[slot.get(cardId)!].n === 0);
-      return await this.finish(txs, indices, out, capped, hits, batch, slot, keys, states, versions, ttlSetAt, entities, txKeys);
-    } finally {
-      // Card states never leave a pass: their arrays are reused by the next one (less garbage per batch).
-      if (this.spare.length < MAX_SPARE_STATES) this.spare.push(...states);
-    }
+    return { slot, keys, states, versions, ttlSetAt, entities, used: false };
   }
 
   private async finish(
@@ -609,7 +700,7 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     const callOf = new Map<string, number>();
     changed.forEach(([cardId], j) => callOf.set(cardId, Math.floor(j / this.perScript)));
     const deltas: EntityDeltas[] = [];
-    for (const i of outcome.applied) {
+    for (const i of this.sharded ? [] : outcome.applied) {
       const tx = batch[i];
       const call = callOf.get(tx.cardId) as number;
       const d = (deltas[call] ??= new EntityDeltas());
@@ -665,6 +756,7 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
         j++;
       }
     }
+    if (this.sharded) await this.applyEntityDeltas(batch, outcome.applied, txKeys, conflicted);
     const retry: number[] = [];
     if (conflicted) this.conflicts += conflicted.size;
     for (let k = 0; k < indices.length; k++) {
@@ -678,6 +770,26 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
       }
     }
     return retry;
+  }
+
+  /** Redis Cluster: the entity deltas of the transactions whose cards were written, one script call per entity. */
+  private async applyEntityDeltas(batch: Transaction[], applied: Iterable<number>, txKeys: ReadonlyArray<ReadonlyArray<string | null>>, conflicted: Set<string> | undefined): Promise<void> {
+    const d = new EntityDeltas();
+    for (const i of applied) {
+      const tx = batch[i];
+      if (conflicted?.has(tx.cardId)) continue;
+      const ks = txKeys[i];
+      for (let k = 0; k < ks.length; k++) {
+        const key = ks[k];
+        if (key !== null) d.add(this.entityKey(key), this.compiled.retention[k], tx, this.compiled.counterpartyOf(k, tx));
+      }
+      d.add(this.entityKey(GLOBAL_ENTITY), this.compiled.globalRetention, tx, 0);
+    }
+    const each = d.encodeEach();
+    if (each.length === 0) return;
+    const p = this.redis.pipeline() as unknown as Pipe;
+    for (const [key, buf] of each) p[ENTITY_APPLY](1, key, this.ttl, buf);
+    checked(await p.exec());
   }
 
   async peekCard(cardId: string): Promise<CardState | undefined> {
@@ -739,30 +851,46 @@ class EntityDeltas {
     return [...this.byKey.keys()];
   }
 
+  /** Each entity's deltas apart (Redis Cluster: one script call per entity). */
+  encodeEach(): Array<[string, Buffer]> {
+    return [...this.byKey].map(([key, e]) => {
+      const b = Buffer.allocUnsafe(EntityDeltas.sizeOf(e));
+      EntityDeltas.write(e, b, 0);
+      return [key, b];
+    });
+  }
+
+  private static sizeOf(e: { days: Map<number, unknown>; cps: Map<number, number> }): number {
+    return 2 + e.days.size * 28 + 22 + e.cps.size * 12;
+  }
+
+  private static write(e: { retention: number; days: Map<number, [number, number, number]>; minTs: number; maxTs: number; cps: Map<number, number> }, b: Buffer, at: number): number {
+    let o = b.writeUInt16LE(e.days.size, at);
+    for (const [day, [count, sum, max]] of e.days) {
+      o = b.writeInt32LE(day, o);
+      o = b.writeDoubleLE(count, o);
+      o = b.writeDoubleLE(sum, o);
+      o = b.writeDoubleLE(max, o);
+    }
+    o = b.writeDoubleLE(e.minTs, o);
+    o = b.writeDoubleLE(e.maxTs, o);
+    o = b.writeUInt16LE(e.cps.size, o);
+    o = b.writeUInt16LE(ENTITY_LIMITS.counterparties, o);
+    o = b.writeUInt16LE(e.retention, o);
+    for (const [cp, ts] of e.cps) {
+      o = b.writeUInt32LE(cp, o);
+      o = b.writeDoubleLE(ts, o);
+    }
+    return o;
+  }
+
   /** Per entity: [days u16] {[day i32][count f64][sum f64][max f64]} [minTs f64][maxTs f64][cps u16][cap u16][retention u16] {[cp u32][ts f64]}. */
   encode(): Buffer {
     let size = 0;
-    for (const e of this.byKey.values()) size += 2 + e.days.size * 28 + 22 + e.cps.size * 12;
+    for (const e of this.byKey.values()) size += EntityDeltas.sizeOf(e);
     const b = Buffer.allocUnsafe(size);
     let o = 0;
-    for (const e of this.byKey.values()) {
-      o = b.writeUInt16LE(e.days.size, o);
-      for (const [day, [count, sum, max]] of e.days) {
-        o = b.writeInt32LE(day, o);
-        o = b.writeDoubleLE(count, o);
-        o = b.writeDoubleLE(sum, o);
-        o = b.writeDoubleLE(max, o);
-      }
-      o = b.writeDoubleLE(e.minTs, o);
-      o = b.writeDoubleLE(e.maxTs, o);
-      o = b.writeUInt16LE(e.cps.size, o);
-      o = b.writeUInt16LE(ENTITY_LIMITS.counterparties, o);
-      o = b.writeUInt16LE(e.retention, o);
-      for (const [cp, ts] of e.cps) {
-        o = b.writeUInt32LE(cp, o);
-        o = b.writeDoubleLE(ts, o);
-      }
-    }
+    for (const e of this.byKey.values()) o = EntityDeltas.write(e, b, o);
     return b;
   }
 }

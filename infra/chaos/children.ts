@@ -141,9 +141,9 @@ export class Children {
     return child;
   }
 
-  /** A `fraudstream detect|escalate` member; `faults` becomes FRAUDSTREAM_FAULTS. */
-  stage(stage: PipelineStage, instanceId: string, faults?: string): Child {
-    return this.spawn(instanceId, [stage, '--model', this.opts.model, '--metrics-port', '0', '--instance-id', instanceId], faults ? { FRAUDSTREAM_FAULTS: faults } : {});
+  /** A `fraudstream detect|escalate` member; `faults` becomes FRAUDSTREAM_FAULTS; `/metrics` on `metricsPort` (0: any free port). */
+  stage(stage: PipelineStage, instanceId: string, faults?: string, metricsPort = 0): Child {
+    return this.spawn(instanceId, [stage, '--model', this.opts.model, '--metrics-port', String(metricsPort), '--instance-id', instanceId], faults ? { FRAUDSTREAM_FAULTS: faults } : {});
   }
 
   /** A `fraudstream ui` process on `port`, seeding the reviewer accounts in `seed`. */

@@ -110,7 +110,7 @@ export class Observer {
         const txId = String(d.txId ?? '');
         this.decidedTx.add(txId);
         const claim = m.headers?.[CLAIM_HEADER]?.toString();
-        this.decisions.push({ raw, txId, decidedAt: Number(d.decidedAt ?? 0), final: d.final === true, action: String(d.action), stage: String(d.stage), seenAt: Date.now(), position: pos, ...(claim ? { claim } : {}) });
+        this.decisions.push({ raw, txId, decidedAt: Number(d.decidedAt ?? 0), final: d.final === undefined ? d.action !== 'REVIEW' : d.final === true, action: String(d.action), stage: String(d.stage), seenAt: Date.now(), position: pos, ...(claim ? { claim } : {}) });
       } else if (topic === t.dlq) this.deadLetters.push(raw);
       else if (topic === t.cases) this.cases.push(raw);
       else if (topic === t.labels) this.labels.push(raw);

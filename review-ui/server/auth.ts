@@ -2,17 +2,21 @@ import { createHmac, randomBytes, scrypt as scryptCb, timingSafeEqual, type Scry
 import { isIP } from 'node:net';
 import type { Request, Response } from 'express';
 import type { Redis } from 'ioredis';
+import { allKeys, familyPrefix, mgetKeys } from '../../core/redis.ts';
 import { z } from 'zod';
 import type { Changelog } from '../../core/changelog.ts';
 import { LoginBodySchema, describeZodError } from '../../core/contracts.ts';
 import { UserInputError } from '../../core/errors.ts';
 import {
   LOGIN_FAIL_WINDOW_SECONDS,
+  LOGIN_KNOWN_KEEP,
+  LOGIN_KNOWN_MS,
   SESSION_MAX_SECONDS,
   SESSION_TTL_SECONDS,
   loginAccountKey,
   loginFailKey,
   loginIpKey,
+  loginKnownKey,
   sessionKey,
   userKey,
   userNameOf,
@@ -181,14 +185,9 @@ export class UserStore {
   }
 
   async listUsers(): Promise<UserInfo[]> {
-    const keys: string[] = [];
-    let cursor = '0';
-    do {
-      const [next, found] = await this.redis.scan(cursor, 'MATCH', userPattern(this.prefix), 'COUNT', 200);
-      cursor = next;
-      keys.push(...found);
-    } while (cursor !== '0');
-    const raws = keys.length ? await this.redis.mget(...keys) : [];
+    // Every master on Redis Cluster; the account keys are in any slot there.
+    const keys = await allKeys(this.redis, userPattern(this.prefix), 200);
+    const raws = await mgetKeys(this.redis, keys);
     const out: UserInfo[] = [];
     raws.forEach((raw, i) => {
       const r = raw === null ? undefined : UserRecordSchema.safeParse(JSON.parse(raw)).data;
@@ -352,8 +351,10 @@ export function ipScope(ip: string): string {
 
 // One round trip counts the attempt under every scope and gives each counter its window when it has none, so
 // no parallel burst passes the check between count and compare, and a lost EXPIRE cannot leave a counter forever.
-// KEYS: IP+user, account, IP. The account's counter is fed only by IPs within their own limits: an IP already
-// refused cannot go on counting against the account, so one IP cannot keep an account (admin) locked out.
+// KEYS: IP+user, account, IP, the account's known addresses. ARGV: window ms, IP+user limit, IP limit, the IP scope.
+// The account's counter is fed only by IPs within their own limits: an IP already refused cannot go on counting
+// against the account, so one IP cannot keep an account (admin) locked out. The last value is the IP scope's last
+// good login for this account (0: never), so the caller lets a known address past the account's limit.
 const COUNT_ATTEMPT = `
 local function count(key)
   local n = redis.call('INCR', key)
@@ -370,7 +371,20 @@ if ipUser > tonumber(ARGV[2]) or ip > tonumber(ARGV[3]) then
 else
   account, accountTtl = count(KEYS[2])
 end
-return { ipUser, ipUserTtl, account, accountTtl, ip, ipTtl }`;
+local known = tonumber(redis.call('ZSCORE', KEYS[4], ARGV[4]) or '0')
+return { ipUser, ipUserTtl, account, accountTtl, ip, ipTtl, known }`;
+
+// After a good login: its own IP+user counter starts again, and its address becomes (stays) known for the account.
+// KEYS: IP+user, known addresses. ARGV: the IP scope, now, how long an address stays known, how many are kept.
+const REMEMBER_SUCCESS = `
+redis.call('DEL', KEYS[1])
+local now = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - tonumber(ARGV[3])))
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[4]) + 1))
+local newest = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+if newest then redis.call('PEXPIREAT', KEYS[2], math.floor(tonumber(newest) + tonumber(ARGV[3]))) end
+return 1`;
 
 export interface LoginLimits {
   /** Attempts per window for one user from one IP. */
@@ -388,6 +402,12 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perIpUser: 5, perUser: 20, pe
  * or the IP's counter (issue 18): a refund let someone who knows one password interleave good logins with guesses at
  * other accounts and keep the IP's counter below its limit forever. It only clears its own IP+user counter: the
  * password of that very account was just proven from that IP. The limits are sized for people, not scripts.
+ *
+ * The per-account limit stops guessing spread over many IPs, and would lock the owner out with it (issue 19 item 6):
+ * five addresses at four guesses each spend an account's 20 for the window. So an address that has proven the
+ * account's password within LOGIN_KNOWN_MS (the owner's office, home, VPN) is not held by the account's limit, only
+ * by its own per-IP+user and per-IP limits; any other address, the guessers' next one included, is. A never-seen
+ * address cannot be told from a guesser's, so the owner on a new network during such an attack waits the window out.
  */
 export class LoginLimiter {
   constructor(
@@ -397,15 +417,19 @@ export class LoginLimiter {
     readonly windowSeconds = LOGIN_FAIL_WINDOW_SECONDS,
   ) {}
 
-  private keys(ip: string, user: string): [string, string, string] {
-    return [loginFailKey(this.prefix, ipScope(ip), user), loginAccountKey(this.prefix, user), loginIpKey(this.prefix, ipScope(ip))];
+  private keys(ip: string, user: string): [string, string, string, string] {
+    // One script counts them all: on Redis Cluster they share the slot of `<prefix>{login}:`.
+    const prefix = familyPrefix(this.redis, this.prefix, 'login');
+    const scope = ipScope(ip);
+    return [loginFailKey(prefix, scope, user), loginAccountKey(prefix, user), loginIpKey(prefix, scope), loginKnownKey(prefix, user)];
   }
 
   /** Counts an attempt; returns the seconds until another is allowed when this one is over a limit, else 0. */
-  async attempt(ip: string, user: string): Promise<number> {
+  async attempt(ip: string, user: string, now = Date.now()): Promise<number> {
     const keys = this.keys(ip, user);
-    const out = (await this.redis.eval(COUNT_ATTEMPT, keys.length, ...keys, this.windowSeconds * 1000, this.limits.perIpUser, this.limits.perIp)) as number[];
-    const limits = [this.limits.perIpUser, this.limits.perUser, this.limits.perIp];
+    const out = (await this.redis.eval(COUNT_ATTEMPT, keys.length, ...keys, this.windowSeconds * 1000, this.limits.perIpUser, this.limits.perIp, ipScope(ip))) as number[];
+    const knownAddress = (out[6] as number) > now - LOGIN_KNOWN_MS;
+    const limits = [this.limits.perIpUser, knownAddress ? Infinity : this.limits.perUser, this.limits.perIp];
     let waitMs = 0;
     limits.forEach((limit, i) => {
       if ((out[2 * i] as number) > limit) waitMs = Math.max(waitMs, out[2 * i + 1] as number);
@@ -413,9 +437,13 @@ export class LoginLimiter {
     return waitMs > 0 ? Math.max(1, Math.ceil(waitMs / 1000)) : 0;
   }
 
-  /** After a good login: the IP+user counter starts again; the account's and the IP's keep what was counted. */
-  async succeed(ip: string, user: string): Promise<void> {
-    await this.redis.del(this.keys(ip, user)[0]);
+  /**
+   * After a good login: the IP+user counter starts again and the address is known for the account from now on (for
+   * LOGIN_KNOWN_MS); the account's and the IP's counters keep what was counted.
+   */
+  async succeed(ip: string, user: string, now = Date.now()): Promise<void> {
+    const [ipUser, , , known] = this.keys(ip, user);
+    await this.redis.eval(REMEMBER_SUCCESS, 2, ipUser, known, ipScope(ip), now, LOGIN_KNOWN_MS, LOGIN_KNOWN_KEEP);
   }
 }
 

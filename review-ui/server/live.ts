@@ -9,8 +9,7 @@ import { seekTail } from './tail.ts';
 import { RedisSampleStore } from '../../state/samples.ts';
 import { ShadowStore } from '../../state/shadow.ts';
 import { SearchIndex } from '../../state/search.ts';
-import { cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
-import { CardTxSchema, storeCardHistory, type CardTx } from '../../state/card-history.ts';
+import { CardTxSchema, cardHistoryKeysOf, storeCardHistory, type CardTx } from '../../state/card-history.ts';
 import { NEW_CARD_CAP_RULE } from '../../detectors/pure/new-card-cap.ts';
 
 
@@ -275,10 +274,10 @@ export class LiveFeed {
   }
 
   private cardKey(cardId: string): string {
-    return cardHistoryKey(this.opts.config.redis.keyPrefix, cardId);
+    return cardHistoryKeysOf(this.opts.redis, this.opts.config.redis.keyPrefix, cardId).ids;
   }
   private rowsKey(cardId: string): string {
-    return cardRowsKey(this.opts.config.redis.keyPrefix, cardId);
+    return cardHistoryKeysOf(this.opts.redis, this.opts.config.redis.keyPrefix, cardId).rows;
   }
 
 

@@ -4,7 +4,7 @@ import type { Case, Decision, Label, VerdictBody } from '../../core/contracts.ts
 import type { Config } from '../../core/config.ts';
 import type { Logger } from '../../core/logger.ts';
 import { CaseHeldError, type RedisReviewQueue } from '../../state/review.ts';
-import { buildDecision } from '../../router/pure/decision.ts';
+import { buildDecision, encodeDecision } from '../../router/pure/decision.ts';
 import type { OutMessage } from '../../router/runner/batch.ts';
 import { OutboxFlusher } from '../../router/ops/outbox.ts';
 
@@ -114,7 +114,7 @@ export class VerdictService {
           built = verdictMessages(c, verdict, who);
           const items: OutMessage[] = [
             { topic: t.labels, key: c.cardId, value: JSON.stringify(built.label) },
-            { topic: t.decisions, key: c.cardId, value: JSON.stringify(built.decision) },
+            { topic: t.decisions, key: c.cardId, value: encodeDecision(built.decision) },
             // The closed case's record, in the same Kafka transaction as its label and decision (issue 18).
             { topic: t.caseState, key: c.caseId, value: JSON.stringify(c) },
           ];

@@ -11,8 +11,9 @@
 import type { Kafka, Producer } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
-import { decisionStatsKey } from '../../state/decision-stats.ts';
-import { OUTBOX_LOCK_TTL_MS, outboxKey, outboxLockKey } from '../../state/ui.ts';
+import { decisionStatsKeyOf } from '../../state/decision-stats.ts';
+import { familyPrefix } from '../../core/redis.ts';
+import { OUTBOX_FAMILY, OUTBOX_LOCK_TTL_MS, outboxKey, outboxLockKey } from '../../state/ui.ts';
 import { byTopic, type OutMessage } from '../runner/batch.ts';
 
 /** Extends the flush lock only while this process still holds it. */
@@ -28,7 +29,7 @@ export class OutboxFlusher {
     private readonly kafka: Kafka,
     private readonly instanceId: string,
   ) {
-    this.outboxKey = outboxKey(config.redis.keyPrefix);
+    this.outboxKey = outboxKey(familyPrefix(redis, config.redis.keyPrefix, OUTBOX_FAMILY));
   }
 
   /** Messages waiting. */
@@ -65,7 +66,7 @@ export class OutboxFlusher {
   }
 
   private async flushOnce(): Promise<number> {
-    const lock = outboxLockKey(this.config.redis.keyPrefix);
+    const lock = outboxLockKey(familyPrefix(this.redis, this.config.redis.keyPrefix, OUTBOX_FAMILY));
     if ((await this.redis.set(lock, this.instanceId, 'PX', OUTBOX_LOCK_TTL_MS, 'NX')) !== 'OK') return 0;
     const renew = setInterval(() => void this.redis.eval(RENEW_LUA, 1, lock, this.instanceId, OUTBOX_LOCK_TTL_MS).catch(() => undefined), 5_000);
     let sent = 0;
@@ -95,7 +96,7 @@ export class OutboxFlusher {
         for (const i of items) {
           if (i.topic === this.config.topics.decisions) {
             const action = (JSON.parse(i.value) as { action?: string }).action;
-            if (action) p.hincrby(decisionStatsKey(this.config.redis.keyPrefix), action, 1);
+            if (action) p.hincrby(decisionStatsKeyOf(this.redis, this.config.redis.keyPrefix), action, 1);
           }
         }
         await p.exec();

@@ -2,7 +2,7 @@
  * The one way a Decision is made, by detect, escalate and an analyst alike, so every decision carries the same
  * why (scores, rules, top features, versions, timings) and the same id scheme (`<txId>:<stage>`).
  */
-import type { Action, Decision, DecisionExpectedLoss, Escalation, RuleHit, Stage } from '../../core/contracts.ts';
+import { decisionIdOf, type Action, type Decision, type DecisionExpectedLoss, type DecisionTx, type DecisionWire, type Escalation, type RuleHit, type Stage, type Transaction } from '../../core/contracts.ts';
 
 /** What is known about the transaction when it is decided: an escalation or a case carries all of it. */
 export type DecidedTransaction = Pick<Escalation, 'txId' | 'cardId' | 'tx' | 'scores' | 'topFeatures' | 'versions' | 'partialHistory'>;
@@ -21,10 +21,25 @@ export interface DecisionInput {
   expectedLoss?: DecisionExpectedLoss;
 }
 
+/** The fields of a transaction a decision carries (core/contracts.ts DecisionTxSchema); the rest stays on its topic. */
+export function decisionTx(tx: Transaction): DecisionTx {
+  return {
+    merchantId: tx.merchantId, merchantName: tx.merchantName, mcc: tx.mcc, amountMinor: tx.amountMinor, currency: tx.currency,
+    ts: tx.ts, channel: tx.channel, country: tx.country, lat: tx.lat, lon: tx.lon, deviceId: tx.deviceId,
+  };
+}
+
+/** Stage timings to the microsecond: a measurement's noise is larger, and 17 digits cost bytes on every decision. */
+function roundTimings(t: Record<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k in t) out[k] = Math.round((t[k] as number) * 1000) / 1000;
+  return out;
+}
+
 /** REVIEW is provisional (final=false) until an analyst closes the case; every other action is final. */
 export function buildDecision(t: DecidedTransaction, d: DecisionInput): Decision {
   return {
-    decisionId: `${t.txId}:${d.stage}`,
+    decisionId: decisionIdOf(t.txId, d.stage),
     txId: t.txId,
     cardId: t.cardId,
     action: d.action,
@@ -35,13 +50,30 @@ export function buildDecision(t: DecidedTransaction, d: DecisionInput): Decision
     rulesFired: d.rulesFired,
     topFeatures: t.topFeatures,
     versions: t.versions,
-    timings: d.timings,
+    timings: roundTimings(d.timings),
     decidedAt: d.decidedAt,
-    tx: t.tx,
+    tx: decisionTx(t.tx),
     ...(d.analyst === undefined ? {} : { analyst: d.analyst }),
     ...(d.note ? { note: d.note } : {}),
     ...(d.expectedLoss ? { expectedLoss: d.expectedLoss } : {}),
     // Carried from detect through escalation and case to the analyst's decision: the same features were seen.
     ...(t.partialHistory ? { partialHistory: true } : {}),
   };
+}
+
+/**
+ * The decision as the decisions topic carries it: what DecisionSchema fills in when absent is left out (decisionId when
+ * it is txId:stage, final when it follows from the action, empty rulesFired and topFeatures). DecisionSchema.parse of
+ * the text gives the decision back.
+ */
+export function encodeDecision(d: Decision): string {
+  const { decisionId, final, rulesFired, topFeatures, ...rest } = d;
+  const wire: DecisionWire = {
+    ...(decisionId === decisionIdOf(d.txId, d.stage) ? {} : { decisionId }),
+    ...rest,
+    ...(final === (d.action !== 'REVIEW') ? {} : { final }),
+    ...(rulesFired.length ? { rulesFired } : {}),
+    ...(topFeatures.length ? { topFeatures } : {}),
+  };
+  return JSON.stringify(wire);
 }

@@ -33,7 +33,13 @@ export interface StageLogic<T> {
    * Decides a batch of new inputs (never seen before). Returns, per input, the messages to publish.
    * Side effects here must be idempotent per key: a crash before commit replays the batch.
    */
-  handle(inputs: StageInput<T>[]): Promise<OutMessage[][]>;
+  handle(inputs: StageInput<T>[], prefetched?: unknown): Promise<OutMessage[][]>;
+  /**
+   * Starts the reads `handle` will need for these inputs (detect: its cards' and entities' state), sent with the
+   * batch's claims so both take one round trip; the answer reaches the first `handle` call of the batch (which may
+   * get a subset: inputs already decided are left out). Reads only: a batch that is not decided loses nothing.
+   */
+  prefetch?(values: T[]): unknown;
   /** Called after a batch committed, with the fresh outputs (for counters and samples). Off the critical path. */
   afterCommit?(outputs: OutMessage[][]): Promise<void>;
 }
@@ -216,15 +222,19 @@ export class BatchProcessor<T> {
   }
 
   /** Stage logic on fresh inputs; a message that throws (not a service error) is isolated and dead-lettered. */
-  async decide(items: Work<T>[]): Promise<Array<{ item: Work<T>; error: Error }>> {
+  async decide(items: Work<T>[], prefetched?: unknown): Promise<Array<{ item: Work<T>; error: Error }>> {
     const { logic, faults: fault } = this.o;
     const failed: Array<{ item: Work<T>; error: Error }> = [];
+    // Only the first call gets the prefetched reads: after a failed one they may be stale.
+    let pre = prefetched;
     const run = async (part: Work<T>[]) => {
+      const given = pre;
+      pre = undefined;
       if (fault.throwOnKey) {
         const bad = part.find((w) => w.parsed.key.includes(fault.throwOnKey!));
         if (bad) throw new InjectedFault(bad.parsed.key);
       }
-      const outs = await logic.handle(part.map((w) => ({ value: w.parsed.value, receivedAt: w.parsed.receivedAt })));
+      const outs = await logic.handle(part.map((w) => ({ value: w.parsed.value, receivedAt: w.parsed.receivedAt })), given);
       part.forEach((w, i) => (w.out = outs[i] ?? []));
     };
     const attempt = async (part: Work<T>[]): Promise<void> => {
@@ -290,6 +300,8 @@ export class BatchProcessor<T> {
       mark = now;
     };
 
+    // The stage's reads go out with the claims: one round trip for both.
+    const prefetched = parsed.length && logic.prefetch ? logic.prefetch(parsed.map((p) => p.value)) : undefined;
     const claims = await outcomes.claim(parsed.map((p) => ({ key: p.key, source: p.source, hash: p.hash })));
     phase('claim');
     const fresh: Work<T>[] = [];
@@ -306,7 +318,7 @@ export class BatchProcessor<T> {
       }
     });
 
-    const failures = fresh.length ? await this.decide(fresh) : [];
+    const failures = fresh.length ? await this.decide(fresh, prefetched) : [];
     phase('decide');
     for (const f of failures) {
       toPublish.push(deadLetter(f.item.parsed.message, { ...where, partition }, `stage logic failed ${LOGIC_ATTEMPTS} times: ${f.error.message}`, MAX_DEAD_LETTER_RAW_BYTES));

@@ -2,7 +2,8 @@
  * Merges calls made in the same turn of the event loop into one call of the underlying batch function. The
  * stages decide partitions concurrently, so several small batches reach an expensive batched call (the heavy
  * model: a TF.js predict costs about the same for 2 rows as for 50) within one turn; one call for all of them costs
- * a fraction of one call each, and blocks the event loop once instead of once per partition.
+ * a fraction of one call each, and is one message to the heavy model's worker thread (one stall of the event loop
+ * where the model scores on the main thread, HEAVY_THREAD=main) instead of one per partition.
  *
  * Calls are grouped by `group` (e.g. the model version object, which a hot swap replaces): rows of different
  * groups never share a call. When a merged call fails, each caller's rows are run again alone, so an error reaches

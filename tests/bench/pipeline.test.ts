@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderTables, type BenchResult } from '../../bench/pipeline.ts';
+import { isGeneratedWorld, renderTables, type BenchResult } from '../../bench/pipeline.ts';
 import { escapeXml, niceMax, renderChart } from '../../bench/pipeline/chart.ts';
 import { passOn } from '../../bench/pipeline/ceiling.ts';
 import { flatObjectField, stringField } from '../../bench/pipeline/harness.ts';
@@ -281,5 +281,14 @@ describe('bench table', () => {
     expect(withShadow).toMatch(/process CPU µs per event\s+900\s+1,300\s+\+400/);
     expect(withShadow).toMatch(/shadow worker wall µs per shadowed event\s+310\.2/);
     expect(renderTables({ ...r, pipeline: { ...r.pipeline, shadow: { skipped: 'rules-only' } } })).toContain('shadow cost: not measured (rules-only)');
+  });
+});
+
+describe('bench model choice', () => {
+  it('serves only a version trained on the generated world (its own stream), never one trained on a user\'s file', () => {
+    expect(isGeneratedWorld({ source: { generator: 'producers/world', seed: 7, events: 100_000 } })).toBe(true);
+    expect(isGeneratedWorld({ source: { csv: '/tmp/hb/terminals.csv', map: 'txId=TRANSACTION_ID' } })).toBe(false);
+    expect(isGeneratedWorld({ source: { kafka: true } })).toBe(false);
+    expect(isGeneratedWorld(null)).toBe(false);
   });
 });

@@ -1,5 +1,6 @@
 /** docker-compose.yml cannot run here (no Docker engine), so check what can be checked: it runs real commands. */
 import { PIPELINE_STAGES } from '../../core/contracts.ts';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -17,7 +18,8 @@ const compose = parse(readFileSync('docker-compose.yml', 'utf8'), { merge: true 
 
 describe('docker-compose.yml', () => {
   it('runs Kafka (KRaft), Redis and every stage', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['detect', 'escalate', 'init', 'kafka', 'labels', 'ops', 'redis', 'replay', 'ui']);
+    const always = Object.entries(compose.services).filter(([, x]) => !(x as { profiles?: string[] }).profiles).map(([n]) => n);
+    expect(always.sort()).toEqual(['detect', 'escalate', 'init', 'kafka', 'labels', 'ops', 'redis', 'replay', 'ui']);
     // one service per registered stage, running that stage's command
     for (const s of PIPELINE_STAGES) expect(compose.services[s]?.command, s).toEqual([s]);
     expect(compose.services.kafka?.environment?.KAFKA_PROCESS_ROLES).toBe('broker,controller');
@@ -32,6 +34,7 @@ describe('docker-compose.yml', () => {
     // bounded memory (issue 19): only keys with a TTL may be evicted, the limit from REDIS_MAXMEMORY as the config's default
     expect(flag('--maxmemory-policy')).toBe('volatile-lru');
     expect(flag('--maxmemory')).toBe('${REDIS_MAXMEMORY:-1gb}');
+    expect(flag('--cluster-enabled')).toBe('${REDIS_CLUSTER_ENABLED:-no}');
     expect((compose.services.redis as { volumes?: string[] }).volumes).toEqual(['redis-data:/data']);
   });
 
@@ -56,8 +59,10 @@ describe('docker-compose.yml', () => {
     const apps = Object.entries(compose.services).filter(([, x]) => x.build !== undefined);
     expect(apps.length).toBeGreaterThanOrEqual(5);
     for (const [name, s] of apps) {
-      expect(s.environment?.KAFKA_BROKERS ?? '', name).toBe('kafka:9092');
+      // compose/cluster.env sets the cluster's lists; without it, the single broker and Redis
+      expect(s.environment?.KAFKA_BROKERS ?? '', name).toBe('${KAFKA_BROKERS:-kafka:9092}');
       expect(s.environment?.REDIS_URL ?? '', name).toBe('redis://redis:6379');
+      expect(s.environment?.REDIS_CLUSTER_NODES ?? '', name).toBe('${REDIS_CLUSTER_NODES:-}');
     }
   });
 
@@ -74,4 +79,71 @@ describe('docker-compose.yml', () => {
     expect(raw).not.toMatch(/SESSION_SECRET:\s*\S/);
     expect(ui.environment?.TRUST_PROXY).toBe('${TRUST_PROXY:-off}');
   });
+
+  // Resolved by an outside tool (issue 19 item 5): docker-compose (Debian's, .ci/run installs it) or `docker compose`.
+  const tool = composeTool();
+  it.skipIf(!tool)(`resolves, with ${tool?.join(' ') ?? 'docker-compose (not installed: skipped)'} config, to one broker and one Redis, or with the cluster profile to three brokers and a Redis Cluster`, () => {
+    const single = resolved([]);
+    const cluster = resolved(['--env-file', 'compose/cluster.env', '--profile', 'cluster']);
+    const apps = (c: Resolved) => Object.entries(c.services).filter(([, x]) => x.image === 'fraudstream:local');
+
+    // default: a single voter, Redis not in cluster mode, no cluster nodes for the apps
+    expect(single.services.kafka!.environment!.KAFKA_CONTROLLER_QUORUM_VOTERS).toBe('1@kafka:9093');
+    expect(single.services.redis!.command).toContain('no');
+    for (const [name, s] of apps(single)) {
+      expect(s.environment?.KAFKA_BROKERS, name).toBe('kafka:9092');
+      expect(s.environment?.REDIS_CLUSTER_NODES ?? '', name).toBe('');
+    }
+
+    // cluster: three nodes of one KRaft quorum, each advertising itself, internal topics replicated 3 / 2
+    const brokers = ['kafka', 'kafka-2', 'kafka-3'].map((n) => cluster.services[n]!.environment!);
+    expect(brokers.map((e) => String(e.KAFKA_NODE_ID))).toEqual(['1', '2', '3']);
+    expect(new Set(brokers.map((e) => e.KAFKA_CONTROLLER_QUORUM_VOTERS))).toEqual(new Set(['1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093']));
+    expect(new Set(brokers.map((e) => e.CLUSTER_ID)).size).toBe(1);
+    expect(brokers.map((e) => e.KAFKA_ADVERTISED_LISTENERS)).toEqual(['PLAINTEXT://kafka:9092', 'PLAINTEXT://kafka-2:9092', 'PLAINTEXT://kafka-3:9092']);
+    for (const e of brokers) {
+      expect(String(e.KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR)).toBe('3');
+      expect(String(e.KAFKA_TRANSACTION_STATE_LOG_MIN_ISR)).toBe('2');
+    }
+    // six redis nodes in cluster mode, each on its own volume, formed by redis-cluster-init as 3 masters + 3 replicas
+    const nodes = ['redis', 'redis-2', 'redis-3', 'redis-4', 'redis-5', 'redis-6'];
+    for (const n of nodes) {
+      const cmd = cluster.services[n]!.command as string[];
+      expect(cmd[cmd.indexOf('--cluster-enabled') + 1], n).toBe('yes');
+    }
+    expect(new Set(nodes.map((n) => String(cluster.services[n]!.volumes?.[0] ?? '')).map((v) => v.split(':')[0])).size).toBe(6);
+    const init = (cluster.services['redis-cluster-init']!.entrypoint as string[]).join(' ');
+    expect(init).toContain('--cluster-replicas 1');
+    for (const n of nodes) expect(init).toContain(` ${n}`);
+    // every app service talks to all three brokers and to the cluster; init waits for the three before creating topics
+    for (const [name, s] of apps(cluster)) {
+      expect(s.environment?.KAFKA_BROKERS, name).toBe('kafka:9092,kafka-2:9092,kafka-3:9092');
+      for (const node of String(s.environment?.REDIS_CLUSTER_NODES).split(',')) expect(nodes, name).toContain(node.split(':')[0]);
+    }
+    expect((cluster.services.init!.entrypoint as string[]).join(' ')).toContain('topics create --brokers 3');
+  });
 });
+
+interface Resolved {
+  services: Record<string, { image?: string; environment?: Record<string, string | number>; command?: string[] | string; entrypoint?: string[] | string; volumes?: Array<string | { source?: string; target?: string }> }>;
+}
+
+function composeTool(): string[] | undefined {
+  for (const cmd of [['docker-compose'], ['docker', 'compose']]) {
+    const r = spawnSync(cmd[0]!, [...cmd.slice(1), 'version'], { encoding: 'utf8' });
+    if (r.status === 0) return cmd;
+  }
+  return undefined;
+}
+
+function resolved(args: string[]): Resolved {
+  const [bin, ...pre] = composeTool()!;
+  // A clean environment: the caller's KAFKA_BROKERS or REDIS_* must not leak into the substitution.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KAFKA|REDIS|COMPOSE)_/.test(k)));
+  const r = spawnSync(bin!, [...pre, ...args, 'config'], { encoding: 'utf8', env });
+  if (r.status !== 0) throw new Error(`${[bin, ...pre, ...args, 'config'].join(' ')} failed: ${r.stderr}`);
+  const out = parse(r.stdout) as Resolved;
+  // Volumes print as "name:/data" (v1) or {source, target} (v2): one spelling for the checks.
+  for (const s of Object.values(out.services)) s.volumes = s.volumes?.map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}`));
+  return out;
+}

@@ -75,7 +75,7 @@ describe('Redis bounds', () => {
   it(`card history keeps the last ${CARD_HISTORY_KEEP} transactions per card, ids and rows together, with a TTL`, async () => {
     const decisions = Array.from({ length: CARD_HISTORY_KEEP + 15 }, (_, i) => {
       const t = tx({ txId: `h-${i}`, cardId: 'card-h', ts: 1_767_225_600_000 + i * 1000 });
-      return { cardId: 'card-h', tx: t, action: 'ALLOW' as const, stage: 'detect' as const, decidedAt: t.ts };
+      return { txId: t.txId, cardId: 'card-h', tx: t, action: 'ALLOW' as const, stage: 'detect' as const, decidedAt: t.ts };
     });
     await storeCardHistory(redis, prefix, decisions.slice(0, 30));
     await storeCardHistory(redis, prefix, decisions.slice(30));

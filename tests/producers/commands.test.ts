@@ -16,7 +16,7 @@ describe('producer commands: bad flags name the flag', () => {
     ['generate', ['--events', '10', '--out', 'x.jsonl', '--cards', '2'], /--cards must be an integer >= 10/],
     ['generate', ['--events', '10', '--out', 'x.jsonl', '--rates', 'card_testing=lots'], /--rates: rate for card_testing/],
     ['generate', ['--events', '10', '--out', 'x.jsonl', '--exclude', 'phishing'], /--exclude: unknown scenario "phishing"/],
-    ['generate', ['--events', '10', '--out', 'x.jsonl', '--start', 'soon'], /--start must be epoch milliseconds or an ISO 8601 date/],
+    ['generate', ['--events', '10', '--out', 'x.jsonl', '--start', 'soon'], /--start "soon": expected a date \(2025-03-01\), an ISO 8601 time/],
     ['generate', ['--events', '10', '--out', 'x.jsonl', '--bogus'], /Unknown option '--bogus'/],
     ['replay', [], /--file is required/],
     ['replay', ['--file', 'f.jsonl', '--rate', '5', '--speed', '2'], /--rate and --speed cannot be used together/],

@@ -45,6 +45,48 @@ describe('login limits and password hashes', () => {
     expect(waits.slice(limiter.limits.perUser).every((w) => w > 0)).toBe(true);
   });
 
+  it('guessing spread over five IPs does not lock the owner out of an address that has proven the password (issue 19 item 6)', async () => {
+    const limiter = new LoginLimiter(redis, `${prefix}d:`);
+    const owner = '198.51.100.44';
+    // The owner logged in from their office last week: that address has proven admin's password.
+    expect(await limiter.attempt(owner, 'admin')).toBe(0);
+    await limiter.succeed(owner, 'admin');
+    // Five addresses, four guesses each: each within its own limit of 5, together the account's 20 are spent.
+    for (let ip = 1; ip <= 5; ip++) for (let i = 0; i < 4; i++) await limiter.attempt(`192.0.2.${ip}`, 'admin');
+    // The botnet's next address, and the guessers themselves, are refused for the window...
+    expect(await limiter.attempt('192.0.2.6', 'admin')).toBeGreaterThan(0);
+    expect(await limiter.attempt('192.0.2.1', 'admin')).toBeGreaterThan(0);
+    // ...the owner at their known address is not, and stays within its own per-IP+user limit of 5.
+    const fromOwner: number[] = [];
+    for (let i = 0; i < 7; i++) fromOwner.push(await limiter.attempt(owner, 'admin'));
+    expect(fromOwner.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
+    expect(fromOwner.slice(5).every((w) => w > 0)).toBe(true);
+    // A known address of another account is not known for this one; an IPv6 owner is known by their /64.
+    const other = new LoginLimiter(redis, `${prefix}e:`);
+    await other.succeed('2001:db8:7:7::1', 'alice');
+    await other.succeed(owner, 'bob');
+    for (let ip = 1; ip <= 5; ip++) for (let i = 0; i < 4; i++) await other.attempt(`192.0.2.${ip}`, 'alice');
+    expect(await other.attempt('2001:db8:7:7:abcd::9', 'alice')).toBe(0);
+    expect(await other.attempt(owner, 'alice')).toBeGreaterThan(0);
+  });
+
+  it('an address stays known for 30 days after its last good login, and at most 20 are kept per account', async () => {
+    const limiter = new LoginLimiter(redis, `${prefix}f:`);
+    const day = 86_400_000;
+    const t0 = Date.now();
+    await limiter.succeed('198.51.100.1', 'admin', t0 - 31 * day);
+    await limiter.succeed('198.51.100.2', 'admin', t0 - 29 * day);
+    for (let i = 0; i < 25; i++) await limiter.succeed(`203.0.113.${i + 1}`, 'admin', t0 - 20 * day + i);
+    const known = await redis.zrange(`${prefix}f:ui:login-known:admin`, 0, -1);
+    expect(known).toHaveLength(20);
+    expect(known).toContain('203.0.113.25');
+    expect(known).not.toContain('203.0.113.5');
+    for (let ip = 1; ip <= 5; ip++) for (let i = 0; i < 4; i++) await limiter.attempt(`192.0.2.${ip}`, 'admin');
+    expect(await limiter.attempt('198.51.100.1', 'admin')).toBeGreaterThan(0);
+    expect(await limiter.attempt('203.0.113.25', 'admin')).toBe(0);
+    expect(await limiter.attempt('203.0.113.1', 'admin')).toBeGreaterThan(0);
+  });
+
   it('new hashes use scrypt N=2^17', async () => {
     const h = await hashPassword('correct horse battery');
     expect(h.split('$').slice(0, 4)).toEqual(['scrypt', String(2 ** 17), '8', '1']);

@@ -130,7 +130,7 @@ describe('a case explained against normal from the Redis feature store', () => {
     expect(baseline).toEqual(await memoryBaseline(baseline.asOf));
     const ids = Object.fromEntries(baseline.findings.map((f) => [f.id, f]));
     expect(ids['amount.typical']?.level).toBe('unusual');
-    expect(ids['amount.typical']?.text).toMatch(/^Amount 300\.00 EUR is 1[3-6]x the card's typical amount .* 29 other transactions, 2 of them after this one/);
+    expect(ids['amount.typical']?.text).toMatch(new RegExp(`^Amount 300\\.00 EUR is 1[3-6]x the card's median amount \\(\\d+\\.\\d\\d EUR, the median of its ${DAYS} earlier transactions in the search index over the 30 days before\\); geometric mean \\d+\\.\\d\\d EUR over ${DAYS + 2} other transactions, 2 of them after this one`));
     expect(ids['merchant.fraud_rate']?.text).toMatch(/^Merchant's fraud rate over the 30 days before: 15\.0% \(6 fraud labels among 40 transactions, labels arrived by now\)/);
     expect(ids['merchant.first']?.text).toContain(`it usually buys at ${PAYLOAD} (9)`);
     expect(baseline.usual.decisions).toBe(DAYS);
@@ -154,7 +154,7 @@ describe('a case explained against normal from the Redis feature store', () => {
     const shown = await findings.evaluateAll((lis) => lis.map((li) => ({ id: li.getAttribute('data-id'), level: li.getAttribute('data-level'), text: li.querySelector('.finding-text')?.textContent })));
     expect(shown[0]).toMatchObject({ level: 'unusual' });
     const byId = Object.fromEntries(shown.map((f) => [f.id, f]));
-    expect(byId['amount.typical']?.text).toMatch(/^Amount 300\.00 EUR is 1[3-6]x the card's typical amount/);
+    expect(byId['amount.typical']?.text).toMatch(/^Amount 300\.00 EUR is 1[3-6]x the card's median amount/);
     expect(byId['merchant.fraud_rate']?.text).toContain('15.0% (6 fraud labels among 40 transactions');
     expect(byId['card.country']?.text).toBe('First transaction in DE for this card (its recent countries: FR), outside its home country FR.');
     expect(byId['merchant.first']?.text).toContain(`it usually buys at ${PAYLOAD} (9)`);

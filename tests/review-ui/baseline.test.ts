@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { MemoryFeatureStore } from '../../detectors/feature-store/memory.ts';
 import { FEATURE_NAMES } from '../../detectors/pure/features.ts';
 import { DEFAULT_FEATURE_SPEC } from '../../detectors/pure/feature-spec.ts';
-import { baselineKeys, caseBaseline, type CaseBaseline } from '../../review-ui/server/pure/baseline.ts';
+import type { Decision } from '../../core/contracts.ts';
+import { baselineKeys, caseBaseline, medianAmount, type CaseBaseline } from '../../review-ui/server/pure/baseline.ts';
 import { baselineWorld, type BaselineWorld } from '../helpers/baseline-world.ts';
 
 async function explain(world: BaselineWorld, upTo = world.txs.length, decisions = world.cardDecisions): Promise<CaseBaseline> {
@@ -30,22 +31,46 @@ const text = (b: CaseBaseline, id: string) => b.findings.find((f) => f.id === id
 describe('a case explained against the card\'s normal', () => {
   const world = baselineWorld();
 
-  it('compares the amount with the card\'s typical amount and spread, without this transaction or the ones after it', async () => {
+  it('compares the amount with the card\'s median amount from the search index, and gives the geometric mean and spread from the store', async () => {
     const b = await explain(world);
-    // 30 earlier amounts of 15.00 to 24.99 EUR: geometric mean near 20 EUR; 300 EUR is about 15x it.
-    expect(b.amount).toMatchObject({ source: 'store', n: 32, later: 2 });
+    // 30 earlier amounts of 15.00 to 24.99 EUR in the index: the median is theirs exactly; 300 EUR is about 15x it.
+    const earlier = world.txs.filter((t) => t.cardId === world.flagged.cardId && t.ts < world.flagged.ts).map((t) => t.amountMinor).sort((x, y) => x - y);
+    expect(earlier).toHaveLength(30);
+    const median = (earlier[14]! + earlier[15]!) / 2;
+    expect(b.amount).toMatchObject({ typical: 'median', typicalMinor: median, median: { minor: median, n: 30 }, source: 'store', n: 32, later: 2 });
+    expect(b.amount!.ratio).toBeCloseTo(30_000 / median, 9);
+    // the log-amount statistics still take in every other transaction the store saw, later ones included, this one out
     const logs = world.txs.filter((t) => t.cardId === world.flagged.cardId && t !== world.flagged).map((t) => Math.log1p(t.amountMinor / 100));
     const mean = logs.reduce((a, c) => a + c, 0) / logs.length;
-    expect(b.amount!.typicalMinor).toBeCloseTo(Math.expm1(mean) * 100, 6);
-    expect(b.amount!.ratio).toBeGreaterThan(12);
+    expect(b.amount!.geoMeanMinor).toBeCloseTo(Math.expm1(mean) * 100, 6);
+    expect(b.amount!.geoMeanMinor).not.toBeCloseTo(median, 0);
     const amount = text(b, 'amount.typical')!;
     expect(amount.level).toBe('unusual');
-    expect(amount.text).toMatch(/^Amount 300\.00 EUR is 1[3-6]x the card's typical amount \(\d+\.\d\d EUR, geometric mean of 32 other transactions, 2 of them after this one, usually \d+\.\d\d EUR to \d+\.\d\d EUR\); \d+\.\d spreads above its mean/);
+    expect(amount.text).toBe(
+      `Amount 300.00 EUR is ${Math.round(30_000 / median)}x the card's median amount (${(median / 100).toFixed(2)} EUR, the median of its 30 earlier transactions in the search index over the 30 days before); ` +
+        `geometric mean ${(Math.expm1(mean)).toFixed(2)} EUR over 32 other transactions, 2 of them after this one, usually ${(b.amount!.lowMinor! / 100).toFixed(2)} EUR to ${(b.amount!.highMinor! / 100).toFixed(2)} EUR; ${b.amount!.z!.toFixed(1)} spreads above its mean (in log amount).`,
+    );
     // the 30-day profile stops the day before: the two later purchases are not in it
     expect(b.entities.find((e) => e.entity === 'card')).toMatchObject({ days: 30, activeDays: 30, count: 30 });
     expect(text(b, 'amount.largest')).toMatchObject({ level: 'unusual' });
     const largest = Math.max(...world.txs.filter((t) => t.cardId === world.flagged.cardId && t.ts < world.flagged.ts).map((t) => t.amountMinor));
     expect(text(b, 'amount.largest')!.text).toBe(`Larger than any of the card's 30 transactions in the 30 days before (largest ${(largest / 100).toFixed(2)} EUR: this is 13x it).`);
+  });
+
+  it('without 5 earlier amounts in the index, names the geometric mean as what it is and says why there is no median', async () => {
+    const b = await explain(world, undefined, world.cardDecisions.slice(0, 4));
+    expect(b.amount).toMatchObject({ typical: 'geometric_mean', median: null, n: 32 });
+    expect(b.amount!.typicalMinor).toBe(b.amount!.geoMeanMinor);
+    expect(text(b, 'amount.typical')!.text).toMatch(/^Amount 300\.00 EUR is 1[3-6]x the card's geometric mean amount \(\d+\.\d\d EUR over 32 other transactions, 2 of them after this one, usually \d+\.\d\d EUR to \d+\.\d\d EUR\); \d+\.\d spreads above its mean/);
+    expect(b.notes).toContain('median amount: 4 earlier transactions of this card in EUR in the search index (5 needed); the geometric mean stands in');
+  });
+
+  it('takes the median of one amount per transaction, in the transaction\'s currency, the middle two averaged', () => {
+    const d = (txId: string, amountMinor: number, currency = 'EUR') => ({ txId, tx: { amountMinor, currency } }) as unknown as Decision;
+    expect(medianAmount([d('a', 100), d('b', 900), d('c', 300), d('d', 200), d('e', 5000)], 'EUR')).toEqual({ minor: 300, n: 5 });
+    expect(medianAmount([d('a', 100), d('b', 900), d('c', 300), d('d', 200), d('e', 5000), d('f', 400)], 'EUR')).toEqual({ minor: 350, n: 6 });
+    // a row seen twice (a REVIEW then its verdict) counts once; another currency is not compared
+    expect(medianAmount([d('a', 100), d('a', 100), d('b', 900), d('c', 300), d('d', 200), d('x', 1, 'USD')], 'EUR')).toBeNull();
   });
 
   it('says it is the first time at this merchant and gives the merchant\'s fraud rate from the labels that have arrived', async () => {

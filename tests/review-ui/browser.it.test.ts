@@ -9,9 +9,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import type { Redis } from 'ioredis';
-import type { Producer } from 'kafkajs';
+import type { KafkaMessage, Producer } from 'kafkajs';
 import type { Config } from '../../core/config.ts';
-import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision } from '../../core/contracts.ts';
+import { CaseSchema, DecisionSchema, LabelSchema, type Case, type Decision, type Transaction } from '../../core/contracts.ts';
 import { createProducer } from '../../core/kafka.ts';
 import { startUiServer, type UiServer } from '../../review-ui/server/app.ts';
 import { RedisPolicyStore } from '../../state/policy.ts';
@@ -47,7 +47,7 @@ const fakeSimulator = (): Simulator => ({
 });
 const BREACH_AT = Date.now() - 10 * 86_400_000 - 3_600_000;
 
-function tx(txId: string, cardId: string, over: Partial<Decision['tx']> = {}): Decision['tx'] {
+function tx(txId: string, cardId: string, over: Partial<Transaction> = {}): Transaction {
   return {
     txId, cardId, merchantId: 'm-evil', merchantName: XSS, mcc: '5732', amountMinor: 129_900, currency: 'EUR',
     ts: Date.now() - 5_000, channel: 'ecommerce', country: 'BR', lat: -23.55, lon: -46.63, deviceId: 'dev-9', ...over,
@@ -175,8 +175,11 @@ describe('review console in a browser', () => {
     const labels = await collect(kafka, config.topics.labels, (ms) => ms.some((m) => m.value?.toString().includes(txId)), 30_000);
     const label = LabelSchema.parse(JSON.parse(labels.find((m) => m.value?.toString().includes(txId))!.value!.toString()));
     expect(label).toMatchObject({ txId, isFraud: false, source: 'analyst', analyst: 'alice', note: 'customer confirmed by phone' });
-    const decisions = await collect(kafka, config.topics.decisions, (ms) => ms.some((m) => m.value?.toString().includes(`${txId}:review`)), 30_000);
-    const final = DecisionSchema.parse(JSON.parse(decisions.find((m) => m.value?.toString().includes(`${txId}:review`))!.value!.toString()));
+    // The topic leaves out the decisionId (txId:stage): find the review stage's decision by its fields.
+    const reviewOf = (ms: KafkaMessage[]) => ms.map((m) => DecisionSchema.safeParse(JSON.parse(m.value?.toString() ?? 'null')).data).find((d) => d?.txId === txId && d.stage === 'review');
+    const decisions = await collect(kafka, config.topics.decisions, (ms) => reviewOf(ms) !== undefined, 30_000);
+    const final = reviewOf(decisions)!;
+    expect(final.decisionId).toBe(`${txId}:review`);
     expect(final).toMatchObject({ stage: 'review', final: true, action: 'ALLOW', analyst: 'alice' });
 
     await page.click('#nav a[data-path="audit"]');

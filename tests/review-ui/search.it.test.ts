@@ -109,7 +109,7 @@ describe('search through the console', () => {
       decision(`tx-${run}-3`, { cardId: card, merchantName: '@risky', action: 'REVIEW', stage: 'escalate' }),
       decision(`tx-${run}-4`, { cardId: `other-${run}`, action: 'BLOCK' }),
     ];
-    await new RedisReviewQueue(redis, config.redis.keyPrefix).enqueue(openCase(`case-tx-${run}-3`, 0.6, Date.now(), { txId: `tx-${run}-3`, cardId: card, tx: rows[2]!.tx }));
+    await new RedisReviewQueue(redis, config.redis.keyPrefix).enqueue(openCase(`case-tx-${run}-3`, 0.6, Date.now(), { txId: `tx-${run}-3`, cardId: card, tx: { ...rows[2]!.tx, txId: `tx-${run}-3`, cardId: card } }));
     await producer.send({ topic: config.topics.decisions, messages: rows.map((d) => ({ key: d.cardId, value: JSON.stringify(d) })) });
   });
 

@@ -1,8 +1,8 @@
 /** One Decision builder and one routing order: what detect, escalate, the analyst and the trainer share. */
 import { withVelocity as withVelocityModel } from '../helpers/registries.ts';
 import { describe, expect, it } from 'vitest';
-import { DecisionSchema, type Case } from '../../core/contracts.ts';
-import { buildDecision } from '../../router/pure/decision.ts';
+import { DecisionSchema, DecisionTxSchema, type Case } from '../../core/contracts.ts';
+import { buildDecision, encodeDecision } from '../../router/pure/decision.ts';
 import { decideEscalation, decideFirstLine } from '../../router/pure/policy.ts';
 import { chooseThresholds, Outcome, route, routeAll } from '../../detectors/pure/routing.ts';
 import { MODELS } from '../../core/model-registry.ts';
@@ -22,7 +22,9 @@ describe('buildDecision', () => {
   it('makes a valid decision named after the transaction and the deciding stage, carrying the case why', () => {
     const d = made('BLOCK', 'escalate');
     expect(DecisionSchema.parse(d)).toEqual(d);
-    expect(d).toMatchObject({ decisionId: `${c.txId}:escalate`, txId: c.txId, cardId: c.cardId, scores: c.scores, versions: c.versions, tx: c.tx });
+    const { txId: _t, cardId: _c, entities: _e, numbers: _n, ...shown } = c.tx;
+    expect(d).toMatchObject({ decisionId: `${c.txId}:escalate`, txId: c.txId, cardId: c.cardId, scores: c.scores, versions: c.versions, tx: shown });
+    expect(Object.keys(d.tx).sort()).toEqual(Object.keys(DecisionTxSchema.shape).sort());
     expect(d).not.toHaveProperty('caseId');
     expect(d).not.toHaveProperty('analyst');
   });
@@ -36,6 +38,41 @@ describe('buildDecision', () => {
   it('keeps an analyst and a non-empty note, drops an empty note', () => {
     expect(made('ALLOW', 'review', { analyst: 'a', note: 'ok' })).toMatchObject({ analyst: 'a', note: 'ok' });
     expect(made('ALLOW', 'review', { analyst: 'a', note: '' })).not.toHaveProperty('note');
+  });
+});
+
+describe('encodeDecision: the decision on the topic', () => {
+  const c: Case = openCase('k', 0.6, 1_000);
+  const made = (action: 'ALLOW' | 'BLOCK' | 'REVIEW', stage: 'detect' | 'escalate' | 'review', rulesFired: Parameters<typeof buildDecision>[1]['rulesFired'] = []) =>
+    buildDecision(c, { stage, action, reason: 'r', rulesFired, timings: { [stage]: 0.123456789 }, decidedAt: 5 });
+
+  it('leaves out what follows from other fields, and DecisionSchema gives the same decision back', () => {
+    for (const [action, stage] of [['ALLOW', 'detect'], ['REVIEW', 'escalate'], ['BLOCK', 'review']] as const) {
+      const d = made(action, stage);
+      const wire = JSON.parse(encodeDecision(d)) as Record<string, unknown>;
+      expect(wire).not.toHaveProperty('decisionId');
+      expect(wire).not.toHaveProperty('final');
+      expect(wire).not.toHaveProperty('rulesFired');
+      expect(DecisionSchema.parse(wire)).toEqual(d);
+    }
+  });
+
+  it('keeps a rule hit, the top features and an unusual decisionId or final', () => {
+    const hit = { id: 'x', description: 'x fired', effect: 'block' as const };
+    const d = { ...made('BLOCK', 'detect', [hit]), decisionId: 'other-id', final: false };
+    const wire = JSON.parse(encodeDecision(d)) as Record<string, unknown>;
+    expect(wire).toMatchObject({ decisionId: 'other-id', final: false, rulesFired: [hit], topFeatures: c.topFeatures });
+    expect(DecisionSchema.parse(wire)).toEqual(d);
+  });
+
+  it('stage timings to the microsecond', () => {
+    expect(made('ALLOW', 'detect').timings).toEqual({ detect: 0.123 });
+  });
+
+  it('reads a decision written before issue 20 (the whole transaction, every field): the extra keys are dropped', () => {
+    const d = made('ALLOW', 'detect');
+    const old = { ...d, tx: c.tx };
+    expect(DecisionSchema.parse(JSON.parse(JSON.stringify(old)))).toEqual(d);
   });
 });
 

@@ -1,6 +1,6 @@
 /** Issue 13: decisions carry their expected loss, and the review cutoff follows from the staffing. */
 import { describe, expect, it } from 'vitest';
-import { DecisionSchema, type Policy } from '../../core/contracts.ts';
+import { DecisionSchema, DecisionWireSchema, type Policy } from '../../core/contracts.ts';
 import { buildDecision } from '../../router/pure/decision.ts';
 import { decisionLoss, reviewCutoff, StakeWindow } from '../../router/pure/money.ts';
 import { mulberry32 } from '../../detectors/pure/rng.ts';
@@ -128,7 +128,7 @@ describe('escalation routing with the review cutoff', () => {
     const r = decideEscalation(none, 0.5, 0, money(new StakeWindow(), 1e9, 'BLOCK', T0));
     expect(r.action).toBe('BLOCK');
     expect(r.rulesFired.find((h) => h.id === 'review.capacity_cutoff')?.threshold).toBe('no capacity');
-    expect(DecisionSchema.shape.rulesFired.parse(JSON.parse(JSON.stringify(r.rulesFired)))).toEqual(r.rulesFired);
+    expect(DecisionWireSchema.shape.rulesFired.parse(JSON.parse(JSON.stringify(r.rulesFired)))).toEqual(r.rulesFired);
     const full = decideEscalation({ ...tiny, review: { ...tiny.review, capacity: 0 } }, 0.7, 0, money(new StakeWindow(), 100, 'ALLOW', T0));
     expect(full.action).toBe('BLOCK');
     expect(full.rulesFired.map((h) => h.id)).toEqual(['review.capacity_fits', 'review.capacity_full']);

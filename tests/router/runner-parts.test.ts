@@ -184,6 +184,41 @@ describe('batch processor (fakes)', () => {
     expect(t.processor.lastCommitAt).toBeTypeOf('number');
   });
 
+  it('issue 20: the stage\'s prefetch starts before the claims return, with every parsed input, and reaches only the first handle call', async () => {
+    const t = setup(rows(8, 5));
+    const base = logic(t.calls);
+    const order: string[] = [];
+    const given: unknown[] = [];
+    const claim = t.outcomes.claim.bind(t.outcomes);
+    t.outcomes.claim = async (items) => {
+      order.push('claim');
+      return claim(items);
+    };
+    const processor = new BatchProcessor<Row>({
+      logic: {
+        ...base,
+        prefetch: (values) => {
+          order.push('prefetch');
+          return { read: values.map((v) => v.txId) };
+        },
+        handle: (inputs, prefetched) => {
+          given.push(prefetched);
+          return base.handle(inputs);
+        },
+      },
+      outcomes: t.outcomes, topic: 'transactions', groupId: 'detect', dlqTopic: 'dlq', instanceId: 'test', faults: {}, log: quiet, sleep: async () => undefined,
+    });
+    await processor.run(
+      { batch: { partition: 2, messages: rows(8, 5).map((r, i) => message(r, 100 + i)), lastOffset: () => '107' }, heartbeat: async () => undefined, isRunning: () => true, isStale: () => false, resolveOffset: () => undefined },
+      () => t.pool, () => false, () => undefined,
+    );
+    expect(order).toEqual(['prefetch', 'claim']);
+    // The first call (the whole batch) failed on the poison row: its splits read afresh.
+    expect(given[0]).toEqual({ read: rows(8).map((r) => r.txId) });
+    expect(given.slice(1).every((g) => g === undefined)).toBe(true);
+    expect(given.length).toBeGreaterThan(1);
+  });
+
   it('a fenced producer: the transaction is aborted, nothing retried or resolved, the supervisor told once', async () => {
     const t = setup(rows(3));
     t.pool.commitErrors = [Object.assign(new Error('There is a newer producer with the same transactionalId'), { name: 'KafkaJSProtocolError', type: 'PRODUCER_FENCED' })];

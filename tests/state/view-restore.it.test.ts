@@ -25,7 +25,7 @@ import { RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { reviewKeys } from '../../state/review.ts';
 import { ShadowStore, shadowKeys } from '../../state/shadow.ts';
 import { auditHeadKey, auditKey, outboxKey, userPattern } from '../../state/ui.ts';
-import { ViewKeeper, viewMarkerKey } from '../../state/view.ts';
+import { ViewKeeper, viewMarkerKey, viewTokenKey } from '../../state/view.ts';
 import { apiCall, apiLogin } from '../helpers/http.ts';
 import { testConfig } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';
@@ -188,7 +188,7 @@ describe('a wiped Redis gets back what operators and analysts created, from Kafk
       // A wipe during a round: the round's token goes with it, so the half-restored view is not sealed.
       await redis.del(viewMarkerKey(prefix, 'slow'));
       let calls = 0;
-      const wiping = new ViewKeeper(redis, prefix, [{ name: 'slow', restore: async () => (++calls === 1 && (await redis.del(`${prefix}view:slow:round`)), 1) }], logger('test'));
+      const wiping = new ViewKeeper(redis, prefix, [{ name: 'slow', restore: async () => (++calls === 1 && (await redis.del(viewTokenKey(prefix, 'slow'))), 1) }], logger('test'));
       await wiping.ready();
       expect(calls).toBe(2);
       expect(await redis.exists(viewMarkerKey(prefix, 'slow'))).toBe(1);

@@ -9,7 +9,7 @@
  * Pure: the scenario collects the messages and Redis reads, this module judges them.
  */
 import { createHash } from 'node:crypto';
-import type { Transaction } from '../../../core/contracts.ts';
+import { DecisionTxSchema, decisionIdOf, type Stage, type Transaction } from '../../../core/contracts.ts';
 
 /** What the pipeline owes one distinct input (keyed by the sha256 of its bytes). */
 export type Expectation =
@@ -100,6 +100,11 @@ interface DecisionView {
   tx: unknown;
 }
 
+/** The fields of a transaction its decision carries (core/contracts.ts DecisionTxSchema), to compare with what was sent. */
+function carried(tx: Transaction): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(DecisionTxSchema.shape).map((k) => [k, tx[k as keyof Transaction]]));
+}
+
 function parseObject(raw: string): Record<string, unknown> | undefined {
   try {
     const v: unknown = JSON.parse(raw);
@@ -111,8 +116,12 @@ function parseObject(raw: string): Record<string, unknown> | undefined {
 
 function decisionView(raw: string): DecisionView | undefined {
   const o = parseObject(raw);
-  if (!o || typeof o.decisionId !== 'string' || typeof o.txId !== 'string' || typeof o.final !== 'boolean') return undefined;
-  return { decisionId: o.decisionId, txId: o.txId, final: o.final, action: String(o.action), stage: String(o.stage), tx: o.tx };
+  if (!o || typeof o.txId !== 'string' || typeof o.stage !== 'string') return undefined;
+  // The topic may leave out what follows from other fields (core/contracts.ts DecisionWireSchema).
+  const decisionId = o.decisionId === undefined ? decisionIdOf(o.txId, o.stage as Stage) : o.decisionId;
+  const final = o.final === undefined ? o.action !== 'REVIEW' : o.final;
+  if (typeof decisionId !== 'string' || typeof final !== 'boolean') return undefined;
+  return { decisionId, txId: o.txId, final, action: String(o.action), stage: o.stage, tx: o.tx };
 }
 
 /**
@@ -215,7 +224,7 @@ export function checkInvariants(c: CheckInput): CheckResult {
       v.add('transactions with more than one final decision', `${txId}: ${finals.map((d) => `${d.stage}:${d.action}`).join(' + ')}`);
     }
     const first = ds[0];
-    if (first && canonical(first.tx) !== canonical(exp.tx)) v.add('decisions carrying different content than the transaction sent first', txId);
+    if (first && canonical(first.tx) !== canonical(carried(exp.tx))) v.add('decisions carrying different content than the transaction sent first', txId);
   }
   for (const [id, n] of decisionIds) {
     if (n < 2) continue;

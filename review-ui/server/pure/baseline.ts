@@ -11,7 +11,9 @@
  *   that have arrived by now; the card's log-amount statistics with this transaction taken back out (Welford's
  *   mean and M2 describe a multiset, so one value can be removed exactly), and its known countries;
  * - the card's earlier decisions in the search index (state/search.ts, bounded: 30 days, 50,000 rows), for what the
- *   store keeps only as hashes: merchant names and hours of day.
+ *   store keeps only as hashes (merchant names, hours of day) and what it cannot give at all: a median amount. The
+ *   store keeps a card's amounts as a running mean and spread of log amount, per-day sums, counts and maxima, and
+ *   the last 24 hours of events; a median needs the amounts themselves, which only the index still has.
  * Pure: the route reads the stores and hands the states in.
  */
 import type { Decision, Transaction } from '../../../core/contracts.ts';
@@ -26,6 +28,8 @@ export const BASELINE_DAYS = 30;
 const MIN_STD_LOG = 0.25;
 /** Fewer earlier decisions than this in the index say nothing about a card's usual hours. */
 const MIN_FOR_HOURS = 5;
+/** Fewer earlier decisions than this in the index give no median amount (the geometric mean stands in, so named). */
+export const MIN_FOR_MEDIAN = 5;
 
 export const LEVELS = ['unusual', 'notable', 'usual'] as const;
 export type Level = (typeof LEVELS)[number];
@@ -57,13 +61,22 @@ export interface EntityProfile {
 }
 
 export interface AmountBaseline {
-  /** What the statistics are built from: the card's other transactions in the store, or the vector at decision time. */
+  /**
+   * What "the card's typical amount" is here, and the ratio is against: the median of the card's earlier amounts in
+   * the search index when it holds at least MIN_FOR_MEDIAN of them (same currency, the 30 days before), else the
+   * geometric mean of the log-amount statistics below.
+   */
+  typical: 'median' | 'geometric_mean';
+  typicalMinor: number;
+  /** The median and how many earlier amounts it is of; null when the index holds fewer than MIN_FOR_MEDIAN. */
+  median: { minor: number; n: number } | null;
+  /** What the log-amount statistics are built from: the card's other transactions in the store, or the vector at decision time. */
   source: 'store' | 'vector';
   n: number;
   /** How many of the n came after this transaction. */
   later: number;
-  /** The geometric mean of the card's amounts (the median of a log-normal spend). */
-  typicalMinor: number;
+  /** e^mean - 1 of log1p(amount): the geometric mean of the card's amounts, near enough for amounts of a few units up. */
+  geoMeanMinor: number;
   /** typical / e^sd .. typical * e^sd: about two thirds of a log-normal spend. Null with fewer than 2 amounts. */
   lowMinor: number | null;
   highMinor: number | null;
@@ -142,20 +155,34 @@ function profileOf(e: EntitySpec, id: string, s: EntityState | undefined, txDay:
   };
 }
 
+/** The median of the card's earlier amounts in `currency` (one per transaction), or null with fewer than MIN_FOR_MEDIAN. */
+export function medianAmount(earlier: readonly Decision[], currency: string): AmountBaseline['median'] {
+  const byTx = new Map<string, number>();
+  for (const d of earlier) if (d.tx.currency === currency) byTx.set(d.txId, d.tx.amountMinor);
+  const xs = [...byTx.values()].sort((a, b) => a - b);
+  if (xs.length < MIN_FOR_MEDIAN) return null;
+  const mid = xs.length >> 1;
+  return { minor: xs.length % 2 ? (xs[mid] as number) : ((xs[mid - 1] as number) + (xs[mid] as number)) / 2, n: xs.length };
+}
+
 /**
  * The card's log-amount statistics without this transaction: from the store now (its other transactions, earlier
  * and later), or from the vector at decision time when the store no longer has the card.
  */
-function amountBaseline(tx: Transaction, card: CardState | undefined, f: BaselineInput['features']): AmountBaseline | null {
+function amountBaseline(tx: Transaction, card: CardState | undefined, f: BaselineInput['features'], median: AmountBaseline['median']): AmountBaseline | null {
   const x = Math.log1p(tx.amountMinor / 100);
   const before = f.card_tx_count_log !== undefined ? Math.round(Math.expm1(f.card_tx_count_log)) : 0;
   const shape = (source: AmountBaseline['source'], n: number, later: number, mean: number, sd: number | null): AmountBaseline => {
-    const typicalMinor = Math.expm1(mean) * 100;
+    const geoMeanMinor = Math.expm1(mean) * 100;
+    const typicalMinor = median ? median.minor : geoMeanMinor;
     return {
+      typical: median ? 'median' : 'geometric_mean',
+      typicalMinor,
+      median,
       source,
       n,
       later,
-      typicalMinor,
+      geoMeanMinor,
       lowMinor: sd === null ? null : Math.expm1(mean - sd) * 100,
       highMinor: sd === null ? null : Math.expm1(mean + sd) * 100,
       ratio: typicalMinor > 0 ? tx.amountMinor / typicalMinor : Infinity,
@@ -217,16 +244,23 @@ export function caseBaseline(input: BaselineInput): CaseBaseline {
     say('card.first_seen', 'card', level, `Card first seen ${ago(ageDays * DAY_MS)} before this transaction, with ${plural(before, 'transaction')} since${ageDays < 1 ? ' (a new card)' : ''}.`);
   } else if (cardProfile?.firstSeen) firstSeen = cardProfile.firstSeen;
 
-  const amount = amountBaseline(tx, card, f);
+  // The card's earlier decisions in the index: its median amount here, its usual merchants and hours below.
+  const earlier = input.decisions.filter((d) => d.txId !== tx.txId && d.tx.ts < tx.ts && d.tx.ts >= tx.ts - BASELINE_DAYS * DAY_MS);
+  const median = medianAmount(earlier, cur);
+  const amount = amountBaseline(tx, card, f, median);
   if (amount) {
     const spread = amount.lowMinor !== null && amount.highMinor !== null ? `, usually ${money(amount.lowMinor, cur)} to ${money(amount.highMinor, cur)}` : '';
     const from = `${plural(amount.n, 'other transaction')}${amount.later > 0 ? `, ${amount.later} of them after this one` : ''}${amount.source === 'vector' ? ', as detect saw it' : ''}`;
     const zText = amount.z === null ? '' : `; ${Math.abs(amount.z).toFixed(1)} spreads ${amount.z >= 0 ? 'above' : 'below'} its mean (in log amount)`;
     const absZ = Math.abs(amount.z ?? 0);
     const level: Level = amount.ratio >= 5 || absZ >= 3 ? 'unusual' : amount.ratio >= 2.5 || absZ >= 2 ? 'notable' : 'usual';
-    const where =
-      amount.ratio >= 1.5 ? `${times(amount.ratio)} the card's typical amount` : amount.ratio <= 0.67 ? `${pct(amount.ratio)} of the card's typical amount` : `close to the card's typical amount`;
-    say('amount.typical', 'card', level, `Amount ${money(tx.amountMinor, cur)} is ${where} (${money(amount.typicalMinor, cur)}, geometric mean of ${from}${spread})${zText}.`);
+    const of = amount.typical === 'median' ? "the card's median amount" : "the card's geometric mean amount";
+    const where = amount.ratio >= 1.5 ? `${times(amount.ratio)} ${of}` : amount.ratio <= 0.67 ? `${pct(amount.ratio)} of ${of}` : `close to ${of}`;
+    const text = amount.median
+      ? `Amount ${money(tx.amountMinor, cur)} is ${where} (${money(amount.median.minor, cur)}, the median of its ${plural(amount.median.n, 'earlier transaction')} in the search index over the ${BASELINE_DAYS} days before); geometric mean ${money(amount.geoMeanMinor, cur)} over ${from}${spread}${zText}.`
+      : `Amount ${money(tx.amountMinor, cur)} is ${where} (${money(amount.geoMeanMinor, cur)} over ${from}${spread})${zText}.`;
+    say('amount.typical', 'card', level, text);
+    if (!amount.median) notes.push(`median amount: ${plural(new Set(earlier.filter((d) => d.tx.currency === cur).map((d) => d.txId)).size, 'earlier transaction')} of this card in ${cur} in the search index (${MIN_FOR_MEDIAN} needed); the geometric mean stands in`);
   } else if (before !== 0) notes.push('amount: the feature store holds no other transaction of this card');
   if (cardProfile && cardProfile.maxMinor !== null && tx.amountMinor > cardProfile.maxMinor) {
     const r = tx.amountMinor / Math.max(1, cardProfile.maxMinor);
@@ -253,7 +287,6 @@ export function caseBaseline(input: BaselineInput): CaseBaseline {
   }
 
   // What the store keeps as hashes, the index names: usual merchants and hours from the card's earlier decisions.
-  const earlier = input.decisions.filter((d) => d.txId !== tx.txId && d.tx.ts < tx.ts && d.tx.ts >= tx.ts - BASELINE_DAYS * DAY_MS);
   const byMerchant = new Map<string, { merchantId: string; merchantName: string; n: number }>();
   const hourCount = new Array<number>(24).fill(0);
   for (const d of earlier) {

@@ -23,17 +23,34 @@ export function slaText(cell: HTMLElement, createdAt: number, now: number, slaMi
   cell.title = `review SLA ${slaMinutes} min (policy review.slaMinutes)`;
 }
 
-/** Open cases by merchant: the merchants with most at stake first, each group in queue order (a breach reads as one thing). */
-function groupByMerchant(cases: Case[]): Array<{ merchantId: string; merchantName: string; currency: string; stake: number; cases: Case[] }> {
-  const groups = new Map<string, { merchantId: string; merchantName: string; currency: string; stake: number; cases: Case[] }>();
+interface MerchantGroup {
+  merchantId: string;
+  merchantName: string;
+  /** Expected loss at stake per currency (a merchant's cases are charged in their cards' currencies: never summed across). */
+  stake: Map<string, number>;
+  cases: Case[];
+}
+
+/** Open cases by merchant: the merchants with most cases first, then most at stake (when in one currency), each group in queue order (a breach reads as one thing). */
+function groupByMerchant(cases: Case[]): MerchantGroup[] {
+  const groups = new Map<string, MerchantGroup>();
   for (const c of cases) {
-    const g = groups.get(c.tx.merchantId) ?? { merchantId: c.tx.merchantId, merchantName: c.tx.merchantName, currency: c.tx.currency, stake: 0, cases: [] };
+    const g = groups.get(c.tx.merchantId) ?? { merchantId: c.tx.merchantId, merchantName: c.tx.merchantName, stake: new Map<string, number>(), cases: [] };
     g.cases.push(c);
-    g.stake += c.expectedLoss ?? 0;
+    g.stake.set(c.tx.currency, (g.stake.get(c.tx.currency) ?? 0) + (c.expectedLoss ?? 0));
     groups.set(c.tx.merchantId, g);
   }
-  return [...groups.values()].sort((a, b) => b.cases.length - a.cases.length || b.stake - a.stake);
+  const onlyStake = (g: MerchantGroup): [string, number] | undefined => (g.stake.size === 1 ? [...g.stake][0] : undefined);
+  const byStake = (a: MerchantGroup, b: MerchantGroup): number => {
+    const [x, y] = [onlyStake(a), onlyStake(b)];
+    return x && y && x[0] === y[0] ? y[1] - x[1] : 0;
+  };
+  return [...groups.values()].sort((a, b) => b.cases.length - a.cases.length || byStake(a, b) || a.merchantId.localeCompare(b.merchantId));
 }
+
+/** "EUR 120.00 + GBP 35.00": the biggest first. */
+const stakeText = (stake: Map<string, number>): string =>
+  [...stake].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([currency, minor]) => amountText(minor, currency)).join(' + ');
 
 export function queueView(root: HTMLElement): () => void {
   const tbody = h('tbody', { id: 'queue' });
@@ -117,7 +134,7 @@ export function queueView(root: HTMLElement): () => void {
     if (groupBox.checked) {
       tbody.replaceChildren(
         ...groups.flatMap((g) => [
-          h('tr', { class: 'group-head', 'data-merchant': g.merchantId }, h('td', { colspan: 13 }, h('strong', { class: 'merchant' }, g.merchantName), ` · ${g.merchantId} · ${g.cases.length} case${g.cases.length === 1 ? '' : 's'} · at stake ${amountText(g.stake, g.currency)}`)),
+          h('tr', { class: 'group-head', 'data-merchant': g.merchantId }, h('td', { colspan: 13 }, h('strong', { class: 'merchant' }, g.merchantName), ` · ${g.merchantId} · ${g.cases.length} case${g.cases.length === 1 ? '' : 's'} · at stake ${stakeText(g.stake)}`)),
           ...g.cases.map(rowOf),
         ]),
       );
@@ -216,8 +233,11 @@ function linkedPanel(d: CaseDetail, note: HTMLTextAreaElement, result: HTMLEleme
   const c = d.case;
   const boxes = new Map<string, HTMLInputElement>();
   const all = h('input', { type: 'checkbox', id: 'linked-all', title: 'select every open linked case' });
+  // A breach is worked merchant by merchant: its cases' cards also link cases at other merchants, which are not its.
+  const atMerchant = h('input', { type: 'checkbox', id: 'linked-merchant', title: 'select every open case linked by this merchant' });
+  const viaMerchant = new Set(d.linked.filter((l) => l.via.includes('merchant')).map((l) => l.caseId));
   const rows = d.linked.map((l) => {
-    const box = h('input', { type: 'checkbox', class: 'linked-pick', 'data-case': l.caseId, disabled: l.status !== 'open' });
+    const box = h('input', { type: 'checkbox', class: 'linked-pick', 'data-case': l.caseId, 'data-via': l.via.join(' '), disabled: l.status !== 'open' });
     if (l.status === 'open') boxes.set(l.caseId, box);
     return [
       box,
@@ -232,6 +252,11 @@ function linkedPanel(d: CaseDetail, note: HTMLTextAreaElement, result: HTMLEleme
   });
   all.addEventListener('change', () => {
     for (const b of boxes.values()) b.checked = all.checked;
+    atMerchant.checked = all.checked && viaMerchant.size > 0;
+  });
+  atMerchant.addEventListener('change', () => {
+    for (const [id, b] of boxes) b.checked = atMerchant.checked && viaMerchant.has(id);
+    all.checked = false;
   });
   const send = async (verdict: 'approve' | 'confirm_fraud') => {
     const ids = [...(c.status === 'open' ? [c.caseId] : []), ...[...boxes].filter(([, b]) => b.checked).map(([id]) => id)];
@@ -259,9 +284,18 @@ function linkedPanel(d: CaseDetail, note: HTMLTextAreaElement, result: HTMLEleme
   fraudAll.addEventListener('click', () => void send('confirm_fraud'));
   return section(
     'Linked cases',
-    h('p', { class: 'muted' }, 'Cases sharing this card, merchant or device within 24 hours of this transaction. One verdict and the note above settle this case and the selected ones; each is audited and labelled on its own.'),
+    h('p', { class: 'muted' }, 'Cases sharing this card or device within 24 hours of this transaction, or its merchant within 30 days (a breach is worked for weeks). One verdict and the note above settle this case and the selected ones; each is audited and labelled on its own.'),
     d.linked.length
-      ? h('div', { id: 'linked' }, table(['', 'case', 'status', 'shares', 'card', 'merchant', 'amount', 'when'], rows, 'compact'), h('label', {}, all, ' select every open one'), h('div', { class: 'actions' }, approveAll, fraudAll), result)
+      ? h(
+          'div',
+          { id: 'linked' },
+          table(['', 'case', 'status', 'shares', 'card', 'merchant', 'amount', 'when'], rows, 'compact'),
+          h('label', {}, all, ' select every open one'),
+          ' ',
+          h('label', {}, atMerchant, ` select every open one at ${c.tx.merchantName}`),
+          h('div', { class: 'actions' }, approveAll, fraudAll),
+          result,
+        )
       : h('p', { class: 'muted', id: 'linked' }, 'No linked cases.'),
   );
 }

@@ -4,29 +4,19 @@ import { checkInvariants, sha256, type CheckInput, type Expectation } from '../.
 import { parseHoldLine } from '../../../infra/chaos/pure/hold-line.ts';
 import { exitCode, table, type ScenarioResult } from '../../../infra/chaos/pure/report.ts';
 import { testTransactions } from '../../helpers/transactions.ts';
+import { buildDecision, encodeDecision } from '../../../router/pure/decision.ts';
 
 const txs = testTransactions(6, { prefix: 'inv', cards: 2 });
 const bytesOf = (tx: Transaction) => Buffer.from(JSON.stringify(tx));
 
-function decision(tx: Transaction, over: Partial<Decision> = {}): string {
-  const d: Decision = {
-    decisionId: `${tx.txId}:${over.stage ?? 'detect'}`,
-    txId: tx.txId,
-    cardId: tx.cardId,
-    action: 'ALLOW',
-    stage: 'detect',
-    final: true,
-    reason: 'r',
-    scores: {},
-    rulesFired: [],
-    topFeatures: [],
-    versions: { model: 'rules-only', policy: 1 },
-    timings: {},
-    decidedAt: 1,
-    tx,
-    ...over,
-  };
-  return JSON.stringify(d);
+/** A decision as the stages write it (router/pure/decision.ts): decisionId and final left out when they follow. */
+function decision(tx: Transaction, over: Partial<Pick<Decision, 'stage' | 'action'>> = {}): string {
+  const stage = over.stage ?? 'detect';
+  const d = buildDecision(
+    { txId: tx.txId, cardId: tx.cardId, tx, scores: {}, topFeatures: [], versions: { model: 'rules-only', policy: 1 } },
+    { stage, action: over.action ?? 'ALLOW', reason: 'r', rulesFired: [], timings: {}, decidedAt: 1 },
+  );
+  return encodeDecision(d);
 }
 
 function letter(raw: Buffer | null, reason: string, extra: Record<string, unknown> = {}): string {
@@ -90,12 +80,12 @@ describe('chaos invariants', () => {
 
   it('a REVIEW decision counts as decided only with its case; an analyst verdict after it is not a second decision', () => {
     const w = world();
-    const review = decision(txs[1]!, { stage: 'escalate', action: 'REVIEW', final: false });
+    const review = decision(txs[1]!, { stage: 'escalate', action: 'REVIEW' });
     const rest = w.decisions.filter((_, i) => i !== 1);
     expect(checkInvariants({ ...w, decisions: [...rest, review] }).lost).toBe(1);
     const withCase = { ...w, decisions: [...rest, review], cases: [JSON.stringify({ caseId: `case-${txs[1]!.txId}`, txId: txs[1]!.txId })] };
     expect(checkInvariants(withCase)).toMatchObject({ lost: 0, decidedTwice: 0 });
-    const verdict = decision(txs[1]!, { stage: 'review', final: true });
+    const verdict = decision(txs[1]!, { stage: 'review' });
     const label = JSON.stringify({ txId: txs[1]!.txId, isFraud: false, scenario: null, source: 'analyst', labeledAt: 2 });
     const closed = [{ caseId: `case-${txs[1]!.txId}`, txId: txs[1]!.txId, status: 'approved' }];
     expect(checkInvariants({ ...withCase, decisions: [...withCase.decisions, verdict], labels: [label], closedCases: closed })).toMatchObject({ lost: 0, decidedTwice: 0, violations: [] });
