@@ -2,6 +2,7 @@ import { CompressionTypes, type Producer, type TopicMessages } from 'kafkajs';
 import type { Config } from '../core/config.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { createKafka, createProducer } from '../core/kafka.ts';
+import { logger } from '../core/logger.ts';
 import { partitionFor } from '../core/partition.ts';
 
 export interface OutMessage {
@@ -47,12 +48,38 @@ export async function createKafkaSink(config: Config, clientSuffix = '-producer'
       if (txs.length > 0) topicMessages.push({ topic: config.topics.transactions, messages: withPartitions(txs, txParts) });
       if (labels.length > 0) topicMessages.push({ topic: config.topics.labels, messages: withPartitions(labels, labelParts) });
       if (topicMessages.length === 0) return;
-      await producer.sendBatch({ topicMessages, acks: -1, compression: CompressionTypes.None });
+      await sendAllPartitions(producer, topicMessages);
     },
     async close() {
       await producer.disconnect();
     },
   };
+}
+
+/** How often a send is repeated for partitions its answer did not name, before giving up. */
+const UNWRITTEN_RESENDS = 5;
+
+/**
+ * One sendBatch, then again for any partition its answer does not name as written. kafkajs 2.2.4 can resolve a
+ * multi-leader send without writing one partition: when a leader dies mid-send and the partition moves to a broker
+ * that already answered for its own partitions, the retry sends nothing to it (found by the chaos suite's
+ * acknowledged-send reconciliation, issue 18). Only what the answer names was written; the rest is sent again (the
+ * idempotent producer keeps a repeated send from being written twice).
+ */
+export async function sendAllPartitions(producer: Pick<Producer, 'sendBatch'>, topicMessages: TopicMessages[], pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))): Promise<void> {
+  let pending = topicMessages;
+  for (let attempt = 0; ; attempt++) {
+    const meta = await producer.sendBatch({ topicMessages: pending, acks: -1, compression: CompressionTypes.None });
+    const written = new Set(meta.filter((r) => r.errorCode === 0).map((r) => `${r.topicName}:${r.partition}`));
+    pending = pending.map((t) => ({ topic: t.topic, messages: t.messages.filter((m) => !written.has(`${t.topic}:${m.partition}`)) })).filter((t) => t.messages.length > 0);
+    if (pending.length === 0) return;
+    const missing = pending.flatMap((t) => [...new Set(t.messages.map((m) => `${t.topic}:${m.partition}`))]);
+    if (attempt >= UNWRITTEN_RESENDS) {
+      throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `Kafka acknowledged the send but not partition(s) ${missing.join(', ')} after ${UNWRITTEN_RESENDS + 1} tries; nothing of theirs counts as sent`);
+    }
+    logger('producer').warn({ partitions: missing, attempt: attempt + 1 }, 'a send resolved without writing these partitions; sending their messages again');
+    await pause(100 * (attempt + 1));
+  }
 }
 
 /** Bytes one request may carry: each partition's batch must stay under the broker's 1 MB message limit. */

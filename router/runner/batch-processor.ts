@@ -15,7 +15,7 @@ import { CLAIM_HEADER, encodeClaimHeader, type Claims, type OutcomeMarker } from
 import { countKafkaRetry, kafkaRetryReason } from '../../core/kafka-retries.ts';
 import { metrics } from '../metrics.ts';
 import { RUNNER_KAFKA } from './kafka-settings.ts';
-import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './batch.ts';
+import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, unwrittenPartitions, type OutMessage, type ParsedMessage } from './batch.ts';
 
 export interface StageInput<T> {
   value: T;
@@ -336,7 +336,11 @@ export class BatchProcessor<T> {
     const txn = await pp.producer.transaction();
     try {
       for (const chunk of chunkByBytes(toPublish, RUNNER_KAFKA.maxSendBytes)) {
-        for (const topicMessages of this.o.sends ? await this.o.sends.of(chunk) : [byTopic(chunk)]) await txn.sendBatch({ topicMessages });
+        for (const topicMessages of this.o.sends ? await this.o.sends.of(chunk) : [byTopic(chunk)]) {
+          const unwritten = unwrittenPartitions(topicMessages, await txn.sendBatch({ topicMessages }));
+          // Abort and retry the batch rather than commit it without these outputs.
+          if (unwritten.length > 0) throw new Error(`Kafka answered the send without writing ${unwritten.join(', ')}; aborting the batch to send it again`);
+        }
       }
       phase('send');
       await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition, offset: nextOffset }] }] });

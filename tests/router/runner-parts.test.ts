@@ -77,9 +77,13 @@ class FakeTxn implements TransactionPort {
   sent: Array<{ topic: string; key: string; value: string; headers?: Record<string, string> }> = [];
   offsets: string[] = [];
   state: 'open' | 'committed' | 'aborted' = 'open';
-  constructor(private readonly commitError?: Error) {}
+  constructor(
+    private readonly commitError?: Error,
+    private readonly answer?: (topicMessages: Array<{ topic: string; messages: Array<{ key: string; partition?: number }> }>) => unknown,
+  ) {}
   async sendBatch(b: { topicMessages: Array<{ topic: string; messages: Array<{ key: string; value: string; headers?: Record<string, string> }> }> }) {
     for (const t of b.topicMessages) for (const m of t.messages) this.sent.push({ topic: t.topic, ...m });
+    return this.answer?.(b.topicMessages);
   }
   async sendOffsets(o: { topics: Array<{ partitions: Array<{ offset: string }> }> }) {
     this.offsets.push(...o.topics.flatMap((t) => t.partitions.map((p) => p.offset)));
@@ -99,12 +103,14 @@ class FakePool implements ProducerPool {
   acquired = 0;
   /** Errors for the commits of the next transactions, in order. */
   commitErrors: Array<Error | undefined> = [];
+  /** What the next transactions' sendBatch calls answer, in order (kafkajs: the partitions written). */
+  answers: Array<((topicMessages: Array<{ topic: string; messages: Array<{ key: string; partition?: number }> }>) => unknown) | undefined> = [];
   private live = new Map<number, PartitionTxnProducer>();
   async acquire(partition: number): Promise<PartitionTxnProducer> {
     this.acquired += 1;
     let pp = this.live.get(partition);
     if (!pp) {
-      pp = { partition, minOffset: 0n, producer: { transaction: async () => this.txns[this.txns.push(new FakeTxn(this.commitErrors.shift())) - 1]! } };
+      pp = { partition, minOffset: 0n, producer: { transaction: async () => this.txns[this.txns.push(new FakeTxn(this.commitErrors.shift(), this.answers.shift())) - 1]! } };
       this.live.set(partition, pp);
     }
     return pp;
@@ -151,6 +157,39 @@ function setup(rows: Row[], firstOffset = 100) {
 const rows = (n: number, poisonAt = -1): Row[] => Array.from({ length: n }, (_, i) => ({ txId: `tx-${i}`, ...(i === poisonAt ? { poison: true } : {}) }));
 
 describe('batch processor (fakes)', () => {
+  it('issue 18: a send answered without one of its partitions (kafkajs after a leader died) aborts the batch, which is sent again whole', async () => {
+    const t = setup(rows(4));
+    // The cluster path: one sendBatch per output partition, the partition set (here: tx-0, tx-1 -> 0; tx-2, tx-3 -> 1).
+    const processor = new BatchProcessor<Row>({
+      logic: logic(t.calls),
+      outcomes: t.outcomes,
+      topic: 'transactions',
+      groupId: 'detect',
+      dlqTopic: 'dlq',
+      instanceId: 'test',
+      faults: {},
+      log: quiet,
+      sleep: async () => undefined,
+      sends: {
+        of: async (chunk) => [0, 1].map((p) => [{ topic: 'decisions', messages: chunk.filter((_, i) => Math.floor(i / 2) === p).map((m) => ({ key: m.key, value: m.value, partition: p })) }]),
+        forget: () => undefined,
+      },
+    });
+    const named = (tm: Array<{ topic: string; messages: Array<{ key: string; partition?: number }> }>) => tm.map((x) => ({ topicName: x.topic, partition: x.messages[0]!.partition, errorCode: 0 }));
+    // First transaction: partition 1's send resolves naming nothing. Second: every send named.
+    t.pool.answers = [(tm) => (tm[0]!.messages[0]!.partition === 1 ? [] : named(tm)), named];
+    const ctx: BatchContext = {
+      batch: { partition: 2, messages: rows(4).map((r, i) => message(r, 100 + i)), lastOffset: () => '103' },
+      heartbeat: async () => undefined,
+      isRunning: () => true,
+      isStale: () => false,
+      resolveOffset: () => undefined,
+    };
+    await processor.run(ctx, () => t.pool, () => false, () => undefined);
+    expect(t.pool.txns.map((x) => x.state)).toEqual(['aborted', 'committed']);
+    expect(t.pool.committed()[0]!.sent.map((m) => m.key)).toEqual(['tx-0', 'tx-1', 'tx-2', 'tx-3']);
+  });
+
   it('issue 18: outputs carry their input\'s claim; a batch whose claims\' view was lost before commit is aborted and claimed again', async () => {
     const t = setup(rows(3));
     t.outcomes.wipeAfterNextClaim = true;
