@@ -272,11 +272,11 @@ export function formatScaleOut(r: ScaleOutResult): string {
     `${p.visibleP50Ms} / ${p.visibleP99Ms}`,
     p.change === 'start' ? '-' : p.rebalanceSeconds,
     p.change === 'start' ? '-' : `${p.longestPauseSeconds} (steady ${p.steadyLongestGapSeconds})`,
-    p.change === 'start' ? '-' : p.transitionVisibleP99Ms,
+    p.change === 'start' ? '-' : `${p.transitionVisibleP99Ms} / ${p.transitionVisibleMaxMs}`,
   ]);
   return [
     `detect members on ${r.options.brokers} broker(s), ${r.options.partitions} partitions, ${r.options.rate} tx/s, model ${r.options.model}; ${r.machine.cpus} cores, load ${r.machine.loadAvgStart} -> ${r.machine.loadAvgEnd}`,
-    table(['phase', 'partitions per member', 'events/s per member (its /metrics)', 'decisions/s', 'visible p50 / p99 ms', 'rebalance s', 'longest pause s', 'p99 ms while changing'], rows),
+    table(['phase', 'partitions per member', 'events/s per member (its /metrics)', 'decisions/s', 'visible p50 / p99 ms', 'rebalance s', 'longest gap s (steady gap)', 'sent while changing: visible p99 / max ms'], rows),
     `sent ${r.sent}, decided ${r.decided}, undecided ${r.undecided}, decided twice ${r.decidedTwice}`,
   ].join('\n');
 }

@@ -32,6 +32,7 @@ describe('scale-out bench arithmetic', () => {
     expect(join!.rebalanceSeconds).toBe(2.5);
     expect(join!.longestPauseSeconds).toBeCloseTo(3.0, 1); // 3,990 + 20 -> 7,000
     expect(join!.transitionVisibleP99Ms).toBeGreaterThan(2_900);
+    expect(join!.transitionVisibleMaxMs).toBe(3_000); // sent at 4,000, visible at 7,000
     expect(join!.steadySent).toBe(251); // sent from 7,500 to 10,000, plus the undecided one
     expect(join!.steadyDecided).toBe(250);
     expect(join!.visibleP99Ms).toBe(20);
