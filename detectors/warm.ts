@@ -115,7 +115,7 @@ export async function trainedWorld(versionDir: string): Promise<{ history: World
 }
 
 /** The feature spec a version's features.json holds; undefined (the default spec) for versions without one. */
-async function versionSpec(versionDir: string): Promise<FeatureSpec | undefined> {
+export async function versionSpec(versionDir: string): Promise<FeatureSpec | undefined> {
   let text: string;
   try {
     text = await readFile(path.join(versionDir, 'features.json'), 'utf8');

@@ -12,6 +12,9 @@ import { createRedis } from '../../core/redis.ts';
 import { logger } from '../../core/logger.ts';
 import type { ModelThresholds } from '../../core/model-registry.ts';
 import { RedisFeatureStore } from '../../detectors/feature-store/redis.ts';
+import { versionSpec } from '../../detectors/warm.ts';
+import { requireVersion } from '../../detectors/version-names.ts';
+import type { FeatureSpec } from '../../detectors/pure/feature-spec.ts';
 import { beat as writeHeartbeat, removeHeartbeat } from '../../state/heartbeats.ts';
 import { RedisPolicyStore, initialPolicy } from '../../state/policy.ts';
 import { RedisReviewQueue, restoreCases } from '../../state/review.ts';
@@ -91,6 +94,22 @@ export interface UiServer {
 }
 
 /** The newest listed version whose card holds valid thresholds (the console's v1 when Redis has no policy yet). */
+/**
+ * The feature spec of a version under modelDir, read once per version (a version's folder never changes); undefined
+ * for a name that is not a version there (rules only, a version deleted since).
+ */
+function versionSpecs(modelDir: string): (version: string) => Promise<FeatureSpec | undefined> {
+  const specs = new Map<string, Promise<FeatureSpec | undefined>>();
+  return (version) => {
+    let s = specs.get(version);
+    if (!s) {
+      s = requireVersion(modelDir, version).then((v) => versionSpec(v.dir), () => undefined);
+      specs.set(version, s);
+    }
+    return s;
+  };
+}
+
 async function newestModelWithThresholds(modelDir: string): Promise<{ thresholds: ModelThresholds; version: string } | undefined> {
   for (const m of await listModels(modelDir)) {
     const t = (m.card as { thresholds?: unknown } | null)?.thresholds;
@@ -223,7 +242,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   // Before the queue's routes: /cases/bulk-verdict is not a case id.
   const slaMinutes = async () => (await policies.current()).review.slaMinutes;
   // Read only: the console explains cases against the store detect writes (it applies nothing).
-  const baseline = { peek: new RedisFeatureStore(redis, { keyPrefix: config.redis.keyPrefix }), index: feed.search };
+  const baseline = { peek: new RedisFeatureStore(redis, { keyPrefix: config.redis.keyPrefix }), index: feed.search, specOf: versionSpecs(config.modelDir) };
   api.use(casesRouter({ queue, claims, feed, index: feed.search, audit, verdicts, slaMinutes, baseline }));
   api.use(queueRouter({ queue, claims, feed, audit, verdicts, slaMinutes, baseline }));
   api.use(searchRouter({ index: feed.search, queue, audit, scenarioOf: (txId) => feed.scenarioOf(txId) }));

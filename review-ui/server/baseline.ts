@@ -11,11 +11,15 @@ const CARD_DECISIONS_READ = 1_000;
 export interface BaselineReader {
   peek: FeatureStatePeek;
   index: SearchIndex;
-  /** The online store's spec (the stages serve DEFAULT_FEATURE_SPEC). */
-  spec?: FeatureSpec;
+  /**
+   * The feature spec of the version a case was decided with (its windows, entities and label delay are what the
+   * stages computed for it); undefined for rules only or a version without one: the default spec.
+   */
+  specOf?: (version: string) => Promise<FeatureSpec | undefined>;
 }
 
-export async function readCaseBaseline({ peek, index, spec = DEFAULT_FEATURE_SPEC }: BaselineReader, c: Case, now = Date.now()): Promise<CaseBaseline> {
+export async function readCaseBaseline({ peek, index, specOf }: BaselineReader, c: Case, now = Date.now()): Promise<CaseBaseline> {
+  const spec = (await specOf?.(c.versions.model).catch(() => undefined)) ?? DEFAULT_FEATURE_SPEC;
   const [card, entities, found] = await Promise.all([
     peek.peekCard(c.cardId),
     peek.peekEntities(baselineKeys(spec, c.tx)),
