@@ -48,8 +48,8 @@ const infoNumber = (info: unknown, field: string): number | null => {
 };
 
 /** A node that runs (the cluster's view is asked of it). */
-function livePort(cluster: ChaosRedisCluster, not?: number): number {
-  const p = cluster.ports.find((x) => x !== not && cluster.alive(x));
+function livePort(cluster: ChaosRedisCluster): number {
+  const p = cluster.ports.find((x) => cluster.alive(x));
   if (p === undefined) throw new Error('no node of the Redis Cluster runs');
   return p;
 }
