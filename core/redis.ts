@@ -103,6 +103,16 @@ function clusterPipeline(cluster: Cluster, original: () => ChainableCommander): 
         const results = await p.exec();
         if (!results) throw new Error('redis cluster pipeline was discarded');
         indices.forEach((i, j) => (out[i] = results[j]!));
+        // ioredis follows a redirection for a pipeline only when every error in it is the same one; right after a
+        // failover (slot map not refreshed yet) the commands of several moved slots each get their own MOVED and come
+        // back as errors. A redirected command was not run: send it again alone, in order (a single command follows it).
+        for (const i of indices.filter((x) => redirected(out[x]![0]))) {
+          const c = calls[i]!;
+          out[i] = await (cluster as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[c.name]!(...c.args).then(
+            (v): [Error | null, unknown] => [null, v],
+            (err: Error): [Error | null, unknown] => [err, null],
+          );
+        }
       }),
     );
     return out;
@@ -126,6 +136,9 @@ function clusterPipeline(cluster: Cluster, original: () => ChainableCommander): 
   });
   return proxy;
 }
+
+/** A reply that a cluster node did not run the command and names where to send it. */
+const redirected = (err: Error | null): boolean => err !== null && /^(MOVED|ASK) \d+ /.test(err.message);
 
 /** GET of many keys: one MGET on a single node; on a cluster, one GET per key pipelined per node (MGET must not span slots). */
 export async function mgetKeys(redis: Redis, keys: readonly string[]): Promise<Array<string | null>> {

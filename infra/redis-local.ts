@@ -91,7 +91,11 @@ export interface LocalRedisCluster {
   kill(port: number): void;
   /** Starts the node on `port` again (same config file: it rejoins, as a replica once its replica took over). */
   restart(port: number): Promise<void>;
+  /** True while the redis-server started on `port` runs. */
+  alive(port: number): boolean;
   stop(): Promise<void>;
+  /** SIGKILL of every node, without waiting (for process.on('exit')). */
+  killNow(): void;
 }
 
 /**
@@ -164,6 +168,10 @@ export async function startLocalRedisCluster(opts: { masters?: number; replicas?
     await stop();
     throw err;
   }
+  const alive = (port: number): boolean => {
+    const c = children.get(port);
+    return c !== undefined && c.exitCode === null && c.signalCode === null;
+  };
   return {
     nodes: ports.map((p) => `127.0.0.1:${p}`),
     ports,
@@ -172,6 +180,11 @@ export async function startLocalRedisCluster(opts: { masters?: number; replicas?
       start(port);
       await waitFor(`node ${port} answers again`, () => answers(port));
     },
+    alive,
     stop,
+    killNow: () => {
+      for (const port of children.keys()) if (alive(port)) children.get(port)!.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }

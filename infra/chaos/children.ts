@@ -129,10 +129,12 @@ export class Children {
   }
 
   private spawn(name: string, args: string[], env: Record<string, string>): Child {
+    // The caller's REDIS_CLUSTER_NODES is for their Redis: a child uses a cluster only when the scenario's config names one.
+    const { REDIS_CLUSTER_NODES: _callersCluster, ...inherited } = withoutKafkaSecurityEnv(process.env);
     const proc = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
       cwd: ROOT,
       // VITEST silences logs and kafkajs in the child: a stage under test logs as in production.
-      env: { ...withoutKafkaSecurityEnv(process.env), ...configEnv(this.opts.config), LOG_LEVEL: 'info', VITEST: '', ...env },
+      env: { ...inherited, ...configEnv(this.opts.config), LOG_LEVEL: 'info', VITEST: '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     track(proc);

@@ -2,6 +2,7 @@ import type { Command } from '../../core/command.ts';
 import { numberFlag, parseFlags } from '../../core/command.ts';
 import { UserInputError } from '../../core/errors.ts';
 import { exitCode } from './pure/report.ts';
+import { redisPortProblem } from './pure/redis-cluster.ts';
 import { CONSOLE_DOWN_SECONDS, SCENARIOS, SCENARIO_NAMES } from './scenarios.ts';
 
 export function parseOnly(raw: string | undefined): string[] {
@@ -16,7 +17,7 @@ export function parseOnly(raw: string | undefined): string[] {
 
 export const chaosCommand: Command = {
   name: 'chaos',
-  summary: 'fault scenarios on real processes, its own broker and redis-server: lost / decided twice / recovery per scenario',
+  summary: 'fault scenarios on real processes, its own broker and redis-server (a Redis Cluster for redis-master-failover): lost / decided twice / recovery per scenario',
   usage:
     '[--only NAME[,NAME]] [--json FILE] [--rate EPS] [--quick] [--list] [--model DIR|latest|none] [--partitions N] [--kafka-port PORT] [--redis-port PORT] [--logs DIR] [--instance NAME] [--console-down-seconds N]',
   async run(argv) {
@@ -45,8 +46,11 @@ export const chaosCommand: Command = {
     const only = parseOnly(v.only);
     const kafkaPort = numberFlag('kafka-port', v['kafka-port'], 39_092, { min: 1024, max: 65_534, integer: true });
     const redisPort = numberFlag('redis-port', v['redis-port'], 36_379, { min: 1024, max: 65_535, integer: true });
-    // The single broker takes kafkaPort and +1; a 3-broker cluster (broker-leader-kill) kafkaPort + 10 to + 18.
-    if (redisPort >= kafkaPort && redisPort <= kafkaPort + 19) throw new UserInputError(`--redis-port ${redisPort} collides with the brokers' ports ${kafkaPort} to ${kafkaPort + 19}`);
+    // The single broker takes kafkaPort and +1; a 3-broker cluster (broker-leader-kill) kafkaPort + 10 to + 18; a Redis
+    // Cluster (redis-master-failover) redisPort + 1 to + 6 and 10000 above those.
+    const cluster = only.some((n) => SCENARIOS.find((s) => s.name === n)?.redisCluster);
+    const portProblem = redisPortProblem(kafkaPort, redisPort, cluster);
+    if (portProblem) throw new UserInputError(portProblem);
     // This process's own log lines (topic creation...) would drown the progress; the children log at info to files.
     process.env.LOG_LEVEL ??= 'warn';
     const { runChaos, table } = await import('./runner.ts');

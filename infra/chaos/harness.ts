@@ -15,7 +15,7 @@ import { Children, type Child } from './children.ts';
 import { Observer, closedCases, dropKeys, featureCounts, waitForGroup } from './observe.ts';
 import { checkInvariants, type Expectation } from './pure/invariants.ts';
 import { RECOVERY_LIMIT_SECONDS, type ScenarioResult } from './pure/report.ts';
-import { sleep, type ChaosBroker, type ChaosRedis } from './services.ts';
+import { sleep, type ChaosBroker, type ChaosRedis, type ChaosRedisCluster } from './services.ts';
 import { Traffic } from './traffic.ts';
 import { CHAOS_ESCALATE_BAND, type TrainedModel } from './model.ts';
 
@@ -42,6 +42,8 @@ export interface ChaosEnv {
   base: Config;
   broker: ChaosBroker;
   redisServer: ChaosRedis;
+  /** The Redis Cluster of scenarios with `redisCluster: true` (then `redis` is an ioredis Cluster client on it). */
+  redisCluster?: ChaosRedisCluster;
   kafka: Kafka;
   redis: Redis;
   timing: Timing;
@@ -87,6 +89,11 @@ export interface Scenario extends Partial<Record<PipelineStage, MemberSpec[]>> {
   featureMode?: 'exact' | 'atMost';
   /** Brokers the scenario's cluster needs (default 1): the run starts a cluster of that size for it. */
   brokers?: number;
+  /**
+   * The stages, the console and the suite's own client use a Redis Cluster of 3 masters with a replica each (the run
+   * starts it on --redis-port + 1 to + 6; the stages get REDIS_CLUSTER_NODES) instead of the single redis-server.
+   */
+  redisCluster?: boolean;
   /**
    * 'trained': with --model none the stages serve a small model the run trains once (model.ts), so escalations take
    * the heavy path; the run checks that escalate decisions were scored by it. Another --model serves that one.
@@ -211,6 +218,7 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
   const config = isolatedConfig(env.base, `chaos-${scenario.name}-${env.runId}`);
   await env.broker.ensureUp();
   await env.redisServer.ensureUp();
+  await env.redisCluster?.ensureUp();
   const admin = env.kafka.admin();
   await admin.connect();
   await ensureTopics(config, admin);
@@ -248,6 +256,7 @@ export async function runScenario(env: ChaosEnv, scenario: Scenario, seed: numbe
       fault = { end: Date.now(), violations: [`the fault step failed: ${(err as Error).message}`] };
       await env.broker.ensureUp().catch(() => undefined);
       await env.redisServer.ensureUp().catch(() => undefined);
+      await env.redisCluster?.ensureUp().catch(() => undefined);
     }
     log(`fault over after ${((fault.end - faultAt) / 1000).toFixed(1)} s; traffic for ${env.timing.afterMs / 1000} s more`);
     await sleep(env.timing.afterMs);
@@ -364,6 +373,7 @@ function recoverySeconds(ctx: ScenarioCtx, fault: Fault): number | null {
 
 async function cleanup(env: ChaosEnv, config: Config): Promise<void> {
   await env.broker.ensureUp();
+  await env.redisCluster?.ensureUp();
   const admin = env.kafka.admin();
   await admin.connect();
   try {

@@ -10,7 +10,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../core/config.ts';
 import { decodeCardState } from '../../detectors/pure/card-state.ts';
 import { featureCardKey } from '../../state/features.ts';
-import { reviewKeys } from '../../state/review.ts';
+import { reviewKeysOf } from '../../state/review.ts';
+import { allKeys, deleteKeys, mgetKeys } from '../../core/redis.ts';
 import { CLAIM_HEADER } from '../../state/outcomes.ts';
 import { sha256, type ClosedCase, type ObservedInput } from './pure/invariants.ts';
 import { sleep } from './services.ts';
@@ -205,12 +206,12 @@ export async function featureCounts(redis: Redis, prefix: string, cards: Iterabl
   return out;
 }
 
-/** Cases an analyst closed, from the review queue (state/review.ts keys). */
+/** Cases an analyst closed, from the review queue (state/review.ts keys; tagged on a Redis Cluster client). */
 export async function closedCases(redis: Redis, prefix: string): Promise<ClosedCase[]> {
-  const keys = reviewKeys(prefix);
+  const keys = reviewKeysOf(redis, prefix);
   const ids = await redis.zrange(keys.closed, 0, -1);
   if (ids.length === 0) return [];
-  const raws = await redis.mget(ids.map((id) => keys.case(id)));
+  const raws = await mgetKeys(redis, ids.map((id) => keys.case(id)));
   return raws.flatMap((raw, i) => {
     if (!raw) return [];
     const c = JSON.parse(raw) as { caseId: string; txId: string; status: string };
@@ -218,12 +219,7 @@ export async function closedCases(redis: Redis, prefix: string): Promise<ClosedC
   });
 }
 
-/** Deletes every key under the prefix (SCAN, not KEYS). */
+/** Deletes every key under the prefix (SCAN, not KEYS; on every master of a Redis Cluster). */
 export async function dropKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeys(redis, await allKeys(redis, `${prefix}*`));
 }

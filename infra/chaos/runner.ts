@@ -11,7 +11,9 @@ import { loadConfig, withoutKafkaSecurityEnv } from '../../core/config.ts';
 import { TIMINGS, chaosKafka, runScenario, type ChaosEnv } from './harness.ts';
 import { table, type ChaosReport, type ScenarioResult } from './pure/report.ts';
 import { SCENARIOS } from './scenarios.ts';
-import { ChaosBroker, ChaosRedis } from './services.ts';
+import { ChaosBroker, ChaosRedis, ChaosRedisCluster } from './services.ts';
+import { createRedis } from '../../core/redis.ts';
+import { chaosClusterPorts } from './pure/redis-cluster.ts';
 import { CHAOS_TRAIN_ARGS, trainChaosModel, type TrainedModel } from './model.ts';
 
 /** A scenario's cluster of more than one broker listens from --kafka-port + 10 on (node i: + 3 i, controllers + 1). */
@@ -53,17 +55,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     sizes.map((n) => [n, new ChaosBroker({ dataDir: env0.dataDir, port: n === 1 ? o.kafkaPort : o.kafkaPort + CLUSTER_PORT_OFFSET, instance: n === 1 ? o.instance : `${o.instance}-${n}`, nodes: n, log })] as const),
   );
   const redisServer = new ChaosRedis(o.redisPort);
+  // A Redis Cluster (3 masters, a replica each, on --redis-port + 1 to + 6) only when a scenario asks for one.
+  const redisCluster = selected.some((s) => s.redisCluster) ? new ChaosRedisCluster(chaosClusterPorts(o.redisPort)) : undefined;
   const killNow = () => {
     for (const b of clusters.values()) b.killNow();
     redisServer.killNow();
+    redisCluster?.killNow();
   };
   process.once('exit', killNow);
   let redis: Redis | undefined;
+  let clusterRedis: Redis | undefined;
   let trained: TrainedModel | undefined;
   const report: ChaosReport = {
     at: new Date().toISOString(),
     broker: [...clusters.values()].map((b) => b.brokers.join(',')).join(' + '),
-    redis: redisServer.url,
+    redis: redisServer.url + (redisCluster ? ` + cluster ${redisCluster.nodes.join(',')}` : ''),
     rate: o.rate,
     partitions: o.partitions,
     model: o.model,
@@ -77,17 +83,30 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
     log(`starting the suite's own redis-server on ${redisServer.url} and broker${sizes.length > 1 || sizes[0] !== 1 ? 's' : ''} on ${report.broker}`);
     await redisServer.start();
+    if (redisCluster) {
+      log(`starting the suite's own Redis Cluster (3 masters, 3 replicas) on ${redisCluster.nodes.join(',')}`);
+      await redisCluster.start();
+      clusterRedis = createRedis(loadConfig({ REDIS_CLUSTER_NODES: redisCluster.nodes.join(','), REDIS_KEY_PREFIX: 'chaos:' }), 'chaos-cluster');
+    }
     for (const b of clusters.values()) await b.startFresh();
     redis = new Redis(redisServer.url, { maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(200 * n, 1_000) });
     redis.on('error', () => undefined);
     const runId = randomUUID().slice(0, 6);
+    // One environment per (brokers, Redis) pair the selected scenarios need.
+    const envKey = (s: { brokers?: number; redisCluster?: boolean }) => `${s.brokers ?? 1}/${s.redisCluster ? 'cluster' : 'single'}`;
+    const needed = [...new Map(selected.map((s) => [envKey(s), s] as const)).values()];
+    // The caller's REDIS_CLUSTER_NODES is for their Redis: the suite's scenarios name their own.
+    const { REDIS_CLUSTER_NODES: _callersCluster, ...callerEnv } = withoutKafkaSecurityEnv(process.env);
     const envs = new Map(
-      [...clusters].map(([n, broker]) => {
+      needed.map((s) => {
+        const broker = clusters.get(s.brokers ?? 1)!;
+        const cluster = s.redisCluster ? redisCluster : undefined;
         // The suite's own brokers speak plaintext: the caller's Kafka security settings are for theirs.
         const base = loadConfig({
-          ...withoutKafkaSecurityEnv(process.env),
+          ...callerEnv,
           KAFKA_BROKERS: broker.brokers.join(','),
           REDIS_URL: redisServer.url,
+          ...(cluster ? { REDIS_CLUSTER_NODES: cluster.nodes.join(',') } : {}),
           KAFKA_PARTITIONS: String(o.partitions),
           REDIS_KEY_PREFIX: 'chaos:',
         });
@@ -95,8 +114,9 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           base,
           broker,
           redisServer,
+          ...(cluster ? { redisCluster: cluster } : {}),
           kafka: chaosKafka({ brokers: broker.brokers, security: base.kafka.security }),
-          redis: redis!,
+          redis: cluster ? clusterRedis! : redis!,
           timing: o.quick ? TIMINGS.quick : TIMINGS.full,
           rate: o.rate,
           model: o.model,
@@ -107,13 +127,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
           ...(trained ? { trained } : {}),
           log,
         };
-        return [n, env] as const;
+        return [envKey(s), env] as const;
       }),
     );
     log(`child logs in ${path.resolve(o.logDir)}`);
     for (const [i, s] of selected.entries()) {
       log(`scenario ${i + 1}/${selected.length}: ${s.name}: ${s.summary}`);
-      const r = await runScenario(envs.get(s.brokers ?? 1)!, s, 1_000 + i);
+      const r = await runScenario(envs.get(envKey(s))!, s, 1_000 + i);
       report.scenarios.push(r);
       log(`${s.name}: ${r.ok ? 'ok' : 'FAILED'} (in ${r.in}, decided ${r.decided}, lost ${r.lost}, twice ${r.decidedTwice}, dead-lettered ${r.deadLettered}, recovery ${r.recoverySeconds ?? '-'} s)`);
       for (const v of r.violations) log(`  - ${v}`);
@@ -121,6 +141,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     }
   } finally {
     redis?.disconnect();
+    clusterRedis?.disconnect();
+    await redisCluster?.stop();
     for (const b of clusters.values()) await b.stop();
     await redisServer.stop('SIGTERM');
     await trained?.remove();

@@ -23,6 +23,7 @@ import { HOLD_MESSAGE, openAtKill, parseHoldLine } from './pure/hold-line.ts';
 import type { Expectation } from './pure/invariants.ts';
 import { sleep } from './services.ts';
 import { brokerCoordinatorKill, brokerLeaderKill } from './broker-kill.ts';
+import { redisMasterFailover } from './redis-failover.ts';
 
 const HOLD = 'holdBeforeCommitMs=3000';
 const isHold = (line: string) => line.includes(HOLD_MESSAGE);
@@ -692,6 +693,7 @@ export const SCENARIOS: readonly Scenario[] = [
   brokerLeaderKill,
   brokerCoordinatorKill,
   consoleDown,
+  redisMasterFailover,
 ];
 
 export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);

@@ -6,6 +6,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { alive, localKafkaBrokers, startLocalKafka, stopLocalKafka, waitForBrokers } from '../kafka-local.ts';
 import type { KafkaTarget } from '../../core/kafka.ts';
 import { FraudstreamError, ErrorCodes } from '../../core/errors.ts';
+import { startLocalRedisCluster, type LocalRedisCluster } from '../redis-local.ts';
+import { parseClusterNodes, type ClusterNodeLine } from './pure/redis-cluster.ts';
 
 export interface ChaosBrokerOptions {
   dataDir: string;
@@ -149,5 +151,85 @@ export class ChaosRedis {
   }
 }
 
+/**
+ * The suite's Redis Cluster (scenarios with `redisCluster: true`): 3 masters and a replica each on fixed loopback
+ * ports, without persistence, node timeout 2 s (infra/redis-local.ts startLocalRedisCluster). A node killed with
+ * kill -9 is started again on its config file: it rejoins, as a replica once its replica took over.
+ */
+export class ChaosRedisCluster {
+  readonly nodes: string[];
+  private cluster: LocalRedisCluster | undefined;
+
+  constructor(readonly ports: number[]) {
+    this.nodes = ports.map((p) => `127.0.0.1:${p}`);
+  }
+
+  async start(): Promise<void> {
+    try {
+      this.cluster = await startLocalRedisCluster({ masters: 3, replicas: 1, ports: this.ports });
+    } catch (err) {
+      throw new Error(`the chaos suite's Redis Cluster on ports ${this.ports[0]} to ${this.ports.at(-1)} (and 10000 above) did not start: ${(err as Error).message}; pick another --redis-port`);
+    }
+  }
+
+  private get c(): LocalRedisCluster {
+    if (!this.cluster) throw new Error('the chaos Redis Cluster is not started');
+    return this.cluster;
+  }
+
+  alive(port: number): boolean {
+    return this.cluster?.alive(port) ?? false;
+  }
+
+  /** kill -9 of the node on `port`; resolves once the process is gone. */
+  async kill9(port: number): Promise<void> {
+    this.c.kill(port);
+    const deadline = Date.now() + 10_000;
+    while (this.c.alive(port) && Date.now() < deadline) await sleep(20);
+    if (this.c.alive(port)) throw new Error(`redis-server on port ${port} still runs 10 s after SIGKILL`);
+  }
+
+  async restart(port: number): Promise<void> {
+    await this.c.restart(port);
+  }
+
+  /** Starts the nodes a scenario left down (it rejoins as a replica). */
+  async ensureUp(): Promise<void> {
+    if (!this.cluster) return this.start();
+    for (const p of this.ports) if (!this.cluster.alive(p)) await this.cluster.restart(p);
+  }
+
+  /** One command on one node (its own connection, no cluster redirection), e.g. CLUSTER NODES. */
+  async call(port: number, ...args: string[]): Promise<unknown> {
+    const { Redis } = await import('ioredis');
+    const c = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000 });
+    c.on('error', () => undefined);
+    try {
+      await c.connect();
+      return await c.call(args[0]!, ...args.slice(1));
+    } finally {
+      c.disconnect();
+    }
+  }
+
+  /** CLUSTER NODES as node `port` sees it. */
+  async view(port: number): Promise<ClusterNodeLine[]> {
+    return parseClusterNodes(String(await this.call(port, 'CLUSTER', 'NODES')));
+  }
+
+  /** cluster_state as node `port` reports it ('ok' or 'fail'). */
+  async state(port: number): Promise<string | undefined> {
+    return /cluster_state:(\w+)/.exec(String(await this.call(port, 'CLUSTER', 'INFO')))?.[1];
+  }
+
+  async stop(): Promise<void> {
+    await this.cluster?.stop();
+    this.cluster = undefined;
+  }
+
+  killNow(): void {
+    this.cluster?.killNow();
+  }
+}
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

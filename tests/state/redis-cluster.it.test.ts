@@ -123,6 +123,30 @@ describe('the test cluster', () => {
     expect(keySlot('{user1000}.following')).toBe(keySlot('{user1000}.followers'));
     expect(keySlot('123456789')).toBe(0x31c3 & 0x3fff);
   });
+
+  it('a pipeline follows MOVED when the slot map is stale (as right after a failover), in order', async () => {
+    const { redis, prefix } = sub('cluster', 'stale');
+    await redis.ping();
+    const map = (redis as unknown as { slots: string[][] }).slots;
+    // keys of several slots one master serves, and the client told that another master serves them
+    const all = Array.from({ length: 300 }, (_, i) => `${prefix}s${i}`);
+    const owner = map[keySlot(all[0]!)]![0]!;
+    const keys = all.filter((k) => map[keySlot(k)]![0] === owner).slice(0, 20);
+    expect(new Set(keys.map((k) => keySlot(k))).size).toBeGreaterThan(1);
+    const other = map.find((s) => s?.[0] !== undefined && s[0] !== owner)![0]!;
+    const saved = keys.map((k) => [keySlot(k), map[keySlot(k)]!] as const);
+    for (const k of keys) map[keySlot(k)] = [other];
+    try {
+      const p = redis.pipeline();
+      for (const k of keys) p.set(k, `v-${k}`);
+      for (const k of keys) p.get(k);
+      const res = (await p.exec()) ?? [];
+      expect(res.map(([err]) => err?.message ?? null)).toEqual(res.map(() => null));
+      expect(res.map(([, v]) => v)).toEqual([...keys.map(() => 'OK'), ...keys.map((k) => `v-${k}`)]);
+    } finally {
+      for (const [slot, nodes] of saved) if (map[slot]?.[0] === other) map[slot] = nodes;
+    }
+  });
 });
 
 describe.each(['single', 'cluster'] as const)('key families on %s Redis', (target) => {
