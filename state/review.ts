@@ -165,9 +165,9 @@ return 1`;
 /**
  * Applies committed case records (the case-state topic, read in order by the case view writer, router/case-view.ts)
  * to the review queue: an open case is enqueued unless Redis knows it already (open or closed); a closed one closes
- * the view's copy unless the view holds it closed already. A closed case past CLOSED_CASE_TTL_SECONDS only leaves the
- * open sets. Each is stored as the record's bytes (as the restore does). Redelivery writes nothing new. Returns how
- * many cases changed in Redis.
+ * the view's copy unless the view holds it closed already (one past CLOSED_CASE_TTL_SECONDS expires a second later).
+ * Each is stored as the record's bytes (as the restore does). Redelivery writes nothing new. Returns how many cases
+ * changed in Redis.
  */
 export async function applyCaseRecords(redis: Redis, prefix: string, values: ReadonlyArray<string>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<number> {
   const k = reviewKeysOf(redis, prefix);
@@ -187,9 +187,9 @@ export async function applyCaseRecords(redis: Redis, prefix: string, values: Rea
     }
     closed += 1;
     const closedAt = c.closedAt ?? now;
-    const ttl = Math.ceil((closedAt + CLOSED_CASE_TTL_SECONDS * 1000 - now) / 1000);
-    if (ttl <= 0) p.zrem(k.open, c.caseId).zrem(k.opened, c.caseId);
-    else p.eval(APPLY_CLOSED, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.caseId, String(closedAt), String(ttl));
+    // Past the closed cases' TTL: out of the queue, and its JSON gone a second later.
+    const ttl = Math.max(1, Math.ceil((closedAt + CLOSED_CASE_TTL_SECONDS * 1000 - now) / 1000));
+    p.eval(APPLY_CLOSED, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.caseId, String(closedAt), String(ttl));
   }
   if (p.length === 0) return 0;
   let n = 0;
