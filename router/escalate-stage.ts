@@ -1,7 +1,7 @@
 /**
  * Stage "escalate": only what detect found ambiguous. Card history + the heavy model -> policy.
  * Settled cases become a Decision; what is still unclear becomes a REVIEW decision and a Case
- * (review queue in Redis + the cases topic) for an analyst.
+ * (the cases and case-state topics, then the review queue in Redis once committed) for an analyst.
  */
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
@@ -12,6 +12,7 @@ import { decideEscalation } from './pure/policy.ts';
 import { bandLabel, bandScore, escalateScore } from './pure/band-score.ts';
 import { caseLoss, cutoffInput, expectedLoss, StakeWindow, type CutoffStatus } from './pure/money.ts';
 import { writeReviewCutoff, type ReviewCutoff } from '../state/review-cutoff.ts';
+import { applyCaseRecords } from '../state/review.ts';
 import { buildDecision, encodeDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage } from './runner/batch.ts';
@@ -89,7 +90,6 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
       } else heavy = items.map(() => undefined);
       const perTxMs = (performance.now() - started) / Math.max(1, items.length);
       const out: OutMessage[][] = [];
-      const cases: Case[] = [];
       for (const [i, e] of items.entries()) {
         const h = heavy[i];
         const score = escalateScore(h, e.scores);
@@ -125,7 +125,6 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
             status: 'open',
             createdAt: Date.now(),
           };
-          cases.push(c);
           open += 1;
           msgs.push({ topic: config.topics.cases, key: e.cardId, value: JSON.stringify(c) });
           // The case's record (issue 18), in the same transaction as the decision: restored into the queue after a wipe.
@@ -133,13 +132,15 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
         }
         out.push(msgs);
       }
-      // Enqueued together (one round trip, not one per case); the policy above counted them as they were opened.
-      await Promise.all(cases.map((c) => queue.enqueue(c)));
+      // The cases reach the review queue only once their transaction committed (afterCommit, and the case view writer
+      // from the committed record: router/case-view.ts): a batch that aborts leaves no case the record never had.
       return out;
     },
     async afterCommit(outputs) {
       const cut = latestCutoff && latestCutoff.at !== writtenAt ? latestCutoff : undefined;
+      const committedCases = outputs.flat().filter((m) => m.topic === config.topics.caseState).map((m) => m.value);
       await Promise.all([
+        committedCases.length ? applyCaseRecords(deps.redis, config.redis.keyPrefix, committedCases) : undefined,
         tallyOutputs(deps.redis, config.redis.keyPrefix, 'escalate', outputs),
         cut ? writeReviewCutoff(deps.redis, config.redis.keyPrefix, member, cutoffRecord(cut)).then(() => (writtenAt = cut.at)) : undefined,
       ]);

@@ -20,6 +20,7 @@ import { detectLogic } from './detect-stage.ts';
 import { featureHistory } from './feature-history.ts';
 import { logger } from '../core/logger.ts';
 import { escalateLogic } from './escalate-stage.ts';
+import { startCaseViewWriter } from './case-view.ts';
 import { labelsLogic } from './labels-stage.ts';
 import { OPS_CLAIM_TTL_SECONDS, opsLogic, startOpsTimers } from './ops/service.ts';
 import type { PolicySource } from './policy-source.ts';
@@ -144,6 +145,8 @@ export const STAGES: { readonly [S in PipelineStage]: RegisteredStage & { name: 
     outputs: ['decisions', 'cases', 'caseState', 'dlq'],
     claimsIn: ['decisions'],
     logic: (c) => escalateLogic({ config: c.config, redis: c.redis, policy: c.policy, queue: c.queue, features: c.features, models: c.models, ...(c.views ? { queueReady: () => c.views!.ready('cases') } : {}) }),
+    // The review queue follows the committed case records, also when a member dies between its commit and its own write.
+    beside: (c, run) => startCaseViewWriter({ config: c.config, kafka: run.kafka, redis: c.redis }),
   }),
   labels: defineStage({
     name: 'labels',

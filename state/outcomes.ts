@@ -7,10 +7,12 @@
  * - nobody: decide it;
  * - this very message (same source): an earlier attempt claimed it and never committed (a crash, a fenced or
  *   aborted transaction, or our own claim whose reply was lost and resent by ioredis): decide it again. The
- *   feature store is idempotent per tx id, so the vector, and the decision, are the same;
+ *   feature store is idempotent per tx id, so the vector, and the decision, are the same. Unless the claim is marked
+ *   committed (value prefixed `=`: read back from the record after a Redis loss, or marked after its batch
+ *   committed): then the message is a redelivery of one already decided, a duplicate;
  * - another message with the same content: an identical duplicate; with other content: a conflicting one.
  * Messages below the partition's committed offset never get here (router/runner/producers.ts), so "same source" never
- * means "published already".
+ * means "published already", as long as that offset was read stable; the committed mark covers a read that was not.
  *
  * Kafka is the record, these keys a view of it (issue 18). Every output of a decided message carries its claim in a
  * header (CLAIM_HEADER: stage, key, source, hash), and `<prefix>outcome-view:<stage>` (no TTL) says the view is whole;
@@ -84,15 +86,26 @@ export class OutcomeViewLostError extends Error {
 export interface OutcomeMarker {
   source: string;
   hash: string;
+  /**
+   * The claim's outputs are known committed (a claim read back from the record, or marked after its batch committed):
+   * the same source coming again is a redelivery of a decided message, never "an attempt that did not commit".
+   */
+  committed?: boolean;
 }
+
+/** A committed claim's value starts with this (the source, a "partition:offset", never does). */
+const COMMITTED = '=';
 
 export function encodeMarker(o: OutcomeMarker): string {
-  return `${o.source}|${o.hash}`;
+  return `${o.committed ? COMMITTED : ''}${o.source}|${o.hash}`;
 }
 
-export function decodeMarker(s: string): OutcomeMarker {
+export function decodeMarker(raw: string): OutcomeMarker {
+  const committed = raw.startsWith(COMMITTED);
+  const s = committed ? raw.slice(COMMITTED.length) : raw;
   const bar = s.lastIndexOf('|');
-  return bar < 0 ? { source: s, hash: '' } : { source: s.slice(0, bar), hash: s.slice(bar + 1) };
+  const m = bar < 0 ? { source: s, hash: '' } : { source: s.slice(0, bar), hash: s.slice(bar + 1) };
+  return committed ? { ...m, committed: true } : m;
 }
 
 // KEYS[1]: the view marker, then the claim keys. ARGV: ttl, then one marker per claim key. Answers {0} when the view
@@ -131,6 +144,18 @@ end
 return redis.call('EXISTS', KEYS[1])
 `;
 
+// KEYS: claim keys. ARGV: per key the marker it was claimed with. A claim still holding that marker is marked committed
+// (same TTL left); one held by another marker (released and claimed again, expired) is left alone.
+const COMMIT_LUA = `
+for i, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[i] then
+    local ttl = redis.call('PTTL', k)
+    if ttl > 0 then redis.call('SET', k, '${COMMITTED}' .. ARGV[i], 'PX', ttl) end
+  end
+end
+return #KEYS
+`;
+
 // Redis Cluster: the claim of one key (its own slot); KEYS[1] = claim key, ARGV = ttl, marker. Answers 1 or the holder.
 const CLAIM_ONE_LUA = `
 if redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1], 'NX') then return 1 end
@@ -140,6 +165,7 @@ return redis.call('GET', KEYS[1]) or 0
 const CLAIM = 'fraudstreamClaimOutcomeV3';
 const CLAIM_ONE = 'fraudstreamClaimOutcomeOneV1';
 const RESTORE = 'fraudstreamRestoreOutcomeV1';
+const COMMIT = 'fraudstreamCommitOutcomeV1';
 
 /** Claimed for this message (new, or held by this very message already), or held by another message. */
 export type Claim = { mine: true; again: boolean } | { mine: false; holder: OutcomeMarker };
@@ -185,6 +211,7 @@ export class OutcomeStore {
     if (!(CLAIM in redis)) redis.defineCommand(CLAIM, { lua: CLAIM_LUA });
     if (!(RESTORE in redis)) redis.defineCommand(RESTORE, { lua: RESTORE_LUA });
     if (!(CLAIM_ONE in redis)) redis.defineCommand(CLAIM_ONE, { lua: CLAIM_ONE_LUA });
+    if (!(COMMIT in redis)) redis.defineCommand(COMMIT, { lua: COMMIT_LUA });
     this.sharded = isCluster(redis);
   }
 
@@ -214,7 +241,9 @@ export class OutcomeStore {
       // A key that expired between SET and GET is not held by anyone: the next attempt claims it.
       if (typeof r !== 'string') throw new Error(`outcome claim of ${items[i]!.key} answered neither OK nor a holder`);
       const holder = decodeMarker(r);
-      return holder.source === items[i]!.source ? { mine: true, again: true } : { mine: false, holder };
+      // Same source, not known committed: an earlier attempt of this very message; committed: a redelivery (a stale
+      // offset after a rebalance) of a message whose decision is published already.
+      return holder.source === items[i]!.source && !holder.committed ? { mine: true, again: true } : { mine: false, holder };
     });
     claims.view = view;
     return claims;
@@ -268,7 +297,8 @@ export class OutcomeStore {
     const live = claims.filter((c) => c.stage === this.stage && now - c.at < this.ttlSeconds * 1000);
     for (let i = 0; i < live.length; i += 500) {
       const part = live.slice(i, i + 500);
-      const args = part.flatMap((c) => [encodeMarker(c), String(Math.max(1, Math.ceil(this.ttlSeconds - (now - c.at) / 1000)))]);
+      // Read back from committed outputs: committed by definition.
+      const args = part.flatMap((c) => [encodeMarker({ source: c.source, hash: c.hash, committed: true }), String(Math.max(1, Math.ceil(this.ttlSeconds - (now - c.at) / 1000)))]);
       if (this.sharded) {
         const p = this.redis.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
         part.forEach((c, j) => p[RESTORE]!(1, this.key(c.key), args[2 * j], args[2 * j + 1]));
@@ -280,6 +310,22 @@ export class OutcomeStore {
 
   private now(): number {
     return this.o.now?.() ?? Date.now();
+  }
+
+  /**
+   * Marks claims whose batch committed (called after the commit, off the critical path): from then on the same message
+   * delivered again is a duplicate even if its partition's committed offset was read stale. Until then, and if this
+   * write is lost, the runner's committed-offset check is the guard it was before.
+   */
+  async markCommitted(items: Array<{ key: string } & OutcomeMarker>): Promise<void> {
+    for (let i = 0; i < items.length; i += 500) {
+      const part = items.slice(i, i + 500);
+      if (this.sharded) {
+        const p = this.redis.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+        for (const it of part) p[COMMIT]!(1, this.key(it.key), encodeMarker({ source: it.source, hash: it.hash }));
+        for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+      } else await this.command(COMMIT).call(this.redis, part.length, ...part.map((it) => this.key(it.key)), ...part.map((it) => encodeMarker({ source: it.source, hash: it.hash })));
+    }
   }
 
   /** Gives keys back (their messages were dead-lettered by the stage logic: a later copy may be decided). */

@@ -147,6 +147,60 @@ export async function restoreCases(redis: Redis, prefix: string, entries: Readon
   return n;
 }
 
+// KEYS: case key, open set, opened set, closed set. ARGV: closed case JSON, caseId, closedAt, TTL seconds. A closed
+// case read from the record: the view follows it unless the view already holds the case closed (the console closed it
+// there first). Replaying a topic from its start (an open record, then its verdict) so ends closed, never reopened.
+const APPLY_CLOSED = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, c = pcall(cjson.decode, cur)
+  if ok and type(c) == 'table' and c.status ~= 'open' then return 0 end
+end
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+return 1`;
+
+/**
+ * Applies committed case records (the case-state topic, read in order by the case view writer, router/case-view.ts)
+ * to the review queue: an open case is enqueued unless Redis knows it already (open or closed); a closed one closes
+ * the view's copy unless the view holds it closed already (one past CLOSED_CASE_TTL_SECONDS expires a second later).
+ * Each is stored as the record's bytes (as the restore does). Redelivery writes nothing new. Returns how many cases
+ * changed in Redis.
+ */
+export async function applyCaseRecords(redis: Redis, prefix: string, values: ReadonlyArray<string>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<number> {
+  const k = reviewKeysOf(redis, prefix);
+  const p = redis.pipeline();
+  let closed = 0;
+  for (const raw of values) {
+    let c: Case | undefined;
+    try {
+      c = CaseSchema.safeParse(JSON.parse(raw)).data;
+    } catch {
+      c = undefined;
+    }
+    if (!c) continue;
+    if (c.status === 'open') {
+      p.eval(ENQUEUE, 3, k.case(c.caseId), k.open, k.opened, raw, String(queueScore(queueLoss(c), c.createdAt)), c.caseId, String(c.createdAt));
+      continue;
+    }
+    closed += 1;
+    const closedAt = c.closedAt ?? now;
+    // Past the closed cases' TTL: out of the queue, and its JSON gone a second later.
+    const ttl = Math.max(1, Math.ceil((closedAt + CLOSED_CASE_TTL_SECONDS * 1000 - now) / 1000));
+    p.eval(APPLY_CLOSED, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.caseId, String(closedAt), String(ttl));
+  }
+  if (p.length === 0) return 0;
+  let n = 0;
+  for (const [err, v] of (await p.exec()) ?? []) {
+    if (err) throw err;
+    if (v === 1) n += 1;
+  }
+  if (closed > 0 && closedKeep > 0) await redis.zremrangebyrank(k.closed, 0, -closedKeep - 1);
+  return n;
+}
+
 /** A verdict (or a claim) on a case another analyst holds: the route answers 409 with the holder's name. */
 export class CaseHeldError extends Error {
   constructor(

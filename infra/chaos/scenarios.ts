@@ -318,12 +318,11 @@ async function login(url: string, username: string, password: string): Promise<S
  * A login as the console's page makes it: a 503 "restoring" (a view being restored, or its check slower than the
  * console's gate) is tried again after its Retry-After, for up to `forMs`. Resolves with the attempts it took.
  */
-async function loginWhileRestoring(url: string, username: string, password: string, forMs: number): Promise<{ attempts: number; error?: string }> {
+async function loginWhileRestoring(url: string, username: string, password: string, forMs: number): Promise<{ attempts: number; session?: Session; error?: string }> {
   const deadline = Date.now() + forMs;
   for (let attempts = 1; ; attempts++) {
     try {
-      await login(url, username, password);
-      return { attempts };
+      return { attempts, session: await login(url, username, password) };
     } catch (err) {
       const message = (err as Error).message;
       if (!message.includes('HTTP 503') || !message.includes('"restoring":true') || Date.now() > deadline) return { attempts, error: message };
@@ -522,7 +521,10 @@ const redisLoss = (loss: RedisLoss): Scenario => ({
     const url = `http://127.0.0.1:${port}`;
     ctx.children.ui('ui-0', port, 'chaos:chaos-password');
     await untilHealthy(url, 90_000);
-    const session = await login(url, 'chaos', 'chaos-password');
+    // A console's first start restores its views (and on a loaded machine its 200 ms gate may answer 503 once more).
+    const first = await loginWhileRestoring(url, 'chaos', 'chaos-password', 60_000);
+    if (!first.session) throw new Error(`the operator could not log in (${first.attempts} attempts in 60 s): ${first.error}`);
+    const session = first.session;
     const accounts = kafkaChangelog(ctx.env.kafka, ctx.config.topics.accounts);
     const shadowRecord = kafkaChangelog(ctx.env.kafka, ctx.config.topics.shadow);
     try {

@@ -51,6 +51,8 @@ export interface OutcomePort {
   release(keys: string[]): Promise<void>;
   /** Throws (the batch retries) when the view is no longer generation `view`: Redis lost the claims meanwhile. */
   confirm?(view: string): Promise<void>;
+  /** After the commit: these claims' outputs are published, so the same message delivered again is a duplicate. */
+  markCommitted?(items: Array<{ key: string } & OutcomeMarker>): Promise<void>;
 }
 
 /** One Kafka transaction (kafkajs' Transaction, narrowed to what is used). */
@@ -371,9 +373,10 @@ export class BatchProcessor<T> {
     metrics.lastCommit.set({ stage, instance: this.o.instanceId }, now / 1000);
     if (rejected.length || failures.length) log.warn({ partition, ...dead }, 'messages sent to the dead-letter topic');
     const released = failures.map((f) => f.item.parsed.key);
-    if (released.length || (logic.afterCommit && freshOut.length)) {
+    const decided = fresh.filter((w) => w.out).map((w) => ({ key: w.parsed.key, source: w.parsed.source, hash: w.parsed.hash }));
+    if (released.length || decided.length || (logic.afterCommit && freshOut.length)) {
       await this.afterCommitted(async () => {
-        await outcomes.release(released);
+        await Promise.all([outcomes.release(released), decided.length && outcomes.markCommitted ? outcomes.markCommitted(decided) : undefined]);
         if (logic.afterCommit && freshOut.length) await logic.afterCommit(freshOut);
       });
     }

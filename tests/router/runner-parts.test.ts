@@ -71,6 +71,10 @@ class FakeOutcomes implements OutcomePort {
   async release(keys: string[]): Promise<void> {
     this.released.push(...keys);
   }
+  markedCommitted: Array<{ key: string; source: string }> = [];
+  async markCommitted(items: Array<{ key: string; source: string }>): Promise<void> {
+    this.markedCommitted.push(...items.map((i) => ({ key: i.key, source: i.source })));
+  }
 }
 
 class FakeTxn implements TransactionPort {
@@ -200,6 +204,9 @@ describe('batch processor (fakes)', () => {
     const sent = t.pool.committed()[0]!.sent;
     expect(sent).toHaveLength(3);
     expect(sent.map((m) => decodeClaimHeader(m.headers?.[CLAIM_HEADER]))).toEqual([0, 1, 2].map((i) => ({ stage: 'detect', key: `tx-${i}`, source: `2:${100 + i}`, hash: expect.stringMatching(/^[\w-]{22}$/) })));
+    // Marked committed once, after the commit that held them (not after the aborted attempt).
+    await t.processor.drain();
+    expect(t.outcomes.markedCommitted).toEqual([0, 1, 2].map((i) => ({ key: `tx-${i}`, source: `2:${100 + i}` })));
   });
 
   it('splits a failing batch down to its poison message: the rest decided, the poison dead-lettered after bounded attempts, its claim released after commit', async () => {
@@ -220,6 +227,8 @@ describe('batch processor (fakes)', () => {
     expect(txn!.offsets).toEqual(['108']);
     expect(t.resolved).toEqual(['107']);
     expect(t.outcomes.released).toEqual(['tx-5']);
+    // The dead-lettered one is released, never marked committed.
+    expect(t.outcomes.markedCommitted.map((m) => m.key)).toEqual(['tx-0', 'tx-1', 'tx-2', 'tx-3', 'tx-4', 'tx-6', 'tx-7']);
     expect(t.processor.lastCommitAt).toBeTypeOf('number');
   });
 

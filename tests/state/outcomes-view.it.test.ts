@@ -46,7 +46,7 @@ describe('outcome store: the view is rebuilt from the record before anything is 
       { key: 'tx-3', source: '2:101', hash: 'h3' },
     ]);
     expect(calls).toBe(2);
-    expect(claims[0]).toEqual({ mine: false, holder: { source: '0:10', hash: 'h1' } });
+    expect(claims[0]).toEqual({ mine: false, holder: { source: '0:10', hash: 'h1', committed: true } });
     expect(claims[1]).toEqual({ mine: true, again: false });
     expect(claims[2]).toEqual({ mine: true, again: false });
     expect(claims.view).toBe(await redis.get(outcomeViewKey(P, 'detect')));
@@ -74,11 +74,57 @@ describe('outcome store: the view is rebuilt from the record before anything is 
       const b = new OutcomeStore(other, P, 'detect', TTL, { reader: slowReader });
       const [ca, cb] = await Promise.all([a.claim([{ key: 'tx-1', source: '5:1', hash: 'h1' }]), b.claim([{ key: 'tx-9', source: '5:2', hash: 'h9' }])]);
       expect(reads).toBe(2);
-      expect(ca[0]).toEqual({ mine: false, holder: { source: '0:10', hash: 'h1' } });
+      expect(ca[0]).toEqual({ mine: false, holder: { source: '0:10', hash: 'h1', committed: true } });
       expect(cb[0]).toEqual({ mine: true, again: false });
       expect(ca.view).toBe(cb.view);
     } finally {
       other.disconnect();
     }
+  });
+
+  // chaos redis-kill9 at 2a33e69: 7 transactions decided twice after a kill -9 of Redis. A claim read back from the
+  // record is the claim of a committed decision: the same message delivered again (a stale committed offset, a zombie
+  // member) used to count as "an earlier attempt that never committed" and was decided a second time.
+  it('a redelivery of a message whose claim was read back from the record is a duplicate, not decided again', async () => {
+    await redis.flushall();
+    const reader: ClaimReader = async (_since, write) => {
+      await write(recorded(Date.now()));
+      return { read: 3 };
+    };
+    const store = new OutcomeStore(redis, P, 'detect', TTL, { reader });
+    const [again] = await store.claim([{ key: 'tx-1', source: '0:10', hash: 'h1' }]);
+    expect(again).toEqual({ mine: false, holder: { source: '0:10', hash: 'h1', committed: true } });
+  });
+
+  it('a claim marked committed after its batch: the same message again is a duplicate; unmarked it is decided again', async () => {
+    await redis.flushall();
+    const store = new OutcomeStore(redis, P, 'detect', TTL);
+    const first = await store.claim([
+      { key: 'tx-a', source: '3:331', hash: 'ha' },
+      { key: 'tx-b', source: '3:332', hash: 'hb' },
+    ]);
+    expect(first.slice()).toEqual([{ mine: true, again: false }, { mine: true, again: false }]);
+    // An attempt that never committed: the same message is decided again (unchanged).
+    const retry = await store.claim([{ key: 'tx-b', source: '3:332', hash: 'hb' }]);
+    expect(retry[0]).toEqual({ mine: true, again: true });
+    const ttlBefore = await redis.pttl(outcomeKeyPrefix(P, 'detect') + 'tx-a');
+    await store.markCommitted([
+      { key: 'tx-a', source: '3:331', hash: 'ha' },
+      // Held by another message now (released and claimed again): left alone.
+      { key: 'tx-b', source: '9:9', hash: 'hb' },
+    ]);
+    const after = await store.claim([
+      { key: 'tx-a', source: '3:331', hash: 'ha' },
+      { key: 'tx-b', source: '3:332', hash: 'hb' },
+    ]);
+    expect(after[0]).toEqual({ mine: false, holder: { source: '3:331', hash: 'ha', committed: true } });
+    expect(after[1]).toEqual({ mine: true, again: true });
+    const ttlAfter = await redis.pttl(outcomeKeyPrefix(P, 'detect') + 'tx-a');
+    expect(ttlAfter).toBeGreaterThan(0);
+    expect(ttlAfter).toBeLessThanOrEqual(ttlBefore);
+    expect(ttlAfter).toBeGreaterThan(ttlBefore - 10_000);
+    // Another copy of the transaction (other source, same content) stays an identical duplicate.
+    const copy = await store.claim([{ key: 'tx-a', source: '3:900', hash: 'ha' }]);
+    expect(copy[0]).toEqual({ mine: false, holder: { source: '3:331', hash: 'ha', committed: true } });
   });
 });
