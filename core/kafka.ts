@@ -273,3 +273,16 @@ export async function waitForKafka(target: KafkaTarget, timeoutMs = 30_000): Pro
 function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))} s`;
 }
+
+/**
+ * The topic-partitions a sendBatch addressed by number that its answer does not name as written (errorCode 0).
+ * kafkajs 2.2.4 can resolve a send without writing a partition whose leader died mid-send (issue 18's chaos suite
+ * found it with multi-leader sends): the stage runner, replay's sink and the chaos traffic each send again what it left
+ * out. Only messages with a partition set are checked; an answer that is not a list checks nothing.
+ */
+export function unwrittenPartitions(topicMessages: ReadonlyArray<{ topic: string; messages: ReadonlyArray<{ key?: unknown; partition?: number }> }>, answer: unknown): string[] {
+  if (!Array.isArray(answer)) return [];
+  const written = new Set((answer as Array<{ topicName?: string; partition?: number; errorCode?: number }>).filter((r) => (r.errorCode ?? 0) === 0).map((r) => `${r.topicName}:${r.partition}`));
+  const sent = new Set(topicMessages.flatMap((t) => t.messages.flatMap((m) => (m.partition === undefined ? [] : [`${t.topic}:${m.partition}`]))));
+  return [...sent].filter((tp) => !written.has(tp));
+}

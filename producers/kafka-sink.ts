@@ -1,7 +1,7 @@
 import { CompressionTypes, type Producer, type TopicMessages } from 'kafkajs';
 import type { Config } from '../core/config.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
-import { createKafka, createProducer } from '../core/kafka.ts';
+import { createKafka, createProducer, unwrittenPartitions } from '../core/kafka.ts';
 import { logger } from '../core/logger.ts';
 import { partitionFor } from '../core/partition.ts';
 
@@ -70,10 +70,9 @@ export async function sendAllPartitions(producer: Pick<Producer, 'sendBatch'>, t
   let pending = topicMessages;
   for (let attempt = 0; ; attempt++) {
     const meta = await producer.sendBatch({ topicMessages: pending, acks: -1, compression: CompressionTypes.None });
-    const written = new Set(meta.filter((r) => r.errorCode === 0).map((r) => `${r.topicName}:${r.partition}`));
-    pending = pending.map((t) => ({ topic: t.topic, messages: t.messages.filter((m) => !written.has(`${t.topic}:${m.partition}`)) })).filter((t) => t.messages.length > 0);
-    if (pending.length === 0) return;
-    const missing = pending.flatMap((t) => [...new Set(t.messages.map((m) => `${t.topic}:${m.partition}`))]);
+    const missing = unwrittenPartitions(pending, meta);
+    if (missing.length === 0) return;
+    pending = pending.map((t) => ({ topic: t.topic, messages: t.messages.filter((m) => missing.includes(`${t.topic}:${m.partition}`)) })).filter((t) => t.messages.length > 0);
     if (attempt >= UNWRITTEN_RESENDS) {
       throw new FraudstreamError(ErrorCodes.SERVICE_UNAVAILABLE, `Kafka acknowledged the send but not partition(s) ${missing.join(', ')} after ${UNWRITTEN_RESENDS + 1} tries; nothing of theirs counts as sent`);
     }

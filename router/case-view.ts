@@ -10,11 +10,12 @@
  * Offsets are committed after the batch is written (at least once); a redelivered batch writes nothing new. Runs beside
  * every escalate member (router/stages.ts), one group for all of them.
  */
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Config } from '../core/config.ts';
 import { logger, type Logger } from '../core/logger.ts';
 import { applyCaseRecords } from '../state/review.ts';
+import { startViewConsumer } from './view-consumer.ts';
 
 /** The writer's consumer group: one per case-state topic (a test's isolated topic gets its own group). */
 export const caseViewGroup = (config: Config): string => `fraudstream-case-view.${config.topics.caseState}`;
@@ -38,27 +39,23 @@ export async function startCaseViewWriter(opts: CaseViewWriterOptions): Promise<
   const log = opts.log ?? logger('case-view');
   const groupId = caseViewGroup(config);
   const counts = { read: 0, applied: 0 };
-  const consumer: Consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 250 });
-  consumer.on(consumer.events.CRASH, (e) => log.error({ err: e.payload.error, restart: e.payload.restart }, 'case view writer consumer crashed'));
-  await consumer.connect();
   // A new group reads the compacted topic from its start: open records then their verdicts end closed (applyCaseRecords).
-  await consumer.subscribe({ topic: config.topics.caseState, fromBeginning: true });
-  await consumer.run({
-    // kafkajs resolves each offset once eachBatch returns and commits those: nothing is committed before its write.
-    eachBatch: async ({ batch, heartbeat }: EachBatchPayload) => {
-      const values = batch.messages.flatMap((m) => (m.value === null ? [] : [m.value.toString('utf8')]));
-      // A Redis error throws: kafkajs retries the batch from its uncommitted offset.
+  const { stop } = await startViewConsumer({
+    kafka,
+    groupId,
+    topic: config.topics.caseState,
+    name: 'case view writer',
+    log,
+    maxWaitTimeInMs: 250,
+    apply: async (messages) => {
+      const values = messages.flatMap((m) => (m.value === null ? [] : [m.value.toString('utf8')]));
       counts.applied += await applyCaseRecords(redis, config.redis.keyPrefix, values);
       counts.read += values.length;
-      await heartbeat();
     },
   });
-  log.info({ group: groupId, topic: config.topics.caseState }, 'case view writer running');
   return {
     groupId,
     progress: () => ({ ...counts }),
-    stop: async () => {
-      await consumer.disconnect();
-    },
+    stop,
   };
 }

@@ -10,12 +10,13 @@
  * progress. The console's live feed still writes the same rows (harmless, idempotent) and can stop once every
  * deployment runs this.
  */
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import { DecisionSchema, type Decision } from '../core/contracts.ts';
 import type { Config } from '../core/config.ts';
 import { logger, type Logger } from '../core/logger.ts';
 import { SEARCH_TTL_SECONDS, SearchIndex } from '../state/search.ts';
+import { startViewConsumer } from './view-consumer.ts';
 
 /** The indexer's consumer group: one per decisions topic (a test's isolated topic gets its own group). */
 export const searchIndexerGroup = (config: Config): string => `fraudstream-search-index.${config.topics.decisions}`;
@@ -64,32 +65,28 @@ export async function startSearchIndexer(opts: SearchIndexerOptions): Promise<Se
   const index = new SearchIndex(redis, config.redis.keyPrefix);
   const groupId = searchIndexerGroup(config);
   const counts = { indexed: 0, unreadable: 0, tooOld: 0 };
-  const consumer: Consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000, maxWaitTimeInMs: 500 });
-  consumer.on(consumer.events.CRASH, (e) => log.error({ err: e.payload.error, restart: e.payload.restart }, 'search indexer consumer crashed'));
-  await consumer.connect();
   // A new group starts at the topic's beginning: what is older than the index keeps is skipped without a write.
-  await consumer.subscribe({ topic: config.topics.decisions, fromBeginning: true });
-  await consumer.run({
-    // kafkajs resolves each offset once eachBatch returns and commits those: nothing is committed before its write.
-    eachBatch: async ({ batch, heartbeat }: EachBatchPayload) => {
+  const { stop } = await startViewConsumer({
+    kafka,
+    groupId,
+    topic: config.topics.decisions,
+    name: 'search indexer',
+    log,
+    maxWaitTimeInMs: 500,
+    apply: async (messages) => {
       const { decisions, unreadable, tooOld } = decisionsToIndex(
-        batch.messages.map((m) => m.value),
+        messages.map((m) => m.value),
         now(),
       );
-      // A Redis error throws: kafkajs retries the batch from its uncommitted offset.
       await index.store(decisions, now());
       counts.indexed += decisions.length;
       counts.unreadable += unreadable;
       counts.tooOld += tooOld;
-      await heartbeat();
     },
   });
-  log.info({ group: groupId, topic: config.topics.decisions }, 'search indexer running');
   return {
     groupId,
     progress: () => ({ ...counts }),
-    stop: async () => {
-      await consumer.disconnect();
-    },
+    stop,
   };
 }

@@ -7,6 +7,7 @@
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import type { Transaction } from '../../core/contracts.ts';
 import { partitionFor } from '../../core/partition.ts';
+import { unwrittenPartitions } from '../../core/kafka.ts';
 import { generateStream } from '../../producers/world/index.ts';
 import { sha256, type Expectation } from './pure/invariants.ts';
 import { sleep } from './services.ts';
@@ -183,12 +184,12 @@ export class Traffic {
         // kafkajs 2.2.4 can resolve a send that never wrote one partition's messages: when a leader dies mid-send and
         // the partition moves to a broker that already answered for its own partitions, the retry sends nothing to
         // it (producer/sendMessages.js keeps one answer per broker). Only partitions named in the answer were written.
-        const written = new Set(meta.filter((r) => r.errorCode === 0).map((r) => r.partition));
-        const unwritten = batch.filter((m) => !written.has(m.partition!));
+        const missing = unwrittenPartitions([{ topic: this.opts.topic, messages: batch }], meta);
+        const unwritten = batch.filter((m) => missing.includes(`${this.opts.topic}:${m.partition}`));
         this.queue.splice(0, batch.length, ...unwritten);
         this.sent += batch.length - unwritten.length;
         for (const m of batch) {
-          if (!written.has(m.partition!)) continue;
+          if (missing.includes(`${this.opts.topic}:${m.partition}`)) continue;
           this.ackedHashes.add(m.hash);
           if (m.tx) this.acked.push(m.tx);
         }

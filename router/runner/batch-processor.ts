@@ -13,9 +13,10 @@ import type { z } from 'zod';
 import { InjectedFault, type Faults } from '../../core/faults.ts';
 import { CLAIM_HEADER, encodeClaimHeader, type Claims, type OutcomeMarker } from '../../state/outcomes.ts';
 import { countKafkaRetry, kafkaRetryReason } from '../../core/kafka-retries.ts';
+import { unwrittenPartitions } from '../../core/kafka.ts';
 import { metrics } from '../metrics.ts';
 import { RUNNER_KAFKA } from './kafka-settings.ts';
-import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, unwrittenPartitions, type OutMessage, type ParsedMessage } from './batch.ts';
+import { byTopic, chunkByBytes, CONFLICTING_DUPLICATE, deadLetter, splitBatch, type OutMessage, type ParsedMessage } from './batch.ts';
 
 export interface StageInput<T> {
   value: T;

@@ -185,15 +185,3 @@ export function byPartition(
   return [...groups.values()].map((g) => [g]);
 }
 
-/**
- * The topic-partitions a sendBatch addressed by number that its answer does not name as written (errorCode 0).
- * kafkajs 2.2.4 can resolve a send without writing a partition whose leader died mid-send (issue 18's chaos suite
- * found it with multi-leader sends); inside a transaction that would commit the batch without those outputs. Only
- * messages with a partition set are checked (the cluster path); an answer that is not a list checks nothing.
- */
-export function unwrittenPartitions(topicMessages: ReadonlyArray<{ topic: string; messages: ReadonlyArray<{ key: string; partition?: number }> }>, answer: unknown): string[] {
-  if (!Array.isArray(answer)) return [];
-  const written = new Set((answer as Array<{ topicName?: string; partition?: number; errorCode?: number }>).filter((r) => (r.errorCode ?? 0) === 0).map((r) => `${r.topicName}:${r.partition}`));
-  const sent = new Set(topicMessages.flatMap((t) => t.messages.flatMap((m) => (m.partition === undefined ? [] : [`${t.topic}:${m.partition}`]))));
-  return [...sent].filter((tp) => !written.has(tp));
-}

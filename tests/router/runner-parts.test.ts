@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { DeadLetterSchema } from '../../core/contracts.ts';
 import { CLAIM_HEADER, decodeClaimHeader, OutcomeViewLostError, type Claim, type Claims } from '../../state/outcomes.ts';
-import { BatchProcessor, LOGIC_ATTEMPTS, type BatchContext, type OutcomePort, type PartitionTxnProducer, type ProducerPool, type StageLogic, type TransactionPort } from '../../router/runner/batch-processor.ts';
+import { BatchProcessor, LOGIC_ATTEMPTS, type BatchContext, type BatchProcessorOptions, type OutcomePort, type PartitionTxnProducer, type ProducerPool, type StageLogic, type TransactionPort } from '../../router/runner/batch-processor.ts';
 import { StageStatus, type PartitionLag } from '../../router/runner/health.ts';
 import { HealthWatch, type MemberView } from '../../router/runner/health-watch.ts';
 import { MemberSupervisor, type MemberHandlers, type MemberProducers } from '../../router/runner/member-supervisor.ts';
@@ -128,7 +128,7 @@ class FakePool implements ProducerPool {
   }
 }
 
-function setup(rows: Row[], firstOffset = 100) {
+function setup(rows: Row[], firstOffset = 100, over: Partial<BatchProcessorOptions<Row>> = {}) {
   const calls: string[][] = [];
   const outcomes = new FakeOutcomes();
   const pool = new FakePool();
@@ -143,6 +143,7 @@ function setup(rows: Row[], firstOffset = 100) {
     faults: {},
     log: quiet,
     sleep: async (ms) => void sleeps.push(ms),
+    ...over,
   });
   const messages = rows.map((r, i) => message(r, firstOffset + i));
   const resolved: string[] = [];
@@ -162,18 +163,8 @@ const rows = (n: number, poisonAt = -1): Row[] => Array.from({ length: n }, (_, 
 
 describe('batch processor (fakes)', () => {
   it('issue 18: a send answered without one of its partitions (kafkajs after a leader died) aborts the batch, which is sent again whole', async () => {
-    const t = setup(rows(4));
     // The cluster path: one sendBatch per output partition, the partition set (here: tx-0, tx-1 -> 0; tx-2, tx-3 -> 1).
-    const processor = new BatchProcessor<Row>({
-      logic: logic(t.calls),
-      outcomes: t.outcomes,
-      topic: 'transactions',
-      groupId: 'detect',
-      dlqTopic: 'dlq',
-      instanceId: 'test',
-      faults: {},
-      log: quiet,
-      sleep: async () => undefined,
+    const t = setup(rows(4), 100, {
       sends: {
         of: async (chunk) => [0, 1].map((p) => [{ topic: 'decisions', messages: chunk.filter((_, i) => Math.floor(i / 2) === p).map((m) => ({ key: m.key, value: m.value, partition: p })) }]),
         forget: () => undefined,
@@ -182,14 +173,7 @@ describe('batch processor (fakes)', () => {
     const named = (tm: Array<{ topic: string; messages: Array<{ key: string; partition?: number }> }>) => tm.map((x) => ({ topicName: x.topic, partition: x.messages[0]!.partition, errorCode: 0 }));
     // First transaction: partition 1's send resolves naming nothing. Second: every send named.
     t.pool.answers = [(tm) => (tm[0]!.messages[0]!.partition === 1 ? [] : named(tm)), named];
-    const ctx: BatchContext = {
-      batch: { partition: 2, messages: rows(4).map((r, i) => message(r, 100 + i)), lastOffset: () => '103' },
-      heartbeat: async () => undefined,
-      isRunning: () => true,
-      isStale: () => false,
-      resolveOffset: () => undefined,
-    };
-    await processor.run(ctx, () => t.pool, () => false, () => undefined);
+    await t.run();
     expect(t.pool.txns.map((x) => x.state)).toEqual(['aborted', 'committed']);
     expect(t.pool.committed()[0]!.sent.map((m) => m.key)).toEqual(['tx-0', 'tx-1', 'tx-2', 'tx-3']);
   });
