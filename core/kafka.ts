@@ -5,8 +5,12 @@ import type { Config, KafkaSecurity, Topics } from './config.ts';
 import { countKafkaRetry, kafkaRetryReason } from './kafka-retries.ts';
 import { logger } from './logger.ts';
 import { ErrorCodes, FraudstreamError, ServiceRefusedError, ServiceUnavailableError } from './errors.ts';
+import { installReadCommittedFix } from './kafka-read-committed.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+// Every process that builds a Kafka client through this module reads committed records only, aborted ones never
+// (kafkajs' own filter lets some through after interleaved aborts: core/kafka-read-committed.ts).
+installReadCommittedFix();
 
 const kafkaLogLevel = (): logLevel =>
   process.env.KAFKAJS_LOG_LEVEL === 'debug' ? logLevel.DEBUG : process.env.VITEST ? logLevel.NOTHING : logLevel.WARN;
