@@ -145,13 +145,10 @@ return redis.call('EXISTS', KEYS[1])
 `;
 
 // KEYS: claim keys. ARGV: per key the marker it was claimed with. A claim still holding that marker is marked committed
-// (same TTL left); one held by another marker (released and claimed again, expired) is left alone.
+// (same TTL left: KEEPTTL); one held by another marker (released and claimed again, expired) is left alone.
 const COMMIT_LUA = `
 for i, k in ipairs(KEYS) do
-  if redis.call('GET', k) == ARGV[i] then
-    local ttl = redis.call('PTTL', k)
-    if ttl > 0 then redis.call('SET', k, '${COMMITTED}' .. ARGV[i], 'PX', ttl) end
-  end
+  if redis.call('GET', k) == ARGV[i] then redis.call('SET', k, '${COMMITTED}' .. ARGV[i], 'KEEPTTL') end
 end
 return #KEYS
 `;
@@ -165,7 +162,7 @@ return redis.call('GET', KEYS[1]) or 0
 const CLAIM = 'fraudstreamClaimOutcomeV3';
 const CLAIM_ONE = 'fraudstreamClaimOutcomeOneV1';
 const RESTORE = 'fraudstreamRestoreOutcomeV1';
-const COMMIT = 'fraudstreamCommitOutcomeV1';
+const COMMIT = 'fraudstreamCommitOutcomeV2';
 
 /** Claimed for this message (new, or held by this very message already), or held by another message. */
 export type Claim = { mine: true; again: boolean } | { mine: false; holder: OutcomeMarker };
