@@ -18,6 +18,13 @@ export const REVIEW_CLOSED_KEEP = 1000;
  */
 export const CLOSED_CASE_TTL_SECONDS = 30 * 24 * 3600;
 
+/**
+ * A closed case past CLOSED_CASE_TTL_SECONDS since its verdict (or with no verdict time) is gone from the view, and from
+ * the record too: the ops service tombstones it in the case-state topic (router/ops/case-records.ts), so compaction
+ * removes it and the record holds the open cases and the verdicts of the last CLOSED_CASE_TTL_SECONDS, not every case ever.
+ */
+export const closedCaseOutlived = (c: Pick<Case, 'status' | 'closedAt'>, now: number): boolean => c.status !== 'open' && (c.closedAt ?? 0) + CLOSED_CASE_TTL_SECONDS * 1000 <= now;
+
 /** The review family's keys on this client: on Redis Cluster in one slot (`<prefix>{review}:review:...`), as CLOSE needs. */
 export const reviewKeysOf = (redis: Redis, prefix: string) => reviewKeys(familyPrefix(redis, prefix, 'review'));
 
@@ -34,6 +41,8 @@ export const reviewKeys = (prefix: string) => ({
    * what the Shift page compares analysts' verdicts with.
    */
   truth: (caseId: string): string => `${prefix}review:truth:${caseId}`,
+  /** Held (SET NX PX) by the ops member that sweeps the case record this period: one sweep per period for all members. */
+  recordSweep: `${prefix}review:record-sweep`,
 });
 
 /** Escalate names a transaction's case `case-<txId>` (router/escalate-stage.ts); labels and decisions carry only the tx id. */
@@ -129,7 +138,7 @@ export async function restoreCases(redis: Redis, prefix: string, entries: Readon
       c = undefined;
     }
     if (!c) continue;
-    if (c.status !== 'open' && (c.closedAt ?? 0) + CLOSED_CASE_TTL_SECONDS * 1000 <= now) continue;
+    if (closedCaseOutlived(c, now)) continue;
     batch.push({ c, raw: e.value });
   }
   for (let i = 0; i < batch.length; i += 500) {
@@ -198,6 +207,31 @@ export async function applyCaseRecords(redis: Redis, prefix: string, values: Rea
     if (v === 1) n += 1;
   }
   if (closed > 0 && closedKeep > 0) await redis.zremrangebyrank(k.closed, 0, -closedKeep - 1);
+  return n;
+}
+
+// KEYS: case key, closed set. ARGV: caseId. A tombstone in the record: the case is gone, unless the view holds it open
+// (a record written after the tombstone, applied by escalate itself before this writer read the tombstone).
+const FORGET = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, c = pcall(cjson.decode, cur)
+  if ok and type(c) == 'table' and c.status == 'open' then return 0 end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])`;
+
+/** Applies tombstones of the case-state topic (closed cases past their time) to the view: returns how many it removed. */
+export async function forgetCases(redis: Redis, prefix: string, caseIds: ReadonlyArray<string>): Promise<number> {
+  if (caseIds.length === 0) return 0;
+  const k = reviewKeysOf(redis, prefix);
+  const p = redis.pipeline();
+  for (const id of caseIds) p.eval(FORGET, 2, k.case(id), k.closed, id);
+  let n = 0;
+  for (const [err, v] of (await p.exec()) ?? []) {
+    if (err) throw err;
+    n += Number(v);
+  }
   return n;
 }
 
