@@ -4,6 +4,7 @@ import { CaseSchema, type Case } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import type { ReviewQueue } from './types.ts';
 import { OUTBOX_MAX } from './ui.ts';
+import type { Restored } from './view.ts';
 
 /**
  * Review queue: `<prefix>review:open` (sorted set, the queue), `review:opened` (the same open cases scored by
@@ -104,13 +105,18 @@ return {0, ''}`;
 
 // KEYS: case key, open set, opened set, closed set. ARGV: case JSON, status, queue score, caseId, createdAt, closedAt,
 // TTL seconds. A recorded case written back after a wipe: only when Redis does not hold the case (NX), so a case
-// opened or decided since the restore read its topic is never overwritten.
+// opened or decided since the restore read its topic is never overwritten. A case Redis holds open is put back in the
+// queue's sets if a partial loss took it out of them (state/view.ts restores again then).
 const RESTORE = `
 if ARGV[2] == 'open' then
   if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
     redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
     redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
     return 1
+  end
+  local ok, c = pcall(cjson.decode, redis.call('GET', KEYS[1]) or '')
+  if ok and type(c) == 'table' and c.status == 'open' then
+    if redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[4]) + redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[4]) > 0 then return 1 end
   end
   return 0
 end
@@ -123,10 +129,11 @@ return 0`;
 /**
  * Writes recorded cases (the compacted case-state topic: each case as last written, open by escalate or closed by a
  * verdict) back into the review queue: every open case, and the closed ones still within CLOSED_CASE_TTL_SECONDS
- * (the newest `closedKeep` in the recent list). Returns how many were written. Claims and ground truth are not
+ * (the newest `closedKeep` in the recent list). Returns how many were written, and the keys of the open cases and of
+ * the newest `closedKeep` closed ones (the view keeper checks they stay, state/view.ts). Claims and ground truth are not
  * recorded: after a wipe nobody holds a case, and chargebacks arriving from then on are recorded again.
  */
-export async function restoreCases(redis: Redis, prefix: string, entries: ReadonlyArray<{ value: string }>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<number> {
+export async function restoreCases(redis: Redis, prefix: string, entries: ReadonlyArray<{ value: string }>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<Restored> {
   const k = reviewKeysOf(redis, prefix);
   let n = 0;
   const batch: Array<{ c: Case; raw: string }> = [];
@@ -153,7 +160,9 @@ export async function restoreCases(redis: Redis, prefix: string, entries: Readon
     }
   }
   if (closedKeep > 0) await redis.zremrangebyrank(k.closed, 0, -closedKeep - 1);
-  return n;
+  const closed = batch.filter(({ c }) => c.status !== 'open').sort((a, b) => (b.c.closedAt ?? 0) - (a.c.closedAt ?? 0));
+  const keys = [...batch.filter(({ c }) => c.status === 'open'), ...(closedKeep > 0 ? closed.slice(0, closedKeep) : closed)].map(({ c }) => k.case(c.caseId));
+  return { restored: n, keys };
 }
 
 // KEYS: case key, open set, opened set, closed set. ARGV: closed case JSON, caseId, closedAt, TTL seconds. A closed
