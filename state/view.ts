@@ -17,11 +17,13 @@
  * A marker only says the view was whole when it was sealed. A wipe that deletes keys one by one (`redis-cli --scan
  * --pattern 'fs:*' | xargs redis-cli del`) may delete the marker early, let a process restore and seal, and then delete
  * restored keys: the admin account stayed missing until the next marker loss. So a round also records what the view
- * holds from the record (the keys a part names after its restore that exist at the seal, each with its expiry), in
+ * holds from the record (the keys a part names after its restore that exist at the seal without a TTL), in
  * `<marker>:holds`, sealed with the marker. Every few seconds (start()) each process compares: one GET of the marker,
- * the holds list read once per round, and EXISTS over its keys (no SCAN). A key gone before its expiry (or the holds
- * list gone) means part of the view was lost: the process drops the marker (if still that round's) and restores the
- * part again. A key the system itself removed (an account removed, a shadow run stopped) costs one extra restore.
+ * the holds list read once per round, and one script per 1,000 held keys reading their PTTL (no SCAN). A held key gone
+ * (or the holds list gone) means part of the view was lost: the process drops the marker (if still that round's) and
+ * restores the part again. Keys with a TTL are not held, and a held key that got one since (an open case closed) is
+ * dropped from the comparison: volatile-lru may evict those (README, Redis memory), and an eviction is not a wipe. A key
+ * the system itself removed (an account removed, a shadow run stopped, the queue emptied) costs one extra restore.
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -54,16 +56,12 @@ interface MarkerValue {
   holds?: number;
 }
 
-/** [key, epoch ms it expires (0: never)]. */
-type Hold = [string, number];
 
 export const viewMarkerKey = (prefix: string, part: string): string => `${prefix}view:${part}`;
 /** The round's token, hash-tagged with the marker's name: one slot on Redis Cluster (the seal script reads both). */
 export const viewTokenKey = (prefix: string, part: string): string => `${viewMarkerKey(prefix, part)}:round{${viewMarkerKey(prefix, part)}}`;
-/** What the view held from the record when the marker was sealed (JSON Hold[]), in the marker's slot. */
+/** What the view held from the record when the marker was sealed (a JSON list of keys), in the marker's slot. */
 export const viewHoldsKey = (prefix: string, part: string): string => `${viewMarkerKey(prefix, part)}:holds{${viewMarkerKey(prefix, part)}}`;
-/** A held key this close to its expiry may be gone by itself: not compared. */
-const EXPIRY_SLACK_MS = 10_000;
 /** A restore round that has not sealed after this long is abandoned (its token lapses). */
 const ROUND_TTL_SECONDS = 600;
 /** How long a process waits for another's round of the same part before it takes the round over (that one died). */
@@ -80,39 +78,31 @@ return 1`;
 // KEYS: marker. ARGV: the marker value the check compared against. Drops it only if no other round sealed since.
 const DROP_IF = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-/** How many of `keys` exist: EXISTS in chunks on one node, one per key pipelined on a cluster (keys of any slot). */
-async function existing(redis: Redis, keys: readonly string[]): Promise<number> {
-  if (keys.length === 0) return 0;
-  if (!isCluster(redis)) {
-    let n = 0;
-    for (let i = 0; i < keys.length; i += 1_000) n += await redis.exists(...keys.slice(i, i + 1_000));
-    return n;
-  }
-  const p = redis.pipeline();
-  for (const k of keys) p.exists(k);
-  let n = 0;
-  for (const [err, v] of (await p.exec()) ?? []) {
-    if (err) throw err;
-    n += Number(v);
-  }
-  return n;
-}
+// KEYS: keys. Per key: 0 gone, 1 there without a TTL, 2 there with one (one digit each).
+const STATES = `
+local out = {}
+for i, k in ipairs(KEYS) do
+  local t = redis.call('PTTL', k)
+  out[i] = t == -2 and '0' or (t == -1 and '1' or '2')
+end
+return table.concat(out)`;
 
-/** The keys that exist, each with its expiry (PTTL); missing ones are left out. */
-async function holdsOf(redis: Redis, keys: readonly string[]): Promise<Hold[]> {
-  const unique = [...new Set(keys)];
-  const out: Hold[] = [];
-  for (let i = 0; i < unique.length; i += 1_000) {
-    const chunk = unique.slice(i, i + 1_000);
+/** Each key's state (0 gone, 1 there without a TTL, 2 with one): a script per 1,000 keys, PTTL per key pipelined on a cluster. */
+async function keyStates(redis: Redis, keys: readonly string[]): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < keys.length; i += 1_000) {
+    const chunk = keys.slice(i, i + 1_000);
+    if (!isCluster(redis)) {
+      out.push(...String(await redis.eval(STATES, chunk.length, ...chunk)).split('').map(Number));
+      continue;
+    }
     const p = redis.pipeline();
     for (const k of chunk) p.pttl(k);
-    const now = Date.now();
-    ((await p.exec()) ?? []).forEach(([err, v], j) => {
+    for (const [err, v] of (await p.exec()) ?? []) {
       if (err) throw err;
-      const ttl = Number(v);
-      if (ttl === -1) out.push([chunk[j]!, 0]);
-      else if (ttl >= 0) out.push([chunk[j]!, now + ttl]);
-    });
+      const t = Number(v);
+      out.push(t === -2 ? 0 : t === -1 ? 1 : 2);
+    }
   }
   return out;
 }
@@ -126,11 +116,11 @@ const parseMarker = (raw: string): MarkerValue | undefined => {
   }
 };
 
-const parseHolds = (raw: string | null): Hold[] | undefined => {
+const parseHolds = (raw: string | null): string[] | undefined => {
   if (raw === null) return undefined;
   try {
     const v = JSON.parse(raw) as unknown;
-    return Array.isArray(v) ? v.filter((h): h is Hold => Array.isArray(h) && typeof h[0] === 'string' && typeof h[1] === 'number') : undefined;
+    return Array.isArray(v) ? v.filter((k): k is string => typeof k === 'string') : undefined;
   } catch {
     return undefined;
   }
@@ -157,7 +147,7 @@ export class ViewKeeper {
   private readonly inFlight = new Map<string, Promise<void>>();
   private readonly checkedAt = new Map<string, number>();
   /** Per part, the holds list of the round this process last compared against (undefined list: it was gone). */
-  private readonly holds = new Map<string, { round: string; list: Hold[] | undefined }>();
+  private readonly holds = new Map<string, { round: string; list: string[] | undefined }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -215,14 +205,15 @@ export class ViewKeeper {
         known = { round: marker.round, list: parseHolds(await this.redis.get(holdsKey)) };
         this.holds.set(part.name, known);
       }
-      const now = Date.now();
-      const live = (known.list ?? []).filter(([, until]) => until === 0 || until - now > EXPIRY_SLACK_MS).map(([k]) => k);
-      const present = known.list ? await existing(this.redis, [holdsKey, ...live]) : 0;
-      if (present === live.length + 1) return this.seen(part.name);
-      const missing = live.length + 1 - present;
-      this.log.warn({ part: part.name, missing, held: live.length }, `${part.name}: Redis lost part of the view (${missing} of ${live.length + 1} keys gone); restoring it again from the record`);
+      const list = known.list ?? [];
+      const states = known.list ? await keyStates(this.redis, [holdsKey, ...list]) : [0];
+      // A held key that has a TTL now (an open case closed since) may be evicted: no longer compared.
+      if (known.list && states.includes(2)) known.list = list.filter((_, i) => states[i + 1] !== 2);
+      const missing = states.filter((x) => x === 0).length;
+      if (missing === 0) return this.seen(part.name);
+      this.log.warn({ part: part.name, missing, held: list.length }, `${part.name}: Redis lost part of the view (${missing} of ${list.length + 1} keys gone); restoring it again from the record`);
       await this.redis.eval(DROP_IF, 1, markerKey, raw);
-    }
+    } else if (raw !== null) return this.seen(part.name);
     this.checkedAt.delete(part.name);
     return this.ensure(part);
   }
@@ -270,7 +261,8 @@ export class ViewKeeper {
         }
         const result = await part.restore();
         const restored = typeof result === 'number' ? result : result.restored;
-        const holds = typeof result === 'number' ? undefined : await holdsOf(this.redis, result.keys);
+        const keys = typeof result === 'number' ? undefined : [...new Set(result.keys)];
+        const holds = keys && (await keyStates(this.redis, keys).then((states) => keys.filter((_, i) => states[i] === 1)));
         const marker: MarkerValue = { at: Date.now(), restored, round: token, ...(holds ? { holds: holds.length } : {}) };
         const sealed = await this.redis.eval(SEAL, 3, tokenKey, viewMarkerKey(this.prefix, part.name), viewHoldsKey(this.prefix, part.name), token, JSON.stringify(marker), holds?.length ? JSON.stringify(holds) : '');
         if (sealed === 1 && holds) this.holds.set(part.name, { round: token, list: holds });
