@@ -35,14 +35,14 @@ export interface ViewPart {
   name: string;
   /**
    * Writes the part's record back into Redis (never over what Redis holds); returns how many items came back, and
-   * optionally the keys the view holds from the record (checked for a partial loss until they expire).
+   * optionally the keys the view holds from the record (those without a TTL are checked for a partial loss).
    */
   restore(): Promise<number | Restored>;
 }
 
 export interface Restored {
   restored: number;
-  /** Keys the record puts in the view (written now or there already); those that exist at the seal are checked. */
+  /** Keys the record puts in the view (written now or there already); those there without a TTL at the seal are checked. */
   keys: readonly string[];
 }
 
@@ -55,7 +55,6 @@ interface MarkerValue {
   /** How many keys the holds list names (absent: a round without one, nothing to compare). */
   holds?: number;
 }
-
 
 export const viewMarkerKey = (prefix: string, part: string): string => `${prefix}view:${part}`;
 /** The round's token, hash-tagged with the marker's name: one slot on Redis Cluster (the seal script reads both). */
