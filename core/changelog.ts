@@ -20,6 +20,8 @@ export interface Changelog {
   append(key: string, value: string): Promise<void>;
   /** A tombstone: the key is gone from the record (compaction removes its older values). */
   remove(key: string): Promise<void>;
+  /** Tombstones for several keys, sent in a few requests. */
+  removeAll(keys: readonly string[]): Promise<void>;
   /** The newest value of every key, in the order the keys were last written. */
   readAll(): Promise<ChangelogEntry[]>;
   close(): Promise<void>;
@@ -75,6 +77,12 @@ export function kafkaChangelog(kafka: Kafka, topic: string, opts: ChangelogOptio
     async remove(key) {
       await ensure();
       await (await getProducer()).send({ topic, acks: -1, messages: [{ key, value: null }] });
+    },
+    async removeAll(keys) {
+      if (keys.length === 0) return;
+      await ensure();
+      const producer = await getProducer();
+      for (let i = 0; i < keys.length; i += 500) await producer.send({ topic, acks: -1, messages: keys.slice(i, i + 500).map((key) => ({ key, value: null })) });
     },
     async readAll() {
       await ensure();

@@ -147,14 +147,19 @@ export function topicSpecs(config: Config, replication: Replication): ITopicConf
     compacted(spec(t.policy, retentionMs, 1)),
     // The other records of what operators and analysts created (issue 18): compacted changelogs, one value per key.
     compacted(spec(t.accounts, retentionMs, 1)),
-    compacted(spec(t.caseState, retentionMs)),
+    // Closed cases leave it CLOSED_CASE_TTL_SECONDS after their verdict (a tombstone from the ops service,
+    // router/ops/case-records.ts): segments roll daily so compaction can drop them, tombstones kept a day after.
+    compacted(spec(t.caseState, retentionMs), [{ name: 'segment.ms', value: String(CASE_STATE_SEGMENT_MS) }, { name: 'delete.retention.ms', value: String(CASE_STATE_SEGMENT_MS) }]),
     compacted(spec(t.shadow, retentionMs, 1)),
   ];
 }
 
-/** A changelog: compaction instead of deletion by age (the newest value of every key is kept for good). */
-function compacted(s: ITopicConfig): ITopicConfig {
-  return { ...s, configEntries: [...(s.configEntries ?? []).filter((e) => e.name !== 'retention.ms'), { name: 'cleanup.policy', value: 'compact' }] };
+/** The case-state topic's segment roll and tombstone retention: one day. */
+export const CASE_STATE_SEGMENT_MS = 86_400_000;
+
+/** A changelog: compaction instead of deletion by age (the newest value of every key is kept until a tombstone removes it). */
+function compacted(s: ITopicConfig, extra: ITopicConfig['configEntries'] = []): ITopicConfig {
+  return { ...s, configEntries: [...(s.configEntries ?? []).filter((e) => e.name !== 'retention.ms'), { name: 'cleanup.policy', value: 'compact' }, ...extra] };
 }
 
 /** Creates the project's topics if they do not exist. Brokers run with auto-create off. */

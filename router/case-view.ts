@@ -14,7 +14,7 @@ import type { Kafka } from 'kafkajs';
 import type { Redis } from 'ioredis';
 import type { Config } from '../core/config.ts';
 import { logger, type Logger } from '../core/logger.ts';
-import { applyCaseRecords } from '../state/review.ts';
+import { applyCaseRecords, forgetCases } from '../state/review.ts';
 import { startViewConsumer } from './view-consumer.ts';
 
 /** The writer's consumer group: one per case-state topic (a test's isolated topic gets its own group). */
@@ -50,7 +50,10 @@ export async function startCaseViewWriter(opts: CaseViewWriterOptions): Promise<
     apply: async (messages) => {
       const values = messages.flatMap((m) => (m.value === null ? [] : [m.value.toString('utf8')]));
       counts.applied += await applyCaseRecords(redis, config.redis.keyPrefix, values);
-      counts.read += values.length;
+      // Tombstones (router/ops/case-records.ts): closed cases past their time, gone from the record.
+      const gone = messages.flatMap((m) => (m.value === null && m.key !== null ? [m.key.toString('utf8')] : []));
+      counts.applied += await forgetCases(redis, config.redis.keyPrefix, gone);
+      counts.read += values.length + gone.length;
     },
   });
   return {

@@ -4,6 +4,7 @@ import { CaseSchema, type Case } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import type { ReviewQueue } from './types.ts';
 import { OUTBOX_MAX } from './ui.ts';
+import type { Restored } from './view.ts';
 
 /**
  * Review queue: `<prefix>review:open` (sorted set, the queue), `review:opened` (the same open cases scored by
@@ -17,6 +18,13 @@ export const REVIEW_CLOSED_KEEP = 1000;
  * verdict: the audit, the labels topic and the decisions topic keep the lasting record.
  */
 export const CLOSED_CASE_TTL_SECONDS = 30 * 24 * 3600;
+
+/**
+ * A closed case past CLOSED_CASE_TTL_SECONDS since its verdict (or with no verdict time) is gone from the view, and from
+ * the record too: the ops service tombstones it in the case-state topic (router/ops/case-records.ts), so compaction
+ * removes it and the record holds the open cases and the verdicts of the last CLOSED_CASE_TTL_SECONDS, not every case ever.
+ */
+export const closedCaseOutlived = (c: Pick<Case, 'status' | 'closedAt'>, now: number): boolean => c.status !== 'open' && (c.closedAt ?? 0) + CLOSED_CASE_TTL_SECONDS * 1000 <= now;
 
 /** The review family's keys on this client: on Redis Cluster in one slot (`<prefix>{review}:review:...`), as CLOSE needs. */
 export const reviewKeysOf = (redis: Redis, prefix: string) => reviewKeys(familyPrefix(redis, prefix, 'review'));
@@ -34,6 +42,8 @@ export const reviewKeys = (prefix: string) => ({
    * what the Shift page compares analysts' verdicts with.
    */
   truth: (caseId: string): string => `${prefix}review:truth:${caseId}`,
+  /** Held (SET NX PX) by the ops member that sweeps the case record this period: one sweep per period for all members. */
+  recordSweep: `${prefix}review:record-sweep`,
 });
 
 /** Escalate names a transaction's case `case-<txId>` (router/escalate-stage.ts); labels and decisions carry only the tx id. */
@@ -95,13 +105,18 @@ return {0, ''}`;
 
 // KEYS: case key, open set, opened set, closed set. ARGV: case JSON, status, queue score, caseId, createdAt, closedAt,
 // TTL seconds. A recorded case written back after a wipe: only when Redis does not hold the case (NX), so a case
-// opened or decided since the restore read its topic is never overwritten.
+// opened or decided since the restore read its topic is never overwritten. A case Redis holds open is put back in the
+// queue's sets if a partial loss took it out of them (state/view.ts restores again then).
 const RESTORE = `
 if ARGV[2] == 'open' then
   if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
     redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
     redis.call('ZADD', KEYS[3], ARGV[5], ARGV[4])
     return 1
+  end
+  local ok, c = pcall(cjson.decode, redis.call('GET', KEYS[1]) or '')
+  if ok and type(c) == 'table' and c.status == 'open' then
+    if redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[4]) + redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[4]) > 0 then return 1 end
   end
   return 0
 end
@@ -114,10 +129,11 @@ return 0`;
 /**
  * Writes recorded cases (the compacted case-state topic: each case as last written, open by escalate or closed by a
  * verdict) back into the review queue: every open case, and the closed ones still within CLOSED_CASE_TTL_SECONDS
- * (the newest `closedKeep` in the recent list). Returns how many were written. Claims and ground truth are not
+ * (the newest `closedKeep` in the recent list). Returns how many were written, and the keys of the open cases and of
+ * the newest `closedKeep` closed ones (the view keeper checks they stay, state/view.ts). Claims and ground truth are not
  * recorded: after a wipe nobody holds a case, and chargebacks arriving from then on are recorded again.
  */
-export async function restoreCases(redis: Redis, prefix: string, entries: ReadonlyArray<{ value: string }>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<number> {
+export async function restoreCases(redis: Redis, prefix: string, entries: ReadonlyArray<{ value: string }>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<Restored> {
   const k = reviewKeysOf(redis, prefix);
   let n = 0;
   const batch: Array<{ c: Case; raw: string }> = [];
@@ -129,7 +145,7 @@ export async function restoreCases(redis: Redis, prefix: string, entries: Readon
       c = undefined;
     }
     if (!c) continue;
-    if (c.status !== 'open' && (c.closedAt ?? 0) + CLOSED_CASE_TTL_SECONDS * 1000 <= now) continue;
+    if (closedCaseOutlived(c, now)) continue;
     batch.push({ c, raw: e.value });
   }
   for (let i = 0; i < batch.length; i += 500) {
@@ -144,7 +160,9 @@ export async function restoreCases(redis: Redis, prefix: string, entries: Readon
     }
   }
   if (closedKeep > 0) await redis.zremrangebyrank(k.closed, 0, -closedKeep - 1);
-  return n;
+  const closed = batch.filter(({ c }) => c.status !== 'open').sort((a, b) => (b.c.closedAt ?? 0) - (a.c.closedAt ?? 0));
+  const keys = [...batch.filter(({ c }) => c.status === 'open'), ...(closedKeep > 0 ? closed.slice(0, closedKeep) : closed)].map(({ c }) => k.case(c.caseId));
+  return { restored: n, keys };
 }
 
 // KEYS: case key, open set, opened set, closed set. ARGV: closed case JSON, caseId, closedAt, TTL seconds. A closed
@@ -215,6 +233,31 @@ export async function applyCases(redis: Redis, prefix: string, records: Readonly
     if (v === 1) n += 1;
   }
   if (closed > 0 && closedKeep > 0) await redis.zremrangebyrank(k.closed, 0, -closedKeep - 1);
+  return n;
+}
+
+// KEYS: case key, closed set. ARGV: caseId. A tombstone in the record: the case is gone, unless the view holds it open
+// (a record written after the tombstone, applied by escalate itself before this writer read the tombstone).
+const FORGET = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local ok, c = pcall(cjson.decode, cur)
+  if ok and type(c) == 'table' and c.status == 'open' then return 0 end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return redis.call('DEL', KEYS[1])`;
+
+/** Applies tombstones of the case-state topic (closed cases past their time) to the view: returns how many it removed. */
+export async function forgetCases(redis: Redis, prefix: string, caseIds: ReadonlyArray<string>): Promise<number> {
+  if (caseIds.length === 0) return 0;
+  const k = reviewKeysOf(redis, prefix);
+  const p = redis.pipeline();
+  for (const id of caseIds) p.eval(FORGET, 2, k.case(id), k.closed, id);
+  let n = 0;
+  for (const [err, v] of (await p.exec()) ?? []) {
+    if (err) throw err;
+    n += Number(v);
+  }
   return n;
 }
 

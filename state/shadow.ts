@@ -3,6 +3,7 @@ import { familyPrefix, mgetKeys } from '../core/redis.ts';
 import { z } from 'zod';
 import type { Changelog } from '../core/changelog.ts';
 import { sampleLabelKey } from './samples.ts';
+import type { Restored } from './view.ts';
 
 /** What each side did with a transaction in a shadow run (router/pure/shadow.ts compares them). */
 export type ShadowAction = 'ALLOW' | 'BLOCK' | 'REVIEW' | 'ESCALATE';
@@ -150,12 +151,13 @@ export class ShadowStore {
     this.k = shadowKeys(familyPrefix(redis, prefix, 'shadow'));
   }
 
-  /** Writes the recorded runs back into Redis (what Redis holds is kept); returns how many keys were written. */
-  async restore(): Promise<number> {
-    if (!this.record) return 0;
+  /** Writes the recorded runs back into Redis (what Redis holds is kept); returns how many keys were written, and the recorded ones. */
+  async restore(): Promise<Restored> {
+    if (!this.record) return { restored: 0, keys: [] };
     const entries = (await this.record.readAll()).filter((e) => e.key === 'active' || e.key === 'last' || e.key.startsWith('run:'));
-    if (entries.length === 0) return 0;
-    return Number(await this.redis.eval(RESTORE, 3, this.k.active, this.k.last, this.k.window, SHADOW_TTL_SECONDS, SHADOW_LABEL_TTL_SECONDS, this.k.run(''), ...entries.flatMap((e) => [e.key, e.value])));
+    if (entries.length === 0) return { restored: 0, keys: [] };
+    const keys = entries.map((e) => (e.key === 'active' ? this.k.active : e.key === 'last' ? this.k.last : this.k.run(e.key.slice(4))));
+    return { restored: Number(await this.redis.eval(RESTORE, 3, this.k.active, this.k.last, this.k.window, SHADOW_TTL_SECONDS, SHADOW_LABEL_TTL_SECONDS, this.k.run(''), ...entries.flatMap((e) => [e.key, e.value]))), keys };
   }
 
   async active(): Promise<ShadowRun | undefined> {

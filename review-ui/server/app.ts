@@ -163,7 +163,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
       { name: 'accounts', restore: () => users.restore() },
       { name: 'cases', restore: async () => restoreCases(redis, prefix, await records.caseState.readAll()) },
       { name: 'shadow', restore: () => new ShadowStore(redis, prefix, undefined, records.shadow).restore() },
-      { name: 'audit', restore: () => audit.restoreView() },
+      { name: 'audit', restore: async () => ({ restored: await audit.restoreView(), keys: [audit.key, audit.headKey] }) },
     ],
     log,
   );

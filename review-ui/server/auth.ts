@@ -23,6 +23,7 @@ import {
   userPattern,
 } from '../../state/ui.ts';
 import type { AuditLog } from '../../state/audit.ts';
+import type { Restored } from '../../state/view.ts';
 
 const scrypt = (password: string, salt: Buffer, keylen: number, opts: ScryptOptions) =>
   new Promise<Buffer>((resolve, reject) => scryptCb(password, salt, keylen, opts, (err, key) => (err ? reject(err) : resolve(key))));
@@ -143,17 +144,22 @@ export class UserStore {
     return true;
   }
 
-  /** Writes every recorded account back into Redis (an account Redis holds is kept); returns how many were written. */
-  async restore(): Promise<number> {
-    if (!this.record) return 0;
+  /**
+   * Writes every recorded account back into Redis (an account Redis holds is kept); returns how many were written, and
+   * the keys of every recorded account (the view keeper checks they stay, state/view.ts).
+   */
+  async restore(): Promise<Restored> {
+    if (!this.record) return { restored: 0, keys: [] };
     const entries = await this.record.readAll();
     let n = 0;
+    const keys: string[] = [];
     for (const e of entries) {
       const parsed = UserRecordSchema.safeParse(JSON.parse(e.value));
       if (!parsed.success || !USERNAME.test(e.key) || parsed.data.name !== e.key) continue;
+      keys.push(this.key(e.key));
       if ((await this.redis.set(this.key(e.key), e.value, 'NX')) === 'OK') n += 1;
     }
-    return n;
+    return { restored: n, keys };
   }
 
   async get(name: string): Promise<UserRecord | undefined> {

@@ -3,8 +3,8 @@
  * console (issue 18 item 4). A registered stage (router/stages.ts) reading the decisions topic in its own consumer
  * group; per committed batch it counts decisions per policy version for the guard rail (state/guard.ts) and feeds
  * the rule statistics (state/rule-evidence.ts; the labels stage adds the labels side). Beside the consumer, each
- * member runs two timers: the guard rail's check (router/ops/guard.ts) and the verdict outbox's flush
- * (router/ops/outbox.ts).
+ * member runs three timers: the guard rail's check (router/ops/guard.ts), the verdict outbox's flush
+ * (router/ops/outbox.ts) and the case record's sweep (router/ops/case-records.ts).
  *
  * Several members (and several consoles) act once: the group splits the decisions' partitions so each decision is
  * counted by one member (and once: the runner claims its decisionId), the counts are shared in Redis, a rollback is
@@ -15,6 +15,7 @@ import type { Kafka, Producer } from 'kafkajs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
+import { kafkaChangelog } from '../../core/changelog.ts';
 import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import type { Config } from '../../core/config.ts';
 import { createProducer } from '../../core/kafka.ts';
@@ -26,6 +27,7 @@ import { RuleEvidenceStore } from '../../state/rule-evidence.ts';
 import { NEW_CARD_CAP_RULE } from '../../detectors/pure/new-card-cap.ts';
 import type { StageLogic } from '../runner/batch-processor.ts';
 import type { OutMessage } from '../runner/batch.ts';
+import { CASE_SWEEP_TICK_MS, caseSweeper, type CaseSweeper } from './case-records.ts';
 import { GuardService } from './guard.ts';
 import { OutboxFlusher } from './outbox.ts';
 
@@ -71,11 +73,14 @@ export interface OpsTimersOptions {
   guardEveryMs?: number;
   /** Outbox flush period (default 5 s). */
   outboxEveryMs?: number;
+  /** The case record's sweep (router/ops/case-records.ts): how often each member tries, and the period of one sweep for all. */
+  caseSweep?: { tickMs?: number; periodMs?: number };
 }
 
 export interface OpsTimers {
   guard: GuardService;
   outbox: OutboxFlusher;
+  caseSweep: CaseSweeper;
   stop(): Promise<void>;
 }
 
@@ -110,6 +115,8 @@ export async function startOpsTimers(opts: OpsTimersOptions): Promise<OpsTimers>
   const { audit, close: closeAudit } = openAuditLog(config, redis, kafka, { instanceId });
   const guard = new GuardService({ rail: config.ui.guard, policies: opts.policies, state: new GuardState(redis, prefix), audit, log, instanceId, expectedBlockRate: cardBlockRate(config.modelDir) });
   const outbox = new OutboxFlusher(config, redis, kafka, instanceId);
+  const caseRecord = kafkaChangelog(kafka, config.topics.caseState);
+  const caseSweep = caseSweeper({ redis, prefix, record: caseRecord, instanceId, log, periodMs: opts.caseSweep?.periodMs });
   const every = (ms: number, what: string, job: () => Promise<unknown>) => {
     let busy = false;
     return setInterval(() => {
@@ -126,14 +133,17 @@ export async function startOpsTimers(opts: OpsTimersOptions): Promise<OpsTimers>
       const sent = await outbox.flush();
       if (sent > 0) log.info({ sent }, 'verdict outbox flushed');
     }),
+    every(opts.caseSweep?.tickMs ?? CASE_SWEEP_TICK_MS, 'case record sweep', () => caseSweep.tick()),
   ];
   log.info({ rail: guard.rail }, 'guard rail and verdict outbox running');
   return {
     guard,
     outbox,
+    caseSweep,
     stop: async () => {
       for (const t of timers) clearInterval(t);
       await outbox.flush().catch(() => undefined);
+      await caseRecord.close();
       await closeAudit().catch(() => undefined);
       await producer.disconnect().catch(() => undefined);
     },
