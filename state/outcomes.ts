@@ -202,6 +202,7 @@ return 0
 
 // KEYS[1]: an expired bucket, then claim keys read from it. ARGV: per key its member (tx id). Deletes each claim still in
 // the bucket (a released key left it: a later copy's claim belongs to a later bucket) and takes it out of the bucket.
+// Only SREM and UNLINK: Redis runs them when it is out of memory (and full of claims, this is what frees it).
 const SWEEP_LUA = `
 local n = 0
 for i = 2, #KEYS do
@@ -468,7 +469,12 @@ export class OutcomeStore {
     const chunk = o.chunk ?? 500;
     const lock = outcomeSweepLockKey(this.rootPrefix, this.stage);
     const token = randomUUID();
-    if ((await this.redis.set(lock, token, 'EX', 120, 'NX')) === null) return { buckets: 0, deleted: 0, ran: false };
+    // A Redis out of memory refuses the lock (a write) but not the sweep's deletes: then every member sweeps, harmlessly.
+    const locked = await this.redis.set(lock, token, 'EX', 120, 'NX').catch((err: Error) => {
+      if (/^OOM /.test(err.message)) return 'OOM';
+      throw err;
+    });
+    if (locked === null) return { buckets: 0, deleted: 0, ran: false };
     let buckets = 0;
     let deleted = 0;
     try {
@@ -494,7 +500,7 @@ export class OutcomeStore {
         buckets += 1;
       }
     } finally {
-      await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, lock, token);
+      if (locked === 'OK') await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, lock, token);
     }
     return { buckets, deleted, ran: true };
   }

@@ -189,4 +189,35 @@ describe('dedupe claims under a real memory cap (own redis-server, maxmemory 8mb
     const again = await store.claim(items.slice(0, 500).map((it) => ({ ...it, source: '1:1' })));
     expect(again.every((c) => !c.mine)).toBe(true);
   });
+
+  it('claims alone past the cap: writes are refused (OOM: batches retry, none decided twice); the sweep still runs and frees it', { timeout: 120_000 }, async () => {
+    await redis.flushall();
+    await redis.config('RESETSTAT');
+    const P = 'full:';
+    await redis.set(outcomeViewKey(P, 'detect'), 'gen');
+    const clock = { now: Date.now() };
+    const store = new OutcomeStore(redis, P, 'detect', W, { now: () => clock.now });
+    let claimed = 0;
+    let refused: Error | undefined;
+    for (let b = 0; b < 200 && !refused; b++) {
+      try {
+        await store.claim(Array.from({ length: 500 }, (_, i) => ({ key: `0f8fad5b-d9cb-469f-a165-${String(b * 500 + i).padStart(12, '0')}`, source: `0:${b}`, hash: 'h'.repeat(22) })));
+        claimed += 500;
+      } catch (err) {
+        refused = err as Error;
+      }
+    }
+    expect(refused?.message).toMatch(/OOM/);
+    expect(claimed).toBeGreaterThan(10_000);
+    expect(Number(/evicted_keys:(\d+)/.exec(await redis.info('stats'))?.[1])).toBe(0);
+    // Past the cap for good: small writes until Redis refuses them (a large claim call's own arguments count too).
+    let full = false;
+    for (let i = 0; i < 100_000 && !full; i++) full = await redis.set(`${P}probe:${i}`, 'x'.repeat(100)).then(() => false, (err: Error) => /OOM/.test(err.message));
+    expect(full).toBe(true);
+    // a window later, the sweep (a script that may run out of memory: allow-oom) deletes them and claims work again
+    clock.now += (W + 2 * store.bucketSeconds) * 1000;
+    const swept = await store.sweep();
+    expect(swept.deleted).toBeGreaterThanOrEqual(claimed);
+    expect((await store.claim([{ key: 'tx-after', source: '1:1', hash: 'h' }]))[0]).toEqual({ mine: true, again: false });
+  });
 });
