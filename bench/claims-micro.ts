@@ -1,7 +1,9 @@
 /**
  * Micro-benchmark of the dedupe claim call (state/outcomes.ts OutcomeStore.claim) against a redis-server of its own:
  * batches of new keys, then the same batches again (held), µs per claim on the client and Redis' own CPU per script
- * call (INFO commandstats). Usage: tsx bench/claims-micro.ts [port] [batches] [batchSize]
+ * call (INFO commandstats). Usage: tsx bench/claims-micro.ts [port] [batches] [batchSize] [module]; `module`: another
+ * copy of state/outcomes.ts to measure instead (e.g. `git show main:state/outcomes.ts > state/outcomes-main.tmp.ts`,
+ * then `../state/outcomes-main.tmp.ts`), run alternately with this one on a loaded machine.
  */
 import { Redis } from 'ioredis';
 import { startLocalRedis } from '../infra/redis-local.ts';

@@ -1,8 +1,8 @@
 /**
  * Bounded memory under attack (issue 19), on a redis-server this test starts itself with a small maxmemory and the
  * project's policy (infra/redis-local.ts: volatile-lru): random card ids fill it many times over, the cache families
- * (keys with a TTL) are evicted, the record views and the dedupe claims (no TTL) all stay, used_memory stays under maxmemory and every
- * batch is still decided. And the new-card cap on Redis keeps to the memory store's rule, vector for vector.
+ * (keys with a TTL) are evicted, the record views and the dedupe claims (no TTL) all stay, used_memory stays under
+ * maxmemory and every batch is still decided. And the new-card cap on Redis keeps to the memory store's rule, vector for vector.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
