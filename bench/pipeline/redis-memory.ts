@@ -65,7 +65,7 @@ function families(prefix: string): Array<{ match: (key: string) => boolean; fami
     ...(['detect', 'escalate'] as const).map((stage) => ({
       match: (k: string) => k.startsWith(outcomeKeyPrefix(prefix, stage)) || k.startsWith(outcomeExpiryKey(prefix, stage, 0).slice(0, -1)),
       family: `outcomes, ${stage}`,
-      bound: 'no TTL: swept 24 h after (10-min buckets)',
+      bound: 'no TTL: swept 24 h after (1-min buckets)',
       growsWith: 'decisions' as const,
     })),
     { match: starts(featureCardKey(prefix, '').slice(0, -1)), family: 'feature state', bound: 'TTL 90 d idle, 32-entry ring per card', growsWith: 'cards' },

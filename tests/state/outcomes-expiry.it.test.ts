@@ -9,7 +9,8 @@ import { Redis } from 'ioredis';
 import { REDIS_EVICTION_POLICY, startLocalRedis, type LocalRedis } from '../../infra/redis-local.ts';
 import { OutcomeStore, outcomeExpiryIndexKey, outcomeExpiryKey, outcomeKeyPrefix, outcomeViewKey, type RestoredClaim } from '../../state/outcomes.ts';
 
-const W = 3_600; // the dedupe window in these tests (bucket: a 24th of it, 150 s)
+const W = 3_600; // the dedupe window in these tests (bucket: a minute)
+const B = 60_000;
 const T0 = Date.UTC(2026, 11, 7, 6, 0, 0);
 
 describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
@@ -34,7 +35,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     const clock = { now: T0 };
     const store = at(P, clock);
     await redis.set(outcomeViewKey(P, 'detect'), 'gen');
-    expect(store.bucketSeconds).toBe(150);
+    expect(store.bucketSeconds).toBe(60);
     const first = await store.claim([{ key: 'tx-old', source: '0:1', hash: 'h1' }]);
     expect(first[0]).toEqual({ mine: true, again: false });
     expect(await redis.ttl(claimKey(P, 'tx-old'))).toBe(-1);
@@ -60,7 +61,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     expect(await redis.exists(claimKey(P, 'tx-old'))).toBe(1);
 
     // a window after the end of tx-old's bucket: tx-old and its bucket go, tx-new (inside its window) stays
-    clock.now = (oldBucket + 1) * 150_000 + W * 1000;
+    clock.now = (oldBucket + 1) * B + W * 1000;
     expect(await store.sweep()).toEqual({ buckets: 1, deleted: 1, ran: true });
     expect(await redis.exists(claimKey(P, 'tx-old'))).toBe(0);
     expect(await redis.exists(outcomeExpiryKey(P, 'detect', oldBucket))).toBe(0);
@@ -70,7 +71,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     expect((await store.claim([{ key: 'tx-old', source: '5:5', hash: 'h1' }]))[0]).toEqual({ mine: true, again: false });
 
     // and tx-new's turn
-    clock.now = (newBucket + 1) * 150_000 + W * 1000;
+    clock.now = (newBucket + 1) * B + W * 1000;
     expect(await store.sweep()).toMatchObject({ buckets: 1, deleted: 1 });
     expect(await redis.exists(claimKey(P, 'tx-new'))).toBe(0);
   });
@@ -103,7 +104,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     clock.now = T0 + 50 * 60_000;
     expect((await store.claim([{ key: 'tx-r', source: '0:9', hash: 'h1' }]))[0]).toEqual({ mine: true, again: false });
     // the first bucket's sweep time: the second claim (50 minutes younger) stays
-    clock.now = (store.bucketOf(T0) + 1) * 150_000 + W * 1000;
+    clock.now = (store.bucketOf(T0) + 1) * B + W * 1000;
     await store.sweep();
     expect(await redis.get(claimKey(P, 'tx-r'))).toBe('0:9|h1');
   });
@@ -131,7 +132,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     expect(await redis.exists(claimKey(P, 'tx-gone'))).toBe(0);
     expect(await redis.exists(claimKey(P, 'tx-e'))).toBe(0);
     // restored claims are swept a window after their record time (what was left of their window), not a window from now
-    clock.now = (bB + 1) * 150_000 + W * 1000;
+    clock.now = (bB + 1) * B + W * 1000;
     expect(await store.sweep()).toMatchObject({ buckets: 1, deleted: 2 });
     expect(await redis.exists(claimKey(P, 'tx-a'))).toBe(1);
     // restoring a claim that is live already changes neither its value nor its bucket
