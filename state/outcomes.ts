@@ -8,7 +8,7 @@
  * (bucket = claim time / bucketSeconds, 1 min for a 24 h window; no TTL), and the bucket to the stage's index
  * `<prefix>outcome-expiry:<stage>:buckets`. `sweep()` (every runner member, once a minute, one at a time per stage
  * through a short lock) deletes the claims of every bucket that ended a window ago, in chunks, then the bucket: a
- * claim lives between the window and the window plus one bucket (about 230 bytes a claim with its bucket entry). What
+ * claim lives between the window and the window plus one bucket (about 210 bytes a claim with its bucket entry). What
  * bounds the family is the window times the decision rate, not maxmemory: Redis must have room for a window of claims
  * (README "Redis memory"); when it has not, writes are refused (OOM) and batches retry, none is decided twice.
  * Only a claim made by this script (SET NX won) enters a bucket, so a key sits in the bucket of its claim time; a
@@ -45,7 +45,7 @@ import { deleteKeys, isCluster } from '../core/redis.ts';
 export const outcomeKeyPrefix = (prefix: string, stage: string): string => `${prefix}outcome:${stage}:`;
 /** A time bucket of the stage's claims: the tx ids claimed in it (a set, no TTL; deleted by the sweep with its claims). */
 export const outcomeExpiryKey = (prefix: string, stage: string, bucket: number): string => `${prefix}outcome-expiry:${stage}:${bucket}`;
-/** The stage's buckets not swept yet (a set of bucket ids, no TTL; one entry per bucket: about 145 for 24 h). */
+/** The stage's buckets not swept yet (a set of bucket ids, no TTL; one entry per bucket: about 1,440 for 24 h). */
 export const outcomeExpiryIndexKey = (prefix: string, stage: string): string => `${prefix}outcome-expiry:${stage}:buckets`;
 /** Held (TTL 2 min) by the member sweeping the stage's expired buckets, so the members take turns. */
 export const outcomeSweepLockKey = (prefix: string, stage: string): string => `${prefix}outcome-expiry:${stage}:sweeping`;
