@@ -286,7 +286,10 @@ function formatSeconds(ms: number): string {
  */
 export function unwrittenPartitions(topicMessages: ReadonlyArray<{ topic: string; messages: ReadonlyArray<{ key?: unknown; partition?: number }> }>, answer: unknown): string[] {
   if (!Array.isArray(answer)) return [];
+  // Called on every send of every batch: a plain loop over the messages, no array per message.
+  const sent = new Set<string>();
+  for (const t of topicMessages) for (const m of t.messages) if (m.partition !== undefined) sent.add(`${t.topic}:${m.partition}`);
+  if (sent.size === 0) return [];
   const written = new Set((answer as Array<{ topicName?: string; partition?: number; errorCode?: number }>).filter((r) => (r.errorCode ?? 0) === 0).map((r) => `${r.topicName}:${r.partition}`));
-  const sent = new Set(topicMessages.flatMap((t) => t.messages.flatMap((m) => (m.partition === undefined ? [] : [`${t.topic}:${m.partition}`]))));
   return [...sent].filter((tp) => !written.has(tp));
 }

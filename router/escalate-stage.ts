@@ -12,7 +12,7 @@ import { decideEscalation } from './pure/policy.ts';
 import { bandLabel, bandScore, escalateScore } from './pure/band-score.ts';
 import { caseLoss, cutoffInput, expectedLoss, StakeWindow, type CutoffStatus } from './pure/money.ts';
 import { writeReviewCutoff, type ReviewCutoff } from '../state/review-cutoff.ts';
-import { applyCaseRecords } from '../state/review.ts';
+import { applyCaseRecords, applyCases, type CaseRecord } from '../state/review.ts';
 import { buildDecision, encodeDecision } from './pure/decision.ts';
 import type { PolicySource } from './policy-source.ts';
 import type { OutMessage } from './runner/batch.ts';
@@ -60,6 +60,8 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
   let writtenAt = 0;
   const member = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
   const scoreHeavy = coalesce((m: ModelBundle, rows: Parameters<ModelBundle['scoreHeavy']>[0]) => m.scoreHeavy(rows));
+  // Each case-state output's case as built, so afterCommit applies it without parsing its own output back.
+  const built = new WeakMap<OutMessage, CaseRecord>();
   return {
     name: 'escalate',
     schema: EscalationSchema,
@@ -126,9 +128,12 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
             createdAt: Date.now(),
           };
           open += 1;
-          msgs.push({ topic: config.topics.cases, key: e.cardId, value: JSON.stringify(c) });
+          const raw = JSON.stringify(c);
+          msgs.push({ topic: config.topics.cases, key: e.cardId, value: raw });
           // The case's record (issue 18), in the same transaction as the decision: restored into the queue after a wipe.
-          msgs.push({ topic: config.topics.caseState, key: c.caseId, value: JSON.stringify(c) });
+          const record: OutMessage = { topic: config.topics.caseState, key: c.caseId, value: raw };
+          built.set(record, { c, raw });
+          msgs.push(record);
         }
         out.push(msgs);
       }
@@ -138,9 +143,16 @@ export function escalateLogic(deps: EscalateDeps): StageLogic<Escalation> {
     },
     async afterCommit(outputs) {
       const cut = latestCutoff && latestCutoff.at !== writtenAt ? latestCutoff : undefined;
-      const committedCases = outputs.flat().filter((m) => m.topic === config.topics.caseState).map((m) => m.value);
+      const committed = outputs.flat().filter((m) => m.topic === config.topics.caseState);
+      const cases = committed.flatMap((m) => {
+        const r = built.get(m);
+        return r ? [r] : [];
+      });
+      // Not built by this logic (never expected): read from the output itself, as the case view writer does.
+      const unknown = committed.filter((m) => !built.has(m)).map((m) => m.value);
       await Promise.all([
-        committedCases.length ? applyCaseRecords(deps.redis, config.redis.keyPrefix, committedCases) : undefined,
+        cases.length ? applyCases(deps.redis, config.redis.keyPrefix, cases) : undefined,
+        unknown.length ? applyCaseRecords(deps.redis, config.redis.keyPrefix, unknown) : undefined,
         tallyOutputs(deps.redis, config.redis.keyPrefix, 'escalate', outputs),
         cut ? writeReviewCutoff(deps.redis, config.redis.keyPrefix, member, cutoffRecord(cut)).then(() => (writtenAt = cut.at)) : undefined,
       ]);

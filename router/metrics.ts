@@ -124,11 +124,11 @@ export function serveMetrics(port: number, host = '127.0.0.1'): Promise<Server> 
  */
 export async function tallyOutputs(redis: Redis, prefix: string, stage: PipelineStage, outputs: Array<Array<{ action?: string }>>): Promise<void> {
   const counts: Record<string, number> = {};
-  for (const m of outputs.flat()) {
-    if (!m.action) continue;
-    counts[m.action] = (counts[m.action] ?? 0) + 1;
-    if (m.action === 'ESCALATE') metrics.escalations.inc();
-    else metrics.decisions.inc({ action: m.action, stage });
+  for (const out of outputs) for (const m of out) if (m.action) counts[m.action] = (counts[m.action] ?? 0) + 1;
+  // Once per action and batch, not per message (prom-client hashes the labels on every call).
+  for (const [action, n] of Object.entries(counts)) {
+    if (action === 'ESCALATE') metrics.escalations.inc(n);
+    else metrics.decisions.inc({ action, stage }, n);
   }
   await countDecisions(redis, prefix, counts);
 }

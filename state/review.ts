@@ -170,9 +170,7 @@ return 1`;
  * changed in Redis.
  */
 export async function applyCaseRecords(redis: Redis, prefix: string, values: ReadonlyArray<string>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<number> {
-  const k = reviewKeysOf(redis, prefix);
-  const p = redis.pipeline();
-  let closed = 0;
+  const records: CaseRecord[] = [];
   for (const raw of values) {
     let c: Case | undefined;
     try {
@@ -180,7 +178,27 @@ export async function applyCaseRecords(redis: Redis, prefix: string, values: Rea
     } catch {
       c = undefined;
     }
-    if (!c) continue;
+    if (c) records.push({ c, raw });
+  }
+  return applyCases(redis, prefix, records, now, closedKeep);
+}
+
+/** A case and the bytes of its record (what the view stores). */
+export interface CaseRecord {
+  c: Case;
+  raw: string;
+}
+
+/**
+ * applyCaseRecords for cases already in hand with their record's bytes (escalate after its commit: the cases it built,
+ * not parsed back from its own output).
+ */
+export async function applyCases(redis: Redis, prefix: string, records: ReadonlyArray<CaseRecord>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<number> {
+  if (records.length === 0) return 0;
+  const k = reviewKeysOf(redis, prefix);
+  const p = redis.pipeline();
+  let closed = 0;
+  for (const { c, raw } of records) {
     if (c.status === 'open') {
       p.eval(ENQUEUE, 3, k.case(c.caseId), k.open, k.opened, raw, String(queueScore(queueLoss(c), c.createdAt)), c.caseId, String(c.createdAt));
       continue;
@@ -191,7 +209,6 @@ export async function applyCaseRecords(redis: Redis, prefix: string, values: Rea
     const ttl = Math.max(1, Math.ceil((closedAt + CLOSED_CASE_TTL_SECONDS * 1000 - now) / 1000));
     p.eval(APPLY_CLOSED, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.caseId, String(closedAt), String(ttl));
   }
-  if (p.length === 0) return 0;
   let n = 0;
   for (const [err, v] of (await p.exec()) ?? []) {
     if (err) throw err;

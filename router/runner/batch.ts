@@ -3,6 +3,7 @@
  * fit the topic, and chunking outputs below the broker's request limit. No I/O here.
  */
 import { partitionFor } from '../../core/partition.ts';
+import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
 import type { z } from 'zod';
@@ -46,11 +47,12 @@ export interface SplitBatch<T> {
 
 /** 16 bytes of sha256 are plenty to tell two payloads apart; the dead letter keeps the full digest. */
 export function contentHash(value: Buffer | null): string {
-  return createHash('sha256')
-    .update(value ?? Buffer.alloc(0))
-    .digest('base64url')
-    .slice(0, 22);
+  const data = value ?? Buffer.alloc(0);
+  // Every consumed message is hashed: the one-shot digest (Node >= 20.12) costs a quarter of a Hash object's.
+  return (oneShotHash ? oneShotHash('sha256', data, 'base64url') : createHash('sha256').update(data).digest('base64url')).slice(0, 22);
 }
+
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: Buffer, encoding: 'base64url') => string }).hash;
 
 export const CONFLICTING_DUPLICATE = 'conflicting duplicate';
 

@@ -71,6 +71,30 @@ describe('recordDrift / readDrift', () => {
     for (const r of snap.rows) expect(r.psi).toBeLessThan(1e-9);
   });
 
+  it('sends a batch\'s counts as one command, however many bins, and keeps the hash\'s TTL', async () => {
+    const prefix = config.redis.keyPrefix;
+    const acc = new DriftAccumulator(reference, names);
+    acc.observe(trainRows, scores);
+    const counts = acc.drain();
+    const bins = Object.values(counts).reduce((n, c) => n + Array.from(c).filter((x) => x > 0).length, 0);
+    expect(bins).toBeGreaterThan(5);
+    const sent: string[] = [];
+    const send = redis.sendCommand.bind(redis);
+    redis.sendCommand = ((command: Parameters<typeof redis.sendCommand>[0], ...rest: unknown[]) => {
+      sent.push(command.name);
+      return (send as (...a: unknown[]) => unknown)(command, ...rest);
+    }) as typeof redis.sendCommand;
+    try {
+      expect(await recordDrift(redis, prefix, 'm-one-command', counts)).toBe(trainRows.length);
+    } finally {
+      redis.sendCommand = send;
+    }
+    // EVALSHA, plus an EVAL only the first time the script is not cached in Redis.
+    expect(sent.filter((n) => n !== 'eval')).toEqual(['evalsha']);
+    expect((await readDrift(redis, prefix, 'm-one-command')).rows).toBe(trainRows.length);
+    expect(await redis.ttl(driftKey(prefix, 'm-one-command'))).toBeGreaterThan(0);
+  });
+
   it('a shifted batch shows up as shifted; reset starts over; a version without a reference says so', async () => {
     const prefix = config.redis.keyPrefix;
     await resetDrift(redis, prefix, 'm-drift');

@@ -74,6 +74,24 @@ describe('cases reach the review queue only from the committed record', () => {
     expect(await redis.get(reviewKeysOf(redis, config.redis.keyPrefix).case(`case-${e.txId}`))).toBe(committed!.value);
   });
 
+  it('after commit the cases escalate built are written as built; a case-state output it did not build is read from its bytes', async () => {
+    const logic = escalateLogic({ config, redis, policy: source, queue, features: new MemoryFeatureStore(), models: () => undefined });
+    const keys = reviewKeysOf(redis, config.redis.keyPrefix);
+    const a = escalation(`esc-${randomUUID().slice(0, 8)}`);
+    const b = escalation(`esc-${randomUUID().slice(0, 8)}`);
+    const outA = await logic.handle([{ value: a, receivedAt: Date.now() }]);
+    const outB = await logic.handle([{ value: b, receivedAt: Date.now() }]);
+    // outB's record as a copy (not the object handle returned): afterCommit has no case in hand for it.
+    const copied = outB.map((msgs) => msgs.map((m) => ({ ...m })));
+    const before = await queue.openCount();
+    await logic.afterCommit!([...outA, ...copied]);
+    expect(await queue.openCount()).toBe(before + 2);
+    expect(await redis.get(keys.case(`case-${a.txId}`))).toBe(caseRecords(config, outA)[0]!.value);
+    expect(await redis.get(keys.case(`case-${b.txId}`))).toBe(caseRecords(config, outB)[0]!.value);
+    // The cases topic and the case record carry the same bytes.
+    expect(outA.flat().find((m) => m.topic === config.topics.cases)!.value).toBe(caseRecords(config, outA)[0]!.value);
+  });
+
   it('a replay of the records (open, then its verdict, then the open one again) ends closed', async () => {
     const id = `case-replay-${randomUUID().slice(0, 8)}`;
     const open = openCase(id, 1_000);

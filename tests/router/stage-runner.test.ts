@@ -67,6 +67,16 @@ describe('splitBatch', () => {
   });
 });
 
+describe('contentHash', () => {
+  it('is the first 22 base64url characters of the sha256 (claims made before the one-shot digest still match)', () => {
+    for (const v of [Buffer.from('hello'), Buffer.from(JSON.stringify({ txId: 't-1', amountMinor: 1 })), Buffer.alloc(0)]) {
+      expect(contentHash(v)).toBe(createHash('sha256').update(v).digest('base64url').slice(0, 22));
+    }
+    expect(contentHash(Buffer.from('hello'))).toBe('LPJNul-wow4m6Dsqxbninh');
+    expect(contentHash(null)).toBe(contentHash(Buffer.alloc(0)));
+  });
+});
+
 describe('deadLetter', () => {
   const where = { sourceTopic: 'transactions', partition: 2, stage: 'detect', dlqTopic: 'transactions.dlq' };
 
