@@ -32,8 +32,9 @@ export function redisPersistenceArgs(dir: string | undefined): string[] {
 /**
  * The memory limit and what goes when it is reached (issue 19): `volatile-lru` evicts only keys with a TTL, least
  * recently used first. Keys without a TTL (the record views restored from Kafka: policy, accounts, open cases, audit
- * view; the view markers) are never evicted; the families that grow with traffic all carry one (feature state, card
- * history, search per card and merchant, dedupe claims): README "Redis memory" says what evicting each costs.
+ * view; the view markers; the dedupe claims, swept by time bucket in state/outcomes.ts) are never evicted; the caches
+ * that grow with traffic all carry one (feature state, card history, search per card and merchant): README "Redis
+ * memory" says what evicting each costs, and that maxmemory must hold a day of dedupe claims.
  * '0': no limit, and no policy flag (Redis' default, noeviction).
  */
 export const REDIS_EVICTION_POLICY = 'volatile-lru';

@@ -50,6 +50,8 @@ export interface StageOptions<T> {
    * `claimsIn`); none: the claims are not rebuilt (a stage whose keys need no once-only guarantee across a wipe).
    */
   claimTopics?: string[];
+  /** How often the member sweeps the stage's expired dedupe claims (state/outcomes.ts `sweep`; default a minute). */
+  sweepIntervalMs?: number;
   /** How often lag is read from the broker and the member's health is judged. */
   watchIntervalMs?: number;
   /** Fault injection (default: FRAUDSTREAM_FAULTS, see core/faults.ts). */
@@ -113,17 +115,18 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       });
     },
   };
-  const processor = new BatchProcessor<T>({
-    logic,
-    sends,
-    outcomes: new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600, {
+  const outcomes = new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600, {
       reader: kafkaClaimReader({ kafka, admin: connectedAdmin, stage, topics: opts.claimTopics ?? [] }),
       // A first start finds nothing to restore: only a rebuild that brought claims back is worth a warning.
       onRestore: (e) =>
         e.phase === 'start'
           ? log.info({ topics: opts.claimTopics ?? [] }, 'dedupe claims missing in Redis (wiped, restarted or first start): rebuilding them from the record before deciding')
           : (e.restored > 0 ? log.warn.bind(log) : log.info.bind(log))({ read: e.read, restored: e.restored, ms: e.ms }, 'dedupe claims rebuilt from the record'),
-    }),
+  });
+  const processor = new BatchProcessor<T>({
+    logic,
+    sends,
+    outcomes,
     topic,
     groupId,
     dlqTopic: config.topics.dlq,
@@ -182,6 +185,17 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     void watch.tick().finally(() => (watching = false));
   }, opts.watchIntervalMs ?? 5_000);
   void ready.then(() => watch.tick());
+  // Claims have no TTL (never evicted): every member sweeps the expired ones, taking turns through a lock.
+  let sweeping: Promise<void> | undefined;
+  const sweep = () => {
+    sweeping ??= outcomes
+      .sweep()
+      .then((r) => void (r.deleted > 0 && log.debug({ ...r }, 'expired dedupe claims swept')))
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'sweeping expired dedupe claims failed; next try in a minute'))
+      .finally(() => (sweeping = undefined));
+  };
+  const sweepTimer = setInterval(sweep, opts.sweepIntervalMs ?? 60_000);
+  void ready.then(sweep);
   log.info({ topic, groupId }, 'stage started');
 
   let stopped = false;
@@ -195,9 +209,11 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       member.stopping = true;
       clearInterval(beatTimer);
       clearInterval(watchTimer);
+      clearInterval(sweepTimer);
       unregister();
       await member.stop();
       await processor.drain();
+      await sweeping;
       await member.producers.releaseAll();
       await admin?.disconnect().catch(() => undefined);
       await removeHeartbeat(redis, prefix, stage, instanceId).catch(() => undefined);

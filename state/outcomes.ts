@@ -1,6 +1,19 @@
 /**
  * Outcomes: what makes at-least-once delivery decide each key once. Key family `<prefix>outcome:<stage>:<key>`,
- * value "partition:offset|contentHash" (about 100 bytes a key with its name), TTL = the dedupe window (24 h).
+ * value "partition:offset|contentHash" (about 100 bytes a key with its name), kept for the dedupe window (24 h).
+ *
+ * A claim has no TTL, so Redis' `volatile-lru` (infra/redis-local.ts) never evicts it: an evicted claim would let a
+ * producer's resend within the window be decided twice. It expires by the sweep instead: each new claim's key (its tx
+ * id) is also added, in the same script, to the set of its time bucket `<prefix>outcome-expiry:<stage>:<bucket>`
+ * (bucket = claim time / bucketSeconds, 1 min for a 24 h window; no TTL), and the bucket to the stage's index
+ * `<prefix>outcome-expiry:<stage>:buckets`. `sweep()` (every runner member, once a minute, one at a time per stage
+ * through a short lock) deletes the claims of every bucket that ended a window ago, in chunks, then the bucket: a
+ * claim lives between the window and the window plus one bucket (about 210 bytes a claim with its bucket entry). What
+ * bounds the family is the window times the decision rate, not maxmemory: Redis must have room for a window of claims
+ * (README "Redis memory"); when it has not, writes are refused (OOM) and batches retry, none is decided twice.
+ * Only a claim made by this script (SET NX won) enters a bucket, so a key sits in the bucket of its claim time; a
+ * released key leaves every bucket before it is deleted (a later copy claims it afresh, in its own bucket), and the
+ * sweep deletes a key only while it is still in the bucket swept.
  *
  * A key is claimed before its message is decided, in one Lua call for the whole batch: SET NX, or answer what
  * holds it. The holder tells the runner what to do:
@@ -28,8 +41,20 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { deleteKeys, isCluster } from '../core/redis.ts';
 
-/** TTL: the stage's dedupe window (config), passed to OutcomeStore by the runner. */
+/** No TTL: kept for the stage's dedupe window (config, passed to OutcomeStore by the runner), deleted by the sweep. */
 export const outcomeKeyPrefix = (prefix: string, stage: string): string => `${prefix}outcome:${stage}:`;
+/** A time bucket of the stage's claims: the tx ids claimed in it (a set, no TTL; deleted by the sweep with its claims). */
+export const outcomeExpiryKey = (prefix: string, stage: string, bucket: number): string => `${prefix}outcome-expiry:${stage}:${bucket}`;
+/** The stage's buckets not swept yet (a set of bucket ids, no TTL; one entry per bucket: about 1,440 for 24 h). */
+export const outcomeExpiryIndexKey = (prefix: string, stage: string): string => `${prefix}outcome-expiry:${stage}:buckets`;
+/** Held (TTL 2 min) by the member sweeping the stage's expired buckets, so the members take turns. */
+export const outcomeSweepLockKey = (prefix: string, stage: string): string => `${prefix}outcome-expiry:${stage}:sweeping`;
+/**
+ * The bucket span for a dedupe window: a 24th of it, at most a minute (a claim outlives its window by less). Short, so
+ * that one bucket's set stays small: when a set's hash table doubles, Redis allocates the new table at once (8 bytes a
+ * slot), past maxmemory if need be; 10-minute buckets took a 64 MB Redis 3.3 MB over under 2,000 claims a second.
+ */
+export const outcomeBucketSeconds = (windowSeconds: number): number => Math.max(1, Math.min(60, Math.ceil(windowSeconds / 24)));
 /** The marker that the stage's claims are whole in Redis (no TTL; one key per stage). */
 export const outcomeViewKey = (prefix: string, stage: string): string => `${prefix}outcome-view:${stage}`;
 /**
@@ -108,30 +133,42 @@ export function decodeMarker(raw: string): OutcomeMarker {
   return committed ? { ...m, committed: true } : m;
 }
 
-// KEYS[1]: the view marker, then the claim keys. ARGV: ttl, then one marker per claim key. Answers {0} when the view
-// is missing (nothing claimed), else {generation, reply per key}.
+// KEYS[1]: the view marker, KEYS[2]: the expiry index, KEYS[3]: the claim time's bucket, then the claim keys. ARGV: the
+// bucket id, the length of the claim keys' prefix, then one marker per claim key. Answers {0} when the view is missing
+// (nothing claimed), else {generation, reply per key}. A key it claims goes into the bucket (no TTL anywhere).
 const CLAIM_LUA = `
 local gen = redis.call('GET', KEYS[1])
 if not gen then return {0} end
-local ttl = ARGV[1]
+local from = tonumber(ARGV[2]) + 1
 local out = {gen}
-for i = 2, #KEYS do
+local added = 0
+for i = 4, #KEYS do
   local k = KEYS[i]
-  if redis.call('SET', k, ARGV[i], 'EX', ttl, 'NX') then
-    out[i] = 1
+  if redis.call('SET', k, ARGV[i - 1], 'NX') then
+    out[i - 2] = 1
+    redis.call('SADD', KEYS[3], string.sub(k, from))
+    added = added + 1
   else
-    out[i] = redis.call('GET', k) or 0
+    out[i - 2] = redis.call('GET', k) or 0
   end
 end
+if added > 0 then redis.call('SADD', KEYS[2], ARGV[1]) end
 return out
 `;
 
-// KEYS: claim keys. ARGV: per key its marker then its remaining TTL in seconds. Never overwrites a live claim.
+// KEYS[1]: the expiry index, KEYS[2]: the bucket of the claims' record time, then claim keys. ARGV: the bucket id, the
+// prefix length, then per key its marker. Never overwrites a live claim (which is in its own bucket already).
 const RESTORE_LUA = `
-for i, k in ipairs(KEYS) do
-  redis.call('SET', k, ARGV[2 * i - 1], 'EX', ARGV[2 * i], 'NX')
+local from = tonumber(ARGV[2]) + 1
+local added = 0
+for i = 3, #KEYS do
+  if redis.call('SET', KEYS[i], ARGV[i], 'NX') then
+    redis.call('SADD', KEYS[2], string.sub(KEYS[i], from))
+    added = added + 1
+  end
 end
-return #KEYS
+if added > 0 then redis.call('SADD', KEYS[1], ARGV[1]) end
+return added
 `;
 
 // KEYS: view marker, rebuild token key. ARGV: our token, new generation. The view is declared whole only if our
@@ -145,7 +182,8 @@ return redis.call('EXISTS', KEYS[1])
 `;
 
 // KEYS: claim keys. ARGV: per key the marker it was claimed with. A claim still holding that marker is marked committed
-// (same TTL left: KEEPTTL); one held by another marker (released and claimed again, expired) is left alone.
+// (whatever TTL it had kept: none, or what is left of one written before claims lost their TTL); one held by another
+// marker (released and claimed again, swept) is left alone.
 const COMMIT_LUA = `
 for i, k in ipairs(KEYS) do
   if redis.call('GET', k) == ARGV[i] then redis.call('SET', k, '${COMMITTED}' .. ARGV[i], 'KEEPTTL') end
@@ -153,16 +191,38 @@ end
 return #KEYS
 `;
 
-// Redis Cluster: the claim of one key (its own slot); KEYS[1] = claim key, ARGV = ttl, marker. Answers 1 or the holder.
+// Redis Cluster: the claim of one key (its own slot); KEYS[1] = claim key, ARGV = marker. Answers 1 or the holder. Its
+// bucket entry is a command of its own in the same pipeline (another slot).
 const CLAIM_ONE_LUA = `
-if redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[1], 'NX') then return 1 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end
 return redis.call('GET', KEYS[1]) or 0
 `;
 
-const CLAIM = 'fraudstreamClaimOutcomeV3';
-const CLAIM_ONE = 'fraudstreamClaimOutcomeOneV1';
-const RESTORE = 'fraudstreamRestoreOutcomeV1';
+// Redis Cluster: a restored claim (its own slot), KEYS[1] = claim key, ARGV = marker; never over a live one.
+const RESTORE_ONE_LUA = `
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end
+return 0
+`;
+
+// KEYS[1]: an expired bucket, then claim keys read from it. ARGV: per key its member (tx id). Deletes each claim still in
+// the bucket (a released key left it: a later copy's claim belongs to a later bucket) and takes it out of the bucket.
+// Only SREM and UNLINK: Redis runs them when it is out of memory (and full of claims, this is what frees it).
+const SWEEP_LUA = `
+local n = 0
+for i = 2, #KEYS do
+  if redis.call('SREM', KEYS[1], ARGV[i - 1]) == 1 then
+    n = n + redis.call('UNLINK', KEYS[i])
+  end
+end
+return n
+`;
+
+const CLAIM = 'fraudstreamClaimOutcomeV4';
+const CLAIM_ONE = 'fraudstreamClaimOutcomeOneV2';
+const RESTORE = 'fraudstreamRestoreOutcomeV2';
+const RESTORE_ONE = 'fraudstreamRestoreOutcomeOneV1';
 const COMMIT = 'fraudstreamCommitOutcomeV2';
+const SWEEP = 'fraudstreamSweepOutcomeV1';
 
 /** Claimed for this message (new, or held by this very message already), or held by another message. */
 export type Claim = { mine: true; again: boolean } | { mine: false; holder: OutcomeMarker };
@@ -175,14 +235,32 @@ export interface OutcomeStoreOptions {
   /** Told when a rebuild starts and ends (for a log line). */
   onRestore?: (e: { phase: 'start' } | { phase: 'done'; read: number; restored: number; ms: number }) => void;
   now?: () => number;
+  /** The span of one expiry bucket in seconds (default: outcomeBucketSeconds of the window). */
+  bucketSeconds?: number;
+}
+
+type Pipe = Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+
+/** What a sweep did (a test and a log line read it). */
+export interface SweepResult {
+  /** Expired buckets emptied and dropped from the index. */
+  buckets: number;
+  /** Claims deleted. */
+  deleted: number;
+  /** False when another member held the sweep lock (nothing done). */
+  ran: boolean;
 }
 
 export class OutcomeStore {
   private readonly redis: Redis;
   private readonly prefix: string;
+  private readonly rootPrefix: string;
   private readonly viewKey: string;
   private readonly rebuildKey: string;
+  private readonly indexKey: string;
   private readonly ttlSeconds: number;
+  /** The span of one expiry bucket (outcomeBucketSeconds of the window unless given). */
+  readonly bucketSeconds: number;
   private restoring: Promise<void> | undefined;
   /**
    * Redis Cluster: each claim key is its own slot, so the view marker cannot be read in the claims' script. There the
@@ -200,15 +278,24 @@ export class OutcomeStore {
     ttlSeconds: number,
     private readonly o: OutcomeStoreOptions = {},
   ) {
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new Error(`outcome store ${stage}: the dedupe window must be a whole number of seconds >= 1, got ${ttlSeconds}`);
+    if (o.bucketSeconds !== undefined && (!Number.isInteger(o.bucketSeconds) || o.bucketSeconds < 1)) {
+      throw new Error(`outcome store ${stage}: bucketSeconds must be a whole number of seconds >= 1, got ${o.bucketSeconds}`);
+    }
     this.redis = redis;
+    this.rootPrefix = prefix;
     this.prefix = outcomeKeyPrefix(prefix, stage);
     this.viewKey = outcomeViewKey(prefix, stage);
     this.rebuildKey = outcomeRebuildKey(prefix, stage);
+    this.indexKey = outcomeExpiryIndexKey(prefix, stage);
     this.ttlSeconds = ttlSeconds;
+    this.bucketSeconds = o.bucketSeconds ?? outcomeBucketSeconds(ttlSeconds);
     if (!(CLAIM in redis)) redis.defineCommand(CLAIM, { lua: CLAIM_LUA });
     if (!(RESTORE in redis)) redis.defineCommand(RESTORE, { lua: RESTORE_LUA });
     if (!(CLAIM_ONE in redis)) redis.defineCommand(CLAIM_ONE, { lua: CLAIM_ONE_LUA });
+    if (!(RESTORE_ONE in redis)) redis.defineCommand(RESTORE_ONE, { lua: RESTORE_ONE_LUA });
     if (!(COMMIT in redis)) redis.defineCommand(COMMIT, { lua: COMMIT_LUA });
+    if (!(SWEEP in redis)) redis.defineCommand(SWEEP, { lua: SWEEP_LUA });
     this.sharded = isCluster(redis);
   }
 
@@ -216,8 +303,22 @@ export class OutcomeStore {
     return this.prefix + k;
   }
 
+  /** The bucket a claim made (or written by its decision) at `ms` belongs to. */
+  bucketOf(ms: number): number {
+    return Math.floor(ms / 1000 / this.bucketSeconds);
+  }
+
+  /** The set of the claims of bucket `bucket`. */
+  bucketKey(bucket: number): string {
+    return outcomeExpiryKey(this.rootPrefix, this.stage, bucket);
+  }
+
   private command(name: string): (...a: unknown[]) => Promise<Array<number | string> | number> {
     return (this.redis as unknown as Record<string, (...a: unknown[]) => Promise<Array<number | string> | number>>)[name]!;
+  }
+
+  private pipeline(): Pipe {
+    return this.redis.pipeline() as unknown as Pipe;
   }
 
   async claim(items: Array<{ key: string } & OutcomeMarker>): Promise<Claims> {
@@ -225,9 +326,10 @@ export class OutcomeStore {
     const keys = items.map((i) => this.key(i.key));
     let replies: Array<number | string>;
     for (let attempt = 1; ; attempt++) {
+      const bucket = this.bucketOf(this.now());
       replies = this.sharded
-        ? await this.claimSharded(keys, items)
-        : ((await this.command(CLAIM).call(this.redis, keys.length + 1, this.viewKey, ...keys, this.ttlSeconds, ...items.map(encodeMarker))) as Array<number | string>);
+        ? await this.claimSharded(keys, items, bucket)
+        : ((await this.command(CLAIM).call(this.redis, keys.length + 3, this.viewKey, this.indexKey, this.bucketKey(bucket), ...keys, bucket, this.prefix.length, ...items.map(encodeMarker))) as Array<number | string>);
       if (replies[0] !== 0) break;
       if (attempt >= 3) throw new OutcomeViewLostError(this.stage);
       await this.ensureView();
@@ -235,7 +337,7 @@ export class OutcomeStore {
     const view = String(replies[0]);
     const claims: Claims = replies.slice(1).map((r, i): Claim => {
       if (r === 1) return { mine: true, again: false };
-      // A key that expired between SET and GET is not held by anyone: the next attempt claims it.
+      // A key swept between SET and GET is not held by anyone: the next attempt claims it.
       if (typeof r !== 'string') throw new Error(`outcome claim of ${items[i]!.key} answered neither OK nor a holder`);
       const holder = decodeMarker(r);
       // Same source, not known committed: an earlier attempt of this very message; committed: a redelivery (a stale
@@ -246,17 +348,25 @@ export class OutcomeStore {
     return claims;
   }
 
-  /** The claim script's answer, on Redis Cluster: {0} without a marker, else {generation, reply per key}. */
-  private async claimSharded(keys: string[], items: OutcomeMarker[]): Promise<Array<number | string>> {
+  /**
+   * The claim script's answer, on Redis Cluster: {0} without a marker, else {generation, reply per key}. The bucket
+   * (another slot) is written in the same pipeline, for every key of the batch (whether it was won is not known yet):
+   * a key held already, by an earlier attempt or another copy, then also sits in a later bucket than its claim's. Its
+   * claim still goes with its first bucket; the later one only matters if the same tx id comes back after the window
+   * and again before that later bucket's sweep (its new claim would be swept up to the gap between the two copies
+   * early). If the bucket's write fails the call throws and the batch is claimed again (SADD is idempotent); if the
+   * bucket's master dies before replicating it, those claims are never swept (about 100 bytes each, kept for good).
+   */
+  private async claimSharded(keys: string[], items: OutcomeMarker[], bucket: number): Promise<Array<number | string>> {
     const gen = await this.redis.get(this.viewKey);
     if (gen === null) return [0];
-    const p = this.redis.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
-    keys.forEach((k, i) => p[CLAIM_ONE]!(1, k, this.ttlSeconds, encodeMarker(items[i]!)));
+    const p = this.pipeline();
+    keys.forEach((k, i) => p[CLAIM_ONE]!(1, k, encodeMarker(items[i]!)));
+    p.sadd!(this.bucketKey(bucket), ...keys.map((k) => k.slice(this.prefix.length)));
+    p.sadd!(this.indexKey, String(bucket));
     const replies = (await p.exec()) ?? [];
-    return [gen, ...replies.map(([err, r]) => {
-      if (err) throw err;
-      return r as number | string;
-    })];
+    for (const [err] of replies) if (err) throw err;
+    return [gen, ...replies.slice(0, keys.length).map(([, r]) => r as number | string)];
   }
 
   /** Throws OutcomeViewLostError unless the view is still the generation `view` (call it after sending, before commit). */
@@ -288,19 +398,33 @@ export class OutcomeStore {
     }
   }
 
-  /** Writes claims read back from the record (never over a live one), each with what is left of its window. */
+  /**
+   * Writes claims read back from the record (never over a live one), each in the bucket of the time its output was
+   * written, so it is swept a window after that (what was left of its window when Redis lost it).
+   */
   async restore(claims: RestoredClaim[]): Promise<number> {
     const now = this.now();
     const live = claims.filter((c) => c.stage === this.stage && now - c.at < this.ttlSeconds * 1000);
-    for (let i = 0; i < live.length; i += 500) {
-      const part = live.slice(i, i + 500);
-      // Read back from committed outputs: committed by definition.
-      const args = part.flatMap((c) => [encodeMarker({ source: c.source, hash: c.hash, committed: true }), String(Math.max(1, Math.ceil(this.ttlSeconds - (now - c.at) / 1000)))]);
-      if (this.sharded) {
-        const p = this.redis.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
-        part.forEach((c, j) => p[RESTORE]!(1, this.key(c.key), args[2 * j], args[2 * j + 1]));
-        for (const [err] of (await p.exec()) ?? []) if (err) throw err;
-      } else await this.command(RESTORE).call(this.redis, part.length, ...part.map((c) => this.key(c.key)), ...args);
+    const byBucket = new Map<number, RestoredClaim[]>();
+    for (const c of live) {
+      const b = this.bucketOf(c.at);
+      const list = byBucket.get(b);
+      if (list) list.push(c);
+      else byBucket.set(b, [c]);
+    }
+    for (const [bucket, all] of byBucket) {
+      for (let i = 0; i < all.length; i += 500) {
+        const part = all.slice(i, i + 500);
+        // Read back from committed outputs: committed by definition.
+        const markers = part.map((c) => encodeMarker({ source: c.source, hash: c.hash, committed: true }));
+        if (this.sharded) {
+          const p = this.pipeline();
+          part.forEach((c, j) => p[RESTORE_ONE]!(1, this.key(c.key), markers[j]));
+          p.sadd!(this.bucketKey(bucket), ...part.map((c) => c.key));
+          p.sadd!(this.indexKey, String(bucket));
+          for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+        } else await this.command(RESTORE).call(this.redis, part.length + 2, this.indexKey, this.bucketKey(bucket), ...part.map((c) => this.key(c.key)), bucket, this.prefix.length, ...markers);
+      }
     }
     return live.length;
   }
@@ -318,15 +442,70 @@ export class OutcomeStore {
     for (let i = 0; i < items.length; i += 500) {
       const part = items.slice(i, i + 500);
       if (this.sharded) {
-        const p = this.redis.pipeline() as unknown as Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
+        const p = this.pipeline();
         for (const it of part) p[COMMIT]!(1, this.key(it.key), encodeMarker({ source: it.source, hash: it.hash }));
         for (const [err] of (await p.exec()) ?? []) if (err) throw err;
       } else await this.command(COMMIT).call(this.redis, part.length, ...part.map((it) => this.key(it.key)), ...part.map((it) => encodeMarker({ source: it.source, hash: it.hash })));
     }
   }
 
-  /** Gives keys back (their messages were dead-lettered by the stage logic: a later copy may be decided). */
+  /**
+   * Gives keys back (their messages were dead-lettered by the stage logic: a later copy may be decided). Each leaves
+   * every bucket first, so a later copy's claim, in a later bucket, is not deleted with the bucket of this one.
+   */
   async release(keys: string[]): Promise<void> {
-    if (keys.length) await deleteKeys(this.redis, keys.map((k) => this.key(k)));
+    if (!keys.length) return;
+    const buckets = await this.redis.smembers(this.indexKey);
+    if (buckets.length) {
+      const p = this.pipeline();
+      for (const b of buckets) p.srem!(this.bucketKey(Number(b)), ...keys);
+      for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+    }
+    await deleteKeys(this.redis, keys.map((k) => this.key(k)));
+  }
+
+  /**
+   * Deletes the claims of every bucket that ended at least a window ago, `chunk` keys a call, then the bucket and its
+   * index entry. Idempotent and safe to run from every member at once (a lock makes them take turns; a member that
+   * dies holding it delays the next sweep by at most its TTL). Off the critical path: the runner calls it once a minute.
+   */
+  async sweep(o: { chunk?: number } = {}): Promise<SweepResult> {
+    const chunk = o.chunk ?? 500;
+    const lock = outcomeSweepLockKey(this.rootPrefix, this.stage);
+    const token = randomUUID();
+    // A Redis out of memory refuses the lock (a write) but not the sweep's deletes: then every member sweeps, harmlessly.
+    const locked = await this.redis.set(lock, token, 'EX', 120, 'NX').catch((err: Error) => {
+      if (/^OOM /.test(err.message)) return 'OOM';
+      throw err;
+    });
+    if (locked === null) return { buckets: 0, deleted: 0, ran: false };
+    let buckets = 0;
+    let deleted = 0;
+    try {
+      const now = this.now();
+      // A bucket holds claims made before its end: expired once its end is a window old.
+      const expired = (await this.redis.smembers(this.indexKey))
+        .map(Number)
+        .filter((b) => Number.isInteger(b) && ((b + 1) * this.bucketSeconds + this.ttlSeconds) * 1000 <= now)
+        .sort((a, b) => a - b);
+      for (const b of expired) {
+        const set = this.bucketKey(b);
+        for (;;) {
+          const members = await this.redis.srandmember(set, chunk);
+          if (members.length === 0) break;
+          if (this.sharded) {
+            // Claims and bucket live in different slots: delete the claims, then take them out of the bucket (a crash
+            // between the two leaves them in it, deleted again next time).
+            deleted += await deleteKeys(this.redis, members.map((m) => this.key(m)));
+            await this.redis.srem(set, ...members);
+          } else deleted += Number(await this.command(SWEEP).call(this.redis, members.length + 1, set, ...members.map((m) => this.key(m)), ...members));
+        }
+        await this.redis.srem(this.indexKey, String(b));
+        buckets += 1;
+      }
+    } finally {
+      if (locked === 'OK') await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, lock, token);
+    }
+    return { buckets, deleted, ran: true };
   }
 }

@@ -17,7 +17,7 @@ import { RedisFeatureStore } from '../../detectors/feature-store/redis.ts';
 import { storeCardHistory } from '../../state/card-history.ts';
 import { countDecisions, decisionStatsKey } from '../../state/decision-stats.ts';
 import { featureCardKey, featureEntityKey, featureLabelKey, featureNewCardsKey } from '../../state/features.ts';
-import { OutcomeStore, outcomeKeyPrefix } from '../../state/outcomes.ts';
+import { OutcomeStore, outcomeExpiryKey, outcomeKeyPrefix } from '../../state/outcomes.ts';
 import { RedisReviewQueue, reviewKeys } from '../../state/review.ts';
 import { RedisSampleStore, sampleLabelKey, samplesKey } from '../../state/samples.ts';
 import { cardHistoryKey, cardRowsKey } from '../../state/ui.ts';
@@ -61,8 +61,13 @@ function families(prefix: string): Array<{ match: (key: string) => boolean; fami
   const starts = (p: string) => (key: string) => key.startsWith(p);
   const review = reviewKeys(prefix);
   return [
-    { match: starts(outcomeKeyPrefix(prefix, 'detect')), family: 'outcomes, detect', bound: 'TTL 24 h (dedupe window)', growsWith: 'decisions' },
-    { match: starts(outcomeKeyPrefix(prefix, 'escalate')), family: 'outcomes, escalate', bound: 'TTL 24 h (dedupe window)', growsWith: 'decisions' },
+    // a claim (no TTL) and its entry in the set of its time bucket, both swept a window after the bucket
+    ...(['detect', 'escalate'] as const).map((stage) => ({
+      match: (k: string) => k.startsWith(outcomeKeyPrefix(prefix, stage)) || k.startsWith(outcomeExpiryKey(prefix, stage, 0).slice(0, -1)),
+      family: `outcomes, ${stage}`,
+      bound: 'no TTL: swept 24 h after (1-min buckets)',
+      growsWith: 'decisions' as const,
+    })),
     { match: starts(featureCardKey(prefix, '').slice(0, -1)), family: 'feature state', bound: 'TTL 90 d idle, 32-entry ring per card', growsWith: 'cards' },
     // one per card (customer), merchant and device, and the global one: 38 day buckets, 64 counterparties at most
     { match: starts(featureEntityKey(prefix, '').slice(0, -2)), family: 'feature entities', bound: 'TTL 90 d idle, 38 day buckets', growsWith: 'cards' },

@@ -15,7 +15,7 @@ import { createKafka, createProducer } from '../../core/kafka.ts';
 import { startLocalRedis, type LocalRedis } from '../../infra/redis-local.ts';
 import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
 import { metrics } from '../../router/metrics.ts';
-import { CLAIM_HEADER, decodeClaimHeader, outcomeKeyPrefix, outcomeViewKey } from '../../state/outcomes.ts';
+import { CLAIM_HEADER, decodeClaimHeader, outcomeBucketSeconds, outcomeExpiryIndexKey, outcomeExpiryKey, outcomeKeyPrefix, outcomeViewKey } from '../../state/outcomes.ts';
 import { collect, testConfig } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';
 
@@ -95,6 +95,7 @@ describe('dedupe claims rebuilt from the record after Redis lost them', () => {
     const again = sent.filter((_, i) => i % 3 === 0).slice(0, 200);
     expect(again.filter((_, i) => (i * 3) % ESCALATE_EVERY === 0)).toHaveLength(20);
     const escalations = await collect(kafka, config.topics.escalations, (seen) => seen.length >= 60);
+    const resentAt = Date.now();
     await sendTxs(again);
     await send(config.topics.escalations, escalations.map((m) => ({ key: m.key!.toString(), value: m.value!.toString() })));
     // Fresh ones after the resends, on the same cards: once they are decided, the resends were read.
@@ -110,10 +111,15 @@ describe('dedupe claims rebuilt from the record after Redis lost them', () => {
     // The resends were recognised as copies (not dead-lettered as conflicting): the restored claims hold their hashes.
     expect((await duplicatesCounted('detect')) - before.detect).toBe(200);
     expect((await duplicatesCounted('escalate')) - before.escalate).toBe(60);
-    // Restored claims keep what is left of their window, not a fresh 24 h.
-    const ttl = await redis.ttl(outcomeKeyPrefix(config.redis.keyPrefix, 'detect') + again[1]!.txId);
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(24 * 3600);
+    // Restored claims keep what is left of their window, not a fresh 24 h: no TTL (never evicted), in one bucket, that of
+    // their record time (before the resends), swept a window after it.
+    const restoredKey = again[1]!.txId;
+    expect(await redis.ttl(outcomeKeyPrefix(config.redis.keyPrefix, 'detect') + restoredKey)).toBe(-1);
+    const buckets = (await redis.smembers(outcomeExpiryIndexKey(config.redis.keyPrefix, 'detect'))).map(Number);
+    const holding = [];
+    for (const b of buckets) if (await redis.sismember(outcomeExpiryKey(config.redis.keyPrefix, 'detect', b), restoredKey)) holding.push(b);
+    expect(holding).toHaveLength(1);
+    expect(holding[0]!).toBeLessThanOrEqual(Math.floor(resentAt / 1000 / outcomeBucketSeconds(24 * 3600)));
     expect(await redis.exists(outcomeViewKey(config.redis.keyPrefix, 'escalate'))).toBe(1);
   });
 

@@ -10,7 +10,7 @@ import type { Config } from '../../core/config.ts';
 import { createKafka, createProducer } from '../../core/kafka.ts';
 import { createRedis } from '../../core/redis.ts';
 import { metrics } from '../../router/metrics.ts';
-import { encodeMarker } from '../../state/outcomes.ts';
+import { encodeMarker, outcomeExpiryIndexKey, outcomeKeyPrefix } from '../../state/outcomes.ts';
 import { contentHash } from '../../router/runner/batch.ts';
 import { transactionalId } from '../../router/runner/kafka-settings.ts';
 import { startStage, type RunningStage } from '../../router/stage-runner.ts';
@@ -122,6 +122,27 @@ describe('stage runner on Kafka and Redis', () => {
     expect(decided.map((m) => JSON.parse(m.value!.toString()))).toEqual([{ txId: tx!.txId, decidedBy: 'logic' }]);
     expect(calls.get(tx!.txId)).toBe(1);
     expect((await again()) - before).toBe(1);
+    await dropTestKeys(admin, cfg);
+  });
+
+  it('the runner sweeps its claims once their window is over (a 2 s window, a sweep every 300 ms)', async () => {
+    const cfg = await testConfig('runner-sweep', { KAFKA_PARTITIONS: '1' });
+    const calls = new Map<string, number>();
+    const txs = testTransactions(5, { prefix: 'sweep' });
+    const stage = await startStage({ config: cfg, kafka, redis, topic: cfg.topics.transactions, groupId: cfg.groups.detect, logic: echoLogic(cfg, calls), outcomeTtlSeconds: 2, sweepIntervalMs: 300 });
+    stages.push(stage);
+    await stage.ready;
+    await send(producer, cfg.topics.transactions, txs, 0);
+    await collect(kafka, cfg.topics.decisions, (seen) => seen.length >= 5, 30_000, 0);
+    const keys = txs.map((t) => `${outcomeKeyPrefix(cfg.redis.keyPrefix, 'detect')}${t.txId}`);
+    let left = keys.length;
+    for (let i = 0; i < 100 && left > 0; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      left = await admin.exists(...keys);
+    }
+    expect(left).toBe(0);
+    expect(await admin.smembers(outcomeExpiryIndexKey(cfg.redis.keyPrefix, 'detect'))).toEqual([]);
+    expect(calls.size).toBe(5);
     await dropTestKeys(admin, cfg);
   });
 

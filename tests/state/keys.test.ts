@@ -7,7 +7,7 @@ import { decisionStatsKey } from '../../state/decision-stats.ts';
 import { driftKey } from '../../state/drift.ts';
 import { featureCardKey } from '../../state/features.ts';
 import { heartbeatIndexKey, heartbeatKey } from '../../state/heartbeats.ts';
-import { outcomeKeyPrefix, outcomeRebuildKey, outcomeViewKey } from '../../state/outcomes.ts';
+import { outcomeExpiryIndexKey, outcomeExpiryKey, outcomeKeyPrefix, outcomeRebuildKey, outcomeSweepLockKey, outcomeViewKey } from '../../state/outcomes.ts';
 import { policyChannel, policyKeys, policyKeysOf } from '../../state/policy.ts';
 import { reviewKeys, reviewKeysOf } from '../../state/review.ts';
 import { samplesKey } from '../../state/samples.ts';
@@ -21,6 +21,10 @@ describe('Redis key families keep their spelling', () => {
   it('router and detector families', () => {
     expect(outcomeKeyPrefix(p, 'detect')).toBe('fs:outcome:detect:');
     expect(outcomeViewKey(p, 'detect')).toBe('fs:outcome-view:detect');
+    // the claims' expiry buckets (no TTL), their index, the sweep's lock (TTL 2 min)
+    expect(outcomeExpiryKey(p, 'detect', 2_949_120)).toBe('fs:outcome-expiry:detect:2949120');
+    expect(outcomeExpiryIndexKey(p, 'detect')).toBe('fs:outcome-expiry:detect:buckets');
+    expect(outcomeSweepLockKey(p, 'detect')).toBe('fs:outcome-expiry:detect:sweeping');
     // transient (TTL 1 h), tagged with the marker's name: one slot on Redis Cluster
     expect(outcomeRebuildKey(p, 'detect')).toBe('fs:outcome-view:detect:rebuilding{fs:outcome-view:detect}');
     expect(decisionStatsKey(p)).toBe('fs:stats:decisions');

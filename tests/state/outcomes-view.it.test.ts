@@ -51,9 +51,9 @@ describe('outcome store: the view is rebuilt from the record before anything is 
     expect(claims[2]).toEqual({ mine: true, again: false });
     expect(claims.view).toBe(await redis.get(outcomeViewKey(P, 'detect')));
     expect(await redis.exists(outcomeRebuildKey(P, 'detect'))).toBe(0);
-    const ttl = await redis.ttl(outcomeKeyPrefix(P, 'detect') + 'tx-1');
-    expect(ttl).toBeGreaterThan(TTL - 10);
-    expect(ttl).toBeLessThanOrEqual(TTL);
+    // No TTL (never evicted): swept with the bucket of its record time (tests/state/outcomes-expiry.it.test.ts).
+    expect(await redis.ttl(outcomeKeyPrefix(P, 'detect') + 'tx-1')).toBe(-1);
+    expect(await redis.sismember(store.bucketKey(store.bucketOf(recorded(Date.now())[0]!.at)), 'tx-1')).toBe(1);
     await expect(store.confirm(claims.view!)).resolves.toBeUndefined();
     await redis.flushall();
     await expect(store.confirm(claims.view!)).rejects.toThrow(/lost during this batch/);
@@ -107,7 +107,6 @@ describe('outcome store: the view is rebuilt from the record before anything is 
     // An attempt that never committed: the same message is decided again (unchanged).
     const retry = await store.claim([{ key: 'tx-b', source: '3:332', hash: 'hb' }]);
     expect(retry[0]).toEqual({ mine: true, again: true });
-    const ttlBefore = await redis.pttl(outcomeKeyPrefix(P, 'detect') + 'tx-a');
     await store.markCommitted([
       { key: 'tx-a', source: '3:331', hash: 'ha' },
       // Held by another message now (released and claimed again): left alone.
@@ -119,10 +118,8 @@ describe('outcome store: the view is rebuilt from the record before anything is 
     ]);
     expect(after[0]).toEqual({ mine: false, holder: { source: '3:331', hash: 'ha', committed: true } });
     expect(after[1]).toEqual({ mine: true, again: true });
-    const ttlAfter = await redis.pttl(outcomeKeyPrefix(P, 'detect') + 'tx-a');
-    expect(ttlAfter).toBeGreaterThan(0);
-    expect(ttlAfter).toBeLessThanOrEqual(ttlBefore);
-    expect(ttlAfter).toBeGreaterThan(ttlBefore - 10_000);
+    // Marked, still without a TTL (swept with its bucket).
+    expect(await redis.pttl(outcomeKeyPrefix(P, 'detect') + 'tx-a')).toBe(-1);
     // Another copy of the transaction (other source, same content) stays an identical duplicate.
     const copy = await store.claim([{ key: 'tx-a', source: '3:900', hash: 'ha' }]);
     expect(copy[0]).toEqual({ mine: false, holder: { source: '3:331', hash: 'ha', committed: true } });

@@ -13,7 +13,7 @@ import { DecisionSchema, type Decision } from '../../core/contracts.ts';
 import { startLocalRedisCluster, type LocalRedisCluster } from '../../infra/redis-local.ts';
 import { MemoryFeatureStore, RedisFeatureStore } from '../../detectors/features.ts';
 import { entityStateFromHash } from '../../detectors/pure/entity-state.ts';
-import { OutcomeStore } from '../../state/outcomes.ts';
+import { OutcomeStore, outcomeExpiryIndexKey } from '../../state/outcomes.ts';
 import { cardHistoryKeysOf, storeCardHistory } from '../../state/card-history.ts';
 import { RedisReviewQueue, reviewKeysOf } from '../../state/review.ts';
 import { CaseClaims } from '../../state/case-claims.ts';
@@ -213,6 +213,23 @@ describe.each(['single', 'cluster'] as const)('key families on %s Redis', (targe
     expect(reread.restores).toBe(1);
     expect(restored.every((c) => !c.mine)).toBe(true);
     await expect(store.confirm(first.view!)).rejects.toThrow(/lost/);
+    // no TTL (never evicted), each claim in a time bucket (another slot on the cluster), swept after the window
+    const fresh = await reread.claim([{ key: 'tx-new', source: '4:1', hash: 'hn' }]);
+    expect(fresh[0]).toEqual({ mine: true, again: false });
+    await reread.markCommitted([{ key: 'tx-new', source: '4:1', hash: 'hn' }]);
+    expect(await redis.get(reread.key('tx-new'))).toBe('=4:1|hn');
+    expect(await redis.ttl(reread.key('tx-new'))).toBe(-1);
+    expect(await redis.ttl(reread.key('tx-0'))).toBe(-1);
+    const buckets = await redis.smembers(outcomeExpiryIndexKey(prefix, 'detect'));
+    expect(buckets.length).toBeGreaterThan(0);
+    // (on the cluster a key held already is added to the batch's bucket too: count each key once)
+    const inBuckets = new Set<string>();
+    for (const b of buckets) for (const m of await redis.smembers(reread.bucketKey(Number(b)))) inBuckets.add(m);
+    expect(inBuckets.size).toBe(items.length + 1);
+    const later = new OutcomeStore(redis, prefix, 'detect', 3_600, { now: () => Date.now() + 2 * 3_600_000 });
+    expect(await later.sweep({ chunk: 64 })).toMatchObject({ deleted: items.length + 1, ran: true });
+    expect(await allKeys(redis, `${prefix}outcome:detect:*`)).toEqual([]);
+    expect(await allKeys(redis, `${prefix}outcome-expiry:*`)).toEqual([]);
   });
 
   it('card history: rows per card, trimmed together, read back', async () => {
