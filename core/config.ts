@@ -105,6 +105,7 @@ export const EnvSchema = z.object({
   UI_HOST: z.string().default('127.0.0.1'),
   METRICS_PORT: port.default(9464),
   STAGE_STALL_SECONDS: positiveInt.max(3600).default(20),
+  DEDUPE_WINDOW_HOURS: positiveInt.max(24 * 30).default(24),
   MODEL_DIR: z.string().default('models'),
   DATA_DIR: z.string().default(join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'fraudstream')),
   PREVIEW_FILES_DIR: z.string().optional(),
@@ -203,6 +204,11 @@ export interface Config {
   metricsPort: number;
   /** A stage member with lag and no committed batch for this long is "stalled" and rebuilt. */
   stallSeconds: number;
+  /**
+   * How long a decided tx id is remembered, so a resend is a duplicate (the stages' dedupe claims, state/outcomes.ts).
+   * Claims are never evicted: Redis needs about 210 B x decisions/s x this window for them.
+   */
+  dedupeWindowSeconds: number;
   modelDir: string;
   dataDir: string;
   /**
@@ -308,6 +314,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     metricsPort: e.METRICS_PORT,
     stallSeconds: e.STAGE_STALL_SECONDS,
+    dedupeWindowSeconds: e.DEDUPE_WINDOW_HOURS * 3600,
     modelDir: e.MODEL_DIR,
     dataDir: e.DATA_DIR,
     previewFiles: { dir: e.PREVIEW_FILES_DIR ?? join(e.DATA_DIR, 'preview-files'), maxRows: e.PREVIEW_FILE_MAX_ROWS },
@@ -433,6 +440,7 @@ export function configEnv(config: Config): Record<string, string> {
     REDIS_MAXMEMORY: config.redis.maxmemory,
     FEATURE_NEW_CARDS_PER_MINUTE: String(config.features.newCardCap.perMinute),
     FEATURE_CARD_PREFIX_LENGTH: String(config.features.newCardCap.prefixLength),
+    DEDUPE_WINDOW_HOURS: String(config.dedupeWindowSeconds / 3600),
     TOPIC_TRANSACTIONS: config.topics.transactions,
     TOPIC_DLQ: config.topics.dlq,
     TOPIC_DECISIONS: config.topics.decisions,

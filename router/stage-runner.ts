@@ -43,7 +43,7 @@ export interface StageOptions<T> {
   groupId: string;
   logic: StageLogic<T>;
   instanceId?: string;
-  /** Seconds a tx id is remembered as decided (the dedupe window; about 100 bytes a transaction). */
+  /** Seconds a tx id is remembered as decided (default: the config's DEDUPE_WINDOW_HOURS; about 210 B a transaction). */
   outcomeTtlSeconds?: number;
   /**
    * The output topics whose claim headers rebuild this stage's dedupe claims when Redis lost them (router/stages.ts
@@ -115,7 +115,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       });
     },
   };
-  const outcomes = new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? 24 * 3600, {
+  const outcomes = new OutcomeStore(redis, prefix, stage, opts.outcomeTtlSeconds ?? config.dedupeWindowSeconds, {
       reader: kafkaClaimReader({ kafka, admin: connectedAdmin, stage, topics: opts.claimTopics ?? [] }),
       // A first start finds nothing to restore: only a rebuild that brought claims back is worth a warning.
       onRestore: (e) =>

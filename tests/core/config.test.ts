@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, isolatedConfig, redactEnvValue, redactUrl } from '../../core/config.ts';
+import { configEnv, loadConfig, isolatedConfig, redactEnvValue, redactUrl } from '../../core/config.ts';
 import { FraudstreamError } from '../../core/errors.ts';
 
 describe('config', () => {
@@ -25,6 +25,8 @@ describe('config', () => {
     ['REDIS_URL', 'http://x'],
     ['LOG_LEVEL', 'loud'],
     ['TOPIC_DECISIONS', 'bad topic!'],
+    ['DEDUPE_WINDOW_HOURS', '0'],
+    ['DEDUPE_WINDOW_HOURS', '1.5'],
   ])('a bad %s=%s fails naming the variable', (name, value) => {
     let caught: unknown;
     try {
@@ -35,6 +37,13 @@ describe('config', () => {
     expect(caught).toBeInstanceOf(FraudstreamError);
     expect((caught as Error).message).toContain(`${name}=`);
     expect((caught as Error).message).toContain(JSON.stringify(value));
+  });
+
+  it('the dedupe window: 24 h by default, in hours, and handed to child processes', () => {
+    expect(loadConfig({}).dedupeWindowSeconds).toBe(24 * 3600);
+    const c = loadConfig({ DEDUPE_WINDOW_HOURS: '2' });
+    expect(c.dedupeWindowSeconds).toBe(7200);
+    expect(loadConfig(configEnv(c)).dedupeWindowSeconds).toBe(7200);
   });
 
   it('isolates topics, groups and Redis keys per suffix', () => {
