@@ -4,8 +4,9 @@
  *
  * A claim has no TTL, so Redis' `volatile-lru` (infra/redis-local.ts) never evicts it: an evicted claim would let a
  * producer's resend within the window be decided twice. It expires by the sweep instead: each new claim's key (its tx
- * id) is also added, in the same script, to the set of its time bucket `<prefix>outcome-expiry:<stage>:<bucket>`
- * (bucket = claim time / bucketSeconds, 1 min for a 24 h window; no TTL), and the bucket to the stage's index
+ * id) is also added, in the same script, to a set of its time bucket `<prefix>outcome-expiry:<stage>:<bucket>:<shard>`
+ * (bucket = claim time / bucketSeconds, 1 min for a 24 h window; shard = a hash of the key, one of 32; no TTL), and
+ * the bucket to the stage's index
  * `<prefix>outcome-expiry:<stage>:buckets`. `sweep()` (every runner member, once a minute, one at a time per stage
  * through a short lock) deletes the claims of every bucket that ended a window ago, in chunks, then the bucket: a
  * claim lives between the window and the window plus one bucket (about 210 bytes a claim with its bucket entry). What
@@ -43,8 +44,25 @@ import { deleteKeys, isCluster } from '../core/redis.ts';
 
 /** No TTL: kept for the stage's dedupe window (config, passed to OutcomeStore by the runner), deleted by the sweep. */
 export const outcomeKeyPrefix = (prefix: string, stage: string): string => `${prefix}outcome:${stage}:`;
-/** A time bucket of the stage's claims: the tx ids claimed in it (a set, no TTL; deleted by the sweep with its claims). */
-export const outcomeExpiryKey = (prefix: string, stage: string, bucket: number): string => `${prefix}outcome-expiry:${stage}:${bucket}`;
+/**
+ * One shard of a time bucket of the stage's claims: the tx ids claimed in it whose hash falls in the shard (a set, no
+ * TTL; deleted by the sweep with its claims). Without a shard: the one set a bucket had before buckets were sharded
+ * (still swept and released from, for claims made before the upgrade).
+ */
+export const outcomeExpiryKey = (prefix: string, stage: string, bucket: number, shard?: number): string =>
+  shard === undefined ? `${prefix}outcome-expiry:${stage}:${bucket}` : `${prefix}outcome-expiry:${stage}:${bucket}:${shard}`;
+/**
+ * Sets per time bucket. A minute of claims at 20,000 decisions a second is 1.2 million ids: in one set, its hash table
+ * doubling allocated 16 MB at once, and took a 256 MB Redis 7.7 MiB past maxmemory (Redis checks the limit before a
+ * command, not within an allocation). In 32 sets, a doubling allocates at most 1 MB.
+ */
+export const OUTCOME_BUCKET_SHARDS = 32;
+/** The bucket shard a claim key (tx id) goes to: FNV-1a of its UTF-16 code units, modulo OUTCOME_BUCKET_SHARDS. */
+export function outcomeShard(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % OUTCOME_BUCKET_SHARDS;
+}
 /** The stage's buckets not swept yet (a set of bucket ids, no TTL; one entry per bucket: about 1,440 for 24 h). */
 export const outcomeExpiryIndexKey = (prefix: string, stage: string): string => `${prefix}outcome-expiry:${stage}:buckets`;
 /** Held (TTL 2 min) by the member sweeping the stage's expired buckets, so the members take turns. */
@@ -133,30 +151,33 @@ export function decodeMarker(raw: string): OutcomeMarker {
   return committed ? { ...m, committed: true } : m;
 }
 
-// KEYS[1]: the view marker, KEYS[2]: the expiry index, KEYS[3]: the claim time's bucket, then the claim keys. ARGV: the
-// bucket id, the length of the claim keys' prefix, then one marker per claim key. Answers {0} when the view is missing
-// (nothing claimed), else {generation, reply per key}. A key it claims goes into the bucket (no TTL anywhere).
+// KEYS[1]: the view marker, KEYS[2]: the expiry index, KEYS[3..3+S-1]: the S shards of the claim time's bucket, then
+// the claim keys. ARGV: the bucket id, the length of the claim keys' prefix, S, then per claim key its marker and its
+// shard (0-based). Answers {0} when the view is missing (nothing claimed), else {generation, reply per key}. A key it
+// claims goes into its shard of the bucket (no TTL anywhere).
 const CLAIM_LUA = `
 local gen = redis.call('GET', KEYS[1])
 if not gen then return {0} end
 local from = tonumber(ARGV[2]) + 1
+local first = 3 + tonumber(ARGV[3])
 local out = {gen}
 local added = 0
-for i = 4, #KEYS do
+for i = first, #KEYS do
+  local j = i - first
   local k = KEYS[i]
-  if redis.call('SET', k, ARGV[i - 1], 'NX') then
-    out[i - 2] = 1
-    redis.call('SADD', KEYS[3], string.sub(k, from))
+  if redis.call('SET', k, ARGV[4 + 2 * j], 'NX') then
+    out[j + 2] = 1
+    redis.call('SADD', KEYS[3 + tonumber(ARGV[5 + 2 * j])], string.sub(k, from))
     added = added + 1
   else
-    out[i - 2] = redis.call('GET', k) or 0
+    out[j + 2] = redis.call('GET', k) or 0
   end
 end
 if added > 0 then redis.call('SADD', KEYS[2], ARGV[1]) end
 return out
 `;
 
-// KEYS[1]: the expiry index, KEYS[2]: the bucket of the claims' record time, then claim keys. ARGV: the bucket id, the
+// KEYS[1]: the expiry index, KEYS[2]: the bucket shard of the claims' record time and keys, then claim keys. ARGV: the bucket id, the
 // prefix length, then per key its marker. Never overwrites a live claim (which is in its own bucket already).
 const RESTORE_LUA = `
 local from = tonumber(ARGV[2]) + 1
@@ -217,7 +238,7 @@ end
 return n
 `;
 
-const CLAIM = 'fraudstreamClaimOutcomeV4';
+const CLAIM = 'fraudstreamClaimOutcomeV5';
 const CLAIM_ONE = 'fraudstreamClaimOutcomeOneV2';
 const RESTORE = 'fraudstreamRestoreOutcomeV2';
 const RESTORE_ONE = 'fraudstreamRestoreOutcomeOneV1';
@@ -308,9 +329,31 @@ export class OutcomeStore {
     return Math.floor(ms / 1000 / this.bucketSeconds);
   }
 
-  /** The set of the claims of bucket `bucket`. */
-  bucketKey(bucket: number): string {
-    return outcomeExpiryKey(this.rootPrefix, this.stage, bucket);
+  /** The set of the claims of bucket `bucket` in shard `shard` (without one: the set of a bucket before sharding). */
+  bucketKey(bucket: number, shard?: number): string {
+    return outcomeExpiryKey(this.rootPrefix, this.stage, bucket, shard);
+  }
+
+  /** Every set bucket `bucket` may have: its shards, and the single set of before sharding. */
+  bucketKeys(bucket: number): string[] {
+    return [this.bucketKey(bucket), ...Array.from({ length: OUTCOME_BUCKET_SHARDS }, (_, s) => this.bucketKey(bucket, s))];
+  }
+
+  /** The tx ids bucket `bucket` holds, over all its sets (tests and tools; one SMEMBERS per set). */
+  async bucketMembers(bucket: number): Promise<string[]> {
+    return (await Promise.all(this.bucketKeys(bucket).map((k) => this.redis.smembers(k)))).flat();
+  }
+
+  /** Members (tx ids) grouped by their bucket shard. */
+  private static byShard<T>(items: T[], keyOf: (t: T) => string): Map<number, T[]> {
+    const out = new Map<number, T[]>();
+    for (const it of items) {
+      const s = outcomeShard(keyOf(it));
+      const list = out.get(s);
+      if (list) list.push(it);
+      else out.set(s, [it]);
+    }
+    return out;
   }
 
   private command(name: string): (...a: unknown[]) => Promise<Array<number | string> | number> {
@@ -327,9 +370,7 @@ export class OutcomeStore {
     let replies: Array<number | string>;
     for (let attempt = 1; ; attempt++) {
       const bucket = this.bucketOf(this.now());
-      replies = this.sharded
-        ? await this.claimSharded(keys, items, bucket)
-        : ((await this.command(CLAIM).call(this.redis, keys.length + 3, this.viewKey, this.indexKey, this.bucketKey(bucket), ...keys, bucket, this.prefix.length, ...items.map(encodeMarker))) as Array<number | string>);
+      replies = this.sharded ? await this.claimSharded(keys, items, bucket) : await this.claimOne(keys, items, bucket);
       if (replies[0] !== 0) break;
       if (attempt >= 3) throw new OutcomeViewLostError(this.stage);
       await this.ensureView();
@@ -357,16 +398,27 @@ export class OutcomeStore {
    * early). If the bucket's write fails the call throws and the batch is claimed again (SADD is idempotent); if the
    * bucket's master dies before replicating it, those claims are never swept (about 100 bytes each, kept for good).
    */
-  private async claimSharded(keys: string[], items: OutcomeMarker[], bucket: number): Promise<Array<number | string>> {
+  private async claimSharded(keys: string[], items: Array<{ key: string } & OutcomeMarker>, bucket: number): Promise<Array<number | string>> {
     const gen = await this.redis.get(this.viewKey);
     if (gen === null) return [0];
     const p = this.pipeline();
     keys.forEach((k, i) => p[CLAIM_ONE]!(1, k, encodeMarker(items[i]!)));
-    p.sadd!(this.bucketKey(bucket), ...keys.map((k) => k.slice(this.prefix.length)));
+    const shards = OutcomeStore.byShard(items, (it) => it.key);
+    for (const [s, part] of shards) p.sadd!(this.bucketKey(bucket, s), ...part.map((it) => it.key));
     p.sadd!(this.indexKey, String(bucket));
     const replies = (await p.exec()) ?? [];
     for (const [err] of replies) if (err) throw err;
     return [gen, ...replies.slice(0, keys.length).map(([, r]) => r as number | string)];
+  }
+
+  /** The claim script's answer on one Redis: the whole batch in one call (CLAIM_LUA). */
+  private async claimOne(keys: string[], items: Array<{ key: string } & OutcomeMarker>, bucket: number): Promise<Array<number | string>> {
+    const args: unknown[] = [keys.length + 2 + OUTCOME_BUCKET_SHARDS, this.viewKey, this.indexKey];
+    for (let s = 0; s < OUTCOME_BUCKET_SHARDS; s++) args.push(this.bucketKey(bucket, s));
+    for (const k of keys) args.push(k);
+    args.push(bucket, this.prefix.length, OUTCOME_BUCKET_SHARDS);
+    for (const it of items) args.push(encodeMarker(it), outcomeShard(it.key));
+    return (await this.command(CLAIM).call(this.redis, ...args)) as Array<number | string>;
   }
 
   /** Throws OutcomeViewLostError unless the view is still the generation `view` (call it after sending, before commit). */
@@ -405,14 +457,16 @@ export class OutcomeStore {
   async restore(claims: RestoredClaim[]): Promise<number> {
     const now = this.now();
     const live = claims.filter((c) => c.stage === this.stage && now - c.at < this.ttlSeconds * 1000);
-    const byBucket = new Map<number, RestoredClaim[]>();
+    const byBucket = new Map<string, { bucket: number; shard: number; all: RestoredClaim[] }>();
     for (const c of live) {
-      const b = this.bucketOf(c.at);
-      const list = byBucket.get(b);
-      if (list) list.push(c);
-      else byBucket.set(b, [c]);
+      const bucket = this.bucketOf(c.at);
+      const shard = outcomeShard(c.key);
+      const id = `${bucket}:${shard}`;
+      const group = byBucket.get(id);
+      if (group) group.all.push(c);
+      else byBucket.set(id, { bucket, shard, all: [c] });
     }
-    for (const [bucket, all] of byBucket) {
+    for (const { bucket, shard, all } of byBucket.values()) {
       for (let i = 0; i < all.length; i += 500) {
         const part = all.slice(i, i + 500);
         // Read back from committed outputs: committed by definition.
@@ -420,10 +474,10 @@ export class OutcomeStore {
         if (this.sharded) {
           const p = this.pipeline();
           part.forEach((c, j) => p[RESTORE_ONE]!(1, this.key(c.key), markers[j]));
-          p.sadd!(this.bucketKey(bucket), ...part.map((c) => c.key));
+          p.sadd!(this.bucketKey(bucket, shard), ...part.map((c) => c.key));
           p.sadd!(this.indexKey, String(bucket));
           for (const [err] of (await p.exec()) ?? []) if (err) throw err;
-        } else await this.command(RESTORE).call(this.redis, part.length + 2, this.indexKey, this.bucketKey(bucket), ...part.map((c) => this.key(c.key)), bucket, this.prefix.length, ...markers);
+        } else await this.command(RESTORE).call(this.redis, part.length + 2, this.indexKey, this.bucketKey(bucket, shard), ...part.map((c) => this.key(c.key)), bucket, this.prefix.length, ...markers);
       }
     }
     return live.length;
@@ -458,7 +512,11 @@ export class OutcomeStore {
     const buckets = await this.redis.smembers(this.indexKey);
     if (buckets.length) {
       const p = this.pipeline();
-      for (const b of buckets) p.srem!(this.bucketKey(Number(b)), ...keys);
+      const shards = OutcomeStore.byShard(keys, (k) => k);
+      for (const b of buckets) {
+        p.srem!(this.bucketKey(Number(b)), ...keys);
+        for (const [s, part] of shards) p.srem!(this.bucketKey(Number(b), s), ...part);
+      }
       for (const [err] of (await p.exec()) ?? []) if (err) throw err;
     }
     await deleteKeys(this.redis, keys.map((k) => this.key(k)));
@@ -489,8 +547,8 @@ export class OutcomeStore {
         .filter((b) => Number.isInteger(b) && ((b + 1) * this.bucketSeconds + this.ttlSeconds) * 1000 <= now)
         .sort((a, b) => a - b);
       for (const b of expired) {
-        const set = this.bucketKey(b);
-        for (;;) {
+        for (const set of this.bucketKeys(b)) {
+         for (;;) {
           const members = await this.redis.srandmember(set, chunk);
           if (members.length === 0) break;
           if (this.sharded) {
@@ -499,6 +557,7 @@ export class OutcomeStore {
             deleted += await deleteKeys(this.redis, members.map((m) => this.key(m)));
             await this.redis.srem(set, ...members);
           } else deleted += Number(await this.command(SWEEP).call(this.redis, members.length + 1, set, ...members.map((m) => this.key(m)), ...members));
+         }
         }
         await this.redis.srem(this.indexKey, String(b));
         buckets += 1;

@@ -15,7 +15,7 @@ import { createKafka, createProducer } from '../../core/kafka.ts';
 import { startLocalRedis, type LocalRedis } from '../../infra/redis-local.ts';
 import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
 import { metrics } from '../../router/metrics.ts';
-import { CLAIM_HEADER, decodeClaimHeader, outcomeBucketSeconds, outcomeExpiryIndexKey, outcomeExpiryKey, outcomeKeyPrefix, outcomeViewKey } from '../../state/outcomes.ts';
+import { CLAIM_HEADER, decodeClaimHeader, outcomeBucketSeconds, outcomeExpiryIndexKey, outcomeExpiryKey, outcomeKeyPrefix, outcomeShard, outcomeViewKey } from '../../state/outcomes.ts';
 import { collect, testConfig } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';
 
@@ -117,7 +117,7 @@ describe('dedupe claims rebuilt from the record after Redis lost them', () => {
     expect(await redis.ttl(outcomeKeyPrefix(config.redis.keyPrefix, 'detect') + restoredKey)).toBe(-1);
     const buckets = (await redis.smembers(outcomeExpiryIndexKey(config.redis.keyPrefix, 'detect'))).map(Number);
     const holding = [];
-    for (const b of buckets) if (await redis.sismember(outcomeExpiryKey(config.redis.keyPrefix, 'detect', b), restoredKey)) holding.push(b);
+    for (const b of buckets) if (await redis.sismember(outcomeExpiryKey(config.redis.keyPrefix, 'detect', b, outcomeShard(restoredKey)), restoredKey)) holding.push(b);
     expect(holding).toHaveLength(1);
     expect(holding[0]!).toBeLessThanOrEqual(Math.floor(resentAt / 1000 / outcomeBucketSeconds(24 * 3600)));
     expect(await redis.exists(outcomeViewKey(config.redis.keyPrefix, 'escalate'))).toBe(1);

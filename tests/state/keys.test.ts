@@ -22,6 +22,7 @@ describe('Redis key families keep their spelling', () => {
     expect(outcomeKeyPrefix(p, 'detect')).toBe('fs:outcome:detect:');
     expect(outcomeViewKey(p, 'detect')).toBe('fs:outcome-view:detect');
     // the claims' expiry buckets (no TTL), their index, the sweep's lock (TTL 2 min)
+    expect(outcomeExpiryKey(p, 'detect', 2_949_120, 31)).toBe('fs:outcome-expiry:detect:2949120:31');
     expect(outcomeExpiryKey(p, 'detect', 2_949_120)).toBe('fs:outcome-expiry:detect:2949120');
     expect(outcomeExpiryIndexKey(p, 'detect')).toBe('fs:outcome-expiry:detect:buckets');
     expect(outcomeSweepLockKey(p, 'detect')).toBe('fs:outcome-expiry:detect:sweeping');

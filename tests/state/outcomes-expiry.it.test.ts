@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { REDIS_EVICTION_POLICY, startLocalRedis, type LocalRedis } from '../../infra/redis-local.ts';
-import { OutcomeStore, outcomeExpiryIndexKey, outcomeExpiryKey, outcomeKeyPrefix, outcomeViewKey, type RestoredClaim } from '../../state/outcomes.ts';
+import { OUTCOME_BUCKET_SHARDS, OutcomeStore, outcomeExpiryIndexKey, outcomeExpiryKey, outcomeKeyPrefix, outcomeShard, outcomeViewKey, type RestoredClaim } from '../../state/outcomes.ts';
 
 const W = 3_600; // the dedupe window in these tests (bucket: a minute)
 const B = 60_000;
@@ -40,7 +40,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     expect(first[0]).toEqual({ mine: true, again: false });
     expect(await redis.ttl(claimKey(P, 'tx-old'))).toBe(-1);
     const oldBucket = store.bucketOf(T0);
-    expect(await redis.smembers(outcomeExpiryKey(P, 'detect', oldBucket))).toEqual(['tx-old']);
+    expect(await store.bucketMembers(oldBucket)).toEqual(['tx-old']);
     expect(await redis.smembers(outcomeExpiryIndexKey(P, 'detect'))).toEqual([String(oldBucket)]);
     // marked committed: still no TTL, still in its bucket
     await store.markCommitted([{ key: 'tx-old', source: '0:1', hash: 'h1' }]);
@@ -53,7 +53,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     expect(later[0]).toEqual({ mine: true, again: false });
     expect(later[1]).toEqual({ mine: false, holder: { source: '0:1', hash: 'h1', committed: true } });
     const newBucket = store.bucketOf(clock.now);
-    expect(await redis.smembers(outcomeExpiryKey(P, 'detect', newBucket))).toEqual(['tx-new']);
+    expect(await store.bucketMembers(newBucket)).toEqual(['tx-new']);
 
     // just inside tx-old's window: nothing swept
     clock.now = T0 + W * 1000 - 1;
@@ -64,7 +64,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     clock.now = (oldBucket + 1) * B + W * 1000;
     expect(await store.sweep()).toEqual({ buckets: 1, deleted: 1, ran: true });
     expect(await redis.exists(claimKey(P, 'tx-old'))).toBe(0);
-    expect(await redis.exists(outcomeExpiryKey(P, 'detect', oldBucket))).toBe(0);
+    expect(await redis.exists(...store.bucketKeys(oldBucket))).toBe(0);
     expect(await redis.exists(claimKey(P, 'tx-new'))).toBe(1);
     expect(await redis.smembers(outcomeExpiryIndexKey(P, 'detect'))).toEqual([String(newBucket)]);
     // the expired key is free again
@@ -83,7 +83,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     await redis.set(outcomeViewKey(P, 'detect'), 'gen');
     const items = Array.from({ length: 2_345 }, (_, i) => ({ key: `tx-${i}`, source: `0:${i}`, hash: 'h' }));
     for (let i = 0; i < items.length; i += 500) await store.claim(items.slice(i, i + 500));
-    expect(await redis.scard(outcomeExpiryKey(P, 'detect', store.bucketOf(T0)))).toBe(items.length);
+    expect((await store.bucketMembers(store.bucketOf(T0))).length).toBe(items.length);
     clock.now = T0 + (W + 300) * 1000;
     const other = new OutcomeStore(redis, P, 'detect', W, { now: () => clock.now });
     const [a, b] = await Promise.all([store.sweep({ chunk: 100 }), other.sweep({ chunk: 100 })]);
@@ -100,7 +100,7 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     await redis.set(outcomeViewKey(P, 'detect'), 'gen');
     await store.claim([{ key: 'tx-r', source: '0:1', hash: 'h1' }]);
     await store.release(['tx-r']);
-    expect(await redis.scard(outcomeExpiryKey(P, 'detect', store.bucketOf(T0)))).toBe(0);
+    expect((await store.bucketMembers(store.bucketOf(T0))).length).toBe(0);
     clock.now = T0 + 50 * 60_000;
     expect((await store.claim([{ key: 'tx-r', source: '0:9', hash: 'h1' }]))[0]).toEqual({ mine: true, again: false });
     // the first bucket's sweep time: the second claim (50 minutes younger) stays
@@ -125,8 +125,8 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     const bA = store.bucketOf(T0 - 1_000);
     const bB = store.bucketOf(T0 - 50 * 60_000);
     expect(bA).not.toBe(bB);
-    expect(await redis.smembers(outcomeExpiryKey(P, 'detect', bA))).toEqual(['tx-a']);
-    expect((await redis.smembers(outcomeExpiryKey(P, 'detect', bB))).sort()).toEqual(['tx-b', 'tx-c']);
+    expect(await store.bucketMembers(bA)).toEqual(['tx-a']);
+    expect((await store.bucketMembers(bB)).sort()).toEqual(['tx-b', 'tx-c']);
     expect((await redis.smembers(outcomeExpiryIndexKey(P, 'detect'))).sort()).toEqual([String(bA), String(bB)].sort());
     for (const k of ['tx-a', 'tx-b', 'tx-c']) expect(await redis.ttl(claimKey(P, k))).toBe(-1);
     expect(await redis.exists(claimKey(P, 'tx-gone'))).toBe(0);
@@ -138,7 +138,38 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
     // restoring a claim that is live already changes neither its value nor its bucket
     await store.restore([{ stage: 'detect', key: 'tx-a', source: '9:9', hash: 'hz', at: clock.now }]);
     expect(await redis.get(claimKey(P, 'tx-a'))).toBe('=0:1|ha');
-    expect(await redis.exists(outcomeExpiryKey(P, 'detect', store.bucketOf(clock.now)))).toBe(0);
+    expect(await redis.exists(...store.bucketKeys(store.bucketOf(clock.now)))).toBe(0);
+  });
+
+  it('a bucket is split in shards by key hash, so no one set holds a whole minute of claims; a set from before sharding is still swept and released from', async () => {
+    const P = 'exp5:';
+    const clock = { now: T0 };
+    const store = at(P, clock);
+    await redis.set(outcomeViewKey(P, 'detect'), 'gen');
+    const items = Array.from({ length: 6_400 }, (_, i) => ({ key: `4b1c-${i}`, source: `0:${i}`, hash: 'h' }));
+    for (let i = 0; i < items.length; i += 500) await store.claim(items.slice(i, i + 500));
+    const bucket = store.bucketOf(T0);
+    const sizes: number[] = [];
+    for (let s = 0; s < OUTCOME_BUCKET_SHARDS; s++) {
+      const members = await redis.smembers(outcomeExpiryKey(P, 'detect', bucket, s));
+      for (const m of members) expect(outcomeShard(m)).toBe(s);
+      sizes.push(members.length);
+    }
+    expect(sizes.reduce((a, n) => a + n, 0)).toBe(items.length);
+    // An even hash: the largest shard holds well under twice its share (200 each).
+    expect(Math.max(...sizes)).toBeLessThan((2 * items.length) / OUTCOME_BUCKET_SHARDS);
+    expect(await redis.exists(outcomeExpiryKey(P, 'detect', bucket))).toBe(0);
+
+    // A claim written before sharding sits in the bucket's single set: release takes it out, the sweep deletes from it.
+    await redis.set(claimKey(P, 'legacy-1'), '0:1|h');
+    await redis.set(claimKey(P, 'legacy-2'), '0:2|h');
+    await redis.sadd(outcomeExpiryKey(P, 'detect', bucket), 'legacy-1', 'legacy-2');
+    await store.release(['legacy-2']);
+    expect(await redis.smembers(outcomeExpiryKey(P, 'detect', bucket))).toEqual(['legacy-1']);
+    clock.now = (bucket + 1) * B + W * 1000;
+    expect(await store.sweep()).toEqual({ buckets: 1, deleted: items.length + 1, ran: true });
+    expect(await redis.keys(`${P}outcome:*`)).toEqual([]);
+    expect(await redis.keys(`${P}outcome-expiry:*`)).toEqual([]);
   });
 
   it('refuses a bad window or bucket span with a clear message', () => {
@@ -184,7 +215,7 @@ describe('dedupe claims under a real memory cap (own redis-server, maxmemory 8mb
     for (let i = 0; i < claims; i += 1_000) present += (await redis.exists(...items.slice(i, i + 1_000).map((it) => store.key(it.key))));
     expect(present).toBe(claims);
     let bucketed = 0;
-    for (const b of await redis.smembers(outcomeExpiryIndexKey(P, 'detect'))) bucketed += await redis.scard(store.bucketKey(Number(b)));
+    for (const b of await redis.smembers(outcomeExpiryIndexKey(P, 'detect'))) bucketed += (await store.bucketMembers(Number(b))).length;
     expect(bucketed).toBe(claims);
     // and they still hold: every copy is refused
     const again = await store.claim(items.slice(0, 500).map((it) => ({ ...it, source: '1:1' })));

@@ -224,7 +224,7 @@ describe.each(['single', 'cluster'] as const)('key families on %s Redis', (targe
     expect(buckets.length).toBeGreaterThan(0);
     // (on the cluster a key held already is added to the batch's bucket too: count each key once)
     const inBuckets = new Set<string>();
-    for (const b of buckets) for (const m of await redis.smembers(reread.bucketKey(Number(b)))) inBuckets.add(m);
+    for (const b of buckets) for (const m of await reread.bucketMembers(Number(b))) inBuckets.add(m);
     expect(inBuckets.size).toBe(items.length + 1);
     const later = new OutcomeStore(redis, prefix, 'detect', 3_600, { now: () => Date.now() + 2 * 3_600_000 });
     expect(await later.sweep({ chunk: 64 })).toMatchObject({ deleted: items.length + 1, ran: true });
