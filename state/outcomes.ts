@@ -5,7 +5,8 @@
  * A claim has no TTL, so Redis' `volatile-lru` (infra/redis-local.ts) never evicts it: an evicted claim would let a
  * producer's resend within the window be decided twice. It expires by the sweep instead: each new claim's key (its tx
  * id) is also added, in the same script, to a set of its time bucket `<prefix>outcome-expiry:<stage>:<bucket>:<shard>`
- * (bucket = claim time / bucketSeconds, 1 min for a 24 h window; shard = a hash of the key, one of 32; no TTL), and
+ * (bucket = claim time / bucketSeconds, 1 min for a 24 h window; shard = from a hash of the key, one of 32 of unequal
+ * shares, see outcomeShard; no TTL), and
  * the bucket to the stage's index
  * `<prefix>outcome-expiry:<stage>:buckets`. `sweep()` (every runner member, once a minute, one at a time per stage
  * through a short lock) deletes the claims of every bucket that ended a window ago, in chunks, then the bucket: a
@@ -53,15 +54,23 @@ export const outcomeExpiryKey = (prefix: string, stage: string, bucket: number, 
   shard === undefined ? `${prefix}outcome-expiry:${stage}:${bucket}` : `${prefix}outcome-expiry:${stage}:${bucket}:${shard}`;
 /**
  * Sets per time bucket. A minute of claims at 20,000 decisions a second is 1.2 million ids: in one set, its hash table
- * doubling allocated 16 MB at once, and took a 256 MB Redis 7.7 MiB past maxmemory (Redis checks the limit before a
- * command, not within an allocation). In 32 sets, a doubling allocates at most 1 MB.
+ * doubling allocated 16 MB at once and took a 256 MB Redis 7.7 MiB past maxmemory (Redis checks the limit before a
+ * command, not within an allocation). Split evenly in 32 sets it was still 3.1 MiB: equal sets reach a power of two
+ * together, so one claim script doubled many of them. So the shards are uneven (see outcomeShard): their doublings
+ * come one at a time, each at most about 1 MB at that rate.
  */
 export const OUTCOME_BUCKET_SHARDS = 32;
-/** The bucket shard a claim key (tx id) goes to: FNV-1a of its UTF-16 code units, modulo OUTCOME_BUCKET_SHARDS. */
+/**
+ * The bucket shard a claim key (tx id) goes to. u = FNV-1a of its UTF-16 code units / 2^32 (uniform in [0, 1)), shard
+ * = floor(S log2(1 + u)): shard i gets a share proportional to 2^(i/S), so as a bucket fills, shard i crosses each power
+ * of two when the bucket's size is 2^(i/S) times that of shard 0's crossing: the S doublings are spread evenly over
+ * every doubling of the bucket (1/32 of it apart, ~2%) instead of landing together.
+ */
 export function outcomeShard(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % OUTCOME_BUCKET_SHARDS;
+  const u = (h >>> 0) / 2 ** 32;
+  return Math.min(OUTCOME_BUCKET_SHARDS - 1, Math.floor(OUTCOME_BUCKET_SHARDS * Math.log2(1 + u)));
 }
 /** The stage's buckets not swept yet (a set of bucket ids, no TTL; one entry per bucket: about 1,440 for 24 h). */
 export const outcomeExpiryIndexKey = (prefix: string, stage: string): string => `${prefix}outcome-expiry:${stage}:buckets`;

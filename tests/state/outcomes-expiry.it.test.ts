@@ -156,8 +156,9 @@ describe('dedupe claims: no TTL, a time bucket, swept after the window', () => {
       sizes.push(members.length);
     }
     expect(sizes.reduce((a, n) => a + n, 0)).toBe(items.length);
-    // An even hash: the largest shard holds well under twice its share (200 each).
+    // Unequal shares (2^(i/32)): the largest under twice the mean, the smallest over a third of it; none empty.
     expect(Math.max(...sizes)).toBeLessThan((2 * items.length) / OUTCOME_BUCKET_SHARDS);
+    expect(Math.min(...sizes)).toBeGreaterThan(items.length / OUTCOME_BUCKET_SHARDS / 3);
     expect(await redis.exists(outcomeExpiryKey(P, 'detect', bucket))).toBe(0);
 
     // A claim written before sharding sits in the bucket's single set: release takes it out, the sweep deletes from it.
