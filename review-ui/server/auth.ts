@@ -410,10 +410,13 @@ export const DEFAULT_LOGIN_LIMITS: LoginLimits = { perIpUser: 5, perUser: 20, pe
  * password of that very account was just proven from that IP. The limits are sized for people, not scripts.
  *
  * The per-account limit stops guessing spread over many IPs, and would lock the owner out with it (issue 19 item 6):
- * five addresses at four guesses each spend an account's 20 for the window. So an address that has proven the
- * account's password within LOGIN_KNOWN_MS (the owner's office, home, VPN) is not held by the account's limit, only
- * by its own per-IP+user and per-IP limits; any other address, the guessers' next one included, is. A never-seen
- * address cannot be told from a guesser's, so the owner on a new network during such an attack waits the window out.
+ * five addresses at four guesses each spend an account's 20 for the window. So, once it is spent, it holds only the
+ * guessing addresses: those that already tried this account in the window (their IP+user counter, cleared by a good
+ * login). Any other address gets one attempt per window (the owner on a new network types the password once), then is
+ * held too; an address that has proven the account's password within LOGIN_KNOWN_MS (the owner's office, home, VPN)
+ * is never held by the account's limit, only by its own per-IP+user and per-IP limits. The cost: past the account's
+ * limit a botnet still gets one guess per address per window (five without the account limit, 50 per address over all
+ * accounts), not none; no address can keep another out.
  */
 export class LoginLimiter {
   constructor(
@@ -435,7 +438,9 @@ export class LoginLimiter {
     const keys = this.keys(ip, user);
     const out = (await this.redis.eval(COUNT_ATTEMPT, keys.length, ...keys, this.windowSeconds * 1000, this.limits.perIpUser, this.limits.perIp, ipScope(ip))) as number[];
     const knownAddress = (out[6] as number) > now - LOGIN_KNOWN_MS;
-    const limits = [this.limits.perIpUser, knownAddress ? Infinity : this.limits.perUser, this.limits.perIp];
+    // The account's limit holds an address that tried this account before in the window (a guesser), never a first try.
+    const guessing = (out[0] as number) > 1;
+    const limits = [this.limits.perIpUser, knownAddress || !guessing ? Infinity : this.limits.perUser, this.limits.perIp];
     let waitMs = 0;
     limits.forEach((limit, i) => {
       if ((out[2 * i] as number) > limit) waitMs = Math.max(waitMs, out[2 * i + 1] as number);

@@ -115,8 +115,10 @@ describe('login guessing', () => {
     for (let i = 0; i < 22; i++) statuses.push((await login('alice', 'correct-horse')).status);
     // 127.0.0.1 proved alice's password at the first login: the account's limit does not hold it back.
     expect(counts(statuses)).toEqual({ 200: 22 });
-    // From an address that never did (the known set forgotten), the 23rd attempt in the window waits.
+    // From an address that never did (the known set forgotten), past the account's 20 one attempt passes (a typo
+    // here), then the next in the window waits: a lock for the guessing address only.
     await redis.del(`${config.redis.keyPrefix}ui:login-known:alice`);
+    expect((await login('alice', 'wrong-horse')).status).toBe(401);
     expect((await login('alice', 'correct-horse')).status).toBe(429);
   });
 

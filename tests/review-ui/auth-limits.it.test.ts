@@ -36,13 +36,39 @@ describe('login limits and password hashes', () => {
     expect(await limiter.attempt('198.51.100.20', 'admin')).toBe(0);
   });
 
-  it('guessing spread over many IPs still meets the account limit', async () => {
+  it('guessing spread over many IPs still meets the account limit: past it, each address gets one attempt per window', async () => {
     const limiter = new LoginLimiter(redis, `${prefix}b:`);
-    const waits: number[] = [];
+    const waits: number[][] = [];
     // 8 addresses, 4 guesses each: every address stays within its own limit of 5, the account's 20 is passed.
-    for (let ip = 1; ip <= 8; ip++) for (let i = 0; i < 4; i++) waits.push(await limiter.attempt(`192.0.2.${ip}`, 'admin'));
-    expect(waits.filter((w) => w === 0)).toHaveLength(limiter.limits.perUser);
-    expect(waits.slice(limiter.limits.perUser).every((w) => w > 0)).toBe(true);
+    for (let ip = 1; ip <= 8; ip++) {
+      const mine: number[] = [];
+      for (let i = 0; i < 4; i++) mine.push(await limiter.attempt(`192.0.2.${ip}`, 'admin'));
+      waits.push(mine);
+    }
+    expect(waits.slice(0, 5).flat().every((w) => w === 0)).toBe(true);
+    // Addresses 6 to 8 came after the account's 20: one attempt each, then held for the window.
+    for (const mine of waits.slice(5)) {
+      expect(mine[0]).toBe(0);
+      expect(mine.slice(1).every((w) => w > 0)).toBe(true);
+    }
+    // The first five, which guessed, are held now too.
+    expect(await limiter.attempt('192.0.2.1', 'admin')).toBeGreaterThan(0);
+  });
+
+  it('the owner on a never-seen network during a distributed guess gets one attempt, and in with the right password (issue 19 item 6)', async () => {
+    const limiter = new LoginLimiter(redis, `${prefix}c:`);
+    for (let ip = 1; ip <= 5; ip++) for (let i = 0; i < 4; i++) await limiter.attempt(`192.0.2.${ip}`, 'admin');
+    const hotel = '203.0.113.99';
+    expect(await limiter.attempt(hotel, 'admin')).toBe(0);
+    await limiter.succeed(hotel, 'admin');
+    // Proven now: known, so not held by the account's limit, only by its own.
+    const next: number[] = [];
+    for (let i = 0; i < 6; i++) next.push(await limiter.attempt(hotel, 'admin'));
+    expect(next.slice(0, 5)).toEqual([0, 0, 0, 0, 0]);
+    expect(next[5]).toBeGreaterThan(0);
+    // A typo instead, from another never-seen address: the second attempt waits the window out.
+    expect(await limiter.attempt('203.0.113.100', 'admin')).toBe(0);
+    expect(await limiter.attempt('203.0.113.100', 'admin')).toBeGreaterThan(0);
   });
 
   it('guessing spread over five IPs does not lock the owner out of an address that has proven the password (issue 19 item 6)', async () => {
@@ -53,9 +79,10 @@ describe('login limits and password hashes', () => {
     await limiter.succeed(owner, 'admin');
     // Five addresses, four guesses each: each within its own limit of 5, together the account's 20 are spent.
     for (let ip = 1; ip <= 5; ip++) for (let i = 0; i < 4; i++) await limiter.attempt(`192.0.2.${ip}`, 'admin');
-    // The botnet's next address, and the guessers themselves, are refused for the window...
-    expect(await limiter.attempt('192.0.2.6', 'admin')).toBeGreaterThan(0);
+    // The guessers are refused for the window; the botnet's next address gets one guess, then is refused too...
     expect(await limiter.attempt('192.0.2.1', 'admin')).toBeGreaterThan(0);
+    expect(await limiter.attempt('192.0.2.6', 'admin')).toBe(0);
+    expect(await limiter.attempt('192.0.2.6', 'admin')).toBeGreaterThan(0);
     // ...the owner at their known address is not, and stays within its own per-IP+user limit of 5.
     const fromOwner: number[] = [];
     for (let i = 0; i < 7; i++) fromOwner.push(await limiter.attempt(owner, 'admin'));
@@ -67,6 +94,8 @@ describe('login limits and password hashes', () => {
     await other.succeed(owner, 'bob');
     for (let ip = 1; ip <= 5; ip++) for (let i = 0; i < 4; i++) await other.attempt(`192.0.2.${ip}`, 'alice');
     expect(await other.attempt('2001:db8:7:7:abcd::9', 'alice')).toBe(0);
+    expect(await other.attempt('2001:db8:7:7:abcd::9', 'alice')).toBe(0);
+    expect(await other.attempt(owner, 'alice')).toBe(0);
     expect(await other.attempt(owner, 'alice')).toBeGreaterThan(0);
   });
 
@@ -82,9 +111,12 @@ describe('login limits and password hashes', () => {
     expect(known).toContain('203.0.113.25');
     expect(known).not.toContain('203.0.113.5');
     for (let ip = 1; ip <= 5; ip++) for (let i = 0; i < 4; i++) await limiter.attempt(`192.0.2.${ip}`, 'admin');
-    expect(await limiter.attempt('198.51.100.1', 'admin')).toBeGreaterThan(0);
-    expect(await limiter.attempt('203.0.113.25', 'admin')).toBe(0);
-    expect(await limiter.attempt('203.0.113.1', 'admin')).toBeGreaterThan(0);
+    // Known ones pass again and again; forgotten ones (31 days old, or pushed out) get one attempt like a stranger.
+    for (const ip of ['198.51.100.1', '203.0.113.1']) {
+      expect(await limiter.attempt(ip, 'admin')).toBe(0);
+      expect(await limiter.attempt(ip, 'admin')).toBeGreaterThan(0);
+    }
+    for (let i = 0; i < 3; i++) expect(await limiter.attempt('203.0.113.25', 'admin')).toBe(0);
   });
 
   it('new hashes use scrypt N=2^17', async () => {
