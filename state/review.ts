@@ -15,7 +15,9 @@ import type { Restored } from './view.ts';
 export const REVIEW_CLOSED_KEEP = 1000;
 /**
  * A case's JSON lives while it is open (the open queue is bounded by review capacity) and this long after its
- * verdict: the audit, the labels topic and the decisions topic keep the lasting record.
+ * verdict: the audit, the labels topic and the decisions topic keep the lasting record. It is a record view, so it has
+ * no TTL (Redis' volatile-lru would evict it, and nothing would bring it back while the view's marker stays): the ops
+ * service's case sweep (router/ops/case-records.ts) tombstones it in the record past this time and deletes it here.
  */
 export const CLOSED_CASE_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -83,28 +85,28 @@ end
 return 0`;
 
 // KEYS: open set, case key, closed set, opened set, claim key[, outbox list]. ARGV: caseId, closed case JSON, closedAt,
-// case TTL, outbox cap, analyst[, outbox items...]. ZREM is the once-only gate: of two concurrent verdicts exactly one
+// outbox cap, analyst[, outbox items...]. The closed case has no TTL (a record view: swept by the ops service). ZREM is the once-only gate: of two concurrent verdicts exactly one
 // removes the member and writes. A case another analyst holds (state/case-claims.ts) is refused before anything
 // changes: {-2, holder}; an unheld case may be decided by anyone (its claim lapsed or it was never opened). A full
 // outbox (Kafka gone for long) refuses the verdict before anything changes: {-1}. The claim goes with the case.
 const CLOSE = `
-if #KEYS >= 6 and redis.call('LLEN', KEYS[6]) >= tonumber(ARGV[5]) then return {-1, ''} end
+if #KEYS >= 6 and redis.call('LLEN', KEYS[6]) >= tonumber(ARGV[4]) then return {-1, ''} end
 local holder = redis.call('GET', KEYS[5])
-if holder and holder ~= ARGV[6] and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-2, holder} end
+if holder and holder ~= ARGV[5] and redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {-2, holder} end
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('DEL', KEYS[5])
-  redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[2])
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
   if #KEYS >= 6 then
-    for i = 7, #ARGV do redis.call('RPUSH', KEYS[6], ARGV[i]) end
+    for i = 6, #ARGV do redis.call('RPUSH', KEYS[6], ARGV[i]) end
   end
   return {1, ''}
 end
 return {0, ''}`;
 
-// KEYS: case key, open set, opened set, closed set. ARGV: case JSON, status, queue score, caseId, createdAt, closedAt,
-// TTL seconds. A recorded case written back after a wipe: only when Redis does not hold the case (NX), so a case
+// KEYS: case key, open set, opened set, closed set. ARGV: case JSON, status, queue score, caseId, createdAt, closedAt.
+// No TTL, open or closed (record views). A recorded case written back after a wipe: only when Redis does not hold the case (NX), so a case
 // opened or decided since the restore read its topic is never overwritten. A case Redis holds open is put back in the
 // queue's sets if a partial loss took it out of them (state/view.ts restores again then).
 const RESTORE = `
@@ -120,7 +122,7 @@ if ARGV[2] == 'open' then
   end
   return 0
 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[7]) then
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then
   redis.call('ZADD', KEYS[4], ARGV[6], ARGV[4])
   return 1
 end
@@ -129,8 +131,8 @@ return 0`;
 /**
  * Writes recorded cases (the compacted case-state topic: each case as last written, open by escalate or closed by a
  * verdict) back into the review queue: every open case, and the closed ones still within CLOSED_CASE_TTL_SECONDS
- * (the newest `closedKeep` in the recent list). Returns how many were written, and the keys of the open cases and of
- * the newest `closedKeep` closed ones (the view keeper checks they stay, state/view.ts). Claims and ground truth are not
+ * (the newest `closedKeep` in the recent list). Returns how many were written, and the keys of the open cases (the view
+ * keeper checks they stay, state/view.ts). Claims and ground truth are not
  * recorded: after a wipe nobody holds a case, and chargebacks arriving from then on are recorded again.
  */
 export async function restoreCases(redis: Redis, prefix: string, entries: ReadonlyArray<{ value: string }>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<Restored> {
@@ -151,8 +153,7 @@ export async function restoreCases(redis: Redis, prefix: string, entries: Readon
   for (let i = 0; i < batch.length; i += 500) {
     const p = redis.pipeline();
     for (const { c, raw } of batch.slice(i, i + 500)) {
-      const ttl = Math.max(1, Math.ceil(((c.closedAt ?? now) + CLOSED_CASE_TTL_SECONDS * 1000 - now) / 1000));
-      p.eval(RESTORE, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.status, String(queueScore(queueLoss(c), c.createdAt)), c.caseId, String(c.createdAt), String(c.closedAt ?? now), String(ttl));
+      p.eval(RESTORE, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.status, String(queueScore(queueLoss(c), c.createdAt)), c.caseId, String(c.createdAt), String(c.closedAt ?? now));
     }
     for (const [err, v] of (await p.exec()) ?? []) {
       if (err) throw err;
@@ -160,13 +161,14 @@ export async function restoreCases(redis: Redis, prefix: string, entries: Readon
     }
   }
   if (closedKeep > 0) await redis.zremrangebyrank(k.closed, 0, -closedKeep - 1);
-  const closed = batch.filter(({ c }) => c.status !== 'open').sort((a, b) => (b.c.closedAt ?? 0) - (a.c.closedAt ?? 0));
-  const keys = [...batch.filter(({ c }) => c.status === 'open'), ...(closedKeep > 0 ? closed.slice(0, closedKeep) : closed)].map(({ c }) => k.case(c.caseId));
+  // Held (checked for a partial loss, state/view.ts): the open cases only. A closed case is deleted on purpose once its
+  // time is up (the ops sweep, the case view writer reading its tombstone): held, that would look like a loss.
+  const keys = batch.filter(({ c }) => c.status === 'open').map(({ c }) => k.case(c.caseId));
   return { restored: n, keys };
 }
 
-// KEYS: case key, open set, opened set, closed set. ARGV: closed case JSON, caseId, closedAt, TTL seconds. A closed
-// case read from the record: the view follows it unless the view already holds the case closed (the console closed it
+// KEYS: case key, open set, opened set, closed set. ARGV: closed case JSON, caseId, closedAt. No TTL (a record view).
+// A closed case read from the record: the view follows it unless the view already holds the case closed (the console closed it
 // there first). Replaying a topic from its start (an open record, then its verdict) so ends closed, never reopened.
 const APPLY_CLOSED = `
 local cur = redis.call('GET', KEYS[1])
@@ -176,14 +178,22 @@ if cur then
 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('ZREM', KEYS[3], ARGV[2])
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
 return 1`;
+
+// KEYS: case key, open set, opened set, closed set. ARGV: caseId. A closed record past CLOSED_CASE_TTL_SECONDS: the case
+// leaves every set and its JSON goes (a replay's earlier open record of it included). Answers 1 when Redis held it.
+const DROP_OUTLIVED = `
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return redis.call('DEL', KEYS[1])`;
 
 /**
  * Applies committed case records (the case-state topic, read in order by the case view writer, router/case-view.ts)
  * to the review queue: an open case is enqueued unless Redis knows it already (open or closed); a closed one closes
- * the view's copy unless the view holds it closed already (one past CLOSED_CASE_TTL_SECONDS expires a second later).
+ * the view's copy unless the view holds it closed already; one past CLOSED_CASE_TTL_SECONDS is forgotten instead.
  * Each is stored as the record's bytes (as the restore does). Redelivery writes nothing new. Returns how many cases
  * changed in Redis.
  */
@@ -223,9 +233,9 @@ export async function applyCases(redis: Redis, prefix: string, records: Readonly
     }
     closed += 1;
     const closedAt = c.closedAt ?? now;
-    // Past the closed cases' TTL: out of the queue, and its JSON gone a second later.
-    const ttl = Math.max(1, Math.ceil((closedAt + CLOSED_CASE_TTL_SECONDS * 1000 - now) / 1000));
-    p.eval(APPLY_CLOSED, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.caseId, String(closedAt), String(ttl));
+    // Past its time (a topic replayed from its start before the sweep's tombstone): out of the view, as the sweep would.
+    if (closedCaseOutlived({ status: c.status, closedAt }, now)) p.eval(DROP_OUTLIVED, 4, k.case(c.caseId), k.open, k.opened, k.closed, c.caseId);
+    else p.eval(APPLY_CLOSED, 4, k.case(c.caseId), k.open, k.opened, k.closed, raw, c.caseId, String(closedAt));
   }
   let n = 0;
   for (const [err, v] of (await p.exec()) ?? []) {
@@ -369,7 +379,7 @@ export class RedisReviewQueue implements ReviewQueue {
     const closed: Case = { ...current, status, closedAt, closedBy: by, ...(note ? { note } : {}) };
     const outbox = options.outbox;
     const keys = [this.openKey, this.caseKey(caseId), this.closedKey, this.keys.opened, this.keys.claim(caseId), ...(outbox ? [outbox.key] : [])];
-    const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), String(CLOSED_CASE_TTL_SECONDS), String(outbox?.max ?? OUTBOX_MAX), by, ...(outbox ? outbox.items(closed) : [])];
+    const args = [caseId, JSON.stringify(CaseSchema.parse(closed)), String(closedAt), String(outbox?.max ?? OUTBOX_MAX), by, ...(outbox ? outbox.items(closed) : [])];
     const [won, holder] = (await this.redis.eval(CLOSE, keys.length, ...keys, ...args)) as [number, string];
     if (won === -2) throw new CaseHeldError(caseId, holder);
     if (won === -1) {

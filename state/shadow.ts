@@ -25,12 +25,13 @@ export interface ShadowPair {
 /**
  * The shadow challenger's key family, `<prefix>shadow:*`, apart from everything the champion writes:
  * - `shadow:active`              JSON of the running challenger {model, startedAt, by, thresholds, matureAt}; one key
- * - `shadow:run:<model>`         JSON of that version's last run (stoppedAt once stopped); TTL SHADOW_TTL_SECONDS
+ * - `shadow:run:<model>`         JSON of that version's last run (stoppedAt once stopped); no TTL: a record view (one per
+ *                                version ever shadowed), never evicted
  * - `shadow:pairs:<model>`       list of pairs, newest first, capped at SHADOW_PAIRS_CAP; TTL SHADOW_TTL_SECONDS
  * - `shadow:stats:<model>`       hash: seen, skippedBatches, skippedTransactions, failedBatches; TTL SHADOW_TTL_SECONDS
  * - `shadow:label:<txId>`        "1|labeledAt" or "0|labeledAt", written while shadow evidence is kept; TTL SHADOW_LABEL_TTL_SECONDS
  * - `shadow:label-delays`        sorted set of observed label delays (member "txId|ms", score labeledAt), newest SHADOW_DELAYS_CAP
- * - `shadow:last`                the model of the latest run (the report shown when none is active); one key
+ * - `shadow:last`                the model of the latest run (the report shown when none is active); one key, no TTL
  * - `shadow:window`              present while labels are worth keeping for shadow pairs; TTL SHADOW_LABEL_TTL_SECONDS
  */
 export const SHADOW_PAIRS_CAP = 200_000;
@@ -118,22 +119,22 @@ const CHUNK = 1_000;
  */
 export type ShadowRecord = Pick<Changelog, 'topic' | 'append' | 'remove' | 'readAll'>;
 
-// KEYS: active, last, window. ARGV: run TTL, label window TTL, run key prefix, then key/value pairs of the record.
-// Written back only where Redis holds nothing (NX): a run started or stopped since the record was read stays.
+// KEYS: active, last, window. ARGV: label window TTL, run key prefix, then key/value pairs of the record. Written back
+// only where Redis holds nothing (NX): a run started or stopped since the record was read stays. No TTL on the runs.
 const RESTORE = `
 local n = 0
 local any = false
-for i = 4, #ARGV, 2 do
+for i = 3, #ARGV, 2 do
   local k = ARGV[i]
   local v = ARGV[i + 1]
   local ok
   if k == 'active' then ok = redis.call('SET', KEYS[1], v, 'NX')
-  elseif k == 'last' then ok = redis.call('SET', KEYS[2], v, 'NX', 'EX', ARGV[1])
-  elseif string.sub(k, 1, 4) == 'run:' then ok = redis.call('SET', ARGV[3] .. string.sub(k, 5), v, 'NX', 'EX', ARGV[1]) end
+  elseif k == 'last' then ok = redis.call('SET', KEYS[2], v, 'NX')
+  elseif string.sub(k, 1, 4) == 'run:' then ok = redis.call('SET', ARGV[2] .. string.sub(k, 5), v, 'NX') end
   if ok then n = n + 1 end
   any = true
 end
-if any then redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[2]) end
+if any then redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[1]) end
 return n`;
 
 export class ShadowStore {
@@ -157,7 +158,7 @@ export class ShadowStore {
     const entries = (await this.record.readAll()).filter((e) => e.key === 'active' || e.key === 'last' || e.key.startsWith('run:'));
     if (entries.length === 0) return { restored: 0, keys: [] };
     const keys = entries.map((e) => (e.key === 'active' ? this.k.active : e.key === 'last' ? this.k.last : this.k.run(e.key.slice(4))));
-    return { restored: Number(await this.redis.eval(RESTORE, 3, this.k.active, this.k.last, this.k.window, SHADOW_TTL_SECONDS, SHADOW_LABEL_TTL_SECONDS, this.k.run(''), ...entries.flatMap((e) => [e.key, e.value]))), keys };
+    return { restored: Number(await this.redis.eval(RESTORE, 3, this.k.active, this.k.last, this.k.window, SHADOW_LABEL_TTL_SECONDS, this.k.run(''), ...entries.flatMap((e) => [e.key, e.value]))), keys };
   }
 
   async active(): Promise<ShadowRun | undefined> {
@@ -184,10 +185,10 @@ export class ShadowStore {
       await this.record.append('active', JSON.stringify(run));
     }
     const m = this.redis.multi();
-    if (before && before.model !== run.model) m.set(this.k.run(before.model), JSON.stringify({ ...before, stoppedAt: run.startedAt, stoppedBy: run.by }), 'EX', SHADOW_TTL_SECONDS);
+    if (before && before.model !== run.model) m.set(this.k.run(before.model), JSON.stringify({ ...before, stoppedAt: run.startedAt, stoppedBy: run.by }));
     m.set(this.k.active, JSON.stringify(run));
-    m.set(this.k.last, run.model, 'EX', SHADOW_TTL_SECONDS);
-    m.set(this.k.run(run.model), JSON.stringify(run), 'EX', SHADOW_TTL_SECONDS);
+    m.set(this.k.last, run.model);
+    m.set(this.k.run(run.model), JSON.stringify(run));
     m.set(this.k.window, '1', 'EX', SHADOW_LABEL_TTL_SECONDS);
     await m.exec();
     return before;
@@ -202,7 +203,7 @@ export class ShadowStore {
       await this.record.append(`run:${before.model}`, JSON.stringify(stopped));
       await this.record.remove('active');
     }
-    await this.redis.multi().del(this.k.active).set(this.k.run(before.model), JSON.stringify(stopped), 'EX', SHADOW_TTL_SECONDS).set(this.k.window, '1', 'EX', SHADOW_LABEL_TTL_SECONDS).exec();
+    await this.redis.multi().del(this.k.active).set(this.k.run(before.model), JSON.stringify(stopped)).set(this.k.window, '1', 'EX', SHADOW_LABEL_TTL_SECONDS).exec();
     return stopped;
   }
 

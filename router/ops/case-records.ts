@@ -1,8 +1,8 @@
 /**
  * The case record's lifetime (issue 18). The case-state topic is compacted: it keeps each case as last written, so
  * without more it kept every case ever opened, one record per verdict for good. A closed case lives in the view for
- * CLOSED_CASE_TTL_SECONDS after its verdict (state/review.ts); the record keeps it exactly that long: past it, the ops
- * service appends a tombstone (the case id with a null value), compaction drops the case's older values and, after the
+ * CLOSED_CASE_TTL_SECONDS after its verdict (state/review.ts; no TTL there: this sweep removes it); the record keeps it
+ * exactly that long: past it, the ops service appends a tombstone and deletes the view's copy (the case id with a null value), compaction drops the case's older values and, after the
  * topic's delete.retention.ms, the tombstone itself. A restore reads a tombstoned case as gone (core/changelog.ts
  * readAll), as the case view writer does (state/review.ts forgetCases). Open cases are never tombstoned.
  *
@@ -13,7 +13,7 @@ import type { Redis } from 'ioredis';
 import type { Changelog } from '../../core/changelog.ts';
 import { CaseSchema } from '../../core/contracts.ts';
 import type { Logger } from '../../core/logger.ts';
-import { closedCaseOutlived, reviewKeysOf } from '../../state/review.ts';
+import { closedCaseOutlived, forgetCases, reviewKeysOf } from '../../state/review.ts';
 
 /** How often, at most, the case record is swept (all members together). */
 export const CASE_SWEEP_PERIOD_MS = 3_600_000;
@@ -54,6 +54,9 @@ export function caseSweeper(opts: { redis: Redis; prefix: string; record: CaseRe
       if ((await opts.redis.set(lock, opts.instanceId, 'PX', opts.periodMs ?? CASE_SWEEP_PERIOD_MS, 'NX')) !== 'OK') return undefined;
       try {
         const done = await sweepCaseRecords(opts.record);
+        // The view's copies have no TTL (record views are never evicted): gone with their tombstones. The case view
+        // writer does the same when it reads the tombstones; this covers a system with no escalate member running.
+        await forgetCases(opts.redis, opts.prefix, done.removed);
         if (done.removed.length > 0) opts.log.info({ topic: opts.record.topic, read: done.read, removed: done.removed.length }, 'case record: closed cases past their time tombstoned');
         return done;
       } catch (err) {

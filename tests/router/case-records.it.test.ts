@@ -87,6 +87,13 @@ describe('the case record keeps open cases and the verdicts of the last CLOSED_C
     const openBefore = await redis.zrange(reviewKeys(before).open, 0, -1);
     expect(openBefore.sort()).toEqual([open1.caseId, open2.caseId].sort());
 
+    // The ops members' own view holds the outlived closed case (no TTL: a record view is never evicted) and a recent one.
+    const view = reviewKeys(config.redis.keyPrefix);
+    const oldClosed = { ...old, status: 'confirmed_fraud' as const, closedAt: now - ttl - 60_000, closedBy: 'bob' };
+    await redis.set(view.case(old.caseId), JSON.stringify(oldClosed));
+    await redis.zadd(view.closed, oldClosed.closedAt, old.caseId);
+    await redis.set(view.case(recent.caseId), JSON.stringify({ ...recent, status: 'approved', closedAt: now - 2 * DAY, closedBy: 'alice' }));
+
     const policies = new RedisPolicyStore(redis, config.redis.keyPrefix, () => defaultPolicy(COLD_START_THRESHOLDS));
     for (const i of [1, 2]) {
       members.push(await startOpsTimers({ config, redis, kafka, policies, instanceId: `ops-test-${i}`, guardEveryMs: 3_600_000, caseSweep: { tickMs: 200, periodMs: 3_600_000 } }));
@@ -95,6 +102,11 @@ describe('the case record keeps open cases and the verdicts of the last CLOSED_C
     // Linger: a second sweep (the other member) would add tombstones within a few ticks.
     const seen = await collect(kafka, config.topics.caseState, (ms) => tombstones(ms).length >= 2, 60_000, 3_000);
     expect(tombstones(seen).sort()).toEqual([old.caseId, older.caseId].sort());
+    // The sweep deletes the view's copy with its tombstone; the recent verdict stays.
+    for (let i = 0; i < 50 && (await redis.exists(view.case(old.caseId))) === 1; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await redis.exists(view.case(old.caseId))).toBe(0);
+    expect(await redis.zscore(view.closed, old.caseId)).toBeNull();
+    expect(await redis.exists(view.case(recent.caseId))).toBe(1);
 
     const after = await record.readAll();
     expect(after.map((e) => e.key).sort()).toEqual([open1.caseId, open2.caseId, recent.caseId].sort());

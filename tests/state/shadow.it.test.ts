@@ -35,7 +35,9 @@ describe('shadow state', () => {
     expect(await redis.get(k.label('t0'))).toBe('1|5000');
     expect(near(await redis.ttl(k.label('t0')), SHADOW_LABEL_TTL_SECONDS)).toBe(true);
     expect(near(await redis.ttl(k.window), SHADOW_LABEL_TTL_SECONDS)).toBe(true);
-    expect(near(await redis.ttl(k.run('m1')), SHADOW_TTL_SECONDS)).toBe(true);
+    // Record views (issue 19 item 4: never evicted): the run, the latest run and the active one have no TTL.
+    expect(await redis.ttl(k.run('m1'))).toBe(-1);
+    expect(await redis.ttl(k.last)).toBe(-1);
     expect(await redis.ttl(k.active)).toBe(-1);
   });
 
@@ -70,6 +72,7 @@ describe('shadow state', () => {
     expect(stopped).toMatchObject({ model: 'm1', stoppedAt: 99, stoppedBy: 'test' });
     expect(await store.active()).toBeUndefined();
     expect(await store.run('m1')).toMatchObject({ stoppedAt: 99 });
+    expect(await redis.ttl(shadowKeys(prefix).run('m1'))).toBe(-1);
     expect(await store.lastModel()).toBe('m1');
     expect(await store.stop('test')).toBeUndefined();
   });

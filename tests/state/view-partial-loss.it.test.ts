@@ -15,7 +15,7 @@ import { createKafka, createProducer } from '../../core/kafka.ts';
 import { logger } from '../../core/logger.ts';
 import { openRecords, type Records } from '../../core/records.ts';
 import { UserStore } from '../../review-ui/server/auth.ts';
-import { restoreCases, reviewKeys } from '../../state/review.ts';
+import { forgetCases, restoreCases, reviewKeys } from '../../state/review.ts';
 import { userKey } from '../../state/ui.ts';
 import { ViewKeeper, viewHoldsKey, viewMarkerKey, type ViewPart } from '../../state/view.ts';
 import { testConfig, testRedis } from '../helpers/services.ts';
@@ -126,7 +126,19 @@ describe('a view that lost some of its keys after its marker was sealed is resto
     expect(keepers.at(-1)!.status().state).toBe('ready');
   });
 
-  it('a held key that got a TTL since (a case closed) and then went (evicted) is not a loss: no restore', async () => {
+  it('a closed case deleted on purpose (the ops sweep past its 30 days, or its tombstone read) is not a loss: no restore', async () => {
+    expect(rounds, 'a keeper of the tests above is running').toBeGreaterThan(0);
+    const key = reviewKeys(p).case(closed.caseId);
+    expect(await redis.ttl(key)).toBe(-1);
+    await new Promise((r) => setTimeout(r, CHECK_MS * 4));
+    const before = rounds;
+    expect(await forgetCases(redis, p, [closed.caseId])).toBe(1);
+    await new Promise((r) => setTimeout(r, CHECK_MS * 8));
+    expect(rounds).toBe(before);
+    expect(await redis.exists(key)).toBe(0);
+  });
+
+  it('a held key that got a TTL since and then went (evicted) is not a loss: no restore', async () => {
     expect(rounds, 'a keeper of the tests above is running').toBeGreaterThan(0);
     const key = reviewKeys(p).case(open[0]!.caseId);
     await redis.expire(key, 3_600);
