@@ -231,3 +231,57 @@ export function keySlot(key: string | Buffer): number {
 export function familyPrefix(redis: Redis, prefix: string, tag: string): string {
   return isCluster(redis) ? `${prefix}{${tag}}:` : prefix;
 }
+
+/** What waitForReplicas found: masters written to that have replicas, and how many of them had one acknowledge in time. */
+export interface ReplicaWait {
+  masters: number;
+  acknowledged: number;
+}
+
+/**
+ * Redis Cluster: after writes to `keys`, waits (WAIT 1, at most `timeoutMs`) until a replica of each master serving one
+ * of them has acknowledged this client's writes so far, so a master killed right after cannot take them with it
+ * (replication is asynchronous otherwise). Masters without a connected replica (INFO replication, read again every
+ * REPLICA_INFO_MS) are skipped (WAIT would only time out), as is a single Redis. WAIT is not consensus: a replica that
+ * acknowledged can still lose the election. What did not acknowledge in time is counted, not thrown: the caller decides
+ * (the writes stand on the master either way).
+ */
+export async function waitForReplicas(redis: Redis, keys: readonly string[], timeoutMs: number, now = Date.now()): Promise<ReplicaWait> {
+  if (!isCluster(redis) || keys.length === 0) return { masters: 0, acknowledged: 0 };
+  const cluster = redis as unknown as Cluster;
+  const touched = new Set<string>();
+  for (const k of keys) {
+    const owner = cluster.slots[keySlot(k)]?.[0];
+    if (owner) touched.add(owner);
+  }
+  let known = replicaState.get(cluster);
+  if (!known) replicaState.set(cluster, (known = new Map()));
+  const byKey = new Map(cluster.nodes('master').map((n) => [`${n.options.host}:${n.options.port}`, n] as const));
+  const replies = await Promise.all(
+    [...touched].map(async (m): Promise<number | undefined> => {
+      const node = byKey.get(m as `${string}:${number}`);
+      if (!node) return undefined;
+      let state = known.get(m);
+      if (!state || now - state.at > REPLICA_INFO_MS) {
+        const info = await node.info('replication');
+        state = { replicas: Number(/connected_slaves:(\d+)/.exec(info)?.[1] ?? 0), at: now, skipUntil: state?.skipUntil ?? 0 };
+        known.set(m, state);
+      }
+      if (state.replicas < 1) return undefined;
+      if (state.skipUntil > now) return 0;
+      const n = Number(await node.call('WAIT', '1', String(timeoutMs)));
+      // A replica that missed the wait (down, or far behind) is not waited on again for REPLICA_SKIP_MS: otherwise every
+      // batch would sit out the whole timeout until the next INFO says it is gone.
+      if (n < 1) state.skipUntil = now + REPLICA_SKIP_MS;
+      return n;
+    }),
+  );
+  const waited = replies.filter((n): n is number => n !== undefined);
+  return { masters: waited.length, acknowledged: waited.filter((n) => n >= 1).length };
+}
+
+/** How often a master's replica count is read again (INFO replication) by waitForReplicas. */
+export const REPLICA_INFO_MS = 5_000;
+/** How long a master whose replica missed a WAIT is written to without waiting (see waitForReplicas). */
+export const REPLICA_SKIP_MS = 30_000;
+const replicaState = new WeakMap<Cluster, Map<string, { replicas: number; at: number; skipUntil: number }>>();

@@ -41,7 +41,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { deleteKeys, isCluster } from '../core/redis.ts';
+import { deleteKeys, isCluster, waitForReplicas } from '../core/redis.ts';
 
 /** No TTL: kept for the stage's dedupe window (config, passed to OutcomeStore by the runner), deleted by the sweep. */
 export const outcomeKeyPrefix = (prefix: string, stage: string): string => `${prefix}outcome:${stage}:`;
@@ -82,6 +82,12 @@ export const outcomeSweepLockKey = (prefix: string, stage: string): string => `$
  * slot), past maxmemory if need be; 10-minute buckets took a 64 MB Redis 3.3 MB over under 2,000 claims a second.
  */
 export const outcomeBucketSeconds = (windowSeconds: number): number => Math.max(1, Math.min(60, Math.ceil(windowSeconds / 24)));
+/**
+ * Redis Cluster: how long a batch's claims wait for a replica of each master they were written to (WAIT) before the
+ * batch is decided anyway. On loopback a replica answers in well under a millisecond; one that misses it is not waited
+ * on for REPLICA_SKIP_MS (core/redis.ts waitForReplicas), so a dead replica costs one timeout, not one per batch.
+ */
+export const REPLICA_WAIT_MS = 500;
 /** The marker that the stage's claims are whole in Redis (no TTL; one key per stage). */
 export const outcomeViewKey = (prefix: string, stage: string): string => `${prefix}outcome-view:${stage}`;
 /**
@@ -300,6 +306,8 @@ export class OutcomeStore {
   private readonly sharded: boolean;
   /** How many rebuilds this store ran (a test and a log line read it). */
   restores = 0;
+  /** Redis Cluster: masters whose replica did not acknowledge a batch's claims within REPLICA_WAIT_MS (the batch went on). */
+  replicaWaitsShort = 0;
 
   constructor(
     redis: Redis,
@@ -417,6 +425,9 @@ export class OutcomeStore {
     p.sadd!(this.indexKey, String(bucket));
     const replies = (await p.exec()) ?? [];
     for (const [err] of replies) if (err) throw err;
+    // A claim only a master held is lost with it (replication is asynchronous): wait for a replica before deciding.
+    const w = await waitForReplicas(this.redis, keys, REPLICA_WAIT_MS);
+    this.replicaWaitsShort += w.masters - w.acknowledged;
     return [gen, ...replies.slice(0, keys.length).map(([, r]) => r as number | string)];
   }
 

@@ -382,6 +382,18 @@ describe('a master killed (kill -9) in a cluster with replicas', () => {
       const claims = new OutcomeStore(redis, prefix, 'detect', 3_600);
       const items = Array.from({ length: 200 }, (_, i) => ({ key: `tx-${i}`, source: `0:${i}`, hash: `h${i}` }));
       expect((await claims.claim(items)).every((c) => c.mine && !c.again)).toBe(true);
+      // The claims waited for a replica (WAIT): each master's replica has acknowledged its whole replication stream
+      // already. Without the wait its last acknowledgement is up to a second old (it sends one a second), so behind
+      // the claims just written.
+      expect(claims.replicaWaitsShort).toBe(0);
+      for (const m of (redis as unknown as { nodes(role: string): Redis[] }).nodes('master')) {
+        const info = await m.info('replication');
+        const own = Number(/master_repl_offset:(\d+)/.exec(info)?.[1]);
+        const acked = Number(/slave0:[^\r\n]*offset=(\d+)/.exec(info)?.[1]);
+        expect(own).toBeGreaterThan(0);
+        // (64 bytes of slack: the master's own PING to its replicas, every 10 s, may land in between; the claims are KBs)
+        expect(acked, `replica of ${m.options.port}: acknowledged ${acked} of ${own}`).toBeGreaterThanOrEqual(own - 64);
+      }
       const features = new RedisFeatureStore(redis, { keyPrefix: prefix });
       const txs = delayedStream({ days: 10, customers: 20, terminals: 10, seed: 3 }).txs;
       const half = Math.floor(txs.length / 2);
