@@ -6,4 +6,4 @@ RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build:ui --if-present
 ENV NODE_ENV=production
-ENTRYPOINT ["node", "bin/fraudstream.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=64", "bin/fraudstream.js"]

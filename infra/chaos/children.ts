@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { configEnv, withoutKafkaSecurityEnv, type Config } from '../../core/config.ts';
+import { NODE_FLAGS } from '../../core/node-flags.ts';
 import type { PipelineStage } from '../../core/contracts.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -131,7 +132,7 @@ export class Children {
   private spawn(name: string, args: string[], env: Record<string, string>): Child {
     // The caller's REDIS_CLUSTER_NODES is for their Redis: a child uses a cluster only when the scenario's config names one.
     const { REDIS_CLUSTER_NODES: _callersCluster, ...inherited } = withoutKafkaSecurityEnv(process.env);
-    const proc = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+    const proc = spawn(process.execPath, [...NODE_FLAGS, '--import', 'tsx', 'cli/main.ts', ...args], {
       cwd: ROOT,
       // VITEST silences logs and kafkajs in the child: a stage under test logs as in production.
       env: { ...inherited, ...configEnv(this.opts.config), LOG_LEVEL: 'info', VITEST: '', ...env },
