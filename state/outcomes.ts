@@ -6,9 +6,7 @@
  * producer's resend within the window be decided twice. It expires by the sweep instead: each new claim's key (its tx
  * id) is also added, in the same script, to a set of its time bucket `<prefix>outcome-expiry:<stage>:<bucket>:<shard>`
  * (bucket = claim time / bucketSeconds, 1 min for a 24 h window; shard = from a hash of the key, one of 32 of unequal
- * shares, see outcomeShard; no TTL), and
- * the bucket to the stage's index
- * `<prefix>outcome-expiry:<stage>:buckets`. `sweep()` (every runner member, once a minute, one at a time per stage
+ * shares, see outcomeShard; no TTL), and the bucket to the stage's index `<prefix>outcome-expiry:<stage>:buckets`. `sweep()` (every runner member, once a minute, one at a time per stage
  * through a short lock) deletes the claims of every bucket that ended a window ago, in chunks, then the bucket: a
  * claim lives between the window and the window plus one bucket (about 210 bytes a claim with its bucket entry). What
  * bounds the family is the window times the decision rate, not maxmemory: Redis must have room for a window of claims
@@ -67,10 +65,14 @@ export const OUTCOME_BUCKET_SHARDS = 32;
  * every doubling of the bucket (1/32 of it apart, ~2%) instead of landing together.
  */
 export function outcomeShard(key: string): number {
+  const u = outcomeKeyHash(key) / 2 ** 32;
+  return Math.min(OUTCOME_BUCKET_SHARDS - 1, Math.floor(OUTCOME_BUCKET_SHARDS * Math.log2(1 + u)));
+}
+/** FNV-1a (32 bit, unsigned) of a claim key's UTF-16 code units: what outcomeShard spreads over the shards. */
+export function outcomeKeyHash(key: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  const u = (h >>> 0) / 2 ** 32;
-  return Math.min(OUTCOME_BUCKET_SHARDS - 1, Math.floor(OUTCOME_BUCKET_SHARDS * Math.log2(1 + u)));
+  return h >>> 0;
 }
 /** The stage's buckets not swept yet (a set of bucket ids, no TTL; one entry per bucket: about 1,440 for 24 h). */
 export const outcomeExpiryIndexKey = (prefix: string, stage: string): string => `${prefix}outcome-expiry:${stage}:buckets`;
@@ -192,8 +194,8 @@ if added > 0 then redis.call('SADD', KEYS[2], ARGV[1]) end
 return out
 `;
 
-// KEYS[1]: the expiry index, KEYS[2]: the bucket shard of the claims' record time and keys, then claim keys. ARGV: the bucket id, the
-// prefix length, then per key its marker. Never overwrites a live claim (which is in its own bucket already).
+// KEYS[1]: the expiry index, KEYS[2]: the bucket shard of the claims' record time and keys, then claim keys. ARGV: the
+// bucket id, the prefix length, then per key its marker. Never overwrites a live claim (which is in its own bucket already).
 const RESTORE_LUA = `
 local from = tonumber(ARGV[2]) + 1
 local added = 0
@@ -477,27 +479,27 @@ export class OutcomeStore {
   async restore(claims: RestoredClaim[]): Promise<number> {
     const now = this.now();
     const live = claims.filter((c) => c.stage === this.stage && now - c.at < this.ttlSeconds * 1000);
-    const byBucket = new Map<string, { bucket: number; shard: number; all: RestoredClaim[] }>();
+    const byBucket = new Map<number, RestoredClaim[]>();
     for (const c of live) {
-      const bucket = this.bucketOf(c.at);
-      const shard = outcomeShard(c.key);
-      const id = `${bucket}:${shard}`;
-      const group = byBucket.get(id);
-      if (group) group.all.push(c);
-      else byBucket.set(id, { bucket, shard, all: [c] });
+      const b = this.bucketOf(c.at);
+      const list = byBucket.get(b);
+      if (list) list.push(c);
+      else byBucket.set(b, [c]);
     }
-    for (const { bucket, shard, all } of byBucket.values()) {
-      for (let i = 0; i < all.length; i += 500) {
-        const part = all.slice(i, i + 500);
-        // Read back from committed outputs: committed by definition.
-        const markers = part.map((c) => encodeMarker({ source: c.source, hash: c.hash, committed: true }));
-        if (this.sharded) {
-          const p = this.pipeline();
-          part.forEach((c, j) => p[RESTORE_ONE]!(1, this.key(c.key), markers[j]));
-          p.sadd!(this.bucketKey(bucket, shard), ...part.map((c) => c.key));
-          p.sadd!(this.indexKey, String(bucket));
-          for (const [err] of (await p.exec()) ?? []) if (err) throw err;
-        } else await this.command(RESTORE).call(this.redis, part.length + 2, this.indexKey, this.bucketKey(bucket, shard), ...part.map((c) => this.key(c.key)), bucket, this.prefix.length, ...markers);
+    for (const [bucket, inBucket] of byBucket) {
+      for (const [shard, all] of OutcomeStore.byShard(inBucket, (c) => c.key)) {
+        for (let i = 0; i < all.length; i += 500) {
+          const part = all.slice(i, i + 500);
+          // Read back from committed outputs: committed by definition.
+          const markers = part.map((c) => encodeMarker({ source: c.source, hash: c.hash, committed: true }));
+          if (this.sharded) {
+            const p = this.pipeline();
+            part.forEach((c, j) => p[RESTORE_ONE]!(1, this.key(c.key), markers[j]));
+            p.sadd!(this.bucketKey(bucket, shard), ...part.map((c) => c.key));
+            p.sadd!(this.indexKey, String(bucket));
+            for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+          } else await this.command(RESTORE).call(this.redis, part.length + 2, this.indexKey, this.bucketKey(bucket, shard), ...part.map((c) => this.key(c.key)), bucket, this.prefix.length, ...markers);
+        }
       }
     }
     return live.length;
@@ -568,16 +570,16 @@ export class OutcomeStore {
         .sort((a, b) => a - b);
       for (const b of expired) {
         for (const set of this.bucketKeys(b)) {
-         for (;;) {
-          const members = await this.redis.srandmember(set, chunk);
-          if (members.length === 0) break;
-          if (this.sharded) {
-            // Claims and bucket live in different slots: delete the claims, then take them out of the bucket (a crash
-            // between the two leaves them in it, deleted again next time).
-            deleted += await deleteKeys(this.redis, members.map((m) => this.key(m)));
-            await this.redis.srem(set, ...members);
-          } else deleted += Number(await this.command(SWEEP).call(this.redis, members.length + 1, set, ...members.map((m) => this.key(m)), ...members));
-         }
+          for (;;) {
+            const members = await this.redis.srandmember(set, chunk);
+            if (members.length === 0) break;
+            if (this.sharded) {
+              // Claims and bucket live in different slots: delete the claims, then take them out of the bucket (a crash
+              // between the two leaves them in it, deleted again next time).
+              deleted += await deleteKeys(this.redis, members.map((m) => this.key(m)));
+              await this.redis.srem(set, ...members);
+            } else deleted += Number(await this.command(SWEEP).call(this.redis, members.length + 1, set, ...members.map((m) => this.key(m)), ...members));
+          }
         }
         await this.redis.srem(this.indexKey, String(b));
         buckets += 1;

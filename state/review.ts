@@ -85,8 +85,8 @@ end
 return 0`;
 
 // KEYS: open set, case key, closed set, opened set, claim key[, outbox list]. ARGV: caseId, closed case JSON, closedAt,
-// outbox cap, analyst[, outbox items...]. The closed case has no TTL (a record view: swept by the ops service). ZREM is the once-only gate: of two concurrent verdicts exactly one
-// removes the member and writes. A case another analyst holds (state/case-claims.ts) is refused before anything
+// outbox cap, analyst[, outbox items...]. The closed case has no TTL (a record view: swept by the ops service). ZREM
+// is the once-only gate: of two concurrent verdicts exactly one removes the member and writes. A case another analyst holds (state/case-claims.ts) is refused before anything
 // changes: {-2, holder}; an unheld case may be decided by anyone (its claim lapsed or it was never opened). A full
 // outbox (Kafka gone for long) refuses the verdict before anything changes: {-1}. The claim goes with the case.
 const CLOSE = `
@@ -106,8 +106,8 @@ end
 return {0, ''}`;
 
 // KEYS: case key, open set, opened set, closed set. ARGV: case JSON, status, queue score, caseId, createdAt, closedAt.
-// No TTL, open or closed (record views). A recorded case written back after a wipe: only when Redis does not hold the case (NX), so a case
-// opened or decided since the restore read its topic is never overwritten. A case Redis holds open is put back in the
+// No TTL, open or closed (record views). A recorded case written back after a wipe: only when Redis does not hold the
+// case (NX), so a case opened or decided since the restore read its topic is never overwritten. A case Redis holds open is put back in the
 // queue's sets if a partial loss took it out of them (state/view.ts restores again then).
 const RESTORE = `
 if ARGV[2] == 'open' then
@@ -132,8 +132,8 @@ return 0`;
  * Writes recorded cases (the compacted case-state topic: each case as last written, open by escalate or closed by a
  * verdict) back into the review queue: every open case, and the closed ones still within CLOSED_CASE_TTL_SECONDS
  * (the newest `closedKeep` in the recent list). Returns how many were written, and the keys of the open cases (the view
- * keeper checks they stay, state/view.ts). Claims and ground truth are not
- * recorded: after a wipe nobody holds a case, and chargebacks arriving from then on are recorded again.
+ * keeper checks they stay, state/view.ts). Claims and ground truth are not recorded: after a wipe nobody holds a case,
+ * and chargebacks arriving from then on are recorded again.
  */
 export async function restoreCases(redis: Redis, prefix: string, entries: ReadonlyArray<{ value: string }>, now = Date.now(), closedKeep = REVIEW_CLOSED_KEEP): Promise<Restored> {
   const k = reviewKeysOf(redis, prefix);
@@ -168,8 +168,9 @@ export async function restoreCases(redis: Redis, prefix: string, entries: Readon
 }
 
 // KEYS: case key, open set, opened set, closed set. ARGV: closed case JSON, caseId, closedAt. No TTL (a record view).
-// A closed case read from the record: the view follows it unless the view already holds the case closed (the console closed it
-// there first). Replaying a topic from its start (an open record, then its verdict) so ends closed, never reopened.
+// A closed case read from the record: the view follows it unless the view already holds the case closed (the console
+// closed it there first). Replaying a topic from its start (an open record, then its verdict) so ends closed, never
+// reopened.
 const APPLY_CLOSED = `
 local cur = redis.call('GET', KEYS[1])
 if cur then

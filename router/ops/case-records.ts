@@ -2,8 +2,8 @@
  * The case record's lifetime (issue 18). The case-state topic is compacted: it keeps each case as last written, so
  * without more it kept every case ever opened, one record per verdict for good. A closed case lives in the view for
  * CLOSED_CASE_TTL_SECONDS after its verdict (state/review.ts; no TTL there: this sweep removes it); the record keeps it
- * exactly that long: past it, the ops service appends a tombstone and deletes the view's copy (the case id with a null value), compaction drops the case's older values and, after the
- * topic's delete.retention.ms, the tombstone itself. A restore reads a tombstoned case as gone (core/changelog.ts
+ * exactly that long: past it, the ops service appends a tombstone (the case id with a null value) and deletes the
+ * view's copy; compaction drops the case's older values and, after the topic's delete.retention.ms, the tombstone. A restore reads a tombstoned case as gone (core/changelog.ts
  * readAll), as the case view writer does (state/review.ts forgetCases). Open cases are never tombstoned.
  *
  * One ops member sweeps per period: each member tries every tick, and only the one that takes the period's Redis lock

@@ -5,7 +5,7 @@
  * This test fills a bucket in claim calls of 500 keys and counts, per call, the shards whose size passed a power of two.
  */
 import { describe, expect, it } from 'vitest';
-import { OUTCOME_BUCKET_SHARDS, outcomeShard } from '../../state/outcomes.ts';
+import { OUTCOME_BUCKET_SHARDS, outcomeKeyHash, outcomeShard } from '../../state/outcomes.ts';
 
 const CALL = 500;
 
@@ -35,12 +35,8 @@ function worstCall(shardOf: (key: string) => number, keys: number): { doublings:
   return { doublings, bytes };
 }
 
-/** The same FNV-1a hash split evenly (modulo): what the shards were at first. */
-function evenShard(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return (h >>> 0) % OUTCOME_BUCKET_SHARDS;
-}
+/** The same hash split evenly (modulo): what the shards were at first. */
+const evenShard = (key: string): number => outcomeKeyHash(key) % OUTCOME_BUCKET_SHARDS;
 
 describe('claim bucket shards', () => {
   it('every key has a shard in range, the same each time', () => {
