@@ -147,7 +147,7 @@ export const decisionIdOf = (txId: string, stage: Stage): string => `${txId}:${s
 
 /**
  * A decision as written on the decisions topic. Fields that follow from others may be left out and are filled in by
- * DecisionSchema: decisionId (txId:stage), final (action is not REVIEW), empty rulesFired and topFeatures.
+ * DecisionSchema: decisionId (txId:stage), final (action is not REVIEW), empty rulesFired and topFeatures, expectedLoss.stakeMinor (the smaller of the two losses).
  */
 export const DecisionWireSchema = z.object({
   decisionId: id.optional(),
@@ -169,7 +169,7 @@ export const DecisionWireSchema = z.object({
   analyst: z.string().optional(),
   note: z.string().max(2000).optional(),
   /** Set by detect and escalate when a model version is served (issue 13); absent in rules-only mode and older decisions. */
-  expectedLoss: DecisionExpectedLossSchema.optional(),
+  expectedLoss: DecisionExpectedLossSchema.extend({ stakeMinor: DecisionExpectedLossSchema.shape.stakeMinor.optional() }).optional(),
   /**
    * True when the features were computed on entity state that Redis lost and that is not yet rebuilt (issue 18:
    * `fraudstream restore features`): the decision saw only part of the card's and merchant's history. Absent: complete
@@ -180,10 +180,12 @@ export const DecisionWireSchema = z.object({
 export type DecisionWire = z.input<typeof DecisionWireSchema>;
 
 /** A decision read from the topic (or made by router/pure/decision.ts), every field filled in. */
-export const DecisionSchema = DecisionWireSchema.transform((d) => ({
+export const DecisionSchema = DecisionWireSchema.transform(({ expectedLoss, ...d }) => ({
   ...d,
   decisionId: d.decisionId ?? decisionIdOf(d.txId, d.stage),
   final: d.final ?? d.action !== Action.REVIEW,
+  // The wire leaves out the stake: the smaller of the two losses (router/pure/money.ts).
+  ...(expectedLoss ? { expectedLoss: { ...expectedLoss, stakeMinor: expectedLoss.stakeMinor ?? Math.min(expectedLoss.ifAllowedMinor, expectedLoss.ifBlockedMinor) } } : {}),
 }));
 export type Decision = z.output<typeof DecisionSchema>;
 

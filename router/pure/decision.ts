@@ -21,11 +21,40 @@ export interface DecisionInput {
   expectedLoss?: DecisionExpectedLoss;
 }
 
+/**
+ * A decision's numbers at the precision a reader can use (issue 20: bytes per decision). A double prints up to 17
+ * digits; the decision was already taken on the full value, and what readers do with these (show them, sort by them,
+ * chart them) needs far fewer. Scores and p(fraud) keep 5 decimals (a threshold's neighbourhood stays readable),
+ * coordinates 4 (about 11 m), feature values and contributions 4 significant digits (integers as they are).
+ */
+const roundTo = (x: number, scale: number): number => Math.round(x * scale) / scale;
+
+function significant(x: number): number {
+  if (Number.isInteger(x) || !Number.isFinite(x)) return x;
+  const a = Math.abs(x);
+  // At least 4 significant digits, and never fewer decimals than a value of that size shows (1234.5678 -> 1234.6).
+  const digits = a >= 1000 ? Math.floor(Math.log10(a)) + 2 : 4;
+  return Number(x.toPrecision(Math.min(17, digits)));
+}
+
+function roundScores(scores: Decision['scores']): Decision['scores'] {
+  const out: Record<string, number> = {};
+  for (const k in scores) {
+    const v = (scores as Record<string, number | undefined>)[k];
+    if (v !== undefined) out[k] = roundTo(v, 1e5);
+  }
+  return out as Decision['scores'];
+}
+
+function roundLoss(l: DecisionExpectedLoss): DecisionExpectedLoss {
+  return { ...l, pFraud: roundTo(l.pFraud, 1e5) };
+}
+
 /** The fields of a transaction a decision carries (core/contracts.ts DecisionTxSchema); the rest stays on its topic. */
 export function decisionTx(tx: Transaction): DecisionTx {
   return {
     merchantId: tx.merchantId, merchantName: tx.merchantName, mcc: tx.mcc, amountMinor: tx.amountMinor, currency: tx.currency,
-    ts: tx.ts, channel: tx.channel, country: tx.country, lat: tx.lat, lon: tx.lon, deviceId: tx.deviceId,
+    ts: tx.ts, channel: tx.channel, country: tx.country, lat: roundTo(tx.lat, 1e4), lon: roundTo(tx.lon, 1e4), deviceId: tx.deviceId,
   };
 }
 
@@ -46,16 +75,16 @@ export function buildDecision(t: DecidedTransaction, d: DecisionInput): Decision
     stage: d.stage,
     final: d.action !== 'REVIEW',
     reason: d.reason,
-    scores: t.scores,
+    scores: roundScores(t.scores),
     rulesFired: d.rulesFired,
-    topFeatures: t.topFeatures,
+    topFeatures: t.topFeatures.map((f) => ({ name: f.name, value: significant(f.value), contribution: significant(f.contribution) })),
     versions: t.versions,
     timings: roundTimings(d.timings),
     decidedAt: d.decidedAt,
     tx: decisionTx(t.tx),
     ...(d.analyst === undefined ? {} : { analyst: d.analyst }),
     ...(d.note ? { note: d.note } : {}),
-    ...(d.expectedLoss ? { expectedLoss: d.expectedLoss } : {}),
+    ...(d.expectedLoss ? { expectedLoss: roundLoss(d.expectedLoss) } : {}),
     // Carried from detect through escalation and case to the analyst's decision: the same features were seen.
     ...(t.partialHistory ? { partialHistory: true } : {}),
   };
@@ -67,13 +96,21 @@ export function buildDecision(t: DecidedTransaction, d: DecisionInput): Decision
  * the text gives the decision back.
  */
 export function encodeDecision(d: Decision): string {
-  const { decisionId, final, rulesFired, topFeatures, ...rest } = d;
+  const { decisionId, final, rulesFired, topFeatures, expectedLoss, ...rest } = d;
+  let loss: DecisionWire['expectedLoss'];
+  if (expectedLoss) {
+    // The stake is the smaller of the two losses: DecisionSchema fills it in.
+    const { stakeMinor, ...others } = expectedLoss;
+    loss = stakeMinor === Math.min(expectedLoss.ifAllowedMinor, expectedLoss.ifBlockedMinor) ? others : expectedLoss;
+  }
   const wire: DecisionWire = {
     ...(decisionId === decisionIdOf(d.txId, d.stage) ? {} : { decisionId }),
     ...rest,
     ...(final === (d.action !== 'REVIEW') ? {} : { final }),
     ...(rulesFired.length ? { rulesFired } : {}),
     ...(topFeatures.length ? { topFeatures } : {}),
+    ...(loss ? { expectedLoss: loss } : {}),
   };
   return JSON.stringify(wire);
 }
+
