@@ -14,7 +14,7 @@ const pureIo = io.map((name) => ({ name, message: 'pure modules take I/O through
 const noProducers = [{ group: ['**/producers/**'], message: 'detectors/ runs without the simulator: move shared code to detectors/reference/ or core/' }];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'review-ui/dist/**', '.cache/**', 'bin/**', 'models/**', 'data/**'] },
+  { ignores: ['node_modules/**', 'review-ui/dist/**', '.cache/**', 'bin/**', 'models/**', 'data/**', '.scratch/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
