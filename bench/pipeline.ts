@@ -267,6 +267,10 @@ export function renderTables(r: BenchResult): string {
     for (const k of ['p50', 'p95', 'p99', 'max'] as const) {
       rows.push([`${name}: visible ${k} ms`, fmtInt(lat(c, i, k, 'visibleLatencyMs')), fmtInt(lat(t, i, k, 'visibleLatencyMs')), fmtInt(lat(p, i, k, 'visibleLatencyMs')), fmtRatio(ratio(lat(p, i, k, 'visibleLatencyMs'), lat(c, i, k, 'visibleLatencyMs')))]);
     }
+    // Which hop the pipeline's latency comes from: decided by detect (one hop) or by escalate (two).
+    for (const [stage, v] of Object.entries(p.paced[i]?.visibleByStageMs ?? {})) {
+      rows.push([`${name}: visible p50 / p99 ms, decided by ${stage} (${fmtInt(v.count)})`, '', '', `${fmtInt(v.p50)} / ${fmtInt(v.p99)}`, '']);
+    }
     for (const k of ['p50', 'p99'] as const) {
       rows.push([`${name}: CreateTime latency ${k} ms`, fmtInt(lat(c, i, k)), fmtInt(lat(t, i, k)), fmtInt(lat(p, i, k)), fmtRatio(ratio(lat(p, i, k), lat(c, i, k)))]);
     }

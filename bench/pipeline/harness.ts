@@ -89,6 +89,8 @@ export function flatObjectField(text: string, name: string): Record<string, numb
 interface Seen {
   ts: number;
   seenAt: number;
+  /** The deciding stage of a decision ("detect", "escalate"); undefined for a ceiling's output. */
+  stage?: string;
 }
 
 export interface HarnessOptions {
@@ -149,7 +151,7 @@ export class Harness {
           if (!txId) continue;
           this.outputs += 1;
           if (this.seen.has(txId)) continue;
-          this.seen.set(txId, { ts: Number(m.timestamp), seenAt });
+          this.seen.set(txId, { ts: Number(m.timestamp), seenAt, stage: stringField(text, 'stage') });
           if (this.expected?.has(txId)) this.expectedDone += 1;
           if (this.observe) {
             this.observedBytes += m.value?.length ?? 0;
@@ -285,11 +287,17 @@ export class Harness {
     await this.waitAll(`${label} ${name}`, txs.length, 20);
     const latency: number[] = [];
     const visible: number[] = [];
+    const byStage = new Map<string, number[]>();
     for (const t of txs) {
       const s = this.seen.get(t.txId)!;
       const at = sentAt.get(t.txId)!;
       latency.push(s.ts - at);
       visible.push(s.seenAt - at);
+      if (s.stage !== undefined) {
+        let v = byStage.get(s.stage);
+        if (!v) byStage.set(s.stage, (v = []));
+        v.push(s.seenAt - at);
+      }
     }
     const issueSeconds = (lastSend - start) / 1000;
     return {
@@ -300,6 +308,7 @@ export class Harness {
       messagesPerSend: round(txs.length / sends, 2),
       latencyMs: summarize(latency),
       visibleLatencyMs: summarize(visible),
+      ...(byStage.size ? { visibleByStageMs: Object.fromEntries([...byStage].map(([k, v]) => [k, summarize(v)])) } : {}),
     };
   }
 

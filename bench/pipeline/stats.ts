@@ -95,6 +95,11 @@ export interface PacedResult {
   latencyMs: Percentiles;
   /** When the reader (read_committed) saw the output minus the send moment: includes commit and fetch. */
   visibleLatencyMs: Percentiles;
+  /**
+   * Visible latency by the stage that decided (the pipeline: detect's first line, escalate's second hop); absent for
+   * the ceilings. The escalated share takes two hops, so the overall p99 falls among them when they are above 1%.
+   */
+  visibleByStageMs?: Record<string, Percentiles>;
 }
 
 export interface BurstResult {
@@ -169,7 +174,20 @@ export function medianRun(runs: PacedResult[]): PacedResult {
     events: runs.reduce((n, x) => n + x.events, 0),
     latencyMs: med('latencyMs'),
     visibleLatencyMs: med('visibleLatencyMs'),
+    ...(runs.every((x) => x.visibleByStageMs) ? { visibleByStageMs: medianByStage(runs.map((x) => x.visibleByStageMs!)) } : {}),
   };
+}
+
+/** Per stage, each percentile the median across the runs that have the stage. */
+function medianByStage(runs: Record<string, Percentiles>[]): Record<string, Percentiles> {
+  const stages = [...new Set(runs.flatMap((r) => Object.keys(r)))];
+  return Object.fromEntries(
+    stages.map((stage) => {
+      const of = runs.map((r) => r[stage]).filter((x): x is Percentiles => x !== undefined);
+      const m = (k: keyof Percentiles) => spread(of.map((x) => x[k])).median;
+      return [stage, { count: of.reduce((n, x) => n + x.count, 0), p50: m('p50'), p95: m('p95'), p99: m('p99'), max: m('max'), mean: m('mean') }];
+    }),
+  );
 }
 
 export interface SideResult {

@@ -121,6 +121,17 @@ describe('bench harness and ceilings on the test broker', () => {
       // Each event is visible to the read_committed reader no earlier than its output's CreateTime.
       for (const k of ['p50', 'p95', 'p99', 'max'] as const) expect(paced.visibleLatencyMs[k]).toBeGreaterThanOrEqual(paced.latencyMs[k]);
       expect(paced.messagesPerSend).toBeGreaterThanOrEqual(1);
+      // A pass-through's outputs name no deciding stage.
+      expect(paced.visibleByStageMs).toBeUndefined();
+      // The reader never commits (kafkajs' autoCommit would hold each of its fetches for a commit per partition).
+      const kadmin = kafka.admin();
+      await kadmin.connect();
+      try {
+        const [offsets] = await kadmin.fetchOffsets({ groupId: `${config.groups.detect}-reader`, topics: [config.topics.decisions] });
+        expect(offsets!.partitions.map((x) => x.offset)).toEqual(offsets!.partitions.map(() => '-1'));
+      } finally {
+        await kadmin.disconnect();
+      }
       sizes.push(Math.round(h.observedBytes / h.observedOutputs));
     } finally {
       gc.stop();

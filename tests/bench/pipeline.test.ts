@@ -112,6 +112,16 @@ describe('bench arithmetic', () => {
     expect(m.label).toBe('500/s (median of 3)');
     expect([m.latencyMs.p99, m.visibleLatencyMs.p99, m.latencyMs.count, m.events]).toEqual([40, 45, 300, 15_000]);
     expect(() => repeated([])).toThrow(/no runs/);
+    // The ceilings have no deciding stage.
+    expect(m.visibleByStageMs).toBeUndefined();
+  });
+
+  it('repeats keep the per-stage split: each percentile of a stage the median of the runs, counts summed', () => {
+    const at = (p99: number) => ({ count: 10, p50: p99 / 2, p95: p99 - 5, p99, max: p99 + 1, mean: p99 / 2 });
+    const runs = [60, 80, 200].map((e, i) => ({ ...paced('500/s', 500, 10, 20, 30), visibleByStageMs: { detect: at(40 + i), escalate: at(e) } }));
+    const m = medianRun(runs);
+    expect(m.visibleByStageMs?.escalate).toMatchObject({ count: 30, p99: 80, max: 81 });
+    expect(m.visibleByStageMs?.detect.p99).toBe(41);
   });
 
   it('summary takes throughput from the bursts and latency from the fixed-rate phase', () => {
