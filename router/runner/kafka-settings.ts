@@ -24,8 +24,10 @@ export const RUNNER_KAFKA = {
     // If a member dies mid-transaction, the coordinator aborts it after this long (a new owner fences it at once).
     transactionTimeout: 10_000,
     // A new transaction right after a commit meets CONCURRENT_TRANSACTIONS until the commit markers are
-    // written (a few ms); the Java client retries that after ~20 ms, kafkajs' default waits 300 ms.
-    retry: { initialRetryTime: 20, maxRetryTime: 2_000, retries: 12 },
+    // written (a few ms); kafkajs' default waits 300 ms, the Java client 20 ms. The consumer fetches again only
+    // when every partition's batch is done, so one partition's wait holds all six: retry after 5 ms (then 10, 20,
+    // ...), with two more retries so a broker that is really gone is given as long as before (about 14 s in all).
+    retry: { initialRetryTime: 5, maxRetryTime: 2_000, retries: 14 },
   },
 };
 
