@@ -24,8 +24,9 @@ export interface DecisionInput {
 /**
  * A decision's numbers at the precision a reader can use (issue 20: bytes per decision). A double prints up to 17
  * digits; the decision was already taken on the full value, and what readers do with these (show them, sort by them,
- * chart them) needs far fewer. Scores and p(fraud) keep 5 decimals (a threshold's neighbourhood stays readable),
- * coordinates 4 (about 11 m), feature values and contributions 4 significant digits (integers as they are).
+ * chart them) needs far fewer. Scores keep 5 decimals (a threshold's neighbourhood stays readable), feature values and
+ * contributions 4 significant digits (integers as they are). p(fraud) and the coordinates stay whole: the expected
+ * losses are computed from p(fraud) (a reader can check them), and the case baseline measures distances from them.
  */
 const roundTo = (x: number, scale: number): number => Math.round(x * scale) / scale;
 
@@ -46,15 +47,11 @@ function roundScores(scores: Decision['scores']): Decision['scores'] {
   return out as Decision['scores'];
 }
 
-function roundLoss(l: DecisionExpectedLoss): DecisionExpectedLoss {
-  return { ...l, pFraud: roundTo(l.pFraud, 1e5) };
-}
-
 /** The fields of a transaction a decision carries (core/contracts.ts DecisionTxSchema); the rest stays on its topic. */
 export function decisionTx(tx: Transaction): DecisionTx {
   return {
     merchantId: tx.merchantId, merchantName: tx.merchantName, mcc: tx.mcc, amountMinor: tx.amountMinor, currency: tx.currency,
-    ts: tx.ts, channel: tx.channel, country: tx.country, lat: roundTo(tx.lat, 1e4), lon: roundTo(tx.lon, 1e4), deviceId: tx.deviceId,
+    ts: tx.ts, channel: tx.channel, country: tx.country, lat: tx.lat, lon: tx.lon, deviceId: tx.deviceId,
   };
 }
 
@@ -84,7 +81,7 @@ export function buildDecision(t: DecidedTransaction, d: DecisionInput): Decision
     tx: decisionTx(t.tx),
     ...(d.analyst === undefined ? {} : { analyst: d.analyst }),
     ...(d.note ? { note: d.note } : {}),
-    ...(d.expectedLoss ? { expectedLoss: roundLoss(d.expectedLoss) } : {}),
+    ...(d.expectedLoss ? { expectedLoss: d.expectedLoss } : {}),
     // Carried from detect through escalation and case to the analyst's decision: the same features were seen.
     ...(t.partialHistory ? { partialHistory: true } : {}),
   };

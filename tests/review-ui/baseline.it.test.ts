@@ -41,7 +41,10 @@ let producer: Producer | undefined;
 const run = randomUUID().slice(0, 8);
 // 27 days of the card, flagged two days ago: every decision is inside the index's 30 days, every chargeback has arrived.
 const DAYS = 27;
-const world = baselineWorld({ run, shopName: PAYLOAD, days: DAYS, start: Date.now() - (DAYS + 2) * DAY - 3 * 3_600_000 });
+// The world starts at a UTC midnight, so the flagged transaction is at 03:00 UTC two days ago whatever the time of day
+// the test runs: from a start at "now - 29 days - 3 h", a run between about 11:20 and 15:00 UTC put the breached
+// merchant's last purchase on the flagged day itself, outside "the whole days before", and counted 39 of its 40.
+const world = baselineWorld({ run, shopName: PAYLOAD, days: DAYS, start: Math.floor((Date.now() - (DAYS + 2) * DAY) / DAY) * DAY });
 const caseId = `case-${world.flagged.txId}`;
 let flaggedCase: Case;
 

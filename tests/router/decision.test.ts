@@ -65,7 +65,7 @@ describe('encodeDecision: the decision on the topic', () => {
     expect(DecisionSchema.parse(wire)).toEqual(d);
   });
 
-  it('numbers at the precision readers use: scores and p(fraud) 5 decimals, coordinates 4, features 4 significant digits; the stake left out', () => {
+  it('numbers at the precision readers use: scores 5 decimals, features 4 significant digits, p(fraud) and coordinates whole; the stake left out', () => {
     const t = {
       ...c,
       scores: { xgboost: 0.123456789, isolationForest: 0.999994 },
@@ -76,8 +76,8 @@ describe('encodeDecision: the decision on the topic', () => {
     const d = buildDecision(t, { stage: 'detect', action: 'REVIEW', reason: 'r', rulesFired: [], timings: { detect: 1 }, decidedAt: 5, expectedLoss: loss });
     expect(d.scores).toEqual({ xgboost: 0.12346, isolationForest: 0.99999 });
     expect(d.topFeatures).toEqual([{ name: 'amount', value: 1234.6, contribution: 0.0001235 }, { name: 'count', value: 7, contribution: -2.346 }]);
-    expect([d.tx.lat, d.tx.lon]).toEqual([48.8566, 2.3522]);
-    expect(d.expectedLoss).toEqual({ ...loss, pFraud: 0.33333 });
+    expect([d.tx.lat, d.tx.lon]).toEqual([48.856613579, 2.352219876]);
+    expect(d.expectedLoss).toEqual(loss);
     const text = encodeDecision(d);
     expect(JSON.parse(text).expectedLoss).not.toHaveProperty('stakeMinor');
     expect(DecisionSchema.parse(JSON.parse(text))).toEqual(d);
