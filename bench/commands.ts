@@ -32,7 +32,7 @@ const benchUsage =
 const benchPipeline: Command = {
   name: 'bench',
   summary:
-    'the pipeline (detect + escalate) against one- and two-hop kafkajs pass-through ceilings in one run: produce -> visible latency at a fixed rate (median of --repeat runs) and at half the burst rate, events/s, ratio, memory, µs per step, bytes per decision',
+    'the pipeline (detect + escalate) against one- and two-hop kafkajs pass-through ceilings in one run: produce -> visible latency at a fixed rate (median of --repeat runs) and at half the burst rate, events/s and ratio (median of --repeat bursts), memory, µs per step, bytes per decision',
   usage: benchUsage,
   async run(argv) {
     const { values: v, positionals } = parseFlags(this, argv, {

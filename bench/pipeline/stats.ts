@@ -116,6 +116,18 @@ export interface BurstResult {
   /** Main-thread event-loop utilisation over the burst (1 = never idle). */
   eventLoopUtilization: number;
   gcMicrosPerEvent: number;
+  /** With repeated bursts: every run's events/s, in order; this result is the median run's. */
+  eventsPerSecRuns?: number[];
+}
+
+/**
+ * Of repeated bursts, the median run by events/s (the lower middle one of an even count), whole, with every run's
+ * events/s: one burst's rate moved by a third from run to run on a shared machine (the ceiling's most).
+ */
+export function medianBurst(runs: readonly BurstResult[]): BurstResult {
+  if (runs.length === 0) throw new Error('medianBurst: no runs');
+  const sorted = [...runs].sort((a, b) => a.eventsPerSec - b.eventsPerSec);
+  return { ...sorted[(sorted.length - 1) >> 1]!, eventsPerSecRuns: runs.map((r) => r.eventsPerSec) };
 }
 
 /** A value measured once per repeat: the median and the range across repeats. */

@@ -15,6 +15,7 @@ import {
   summarize,
   summary,
   dueBy,
+  medianBurst,
   medianRun,
   repeated,
   spread,
@@ -114,6 +115,15 @@ describe('bench arithmetic', () => {
     expect(() => repeated([])).toThrow(/no runs/);
     // The ceilings have no deciding stage.
     expect(m.visibleByStageMs).toBeUndefined();
+  });
+
+  it('repeated bursts: the median run whole, the rate of every run kept in order', () => {
+    const b = (eventsPerSec: number, cpu: number) => ({ events: 20_000, produceSeconds: 1, seconds: 20_000 / eventsPerSec, eventsPerSec, cpuMicrosPerEvent: cpu, cpuCores: 1, loadAvg1m: 2, eventLoopUtilization: 0.9, gcMicrosPerEvent: 10 });
+    const m = medianBurst([b(27_000, 50), b(14_000, 70), b(18_000, 60)]);
+    expect([m.eventsPerSec, m.cpuMicrosPerEvent]).toEqual([18_000, 60]);
+    expect(m.eventsPerSecRuns).toEqual([27_000, 14_000, 18_000]);
+    expect(medianBurst([b(10, 1), b(20, 2)]).eventsPerSec).toBe(10);
+    expect(() => medianBurst([])).toThrow(/no runs/);
   });
 
   it('repeats keep the per-stage split: each percentile of a stage the median of the runs, counts summed', () => {
