@@ -252,6 +252,9 @@ describe('review console in a browser', () => {
     expect(now.thresholds.detect.blockAbove).toBe(precise);
     expect(now.thresholds.escalate.allowBelow).toBe(0.3125);
     expect(now.rules.blockAmountAbove).toBe(250_050);
+    // After "Applied" the page reloads the policy and renders the form again (then the versions table): a value typed
+    // before that render is replaced (CI at load 9 typed 2500.505 into the old form and previewed the reloaded 2500.50).
+    await expect.poll(async () => (await page.locator('table', { hasText: 'block amounts above' }).textContent()) ?? '').toContain(`v${now.version}`);
 
     await page.fill('input[name="rules.blockAmountAbove"]', '2500.505');
     await page.click('#preview-btn');
