@@ -275,6 +275,8 @@ export interface OutcomeStoreOptions {
   now?: () => number;
   /** The span of one expiry bucket in seconds (default: outcomeBucketSeconds of the window). */
   bucketSeconds?: number;
+  /** Redis Cluster: how long a batch's claims wait for a replica's acknowledgement (default REPLICA_WAIT_MS). */
+  replicaWaitMs?: number;
 }
 
 type Pipe = Record<string, (...a: unknown[]) => unknown> & { exec(): Promise<Array<[Error | null, unknown]> | null> };
@@ -428,7 +430,7 @@ export class OutcomeStore {
     const replies = (await p.exec()) ?? [];
     for (const [err] of replies) if (err) throw err;
     // A claim only a master held is lost with it (replication is asynchronous): wait for a replica before deciding.
-    const w = await waitForReplicas(this.redis, keys, REPLICA_WAIT_MS);
+    const w = await waitForReplicas(this.redis, keys, this.o.replicaWaitMs ?? REPLICA_WAIT_MS);
     this.replicaWaitsShort += w.masters - w.acknowledged;
     return [gen, ...replies.slice(0, keys.length).map(([, r]) => r as number | string)];
   }

@@ -379,7 +379,9 @@ describe('a master killed (kill -9) in a cluster with replicas', () => {
     const redis = createRedis(config, 'test-failover');
     try {
       const prefix = config.redis.keyPrefix;
-      const claims = new OutcomeStore(redis, prefix, 'detect', 3_600);
+      // The wait's bound is long here: this test is about what the claims wait for, not how fast a loaded machine's
+      // replica answers (CI at load 9 once took more than the stages' 500 ms and the batch went on without it).
+      const claims = new OutcomeStore(redis, prefix, 'detect', 3_600, { replicaWaitMs: 10_000 });
       const items = Array.from({ length: 200 }, (_, i) => ({ key: `tx-${i}`, source: `0:${i}`, hash: `h${i}` }));
       expect((await claims.claim(items)).every((c) => c.mine && !c.again)).toBe(true);
       // The claims waited for a replica (WAIT): each master's replica has acknowledged its whole replication stream
