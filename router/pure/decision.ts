@@ -110,4 +110,3 @@ export function encodeDecision(d: Decision): string {
   };
   return JSON.stringify(wire);
 }
-
