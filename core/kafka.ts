@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import { Kafka, logLevel, Partitioners, type Admin, type ITopicConfig, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
 import type { Config, KafkaSecurity, Topics } from './config.ts';
 import { countKafkaRetry, kafkaRetryReason } from './kafka-retries.ts';
 import { logger } from './logger.ts';
 import { ErrorCodes, FraudstreamError, ServiceRefusedError, ServiceUnavailableError } from './errors.ts';
 import { installReadCommittedFix } from './kafka-read-committed.ts';
+import { JavaCompatiblePartitioner } from './partition.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 // Every process that builds a Kafka client through this module reads committed records only, aborted ones never
@@ -86,7 +87,7 @@ export function createKafka(config: Config, clientSuffix = ''): Kafka {
 /** Keyed producer for the default (murmur2, Java-compatible) partitioner; idempotent so retries do not duplicate. */
 export function createProducer(kafka: Kafka): Producer {
   return kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
+    createPartitioner: JavaCompatiblePartitioner,
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,

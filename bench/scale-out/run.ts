@@ -8,7 +8,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import type { Kafka, Producer } from 'kafkajs';
+import { JavaCompatiblePartitioner } from '../../core/partition.ts';
 import { isolatedConfig, loadConfig, withoutKafkaSecurityEnv, type Config } from '../../core/config.ts';
 import type { Transaction } from '../../core/contracts.ts';
 import { ensureTopics } from '../../core/kafka.ts';
@@ -62,7 +63,7 @@ class PacedSender {
     private readonly rate: number,
   ) {
     this.gen = generateStream({ seed: 4_242, events: Infinity, cards: 5_000 })[Symbol.iterator]();
-    this.producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = kafka.producer({ createPartitioner: JavaCompatiblePartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   }
 
   async start(): Promise<void> {

@@ -4,6 +4,7 @@
  * what the stages run with (issue 20: one source, not two copies).
  */
 import type { ConsumerConfig, ConsumerRunConfig, ProducerConfig } from 'kafkajs';
+import { JavaCompatiblePartitioner } from '../../core/partition.ts';
 
 export const RUNNER_KAFKA = {
   /** One send of a transaction stays below this (the broker's default request limit is 1 MiB, with framing). */
@@ -40,9 +41,9 @@ export function stageConsumerConfig(groupId: string): ConsumerConfig {
   return { groupId, ...RUNNER_KAFKA.consumer };
 }
 
-/** The transactional producer of one input partition. */
+/** The transactional producer of one input partition (keys placed as the Java client and kafkajs' default place them). */
 export function stageProducerConfig(id: string): ProducerConfig {
-  return { transactionalId: id, ...RUNNER_KAFKA.producer, retry: { ...RUNNER_KAFKA.producer.retry } };
+  return { transactionalId: id, ...RUNNER_KAFKA.producer, retry: { ...RUNNER_KAFKA.producer.retry }, createPartitioner: JavaCompatiblePartitioner };
 }
 
 /** How the consumer runs: offsets only through the transaction, partitions concurrently. */
