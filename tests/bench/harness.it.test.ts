@@ -14,6 +14,7 @@ import { createRedis } from '../../core/redis.ts';
 import { ceilingKafka, startPassThrough, type PassThrough } from '../../bench/pipeline/ceiling.ts';
 import { GcClock, Harness } from '../../bench/pipeline/harness.ts';
 import { RUNNER_KAFKA } from '../../router/runner/kafka-settings.ts';
+import { JavaCompatiblePartitioner } from '../../core/partition.ts';
 import { startStage } from '../../router/stage-runner.ts';
 import type { StageLogic } from '../../router/runner/batch-processor.ts';
 import { dropTestKeys, testConfig } from '../helpers/services.ts';
@@ -24,13 +25,20 @@ interface Recorded {
   producers: ProducerConfig[];
 }
 
+/** A deep copy of a client config; functions (a producer's partitioner) are kept as they are, to compare by identity. */
+function snapshot<T>(v: T): T {
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) return v.map(snapshot) as T;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, snapshot(x)])) as T;
+}
+
 /** The real client, recording the configs its consumers and producers are built with. */
 function recording(real: Kafka): { kafka: Kafka; seen: Recorded } {
   const seen: Recorded = { consumers: [], producers: [] };
   const kafka = new Proxy(real, {
     get(target, prop) {
-      if (prop === 'consumer') return (c: ConsumerConfig) => (seen.consumers.push(structuredClone(c)), target.consumer(c));
-      if (prop === 'producer') return (c: ProducerConfig) => (seen.producers.push(structuredClone(c ?? {})), target.producer(c));
+      if (prop === 'consumer') return (c: ConsumerConfig) => (seen.consumers.push(snapshot(c)), target.consumer(c));
+      if (prop === 'producer') return (c: ProducerConfig) => (seen.producers.push(snapshot(c ?? {})), target.producer(c));
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
@@ -154,6 +162,8 @@ describe('bench harness and ceilings on the test broker', () => {
       expect(pr.transactionalId).toMatch(/^fraudstream\./);
     }
     expect(stageProducer).toMatchObject({ idempotent: true, maxInFlightRequests: 1, transactionTimeout: RUNNER_KAFKA.producer.transactionTimeout });
+    // Keys placed by the project's partitioner (kafkajs' own placement, without its per-message Long arithmetic), on both.
+    expect(stageProducer.createPartitioner).toBe(JavaCompatiblePartitioner);
   });
 
   it('takes its settings from the runner\'s one object, not a copy: a change to it reaches the ceiling', async () => {
