@@ -45,18 +45,22 @@ async function freeRun(count: number): Promise<number> {
   throw new Error('no free run of ports');
 }
 
-async function replication(admin: Admin, topic: string): Promise<{ replicas: number[]; minIsr: string | undefined }> {
-  // A topic created a moment ago may not be known yet to the broker asked: ask again for a few seconds.
-  let meta: Awaited<ReturnType<Admin['fetchTopicMetadata']>> | undefined;
-  for (let attempt = 1; !meta; attempt++) {
+/** A topic created a moment ago may not be known yet to the broker asked (metadata or its configs): ask again for a few seconds. */
+async function askAgain<T>(ask: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
     try {
-      meta = await admin.fetchTopicMetadata({ topics: [topic] });
+      return await ask();
     } catch (err) {
       if (attempt >= 20 || !/does not host this topic-partition|leader not available/i.test((err as Error).message)) throw err;
       await new Promise((r) => setTimeout(r, 250));
     }
   }
-  const cfg = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas'] }] });
+}
+
+async function replication(admin: Admin, topic: string): Promise<{ replicas: number[]; minIsr: string | undefined }> {
+  const meta = await askAgain(() => admin.fetchTopicMetadata({ topics: [topic] }));
+  // The broker asked for the configs may learn of the topic later than the one that answered the metadata: seen in CI.
+  const cfg = await askAgain(() => admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['min.insync.replicas'] }] }));
   return {
     replicas: meta.topics[0]!.partitions.map((p) => p.replicas.length),
     minIsr: cfg.resources[0]?.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue,
