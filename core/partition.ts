@@ -32,9 +32,9 @@ export function murmur2(key: Uint8Array, len = key.length): number {
   return h | 0;
 }
 
-/** The partition kafkajs' DefaultPartitioner (and the Java client) would choose for a key. */
-export function partitionFor(key: Uint8Array, partitions: number): number {
-  return (murmur2(key) & 0x7fffffff) % partitions;
+/** The partition kafkajs' DefaultPartitioner (and the Java client) would choose for a key (its first `len` bytes). */
+export function partitionFor(key: Uint8Array, partitions: number, len = key.length): number {
+  return (murmur2(key, len) & 0x7fffffff) % partitions;
 }
 
 /** Scratch space for ASCII keys (ids are), so hashing a string key allocates nothing. */
@@ -50,7 +50,7 @@ export function partitionOfKey(key: string | Buffer, partitions: number): number
     if (c > 0x7f) return partitionFor(Buffer.from(key, 'utf8'), partitions);
     scratch[i] = c;
   }
-  return (murmur2(scratch, n) & 0x7fffffff) % partitions;
+  return partitionFor(scratch, partitions, n);
 }
 
 /**

@@ -9,10 +9,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Kafka, Producer } from 'kafkajs';
-import { JavaCompatiblePartitioner } from '../../core/partition.ts';
 import { isolatedConfig, loadConfig, withoutKafkaSecurityEnv, type Config } from '../../core/config.ts';
 import type { Transaction } from '../../core/contracts.ts';
-import { ensureTopics } from '../../core/kafka.ts';
+import { createProducer, ensureTopics } from '../../core/kafka.ts';
 import { table } from '../../detectors/progress.ts';
 import { Children, type Child } from '../../infra/chaos/children.ts';
 import { chaosKafka } from '../../infra/chaos/harness.ts';
@@ -63,7 +62,7 @@ class PacedSender {
     private readonly rate: number,
   ) {
     this.gen = generateStream({ seed: 4_242, events: Infinity, cards: 5_000 })[Symbol.iterator]();
-    this.producer = kafka.producer({ createPartitioner: JavaCompatiblePartitioner, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.producer = createProducer(kafka);
   }
 
   async start(): Promise<void> {

@@ -2,7 +2,7 @@
  * The pure half of the stage runner: splitting a consumed batch into work, building dead letters that always
  * fit the topic, and chunking outputs below the broker's request limit. No I/O here.
  */
-import { partitionFor } from '../../core/partition.ts';
+import { partitionOfKey } from '../../core/partition.ts';
 import * as crypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import type { KafkaMessage } from 'kafkajs';
@@ -178,7 +178,7 @@ export function byPartition(
 ): Array<Array<{ topic: string; messages: Array<Sent & { partition: number }> }>> {
   const groups = new Map<string, { topic: string; messages: Array<Sent & { partition: number }> }>();
   for (const o of messages) {
-    const partition = partitionFor(Buffer.from(o.key), partitionsOf(o.topic));
+    const partition = partitionOfKey(o.key, partitionsOf(o.topic));
     const id = `${o.topic}\u0000${partition}`;
     let g = groups.get(id);
     if (!g) groups.set(id, (g = { topic: o.topic, messages: [] }));
