@@ -18,7 +18,10 @@ import type { PolicySource } from './policy-source.ts';
 import type { OutMessage } from './runner/batch.ts';
 import type { StageLogic } from './runner/batch-processor.ts';
 import type { ScoredSample } from '../state/types.ts';
-import { tallyOutputs } from './metrics.ts';
+import { countOutputs } from './metrics.ts';
+import { PostCommitStats } from './post-commit-stats.ts';
+import { countDecisions } from '../state/decision-stats.ts';
+import { logger } from '../core/logger.ts';
 import { DriftRecorder, type PendingDrift } from '../detectors/drift.ts';
 import { capRuleHit } from '../detectors/pure/new-card-cap.ts';
 import type { ShadowBatch, ShadowSink } from './shadow/worker.ts';
@@ -40,6 +43,8 @@ export interface DetectDeps {
   shadow?: ShadowSink;
   /** Whether the feature state is whole (router/feature-history.ts); absent: always taken as whole. */
   history?: FeatureHistory;
+  /** How often the post-commit statistics are written (router/post-commit-stats.ts; default STATS_FLUSH_MS). */
+  statsFlushMs?: number;
 }
 
 export const RULES_ONLY_VERSION = 'rules-only';
@@ -47,12 +52,22 @@ export const RULES_ONLY_VERSION = 'rules-only';
 export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
   const { config, policy, features } = deps;
   const k = deps.explainTop ?? 5;
-  // Drift counts and preview samples are kept in memory while a batch is handled and written only after it
-  // commits (off the decision's critical path), so a replayed batch is not counted twice. The runner hands
-  // afterCommit the very per-input arrays handle returned (it may split a batch into several handle calls), so
+  // Drift counts and preview samples are kept in memory while a batch is handled and handed to the statistics buffer
+  // only after it commits (off the decision's critical path), so a replayed batch is not counted twice. The runner
+  // hands afterCommit the very per-input arrays handle returned (it may split a batch into several handle calls), so
   // each input's sample and its call's drift counts hang on its array; each call's counts are recorded once.
   const drift = new DriftRecorder(deps.redis, config.redis.keyPrefix);
   const pending = new WeakMap<OutMessage[], { drift: PendingDrift | undefined; sample: ScoredSample; shadow?: ShadowBatch }>();
+  const log = logger('stage:detect');
+  const stats = new PostCommitStats(
+    {
+      countDecisions: (counts) => countDecisions(deps.redis, config.redis.keyPrefix, counts),
+      recordDrift: (d) => drift.record(d),
+      ...(deps.recordSamples ? { recordSamples: deps.recordSamples } : {}),
+      warn: (err) => log.warn({ err }, 'writing the post-commit statistics failed'),
+    },
+    deps.statsFlushMs,
+  );
   return {
     name: 'detect',
     schema: TransactionSchema,
@@ -105,15 +120,14 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       return out;
     },
     async afterCommit(outputs) {
-      // Three independent writes in one round trip: batches wait once this chain backs up (runner MAX_PENDING_POST_COMMIT).
       const after = outputs.map((o) => pending.get(o)).filter((p) => p !== undefined);
-      const drifts = [...new Set(after.map((a) => a.drift))].filter((d) => d !== undefined);
       if (deps.shadow) for (const b of new Set(after.map((a) => a.shadow))) if (b) deps.shadow.offer(b);
-      await Promise.all([
-        tallyOutputs(deps.redis, config.redis.keyPrefix, 'detect', outputs),
-        deps.recordSamples && after.length ? deps.recordSamples(after.map((a) => a.sample)) : undefined,
-        ...drifts.map((d) => drift.record(d)),
-      ]);
+      stats.add({
+        counts: countOutputs('detect', outputs),
+        drift: [...new Set(after.map((a) => a.drift))].filter((d) => d !== undefined),
+        samples: deps.recordSamples ? after.map((a) => a.sample) : [],
+      });
     },
+    close: () => stats.close(),
   };
 }

@@ -119,10 +119,10 @@ export function serveMetrics(port: number, host = '127.0.0.1'): Promise<Server> 
 }
 
 /**
- * Counts a committed batch's outputs by action (from OutMessage.action) into the Prometheus counters and Redis.
- * ESCALATE is detect handing a transaction on, not a decision.
+ * Counts a committed batch's outputs by action (from OutMessage.action) into the Prometheus counters; returns the
+ * counts. ESCALATE is detect handing a transaction on, not a decision.
  */
-export async function tallyOutputs(redis: Redis, prefix: string, stage: PipelineStage, outputs: Array<Array<{ action?: string }>>): Promise<void> {
+export function countOutputs(stage: PipelineStage, outputs: Array<Array<{ action?: string }>>): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const out of outputs) for (const m of out) if (m.action) counts[m.action] = (counts[m.action] ?? 0) + 1;
   // Once per action and batch, not per message (prom-client hashes the labels on every call).
@@ -130,5 +130,10 @@ export async function tallyOutputs(redis: Redis, prefix: string, stage: Pipeline
     if (action === 'ESCALATE') metrics.escalations.inc(n);
     else metrics.decisions.inc({ action, stage }, n);
   }
-  await countDecisions(redis, prefix, counts);
+  return counts;
+}
+
+/** countOutputs, and the counts added to Redis (what /healthz reports across processes) at once. */
+export async function tallyOutputs(redis: Redis, prefix: string, stage: PipelineStage, outputs: Array<Array<{ action?: string }>>): Promise<void> {
+  await countDecisions(redis, prefix, countOutputs(stage, outputs));
 }

@@ -213,6 +213,7 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
       unregister();
       await member.stop();
       await processor.drain();
+      await logic.close?.().catch((err: unknown) => log.warn({ err }, 'closing the stage logic failed'));
       await sweeping;
       await member.producers.releaseAll();
       await admin?.disconnect().catch(() => undefined);

@@ -43,6 +43,8 @@ export interface StageLogic<T> {
   prefetch?(values: T[]): unknown;
   /** Called after a batch committed, with the fresh outputs (for counters and samples). Off the critical path. */
   afterCommit?(outputs: OutMessage[][]): Promise<void>;
+  /** Called once when the stage stops, after the last batch's post-commit work (writes what the logic buffered). */
+  close?(): Promise<void>;
 }
 
 /** The outcome store's part the processor uses (state/outcomes.ts OutcomeStore). */
