@@ -6,12 +6,15 @@ import { countKafkaRetry, kafkaRetryReason } from './kafka-retries.ts';
 import { logger } from './logger.ts';
 import { ErrorCodes, FraudstreamError, ServiceRefusedError, ServiceUnavailableError } from './errors.ts';
 import { installReadCommittedFix } from './kafka-read-committed.ts';
+import { installCoordinatorCache } from './kafka-coordinator-cache.ts';
 import { JavaCompatiblePartitioner } from './partition.ts';
 
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 // Every process that builds a Kafka client through this module reads committed records only, aborted ones never
 // (kafkajs' own filter lets some through after interleaved aborts: core/kafka-read-committed.ts).
 installReadCommittedFix();
+// ... and keeps each coordinator until a request fails (kafkajs asks again before every coordinator request).
+installCoordinatorCache();
 
 const kafkaLogLevel = (): logLevel =>
   process.env.KAFKAJS_LOG_LEVEL === 'debug' ? logLevel.DEBUG : process.env.VITEST ? logLevel.NOTHING : logLevel.WARN;
