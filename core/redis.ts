@@ -18,7 +18,6 @@ export function createRedis(config: Config, name = 'redis'): Redis {
     enableOfflineQueue: true,
     retryStrategy: (times) => Math.min(200 * times, 2_000),
     lazyConnect: false,
-    enableAutoPipelining: true,
   });
   let down = false;
   client.on('error', (err: Error) => {
