@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isGeneratedWorld, renderTables, type BenchResult } from '../../bench/pipeline.ts';
+import { crowdedBrokerWarning, isGeneratedWorld, renderTables, type BenchResult } from '../../bench/pipeline.ts';
 import { escapeXml, niceMax, renderChart } from '../../bench/pipeline/chart.ts';
 import { passOn } from '../../bench/pipeline/ceiling.ts';
 import { flatObjectField, stringField } from '../../bench/pipeline/harness.ts';
@@ -268,7 +268,7 @@ describe('bench table', () => {
     const r: BenchResult = {
       ...summary(ceiling, pipeline, twoHop),
       at: 'now',
-      machine: { cpus: 2, loadAvgStart: '1.00' },
+      machine: { cpus: 2, loadAvgStart: '1.00', brokerTopicsAtStart: 1234 },
       method: { partitions: 6 },
       ceiling,
       twoHopCeiling: twoHop,
@@ -289,6 +289,8 @@ describe('bench table', () => {
     expect(text).toMatch(/escalate: runner, per escalated\s+n\/a/);
     expect(text).toMatch(/runner phase detect\.claim \(wall, per event of its stage\)\s+12\.5/);
     expect(text).toContain('1,432 bytes per decision');
+    expect(text).toContain('2 cores, load 1.00 at start, 1,234 topics on the broker at start;');
+    expect(crowdedBrokerWarning(231)).toMatch(/^warning: the broker holds 231 topics .* npm run -s kafka:stop -- --wipe && npm run -s kafka:local$/);
     expect(text).toContain("headline at 500/s: visible p99 155 ms (runs 145-185), 1.48x the two-hop ceiling's 105 ms (one-hop 65 ms)");
     expect(text).not.toContain('shadow challenger');
 
