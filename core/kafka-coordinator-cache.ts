@@ -75,12 +75,10 @@ export function cachedFindCoordinator(find: FindCoordinator, now: () => number =
   };
 }
 
+// On kafkajs' prototype, so two copies of this module (two loaders in one process) still install it once.
 const PATCHED = Symbol.for('fraudstream.coordinatorCache');
-let installed = false;
 
 export function installCoordinatorCache(): boolean {
-  if (installed) return false;
-  installed = true;
   const require = createRequire(import.meta.url);
   const Cluster = require('kafkajs/src/cluster/index.js') as { prototype: Record<string | symbol, unknown> };
   const Connection = require('kafkajs/src/network/connection.js') as { prototype: Record<string | symbol, unknown> };

@@ -125,7 +125,7 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       stats.add({
         counts: countOutputs('detect', outputs),
         drift: [...new Set(after.map((a) => a.drift))].filter((d) => d !== undefined),
-        samples: deps.recordSamples ? after.map((a) => a.sample) : [],
+        samples: after.map((a) => a.sample),
       });
     },
     close: () => stats.close(),
