@@ -15,7 +15,7 @@ import { GuardState } from '../../state/guard.ts';
 import { readHeartbeats } from '../../state/heartbeats.ts';
 import { COLD_START_THRESHOLDS, RedisPolicyStore, defaultPolicy } from '../../state/policy.ts';
 import { GUARD_WHO } from '../../router/ops/guard.ts';
-import { freePort } from '../redis-local.ts';
+import { freePort } from '../ports.ts';
 import type { Fault, Scenario, ScenarioCtx } from './harness.ts';
 import { UncommittedWatch, committedOffset } from './observe.ts';
 import { fuzzMessages, type FuzzMessage } from './pure/fuzz.ts';

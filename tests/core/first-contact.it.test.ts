@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../core/config.ts';
 import { LabelSchema } from '../../core/contracts.ts';
-import { freePort } from '../../infra/redis-local.ts';
+import { freePort } from '../../infra/ports.ts';
 import { openConsole, type ConsoleSession } from '../helpers/browser.ts';
 import { collect, configEnv, createKafka, dropTestKeys, testConfig, testRedis } from '../helpers/services.ts';
 

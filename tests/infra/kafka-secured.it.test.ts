@@ -8,7 +8,6 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +17,7 @@ import { configEnv, isolatedConfig, loadConfig, type Config } from '../../core/c
 import { DecisionSchema } from '../../core/contracts.ts';
 import { createKafka, ensureTopics } from '../../core/kafka.ts';
 import { startLocalKafka, stopLocalKafka, type LocalKafka } from '../../infra/kafka-local.ts';
+import { freePorts } from '../../infra/ports.ts';
 import { startPipeline, type Pipeline } from '../../router/pipeline.ts';
 import { collect } from '../helpers/services.ts';
 import { testTransactions } from '../helpers/transactions.ts';
@@ -25,23 +25,6 @@ import { testTransactions } from '../helpers/transactions.ts';
 const run = promisify(execFile);
 const USER = 'fraud-app';
 const PASSWORD = `pw-${randomUUID().slice(0, 12)}`;
-
-/** A free run of `count` consecutive loopback ports (the broker takes its client, controller and internal ports). */
-async function freePorts(count: number): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer();
-      s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 30_000 + Math.floor(Math.random() * 20_000);
-    let ok = true;
-    for (let p = base; p < base + count && ok; p++) ok = await free(p);
-    if (ok) return base;
-  }
-  throw new Error('no free run of ports');
-}
 
 /** The real CLI in a child process, with exactly this Kafka environment (nothing inherited from the test's own). */
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; out: string; err: string }> {

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, redisPersistenceArgs, startLocalRedis } from '../../infra/redis-local.ts';
+import { freePort } from '../../infra/ports.ts';
+import { redisPersistenceArgs, startLocalRedis } from '../../infra/redis-local.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fraudstream-aof-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

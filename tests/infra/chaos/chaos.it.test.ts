@@ -3,26 +3,13 @@
  * code: real stage processes, the suite's own broker and redis-server on free ports (it kills them, so never the
  * shared ones), invariants read back with read_committed.
  */
-import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { freePort } from '../../../infra/redis-local.ts';
+import { freePort, freePorts } from '../../../infra/ports.ts';
 import { runChaos } from '../../../infra/chaos/runner.ts';
 import { TEST_SUBSET } from '../../../infra/chaos/scenarios.ts';
 
-const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-  });
-
-/** A port whose next one is free too: the broker listens on port (clients) and port + 1 (controller). */
-async function brokerPort(): Promise<number> {
-  for (;;) {
-    const p = await freePort();
-    if (p < 65_000 && (await portFree(p + 1))) return p;
-  }
-}
+/** The broker listens on port (clients) and port + 1 (controller). */
+const brokerPort = () => freePorts(2);
 
 describe('chaos subset', () => {
   it('broker restart, poison pill, conflicting duplicate: ok, no violation, nothing lost or decided twice', { timeout: 1_200_000 }, async () => {
