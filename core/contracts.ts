@@ -142,6 +142,42 @@ export const DecisionTxSchema = z.object(
 );
 export type DecisionTx = z.infer<typeof DecisionTxSchema>;
 
+/**
+ * A decision's transaction on the wire (issue 20: bytes per decision): its fields by position, not by key (the keys
+ * were a sixth of every decision), in the order [merchantId, merchantName, mcc, amountMinor, currency, ts, channel,
+ * country, lat, lon, deviceId]; deviceId, the last, is left out when null.
+ */
+const txShape = DecisionTxSchema.shape;
+const DecisionTxTupleSchema = z
+  .tuple([txShape.merchantId, txShape.merchantName, txShape.mcc, txShape.amountMinor, txShape.currency, txShape.ts, txShape.channel, txShape.country, txShape.lat, txShape.lon, txShape.deviceId.optional()])
+  .transform(([merchantId, merchantName, mcc, amountMinor, currency, ts, channel, country, lat, lon, deviceId]): DecisionTx => ({ merchantId, merchantName, mcc, amountMinor, currency, ts, channel, country, lat, lon, deviceId: deviceId ?? null }));
+
+/**
+ * A decision's expected loss on the wire: [pFraud, ifAllowedMinor, ifBlockedMinor], then `false` when p(fraud) is not
+ * calibrated, then the stake when it is not the smaller of the two losses. The object form (decisions written before
+ * this encoding) still parses.
+ */
+const WireLossObjectSchema = DecisionExpectedLossSchema.extend({ stakeMinor: DecisionExpectedLossSchema.shape.stakeMinor.optional() });
+const lossShape = DecisionExpectedLossSchema.shape;
+const WireLossTupleSchema = z
+  .tuple([lossShape.pFraud, lossShape.ifAllowedMinor, lossShape.ifBlockedMinor, lossShape.calibrated.optional(), lossShape.stakeMinor.optional()])
+  .transform(([pFraud, ifAllowedMinor, ifBlockedMinor, calibrated, stakeMinor]) => ({ pFraud, calibrated: calibrated ?? true, ifAllowedMinor, ifBlockedMinor, ...(stakeMinor === undefined ? {} : { stakeMinor }) }));
+
+/**
+ * A decision's scores on the wire: one per registered model in MODEL_IDS order (core/model-registry.ts), null for a
+ * model that did not run, trailing nulls left out. The object form of older decisions still parses.
+ */
+const WireScoresSchema = z.union([
+  z
+    .array(z.number().nullable())
+    .max(MODEL_IDS.length, `at most one score per registered model (${MODEL_IDS.join(', ')})`)
+    .transform((v): Scores => Object.fromEntries(MODEL_IDS.flatMap((id, i) => (v[i] === null || v[i] === undefined ? [] : [[id, v[i]]])))),
+  ScoresSchema,
+]);
+
+/** A decision's versions on the wire: [model, policy] (the object form of older decisions still parses). */
+const WireVersionsSchema = z.union([VersionsSchema, z.tuple([VersionsSchema.shape.model, VersionsSchema.shape.policy]).transform(([model, policy]) => ({ model, policy }))]);
+
 /** A decision's id: one per transaction and deciding stage. */
 export const decisionIdOf = (txId: string, stage: Stage): string => `${txId}:${stage}`;
 
@@ -158,18 +194,19 @@ export const DecisionWireSchema = z.object({
   /** REVIEW from escalate is provisional (final=false) until an analyst closes the case (stage review, final=true). */
   final: z.boolean().optional(),
   reason: z.string(),
-  scores: ScoresSchema,
+  scores: WireScoresSchema,
   rulesFired: z.array(RuleHitSchema).default([]),
   topFeatures: z.array(FeatureContributionSchema).default([]),
-  versions: VersionsSchema,
+  versions: WireVersionsSchema,
   /** Milliseconds spent per stage, e.g. { detect: 1.2, escalate: 14.8 }. */
   timings: TimingsSchema,
   decidedAt: epochMs,
-  tx: DecisionTxSchema,
+  /** On the wire, the tuple of DecisionTxTupleSchema; the object form of older decisions still parses. */
+  tx: z.union([DecisionTxTupleSchema, DecisionTxSchema]),
   analyst: z.string().optional(),
   note: z.string().max(2000).optional(),
   /** Set by detect and escalate when a model version is served (issue 13); absent in rules-only mode and older decisions. */
-  expectedLoss: DecisionExpectedLossSchema.extend({ stakeMinor: DecisionExpectedLossSchema.shape.stakeMinor.optional() }).optional(),
+  expectedLoss: z.union([WireLossTupleSchema, WireLossObjectSchema]).optional(),
   /**
    * True when the features were computed on entity state that Redis lost and that is not yet rebuilt (issue 18:
    * `fraudstream restore features`): the decision saw only part of the card's and merchant's history. Absent: complete

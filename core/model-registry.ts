@@ -53,6 +53,10 @@ export interface ModelSpec {
   routing?: RoutingRole;
 }
 
+/**
+ * The registered models. Their order is also the order of a decision's scores on the wire (core/contracts.ts
+ * DecisionWireSchema): add a model at the end, never reorder or remove one, or older decisions read wrong.
+ */
 export const MODELS = [
   {
     id: 'isolationForest',

@@ -192,13 +192,15 @@ export function heavyPath(decisions: readonly string[], version?: string): { dec
   let reviews = 0;
   let otherModel = 0;
   for (const raw of decisions) {
-    let d: { stage?: unknown; action?: unknown; scores?: { heavy?: unknown }; versions?: { model?: unknown } };
+    let d: { stage?: unknown; action?: unknown; scores?: { heavy?: unknown }; versions?: { model?: unknown } | unknown[] };
     try {
       d = JSON.parse(raw) as typeof d;
     } catch {
       continue;
     }
-    if (version !== undefined && d.versions?.model !== version) otherModel += 1;
+    // versions is [model, policy] on the wire (core/contracts.ts), { model, policy } in older decisions.
+    const model = Array.isArray(d.versions) ? d.versions[0] : d.versions?.model;
+    if (version !== undefined && model !== version) otherModel += 1;
     if (d.stage !== 'escalate') continue;
     escalateDecisions += 1;
     if (typeof d.scores?.heavy === 'number') escalateScoredByHeavy += 1;

@@ -2,6 +2,7 @@
  * The one way a Decision is made, by detect, escalate and an analyst alike, so every decision carries the same
  * why (scores, rules, top features, versions, timings) and the same id scheme (`<txId>:<stage>`).
  */
+import { MODEL_IDS } from '../../core/model-registry.ts';
 import { decisionIdOf, type Action, type Decision, type DecisionExpectedLoss, type DecisionTx, type DecisionWire, type Escalation, type RuleHit, type Stage, type Transaction } from '../../core/contracts.ts';
 
 /** What is known about the transaction when it is decided: an escalation or a case carries all of it. */
@@ -89,24 +90,41 @@ export function buildDecision(t: DecidedTransaction, d: DecisionInput): Decision
 
 /**
  * The decision as the decisions topic carries it: what DecisionSchema fills in when absent is left out (decisionId when
- * it is txId:stage, final when it follows from the action, empty rulesFired and topFeatures). DecisionSchema.parse of
- * the text gives the decision back.
+ * it is txId:stage, final when it follows from the action, empty rulesFired and topFeatures), and the transaction's
+ * fields, the scores, the expected loss and the versions go by position (core/contracts.ts
+ * DecisionWireSchema). DecisionSchema.parse of the text gives the decision back.
  */
 export function encodeDecision(d: Decision): string {
-  const { decisionId, final, rulesFired, topFeatures, expectedLoss, ...rest } = d;
-  let loss: DecisionWire['expectedLoss'];
-  if (expectedLoss) {
-    // The stake is the smaller of the two losses: DecisionSchema fills it in.
-    const { stakeMinor, ...others } = expectedLoss;
-    loss = stakeMinor === Math.min(expectedLoss.ifAllowedMinor, expectedLoss.ifBlockedMinor) ? others : expectedLoss;
-  }
+  const { decisionId, final, rulesFired, topFeatures, expectedLoss, versions, tx, scores, ...rest } = d;
   const wire: DecisionWire = {
     ...(decisionId === decisionIdOf(d.txId, d.stage) ? {} : { decisionId }),
     ...rest,
+    scores: scoresTuple(scores),
+    versions: [versions.model, versions.policy],
+    tx: txTuple(tx),
     ...(final === (d.action !== 'REVIEW') ? {} : { final }),
     ...(rulesFired.length ? { rulesFired } : {}),
     ...(topFeatures.length ? { topFeatures } : {}),
-    ...(loss ? { expectedLoss: loss } : {}),
+    ...(expectedLoss ? { expectedLoss: lossTuple(expectedLoss) } : {}),
   };
   return JSON.stringify(wire);
+}
+
+/** One score per registered model in MODEL_IDS order, null where a model did not run, trailing nulls left out. */
+function scoresTuple(scores: Decision['scores']): (number | null)[] {
+  const out = MODEL_IDS.map((id) => scores[id] ?? null);
+  while (out.length && out[out.length - 1] === null) out.pop();
+  return out;
+}
+
+function txTuple(t: DecisionTx): Extract<DecisionWire['tx'], unknown[]> {
+  const head = [t.merchantId, t.merchantName, t.mcc, t.amountMinor, t.currency, t.ts, t.channel, t.country, t.lat, t.lon] as const;
+  return t.deviceId === null ? [...head] : [...head, t.deviceId];
+}
+
+/** [pFraud, ifAllowed, ifBlocked], then `false` when uncalibrated, then the stake when it is not the smaller loss. */
+function lossTuple(e: DecisionExpectedLoss): Extract<NonNullable<DecisionWire['expectedLoss']>, unknown[]> {
+  const head = [e.pFraud, e.ifAllowedMinor, e.ifBlockedMinor] as const;
+  if (e.stakeMinor !== Math.min(e.ifAllowedMinor, e.ifBlockedMinor)) return [...head, e.calibrated, e.stakeMinor];
+  return e.calibrated ? [...head] : [...head, false];
 }

@@ -79,7 +79,7 @@ describe('encodeDecision: the decision on the topic', () => {
     expect([d.tx.lat, d.tx.lon]).toEqual([48.856613579, 2.352219876]);
     expect(d.expectedLoss).toEqual(loss);
     const text = encodeDecision(d);
-    expect(JSON.parse(text).expectedLoss).not.toHaveProperty('stakeMinor');
+    expect(JSON.parse(text).expectedLoss).toEqual([0.3333333333, 340, 1200]);
     expect(DecisionSchema.parse(JSON.parse(text))).toEqual(d);
     // A stake that is not the smaller loss (never written so, but not ours to correct) stays on the wire.
     const odd = { ...d, expectedLoss: { ...d.expectedLoss!, stakeMinor: 99 } };
@@ -88,6 +88,44 @@ describe('encodeDecision: the decision on the topic', () => {
 
   it('stage timings to the microsecond', () => {
     expect(made('ALLOW', 'detect').timings).toEqual({ detect: 0.123 });
+  });
+
+  it('names the transaction, scores, expected loss and versions by position, and reads them back', () => {
+    const t = { ...c, scores: { heavy: 0.75, isolationForest: 0.5 }, tx: { ...c.tx, deviceId: 'dev-1' } };
+    const loss = { pFraud: 0.25, calibrated: false, ifAllowedMinor: 300, ifBlockedMinor: 900, stakeMinor: 300 };
+    const d = buildDecision(t, { stage: 'escalate', action: 'BLOCK', reason: 'r', rulesFired: [], timings: { escalate: 2 }, decidedAt: 5, expectedLoss: loss });
+    const wire = JSON.parse(encodeDecision(d)) as Record<string, unknown>;
+    const x = t.tx;
+    expect(wire).toMatchObject({
+      tx: [x.merchantId, x.merchantName, x.mcc, x.amountMinor, x.currency, x.ts, x.channel, x.country, x.lat, x.lon, 'dev-1'],
+      // isolationForest, xgboost (did not run), heavy: the registry's order.
+      scores: [0.5, null, 0.75],
+      expectedLoss: [0.25, 300, 900, false],
+      versions: [c.versions.model, c.versions.policy],
+    });
+    expect(DecisionSchema.parse(wire)).toEqual(d);
+    // No device: the last field is left out, and reads back as null.
+    const noDevice = buildDecision({ ...c, tx: { ...c.tx, deviceId: null } }, { stage: 'detect', action: 'ALLOW', reason: 'r', rulesFired: [], timings: {}, decidedAt: 5 });
+    const noDeviceWire = JSON.parse(encodeDecision(noDevice)) as { tx: unknown[] };
+    expect(noDeviceWire.tx).toHaveLength(10);
+    expect(DecisionSchema.parse(noDeviceWire).tx.deviceId).toBeNull();
+  });
+
+  it('refuses a positional field of the wrong length or type', () => {
+    const wire = JSON.parse(encodeDecision(made('ALLOW', 'detect'))) as Record<string, unknown[]>;
+    expect(DecisionSchema.safeParse({ ...wire, scores: [0.1, 0.2, 0.3, 0.4] }).success).toBe(false);
+    expect(DecisionSchema.safeParse({ ...wire, tx: wire.tx!.slice(0, 9) }).success).toBe(false);
+    expect(DecisionSchema.safeParse({ ...wire, tx: [...wire.tx!.slice(0, 3), '12', ...wire.tx!.slice(4)] }).success).toBe(false);
+    expect(DecisionSchema.safeParse({ ...wire, expectedLoss: [0.5, 1] }).success).toBe(false);
+    expect(DecisionSchema.safeParse({ ...wire, versions: ['v1'] }).success).toBe(false);
+  });
+
+  it('reads a decision of the issue 20 shape before positions (keys for the transaction, scores, loss and versions)', () => {
+    const loss = { pFraud: 0.25, calibrated: true, ifAllowedMinor: 300, ifBlockedMinor: 900, stakeMinor: 300 };
+    const d = buildDecision(c, { stage: 'detect', action: 'ALLOW', reason: 'r', rulesFired: [], timings: { detect: 1 }, decidedAt: 5, expectedLoss: loss });
+    const { stakeMinor: _s, ...lossOnWire } = loss;
+    const { decisionId: _d, final: _f, ...keyed } = { ...d, expectedLoss: lossOnWire };
+    expect(DecisionSchema.parse(JSON.parse(JSON.stringify(keyed)))).toEqual(d);
   });
 
   it('reads a decision written before issue 20 (the whole transaction, every field): the extra keys are dropped', () => {

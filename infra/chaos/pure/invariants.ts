@@ -9,7 +9,7 @@
  * Pure: the scenario collects the messages and Redis reads, this module judges them.
  */
 import { createHash } from 'node:crypto';
-import { DecisionTxSchema, decisionIdOf, type Stage, type Transaction } from '../../../core/contracts.ts';
+import { DecisionTxSchema, DecisionWireSchema, decisionIdOf, type Stage, type Transaction } from '../../../core/contracts.ts';
 
 /** What the pipeline owes one distinct input (keyed by the sha256 of its bytes). */
 export type Expectation =
@@ -121,7 +121,9 @@ function decisionView(raw: string): DecisionView | undefined {
   const decisionId = o.decisionId === undefined ? decisionIdOf(o.txId, o.stage as Stage) : o.decisionId;
   const final = o.final === undefined ? o.action !== 'REVIEW' : o.final;
   if (typeof decisionId !== 'string' || typeof final !== 'boolean') return undefined;
-  return { decisionId, txId: o.txId, final, action: String(o.action), stage: o.stage, tx: o.tx };
+  // The wire names the transaction's fields by position: compared as the object a reader gets (raw when it does not parse).
+  const tx = DecisionWireSchema.shape.tx.safeParse(o.tx);
+  return { decisionId, txId: o.txId, final, action: String(o.action), stage: o.stage, tx: tx.success ? tx.data : o.tx };
 }
 
 /**
