@@ -26,8 +26,9 @@ export interface DecisionInput {
  * A decision's numbers at the precision a reader can use (issue 20: bytes per decision). A double prints up to 17
  * digits; the decision was already taken on the full value, and what readers do with these (show them, sort by them,
  * chart them) needs far fewer. Scores keep 5 decimals (a threshold's neighbourhood stays readable), feature values and
- * contributions 4 significant digits (integers as they are). p(fraud) and the coordinates stay whole: the expected
- * losses are computed from p(fraud) (a reader can check them), and the case baseline measures distances from them.
+ * contributions 4 significant digits (integers as they are). The coordinates stay whole (the case baseline measures
+ * distances from them); p(fraud) comes at 6 significant digits from router/pure/money.ts decisionLoss, which computes
+ * the losses from that value, so a reader can check them.
  */
 const roundTo = (x: number, scale: number): number => Math.round(x * scale) / scale;
 

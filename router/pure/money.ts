@@ -29,9 +29,13 @@ export function expectedLoss(pFraud: number, amountMinor: number, costs: Costs):
   return { ifAllowed, ifBlocked, cheaper: ifAllowed > ifBlocked ? 'BLOCK' : 'ALLOW', stake: Math.min(ifAllowed, ifBlocked) };
 }
 
-/** A decision's expected loss as it travels on the decisions topic: rounded to whole minor units. */
+/**
+ * A decision's expected loss as it travels on the decisions topic: p(fraud) to 6 significant digits (a double prints
+ * up to 17; issue 20: bytes per decision), the losses computed from that p and rounded to whole minor units, so a
+ * reader recomputes them exactly from what the decision carries.
+ */
 export function decisionLoss(pFraud: number, calibrated: boolean, amountMinor: number, costs: Costs): DecisionExpectedLoss {
-  const p = Math.min(1, Math.max(0, pFraud));
+  const p = Number(Math.min(1, Math.max(0, pFraud)).toPrecision(6));
   const e = expectedLoss(p, amountMinor, costs);
   return { pFraud: p, calibrated, ifAllowedMinor: Math.round(e.ifAllowed), ifBlockedMinor: Math.round(e.ifBlocked), stakeMinor: Math.round(e.stake) };
 }

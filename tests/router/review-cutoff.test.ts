@@ -23,6 +23,11 @@ describe('decisionLoss', () => {
     expect(decisionLoss(0.1, true, 10_000, tiny.money)).toEqual({ pFraud: 0.1, calibrated: true, ifAllowedMinor: 1_250, ifBlockedMinor: 900, stakeMinor: 900 });
     expect(decisionLoss(0.001, false, 500, tiny.money)).toEqual({ pFraud: 0.001, calibrated: false, ifAllowedMinor: 3, ifBlockedMinor: 999, stakeMinor: 3 });
     expect(decisionLoss(1.3, true, 100, tiny.money).pFraud).toBe(1);
+    // p(fraud) to 6 significant digits, and the losses from that p: a reader recomputes them from the decision.
+    const third = decisionLoss(1 / 3, true, 1_000_000_000, tiny.money);
+    expect(third.pFraud).toBe(0.333333);
+    expect(third.ifAllowedMinor).toBe(Math.round(0.333333 * (1_000_000_000 + tiny.money.chargebackFeeMinor)));
+    expect(decisionLoss(0.00082576383154418, true, 500, tiny.money).pFraud).toBe(0.000825764);
   });
 
   it('travels on the decision and passes the contract', () => {
