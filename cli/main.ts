@@ -1,3 +1,5 @@
+// First: kafkajs must find the linear grouping in the module cache when it loads (core/kafkajs-grouping.ts).
+import '../core/kafkajs-grouping.ts';
 import { classifyError, ErrorCodes, type FraudstreamError } from '../core/errors.ts';
 import { logger } from '../core/logger.ts';
 import { allCommands as all, findCommand as find } from './commands.ts';

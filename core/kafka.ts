@@ -1,3 +1,5 @@
+// First: kafkajs must find the linear grouping in the module cache when it loads (core/kafkajs-grouping.ts).
+import './kafkajs-grouping.ts';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type KafkaConfig, type Producer, type SASLOptions } from 'kafkajs';
