@@ -7,7 +7,7 @@ import { LIMITS, cardStateSize, decodeCardState, decodeCardStateAt, emptyCardSta
 import { decodeHistoryEntry, encodeHistoryEntryInto, historyEntrySize, lastBefore, runBatch, vectorWithoutApplying, type EntityAccess, type HistoryEntry } from '../pure/batch.ts';
 import { defaultFeatureContext, type FeatureContext } from '../pure/features.ts';
 import { CompiledSpec, countsForRisk, GLOBAL_ENTITY } from '../pure/entity-features.ts';
-import { dayOf, ENTITY_LIMITS, entityStateFromFields, entityStateFromHash, type EntityState } from '../pure/entity-state.ts';
+import { dayOf, emptyEntityState, ENTITY_LIMITS, entityStateFromHash, entityStateFromPackedAt, type EntityState } from '../pure/entity-state.ts';
 import { DEFAULT_FEATURE_SPEC, type FeatureSpec } from '../pure/feature-spec.ts';
 import { featureCardKey, featureEntityKey, featureLabelKey, featureNewCardsKey, NEW_CARDS_TTL_SECONDS } from '../../state/features.ts';
 import { capScopes, DEFAULT_NEW_CARD_CAP, hitOf, minuteOf, type CapHit, type NewCardCapOptions } from '../pure/new-card-cap.ts';
@@ -646,19 +646,11 @@ export class RedisFeatureStore implements FeatureStore, FeatureStatePeek {
     let e = 0;
     for (let r = cardReplies; r < replies.length; r++) {
       const packed = replies[r] as Buffer;
+      const dv = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
       for (let o = 0; o < packed.length; e++) {
-        const n = packed.readUInt32LE(o);
-        o += 4;
-        const fields: Array<[string, Buffer]> = new Array(n);
-        for (let f = 0; f < n; f++) {
-          const nameLen = packed.readUInt32LE(o);
-          const name = packed.toString('latin1', o + 4, o + 4 + nameLen);
-          o += 4 + nameLen;
-          const valueLen = packed.readUInt32LE(o);
-          fields[f] = [name, packed.subarray(o + 4, o + 4 + valueLen)];
-          o += 4 + valueLen;
-        }
-        entities.set(entityNames[e], entityStateFromFields(fields));
+        const state = emptyEntityState();
+        o = entityStateFromPackedAt(dv, o, state);
+        entities.set(entityNames[e], state);
       }
     }
     return { slot, keys, states, versions, ttlSetAt, entities, used: false };

@@ -233,6 +233,96 @@ export function entityStateFromFields(fields: Iterable<readonly [string, Uint8Ar
   return s;
 }
 
+// Scratch columns of entityStateFromPackedAt (synchronous, so one set serves every call).
+const scratchDays: number[] = [];
+const scratchAt: number[] = [];
+
+/**
+ * The same as entityStateFromFields, read in place from a packed read of entity hashes (feature-store/redis.ts
+ * READ_ENTITIES_BUFFER: a u32 field count, then per field a u32 name length, the name, a u32 value length, the value;
+ * little endian): no name strings, no sub-buffers, no pairs. Fills `s` and returns the offset after the entity.
+ */
+export function entityStateFromPackedAt(dv: DataView, at: number, s: EntityState): number {
+  const n = dv.getUint32(at, true);
+  let o = at + 4;
+  scratchDays.length = 0;
+  scratchAt.length = 0;
+  let m = -1;
+  let c = -1;
+  let cLen = 0;
+  let p = -1;
+  let pLen = 0;
+  for (let f = 0; f < n; f++) {
+    const nameLen = dv.getUint32(o, true);
+    const name = o + 4;
+    o = name + nameLen;
+    const valueLen = dv.getUint32(o, true);
+    const value = o + 4;
+    o = value + valueLen;
+    const first = nameLen > 0 ? dv.getUint8(name) : -1;
+    if (first === 100 /* d */) {
+      scratchDays.push(dayFieldNumber(dv, name, nameLen));
+      scratchAt.push(value);
+    } else if (nameLen === 1 && first === 109 /* m */) m = value;
+    else if (nameLen === 1 && first === 99 /* c */) {
+      c = value;
+      cLen = valueLen;
+    } else if (nameLen === 1 && first === 112 /* p */) {
+      p = value;
+      pLen = valueLen;
+    }
+  }
+  // Insertion sort by day, both columns together (a hash's fields come nearly in order).
+  for (let i = 1; i < scratchDays.length; i++) {
+    const day = scratchDays[i]!;
+    const where = scratchAt[i]!;
+    let j = i - 1;
+    while (j >= 0 && scratchDays[j]! > day) {
+      scratchDays[j + 1] = scratchDays[j]!;
+      scratchAt[j + 1] = scratchAt[j]!;
+      j--;
+    }
+    scratchDays[j + 1] = day;
+    scratchAt[j + 1] = where;
+  }
+  for (let i = 0; i < scratchDays.length; i++) {
+    const v = scratchAt[i]!;
+    s.days.push(scratchDays[i]!);
+    s.count.push(dv.getFloat64(v, true));
+    s.sum.push(dv.getFloat64(v + 8, true));
+    s.max.push(dv.getFloat64(v + 16, true));
+    s.fraud.push(dv.getFloat64(v + 24, true));
+  }
+  if (m >= 0) {
+    s.firstTs = dv.getFloat64(m, true);
+    s.lastTs = dv.getFloat64(m + 8, true);
+  }
+  for (let k = 0; c >= 0 && k + 12 <= cLen; k += 12) {
+    s.cps.push(dv.getUint32(c + k, true));
+    s.cpTs.push(dv.getFloat64(c + k + 4, true));
+  }
+  for (let k = 0; p >= 0 && k + 12 <= pLen; k += 12) {
+    s.pendDay.push(dv.getInt32(p + k, true));
+    s.pendAt.push(dv.getFloat64(p + k + 4, true));
+  }
+  return o;
+}
+
+/** Number(name.slice(1)) of a day field's name, from its bytes (digits only; anything else goes through the string). */
+function dayFieldNumber(dv: DataView, name: number, nameLen: number): number {
+  let day = 0;
+  for (let i = 1; i < nameLen; i++) {
+    const ch = dv.getUint8(name + i);
+    if (ch < 48 || ch > 57 || nameLen > 16) {
+      let text = '';
+      for (let k = 1; k < nameLen; k++) text += String.fromCharCode(dv.getUint8(name + k));
+      return Number(text);
+    }
+    day = day * 10 + (ch - 48);
+  }
+  return day;
+}
+
 function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
