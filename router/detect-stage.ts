@@ -87,7 +87,9 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
       const partial = complete ? {} : { partialHistory: true };
       const scored = models ? models.scoreFirstLine(vectors) : undefined;
       const perTxMs = (performance.now() - started) / Math.max(1, txs.length);
-      const modelVersion = models?.version ?? RULES_ONLY_VERSION;
+      // One versions and one timings object for the call: every decision of it carries the same ones.
+      const versions = { model: models?.version ?? RULES_ONLY_VERSION, policy: p.version };
+      const timings = { detect: perTxMs };
       const samples: ScoredSample[] = [];
       const out: OutMessage[][] = txs.map((tx, i) => {
         const scores = scored?.[i] ? firstLineScores(scored[i]) : {};
@@ -97,8 +99,6 @@ export function detectLogic(deps: DetectDeps): StageLogic<Transaction> {
         const routed = capHit ? { ...routedBy, rulesFired: [...routedBy.rulesFired, capRuleHit(capHit)] } : routedBy;
         const vector = vectors[i];
         const topFeatures = routed.action !== 'ALLOW' && vector && models ? models.explain(vector, k) : [];
-        const versions = { model: modelVersion, policy: p.version };
-        const timings = { detect: perTxMs };
         samples.push({ txId: tx.txId, cardId: tx.cardId, merchantId: tx.merchantId, mcc: tx.mcc, country: tx.country, amountMinor: tx.amountMinor, scores, rulesFired: routed.rulesFired, action: routed.action, ts: tx.ts });
         if (routed.action === 'ESCALATE') {
           const featureMap = vector && models ? Object.fromEntries(models.featureNames.map((n, j) => [n, vector[j] ?? 0])) : {};
