@@ -14,6 +14,7 @@ import { kafkaChangelog } from '../../core/changelog.ts';
 import { Children, type Child } from './children.ts';
 import { Observer, closedCases, dropKeys, featureCounts, waitForGroup } from './observe.ts';
 import { checkInvariants, type Expectation } from './pure/invariants.ts';
+import { heavyPath } from './pure/heavy-path.ts';
 import { RECOVERY_LIMIT_SECONDS, type ScenarioResult } from './pure/report.ts';
 import { sleep, type ChaosBroker, type ChaosRedis, type ChaosRedisCluster } from './services.ts';
 import { Traffic } from './traffic.ts';
@@ -185,29 +186,6 @@ function twiceExamples(ctx: ScenarioCtx, faultEnd: number): unknown[] {
   }));
 }
 
-/** How many decisions took the heavy path: escalate decisions with a heavy score, and the REVIEWs among them. */
-export function heavyPath(decisions: readonly string[], version?: string): { decisions: number; escalateDecisions: number; escalateScoredByHeavy: number; reviews: number; otherModel: number } {
-  let escalateDecisions = 0;
-  let escalateScoredByHeavy = 0;
-  let reviews = 0;
-  let otherModel = 0;
-  for (const raw of decisions) {
-    let d: { stage?: unknown; action?: unknown; scores?: { heavy?: unknown }; versions?: { model?: unknown } | unknown[] };
-    try {
-      d = JSON.parse(raw) as typeof d;
-    } catch {
-      continue;
-    }
-    // versions is [model, policy] on the wire (core/contracts.ts), { model, policy } in older decisions.
-    const model = Array.isArray(d.versions) ? d.versions[0] : d.versions?.model;
-    if (version !== undefined && model !== version) otherModel += 1;
-    if (d.stage !== 'escalate') continue;
-    escalateDecisions += 1;
-    if (typeof d.scores?.heavy === 'number') escalateScoredByHeavy += 1;
-    if (d.action === 'REVIEW') reviews += 1;
-  }
-  return { decisions: decisions.length, escalateDecisions, escalateScoredByHeavy, reviews, otherModel };
-}
 
 function emptyResult(name: string): ScenarioResult {
   return { name, in: 0, decided: 0, lost: 0, decidedTwice: 0, deadLettered: 0, recoverySeconds: null, ok: false, messages: 0, seconds: 0, violations: [], notes: [] };
