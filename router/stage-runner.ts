@@ -140,13 +140,16 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     stage,
     consumers: kafkaMemberConsumer(kafka, groupId, topic, config.kafka.partitions),
     newProducers: () => new PartitionProducers({ kafka, admin: getAdmin, groupId, topic }),
-    eachBatch: (ctx) =>
-      processor.run(
+    eachBatch: (ctx) => {
+      // A batch of a consumer that a rebuild retired stops as if the member were stopping (member-supervisor.ts generation).
+      const generation = member.generation;
+      return processor.run(
         ctx,
         () => member.producers,
-        () => member.stopping,
+        () => member.stopping || member.generation !== generation,
         () => void member.rebuild('fenced'),
-      ),
+      );
+    },
     onJoined: () => resolveReady(),
     onRebuild: (why, status) => watch.rebuilding(why, status),
     log,
