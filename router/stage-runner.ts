@@ -140,16 +140,13 @@ export async function startStage<T>(opts: StageOptions<T>): Promise<RunningStage
     stage,
     consumers: kafkaMemberConsumer(kafka, groupId, topic, config.kafka.partitions),
     newProducers: () => new PartitionProducers({ kafka, admin: getAdmin, groupId, topic }),
-    eachBatch: (ctx) => {
-      // A batch of a consumer that a rebuild retired stops as if the member were stopping (member-supervisor.ts generation).
-      const generation = member.generation;
-      return processor.run(
+    eachBatch: (ctx) =>
+      processor.run(
         ctx,
         () => member.producers,
-        () => member.stopping || member.generation !== generation,
+        () => member.stopping,
         () => void member.rebuild('fenced'),
-      );
-    },
+      ),
     onJoined: () => resolveReady(),
     onRebuild: (why, status) => watch.rebuilding(why, status),
     log,

@@ -175,11 +175,8 @@ export class BatchProcessor<T> {
     const { batch, isRunning, isStale } = ctx;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const partition = batch.partition;
-    // Keep group membership while a batch waits on Redis or the broker; not for a member that is stopping or was
-    // retired by a rebuild (its session then ends, so the group need not wait for it to rejoin).
-    const hb = setInterval(() => {
-      if (!stopping()) void ctx.heartbeat().catch(() => undefined);
-    }, this.o.heartbeatEveryMs ?? 2_000);
+    // Keep group membership while a batch waits on Redis or the broker.
+    const hb = setInterval(() => void ctx.heartbeat().catch(() => undefined), this.o.heartbeatEveryMs ?? 2_000);
     const owner = pool();
     try {
       for (let attempt = 1; ; attempt++) {
@@ -207,7 +204,6 @@ export class BatchProcessor<T> {
             this.o.log.debug?.({ partition, attempt, reason: retriable.reason, err: (err as Error).message }, 'batch met a retriable broker answer; retrying it (nothing was committed)');
           } else if (attempt === 1 || attempt % 10 === 0) this.o.log.warn({ partition, attempt, err: (err as Error).message }, 'batch failed; retrying it (nothing was committed)');
           await this.sleep(Math.min(100 * 2 ** (attempt - 1), 5_000));
-          if (stopping() || !isRunning() || isStale()) return;
         }
       }
     } finally {

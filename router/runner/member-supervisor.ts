@@ -61,12 +61,6 @@ export class MemberSupervisor {
   producers: MemberProducers;
   assigned: number[] = [];
   rebuilds = 0;
-  /**
-   * Which consumer's lifetime this is: moves on when a rebuild starts. A batch of an older one is retired: it stops
-   * heartbeating and retrying (stage-runner.ts), so the group drops the old member within its session timeout
-   * instead of waiting the whole rebalance timeout for it to rejoin before the new member may join.
-   */
-  generation = 0;
   lastBuiltAt = Date.now();
   assignedAt = Date.now();
   stopping = false;
@@ -111,7 +105,6 @@ export class MemberSupervisor {
     const closeMs = this.o.closeTimeoutMs ?? 15_000;
     this.rebuildingNow = (async () => {
       this.rebuilds += 1;
-      this.generation += 1;
       metrics.rebuilds.inc({ stage: this.o.stage, why: why.split(':')[0]! });
       this.o.log.warn({ why }, 'rebuilding the stage member');
       this.o.onRebuild(why, statusMeanwhile);
