@@ -10,6 +10,7 @@ import type { Config } from '../core/config.ts';
 import type { Transaction } from '../core/contracts.ts';
 import { ErrorCodes, FraudstreamError } from '../core/errors.ts';
 import { createKafka } from '../core/kafka.ts';
+import { withLeaderRetry } from '../core/topic-reader.ts';
 import { decodeLabelLine, jsonlDecoder } from '../core/codec.ts';
 import { capRanges, LabelBook, orderHistory, resolveLabels, type LabelStats, type PartitionRange } from './pure/labels.ts';
 
@@ -58,14 +59,15 @@ export async function readKafkaHistory(opts: KafkaReadOptions): Promise<KafkaRea
       if (!existing.has(t)) throw new FraudstreamError(ErrorCodes.MISSING_PREREQUISITE, `topic ${t} does not exist: nothing to read (create the topics and replay or simulate first)`);
     }
     for (const kind of ['transactions', 'labels'] as const) {
-      const offsets = await admin.fetchTopicOffsets(topics[kind]);
+      // A topic created moments ago may not have its leaders known yet (NOT_LEADER_FOR_PARTITION): asked again.
+      const offsets = await withLeaderRetry(() => admin.fetchTopicOffsets(topics[kind]));
       ranges[kind] = offsets
         .map((o) => ({ partition: o.partition, from: Number(o.low), to: Number(o.high), reached: Number(o.low) }))
         .sort((a, b) => a.partition - b.partition);
     }
     if (opts.fromTimestamp !== undefined) {
       for (const kind of ['transactions', 'labels'] as const) {
-        const at = await admin.fetchTopicOffsetsByTimestamp(topics[kind], opts.fromTimestamp);
+        const at = await withLeaderRetry(() => admin.fetchTopicOffsetsByTimestamp(topics[kind], opts.fromTimestamp));
         for (const r of ranges[kind]) {
           const o = Number(at.find((x) => x.partition === r.partition)?.offset ?? -1);
           // -1: no message that new on the partition; nothing to read there.
