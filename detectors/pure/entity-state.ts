@@ -200,37 +200,39 @@ export function entityStateFromFields(fields: Iterable<readonly [string, Uint8Ar
     else hash[field] = value;
   }
   dayFields.sort((a, b) => a[0] - b[0]);
-  for (const [day, v] of dayFields) {
-    const dv = view(v);
-    s.days.push(day);
-    s.count.push(dv.getFloat64(0, true));
-    s.sum.push(dv.getFloat64(8, true));
-    s.max.push(dv.getFloat64(16, true));
-    s.fraud.push(dv.getFloat64(24, true));
-  }
-  const m = hash.m;
-  if (m) {
-    const dv = view(m);
-    s.firstTs = dv.getFloat64(0, true);
-    s.lastTs = dv.getFloat64(8, true);
-  }
-  const c = hash.c;
-  if (c) {
-    const dv = view(c);
-    for (let o = 0; o + 12 <= c.byteLength; o += 12) {
-      s.cps.push(dv.getUint32(o, true));
-      s.cpTs.push(dv.getFloat64(o + 4, true));
-    }
-  }
-  const p = hash.p;
-  if (p) {
-    const dv = view(p);
-    for (let o = 0; o + 12 <= p.byteLength; o += 12) {
-      s.pendDay.push(dv.getInt32(o, true));
-      s.pendAt.push(dv.getFloat64(o + 4, true));
-    }
-  }
+  for (const [day, v] of dayFields) pushDay(s, day, view(v), 0);
+  if (hash.m) readTimes(s, view(hash.m), 0);
+  if (hash.c) pushCounterparties(s, view(hash.c), 0, hash.c.byteLength);
+  if (hash.p) pushPending(s, view(hash.p), 0, hash.p.byteLength);
   return s;
+}
+
+// The fields' layouts (above), read at an offset of a view: shared by the pairs reader and the in-place one.
+function pushDay(s: EntityState, day: number, dv: DataView, at: number): void {
+  s.days.push(day);
+  s.count.push(dv.getFloat64(at, true));
+  s.sum.push(dv.getFloat64(at + 8, true));
+  s.max.push(dv.getFloat64(at + 16, true));
+  s.fraud.push(dv.getFloat64(at + 24, true));
+}
+
+function readTimes(s: EntityState, dv: DataView, at: number): void {
+  s.firstTs = dv.getFloat64(at, true);
+  s.lastTs = dv.getFloat64(at + 8, true);
+}
+
+function pushCounterparties(s: EntityState, dv: DataView, at: number, len: number): void {
+  for (let k = 0; k + 12 <= len; k += 12) {
+    s.cps.push(dv.getUint32(at + k, true));
+    s.cpTs.push(dv.getFloat64(at + k + 4, true));
+  }
+}
+
+function pushPending(s: EntityState, dv: DataView, at: number, len: number): void {
+  for (let k = 0; k + 12 <= len; k += 12) {
+    s.pendDay.push(dv.getInt32(at + k, true));
+    s.pendAt.push(dv.getFloat64(at + k + 4, true));
+  }
 }
 
 // Scratch columns of entityStateFromPackedAt (synchronous, so one set serves every call).
@@ -285,26 +287,10 @@ export function entityStateFromPackedAt(dv: DataView, at: number, s: EntityState
     scratchDays[j + 1] = day;
     scratchAt[j + 1] = where;
   }
-  for (let i = 0; i < scratchDays.length; i++) {
-    const v = scratchAt[i]!;
-    s.days.push(scratchDays[i]!);
-    s.count.push(dv.getFloat64(v, true));
-    s.sum.push(dv.getFloat64(v + 8, true));
-    s.max.push(dv.getFloat64(v + 16, true));
-    s.fraud.push(dv.getFloat64(v + 24, true));
-  }
-  if (m >= 0) {
-    s.firstTs = dv.getFloat64(m, true);
-    s.lastTs = dv.getFloat64(m + 8, true);
-  }
-  for (let k = 0; c >= 0 && k + 12 <= cLen; k += 12) {
-    s.cps.push(dv.getUint32(c + k, true));
-    s.cpTs.push(dv.getFloat64(c + k + 4, true));
-  }
-  for (let k = 0; p >= 0 && k + 12 <= pLen; k += 12) {
-    s.pendDay.push(dv.getInt32(p + k, true));
-    s.pendAt.push(dv.getFloat64(p + k + 4, true));
-  }
+  for (let i = 0; i < scratchDays.length; i++) pushDay(s, scratchDays[i]!, dv, scratchAt[i]!);
+  if (m >= 0) readTimes(s, dv, m);
+  if (c >= 0) pushCounterparties(s, dv, c, cLen);
+  if (p >= 0) pushPending(s, dv, p, pLen);
   return o;
 }
 
